@@ -1,0 +1,27 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// libFuzzer targets: `swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address`,
+/// run by `scripts/fuzz` (and so by `make test`).
+let package = Package(
+  name: "TallyFuzz",
+  dependencies: [
+    .package(path: ".."),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+  ],
+  targets: [
+    .executableTarget(
+      name: "FuzzWire",
+      dependencies: [
+        .product(name: "TallyWire", package: "main"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+      ]
+    )
+  ]
+)

@@ -1,0 +1,42 @@
+# Tally: `make run` starts a dev server; `make test` runs every check and test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Debian packages the build, the tests and `tallyd dev` need.
+SYSTEM_PACKAGES := protobuf-compiler openssl postgresql libpq-dev pkg-config
+LINT_PATHS := Package.swift $(filter-out Sources/TallyProto,$(wildcard Sources/*)) Tests
+DEV_DIR ?= .dev
+DEV_PORT ?= 7443
+FUZZ_SECONDS ?= 60
+
+.PHONY: run test deps build lint check-generated unit-tests fuzz clean
+
+run: deps build
+	.build/debug/tallyd dev --data-dir $(DEV_DIR) --port $(DEV_PORT)
+
+test: deps check-generated lint build unit-tests fuzz
+
+deps:
+	@scripts/install-system-packages $(SYSTEM_PACKAGES)
+
+check-generated:
+	scripts/check-generated-code
+
+lint:
+	swift format lint --strict --recursive --parallel $(LINT_PATHS)
+
+# Builds everything and fails on any warning in the project's own code.
+build:
+	swift build --build-tests 2>&1 | tee .build-warnings.log
+	@if grep -E '^/.*/(Sources|Tests)/.*warning:' .build-warnings.log | grep -v '/.build/'; then \
+	  echo "build: the warnings above must be fixed" >&2; rm -f .build-warnings.log; exit 1; fi
+	@rm -f .build-warnings.log
+
+unit-tests:
+	swift test --skip-build
+
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf .build .build-protoc .build-fuzz

@@ -1,0 +1,146 @@
+public import NIOCore
+public import SwiftProtobuf
+public import TallyWire
+
+/// Which principals may call a method.
+public enum Access: Sendable, Hashable {
+  /// Any authenticated key, whatever its scopes (SystemService).
+  case anyKey
+  /// Keys holding at least one of these scopes.
+  case scopes(Set<Scope>)
+}
+
+/// Request messages of a client-streaming call, as raw payloads; the server supplies it.
+public protocol RawMessageIterator {
+  /// The next payload, or nil after the client's END_STREAM.
+  mutating func next() async throws -> ByteBuffer?
+}
+
+/// The untyped request payloads of a client-streaming call, iterated once.
+public struct RawRequestStream: Sendable {
+  let makeIterator: @Sendable () -> any RawMessageIterator
+
+  public init(_ makeIterator: @escaping @Sendable () -> any RawMessageIterator) {
+    self.makeIterator = makeIterator
+  }
+}
+
+/// The typed request messages of a client-streaming call.
+public struct RequestStream<Element: Message>: AsyncSequence, Sendable {
+  private let raw: RawRequestStream
+
+  public init(_ raw: RawRequestStream) { self.raw = raw }
+
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(raw: self.raw.makeIterator()) }
+
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    var raw: any RawMessageIterator
+    public mutating func next() async throws -> Element? {
+      guard let payload = try await self.raw.next() else { return nil }
+      return try decodeRequest(Element.self, from: payload)
+    }
+  }
+}
+
+/// Sends response messages of a server-streaming call, waiting while the connection is full.
+public protocol ResponseSink: Sendable {
+  func send(_ message: any Message) async throws
+}
+
+/// A typed view of a `ResponseSink`.
+public struct ResponseWriter<Element: Message>: Sendable {
+  private let sink: any ResponseSink
+  public init(_ sink: any ResponseSink) { self.sink = sink }
+  public func send(_ message: Element) async throws { try await self.sink.send(message) }
+}
+
+/// A method the router found: its shape, who may call it, and its type-erased body.
+public struct RoutedMethod: Sendable {
+  public enum Body: Sendable {
+    case unary(@Sendable (ByteBuffer, RequestContext) async throws -> any Message)
+    case serverStreaming(@Sendable (ByteBuffer, RequestContext, any ResponseSink) async throws -> Void)
+    case clientStreaming(@Sendable (RawRequestStream, RequestContext) async throws -> any Message)
+  }
+
+  public let fullName: String
+  public let access: Access
+  public let body: Body
+
+  public var kind: CallKind {
+    switch self.body {
+    case .unary: .unary
+    case .serverStreaming: .serverStreaming
+    case .clientStreaming: .clientStreaming
+    }
+  }
+}
+
+/// Maps full method names to handlers. Pure: built once at start-up, read by every connection.
+public struct Router: Sendable {
+  private var methods: [String: RoutedMethod] = [:]
+
+  public init() {}
+
+  public func method(named fullName: String) -> RoutedMethod? { self.methods[fullName] }
+
+  public var methodNames: [String] { self.methods.keys.sorted() }
+
+  public mutating func register<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>,
+    access: Access,
+    unary handler: @escaping @Sendable (Request, RequestContext) async throws -> Response
+  ) {
+    precondition(method.kind == .unary, "\(method.fullName) is not unary")
+    self.add(
+      method.fullName, access,
+      .unary { payload, context in
+        try await handler(try decodeRequest(Request.self, from: payload), context)
+      })
+  }
+
+  public mutating func register<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>,
+    access: Access,
+    serverStreaming handler:
+      @escaping @Sendable (Request, RequestContext, ResponseWriter<Response>) async throws
+      -> Void
+  ) {
+    precondition(method.kind == .serverStreaming, "\(method.fullName) is not server streaming")
+    self.add(
+      method.fullName, access,
+      .serverStreaming { payload, context, sink in
+        try await handler(try decodeRequest(Request.self, from: payload), context, ResponseWriter(sink))
+      })
+  }
+
+  public mutating func register<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>,
+    access: Access,
+    clientStreaming handler: @escaping @Sendable (RequestStream<Request>, RequestContext) async throws -> Response
+  ) {
+    precondition(method.kind == .clientStreaming, "\(method.fullName) is not client streaming")
+    self.add(
+      method.fullName, access,
+      .clientStreaming { raw, context in
+        try await handler(RequestStream(raw), context)
+      })
+  }
+
+  private mutating func add(_ fullName: String, _ access: Access, _ body: RoutedMethod.Body) {
+    precondition(self.methods[fullName] == nil, "\(fullName) registered twice")
+    self.methods[fullName] = RoutedMethod(fullName: fullName, access: access, body: body)
+  }
+}
+
+/// Decodes a request payload; a malformed one is the caller's INVALID_ARGUMENT, not our INTERNAL.
+func decodeRequest<M: Message>(_ type: M.Type, from payload: ByteBuffer) throws -> M {
+  do {
+    return try M(decoding: payload)
+  } catch {
+    throw RPCError(
+      code: .invalidArgument,
+      message: "the request message is not a valid \(M.protoMessageName)",
+      cause: error
+    )
+  }
+}

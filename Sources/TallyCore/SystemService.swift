@@ -1,0 +1,144 @@
+import TallyProto
+public import TallyWire
+
+/// The version string tallyd reports in WELCOME and ServerInfo.
+public let tallyServerVersion = "0.1.0"
+
+/// The limits a server runs with, as ServerInfo reports them.
+public struct ServerLimits: Sendable, Hashable {
+  public var maxFramePayload: Int
+  public var maxConcurrentStreams: Int
+  public var idleTimeout: Duration
+  public var handshakeTimeout: Duration
+  public var maxMessagesPerStream: Int
+
+  public init(
+    maxFramePayload: Int = Frame.defaultMaxPayload,
+    maxConcurrentStreams: Int = 100,
+    idleTimeout: Duration = .seconds(300),
+    handshakeTimeout: Duration = .seconds(10),
+    maxMessagesPerStream: Int = 1_000_000
+  ) {
+    self.maxFramePayload = maxFramePayload
+    self.maxConcurrentStreams = maxConcurrentStreams
+    self.idleTimeout = idleTimeout
+    self.handshakeTimeout = handshakeTimeout
+    self.maxMessagesPerStream = maxMessagesPerStream
+  }
+}
+
+extension Duration {
+  /// Whole milliseconds, clamped to what a `uint32` field can say.
+  public var clampedMilliseconds: UInt32 {
+    let (seconds, attoseconds) = self.components
+    return UInt32(clamping: max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+  }
+}
+
+/// `tally.v1.SystemService`: liveness, server facts, and the call shapes in their simplest form.
+public struct SystemService: Sendable {
+  public static let maxPingDelayMilliseconds: UInt32 = 60_000
+  public static let maxCount: UInt32 = 1_000_000
+  public static let maxCountIntervalMilliseconds: UInt32 = 10_000
+
+  private let limits: ServerLimits
+  private let startedAt: ContinuousClock.Instant
+
+  public init(limits: ServerLimits, startedAt: ContinuousClock.Instant = .now) {
+    self.limits = limits
+    self.startedAt = startedAt
+  }
+
+  public func register(into router: inout Router) {
+    router.register(SystemMethods.ping, access: .anyKey, unary: self.ping)
+    router.register(SystemMethods.serverInfo, access: .anyKey, unary: self.serverInfo)
+    router.register(SystemMethods.count, access: .anyKey, serverStreaming: self.count)
+    router.register(SystemMethods.sum, access: .anyKey, clientStreaming: self.sum)
+  }
+
+  @Sendable func ping(_ request: Tally_V1_PingRequest, _ context: RequestContext) async throws
+    -> Tally_V1_PingResponse
+  {
+    guard request.delayMs <= Self.maxPingDelayMilliseconds else {
+      throw RPCError.invalidArgument(
+        field: "delay_ms",
+        "must be at most \(Self.maxPingDelayMilliseconds), got \(request.delayMs)"
+      )
+    }
+    if request.delayMs > 0 {
+      try await Task.sleep(for: .milliseconds(request.delayMs))
+    }
+    var response = Tally_V1_PingResponse()
+    response.payload = request.payload
+    return response
+  }
+
+  @Sendable func serverInfo(_ request: Tally_V1_ServerInfoRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ServerInfoResponse
+  {
+    var limits = Tally_V1_ServerLimits()
+    limits.maxFramePayload = UInt32(clamping: self.limits.maxFramePayload)
+    limits.maxConcurrentStreams = UInt32(clamping: self.limits.maxConcurrentStreams)
+    limits.idleTimeoutMs = self.limits.idleTimeout.clampedMilliseconds
+    limits.handshakeTimeoutMs = self.limits.handshakeTimeout.clampedMilliseconds
+    limits.maxMessagesPerStream = UInt32(clamping: self.limits.maxMessagesPerStream)
+    var response = Tally_V1_ServerInfoResponse()
+    response.serverVersion = tallyServerVersion
+    response.protocolVersion = tallyProtocolVersion
+    let uptime = ContinuousClock.now - self.startedAt
+    response.uptimeMs = UInt64(
+      max(0, uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000))
+    response.limits = limits
+    return response
+  }
+
+  @Sendable func count(
+    _ request: Tally_V1_CountRequest,
+    _ context: RequestContext,
+    _ writer: ResponseWriter<Tally_V1_CountResponse>
+  ) async throws {
+    var violations: [RPCError.FieldViolation] = []
+    if request.n > Self.maxCount {
+      violations.append(.init(field: "n", description: "must be at most \(Self.maxCount), got \(request.n)"))
+    }
+    if request.intervalMs > Self.maxCountIntervalMilliseconds {
+      violations.append(
+        .init(
+          field: "interval_ms",
+          description: "must be at most \(Self.maxCountIntervalMilliseconds), got \(request.intervalMs)"
+        )
+      )
+    }
+    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    for number in 1...max(request.n, 1) where request.n > 0 {
+      if request.intervalMs > 0, number > 1 {
+        try await Task.sleep(for: .milliseconds(request.intervalMs))
+      }
+      try Task.checkCancellation()
+      var message = Tally_V1_CountResponse()
+      message.number = number
+      try await writer.send(message)
+    }
+  }
+
+  @Sendable func sum(_ requests: RequestStream<Tally_V1_SumRequest>, _ context: RequestContext) async throws
+    -> Tally_V1_SumResponse
+  {
+    var response = Tally_V1_SumResponse()
+    for try await request in requests {
+      response.messages += 1
+      for number in request.numbers {
+        let (sum, overflow) = response.sum.addingReportingOverflow(number)
+        guard !overflow else {
+          throw RPCError(
+            code: .outOfRange,
+            message: "the sum no longer fits a signed 64-bit integer after \(response.count) numbers"
+          )
+        }
+        response.sum = sum
+        response.count += 1
+      }
+    }
+    return response
+  }
+}

@@ -1,0 +1,267 @@
+public import NIOCore
+public import TallyProto
+
+/// The server's side of one connection, as PROTOCOL.md describes it, with no sockets in it:
+/// each event returns the one action the connection handler must take.
+public struct ServerConnectionStateMachine: Sendable {
+  public enum Action: Equatable, Sendable {
+    case none
+    /// Check the key of this HELLO, then report back with `authenticationSucceeded()` or
+    /// `authenticationFailed(_:)`.
+    case authenticate(Tally_V1_Hello)
+    /// A frame that arrived while HELLO is being checked: hold it and feed it in again afterwards.
+    case bufferUntilAuthenticated(Frame)
+    case sendWelcome
+    /// Start the call; its STATUS must be followed by `streamClosed(_:)`.
+    case openStream(UInt32, Tally_V1_CallHeader)
+    /// Answer this stream with a STATUS at once; no call starts.
+    case rejectStream(UInt32, code: RPCError.Code, message: String)
+    case deliverMessage(UInt32, ByteBuffer, endStream: Bool)
+    /// Stop the call's work and answer STATUS CANCELLED.
+    case cancelStream(UInt32)
+    case sendPingAck(ByteBuffer)
+    /// Send GOAWAY; close now when `close`, else once the open streams have finished.
+    case sendGoAway(ConnectionError, lastStreamID: UInt32, close: Bool)
+    case close
+  }
+
+  private struct Streams: Sendable {
+    /// The highest stream id opened so far: ids at or below it were opened once.
+    var lastStreamID: UInt32 = 0
+    /// Open streams, and whether the client has ended its half (END_STREAM).
+    var open: [UInt32: Bool] = [:]
+  }
+
+  private enum State: Sendable {
+    case awaitingHello
+    case authenticating
+    case active(Streams)
+    /// GOAWAY was sent or received: open streams finish, no new one starts.
+    case draining(Streams)
+    case closed
+  }
+
+  private var state: State = .awaitingHello
+  public let maxConcurrentStreams: Int
+
+  public init(maxConcurrentStreams: Int = 100) {
+    self.maxConcurrentStreams = maxConcurrentStreams
+  }
+
+  /// How many calls are running.
+  public var openStreamCount: Int {
+    switch self.state {
+    case .active(let streams), .draining(let streams): streams.open.count
+    default: 0
+    }
+  }
+
+  public var isClosed: Bool {
+    if case .closed = self.state { return true }
+    return false
+  }
+
+  // MARK: Events
+
+  public mutating func receivedFrame(_ frame: Frame) -> Action {
+    if let error = Self.checkShape(of: frame) { return self.fail(error) }
+    switch self.state {
+    case .closed:
+      return .none
+    case .awaitingHello:
+      guard frame.type == .hello else {
+        return self.fail(ConnectionError(.protocolError, "the first frame must be HELLO, got \(frame.type)"))
+      }
+      guard let hello = try? Tally_V1_Hello(decoding: frame.payload) else {
+        return self.fail(ConnectionError(.protocolError, "HELLO payload is not a valid tally.v1.Hello"))
+      }
+      guard hello.protocolVersion == tallyProtocolVersion else {
+        return self.fail(
+          ConnectionError(
+            .protocolError,
+            "protocol_version \(hello.protocolVersion) is not supported; this server speaks \(tallyProtocolVersion)"
+          )
+        )
+      }
+      self.state = .authenticating
+      return .authenticate(hello)
+    case .authenticating:
+      if frame.type == .hello { return self.fail(ConnectionError(.protocolError, "a second HELLO")) }
+      return .bufferUntilAuthenticated(frame)
+    case .active(var streams):
+      let action = self.handle(frame, streams: &streams, draining: false)
+      if case .active = self.state { self.state = .active(streams) }
+      return action
+    case .draining(var streams):
+      let action = self.handle(frame, streams: &streams, draining: true)
+      if case .draining = self.state { self.state = .draining(streams) }
+      return action
+    }
+  }
+
+  public mutating func authenticationSucceeded() -> Action {
+    guard case .authenticating = self.state else { return .none }
+    self.state = .active(Streams())
+    return .sendWelcome
+  }
+
+  public mutating func authenticationFailed(_ message: String) -> Action {
+    guard case .authenticating = self.state else { return .none }
+    return self.fail(ConnectionError(.unauthenticated, message))
+  }
+
+  /// The call on `streamID` has sent its STATUS.
+  public mutating func streamClosed(_ streamID: UInt32) -> Action {
+    switch self.state {
+    case .active(var streams):
+      streams.open[streamID] = nil
+      self.state = .active(streams)
+      return .none
+    case .draining(var streams):
+      streams.open[streamID] = nil
+      if streams.open.isEmpty {
+        self.state = .closed
+        return .close
+      }
+      self.state = .draining(streams)
+      return .none
+    default:
+      return .none
+    }
+  }
+
+  /// Graceful shutdown: GOAWAY SHUTTING_DOWN, then close once every open call has finished.
+  public mutating func shutdown() -> Action {
+    let error = ConnectionError(.shuttingDown, "the server is shutting down")
+    switch self.state {
+    case .awaitingHello, .authenticating:
+      return self.fail(error)
+    case .active(let streams):
+      if streams.open.isEmpty {
+        self.state = .closed
+        return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: true)
+      }
+      self.state = .draining(streams)
+      return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: false)
+    case .draining, .closed:
+      return .none
+    }
+  }
+
+  /// The handshake timer (before WELCOME) or the idle timer (no frame for a while) fired.
+  public mutating func idleTimeoutFired() -> Action {
+    switch self.state {
+    case .awaitingHello, .authenticating:
+      return self.fail(ConnectionError(.idleTimeout, "no HELLO within the handshake timeout"))
+    case .active(let streams) where streams.open.isEmpty:
+      return self.fail(ConnectionError(.idleTimeout, "the connection was idle"))
+    default:
+      return .none
+    }
+  }
+
+  // MARK: Frames on an authenticated connection
+
+  private mutating func handle(_ frame: Frame, streams: inout Streams, draining: Bool) -> Action {
+    switch frame.type {
+    case .hello, .welcome, .status:
+      return self.fail(
+        ConnectionError(.protocolError, "a client may not send \(frame.type) here"),
+        lastStreamID: streams.lastStreamID
+      )
+    case .ping:
+      return frame.flags.contains(.ack) ? .none : .sendPingAck(frame.payload)
+    case .goAway:
+      if streams.open.isEmpty {
+        self.state = .closed
+        return .close
+      }
+      self.state = .draining(streams)
+      return .none
+    case .call:
+      guard frame.streamID > streams.lastStreamID else {
+        return self.fail(
+          ConnectionError(
+            .protocolError,
+            "CALL on stream \(frame.streamID), which is not above the last stream id \(streams.lastStreamID)"
+          ),
+          lastStreamID: streams.lastStreamID
+        )
+      }
+      guard let header = try? Tally_V1_CallHeader(decoding: frame.payload) else {
+        return self.fail(
+          ConnectionError(
+            .protocolError, "CALL payload on stream \(frame.streamID) is not a valid tally.v1.CallHeader"),
+          lastStreamID: streams.lastStreamID
+        )
+      }
+      streams.lastStreamID = frame.streamID
+      if draining {
+        return .rejectStream(
+          frame.streamID,
+          code: .unavailable,
+          message: "the connection is going away; retry on a new connection"
+        )
+      }
+      guard streams.open.count < self.maxConcurrentStreams else {
+        return .rejectStream(
+          frame.streamID,
+          code: .resourceExhausted,
+          message: "more than max_concurrent_streams (\(self.maxConcurrentStreams)) calls on this connection"
+        )
+      }
+      streams.open[frame.streamID] = false
+      return .openStream(frame.streamID, header)
+    case .message:
+      guard frame.streamID <= streams.lastStreamID else {
+        return self.failNeverOpened(frame, lastStreamID: streams.lastStreamID)
+      }
+      guard let inboundClosed = streams.open[frame.streamID] else { return .none }
+      guard !inboundClosed else {
+        return self.fail(
+          ConnectionError(.protocolError, "MESSAGE on stream \(frame.streamID) after its END_STREAM"),
+          lastStreamID: streams.lastStreamID
+        )
+      }
+      let endStream = frame.flags.contains(.endStream)
+      if endStream { streams.open[frame.streamID] = true }
+      return .deliverMessage(frame.streamID, frame.payload, endStream: endStream)
+    case .cancel:
+      guard frame.streamID <= streams.lastStreamID else {
+        return self.failNeverOpened(frame, lastStreamID: streams.lastStreamID)
+      }
+      guard streams.open[frame.streamID] != nil else { return .none }
+      return .cancelStream(frame.streamID)
+    }
+  }
+
+  private mutating func failNeverOpened(_ frame: Frame, lastStreamID: UInt32) -> Action {
+    self.fail(
+      ConnectionError(.protocolError, "\(frame.type) on stream \(frame.streamID), which was never opened"),
+      lastStreamID: lastStreamID
+    )
+  }
+
+  private mutating func fail(_ error: ConnectionError, lastStreamID: UInt32 = 0) -> Action {
+    self.state = .closed
+    return .sendGoAway(error, lastStreamID: lastStreamID, close: true)
+  }
+
+  /// Checks what a frame must be whatever the state: stream 0 or not, flags, PING's length.
+  static func checkShape(of frame: Frame) -> ConnectionError? {
+    if frame.type.isConnectionFrame, frame.streamID != 0 {
+      return ConnectionError(.protocolError, "\(frame.type) must be on stream 0, got stream \(frame.streamID)")
+    }
+    if !frame.type.isConnectionFrame, frame.streamID == 0 {
+      return ConnectionError(.protocolError, "\(frame.type) must be on a stream other than 0")
+    }
+    if !frame.type.allowedFlags.isSuperset(of: frame.flags) {
+      return ConnectionError(
+        .protocolError, "flags 0x\(String(frame.flags.rawValue, radix: 16)) are not allowed on \(frame.type)")
+    }
+    if frame.type == .ping, frame.payload.readableBytes != 8 {
+      return ConnectionError(.protocolError, "PING carries 8 bytes, got \(frame.payload.readableBytes)")
+    }
+    return nil
+  }
+}

@@ -1,0 +1,70 @@
+public import NIOCore
+public import SwiftProtobuf
+public import TallyProto
+
+/// The protocol version this code speaks, carried in HELLO and WELCOME.
+public let tallyProtocolVersion: UInt32 = 1
+
+extension Message {
+  /// Decodes a message from a frame payload without copying it into an array first.
+  public init(decoding payload: ByteBuffer) throws {
+    self = try payload.withUnsafeReadableBytes { bytes in
+      try Self(serializedBytes: bytes.bytes)
+    }
+  }
+
+  /// The message's bytes, ready to become a frame payload.
+  public func encodedBytes() throws -> [UInt8] {
+    try self.serializedBytes()
+  }
+}
+
+extension RPCError {
+  /// The STATUS payload for this error.
+  public var statusMessage: Tally_V1_Status {
+    var status = Tally_V1_Status()
+    status.code = Tally_V1_StatusCode(rawValue: self.code.rawValue) ?? .unknown
+    status.message = self.message
+    status.fieldViolations = self.fieldViolations.map {
+      var violation = Tally_V1_FieldViolation()
+      violation.field = $0.field
+      violation.description_p = $0.description
+      return violation
+    }
+    if let retryAfter = self.retryAfter {
+      let milliseconds =
+        retryAfter.components.seconds * 1000
+        + retryAfter.components.attoseconds / 1_000_000_000_000_000
+      status.retryAfterMs = UInt32(clamping: max(milliseconds, 0))
+    }
+    return status
+  }
+
+  /// The error a STATUS frame describes (`code` may be `.ok`).
+  public init(status: Tally_V1_Status) {
+    self.init(
+      code: Code(rawValue: status.code.rawValue),
+      message: status.message,
+      fieldViolations: status.fieldViolations.map {
+        FieldViolation(field: $0.field, description: $0.description_p)
+      },
+      retryAfter: status.retryAfterMs > 0 ? .milliseconds(Int64(status.retryAfterMs)) : nil
+    )
+  }
+}
+
+extension ConnectionError {
+  /// The GOAWAY payload for this error.
+  public func goAwayMessage(lastStreamID: UInt32) -> Tally_V1_GoAway {
+    var goAway = Tally_V1_GoAway()
+    goAway.lastStreamID = lastStreamID
+    goAway.code = Tally_V1_GoAwayCode(rawValue: self.code.rawValue) ?? .protocolError
+    goAway.message = self.message
+    return goAway
+  }
+
+  /// The error a received GOAWAY describes.
+  public init(goAway: Tally_V1_GoAway) {
+    self.init(Code(rawValue: goAway.code.rawValue), goAway.message)
+  }
+}

@@ -1,0 +1,251 @@
+import NIOCore
+import SwiftProtobuf
+import TallyProto
+import Testing
+
+@testable import TallyWire
+
+@Suite struct ServerConnectionStateMachineTests {
+  private func payload(_ message: some Message) -> ByteBuffer {
+    ByteBuffer(bytes: try! message.encodedBytes())
+  }
+
+  private var hello: Frame {
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = 1
+    hello.apiKey = "tly_k_s"
+    return Frame(type: .hello, payload: self.payload(hello))
+  }
+
+  private func call(_ id: UInt32, method: String = "tally.v1.SystemService/Ping") -> Frame {
+    var header = Tally_V1_CallHeader()
+    header.method = method
+    return Frame(type: .call, streamID: id, payload: self.payload(header))
+  }
+
+  private func message(_ id: UInt32, end: Bool = true) -> Frame {
+    Frame(type: .message, flags: end ? .endStream : [], streamID: id, payload: ByteBuffer(bytes: [1]))
+  }
+
+  /// A machine that has authenticated a client.
+  private func active(maxStreams: Int = 100) -> ServerConnectionStateMachine {
+    var machine = ServerConnectionStateMachine(maxConcurrentStreams: maxStreams)
+    guard case .authenticate = machine.receivedFrame(self.hello) else {
+      Issue.record("HELLO did not ask for authentication")
+      return machine
+    }
+    #expect(machine.authenticationSucceeded() == .sendWelcome)
+    return machine
+  }
+
+  private func expectGoAway(
+    _ action: ServerConnectionStateMachine.Action,
+    _ code: ConnectionError.Code,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    guard case .sendGoAway(let error, _, close: true) = action else {
+      Issue.record("expected GOAWAY \(code), got \(action)", sourceLocation: sourceLocation)
+      return
+    }
+    #expect(error.code == code, sourceLocation: sourceLocation)
+  }
+
+  @Test func helloThenCallsThenStatus() {
+    var machine = self.active()
+    guard case .openStream(1, let header) = machine.receivedFrame(self.call(1)) else {
+      Issue.record("CALL did not open the stream")
+      return
+    }
+    #expect(header.method == "tally.v1.SystemService/Ping")
+    #expect(machine.receivedFrame(self.message(1)) == .deliverMessage(1, ByteBuffer(bytes: [1]), endStream: true))
+    #expect(machine.openStreamCount == 1)
+    #expect(machine.streamClosed(1) == .none)
+    #expect(machine.openStreamCount == 0)
+  }
+
+  @Test func callsSentBeforeWelcomeAreBuffered() {
+    var machine = ServerConnectionStateMachine()
+    guard case .authenticate(let hello) = machine.receivedFrame(self.hello) else {
+      Issue.record("no authentication")
+      return
+    }
+    #expect(hello.apiKey == "tly_k_s")
+    #expect(machine.receivedFrame(self.call(1)) == .bufferUntilAuthenticated(self.call(1)))
+    #expect(machine.authenticationSucceeded() == .sendWelcome)
+  }
+
+  @Test func badKeyEndsWithUnauthenticated() {
+    var machine = ServerConnectionStateMachine()
+    _ = machine.receivedFrame(self.hello)
+    self.expectGoAway(machine.authenticationFailed("unknown API key"), .unauthenticated)
+    #expect(machine.isClosed)
+    #expect(machine.receivedFrame(self.call(1)) == .none)
+  }
+
+  @Test(arguments: [FrameType.call, .message, .ping, .cancel, .welcome, .goAway])
+  func frameBeforeHelloIsAProtocolError(_ type: FrameType) {
+    var machine = ServerConnectionStateMachine()
+    let streamID: UInt32 = type.isConnectionFrame ? 0 : 1
+    let payload = type == .ping ? ByteBuffer(repeating: 0, count: 8) : ByteBuffer()
+    self.expectGoAway(machine.receivedFrame(Frame(type: type, streamID: streamID, payload: payload)), .protocolError)
+  }
+
+  @Test func undecodableHelloIsAProtocolError() {
+    var machine = ServerConnectionStateMachine()
+    self.expectGoAway(
+      machine.receivedFrame(Frame(type: .hello, payload: ByteBuffer(bytes: [0xFF, 0xFF]))), .protocolError)
+  }
+
+  @Test func wrongProtocolVersionIsAProtocolError() {
+    var machine = ServerConnectionStateMachine()
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = 2
+    self.expectGoAway(machine.receivedFrame(Frame(type: .hello, payload: self.payload(hello))), .protocolError)
+  }
+
+  @Test func undecodableCallIsAProtocolError() {
+    var machine = self.active()
+    self.expectGoAway(
+      machine.receivedFrame(Frame(type: .call, streamID: 1, payload: ByteBuffer(bytes: [0x0A, 0x05]))),
+      .protocolError
+    )
+  }
+
+  @Test func reusedOrDecreasingStreamIDIsAProtocolError() {
+    var reused = self.active()
+    _ = reused.receivedFrame(self.call(3))
+    self.expectGoAway(reused.receivedFrame(self.call(3)), .protocolError)
+
+    var decreasing = self.active()
+    _ = decreasing.receivedFrame(self.call(5))
+    _ = decreasing.streamClosed(5)
+    self.expectGoAway(decreasing.receivedFrame(self.call(4)), .protocolError)
+  }
+
+  @Test func frameOnAStreamNeverOpenedIsAProtocolError() {
+    var message = self.active()
+    self.expectGoAway(message.receivedFrame(self.message(9)), .protocolError)
+    var cancel = self.active()
+    self.expectGoAway(cancel.receivedFrame(Frame(type: .cancel, streamID: 9, payload: ByteBuffer())), .protocolError)
+  }
+
+  @Test func frameOnAnEndedStreamIsIgnored() {
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    _ = machine.streamClosed(1)
+    #expect(machine.receivedFrame(self.message(1)) == .none)
+    #expect(machine.receivedFrame(Frame(type: .cancel, streamID: 1, payload: ByteBuffer())) == .none)
+  }
+
+  @Test func messageAfterEndStreamIsAProtocolError() {
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    _ = machine.receivedFrame(self.message(1))
+    self.expectGoAway(machine.receivedFrame(self.message(1)), .protocolError)
+  }
+
+  @Test func badFlagsAreAProtocolError() {
+    var machine = self.active()
+    var call = self.call(1)
+    call.flags = .endStream
+    self.expectGoAway(machine.receivedFrame(call), .protocolError)
+    var other = self.active()
+    self.expectGoAway(
+      other.receivedFrame(Frame(type: .message, flags: FrameFlags(rawValue: 0x02), streamID: 1, payload: ByteBuffer())),
+      .protocolError
+    )
+  }
+
+  @Test func streamFrameOnStreamZeroAndConnectionFrameOnAStreamAreProtocolErrors() {
+    var machine = self.active()
+    self.expectGoAway(machine.receivedFrame(self.call(0)), .protocolError)
+    var other = self.active()
+    self.expectGoAway(
+      other.receivedFrame(Frame(type: .ping, streamID: 1, payload: ByteBuffer(repeating: 0, count: 8))),
+      .protocolError
+    )
+  }
+
+  @Test func clientMayNotSendServerFrames() {
+    for type in [FrameType.welcome, .hello] {
+      var machine = self.active()
+      self.expectGoAway(machine.receivedFrame(Frame(type: type, payload: ByteBuffer())), .protocolError)
+    }
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    self.expectGoAway(machine.receivedFrame(Frame(type: .status, streamID: 1, payload: ByteBuffer())), .protocolError)
+  }
+
+  @Test func pingIsEchoedAndAcksAreIgnored() {
+    var machine = self.active()
+    let bytes = ByteBuffer(bytes: [1, 2, 3, 4, 5, 6, 7, 8])
+    #expect(machine.receivedFrame(Frame(type: .ping, payload: bytes)) == .sendPingAck(bytes))
+    #expect(machine.receivedFrame(Frame(type: .ping, flags: .ack, payload: bytes)) == .none)
+    self.expectGoAway(machine.receivedFrame(Frame(type: .ping, payload: ByteBuffer(bytes: [1]))), .protocolError)
+  }
+
+  @Test func callBeyondMaxConcurrentStreamsIsRefusedButTheConnectionStays() {
+    var machine = self.active(maxStreams: 2)
+    _ = machine.receivedFrame(self.call(1))
+    _ = machine.receivedFrame(self.call(2))
+    guard case .rejectStream(3, code: .resourceExhausted, _) = machine.receivedFrame(self.call(3)) else {
+      Issue.record("third call was not refused")
+      return
+    }
+    #expect(machine.receivedFrame(self.message(3)) == .none)
+    _ = machine.streamClosed(1)
+    guard case .openStream(4, _) = machine.receivedFrame(self.call(4)) else {
+      Issue.record("a slot freed up but the call was refused")
+      return
+    }
+  }
+
+  @Test func cancelOfAnOpenStreamAsksToCancel() {
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    #expect(machine.receivedFrame(Frame(type: .cancel, streamID: 1, payload: ByteBuffer())) == .cancelStream(1))
+  }
+
+  @Test func shutdownDrainsOpenStreamsThenCloses() {
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    _ = machine.receivedFrame(self.call(2))
+    guard case .sendGoAway(let error, lastStreamID: 2, close: false) = machine.shutdown() else {
+      Issue.record("shutdown did not send GOAWAY with last stream 2")
+      return
+    }
+    #expect(error.code == .shuttingDown)
+    guard case .rejectStream(3, code: .unavailable, _) = machine.receivedFrame(self.call(3)) else {
+      Issue.record("a new call was accepted while draining")
+      return
+    }
+    #expect(machine.receivedFrame(self.message(1)) == .deliverMessage(1, ByteBuffer(bytes: [1]), endStream: true))
+    #expect(machine.streamClosed(1) == .none)
+    #expect(machine.streamClosed(2) == .close)
+  }
+
+  @Test func shutdownWithNothingOpenClosesAtOnce() {
+    var machine = self.active()
+    guard case .sendGoAway(_, lastStreamID: 0, close: true) = machine.shutdown() else {
+      Issue.record("expected an immediate close")
+      return
+    }
+  }
+
+  @Test func idleTimeout() {
+    var waiting = ServerConnectionStateMachine()
+    self.expectGoAway(waiting.idleTimeoutFired(), .idleTimeout)
+    var busy = self.active()
+    _ = busy.receivedFrame(self.call(1))
+    #expect(busy.idleTimeoutFired() == .none)
+    var idle = self.active()
+    self.expectGoAway(idle.idleTimeoutFired(), .idleTimeout)
+  }
+
+  @Test func peerGoAwayDrainsThenCloses() {
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    #expect(machine.receivedFrame(Frame(type: .goAway, payload: ByteBuffer())) == .none)
+    #expect(machine.streamClosed(1) == .close)
+  }
+}
