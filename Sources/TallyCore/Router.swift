@@ -85,10 +85,10 @@ public struct Router: Sendable {
 
   public var methodNames: [String] { self.methods.keys.sorted() }
 
-  public mutating func register<Request, Response>(
+  public mutating func unary<Request, Response>(
     _ method: MethodDescriptor<Request, Response>,
     access: Access,
-    unary handler: @escaping @Sendable (Request, RequestContext) async throws -> Response
+    _ handler: @escaping @Sendable (Request, RequestContext) async throws -> Response
   ) {
     precondition(method.kind == .unary, "\(method.fullName) is not unary")
     self.add(
@@ -98,10 +98,10 @@ public struct Router: Sendable {
       })
   }
 
-  public mutating func register<Request, Response>(
+  public mutating func serverStreaming<Request, Response>(
     _ method: MethodDescriptor<Request, Response>,
     access: Access,
-    serverStreaming handler:
+    _ handler:
       @escaping @Sendable (Request, RequestContext, ResponseWriter<Response>) async throws
       -> Void
   ) {
@@ -113,10 +113,10 @@ public struct Router: Sendable {
       })
   }
 
-  public mutating func register<Request, Response>(
+  public mutating func clientStreaming<Request, Response>(
     _ method: MethodDescriptor<Request, Response>,
     access: Access,
-    clientStreaming handler: @escaping @Sendable (RequestStream<Request>, RequestContext) async throws -> Response
+    _ handler: @escaping @Sendable (RequestStream<Request>, RequestContext) async throws -> Response
   ) {
     precondition(method.kind == .clientStreaming, "\(method.fullName) is not client streaming")
     self.add(

@@ -50,10 +50,10 @@ public struct SystemService: Sendable {
   }
 
   public func register(into router: inout Router) {
-    router.register(SystemMethods.ping, access: .anyKey, unary: self.ping)
-    router.register(SystemMethods.serverInfo, access: .anyKey, unary: self.serverInfo)
-    router.register(SystemMethods.count, access: .anyKey, serverStreaming: self.count)
-    router.register(SystemMethods.sum, access: .anyKey, clientStreaming: self.sum)
+    router.unary(SystemMethods.ping, access: .anyKey, self.ping)
+    router.unary(SystemMethods.serverInfo, access: .anyKey, self.serverInfo)
+    router.serverStreaming(SystemMethods.count, access: .anyKey, self.count)
+    router.clientStreaming(SystemMethods.sum, access: .anyKey, self.sum)
   }
 
   @Sendable func ping(_ request: Tally_V1_PingRequest, _ context: RequestContext) async throws

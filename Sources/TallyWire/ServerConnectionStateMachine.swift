@@ -56,6 +56,14 @@ public struct ServerConnectionStateMachine: Sendable {
     }
   }
 
+  /// The highest stream id the client has opened.
+  public var lastStreamID: UInt32 {
+    switch self.state {
+    case .active(let streams), .draining(let streams): streams.lastStreamID
+    default: 0
+    }
+  }
+
   public var isClosed: Bool {
     if case .closed = self.state { return true }
     return false
@@ -64,7 +72,10 @@ public struct ServerConnectionStateMachine: Sendable {
   // MARK: Events
 
   public mutating func receivedFrame(_ frame: Frame) -> Action {
-    if let error = Self.checkShape(of: frame) { return self.fail(error) }
+    if let error = Self.checkShape(of: frame) {
+      guard !self.isClosed else { return .none }
+      return self.fail(error, lastStreamID: self.lastStreamID)
+    }
     switch self.state {
     case .closed:
       return .none
@@ -154,10 +165,16 @@ public struct ServerConnectionStateMachine: Sendable {
     case .awaitingHello, .authenticating:
       return self.fail(ConnectionError(.idleTimeout, "no HELLO within the handshake timeout"))
     case .active(let streams) where streams.open.isEmpty:
-      return self.fail(ConnectionError(.idleTimeout, "the connection was idle"))
+      return self.fail(ConnectionError(.idleTimeout, "the connection was idle"), lastStreamID: streams.lastStreamID)
     default:
       return .none
     }
+  }
+
+  /// The decoder refused the bytes (bad magic, frame too large, unknown type): GOAWAY and close.
+  public mutating func decodingFailed(_ error: ConnectionError) -> Action {
+    guard !self.isClosed else { return .none }
+    return self.fail(error, lastStreamID: self.lastStreamID)
   }
 
   // MARK: Frames on an authenticated connection

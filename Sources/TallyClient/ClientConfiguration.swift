@@ -1,0 +1,71 @@
+/// Where and how a `TallyClient` connects.
+public struct ClientConfiguration: Sendable {
+  public enum Security: Sendable, Hashable {
+    /// TLS, trusting the CA certificates in this PEM file (the system's when nil).
+    case tls(caCertificatePath: String?, serverHostname: String?)
+    /// Plain TCP: only for a server that allows it (tests on loopback).
+    case plaintext
+  }
+
+  public var host: String
+  public var port: Int
+  public var security: Security
+  public var apiKey: String
+  public var clientName: String
+  public var connectTimeout: Duration
+  /// How often a call refused by a closing connection is sent again on a new one.
+  public var maxAttempts: Int
+
+  public init(
+    host: String,
+    port: Int,
+    security: Security = .tls(caCertificatePath: nil, serverHostname: nil),
+    apiKey: String,
+    clientName: String = "tally-swift",
+    connectTimeout: Duration = .seconds(10),
+    maxAttempts: Int = 3
+  ) {
+    self.host = host
+    self.port = port
+    self.security = security
+    self.apiKey = apiKey
+    self.clientName = clientName
+    self.connectTimeout = connectTimeout
+    self.maxAttempts = maxAttempts
+  }
+
+  /// Parses `host:port` (or `[v6]:port`).
+  public static func parseEndpoint(_ endpoint: String) -> (host: String, port: Int)? {
+    guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]),
+      (1...65535).contains(port)
+    else { return nil }
+    var host = String(endpoint[..<colon])
+    if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    return host.isEmpty ? nil : (host, port)
+  }
+}
+
+/// Per-call settings, carried in the CALL header.
+public struct CallOptions: Sendable {
+  /// The call fails with DEADLINE_EXCEEDED after this long; the server stops its work then too.
+  public var timeout: Duration?
+  public var requestID: String?
+  public var idempotencyKey: String?
+  /// For operator keys: the tenant this call acts on.
+  public var tenantID: String?
+  public var metadata: [String: String]
+
+  public init(
+    timeout: Duration? = nil,
+    requestID: String? = nil,
+    idempotencyKey: String? = nil,
+    tenantID: String? = nil,
+    metadata: [String: String] = [:]
+  ) {
+    self.timeout = timeout
+    self.requestID = requestID
+    self.idempotencyKey = idempotencyKey
+    self.tenantID = tenantID
+    self.metadata = metadata
+  }
+}

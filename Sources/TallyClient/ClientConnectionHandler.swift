@@ -1,0 +1,334 @@
+import DequeModule
+import NIOConcurrencyHelpers
+import NIOCore
+import SwiftProtobuf
+import TallyProto
+import TallyWire
+
+/// A call that never reached a handler because the connection was going away: safe to send again.
+struct RefusedBeforeStart: Error {
+  var reason: RPCError
+}
+
+/// The caller's handle on one stream: its id once the event loop has assigned one.
+final class StreamHandle: Sendable {
+  private struct State {
+    var streamID: UInt32?
+    var queued = false
+    var cancelled = false
+  }
+  private let state = NIOLockedValueBox(State())
+
+  var streamID: UInt32? {
+    get { self.state.withLockedValue { $0.streamID } }
+    set { self.state.withLockedValue { $0.streamID = newValue } }
+  }
+  /// Waiting for a free stream (set and read on the event loop).
+  var queued: Bool {
+    get { self.state.withLockedValue { $0.queued } }
+    set { self.state.withLockedValue { $0.queued = newValue } }
+  }
+  var cancelled: Bool {
+    get { self.state.withLockedValue { $0.cancelled } }
+    set { self.state.withLockedValue { $0.cancelled = newValue } }
+  }
+}
+
+/// Whether a connection may take new calls; read by the client from any thread.
+final class ConnectionStatus: Sendable {
+  private let usable = NIOLockedValueBox(true)
+  var isUsable: Bool { self.usable.withLockedValue { $0 } }
+  func markUnusable() { self.usable.withLockedValue { $0 = false } }
+}
+
+/// The client's side of one connection: sends the magic and HELLO, numbers streams, and routes
+/// MESSAGE and STATUS frames to the calls waiting for them.
+final class ClientConnectionHandler: ChannelInboundHandler {
+  typealias InboundIn = Frame
+  typealias OutboundOut = ByteBuffer
+  typealias Responses = AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+
+  private let hello: Tally_V1_Hello
+  private let endpoint: String
+  let welcome: EventLoopPromise<Tally_V1_Welcome>
+  let status: ConnectionStatus
+  private var context: ChannelHandlerContext?
+  private var nextStreamID: UInt32 = 1
+  private var streams: [UInt32: Responses] = [:]
+  /// Streams this side ended (CANCEL) whose STATUS has not arrived: the server still counts them.
+  private var endingStreams: Set<UInt32> = []
+  /// Calls waiting for a free stream under the server's max_concurrent_streams.
+  private var queuedCalls: Deque<QueuedCall> = []
+  private var maxConcurrentStreams = 100
+  private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
+  private var goAwayLastStreamID: UInt32?
+  /// Why the connection ended, for the calls still waiting.
+  private var closeReason: RPCError?
+  private var writabilityWaiters = WritabilityWaiters()
+  /// The server's payload limit from WELCOME (the protocol default until then).
+  private(set) var maxFramePayload = Frame.defaultMaxPayload
+
+  init(hello: Tally_V1_Hello, endpoint: String, welcome: EventLoopPromise<Tally_V1_Welcome>) {
+    self.hello = hello
+    self.endpoint = endpoint
+    self.welcome = welcome
+    self.status = ConnectionStatus()
+  }
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    if context.channel.isActive { self.sendHello(context: context) }
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    self.sendHello(context: context)
+    context.fireChannelActive()
+  }
+
+  private var helloSent = false
+  private func sendHello(context: ChannelHandlerContext) {
+    guard !self.helloSent else { return }
+    self.helloSent = true
+    let payload: [UInt8] = (try? self.hello.serializedBytes()) ?? []
+    var buffer = context.channel.allocator.buffer(capacity: 8 + Frame.headerLength + payload.count)
+    buffer.writeBytes(ConnectionMagic.bytes)
+    buffer.writeFrame(.hello, payload: payload)
+    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let frame = self.unwrapInboundIn(data)
+    switch frame.type {
+    case .welcome:
+      guard let welcome = try? Tally_V1_Welcome(decoding: frame.payload) else {
+        return self.fail(ConnectionError(.protocolError, "WELCOME payload is not a valid tally.v1.Welcome"))
+      }
+      if welcome.maxFramePayload > 0 { self.maxFramePayload = Int(welcome.maxFramePayload) }
+      if welcome.maxConcurrentStreams > 0 { self.maxConcurrentStreams = Int(welcome.maxConcurrentStreams) }
+      self.welcome.succeed(welcome)
+      self.startQueuedCalls()
+    case .message:
+      self.streams[frame.streamID]?.yield(frame.payload)
+    case .status:
+      if self.endingStreams.remove(frame.streamID) != nil { self.startQueuedCalls() }
+      guard let responses = self.streams.removeValue(forKey: frame.streamID) else { return }
+      defer { self.startQueuedCalls() }
+      self.deadlineTimers.removeValue(forKey: frame.streamID)?.cancel()
+      let status = (try? Tally_V1_Status(decoding: frame.payload)) ?? Self.undecodableStatus
+      if status.code == .ok {
+        responses.finish()
+      } else {
+        responses.finish(throwing: RPCError(status: status))
+      }
+    case .ping:
+      guard !frame.flags.contains(.ack) else { return }
+      var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + 8)
+      buffer.writeFrame(.ping, flags: .ack, payload: frame.payload)
+      context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    case .goAway:
+      let goAway = (try? Tally_V1_GoAway(decoding: frame.payload)) ?? Tally_V1_GoAway()
+      self.receivedGoAway(ConnectionError(goAway: goAway), lastStreamID: goAway.lastStreamID)
+    case .hello, .call, .cancel:
+      self.fail(ConnectionError(.protocolError, "a server may not send \(frame.type)"))
+    }
+  }
+
+  private static var undecodableStatus: Tally_V1_Status {
+    var status = Tally_V1_Status()
+    status.code = .internal
+    status.message = "the server sent a STATUS that is not a valid tally.v1.Status"
+    return status
+  }
+
+  private func receivedGoAway(_ error: ConnectionError, lastStreamID: UInt32) {
+    self.status.markUnusable()
+    self.goAwayLastStreamID = lastStreamID
+    self.closeReason = Self.rpcError(for: error, endpoint: self.endpoint)
+    self.welcome.fail(self.closeReason!)
+    // Calls above last_stream_id never reached a handler. After a graceful GOAWAY they may be
+    // sent again on a new connection; after an error (a bad key, say) they fail with it.
+    let retryable: Set<ConnectionError.Code> = [.noError, .shuttingDown, .idleTimeout, .overloaded]
+    let refusal: any Error =
+      retryable.contains(error.code)
+      ? RefusedBeforeStart(reason: RPCError(code: .unavailable, message: "the server refused the call: \(error)"))
+      : self.closeReason!
+    for (streamID, responses) in self.streams where streamID > lastStreamID {
+      self.streams[streamID] = nil
+      self.deadlineTimers.removeValue(forKey: streamID)?.cancel()
+      responses.finish(throwing: refusal)
+    }
+    let queued = self.queuedCalls
+    self.queuedCalls = []
+    for call in queued { call.responses.finish(throwing: refusal) }
+  }
+
+  /// How a connection-level end looks to a caller.
+  static func rpcError(for error: ConnectionError, endpoint: String) -> RPCError {
+    switch error.code {
+    case .unauthenticated:
+      RPCError(code: .unauthenticated, message: error.message)
+    default:
+      RPCError(code: .unavailable, message: "the connection to \(endpoint) ended: \(error)", cause: error)
+    }
+  }
+
+  private func fail(_ error: ConnectionError) {
+    guard let context = self.context else { return }
+    var buffer = context.channel.allocator.buffer(capacity: 64)
+    buffer.writeFrame(.goAway, payload: (try? error.goAwayMessage(lastStreamID: 0).encodedBytes()) ?? [])
+    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    self.closeReason = Self.rpcError(for: error, endpoint: self.endpoint)
+    context.close(promise: nil)
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    if let error = error as? ConnectionError {
+      self.fail(error)
+    } else {
+      self.closeReason = RPCError(
+        code: .unavailable,
+        message: "the connection to \(self.endpoint) failed: \(error)",
+        cause: error
+      )
+      context.close(promise: nil)
+    }
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    self.writabilityWaiters.writabilityChanged(context.channel)
+    context.fireChannelWritabilityChanged()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    self.status.markUnusable()
+    let reason =
+      self.closeReason ?? RPCError(code: .unavailable, message: "the connection to \(self.endpoint) was lost")
+    self.welcome.fail(reason)
+    let streams = self.streams
+    self.streams = [:]
+    for timer in self.deadlineTimers.values { timer.cancel() }
+    self.deadlineTimers = [:]
+    for responses in streams.values { responses.finish(throwing: reason) }
+    let queued = self.queuedCalls
+    self.queuedCalls = []
+    for call in queued { call.responses.finish(throwing: RefusedBeforeStart(reason: reason)) }
+    self.writabilityWaiters.failAll(reason)
+    context.fireChannelInactive()
+  }
+
+  // MARK: Called by calls, on the event loop
+
+  /// A call waiting for a free stream.
+  struct QueuedCall {
+    var header: Tally_V1_CallHeader
+    var messages: [[UInt8]]
+    var endStream: Bool
+    var handle: StreamHandle
+    var timeout: Duration?
+    var responses: Responses
+  }
+
+  /// Opens a stream (CALL plus the first request messages, in one write), or queues the call
+  /// while the server's max_concurrent_streams are in use.
+  func startCall(_ call: QueuedCall) {
+    guard self.context != nil, self.status.isUsable, self.nextStreamID < UInt32.max else {
+      self.status.markUnusable()
+      let reason = RPCError(code: .unavailable, message: "the connection to \(self.endpoint) is closing")
+      return call.responses.finish(throwing: RefusedBeforeStart(reason: reason))
+    }
+    if self.streams.count + self.endingStreams.count >= self.maxConcurrentStreams || !self.queuedCalls.isEmpty {
+      self.queuedCalls.append(call)
+      call.handle.queued = true
+      return
+    }
+    self.open(call)
+  }
+
+  private func startQueuedCalls() {
+    while self.streams.count + self.endingStreams.count < self.maxConcurrentStreams,
+      let call = self.queuedCalls.popFirst()
+    {
+      call.handle.queued = false
+      if !call.handle.cancelled { self.open(call) }
+    }
+  }
+
+  private func open(_ call: QueuedCall) {
+    guard let context = self.context else { return }
+    let (header, messages, endStream, handle, timeout, responses) = (
+      call.header, call.messages, call.endStream, call.handle, call.timeout, call.responses
+    )
+    let streamID = self.nextStreamID
+    self.nextStreamID += 1
+    handle.streamID = streamID
+    self.streams[streamID] = responses
+    let headerBytes: [UInt8] = (try? header.serializedBytes()) ?? []
+    var buffer = context.channel.allocator.buffer(
+      capacity: Frame.headerLength * (messages.count + 1) + headerBytes.count + messages.reduce(0) { $0 + $1.count }
+    )
+    buffer.writeFrame(.call, streamID: streamID, payload: headerBytes)
+    for (index, message) in messages.enumerated() {
+      let last = endStream && index == messages.count - 1
+      buffer.writeFrame(.message, flags: last ? .endStream : [], streamID: streamID, payload: message)
+    }
+    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    if let timeout {
+      let clamped = min(timeout, .seconds(30 * 24 * 3600))
+      self.deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(clamped)) {
+        self.endLocally(streamID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
+      }
+    }
+  }
+
+  /// Sends one more request message on an open stream.
+  func sendMessage(_ bytes: [UInt8], endStream: Bool, handle: StreamHandle) {
+    if handle.queued, let index = self.queuedCalls.firstIndex(where: { $0.handle === handle }) {
+      self.queuedCalls[index].messages.append(bytes)
+      self.queuedCalls[index].endStream = endStream
+      return
+    }
+    guard let context = self.context, let streamID = handle.streamID, self.streams[streamID] != nil else { return }
+    var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + bytes.count)
+    buffer.writeFrame(.message, flags: endStream ? .endStream : [], streamID: streamID, payload: bytes)
+    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+  }
+
+  /// The caller gave up on the call: CANCEL tells the server to stop its work.
+  func cancel(_ handle: StreamHandle) {
+    let error = RPCError(code: .cancelled, message: "the call was cancelled")
+    if handle.queued {
+      handle.cancelled = true
+      if let index = self.queuedCalls.firstIndex(where: { $0.handle === handle }) {
+        self.queuedCalls.remove(at: index).responses.finish(throwing: error)
+      }
+      return
+    }
+    guard let streamID = handle.streamID else { return }
+    self.endLocally(streamID, error)
+  }
+
+  private func endLocally(_ streamID: UInt32, _ error: RPCError) {
+    guard let context = self.context, let responses = self.streams.removeValue(forKey: streamID) else { return }
+    self.deadlineTimers.removeValue(forKey: streamID)?.cancel()
+    self.endingStreams.insert(streamID)
+    var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength)
+    buffer.writeFrame(.cancel, streamID: streamID, payload: EmptyCollection())
+    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    responses.finish(throwing: error)
+  }
+
+  func whenWritable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    guard let context = self.context else { return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+    return self.writabilityWaiters.whenWritable(context.channel)
+  }
+
+  /// Says goodbye: GOAWAY NO_ERROR, then close once the open calls are done is left to the caller.
+  func goAway() {
+    guard let context = self.context else { return }
+    self.status.markUnusable()
+    var buffer = context.channel.allocator.buffer(capacity: 32)
+    let goAway = ConnectionError(.noError, "the client is closing").goAwayMessage(lastStreamID: 0)
+    buffer.writeFrame(.goAway, payload: (try? goAway.encodedBytes()) ?? [])
+    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+  }
+}

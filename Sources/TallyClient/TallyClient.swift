@@ -1,0 +1,372 @@
+import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+import NIOSSL
+public import SwiftProtobuf
+public import TallyProto
+public import TallyWire
+
+/// A Tally client: one connection multiplexing many concurrent calls, opened on first use and
+/// opened again after a GOAWAY or a lost connection.
+///
+/// Calls that a closing connection refused before they started are sent again on a new one
+/// (unary and server-streaming; up to `maxAttempts`). Errors are `RPCError`s: status code and message.
+public final class TallyClient: Sendable {
+  private let configuration: ClientConfiguration
+  private let group: any EventLoopGroup
+  private let tlsContext: NIOSSLContext?
+  private let slot = NIOLockedValueBox(Slot.idle)
+
+  private enum Slot {
+    case idle
+    case connecting(EventLoopFuture<Connection>)
+    case connected(Connection)
+  }
+
+  /// One open connection and its handler, reachable from any thread.
+  struct Connection: Sendable {
+    let channel: any Channel
+    let handler: NIOLoopBound<ClientConnectionHandler>
+    let status: ConnectionStatus
+    let welcome: EventLoopFuture<Tally_V1_Welcome>
+  }
+
+  public init(
+    configuration: ClientConfiguration,
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) throws {
+    self.configuration = configuration
+    self.group = eventLoopGroup
+    switch configuration.security {
+    case .plaintext:
+      self.tlsContext = nil
+    case .tls(let caPath, _):
+      var tls = TLSConfiguration.makeClientConfiguration()
+      tls.minimumTLSVersion = .tlsv12
+      tls.applicationProtocols = ["tally/1"]
+      if let caPath {
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+      }
+      self.tlsContext = try NIOSSLContext(configuration: tls)
+    }
+  }
+
+  private var endpoint: String { "\(self.configuration.host):\(self.configuration.port)" }
+
+  // MARK: Calls
+
+  /// One request, one response.
+  public func unary<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>,
+    _ request: Request,
+    options: CallOptions = CallOptions()
+  ) async throws -> Response {
+    let bytes = try self.encode(request)
+    return try await self.withRetries { connection in
+      let call = try self.start(method.fullName, on: connection, messages: [bytes], endStream: true, options: options)
+      return try await call.withCancellation { try await call.singleResponse(Response.self, method.fullName) }
+    }
+  }
+
+  /// One request, a stream of responses handed to `body` as they arrive.
+  public func serverStreaming<Request, Response, Result: Sendable>(
+    _ method: MethodDescriptor<Request, Response>,
+    _ request: Request,
+    options: CallOptions = CallOptions(),
+    _ body: @Sendable (ResponseStream<Response>) async throws -> Result
+  ) async throws -> Result {
+    let bytes = try self.encode(request)
+    return try await self.withRetries { connection in
+      let call = try self.start(method.fullName, on: connection, messages: [bytes], endStream: true, options: options)
+      return try await call.withCancellation { try await body(ResponseStream(call.responses)) }
+    }
+  }
+
+  /// A stream of requests written by `requests`, one response.
+  public func clientStreaming<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>,
+    options: CallOptions = CallOptions(),
+    _ requests: @Sendable (RequestWriter<Request>) async throws -> Void
+  ) async throws -> Response {
+    let connection = try await self.connection()
+    let call = try self.start(method.fullName, on: connection, messages: [], endStream: false, options: options)
+    return try await call.withCancellation {
+      let writer = RequestWriter<Request>(call: call, client: self)
+      try await requests(writer)
+      try await writer.finish()
+      return try await call.singleResponse(Response.self, method.fullName)
+    }
+  }
+
+  /// The server's WELCOME on the current connection (connecting if needed).
+  public func welcome() async throws -> Tally_V1_Welcome {
+    try await self.connection().welcome.get()
+  }
+
+  /// Says GOAWAY to the server and closes the connection.
+  public func close() async {
+    let slot = self.slot.withLockedValue { slot in
+      defer { slot = .idle }
+      return slot
+    }
+    guard case .connected(let connection) = slot else { return }
+    connection.channel.eventLoop.execute { connection.handler.value.goAway() }
+    try? await connection.channel.close()
+  }
+
+  // MARK: Plumbing
+
+  func encode(_ message: some Message) throws -> [UInt8] {
+    do {
+      return try message.serializedBytes()
+    } catch {
+      throw RPCError(code: .invalidArgument, message: "the request could not be encoded: \(error)", cause: error)
+    }
+  }
+
+  static func decode<M: Message>(_ type: M.Type, _ payload: ByteBuffer) throws -> M {
+    do {
+      return try M(decoding: payload)
+    } catch {
+      throw RPCError(
+        code: .internalError,
+        message: "the server's response is not a valid \(M.protoMessageName)",
+        cause: error
+      )
+    }
+  }
+
+  private func withRetries<T>(_ attempt: (Connection) async throws -> T) async throws -> T {
+    var attempts = 0
+    while true {
+      attempts += 1
+      do {
+        return try await attempt(try await self.connection())
+      } catch let refused as RefusedBeforeStart {
+        guard attempts < self.configuration.maxAttempts else { throw refused.reason }
+      }
+    }
+  }
+
+  private func start(
+    _ method: String,
+    on connection: Connection,
+    messages: [[UInt8]],
+    endStream: Bool,
+    options: CallOptions
+  ) throws -> ActiveCall {
+    let header = Self.callHeader(method, options: options)
+    let (responses, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+    let handle = StreamHandle()
+    let handler = connection.handler
+    let timeout = options.timeout
+    connection.channel.eventLoop.execute {
+      let handler = handler.value
+      if let oversized = messages.first(where: { $0.count > handler.maxFramePayload }) {
+        let error = RPCError(
+          code: .resourceExhausted,
+          message:
+            "the request message of \(oversized.count) bytes is above the server's max_frame_payload (\(handler.maxFramePayload))"
+        )
+        return continuation.finish(throwing: error)
+      }
+      handler.startCall(
+        .init(
+          header: header,
+          messages: messages,
+          endStream: endStream,
+          handle: handle,
+          timeout: timeout,
+          responses: continuation
+        )
+      )
+    }
+    return ActiveCall(connection: connection, handle: handle, responses: responses)
+  }
+
+  private static func callHeader(_ method: String, options: CallOptions) -> Tally_V1_CallHeader {
+    var header = Tally_V1_CallHeader()
+    header.method = method
+    if let timeout = options.timeout {
+      let (seconds, attoseconds) = timeout.components
+      header.timeoutMs = UInt64(clamping: max(1, seconds &* 1000 &+ attoseconds / 1_000_000_000_000_000))
+    }
+    header.requestID = options.requestID ?? ""
+    header.idempotencyKey = options.idempotencyKey ?? ""
+    header.tenantID = options.tenantID ?? ""
+    header.metadata = options.metadata
+    return header
+  }
+
+  private func makeHello() -> Tally_V1_Hello {
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = tallyProtocolVersion
+    hello.clientName = self.configuration.clientName
+    hello.apiKey = self.configuration.apiKey
+    return hello
+  }
+
+  /// The current connection, or a new one when there is none or it is going away.
+  func connection() async throws -> Connection {
+    let future: EventLoopFuture<Connection> = self.slot.withLockedValue { slot in
+      switch slot {
+      case .connected(let connection) where connection.status.isUsable:
+        return connection.channel.eventLoop.makeSucceededFuture(connection)
+      case .connecting(let future):
+        return future
+      case .idle, .connected:
+        let future = self.connect()
+        slot = .connecting(future)
+        return future
+      }
+    }
+    do {
+      let connection = try await future.get()
+      self.slot.withLockedValue { slot in
+        if case .connecting(let pending) = slot, pending === future { slot = .connected(connection) }
+      }
+      return connection
+    } catch {
+      self.slot.withLockedValue { slot in
+        if case .connecting(let pending) = slot, pending === future { slot = .idle }
+      }
+      throw error as? RPCError
+        ?? RPCError(code: .unavailable, message: "could not connect to \(self.endpoint): \(error)", cause: error)
+    }
+  }
+
+  private func connect() -> EventLoopFuture<Connection> {
+    let hello = self.makeHello()
+    let tlsContext = self.tlsContext
+    let serverHostname: String? =
+      if case .tls(_, let name) = self.configuration.security { name ?? self.configuration.host } else { nil }
+    let endpoint = self.endpoint
+    let eventLoop = self.group.next()
+    let ready = eventLoop.makePromise(of: Connection.self)
+    let connected = ClientBootstrap(group: eventLoop)
+      .connectTimeout(TimeAmount(self.configuration.connectTimeout))
+      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          let pipeline = channel.pipeline.syncOperations
+          if let tlsContext {
+            let hostname = serverHostname.flatMap { Self.isIPAddress($0) ? nil : $0 }
+            try pipeline.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: hostname))
+          }
+          try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(expectsMagic: false)))
+          let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
+          let handler = ClientConnectionHandler(hello: hello, endpoint: endpoint, welcome: welcome)
+          try pipeline.addHandler(handler)
+          ready.succeed(
+            Connection(
+              channel: channel,
+              handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+              status: handler.status,
+              welcome: welcome.futureResult
+            )
+          )
+        }
+      }
+      .connect(host: self.configuration.host, port: self.configuration.port)
+    connected.whenFailure { ready.fail($0) }
+    return connected.flatMap { _ in ready.futureResult }
+  }
+
+  private static func isIPAddress(_ host: String) -> Bool {
+    (try? SocketAddress(ipAddress: host, port: 0)) != nil
+  }
+}
+
+/// A started call: its responses, and the means to cancel it.
+struct ActiveCall: Sendable {
+  let connection: TallyClient.Connection
+  let handle: StreamHandle
+  let responses: AsyncThrowingStream<ByteBuffer, any Error>
+
+  /// The one response of a unary or client-streaming call, after which the stream must end.
+  func singleResponse<Response: Message>(_ type: Response.Type, _ method: String) async throws -> Response {
+    var payloads = ResponseStream<Response>(self.responses).makeAsyncIterator()
+    guard let response = try await payloads.next() else {
+      throw RPCError(code: .internalError, message: "the server ended \(method) without a response")
+    }
+    while try await payloads.next() != nil {}
+    return response
+  }
+
+  /// Runs `body`; if the calling task is cancelled meanwhile, the server is sent CANCEL.
+  func withCancellation<T>(_ body: () async throws -> T) async throws -> T {
+    try await withTaskCancellationHandler {
+      try await body()
+    } onCancel: {
+      let handler = self.connection.handler
+      let handle = self.handle
+      self.connection.channel.eventLoop.execute { handler.value.cancel(handle) }
+    }
+  }
+}
+
+/// The responses of a server-streaming call, decoded as they arrive.
+public struct ResponseStream<Element: Message>: AsyncSequence, Sendable {
+  let payloads: AsyncThrowingStream<ByteBuffer, any Error>
+
+  init(_ payloads: AsyncThrowingStream<ByteBuffer, any Error>) { self.payloads = payloads }
+
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: self.payloads.makeAsyncIterator()) }
+
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
+    public mutating func next() async throws -> Element? {
+      guard let payload = try await self.base.next() else {
+        // The stream also ends when the consuming task is cancelled: that is no clean end.
+        if Task.isCancelled { throw RPCError(code: .cancelled, message: "the call was cancelled") }
+        return nil
+      }
+      return try TallyClient.decode(Element.self, payload)
+    }
+  }
+}
+
+/// Writes the requests of a client-streaming call. The last message carries END_STREAM, so each
+/// message is held until the next one (or the end) arrives.
+public final class RequestWriter<Element: Message>: Sendable {
+  private let call: ActiveCall
+  private let client: TallyClient
+  private let held = NIOLockedValueBox<[UInt8]?>(nil)
+
+  init(call: ActiveCall, client: TallyClient) {
+    self.call = call
+    self.client = client
+  }
+
+  public func send(_ message: Element) async throws {
+    let bytes = try self.client.encode(message)
+    let previous: [UInt8]? = self.held.withLockedValue { held in
+      defer { held = bytes }
+      return held
+    }
+    if let previous {
+      try await self.write(previous, endStream: false)
+    }
+  }
+
+  /// Sends the held message with END_STREAM (an empty message if none was sent).
+  func finish() async throws {
+    let held: [UInt8]? = self.held.withLockedValue { held in
+      defer { held = nil }
+      return held
+    }
+    let last = held ?? []
+    try await self.write(last, endStream: true)
+  }
+
+  private func write(_ bytes: [UInt8], endStream: Bool) async throws {
+    try Task.checkCancellation()
+    let handler = self.call.connection.handler
+    let handle = self.call.handle
+    let channel = self.call.connection.channel
+    channel.eventLoop.execute { handler.value.sendMessage(bytes, endStream: endStream, handle: handle) }
+    if !channel.isWritable {
+      try await channel.eventLoop.flatSubmit { handler.value.whenWritable(on: channel.eventLoop) }.get()
+    }
+  }
+}

@@ -1,0 +1,81 @@
+import TallyWire
+
+/// Turns the API key of a HELLO into a principal.
+public protocol Authenticator: Sendable {
+  /// The key's principal; throws `RPCError` `.unauthenticated` with a message for the client otherwise.
+  func authenticate(apiKey: String) async throws -> Principal
+}
+
+/// An API key's two parts: `tly_<key id>_<secret>`.
+public struct APIKey: Sendable, Hashable {
+  public var keyID: String
+  public var secret: String
+
+  public init(keyID: String, secret: String) {
+    self.keyID = keyID
+    self.secret = secret
+  }
+
+  /// Parses `tly_<key id>_<secret>`: the key id is lower-case letters and digits, the secret is non-empty.
+  public init?(parsing text: String) {
+    let parts = text.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[0] == "tly", !parts[1].isEmpty, !parts[2].isEmpty,
+      parts[1].utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) })
+    else { return nil }
+    self.keyID = String(parts[1])
+    self.secret = String(parts[2])
+  }
+
+  public var text: String { "tly_\(self.keyID)_\(self.secret)" }
+
+  /// Compares secrets in time that depends only on their lengths, not on where they differ.
+  public static func secretsMatch(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UInt8>) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var difference: UInt8 = 0
+    for (left, right) in zip(lhs, rhs) { difference |= left ^ right }
+    return difference == 0
+  }
+}
+
+/// Keys fixed at start-up (the configuration file's), until keys live in the database.
+public struct StaticKeyAuthenticator: Authenticator {
+  private let keys: [String: (secret: [UInt8], principal: Principal)]
+
+  public init(_ keys: [(APIKey, Principal)]) {
+    var table: [String: (secret: [UInt8], principal: Principal)] = [:]
+    for (key, principal) in keys { table[key.keyID] = (Array(key.secret.utf8), principal) }
+    self.keys = table
+  }
+
+  public func authenticate(apiKey: String) async throws -> Principal {
+    guard let key = APIKey(parsing: apiKey) else {
+      throw RPCError(code: .unauthenticated, message: "the API key is not of the form tly_<key id>_<secret>")
+    }
+    guard let entry = self.keys[key.keyID], APIKey.secretsMatch(entry.secret, Array(key.secret.utf8)) else {
+      throw RPCError(code: .unauthenticated, message: "the API key is not valid")
+    }
+    return entry.principal
+  }
+}
+
+extension Principal {
+  /// Checks a method's access rule and picks the tenant the call acts on.
+  ///
+  /// An operator key may name one tenant per call; a tenant key acts on its own tenant only.
+  public func authorize(_ access: Access, requestedTenant: String) throws -> String? {
+    if case .scopes(let allowed) = access, self.scopes.isDisjoint(with: allowed) {
+      let names = allowed.map(\.rawValue).sorted().joined(separator: ", ")
+      throw RPCError(code: .permissionDenied, message: "this method needs one of the scopes: \(names)")
+    }
+    if self.isOperator {
+      return requestedTenant.isEmpty ? nil : requestedTenant
+    }
+    guard requestedTenant.isEmpty || requestedTenant == self.tenantID else {
+      throw RPCError(
+        code: .permissionDenied,
+        message: "tenant_id in the call header may only be set by operator keys"
+      )
+    }
+    return self.tenantID
+  }
+}

@@ -1,0 +1,87 @@
+import Logging
+import NIOCore
+import SwiftProtobuf
+import TallyCore
+import TallyWire
+
+/// Request payloads of a client-streaming call, buffered with high/low watermarks so that a slow
+/// handler pauses reading from the socket instead of growing memory.
+typealias InboundPayloads = NIOThrowingAsyncSequenceProducer<
+  ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, InboundDemand
+>
+
+/// One running call, owned by its connection's event loop.
+final class ServerCall {
+  let streamID: UInt32
+  let method: RoutedMethod
+  let context: RequestContext
+  var task: Task<Void, Never>?
+  var deadlineTimer: Scheduled<Void>?
+  var inbound: InboundPayloads.Source?
+  var messagesReceived = 0
+
+  init(streamID: UInt32, method: RoutedMethod, context: RequestContext) {
+    self.streamID = streamID
+    self.method = method
+    self.context = context
+  }
+
+  /// Stops everything the call runs: its task, its timer, its request stream.
+  func stop(_ error: any Error) {
+    self.deadlineTimer?.cancel()
+    self.task?.cancel()
+    self.inbound?.finish(error)
+    self.inbound = nil
+  }
+}
+
+/// Tells the connection when a client-streaming handler wants more request messages.
+struct InboundDemand: NIOAsyncSequenceProducerDelegate {
+  let streamID: UInt32
+  let eventLoop: any EventLoop
+  let connection: NIOLoopBound<ServerConnectionHandler>
+
+  func produceMore() {
+    self.eventLoop.execute { self.connection.value.inboundWantsMore(self.streamID) }
+  }
+
+  func didTerminate() {
+    self.eventLoop.execute { self.connection.value.inboundWantsMore(self.streamID) }
+  }
+}
+
+/// The raw request messages of a client-streaming call.
+struct InboundPayloadIterator: RawMessageIterator {
+  var base: InboundPayloads.AsyncIterator
+  mutating func next() async throws -> ByteBuffer? { try await self.base.next() }
+}
+
+/// Sends the responses of a server-streaming call through the connection, waiting while it is full.
+struct ServerStreamSink: ResponseSink {
+  let streamID: UInt32
+  let channel: any Channel
+  let connection: NIOLoopBound<ServerConnectionHandler>
+  let maxFramePayload: Int
+
+  func send(_ message: any Message) async throws {
+    try Task.checkCancellation()
+    let bytes: [UInt8] = try message.serializedBytes()
+    guard bytes.count <= self.maxFramePayload else {
+      throw RPCError.responseTooLarge(bytes.count, limit: self.maxFramePayload)
+    }
+    let eventLoop = self.channel.eventLoop
+    eventLoop.execute { self.connection.value.writeStreamMessage(self.streamID, bytes) }
+    if !self.channel.isWritable {
+      try await eventLoop.flatSubmit { self.connection.value.writableFuture(on: eventLoop) }.get()
+    }
+  }
+}
+
+extension RPCError {
+  static func responseTooLarge(_ size: Int, limit: Int) -> RPCError {
+    RPCError(
+      code: .resourceExhausted,
+      message: "the response message of \(size) bytes is above max_frame_payload (\(limit) bytes)"
+    )
+  }
+}

@@ -1,0 +1,474 @@
+import Logging
+import NIOCore
+import SwiftProtobuf
+import TallyCore
+import TallyProto
+import TallyWire
+
+/// Asks a connection to finish its calls and close (graceful shutdown).
+struct ServerShutdownEvent: Sendable {}
+
+/// Runs one connection: feeds frames to `ServerConnectionStateMachine`, does what it answers,
+/// and runs each call's handler as a task whose results come back to the event loop.
+final class ServerConnectionHandler: ChannelDuplexHandler {
+  typealias InboundIn = Frame
+  typealias OutboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  struct Dependencies: Sendable {
+    var router: Router
+    var authenticator: any Authenticator
+    var limits: ServerLimits
+    var logger: Logger
+  }
+
+  private let dependencies: Dependencies
+  private var machine: ServerConnectionStateMachine
+  private var logger: Logger
+  private var context: ChannelHandlerContext?
+  private var principal: Principal?
+  private var calls: [UInt32: ServerCall] = [:]
+  /// Frames that arrived while HELLO was being checked.
+  private var heldFrames: [Frame] = []
+  private var authenticating = false
+  /// Client-streaming calls whose handlers are behind; reads wait for them.
+  private var pausedStreams: Set<UInt32> = []
+  private var readPending = false
+  private var lastActivity = NIODeadline.now()
+  private var idleTimer: Scheduled<Void>?
+  private var writabilityWaiters = WritabilityWaiters()
+
+  init(dependencies: Dependencies) {
+    self.dependencies = dependencies
+    self.machine = ServerConnectionStateMachine(maxConcurrentStreams: dependencies.limits.maxConcurrentStreams)
+    self.logger = dependencies.logger
+  }
+
+  private var readsPaused: Bool { self.authenticating || !self.pausedStreams.isEmpty }
+
+  // MARK: Channel events
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    if let remote = context.channel.remoteAddress { self.logger[metadataKey: "peer"] = "\(remote)" }
+    self.scheduleIdleCheck(in: self.dependencies.limits.handshakeTimeout)
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.context = nil
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    self.lastActivity = .now()
+    self.act(self.machine.receivedFrame(self.unwrapInboundIn(data)))
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if self.readsPaused {
+      self.readPending = true
+    } else {
+      context.read()
+    }
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    self.writabilityWaiters.writabilityChanged(context.channel)
+    context.fireChannelWritabilityChanged()
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if event is ServerShutdownEvent {
+      self.act(self.machine.shutdown())
+    } else {
+      context.fireUserInboundEventTriggered(event)
+    }
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    if let error = error as? ConnectionError {
+      self.logger.debug("connection error", metadata: ["error": "\(error)"])
+      self.act(self.machine.decodingFailed(error))
+    } else {
+      self.logger.debug("connection failed", metadata: ["error": "\(String(reflecting: error))"])
+      context.close(promise: nil)
+    }
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    self.idleTimer?.cancel()
+    for call in self.calls.values {
+      call.stop(RPCError(code: .cancelled, message: "the connection closed"))
+    }
+    self.calls.removeAll()
+    self.writabilityWaiters.failAll(ChannelError.ioOnClosedChannel)
+    context.fireChannelInactive()
+  }
+
+  // MARK: Actions
+
+  private func act(_ action: ServerConnectionStateMachine.Action) {
+    guard let context = self.context else { return }
+    switch action {
+    case .none:
+      break
+    case .authenticate(let hello):
+      self.authenticate(hello, context: context)
+    case .bufferUntilAuthenticated(let frame):
+      self.heldFrames.append(frame)
+    case .sendWelcome:
+      self.sendWelcome(context: context)
+    case .openStream(let streamID, let header):
+      self.openCall(streamID, header: header, context: context)
+    case .rejectStream(let streamID, let code, let message):
+      self.writeStatus(RPCError(code: code, message: message), streamID: streamID, context: context)
+      context.flush()
+    case .deliverMessage(let streamID, let payload, let endStream):
+      self.deliver(payload, endStream: endStream, streamID: streamID, context: context)
+    case .cancelStream(let streamID):
+      self.finishCall(streamID, RPCError(code: .cancelled, message: "the client cancelled the call"))
+    case .sendPingAck(let payload):
+      var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + 8)
+      buffer.writeFrame(.ping, flags: .ack, payload: payload)
+      context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    case .sendGoAway(let error, let lastStreamID, let close):
+      self.logger.debug("sending GOAWAY", metadata: ["error": "\(error)", "last_stream_id": "\(lastStreamID)"])
+      let write = self.writeMessageFrame(.goAway, error.goAwayMessage(lastStreamID: lastStreamID), context: context)
+      context.flush()
+      if close { self.close(after: write, context: context) }
+    case .close:
+      context.close(promise: nil)
+    }
+  }
+
+  /// Closes once `write` is on the wire, so the peer reads the GOAWAY before the close.
+  private func close(after write: EventLoopFuture<Void>, context: ChannelHandlerContext) {
+    write.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+  }
+
+  // MARK: HELLO and WELCOME
+
+  private func authenticate(_ hello: Tally_V1_Hello, context: ChannelHandlerContext) {
+    self.authenticating = true
+    self.logger[metadataKey: "client"] = "\(hello.clientName)"
+    let authenticator = self.dependencies.authenticator
+    let apiKey = hello.apiKey
+    let eventLoop = context.eventLoop
+    let connection = NIOLoopBound(self, eventLoop: eventLoop)
+    Task {
+      let result: Result<Principal, any Error>
+      do {
+        result = .success(try await authenticator.authenticate(apiKey: apiKey))
+      } catch {
+        result = .failure(error)
+      }
+      eventLoop.execute { connection.value.authenticationFinished(result) }
+    }
+  }
+
+  private func authenticationFinished(_ result: Result<Principal, any Error>) {
+    self.authenticating = false
+    switch result {
+    case .success(let principal):
+      self.principal = principal
+      self.logger[metadataKey: "key_id"] = "\(principal.keyID)"
+      self.act(self.machine.authenticationSucceeded())
+    case .failure(let error):
+      self.heldFrames = []
+      let message = (error as? RPCError)?.message ?? "the API key could not be checked"
+      if !(error is RPCError) { self.logger.error("authentication failed", metadata: ["error": "\(error)"]) }
+      self.act(self.machine.authenticationFailed(message))
+    }
+  }
+
+  private func sendWelcome(context: ChannelHandlerContext) {
+    guard let principal = self.principal else { return }
+    let limits = self.dependencies.limits
+    var welcome = Tally_V1_Welcome()
+    welcome.serverVersion = tallyServerVersion
+    welcome.protocolVersion = tallyProtocolVersion
+    welcome.maxFramePayload = UInt32(clamping: limits.maxFramePayload)
+    welcome.maxConcurrentStreams = UInt32(clamping: limits.maxConcurrentStreams)
+    welcome.idleTimeoutMs = limits.idleTimeout.clampedMilliseconds
+    welcome.principal.keyID = principal.keyID
+    welcome.principal.tenantID = principal.tenantID ?? ""
+    welcome.principal.operator = principal.isOperator
+    welcome.principal.scopes = principal.scopes.map(\.rawValue).sorted()
+    self.writeMessageFrame(.welcome, welcome, context: context)
+    context.flush()
+
+    self.idleTimer?.cancel()
+    self.scheduleIdleCheck(in: limits.idleTimeout)
+    let held = self.heldFrames
+    self.heldFrames = []
+    for frame in held where !self.machine.isClosed {
+      self.act(self.machine.receivedFrame(frame))
+    }
+    self.resumeReadsIfPossible()
+  }
+
+  // MARK: Calls
+
+  private func openCall(_ streamID: UInt32, header: Tally_V1_CallHeader, context: ChannelHandlerContext) {
+    guard let principal = self.principal else { return }
+    guard let method = self.dependencies.router.method(named: header.method) else {
+      return self.reject(streamID, RPCError(code: .unimplemented, message: "unknown method '\(header.method)'"))
+    }
+    let tenantID: String?
+    do {
+      tenantID = try principal.authorize(method.access, requestedTenant: header.tenantID)
+    } catch {
+      return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"))
+    }
+    let requestID = header.requestID.isEmpty ? Self.makeRequestID() : String(header.requestID.prefix(128))
+    var logger = self.logger
+    logger[metadataKey: "request_id"] = "\(requestID)"
+    logger[metadataKey: "method"] = "\(header.method)"
+    let timeout = header.timeoutMs > 0 ? Duration.milliseconds(min(header.timeoutMs, Self.maxTimeoutMilliseconds)) : nil
+    let requestContext = RequestContext(
+      principal: principal,
+      tenantID: tenantID,
+      method: header.method,
+      requestID: requestID,
+      idempotencyKey: header.idempotencyKey.isEmpty ? nil : header.idempotencyKey,
+      metadata: header.metadata,
+      deadline: timeout.map { ContinuousClock.now + $0 },
+      logger: logger,
+      allocator: context.channel.allocator
+    )
+    let call = ServerCall(streamID: streamID, method: method, context: requestContext)
+    self.calls[streamID] = call
+    if let timeout {
+      call.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
+        self.finishCall(streamID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
+      }
+    }
+    if case .clientStreaming(let body) = method.body {
+      self.startClientStreaming(call, body: body, context: context)
+    }
+  }
+
+  private func reject(_ streamID: UInt32, _ error: RPCError) {
+    guard let context = self.context else { return }
+    self.writeStatus(error, streamID: streamID, context: context)
+    context.flush()
+    self.act(self.machine.streamClosed(streamID))
+  }
+
+  private func deliver(_ payload: ByteBuffer, endStream: Bool, streamID: UInt32, context: ChannelHandlerContext) {
+    guard let call = self.calls[streamID] else { return }
+    call.messagesReceived += 1
+    guard call.messagesReceived <= self.dependencies.limits.maxMessagesPerStream else {
+      return self.finishCall(
+        streamID,
+        RPCError(
+          code: .resourceExhausted,
+          message: "more than \(self.dependencies.limits.maxMessagesPerStream) messages on one stream"
+        )
+      )
+    }
+    switch call.method.body {
+    case .unary(let body):
+      guard endStream else { return self.finishCall(streamID, Self.singleRequestExpected(call)) }
+      self.start(call, context: context) { requestContext in try await body(payload, requestContext) }
+    case .serverStreaming(let body):
+      guard endStream else { return self.finishCall(streamID, Self.singleRequestExpected(call)) }
+      let sink = ServerStreamSink(
+        streamID: streamID,
+        channel: context.channel,
+        connection: NIOLoopBound(self, eventLoop: context.eventLoop),
+        maxFramePayload: self.dependencies.limits.maxFramePayload
+      )
+      self.start(call, context: context) { requestContext in
+        try await body(payload, requestContext, sink)
+        return nil
+      }
+    case .clientStreaming:
+      guard let inbound = call.inbound else { return }
+      if case .stopProducing = inbound.yield(payload) { self.pausedStreams.insert(streamID) }
+      if endStream {
+        inbound.finish()
+        call.inbound = nil
+      }
+    }
+  }
+
+  /// Longer deadlines are treated as this one (30 days), which every clock type can hold.
+  static let maxTimeoutMilliseconds: UInt64 = 30 * 24 * 3600 * 1000
+
+  private static func singleRequestExpected(_ call: ServerCall) -> RPCError {
+    RPCError(
+      code: .invalidArgument,
+      message: "\(call.method.fullName) takes exactly one request MESSAGE, which must carry END_STREAM"
+    )
+  }
+
+  private func startClientStreaming(
+    _ call: ServerCall,
+    body: @escaping @Sendable (RawRequestStream, RequestContext) async throws -> any Message,
+    context: ChannelHandlerContext
+  ) {
+    let demand = InboundDemand(
+      streamID: call.streamID,
+      eventLoop: context.eventLoop,
+      connection: NIOLoopBound(self, eventLoop: context.eventLoop)
+    )
+    let sequence = InboundPayloads.makeSequence(
+      backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16),
+      finishOnDeinit: false,
+      delegate: demand
+    )
+    call.inbound = sequence.source
+    let payloads = sequence.sequence
+    self.start(call, context: context) { requestContext in
+      let requests = RawRequestStream { InboundPayloadIterator(base: payloads.makeAsyncIterator()) }
+      return try await body(requests, requestContext)
+    }
+  }
+
+  /// Runs the handler as a task; its outcome comes back to the event loop as one STATUS.
+  private func start(
+    _ call: ServerCall,
+    context: ChannelHandlerContext,
+    _ work: @escaping @Sendable (RequestContext) async throws -> (any Message)?
+  ) {
+    let eventLoop = context.eventLoop
+    let connection = NIOLoopBound(self, eventLoop: eventLoop)
+    let requestContext = call.context
+    let streamID = call.streamID
+    call.task = Task {
+      let outcome: Result<(any Message)?, any Error>
+      do {
+        outcome = .success(try await work(requestContext))
+      } catch {
+        outcome = .failure(error)
+      }
+      eventLoop.execute { connection.value.callReturned(streamID, outcome) }
+    }
+  }
+
+  private func callReturned(_ streamID: UInt32, _ outcome: Result<(any Message)?, any Error>) {
+    guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
+    call.stop(CancellationError())
+    self.pausedStreams.remove(streamID)
+    switch outcome {
+    case .success(let response):
+      if let response {
+        do {
+          let bytes: [UInt8] = try response.serializedBytes()
+          guard bytes.count <= self.dependencies.limits.maxFramePayload else {
+            throw RPCError.responseTooLarge(bytes.count, limit: self.dependencies.limits.maxFramePayload)
+          }
+          var buffer = context.channel.allocator.buffer(capacity: 2 * Frame.headerLength + bytes.count)
+          buffer.writeFrame(.message, streamID: streamID, payload: bytes)
+          buffer.writeFrame(.status, streamID: streamID, payload: EmptyCollection())
+          context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+        } catch {
+          self.writeStatus(self.status(for: error, call: call), streamID: streamID, context: context)
+          context.flush()
+        }
+      } else {
+        self.writeStatus(RPCError(code: .ok, message: ""), streamID: streamID, context: context)
+        context.flush()
+      }
+    case .failure(let error):
+      self.writeStatus(self.status(for: error, call: call), streamID: streamID, context: context)
+      context.flush()
+    }
+    self.callEnded(streamID)
+  }
+
+  /// Answers a call that the connection ends itself (cancel, deadline, limits) and stops its work.
+  private func finishCall(_ streamID: UInt32, _ error: RPCError) {
+    guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
+    call.stop(error)
+    self.pausedStreams.remove(streamID)
+    self.writeStatus(error, streamID: streamID, context: context)
+    context.flush()
+    self.callEnded(streamID)
+  }
+
+  private func callEnded(_ streamID: UInt32) {
+    self.lastActivity = .now()
+    self.act(self.machine.streamClosed(streamID))
+    self.resumeReadsIfPossible()
+  }
+
+  /// What the client is told about a handler's error: a domain error as it is, anything else as INTERNAL.
+  private func status(for error: any Error, call: ServerCall) -> RPCError {
+    switch error {
+    case let error as RPCError where error.code != .ok && error.code != .internalError && error.code != .unknown:
+      return error
+    case is CancellationError:
+      return RPCError(code: .cancelled, message: "the call was cancelled")
+    default:
+      call.context.logger.error("call failed", metadata: ["error": "\(String(reflecting: error))"])
+      return RPCError(code: .internalError, message: "internal error (request id \(call.context.requestID))")
+    }
+  }
+
+  // MARK: Called back from calls' tasks
+
+  func inboundWantsMore(_ streamID: UInt32) {
+    if self.pausedStreams.remove(streamID) != nil { self.resumeReadsIfPossible() }
+  }
+
+  func writeStreamMessage(_ streamID: UInt32, _ bytes: [UInt8]) {
+    guard let context = self.context, self.calls[streamID] != nil else { return }
+    var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + bytes.count)
+    buffer.writeFrame(.message, streamID: streamID, payload: bytes)
+    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+  }
+
+  func writableFuture(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    guard let context = self.context else { return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+    return self.writabilityWaiters.whenWritable(context.channel)
+  }
+
+  // MARK: Helpers
+
+  private func resumeReadsIfPossible() {
+    guard !self.readsPaused, self.readPending, let context = self.context else { return }
+    self.readPending = false
+    context.read()
+  }
+
+  private func scheduleIdleCheck(in delay: Duration) {
+    guard let context = self.context else { return }
+    self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
+      self.idleCheck()
+    }
+  }
+
+  private func idleCheck() {
+    guard self.principal != nil else { return self.act(self.machine.idleTimeoutFired()) }
+    let idleTimeout = TimeAmount(self.dependencies.limits.idleTimeout)
+    let idleFor = NIODeadline.now() - self.lastActivity
+    if self.machine.openStreamCount == 0, idleFor >= idleTimeout {
+      self.act(self.machine.idleTimeoutFired())
+    } else {
+      self.scheduleIdleCheck(in: .nanoseconds(max(idleTimeout.nanoseconds - idleFor.nanoseconds, 1_000_000)))
+    }
+  }
+
+  @discardableResult
+  private func writeMessageFrame(
+    _ type: FrameType,
+    _ message: some Message,
+    streamID: UInt32 = 0,
+    context: ChannelHandlerContext
+  ) -> EventLoopFuture<Void> {
+    // Wire messages are small and built here, so serializing them cannot fail.
+    let bytes: [UInt8] = (try? message.serializedBytes()) ?? []
+    var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + bytes.count)
+    buffer.writeFrame(type, streamID: streamID, payload: bytes)
+    return context.write(self.wrapOutboundOut(buffer))
+  }
+
+  private func writeStatus(_ error: RPCError, streamID: UInt32, context: ChannelHandlerContext) {
+    self.writeMessageFrame(.status, error.statusMessage, streamID: streamID, context: context)
+  }
+
+  private static func makeRequestID() -> String {
+    String(UInt64.random(in: .min ... .max), radix: 16)
+  }
+}

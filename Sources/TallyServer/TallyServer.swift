@@ -1,0 +1,181 @@
+public import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+import NIOSSL
+public import ServiceLifecycle
+public import TallyCore
+import TallyWire
+
+/// The Tally RPC server: TLS, the magic, frames, and calls routed to handlers.
+///
+/// A `Service`: `run()` serves until graceful shutdown, then sends GOAWAY to every connection,
+/// lets in-flight calls finish (up to the grace period) and returns.
+public final class TallyServer: Service, Sendable {
+  public static let alpnProtocol = "tally/1"
+
+  private let configuration: ServerConfiguration
+  private let dependencies: ServerConnectionHandler.Dependencies
+  private let group: any EventLoopGroup
+  private let logger: Logger
+  private let connections = ConnectionRegistry()
+  private let boundAddress: EventLoopPromise<SocketAddress>
+
+  public init(
+    configuration: ServerConfiguration,
+    router: Router,
+    authenticator: any Authenticator,
+    logger: Logger,
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) {
+    self.configuration = configuration
+    self.dependencies = .init(
+      router: router,
+      authenticator: authenticator,
+      limits: configuration.limits,
+      logger: logger
+    )
+    self.group = eventLoopGroup
+    self.logger = logger
+    self.boundAddress = eventLoopGroup.next().makePromise(of: SocketAddress.self)
+  }
+
+  /// The address the server listens on, once it does (useful with port 0).
+  public var localAddress: SocketAddress {
+    get async throws { try await self.boundAddress.futureResult.get() }
+  }
+
+  public func run() async throws {
+    let channel: any Channel
+    do {
+      let tlsContext = try self.makeTLSContext()
+      channel = try await self.bootstrap(tlsContext: tlsContext)
+        .bind(host: self.configuration.host, port: self.configuration.port).get()
+    } catch {
+      self.boundAddress.fail(error)
+      throw error
+    }
+    let address = channel.localAddress
+    if let address { self.boundAddress.succeed(address) }
+    self.logger.info(
+      "listening",
+      metadata: ["address": "\(address.map { "\($0)" } ?? "?")", "tls": "\(self.configuration.tls != nil)"]
+    )
+
+    try await withGracefulShutdownHandler {
+      try await channel.closeFuture.get()
+    } onGracefulShutdown: {
+      self.logger.info("shutting down: no new connections, GOAWAY to \(self.connections.count) open ones")
+      channel.close(promise: nil)
+      self.connections.beginShutdown()
+    }
+    await self.connections.waitUntilClosed(gracePeriod: self.configuration.shutdownGracePeriod, logger: self.logger)
+    self.logger.info("stopped")
+  }
+
+  private func bootstrap(tlsContext: NIOSSLContext?) -> ServerBootstrap {
+    let dependencies = self.dependencies
+    let connections = self.connections
+    let maxPayload = self.configuration.limits.maxFramePayload
+    return ServerBootstrap(group: self.group)
+      .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.maxMessagesPerRead, value: 16)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          let pipeline = channel.pipeline.syncOperations
+          if let tlsContext {
+            try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
+          }
+          try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: maxPayload, expectsMagic: true)))
+          try pipeline.addHandler(ServerConnectionHandler(dependencies: dependencies))
+          connections.add(channel)
+        }
+      }
+  }
+
+  private func makeTLSContext() throws -> NIOSSLContext? {
+    guard let files = self.configuration.tls else {
+      guard self.configuration.allowPlaintext else {
+        throw ServerConfigurationError("TLS certificate and key are required (plaintext is for tests only)")
+      }
+      return nil
+    }
+    let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainPath).map {
+      NIOSSLCertificateSource.certificate($0)
+    }
+    let key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
+    var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    tls.minimumTLSVersion = .tlsv12
+    tls.applicationProtocols = [Self.alpnProtocol]
+    return try NIOSSLContext(configuration: tls)
+  }
+}
+
+/// A configuration the server cannot start with.
+public struct ServerConfigurationError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// The open connections, so that shutdown can reach each one and wait for it.
+final class ConnectionRegistry: Sendable {
+  private struct State {
+    var channels: [ObjectIdentifier: any Channel] = [:]
+    var shuttingDown = false
+  }
+
+  private let state = NIOLockedValueBox(State())
+
+  var count: Int { self.state.withLockedValue { $0.channels.count } }
+
+  func add(_ channel: any Channel) {
+    let shuttingDown = self.state.withLockedValue { state in
+      state.channels[ObjectIdentifier(channel)] = channel
+      return state.shuttingDown
+    }
+    channel.closeFuture.whenComplete { _ in
+      _ = self.state.withLockedValue { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+    if shuttingDown { channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent()) }
+  }
+
+  func beginShutdown() {
+    let channels = self.state.withLockedValue { state in
+      state.shuttingDown = true
+      return Array(state.channels.values)
+    }
+    for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent()) }
+  }
+
+  /// Waits for every connection to close; past the grace period, closes what is left.
+  func waitUntilClosed(gracePeriod: Duration, logger: Logger) async {
+    let deadline = ContinuousClock.now + gracePeriod
+    while true {
+      let channels = self.state.withLockedValue { Array($0.channels.values) }
+      guard let channel = channels.first else { return }
+      if ContinuousClock.now >= deadline {
+        logger.warning("grace period over: closing \(channels.count) connections with calls in flight")
+        for channel in channels { channel.close(promise: nil) }
+        for channel in channels { try? await channel.closeFuture.get() }
+        return
+      }
+      try? await withTimeout(until: deadline) { try await channel.closeFuture.get() }
+    }
+  }
+}
+
+/// Runs `operation` until it returns or `deadline` passes, whichever comes first.
+private func withTimeout(
+  until deadline: ContinuousClock.Instant, _ operation: @escaping @Sendable () async throws -> Void
+)
+  async throws
+{
+  try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { try await operation() }
+    group.addTask { try await Task.sleep(until: deadline) }
+    try await group.next()
+    group.cancelAll()
+  }
+}

@@ -1,0 +1,29 @@
+public import NIOCore
+
+/// Writers waiting for a full channel to drain; owned by a handler on its event loop.
+public struct WritabilityWaiters {
+  private var waiters: [EventLoopPromise<Void>] = []
+
+  public init() {}
+
+  /// Succeeds at once when `channel` is writable, else when it becomes writable.
+  public mutating func whenWritable(_ channel: any Channel) -> EventLoopFuture<Void> {
+    if channel.isWritable { return channel.eventLoop.makeSucceededVoidFuture() }
+    let promise = channel.eventLoop.makePromise(of: Void.self)
+    self.waiters.append(promise)
+    return promise.futureResult
+  }
+
+  public mutating func writabilityChanged(_ channel: any Channel) {
+    guard channel.isWritable else { return }
+    let waiters = self.waiters
+    self.waiters = []
+    for waiter in waiters { waiter.succeed() }
+  }
+
+  public mutating func failAll(_ error: any Error) {
+    let waiters = self.waiters
+    self.waiters = []
+    for waiter in waiters { waiter.fail(error) }
+  }
+}

@@ -1,0 +1,258 @@
+import NIOCore
+import ServiceLifecycle
+import SwiftProtobuf
+import TallyClient
+import TallyCore
+import TallyProto
+import TallyWire
+import Testing
+
+import struct Foundation.Data
+
+/// Client and server over real TLS on loopback.
+@Suite struct EndToEndTests {
+  private func ping(_ payload: [UInt8], delayMs: UInt32 = 0) -> Tally_V1_PingRequest {
+    var request = Tally_V1_PingRequest()
+    request.payload = Data(payload)
+    request.delayMs = delayMs
+    return request
+  }
+
+  private func expectStatus<T>(
+    _ code: RPCError.Code,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> T
+  ) async -> RPCError? {
+    do {
+      _ = try await body()
+      Issue.record("expected \(code), the call succeeded", sourceLocation: sourceLocation)
+    } catch let error as RPCError {
+      #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+      return error
+    } catch {
+      Issue.record("expected RPCError \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+  }
+
+  @Test func unaryPingEchoesThePayload() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      let response = try await client.unary(SystemMethods.ping, self.ping(Array("hello".utf8)))
+      #expect(response.payload == Data("hello".utf8))
+      let welcome = try await client.welcome()
+      #expect(welcome.principal.keyID == "operator")
+      #expect(welcome.principal.operator)
+      #expect(welcome.maxConcurrentStreams == 100)
+      await client.close()
+    }
+  }
+
+  @Test func pingEchoesAPayloadUpToTheFrameLimit() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      // A PingRequest adds 1 tag byte and a 4-byte length to its payload.
+      let payload = [UInt8](repeating: 0x5A, count: Frame.defaultMaxPayload - 5)
+      let response = try await client.unary(SystemMethods.ping, self.ping(payload))
+      #expect(response.payload.count == payload.count)
+      let error = await self.expectStatus(.resourceExhausted) {
+        try await client.unary(SystemMethods.ping, self.ping(payload + [1]))
+      }
+      #expect(error?.message.contains("max_frame_payload") == true)
+      await client.close()
+    }
+  }
+
+  @Test func serverInfoReportsVersionAndLimits() async throws {
+    try await TestServer.with(limits: ServerLimits(maxConcurrentStreams: 7)) { server, _ in
+      let client = try server.client()
+      let info = try await client.unary(SystemMethods.serverInfo, Tally_V1_ServerInfoRequest())
+      #expect(info.serverVersion == tallyServerVersion)
+      #expect(info.protocolVersion == 1)
+      #expect(info.limits.maxConcurrentStreams == 7)
+      #expect(info.limits.maxFramePayload == UInt32(Frame.defaultMaxPayload))
+      await client.close()
+    }
+  }
+
+  @Test func serverStreamingCountSendsNMessagesInOrder() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      var request = Tally_V1_CountRequest()
+      request.n = 2_500
+      let numbers = try await client.serverStreaming(SystemMethods.count, request) { responses in
+        var numbers: [UInt32] = []
+        for try await response in responses { numbers.append(response.number) }
+        return numbers
+      }
+      #expect(numbers == Array(1...2_500))
+      request.n = 2_000_000
+      let error = await self.expectStatus(.invalidArgument) {
+        try await client.serverStreaming(SystemMethods.count, request) { responses in
+          for try await _ in responses {}
+        }
+      }
+      #expect(error?.fieldViolations.first?.field == "n")
+      await client.close()
+    }
+  }
+
+  @Test func clientStreamingSumAddsEveryNumber() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      let response = try await client.clientStreaming(SystemMethods.sum) { writer in
+        for batch in 0..<200 {
+          var request = Tally_V1_SumRequest()
+          request.numbers = (0..<50).map { Int64(batch * 50 + $0) }
+          try await writer.send(request)
+        }
+      }
+      #expect(response.sum == (0..<10_000).reduce(0, +))
+      #expect(response.count == 10_000)
+      #expect(response.messages == 200)
+
+      let overflow = await self.expectStatus(.outOfRange) {
+        try await client.clientStreaming(SystemMethods.sum) { writer in
+          var request = Tally_V1_SumRequest()
+          request.numbers = [Int64.max, 1]
+          try await writer.send(request)
+        }
+      }
+      #expect(overflow?.message.contains("64-bit") == true)
+      await client.close()
+    }
+  }
+
+  @Test func thousandConcurrentCallsOnOneConnection() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<1_000 {
+          group.addTask {
+            let payload = Array("call \(index)".utf8)
+            let response = try await client.unary(SystemMethods.ping, self.ping(payload, delayMs: 5))
+            #expect(response.payload == Data(payload))
+          }
+        }
+        try await group.waitForAll()
+      }
+      await client.close()
+    }
+  }
+
+  @Test func deadlineExceededStopsTheCall() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      let started = ContinuousClock.now
+      _ = await self.expectStatus(.deadlineExceeded) {
+        try await client.unary(blockMethod, self.ping([]), options: CallOptions(timeout: .milliseconds(200)))
+      }
+      #expect(ContinuousClock.now - started < .seconds(5))
+      #expect(try await server.probe.waitFor { $0.cancelled == 1 }, "the handler was not cancelled")
+      // The connection still serves calls.
+      _ = try await client.unary(SystemMethods.ping, self.ping([1]))
+      await client.close()
+    }
+  }
+
+  @Test func cancellingTheCallingTaskCancelsTheHandler() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      let call = Task { try await client.unary(blockMethod, self.ping([])) }
+      #expect(try await server.probe.waitFor { $0.started == 1 })
+      call.cancel()
+      let result = await call.result
+      guard case .failure(let error as RPCError) = result else {
+        Issue.record("expected CANCELLED, got \(result)")
+        return
+      }
+      #expect(error.code == .cancelled)
+      #expect(try await server.probe.waitFor { $0.cancelled == 1 }, "the server never stopped the handler")
+      _ = try await client.unary(SystemMethods.ping, self.ping([2]))
+      await client.close()
+    }
+  }
+
+  @Test func unknownMethodIsUnimplemented() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      let method = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.v1.Nope/Nothing", .unary)
+      let error = await self.expectStatus(.unimplemented) { try await client.unary(method, self.ping([])) }
+      #expect(error?.message.contains("tally.v1.Nope/Nothing") == true)
+      await client.close()
+    }
+  }
+
+  @Test func handlerErrorsBecomeInternalWithoutDetails() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      let error = await self.expectStatus(.internalError) {
+        try await client.unary(crashMethod, self.ping([]), options: CallOptions(requestID: "req-42"))
+      }
+      #expect(error?.message == "internal error (request id req-42)")
+      #expect(error?.message.contains("SELECT") == false)
+      await client.close()
+    }
+  }
+
+  @Test func missingScopeIsPermissionDenied() async throws {
+    try await TestServer.with { server, _ in
+      let reader = try server.client(apiKey: TestKeys.readerKey)
+      _ = await self.expectStatus(.permissionDenied) { try await reader.unary(writeOnlyMethod, self.ping([])) }
+      _ = await self.expectStatus(.permissionDenied) {
+        try await reader.unary(SystemMethods.ping, self.ping([]), options: CallOptions(tenantID: "tenant-b"))
+      }
+      _ = try await reader.unary(SystemMethods.ping, self.ping([]))
+      await reader.close()
+    }
+  }
+
+  @Test(arguments: ["tly_operator_wrong", "tly_nobody_s3cret", "not-a-key", ""])
+  func badKeysAreUnauthenticated(_ key: String) async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client(apiKey: key)
+      _ = await self.expectStatus(.unauthenticated) { try await client.unary(SystemMethods.ping, self.ping([])) }
+      await client.close()
+    }
+  }
+
+  @Test func gracefulShutdownFinishesCallsInFlight() async throws {
+    let client: TallyClient = try await TestServer.with { server, group in
+      let client = try server.client()
+      _ = try await client.unary(SystemMethods.ping, self.ping([]))
+      let calls = Task {
+        try await withThrowingTaskGroup(of: Data.self) { calls in
+          for index in 0..<50 {
+            calls.addTask {
+              try await client.unary(SystemMethods.ping, self.ping([UInt8(index)], delayMs: 700)).payload
+            }
+          }
+          var payloads: [Data] = []
+          for try await payload in calls { payloads.append(payload) }
+          return payloads
+        }
+      }
+      try await Task.sleep(for: .milliseconds(300))
+      await group.triggerGracefulShutdown()
+      let payloads = try await calls.value
+      #expect(Set(payloads) == Set((0..<50).map { Data([UInt8($0)]) }), "a call in flight failed")
+      return client
+    }
+    // The server is gone: a new call cannot connect.
+    _ = await self.expectStatus(.unavailable) { try await client.unary(SystemMethods.ping, self.ping([])) }
+  }
+
+  @Test func clientReconnectsAfterTheServerSaysGoAway() async throws {
+    let limits = ServerLimits(idleTimeout: .milliseconds(300))
+    try await TestServer.with(limits: limits) { server, _ in
+      let client = try server.client()
+      let first = try await client.welcome()
+      #expect(first.idleTimeoutMs == 300)
+      try await Task.sleep(for: .milliseconds(800))
+      // The idle connection got GOAWAY IDLE_TIMEOUT; this call goes out on a new one.
+      let response = try await client.unary(SystemMethods.ping, self.ping([9]))
+      #expect(response.payload == Data([9]))
+      await client.close()
+    }
+  }
+}

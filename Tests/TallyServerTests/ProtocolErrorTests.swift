@@ -1,0 +1,182 @@
+import NIOCore
+import SwiftProtobuf
+import TallyCore
+import TallyProto
+import TallyWire
+import Testing
+
+/// Bytes a well-behaved client would never send, over real TLS: each ends as PROTOCOL.md says.
+@Suite struct ProtocolErrorTests {
+  private func callHeader(_ method: String, timeoutMs: UInt64 = 0) -> Tally_V1_CallHeader {
+    var header = Tally_V1_CallHeader()
+    header.method = method
+    header.timeoutMs = timeoutMs
+    return header
+  }
+
+  @Test func wrongMagicGetsProtocolErrorAndClose() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.send(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .protocolError)
+      #expect(await connection.waitForClose())
+    }
+  }
+
+  @Test func garbageAfterTheMagicGetsProtocolError() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.send(ConnectionMagic.bytes + [0, 0, 0, 0, 0xEE, 0, 0, 0, 0, 0])
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .protocolError)
+      #expect(goAway?.message.contains("unknown frame type") == true)
+      #expect(await connection.waitForClose())
+    }
+  }
+
+  @Test func frameBeforeHelloGetsProtocolError() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.send(ConnectionMagic.bytes)
+      try await connection.send(.call, streamID: 1, self.callHeader("tally.v1.SystemService/Ping"))
+      #expect(await connection.nextGoAway()?.code == .protocolError)
+      #expect(await connection.waitForClose())
+    }
+  }
+
+  @Test func frameTooLargeIsRefusedFromItsHeader() async throws {
+    try await TestServer.with(limits: ServerLimits(maxFramePayload: 1024)) { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      #expect(await connection.nextFrame()?.type == .welcome)
+      // Only the header: the server must not wait for the 1 MiB it announces.
+      var header = ByteBuffer()
+      header.writeInteger(UInt32(1 << 20))
+      header.writeInteger(FrameType.message.rawValue)
+      header.writeInteger(UInt8(0))
+      header.writeInteger(UInt32(1))
+      try await connection.send(Array(header.readableBytesView))
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .frameTooLarge)
+      #expect(await connection.waitForClose())
+    }
+  }
+
+  @Test func reusedStreamIDGetsProtocolErrorWithTheLastStreamID() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      try await connection.send(.call, streamID: 5, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.message, flags: .endStream, streamID: 5, Tally_V1_PingRequest())
+      let status = await connection.nextStatus()
+      #expect(status?.0 == 5)
+      #expect(status?.1.code == .ok)
+      try await connection.send(.call, streamID: 5, self.callHeader("tally.v1.SystemService/Ping"))
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .protocolError)
+      #expect(goAway?.lastStreamID == 5)
+    }
+  }
+
+  @Test func wrongKeyGetsGoAwayUnauthenticated() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake(apiKey: "tly_operator_nope")
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .unauthenticated)
+      #expect(await connection.waitForClose())
+    }
+  }
+
+  @Test func pingIsAnsweredWithTheSameBytes() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      #expect(await connection.nextFrame()?.type == .welcome)
+      let bytes: [UInt8] = [9, 8, 7, 6, 5, 4, 3, 2]
+      var ping = ByteBuffer()
+      ping.writeFrame(.ping, payload: bytes)
+      try await connection.send(Array(ping.readableBytesView))
+      let answer = await connection.nextFrame()
+      #expect(answer?.type == .ping)
+      #expect(answer?.flags == .ack)
+      #expect(answer.map { Array($0.payload.readableBytesView) } == bytes)
+    }
+  }
+
+  @Test func callBeyondMaxConcurrentStreamsIsResourceExhaustedAndTheConnectionStays() async throws {
+    try await TestServer.with(limits: ServerLimits(maxConcurrentStreams: 2)) { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      #expect(await connection.nextFrame()?.type == .welcome)
+      for id: UInt32 in 1...3 {
+        try await connection.send(.call, streamID: id, self.callHeader("tally.test.Probe/Block"))
+      }
+      let refused = await connection.nextStatus()
+      #expect(refused?.0 == 3)
+      #expect(refused?.1.code == .resourceExhausted)
+      // Stream 1 is cancelled; its slot takes stream 4.
+      var cancel = ByteBuffer()
+      cancel.writeFrame(.cancel, streamID: 1, payload: EmptyCollection())
+      try await connection.send(Array(cancel.readableBytesView))
+      let cancelled = await connection.nextStatus()
+      #expect(cancelled?.0 == 1)
+      #expect(cancelled?.1.code == .cancelled)
+      try await connection.send(.call, streamID: 4, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.message, flags: .endStream, streamID: 4, Tally_V1_PingRequest())
+      let ok = await connection.nextStatus()
+      #expect(ok?.0 == 4)
+      #expect(ok?.1.code == .ok)
+      // Stream 2 still waits for its request; closing the connection ends it.
+      await connection.close()
+    }
+  }
+
+  @Test func unaryCallWithTwoMessagesIsInvalidArgument() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      try await connection.send(.call, streamID: 1, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.message, streamID: 1, Tally_V1_PingRequest())
+      let status = await connection.nextStatus()
+      #expect(status?.1.code == .invalidArgument)
+      // The second MESSAGE races the STATUS and is ignored.
+      try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
+      try await connection.send(.call, streamID: 2, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.message, flags: .endStream, streamID: 2, Tally_V1_PingRequest())
+      #expect(await connection.nextStatus()?.1.code == .ok)
+    }
+  }
+
+  @Test func hugeTimeoutIsClampedNotACrash() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      try await connection.send(.call, streamID: 1, self.callHeader("tally.v1.SystemService/Ping", timeoutMs: .max))
+      try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
+      #expect(await connection.nextStatus()?.1.code == .ok)
+    }
+  }
+
+  @Test func handshakeTimeoutClosesASilentConnection() async throws {
+    try await TestServer.with(limits: ServerLimits(handshakeTimeout: .milliseconds(300))) { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.send(ConnectionMagic.bytes)
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .idleTimeout)
+      #expect(await connection.waitForClose())
+    }
+  }
+
+  @Test func idleConnectionGetsGoAwayIdleTimeout() async throws {
+    try await TestServer.with(limits: ServerLimits(idleTimeout: .milliseconds(300))) { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      #expect(await connection.nextFrame()?.type == .welcome)
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .idleTimeout)
+      #expect(await connection.waitForClose())
+    }
+  }
+}

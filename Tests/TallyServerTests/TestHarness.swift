@@ -1,0 +1,241 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import SwiftProtobuf
+import TallyClient
+import TallyCore
+import TallyProto
+import TallyServer
+import TallyWire
+import Testing
+
+/// Keys the test server accepts.
+enum TestKeys {
+  static let operatorKey = "tly_operator_s3cret"
+  static let readerKey = "tly_reader_r3ad"
+
+  static let authenticator = StaticKeyAuthenticator([
+    (APIKey(parsing: operatorKey)!, Principal(keyID: "operator", tenantID: nil, scopes: [.operator])),
+    (APIKey(parsing: readerKey)!, Principal(keyID: "reader", tenantID: "tenant-a", scopes: [.read])),
+  ])
+}
+
+/// One CA and server certificate for the whole test process.
+let testCertificates: DevelopmentCertificates = {
+  let directory = FileManager.default.temporaryDirectory
+    .appendingPathComponent("tally-tests-\(ProcessInfo.processInfo.processIdentifier)").path
+  return try! DevelopmentCertificates.ensure(in: directory)
+}()
+
+/// Records what test-only handlers saw, for assertions across the connection.
+final class Probe: Sendable {
+  private let state = NIOLockedValueBox((started: 0, cancelled: 0))
+  var started: Int { self.state.withLockedValue { $0.started } }
+  var cancelled: Int { self.state.withLockedValue { $0.cancelled } }
+  func didStart() { self.state.withLockedValue { $0.started += 1 } }
+  func didCancel() { self.state.withLockedValue { $0.cancelled += 1 } }
+
+  /// Waits (up to `timeout`) for `condition` to hold.
+  func waitFor(_ timeout: Duration = .seconds(5), _ condition: @Sendable (Probe) -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+      if condition(self) { return true }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    return condition(self)
+  }
+}
+
+/// A unary method that waits until its task is cancelled, counting starts and cancellations.
+let blockMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Block", .unary)
+/// A unary method that throws an error that is not an `RPCError`.
+let crashMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Crash", .unary)
+/// A method only keys with the write scope may call.
+let writeOnlyMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Write", .unary)
+
+struct SecretDatabaseError: Error, CustomStringConvertible {
+  var description: String { "SELECT secret FROM tenant_b" }
+}
+
+/// A running server on a free loopback port, with TLS from the test certificates.
+struct TestServer {
+  let server: TallyServer
+  let port: Int
+  let probe: Probe
+
+  func clientConfiguration(apiKey: String = TestKeys.operatorKey) -> ClientConfiguration {
+    ClientConfiguration(
+      host: "127.0.0.1",
+      port: self.port,
+      security: .tls(caCertificatePath: testCertificates.caCertificatePath, serverHostname: nil),
+      apiKey: apiKey,
+      clientName: "tally-tests"
+    )
+  }
+
+  func client(apiKey: String = TestKeys.operatorKey) throws -> TallyClient {
+    try TallyClient(configuration: self.clientConfiguration(apiKey: apiKey))
+  }
+
+  static func router(limits: ServerLimits, probe: Probe) -> Router {
+    var router = Router()
+    SystemService(limits: limits).register(into: &router)
+    router.unary(blockMethod, access: .anyKey) { request, _ in
+      probe.didStart()
+      do {
+        try await Task.sleep(for: .seconds(60))
+      } catch {
+        probe.didCancel()
+        throw error
+      }
+      return Tally_V1_PingResponse()
+    }
+    router.unary(crashMethod, access: .anyKey) { _, _ in throw SecretDatabaseError() }
+    router.unary(writeOnlyMethod, access: .scopes([.write])) { request, _ in
+      var response = Tally_V1_PingResponse()
+      response.payload = request.payload
+      return response
+    }
+    return router
+  }
+
+  /// Runs `body` against a fresh server, then shuts it down gracefully.
+  static func with<T>(
+    limits: ServerLimits = ServerLimits(),
+    shutdownGracePeriod: Duration = .seconds(10),
+    _ body: (TestServer, ServiceGroup) async throws -> T
+  ) async throws -> T {
+    var logger = Logger(label: "tally-test-server")
+    logger.logLevel = .critical
+    let probe = Probe()
+    let configuration = ServerConfiguration(
+      host: "127.0.0.1",
+      port: 0,
+      tls: .init(
+        certificateChainPath: testCertificates.serverCertificatePath,
+        privateKeyPath: testCertificates.serverKeyPath
+      ),
+      limits: limits,
+      shutdownGracePeriod: shutdownGracePeriod
+    )
+    let server = TallyServer(
+      configuration: configuration,
+      router: Self.router(limits: limits, probe: probe),
+      authenticator: TestKeys.authenticator,
+      logger: logger
+    )
+    let group = ServiceGroup(services: [server], logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+      tasks.addTask { try await group.run() }
+      let port = try await server.localAddress.port!
+      let result = try await body(TestServer(server: server, port: port, probe: probe), group)
+      await group.triggerGracefulShutdown()
+      try await tasks.waitForAll()
+      return result
+    }
+  }
+}
+
+/// A TLS connection that speaks raw frames, for the protocol's error cases.
+final class RawConnection: Sendable {
+  private let channel: any Channel
+  private let received: Received
+
+  /// Frames read so far, and whether the server closed the connection.
+  private final class Received: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Frame
+    let state = NIOLockedValueBox((frames: [Frame](), closed: false))
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+      let frame = self.unwrapInboundIn(data)
+      self.state.withLockedValue { $0.frames.append(frame) }
+    }
+    func channelInactive(context: ChannelHandlerContext) { self.state.withLockedValue { $0.closed = true } }
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+  }
+
+  init(port: Int) async throws {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(testCertificates.caCertificatePath))
+    let context = try NIOSSLContext(configuration: tls)
+    let received = Received()
+    self.received = received
+    self.channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+          try channel.pipeline.syncOperations.addHandler(
+            ByteToMessageHandler(FrameDecoder(maxPayload: 1 << 30, expectsMagic: false))
+          )
+          try channel.pipeline.syncOperations.addHandler(received)
+        }
+      }
+      .connect(host: "127.0.0.1", port: port).get()
+  }
+
+  func send(_ bytes: [UInt8]) async throws {
+    try await self.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+  }
+
+  func send(_ type: FrameType, flags: FrameFlags = [], streamID: UInt32 = 0, _ message: some Message) async throws {
+    var buffer = ByteBuffer()
+    buffer.writeFrame(type, flags: flags, streamID: streamID, payload: try message.encodedBytes())
+    try await self.channel.writeAndFlush(buffer)
+  }
+
+  /// Magic and a HELLO with `apiKey`.
+  func handshake(apiKey: String = TestKeys.operatorKey) async throws {
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = 1
+    hello.apiKey = apiKey
+    try await self.send(ConnectionMagic.bytes)
+    try await self.send(.hello, hello)
+  }
+
+  /// The next frame; nil when the server closed the connection or nothing came in time.
+  func nextFrame(timeout: Duration = .seconds(5)) async -> Frame? {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+      let (frame, closed): (Frame?, Bool) = self.received.state.withLockedValue { state in
+        state.frames.isEmpty ? (nil, state.closed) : (state.frames.removeFirst(), false)
+      }
+      if let frame { return frame }
+      if closed { return nil }
+      try? await Task.sleep(for: .milliseconds(5))
+    }
+    return nil
+  }
+
+  /// Reads frames until GOAWAY, returning it; nil if the connection closed without one.
+  func nextGoAway(timeout: Duration = .seconds(5)) async -> Tally_V1_GoAway? {
+    while let frame = await self.nextFrame(timeout: timeout) {
+      if frame.type == .goAway { return try? Tally_V1_GoAway(decoding: frame.payload) }
+    }
+    return nil
+  }
+
+  /// Reads frames until a STATUS, returning it with its stream id.
+  func nextStatus(timeout: Duration = .seconds(5)) async -> (UInt32, Tally_V1_Status)? {
+    while let frame = await self.nextFrame(timeout: timeout) {
+      if frame.type == .status, let status = try? Tally_V1_Status(decoding: frame.payload) {
+        return (frame.streamID, status)
+      }
+    }
+    return nil
+  }
+
+  /// True once the server has closed the connection.
+  func waitForClose(timeout: Duration = .seconds(5)) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+      if !self.channel.isActive { return true }
+      try? await Task.sleep(for: .milliseconds(10))
+    }
+    return !self.channel.isActive
+  }
+
+  func close() async { try? await self.channel.close() }
+}
