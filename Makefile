@@ -3,18 +3,18 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Debian packages the build, the tests and `tallyd dev` need.
-SYSTEM_PACKAGES := protobuf-compiler openssl postgresql libpq-dev pkg-config
+SYSTEM_PACKAGES := protobuf-compiler libprotobuf-dev openssl postgresql libpq-dev pkg-config
 LINT_PATHS := Package.swift $(filter-out Sources/TallyProto,$(wildcard Sources/*)) Tests
 DEV_DIR ?= .dev
 DEV_PORT ?= 7443
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test deps build lint check-generated unit-tests fuzz clean
+.PHONY: run test deps build lint check-generated unit-tests smoke fuzz clean
 
 run: deps build
 	.build/debug/tallyd dev --data-dir $(DEV_DIR) --port $(DEV_PORT)
 
-test: deps check-generated lint build unit-tests fuzz
+test: deps check-generated lint build unit-tests smoke fuzz
 
 deps:
 	@scripts/install-system-packages $(SYSTEM_PACKAGES)
@@ -32,8 +32,13 @@ build:
 	  echo "build: the warnings above must be fixed" >&2; rm -f .build-warnings.log; exit 1; fi
 	@rm -f .build-warnings.log
 
+# Unit and end-to-end tests, against a throwaway PostgreSQL cluster removed afterwards.
 unit-tests:
-	swift test --skip-build
+	scripts/with-test-postgres swift test --skip-build
+
+# The binaries as a person uses them: tallyd dev, tally with no flags, SIGTERM.
+smoke:
+	scripts/smoke-test
 
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS)

@@ -18,6 +18,9 @@ let package = Package(
     .executable(name: "tally", targets: ["tally"]),
     .library(name: "TallyClient", targets: ["TallyClient"]),
     .library(name: "TallyWire", targets: ["TallyWire"]),
+    // Test helpers. A root target outside every product makes SwiftPM build every executable of
+    // every dependency (swift-protobuf's vendored protoc among them: ten minutes), so it has one.
+    .library(name: "TallyTestSupport", targets: ["TallyTestSupport"]),
     .library(name: "TallyServer", targets: ["TallyServer"]),
   ],
   dependencies: [
@@ -28,6 +31,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
   ],
   targets: [
     .target(
@@ -44,11 +48,30 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+    .systemLibrary(
+      name: "CLibPQ",
+      pkgConfig: "libpq",
+      providers: [.apt(["libpq-dev"])]
+    ),
+    .target(
+      name: "TallyStore",
+      dependencies: [
+        "CLibPQ",
+        "TallyWire",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "DequeModule", package: "swift-collections"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      ],
+      swiftSettings: strictSettings
+    ),
     .target(
       name: "TallyCore",
       dependencies: [
+        "TallyStore",
         "TallyWire",
         "TallyProto",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
@@ -87,9 +110,11 @@ let package = Package(
       dependencies: [
         "TallyServer",
         "TallyCore",
+        "TallyStore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ],
       swiftSettings: strictSettings
     ),
@@ -114,9 +139,30 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+    .target(
+      name: "TallyTestSupport",
+      dependencies: [
+        "TallyStore",
+        "TallyCore",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Tests/TallyTestSupport",
+      swiftSettings: strictSettings
+    ),
+    .testTarget(
+      name: "TallyStoreTests",
+      dependencies: [
+        "TallyStore",
+        "TallyWire",
+        "TallyTestSupport",
+      ],
+      swiftSettings: strictSettings
+    ),
     .testTarget(
       name: "TallyServerTests",
       dependencies: [
+        "TallyTestSupport",
+        "TallyStore",
         "TallyServer",
         "TallyClient",
         "TallyCore",

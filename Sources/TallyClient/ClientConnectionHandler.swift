@@ -68,16 +68,33 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   /// The server's payload limit from WELCOME (the protocol default until then).
   private(set) var maxFramePayload = Frame.defaultMaxPayload
 
-  init(hello: Tally_V1_Hello, endpoint: String, welcome: EventLoopPromise<Tally_V1_Welcome>) {
+  private let handshakeTimeout: Duration
+  private var handshakeTimer: Scheduled<Void>?
+
+  init(
+    hello: Tally_V1_Hello,
+    endpoint: String,
+    welcome: EventLoopPromise<Tally_V1_Welcome>,
+    handshakeTimeout: Duration
+  ) {
     self.hello = hello
     self.endpoint = endpoint
     self.welcome = welcome
     self.status = ConnectionStatus()
+    self.handshakeTimeout = handshakeTimeout
   }
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
     if context.channel.isActive { self.sendHello(context: context) }
+    // TLS and HELLO must complete in time, or the calls waiting on this connection fail.
+    self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(self.handshakeTimeout)) {
+      self.closeReason = RPCError(
+        code: .unavailable,
+        message: "no WELCOME from \(self.endpoint) within \(self.handshakeTimeout)"
+      )
+      context.close(promise: nil)
+    }
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -105,6 +122,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       }
       if welcome.maxFramePayload > 0 { self.maxFramePayload = Int(welcome.maxFramePayload) }
       if welcome.maxConcurrentStreams > 0 { self.maxConcurrentStreams = Int(welcome.maxConcurrentStreams) }
+      self.handshakeTimer?.cancel()
       self.welcome.succeed(welcome)
       self.startQueuedCalls()
     case .message:
@@ -200,6 +218,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   }
 
   func channelInactive(context: ChannelHandlerContext) {
+    self.handshakeTimer?.cancel()
     self.status.markUnusable()
     let reason =
       self.closeReason ?? RPCError(code: .unavailable, message: "the connection to \(self.endpoint) was lost")

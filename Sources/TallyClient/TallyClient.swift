@@ -45,7 +45,15 @@ public final class TallyClient: Sendable {
       tls.minimumTLSVersion = .tlsv12
       tls.applicationProtocols = ["tally/1"]
       if let caPath {
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+        do {
+          tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+        } catch {
+          throw RPCError(
+            code: .invalidArgument,
+            message: "cannot read a PEM CA certificate from \(caPath): \(error)",
+            cause: error
+          )
+        }
       }
       self.tlsContext = try NIOSSLContext(configuration: tls)
     }
@@ -109,7 +117,15 @@ public final class TallyClient: Sendable {
       defer { slot = .idle }
       return slot
     }
-    guard case .connected(let connection) = slot else { return }
+    let connection: Connection
+    switch slot {
+    case .idle: return
+    case .connected(let open): connection = open
+    case .connecting(let future):
+      // A connection still being set up is closed as soon as it exists.
+      guard let open = try? await future.get() else { return }
+      connection = open
+    }
     connection.channel.eventLoop.execute { connection.handler.value.goAway() }
     try? await connection.channel.close()
   }
@@ -231,7 +247,12 @@ public final class TallyClient: Sendable {
         if case .connecting(let pending) = slot, pending === future { slot = .idle }
       }
       throw error as? RPCError
-        ?? RPCError(code: .unavailable, message: "could not connect to \(self.endpoint): \(error)", cause: error)
+        ?? RPCError(
+          code: .unavailable,
+          message: "could not connect to \(self.endpoint): \(Self.explain(error))",
+          retryAfter: .seconds(1),
+          cause: error
+        )
     }
   }
 
@@ -241,6 +262,7 @@ public final class TallyClient: Sendable {
     let serverHostname: String? =
       if case .tls(_, let name) = self.configuration.security { name ?? self.configuration.host } else { nil }
     let endpoint = self.endpoint
+    let handshakeTimeout = self.configuration.connectTimeout
     let eventLoop = self.group.next()
     let ready = eventLoop.makePromise(of: Connection.self)
     let connected = ClientBootstrap(group: eventLoop)
@@ -255,7 +277,12 @@ public final class TallyClient: Sendable {
           }
           try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(expectsMagic: false)))
           let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
-          let handler = ClientConnectionHandler(hello: hello, endpoint: endpoint, welcome: welcome)
+          let handler = ClientConnectionHandler(
+            hello: hello,
+            endpoint: endpoint,
+            welcome: welcome,
+            handshakeTimeout: handshakeTimeout
+          )
           try pipeline.addHandler(handler)
           ready.succeed(
             Connection(
@@ -270,6 +297,17 @@ public final class TallyClient: Sendable {
       .connect(host: self.configuration.host, port: self.configuration.port)
     connected.whenFailure { ready.fail($0) }
     return connected.flatMap { _ in ready.futureResult }
+  }
+
+  /// The reason in a connection error, without NIO's type names.
+  private static func explain(_ error: any Error) -> String {
+    if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+      if let io = first.error as? IOError { return "\(first.target): \(io.description)" }
+      return "\(first.target): \(first.error)"
+    }
+    if let error = error as? IOError { return error.description }
+    if error is ChannelError { return "the connection was refused or timed out (\(error))" }
+    return "\(error)"
   }
 
   private static func isIPAddress(_ host: String) -> Bool {

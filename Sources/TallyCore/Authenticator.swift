@@ -4,6 +4,14 @@ import TallyWire
 public protocol Authenticator: Sendable {
   /// The key's principal; throws `RPCError` `.unauthenticated` with a message for the client otherwise.
   func authenticate(apiKey: String) async throws -> Principal
+
+  /// Called before each call: throws when the key was revoked or its tenant suspended since HELLO.
+  func revalidate(_ principal: Principal) async throws
+}
+
+extension Authenticator {
+  /// Keys that cannot change while the server runs need no re-check.
+  public func revalidate(_ principal: Principal) async throws {}
 }
 
 /// An API key's two parts: `tly_<key id>_<secret>`.

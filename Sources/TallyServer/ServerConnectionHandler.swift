@@ -335,9 +335,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let connection = NIOLoopBound(self, eventLoop: eventLoop)
     let requestContext = call.context
     let streamID = call.streamID
+    let authenticator = self.dependencies.authenticator
     call.task = Task {
       let outcome: Result<(any Message)?, any Error>
       do {
+        try await authenticator.revalidate(requestContext.principal)
         outcome = .success(try await work(requestContext))
       } catch {
         outcome = .failure(error)

@@ -59,9 +59,49 @@ public enum SystemMethods {
 
 /// Every method of every service, by full name; a test checks it against proto/.
 public enum MethodCatalog {
-  public static let all: [AnyMethodDescriptor] = SystemMethods.all
+  public static let all: [AnyMethodDescriptor] = SystemMethods.all + AdminMethods.all
 
   public static func method(named fullName: String) -> AnyMethodDescriptor? {
     all.first { $0.fullName == fullName }
   }
+}
+
+/// `tally.v1.AdminService`.
+public enum AdminMethods {
+  public static let createTenant = MethodDescriptor<Tally_V1_CreateTenantRequest, Tally_V1_Tenant>(
+    "tally.v1.AdminService/CreateTenant",
+    .unary
+  )
+  public static let getTenant = MethodDescriptor<Tally_V1_GetTenantRequest, Tally_V1_Tenant>(
+    "tally.v1.AdminService/GetTenant",
+    .unary
+  )
+  public static let listTenants = MethodDescriptor<Tally_V1_ListTenantsRequest, Tally_V1_ListTenantsResponse>(
+    "tally.v1.AdminService/ListTenants",
+    .unary
+  )
+  public static let suspendTenant = MethodDescriptor<Tally_V1_SuspendTenantRequest, Tally_V1_Tenant>(
+    "tally.v1.AdminService/SuspendTenant",
+    .unary
+  )
+  public static let resumeTenant = MethodDescriptor<Tally_V1_ResumeTenantRequest, Tally_V1_Tenant>(
+    "tally.v1.AdminService/ResumeTenant",
+    .unary
+  )
+  public static let createApiKey = MethodDescriptor<Tally_V1_CreateApiKeyRequest, Tally_V1_CreateApiKeyResponse>(
+    "tally.v1.AdminService/CreateApiKey",
+    .unary
+  )
+  public static let listApiKeys = MethodDescriptor<Tally_V1_ListApiKeysRequest, Tally_V1_ListApiKeysResponse>(
+    "tally.v1.AdminService/ListApiKeys",
+    .unary
+  )
+  public static let revokeApiKey = MethodDescriptor<Tally_V1_RevokeApiKeyRequest, Tally_V1_ApiKey>(
+    "tally.v1.AdminService/RevokeApiKey",
+    .unary
+  )
+  public static let all: [AnyMethodDescriptor] = [
+    createTenant.erased, getTenant.erased, listTenants.erased, suspendTenant.erased, resumeTenant.erased,
+    createApiKey.erased, listApiKeys.erased, revokeApiKey.erased,
+  ]
 }

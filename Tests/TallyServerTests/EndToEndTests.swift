@@ -18,23 +18,6 @@ import struct Foundation.Data
     return request
   }
 
-  private func expectStatus<T>(
-    _ code: RPCError.Code,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> T
-  ) async -> RPCError? {
-    do {
-      _ = try await body()
-      Issue.record("expected \(code), the call succeeded", sourceLocation: sourceLocation)
-    } catch let error as RPCError {
-      #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-      return error
-    } catch {
-      Issue.record("expected RPCError \(code), got \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-  }
-
   @Test func unaryPingEchoesThePayload() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()
@@ -55,7 +38,7 @@ import struct Foundation.Data
       let payload = [UInt8](repeating: 0x5A, count: Frame.defaultMaxPayload - 5)
       let response = try await client.unary(SystemMethods.ping, self.ping(payload))
       #expect(response.payload.count == payload.count)
-      let error = await self.expectStatus(.resourceExhausted) {
+      let error = await expectStatus(.resourceExhausted) {
         try await client.unary(SystemMethods.ping, self.ping(payload + [1]))
       }
       #expect(error?.message.contains("max_frame_payload") == true)
@@ -87,7 +70,7 @@ import struct Foundation.Data
       }
       #expect(numbers == Array(1...2_500))
       request.n = 2_000_000
-      let error = await self.expectStatus(.invalidArgument) {
+      let error = await expectStatus(.invalidArgument) {
         try await client.serverStreaming(SystemMethods.count, request) { responses in
           for try await _ in responses {}
         }
@@ -111,7 +94,7 @@ import struct Foundation.Data
       #expect(response.count == 10_000)
       #expect(response.messages == 200)
 
-      let overflow = await self.expectStatus(.outOfRange) {
+      let overflow = await expectStatus(.outOfRange) {
         try await client.clientStreaming(SystemMethods.sum) { writer in
           var request = Tally_V1_SumRequest()
           request.numbers = [Int64.max, 1]
@@ -144,7 +127,7 @@ import struct Foundation.Data
     try await TestServer.with { server, _ in
       let client = try server.client()
       let started = ContinuousClock.now
-      _ = await self.expectStatus(.deadlineExceeded) {
+      _ = await expectStatus(.deadlineExceeded) {
         try await client.unary(blockMethod, self.ping([]), options: CallOptions(timeout: .milliseconds(200)))
       }
       #expect(ContinuousClock.now - started < .seconds(5))
@@ -177,7 +160,7 @@ import struct Foundation.Data
     try await TestServer.with { server, _ in
       let client = try server.client()
       let method = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.v1.Nope/Nothing", .unary)
-      let error = await self.expectStatus(.unimplemented) { try await client.unary(method, self.ping([])) }
+      let error = await expectStatus(.unimplemented) { try await client.unary(method, self.ping([])) }
       #expect(error?.message.contains("tally.v1.Nope/Nothing") == true)
       await client.close()
     }
@@ -186,7 +169,7 @@ import struct Foundation.Data
   @Test func handlerErrorsBecomeInternalWithoutDetails() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()
-      let error = await self.expectStatus(.internalError) {
+      let error = await expectStatus(.internalError) {
         try await client.unary(crashMethod, self.ping([]), options: CallOptions(requestID: "req-42"))
       }
       #expect(error?.message == "internal error (request id req-42)")
@@ -198,8 +181,8 @@ import struct Foundation.Data
   @Test func missingScopeIsPermissionDenied() async throws {
     try await TestServer.with { server, _ in
       let reader = try server.client(apiKey: TestKeys.readerKey)
-      _ = await self.expectStatus(.permissionDenied) { try await reader.unary(writeOnlyMethod, self.ping([])) }
-      _ = await self.expectStatus(.permissionDenied) {
+      _ = await expectStatus(.permissionDenied) { try await reader.unary(writeOnlyMethod, self.ping([])) }
+      _ = await expectStatus(.permissionDenied) {
         try await reader.unary(SystemMethods.ping, self.ping([]), options: CallOptions(tenantID: "tenant-b"))
       }
       _ = try await reader.unary(SystemMethods.ping, self.ping([]))
@@ -211,7 +194,7 @@ import struct Foundation.Data
   func badKeysAreUnauthenticated(_ key: String) async throws {
     try await TestServer.with { server, _ in
       let client = try server.client(apiKey: key)
-      _ = await self.expectStatus(.unauthenticated) { try await client.unary(SystemMethods.ping, self.ping([])) }
+      _ = await expectStatus(.unauthenticated) { try await client.unary(SystemMethods.ping, self.ping([])) }
       await client.close()
     }
   }
@@ -239,7 +222,7 @@ import struct Foundation.Data
       return client
     }
     // The server is gone: a new call cannot connect.
-    _ = await self.expectStatus(.unavailable) { try await client.unary(SystemMethods.ping, self.ping([])) }
+    _ = await expectStatus(.unavailable) { try await client.unary(SystemMethods.ping, self.ping([])) }
   }
 
   @Test func clientReconnectsAfterTheServerSaysGoAway() async throws {

@@ -61,6 +61,24 @@ struct SecretDatabaseError: Error, CustomStringConvertible {
   var description: String { "SELECT secret FROM tenant_b" }
 }
 
+/// Runs `body`, expecting it to fail with an `RPCError` of `code`; returns that error.
+func expectStatus<T>(
+  _ code: RPCError.Code,
+  sourceLocation: SourceLocation = #_sourceLocation,
+  _ body: () async throws -> T
+) async -> RPCError? {
+  do {
+    _ = try await body()
+    Issue.record("expected \(code), the call succeeded", sourceLocation: sourceLocation)
+  } catch let error as RPCError {
+    #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    return error
+  } catch {
+    Issue.record("expected RPCError \(code), got \(error)", sourceLocation: sourceLocation)
+  }
+  return nil
+}
+
 /// A running server on a free loopback port, with TLS from the test certificates.
 struct TestServer {
   let server: TallyServer
@@ -107,6 +125,8 @@ struct TestServer {
   static func with<T>(
     limits: ServerLimits = ServerLimits(),
     shutdownGracePeriod: Duration = .seconds(10),
+    authenticator: any Authenticator = TestKeys.authenticator,
+    services: (inout Router) -> Void = { _ in },
     _ body: (TestServer, ServiceGroup) async throws -> T
   ) async throws -> T {
     var logger = Logger(label: "tally-test-server")
@@ -122,10 +142,12 @@ struct TestServer {
       limits: limits,
       shutdownGracePeriod: shutdownGracePeriod
     )
+    var router = Self.router(limits: limits, probe: probe)
+    services(&router)
     let server = TallyServer(
       configuration: configuration,
-      router: Self.router(limits: limits, probe: probe),
-      authenticator: TestKeys.authenticator,
+      router: router,
+      authenticator: authenticator,
       logger: logger
     )
     let group = ServiceGroup(services: [server], logger: logger)

@@ -1,0 +1,282 @@
+import Foundation
+import SwiftProtobuf
+public import TallyProto
+public import TallyStore
+import TallyWire
+
+/// `tally.v1.AdminService`: tenants (operator keys) and API keys (operator keys, or a tenant's
+/// admin keys for their own tenant, where row-level security keeps them inside it).
+public struct AdminService: Sendable {
+  static let tenantColumns = """
+    tenant_id::text AS tenant_id, name, currency, status,
+    (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
+    (extract(epoch FROM suspended_at) * 1000000)::bigint AS suspended_us
+    """
+  static let keyColumns = """
+    key_id, name, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
+    (extract(epoch FROM revoked_at) * 1000000)::bigint AS revoked_us
+    """
+
+  private let pool: PostgresPool
+
+  public init(pool: PostgresPool) { self.pool = pool }
+
+  public func register(into router: inout Router) {
+    let operatorOnly = Access.scopes([.operator])
+    router.unary(AdminMethods.createTenant, access: operatorOnly, self.createTenant)
+    router.unary(AdminMethods.getTenant, access: operatorOnly, self.getTenant)
+    router.unary(AdminMethods.listTenants, access: operatorOnly, self.listTenants)
+    router.unary(AdminMethods.suspendTenant, access: operatorOnly) { request, _ in
+      try await self.setStatus(request.tenantID, suspended: true)
+    }
+    router.unary(AdminMethods.resumeTenant, access: operatorOnly) { request, _ in
+      try await self.setStatus(request.tenantID, suspended: false)
+    }
+    let keyManagers = Access.scopes([.operator, .admin])
+    router.unary(AdminMethods.createApiKey, access: keyManagers, self.createApiKey)
+    router.unary(AdminMethods.listApiKeys, access: keyManagers, self.listApiKeys)
+    router.unary(AdminMethods.revokeApiKey, access: keyManagers, self.revokeApiKey)
+  }
+
+  // MARK: Tenants
+
+  @Sendable public func createTenant(_ request: Tally_V1_CreateTenantRequest, _ context: RequestContext) async throws
+    -> Tally_V1_Tenant
+  {
+    var violations = Validation.name(request.name, field: "name")
+    if request.currency.range(of: "^[A-Z]{3}$", options: .regularExpression) == nil {
+      violations.append(
+        .init(field: "currency", description: "must be an ISO 4217 code of three upper-case letters, e.g. EUR")
+      )
+    }
+    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    return try await self.pool.withTransaction(scope: .operator) { connection in
+      try Self.tenant(
+        connection.query(
+          "INSERT INTO tenants (tenant_id, name, currency) VALUES (gen_random_uuid(), $1, $2) RETURNING \(Self.tenantColumns)",
+          [request.name, request.currency]
+        ).rows[0]
+      )
+    }
+  }
+
+  @Sendable func getTenant(_ request: Tally_V1_GetTenantRequest, _ context: RequestContext) async throws
+    -> Tally_V1_Tenant
+  {
+    let tenantID = try Validation.uuid(request.tenantID, field: "tenant_id")
+    let row = try await self.pool.withTransaction(scope: .operator) { connection in
+      try connection.query("SELECT \(Self.tenantColumns) FROM tenants WHERE tenant_id = $1::uuid", [tenantID]).rows
+        .first
+    }
+    guard let row else { throw RPCError(code: .notFound, message: "no tenant \(tenantID)") }
+    return try Self.tenant(row)
+  }
+
+  @Sendable func listTenants(_ request: Tally_V1_ListTenantsRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ListTenantsResponse
+  {
+    let pageSize = try Validation.pageSize(request.pageSize)
+    let after = try PageToken.decode(request.pageToken)
+    let rows = try await self.pool.withTransaction(scope: .operator) { connection in
+      try connection.query(
+        """
+        SELECT \(Self.tenantColumns) FROM tenants
+        WHERE $1::bigint IS NULL
+          OR (created_at, tenant_id) > ('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid)
+        ORDER BY created_at, tenant_id LIMIT $3
+        """,
+        [after?.position, after?.id, pageSize + 1]
+      ).rows
+    }
+    var response = Tally_V1_ListTenantsResponse()
+    response.tenants = try rows.prefix(pageSize).map(Self.tenant)
+    if rows.count > pageSize, let last = response.tenants.last {
+      let micros = last.createdAt.seconds * 1_000_000 + Int64(last.createdAt.nanos / 1000)
+      response.nextPageToken = PageToken.encode(position: micros, id: last.tenantID)
+    }
+    return response
+  }
+
+  private func setStatus(_ rawID: String, suspended: Bool) async throws -> Tally_V1_Tenant {
+    let tenantID = try Validation.uuid(rawID, field: "tenant_id")
+    let row = try await self.pool.withTransaction(scope: .operator) { connection in
+      try connection.query(
+        """
+        UPDATE tenants SET status = $2, suspended_at = CASE WHEN $2 = 'suspended' THEN now() END
+        WHERE tenant_id = $1::uuid RETURNING \(Self.tenantColumns)
+        """,
+        [tenantID, suspended ? "suspended" : "active"]
+      ).rows.first
+    }
+    guard let row else { throw RPCError(code: .notFound, message: "no tenant \(tenantID)") }
+    return try Self.tenant(row)
+  }
+
+  // MARK: API keys
+
+  @Sendable public func createApiKey(_ request: Tally_V1_CreateApiKeyRequest, _ context: RequestContext) async throws
+    -> Tally_V1_CreateApiKeyResponse
+  {
+    var violations = Validation.name(request.name, field: "name")
+    let target = try self.keyTarget(request.tenantID, context)
+    let tenantScopes: Set<String> = ["admin", "write", "read", "collect"]
+    switch target {
+    case .operator where request.scopes != ["operator"]:
+      violations.append(
+        .init(field: "scopes", description: "an operator key (no tenant_id) has exactly [\"operator\"]"))
+    case .tenant where request.scopes.isEmpty || !Set(request.scopes).isSubset(of: tenantScopes):
+      violations.append(
+        .init(field: "scopes", description: "one or more of admin, write, read, collect; got \(request.scopes)")
+      )
+    default: break
+    }
+    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+
+    let key = APIKey(keyID: Self.randomHex(bytes: 8), secret: Self.randomHex(bytes: 32))
+    let hash = Data(DatabaseAuthenticator.hash(secret: key.secret)).base64EncodedString()
+    let scopes = "{\(request.scopes.sorted().joined(separator: ","))}"
+    let row = try await self.pool.withTransaction(scope: target.scope) { connection -> PostgresRow? in
+      switch target {
+      case .operator:
+        return try connection.query(
+          """
+          INSERT INTO operator_api_keys (key_id, name, secret_sha256) VALUES ($1, $2, decode($3, 'base64'))
+          RETURNING \(Self.keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes
+          """,
+          [key.keyID, request.name, hash]
+        ).rows.first
+      case .tenant(let tenantID):
+        guard try !connection.query("SELECT 1 FROM tenants WHERE tenant_id = $1::uuid", [tenantID]).rows.isEmpty else {
+          return nil
+        }
+        return try connection.query(
+          """
+          INSERT INTO api_keys (tenant_id, key_id, name, scopes, secret_sha256)
+          VALUES ($1::uuid, $2, $3, $4::text[], decode($5, 'base64'))
+          RETURNING \(Self.keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes
+          """,
+          [tenantID, key.keyID, request.name, scopes, hash]
+        ).rows.first
+      }
+    }
+    guard let row else { throw RPCError(code: .notFound, message: "no tenant \(request.tenantID)") }
+    var response = Tally_V1_CreateApiKeyResponse()
+    response.apiKey = try Self.apiKey(row)
+    response.key = key.text
+    return response
+  }
+
+  @Sendable func listApiKeys(_ request: Tally_V1_ListApiKeysRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ListApiKeysResponse
+  {
+    let target = try self.keyTarget(request.tenantID, context)
+    let rows = try await self.pool.withTransaction(scope: target.scope) { connection in
+      switch target {
+      case .operator:
+        try connection.query(
+          """
+          SELECT \(Self.keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes FROM operator_api_keys
+          WHERE $1 OR revoked_at IS NULL ORDER BY created_at, key_id
+          """,
+          [request.includeRevoked]
+        ).rows
+      case .tenant(let tenantID):
+        try connection.query(
+          """
+          SELECT \(Self.keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes FROM api_keys
+          WHERE tenant_id = $1::uuid AND ($2 OR revoked_at IS NULL) ORDER BY created_at, key_id
+          """,
+          [tenantID, request.includeRevoked]
+        ).rows
+      }
+    }
+    var response = Tally_V1_ListApiKeysResponse()
+    response.apiKeys = try rows.map(Self.apiKey)
+    return response
+  }
+
+  @Sendable func revokeApiKey(_ request: Tally_V1_RevokeApiKeyRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ApiKey
+  {
+    guard request.keyID.range(of: "^[a-z0-9]{1,64}$", options: .regularExpression) != nil else {
+      throw RPCError.invalidArgument(field: "key_id", "1 to 64 lower-case letters and digits: the <key id> of the key")
+    }
+    // An admin key works inside its tenant's rows only, so another tenant's key is simply not found.
+    let scope: PostgresPool.Scope = context.principal.isOperator ? .operator : .tenant(context.tenantID ?? "")
+    let row = try await self.pool.withTransaction(scope: scope) { connection in
+      try connection.query(
+        """
+        UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1
+        RETURNING \(Self.keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes
+        """,
+        [request.keyID]
+      ).rows.first
+        ?? (context.principal.isOperator
+          ? connection.query(
+            """
+            UPDATE operator_api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1
+            RETURNING \(Self.keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes
+            """,
+            [request.keyID]
+          ).rows.first : nil)
+    }
+    guard let row else { throw RPCError(code: .notFound, message: "no API key \(request.keyID)") }
+    return try Self.apiKey(row)
+  }
+
+  /// Whose keys a call manages: an operator names a tenant or none; an admin key only its own tenant.
+  private enum KeyTarget {
+    case `operator`
+    case tenant(String)
+
+    var scope: PostgresPool.Scope {
+      switch self {
+      case .operator: .operator
+      case .tenant(let id): .tenant(id)
+      }
+    }
+  }
+
+  private func keyTarget(_ requested: String, _ context: RequestContext) throws -> KeyTarget {
+    if context.principal.isOperator {
+      return requested.isEmpty ? .operator : .tenant(try Validation.uuid(requested, field: "tenant_id"))
+    }
+    guard let own = context.principal.tenantID, requested.isEmpty || requested == own else {
+      throw RPCError(code: .permissionDenied, message: "an admin key manages the keys of its own tenant only")
+    }
+    return .tenant(own)
+  }
+
+  // MARK: Rows to messages
+
+  private static func tenant(_ row: PostgresRow) throws -> Tally_V1_Tenant {
+    var tenant = Tally_V1_Tenant()
+    tenant.tenantID = try row.require(String.self, "tenant_id")
+    tenant.name = try row.require(String.self, "name")
+    tenant.currency = try row.require(String.self, "currency")
+    tenant.status = try row.require(String.self, "status") == "suspended" ? .suspended : .active
+    tenant.createdAt = timestamp(try row.require(Int64.self, "created_us"))
+    if let suspended = try row.decode(Int64.self, "suspended_us") { tenant.suspendedAt = timestamp(suspended) }
+    return tenant
+  }
+
+  private static func apiKey(_ row: PostgresRow) throws -> Tally_V1_ApiKey {
+    var key = Tally_V1_ApiKey()
+    key.keyID = try row.require(String.self, "key_id")
+    key.tenantID = try row.decode(String.self, "tenant_id") ?? ""
+    key.name = try row.require(String.self, "name")
+    key.scopes = PostgresArray.strings(try row.require(String.self, "scopes"))
+    key.createdAt = timestamp(try row.require(Int64.self, "created_us"))
+    if let revoked = try row.decode(Int64.self, "revoked_us") { key.revokedAt = timestamp(revoked) }
+    return key
+  }
+
+  static func timestamp(_ microseconds: Int64) -> Google_Protobuf_Timestamp {
+    Google_Protobuf_Timestamp(seconds: microseconds / 1_000_000, nanos: Int32(microseconds % 1_000_000) * 1000)
+  }
+
+  static func randomHex(bytes: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+  }
+}

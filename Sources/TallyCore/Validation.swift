@@ -1,0 +1,58 @@
+import Foundation
+import TallyWire
+
+/// Checks shared by every service, each naming the field and what is allowed.
+enum Validation {
+  static let defaultPageSize = 100
+  static let maxPageSize = 1_000
+
+  /// 1 to 200 characters, no control characters.
+  static func name(_ value: String, field: String) -> [RPCError.FieldViolation] {
+    if value.isEmpty || value.count > 200 {
+      return [.init(field: field, description: "must be 1 to 200 characters, got \(value.count)")]
+    }
+    if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+      return [.init(field: field, description: "must not contain control characters")]
+    }
+    return []
+  }
+
+  /// A UUID in any case, returned lower-case.
+  static func uuid(_ value: String, field: String) throws -> String {
+    guard let uuid = UUID(uuidString: value) else {
+      throw RPCError.invalidArgument(field: field, "must be a UUID such as 3f2b…-…, got \"\(value.prefix(40))\"")
+    }
+    return uuid.uuidString.lowercased()
+  }
+
+  /// `page_size`: 0 means the default (100); at most 1,000.
+  static func pageSize(_ value: UInt32) throws -> Int {
+    guard value <= maxPageSize else {
+      throw RPCError.invalidArgument(field: "page_size", "must be at most \(maxPageSize), got \(value)")
+    }
+    return value == 0 ? defaultPageSize : Int(value)
+  }
+}
+
+/// Opaque page tokens: the sort position and id of the last row, so pages stay right while rows
+/// are inserted (keyset paging, never offsets).
+enum PageToken {
+  struct Position {
+    var position: Int64
+    var id: String
+  }
+
+  static func encode(position: Int64, id: String) -> String {
+    Data("v1|\(position)|\(id)".utf8).base64EncodedString()
+  }
+
+  static func decode(_ token: String) throws -> Position? {
+    guard !token.isEmpty else { return nil }
+    let invalid = RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
+    guard let data = Data(base64Encoded: token) else { throw invalid }
+    let parts = String(decoding: data, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[0] == "v1", let position = Int64(parts[1]), UUID(uuidString: String(parts[2])) != nil
+    else { throw invalid }
+    return Position(position: position, id: String(parts[2]))
+  }
+}

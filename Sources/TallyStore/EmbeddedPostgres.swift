@@ -1,0 +1,693 @@
+import Foundation
+import Glibc
+
+/// Anything that stops the embedded cluster from being made, started or stopped: says what failed and what to do.
+public struct EmbeddedPostgresError: Error, CustomStringConvertible {
+  public var description: String
+
+  public init(_ description: String) {
+    self.description = description
+  }
+}
+
+/// A PostgreSQL cluster of its own in `directory/pg`, made with the system's PostgreSQL programs, for
+/// `tallyd dev` and the tests: the server listens on a Unix socket (TCP on 127.0.0.1 only when a port is
+/// given), has the two roles of the design (`tally_owner` owns, `tally_app` owns nothing) and the database
+/// `tally`. PostgreSQL refuses to run as root, so a root caller runs it as the OS user `postgres`.
+public struct EmbeddedPostgres: Sendable {
+  /// Where clients reach the cluster: libpq URLs over the Unix socket, one per role.
+  public struct Endpoints: Sendable, Hashable {
+    public var ownerURL: String
+    public var appURL: String
+    public var superuserURL: String
+    public var socketDirectory: String
+    public var port: Int
+  }
+
+  /// Names the socket when there is no TCP listener (PostgreSQL needs a port number either way).
+  public static let defaultPort = 5432
+  /// The bootstrap role initdb makes: superuser, reached only through the socket inside the cluster.
+  public static let superuserRole = "tally_superuser"
+  /// Runs migrations; owns the database and its schema; not superuser.
+  public static let ownerRole = "tally_owner"
+  /// What the server connects as: owns nothing, no superuser, no BYPASSRLS, so row-level security holds.
+  public static let appRole = "tally_app"
+  public static let databaseName = "tally"
+  /// The OS user a root caller runs PostgreSQL as (the Debian package creates it).
+  static let rootClusterUser = "postgres"
+  /// sun_path is 108 bytes with the terminating NUL; PostgreSQL refuses longer socket paths.
+  static let maximumSocketPathLength = 107
+
+  /// The absolute path the cluster lives under (`directory/pg`).
+  public let directory: String
+  /// The TCP port on 127.0.0.1, or nil for the Unix socket only.
+  public let port: Int?
+  public let binDirectory: String?
+  /// False for throwaway clusters: fsync and full-page writes off, which is fast and loses data on a crash.
+  public let durable: Bool
+
+  public init(directory: String, port: Int? = nil, binDirectory: String? = nil, durable: Bool = true) {
+    self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path
+    self.port = port
+    self.binDirectory = binDirectory
+    self.durable = durable
+  }
+
+  var dataDirectory: String { "\(self.directory)/pg" }
+  /// initdb writes here and the result is renamed to `pg`, so a half-made cluster never looks like a cluster.
+  var stagingDirectory: String { "\(self.directory)/pg.initdb" }
+  var logFile: String { "\(self.dataDirectory)/server.log" }
+  /// Settings rewritten before every start (postgresql.conf includes it), so a new port or durability applies.
+  var settingsFile: String { "\(self.dataDirectory)/tally.conf" }
+  var effectivePort: Int { self.port ?? Self.defaultPort }
+
+  /// `directory/pg` when the socket path fits in sun_path, else a short directory under /tmp named by a
+  /// hash of the directory, so that the same directory always gets the same socket.
+  public var socketDirectory: String {
+    let longest = "\(self.dataDirectory)/.s.PGSQL.65535"
+    if longest.utf8.count <= Self.maximumSocketPathLength { return self.dataDirectory }
+    return "/tmp/tally-pg-\(fnv1a64Hex(self.directory))"
+  }
+
+  /// The endpoints this cluster has once started (nothing is checked).
+  public var endpoints: Endpoints {
+    Endpoints(
+      ownerURL: self.url(role: Self.ownerRole),
+      appURL: self.url(role: Self.appRole),
+      superuserURL: self.url(role: Self.superuserRole),
+      socketDirectory: self.socketDirectory,
+      port: self.effectivePort
+    )
+  }
+
+  /// Creates the cluster in directory/pg on first use (initdb), starts it if not running, creates roles and the
+  /// database `tally` if missing. Idempotent: a second call on the same directory reuses everything.
+  @discardableResult
+  public func start() throws -> Endpoints {
+    if let port = self.port, !(1...65535).contains(port) {
+      throw EmbeddedPostgresError("the PostgreSQL port must be 1...65535, got \(port)")
+    }
+    try self.createDirectory(self.directory, mode: 0o755, owner: nil)
+    return try self.withDirectoryLock {
+      let tools = try Tools.find(explicit: self.binDirectory, dataDirectory: self.dataDirectory)
+      let user = try ClusterUser.current()
+      if let user { try self.checkTraversable(self.directory, by: user, tools: tools) }
+      if !FileManager.default.fileExists(atPath: "\(self.dataDirectory)/PG_VERSION") {
+        try self.initialize(tools: tools, user: user)
+      }
+      try self.prepareSocketDirectory(user: user)
+      switch try self.status(tools: tools, user: user) {
+      case .running:
+        try self.checkRunningSettings()
+      case .stopped:
+        try self.writeSettings(user: user)
+        try self.startServer(tools: tools, user: user)
+      }
+      try self.createRolesAndDatabase(tools: tools)
+      return self.endpoints
+    }
+  }
+
+  /// Stops the cluster (pg_ctl stop -m fast); no error if not running.
+  public func stop() throws {
+    guard FileManager.default.fileExists(atPath: self.directory) else { return }
+    try self.withDirectoryLock { try self.stopServer() }
+  }
+
+  /// Stops and deletes directory/pg (and the socket directory under /tmp, if it has one).
+  public func destroy() throws {
+    guard FileManager.default.fileExists(atPath: self.directory) else { return }
+    try self.withDirectoryLock {
+      try self.stopServer()
+      for path in [self.dataDirectory, self.stagingDirectory] where FileManager.default.fileExists(atPath: path) {
+        try self.remove(path)
+      }
+      if self.socketDirectory != self.dataDirectory, FileManager.default.fileExists(atPath: self.socketDirectory) {
+        try self.remove(self.socketDirectory)
+      }
+    }
+  }
+
+  // MARK: - Steps
+
+  private func initialize(tools: Tools, user: ClusterUser?) throws {
+    let fileManager = FileManager.default
+    if fileManager.fileExists(atPath: self.dataDirectory) {
+      let contents = (try? fileManager.contentsOfDirectory(atPath: self.dataDirectory)) ?? []
+      guard contents.isEmpty else {
+        throw EmbeddedPostgresError(
+          "\(self.dataDirectory) exists but holds no PostgreSQL cluster (no PG_VERSION): remove it to start afresh"
+        )
+      }
+      try self.remove(self.dataDirectory)
+    }
+    if fileManager.fileExists(atPath: self.stagingDirectory) { try self.remove(self.stagingDirectory) }
+    // initdb accepts an existing empty directory; made here so a root caller can hand it to `postgres`.
+    try self.createDirectory(self.stagingDirectory, mode: 0o700, owner: user)
+    let result = try runAsCluster(
+      tools.initdb,
+      [
+        "-D", self.stagingDirectory, "--auth-local=trust", "--auth-host=scram-sha-256", "-U", Self.superuserRole,
+        "--encoding=UTF8", "--locale=\(clusterLocale())",
+      ],
+      user: user,
+      tools: tools
+    )
+    guard result.status == 0 else {
+      try? self.remove(self.stagingDirectory)
+      throw EmbeddedPostgresError("initdb failed (exit \(result.status)):\n\(result.combinedOutput)")
+    }
+    let include = """
+
+      # Added by tallyd: connection, durability and logging settings, rewritten before every start.
+      include = 'tally.conf'
+
+      """
+    try self.append(include, toFile: "\(self.stagingDirectory)/postgresql.conf")
+    guard rename(self.stagingDirectory, self.dataDirectory) == 0 else {
+      throw EmbeddedPostgresError(
+        "cannot rename \(self.stagingDirectory) to \(self.dataDirectory): \(String(cString: strerror(errno)))"
+      )
+    }
+  }
+
+  /// A socket directory under the world-writable /tmp must be ours: someone else's could intercept connections.
+  private func prepareSocketDirectory(user: ClusterUser?) throws {
+    let path = self.socketDirectory
+    guard path != self.dataDirectory else { return }
+    let expectedOwner = user?.uid ?? geteuid()
+    if let attributes = try? FileManager.default.attributesOfItem(atPath: path) {
+      let type = attributes[.type] as? FileAttributeType
+      let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value
+      guard type == .typeDirectory, owner == expectedOwner else {
+        throw EmbeddedPostgresError(
+          "\(path) (the socket directory for \(self.directory)) is not a directory owned by uid \(expectedOwner): "
+            + "remove it"
+        )
+      }
+      return
+    }
+    try self.createDirectory(path, mode: 0o700, owner: user)
+  }
+
+  private enum ServerStatus {
+    case running
+    case stopped
+  }
+
+  private func status(tools: Tools, user: ClusterUser?) throws -> ServerStatus {
+    let result = try runAsCluster(tools.pgCtl, ["status", "-D", self.dataDirectory], user: user, tools: tools)
+    switch result.status {
+    case 0: return .running
+    case 3: return .stopped
+    default:
+      throw EmbeddedPostgresError(
+        "pg_ctl status on \(self.dataDirectory) failed (exit \(result.status)):\n\(result.combinedOutput)"
+      )
+    }
+  }
+
+  /// A running cluster keeps the settings it started with: refuse rather than hand out endpoints that lie.
+  private func checkRunningSettings() throws {
+    let pidFile = "\(self.dataDirectory)/postmaster.pid"
+    guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8) else { return }
+    // postmaster.pid: pid, data directory, start time, port, socket directory, listen address, ...
+    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    guard lines.count >= 6 else { return }
+    let runningPort = Int(lines[3].trimmingCharacters(in: .whitespaces))
+    let runningSocket = lines[4].trimmingCharacters(in: .whitespaces)
+    let runningListen = lines[5].trimmingCharacters(in: .whitespaces)
+    let wantedListen = self.port == nil ? "" : "127.0.0.1"
+    guard runningPort == self.effectivePort, runningSocket == self.socketDirectory, runningListen == wantedListen
+    else {
+      throw EmbeddedPostgresError(
+        """
+        the cluster in \(self.dataDirectory) is already running with port \(runningPort.map(String.init) ?? "?"), \
+        socket directory \(runningSocket), TCP \(runningListen.isEmpty ? "off" : runningListen); \
+        stop it first (tallyd db stop --data-dir \(self.directory)) to start it with other settings
+        """
+      )
+    }
+  }
+
+  private func writeSettings(user: ClusterUser?) throws {
+    let socketDirectory = self.socketDirectory.replacingOccurrences(of: "'", with: "''")
+    var settings = """
+      # Written by tallyd before every start of this cluster; put your own settings in postgresql.conf.
+      listen_addresses = '\(self.port == nil ? "" : "127.0.0.1")'
+      port = \(self.effectivePort)
+      unix_socket_directories = '"\(socketDirectory)"'
+      # Tests run many small pools at once.
+      max_connections = 200
+      timezone = 'UTC'
+      log_timezone = 'UTC'
+      log_line_prefix = '%m [%p] %q%u@%d '
+
+      """
+    if self.durable {
+      settings += "fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n"
+    } else {
+      settings += """
+        # Throwaway cluster: speed over crash safety.
+        fsync = off
+        synchronous_commit = off
+        full_page_writes = off
+        wal_level = minimal
+        max_wal_senders = 0
+
+        """
+    }
+    try settings.write(toFile: self.settingsFile, atomically: true, encoding: .utf8)
+    if let user { try self.changeOwner(self.settingsFile, to: user) }
+  }
+
+  private func startServer(tools: Tools, user: ClusterUser?) throws {
+    let result = try runAsCluster(
+      tools.pgCtl,
+      ["start", "-w", "-t", "60", "-D", self.dataDirectory, "-l", self.logFile],
+      user: user,
+      tools: tools
+    )
+    guard result.status == 0 else {
+      throw EmbeddedPostgresError(
+        """
+        PostgreSQL in \(self.dataDirectory) did not start (pg_ctl exit \(result.status)):
+        \(result.combinedOutput)
+        last lines of \(self.logFile):
+        \(self.logTail(lines: 20))
+        """
+      )
+    }
+  }
+
+  private func stopServer() throws {
+    // A running server always has postmaster.pid: without it there is nothing to stop, and no need for pg_ctl.
+    guard FileManager.default.fileExists(atPath: "\(self.dataDirectory)/postmaster.pid") else { return }
+    let tools = try Tools.find(explicit: self.binDirectory, dataDirectory: self.dataDirectory)
+    let user = try ClusterUser.current()
+    guard try self.status(tools: tools, user: user) == .running else { return }
+    let result = try runAsCluster(
+      tools.pgCtl,
+      ["stop", "-D", self.dataDirectory, "-m", "fast", "-w", "-t", "60"],
+      user: user,
+      tools: tools
+    )
+    guard result.status == 0 else {
+      throw EmbeddedPostgresError(
+        "pg_ctl stop on \(self.dataDirectory) failed (exit \(result.status)):\n\(result.combinedOutput)"
+      )
+    }
+  }
+
+  /// Run on every start: it is idempotent, and it puts back the attributes the security model relies on.
+  private func createRolesAndDatabase(tools: Tools) throws {
+    let owner = Self.ownerRole
+    let app = Self.appRole
+    let database = Self.databaseName
+    let attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+    let script = """
+      DO $$
+      BEGIN
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '\(owner)') THEN
+          CREATE ROLE \(owner);
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '\(app)') THEN
+          CREATE ROLE \(app);
+        END IF;
+      END
+      $$;
+      ALTER ROLE \(owner) WITH \(attributes);
+      ALTER ROLE \(app) WITH \(attributes);
+      SELECT 'CREATE DATABASE \(database) OWNER \(owner)'
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = '\(database)') \\gexec
+      ALTER DATABASE \(database) OWNER TO \(owner);
+      REVOKE ALL ON DATABASE \(database) FROM PUBLIC;
+      GRANT CONNECT ON DATABASE \(database) TO \(app);
+      \\connect \(database)
+      REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+      ALTER SCHEMA public OWNER TO \(owner);
+      GRANT USAGE ON SCHEMA public TO \(app);
+
+      """
+    let result = try runCommand(
+      tools.psql,
+      [
+        "-X", "-q", "-h", self.socketDirectory, "-p", String(self.effectivePort), "-U", Self.superuserRole, "-d",
+        "postgres", "-v", "ON_ERROR_STOP=1", "-f", "-",
+      ],
+      input: script
+    )
+    guard result.status == 0 else {
+      throw EmbeddedPostgresError(
+        "creating the roles and the database \(database) failed (psql exit \(result.status)):\n\(result.combinedOutput)"
+      )
+    }
+  }
+
+  // MARK: - Helpers
+
+  private func url(role: String) -> String {
+    "postgresql://\(role)@/\(Self.databaseName)?host=\(percentEncoded(self.socketDirectory))&port=\(self.effectivePort)"
+  }
+
+  /// `postgres` must reach the data directory through every parent; say which parent stops it, not just "denied".
+  private func checkTraversable(_ path: String, by user: ClusterUser, tools: Tools) throws {
+    func traversable(_ path: String) throws -> Bool {
+      try runCommand(tools.runuser(), ["-u", user.name, "--", "test", "-x", path]).status == 0
+    }
+    guard try !traversable(path) else { return }
+    var prefix = ""
+    for component in path.split(separator: "/") {
+      prefix += "/\(component)"
+      guard try !traversable(prefix) else { continue }
+      let attributes = try? FileManager.default.attributesOfItem(atPath: prefix)
+      let mode = (attributes?[.posixPermissions] as? NSNumber).map { String($0.intValue, radix: 8) } ?? "?"
+      let owner = attributes?[.ownerAccountName] as? String ?? "?"
+      throw EmbeddedPostgresError(
+        """
+        PostgreSQL runs as the OS user \(user.name) (it refuses to run as root), and \(user.name) cannot enter \
+        \(prefix) (mode \(mode), owner \(owner)) on the way to \(path): choose a data directory that every user \
+        can traverse, or run `chmod o+x \(prefix)`
+        """
+      )
+    }
+    throw EmbeddedPostgresError("the OS user \(user.name) cannot enter \(path)")
+  }
+
+  /// Serializes start, stop and destroy on one directory across threads and processes; the lock goes with
+  /// the process, so a crash never leaves it held.
+  private func withDirectoryLock<T>(_ body: () throws -> T) throws -> T {
+    let descriptor = open(self.directory, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else {
+      throw EmbeddedPostgresError("cannot open \(self.directory): \(String(cString: strerror(errno)))")
+    }
+    defer { close(descriptor) }
+    while flock(descriptor, LOCK_EX) != 0 {
+      guard errno == EINTR else {
+        throw EmbeddedPostgresError("cannot lock \(self.directory): \(String(cString: strerror(errno)))")
+      }
+    }
+    defer { flock(descriptor, LOCK_UN) }
+    return try body()
+  }
+
+  private func createDirectory(_ path: String, mode: Int, owner: ClusterUser?) throws {
+    do {
+      if !FileManager.default.fileExists(atPath: path) {
+        try FileManager.default.createDirectory(
+          atPath: path,
+          withIntermediateDirectories: true,
+          attributes: [.posixPermissions: mode]
+        )
+      }
+    } catch {
+      throw EmbeddedPostgresError("cannot create \(path): \(error.localizedDescription)")
+    }
+    if let owner { try self.changeOwner(path, to: owner) }
+  }
+
+  private func changeOwner(_ path: String, to user: ClusterUser) throws {
+    guard chown(path, user.uid, user.gid) == 0 else {
+      throw EmbeddedPostgresError("cannot give \(path) to \(user.name): \(String(cString: strerror(errno)))")
+    }
+  }
+
+  private func remove(_ path: String) throws {
+    do {
+      try FileManager.default.removeItem(atPath: path)
+    } catch {
+      throw EmbeddedPostgresError("cannot remove \(path): \(error.localizedDescription)")
+    }
+  }
+
+  private func append(_ text: String, toFile path: String) throws {
+    guard let handle = FileHandle(forWritingAtPath: path) else {
+      throw EmbeddedPostgresError("cannot open \(path) for writing")
+    }
+    defer { try? handle.close() }
+    do {
+      try handle.seekToEnd()
+      try handle.write(contentsOf: Data(text.utf8))
+    } catch {
+      throw EmbeddedPostgresError("cannot append to \(path): \(error.localizedDescription)")
+    }
+  }
+
+  private func logTail(lines count: Int) -> String {
+    guard let text = try? String(contentsOfFile: self.logFile, encoding: .utf8) else {
+      return "(no \(self.logFile))"
+    }
+    return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(count + 1).joined(separator: "\n")
+  }
+}
+
+// MARK: - Programs and users
+
+/// The PostgreSQL programs used, found once per operation.
+private struct Tools {
+  var initdb: String
+  var pgCtl: String
+  var psql: String
+
+  /// Explicit directory, else the one matching an existing cluster's major version (a newer installed
+  /// PostgreSQL cannot start an older cluster), else `pg_config --bindir`, else the newest
+  /// /usr/lib/postgresql/N/bin (Debian), else PATH.
+  static func find(explicit: String?, dataDirectory: String) throws -> Tools {
+    var candidates: [String] = []
+    if let explicit {
+      candidates = [explicit]
+    } else {
+      if let version = try? String(contentsOfFile: "\(dataDirectory)/PG_VERSION", encoding: .utf8) {
+        candidates.append("/usr/lib/postgresql/\(version.trimmingCharacters(in: .whitespacesAndNewlines))/bin")
+      }
+      if let pgConfig = findInPath("pg_config"),
+        let result = try? runCommand(pgConfig, ["--bindir"]), result.status == 0
+      {
+        candidates.append(result.output.trimmingCharacters(in: .whitespacesAndNewlines))
+      }
+      let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
+        .compactMap(Int.init).sorted(by: >)
+      candidates += versions.map { "/usr/lib/postgresql/\($0)/bin" }
+      if let initdb = findInPath("initdb") { candidates.append((initdb as NSString).deletingLastPathComponent) }
+    }
+    guard
+      let directory = candidates.first(where: {
+        isExecutable("\($0)/initdb") && isExecutable("\($0)/pg_ctl")
+      })
+    else {
+      if let explicit {
+        throw EmbeddedPostgresError("\(explicit) holds no initdb and pg_ctl: pass the PostgreSQL bin directory")
+      }
+      throw EmbeddedPostgresError(
+        """
+        PostgreSQL's server programs (initdb, pg_ctl) are not installed: install the Debian package \
+        `postgresql` (apt-get install postgresql)
+        """
+      )
+    }
+    let psql = ["\(directory)/psql", "/usr/bin/psql"].first(where: isExecutable) ?? findInPath("psql")
+    guard let psql else {
+      throw EmbeddedPostgresError("psql is not installed: install the Debian package `postgresql-client`")
+    }
+    return Tools(initdb: "\(directory)/initdb", pgCtl: "\(directory)/pg_ctl", psql: psql)
+  }
+
+  /// util-linux's runuser: su without PAM authentication, made for root running a program as another user.
+  func runuser() throws -> String {
+    let candidates = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"]
+    guard let path = candidates.first(where: isExecutable) ?? findInPath("runuser") else {
+      throw EmbeddedPostgresError(
+        "runuser (Debian package util-linux) is needed to run PostgreSQL as \(EmbeddedPostgres.rootClusterUser)"
+      )
+    }
+    return path
+  }
+}
+
+/// The OS user PostgreSQL runs as when the caller is root; nil means the caller itself.
+private struct ClusterUser {
+  var name: String
+  var uid: uid_t
+  var gid: gid_t
+
+  static func current() throws -> ClusterUser? {
+    guard geteuid() == 0 else { return nil }
+    let name = EmbeddedPostgres.rootClusterUser
+    var entry = passwd()
+    var result: UnsafeMutablePointer<passwd>?
+    var buffer = [CChar](repeating: 0, count: 16_384)
+    let status = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
+    guard status == 0, result != nil else {
+      throw EmbeddedPostgresError(
+        """
+        PostgreSQL refuses to run as root, and there is no OS user `\(name)` to run it as: install the Debian \
+        package `postgresql` (it creates that user), or run as a user other than root
+        """
+      )
+    }
+    return ClusterUser(name: name, uid: entry.pw_uid, gid: entry.pw_gid)
+  }
+}
+
+private struct CommandResult {
+  var status: Int32
+  var output: String
+  var errorOutput: String
+
+  var combinedOutput: String {
+    [self.output, self.errorOutput].filter { !$0.isEmpty }.joined(separator: "\n")
+      .trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+}
+
+private func runAsCluster(
+  _ executable: String,
+  _ arguments: [String],
+  user: ClusterUser?,
+  tools: Tools
+) throws -> CommandResult {
+  guard let user else { return try runCommand(executable, arguments) }
+  return try runCommand(try tools.runuser(), ["-u", user.name, "--", executable] + arguments)
+}
+
+/// Runs a program to completion. Not with Foundation's Process: it learns that a child ended when a socket it
+/// hands to the child closes, the postmaster that pg_ctl leaves behind inherits that socket, and so `pg_ctl start`
+/// would seem to run until the server stops. Here the child keeps only stdin, stdout and stderr (closefrom), and
+/// output goes to temporary files rather than pipes, so nothing the postmaster keeps can hold up a reader.
+private func runCommand(_ executable: String, _ arguments: [String], input: String? = nil) throws -> CommandResult {
+  let fileManager = FileManager.default
+  let base = "\(fileManager.temporaryDirectory.path)/tally-embedded-pg-\(UUID().uuidString)"
+  let paths = (input: "\(base).in", output: "\(base).out", error: "\(base).err")
+  defer {
+    for path in [paths.input, paths.output, paths.error] { try? fileManager.removeItem(atPath: path) }
+  }
+  guard fileManager.createFile(atPath: paths.input, contents: Data((input ?? "").utf8)) else {
+    throw EmbeddedPostgresError("cannot create temporary files in \(fileManager.temporaryDirectory.path)")
+  }
+  let inputDescriptor = open(paths.input, O_RDONLY | O_CLOEXEC)
+  defer { if inputDescriptor >= 0 { close(inputDescriptor) } }
+  let outputDescriptor = open(paths.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+  defer { if outputDescriptor >= 0 { close(outputDescriptor) } }
+  let errorDescriptor = open(paths.error, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+  defer { if errorDescriptor >= 0 { close(errorDescriptor) } }
+  guard inputDescriptor >= 0, outputDescriptor >= 0, errorDescriptor >= 0 else {
+    throw EmbeddedPostgresError("cannot open temporary files in \(fileManager.temporaryDirectory.path)")
+  }
+
+  var actions = posix_spawn_file_actions_t()
+  posix_spawn_file_actions_init(&actions)
+  defer { posix_spawn_file_actions_destroy(&actions) }
+  posix_spawn_file_actions_adddup2(&actions, inputDescriptor, 0)
+  posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 1)
+  posix_spawn_file_actions_adddup2(&actions, errorDescriptor, 2)
+  try closeInheritedDescriptors(&actions)
+  // `/` so that a user who cannot enter the caller's working directory can still run (initdb checks it).
+  _ = gnuSpawnExtensions.addChdir?(&actions, "/")
+
+  // The caller (Swift runtime, NIO) may ignore SIGPIPE or block signals; the children get the defaults.
+  var attributes = posix_spawnattr_t()
+  posix_spawnattr_init(&attributes)
+  defer { posix_spawnattr_destroy(&attributes) }
+  var noSignals = sigset_t()
+  sigemptyset(&noSignals)
+  posix_spawnattr_setsigmask(&attributes, &noSignals)
+  var defaultSignals = sigset_t()
+  sigemptyset(&defaultSignals)
+  sigaddset(&defaultSignals, SIGPIPE)
+  posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+  posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+  // PG* variables from the caller's shell could point libpq or pg_ctl at another server.
+  let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }.map {
+    "\($0.key)=\($0.value)"
+  }
+  let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+  let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+  defer {
+    for pointer in argv + envp { free(pointer) }
+  }
+  var pid = pid_t()
+  let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+  guard spawned == 0 else {
+    throw EmbeddedPostgresError("cannot run \(executable): \(String(cString: strerror(spawned)))")
+  }
+  var waitStatus: Int32 = 0
+  while waitpid(pid, &waitStatus, 0) < 0 {
+    guard errno == EINTR else {
+      throw EmbeddedPostgresError("cannot wait for \(executable): \(String(cString: strerror(errno)))")
+    }
+  }
+  // WIFEXITED / WEXITSTATUS are macros Swift does not import; a signal reads as 128 + its number, as in a shell.
+  let signal = waitStatus & 0x7f
+  let status = signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal
+  return CommandResult(
+    status: status,
+    output: (try? String(contentsOfFile: paths.output, encoding: .utf8)) ?? "",
+    errorOutput: (try? String(contentsOfFile: paths.error, encoding: .utf8)) ?? ""
+  )
+}
+
+/// glibc's `_np` spawn actions, which Swift's Glibc module leaves out (they need _GNU_SOURCE): found at run time.
+private struct GNUSpawnExtensions: Sendable {
+  typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+  typealias AddChdir =
+    @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
+
+  var addCloseFrom: AddCloseFrom?
+  var addChdir: AddChdir?
+
+  init() {
+    let handle = dlopen(nil, RTLD_NOW)
+    self.addCloseFrom = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np").map {
+      unsafeBitCast($0, to: AddCloseFrom.self)
+    }
+    self.addChdir = dlsym(handle, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
+  }
+}
+
+private let gnuSpawnExtensions = GNUSpawnExtensions()
+
+/// Every descriptor from 3 up is closed in the child: glibc 2.34+ does it in one action; older ones get one
+/// close per descriptor open now (closing one that is gone by then is not an error for posix_spawn).
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) throws {
+  if let addCloseFrom = gnuSpawnExtensions.addCloseFrom {
+    guard addCloseFrom(&actions, 3) == 0 else { throw EmbeddedPostgresError("posix_spawn closefrom failed") }
+    return
+  }
+  let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+  for descriptor in open.compactMap({ Int32($0) }) where descriptor > 2 {
+    posix_spawn_file_actions_addclose(&actions, descriptor)
+  }
+}
+
+private func isExecutable(_ path: String) -> Bool {
+  FileManager.default.isExecutableFile(atPath: path)
+}
+
+private func findInPath(_ name: String) -> String? {
+  let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+  return path.split(separator: ":").map { "\($0)/\(name)" }.first(where: isExecutable)
+}
+
+/// C.UTF-8 sorts by code point like C but knows UTF-8 characters; not every system has it, and C always works.
+private func clusterLocale() -> String {
+  guard let locale = newlocale((1 << LC_CTYPE) | (1 << LC_COLLATE), "C.UTF-8", nil) else { return "C" }
+  freelocale(locale)
+  return "C.UTF-8"
+}
+
+/// A stable hash (Swift's Hasher changes per process), to name the same socket directory on every run.
+private func fnv1a64Hex(_ text: String) -> String {
+  var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+  for byte in text.utf8 {
+    hash ^= UInt64(byte)
+    hash = hash &* 0x0100_0000_01b3
+  }
+  return String(hash, radix: 16)
+}
+
+/// libpq URIs take the socket directory as a query value; keep `/` readable and escape the rest.
+private func percentEncoded(_ text: String) -> String {
+  let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
+  return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+}

@@ -1,0 +1,180 @@
+import CLibPQ
+import Glibc
+
+/// One libpq connection, used by one pool thread at a time. Every statement is prepared once per
+/// connection and then executed by name, so user values only ever travel as parameters.
+public final class PostgresConnection {
+  private var handle: OpaquePointer?
+  private let conninfo: String
+  private var preparedStatements: [String: String] = [:]
+
+  /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string.
+  public init(conninfo: String) throws {
+    self.conninfo = conninfo
+    try self.connect()
+  }
+
+  deinit { self.close() }
+
+  /// Whether the last statement left the connection usable.
+  public var isHealthy: Bool { self.handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
+  /// (Re)opens the connection, with session settings that make results independent of the server's defaults.
+  public func connect() throws {
+    self.close()
+    guard let connection = PQconnectdb(self.conninfo) else {
+      throw PostgresError(sqlState: nil, message: "libpq could not allocate a connection")
+    }
+    guard PQstatus(connection) == CONNECTION_OK else {
+      let message = String(cString: PQerrorMessage(connection))
+      PQfinish(connection)
+      throw PostgresError(sqlState: nil, message: message.trimmingTrailingNewlines)
+    }
+    self.handle = connection
+    try self.execute(
+      "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET client_min_messages = warning"
+    )
+  }
+
+  public func close() {
+    if let handle { PQfinish(handle) }
+    self.handle = nil
+    self.preparedStatements = [:]
+  }
+
+  /// Runs SQL without parameters (several statements allowed): for fixed text only.
+  public func execute(_ sql: String) throws {
+    let connection = try self.connection()
+    let result = PQexec(connection, sql)
+    defer { PQclear(result) }
+    try self.check(result, connection)
+  }
+
+  /// Runs one statement with parameters, prepared on first use.
+  @discardableResult
+  public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> PostgresResult {
+    let connection = try self.connection()
+    let name = try self.prepare(sql, parameterCount: parameters.count, connection)
+    let texts: [String?] = parameters.map { $0?.postgresText }
+    let result = withCStrings(texts) { pointers in
+      PQexecPrepared(connection, name, Int32(pointers.count), pointers, nil, nil, 0)
+    }
+    defer { PQclear(result) }
+    try self.check(result, connection)
+    return Self.read(result)
+  }
+
+  /// Streams rows into `COPY … FROM STDIN` (text format); returns how many rows went in.
+  public func copyIn(_ sql: String, chunks: some Sequence<[UInt8]>) throws -> Int {
+    let connection = try self.connection()
+    let start = PQexec(connection, sql)
+    let status = PQresultStatus(start)
+    if status != PGRES_COPY_IN {
+      defer { PQclear(start) }
+      try self.check(start, connection)
+      throw PostgresError(sqlState: nil, message: "the statement did not start a COPY FROM STDIN")
+    }
+    PQclear(start)
+    for chunk in chunks where !chunk.isEmpty {
+      let sent = chunk.withUnsafeBufferPointer { bytes in
+        bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+      }
+      guard sent == 1 else { break }
+    }
+    guard PQputCopyEnd(connection, nil) == 1 else {
+      throw PostgresError(sqlState: nil, message: String(cString: PQerrorMessage(connection)))
+    }
+    var rows = 0
+    while let result = PQgetResult(connection) {
+      defer { PQclear(result) }
+      try self.check(result, connection)
+      rows += Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+    return rows
+  }
+
+  /// A token another thread may use to cancel the statement running on this connection.
+  func makeCancelToken() -> CancelToken? {
+    guard let handle, let cancel = PQgetCancel(handle) else { return nil }
+    return CancelToken(cancel)
+  }
+
+  // MARK: libpq details
+
+  private func connection() throws -> OpaquePointer {
+    guard let handle else { throw PostgresError(sqlState: nil, message: "the connection is closed") }
+    return handle
+  }
+
+  private func prepare(_ sql: String, parameterCount: Int, _ connection: OpaquePointer) throws -> String {
+    if let name = self.preparedStatements[sql] { return name }
+    let name = "tally_\(self.preparedStatements.count + 1)"
+    let result = PQprepare(connection, name, sql, Int32(parameterCount), nil)
+    defer { PQclear(result) }
+    try self.check(result, connection)
+    self.preparedStatements[sql] = name
+    return name
+  }
+
+  private func check(_ result: OpaquePointer?, _ connection: OpaquePointer) throws {
+    let status = result.map(PQresultStatus) ?? PGRES_FATAL_ERROR
+    switch status {
+    case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN:
+      return
+    default:
+      func field(_ code: UInt8) -> String? {
+        guard let result, let text = PQresultErrorField(result, Int32(code)) else { return nil }
+        return String(cString: text)
+      }
+      let message = field(UInt8(ascii: "M")) ?? String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines
+      throw PostgresError(sqlState: field(UInt8(ascii: "C")), message: message, detail: field(UInt8(ascii: "D")))
+    }
+  }
+
+  private static func read(_ result: OpaquePointer?) -> PostgresResult {
+    guard let result else { return PostgresResult(columnNames: [], rows: [], affectedRows: 0) }
+    let columnCount = Int(PQnfields(result))
+    let rowCount = Int(PQntuples(result))
+    let names = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+    let columns = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    var rows: [PostgresRow] = []
+    rows.reserveCapacity(rowCount)
+    for row in 0..<rowCount {
+      let values = (0..<columnCount).map { column -> String? in
+        PQgetisnull(result, Int32(row), Int32(column)) == 1
+          ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
+      }
+      rows.append(PostgresRow(values: values, columns: columns))
+    }
+    return PostgresResult(columnNames: names, rows: rows, affectedRows: Int(String(cString: PQcmdTuples(result))) ?? 0)
+  }
+}
+
+/// libpq's cancel request, usable from any thread while the statement runs.
+final class CancelToken: @unchecked Sendable {
+  // PQcancel is documented as safe to call from another thread; the token is freed once.
+  private let cancel: OpaquePointer
+
+  init(_ cancel: OpaquePointer) { self.cancel = cancel }
+  deinit { PQfreeCancel(self.cancel) }
+
+  func send() {
+    var buffer = [CChar](repeating: 0, count: 256)
+    _ = PQcancel(self.cancel, &buffer, Int32(buffer.count))
+  }
+}
+
+/// Calls `body` with C strings for `texts` (NULL for nil), valid only during the call.
+private func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+  let copies = texts.map { $0.map { strdup($0) } ?? nil }
+  defer { for copy in copies { free(copy) } }
+  return body(copies.map { $0.map { UnsafePointer($0) } })
+}
+
+extension String {
+  fileprivate var trimmingTrailingNewlines: String {
+    var text = self
+    while text.last == "\n" { text.removeLast() }
+    return text
+  }
+}

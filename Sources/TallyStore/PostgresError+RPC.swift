@@ -1,0 +1,30 @@
+public import Logging
+public import TallyWire
+
+extension PostgresError {
+  /// The status a client sees for this database error; details stay in the log.
+  ///
+  /// - Parameter cancelled: whether the caller cancelled (57014 is then CANCELLED, else a timeout).
+  public func rpcError(cancelled: Bool, logger: Logger) -> RPCError {
+    let state = self.sqlState ?? ""
+    switch state {
+    case "23505":
+      return RPCError(code: .alreadyExists, message: "the item already exists", cause: self)
+    case "23503":
+      return RPCError(code: .failedPrecondition, message: "a referenced item does not exist", cause: self)
+    case "40001", "40P01":
+      return RPCError(code: .aborted, message: "the transaction conflicted with another; retry it", cause: self)
+    case "57014":
+      return cancelled
+        ? RPCError(code: .cancelled, message: "the call was cancelled", cause: self)
+        : RPCError(code: .deadlineExceeded, message: "the database statement ran out of time", cause: self)
+    case "57P01", "57P02", "57P03", "53300":
+      return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)
+    case _ where state.hasPrefix("08") || self.sqlState == nil:
+      return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)
+    default:
+      logger.error("database error", metadata: ["error": "\(String(reflecting: self))"])
+      return RPCError(code: .internalError, message: "internal error", cause: self)
+    }
+  }
+}

@@ -1,0 +1,281 @@
+import DequeModule
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+import TallyWire
+
+/// A pool of libpq connections, each owned by its own thread, so blocking libpq calls never run
+/// on an event loop or on Swift's concurrency pool.
+///
+/// Work is a synchronous closure run on a pool thread; callers `await` its result. Cancelling the
+/// calling task removes queued work or sends `PQcancel` to the running statement.
+public final class PostgresPool: Sendable {
+  public struct Configuration: Sendable {
+    /// A `postgresql://` URL or a libpq `key=value` string.
+    public var conninfo: String
+    /// Connections (and threads); DESIGN.md's default is 2 × cores.
+    public var size: Int
+    /// How long a failed connection attempt makes the next one wait (doubling up to 8 ×).
+    public var reconnectBackoff: Duration
+
+    public init(conninfo: String, size: Int? = nil, reconnectBackoff: Duration = .milliseconds(250)) {
+      self.conninfo = conninfo
+      self.size = max(1, size ?? 2 * ProcessInfo.processInfo.activeProcessorCount)
+      self.reconnectBackoff = reconnectBackoff
+    }
+  }
+
+  private let configuration: Configuration
+  private let logger: Logger
+  private let queue = JobQueue()
+
+  public init(configuration: Configuration, logger: Logger) {
+    self.configuration = configuration
+    self.logger = logger
+    for index in 0..<configuration.size {
+      let worker = Worker(configuration: configuration, queue: self.queue, logger: logger)
+      let thread = Thread { worker.run() }
+      thread.name = "tally-postgres-\(index)"
+      thread.start()
+    }
+  }
+
+  /// Stops the threads after the queued work; new work fails with UNAVAILABLE.
+  public func close() {
+    self.queue.close()
+  }
+
+  /// Runs `body` with a connection of the pool, on the connection's thread.
+  @discardableResult
+  public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws
+    -> T
+  {
+    let job = Job()
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        job.prepare { connection in
+          do {
+            continuation.resume(returning: try body(connection))
+          } catch {
+            continuation.resume(throwing: error)
+          }
+        } abandon: { error in
+          continuation.resume(throwing: error)
+        }
+        self.queue.push(job)
+      }
+    } onCancel: {
+      job.cancel()
+    }
+  }
+
+  /// Whose rows a transaction sees through row-level security.
+  public enum Scope: Sendable, Hashable {
+    /// One tenant's rows (`tally.tenant_id`).
+    case tenant(String)
+    /// Every tenant's rows and the operator keys: the operator's calls and HELLO's key lookup.
+    case `operator`
+    /// No tenant's rows at all.
+    case nothing
+  }
+
+  /// Runs `body` in one transaction whose row-level security sees only `tenant` (nothing when nil).
+  ///
+  /// Commits when `body` returns, rolls back when it throws. Database errors come out as `RPCError`s.
+  @discardableResult
+  public func withTransaction<T: Sendable>(
+    tenant: String?,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    try await self.withTransaction(scope: tenant.map { .tenant($0) } ?? .nothing, body)
+  }
+
+  /// Runs `body` in one transaction with the row-level security of `scope`.
+  @discardableResult
+  public func withTransaction<T: Sendable>(
+    scope: Scope,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    do {
+      return try await self.withConnection { connection in
+        try connection.execute("BEGIN")
+        do {
+          switch scope {
+          case .tenant(let tenant): try connection.query("SELECT set_config('tally.tenant_id', $1, true)", [tenant])
+          case .operator: try connection.execute("SELECT set_config('tally.operator', 'on', true)")
+          case .nothing: break
+          }
+          let result = try body(connection)
+          try connection.execute("COMMIT")
+          return result
+        } catch {
+          if connection.isHealthy { try? connection.execute("ROLLBACK") }
+          throw error
+        }
+      }
+    } catch let error as PostgresError {
+      throw error.rpcError(cancelled: Task.isCancelled, logger: self.logger)
+    } catch is CancellationError {
+      throw RPCError(code: .cancelled, message: "the call was cancelled")
+    }
+  }
+}
+
+/// One unit of work and the state that makes sure its caller is resumed exactly once.
+final class Job: Sendable {
+  private enum State {
+    case created
+    case queued(run: @Sendable (PostgresConnection) -> Void, abandon: @Sendable (any Error) -> Void)
+    case running(CancelToken?)
+    case cancelledWhileRunning
+    case done
+  }
+
+  private let state = NIOLockedValueBox(State.created)
+
+  func prepare(
+    _ run: @escaping @Sendable (PostgresConnection) -> Void,
+    abandon: @escaping @Sendable (any Error) -> Void
+  ) {
+    let cancelledEarly = self.state.withLockedValue { state -> Bool in
+      if case .done = state { return true }
+      state = .queued(run: run, abandon: abandon)
+      return false
+    }
+    if cancelledEarly { abandon(CancellationError()) }
+  }
+
+  /// Called by a pool thread: the closure to run, or nil if the caller already gave up.
+  func start(cancelToken: CancelToken?) -> (@Sendable (PostgresConnection) -> Void)? {
+    self.state.withLockedValue { state in
+      guard case .queued(let run, _) = state else { return nil }
+      state = .running(cancelToken)
+      return run
+    }
+  }
+
+  func finish() {
+    self.state.withLockedValue { $0 = .done }
+  }
+
+  /// Fails the job without running it (pool closed, no connection).
+  func abandon(_ error: any Error) {
+    let abandon = self.state.withLockedValue { state -> (@Sendable (any Error) -> Void)? in
+      guard case .queued(_, let abandon) = state else { return nil }
+      state = .done
+      return abandon
+    }
+    abandon?(error)
+  }
+
+  func cancel() {
+    let abandon = self.state.withLockedValue { state -> (@Sendable (any Error) -> Void)? in
+      switch state {
+      case .created:
+        state = .done
+      case .queued(_, let abandon):
+        state = .done
+        return abandon
+      case .running(let token):
+        // Under the lock, so the request cannot reach a later job's statement on this connection.
+        state = .cancelledWhileRunning
+        token?.send()
+      case .cancelledWhileRunning, .done:
+        break
+      }
+      return nil
+    }
+    abandon?(CancellationError())
+  }
+}
+
+/// The pool's queue: FIFO, blocking pool threads while empty.
+final class JobQueue: @unchecked Sendable {
+  // Guarded by `condition`.
+  private let condition = NSCondition()
+  private var jobs: Deque<Job> = []
+  private var closed = false
+
+  func push(_ job: Job) {
+    self.condition.lock()
+    if self.closed {
+      self.condition.unlock()
+      job.abandon(RPCError(code: .unavailable, message: "the database pool is closed"))
+      return
+    }
+    self.jobs.append(job)
+    self.condition.signal()
+    self.condition.unlock()
+  }
+
+  /// The next job, or nil once the queue is closed and drained.
+  func pop() -> Job? {
+    self.condition.lock()
+    defer { self.condition.unlock() }
+    while self.jobs.isEmpty, !self.closed { self.condition.wait() }
+    return self.jobs.popFirst()
+  }
+
+  func close() {
+    self.condition.lock()
+    self.closed = true
+    self.condition.broadcast()
+    self.condition.unlock()
+  }
+}
+
+/// A pool thread: owns one connection, reopens it with back-off, runs jobs one at a time.
+private final class Worker: @unchecked Sendable {
+  // Touched only by its own thread after start.
+  private let configuration: PostgresPool.Configuration
+  private let queue: JobQueue
+  private let logger: Logger
+  private var connection: PostgresConnection?
+  private var nextAttempt = ContinuousClock.now
+  private var backoff: Duration
+
+  init(configuration: PostgresPool.Configuration, queue: JobQueue, logger: Logger) {
+    self.configuration = configuration
+    self.queue = queue
+    self.logger = logger
+    self.backoff = configuration.reconnectBackoff
+  }
+
+  func run() {
+    while let job = self.queue.pop() {
+      guard let connection = self.healthyConnection() else {
+        job.abandon(
+          RPCError(
+            code: .unavailable,
+            message: "the database is unavailable",
+            retryAfter: max(self.nextAttempt - ContinuousClock.now, .milliseconds(100))
+          )
+        )
+        continue
+      }
+      guard let body = job.start(cancelToken: connection.makeCancelToken()) else { continue }
+      body(connection)
+      job.finish()
+    }
+    self.connection?.close()
+  }
+
+  private func healthyConnection() -> PostgresConnection? {
+    if let connection, connection.isHealthy { return connection }
+    guard ContinuousClock.now >= self.nextAttempt else { return nil }
+    do {
+      if let connection {
+        try connection.connect()
+      } else {
+        self.connection = try PostgresConnection(conninfo: self.configuration.conninfo)
+      }
+      self.backoff = self.configuration.reconnectBackoff
+      return self.connection
+    } catch {
+      self.logger.warning("database connection failed", metadata: ["error": "\(String(reflecting: error))"])
+      self.nextAttempt = ContinuousClock.now + self.backoff
+      self.backoff = min(self.backoff * 2, self.configuration.reconnectBackoff * 8)
+      return nil
+    }
+  }
+}

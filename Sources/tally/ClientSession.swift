@@ -1,0 +1,55 @@
+import ArgumentParser
+import TallyClient
+import TallyWire
+
+/// A client with the call options and endpoint the command line resolved to.
+struct Session {
+  var client: TallyClient
+  var options: CallOptions
+  var endpoint: String
+}
+
+extension ConnectionOptions {
+  /// Runs `body` with a client and closes it afterwards. An `RPCError` becomes
+  /// `error: CODE: message` on stderr and exit code 1, never a Swift error dump.
+  func withClient<T>(_ body: (Session) async throws -> T) async throws -> T {
+    let (configuration, options) = try self.resolve()
+    let client: TallyClient
+    do {
+      client = try TallyClient(configuration: configuration)
+    } catch {
+      Output.printError("error: cannot set up TLS: \(error)")
+      throw ExitCode.failure
+    }
+    let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+    let session = Session(client: client, options: options, endpoint: "\(host):\(configuration.port)")
+    do {
+      let result = try await body(session)
+      await client.close()
+      return result
+    } catch let error as RPCError {
+      await client.close()
+      Self.report(error)
+      throw ExitCode.failure
+    } catch {
+      await client.close()
+      throw error
+    }
+  }
+
+  /// Prints the status, then each field violation on its own line. A message that only lists
+  /// the violations (as `RPCError.invalidArgument` writes it) is not printed twice.
+  static func report(_ error: RPCError) {
+    let listed = error.fieldViolations.map { "\($0.field): \($0.description)" }.joined(separator: "; ")
+    let count = error.fieldViolations.count
+    let message =
+      !listed.isEmpty && error.message == listed ? "\(count) bad field\(count == 1 ? "" : "s")" : error.message
+    Output.printError("error: \(error.code): \(message)")
+    for violation in error.fieldViolations {
+      Output.printError("  \(violation.field): \(violation.description)")
+    }
+    if let retryAfter = error.retryAfter {
+      Output.printError("  retry after \(Output.milliseconds(retryAfter))")
+    }
+  }
+}

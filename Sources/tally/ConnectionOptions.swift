@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import TallyClient
+
+/// The options of every command that talks to a server: where, as whom, and how to print.
+struct ConnectionOptions: ParsableArguments {
+  @Option(help: "The server, host:port. Default: $TALLY_ENDPOINT, else the profile's endpoint.")
+  var endpoint: String?
+
+  @Option(help: "PEM file of the CA to trust. Default: $TALLY_CA_CERT, else the profile's ca_cert, else the system's.")
+  var caCert: String?
+
+  @Option(help: "The API key. Default: $TALLY_API_KEY, else the profile's api_key or operator_api_key.")
+  var apiKey: String?
+
+  @Option(help: "For operator keys: the tenant the call acts on.")
+  var tenant: String?
+
+  @Option(help: "Fail a call that takes longer than this many seconds.")
+  var timeout: Double?
+
+  @Option(help: "Profile file. Default: $TALLY_PROFILE, else ~/.config/tally/profile.json, else .../dev.json.")
+  var profile: String?
+
+  @Option(name: [.short, .long], help: "How to print results: table or json.")
+  var output: OutputFormat = .table
+
+  func validate() throws {
+    if let endpoint, ClientConfiguration.parseEndpoint(endpoint) == nil {
+      throw ValidationError("--endpoint must be host:port, got \"\(endpoint)\"")
+    }
+    if let timeout, !(timeout > 0 && timeout.isFinite) {
+      throw ValidationError("--timeout must be a positive number of seconds, got \(timeout)")
+    }
+  }
+
+  /// The client configuration and call options: each setting from its flag, else the
+  /// environment, else the profile, so a flag can override a profile for one command.
+  func resolve(
+    environment: [String: String] = ProcessInfo.processInfo.environment
+  ) throws -> (ClientConfiguration, CallOptions) {
+    func setting(_ flag: String?, _ name: String, _ variable: String) -> (value: String, source: String)? {
+      if let flag { return (flag, name) }
+      if let value = environment[variable], !value.isEmpty { return (value, variable) }
+      return nil
+    }
+    var endpoint = setting(self.endpoint, "--endpoint", "TALLY_ENDPOINT")
+    var caCert = setting(self.caCert, "--ca-cert", "TALLY_CA_CERT")
+    var apiKey = setting(self.apiKey, "--api-key", "TALLY_API_KEY")
+    if endpoint == nil || caCert == nil || apiKey == nil || self.profile != nil,
+      let (profile, path) = try Profile.load(explicitPath: self.profile, environment: environment)
+    {
+      let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+      endpoint = endpoint ?? profile.endpoint.map { ($0, path) }
+      caCert = caCert ?? profile.caCert.map { (URL(fileURLWithPath: $0, relativeTo: directory).path, path) }
+      apiKey = apiKey ?? profile.key.map { ($0, path) }
+    }
+    guard let endpoint else {
+      throw ValidationError(
+        "no server to talk to: pass --endpoint host:port, set TALLY_ENDPOINT, or start a development "
+          + "server with `make run` (or `tallyd dev`), which writes ~/.config/tally/dev.json"
+      )
+    }
+    guard let (host, port) = ClientConfiguration.parseEndpoint(endpoint.value) else {
+      throw ValidationError("the endpoint \"\(endpoint.value)\" from \(endpoint.source) is not host:port")
+    }
+    guard let apiKey else {
+      throw ValidationError("no API key: pass --api-key, set TALLY_API_KEY, or add api_key to the profile")
+    }
+    if let caCert, !FileManager.default.isReadableFile(atPath: caCert.value) {
+      throw ValidationError("cannot read the CA certificate \(caCert.value) (from \(caCert.source))")
+    }
+    let timeout = self.timeout.map { Duration.seconds($0) }
+    let configuration = ClientConfiguration(
+      host: host,
+      port: port,
+      security: .tls(caCertificatePath: caCert?.value, serverHostname: nil),
+      apiKey: apiKey.value,
+      clientName: "tally-cli",
+      connectTimeout: min(timeout ?? .seconds(10), .seconds(10))
+    )
+    return (configuration, CallOptions(timeout: timeout, tenantID: self.tenant))
+  }
+}

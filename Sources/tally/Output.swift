@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+
+/// `-o table` for people, `-o json` for scripts.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case table
+  case json
+}
+
+/// Printing helpers, so every command formats tables and JSON the same way.
+enum Output {
+  /// One JSON document on one line, keys sorted so scripts and diffs see a stable order.
+  static func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+  }
+
+  /// Rows with every column padded to its widest cell (the last column is not padded).
+  static func printTable(_ rows: [[String]]) {
+    let widths = rows.reduce(into: [Int]()) { widths, row in
+      for (column, cell) in row.enumerated() {
+        if column == widths.count { widths.append(0) }
+        widths[column] = max(widths[column], cell.count)
+      }
+    }
+    for row in rows {
+      let cells = row.enumerated().map { column, cell in
+        column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+      }
+      print(cells.joined(separator: "  "))
+    }
+  }
+
+  /// Writes a line to stderr, where errors go so that stdout stays parseable.
+  static func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+  }
+
+  /// Milliseconds with two decimals, e.g. `1.23 ms`.
+  static func milliseconds(_ duration: Duration) -> String {
+    String(format: "%.2f ms", Self.millisecondValue(duration))
+  }
+
+  static func millisecondValue(_ duration: Duration) -> Double {
+    let (seconds, attoseconds) = duration.components
+    return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+  }
+}

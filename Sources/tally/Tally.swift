@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `tally`: the command-line client for tallyd.
+@main
+struct Tally: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tally",
+    abstract: "Talk to a Tally server.",
+    discussion: """
+      The server and key come from --endpoint, --ca-cert and --api-key, else from TALLY_ENDPOINT, \
+      TALLY_CA_CERT and TALLY_API_KEY, else from a profile: --profile, $TALLY_PROFILE, \
+      ~/.config/tally/profile.json, or ~/.config/tally/dev.json (written by `tallyd dev`). \
+      $XDG_CONFIG_HOME replaces ~/.config when set.
+      """,
+    subcommands: [Ping.self, ServerInfo.self, Call.self]
+  )
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TallyCore
+import TallyProto
+import TallyServer
+import TallyStore
+
+/// A development server with everything made for it: certificates, keys, and a profile the CLI reads.
+struct Dev: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Start a development server on loopback, with its own CA, certificate and keys.",
+    discussion: """
+      With no --database-url, runs an embedded PostgreSQL in DIR/pg (as the postgres user when
+      started as root), migrates it, and creates an operator key, a demo tenant and its admin key.
+      Writes DIR/dev.json (endpoint, ca_cert, operator_api_key, tenant_id, tenant_api_key,
+      database_url) and a copy at ~/.config/tally/dev.json, which the tally CLI uses when no
+      other profile is given. A second run on the same directory reuses the cluster and keys.
+      """
+  )
+
+  @Option(help: "Where the certificates, keys and dev.json live.")
+  var dataDir: String = ".dev"
+
+  @Option(help: "The loopback port to listen on.")
+  var port: Int = 7443
+
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+  var logLevel: String = "info"
+
+  @Option(help: "Use this database (runtime role URL) instead of the embedded one.")
+  var databaseURL: String?
+
+  @Option(help: "With --database-url: the owner role's URL, for migrations.")
+  var ownerURL: String?
+
+  func validate() throws {
+    guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535, got \(self.port)") }
+  }
+
+  func run() async throws {
+    let logger = makeLogger(level: self.logLevel)
+    let directory = URL(fileURLWithPath: self.dataDir).standardizedFileURL.path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let certificates = try DevelopmentCertificates.ensure(in: "\(directory)/tls")
+
+    let (appURL, ownerURL) = try self.database(directory: directory, logger: logger)
+    if let ownerURL {
+      try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(nil), logger: logger)
+    }
+    let pool = PostgresPool(configuration: .init(conninfo: appURL), logger: logger)
+    defer { pool.close() }
+    let authenticator = DatabaseAuthenticator(pool: pool)
+
+    let profilePath = "\(directory)/dev.json"
+    var profile = try await DevProfile.loadOrBootstrap(path: profilePath, pool: pool, authenticator: authenticator)
+    profile.endpoint = "127.0.0.1:\(self.port)"
+    profile.caCert = certificates.caCertificatePath
+    profile.databaseURL = appURL
+    try profile.write(to: profilePath)
+    if let userProfile = DevProfile.userProfilePath() {
+      try? FileManager.default.createDirectory(
+        atPath: (userProfile as NSString).deletingLastPathComponent,
+        withIntermediateDirectories: true
+      )
+      try? profile.write(to: userProfile)
+    }
+    logger.info(
+      "development profile written", metadata: ["profile": "\(profilePath)", "tenant_id": "\(profile.tenantID)"])
+    // Ctrl-C leaves nothing running: the embedded cluster stops with the server (and restarts in a second).
+    defer {
+      if self.databaseURL == nil {
+        pool.close()
+        try? EmbeddedPostgres(directory: directory).stop()
+      }
+    }
+    try await serve(
+      configuration: ServerConfiguration(
+        host: "127.0.0.1",
+        port: self.port,
+        tls: .init(
+          certificateChainPath: certificates.serverCertificatePath,
+          privateKeyPath: certificates.serverKeyPath
+        )
+      ),
+      authenticator: authenticator,
+      pool: pool,
+      logger: logger
+    )
+  }
+
+  /// The runtime and owner URLs: the given database, or the embedded cluster in DIR/pg.
+  private func database(directory: String, logger: Logger) throws -> (app: String, owner: String?) {
+    if let databaseURL { return (databaseURL, self.ownerURL) }
+    let endpoints = try EmbeddedPostgres(directory: directory).start()
+    logger.info("embedded PostgreSQL running", metadata: ["socket": "\(endpoints.socketDirectory)"])
+    return (endpoints.appURL, endpoints.ownerURL)
+  }
+}
+
+/// `dev.json`: what a client needs to reach the development server.
+struct DevProfile: Codable {
+  var endpoint = ""
+  var caCert = ""
+  var operatorAPIKey: String
+  var tenantID: String
+  var tenantAPIKey: String
+  var databaseURL = ""
+
+  enum CodingKeys: String, CodingKey {
+    case endpoint
+    case caCert = "ca_cert"
+    case operatorAPIKey = "operator_api_key"
+    case tenantID = "tenant_id"
+    case tenantAPIKey = "tenant_api_key"
+    case databaseURL = "database_url"
+  }
+
+  /// The profile on disk when its keys still work; otherwise new keys and a demo tenant.
+  static func loadOrBootstrap(path: String, pool: PostgresPool, authenticator: DatabaseAuthenticator) async throws
+    -> DevProfile
+  {
+    if let data = FileManager.default.contents(atPath: path),
+      let profile = try? JSONDecoder().decode(DevProfile.self, from: data),
+      (try? await authenticator.authenticate(apiKey: profile.operatorAPIKey)) != nil,
+      (try? await authenticator.authenticate(apiKey: profile.tenantAPIKey)) != nil
+    {
+      return profile
+    }
+    // Made through AdminService itself, as an operator would.
+    var logger = Logger(label: "tallyd-dev")
+    logger.logLevel = .warning
+    let admin = AdminService(pool: pool)
+    let context = RequestContext(
+      principal: Principal(keyID: "bootstrap", tenantID: nil, scopes: [.operator]),
+      tenantID: nil,
+      method: "bootstrap",
+      requestID: "dev-bootstrap",
+      logger: logger
+    )
+    var operatorKey = Tally_V1_CreateApiKeyRequest()
+    operatorKey.name = "tallyd dev operator"
+    operatorKey.scopes = ["operator"]
+    let operatorAPIKey = try await admin.createApiKey(operatorKey, context).key
+    var tenant = Tally_V1_CreateTenantRequest()
+    tenant.name = "Demo client"
+    tenant.currency = "EUR"
+    let tenantID = try await admin.createTenant(tenant, context).tenantID
+    var tenantKey = Tally_V1_CreateApiKeyRequest()
+    tenantKey.tenantID = tenantID
+    tenantKey.name = "tallyd dev demo admin"
+    tenantKey.scopes = ["admin", "write", "read"]
+    let tenantAPIKey = try await admin.createApiKey(tenantKey, context).key
+    return DevProfile(operatorAPIKey: operatorAPIKey, tenantID: tenantID, tenantAPIKey: tenantAPIKey)
+  }
+
+  func write(to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+  }
+
+  /// `$XDG_CONFIG_HOME/tally/dev.json`, or `~/.config/tally/dev.json`.
+  static func userProfilePath() -> String? {
+    let environment = ProcessInfo.processInfo.environment
+    if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty { return "\(config)/tally/dev.json" }
+    guard let home = environment["HOME"], !home.isEmpty else { return nil }
+    return "\(home)/.config/tally/dev.json"
+  }
+}

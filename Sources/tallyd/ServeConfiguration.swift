@@ -1,0 +1,146 @@
+import Foundation
+import TallyCore
+import TallyServer
+
+/// The `tallyd serve --config FILE` file (JSON). Every field has a default but the TLS files.
+struct ServeConfiguration: Decodable {
+  struct Listen: Decodable {
+    var host = "0.0.0.0"
+    var port = 7443
+  }
+
+  struct TLS: Decodable {
+    var certificateChain: String
+    var privateKey: String
+  }
+
+  struct Limits: Decodable {
+    var maxFramePayload: Int?
+    var maxConcurrentStreams: Int?
+    var idleTimeoutMs: Int?
+    var handshakeTimeoutMs: Int?
+  }
+
+  /// One API key accepted at HELLO (until keys live in the database).
+  struct Key: Decodable {
+    var key: String
+    var scopes: [Scope]
+    var tenantId: String?
+  }
+
+  /// PostgreSQL: without it, keys come from `api_keys` and only SystemService is served.
+  struct DatabaseSettings: Decodable {
+    /// The runtime role (tally_app): owns nothing, no BYPASSRLS.
+    var url: String
+    /// The owner role, for migrations at start; omit to migrate separately (`tallyd migrate`).
+    var ownerUrl: String?
+    var poolSize: Int?
+    var migrations: String?
+  }
+
+  var listen = Listen()
+  var database: DatabaseSettings?
+  var tls: TLS?
+  /// Plain TCP: only for tests on loopback; must be asked for by name.
+  var plaintext = false
+  var limits = Limits()
+  var shutdownGracePeriodMs = 30_000
+  var logLevel = "info"
+  var apiKeys: [Key] = []
+
+  enum CodingKeys: String, CodingKey {
+    case listen, tls, plaintext, limits, shutdownGracePeriodMs, logLevel, apiKeys, database
+  }
+
+  init() {}
+
+  init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    self.listen = try container.decodeIfPresent(Listen.self, forKey: .listen) ?? Listen()
+    self.tls = try container.decodeIfPresent(TLS.self, forKey: .tls)
+    self.plaintext = try container.decodeIfPresent(Bool.self, forKey: .plaintext) ?? false
+    self.limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
+    self.shutdownGracePeriodMs = try container.decodeIfPresent(Int.self, forKey: .shutdownGracePeriodMs) ?? 30_000
+    self.logLevel = try container.decodeIfPresent(String.self, forKey: .logLevel) ?? "info"
+    self.apiKeys = try container.decodeIfPresent([Key].self, forKey: .apiKeys) ?? []
+    self.database = try container.decodeIfPresent(DatabaseSettings.self, forKey: .database)
+  }
+
+  static func load(path: String) throws -> ServeConfiguration {
+    let data: Data
+    do {
+      data = try Data(contentsOf: URL(fileURLWithPath: path))
+    } catch {
+      throw ServerConfigurationError("cannot read the configuration file \(path): \(error.localizedDescription)")
+    }
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    do {
+      return try decoder.decode(ServeConfiguration.self, from: data)
+    } catch let error as DecodingError {
+      throw ServerConfigurationError("\(path): \(Self.explain(error))")
+    }
+  }
+
+  private static func explain(_ error: DecodingError) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+      context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case .keyNotFound(let key, let context): return "missing field \(path(context)).\(key.stringValue)"
+    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+      return "field \(path(context)): \(context.debugDescription)"
+    @unknown default: return "\(error)"
+    }
+  }
+
+  /// The server settings this file describes.
+  func serverConfiguration() throws -> ServerConfiguration {
+    var limits = ServerLimits()
+    if let value = self.limits.maxFramePayload {
+      guard (1024...(64 << 20)).contains(value) else {
+        throw ServerConfigurationError("limits.max_frame_payload must be 1024...67108864, got \(value)")
+      }
+      limits.maxFramePayload = value
+    }
+    if let value = self.limits.maxConcurrentStreams {
+      guard (1...100_000).contains(value) else {
+        throw ServerConfigurationError("limits.max_concurrent_streams must be 1...100000, got \(value)")
+      }
+      limits.maxConcurrentStreams = value
+    }
+    if let value = self.limits.idleTimeoutMs {
+      guard value >= 1000 else { throw ServerConfigurationError("limits.idle_timeout_ms must be at least 1000") }
+      limits.idleTimeout = .milliseconds(value)
+    }
+    if let value = self.limits.handshakeTimeoutMs {
+      guard value >= 100 else { throw ServerConfigurationError("limits.handshake_timeout_ms must be at least 100") }
+      limits.handshakeTimeout = .milliseconds(value)
+    }
+    guard self.tls != nil || self.plaintext else {
+      throw ServerConfigurationError(
+        "tls.certificate_chain and tls.private_key are required (or \"plaintext\": true for tests)")
+    }
+    return ServerConfiguration(
+      host: self.listen.host,
+      port: self.listen.port,
+      tls: self.tls.map { .init(certificateChainPath: $0.certificateChain, privateKeyPath: $0.privateKey) },
+      allowPlaintext: self.plaintext,
+      limits: limits,
+      shutdownGracePeriod: .milliseconds(self.shutdownGracePeriodMs)
+    )
+  }
+
+  func authenticator() throws -> StaticKeyAuthenticator {
+    guard !self.apiKeys.isEmpty else { throw ServerConfigurationError("api_keys must name at least one key") }
+    return try StaticKeyAuthenticator(
+      self.apiKeys.enumerated().map { index, entry in
+        guard let key = APIKey(parsing: entry.key) else {
+          throw ServerConfigurationError("api_keys[\(index)].key is not of the form tly_<key id>_<secret>")
+        }
+        guard !entry.scopes.isEmpty else { throw ServerConfigurationError("api_keys[\(index)].scopes is empty") }
+        return (key, Principal(keyID: key.keyID, tenantID: entry.tenantId, scopes: Set(entry.scopes)))
+      }
+    )
+  }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import TallyCore
+import TallyServer
+import TallyStore
+import UnixSignals
+
+/// `tallyd`: the Tally server.
+@main
+struct Tallyd: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tallyd",
+    abstract: "The Tally server: ABM data, KPIs and surveys over the Tally wire protocol.",
+    version: tallyServerVersion,
+    subcommands: [Serve.self, Dev.self, Migrate.self, Database.self]
+  )
+}
+
+/// Serves with the settings of a configuration file until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Serve with the settings of a configuration file.")
+
+  @Option(help: "The JSON configuration file (see deploy/tallyd.example.json).")
+  var config: String
+
+  @Flag(help: "Do not apply missing migrations at start.")
+  var noMigrate = false
+
+  func run() async throws {
+    let file = try ServeConfiguration.load(path: self.config)
+    let logger = makeLogger(level: file.logLevel)
+    let configuration = try file.serverConfiguration()
+    guard let database = file.database else {
+      return try await serve(configuration: configuration, authenticator: try file.authenticator(), logger: logger)
+    }
+    if !self.noMigrate, let ownerURL = database.ownerUrl {
+      try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(database.migrations), logger: logger)
+    }
+    let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
+    defer { pool.close() }
+    try await serve(
+      configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool), pool: pool, logger: logger)
+  }
+}
+
+/// Applies missing migrations as the owner role.
+func migrate(ownerURL: String, directory: String, logger: Logger) throws {
+  let connection = try PostgresConnection(conninfo: ownerURL)
+  defer { connection.close() }
+  let applied = try Migrator(directory: directory).migrate(connection)
+  logger.info("migrations", metadata: ["applied": "\(applied.isEmpty ? "none" : applied.joined(separator: ", "))"])
+}
+
+/// Builds the router and runs the server in a service group that turns SIGTERM/SIGINT into a graceful shutdown.
+func serve(
+  configuration: ServerConfiguration,
+  authenticator: any Authenticator,
+  pool: PostgresPool? = nil,
+  logger: Logger
+) async throws {
+  var router = Router()
+  SystemService(limits: configuration.limits).register(into: &router)
+  if let pool { AdminService(pool: pool).register(into: &router) }
+  let server = TallyServer(
+    configuration: configuration,
+    router: router,
+    authenticator: authenticator,
+    logger: logger
+  )
+  let group = ServiceGroup(
+    configuration: ServiceGroupConfiguration(
+      services: [.init(service: server)],
+      gracefulShutdownSignals: [.sigterm, .sigint],
+      logger: logger
+    )
+  )
+  try await group.run()
+}
+
+func makeLogger(level: String) -> Logger {
+  LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+  var logger = Logger(label: "tallyd")
+  logger.logLevel = Logger.Level(rawValue: level.lowercased()) ?? .info
+  return logger
+}

@@ -1,0 +1,172 @@
+import Foundation
+import TallyClient
+import TallyCore
+import TallyProto
+import TallyStore
+import TallyTestSupport
+import TallyWire
+import Testing
+
+/// Tenants and keys through the server, with keys checked against the database.
+@Suite struct AdminServiceTests {
+  /// A server whose keys live in a fresh migrated database; `body` gets it and an operator client.
+  private func withAdminServer<T>(
+    _ body: (TestServer, TallyClient, PostgresPool) async throws -> T
+  ) async throws -> T {
+    let database = try TestDatabase.create()
+    let pool = database.pool()
+    defer { pool.close() }
+    let operatorKey = try database.createOperatorKey()
+    let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .zero)
+    let admin = AdminService(pool: pool)
+    func registerAdmin(_ router: inout Router) { admin.register(into: &router) }
+    return try await TestServer.with(authenticator: authenticator, services: registerAdmin) { server, _ in
+      let client = try server.client(apiKey: operatorKey)
+      let result = try await body(server, client, pool)
+      await client.close()
+      return result
+    }
+  }
+
+  private func createTenant(_ client: TallyClient, _ name: String) async throws -> Tally_V1_Tenant {
+    var request = Tally_V1_CreateTenantRequest()
+    request.name = name
+    request.currency = "EUR"
+    return try await client.unary(AdminMethods.createTenant, request)
+  }
+
+  private func createKey(_ client: TallyClient, tenant: String, scopes: [String]) async throws -> String {
+    var request = Tally_V1_CreateApiKeyRequest()
+    request.tenantID = tenant
+    request.name = "test key"
+    request.scopes = scopes
+    return try await client.unary(AdminMethods.createApiKey, request).key
+  }
+
+  @Test func tenantsRoundTripAndPageWhileRowsAreInserted() async throws {
+    try await self.withAdminServer { _, client, _ in
+      var created: [String] = []
+      for index in 0..<5 { created.append(try await self.createTenant(client, "Tenant \(index)").tenantID) }
+      var get = Tally_V1_GetTenantRequest()
+      get.tenantID = created[2].uppercased()
+      let fetched = try await client.unary(AdminMethods.getTenant, get)
+      #expect(fetched.name == "Tenant 2")
+      #expect(fetched.currency == "EUR")
+      #expect(fetched.status == .active)
+
+      var list = Tally_V1_ListTenantsRequest()
+      list.pageSize = 2
+      var seen: [String] = []
+      var pages = 0
+      repeat {
+        let page = try await client.unary(AdminMethods.listTenants, list)
+        seen += page.tenants.map(\.tenantID)
+        list.pageToken = page.nextPageToken
+        pages += 1
+        if pages == 1 { created.append(try await self.createTenant(client, "Late").tenantID) }
+      } while !list.pageToken.isEmpty
+      #expect(seen == created, "pages skipped or repeated a tenant")
+      #expect(pages == 3)
+    }
+  }
+
+  @Test func badInputNamesTheField() async throws {
+    try await self.withAdminServer { _, client, _ in
+      var bad = Tally_V1_CreateTenantRequest()
+      bad.name = ""
+      bad.currency = "euro"
+      let error = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.createTenant, bad) }
+      #expect(Set(error?.fieldViolations.map(\.field) ?? []) == ["name", "currency"])
+      var get = Tally_V1_GetTenantRequest()
+      get.tenantID = "not-a-uuid"
+      _ = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.getTenant, get) }
+      get.tenantID = UUID().uuidString
+      _ = await expectStatus(.notFound) { try await client.unary(AdminMethods.getTenant, get) }
+      var list = Tally_V1_ListTenantsRequest()
+      list.pageSize = 1001
+      _ = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.listTenants, list) }
+      list.pageSize = 0
+      list.pageToken = "forged"
+      _ = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.listTenants, list) }
+      var key = Tally_V1_CreateApiKeyRequest()
+      key.tenantID = try await self.createTenant(client, "K").tenantID
+      key.name = "k"
+      key.scopes = ["operator"]
+      _ = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.createApiKey, key) }
+    }
+  }
+
+  @Test func aNewKeyWorksUntilRevokedOrItsTenantIsSuspended() async throws {
+    try await self.withAdminServer { server, operatorClient, _ in
+      let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
+      let key = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+      let client = try server.client(apiKey: key)
+      let welcome = try await client.welcome()
+      #expect(welcome.principal.tenantID == tenant)
+      #expect(welcome.principal.scopes == ["read"])
+      _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+
+      var suspend = Tally_V1_SuspendTenantRequest()
+      suspend.tenantID = tenant
+      #expect(try await operatorClient.unary(AdminMethods.suspendTenant, suspend).status == .suspended)
+      _ = await expectStatus(.permissionDenied) { try await client.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      var resume = Tally_V1_ResumeTenantRequest()
+      resume.tenantID = tenant
+      _ = try await operatorClient.unary(AdminMethods.resumeTenant, resume)
+      _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+
+      var revoke = Tally_V1_RevokeApiKeyRequest()
+      revoke.keyID = APIKey(parsing: key)!.keyID
+      #expect(try await operatorClient.unary(AdminMethods.revokeApiKey, revoke).hasRevokedAt)
+      _ = await expectStatus(.unauthenticated) { try await client.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      await client.close()
+
+      let wrongSecret = try server.client(apiKey: APIKey(keyID: revoke.keyID, secret: "guess").text)
+      _ = await expectStatus(.unauthenticated) {
+        try await wrongSecret.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      }
+      await wrongSecret.close()
+    }
+  }
+
+  @Test func scopesAndTenantsFenceEveryMethod() async throws {
+    try await self.withAdminServer { server, operatorClient, _ in
+      let tenantA = try await self.createTenant(operatorClient, "A").tenantID
+      let tenantB = try await self.createTenant(operatorClient, "B").tenantID
+      let adminA = try server.client(
+        apiKey: try await self.createKey(operatorClient, tenant: tenantA, scopes: ["admin"]))
+      let keyB = try await self.createKey(operatorClient, tenant: tenantB, scopes: ["read"])
+      let readerA = try server.client(
+        apiKey: try await self.createKey(operatorClient, tenant: tenantA, scopes: ["read"]))
+
+      // Tenant methods are the operator's alone.
+      _ = await expectStatus(.permissionDenied) {
+        try await adminA.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest())
+      }
+      var getB = Tally_V1_GetTenantRequest()
+      getB.tenantID = tenantB
+      _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.getTenant, getB) }
+      _ = await expectStatus(.permissionDenied) {
+        try await readerA.unary(AdminMethods.listApiKeys, Tally_V1_ListApiKeysRequest())
+      }
+
+      // An admin key sees and manages its own tenant's keys, never B's.
+      let ownKeys = try await adminA.unary(AdminMethods.listApiKeys, Tally_V1_ListApiKeysRequest())
+      #expect(Set(ownKeys.apiKeys.map(\.tenantID)) == [tenantA])
+      var listB = Tally_V1_ListApiKeysRequest()
+      listB.tenantID = tenantB
+      _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.listApiKeys, listB) }
+      var createB = Tally_V1_CreateApiKeyRequest()
+      createB.tenantID = tenantB
+      createB.name = "intruder"
+      createB.scopes = ["admin"]
+      _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.createApiKey, createB) }
+      var revokeB = Tally_V1_RevokeApiKeyRequest()
+      revokeB.keyID = APIKey(parsing: keyB)!.keyID
+      _ = await expectStatus(.notFound) { try await adminA.unary(AdminMethods.revokeApiKey, revokeB) }
+      let clientB = try server.client(apiKey: keyB)
+      _ = try await clientB.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      for client in [adminA, readerA, clientB] { await client.close() }
+    }
+  }
+}

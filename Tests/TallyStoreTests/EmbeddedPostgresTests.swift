@@ -1,0 +1,106 @@
+import Foundation
+import TallyStore
+import Testing
+
+/// The embedded cluster that `tallyd dev` and `make test` rely on, made from scratch in a temporary directory
+/// (independent of the cluster `make test` starts).
+@Suite struct EmbeddedPostgresTests {
+  @Test func throwawayClusterHasTheRolesOfTheDesignAndSurvivesARestart() throws {
+    let directory = try makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let postgres = EmbeddedPostgres(directory: directory, durable: false)
+    defer { try? postgres.destroy() }
+
+    let endpoints = try postgres.start()
+    #expect(endpoints.port == EmbeddedPostgres.defaultPort)
+    #expect(endpoints.socketDirectory == "\(directory)/pg")
+
+    // The runtime role must be subject to row-level security: not superuser, no BYPASSRLS.
+    let appRole = try psql(
+      endpoints.superuserURL,
+      "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'tally_app'"
+    )
+    #expect(appRole == "f|f|t")
+    let ownerRole = try psql(
+      endpoints.superuserURL, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'tally_owner'")
+    #expect(ownerRole == "f|f")
+    #expect(try psql(endpoints.appURL, "SELECT current_user, current_database()") == "tally_app|tally")
+    let owners = try psql(
+      endpoints.ownerURL,
+      """
+      SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner)
+      FROM pg_database d, pg_namespace n WHERE d.datname = 'tally' AND n.nspname = 'public'
+      """
+    )
+    #expect(owners == "tally_owner|tally_owner")
+    // tally_app owns nothing and creates nothing.
+    #expect(throws: PsqlError.self) { try psql(endpoints.appURL, "CREATE TABLE sneaky (id int)") }
+
+    #expect(try postgres.start() == endpoints)
+
+    try psql(endpoints.ownerURL, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (42)")
+    try postgres.stop()
+    #expect(throws: PsqlError.self) { try psql(endpoints.ownerURL, "SELECT 1") }
+    try postgres.stop()
+    #expect(try postgres.start() == endpoints)
+    #expect(try psql(endpoints.ownerURL, "SELECT id FROM kept") == "42")
+
+    try postgres.destroy()
+    #expect(!FileManager.default.fileExists(atPath: "\(directory)/pg"))
+    try postgres.destroy()
+    try postgres.stop()
+  }
+
+  @Test func aDirectoryTooLongForASocketPathGetsOneUnderTmp() throws {
+    let base = try makeTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: base) }
+    let directory = "\(base)/\(String(repeating: "d", count: 100))"
+    let postgres = EmbeddedPostgres(directory: directory, durable: false)
+    defer { try? postgres.destroy() }
+
+    let endpoints = try postgres.start()
+    #expect(endpoints.socketDirectory.hasPrefix("/tmp/tally-pg-"))
+    #expect(try psql(endpoints.appURL, "SELECT current_user") == "tally_app")
+
+    try postgres.destroy()
+    #expect(!FileManager.default.fileExists(atPath: endpoints.socketDirectory))
+  }
+}
+
+/// Under /tmp, not $TMPDIR, to keep socket paths short; 755 because as root the server runs as `postgres`.
+private func makeTemporaryDirectory() throws -> String {
+  let path = "/tmp/tally-embedded-test-\(UUID().uuidString.prefix(8))"
+  try FileManager.default.createDirectory(
+    atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+  return path
+}
+
+private struct PsqlError: Error, CustomStringConvertible {
+  var description: String
+}
+
+/// psql rather than TallyStore's libpq connection, so the cluster is checked by a client that shares no code with it.
+@discardableResult
+private func psql(_ url: String, _ sql: String) throws -> String {
+  let candidates = ["/usr/bin/psql", "/usr/local/bin/psql", "/opt/homebrew/bin/psql"]
+  guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+    throw PsqlError(description: "psql is not installed (Debian package postgresql-client)")
+  }
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]
+  let output = Pipe()
+  let errorOutput = Pipe()
+  process.standardOutput = output
+  process.standardError = errorOutput
+  process.standardInput = FileHandle.nullDevice
+  try process.run()
+  // Small outputs: both fit in the pipe buffers, so reading after exit cannot deadlock.
+  process.waitUntilExit()
+  let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  guard process.terminationStatus == 0 else {
+    let message = String(decoding: errorOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    throw PsqlError(description: "psql exited with \(process.terminationStatus): \(message)")
+  }
+  return text.trimmingCharacters(in: .whitespacesAndNewlines)
+}

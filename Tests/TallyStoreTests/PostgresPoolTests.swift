@@ -1,0 +1,136 @@
+import Foundation
+import TallyStore
+import TallyTestSupport
+import TallyWire
+import Testing
+
+@Suite struct PostgresPoolTests {
+  @Test func parametersTravelAsValuesNeverAsSQL() async throws {
+    let database = try TestDatabase.create(migrated: false)
+    let pool = database.pool()
+    defer { pool.close() }
+    let hostile = "'; DROP TABLE tally_migrations; --"
+    let row = try await pool.withConnection { connection in
+      try connection.query(
+        "SELECT $1::text AS text, $2::bigint AS number, $3::text AS nothing, $4::bool AS flag",
+        [hostile, Int64(-42), nil, true]
+      ).rows[0]
+    }
+    #expect(try row.decode(String.self, "text") == hostile)
+    #expect(try row.decode(Int64.self, "number") == -42)
+    #expect(try row.decode(String.self, "nothing") == nil)
+    #expect(try row.decode(Bool.self, "flag") == true)
+  }
+
+  @Test func twoHundredConcurrentCallsOnEightConnections() async throws {
+    let database = try TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 8)
+    defer { pool.close() }
+    let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+      for index in 0..<200 {
+        group.addTask {
+          let value = try await pool.withConnection { connection in
+            try connection.query("SELECT pg_sleep(0.005), $1::int AS value", [index]).rows[0].require(Int.self, "value")
+          }
+          return (index, value)
+        }
+      }
+      var results: [(Int, Int)] = []
+      for try await result in group { results.append(result) }
+      return results
+    }
+    #expect(results.count == 200)
+    #expect(results.allSatisfy { $0.0 == $0.1 })
+    let backends = try await pool.withConnection { connection in
+      try connection.query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE usename = 'tally_app' AND datname = current_database()"
+      ).rows[0].require(Int.self, "n")
+    }
+    #expect(backends <= 8)
+  }
+
+  @Test func cancellingTheCallerStopsTheStatementAndFreesTheConnection() async throws {
+    let database = try TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let sleeper = Task {
+      try await pool.withTransaction(tenant: nil) { connection in
+        try connection.query("SELECT pg_sleep(10)")
+      }
+    }
+    try await database.waitUntilRunning("pg_sleep(10)")
+    let cancelledAt = ContinuousClock.now
+    sleeper.cancel()
+    let result = await sleeper.result
+    #expect(ContinuousClock.now - cancelledAt < .seconds(1), "the cancelled call did not return within a second")
+    guard case .failure(let error as RPCError) = result else {
+      Issue.record("expected CANCELLED, got \(result)")
+      return
+    }
+    #expect(error.code == .cancelled)
+    // The only connection is usable again.
+    let value = try await pool.withConnection { try $0.query("SELECT 7 AS seven").rows[0].require(Int.self, "seven") }
+    #expect(value == 7)
+  }
+
+  @Test func cancellingQueuedWorkNeverRunsIt() async throws {
+    let database = try TestDatabase.create(migrated: true)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    let blocker = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(2)") } }
+    try await database.waitUntilRunning("pg_sleep(2)")
+    let queued = Task {
+      try await pool.withTransaction(tenant: tenant) { connection in
+        try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'q', 'EUR')", [tenant])
+      }
+    }
+    try await Task.sleep(for: .milliseconds(50))
+    queued.cancel()
+    let outcome = await queued.result
+    guard case .failure(let error as RPCError) = outcome else {
+      Issue.record("expected CANCELLED, got \(outcome)")
+      return
+    }
+    #expect(error.code == .cancelled)
+    _ = try await blocker.value
+    let rows = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
+    }
+    #expect(rows == 0)
+  }
+
+  @Test func sqlStatesBecomeStatusCodes() async throws {
+    let database = try TestDatabase.create(migrated: true)
+    let pool = database.pool()
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    _ = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'A', 'EUR')", [tenant])
+    }
+    await #expect(throws: RPCError.self) {
+      _ = try await pool.withTransaction(tenant: tenant) { connection in
+        try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'A', 'EUR')", [tenant])
+      }
+    }
+    do {
+      _ = try await pool.withTransaction(tenant: tenant) { connection in
+        try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'A', 'EUR')", [tenant])
+      }
+    } catch let error as RPCError {
+      #expect(error.code == .alreadyExists)
+      #expect(!error.message.contains("tenants"), "the message leaks the table name")
+    }
+    do {
+      _ = try await pool.withTransaction(tenant: tenant) { connection in
+        try connection.query(
+          "INSERT INTO api_keys (tenant_id, key_id, name, scopes, secret_sha256) VALUES (gen_random_uuid(), 'k', 'n', '{read}', decode(repeat('00', 32), 'hex'))"
+        )
+      }
+      Issue.record("an insert for another tenant succeeded")
+    } catch let error as RPCError {
+      // Row-level security refuses the row before the foreign key is checked.
+      #expect(error.code == .internalError || error.code == .failedPrecondition)
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import TallyCore
+public import TallyStore
+
+/// A fresh database in the test cluster that `make test` starts (scripts/with-test-postgres).
+public struct TestDatabase: Sendable {
+  public let name: String
+  public let ownerURL: String
+  public let appURL: String
+
+  public static let migrationsDirectory: String = {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("Migrations").path
+  }()
+
+  /// Stores an operator key (as `tallyd dev` does) and returns it.
+  public func createOperatorKey(id: String = "testoperator") throws -> String {
+    let secret = "secret-\(UInt64.random(in: 0 ... .max))"
+    let owner = try PostgresConnection(conninfo: self.ownerURL)
+    defer { owner.close() }
+    try owner.execute("SET tally.operator = 'on'")
+    try owner.query(
+      "INSERT INTO operator_api_keys (key_id, name, secret_sha256) VALUES ($1, 'test', decode($2, 'base64'))",
+      [id, Data(DatabaseAuthenticator.hash(secret: secret)).base64EncodedString()]
+    )
+    return APIKey(keyID: id, secret: secret).text
+  }
+
+  private static func environment(_ name: String) throws -> String {
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+      throw TestDatabaseError(
+        description: "\(name) is not set: run the tests with `make test` (it starts a throwaway PostgreSQL)"
+      )
+    }
+    return value
+  }
+
+  /// Creates an empty database owned by tally_owner, optionally migrated.
+  public static func create(migrated: Bool = true) throws -> TestDatabase {
+    let superuser = try PostgresConnection(conninfo: try environment("TALLY_TEST_SUPERUSER_DATABASE_URL"))
+    let name = "test_\(UInt64.random(in: 0 ... .max))"
+    try superuser.execute("CREATE DATABASE \(name) OWNER tally_owner")
+    try superuser.execute("REVOKE ALL ON DATABASE \(name) FROM PUBLIC; GRANT CONNECT ON DATABASE \(name) TO tally_app")
+    superuser.close()
+    let database = TestDatabase(
+      name: name,
+      ownerURL: try Self.rename(try environment("TALLY_TEST_DATABASE_URL"), to: name),
+      appURL: try Self.rename(try environment("TALLY_TEST_APP_DATABASE_URL"), to: name)
+    )
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    try owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC; GRANT USAGE ON SCHEMA public TO tally_app")
+    if migrated { try Migrator(directory: migrationsDirectory).migrate(owner) }
+    owner.close()
+    return database
+  }
+
+  /// The same URL with another database name (`postgresql://user@/NAME?host=…`).
+  private static func rename(_ url: String, to name: String) throws -> String {
+    guard var components = URLComponents(string: url) else {
+      throw TestDatabaseError(description: "not a postgresql:// URL: \(url)")
+    }
+    components.path = "/\(name)"
+    guard let renamed = components.string else { throw TestDatabaseError(description: "cannot rename \(url)") }
+    return renamed
+  }
+
+  /// Waits until a statement containing `text` runs in this database (seen by the superuser).
+  public func waitUntilRunning(_ text: String, timeout: Duration = .seconds(5)) async throws {
+    let superuser = try PostgresConnection(conninfo: try Self.environment("TALLY_TEST_SUPERUSER_DATABASE_URL"))
+    defer { superuser.close() }
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+      let running = try superuser.query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE $2",
+        [self.name, "%\(text)%"]
+      ).rows[0].require(Int.self, "n")
+      if running > 0 { return }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    throw TestDatabaseError(description: "no statement with \(text) started in time")
+  }
+
+  public func pool(size: Int = 4) -> PostgresPool {
+    var logger = Logger(label: "tally-test-store")
+    logger.logLevel = .critical
+    return PostgresPool(configuration: .init(conninfo: self.appURL, size: size), logger: logger)
+  }
+}
+
+public struct TestDatabaseError: Error, CustomStringConvertible {
+  public var description: String
+}
