@@ -127,30 +127,14 @@ struct DevProfile: Codable {
     {
       return profile
     }
-    // Made through AdminService itself, as an operator would.
-    var logger = Logger(label: "tallyd-dev")
-    logger.logLevel = .warning
-    let admin = AdminService(pool: pool)
-    let context = RequestContext(
-      principal: Principal(keyID: "bootstrap", tenantID: nil, scopes: [.operator]),
-      tenantID: nil,
-      method: "bootstrap",
-      requestID: "dev-bootstrap",
-      logger: logger
+    let bootstrap = Bootstrap(pool: pool)
+    let operatorAPIKey = try await bootstrap.operatorKey(name: "tallyd dev operator")
+    let tenantID = try await bootstrap.tenant(name: "Demo client", currency: "EUR")
+    let tenantAPIKey = try await bootstrap.tenantKey(
+      tenantID: tenantID,
+      name: "tallyd dev demo admin",
+      scopes: ["admin", "write", "read"]
     )
-    var operatorKey = Tally_V1_CreateApiKeyRequest()
-    operatorKey.name = "tallyd dev operator"
-    operatorKey.scopes = ["operator"]
-    let operatorAPIKey = try await admin.createApiKey(operatorKey, context).key
-    var tenant = Tally_V1_CreateTenantRequest()
-    tenant.name = "Demo client"
-    tenant.currency = "EUR"
-    let tenantID = try await admin.createTenant(tenant, context).tenantID
-    var tenantKey = Tally_V1_CreateApiKeyRequest()
-    tenantKey.tenantID = tenantID
-    tenantKey.name = "tallyd dev demo admin"
-    tenantKey.scopes = ["admin", "write", "read"]
-    let tenantAPIKey = try await admin.createApiKey(tenantKey, context).key
     return DevProfile(operatorAPIKey: operatorAPIKey, tenantID: tenantID, tenantAPIKey: tenantAPIKey)
   }
 

@@ -16,8 +16,13 @@ public struct TestDatabase: Sendable {
 
   /// Stores an operator key (as `tallyd dev` does) and returns it.
   public func createOperatorKey(id: String = "testoperator") throws -> String {
+    try Self.createOperatorKey(ownerURL: self.ownerURL, id: id)
+  }
+
+  /// Stores an operator key in the database at `ownerURL` and returns it.
+  public static func createOperatorKey(ownerURL: String, id: String = "testoperator") throws -> String {
     let secret = "secret-\(UInt64.random(in: 0 ... .max))"
-    let owner = try PostgresConnection(conninfo: self.ownerURL)
+    let owner = try PostgresConnection(conninfo: ownerURL)
     defer { owner.close() }
     try owner.execute("SET tally.operator = 'on'")
     try owner.query(

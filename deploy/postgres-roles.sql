@@ -1,0 +1,18 @@
+-- PostgreSQL set-up for tallyd, run once by a superuser (psql -f deploy/postgres-roles.sql).
+-- tallyd dev and make test do the same for their embedded clusters
+-- (Sources/TallyStore/EmbeddedPostgres.swift).
+--
+-- tally_owner owns the database and runs migrations (tallyd migrate, or tallyd serve with
+-- database.owner_url). tally_app is what the server connects as for every call: it owns
+-- nothing, is not superuser and has no BYPASSRLS, so row-level security always applies.
+-- Set passwords (ALTER ROLE … PASSWORD …) or use peer/cert authentication in pg_hba.conf.
+
+CREATE ROLE tally_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+CREATE ROLE tally_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+CREATE DATABASE tally OWNER tally_owner ENCODING 'UTF8';
+REVOKE ALL ON DATABASE tally FROM PUBLIC;
+GRANT CONNECT ON DATABASE tally TO tally_app;
+\connect tally
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+ALTER SCHEMA public OWNER TO tally_owner;
+GRANT USAGE ON SCHEMA public TO tally_app;
