@@ -11,7 +11,11 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: run test deps build lint check-generated unit-tests smoke fuzz clean
 
-run: deps build
+# The server and the CLI only (no tests), then a dev server with its own PostgreSQL in $(DEV_DIR).
+run: deps
+	swift build --product tallyd
+	swift build --product tally
+	@echo "make run: try '.build/debug/tally ping' and '.build/debug/tally tenants list' in another terminal"
 	.build/debug/tallyd dev --data-dir $(DEV_DIR) --port $(DEV_PORT)
 
 test: deps check-generated lint build unit-tests smoke fuzz

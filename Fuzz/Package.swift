@@ -1,5 +1,10 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+/// The root package's identity is its checkout directory's name, whatever the clone is called.
+let rootPackage = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .lastPathComponent.lowercased()
 
 /// libFuzzer targets: `swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address`,
 /// run by `scripts/fuzz` (and so by `make test`).
@@ -13,7 +18,7 @@ let package = Package(
     .executableTarget(
       name: "FuzzWire",
       dependencies: [
-        .product(name: "TallyWire", package: "main"),
+        .product(name: "TallyWire", package: rootPackage),
         .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: [
