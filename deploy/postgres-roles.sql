@@ -11,7 +11,9 @@ CREATE ROLE tally_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
 CREATE ROLE tally_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
 CREATE DATABASE tally OWNER tally_owner ENCODING 'UTF8';
 REVOKE ALL ON DATABASE tally FROM PUBLIC;
-GRANT CONNECT ON DATABASE tally TO tally_app;
+-- TEMPORARY: bulk loads COPY into a session-local staging table, then INSERT … SELECT, because
+-- PostgreSQL refuses COPY FROM into a table whose row-level security applies to the role.
+GRANT CONNECT, TEMPORARY ON DATABASE tally TO tally_app;
 \connect tally
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 ALTER SCHEMA public OWNER TO tally_owner;

@@ -322,7 +322,7 @@ public struct EmbeddedPostgres: Sendable {
         WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = '\(database)') \\gexec
       ALTER DATABASE \(database) OWNER TO \(owner);
       REVOKE ALL ON DATABASE \(database) FROM PUBLIC;
-      GRANT CONNECT ON DATABASE \(database) TO \(app);
+      GRANT CONNECT, TEMPORARY ON DATABASE \(database) TO \(app);
       \\connect \(database)
       REVOKE CREATE ON SCHEMA public FROM PUBLIC;
       ALTER SCHEMA public OWNER TO \(owner);

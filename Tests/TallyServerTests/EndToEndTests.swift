@@ -190,6 +190,27 @@ import struct Foundation.Data
     }
   }
 
+  @Test func anOperatorKeyActsOnTheTenantItNamesPerCall() async throws {
+    try await TestServer.with { server, _ in
+      let operatorClient = try server.client()
+      let none = try await operatorClient.unary(whoAmIMethod, self.ping([]))
+      #expect(String(decoding: none.payload, as: UTF8.self) == "none")
+      for tenant in ["tenant-a", "tenant-b"] {
+        let answer = try await operatorClient.unary(whoAmIMethod, self.ping([]), options: CallOptions(tenantID: tenant))
+        #expect(String(decoding: answer.payload, as: UTF8.self) == tenant)
+      }
+      // A tenant's key always acts on its own tenant, and may not name another.
+      let reader = try server.client(apiKey: TestKeys.readerKey)
+      let own = try await reader.unary(whoAmIMethod, self.ping([]))
+      #expect(String(decoding: own.payload, as: UTF8.self) == "tenant-a")
+      _ = await expectStatus(.permissionDenied) {
+        try await reader.unary(whoAmIMethod, self.ping([]), options: CallOptions(tenantID: "tenant-b"))
+      }
+      await operatorClient.close()
+      await reader.close()
+    }
+  }
+
   @Test(arguments: ["tly_operator_wrong", "tly_nobody_s3cret", "not-a-key", ""])
   func badKeysAreUnauthenticated(_ key: String) async throws {
     try await TestServer.with { server, _ in

@@ -54,6 +54,8 @@ final class Probe: Sendable {
 let blockMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Block", .unary)
 /// A unary method that throws an error that is not an `RPCError`.
 let crashMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Crash", .unary)
+/// Answers with the tenant the call acts on (as its payload), to check CallHeader.tenant_id.
+let whoAmIMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/WhoAmI", .unary)
 /// A method only keys with the write scope may call.
 let writeOnlyMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Write", .unary)
 
@@ -113,6 +115,11 @@ struct TestServer {
       return Tally_V1_PingResponse()
     }
     router.unary(crashMethod, access: .anyKey) { _, _ in throw SecretDatabaseError() }
+    router.unary(whoAmIMethod, access: .anyKey) { _, context in
+      var response = Tally_V1_PingResponse()
+      response.payload = Data((context.tenantID ?? "none").utf8)
+      return response
+    }
     router.unary(writeOnlyMethod, access: .scopes([.write])) { request, _ in
       var response = Tally_V1_PingResponse()
       response.payload = request.payload

@@ -133,4 +133,48 @@ import Testing
       #expect(error.code == .internalError || error.code == .failedPrecondition)
     }
   }
+
+  /// PostgreSQL refuses COPY FROM into a table under row-level security, so bulk loads COPY into a
+  /// session-local staging table and move the rows with INSERT … SELECT, where the policy applies.
+  @Test func copyThroughAStagingTableKeepsRowLevelSecurity() async throws {
+    let database = try TestDatabase.create(migrated: true)
+    let pool = database.pool()
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    let hash = "\\\\x" + String(repeating: "ab", count: 32)
+    @Sendable func load(_ lines: [String], _ connection: PostgresConnection) throws -> Int {
+      try connection.execute(
+        "CREATE TEMP TABLE staged_keys (tenant_id uuid, key_id text, name text, scopes text[], secret_sha256 bytea) ON COMMIT DROP"
+      )
+      let rows = lines.map { Array($0.utf8) }
+      let copied = try connection.copyIn(
+        "COPY staged_keys FROM STDIN",
+        chunks: stride(from: 0, to: rows.count, by: 100).map { Array(rows[$0..<min($0 + 100, rows.count)].joined()) }
+      )
+      let inserted = try connection.query("INSERT INTO api_keys SELECT * FROM staged_keys").affectedRows
+      #expect(copied == inserted)
+      return inserted
+    }
+    let loaded = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'C', 'EUR')", [tenant])
+      return try load((0..<1_000).map { "\(tenant)\tkey\($0)\tcopied \($0)\t{read}\t\(hash)\n" }, connection)
+    }
+    #expect(loaded == 1_000)
+    let count = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("SELECT count(*) AS n FROM api_keys").rows[0].require(Int.self, "n")
+    }
+    #expect(count == 1_000)
+    // A staged row for another tenant is refused by the policy, and the whole batch with it.
+    let other = UUID().uuidString.lowercased()
+    await #expect(throws: RPCError.self) {
+      try await pool.withTransaction(tenant: tenant) { connection in
+        try load(["\(tenant)\tfine\tok\t{read}\t\(hash)\n", "\(other)\tintruder\tx\t{read}\t\(hash)\n"], connection)
+      }
+    }
+    let after = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("SELECT count(*) AS n FROM api_keys WHERE key_id IN ('fine', 'intruder')").rows[0]
+        .require(Int.self, "n")
+    }
+    #expect(after == 0)
+  }
 }

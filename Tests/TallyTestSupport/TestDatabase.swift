@@ -46,7 +46,8 @@ public struct TestDatabase: Sendable {
     let superuser = try PostgresConnection(conninfo: try environment("TALLY_TEST_SUPERUSER_DATABASE_URL"))
     let name = "test_\(UInt64.random(in: 0 ... .max))"
     try superuser.execute("CREATE DATABASE \(name) OWNER tally_owner")
-    try superuser.execute("REVOKE ALL ON DATABASE \(name) FROM PUBLIC; GRANT CONNECT ON DATABASE \(name) TO tally_app")
+    try superuser.execute(
+      "REVOKE ALL ON DATABASE \(name) FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE \(name) TO tally_app")
     superuser.close()
     let database = TestDatabase(
       name: name,
