@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftProtobuf
 
 /// `-o table` for people, `-o json` for scripts.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
@@ -45,5 +46,22 @@ enum Output {
   static func millisecondValue(_ duration: Duration) -> Double {
     let (seconds, attoseconds) = duration.components
     return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+  }
+}
+
+extension Output {
+  /// Protobuf messages as protobuf JSON with the `.proto` field names, one per line.
+  static func printMessages(_ messages: [some Message]) throws {
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    for message in messages { print(try message.jsonString(options: options)) }
+  }
+
+  /// A protobuf timestamp as `2026-11-23 21:59:25Z`, or `-` when unset.
+  static func time(_ timestamp: Google_Protobuf_Timestamp?) -> String {
+    guard let timestamp, timestamp.seconds != 0 || timestamp.nanos != 0 else { return "-" }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withFullDate, .withSpaceBetweenDateAndTime, .withTime, .withColonSeparatorInTime]
+    return formatter.string(from: timestamp.date) + "Z"
   }
 }

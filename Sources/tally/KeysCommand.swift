@@ -1,0 +1,83 @@
+import ArgumentParser
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// `tally keys`: API keys of a tenant (`--tenant`), or operator keys (no tenant, operator key).
+struct Keys: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Create, list and revoke API keys. --tenant names the tenant; without it, operator keys.",
+    subcommands: [Create.self, List.self, Revoke.self]
+  )
+
+  static func show(_ keys: [Tally_V1_ApiKey], _ format: OutputFormat) throws {
+    guard format == .table else { return try Output.printMessages(keys) }
+    Output.printTable(
+      [["KEY ID", "TENANT", "NAME", "SCOPES", "CREATED", "REVOKED"]]
+        + keys.map {
+          [
+            $0.keyID, $0.tenantID.isEmpty ? "(operator)" : $0.tenantID, $0.name, $0.scopes.joined(separator: ","),
+            Output.time($0.createdAt), $0.hasRevokedAt ? Output.time($0.revokedAt) : "-",
+          ]
+        }
+    )
+  }
+
+  struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Create a key and print it once: store it right away, it is never shown again."
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "What the key is for (1 to 200 characters).") var name: String
+    @Option(name: .customLong("scope"), help: "admin, write, read or collect (repeat); operator for an operator key.")
+    var scopes: [String] = []
+
+    func run() async throws {
+      var request = Tally_V1_CreateApiKeyRequest()
+      request.tenantID = self.connection.tenant ?? ""
+      request.name = self.name
+      request.scopes = self.scopes
+      let created = try await self.connection.withClient { session in
+        try await session.client.unary(AdminMethods.createApiKey, request, options: session.options)
+      }
+      if self.connection.output == .json {
+        try Output.printMessages([created])
+      } else {
+        try Keys.show([created.apiKey], .table)
+        print("\n\(created.key)")
+      }
+      Output.printError("store this key now: it is not shown again")
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List keys (not their secrets).")
+    @OptionGroup var connection: ConnectionOptions
+    @Flag(help: "Also show revoked keys.") var includeRevoked = false
+
+    func run() async throws {
+      var request = Tally_V1_ListApiKeysRequest()
+      request.tenantID = self.connection.tenant ?? ""
+      request.includeRevoked = self.includeRevoked
+      let keys = try await self.connection.withClient { session in
+        try await session.client.unary(AdminMethods.listApiKeys, request, options: session.options).apiKeys
+      }
+      try Keys.show(keys, self.connection.output)
+    }
+  }
+
+  struct Revoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Revoke a key: it is refused from its next call.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The <key id> part of tly_<key id>_<secret>.") var keyID: String
+
+    func run() async throws {
+      var request = Tally_V1_RevokeApiKeyRequest()
+      request.keyID = self.keyID
+      let key = try await self.connection.withClient { session in
+        try await session.client.unary(AdminMethods.revokeApiKey, request, options: session.options)
+      }
+      try Keys.show([key], self.connection.output)
+    }
+  }
+}

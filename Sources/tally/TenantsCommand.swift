@@ -1,0 +1,110 @@
+import ArgumentParser
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// `tally tenants`: the agency's client companies (operator keys).
+struct Tenants: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Create, list, show, suspend and resume tenants (needs an operator key).",
+    subcommands: [Create.self, List.self, Get.self, Suspend.self, Resume.self]
+  )
+
+  static func show(_ tenants: [Tally_V1_Tenant], _ format: OutputFormat) throws {
+    guard format == .table else { return try Output.printMessages(tenants) }
+    Output.printTable(
+      [["TENANT ID", "NAME", "CURRENCY", "STATUS", "CREATED"]]
+        + tenants.map {
+          [
+            $0.tenantID, $0.name, $0.currency, $0.status == .suspended ? "suspended" : "active",
+            Output.time($0.createdAt),
+          ]
+        }
+    )
+  }
+
+  struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create a tenant.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The client company's name (1 to 200 characters).") var name: String
+    @Option(help: "ISO 4217 currency of every amount, e.g. EUR.") var currency: String
+
+    func run() async throws {
+      var request = Tally_V1_CreateTenantRequest()
+      request.name = self.name
+      request.currency = self.currency
+      let tenant = try await self.connection.withClient { session in
+        try await session.client.unary(AdminMethods.createTenant, request, options: session.options)
+      }
+      try Tenants.show([tenant], self.connection.output)
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List tenants, oldest first.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Tenants per page (at most 1000).") var pageSize: UInt32 = 100
+    @Flag(help: "Follow every page to the end.") var all = false
+
+    func run() async throws {
+      let tenants = try await self.connection.withClient { session in
+        var request = Tally_V1_ListTenantsRequest()
+        request.pageSize = self.pageSize
+        var tenants: [Tally_V1_Tenant] = []
+        repeat {
+          let page = try await session.client.unary(AdminMethods.listTenants, request, options: session.options)
+          tenants += page.tenants
+          request.pageToken = page.nextPageToken
+        } while self.all && !request.pageToken.isEmpty
+        return tenants
+      }
+      try Tenants.show(tenants, self.connection.output)
+    }
+  }
+
+  struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one tenant.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The tenant's id.") var tenantID: String
+
+    func run() async throws {
+      var request = Tally_V1_GetTenantRequest()
+      request.tenantID = self.tenantID
+      let tenant = try await self.connection.withClient { session in
+        try await session.client.unary(AdminMethods.getTenant, request, options: session.options)
+      }
+      try Tenants.show([tenant], self.connection.output)
+    }
+  }
+
+  struct Suspend: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Suspend a tenant: its keys are refused from their next call.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The tenant's id.") var tenantID: String
+
+    func run() async throws {
+      var request = Tally_V1_SuspendTenantRequest()
+      request.tenantID = self.tenantID
+      let tenant = try await self.connection.withClient { session in
+        try await session.client.unary(AdminMethods.suspendTenant, request, options: session.options)
+      }
+      try Tenants.show([tenant], self.connection.output)
+    }
+  }
+
+  struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Resume a suspended tenant.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The tenant's id.") var tenantID: String
+
+    func run() async throws {
+      var request = Tally_V1_ResumeTenantRequest()
+      request.tenantID = self.tenantID
+      let tenant = try await self.connection.withClient { session in
+        try await session.client.unary(AdminMethods.resumeTenant, request, options: session.options)
+      }
+      try Tenants.show([tenant], self.connection.output)
+    }
+  }
+}
