@@ -34,6 +34,9 @@ struct Dev: AsyncParsableCommand {
   @Option(help: "With --database-url: the owner role's URL, for migrations.")
   var ownerURL: String?
 
+  @Flag(help: "Do not apply missing migrations at start.")
+  var noMigrate = false
+
   func validate() throws {
     guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535, got \(self.port)") }
   }
@@ -45,7 +48,7 @@ struct Dev: AsyncParsableCommand {
     let certificates = try DevelopmentCertificates.ensure(in: "\(directory)/tls")
 
     let (appURL, ownerURL) = try self.database(directory: directory, logger: logger)
-    if let ownerURL {
+    if let ownerURL, !self.noMigrate {
       try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(nil), logger: logger)
     }
     let pool = PostgresPool(configuration: .init(conninfo: appURL), logger: logger)
