@@ -28,14 +28,6 @@ struct Ping: AsyncParsableCommand {
     var medianMs: Double
     var maxMs: Double
 
-    enum CodingKeys: String, CodingKey {
-      case endpoint
-      case payloadBytes = "payload_bytes"
-      case roundTripsMs = "round_trips_ms"
-      case minMs = "min_ms"
-      case medianMs = "median_ms"
-      case maxMs = "max_ms"
-    }
   }
 
   func validate() throws {

@@ -18,12 +18,6 @@ struct ServerInfo: AsyncParsableCommand {
       var tenantID: String
       var `operator`: Bool
       var scopes: [String]
-      enum CodingKeys: String, CodingKey {
-        case keyID = "key_id"
-        case tenantID = "tenant_id"
-        case `operator`
-        case scopes
-      }
     }
 
     struct Limits: Encodable {
@@ -32,13 +26,6 @@ struct ServerInfo: AsyncParsableCommand {
       var idleTimeoutMs: UInt32
       var handshakeTimeoutMs: UInt32
       var maxMessagesPerStream: UInt32
-      enum CodingKeys: String, CodingKey {
-        case maxFramePayload = "max_frame_payload"
-        case maxConcurrentStreams = "max_concurrent_streams"
-        case idleTimeoutMs = "idle_timeout_ms"
-        case handshakeTimeoutMs = "handshake_timeout_ms"
-        case maxMessagesPerStream = "max_messages_per_stream"
-      }
     }
 
     var endpoint: String
@@ -47,14 +34,6 @@ struct ServerInfo: AsyncParsableCommand {
     var uptimeMs: UInt64
     var principal: Principal
     var limits: Limits
-    enum CodingKeys: String, CodingKey {
-      case endpoint
-      case serverVersion = "server_version"
-      case protocolVersion = "protocol_version"
-      case uptimeMs = "uptime_ms"
-      case principal
-      case limits
-    }
   }
 
   func run() async throws {
