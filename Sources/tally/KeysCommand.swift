@@ -7,11 +7,17 @@ import TallyWire
 struct Keys: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create, list and revoke API keys. --tenant names the tenant; without it, operator keys.",
+    discussion: """
+      --tenant ID says whose keys, and is sent in the request (tenant_id), not as the call's tenant. \
+      With an operator key and no --tenant the commands manage operator keys (create one with \
+      --scope operator). A tenant's admin key manages its own tenant's keys, --tenant or not.
+      """,
     subcommands: [Create.self, List.self, Revoke.self]
   )
 
-  static func show(_ keys: [Tally_V1_ApiKey], _ format: OutputFormat) throws {
-    guard format == .table else { return try Output.printMessages(keys) }
+  /// `-o json` prints a list as one array and a single key as one object.
+  static func show(_ keys: [Tally_V1_ApiKey], _ format: OutputFormat, list: Bool = false) throws {
+    guard format == .table else { return try list ? Output.printMessageArray(keys) : Output.printMessages(keys) }
     Output.printTable(
       [["KEY ID", "TENANT", "NAME", "SCOPES", "CREATED", "REVOKED"]]
         + keys.map {
@@ -21,6 +27,21 @@ struct Keys: AsyncParsableCommand {
           ]
         }
     )
+  }
+
+  /// One AdminService call. `--tenant` says whose keys and goes in the request's `tenant_id` only:
+  /// sent as the call's tenant as well, a tenant admin key naming another tenant would get "tenant_id
+  /// in the call header may only be set by operator keys" instead of the service's clearer answer.
+  static func call<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>,
+    _ request: Request,
+    _ connection: ConnectionOptions
+  ) async throws -> Response {
+    try await connection.withClient { session in
+      var options = session.options
+      options.tenantID = nil
+      return try await session.client.unary(method, request, options: options)
+    }
   }
 
   struct Create: AsyncParsableCommand {
@@ -37,13 +58,12 @@ struct Keys: AsyncParsableCommand {
       request.tenantID = self.connection.tenant ?? ""
       request.name = self.name
       request.scopes = self.scopes
-      let created = try await self.connection.withClient { session in
-        try await session.client.unary(AdminMethods.createApiKey, request, options: session.options)
-      }
+      let created = try await Keys.call(AdminMethods.createApiKey, request, self.connection)
       if self.connection.output == .json {
         try Output.printMessages([created])
       } else {
         try Keys.show([created.apiKey], .table)
+        // Last on stdout and alone on its line, so that `| tail -1` captures it.
         print("\n\(created.key)")
       }
       Output.printError("store this key now: it is not shown again")
@@ -59,10 +79,8 @@ struct Keys: AsyncParsableCommand {
       var request = Tally_V1_ListApiKeysRequest()
       request.tenantID = self.connection.tenant ?? ""
       request.includeRevoked = self.includeRevoked
-      let keys = try await self.connection.withClient { session in
-        try await session.client.unary(AdminMethods.listApiKeys, request, options: session.options).apiKeys
-      }
-      try Keys.show(keys, self.connection.output)
+      let keys = try await Keys.call(AdminMethods.listApiKeys, request, self.connection).apiKeys
+      try Keys.show(keys, self.connection.output, list: true)
     }
   }
 
@@ -74,9 +92,7 @@ struct Keys: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_RevokeApiKeyRequest()
       request.keyID = self.keyID
-      let key = try await self.connection.withClient { session in
-        try await session.client.unary(AdminMethods.revokeApiKey, request, options: session.options)
-      }
+      let key = try await Keys.call(AdminMethods.revokeApiKey, request, self.connection)
       try Keys.show([key], self.connection.output)
     }
   }

@@ -54,9 +54,20 @@ enum Output {
 extension Output {
   /// Protobuf messages as protobuf JSON with the `.proto` field names, one per line.
   static func printMessages(_ messages: [some Message]) throws {
+    for message in messages { print(try message.jsonString(options: Self.protoJSON)) }
+  }
+
+  /// A list result as one JSON array on one line, so that an empty list is `[]` rather than
+  /// nothing and a script can parse the whole answer at once.
+  static func printMessageArray<M: Message>(_ messages: [M]) throws {
+    print(try M.jsonString(from: messages, options: Self.protoJSON))
+  }
+
+  /// Protobuf JSON with the `.proto` field names (snake_case), like the rest of the output.
+  private static var protoJSON: JSONEncodingOptions {
     var options = JSONEncodingOptions()
     options.preserveProtoFieldNames = true
-    for message in messages { print(try message.jsonString(options: options)) }
+    return options
   }
 
   /// A protobuf timestamp as `2026-11-23 21:59:25Z`, or `-` when unset.

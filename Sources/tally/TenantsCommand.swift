@@ -10,8 +10,11 @@ struct Tenants: AsyncParsableCommand {
     subcommands: [Create.self, List.self, Get.self, Suspend.self, Resume.self]
   )
 
-  static func show(_ tenants: [Tally_V1_Tenant], _ format: OutputFormat) throws {
-    guard format == .table else { return try Output.printMessages(tenants) }
+  /// `-o json` prints a list as one array and a single tenant as one object.
+  static func show(_ tenants: [Tally_V1_Tenant], _ format: OutputFormat, list: Bool = false) throws {
+    guard format == .table else {
+      return try list ? Output.printMessageArray(tenants) : Output.printMessages(tenants)
+    }
     Output.printTable(
       [["TENANT ID", "NAME", "CURRENCY", "STATUS", "CREATED"]]
         + tenants.map {
@@ -47,7 +50,7 @@ struct Tenants: AsyncParsableCommand {
     @Flag(help: "Follow every page to the end.") var all = false
 
     func run() async throws {
-      let tenants = try await self.connection.withClient { session in
+      let (tenants, more) = try await self.connection.withClient { session in
         var request = Tally_V1_ListTenantsRequest()
         request.pageSize = self.pageSize
         var tenants: [Tally_V1_Tenant] = []
@@ -56,9 +59,11 @@ struct Tenants: AsyncParsableCommand {
           tenants += page.tenants
           request.pageToken = page.nextPageToken
         } while self.all && !request.pageToken.isEmpty
-        return tenants
+        return (tenants, !request.pageToken.isEmpty)
       }
-      try Tenants.show(tenants, self.connection.output)
+      try Tenants.show(tenants, self.connection.output, list: true)
+      // On stderr, so that a script reading stdout still gets exactly the first page.
+      if more { Output.printError("more tenants follow: pass --all to list them all") }
     }
   }
 
