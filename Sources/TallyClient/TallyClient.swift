@@ -204,8 +204,7 @@ public final class TallyClient: Sendable {
     var header = Tally_V1_CallHeader()
     header.method = method
     if let timeout = options.timeout {
-      let (seconds, attoseconds) = timeout.components
-      header.timeoutMs = UInt64(clamping: max(1, seconds &* 1000 &+ attoseconds / 1_000_000_000_000_000))
+      header.timeoutMs = UInt64(clamping: max(1, timeout.wholeMilliseconds))
     }
     header.requestID = options.requestID ?? ""
     header.idempotencyKey = options.idempotencyKey ?? ""

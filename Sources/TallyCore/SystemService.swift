@@ -30,8 +30,7 @@ public struct ServerLimits: Sendable, Hashable {
 extension Duration {
   /// Whole milliseconds, clamped to what a `uint32` field can say.
   public var clampedMilliseconds: UInt32 {
-    let (seconds, attoseconds) = self.components
-    return UInt32(clamping: max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+    UInt32(clamping: max(0, self.wholeMilliseconds))
   }
 }
 
@@ -86,8 +85,7 @@ public struct SystemService: Sendable {
     response.serverVersion = tallyServerVersion
     response.protocolVersion = tallyProtocolVersion
     let uptime = ContinuousClock.now - self.startedAt
-    response.uptimeMs = UInt64(
-      max(0, uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000))
+    response.uptimeMs = UInt64(max(0, uptime.wholeMilliseconds))
     response.limits = limits
     return response
   }

@@ -32,10 +32,7 @@ extension RPCError {
       return violation
     }
     if let retryAfter = self.retryAfter {
-      let milliseconds =
-        retryAfter.components.seconds * 1000
-        + retryAfter.components.attoseconds / 1_000_000_000_000_000
-      status.retryAfterMs = UInt32(clamping: max(milliseconds, 0))
+      status.retryAfterMs = UInt32(clamping: max(retryAfter.wholeMilliseconds, 0))
     }
     return status
   }

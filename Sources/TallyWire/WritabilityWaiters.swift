@@ -27,3 +27,14 @@ public struct WritabilityWaiters {
     for waiter in waiters { waiter.fail(error) }
   }
 }
+
+extension Duration {
+  /// Whole milliseconds (rounded down, saturating), the unit of every `*_ms` field on the wire.
+  public var wholeMilliseconds: Int64 {
+    let (seconds, attoseconds) = self.components
+    let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+    guard !overflow else { return seconds < 0 ? .min : .max }
+    let (total, carried) = milliseconds.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+    return carried ? .max : total
+  }
+}
