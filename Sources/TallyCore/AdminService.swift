@@ -16,6 +16,9 @@ public struct AdminService: Sendable {
     key_id, name, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
     (extract(epoch FROM revoked_at) * 1000000)::bigint AS revoked_us
     """
+  /// The columns `apiKey(_:)` reads, from `api_keys` and from `operator_api_keys` (no tenant, one scope).
+  static let tenantKeyColumns = "\(keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes"
+  static let operatorKeyColumns = "\(keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes"
 
   private let pool: PostgresPool
 
@@ -141,7 +144,7 @@ public struct AdminService: Sendable {
         return try connection.query(
           """
           INSERT INTO operator_api_keys (key_id, name, secret_sha256) VALUES ($1, $2, decode($3, 'base64'))
-          RETURNING \(Self.keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes
+          RETURNING \(Self.operatorKeyColumns)
           """,
           [key.keyID, request.name, hash]
         ).rows.first
@@ -153,7 +156,7 @@ public struct AdminService: Sendable {
           """
           INSERT INTO api_keys (tenant_id, key_id, name, scopes, secret_sha256)
           VALUES ($1::uuid, $2, $3, $4::text[], decode($5, 'base64'))
-          RETURNING \(Self.keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes
+          RETURNING \(Self.tenantKeyColumns)
           """,
           [tenantID, key.keyID, request.name, scopes, hash]
         ).rows.first
@@ -175,7 +178,7 @@ public struct AdminService: Sendable {
       case .operator:
         try connection.query(
           """
-          SELECT \(Self.keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes FROM operator_api_keys
+          SELECT \(Self.operatorKeyColumns) FROM operator_api_keys
           WHERE $1 OR revoked_at IS NULL ORDER BY created_at, key_id
           """,
           [request.includeRevoked]
@@ -183,7 +186,7 @@ public struct AdminService: Sendable {
       case .tenant(let tenantID):
         try connection.query(
           """
-          SELECT \(Self.keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes FROM api_keys
+          SELECT \(Self.tenantKeyColumns) FROM api_keys
           WHERE tenant_id = $1::uuid AND ($2 OR revoked_at IS NULL) ORDER BY created_at, key_id
           """,
           [tenantID, request.includeRevoked]
@@ -203,22 +206,17 @@ public struct AdminService: Sendable {
     }
     // An admin key works inside its tenant's rows only, so another tenant's key is simply not found.
     let scope: PostgresPool.Scope = context.principal.isOperator ? .operator : .tenant(context.tenantID ?? "")
-    let row = try await self.pool.withTransaction(scope: scope) { connection in
-      try connection.query(
-        """
-        UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1
-        RETURNING \(Self.keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes
-        """,
-        [request.keyID]
-      ).rows.first
-        ?? (context.principal.isOperator
-          ? connection.query(
-            """
-            UPDATE operator_api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1
-            RETURNING \(Self.keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes
-            """,
-            [request.keyID]
-          ).rows.first : nil)
+    let isOperator = context.principal.isOperator
+    let row = try await self.pool.withTransaction(scope: scope) { connection -> PostgresRow? in
+      let revoke = "SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1 RETURNING"
+      if let row = try connection.query("UPDATE api_keys \(revoke) \(Self.tenantKeyColumns)", [request.keyID]).rows
+        .first
+      {
+        return row
+      }
+      guard isOperator else { return nil }
+      return try connection.query("UPDATE operator_api_keys \(revoke) \(Self.operatorKeyColumns)", [request.keyID])
+        .rows.first
     }
     guard let row else { throw RPCError(code: .notFound, message: "no API key \(request.keyID)") }
     return try Self.apiKey(row)
