@@ -37,6 +37,20 @@ extension ConnectionOptions {
     }
   }
 
+  /// One unary call on a client of its own. With `sendTenant: false`, `--tenant` stays out of the
+  /// call header (for requests that name the tenant in a field of their own).
+  func unary<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>,
+    _ request: Request,
+    sendTenant: Bool = true
+  ) async throws -> Response {
+    try await self.withClient { session in
+      var options = session.options
+      if !sendTenant { options.tenantID = nil }
+      return try await session.client.unary(method, request, options: options)
+    }
+  }
+
   /// Prints the status, then each field violation on its own line. A message that only lists
   /// the violations (as `RPCError.invalidArgument` writes it) is not printed twice.
   static func report(_ error: RPCError) {

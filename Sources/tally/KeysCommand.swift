@@ -7,6 +7,8 @@ import TallyWire
 struct Keys: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create, list and revoke API keys. --tenant names the tenant; without it, operator keys.",
+    // --tenant goes in the request's tenant_id only: sent as the call's tenant too, a tenant admin key
+    // naming another tenant would get the header check's answer instead of the service's clearer one.
     discussion: """
       --tenant ID says whose keys, and is sent in the request (tenant_id), not as the call's tenant. \
       With an operator key and no --tenant the commands manage operator keys (create one with \
@@ -29,21 +31,6 @@ struct Keys: AsyncParsableCommand {
     )
   }
 
-  /// One AdminService call. `--tenant` says whose keys and goes in the request's `tenant_id` only:
-  /// sent as the call's tenant as well, a tenant admin key naming another tenant would get "tenant_id
-  /// in the call header may only be set by operator keys" instead of the service's clearer answer.
-  static func call<Request, Response>(
-    _ method: MethodDescriptor<Request, Response>,
-    _ request: Request,
-    _ connection: ConnectionOptions
-  ) async throws -> Response {
-    try await connection.withClient { session in
-      var options = session.options
-      options.tenantID = nil
-      return try await session.client.unary(method, request, options: options)
-    }
-  }
-
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Create a key and print it once: store it right away, it is never shown again."
@@ -58,7 +45,7 @@ struct Keys: AsyncParsableCommand {
       request.tenantID = self.connection.tenant ?? ""
       request.name = self.name
       request.scopes = self.scopes
-      let created = try await Keys.call(AdminMethods.createApiKey, request, self.connection)
+      let created = try await self.connection.unary(AdminMethods.createApiKey, request, sendTenant: false)
       if self.connection.output == .json {
         try Output.printMessages([created])
       } else {
@@ -79,7 +66,7 @@ struct Keys: AsyncParsableCommand {
       var request = Tally_V1_ListApiKeysRequest()
       request.tenantID = self.connection.tenant ?? ""
       request.includeRevoked = self.includeRevoked
-      let keys = try await Keys.call(AdminMethods.listApiKeys, request, self.connection).apiKeys
+      let keys = try await self.connection.unary(AdminMethods.listApiKeys, request, sendTenant: false).apiKeys
       try Keys.show(keys, self.connection.output, list: true)
     }
   }
@@ -92,7 +79,7 @@ struct Keys: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_RevokeApiKeyRequest()
       request.keyID = self.keyID
-      let key = try await Keys.call(AdminMethods.revokeApiKey, request, self.connection)
+      let key = try await self.connection.unary(AdminMethods.revokeApiKey, request, sendTenant: false)
       try Keys.show([key], self.connection.output)
     }
   }

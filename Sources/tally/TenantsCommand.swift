@@ -36,9 +36,7 @@ struct Tenants: AsyncParsableCommand {
       var request = Tally_V1_CreateTenantRequest()
       request.name = self.name
       request.currency = self.currency
-      let tenant = try await self.connection.withClient { session in
-        try await session.client.unary(AdminMethods.createTenant, request, options: session.options)
-      }
+      let tenant = try await self.connection.unary(AdminMethods.createTenant, request)
       try Tenants.show([tenant], self.connection.output)
     }
   }
@@ -75,9 +73,7 @@ struct Tenants: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_GetTenantRequest()
       request.tenantID = self.tenantID
-      let tenant = try await self.connection.withClient { session in
-        try await session.client.unary(AdminMethods.getTenant, request, options: session.options)
-      }
+      let tenant = try await self.connection.unary(AdminMethods.getTenant, request)
       try Tenants.show([tenant], self.connection.output)
     }
   }
@@ -91,9 +87,7 @@ struct Tenants: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_SuspendTenantRequest()
       request.tenantID = self.tenantID
-      let tenant = try await self.connection.withClient { session in
-        try await session.client.unary(AdminMethods.suspendTenant, request, options: session.options)
-      }
+      let tenant = try await self.connection.unary(AdminMethods.suspendTenant, request)
       try Tenants.show([tenant], self.connection.output)
     }
   }
@@ -106,9 +100,7 @@ struct Tenants: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_ResumeTenantRequest()
       request.tenantID = self.tenantID
-      let tenant = try await self.connection.withClient { session in
-        try await session.client.unary(AdminMethods.resumeTenant, request, options: session.options)
-      }
+      let tenant = try await self.connection.unary(AdminMethods.resumeTenant, request)
       try Tenants.show([tenant], self.connection.output)
     }
   }
