@@ -88,6 +88,17 @@ import Testing
       list.pageSize = 0
       list.pageToken = "forged"
       _ = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.listTenants, list) }
+      var suspend = Tally_V1_SuspendTenantRequest()
+      suspend.tenantID = "nope"
+      _ = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.suspendTenant, suspend) }
+      var resume = Tally_V1_ResumeTenantRequest()
+      resume.tenantID = UUID().uuidString
+      _ = await expectStatus(.notFound) { try await client.unary(AdminMethods.resumeTenant, resume) }
+      var revoke = Tally_V1_RevokeApiKeyRequest()
+      revoke.keyID = "Not_A_Key"
+      _ = await expectStatus(.invalidArgument) { try await client.unary(AdminMethods.revokeApiKey, revoke) }
+      revoke.keyID = "0123456789abcdef"
+      _ = await expectStatus(.notFound) { try await client.unary(AdminMethods.revokeApiKey, revoke) }
       var key = Tally_V1_CreateApiKeyRequest()
       key.tenantID = try await self.createTenant(client, "K").tenantID
       key.name = "k"
@@ -146,6 +157,12 @@ import Testing
       var getB = Tally_V1_GetTenantRequest()
       getB.tenantID = tenantB
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.getTenant, getB) }
+      var suspendB = Tally_V1_SuspendTenantRequest()
+      suspendB.tenantID = tenantB
+      _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.suspendTenant, suspendB) }
+      var resumeB = Tally_V1_ResumeTenantRequest()
+      resumeB.tenantID = tenantB
+      _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.resumeTenant, resumeB) }
       _ = await expectStatus(.permissionDenied) {
         try await readerA.unary(AdminMethods.listApiKeys, Tally_V1_ListApiKeysRequest())
       }

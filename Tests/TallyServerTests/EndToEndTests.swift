@@ -23,6 +23,10 @@ import struct Foundation.Data
       let client = try server.client()
       let response = try await client.unary(SystemMethods.ping, self.ping(Array("hello".utf8)))
       #expect(response.payload == Data("hello".utf8))
+      let tooSlow = await expectStatus(.invalidArgument) {
+        try await client.unary(SystemMethods.ping, self.ping([], delayMs: SystemService.maxPingDelayMilliseconds + 1))
+      }
+      #expect(tooSlow?.fieldViolations.first?.field == "delay_ms")
       let welcome = try await client.welcome()
       #expect(welcome.principal.keyID == "operator")
       #expect(welcome.principal.operator)
