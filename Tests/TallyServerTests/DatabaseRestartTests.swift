@@ -44,7 +44,7 @@ import Testing
       #expect(down?.retryAfter != nil, "UNAVAILABLE should say when to retry")
 
       _ = try postgres.start()
-      let deadline = ContinuousClock.now + .seconds(10)
+      let deadline = ContinuousClock.now + .seconds(30)
       var answered = false
       while ContinuousClock.now < deadline, !answered {
         do {

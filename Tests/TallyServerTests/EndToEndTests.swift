@@ -232,7 +232,7 @@ import struct Foundation.Data
         try await withThrowingTaskGroup(of: Data.self) { calls in
           for index in 0..<50 {
             calls.addTask {
-              try await client.unary(SystemMethods.ping, self.ping([UInt8(index)], delayMs: 700)).payload
+              try await client.unary(slowEchoMethod, self.ping([UInt8(index)])).payload
             }
           }
           var payloads: [Data] = []
@@ -240,7 +240,8 @@ import struct Foundation.Data
           return payloads
         }
       }
-      try await Task.sleep(for: .milliseconds(300))
+      // Shut down only once every call runs on the server; a call the GOAWAY refuses would never run.
+      #expect(try await server.probe.waitFor(.seconds(30)) { $0.started == 50 }, "not every call reached the server")
       await group.triggerGracefulShutdown()
       let payloads = try await calls.value
       #expect(Set(payloads) == Set((0..<50).map { Data([UInt8($0)]) }), "a call in flight failed")

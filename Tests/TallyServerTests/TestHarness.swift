@@ -40,7 +40,7 @@ final class Probe: Sendable {
   func didCancel() { self.state.withLockedValue { $0.cancelled += 1 } }
 
   /// Waits (up to `timeout`) for `condition` to hold.
-  func waitFor(_ timeout: Duration = .seconds(5), _ condition: @Sendable (Probe) -> Bool) async throws -> Bool {
+  func waitFor(_ timeout: Duration = .seconds(30), _ condition: @Sendable (Probe) -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
       if condition(self) { return true }
@@ -56,6 +56,8 @@ let blockMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
 let crashMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Crash", .unary)
 /// Answers with the tenant the call acts on (as its payload), to check CallHeader.tenant_id.
 let whoAmIMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/WhoAmI", .unary)
+/// Echoes the payload after 700 ms, counting starts, so a test can act while calls are surely in flight.
+let slowEchoMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/SlowEcho", .unary)
 /// A method only keys with the write scope may call.
 let writeOnlyMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Write", .unary)
 
@@ -118,6 +120,13 @@ struct TestServer {
     router.unary(whoAmIMethod, access: .anyKey) { _, context in
       var response = Tally_V1_PingResponse()
       response.payload = Data((context.tenantID ?? "none").utf8)
+      return response
+    }
+    router.unary(slowEchoMethod, access: .anyKey) { request, _ in
+      probe.didStart()
+      try await Task.sleep(for: .milliseconds(700))
+      var response = Tally_V1_PingResponse()
+      response.payload = request.payload
       return response
     }
     router.unary(writeOnlyMethod, access: .scopes([.write])) { request, _ in
@@ -225,7 +234,7 @@ final class RawConnection: Sendable {
   }
 
   /// The next frame; nil when the server closed the connection or nothing came in time.
-  func nextFrame(timeout: Duration = .seconds(5)) async -> Frame? {
+  func nextFrame(timeout: Duration = .seconds(20)) async -> Frame? {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
       let (frame, closed): (Frame?, Bool) = self.received.state.withLockedValue { state in
@@ -239,7 +248,7 @@ final class RawConnection: Sendable {
   }
 
   /// Reads frames until GOAWAY, returning it; nil if the connection closed without one.
-  func nextGoAway(timeout: Duration = .seconds(5)) async -> Tally_V1_GoAway? {
+  func nextGoAway(timeout: Duration = .seconds(20)) async -> Tally_V1_GoAway? {
     while let frame = await self.nextFrame(timeout: timeout) {
       if frame.type == .goAway { return try? Tally_V1_GoAway(decoding: frame.payload) }
     }
@@ -247,7 +256,7 @@ final class RawConnection: Sendable {
   }
 
   /// Reads frames until a STATUS, returning it with its stream id.
-  func nextStatus(timeout: Duration = .seconds(5)) async -> (UInt32, Tally_V1_Status)? {
+  func nextStatus(timeout: Duration = .seconds(20)) async -> (UInt32, Tally_V1_Status)? {
     while let frame = await self.nextFrame(timeout: timeout) {
       if frame.type == .status, let status = try? Tally_V1_Status(decoding: frame.payload) {
         return (frame.streamID, status)
@@ -257,7 +266,7 @@ final class RawConnection: Sendable {
   }
 
   /// True once the server has closed the connection.
-  func waitForClose(timeout: Duration = .seconds(5)) async -> Bool {
+  func waitForClose(timeout: Duration = .seconds(20)) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
       if !self.channel.isActive { return true }

@@ -62,7 +62,8 @@ import Testing
     let cancelledAt = ContinuousClock.now
     sleeper.cancel()
     let result = await sleeper.result
-    #expect(ContinuousClock.now - cancelledAt < .seconds(1), "the cancelled call did not return within a second")
+    // Generous for loaded CI machines, yet far below the statement's own 10 s.
+    #expect(ContinuousClock.now - cancelledAt < .seconds(4), "the cancelled call did not return within 4 s")
     guard case .failure(let error as RPCError) = result else {
       Issue.record("expected CANCELLED, got \(result)")
       return
@@ -78,8 +79,8 @@ import Testing
     let pool = database.pool(size: 1)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
-    let blocker = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(2)") } }
-    try await database.waitUntilRunning("pg_sleep(2)")
+    let blocker = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(30)") } }
+    try await database.waitUntilRunning("pg_sleep(30)")
     let queued = Task {
       try await pool.withTransaction(tenant: tenant) { connection in
         try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'q', 'EUR')", [tenant])
@@ -93,7 +94,8 @@ import Testing
       return
     }
     #expect(error.code == .cancelled)
-    _ = try await blocker.value
+    blocker.cancel()
+    _ = await blocker.result
     let rows = try await pool.withTransaction(tenant: tenant) { connection in
       try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
     }

@@ -72,7 +72,7 @@ public struct TestDatabase: Sendable {
   }
 
   /// Waits until a statement containing `text` runs in this database (seen by the superuser).
-  public func waitUntilRunning(_ text: String, timeout: Duration = .seconds(5)) async throws {
+  public func waitUntilRunning(_ text: String, timeout: Duration = .seconds(30)) async throws {
     let superuser = try PostgresConnection(conninfo: try Self.environment("TALLY_TEST_SUPERUSER_DATABASE_URL"))
     defer { superuser.close() }
     let deadline = ContinuousClock.now + timeout
