@@ -59,7 +59,9 @@ public enum SystemMethods {
 
 /// Every method of every service, by full name; a test checks it against proto/.
 public enum MethodCatalog {
-  public static let all: [AnyMethodDescriptor] = SystemMethods.all + AdminMethods.all
+  public static let all: [AnyMethodDescriptor] =
+    SystemMethods.all + AdminMethods.all + AccountMethods.all + CampaignMethods.all + OpportunityMethods.all
+    + EventMethods.all
 
   public static func method(named fullName: String) -> AnyMethodDescriptor? {
     all.first { $0.fullName == fullName }

@@ -61,7 +61,12 @@ func serve(
 ) async throws {
   var router = Router()
   SystemService(limits: configuration.limits).register(into: &router)
-  if let pool { AdminService(pool: pool).register(into: &router) }
+  var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+  if let pool {
+    AdminService(pool: pool).register(into: &router)
+    ABMDataServices(pool: pool).register(into: &router)
+    services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
+  }
   let server = TallyServer(
     configuration: configuration,
     router: router,
@@ -70,7 +75,7 @@ func serve(
   )
   let group = ServiceGroup(
     configuration: ServiceGroupConfiguration(
-      services: [.init(service: server)],
+      services: [.init(service: server)] + services,
       gracefulShutdownSignals: [.sigterm, .sigint],
       logger: logger
     )

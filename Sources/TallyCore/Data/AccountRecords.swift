@@ -1,0 +1,173 @@
+import Foundation
+import SwiftProtobuf
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// SQL for the tenant the current transaction is fenced to.
+let currentTenantSQL = "current_setting('tally.tenant_id')::uuid"
+
+/// Validation and SQL rows of accounts.
+enum AccountRecord {
+  static let columns = """
+    account_id, name, domain, industry, employee_count, annual_revenue, owner, tier, in_icp,
+    \(Micros.column("customer_since")), \(Micros.column("churned_at")), arr, attributes::text AS attributes,
+    \(Micros.column("created_at")), \(Micros.column("updated_at"))
+    """
+
+  static let upsertSQL = """
+    INSERT INTO accounts AS a (tenant_id, account_id, name, domain, industry, employee_count, annual_revenue, owner,
+      tier, in_icp, customer_since, churned_at, arr, attributes)
+    VALUES (\(currentTenantSQL), $1, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::smallint, $9::boolean,
+      \(Micros.sql("$10")), \(Micros.sql("$11")), $12::bigint, $13::jsonb)
+    ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domain = EXCLUDED.domain,
+      industry = EXCLUDED.industry, employee_count = EXCLUDED.employee_count,
+      annual_revenue = EXCLUDED.annual_revenue, owner = EXCLUDED.owner, tier = EXCLUDED.tier,
+      in_icp = EXCLUDED.in_icp, customer_since = EXCLUDED.customer_since, churned_at = EXCLUDED.churned_at,
+      arr = EXCLUDED.arr, attributes = EXCLUDED.attributes, updated_at = now()
+    RETURNING \(columns)
+    """
+
+  /// The account's violations, with field paths under `prefix`; the account with its domain normalized.
+  static func validate(_ input: Tally_V1_Account, prefix: String) -> (Tally_V1_Account, [RPCError.FieldViolation]) {
+    var account = input
+    var checker = FieldChecker(prefix: prefix)
+    checker.id(account.id, "id")
+    let nameViolations = Validation.name(account.name, field: prefix + "name")
+    account.domain = account.domain.lowercased()
+    if !account.domain.isEmpty, !isHostName(account.domain) {
+      checker.add("domain", "must be a host name such as example.com, got \"\(account.domain.prefix(60))\"")
+    }
+    checker.text(account.industry, "industry")
+    checker.text(account.owner, "owner")
+    if account.hasEmployeeCount { checker.nonNegative(account.employeeCount, "employee_count") }
+    if account.hasAnnualRevenue { checker.nonNegative(account.annualRevenue, "annual_revenue") }
+    if account.hasArr { checker.nonNegative(account.arr, "arr") }
+    if account.tier > 3 {
+      checker.add("tier", "must be 0 (not a target) or a target tier 1, 2 or 3; got \(account.tier)")
+    }
+    let since = checker.timestamp(account.hasCustomerSince ? account.customerSince : nil, "customer_since")
+    let churned = checker.timestamp(account.hasChurnedAt ? account.churnedAt : nil, "churned_at")
+    if let since, let churned, churned < since { checker.add("churned_at", "must not be before customer_since") }
+    checker.map(account.attributes, "attributes")
+    return (account, nameViolations + checker.violations)
+  }
+
+  static func parameters(_ account: Tally_V1_Account) -> [(any PostgresBindable)?] {
+    [
+      account.id, account.name, nonEmpty(account.domain), nonEmpty(account.industry),
+      account.hasEmployeeCount ? account.employeeCount : nil, account.hasAnnualRevenue ? account.annualRevenue : nil,
+      nonEmpty(account.owner), Int(account.tier), account.inIcp,
+      account.hasCustomerSince ? micros(account.customerSince) : nil,
+      account.hasChurnedAt ? micros(account.churnedAt) : nil,
+      account.hasArr ? account.arr : nil, JSONMap.encode(account.attributes),
+    ]
+  }
+
+  static func message(_ row: PostgresRow) throws -> Tally_V1_Account {
+    var account = Tally_V1_Account()
+    account.id = try row.require(String.self, "account_id")
+    account.name = try row.require(String.self, "name")
+    account.domain = try row.decode(String.self, "domain") ?? ""
+    account.industry = try row.decode(String.self, "industry") ?? ""
+    if let value = try row.decode(Int64.self, "employee_count") { account.employeeCount = value }
+    if let value = try row.decode(Int64.self, "annual_revenue") { account.annualRevenue = value }
+    account.owner = try row.decode(String.self, "owner") ?? ""
+    account.tier = UInt32(try row.require(Int.self, "tier"))
+    account.inIcp = try row.require(Bool.self, "in_icp")
+    if let value = try row.decode(Int64.self, "customer_since") { account.customerSince = Micros.timestamp(value) }
+    if let value = try row.decode(Int64.self, "churned_at") { account.churnedAt = Micros.timestamp(value) }
+    if let value = try row.decode(Int64.self, "arr") { account.arr = value }
+    account.attributes = JSONMap.decode(try row.decode(String.self, "attributes"))
+    account.createdAt = Micros.timestamp(try row.require(Int64.self, "created_at"))
+    account.updatedAt = Micros.timestamp(try row.require(Int64.self, "updated_at"))
+    return account
+  }
+
+  static func isHostName(_ value: String) -> Bool {
+    value.count <= 253
+      && value.range(
+        of: #"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"#,
+        options: .regularExpression
+      ) != nil
+  }
+}
+
+/// Validation and SQL rows of contacts.
+enum ContactRecord {
+  static let roles = ["decision_maker", "champion", "influencer", "blocker", "user", "other"]
+
+  static let columns = """
+    contact_id, account_id, email, name, title, role, department, attributes::text AS attributes,
+    \(Micros.column("created_at")), \(Micros.column("updated_at"))
+    """
+
+  static let upsertSQL = """
+    INSERT INTO contacts (tenant_id, contact_id, account_id, email, name, title, role, department, attributes)
+    VALUES (\(currentTenantSQL), $1, $2, $3, $4, $5, $6, $7, $8::jsonb)
+    ON CONFLICT (tenant_id, contact_id) DO UPDATE SET account_id = EXCLUDED.account_id, email = EXCLUDED.email,
+      name = EXCLUDED.name, title = EXCLUDED.title, role = EXCLUDED.role, department = EXCLUDED.department,
+      attributes = EXCLUDED.attributes, updated_at = now()
+    RETURNING \(columns)
+    """
+
+  static func validate(_ input: Tally_V1_Contact, prefix: String) -> (Tally_V1_Contact, [RPCError.FieldViolation]) {
+    var contact = input
+    var checker = FieldChecker(prefix: prefix)
+    checker.id(contact.id, "id")
+    checker.id(contact.accountID, "account_id")
+    contact.email = contact.email.trimmingCharacters(in: .whitespaces)
+    if !contact.email.isEmpty,
+      contact.email.count > 254
+        || contact.email.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) == nil
+    {
+      checker.add("email", "must be an address such as ana@example.com, got \"\(contact.email.prefix(60))\"")
+    }
+    checker.text(contact.name, "name")
+    checker.text(contact.title, "title")
+    checker.text(contact.department, "department")
+    contact.role = checker.oneOf(contact.role, "role", roles, defaultValue: "other")
+    checker.map(contact.attributes, "attributes")
+    return (contact, checker.violations)
+  }
+
+  static func parameters(_ contact: Tally_V1_Contact) -> [(any PostgresBindable)?] {
+    [
+      contact.id, contact.accountID, nonEmpty(contact.email), nonEmpty(contact.name), nonEmpty(contact.title),
+      contact.role, nonEmpty(contact.department), JSONMap.encode(contact.attributes),
+    ]
+  }
+
+  static func message(_ row: PostgresRow) throws -> Tally_V1_Contact {
+    var contact = Tally_V1_Contact()
+    contact.id = try row.require(String.self, "contact_id")
+    contact.accountID = try row.require(String.self, "account_id")
+    contact.email = try row.decode(String.self, "email") ?? ""
+    contact.name = try row.decode(String.self, "name") ?? ""
+    contact.title = try row.decode(String.self, "title") ?? ""
+    contact.role = try row.require(String.self, "role")
+    contact.department = try row.decode(String.self, "department") ?? ""
+    contact.attributes = JSONMap.decode(try row.decode(String.self, "attributes"))
+    contact.createdAt = Micros.timestamp(try row.require(Int64.self, "created_at"))
+    contact.updatedAt = Micros.timestamp(try row.require(Int64.self, "updated_at"))
+    return contact
+  }
+}
+
+func nonEmpty(_ value: String) -> String? { value.isEmpty ? nil : value }
+
+func micros(_ timestamp: Google_Protobuf_Timestamp) -> Int64 {
+  timestamp.seconds * 1_000_000 + Int64(timestamp.nanos / 1000)
+}
+
+/// Which of `ids` name no row of `table` (for the current tenant).
+func missingIDs(_ ids: [String], table: String, column: String, _ connection: PostgresConnection) throws -> [String] {
+  guard !ids.isEmpty else { return [] }
+  let found = try connection.query(
+    "SELECT \(column) AS id FROM \(table) WHERE \(column) = ANY($1::text[])",
+    [PostgresArray.literal(ids)]
+  ).rows
+  let present = Set(try found.map { try $0.require(String.self, "id") })
+  var seen = Set<String>()
+  return ids.filter { !present.contains($0) && seen.insert($0).inserted }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// `tally.v1.CampaignService`: campaigns, their target accounts, and costs.
+public struct CampaignService: Sendable {
+  /// Account ids per SetCampaignTargets list.
+  static let maxTargetChanges = 10_000
+
+  private let database: TenantDatabase
+
+  public init(database: TenantDatabase) { self.database = database }
+
+  public func register(into router: inout Router) {
+    router.unary(CampaignMethods.upsertCampaign, access: .tenantWrite, self.upsertCampaign)
+    router.unary(CampaignMethods.getCampaign, access: .tenantRead, self.getCampaign)
+    router.unary(CampaignMethods.listCampaigns, access: .tenantRead, self.listCampaigns)
+    router.unary(CampaignMethods.setCampaignTargets, access: .tenantWrite, self.setCampaignTargets)
+    router.unary(CampaignMethods.recordCost, access: .tenantWrite, self.recordCost)
+    router.unary(CampaignMethods.listCosts, access: .tenantRead, self.listCosts)
+  }
+
+  @Sendable func upsertCampaign(_ request: Tally_V1_UpsertCampaignRequest, _ context: RequestContext) async throws
+    -> Tally_V1_Campaign
+  {
+    let campaign = request.campaign
+    let violations = CampaignRecord.validate(campaign)
+    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    return try await self.database.transaction(context) { connection in
+      try connection.query(
+        """
+        INSERT INTO campaigns (tenant_id, campaign_id, name, channel, starts_at, ends_at, budget)
+        VALUES (\(currentTenantSQL), $1, $2, $3, \(Micros.sql("$4")), \(Micros.sql("$5")), $6::bigint)
+        ON CONFLICT (tenant_id, campaign_id) DO UPDATE SET name = EXCLUDED.name, channel = EXCLUDED.channel,
+          starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, budget = EXCLUDED.budget, updated_at = now()
+        """,
+        [
+          campaign.id, campaign.name, campaign.channel, micros(campaign.startsAt),
+          campaign.hasEndsAt ? micros(campaign.endsAt) : nil, campaign.hasBudget ? campaign.budget : nil,
+        ]
+      )
+      guard let stored = try Self.campaign(campaign.id, connection) else {
+        throw RPCError(code: .internalError, message: "the campaign vanished within its own transaction")
+      }
+      return stored
+    }
+  }
+
+  @Sendable func getCampaign(_ request: Tally_V1_GetCampaignRequest, _ context: RequestContext) async throws
+    -> Tally_V1_Campaign
+  {
+    try AccountService.checkID(request.id, "id")
+    let campaign = try await self.database.transaction(context) { try Self.campaign(request.id, $0) }
+    guard let campaign else { throw RPCError(code: .notFound, message: "no campaign \(request.id)") }
+    return campaign
+  }
+
+  @Sendable func listCampaigns(_ request: Tally_V1_ListCampaignsRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ListCampaignsResponse
+  {
+    let pageSize = try Validation.pageSize(request.pageSize)
+    let after = try IDPageToken.decode(request.pageToken)
+    if !request.channel.isEmpty {
+      var checker = FieldChecker()
+      checker.oneOf(request.channel, "channel", CampaignRecord.channels)
+      try checker.check()
+    }
+    let rows = try await self.database.transaction(context) { connection in
+      try connection.query(
+        """
+        SELECT \(CampaignRecord.columns) FROM campaigns c
+        WHERE ($1::text IS NULL OR c.campaign_id > $1) AND ($2::text IS NULL OR c.channel = $2)
+        ORDER BY c.campaign_id LIMIT $3
+        """,
+        [after, nonEmpty(request.channel), pageSize + 1]
+      ).rows
+    }
+    var response = Tally_V1_ListCampaignsResponse()
+    response.campaigns = try rows.prefix(pageSize).map(CampaignRecord.message)
+    if rows.count > pageSize, let last = response.campaigns.last {
+      response.nextPageToken = IDPageToken.encode(afterID: last.id)
+    }
+    return response
+  }
+
+  /// All or nothing: an unknown account in `add` refuses the whole change.
+  @Sendable func setCampaignTargets(_ request: Tally_V1_SetCampaignTargetsRequest, _ context: RequestContext)
+    async throws -> Tally_V1_SetCampaignTargetsResponse
+  {
+    var checker = FieldChecker()
+    checker.id(request.campaignID, "campaign_id")
+    for (field, ids) in [("add", request.add), ("remove", request.remove)] {
+      if ids.count > Self.maxTargetChanges {
+        checker.add(field, "must list at most \(Self.maxTargetChanges) account ids, got \(ids.count)")
+      }
+      for (index, id) in ids.enumerated() { checker.id(id, "\(field)[\(index)]") }
+    }
+    try checker.check()
+    return try await self.database.transaction(context) { connection in
+      guard try Self.campaign(request.campaignID, connection) != nil else {
+        throw RPCError(code: .notFound, message: "no campaign \(request.campaignID)")
+      }
+      let missing = try missingIDs(request.add, table: "accounts", column: "account_id", connection)
+      guard missing.isEmpty else {
+        let shown = missing.prefix(10).joined(separator: ", ") + (missing.count > 10 ? ", …" : "")
+        throw RPCError(
+          code: .notFound, message: "no account \(shown) (\(missing.count) unknown in add); nothing changed")
+      }
+      let added = try connection.query(
+        """
+        INSERT INTO campaign_targets (tenant_id, campaign_id, account_id)
+        SELECT \(currentTenantSQL), $1, unnest($2::text[]) ON CONFLICT DO NOTHING
+        """,
+        [request.campaignID, PostgresArray.literal(request.add)]
+      ).affectedRows
+      let removed = try connection.query(
+        "DELETE FROM campaign_targets WHERE campaign_id = $1 AND account_id = ANY($2::text[])",
+        [request.campaignID, PostgresArray.literal(request.remove)]
+      ).affectedRows
+      var response = Tally_V1_SetCampaignTargetsResponse()
+      response.added = UInt32(added)
+      response.removed = UInt32(removed)
+      response.targetAccountCount = try Self.campaign(request.campaignID, connection)?.targetAccountCount ?? 0
+      return response
+    }
+  }
+
+  /// A repeat with a key already stored answers the stored cost; a different cost under that key is ALREADY_EXISTS.
+  @Sendable func recordCost(_ request: Tally_V1_RecordCostRequest, _ context: RequestContext) async throws
+    -> Tally_V1_Cost
+  {
+    let cost = request.cost
+    let violations = CostRecord.validate(cost)
+    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    return try await self.database.transaction(context) { connection in
+      if !cost.campaignID.isEmpty, try Self.campaign(cost.campaignID, connection) == nil {
+        throw RPCError(code: .notFound, message: "no campaign \(cost.campaignID)")
+      }
+      let inserted = try connection.query(
+        """
+        INSERT INTO costs (tenant_id, cost_id, key, campaign_id, cost_date, amount, category, note)
+        VALUES (\(currentTenantSQL), gen_random_uuid(), $1, $2, $3::date, $4::bigint, $5, $6)
+        ON CONFLICT (tenant_id, key) DO NOTHING RETURNING \(CostRecord.columns)
+        """,
+        [nonEmpty(cost.key), nonEmpty(cost.campaignID), cost.date, cost.amount, cost.category, nonEmpty(cost.note)]
+      ).rows.first
+      if let inserted { return try CostRecord.message(inserted) }
+      let stored = try CostRecord.message(
+        connection.query("SELECT \(CostRecord.columns) FROM costs WHERE key = $1", [cost.key]).rows[0]
+      )
+      var comparable = stored
+      comparable.costID = ""
+      comparable.clearCreatedAt()
+      guard comparable == cost else {
+        throw RPCError(
+          code: .alreadyExists,
+          message: "cost key \(cost.key) was used for a different cost (\(stored.costID)); use a new key"
+        )
+      }
+      return stored
+    }
+  }
+
+  @Sendable func listCosts(_ request: Tally_V1_ListCostsRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ListCostsResponse
+  {
+    let pageSize = try Validation.pageSize(request.pageSize)
+    let after = try PageToken.decode(request.pageToken)
+    var checker = FieldChecker()
+    for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)]
+    where !value.isEmpty && CostRecord.day(value) == nil {
+      checker.add(field, "must be a day as YYYY-MM-DD, got \"\(value.prefix(40))\"")
+    }
+    try checker.check()
+    let rows = try await self.database.transaction(context) { connection in
+      try connection.query(
+        """
+        SELECT \(CostRecord.columns) FROM costs
+        WHERE ($1::bigint IS NULL OR (cost_date, cost_id) > (DATE '1970-01-01' + $1::bigint::integer, $2::uuid))
+          AND ($3::text IS NULL OR campaign_id = $3)
+          AND ($4::date IS NULL OR cost_date >= $4::date) AND ($5::date IS NULL OR cost_date <= $5::date)
+        ORDER BY cost_date, cost_id LIMIT $6
+        """,
+        [
+          after?.position, after?.id, nonEmpty(request.campaignID), nonEmpty(request.fromDate),
+          nonEmpty(request.toDate), pageSize + 1,
+        ]
+      ).rows
+    }
+    var response = Tally_V1_ListCostsResponse()
+    response.costs = try rows.prefix(pageSize).map(CostRecord.message)
+    if rows.count > pageSize, let last = rows.prefix(pageSize).last {
+      response.nextPageToken = PageToken.encode(
+        position: try last.require(Int64.self, "day"),
+        id: try last.require(String.self, "cost_id")
+      )
+    }
+    return response
+  }
+
+  static func campaign(_ id: String, _ connection: PostgresConnection) throws -> Tally_V1_Campaign? {
+    try connection.query("SELECT \(CampaignRecord.columns) FROM campaigns c WHERE c.campaign_id = $1", [id]).rows
+      .first.map(CampaignRecord.message)
+  }
+}

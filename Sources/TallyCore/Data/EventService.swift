@@ -1,0 +1,167 @@
+import Foundation
+import NIOConcurrencyHelpers
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// `tally.v1.EventService`: batched, idempotent ingestion through COPY, and streamed reads.
+public struct EventService: Sendable {
+  static let maxBatch = 10_000
+  static let maxListedRejections = 1_000
+  static let defaultListLimit = 100_000
+  static let maxListLimit = 1_000_000
+  static let listChunk = 1_000
+
+  private let database: TenantDatabase
+  /// Months whose partition is known to exist, so a batch asks PostgreSQL only about new ones.
+  private let knownMonths = NIOLockedValueBox(Set<Int>())
+
+  public init(database: TenantDatabase) { self.database = database }
+
+  public func register(into router: inout Router) {
+    router.clientStreaming(EventMethods.recordEvents, access: .tenantWrite, self.recordEvents)
+    router.serverStreaming(EventMethods.listEvents, access: .tenantRead, self.listEvents)
+  }
+
+  @Sendable func recordEvents(_ requests: RequestStream<Tally_V1_RecordEventsRequest>, _ context: RequestContext)
+    async throws -> Tally_V1_RecordEventsResponse
+  {
+    var response = Tally_V1_RecordEventsResponse()
+    for try await request in requests {
+      guard request.events.count <= Self.maxBatch else {
+        throw RPCError.invalidArgument(
+          field: "events",
+          "at most \(Self.maxBatch) events per message, got \(request.events.count) in message \(response.batches)"
+            + "; the messages before it are stored"
+        )
+      }
+      let outcome = try await self.record(request.events, batch: response.batches, context)
+      response.accepted += UInt64(outcome.accepted)
+      response.duplicates += UInt64(outcome.duplicates)
+      response.rejected += UInt64(outcome.rejections.count)
+      response.rejections += outcome.rejections.prefix(max(0, Self.maxListedRejections - response.rejections.count))
+      response.batches += 1
+    }
+    return response
+  }
+
+  struct BatchOutcome {
+    var accepted = 0
+    var duplicates = 0
+    var rejections: [Tally_V1_RejectedItem] = []
+  }
+
+  /// Validates, drops repeats within the batch, then stores the rest in one transaction: COPY into a
+  /// staging table, keys claimed in `event_keys`, and only the newly claimed events inserted.
+  func record(_ events: [Tally_V1_Event], batch: UInt32, _ context: RequestContext) async throws -> BatchOutcome {
+    var outcome = BatchOutcome()
+    let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+    var seen = Set<String>()
+    var copyText: [UInt8] = []
+    copyText.reserveCapacity(events.count * 96)
+    var months = Set<Int>()
+    var valid = 0
+    for (index, event) in events.enumerated() {
+      if let violation = EventRecord.firstViolation(event, now: now) {
+        outcome.rejections.append(
+          .init(batch: batch, list: "events", index: index, id: event.key, violation: violation))
+      } else if !seen.insert(event.key).inserted {
+        outcome.duplicates += 1
+      } else {
+        EventRecord.appendCopyRow(event, to: &copyText)
+        months.insert(EventRecord.monthIndex(micros(event.occurredAt)))
+        valid += 1
+      }
+    }
+    guard valid > 0 else { return outcome }
+    try await self.ensurePartitions(months, context)
+    let rows = copyText
+    let inserted = try await self.database.transaction(context) { connection in
+      try connection.execute("CREATE TEMP TABLE event_staging (\(EventRecord.stagingColumns)) ON COMMIT DROP")
+      _ = try connection.copyIn("COPY event_staging FROM STDIN", chunks: CollectionOfOne(rows))
+      return try connection.query(
+        """
+        WITH fresh AS (
+          INSERT INTO event_keys (tenant_id, event_key, occurred_at)
+          SELECT \(currentTenantSQL), event_key, \(Micros.sql("occurred_us")) FROM event_staging
+          ON CONFLICT DO NOTHING RETURNING event_key
+        )
+        INSERT INTO events (tenant_id, event_key, occurred_at, type, account_id, contact_id, campaign_id, asset_id,
+          duration_seconds, value, rep_id, properties)
+        SELECT \(currentTenantSQL), s.event_key, \(Micros.sql("s.occurred_us")), s.type, s.account_id, s.contact_id,
+          s.campaign_id, s.asset_id, s.duration_seconds, s.value, s.rep_id, s.properties
+        FROM event_staging s JOIN fresh USING (event_key)
+        """
+      ).affectedRows
+    }
+    outcome.accepted = inserted
+    outcome.duplicates += valid - inserted
+    return outcome
+  }
+
+  /// Creates the partitions of months not seen before (in their own short transactions).
+  private func ensurePartitions(_ months: Set<Int>, _ context: RequestContext) async throws {
+    let missing = self.knownMonths.withLockedValue { months.subtracting($0) }
+    guard !missing.isEmpty else { return }
+    try await self.database.pool.withTransaction(tenant: nil) { connection in
+      for month in missing.sorted() {
+        let day = EventRecord.firstDay(ofMonth: month)
+        try connection.query("SELECT ensure_event_partitions($1::date, $1::date)", [day])
+      }
+    }
+    self.knownMonths.withLockedValue { $0.formUnion(missing) }
+  }
+
+  @Sendable func listEvents(
+    _ request: Tally_V1_ListEventsRequest,
+    _ context: RequestContext,
+    _ writer: ResponseWriter<Tally_V1_ListEventsResponse>
+  ) async throws {
+    var checker = FieldChecker()
+    let from = checker.timestamp(request.hasFrom ? request.from : nil, "from")
+    let to = checker.timestamp(request.hasTo ? request.to : nil, "to")
+    if let from, let to, to < from { checker.add("to", "must not be before from") }
+    for (field, value) in [("account_id", request.accountID), ("contact_id", request.contactID)] {
+      checker.text(value, field)
+    }
+    checker.text(request.campaignID, "campaign_id")
+    for (index, type) in request.types.enumerated() where !EventRecord.types.contains(type) {
+      checker.add("types[\(index)]", "must be a known event type, got \"\(type.prefix(40))\"")
+    }
+    if request.limit > Self.maxListLimit {
+      checker.add("limit", "must be at most \(Self.maxListLimit), got \(request.limit)")
+    }
+    try checker.check()
+    var remaining = request.limit == 0 ? Self.defaultListLimit : Int(request.limit)
+    var after: (Int64, String)? = nil
+    let types = request.types.isEmpty ? nil : PostgresArray.literal(request.types)
+    while remaining > 0 {
+      let cursor = after
+      let chunk = min(remaining, Self.listChunk)
+      let rows = try await self.database.transaction(context) { connection in
+        try connection.query(
+          """
+          SELECT \(EventRecord.columns) FROM events
+          WHERE ($1::bigint IS NULL OR occurred_at >= \(Micros.sql("$1")))
+            AND ($2::bigint IS NULL OR occurred_at < \(Micros.sql("$2")))
+            AND ($3::text IS NULL OR account_id = $3) AND ($4::text IS NULL OR contact_id = $4)
+            AND ($5::text IS NULL OR campaign_id = $5) AND ($6::text[] IS NULL OR type = ANY($6::text[]))
+            AND ($7::bigint IS NULL OR (occurred_at, event_key) > (\(Micros.sql("$7")), $8::text))
+          ORDER BY occurred_at, event_key LIMIT $9
+          """,
+          [
+            from, to, nonEmpty(request.accountID), nonEmpty(request.contactID), nonEmpty(request.campaignID), types,
+            cursor?.0, cursor?.1, chunk,
+          ]
+        ).rows
+      }
+      guard !rows.isEmpty else { return }
+      var response = Tally_V1_ListEventsResponse()
+      response.events = try rows.map(EventRecord.message)
+      try await writer.send(response)
+      remaining -= rows.count
+      if let last = response.events.last { after = (micros(last.occurredAt), last.key) }
+      if rows.count < chunk { return }
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import SwiftProtobuf
+import TallyWire
+
+/// Collects every violation of one request (not just the first), each naming its field path.
+struct FieldChecker {
+  private(set) var violations: [RPCError.FieldViolation] = []
+  /// Prepended to every field, e.g. "account." for the account inside UpsertAccountRequest.
+  var prefix: String
+
+  init(prefix: String = "") { self.prefix = prefix }
+
+  /// Times before 1900 or after 2200 are typos, and would not fit the KPI arithmetic anyway.
+  static let earliestMicros: Int64 = -2_208_988_800_000_000
+  static let latestMicros: Int64 = 7_258_118_400_000_000
+
+  mutating func add(_ field: String, _ description: String) {
+    self.violations.append(.init(field: self.prefix + field, description: description))
+  }
+
+  func check() throws {
+    guard self.violations.isEmpty else { throw RPCError.invalidArgument(self.violations) }
+  }
+
+  /// A client-chosen id: 1 to 200 characters without control characters.
+  mutating func id(_ value: String, _ field: String) {
+    if value.isEmpty {
+      self.add(field, "is required: 1 to 200 characters")
+    } else {
+      self.text(value, field, max: 200)
+    }
+  }
+
+  /// Optional free text: at most `max` characters, no control characters (tabs and newlines only when `multiline`).
+  mutating func text(_ value: String, _ field: String, max: Int = 200, multiline: Bool = false) {
+    if value.count > max {
+      self.add(field, "must be at most \(max) characters, got \(value.count)")
+    } else if value.unicodeScalars.contains(where: {
+      $0.properties.generalCategory == .control && !(multiline && ($0 == "\n" || $0 == "\t"))
+    }) {
+      self.add(field, "must not contain control characters")
+    }
+  }
+
+  /// A lower-case word from a fixed list; empty means `defaultValue` when there is one.
+  @discardableResult
+  mutating func oneOf(_ value: String, _ field: String, _ allowed: [String], defaultValue: String? = nil) -> String {
+    if value.isEmpty, let defaultValue { return defaultValue }
+    guard allowed.contains(value) else {
+      let shown = value.isEmpty ? "nothing" : "\"\(value.prefix(40))\""
+      self.add(field, "must be one of \(allowed.joined(separator: ", ")); got \(shown)")
+      return value
+    }
+    return value
+  }
+
+  /// Money and counts: 0 or more.
+  mutating func nonNegative(_ value: Int64?, _ field: String) {
+    if let value, value < 0 { self.add(field, "must be 0 or more, got \(value)") }
+  }
+
+  /// A string map (attributes, properties): at most 100 entries, keys 1–100 characters, values at most 2,000.
+  mutating func map(_ map: [String: String], _ field: String) {
+    if map.count > 100 {
+      self.add(field, "must have at most 100 entries, got \(map.count)")
+      return
+    }
+    for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+      if key.isEmpty || key.count > 100
+        || key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+      {
+        self.add("\(field)[\(key.prefix(40))]", "keys must be 1 to 100 characters without control characters")
+        return
+      }
+      if value.count > 2_000 {
+        self.add("\(field)[\(key)]", "values must be at most 2,000 characters, got \(value.count)")
+        return
+      }
+    }
+  }
+
+  /// A timestamp as microseconds since the epoch; nil when absent (an error when `required`).
+  mutating func timestamp(_ value: Google_Protobuf_Timestamp?, _ field: String, required: Bool = false) -> Int64? {
+    guard let value else {
+      if required { self.add(field, "is required") }
+      return nil
+    }
+    guard value.nanos >= 0, value.nanos < 1_000_000_000, value.seconds > Self.earliestMicros / 1_000_000,
+      value.seconds < Self.latestMicros / 1_000_000
+    else {
+      self.add(field, "must be a time between 1900 and 2200 with nanos in 0..<1e9")
+      return nil
+    }
+    return value.seconds * 1_000_000 + Int64(value.nanos / 1000)
+  }
+}
+
+/// Timestamps in and out of SQL as microseconds since the epoch, exactly (no floating point).
+enum Micros {
+  /// SQL that turns a bigint parameter into a timestamptz.
+  static func sql(_ parameter: String) -> String {
+    "('epoch'::timestamptz + \(parameter)::bigint * interval '1 microsecond')"
+  }
+
+  /// SQL that reads a timestamptz column as microseconds, under the column's name (without a table alias).
+  static func column(_ name: String) -> String {
+    let alias = name.split(separator: ".").last.map(String.init) ?? name
+    return "(extract(epoch FROM \(name)) * 1000000)::bigint AS \(alias)"
+  }
+
+  static func timestamp(_ micros: Int64) -> Google_Protobuf_Timestamp {
+    let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+    return Google_Protobuf_Timestamp(seconds: seconds, nanos: Int32(micros - seconds * 1_000_000) * 1000)
+  }
+}
+
+/// String maps stored as jsonb.
+enum JSONMap {
+  static func encode(_ map: [String: String]) -> String {
+    var out = "{"
+    for (index, (key, value)) in map.sorted(by: { $0.key < $1.key }).enumerated() {
+      if index > 0 { out += "," }
+      appendQuoted(key, to: &out)
+      out += ":"
+      appendQuoted(value, to: &out)
+    }
+    return out + "}"
+  }
+
+  static func decode(_ text: String?) -> [String: String] {
+    guard let text, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+      return [:]
+    }
+    return object.compactMapValues { $0 as? String }
+  }
+
+  /// A JSON string literal; control characters and quotes escaped.
+  static func appendQuoted(_ value: String, to out: inout String) {
+    out += "\""
+    for scalar in value.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    out += "\""
+  }
+}

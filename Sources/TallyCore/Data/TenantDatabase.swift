@@ -1,0 +1,93 @@
+import Foundation
+public import TallyStore
+import TallyWire
+
+extension Access {
+  /// Keys that may read a tenant's data.
+  public static let tenantRead = Access.scopes([.operator, .admin, .write, .read])
+  /// Keys that may change a tenant's data.
+  public static let tenantWrite = Access.scopes([.operator, .admin, .write])
+}
+
+/// Runs a data call's work in a transaction that row-level security fences to the call's tenant.
+public struct TenantDatabase: Sendable {
+  public let pool: PostgresPool
+
+  public init(pool: PostgresPool) { self.pool = pool }
+
+  /// The tenant the call acts on: the key's own, or the one an operator key named.
+  static func tenant(of context: RequestContext) throws -> String {
+    guard let tenant = context.tenantID else {
+      throw RPCError(
+        code: .invalidArgument,
+        message: "an operator key must name the tenant to act on (CallHeader.tenant_id, tally --tenant)"
+      )
+    }
+    return try Validation.uuid(tenant, field: "tenant_id")
+  }
+
+  /// Runs `body` in the call tenant's transaction. An operator's named tenant must exist (a
+  /// tenant key's tenant was checked when it authenticated).
+  func transaction<T: Sendable>(
+    _ context: RequestContext,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    let tenant = try Self.tenant(of: context)
+    let mustCheck = context.principal.isOperator
+    return try await self.pool.withTransaction(tenant: tenant) { connection in
+      if mustCheck {
+        let found = try connection.query("SELECT 1 FROM tenants WHERE tenant_id = $1::uuid", [tenant]).rows
+        guard !found.isEmpty else { throw RPCError(code: .notFound, message: "no tenant \(tenant)") }
+      }
+      return try body(connection)
+    }
+  }
+}
+
+extension PostgresArray {
+  /// `{"a","b"}`: a text[] literal for any strings.
+  static func literal(_ values: [String]) -> String {
+    var out = "{"
+    for (index, value) in values.enumerated() {
+      if index > 0 { out += "," }
+      out += "\""
+      for character in value.unicodeScalars {
+        if character == "\"" || character == "\\" { out += "\\" }
+        out.unicodeScalars.append(character)
+      }
+      out += "\""
+    }
+    return out + "}"
+  }
+}
+
+/// Page tokens for lists ordered by a client-chosen text id.
+enum IDPageToken {
+  static func encode(afterID id: String) -> String {
+    Data("k1|\(id)".utf8).base64EncodedString()
+  }
+
+  static func decode(_ token: String) throws -> String? {
+    guard !token.isEmpty else { return nil }
+    guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
+      text.hasPrefix("k1|")
+    else {
+      throw RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
+    }
+    return String(text.dropFirst(3))
+  }
+}
+
+/// The ABM data services (accounts, campaigns, opportunities, events) over one pool.
+public struct ABMDataServices: Sendable {
+  public let database: TenantDatabase
+
+  public init(pool: PostgresPool) { self.database = TenantDatabase(pool: pool) }
+
+  public func register(into router: inout Router) {
+    AccountService(database: self.database).register(into: &router)
+    CampaignService(database: self.database).register(into: &router)
+    OpportunityService(database: self.database).register(into: &router)
+    EventService(database: self.database).register(into: &router)
+  }
+}

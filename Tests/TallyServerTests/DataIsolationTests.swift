@@ -1,0 +1,143 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyWire
+import Testing
+
+/// Tenant A's keys, with tenant B's ids, for every ABM data method: B's rows stay unseen and unchanged.
+@Suite struct DataIsolationTests {
+  /// Tenant B's account, contact, campaign, cost, opportunity and event.
+  private func seedTenantB(_ context: DataTestContext) async throws {
+    let b = context.clientB
+    _ = try await b.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("b-acct", name: "B Corp")))
+    _ = try await b.unary(AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("b-contact", account: "b-acct")))
+    _ = try await b.unary(CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("b-camp")))
+    var cost = Tally_V1_RecordCostRequest()
+    cost.cost.key = "b-cost"
+    cost.cost.campaignID = "b-camp"
+    cost.cost.date = "2026-01-02"
+    cost.cost.amount = 7
+    cost.cost.category = "tools"
+    _ = try await b.unary(CampaignMethods.recordCost, cost)
+    var opportunity = Tally_V1_Opportunity()
+    opportunity.id = "b-opp"
+    opportunity.accountID = "b-acct"
+    opportunity.name = "B deal"
+    opportunity.status = "open"
+    opportunity.type = "renewal"
+    opportunity.createdAt = Fixture.time("2026-01-03T00:00:00Z")
+    _ = try await b.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(opportunity))
+    _ = try await b.clientStreaming(EventMethods.recordEvents) { writer in
+      var request = Tally_V1_RecordEventsRequest()
+      request.events = [Fixture.event("shared-key")]
+      try await writer.send(request)
+    }
+  }
+
+  @Test func tenantAsKeysNeverReadOrChangeTenantBsRows() async throws {
+    try await DataTestContext.with { context in
+      try await self.seedTenantB(context)
+      let a = context.clientA
+
+      var getAccount = Tally_V1_GetAccountRequest()
+      getAccount.id = "b-acct"
+      _ = await expectStatus(.notFound) { try await a.unary(AccountMethods.getAccount, getAccount) }
+      var deleteAccount = Tally_V1_DeleteAccountRequest()
+      deleteAccount.id = "b-acct"
+      _ = await expectStatus(.notFound) { try await a.unary(AccountMethods.deleteAccount, deleteAccount) }
+      _ = await expectStatus(.notFound) {
+        try await a.unary(AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("x", account: "b-acct")))
+      }
+      var getContact = Tally_V1_GetContactRequest()
+      getContact.id = "b-contact"
+      _ = await expectStatus(.notFound) { try await a.unary(AccountMethods.getContact, getContact) }
+      var deleteContact = Tally_V1_DeleteContactRequest()
+      deleteContact.id = "b-contact"
+      _ = await expectStatus(.notFound) { try await a.unary(AccountMethods.deleteContact, deleteContact) }
+      var importing = Tally_V1_ImportAccountsRequest()
+      importing.contacts = [Fixture.contact("y", account: "b-acct")]
+      let orphanContacts = importing
+      let imported = try await a.clientStreaming(AccountMethods.importAccounts) { try await $0.send(orphanContacts) }
+      #expect(imported.contactsUpserted == 0 && imported.rejected == 1)
+
+      var getCampaign = Tally_V1_GetCampaignRequest()
+      getCampaign.id = "b-camp"
+      _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.getCampaign, getCampaign) }
+      var targets = Tally_V1_SetCampaignTargetsRequest()
+      targets.campaignID = "b-camp"
+      targets.remove = ["b-acct"]
+      _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.setCampaignTargets, targets) }
+      var cost = Tally_V1_RecordCostRequest()
+      cost.cost.campaignID = "b-camp"
+      cost.cost.date = "2026-01-02"
+      cost.cost.category = "tools"
+      _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.recordCost, cost) }
+      var getOpportunity = Tally_V1_GetOpportunityRequest()
+      getOpportunity.id = "b-opp"
+      _ = await expectStatus(.notFound) { try await a.unary(OpportunityMethods.getOpportunity, getOpportunity) }
+      var opportunity = Tally_V1_Opportunity()
+      opportunity.id = "b-opp"
+      opportunity.accountID = "b-acct"
+      opportunity.name = "hijack"
+      opportunity.status = "open"
+      opportunity.type = "renewal"
+      opportunity.createdAt = Fixture.time("2026-01-03T00:00:00Z")
+      _ = await expectStatus(.notFound) {
+        try await a.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(opportunity))
+      }
+
+      // Ids are per tenant: A may use B's ids for rows of its own, which B never sees.
+      _ = try await a.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("b-acct", name: "A's own")))
+      let events = try await a.clientStreaming(EventMethods.recordEvents) { writer in
+        var request = Tally_V1_RecordEventsRequest()
+        request.events = [Fixture.event("shared-key")]
+        try await writer.send(request)
+      }
+      #expect(events.accepted == 1 && events.duplicates == 0)
+
+      // Every list of A shows A's rows only.
+      #expect(
+        try await a.unary(AccountMethods.listAccounts, .init()).accounts.map(\.name) == ["A's own"])
+      #expect(try await a.unary(AccountMethods.listContacts, .init()).contacts.isEmpty)
+      #expect(try await a.unary(CampaignMethods.listCampaigns, .init()).campaigns.isEmpty)
+      #expect(try await a.unary(CampaignMethods.listCosts, .init()).costs.isEmpty)
+      #expect(try await a.unary(OpportunityMethods.listOpportunities, .init()).opportunities.isEmpty)
+      let aEvents = try await a.serverStreaming(EventMethods.listEvents, .init()) { stream in
+        try await stream.reduce(0) { $0 + $1.events.count }
+      }
+      #expect(aEvents == 1)
+
+      // B's rows are exactly as B left them.
+      let b = context.clientB
+      #expect(try await b.unary(AccountMethods.getAccount, getAccount).name == "B Corp")
+      #expect(try await b.unary(AccountMethods.getContact, getContact).accountID == "b-acct")
+      #expect(try await b.unary(CampaignMethods.getCampaign, getCampaign).targetAccountCount == 0)
+      #expect(try await b.unary(OpportunityMethods.getOpportunity, getOpportunity).name == "B deal")
+      #expect(try await b.unary(CampaignMethods.listCosts, .init()).costs.map(\.amount) == [7])
+    }
+  }
+
+  @Test func readKeysCannotWriteAndOperatorsMustNameAnExistingTenant() async throws {
+    try await DataTestContext.with { context in
+      _ = await expectStatus(.permissionDenied) {
+        try await context.readerA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("r")))
+      }
+      _ = await expectStatus(.permissionDenied) {
+        try await context.readerA.clientStreaming(EventMethods.recordEvents) { _ in }
+      }
+      let noTenant = await expectStatus(.invalidArgument) {
+        try await context.operatorClient.unary(AccountMethods.listAccounts, .init())
+      }
+      #expect(noTenant?.message.contains("tenant") == true)
+      _ = await expectStatus(.notFound) {
+        try await context.operatorClient.unary(
+          AccountMethods.listAccounts, .init(), options: CallOptions(tenantID: UUID().uuidString))
+      }
+      let asA = CallOptions(tenantID: context.tenantA)
+      _ = try await context.operatorClient.unary(
+        AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("op")), options: asA)
+      #expect(try await context.readerA.unary(AccountMethods.listAccounts, .init()).accounts.map(\.id) == ["op"])
+    }
+  }
+}

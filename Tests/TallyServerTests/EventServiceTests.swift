@@ -1,0 +1,128 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyStore
+import TallyWire
+import Testing
+
+@Suite struct EventServiceTests {
+  private func record(_ client: TallyClient, _ batches: [[Tally_V1_Event]]) async throws
+    -> Tally_V1_RecordEventsResponse
+  {
+    try await client.clientStreaming(EventMethods.recordEvents) { writer in
+      for events in batches {
+        var request = Tally_V1_RecordEventsRequest()
+        request.events = events
+        try await writer.send(request)
+      }
+    }
+  }
+
+  private func list(_ client: TallyClient, _ request: Tally_V1_ListEventsRequest = .init()) async throws
+    -> [Tally_V1_Event]
+  {
+    try await client.serverStreaming(EventMethods.listEvents, request) { responses in
+      var events: [Tally_V1_Event] = []
+      for try await chunk in responses { events += chunk.events }
+      return events
+    }
+  }
+
+  @Test func mixedBatchesStoreTheValidEventsOnce() async throws {
+    try await DataTestContext.with { context in
+      var future = Fixture.event("future")
+      future.occurredAt = Google_Protobuf_Timestamp(date: Date().addingTimeInterval(2 * 86_400))
+      var long = Fixture.event("long", type: "content_view")
+      long.durationSeconds = 90_000
+      var tagged = Fixture.event("tagged", type: "content_view")
+      tagged.durationSeconds = 120
+      tagged.assetID = "whitepaper-7"
+      tagged.properties = ["utm_source": "linkedin", "quote": "a\t\"b\"\\n"]
+      let batch = [
+        Fixture.event("e1"), Fixture.event("e2", type: "email_clickd"), Fixture.event("e1"), future,
+        Fixture.event("", type: "web_visit"), long, tagged, Fixture.event("e3", at: "1999-12-31T23:59:59Z"),
+      ]
+      let response = try await self.record(context.clientA, [batch])
+      #expect(response.accepted == 2 && response.duplicates == 1 && response.rejected == 5 && response.batches == 1)
+      let reasons = Dictionary(uniqueKeysWithValues: response.rejections.map { ($0.index, $0.field) })
+      #expect(reasons == [1: "type", 3: "occurred_at", 4: "key", 5: "duration_seconds", 7: "occurred_at"])
+      #expect(response.rejections.first { $0.index == 1 }?.reason.contains("email_clickd") == true)
+
+      // The client retries after a lost answer: nothing is stored twice.
+      let retry = try await self.record(context.clientA, [batch, [Fixture.event("e4")]])
+      #expect(retry.accepted == 1 && retry.duplicates == 3 && retry.batches == 2)
+      let stored = try await self.list(context.readerA)
+      #expect(stored.map(\.key).sorted() == ["e1", "e4", "tagged"])
+      #expect(stored.first { $0.key == "tagged" } == tagged)
+    }
+  }
+
+  @Test func concurrentStreamsWithTheSameKeysStoreEachEventOnce() async throws {
+    try await DataTestContext.with { context in
+      let events = (0..<2_000).map { Fixture.event("k\($0)", at: "2026-0\($0 % 9 + 1)-15T08:00:00Z") }
+      let responses = try await withThrowingTaskGroup(of: Tally_V1_RecordEventsResponse.self) { group in
+        for _ in 0..<4 {
+          group.addTask { try await self.record(context.clientA, [Array(events[..<1000]), Array(events[1000...])]) }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
+      }
+      #expect(responses.map(\.accepted).reduce(0, +) == 2_000)
+      #expect(responses.map(\.duplicates).reduce(0, +) == 6_000)
+      var request = Tally_V1_ListEventsRequest()
+      request.limit = 5_000
+      let stored = try await self.list(context.readerA, request)
+      #expect(stored.count == 2_000)
+      let times = stored.map { $0.occurredAt.seconds }
+      #expect(times == times.sorted())
+    }
+  }
+
+  @Test func oldMonthsGetTheirPartitionOnDemand() async throws {
+    try await DataTestContext.with { context in
+      let response = try await self.record(
+        context.clientA, [[Fixture.event("old", at: "2003-05-05T05:05:05Z"), Fixture.event("new")]])
+      #expect(response.accepted == 2)
+      let partition = try await context.pool.withConnection { connection in
+        try connection.query("SELECT to_regclass('events_2003_05')::text AS name").rows[0].decode(String.self, "name")
+      }
+      #expect(partition == "events_2003_05")
+    }
+  }
+
+  @Test func listFiltersByTimeAccountAndType() async throws {
+    try await DataTestContext.with { context in
+      var events: [Tally_V1_Event] = []
+      for day in 1...20 {
+        var event = Fixture.event(
+          "d\(day)", type: day % 2 == 0 ? "web_visit" : "ad_click",
+          at: String(format: "2026-04-%02dT12:00:00Z", day))
+        event.accountID = day <= 10 ? "acme" : "globex"
+        events.append(event)
+      }
+      _ = try await self.record(context.clientA, [events])
+      var request = Tally_V1_ListEventsRequest()
+      request.from = Fixture.time("2026-04-05T00:00:00Z")
+      request.to = Fixture.time("2026-04-15T00:00:00Z")
+      request.accountID = "acme"
+      request.types = ["web_visit"]
+      #expect(try await self.list(context.readerA, request).map(\.key) == ["d6", "d8", "d10"])
+      request = Tally_V1_ListEventsRequest()
+      request.limit = 3
+      #expect(try await self.list(context.readerA, request).map(\.key) == ["d1", "d2", "d3"])
+      request.types = ["nonsense"]
+      _ = await expectStatus(.invalidArgument) { try await self.list(context.readerA, request) }
+    }
+  }
+
+  @Test func aBatchAboveTenThousandIsRefusedWithItsSize() async throws {
+    try await DataTestContext.with { context in
+      let events = (0..<10_001).map { Fixture.event("b\($0)") }
+      let error = await expectStatus(.invalidArgument) { try await self.record(context.clientA, [events]) }
+      #expect(error?.message.contains("10001") == true)
+      #expect(try await self.list(context.readerA).isEmpty)
+      let full = try await self.record(context.clientA, [Array(events.prefix(10_000))])
+      #expect(full.accepted == 10_000)
+    }
+  }
+}
