@@ -114,7 +114,7 @@ CREATE TABLE costs (
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, cost_id),
   UNIQUE (tenant_id, key),
-  FOREIGN KEY (tenant_id, campaign_id) REFERENCES campaigns (tenant_id, campaign_id)
+  FOREIGN KEY (tenant_id, campaign_id) REFERENCES campaigns (tenant_id, campaign_id) ON DELETE SET NULL (campaign_id)
 );
 CREATE INDEX costs_date ON costs (tenant_id, cost_date);
 

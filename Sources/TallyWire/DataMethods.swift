@@ -65,6 +65,10 @@ public enum CampaignMethods {
     "tally.v1.CampaignService/ListCampaigns",
     .unary
   )
+  public static let deleteCampaign = MethodDescriptor<Tally_V1_DeleteCampaignRequest, Tally_V1_DeleteCampaignResponse>(
+    "tally.v1.CampaignService/DeleteCampaign",
+    .unary
+  )
   public static let setCampaignTargets = MethodDescriptor<
     Tally_V1_SetCampaignTargetsRequest, Tally_V1_SetCampaignTargetsResponse
   >(
@@ -83,6 +87,7 @@ public enum CampaignMethods {
     upsertCampaign.erased,
     getCampaign.erased,
     listCampaigns.erased,
+    deleteCampaign.erased,
     setCampaignTargets.erased,
     recordCost.erased,
     listCosts.erased,
@@ -105,10 +110,17 @@ public enum OpportunityMethods {
     "tally.v1.OpportunityService/ListOpportunities",
     .unary
   )
+  public static let deleteOpportunity = MethodDescriptor<
+    Tally_V1_DeleteOpportunityRequest, Tally_V1_DeleteOpportunityResponse
+  >(
+    "tally.v1.OpportunityService/DeleteOpportunity",
+    .unary
+  )
   public static let all: [AnyMethodDescriptor] = [
     upsertOpportunity.erased,
     getOpportunity.erased,
     listOpportunities.erased,
+    deleteOpportunity.erased,
   ]
 }
 

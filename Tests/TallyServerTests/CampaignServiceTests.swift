@@ -72,6 +72,16 @@ import Testing
       _ = await expectStatus(.notFound) {
         try await context.clientA.unary(CampaignMethods.recordCost, self.cost("x", "2026-01-01", 1, campaign: "nope"))
       }
+
+      // Deleting the campaign keeps its costs, no longer tied to it.
+      var delete = Tally_V1_DeleteCampaignRequest()
+      delete.id = "q1"
+      let deleted = try await context.clientA.unary(CampaignMethods.deleteCampaign, delete)
+      #expect(deleted.targetsRemoved == 2 && deleted.costsUnlinked == 13)
+      _ = await expectStatus(.notFound) { try await context.readerA.unary(CampaignMethods.getCampaign, get) }
+      let costs = try await context.readerA.unary(CampaignMethods.listCosts, Tally_V1_ListCostsRequest())
+      #expect(costs.costs.count == 13 && costs.costs.allSatisfy { $0.campaignID.isEmpty })
+      _ = await expectStatus(.notFound) { try await context.clientA.unary(CampaignMethods.deleteCampaign, delete) }
     }
   }
 
@@ -174,6 +184,13 @@ import Testing
       var get = Tally_V1_GetOpportunityRequest()
       get.id = "o1"
       #expect(try await context.readerA.unary(OpportunityMethods.getOpportunity, get).status == "won")
+      var delete = Tally_V1_DeleteOpportunityRequest()
+      delete.id = "o1"
+      _ = try await context.clientA.unary(OpportunityMethods.deleteOpportunity, delete)
+      _ = await expectStatus(.notFound) { try await context.readerA.unary(OpportunityMethods.getOpportunity, get) }
+      _ = await expectStatus(.notFound) {
+        try await context.clientA.unary(OpportunityMethods.deleteOpportunity, delete)
+      }
     }
   }
 }

@@ -73,6 +73,12 @@ import Testing
       cost.cost.date = "2026-01-02"
       cost.cost.category = "tools"
       _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.recordCost, cost) }
+      var deleteCampaign = Tally_V1_DeleteCampaignRequest()
+      deleteCampaign.id = "b-camp"
+      _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.deleteCampaign, deleteCampaign) }
+      var deleteOpportunity = Tally_V1_DeleteOpportunityRequest()
+      deleteOpportunity.id = "b-opp"
+      _ = await expectStatus(.notFound) { try await a.unary(OpportunityMethods.deleteOpportunity, deleteOpportunity) }
       var getOpportunity = Tally_V1_GetOpportunityRequest()
       getOpportunity.id = "b-opp"
       _ = await expectStatus(.notFound) { try await a.unary(OpportunityMethods.getOpportunity, getOpportunity) }

@@ -16,6 +16,7 @@ public struct CampaignService: Sendable {
     router.unary(CampaignMethods.upsertCampaign, access: .tenantWrite, self.upsertCampaign)
     router.unary(CampaignMethods.getCampaign, access: .tenantRead, self.getCampaign)
     router.unary(CampaignMethods.listCampaigns, access: .tenantRead, self.listCampaigns)
+    router.unary(CampaignMethods.deleteCampaign, access: .tenantWrite, self.deleteCampaign)
     router.unary(CampaignMethods.setCampaignTargets, access: .tenantWrite, self.setCampaignTargets)
     router.unary(CampaignMethods.recordCost, access: .tenantWrite, self.recordCost)
     router.unary(CampaignMethods.listCosts, access: .tenantRead, self.listCosts)
@@ -81,6 +82,29 @@ public struct CampaignService: Sendable {
     if rows.count > pageSize, let last = response.campaigns.last {
       response.nextPageToken = IDPageToken.encode(afterID: last.id)
     }
+    return response
+  }
+
+  @Sendable func deleteCampaign(_ request: Tally_V1_DeleteCampaignRequest, _ context: RequestContext) async throws
+    -> Tally_V1_DeleteCampaignResponse
+  {
+    try AccountService.checkID(request.id, "id")
+    let response = try await self.database.transaction(context) { connection -> Tally_V1_DeleteCampaignResponse? in
+      let row = try connection.query(
+        """
+        SELECT (SELECT count(*) FROM campaign_targets WHERE campaign_id = $1) AS targets,
+               (SELECT count(*) FROM costs WHERE campaign_id = $1) AS costs
+        """,
+        [request.id]
+      ).rows[0]
+      guard try connection.query("DELETE FROM campaigns WHERE campaign_id = $1", [request.id]).affectedRows == 1
+      else { return nil }
+      var response = Tally_V1_DeleteCampaignResponse()
+      response.targetsRemoved = UInt32(try row.require(Int.self, "targets"))
+      response.costsUnlinked = UInt32(try row.require(Int.self, "costs"))
+      return response
+    }
+    guard let response else { throw RPCError(code: .notFound, message: "no campaign \(request.id)") }
     return response
   }
 

@@ -21,6 +21,14 @@ public struct OpportunityService: Sendable {
     router.unary(OpportunityMethods.upsertOpportunity, access: .tenantWrite, self.upsertOpportunity)
     router.unary(OpportunityMethods.getOpportunity, access: .tenantRead, self.getOpportunity)
     router.unary(OpportunityMethods.listOpportunities, access: .tenantRead, self.listOpportunities)
+    router.unary(OpportunityMethods.deleteOpportunity, access: .tenantWrite) { request, context in
+      try AccountService.checkID(request.id, "id")
+      let deleted = try await self.database.transaction(context) { connection in
+        try connection.query("DELETE FROM opportunities WHERE opportunity_id = $1", [request.id]).affectedRows
+      }
+      guard deleted == 1 else { throw RPCError(code: .notFound, message: "no opportunity \(request.id)") }
+      return Tally_V1_DeleteOpportunityResponse()
+    }
   }
 
   @Sendable func upsertOpportunity(_ request: Tally_V1_UpsertOpportunityRequest, _ context: RequestContext)
