@@ -13,7 +13,8 @@ struct ConnectionOptions: ParsableArguments {
   @Option(help: "The API key. Default: $TALLY_API_KEY, else the profile's api_key or operator_api_key.")
   var apiKey: String?
 
-  @Option(help: "For operator keys: the tenant the call acts on.")
+  @Option(
+    help: "For operator keys: the tenant the call acts on. Default: $TALLY_TENANT, else a dev profile's tenant_id.")
   var tenant: String?
 
   @Option(help: "Fail a call that takes longer than this many seconds.")
@@ -47,12 +48,15 @@ struct ConnectionOptions: ParsableArguments {
     var endpoint = setting(self.endpoint, "--endpoint", "TALLY_ENDPOINT")
     var caCert = setting(self.caCert, "--ca-cert", "TALLY_CA_CERT")
     var apiKey = setting(self.apiKey, "--api-key", "TALLY_API_KEY")
+    var tenant = setting(self.tenant, "--tenant", "TALLY_TENANT")?.value
     if endpoint == nil || caCert == nil || apiKey == nil || self.profile != nil,
       let (profile, path) = try Profile.load(explicitPath: self.profile, environment: environment)
     {
       let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
       endpoint = endpoint ?? profile.endpoint.map { ($0, path) }
       caCert = caCert ?? profile.caCert.map { (URL(fileURLWithPath: $0, relativeTo: directory).path, path) }
+      // A dev profile's operator key acts on the demo tenant unless told otherwise.
+      if apiKey == nil, (profile.apiKey ?? "").isEmpty { tenant = tenant ?? profile.tenantID }
       apiKey = apiKey ?? profile.key.map { ($0, path) }
     }
     guard let endpoint else {
@@ -79,6 +83,6 @@ struct ConnectionOptions: ParsableArguments {
       clientName: "tally-cli",
       connectTimeout: min(timeout ?? .seconds(10), .seconds(10))
     )
-    return (configuration, CallOptions(timeout: timeout, tenantID: self.tenant))
+    return (configuration, CallOptions(timeout: timeout, tenantID: tenant))
   }
 }

@@ -64,7 +64,7 @@ extension Output {
   }
 
   /// Protobuf JSON with the `.proto` field names (snake_case), like the rest of the output.
-  private static var protoJSON: JSONEncodingOptions {
+  static var protoJSON: JSONEncodingOptions {
     var options = JSONEncodingOptions()
     options.preserveProtoFieldNames = true
     return options

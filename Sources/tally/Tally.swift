@@ -12,6 +12,9 @@ struct Tally: AsyncParsableCommand {
       ~/.config/tally/profile.json, or ~/.config/tally/dev.json (written by `tallyd dev`). \
       $XDG_CONFIG_HOME replaces ~/.config when set.
       """,
-    subcommands: [Ping.self, ServerInfo.self, Call.self, Tenants.self, Keys.self]
+    subcommands: [
+      Ping.self, ServerInfo.self, Call.self, Tenants.self, Keys.self, Accounts.self, Contacts.self, Campaigns.self,
+      Opportunities.self,
+    ]
   )
 }

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import SwiftProtobuf
+import TallyClient
+
+/// `tally <plural> list|get|upsert|delete`, the same for every `DataEntity`.
+enum DataCommands<E: DataEntity> {
+  static var subcommands: [any ParsableCommand.Type] { [List.self, Get.self, Upsert.self, Delete.self] }
+
+  static func show(_ items: [E.Entity], _ format: OutputFormat, list: Bool) throws {
+    guard format == .table else {
+      return try list ? Output.printMessageArray(items) : Output.printMessages(items)
+    }
+    Output.printTable([E.tableHeader] + items.map(E.tableRow))
+  }
+
+  /// A message from protobuf JSON (`--json`, or `@file`) with `--set field=value` applied on top.
+  static func message<M: Message>(json: String?, sets: [String], id: (String, String)? = nil) throws -> M {
+    var object: [String: Any] = [:]
+    if let json {
+      let text = json.hasPrefix("@") ? try String(contentsOfFile: String(json.dropFirst()), encoding: .utf8) : json
+      guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        throw ValidationError("--json must be a JSON object (or @FILE holding one)")
+      }
+      object = parsed
+    }
+    for assignment in sets {
+      guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
+        throw ValidationError("--set takes field=value, got \"\(assignment)\"")
+      }
+      let path = String(assignment[..<equals])
+      let text = String(assignment[assignment.index(after: equals)...])
+      let value: Any = text == "true" || text == "false" ? (text == "true") as Any : text as Any
+      // attributes.region=EMEA sets one entry of a map field.
+      if let dot = path.firstIndex(of: ".") {
+        var map = object[String(path[..<dot])] as? [String: Any] ?? [:]
+        map[String(path[path.index(after: dot)...])] = text
+        object[String(path[..<dot])] = map
+      } else {
+        object[path] = value
+      }
+    }
+    if let (field, value) = id { object[field] = value }
+    let data = try JSONSerialization.data(withJSONObject: object)
+    do {
+      return try M(jsonUTF8Data: data)
+    } catch {
+      throw ValidationError(
+        "not a valid \(M.protoMessageName): \(error) (fields use the .proto names, e.g. account_id)")
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+      CommandConfiguration(
+        abstract: "List \(E.plural), ordered by id.",
+        discussion: "Filters: \(E.filters.map { "--filter \($0)=…" }.joined(separator: ", "))."
+      )
+    }
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Items per page (at most 1000).") var pageSize: UInt32 = 100
+    @Flag(help: "Follow every page to the end.") var all = false
+    @Option(help: "field=value of the list request, e.g. account_id=acme.") var filter: [String] = []
+
+    func run() async throws {
+      // Filters are merged into each page's request; being unset there, page size and token survive.
+      let filters: [UInt8] = try (DataCommands.message(json: nil, sets: self.filter) as E.ListRequest).serializedBytes()
+      let (items, more) = try await self.connection.withClient { session in
+        var items: [E.Entity] = []
+        var token = ""
+        repeat {
+          var request = E.listRequest(pageSize: self.pageSize, pageToken: token)
+          try request.merge(serializedBytes: filters)
+          let (pageItems, next) = E.page(try await session.client.unary(E.list, request, options: session.options))
+          items += pageItems
+          token = next
+        } while self.all && !token.isEmpty
+        return (items, !token.isEmpty)
+      }
+      try DataCommands.show(items, self.connection.output, list: true)
+      if more { Output.printError("more \(E.plural) follow: pass --all to list them all") }
+    }
+  }
+
+  struct Get: AsyncParsableCommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(abstract: "Show one of the \(E.plural).") }
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The id.") var id: String
+
+    func run() async throws {
+      let item = try await self.connection.unary(E.get, E.getRequest(id: self.id))
+      try DataCommands.show([item], self.connection.output, list: false)
+    }
+  }
+
+  struct Upsert: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+      CommandConfiguration(
+        abstract: "Create or replace one of the \(E.plural): every field comes from --json and --set.",
+        discussion: "Example: tally \(E.plural) upsert ID --set name=\"Acme\" --set attributes.region=EMEA"
+      )
+    }
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The id.") var id: String
+    @Option(help: "The fields as protobuf JSON, or @FILE.") var json: String?
+    @Option(help: "field=value (repeatable; map entries as map.key=value; times as 2026-01-31T00:00:00Z).")
+    var set: [String] = []
+
+    func run() async throws {
+      let entity: E.Entity = try DataCommands.message(json: self.json, sets: self.set, id: ("id", self.id))
+      let stored = try await self.connection.unary(E.upsert, E.upsertRequest(entity))
+      try DataCommands.show([stored], self.connection.output, list: false)
+    }
+  }
+
+  struct Delete: AsyncParsableCommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(abstract: "Delete one of the \(E.plural).") }
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The id.") var id: String
+
+    func run() async throws {
+      let response = try await self.connection.unary(E.delete, E.deleteRequest(id: self.id))
+      if self.connection.output == .json {
+        try Output.printMessages([response])
+      } else {
+        let details = try response.jsonString(options: Output.protoJSON)
+        print("deleted \(self.id)\(details == "{}" ? "" : " \(details)")")
+      }
+    }
+  }
+}
