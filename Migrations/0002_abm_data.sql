@@ -189,6 +189,14 @@ BEGIN
           'CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
           name, month, (month + interval '1 month')::date
         );
+        -- Reads go through the parent, whose policy applies; the partition is fenced as well, in
+        -- case it is ever reached directly.
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', name);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', name);
+        EXECUTE format(
+          'CREATE POLICY tenant_isolation ON %I USING (tenant_id = (SELECT nullif(current_setting(''tally.tenant_id'', true), '''')::uuid))',
+          name
+        );
         created := created + 1;
       END IF;
     END IF;
