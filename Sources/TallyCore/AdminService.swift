@@ -270,7 +270,7 @@ public struct AdminService: Sendable {
   }
 
   static func timestamp(_ microseconds: Int64) -> Google_Protobuf_Timestamp {
-    Google_Protobuf_Timestamp(seconds: microseconds / 1_000_000, nanos: Int32(microseconds % 1_000_000) * 1000)
+    Google_Protobuf_Timestamp(microseconds: microseconds)
   }
 
   static func randomHex(bytes: Int) -> String {

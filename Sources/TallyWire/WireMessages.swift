@@ -65,3 +65,11 @@ extension ConnectionError {
     self.init(Code(rawValue: goAway.code.rawValue), goAway.message)
   }
 }
+
+extension Google_Protobuf_Timestamp {
+  /// From microseconds since 1970 (UTC), rounding toward the past for times before 1970.
+  public init(microseconds micros: Int64) {
+    let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+    self.init(seconds: seconds, nanos: Int32(micros - seconds * 1_000_000) * 1000)
+  }
+}

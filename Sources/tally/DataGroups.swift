@@ -1,19 +1,55 @@
 import ArgumentParser
+import TallyClient
 
 /// `tally accounts`: the tenant's accounts, and CSV imports of accounts and contacts.
 struct Accounts: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "List, show, upsert, delete and import accounts.",
-    subcommands: DataCommands<AccountEntity>.subcommands
+    subcommands: DataCommands<AccountEntity>.subcommands + [Import.self]
   )
+
+  struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Import accounts from a CSV file (HubSpot and Salesforce company exports as they are).",
+      discussion: """
+        Columns are matched by name: id (Record ID, Account ID), name (Company name, Account Name), domain \
+        (Website, Company Domain Name), industry, employee_count (Number of Employees), annual_revenue, owner \
+        (Company owner, Account Owner), tier (ABM Tier, Target Tier), in_icp (ICP), customer_since, churned_at, \
+        arr. Other columns: --map "Column=field" or --map "Column=attributes.key". Rows are upserts, so a \
+        second run of the same file changes nothing.
+        """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var options: ImportOptions
+
+    func run() async throws {
+      try await Importer(kind: .accounts, options: self.options, connection: self.connection).run()
+    }
+  }
 }
 
 /// `tally contacts`.
 struct Contacts: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "List, show, upsert and delete contacts.",
-    subcommands: DataCommands<ContactEntity>.subcommands
+    abstract: "List, show, upsert, delete and import contacts.",
+    subcommands: DataCommands<ContactEntity>.subcommands + [Import.self]
   )
+
+  struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Import contacts from a CSV file; their accounts must exist (import accounts first).",
+      discussion: """
+        Columns: id (Record ID), account_id (Associated Company ID, Account ID), email (Email Address), name or \
+        first_name + last_name, title (Job Title), role (Buying Role), department; others with --map.
+        """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var options: ImportOptions
+
+    func run() async throws {
+      try await Importer(kind: .contacts, options: self.options, connection: self.connection).run()
+    }
+  }
 }
 
 /// `tally campaigns`.
@@ -30,4 +66,29 @@ struct Opportunities: AsyncParsableCommand {
     abstract: "List, show, upsert and delete opportunities.",
     subcommands: DataCommands<OpportunityEntity>.subcommands
   )
+}
+
+/// `tally events`: engagement events.
+struct Events: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Import engagement events.",
+    subcommands: [Import.self]
+  )
+
+  struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Import events from CSV or NDJSON (one tally.v1.Event in JSON per line).",
+      discussion: """
+        CSV columns: key (Event ID), occurred_at (Timestamp, Date), type (Event Type), account_id, contact_id, \
+        campaign_id, asset_id, duration_seconds, value, rep_id; others with --map "Column=properties.key". \
+        Keys make the import idempotent: running it again stores nothing twice.
+        """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var options: ImportOptions
+
+    func run() async throws {
+      try await Importer(kind: .events, options: self.options, connection: self.connection).run()
+    }
+  }
 }

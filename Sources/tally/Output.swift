@@ -78,3 +78,10 @@ extension Output {
     return formatter.string(from: timestamp.date) + "Z"
   }
 }
+
+extension Output {
+  /// Redraws one progress line on stderr.
+  static func printProgress(_ line: String) {
+    FileHandle.standardError.write(Data(("\r" + line).utf8))
+  }
+}

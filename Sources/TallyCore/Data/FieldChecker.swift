@@ -109,8 +109,7 @@ enum Micros {
   }
 
   static func timestamp(_ micros: Int64) -> Google_Protobuf_Timestamp {
-    let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
-    return Google_Protobuf_Timestamp(seconds: seconds, nanos: Int32(micros - seconds * 1_000_000) * 1000)
+    Google_Protobuf_Timestamp(microseconds: micros)
   }
 }
 

@@ -1,0 +1,141 @@
+import Foundation
+
+/// Reads a CSV file record by record in 1 MiB chunks, so a file of millions of rows never sits in
+/// memory. RFC 4180 quoting; LF or CRLF; a UTF-8 BOM is skipped; blank lines are skipped.
+public struct CSVRows {
+  public struct Record: Sendable {
+    public var fields: [String]
+    /// The 1-based line the record starts on, for error messages.
+    public var line: Int
+  }
+
+  public struct ParseError: Error, CustomStringConvertible {
+    public var line: Int
+    public var problem: String
+    public var description: String { self.line > 0 ? "line \(self.line): \(self.problem)" : self.problem }
+  }
+
+  private let handle: FileHandle
+  private var chunk: [UInt8] = []
+  private var position = 0
+  private var atEnd = false
+  private var line = 1
+  private var started = false
+  /// Comma, or semicolon or tab when the header line has those and no comma (European spreadsheets).
+  public private(set) var delimiter: UInt8
+  /// Bytes handed out so far: progress through the file.
+  public private(set) var bytesRead = 0
+  public let totalBytes: Int
+
+  public init(path: String, delimiter: UInt8? = nil) throws {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw ParseError(line: 0, problem: "cannot open \(path)")
+    }
+    self.handle = handle
+    self.totalBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    self.delimiter = delimiter ?? UInt8(ascii: ",")
+    if delimiter == nil {
+      self.fill()
+      let firstLine = self.chunk.prefix { $0 != UInt8(ascii: "\n") }
+      if !firstLine.contains(UInt8(ascii: ",")) {
+        if firstLine.contains(UInt8(ascii: ";")) {
+          self.delimiter = UInt8(ascii: ";")
+        } else if firstLine.contains(UInt8(ascii: "\t")) {
+          self.delimiter = UInt8(ascii: "\t")
+        }
+      }
+    }
+  }
+
+  private mutating func fill() {
+    guard !self.atEnd else { return }
+    let data = self.handle.readData(ofLength: 1 << 20)
+    if data.isEmpty {
+      self.atEnd = true
+    } else {
+      self.chunk = Array(self.chunk[self.position...]) + data
+      self.position = 0
+    }
+  }
+
+  private enum State {
+    case fieldStart, unquoted, quoted, quoteInQuoted
+  }
+
+  /// The next non-blank record, or nil at the end of the file.
+  public mutating func next() throws -> Record? {
+    while true {
+      guard let record = try self.readRecord() else { return nil }
+      if record.fields.count == 1 && record.fields[0].isEmpty { continue }
+      return record
+    }
+  }
+
+  private mutating func readRecord() throws -> Record? {
+    var fields: [String] = []
+    var field: [UInt8] = []
+    var state = State.fieldStart
+    let startLine = self.line
+    var sawAnything = false
+    func finishField() throws {
+      guard let text = String(validating: field, as: UTF8.self) else {
+        throw ParseError(line: startLine, problem: "field \(fields.count + 1) is not valid UTF-8")
+      }
+      fields.append(text)
+      field.removeAll(keepingCapacity: true)
+    }
+    while true {
+      if self.position == self.chunk.count {
+        self.fill()
+        if self.position == self.chunk.count {
+          if state == .quoted {
+            throw ParseError(line: startLine, problem: "a quoted field is never closed")
+          }
+          guard sawAnything else { return nil }
+          try finishField()
+          return Record(fields: fields, line: startLine)
+        }
+      }
+      let byte = self.chunk[self.position]
+      self.position += 1
+      self.bytesRead += 1
+      if !self.started {
+        self.started = true
+        // A UTF-8 byte-order mark: skip its three bytes.
+        if byte == 0xEF, self.chunk.count >= 3, self.chunk[1] == 0xBB, self.chunk[2] == 0xBF {
+          self.position = 3
+          self.bytesRead = 3
+          continue
+        }
+      }
+      sawAnything = true
+      if byte == UInt8(ascii: "\r") { continue }
+      if byte == UInt8(ascii: "\n") { self.line += 1 }
+      switch state {
+      case .fieldStart, .unquoted, .quoteInQuoted:
+        if byte == self.delimiter {
+          try finishField()
+          state = .fieldStart
+        } else if byte == UInt8(ascii: "\n") {
+          try finishField()
+          return Record(fields: fields, line: startLine)
+        } else if byte == UInt8(ascii: "\"") && state == .fieldStart {
+          state = .quoted
+        } else if byte == UInt8(ascii: "\"") && state == .quoteInQuoted {
+          field.append(byte)
+          state = .quoted
+        } else {
+          // Lenient like spreadsheets: a stray quote or text after a closing quote is kept.
+          field.append(byte)
+          state = .unquoted
+        }
+      case .quoted:
+        if byte == UInt8(ascii: "\"") {
+          state = .quoteInQuoted
+        } else {
+          field.append(byte)
+        }
+      }
+    }
+  }
+}

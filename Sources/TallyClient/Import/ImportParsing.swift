@@ -1,0 +1,215 @@
+import Foundation
+
+/// Lenient parsers for spreadsheet cells: each takes what CRM exports write and names the field
+/// and the expected form when it cannot.
+public enum ImportParsing {
+  public struct ValueError: Error, CustomStringConvertible {
+    public var field: String
+    public var problem: String
+    public var description: String { "\(self.field): \(self.problem)" }
+
+    public init(field: String, problem: String) {
+      self.field = field
+      self.problem = problem
+    }
+  }
+
+  /// Microseconds since 1970 (UTC) from 2026-03-01, 2026-03-01 10:00[:00[.123]], 2026-03-01T10:00:00Z,
+  /// …+02:00, or Unix seconds (10 digits) / milliseconds (13 digits). Digits are read by hand: no
+  /// DateFormatter, so a million rows parse in well under a second.
+  public static func timestamp(_ text: String, field: String) throws -> Int64 {
+    let bytes = Array(text.utf8)
+    let fail = ValueError(
+      field: field, problem: "\"\(text.prefix(40))\" is not a time; use 2026-03-01T10:00:00Z or 2026-03-01")
+    if !bytes.isEmpty, bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = Int64(text) {
+      switch bytes.count {
+      case 9...10: return number * 1_000_000
+      case 12...13: return number * 1_000
+      default: throw fail
+      }
+    }
+    var index = 0
+    func digits(_ count: Int) -> Int? {
+      guard index + count <= bytes.count else { return nil }
+      var value = 0
+      for byte in bytes[index..<index + count] {
+        guard byte >= 48 && byte <= 57 else { return nil }
+        value = value * 10 + Int(byte - 48)
+      }
+      index += count
+      return value
+    }
+    func expect(_ byte: UInt8) -> Bool {
+      guard index < bytes.count, bytes[index] == byte else { return false }
+      index += 1
+      return true
+    }
+    guard let year = digits(4), expect(45), let month = digits(2), expect(45), let day = digits(2),
+      (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year)
+    else { throw fail }
+    var seconds = Int64(daysFromCivil(year: year, month: month, day: day)) * 86_400
+    var micros: Int64 = 0
+    if index < bytes.count {
+      guard expect(84) || expect(32), let hour = digits(2), expect(58), let minute = digits(2), hour < 24, minute < 60
+      else { throw fail }
+      var second = 0
+      if expect(58) {
+        guard let value = digits(2), value < 61 else { throw fail }
+        second = value
+        if expect(46) || expect(44) {
+          var scale: Int64 = 100_000
+          var any = false
+          while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+            micros += Int64(bytes[index] - 48) * scale
+            scale /= 10
+            index += 1
+            any = true
+          }
+          guard any else { throw fail }
+        }
+      }
+      seconds += Int64(hour * 3600 + minute * 60 + second)
+      if index < bytes.count {
+        if expect(90) || expect(122) {
+          // Z: already UTC.
+        } else if bytes[index] == 43 || bytes[index] == 45 {
+          let sign: Int64 = bytes[index] == 43 ? 1 : -1
+          index += 1
+          guard let offsetHours = digits(2) else { throw fail }
+          _ = expect(58)
+          let offsetMinutes = digits(2) ?? 0
+          seconds -= sign * Int64(offsetHours * 3600 + offsetMinutes * 60)
+        }
+        guard index == bytes.count else { throw fail }
+      }
+    }
+    return seconds * 1_000_000 + micros
+  }
+
+  /// Whole minor units from "1234", "1,234.56", "$1,234.5", "€ 12" (two decimals by default).
+  public static func money(_ text: String, field: String, minorDigits: Int = 2) throws -> Int64 {
+    let cleaned = text.filter { !"$€£¥, \u{00A0}".contains($0) }
+    let fail = ValueError(field: field, problem: "\"\(text.prefix(40))\" is not an amount; use 1234.56")
+    let parts = cleaned.split(separator: ".", omittingEmptySubsequences: false)
+    guard !cleaned.isEmpty, parts.count <= 2, let whole = Int64(parts[0].isEmpty ? "0" : String(parts[0])) else {
+      throw fail
+    }
+    var fraction: Int64 = 0
+    if parts.count == 2 {
+      let digits = parts[1]
+      guard digits.count <= minorDigits, digits.allSatisfy(\.isNumber) else {
+        throw ValueError(field: field, problem: "\"\(text.prefix(40))\" has more than \(minorDigits) decimals")
+      }
+      fraction = Int64(String(digits).padding(toLength: minorDigits, withPad: "0", startingAt: 0)) ?? 0
+    }
+    let scale = Int64(pow(10, Double(minorDigits)))
+    let (scaled, overflow) = whole.magnitude.multipliedReportingOverflow(by: UInt64(scale))
+    guard !overflow, scaled <= UInt64(Int64.max) else { throw fail }
+    let magnitude = Int64(scaled) + fraction
+    return cleaned.hasPrefix("-") ? -magnitude : magnitude
+  }
+
+  /// An integer, allowing thousands separators: "1,200".
+  public static func integer(_ text: String, field: String) throws -> Int64 {
+    guard let value = Int64(text.filter { $0 != "," && $0 != " " }) else {
+      throw ValueError(field: field, problem: "\"\(text.prefix(40))\" is not a whole number")
+    }
+    return value
+  }
+
+  public static func bool(_ text: String, field: String) throws -> Bool {
+    switch text.lowercased() {
+    case "true", "yes", "y", "1", "x": return true
+    case "false", "no", "n", "0", "": return false
+    default: throw ValueError(field: field, problem: "\"\(text.prefix(40))\" is not yes/no, true/false or 1/0")
+    }
+  }
+
+  /// A target tier from "2", "Tier 2" or "T2"; "none" or "0" is not a target.
+  public static func tier(_ text: String, field: String) throws -> UInt32 {
+    let digits = text.filter(\.isNumber)
+    if text.lowercased() == "none" || text.lowercased() == "no" { return 0 }
+    guard !digits.isEmpty, digits.count <= 3, let tier = UInt32(digits) else {
+      throw ValueError(field: field, problem: "\"\(text.prefix(40))\" is not a tier; use 0 to 3 or Tier 1")
+    }
+    return tier
+  }
+
+  /// "https://www.Example.com/about" → "example.com".
+  public static func domain(_ text: String) -> String {
+    var value = text.lowercased().trimmingCharacters(in: .whitespaces)
+    if let scheme = value.range(of: "://") { value = String(value[scheme.upperBound...]) }
+    if let slash = value.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) { value = String(value[..<slash]) }
+    if value.hasPrefix("www.") { value = String(value.dropFirst(4)) }
+    return value
+  }
+
+  static func daysIn(month: Int, year: Int) -> Int {
+    switch month {
+    case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+    case 4, 6, 9, 11: 30
+    default: 31
+    }
+  }
+
+  /// Howard Hinnant's days-from-civil: days since 1970-01-01.
+  static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yoe = y - era * 400
+    let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    return era * 146_097 + doe - 719_468
+  }
+}
+
+/// One line of progress for a long import: bar, percent, rows, rate and time left.
+public struct ImportProgress: Sendable {
+  public let totalBytes: Int
+  private let started = ContinuousClock.now
+  private var lastRender: ContinuousClock.Instant?
+
+  public init(totalBytes: Int) { self.totalBytes = totalBytes }
+
+  /// True at most ten times a second, so drawing never slows the import.
+  public mutating func shouldRender(now: ContinuousClock.Instant = .now) -> Bool {
+    if let last = self.lastRender, now - last < .milliseconds(100) { return false }
+    self.lastRender = now
+    return true
+  }
+
+  public func line(rows: Int, bytes: Int, now: ContinuousClock.Instant = .now) -> String {
+    let seconds = max(Self.seconds(now - self.started), 0.001)
+    let fraction = self.totalBytes > 0 ? min(Double(bytes) / Double(self.totalBytes), 1) : 0
+    let filled = Int(fraction * 24)
+    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 24 - filled)
+    let rate = Double(rows) / seconds
+    let eta = fraction > 0 ? seconds * (1 - fraction) / fraction : 0
+    return "[\(bar)] \(String(format: "%3d", Int(fraction * 100)))%  \(Self.grouped(rows)) rows  "
+      + "\(Self.grouped(Int(rate))) rows/s  ETA \(Self.clock(eta))"
+  }
+
+  public func elapsedSeconds(now: ContinuousClock.Instant = .now) -> Double { Self.seconds(now - self.started) }
+
+  static func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+  }
+
+  /// 1234567 → "1,234,567".
+  public static func grouped(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var out = ""
+    for (index, character) in digits.enumerated() {
+      if index > 0 && (digits.count - index) % 3 == 0 { out += "," }
+      out.append(character)
+    }
+    return (value < 0 ? "-" : "") + out
+  }
+
+  static func clock(_ seconds: Double) -> String {
+    let total = Int(seconds.rounded())
+    return total >= 3600
+      ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
+      : String(format: "%d:%02d", total / 60, total % 60)
+  }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import SwiftProtobuf
+public import TallyProto
+import TallyWire
+
+/// CSV records to messages. A cell that cannot be read throws `ImportParsing.ValueError` naming
+/// the field; everything else (tiers above 3, unknown types) is left for the server to judge, so
+/// the rules live in one place.
+public enum ImportRows {
+  public static func account(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Account {
+    var account = Tally_V1_Account()
+    account.id = columns.value("id", in: fields) ?? ""
+    account.name = columns.value("name", in: fields) ?? ""
+    account.domain = columns.value("domain", in: fields).map(ImportParsing.domain) ?? ""
+    account.industry = columns.value("industry", in: fields) ?? ""
+    account.owner = columns.value("owner", in: fields) ?? ""
+    if let text = columns.value("employee_count", in: fields) {
+      account.employeeCount = try ImportParsing.integer(text, field: "employee_count")
+    }
+    if let text = columns.value("annual_revenue", in: fields) {
+      account.annualRevenue = try ImportParsing.money(text, field: "annual_revenue")
+    }
+    if let text = columns.value("arr", in: fields) { account.arr = try ImportParsing.money(text, field: "arr") }
+    if let text = columns.value("tier", in: fields) { account.tier = try ImportParsing.tier(text, field: "tier") }
+    if let text = columns.value("in_icp", in: fields) { account.inIcp = try ImportParsing.bool(text, field: "in_icp") }
+    if let text = columns.value("customer_since", in: fields) {
+      account.customerSince = timestamp(try ImportParsing.timestamp(text, field: "customer_since"))
+    }
+    if let text = columns.value("churned_at", in: fields) {
+      account.churnedAt = timestamp(try ImportParsing.timestamp(text, field: "churned_at"))
+    }
+    account.attributes = columns.mapEntries(in: fields)
+    return account
+  }
+
+  public static func contact(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Contact {
+    var contact = Tally_V1_Contact()
+    contact.id = columns.value("id", in: fields) ?? ""
+    contact.accountID = columns.value("account_id", in: fields) ?? ""
+    contact.email = columns.value("email", in: fields) ?? ""
+    let parts = [columns.value("first_name", in: fields), columns.value("last_name", in: fields)].compactMap { $0 }
+    contact.name = columns.value("name", in: fields) ?? parts.joined(separator: " ")
+    contact.title = columns.value("title", in: fields) ?? ""
+    contact.role =
+      columns.value("role", in: fields).map { $0.lowercased().replacingOccurrences(of: " ", with: "_") } ?? ""
+    contact.department = columns.value("department", in: fields) ?? ""
+    contact.attributes = columns.mapEntries(in: fields)
+    return contact
+  }
+
+  public static func event(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Event {
+    var event = Tally_V1_Event()
+    event.key = columns.value("key", in: fields) ?? ""
+    if let text = columns.value("occurred_at", in: fields) {
+      event.occurredAt = timestamp(try ImportParsing.timestamp(text, field: "occurred_at"))
+    }
+    event.type = columns.value("type", in: fields) ?? ""
+    event.accountID = columns.value("account_id", in: fields) ?? ""
+    event.contactID = columns.value("contact_id", in: fields) ?? ""
+    event.campaignID = columns.value("campaign_id", in: fields) ?? ""
+    event.assetID = columns.value("asset_id", in: fields) ?? ""
+    event.repID = columns.value("rep_id", in: fields) ?? ""
+    if let text = columns.value("duration_seconds", in: fields) {
+      let seconds = try ImportParsing.integer(text, field: "duration_seconds")
+      guard let value = UInt32(exactly: seconds) else {
+        throw ImportParsing.ValueError(field: "duration_seconds", problem: "must be 0 or more, got \(seconds)")
+      }
+      event.durationSeconds = value
+    }
+    if let text = columns.value("value", in: fields) { event.value = try ImportParsing.integer(text, field: "value") }
+    event.properties = columns.mapEntries(in: fields)
+    return event
+  }
+
+  static func timestamp(_ micros: Int64) -> Google_Protobuf_Timestamp {
+    Google_Protobuf_Timestamp(microseconds: micros)
+  }
+}

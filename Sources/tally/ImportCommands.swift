@@ -1,0 +1,306 @@
+import ArgumentParser
+import Foundation
+import SwiftProtobuf
+import Synchronization
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// The options of `tally accounts|contacts|events import`.
+struct ImportOptions: ParsableArguments {
+  @Argument(help: "A CSV file (comma, semicolon or tab separated); for events also .ndjson / .jsonl.")
+  var file: String
+
+  @Option(
+    name: .customLong("map"),
+    help: "\"Column=field\" for a column the importer does not recognize (repeatable); field - ignores it.")
+  var map: [String] = []
+
+  @Option(help: "Rows per message to the server (accounts and contacts at most 1000, events at most 10000).")
+  var batchSize: Int?
+
+  @Flag(help: "No progress line on stderr.") var quiet = false
+}
+
+/// Reads a file, sends it in batches on one client stream, draws progress, and prints a summary
+/// with the first reasons for rejected rows, by line number.
+struct Importer {
+  let kind: ImportKind
+  let options: ImportOptions
+  let connection: ConnectionOptions
+
+  func run() async throws {
+    let limit = self.kind == .events ? 10_000 : 1_000
+    let batchSize = min(max(self.options.batchSize ?? limit / 2, 1), limit)
+    let run = ImportRun(
+      reader: try ImportReader(kind: self.kind, path: self.options.file, overrides: self.options.map),
+      drawsProgress: !self.options.quiet && isatty(2) == 1
+    )
+    let (counts, rejected, rejections) = try await self.connection.withClient { session in
+      switch self.kind {
+      case .events:
+        let response = try await session.client.clientStreaming(EventMethods.recordEvents, options: session.options) {
+          writer in
+          while let batch = try run.nextBatch(batchSize) {
+            try await writer.send(.with { $0.events = batch.compactMap(\.event) })
+          }
+        }
+        return (
+          "\(response.accepted) accepted, \(response.duplicates) duplicate", response.rejected, response.rejections
+        )
+      case .accounts, .contacts:
+        let response = try await session.client.clientStreaming(
+          AccountMethods.importAccounts, options: session.options
+        ) { writer in
+          while let batch = try run.nextBatch(batchSize) {
+            try await writer.send(
+              .with {
+                $0.accounts = batch.compactMap(\.account)
+                $0.contacts = batch.compactMap(\.contact)
+              })
+          }
+        }
+        let upserted = self.kind == .accounts ? response.accountsUpserted : response.contactsUpserted
+        return ("\(upserted) \(self.kind.rawValue) upserted", response.rejected, response.rejections)
+      }
+    }
+    run.finishProgress()
+    print(run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections))
+  }
+}
+
+/// One converted row of any kind.
+enum RowMessage: Sendable {
+  case account(Tally_V1_Account)
+  case contact(Tally_V1_Contact)
+  case event(Tally_V1_Event)
+
+  var account: Tally_V1_Account? { if case .account(let value) = self { value } else { nil } }
+  var contact: Tally_V1_Contact? { if case .contact(let value) = self { value } else { nil } }
+  var event: Tally_V1_Event? { if case .event(let value) = self { value } else { nil } }
+}
+
+/// The reader and the tallies of one import, shared with the sending closure.
+final class ImportRun: Sendable {
+  struct State {
+    var rows = 0
+    var localRejected = 0
+    var localReasons: [String] = []
+    /// The file line of every row sent, per batch, to name lines in the server's rejections.
+    var batchLines: [[Int]] = []
+    var progress: ImportProgress
+  }
+
+  private let reader: Mutex<ImportReader>
+  private let state: Mutex<State>
+  private let drawsProgress: Bool
+
+  init(reader: sending ImportReader, drawsProgress: Bool) {
+    self.state = Mutex(State(progress: ImportProgress(totalBytes: reader.totalBytes)))
+    self.reader = Mutex(reader)
+    self.drawsProgress = drawsProgress
+  }
+
+  /// The next rows to send (at least one), or nil at the end of the file.
+  func nextBatch(_ size: Int) throws -> [RowMessage]? {
+    while true {
+      let (rows, read, bytes, done) = try self.reader.withLock { reader in
+        var rows: [(Int, Result<RowMessage, any Error>)] = []
+        while rows.count < size, let row = try reader.next() { rows.append(row) }
+        return (rows, rows.count, reader.bytesRead, rows.count < size)
+      }
+      let batch: [RowMessage] = self.state.withLock { state in
+        state.rows += read
+        var lines: [Int] = []
+        var batch: [RowMessage] = []
+        for (line, result) in rows {
+          switch result {
+          case .success(let message):
+            lines.append(line)
+            batch.append(message)
+          case .failure(let error):
+            state.localRejected += 1
+            if state.localReasons.count < 10 { state.localReasons.append("line \(line): \(error)") }
+          }
+        }
+        if !batch.isEmpty { state.batchLines.append(lines) }
+        if self.drawsProgress, state.progress.shouldRender() {
+          Output.printProgress(state.progress.line(rows: state.rows, bytes: bytes))
+        }
+        return batch
+      }
+      if !batch.isEmpty { return batch }
+      if done { return nil }
+    }
+  }
+
+  func finishProgress() {
+    guard self.drawsProgress else { return }
+    self.state.withLock { state in
+      Output.printProgress(state.progress.line(rows: state.rows, bytes: state.progress.totalBytes))
+    }
+    Output.printError("")
+  }
+
+  /// "N rows in T s (R rows/s): <counts>, <rejected> rejected", then the first reasons by line.
+  func summary(counts: String, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]) -> String {
+    self.state.withLock { state in
+      let seconds = state.progress.elapsedSeconds()
+      var lines = [
+        "\(ImportProgress.grouped(state.rows)) rows in \(String(format: "%.1f", seconds)) s "
+          + "(\(ImportProgress.grouped(Int(Double(state.rows) / max(seconds, 0.001)))) rows/s): \(counts), "
+          + "\(serverRejected + UInt64(state.localRejected)) rejected"
+      ]
+      lines += state.localReasons
+      for rejection in serverRejections.prefix(10) {
+        let batch = Int(rejection.batch)
+        let index = Int(rejection.index)
+        let line =
+          batch < state.batchLines.count && index < state.batchLines[batch].count
+          ? "line \(state.batchLines[batch][index])" : "row \(index) of batch \(batch)"
+        lines.append("\(line): \(rejection.field): \(rejection.reason)")
+      }
+      return lines.joined(separator: "\n")
+    }
+  }
+}
+
+/// Rows of a CSV or NDJSON file as messages of one kind.
+struct ImportReader {
+  private enum Source {
+    case csv(CSVRows, ColumnMapping)
+    case ndjson(LineReader)
+  }
+
+  private var source: Source
+  let kind: ImportKind
+  let totalBytes: Int
+
+  init(kind: ImportKind, path: String, overrides: [String]) throws {
+    self.kind = kind
+    if kind == .events, [".ndjson", ".jsonl"].contains(where: { path.lowercased().hasSuffix($0) }) {
+      let lines = try LineReader(path: path)
+      self.totalBytes = lines.totalBytes
+      self.source = .ndjson(lines)
+      return
+    }
+    var rows: CSVRows
+    do {
+      rows = try CSVRows(path: path)
+    } catch {
+      throw importFailure("\(error)")
+    }
+    self.totalBytes = rows.totalBytes
+    guard let header = try rows.next() else { throw importFailure("\(path) is empty") }
+    let columns: ColumnMapping
+    do {
+      columns = try ColumnMapping(header: header.fields, kind: kind, overrides: overrides)
+    } catch {
+      throw importFailure("\(error)")
+    }
+    let required: [String] =
+      switch kind {
+      case .accounts: ["id", "name"]
+      case .contacts: ["id", "account_id"]
+      case .events: ["key", "occurred_at", "type"]
+      }
+    let missing = columns.missing(required)
+    guard missing.isEmpty else {
+      throw importFailure(
+        "\(path) has no column for \(missing.joined(separator: ", ")); its columns are "
+          + "\(header.fields.joined(separator: ", ")). Name them with --map \"Column=field\".")
+    }
+    if !columns.unmappedColumns.isEmpty {
+      Output.printError("ignoring columns: \(columns.unmappedColumns.joined(separator: ", ")) (see --map)")
+    }
+    self.source = .csv(rows, columns)
+  }
+
+  var bytesRead: Int {
+    switch self.source {
+    case .csv(let rows, _): rows.bytesRead
+    case .ndjson(let lines): lines.bytesRead
+    }
+  }
+
+  /// The next row with its line number: the message, or why the row could not be read.
+  mutating func next() throws -> (Int, Result<RowMessage, any Error>)? {
+    switch self.source {
+    case .csv(var rows, let columns):
+      defer { self.source = .csv(rows, columns) }
+      let record: CSVRows.Record?
+      do {
+        record = try rows.next()
+      } catch {
+        throw importFailure("\(error)")
+      }
+      guard let record else { return nil }
+      let result = Result<RowMessage, any Error> {
+        switch self.kind {
+        case .accounts: .account(try ImportRows.account(record.fields, columns))
+        case .contacts: .contact(try ImportRows.contact(record.fields, columns))
+        case .events: .event(try ImportRows.event(record.fields, columns))
+        }
+      }
+      return (record.line, result)
+    case .ndjson(var lines):
+      defer { self.source = .ndjson(lines) }
+      while let (number, line) = try lines.next() {
+        if line.allSatisfy(\.isWhitespace) { continue }
+        let result = Result<RowMessage, any Error> {
+          do {
+            return .event(try Tally_V1_Event(jsonString: line))
+          } catch {
+            throw ImportParsing.ValueError(field: "line", problem: "is not a JSON object of tally.v1.Event fields")
+          }
+        }
+        return (number, result)
+      }
+      return nil
+    }
+  }
+}
+
+/// Lines of a text file, read in 1 MiB chunks.
+struct LineReader {
+  private let handle: FileHandle
+  private var buffer: [UInt8] = []
+  private var atEnd = false
+  private var number = 0
+  private(set) var bytesRead = 0
+  let totalBytes: Int
+
+  init(path: String) throws {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw importFailure("cannot open \(path)") }
+    self.handle = handle
+    self.totalBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+  }
+
+  mutating func next() throws -> (Int, String)? {
+    while true {
+      if let newline = self.buffer.firstIndex(of: UInt8(ascii: "\n")) {
+        let line = String(decoding: self.buffer[..<newline], as: UTF8.self)
+        self.buffer.removeSubrange(...newline)
+        self.bytesRead += line.utf8.count + 1
+        self.number += 1
+        return (self.number, line)
+      }
+      if self.atEnd {
+        guard !self.buffer.isEmpty else { return nil }
+        let line = String(decoding: self.buffer, as: UTF8.self)
+        self.bytesRead += self.buffer.count
+        self.buffer = []
+        self.number += 1
+        return (self.number, line)
+      }
+      let data = self.handle.readData(ofLength: 1 << 20)
+      if data.isEmpty { self.atEnd = true } else { self.buffer += data }
+    }
+  }
+}
+
+/// Prints `error: message` and ends the command with exit code 1 (no usage text: the command was right).
+func importFailure(_ message: String) -> ExitCode {
+  Output.printError("error: \(message)")
+  return .failure
+}
