@@ -139,6 +139,15 @@ let package = Package(
       ],
       swiftSettings: strictSettings
     ),
+    .testTarget(
+      name: "TallyClientTests",
+      dependencies: [
+        "TallyClient",
+        "TallyProto",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: strictSettings
+    ),
     .target(
       name: "TallyTestSupport",
       dependencies: [

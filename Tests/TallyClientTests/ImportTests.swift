@@ -1,0 +1,145 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import Testing
+
+/// Writes `text` to a temporary file and returns its path.
+private func file(_ text: String, _ name: String = "import.csv") throws -> String {
+  let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-import-\(UUID().uuidString)")
+  try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  let path = directory.appendingPathComponent(name).path
+  try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+  return path
+}
+
+private func records(_ text: String) throws -> [CSVRows.Record] {
+  var rows = try CSVRows(path: try file(text))
+  var all: [CSVRows.Record] = []
+  while let record = try rows.next() { all.append(record) }
+  return all
+}
+
+@Suite struct CSVRowsTests {
+  @Test func quotesCommasNewlinesAndEscapedQuotes() throws {
+    let rows = try records("a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n\n1,,3")
+    #expect(rows.map(\.fields) == [["a", "b", "c"], ["x, y", "say \"hi\"", "two\nlines"], ["1", "", "3"]])
+    #expect(rows.map(\.line) == [1, 2, 5])
+  }
+
+  @Test func byteOrderMarkAndSemicolonsAreHandled() throws {
+    let rows = try records("\u{FEFF}Name;Tier\nAcme;1\n")
+    #expect(rows.map(\.fields) == [["Name", "Tier"], ["Acme", "1"]])
+  }
+
+  @Test func anUnclosedQuoteNamesItsLine() throws {
+    #expect(throws: CSVRows.ParseError.self) { try records("a,b\n1,\"open\n2,3\n") }
+    do {
+      _ = try records("a,b\n1,\"open\n2,3\n")
+    } catch let error as CSVRows.ParseError {
+      #expect(error.line == 2)
+    }
+  }
+
+  @Test func aLargeFileIsReadAcrossChunks() throws {
+    let body = (0..<50_000).map { "k\($0),\"v,\($0)\"" }.joined(separator: "\n")
+    var rows = try CSVRows(path: try file("key,value\n" + body))
+    var count = 0
+    var last: CSVRows.Record?
+    while let record = try rows.next() {
+      count += 1
+      last = record
+    }
+    #expect(count == 50_001)
+    #expect(last?.fields == ["k49999", "v,49999"])
+    #expect(rows.bytesRead == rows.totalBytes)
+  }
+}
+
+@Suite struct ColumnMappingTests {
+  @Test func hubSpotAndSalesforceHeadersMapWithoutHelp() throws {
+    let hubSpot = try ColumnMapping(
+      header: [
+        "Record ID", "Company name", "Company Domain Name", "Number of Employees", "Annual Revenue",
+        "Company owner", "Create Date",
+      ],
+      kind: .accounts, overrides: [])
+    #expect(hubSpot.missing(["id", "name", "domain", "employee_count", "annual_revenue", "owner"]).isEmpty)
+    #expect(hubSpot.unmappedColumns == ["Create Date"])
+    let salesforce = try ColumnMapping(
+      header: ["Account ID", "Account Name", "Website", "Industry", "AnnualRevenue", "NumberOfEmployees"],
+      kind: .accounts, overrides: [])
+    #expect(salesforce.missing(["id", "name", "domain", "industry", "annual_revenue", "employee_count"]).isEmpty)
+    let fields = ["001", "Acme", "https://www.acme.com/", "Retail", "1,000,000.50", "250"]
+    let account = try ImportRows.account(fields, salesforce)
+    #expect(account.id == "001" && account.domain == "acme.com" && account.annualRevenue == 100_000_050)
+    #expect(account.employeeCount == 250)
+  }
+
+  @Test func overridesNameUnknownColumnsAndRefuseMistakes() throws {
+    let columns = try ColumnMapping(
+      header: ["Event", "When", "What", "Page"], kind: .events,
+      overrides: ["Event=key", "When=occurred_at", "What=type", "Page=properties.page"])
+    let event = try ImportRows.event(["e1", "2026-03-01 10:00:00", "web_visit", "/pricing"], columns)
+    #expect(event.key == "e1" && event.type == "web_visit" && event.properties == ["page": "/pricing"])
+    #expect(event.occurredAt.seconds == 1_772_359_200)
+    #expect(throws: ColumnMapping.MappingError.self) {
+      try ColumnMapping(header: ["A"], kind: .events, overrides: ["A=nonsense"])
+    }
+    #expect(throws: ColumnMapping.MappingError.self) {
+      try ColumnMapping(header: ["A"], kind: .events, overrides: ["B=key"])
+    }
+    #expect(throws: ColumnMapping.MappingError.self) {
+      try ColumnMapping(header: ["Key", "Event ID"], kind: .events, overrides: [])
+    }
+  }
+
+  @Test func contactsJoinFirstAndLastNames() throws {
+    let columns = try ColumnMapping(
+      header: ["Record ID", "First Name", "Last Name", "Associated Company ID", "Buying Role"],
+      kind: .contacts, overrides: [])
+    let contact = try ImportRows.contact(["c1", "Ana", "Lima", "acme", "Decision Maker"], columns)
+    #expect(contact.name == "Ana Lima" && contact.accountID == "acme" && contact.role == "decision_maker")
+  }
+}
+
+@Suite struct ImportParsingTests {
+  @Test(arguments: [
+    ("2026-03-01", Int64(1_772_323_200_000_000)),
+    ("2026-03-01T10:00:00Z", 1_772_359_200_000_000),
+    ("2026-03-01T12:00:00+02:00", 1_772_359_200_000_000),
+    ("2026-03-01 10:00:00.25", 1_772_359_200_250_000),
+    ("2026-03-01T10:00", 1_772_359_200_000_000),
+    ("1772359200", 1_772_359_200_000_000),
+    ("1772359200123", 1_772_359_200_123_000),
+    ("1969-12-31T23:59:59Z", -1_000_000),
+  ])
+  func timestampsInTheFormsExportsWrite(_ text: String, _ micros: Int64) throws {
+    #expect(try ImportParsing.timestamp(text, field: "t") == micros)
+  }
+
+  @Test(arguments: ["2026-02-30", "31/02/2024", "2026-13-01", "yesterday", "2026-03-01T25:00:00Z", "12345"])
+  func impossibleTimesAreRefused(_ text: String) {
+    #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.timestamp(text, field: "occurred_at") }
+  }
+
+  @Test func moneyAndTiersAndBooleans() throws {
+    #expect(try ImportParsing.money("$1,234.5", field: "arr") == 123_450)
+    #expect(try ImportParsing.money("€ 12", field: "arr") == 1_200)
+    #expect(try ImportParsing.money("-5", field: "arr") == -500)
+    #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("1.234", field: "arr") }
+    #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("lots", field: "arr") }
+    #expect(try ImportParsing.tier("Tier 2", field: "tier") == 2)
+    #expect(try ImportParsing.tier("T1", field: "tier") == 1)
+    #expect(try ImportParsing.bool("Yes", field: "in_icp"))
+    #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.bool("maybe", field: "in_icp") }
+    #expect(ImportParsing.domain("HTTPS://www.Example.com/about?x=1") == "example.com")
+  }
+
+  @Test func progressLineShowsRateAndTimeLeft() {
+    let progress = ImportProgress(totalBytes: 1000)
+    let line = progress.line(rows: 420_000, bytes: 500)
+    #expect(line.hasPrefix("[############............]  50%  420,000 rows"))
+    #expect(ImportProgress.grouped(1_234_567) == "1,234,567")
+  }
+}
