@@ -114,6 +114,24 @@ import Testing
     }
   }
 
+  @Test func aTwentyMegabyteAttributesMapIsRefusedBeforeItIsSent() async throws {
+    try await DataTestContext.with { context in
+      var account = Fixture.account("huge")
+      account.attributes = ["blob": String(repeating: "x", count: 20 << 20)]
+      let error = await expectStatus(.resourceExhausted) {
+        try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      #expect(error?.message.contains("max_frame_payload") == true)
+      // Just under the frame limit, the server's own limit on values names the field.
+      account.attributes = ["blob": String(repeating: "x", count: 3 << 20)]
+      await expectViolation("account.attributes[blob]") {
+        try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      let list = try await context.readerA.unary(AccountMethods.listAccounts, Tally_V1_ListAccountsRequest())
+      #expect(list.accounts.isEmpty)
+    }
+  }
+
   @Test func contactsNeedTheirAccountAndGoWithIt() async throws {
     try await DataTestContext.with { context in
       _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))

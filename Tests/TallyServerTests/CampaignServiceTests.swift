@@ -46,6 +46,13 @@ import Testing
       var get = Tally_V1_GetCampaignRequest()
       get.id = "q1"
       #expect(try await context.readerA.unary(CampaignMethods.getCampaign, get).targetAccountCount == 2)
+      _ = try await context.clientA.unary(CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("q2")))
+      var byChannel = Tally_V1_ListCampaignsRequest()
+      byChannel.channel = "webinar"
+      let webinars = try await context.readerA.unary(CampaignMethods.listCampaigns, byChannel)
+      #expect(webinars.campaigns.map(\.id) == ["q1"] && webinars.campaigns[0].targetAccountCount == 2)
+      let all = try await context.readerA.unary(CampaignMethods.listCampaigns, Tally_V1_ListCampaignsRequest())
+      #expect(all.campaigns.map(\.id) == ["q1", "q2"])
 
       // Costs: a retried key answers the first cost; another cost under that key is refused.
       let first = try await context.clientA.unary(CampaignMethods.recordCost, self.cost("inv-1", "2026-01-15", 500_00))
