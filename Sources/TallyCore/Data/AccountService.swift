@@ -72,10 +72,7 @@ public struct AccountService: Sendable {
       ).rows
     }
     var response = Tally_V1_ListAccountsResponse()
-    response.accounts = try rows.prefix(pageSize).map(AccountRecord.message)
-    if rows.count > pageSize, let last = response.accounts.last {
-      response.nextPageToken = IDPageToken.encode(afterID: last.id)
-    }
+    (response.accounts, response.nextPageToken) = try IDPageToken.page(rows, pageSize, AccountRecord.message, id: \.id)
     return response
   }
 
@@ -147,10 +144,7 @@ public struct AccountService: Sendable {
       ).rows
     }
     var response = Tally_V1_ListContactsResponse()
-    response.contacts = try rows.prefix(pageSize).map(ContactRecord.message)
-    if rows.count > pageSize, let last = response.contacts.last {
-      response.nextPageToken = IDPageToken.encode(afterID: last.id)
-    }
+    (response.contacts, response.nextPageToken) = try IDPageToken.page(rows, pageSize, ContactRecord.message, id: \.id)
     return response
   }
 

@@ -78,10 +78,8 @@ public struct CampaignService: Sendable {
       ).rows
     }
     var response = Tally_V1_ListCampaignsResponse()
-    response.campaigns = try rows.prefix(pageSize).map(CampaignRecord.message)
-    if rows.count > pageSize, let last = response.campaigns.last {
-      response.nextPageToken = IDPageToken.encode(afterID: last.id)
-    }
+    (response.campaigns, response.nextPageToken) = try IDPageToken.page(
+      rows, pageSize, CampaignRecord.message, id: \.id)
     return response
   }
 

@@ -117,10 +117,7 @@ public struct OpportunityService: Sendable {
       ).rows
     }
     var response = Tally_V1_ListOpportunitiesResponse()
-    response.opportunities = try rows.prefix(pageSize).map(Self.message)
-    if rows.count > pageSize, let last = response.opportunities.last {
-      response.nextPageToken = IDPageToken.encode(afterID: last.id)
-    }
+    (response.opportunities, response.nextPageToken) = try IDPageToken.page(rows, pageSize, Self.message, id: \.id)
     return response
   }
 

@@ -76,6 +76,19 @@ enum IDPageToken {
     }
     return String(text.dropFirst(3))
   }
+
+  /// The first `pageSize` of `rows` (queried with one extra to learn whether more follow) as
+  /// messages, and the token of the next page, empty on the last.
+  static func page<M>(
+    _ rows: [PostgresRow],
+    _ pageSize: Int,
+    _ message: (PostgresRow) throws -> M,
+    id: (M) -> String
+  ) throws -> ([M], String) {
+    let items = try rows.prefix(pageSize).map(message)
+    guard rows.count > pageSize, let last = items.last else { return (items, "") }
+    return (items, Self.encode(afterID: id(last)))
+  }
 }
 
 /// The ABM data services (accounts, campaigns, opportunities, events) over one pool.
