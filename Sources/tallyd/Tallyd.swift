@@ -65,7 +65,9 @@ func serve(
   if let pool {
     AdminService(pool: pool).register(into: &router)
     ABMDataServices(pool: pool).register(into: &router)
+    SurveyService(pool: pool).register(into: &router)
     services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
+    services.append(.init(service: PulseRounds(pool: pool, logger: logger)))
   }
   let server = TallyServer(
     configuration: configuration,

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftProtobuf
+import Synchronization
 import TallyClient
 import TallyCore
 import TallyProto
@@ -20,6 +21,11 @@ struct DataTestContext {
   let clientB: TallyClient
   /// A read-only key of tenant A.
   let readerA: TallyClient
+  /// `collect`-only keys (survey answers) of tenant A and tenant B.
+  let collectorA: TallyClient
+  let collectorB: TallyClient
+  /// The survey service's clock.
+  let clock: TestClock
 
   static func with<T>(_ body: (DataTestContext) async throws -> T) async throws -> T {
     let database = try TestDatabase.create()
@@ -27,9 +33,11 @@ struct DataTestContext {
     defer { pool.close() }
     let operatorKey = try database.createOperatorKey()
     let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .zero)
+    let clock = TestClock()
     func register(_ router: inout Router) {
       AdminService(pool: pool).register(into: &router)
       ABMDataServices(pool: pool).register(into: &router)
+      SurveyService(pool: pool, clock: { clock.now }).register(into: &router)
     }
     return try await TestServer.with(authenticator: authenticator, services: register) { server, _ in
       let operatorClient = try server.client(apiKey: operatorKey)
@@ -51,7 +59,8 @@ struct DataTestContext {
       let context = DataTestContext(
         server: server, pool: pool, operatorClient: operatorClient, tenantA: tenantA, tenantB: tenantB,
         clientA: try await key(tenantA, ["read", "write"]), clientB: try await key(tenantB, ["read", "write"]),
-        readerA: try await key(tenantA, ["read"])
+        readerA: try await key(tenantA, ["read"]), collectorA: try await key(tenantA, ["collect"]),
+        collectorB: try await key(tenantB, ["collect"]), clock: clock
       )
       do {
         let result = try await body(context)
@@ -65,7 +74,9 @@ struct DataTestContext {
   }
 
   private func closeAll() async {
-    for client in [self.operatorClient, self.clientA, self.clientB, self.readerA] { await client.close() }
+    for client in [self.operatorClient, self.clientA, self.clientB, self.readerA, self.collectorA, self.collectorB] {
+      await client.close()
+    }
   }
 }
 
@@ -147,4 +158,15 @@ func expectViolation<T>(
 ) async {
   let error = await expectStatus(.invalidArgument, sourceLocation: sourceLocation, body)
   #expect(error?.fieldViolations.first?.field == field, "\(String(describing: error))", sourceLocation: sourceLocation)
+}
+
+/// A clock that runs with the real one, moved by hand: it keeps an offset from the real time.
+final class TestClock: Sendable {
+  private let offset = Mutex<TimeInterval>(0)
+
+  var now: Date { Date().addingTimeInterval(self.offset.withLock { $0 }) }
+
+  func advance(by seconds: TimeInterval) { self.offset.withLock { $0 += seconds } }
+
+  func set(_ date: Date) { self.offset.withLock { $0 = date.timeIntervalSinceNow } }
 }

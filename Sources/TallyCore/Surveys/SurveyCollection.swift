@@ -1,0 +1,151 @@
+import Crypto
+import Foundation
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// Invitations and answers: single-use tokens, of which only a SHA-256 hash is stored.
+extension SurveyService {
+  static let maxInvitationsPerCall = 10_000
+  static let tokenPrefix = "tlys_"
+
+  @Sendable func issueInvitations(_ request: Tally_V1_IssueInvitationsRequest, _ context: RequestContext) async throws
+    -> Tally_V1_IssueInvitationsResponse
+  {
+    let roundID = try Validation.uuid(request.roundID, field: "round_id")
+    let now = self.nowMicros
+    let invitees = try Self.checkInvitees(request)
+    let expiresAt = request.hasExpiresAt ? micros(request.expiresAt) : nil
+    if let expiresAt, expiresAt <= now { throw RPCError.invalidArgument(field: "expires_at", "must be in the future") }
+    let tokens = invitees.map { _ in Self.newToken() }
+    try await self.database.transaction(context) { connection in
+      let round = try self.round(roundID, connection)
+      let survey = try Self.lock(round.surveyID, connection)
+      guard round.status == "open" else {
+        throw RPCError(code: .failedPrecondition, message: "round \(round.number) is closed: it takes no invitations")
+      }
+      guard !survey.archived else { throw RPCError(code: .failedPrecondition, message: "the survey is archived") }
+      let contactIDs = invitees.map(\.contactID).filter { !$0.isEmpty }
+      if !contactIDs.isEmpty, survey.kind != "nps" {
+        throw RPCError.invalidArgument(
+          field: "invitees[].contact_id", "only NPS invitations name a contact; \(survey.kind) invitees are employees")
+      }
+      let accounts = try Self.contactAccounts(contactIDs, roundID, connection)
+      try connection.query(
+        """
+        INSERT INTO survey_invitations (tenant_id, token_hash, round_id, contact_id, account_id, department, team,
+          location, tier, expires_at)
+        SELECT \(currentTenantSQL), decode(x.hash, 'hex'), $1::uuid, nullif(x.contact, ''), nullif(x.account, ''),
+          nullif(x.department, ''), nullif(x.team, ''), nullif(x.location, ''), nullif(x.tier, '')::smallint,
+          \(Micros.sql("$9"))
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+          AS x(hash, contact, account, department, team, location, tier)
+        """,
+        [
+          roundID, PostgresArray.literal(tokens.map { Self.hashHex($0) }),
+          PostgresArray.literal(invitees.map(\.contactID)),
+          PostgresArray.literal(invitees.map { accounts[$0.contactID]?.account ?? "" }),
+          PostgresArray.literal(invitees.map(\.segment.department)),
+          PostgresArray.literal(invitees.map(\.segment.team)),
+          PostgresArray.literal(invitees.map(\.segment.location)),
+          PostgresArray.literal(invitees.map { accounts[$0.contactID].map { String($0.tier) } ?? "" }), expiresAt,
+        ])
+    }
+    var response = Tally_V1_IssueInvitationsResponse()
+    response.invitations = zip(invitees, tokens).map { invitee, token in
+      var invitation = Tally_V1_Invitation()
+      invitation.token = token
+      invitation.contactID = invitee.contactID
+      invitation.segment = invitee.segment
+      return invitation
+    }
+    return response
+  }
+
+  /// The request's invitees, one per token, every field checked.
+  static func checkInvitees(_ request: Tally_V1_IssueInvitationsRequest) throws -> [Tally_V1_Invitee] {
+    var checker = FieldChecker()
+    let invitees: [Tally_V1_Invitee]
+    if !request.invitees.isEmpty, request.count > 0 {
+      checker.add("count", "give either invitees or count, not both")
+    }
+    if request.invitees.isEmpty {
+      if request.count == 0 || request.count > Self.maxInvitationsPerCall {
+        checker.add("count", "must be 1 to \(Self.maxInvitationsPerCall) (or give invitees); got \(request.count)")
+      }
+      var invitee = Tally_V1_Invitee()
+      invitee.segment = request.segment
+      invitees = Array(repeating: invitee, count: min(Int(request.count), Self.maxInvitationsPerCall))
+      Self.checkSegment(request.segment, "segment.", &checker)
+    } else {
+      if request.invitees.count > Self.maxInvitationsPerCall {
+        checker.add("invitees", "must be at most \(Self.maxInvitationsPerCall) per call, got \(request.invitees.count)")
+      }
+      if request.hasSegment { checker.add("segment", "goes with count; give each invitee its own segment") }
+      invitees = request.invitees
+      var seen = Set<String>()
+      for (index, invitee) in invitees.prefix(Self.maxInvitationsPerCall).enumerated() {
+        if !invitee.contactID.isEmpty {
+          checker.text(invitee.contactID, "invitees[\(index)].contact_id")
+          if !seen.insert(invitee.contactID).inserted {
+            checker.add("invitees[\(index)].contact_id", "\"\(invitee.contactID)\" is invited twice")
+          }
+        }
+        Self.checkSegment(invitee.segment, "invitees[\(index)].segment.", &checker)
+      }
+    }
+    try checker.check()
+    return invitees
+  }
+
+  static func checkSegment(_ segment: Tally_V1_Segment, _ prefix: String, _ checker: inout FieldChecker) {
+    checker.text(segment.department, prefix + "department", max: 100)
+    checker.text(segment.team, prefix + "team", max: 100)
+    checker.text(segment.location, prefix + "location", max: 100)
+  }
+
+  /// Each contact's account and tier; NOT_FOUND for unknown contacts, ALREADY_EXISTS for ones
+  /// this round already invited.
+  static func contactAccounts(_ contactIDs: [String], _ roundID: String, _ connection: PostgresConnection) throws
+    -> [String: (account: String, tier: Int)]
+  {
+    guard !contactIDs.isEmpty else { return [:] }
+    let rows = try connection.query(
+      """
+      SELECT c.contact_id, c.account_id, a.tier,
+        EXISTS (SELECT 1 FROM survey_invitations i WHERE i.tenant_id = c.tenant_id AND i.round_id = $2::uuid
+                AND i.contact_id = c.contact_id) AS invited
+      FROM contacts c JOIN accounts a USING (tenant_id, account_id) WHERE c.contact_id = ANY($1::text[])
+      """, [PostgresArray.literal(contactIDs), roundID]
+    ).rows
+    var accounts: [String: (account: String, tier: Int)] = [:]
+    for row in rows {
+      let contact = try row.require(String.self, "contact_id")
+      if try row.require(Bool.self, "invited") {
+        throw RPCError(code: .alreadyExists, message: "contact \(contact) already has an invitation for this round")
+      }
+      accounts[contact] = (try row.require(String.self, "account_id"), try row.require(Int.self, "tier"))
+    }
+    let missing = contactIDs.filter { accounts[$0] == nil }
+    guard missing.isEmpty else {
+      throw RPCError(
+        code: .notFound,
+        message:
+          "no contact \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? " (and \(missing.count - 5) more)" : "")"
+      )
+    }
+    return accounts
+  }
+
+  static func newToken() -> String {
+    var generator = SystemRandomNumberGenerator()
+    let bytes = (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    let base64 = Data(bytes).base64EncodedString()
+      .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    return Self.tokenPrefix + base64
+  }
+
+  static func hashHex(_ token: String) -> String {
+    SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+  }
+}

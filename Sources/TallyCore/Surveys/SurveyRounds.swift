@@ -1,0 +1,187 @@
+public import Foundation
+import TallyProto
+public import TallyStore
+import TallyWire
+
+/// Rounds: opened and closed by hand, or on a pulse survey's cadence (`PulseRoundScheduler`).
+/// A round is open while opens_at ≤ now < closes_at; at most one round of a survey is open at a time.
+extension SurveyService {
+  static let roundColumns = """
+    r.round_id::text AS round_id, r.survey_id::text AS survey_id, r.number, \(Micros.column("r.opens_at")),
+    \(Micros.column("r.closes_at")), r.period_start IS NOT NULL AS scheduled,
+    (SELECT count(*) FROM survey_invitations i WHERE i.tenant_id = r.tenant_id AND i.round_id = r.round_id)
+      AS invitations,
+    (SELECT count(*) FROM survey_responses p
+     WHERE p.tenant_id = r.tenant_id AND p.survey_id = r.survey_id AND p.round_id = r.round_id) AS responses
+    """
+
+  /// SQL true for a round open at the bigint micros in `parameter`.
+  static func roundOpenSQL(_ parameter: String, alias: String = "r") -> String {
+    "(\(alias).opens_at <= \(Micros.sql(parameter)) AND (\(alias).closes_at IS NULL OR \(alias).closes_at > \(Micros.sql(parameter))))"
+  }
+
+  @Sendable func openRound(_ request: Tally_V1_OpenRoundRequest, _ context: RequestContext) async throws
+    -> Tally_V1_Round
+  {
+    let id = try Validation.uuid(request.surveyID, field: "survey_id")
+    let now = self.nowMicros
+    let closesAt = request.hasClosesAt ? micros(request.closesAt) : nil
+    if let closesAt, closesAt <= now {
+      throw RPCError.invalidArgument(field: "closes_at", "must be in the future")
+    }
+    return try await self.database.transaction(context) { connection in
+      let survey = try Self.lock(id, connection)
+      guard !survey.archived else {
+        throw RPCError(code: .failedPrecondition, message: "survey \(id) is archived: it takes no new rounds")
+      }
+      if let open = try Self.openRoundNumber(id, now, connection) {
+        throw RPCError(
+          code: .failedPrecondition, message: "round \(open) of survey \(id) is still open; close it first")
+      }
+      let roundID = try connection.query(
+        """
+        INSERT INTO survey_rounds (tenant_id, survey_id, number, opens_at, closes_at)
+        SELECT \(currentTenantSQL), $1::uuid, coalesce(max(number), 0) + 1, \(Micros.sql("$2")), \(Micros.sql("$3"))
+        FROM survey_rounds WHERE survey_id = $1::uuid
+        RETURNING round_id::text AS id
+        """, [id, now, closesAt]
+      ).rows[0].require(String.self, "id")
+      return try self.round(roundID, connection)
+    }
+  }
+
+  @Sendable func closeRound(_ request: Tally_V1_CloseRoundRequest, _ context: RequestContext) async throws
+    -> Tally_V1_Round
+  {
+    let id = try Validation.uuid(request.roundID, field: "round_id")
+    let now = self.nowMicros
+    return try await self.database.transaction(context) { connection in
+      let surveyID = try self.round(id, connection).surveyID
+      _ = try Self.lock(surveyID, connection)
+      try connection.query(
+        """
+        UPDATE survey_rounds SET closes_at = greatest(\(Micros.sql("$2")), opens_at + interval '1 microsecond')
+        WHERE round_id = $1::uuid AND (closes_at IS NULL OR closes_at > \(Micros.sql("$2")))
+        """, [id, now])
+      return try self.round(id, connection)
+    }
+  }
+
+  @Sendable func listRounds(_ request: Tally_V1_ListRoundsRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ListRoundsResponse
+  {
+    let id = try Validation.uuid(request.surveyID, field: "survey_id")
+    let now = self.nowMicros
+    let rows = try await self.database.transaction(context) { connection in
+      _ = try Self.survey(id, connection)
+      return try connection.query(
+        "SELECT \(Self.roundColumns) FROM survey_rounds r WHERE r.survey_id = $1::uuid ORDER BY r.number", [id]
+      ).rows
+    }
+    var response = Tally_V1_ListRoundsResponse()
+    response.rounds = try rows.map { try Self.roundMessage($0, now: now) }
+    return response
+  }
+
+  func round(_ id: String, _ connection: PostgresConnection) throws -> Tally_V1_Round {
+    let rows = try connection.query(
+      "SELECT \(Self.roundColumns) FROM survey_rounds r WHERE r.round_id = $1::uuid", [id]
+    )
+    .rows
+    guard let row = rows.first else { throw RPCError(code: .notFound, message: "no round \(id)") }
+    return try Self.roundMessage(row, now: self.nowMicros)
+  }
+
+  /// The number of the survey's round open at `now`, if any.
+  static func openRoundNumber(_ surveyID: String, _ now: Int64, _ connection: PostgresConnection) throws -> Int? {
+    try connection.query(
+      "SELECT number FROM survey_rounds r WHERE r.survey_id = $1::uuid AND \(Self.roundOpenSQL("$2")) LIMIT 1",
+      [surveyID, now]
+    ).rows.first?.require(Int.self, "number")
+  }
+
+  static func roundMessage(_ row: PostgresRow, now: Int64) throws -> Tally_V1_Round {
+    var round = Tally_V1_Round()
+    round.id = try row.require(String.self, "round_id")
+    round.surveyID = try row.require(String.self, "survey_id")
+    round.number = UInt32(try row.require(Int.self, "number"))
+    let opens = try row.require(Int64.self, "opens_at")
+    round.opensAt = Micros.timestamp(opens)
+    let closes = try row.decode(Int64.self, "closes_at")
+    if let closes { round.closesAt = Micros.timestamp(closes) }
+    round.status = opens <= now && (closes.map { now < $0 } ?? true) ? "open" : "closed"
+    round.scheduled = try row.require(Bool.self, "scheduled")
+    round.invitations = UInt64(try row.require(Int64.self, "invitations"))
+    round.responses = UInt64(try row.require(Int64.self, "responses"))
+    return round
+  }
+}
+
+/// Opens the rounds of pulse surveys on their cadence. Safe when several tallyd run it at once:
+/// each survey is handled under its row lock, and a period has at most one round (a unique key).
+public struct PulseRoundScheduler: Sendable {
+  let pool: PostgresPool
+
+  public init(pool: PostgresPool) { self.pool = pool }
+
+  /// Opens every round due at `now` that is not open yet; returns how many it opened. A round
+  /// opened by hand that is still open takes the place of the period's scheduled round.
+  @discardableResult
+  public func openDueRounds(now: Date) async throws -> Int {
+    let surveys = try await self.pool.withTransaction(tenant: nil) { connection in
+      try connection.query(
+        "SELECT tenant_id::text AS tenant, survey_id::text AS survey FROM pulse_surveys_with_cadence()"
+      )
+      .rows.map { (try $0.require(String.self, "tenant"), try $0.require(String.self, "survey")) }
+    }
+    var opened = 0
+    for (tenant, survey) in surveys {
+      opened += try await self.pool.withTransaction(tenant: tenant) { connection in
+        try Self.openDueRound(survey: survey, now: now, connection) ? 1 : 0
+      }
+    }
+    return opened
+  }
+
+  static func openDueRound(survey: String, now: Date, _ connection: PostgresConnection) throws -> Bool {
+    let rows = try connection.query(
+      """
+      SELECT cadence, cadence_open_day, cadence_open_days, cadence_anchor::text AS anchor FROM surveys
+      WHERE survey_id = $1::uuid AND cadence IS NOT NULL AND archived_at IS NULL FOR UPDATE
+      """, [survey]
+    ).rows
+    guard let row = rows.first,
+      let period = PulseCadence.Period(rawValue: try row.require(String.self, "cadence")),
+      let anchor = CivilDay(isoDate: try row.require(String.self, "anchor"))
+    else { return false }
+    let cadence = PulseCadence(
+      period: period, openDay: try row.require(Int.self, "cadence_open_day"),
+      openDays: try row.require(Int.self, "cadence_open_days"), anchor: anchor)
+    guard let due = cadence.roundOpen(at: now) else { return false }
+    let nowMicros = Int64((now.timeIntervalSince1970 * 1_000_000).rounded(.down))
+    if try SurveyService.openRoundNumber(survey, nowMicros, connection) != nil { return false }
+    let inserted = try connection.query(
+      """
+      INSERT INTO survey_rounds (tenant_id, survey_id, number, opens_at, closes_at, period_start)
+      SELECT \(currentTenantSQL), $1::uuid, coalesce(max(number), 0) + 1, \(Micros.sql("$2")), \(Micros.sql("$3")),
+        $4::date
+      FROM survey_rounds WHERE survey_id = $1::uuid
+      ON CONFLICT (tenant_id, survey_id, period_start) DO NOTHING
+      """,
+      [
+        survey, Int64(due.opensAt.timeIntervalSince1970) * 1_000_000,
+        Int64(due.closesAt.timeIntervalSince1970) * 1_000_000, due.period.description,
+      ]
+    ).affectedRows
+    return inserted == 1
+  }
+}
+
+extension CivilDay {
+  /// "YYYY-MM-DD".
+  init?(isoDate: String) {
+    let parts = isoDate.split(separator: "-").compactMap { Int($0) }
+    guard parts.count == 3 else { return nil }
+    self.init(year: parts[0], month: parts[1], day: parts[2])
+  }
+}

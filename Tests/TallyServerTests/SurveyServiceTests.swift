@@ -1,0 +1,247 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyCore
+import TallyProto
+import TallyStore
+import TallyWire
+import Testing
+
+/// SurveyService: definitions, rounds, invitations and answers against a real server and database.
+@Suite struct SurveyServiceTests {
+  @Test func surveysRoundTripWithTheirDefaults() async throws {
+    try await DataTestContext.with { context in
+      let enps = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      #expect(enps.anonymous && enps.anonymityThreshold == 5)
+      #expect(enps.questions.map(\.type) == ["nps", "text"] && enps.questions[0].required)
+      let nps = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("nps"))
+      #expect(!nps.anonymous && nps.anonymityThreshold == 0)
+      let pulse = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      #expect(pulse.cadence.period == "weekly" && pulse.cadence.openDays == 5 && pulse.anonymous)
+
+      var get = Tally_V1_GetSurveyRequest()
+      get.id = pulse.id
+      #expect(try await context.readerA.unary(SurveyMethods.getSurvey, get) == pulse)
+      var list = Tally_V1_ListSurveysRequest()
+      list.pageSize = 2
+      let first = try await context.readerA.unary(SurveyMethods.listSurveys, list)
+      list.pageToken = first.nextPageToken
+      let second = try await context.readerA.unary(SurveyMethods.listSurveys, list)
+      #expect(
+        (first.surveys + second.surveys).map(\.id) == [enps.id, nps.id, pulse.id] && second.nextPageToken.isEmpty)
+
+      var update = Tally_V1_UpdateSurveyRequest()
+      update.survey = pulse
+      update.survey.title = "Weekly pulse"
+      update.survey.cadence.openDays = 3
+      let updated = try await context.clientA.unary(SurveyMethods.updateSurvey, update)
+      #expect(updated.title == "Weekly pulse" && updated.cadence.openDays == 3)
+
+      var archive = Tally_V1_ArchiveSurveyRequest()
+      archive.id = nps.id
+      #expect(try await context.clientA.unary(SurveyMethods.archiveSurvey, archive).archived)
+      _ = await expectStatus(.failedPrecondition) { try await SurveyFixture.openRound(context.clientA, nps.id) }
+      list = Tally_V1_ListSurveysRequest()
+      #expect(
+        try await context.readerA.unary(SurveyMethods.listSurveys, list).surveys.map(\.id) == [enps.id, pulse.id])
+      list.includeArchived = true
+      list.kind = "nps"
+      #expect(try await context.readerA.unary(SurveyMethods.listSurveys, list).surveys.map(\.id) == [nps.id])
+    }
+  }
+
+  @Test func badSurveysNameTheFieldAndStoreNothing() async throws {
+    try await DataTestContext.with { context in
+      func create(_ change: (inout Tally_V1_CreateSurveyRequest) -> Void) async throws -> Tally_V1_Survey {
+        var request = SurveyFixture.pulse()
+        change(&request)
+        return try await context.clientA.unary(SurveyMethods.createSurvey, request)
+      }
+      await expectViolation("survey.kind") { try await create { $0.survey.kind = "poll" } }
+      await expectViolation("survey.title") { try await create { $0.survey.title = "" } }
+      await expectViolation("survey.anonymity_threshold") { try await create { $0.survey.anonymityThreshold = 2 } }
+      await expectViolation("survey.cadence.period") { try await create { $0.survey.cadence.period = "daily" } }
+      await expectViolation("survey.cadence.open_day") { try await create { $0.survey.cadence.openDay = 8 } }
+      await expectViolation("survey.cadence.open_days") { try await create { $0.survey.cadence.openDays = 8 } }
+      await expectViolation("survey.questions") {
+        try await create { $0.survey.questions = (1...11).map { SurveyFixture.question("q\($0)", "rating") } }
+      }
+      await expectViolation("survey.questions[1].id") {
+        try await create {
+          $0.survey.questions = [SurveyFixture.question("a", "nps"), SurveyFixture.question("a", "text")]
+        }
+      }
+      await expectViolation("survey.questions[0].choices") {
+        try await create { $0.survey.questions = [SurveyFixture.question("a", "single_choice", choices: ["only"])] }
+      }
+      await expectViolation("survey.questions[0].type") {
+        try await create { $0.survey.questions = [SurveyFixture.question("a", "slider")] }
+      }
+      await expectViolation("survey.questions") {
+        var request = SurveyFixture.survey("enps")
+        request.survey.questions = [SurveyFixture.question("a", "nps"), SurveyFixture.question("b", "rating")]
+        return try await context.clientA.unary(SurveyMethods.createSurvey, request)
+      }
+      await expectViolation("survey.cadence") {
+        var request = SurveyFixture.survey("enps")
+        request.survey.cadence.period = "weekly"
+        return try await context.clientA.unary(SurveyMethods.createSurvey, request)
+      }
+      var list = Tally_V1_ListSurveysRequest()
+      list.includeArchived = true
+      let stored = try await context.readerA.unary(SurveyMethods.listSurveys, list).surveys
+      #expect(stored.isEmpty)
+      _ = await expectStatus(.permissionDenied) {
+        try await context.readerA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      }
+    }
+  }
+
+  @Test func tokensAnswerOnceWhileTheirRoundIsOpen() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      _ = await expectStatus(.failedPrecondition) { try await SurveyFixture.openRound(context.clientA, survey.id) }
+      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 3, team: "core")
+      #expect(Set(tokens).count == 3 && tokens.allSatisfy { $0.hasPrefix("tlys_") })
+
+      var fetch = Tally_V1_GetSurveyForTokenRequest()
+      fetch.token = tokens[0]
+      let shown = try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch)
+      #expect(shown.surveyID == survey.id && shown.questions.count == 5 && shown.roundNumber == 1)
+      fetch.token = "tlys_unknown"
+      _ = await expectStatus(.notFound) { try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch) }
+      fetch.token = "not-a-token"
+      await expectViolation("token") { try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch) }
+
+      // Every bad answer names its field, and leaves the token unused.
+      let mood = SurveyFixture.number("mood", 9)
+      await expectViolation("answers[0].number") {
+        try await SurveyFixture.submit(context.collectorA, tokens[0], [SurveyFixture.number("mood", 11)])
+      }
+      await expectViolation("answers") {
+        try await SurveyFixture.submit(context.collectorA, tokens[0], [SurveyFixture.number("tools", 3)])
+      }
+      await expectViolation("answers[1].number") {
+        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.number("tools", 0)])
+      }
+      await expectViolation("answers[1].question_id") {
+        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.number("nope", 1)])
+      }
+      await expectViolation("answers[1].question_id") {
+        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, mood])
+      }
+      await expectViolation("answers[1].choices") {
+        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.choices("focus", ["golf"])])
+      }
+      await expectViolation("answers[1].text") {
+        try await SurveyFixture.submit(
+          context.collectorA, tokens[0], [mood, SurveyFixture.text("why", String(repeating: "x", count: 2_001))])
+      }
+      await expectViolation("answers[1]") {
+        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.text("tools", "five")])
+      }
+      let answer = [mood, SurveyFixture.text("why", String(repeating: "é", count: 2_000))]
+      let stored = try await SurveyFixture.submit(context.collectorA, tokens[0], answer)
+      #expect(stored.responseID.isEmpty, "an anonymous survey returns nothing that identifies the response")
+      _ = await expectStatus(.alreadyExists) { try await SurveyFixture.submit(context.collectorA, tokens[0], answer) }
+      fetch.token = tokens[0]
+      _ = await expectStatus(.alreadyExists) {
+        try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch)
+      }
+
+      // An expired token is NOT_FOUND; a closed round is FAILED_PRECONDITION.
+      var expiring = Tally_V1_IssueInvitationsRequest()
+      expiring.roundID = round.id
+      expiring.count = 1
+      expiring.expiresAt = Google_Protobuf_Timestamp(date: context.clock.now.addingTimeInterval(3_600))
+      let expiringToken = try await context.clientA.unary(SurveyMethods.issueInvitations, expiring).invitations[0].token
+      context.clock.advance(by: 7_200)
+      _ = await expectStatus(.notFound) { try await SurveyFixture.submit(context.collectorA, expiringToken, [mood]) }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      _ = await expectStatus(.failedPrecondition) {
+        try await SurveyFixture.submit(context.collectorA, tokens[1], [mood])
+      }
+      _ = await expectStatus(.failedPrecondition) { try await SurveyFixture.tokens(context.clientA, round.id, 1) }
+
+      var rounds = Tally_V1_ListRoundsRequest()
+      rounds.surveyID = survey.id
+      let listed = try await context.readerA.unary(SurveyMethods.listRounds, rounds).rounds
+      #expect(listed.map(\.status) == ["closed"] && listed[0].invitations == 4 && listed[0].responses == 1)
+      var update = Tally_V1_UpdateSurveyRequest()
+      update.survey = survey
+      _ = await expectStatus(.failedPrecondition) {
+        try await context.clientA.unary(SurveyMethods.updateSurvey, update)
+      }
+    }
+  }
+
+  @Test func oneHundredConcurrentAnswersWithOneTokenStoreOne() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let token = try await SurveyFixture.tokens(context.clientA, round.id, 1)[0]
+      let outcomes = await withTaskGroup(of: String.self) { group in
+        for index in 0..<100 {
+          group.addTask {
+            do {
+              try await SurveyFixture.submit(
+                context.collectorA, token, [SurveyFixture.number("score", Int32(index % 11))])
+              return "stored"
+            } catch let error as RPCError {
+              return error.code == .alreadyExists ? "already" : "\(error)"
+            } catch {
+              return "\(error)"
+            }
+          }
+        }
+        return await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+      }
+      #expect(outcomes == ["stored": 1, "already": 99])
+      let stored = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("SELECT count(*) AS n FROM survey_responses").rows[0].require(Int.self, "n")
+      }
+      #expect(stored == 1)
+    }
+  }
+
+  @Test func pulseRoundsOpenOnTheirCadence() async throws {
+    try await DataTestContext.with { context in
+      let at: @Sendable (String) -> Date = { ISO8601DateFormatter().date(from: $0)! }
+      context.clock.set(at("2026-01-01T09:00:00Z"))  // a Thursday: the cadence counts from here
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse(openDay: 1))
+      let scheduler = PulseRoundScheduler(pool: context.pool)
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-04T23:59:59Z")) == 0)
+      // Four tallyd ticking at the same instant open the round once.
+      let opened = try await withThrowingTaskGroup(of: Int.self) { group in
+        let instant = at("2026-01-05T00:00:30Z")
+        for _ in 0..<4 { group.addTask { try await scheduler.openDueRounds(now: instant) } }
+        return try await group.reduce(0, +)
+      }
+      #expect(opened == 1)
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-06T10:00:00Z")) == 0)
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-11T10:00:00Z")) == 0, "between rounds")
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-12T00:01:00Z")) == 1)
+
+      context.clock.set(at("2026-01-13T12:00:00Z"))
+      var request = Tally_V1_ListRoundsRequest()
+      request.surveyID = survey.id
+      let rounds = try await context.readerA.unary(SurveyMethods.listRounds, request).rounds
+      #expect(rounds.map(\.number) == [1, 2] && rounds.allSatisfy(\.scheduled))
+      #expect(rounds.map(\.status) == ["closed", "open"])
+      #expect(
+        rounds[0].opensAt.date == at("2026-01-05T00:00:00Z") && rounds[0].closesAt.date == at("2026-01-10T00:00:00Z"))
+      #expect(
+        rounds[1].opensAt.date == at("2026-01-12T00:00:00Z") && rounds[1].closesAt.date == at("2026-01-17T00:00:00Z"))
+
+      // A round opened by hand takes the period's place; archiving stops the cadence.
+      try await SurveyFixture.closeRound(context.clientA, rounds[1].id)
+      _ = try await SurveyFixture.openRound(context.clientA, survey.id)
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-19T00:00:00Z")) == 0, "the hand-opened round is open")
+      var archive = Tally_V1_ArchiveSurveyRequest()
+      archive.id = survey.id
+      _ = try await context.clientA.unary(SurveyMethods.archiveSurvey, archive)
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-26T00:00:00Z")) == 0)
+    }
+  }
+}
