@@ -1,0 +1,84 @@
+public import TallyProto
+
+/// What a person types for one question in `tally surveys answer`, checked the way the server
+/// checks it, so that a typo is asked again instead of failing the whole submission.
+public enum AnswerInput {
+  /// Why a typed answer was not taken, in words for the prompt.
+  public struct Problem: Error, Equatable, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) { self.description = description }
+  }
+
+  /// The question as a prompt: its text, then what may be typed.
+  public static func prompt(for question: Tally_V1_Question) -> String {
+    let optional = question.required ? "" : ", Enter to skip"
+    switch question.type {
+    case "nps": return "\(question.text) [0–10\(optional)]"
+    case "rating": return "\(question.text) [1–5\(optional)]"
+    case "yes_no": return "\(question.text) [y/n\(optional)]"
+    case "text": return "\(question.text) [text\(optional)]"
+    case "single_choice", "multi_choice":
+      let choices = question.choices.enumerated().map { "  \($0 + 1)) \($1)" }.joined(separator: "\n")
+      let how = question.type == "single_choice" ? "one number" : "numbers separated by commas"
+      return "\(question.text)\n\(choices)\n[\(how)\(optional)]"
+    default: return question.text
+    }
+  }
+
+  /// The answer to `question` from `typed`; nil when a question that is not required is skipped.
+  public static func parse(_ typed: String, for question: Tally_V1_Question) throws(Problem) -> Tally_V1_Answer? {
+    let text = typed.trimmingWhitespace()
+    guard !text.isEmpty else {
+      if question.required { throw Problem(description: "an answer is required") }
+      return nil
+    }
+    var answer = Tally_V1_Answer()
+    answer.questionID = question.id
+    switch question.type {
+    case "nps": answer.number = try Self.number(text, 0...10)
+    case "rating": answer.number = try Self.number(text, 1...5)
+    case "yes_no":
+      switch text.lowercased() {
+      case "y", "yes": answer.yes = true
+      case "n", "no": answer.yes = false
+      default: throw Problem(description: "type y or n")
+      }
+    case "single_choice", "multi_choice":
+      var picked: [String] = []
+      for part in text.split(separator: ",") {
+        picked.append(try Self.choice(String(part).trimmingWhitespace(), question))
+      }
+      if question.type == "single_choice", picked.count != 1 { throw Problem(description: "pick exactly one") }
+      if Set(picked).count != picked.count { throw Problem(description: "each choice at most once") }
+      var choices = Tally_V1_Choices()
+      choices.values = picked
+      answer.choices = choices
+    case "text":
+      guard text.count <= 2_000 else { throw Problem(description: "at most 2,000 characters, got \(text.count)") }
+      answer.text = text
+    default: throw Problem(description: "this client does not know questions of type \(question.type)")
+    }
+    return answer
+  }
+
+  static func number(_ text: String, _ range: ClosedRange<Int32>) throws(Problem) -> Int32 {
+    guard let value = Int32(text), range.contains(value) else {
+      throw Problem(description: "a whole number from \(range.lowerBound) to \(range.upperBound)")
+    }
+    return value
+  }
+
+  /// A choice by its number in the list or by its text (any case).
+  static func choice(_ text: String, _ question: Tally_V1_Question) throws(Problem) -> String {
+    if let index = Int(text), question.choices.indices.contains(index - 1) { return question.choices[index - 1] }
+    if let match = question.choices.first(where: { $0.lowercased() == text.lowercased() }) { return match }
+    throw Problem(description: "\"\(text)\" is not one of the choices 1 to \(question.choices.count)")
+  }
+}
+
+extension String {
+  fileprivate func trimmingWhitespace() -> String {
+    String(self.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+  }
+}

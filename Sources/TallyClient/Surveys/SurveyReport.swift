@@ -1,0 +1,138 @@
+import Foundation
+import SwiftProtobuf
+public import TallyProto
+
+/// `tally surveys results` as text: the score with its margin, the 0–10 distribution as bars,
+/// the trend as a sparkline and a table, the per-question results, and why anything is hidden.
+public enum SurveyReport {
+  /// Width of the longest bar, in cells.
+  static let barWidth = 40
+
+  public static func lines(_ results: Tally_V1_SurveyResults, title: String) -> [String] {
+    let kind = ["nps": "NPS", "enps": "eNPS", "pulse": "Pulse"][results.kind] ?? results.kind
+    let privacy =
+      results.anonymous
+      ? "anonymous, shown from \(results.anonymityThreshold) responses"
+      : results.anonymityThreshold > 0 ? "identified, shown from \(results.anonymityThreshold) responses" : "identified"
+    var lines = ["\(kind) survey \"\(title)\" (\(privacy))", ""]
+    lines += Self.overall(results.overall)
+    lines += Self.change(results.change)
+    if !results.overall.suppressed, results.overall.distribution.count == 11 {
+      lines += ["", "Answers 0–10"] + Self.bars(results.overall.distribution.enumerated().map { ("\($0)", $1) })
+    }
+    lines += Self.trend(results.trend)
+    // The score comes from the first nps question: its 0–10 bars are the ones above.
+    let scoreQuestion = results.questions.first { $0.type == "nps" }?.questionID
+    for question in results.questions {
+      lines += Self.question(question, bars: question.questionID != scoreQuestion || results.overall.suppressed)
+    }
+    if !results.contactAnswers.isEmpty {
+      lines += ["", "Latest answer per contact"]
+      lines += Self.table(
+        [["contact", "score", "round"]]
+          + results.contactAnswers.map { [$0.contactID, "\($0.score)", "\($0.roundNumber)"] })
+    }
+    if !results.notes.isEmpty { lines += [""] + results.notes.map { "Note: \($0)" } }
+    return lines
+  }
+
+  static func overall(_ cell: Tally_V1_ResultCell) -> [String] {
+    guard !cell.suppressed else { return ["Suppressed: \(cell.suppressedReason)"] }
+    var lines: [String] = []
+    if cell.hasScore {
+      lines.append("Score     \(Self.signed(cell.score)) ± \(Self.fixed(cell.marginOfError, 1)) (95 % margin)")
+    }
+    var responses = "Responses \(cell.responses)"
+    if cell.hasResponseRate {
+      responses += " of \(cell.invitations) invited (\(Self.fixed(cell.responseRate * 100, 0)) %)"
+    }
+    lines.append(responses)
+    if cell.hasScore {
+      lines.append(
+        "Promoters \(cell.promoters) (\(Self.percent(cell.promoterShare))) · "
+          + "passives \(cell.passives) (\(Self.percent(cell.passiveShare))) · "
+          + "detractors \(cell.detractors) (\(Self.percent(cell.detractorShare)))")
+    }
+    return lines
+  }
+
+  static func change(_ change: Tally_V1_ScoreChange) -> [String] {
+    guard change.available else { return change.reason.isEmpty ? [] : ["Change    none: \(change.reason)"] }
+    let arrow = change.change > 0 ? "▲" : change.change < 0 ? "▼" : "="
+    let verdict = change.beyondMargin ? "beyond" : "within"
+    return [
+      "Change    \(arrow) \(Self.signed(change.change)) in round \(change.roundNumber) against round "
+        + "\(change.previousRoundNumber), \(verdict) the ± \(Self.fixed(change.combinedMargin, 1)) margin"
+    ]
+  }
+
+  static func trend(_ rounds: [Tally_V1_RoundResult]) -> [String] {
+    guard !rounds.isEmpty else { return ["", "No rounds in this selection."] }
+    let scores = rounds.map { $0.cell.hasScore && !$0.cell.suppressed ? $0.cell.score : nil }
+    let lines = ["", "Trend     \(TextChart.sparkline(scores, range: -100...100))  (−100 to 100; · = suppressed)"]
+    let rows = rounds.map { round -> [String] in
+      let opened = Self.day(round.opensAt)
+      guard !round.cell.suppressed else {
+        return ["\(round.number)", opened, "suppressed: \(round.cell.suppressedReason)"]
+      }
+      let score = round.cell.hasScore ? Self.signed(round.cell.score) : "-"
+      let margin = round.cell.hasScore ? "± \(Self.fixed(round.cell.marginOfError, 1))" : ""
+      return ["\(round.number)", opened, "\(round.cell.responses)", score, margin]
+    }
+    return lines + Self.table([["round", "opened", "responses", "score", "margin"]] + rows)
+  }
+
+  static func question(_ question: Tally_V1_QuestionResult, bars: Bool) -> [String] {
+    var lines = ["", "\(question.questionID) (\(question.type)): \(question.text)"]
+    guard !question.suppressed else { return lines + ["  suppressed: \(question.suppressedReason)"] }
+    var summary = "  \(question.answers) answers"
+    if question.hasAverage { summary += ", average \(Self.fixed(question.average, 2))" }
+    lines.append(summary)
+    return bars ? lines + Self.bars(question.distribution.map { ($0.value, $0.count) }) : lines
+  }
+
+  /// One bar per value, labels right-aligned, scaled to the largest count.
+  static func bars(_ counts: [(label: String, count: UInt64)]) -> [String] {
+    let labelWidth = counts.map(\.label.count).max() ?? 0
+    let maximum = counts.map(\.count).max() ?? 0
+    return counts.map { label, count in
+      let padded = String(repeating: " ", count: labelWidth - label.count) + label
+      return "  \(padded) │\(TextChart.bar(count, maximum: maximum, width: Self.barWidth)) \(count)"
+    }
+  }
+
+  /// Rows with every column padded to its widest cell.
+  static func table(_ rows: [[String]]) -> [String] {
+    var widths: [Int] = []
+    // The last cell of a row is not padded, so it does not widen its column (a suppressed round's reason).
+    for row in rows {
+      for (column, cell) in row.dropLast().enumerated() {
+        if column == widths.count { widths.append(0) }
+        widths[column] = max(widths[column], cell.count)
+      }
+    }
+    return rows.map { row in
+      row.enumerated().map { column, cell in
+        column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+      }.joined(separator: "  ")
+    }
+  }
+
+  static func signed(_ value: Double) -> String { (value > 0 ? "+" : "") + Self.fixed(value, 1) }
+
+  static func percent(_ share: Double) -> String { "\(Self.fixed(share * 100, 0)) %" }
+
+  static func fixed(_ value: Double, _ digits: Int) -> String {
+    let text = String(format: "%.\(digits)f", value)
+    // -0.0 rounds to "-0.0"; a score of nothing is not negative.
+    return Double(text) == 0 ? String(format: "%.\(digits)f", 0.0) : text
+  }
+
+  /// The day a round opened, e.g. `2026-11-23`.
+  static func day(_ timestamp: Google_Protobuf_Timestamp) -> String {
+    guard timestamp.seconds != 0 else { return "-" }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withFullDate]
+    return formatter.string(from: timestamp.date)
+  }
+}

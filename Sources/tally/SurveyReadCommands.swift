@@ -1,0 +1,190 @@
+import ArgumentParser
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// Which rounds and which respondents a results, comments or export command looks at.
+struct SurveySelectionOptions: ParsableArguments {
+  @Option(help: "One round, by id.") var round: String?
+  @Option(help: "The first round number of a range.") var from: UInt32 = 0
+  @Option(help: "The last round number of a range.") var to: UInt32 = 0
+  @Option(help: "Only these departments (repeatable).") var department: [String] = []
+  @Option(help: "Only these teams (repeatable).") var team: [String] = []
+  @Option(help: "Only these locations (repeatable).") var location: [String] = []
+  @Option(help: "Only these account tiers, 0–3 (repeatable).") var tier: [UInt32] = []
+  @Option(help: "Identified NPS surveys: one account's NPS, from the latest answer of each contact.")
+  var account: String?
+
+  var rounds: Tally_V1_RoundSelection {
+    var rounds = Tally_V1_RoundSelection()
+    rounds.roundID = self.round ?? ""
+    rounds.fromRound = self.from
+    rounds.toRound = self.to
+    return rounds
+  }
+
+  var filter: Tally_V1_SegmentFilter {
+    var filter = Tally_V1_SegmentFilter()
+    filter.departments = self.department
+    filter.teams = self.team
+    filter.locations = self.location
+    filter.tiers = self.tier
+    filter.accountID = self.account ?? ""
+    return filter
+  }
+}
+
+/// `tally surveys results`.
+struct SurveyResultsCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "results",
+    abstract: "Score, margin, 0–10 distribution, trend and per-question results of a survey.",
+    discussion: "Anything from fewer respondents than the survey's threshold is shown as suppressed, with why."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var selection: SurveySelectionOptions
+  @Argument(help: "The survey id.") var surveyID: String
+
+  func run() async throws {
+    var request = Tally_V1_GetResultsRequest()
+    request.surveyID = self.surveyID
+    request.rounds = self.selection.rounds
+    request.filter = self.selection.filter
+    let (survey, results) = try await self.connection.withClient { session in
+      var get = Tally_V1_GetSurveyRequest()
+      get.id = self.surveyID
+      let survey = try await session.client.unary(SurveyMethods.getSurvey, get, options: session.options)
+      return (survey, try await session.client.unary(SurveyMethods.getResults, request, options: session.options))
+    }
+    guard self.connection.output == .table else { return try Output.printMessages([results]) }
+    for line in SurveyReport.lines(results, title: survey.title) { print(line) }
+  }
+}
+
+/// `tally surveys comments`.
+struct SurveyCommentsCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "comments",
+    abstract: "The text answers of a survey (in a random order when it is anonymous)."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var selection: SurveySelectionOptions
+  @Argument(help: "The survey id.") var surveyID: String
+  @Option(help: "One text question, by id. Default: every text question.") var question: String?
+
+  func run() async throws {
+    var request = Tally_V1_ListCommentsRequest()
+    request.surveyID = self.surveyID
+    request.rounds = self.selection.rounds
+    request.filter = self.selection.filter
+    request.questionID = self.question ?? ""
+    request.pageSize = 500
+    let (comments, suppressed) = try await self.connection.withClient { session -> ([Tally_V1_Comment], String?) in
+      var request = request
+      var comments: [Tally_V1_Comment] = []
+      repeat {
+        let page = try await session.client.unary(SurveyMethods.listComments, request, options: session.options)
+        if page.suppressed { return ([], page.suppressedReason) }
+        comments += page.comments
+        request.pageToken = page.nextPageToken
+      } while !request.pageToken.isEmpty
+      return (comments, nil)
+    }
+    if let suppressed {
+      Output.printError("suppressed: \(suppressed)")
+      if self.connection.output == .json { print("[]") }
+      return
+    }
+    guard self.connection.output == .table else { return try Output.printMessageArray(comments) }
+    let identified = comments.contains { !$0.contactID.isEmpty }
+    let header = ["round", "question"] + (identified ? ["contact", "score"] : []) + ["comment"]
+    Output.printTable(
+      [header]
+        + comments.map { comment in
+          let who = identified ? [comment.contactID, comment.hasScore ? "\(comment.score)" : "-"] : []
+          return ["\(comment.roundNumber)", comment.questionID] + who + [comment.text]
+        })
+  }
+}
+
+/// `tally surveys export`.
+struct SurveyExportCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Every response of a survey, one JSON object per line (anonymous surveys: shuffled, no identity)."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @Argument(help: "The survey id.") var surveyID: String
+  @Option(help: "One round, by id.") var round: String?
+  @Option(help: "The first round number of a range.") var from: UInt32 = 0
+  @Option(help: "The last round number of a range.") var to: UInt32 = 0
+
+  func run() async throws {
+    var request = Tally_V1_ExportResponsesRequest()
+    request.surveyID = self.surveyID
+    request.rounds.roundID = self.round ?? ""
+    request.rounds.fromRound = self.from
+    request.rounds.toRound = self.to
+    let exported = try await self.connection.withClient { session in
+      try await session.client.serverStreaming(SurveyMethods.exportResponses, request, options: session.options) {
+        responses in
+        var count = 0
+        for try await response in responses {
+          print(try response.jsonString(options: Output.protoJSON))
+          count += 1
+        }
+        return count
+      }
+    }
+    Output.printError("\(exported) responses exported")
+  }
+}
+
+/// `tally surveys answer TOKEN`: the survey in the terminal, a question at a time.
+struct SurveyAnswerCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "answer",
+    abstract: "Answer a survey with its token, question by question (a collect key is enough)."
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @Argument(help: "The token from the invitation (tlys_…).") var token: String
+
+  func run() async throws {
+    try await self.connection.withClient { session in
+      var get = Tally_V1_GetSurveyForTokenRequest()
+      get.token = self.token
+      let survey = try await session.client.unary(SurveyMethods.getSurveyForToken, get, options: session.options)
+      print("\(survey.title) (round \(survey.roundNumber))")
+      if survey.anonymous { print("Your answers are anonymous: nothing stored links them to you or your token.") }
+      var answers: [Tally_V1_Answer] = []
+      for question in survey.questions {
+        print("")
+        guard let answer = try Self.ask(question) else { continue }
+        answers.append(answer)
+      }
+      var submit = Tally_V1_SubmitResponseRequest()
+      submit.token = self.token
+      submit.answers = answers
+      _ = try await session.client.unary(SurveyMethods.submitResponse, submit, options: session.options)
+      print("\nThank you: your answers are in.")
+    }
+  }
+
+  /// Asks until the answer is one the question takes; nil when skipped.
+  static func ask(_ question: Tally_V1_Question) throws -> Tally_V1_Answer? {
+    print(AnswerInput.prompt(for: question))
+    while true {
+      print("> ", terminator: "")
+      guard let line = readLine() else {
+        throw ValidationError("the input ended before every question was answered; nothing was sent")
+      }
+      do {
+        return try AnswerInput.parse(line, for: question)
+      } catch {
+        print("  \(error.description); try again")
+      }
+    }
+  }
+}
