@@ -234,14 +234,25 @@ import Testing
       #expect(
         rounds[1].opensAt.date == at("2026-01-12T00:00:00Z") && rounds[1].closesAt.date == at("2026-01-17T00:00:00Z"))
 
-      // A round opened by hand takes the period's place; archiving stops the cadence.
+      // No round opens while one opened by hand is open; once it closes, the period's round opens.
       try await SurveyFixture.closeRound(context.clientA, rounds[1].id)
-      _ = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let byHand = try await SurveyFixture.openRound(context.clientA, survey.id)
       #expect(try await scheduler.openDueRounds(now: at("2026-01-19T00:00:00Z")) == 0, "the hand-opened round is open")
+      context.clock.set(at("2026-01-19T08:00:00Z"))
+      try await SurveyFixture.closeRound(context.clientA, byHand.id)
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-19T09:00:00Z")) == 1)
+      // A round opened by hand inside a period's window is that period's round.
+      context.clock.set(at("2026-01-26T08:00:00Z"))
+      let periodRound = try await SurveyFixture.openRound(context.clientA, survey.id)
+      context.clock.set(at("2026-01-26T09:00:00Z"))
+      try await SurveyFixture.closeRound(context.clientA, periodRound.id)
+      #expect(try await scheduler.openDueRounds(now: at("2026-01-26T10:00:00Z")) == 0, "the period had its round")
+      #expect(try await context.readerA.unary(SurveyMethods.listRounds, request).rounds.count == 5)
+      // Archiving stops the cadence.
       var archive = Tally_V1_ArchiveSurveyRequest()
       archive.id = survey.id
       _ = try await context.clientA.unary(SurveyMethods.archiveSurvey, archive)
-      #expect(try await scheduler.openDueRounds(now: at("2026-01-26T00:00:00Z")) == 0)
+      #expect(try await scheduler.openDueRounds(now: at("2026-02-02T00:00:00Z")) == 0)
     }
   }
 }

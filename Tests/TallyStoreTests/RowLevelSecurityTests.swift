@@ -9,7 +9,8 @@ import Testing
   /// Tables with a tenant_id column; the parameterized tests below seed and change the first two.
   static let tenantTables = [
     "tenants", "api_keys", "accounts", "account_history", "contacts", "campaigns", "campaign_targets", "costs",
-    "opportunities", "events", "event_keys",
+    "opportunities", "events", "event_keys", "surveys", "survey_rounds", "survey_invitations", "survey_responses",
+    "survey_response_identities",
   ]
   static let seededTables = ["tenants", "api_keys"]
 

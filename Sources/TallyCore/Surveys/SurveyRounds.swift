@@ -38,13 +38,18 @@ extension SurveyService {
         throw RPCError(
           code: .failedPrecondition, message: "round \(open) of survey \(id) is still open; close it first")
       }
+      // A pulse round opened by hand inside a period's window is that period's round (unless the
+      // period had one already), so the scheduler does not open a second one after it closes.
+      let nowDate = Date(timeIntervalSince1970: Double(now) / 1_000_000)
+      let period = try PulseRoundScheduler.cadence(of: id, connection)?.roundOpen(at: nowDate)?.period.description
       let roundID = try connection.query(
         """
-        INSERT INTO survey_rounds (tenant_id, survey_id, number, opens_at, closes_at)
-        SELECT \(currentTenantSQL), $1::uuid, coalesce(max(number), 0) + 1, \(Micros.sql("$2")), \(Micros.sql("$3"))
+        INSERT INTO survey_rounds (tenant_id, survey_id, number, opens_at, closes_at, period_start)
+        SELECT \(currentTenantSQL), $1::uuid, coalesce(max(number), 0) + 1, \(Micros.sql("$2")), \(Micros.sql("$3")),
+          CASE WHEN bool_or(period_start = $4::date) IS NOT TRUE THEN $4::date END
         FROM survey_rounds WHERE survey_id = $1::uuid
         RETURNING round_id::text AS id
-        """, [id, now, closesAt]
+        """, [id, now, closesAt, period]
       ).rows[0].require(String.self, "id")
       return try self.round(roundID, connection)
     }
@@ -124,8 +129,8 @@ public struct PulseRoundScheduler: Sendable {
 
   public init(pool: PostgresPool) { self.pool = pool }
 
-  /// Opens every round due at `now` that is not open yet; returns how many it opened. A round
-  /// opened by hand that is still open takes the place of the period's scheduled round.
+  /// Opens every round due at `now` that is not open yet; returns how many it opened. Nothing
+  /// opens while another round of the survey is open, nor in a period that already had a round.
   @discardableResult
   public func openDueRounds(now: Date) async throws -> Int {
     let surveys = try await self.pool.withTransaction(tenant: nil) { connection in
@@ -143,7 +148,8 @@ public struct PulseRoundScheduler: Sendable {
     return opened
   }
 
-  static func openDueRound(survey: String, now: Date, _ connection: PostgresConnection) throws -> Bool {
+  /// The cadence of an active pulse survey, locking its row; nil for other surveys.
+  static func cadence(of survey: String, _ connection: PostgresConnection) throws -> PulseCadence? {
     let rows = try connection.query(
       """
       SELECT cadence, cadence_open_day, cadence_open_days, cadence_anchor::text AS anchor FROM surveys
@@ -153,11 +159,14 @@ public struct PulseRoundScheduler: Sendable {
     guard let row = rows.first,
       let period = PulseCadence.Period(rawValue: try row.require(String.self, "cadence")),
       let anchor = CivilDay(isoDate: try row.require(String.self, "anchor"))
-    else { return false }
-    let cadence = PulseCadence(
+    else { return nil }
+    return PulseCadence(
       period: period, openDay: try row.require(Int.self, "cadence_open_day"),
       openDays: try row.require(Int.self, "cadence_open_days"), anchor: anchor)
-    guard let due = cadence.roundOpen(at: now) else { return false }
+  }
+
+  static func openDueRound(survey: String, now: Date, _ connection: PostgresConnection) throws -> Bool {
+    guard let due = try Self.cadence(of: survey, connection)?.roundOpen(at: now) else { return false }
     let nowMicros = Int64((now.timeIntervalSince1970 * 1_000_000).rounded(.down))
     if try SurveyService.openRoundNumber(survey, nowMicros, connection) != nil { return false }
     let inserted = try connection.query(
