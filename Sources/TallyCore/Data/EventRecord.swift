@@ -100,7 +100,7 @@ enum EventRecord {
   /// Months since 1970-01 of a time in microseconds (UTC).
   static func monthIndex(_ micros: Int64) -> Int {
     let days = Int((micros >= 0 ? micros : micros - 86_399_999_999) / 86_400_000_000)
-    let (year, month, _) = civilDate(days: days)
+    let (year, month, _) = CivilDay(dayNumber: days).civil
     return (year - 1970) * 12 + (month - 1)
   }
 
@@ -109,19 +109,6 @@ enum EventRecord {
     let year = 1970 + Int((Double(index) / 12).rounded(.down))
     let month = index - (year - 1970) * 12 + 1
     return String(format: "%04d-%02d-01", year, month)
-  }
-
-  /// Howard Hinnant's days-to-civil algorithm: (year, month 1–12, day 1–31).
-  static func civilDate(days: Int) -> (Int, Int, Int) {
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let day = doy - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
   }
 
   static let columns = """

@@ -185,12 +185,3 @@ public struct PulseRoundScheduler: Sendable {
     return inserted == 1
   }
 }
-
-extension CivilDay {
-  /// "YYYY-MM-DD".
-  init?(isoDate: String) {
-    let parts = isoDate.split(separator: "-").compactMap { Int($0) }
-    guard parts.count == 3 else { return nil }
-    self.init(year: parts[0], month: parts[1], day: parts[2])
-  }
-}
