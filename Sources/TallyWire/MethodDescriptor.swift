@@ -61,7 +61,7 @@ public enum SystemMethods {
 public enum MethodCatalog {
   public static let all: [AnyMethodDescriptor] =
     SystemMethods.all + AdminMethods.all + AccountMethods.all + CampaignMethods.all + OpportunityMethods.all
-    + EventMethods.all + SurveyMethods.all
+    + EventMethods.all + SurveyMethods.all + KpiMethods.all
 
   public static func method(named fullName: String) -> AnyMethodDescriptor? {
     all.first { $0.fullName == fullName }

@@ -66,6 +66,7 @@ func serve(
     AdminService(pool: pool).register(into: &router)
     ABMDataServices(pool: pool).register(into: &router)
     SurveyService(pool: pool).register(into: &router)
+    KpiService(pool: pool).register(into: &router)
     services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
     services.append(.init(service: PulseRounds(pool: pool, logger: logger)))
   }

@@ -38,6 +38,7 @@ struct DataTestContext {
       AdminService(pool: pool).register(into: &router)
       ABMDataServices(pool: pool).register(into: &router)
       SurveyService(pool: pool, clock: { clock.now }).register(into: &router)
+      KpiService(pool: pool).register(into: &router)
     }
     return try await TestServer.with(authenticator: authenticator, services: register) { server, _ in
       let operatorClient = try server.client(apiKey: operatorKey)

@@ -1,0 +1,164 @@
+import TallyProto
+
+/// One KPI: what it means (ListKpis) and how it is computed (GetKpis).
+struct Kpi: Sendable {
+  let name: String
+  let family: String
+  let unit: String
+  let headline: Bool
+  let definition: String
+  let numerator: String
+  let denominator: String
+  let formula: KpiFormula
+
+  var message: Tally_V1_KpiDefinition {
+    var message = Tally_V1_KpiDefinition()
+    message.name = self.name
+    message.family = self.family
+    message.unit = self.unit
+    message.headline = self.headline
+    message.definition = self.definition
+    message.numerator = self.numerator
+    message.denominator = self.denominator
+    return message
+  }
+}
+
+/// The KPIs of ../shared/design/KPIS.md that GetKpis answers, in catalogue order.
+enum KpiCatalog {
+  static let families = ["engagement", "conversion", "coverage", "pipeline", "retention", "sales_activity"]
+
+  static let all: [Kpi] = engagement + conversion + coverage + pipeline + salesActivity
+
+  static let byName: [String: Kpi] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+  /// The default dashboard: the headline KPIs.
+  static let dashboards: [String: [String]] = [
+    "default": all.filter(\.headline).map(\.name)
+  ]
+
+  private static func kpi(
+    _ name: String, _ family: String, _ unit: String, headline: Bool = true, _ definition: String,
+    _ numerator: String, _ denominator: String, _ formula: KpiFormula
+  ) -> Kpi {
+    Kpi(
+      name: name, family: family, unit: unit, headline: headline, definition: definition, numerator: numerator,
+      denominator: denominator, formula: formula)
+  }
+
+  /// A count or a sum: no denominator.
+  private static func kpi(
+    _ name: String, _ family: String, _ unit: String, headline: Bool = true, _ definition: String,
+    _ numerator: String, _ formula: KpiFormula
+  ) -> Kpi {
+    Self.kpi(name, family, unit, headline: headline, definition, numerator, "", formula)
+  }
+
+  static let engagement: [Kpi] = [
+    kpi(
+      "email_open_rate", "engagement", "ratio", "Unique contacts who opened an email / contacts delivered.",
+      "contacts with email_opened", "contacts with email_sent minus contacts with email_bounced",
+      .people(numerator: ["email_opened"], base: .delivered)),
+    kpi(
+      "email_click_through_rate", "engagement", "ratio", "Unique contacts who clicked / contacts delivered.",
+      "contacts with email_clicked", "contacts with email_sent minus contacts with email_bounced",
+      .people(numerator: ["email_clicked"], base: .delivered)),
+    kpi(
+      "email_click_to_open_rate", "engagement", "ratio", "Unique clickers / unique openers.",
+      "contacts with email_clicked", "contacts with email_opened",
+      .people(numerator: ["email_clicked"], base: .types(["email_opened"]))),
+    kpi(
+      "email_reply_rate", "engagement", "ratio", "Unique contacts who replied / contacts delivered.",
+      "contacts with email_replied", "contacts with email_sent minus contacts with email_bounced",
+      .people(numerator: ["email_replied"], base: .delivered)),
+    kpi(
+      "content_engagement_minutes", "engagement", "minutes",
+      "Minutes spent on content views and web visits (duration_seconds / 60).",
+      "seconds of content_view and web_visit / 60", .minutes(["content_view", "web_visit"])),
+    kpi(
+      "account_engagement_rate", "engagement", "ratio",
+      "Target accounts with at least one engagement event / target accounts.",
+      "target accounts with an engagement event", "target accounts (tier 1 to 3 in the period)",
+      .engagedTargetAccounts),
+    kpi(
+      "ad_engagement_rate", "engagement", "ratio", "Ad clicks / ad impressions.", "ad_click events",
+      "ad_impression events", .eventRatio(numerator: ["ad_click"], denominator: ["ad_impression"])),
+    kpi(
+      "web_visits_from_target_accounts", "engagement", "count", "Web visits whose account is a target account.",
+      "web_visit events of target accounts", .eventCount(["web_visit"], targetsOnly: true)),
+    kpi(
+      "event_attendance_rate", "engagement", "ratio", "Attended / registered (webinars and events).",
+      "event_attended events", "event_registered events",
+      .eventRatio(numerator: ["event_attended"], denominator: ["event_registered"])),
+    kpi(
+      "social_engagements", "engagement", "count", "Social engagement events from target accounts.",
+      "social_engagement events of target accounts", .eventCount(["social_engagement"], targetsOnly: true)),
+  ]
+
+  static let conversion: [Kpi] = [
+    kpi(
+      "form_fill_rate", "conversion", "ratio", "Form submissions / form views.", "form_submitted events",
+      "form_view events", .eventRatio(numerator: ["form_submitted"], denominator: ["form_view"])),
+    kpi(
+      "form_fills", "conversion", "count", "Form submissions.", "form_submitted events",
+      .eventCount(["form_submitted"], targetsOnly: false)),
+    kpi(
+      "cta_conversion_rate", "conversion", "ratio", "CTA conversions / CTA views.", "cta_converted events",
+      "cta_view events", .eventRatio(numerator: ["cta_converted"], denominator: ["cta_view"])),
+    kpi(
+      "meetings_scheduled", "conversion", "count", "Calls and demos scheduled.", "meeting_scheduled events",
+      .eventCount(["meeting_scheduled"], targetsOnly: false)),
+    kpi(
+      "conversation_to_meeting_rate", "conversion", "ratio", "Meetings scheduled / meaningful conversations.",
+      "meeting_scheduled events", "conversation events",
+      .eventRatio(numerator: ["meeting_scheduled"], denominator: ["conversation"])),
+  ]
+
+  static let coverage: [Kpi] = [
+    kpi(
+      "account_to_opportunity_rate", "coverage", "ratio",
+      "Target accounts with an opportunity created in the period / target accounts.",
+      "target accounts with an opportunity created", "target accounts (tier 1 to 3 in the period)",
+      .targetAccountsWithOpportunity)
+  ]
+
+  static let pipeline: [Kpi] = [
+    kpi(
+      "opportunities_created", "pipeline", "count", "Opportunities created in the period.",
+      "opportunities created", .opportunities(.createdCount)),
+    kpi(
+      "pipeline_created", "pipeline", "money", "Amount of the opportunities created in the period.",
+      "sum of their amounts", .opportunities(.createdAmount)),
+    kpi(
+      "revenue_created", "pipeline", "money", "Closed-won amount, by close date.", "sum of won amounts",
+      .opportunities(.wonAmount)),
+    kpi(
+      "win_rate", "pipeline", "ratio", "Closed-won / (closed-won + closed-lost), by close date.",
+      "opportunities won", "opportunities won or lost", .opportunities(.winRate)),
+    kpi(
+      "average_deal_size", "pipeline", "money", "Mean closed-won amount.", "sum of won amounts",
+      "opportunities won", .opportunities(.averageDealSize)),
+    kpi(
+      "sales_cycle_days", "pipeline", "days", headline: false,
+      "Mean days from an opportunity's creation to its close as won (secondary: shown beside the account KPIs).",
+      "days from created to won, summed", "opportunities won", .opportunities(.salesCycleDays)),
+    kpi(
+      "cac", "pipeline", "money", "Marketing and sales cost in the period / new customers won in the period.",
+      "costs (media, content, tools, people, other)", "accounts with a won new_business opportunity",
+      .acquisitionCost(fullyLoaded: false)),
+    kpi(
+      "cac_fully_loaded", "pipeline", "money", headline: false,
+      "CAC with the period's onboarding and support costs added.", "costs of every category",
+      "accounts with a won new_business opportunity", .acquisitionCost(fullyLoaded: true)),
+  ]
+
+  static let salesActivity: [Kpi] = [
+    kpi(
+      "meetings_per_conversation", "sales_activity", "ratio", "Meetings booked / meaningful conversations.",
+      "meeting_scheduled events", "conversation events",
+      .eventRatio(numerator: ["meeting_scheduled"], denominator: ["conversation"])),
+    kpi(
+      "meaningful_conversations", "sales_activity", "count", "Meaningful conversations.", "conversation events",
+      .eventCount(["conversation"], targetsOnly: false)),
+  ]
+}

@@ -1,0 +1,94 @@
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// A validated KPI filter, as the SQL parameters $4 to $7 (nil = no filter).
+struct KpiFilterSpec: Equatable, Sendable {
+  var campaignIDs: [String]?
+  var channels: [String]?
+  var tiers: [Int]?
+  var accountIDs: [String]?
+
+  init() {}
+
+  init(_ message: Tally_V1_KpiFilter, _ checker: inout FieldChecker) {
+    func list(_ values: [String], _ field: String) -> [String]? {
+      if values.count > 1_000 { checker.add(field, "must list at most 1,000, got \(values.count)") }
+      for (index, value) in values.enumerated() { checker.id(value, "\(field)[\(index)]") }
+      return values.isEmpty ? nil : values
+    }
+    self.campaignIDs = list(message.campaignIds, "filter.campaign_ids")
+    for (index, channel) in message.channels.enumerated() {
+      checker.oneOf(channel, "filter.channels[\(index)]", CampaignRecord.channels)
+    }
+    self.channels = message.channels.isEmpty ? nil : message.channels
+    for (index, tier) in message.tiers.enumerated() where tier > 3 {
+      checker.add("filter.tiers[\(index)]", "must be a tier 0 to 3, got \(tier)")
+    }
+    self.tiers = message.tiers.isEmpty ? nil : message.tiers.map(Int.init)
+    self.accountIDs = list(message.accountIds, "filter.account_ids")
+  }
+
+  var filtersAccounts: Bool { self.tiers != nil || self.accountIDs != nil }
+}
+
+/// One numerator and denominator over one period.
+struct KpiMeasure: Equatable, Sendable {
+  var numerator: Double
+  /// nil for counts and sums.
+  var denominator: Double?
+
+  /// The KPI's value: nil ("no data") when the denominator is 0, never 0 or NaN.
+  var value: Double? {
+    guard let denominator else { return self.numerator }
+    return denominator == 0 ? nil : self.numerator / denominator
+  }
+}
+
+/// Runs KPI formulas: one query per KPI answers every period of the call.
+enum KpiEngine {
+  static func measure(
+    _ kpi: Kpi, _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
+    _ connection: PostgresConnection
+  ) throws -> [KpiMeasure] {
+    let parameters: [(any PostgresBindable)?] = [
+      "{" + periods.indices.map(String.init).joined(separator: ",") + "}",
+      "{" + periods.map(\.from.description).joined(separator: ",") + "}",
+      "{" + periods.map(\.to.description).joined(separator: ",") + "}",
+      filter.campaignIDs.map(PostgresArray.literal), filter.channels.map(PostgresArray.literal),
+      filter.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
+      filter.accountIDs.map(PostgresArray.literal),
+    ]
+    var measures = Array(repeating: KpiMeasure(numerator: 0, denominator: nil), count: periods.count)
+    for row in try connection.query(kpi.formula.sql(KpiSQL(source: source)), parameters).rows {
+      let label = try row.require(Int.self, "label")
+      measures[label] = KpiMeasure(
+        numerator: try row.decode(Double.self, "num") ?? 0, denominator: try row.decode(Double.self, "den"))
+    }
+    return measures
+  }
+
+  /// The answer for one KPI: the current and previous periods, the change, and the trend.
+  static func value(_ kpi: Kpi, _ periods: KpiPeriods, _ measures: [KpiMeasure]) -> Tally_V1_KpiValue {
+    func point(_ period: KpiPeriods.Period, _ measure: KpiMeasure) -> Tally_V1_KpiPoint {
+      var point = Tally_V1_KpiPoint()
+      point.from = period.from.description
+      point.to = period.to.description
+      if let value = measure.value { point.value = value }
+      point.numerator = measure.numerator
+      if let denominator = measure.denominator { point.denominator = denominator }
+      return point
+    }
+    var value = Tally_V1_KpiValue()
+    value.name = kpi.name
+    value.unit = kpi.unit
+    value.current = point(periods.current, measures[0])
+    value.previous = point(periods.previous, measures[1])
+    if let now = measures[0].value, let before = measures[1].value {
+      value.change = now - before
+      if before != 0 { value.relativeChange = (now - before) / abs(before) }
+    }
+    value.trend = zip(periods.buckets, measures.dropFirst(2)).map(point)
+    return value
+  }
+}

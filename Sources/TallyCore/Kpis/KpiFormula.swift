@@ -1,0 +1,165 @@
+/// How a KPI's numerator and denominator are computed, as one SQL query that answers every
+/// period of a call at once: rows of (label, num, den), den NULL for counts and sums.
+enum KpiFormula: Sendable {
+  /// Σ events of some types over Σ events of others (ad clicks / ad impressions).
+  case eventRatio(numerator: [String], denominator: [String])
+  /// Σ events of some types; `targetsOnly` keeps the events of target accounts.
+  case eventCount([String], targetsOnly: Bool)
+  /// Σ duration of some types, in minutes.
+  case minutes([String])
+  /// Distinct contacts with an event of some types, over a base of distinct contacts.
+  case people(numerator: [String], base: PeopleBase)
+  /// Target accounts with at least one engagement event / target accounts.
+  case engagedTargetAccounts
+  /// Target accounts with an opportunity created in the period / target accounts.
+  case targetAccountsWithOpportunity
+  case opportunities(OpportunityMeasure)
+  /// Marketing and sales cost (plus onboarding and support when fully loaded) / new customers won.
+  case acquisitionCost(fullyLoaded: Bool)
+
+  enum PeopleBase: Sendable {
+    /// A count, no denominator.
+    case none
+    /// Distinct contacts sent an email minus distinct contacts bounced.
+    case delivered
+    case types([String])
+  }
+
+  enum OpportunityMeasure: Sendable {
+    case createdCount, createdAmount, wonAmount, winRate, averageDealSize, salesCycleDays
+  }
+
+  /// Event types that show an account engaging (not impressions, sends or sales-side work).
+  static let engagementTypes = [
+    "email_opened", "email_clicked", "email_replied", "ad_click", "web_visit", "content_view", "content_download",
+    "content_share", "form_submitted", "cta_converted", "event_registered", "event_attended", "social_engagement",
+    "meeting_scheduled", "meeting_held",
+  ]
+
+  /// Whether account and tier filters mean anything for this KPI (costs are not per account).
+  var acceptsAccountFilters: Bool {
+    if case .acquisitionCost = self { return false }
+    return true
+  }
+
+  func sql(_ kpi: KpiSQL) -> String {
+    let list = KpiSQL.list
+    let from = "FROM periods p LEFT JOIN"
+    let eventsIn = "e.day >= p.p_from AND e.day < p.p_to AND \(KpiSQL.rowFilter("e"))"
+    switch self {
+    case .eventRatio(let numerator, let denominator):
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, coalesce(sum(e.events) FILTER (WHERE e.type IN \(list(numerator))), 0) AS num,
+          coalesce(sum(e.events) FILTER (WHERE e.type IN \(list(denominator))), 0) AS den
+        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(numerator + denominator))
+        GROUP BY p.label
+        """
+    case .eventCount(let types, let targetsOnly):
+      let targets = targetsOnly ? "JOIN targets t ON t.label = p.label AND t.account_id = e.account_id" : ""
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label, (SELECT coalesce(sum(e.events), 0) FROM \(kpi.events) e \(targets)
+          WHERE \(eventsIn) AND e.type IN \(list(types))) AS num, NULL::numeric AS den
+        FROM periods p
+        """
+    case .minutes(let types):
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, coalesce(sum(e.seconds), 0) / 60.0 AS num, NULL::numeric AS den
+        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(types))
+        GROUP BY p.label
+        """
+    case .people(let numerator, let base):
+      let (types, den): ([String], String)
+      switch base {
+      case .none: (types, den) = (numerator, "NULL::numeric")
+      case .types(let baseTypes):
+        (types, den) = (
+          numerator + baseTypes, "count(DISTINCT c.contact_id) FILTER (WHERE c.type IN \(list(baseTypes)))"
+        )
+      case .delivered:
+        (types, den) = (
+          numerator + ["email_sent", "email_bounced"],
+          """
+          greatest(count(DISTINCT c.contact_id) FILTER (WHERE c.type = 'email_sent')
+            - count(DISTINCT c.contact_id) FILTER (WHERE c.type = 'email_bounced'), 0)
+          """
+        )
+      }
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, count(DISTINCT c.contact_id) FILTER (WHERE c.type IN \(list(numerator))) AS num, \(den) AS den
+        \(from) \(kpi.people) c ON c.day >= p.p_from AND c.day < p.p_to AND \(KpiSQL.rowFilter("c"))
+          AND c.type IN \(list(Array(Set(types)).sorted()))
+        GROUP BY p.label
+        """
+    case .engagedTargetAccounts:
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label,
+          (SELECT count(DISTINCT e.account_id) FROM \(kpi.events) e
+            JOIN targets t ON t.label = p.label AND t.account_id = e.account_id
+            WHERE \(eventsIn) AND e.type IN \(list(Self.engagementTypes))) AS num,
+          (SELECT count(*) FROM targets t WHERE t.label = p.label) AS den
+        FROM periods p
+        """
+    case .targetAccountsWithOpportunity:
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label,
+          (SELECT count(DISTINCT o.account_id) FROM opportunities o
+            JOIN targets t ON t.label = p.label AND t.account_id = o.account_id
+            WHERE \(KpiSQL.inPeriod("o.created_at"))) AS num,
+          (SELECT count(*) FROM targets t WHERE t.label = p.label) AS den
+        FROM periods p
+        """
+    case .opportunities(let measure):
+      return Self.opportunitySQL(measure)
+    case .acquisitionCost(let fullyLoaded):
+      let categories =
+        ["media", "content", "tools", "people", "other"] + (fullyLoaded ? ["onboarding", "support"] : [])
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label,
+          (SELECT coalesce(sum(k.amount), 0) FROM costs k
+            WHERE k.cost_date >= p.p_from AND k.cost_date < p.p_to AND k.category IN \(list(categories))
+              AND (($4::text[] IS NULL AND $5::text[] IS NULL) OR \(KpiSQL.campaignFilter("k.campaign_id")))) AS num,
+          (SELECT count(DISTINCT o.account_id) FROM opportunities o
+            WHERE o.status = 'won' AND o.type = 'new_business' AND \(KpiSQL.inPeriod("o.closed_at"))
+              AND \(KpiSQL.campaignTargetFilter("o.account_id"))
+              -- Refused with account filters (costs are not per account); named so every parameter has a type.
+              AND \(KpiSQL.accountFilter("o.account_id"))) AS den
+        FROM periods p
+        """
+    }
+  }
+
+  private static func opportunitySQL(_ measure: OpportunityMeasure) -> String {
+    let won = "o.status = 'won' AND \(KpiSQL.inPeriod("o.closed_at"))"
+    let (num, den, join): (String, String, String)
+    switch measure {
+    case .createdCount: (num, den, join) = ("count(o.opportunity_id)", "NULL::numeric", KpiSQL.inPeriod("o.created_at"))
+    case .createdAmount:
+      (num, den, join) = ("coalesce(sum(o.amount), 0)", "NULL::numeric", KpiSQL.inPeriod("o.created_at"))
+    case .wonAmount: (num, den, join) = ("coalesce(sum(o.amount), 0)", "NULL::numeric", won)
+    case .winRate:
+      (num, den, join) = (
+        "count(o.opportunity_id) FILTER (WHERE o.status = 'won')", "count(o.opportunity_id)",
+        "o.status IN ('won', 'lost') AND \(KpiSQL.inPeriod("o.closed_at"))"
+      )
+    case .averageDealSize: (num, den, join) = ("coalesce(sum(o.amount), 0)", "count(o.opportunity_id)", won)
+    case .salesCycleDays:
+      (num, den, join) = (
+        "coalesce(sum(extract(epoch FROM o.closed_at - o.created_at) / 86400), 0)", "count(o.opportunity_id)", won
+      )
+    }
+    return """
+      WITH \(KpiSQL.periods)
+      SELECT p.label, \(num) AS num, \(den) AS den
+      FROM periods p LEFT JOIN opportunities o ON \(join) AND \(KpiSQL.accountFilter("o.account_id"))
+        AND \(KpiSQL.campaignTargetFilter("o.account_id"))
+      GROUP BY p.label
+      """
+  }
+}

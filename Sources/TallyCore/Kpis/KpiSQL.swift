@@ -1,0 +1,94 @@
+/// The SQL pieces every KPI query shares. Parameters, the same for every query:
+/// $1 int[] period labels, $2 date[] period starts, $3 date[] period ends (exclusive),
+/// $4 text[] campaign ids, $5 text[] channels, $6 int[] tiers, $7 text[] account ids (NULL = no filter).
+struct KpiSQL: Sendable {
+  /// Where event counts come from: the daily rollups, or the raw events grouped the same way.
+  enum Source: Sendable { case rollups, rawEvents }
+
+  let source: Source
+
+  /// Rows of (day, type, account_id, campaign_id, asset_id, events, seconds, value).
+  var events: String {
+    switch self.source {
+    case .rollups: return "event_rollup_daily"
+    case .rawEvents:
+      return """
+        (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, coalesce(account_id, '') AS account_id,
+          coalesce(campaign_id, '') AS campaign_id, coalesce(asset_id, '') AS asset_id, 1 AS events,
+          coalesce(duration_seconds, 0) AS seconds, coalesce(value, 0) AS value FROM events)
+        """
+    }
+  }
+
+  /// Rows of (day, type, contact_id, account_id, campaign_id, events): one per contact and day at least.
+  var people: String {
+    switch self.source {
+    case .rollups: return "contact_rollup_daily"
+    case .rawEvents:
+      return """
+        (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id, coalesce(account_id, '') AS account_id,
+          coalesce(campaign_id, '') AS campaign_id, 1 AS events FROM events WHERE contact_id IS NOT NULL)
+        """
+    }
+  }
+
+  static let periods = """
+    periods AS (SELECT * FROM unnest($1::int[], $2::date[], $3::date[]) AS p(label, p_from, p_to))
+    """
+
+  /// Campaigns the campaign and channel filters keep (SQL true when there is no such filter).
+  static func campaignFilter(_ column: String) -> String {
+    """
+    ($4::text[] IS NULL OR \(column) = ANY($4::text[]))
+    AND ($5::text[] IS NULL OR \(column) IN (SELECT campaign_id FROM campaigns WHERE channel = ANY($5::text[])))
+    """
+  }
+
+  /// Accounts the tier and account filters keep.
+  static func accountFilter(_ column: String) -> String {
+    """
+    ($6::int[] IS NULL OR \(column) IN (SELECT account_id FROM accounts WHERE tier = ANY($6::int[])))
+    AND ($7::text[] IS NULL OR \(column) = ANY($7::text[]))
+    """
+  }
+
+  /// Every filter, on a row with campaign_id and account_id columns.
+  static func rowFilter(_ alias: String) -> String {
+    Self.campaignFilter("\(alias).campaign_id") + " AND " + Self.accountFilter("\(alias).account_id")
+  }
+
+  /// Accounts of the filtered campaigns' target lists (true without a campaign or channel filter).
+  static func campaignTargetFilter(_ column: String) -> String {
+    """
+    (($4::text[] IS NULL AND $5::text[] IS NULL) OR \(column) IN (
+      SELECT ct.account_id FROM campaign_targets ct WHERE \(Self.campaignFilter("ct.campaign_id"))))
+    """
+  }
+
+  /// Target accounts per period: tier 1 to 3 at any time in it. An account's first known state
+  /// holds for all time before it, so a CRM imported today still answers for last quarter.
+  static let targets = """
+    targets AS (
+      SELECT DISTINCT p.label, h.account_id
+      FROM periods p
+      JOIN (
+        SELECT account_id, tier,
+          CASE WHEN lag(changed_at) OVER w IS NULL THEN '-infinity'::timestamptz ELSE changed_at END AS since,
+          lead(changed_at) OVER w AS until
+        FROM account_history WINDOW w AS (PARTITION BY account_id ORDER BY changed_at)
+      ) h ON h.tier > 0 AND h.since < (p.p_to::timestamp AT TIME ZONE 'UTC')
+        AND (h.until IS NULL OR h.until > (p.p_from::timestamp AT TIME ZONE 'UTC'))
+      WHERE \(Self.accountFilter("h.account_id")) AND \(Self.campaignTargetFilter("h.account_id"))
+    )
+    """
+
+  /// A timestamptz column inside period `p`.
+  static func inPeriod(_ column: String) -> String {
+    "\(column) >= (p.p_from::timestamp AT TIME ZONE 'UTC') AND \(column) < (p.p_to::timestamp AT TIME ZONE 'UTC')"
+  }
+
+  /// A list of event types as a SQL list: the types are the server's own constants, never input.
+  static func list(_ types: [String]) -> String {
+    "(" + types.map { "'\($0)'" }.joined(separator: ", ") + ")"
+  }
+}

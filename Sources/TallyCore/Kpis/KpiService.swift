@@ -1,0 +1,130 @@
+import Foundation
+import TallyProto
+public import TallyStore
+import TallyWire
+
+/// `tally.v1.KpiService`: the KPI catalogue over the call tenant's data (docs/KPIS.md).
+public struct KpiService: Sendable {
+  let database: TenantDatabase
+
+  public init(pool: PostgresPool) { self.database = TenantDatabase(pool: pool) }
+
+  public func register(into router: inout Router) {
+    router.unary(KpiMethods.listKpis, access: .tenantRead, self.listKpis)
+    router.unary(KpiMethods.getKpis, access: .tenantRead, self.getKpis)
+    router.unary(KpiMethods.getSettings, access: .tenantRead) { _, context in
+      try await self.database.transaction(context) { connection in
+        let (settings, currency, updatedAt) = try Self.settings(connection)
+        var message = settings.message(currency: currency)
+        if let updatedAt { message.updatedAt = Micros.timestamp(updatedAt) }
+        return message
+      }
+    }
+    router.unary(KpiMethods.updateSettings, access: .tenantWrite, self.updateSettings)
+  }
+
+  @Sendable func listKpis(_ request: Tally_V1_ListKpisRequest, _ context: RequestContext) async throws
+    -> Tally_V1_ListKpisResponse
+  {
+    if !request.family.isEmpty {
+      var checker = FieldChecker()
+      checker.oneOf(request.family, "family", KpiCatalog.families)
+      try checker.check()
+    }
+    // The catalogue is the same for every tenant, but the call still needs a tenant of its own.
+    _ = try TenantDatabase.tenant(of: context)
+    var response = Tally_V1_ListKpisResponse()
+    response.kpis = KpiCatalog.all.filter { request.family.isEmpty || $0.family == request.family }.map(\.message)
+    return response
+  }
+
+  @Sendable func getKpis(_ request: Tally_V1_GetKpisRequest, _ context: RequestContext) async throws
+    -> Tally_V1_GetKpisResponse
+  {
+    let (kpis, periods, filter) = try Self.validate(request)
+    return try await self.database.transaction(context) { connection in
+      let currency =
+        try connection.query("SELECT currency::text AS c FROM tenants").rows.first?
+        .require(String.self, "c") ?? ""
+      var response = Tally_V1_GetKpisResponse()
+      response.from = periods.current.from.description
+      response.to = periods.current.to.description
+      response.previousFrom = periods.previous.from.description
+      response.previousTo = periods.previous.to.description
+      response.currency = currency
+      response.kpis = try kpis.map { kpi in
+        KpiEngine.value(kpi, periods, try KpiEngine.measure(kpi, periods.all, filter, source: .rollups, connection))
+      }
+      return response
+    }
+  }
+
+  /// The KPIs, periods and filter of a request, every problem named by its field.
+  static func validate(_ request: Tally_V1_GetKpisRequest) throws -> ([Kpi], KpiPeriods, KpiFilterSpec) {
+    var checker = FieldChecker()
+    var names = request.names
+    if names.isEmpty {
+      let dashboard = request.dashboard.isEmpty ? "default" : request.dashboard
+      if let listed = KpiCatalog.dashboards[dashboard] {
+        names = listed
+      } else {
+        checker.oneOf(dashboard, "dashboard", KpiCatalog.dashboards.keys.sorted())
+      }
+    } else if !request.dashboard.isEmpty {
+      checker.add("dashboard", "must be empty when names are given")
+    }
+    if names.count > KpiCatalog.all.count {
+      checker.add("names", "must list at most \(KpiCatalog.all.count) KPIs, got \(names.count)")
+    }
+    var kpis: [Kpi] = []
+    for (index, name) in names.enumerated() {
+      if let kpi = KpiCatalog.byName[name] {
+        if !kpis.contains(where: { $0.name == name }) { kpis.append(kpi) }
+      } else {
+        checker.add("names[\(index)]", "\"\(name.prefix(60))\" is not a KPI; ListKpis lists them")
+      }
+    }
+    let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: request.bucket, &checker)
+    let filter = KpiFilterSpec(request.filter, &checker)
+    if filter.filtersAccounts {
+      for kpi in kpis where !kpi.formula.acceptsAccountFilters {
+        checker.add("filter", "\(kpi.name) cannot be filtered by account or tier: costs are not per account")
+      }
+    }
+    try checker.check()
+    guard let periods else { throw RPCError(code: .internalError, message: "periods missing after validation") }
+    return (kpis, periods, filter)
+  }
+
+  @Sendable func updateSettings(_ request: Tally_V1_UpdateKpiSettingsRequest, _ context: RequestContext) async throws
+    -> Tally_V1_KpiSettings
+  {
+    var checker = FieldChecker()
+    let settings = KpiSettings(request.settings, &checker)
+    try checker.check()
+    return try await self.database.transaction(context) { connection in
+      try connection.query(
+        """
+        INSERT INTO kpi_settings (tenant_id, settings) VALUES (\(currentTenantSQL), $1::jsonb)
+        ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = now()
+        """, [settings.json])
+      let (stored, currency, updatedAt) = try Self.settings(connection)
+      var message = stored.message(currency: currency)
+      if let updatedAt { message.updatedAt = Micros.timestamp(updatedAt) }
+      return message
+    }
+  }
+
+  /// The tenant's settings (defaults when it never changed any), its currency, and when they changed.
+  static func settings(_ connection: PostgresConnection) throws -> (KpiSettings, String, Int64?) {
+    let row = try connection.query(
+      """
+      SELECT t.currency::text AS currency, s.settings::text AS settings, \(Micros.column("s.updated_at"))
+      FROM tenants t LEFT JOIN kpi_settings s ON s.tenant_id = t.tenant_id
+      """
+    ).rows.first
+    guard let row else { throw RPCError(code: .notFound, message: "the call's tenant does not exist") }
+    let settings = try row.decode(String.self, "settings").map { try KpiSettings(json: $0) } ?? KpiSettings()
+    return (settings, try row.require(String.self, "currency"), try row.decode(Int64.self, "updated_at"))
+  }
+}

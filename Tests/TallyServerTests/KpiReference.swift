@@ -1,0 +1,151 @@
+/// Every KPI of the catalogue computed in Swift from the fixture's rows, period by period, as
+/// docs/KPIS.md defines it: what the server's SQL must agree with.
+struct KpiReference {
+  struct Filter {
+    var campaigns: Set<String>?
+    var channels: Set<String>?
+    var tiers: Set<Int>?
+    var accounts: Set<String>?
+
+    var filtersAccounts: Bool { self.tiers != nil || self.accounts != nil }
+  }
+
+  /// A numerator and, for ratios, a denominator.
+  struct Measure: Equatable {
+    var numerator: Double
+    var denominator: Double?
+  }
+
+  let fixture: KpiFixture
+  let filter: Filter
+
+  func campaignMatches(_ campaign: String?) -> Bool {
+    if let campaigns = filter.campaigns, !campaigns.contains(campaign ?? "") { return false }
+    if let channels = filter.channels, !channels.contains(KpiFixture.channels[campaign ?? ""] ?? "-") { return false }
+    return true
+  }
+
+  func accountMatches(_ account: String?) -> Bool {
+    if let tiers = filter.tiers, !tiers.contains(KpiFixture.tiers[account ?? ""] ?? -1) { return false }
+    if let accounts = filter.accounts, !accounts.contains(account ?? "") { return false }
+    return true
+  }
+
+  /// Accounts of the filtered campaigns' target lists; nil without a campaign or channel filter.
+  var campaignAccounts: Set<String>? {
+    guard filter.campaigns != nil || filter.channels != nil else { return nil }
+    return Set(KpiFixture.campaignTargets.filter { self.campaignMatches($0.key) }.values.joined())
+  }
+
+  /// Target accounts: each account's tier never changed, so these hold in every period.
+  var targets: Set<String> {
+    Set(KpiFixture.tiers.filter { $0.value > 0 && self.accountMatches($0.key) }.keys)
+      .intersection(self.campaignAccounts ?? Set(KpiFixture.tiers.keys))
+  }
+
+  func events(_ from: Int, _ to: Int, _ types: [String]) -> [KpiFixture.Event] {
+    fixture.events.filter {
+      $0.day >= from && $0.day < to && types.contains($0.type) && self.campaignMatches($0.campaign)
+        && self.accountMatches($0.account)
+    }
+  }
+
+  func people(_ from: Int, _ to: Int, _ types: [String]) -> Double {
+    Double(Set(self.events(from, to, types).compactMap(\.contact)).count)
+  }
+
+  func count(_ from: Int, _ to: Int, _ types: [String]) -> Double { Double(self.events(from, to, types).count) }
+
+  func delivered(_ from: Int, _ to: Int) -> Double {
+    max(self.people(from, to, ["email_sent"]) - self.people(from, to, ["email_bounced"]), 0)
+  }
+
+  func opportunities(_ from: Int, _ to: Int, closed: Bool, _ statuses: Set<String>) -> [KpiFixture.Opportunity] {
+    fixture.opportunities.filter { opportunity in
+      guard let time = closed ? opportunity.closed : opportunity.created else { return false }
+      return time >= from * 86_400 && time < to * 86_400 && statuses.contains(opportunity.status)
+        && self.accountMatches(opportunity.account)
+        && (self.campaignAccounts?.contains(opportunity.account) ?? true)
+    }
+  }
+
+  func measure(_ name: String, _ from: Int, _ to: Int) -> Measure? {
+    let all: Set<String> = ["open", "won", "lost"]
+    switch name {
+    case "email_open_rate":
+      return Measure(numerator: people(from, to, ["email_opened"]), denominator: delivered(from, to))
+    case "email_click_through_rate":
+      return Measure(numerator: people(from, to, ["email_clicked"]), denominator: delivered(from, to))
+    case "email_click_to_open_rate":
+      return Measure(numerator: people(from, to, ["email_clicked"]), denominator: people(from, to, ["email_opened"]))
+    case "email_reply_rate":
+      return Measure(numerator: people(from, to, ["email_replied"]), denominator: delivered(from, to))
+    case "content_engagement_minutes":
+      let seconds = events(from, to, ["content_view", "web_visit"]).reduce(0) { $0 + $1.seconds }
+      return Measure(numerator: Double(seconds) / 60, denominator: nil)
+    case "account_engagement_rate":
+      let engaged = Set(events(from, to, Self.engagementTypes).compactMap(\.account)).intersection(targets)
+      return Measure(numerator: Double(engaged.count), denominator: Double(targets.count))
+    case "ad_engagement_rate":
+      return Measure(numerator: count(from, to, ["ad_click"]), denominator: count(from, to, ["ad_impression"]))
+    case "web_visits_from_target_accounts":
+      return Measure(
+        numerator: Double(events(from, to, ["web_visit"]).filter { targets.contains($0.account ?? "") }.count),
+        denominator: nil)
+    case "event_attendance_rate":
+      return Measure(numerator: count(from, to, ["event_attended"]), denominator: count(from, to, ["event_registered"]))
+    case "social_engagements":
+      return Measure(
+        numerator: Double(events(from, to, ["social_engagement"]).filter { targets.contains($0.account ?? "") }.count),
+        denominator: nil)
+    case "form_fill_rate":
+      return Measure(numerator: count(from, to, ["form_submitted"]), denominator: count(from, to, ["form_view"]))
+    case "form_fills": return Measure(numerator: count(from, to, ["form_submitted"]), denominator: nil)
+    case "cta_conversion_rate":
+      return Measure(numerator: count(from, to, ["cta_converted"]), denominator: count(from, to, ["cta_view"]))
+    case "meetings_scheduled": return Measure(numerator: count(from, to, ["meeting_scheduled"]), denominator: nil)
+    case "conversation_to_meeting_rate", "meetings_per_conversation":
+      return Measure(numerator: count(from, to, ["meeting_scheduled"]), denominator: count(from, to, ["conversation"]))
+    case "meaningful_conversations": return Measure(numerator: count(from, to, ["conversation"]), denominator: nil)
+    case "account_to_opportunity_rate":
+      let opened = Set(opportunities(from, to, closed: false, all).map(\.account)).intersection(targets)
+      return Measure(numerator: Double(opened.count), denominator: Double(targets.count))
+    case "opportunities_created":
+      return Measure(numerator: Double(opportunities(from, to, closed: false, all).count), denominator: nil)
+    case "pipeline_created":
+      return Measure(
+        numerator: Double(opportunities(from, to, closed: false, all).reduce(0) { $0 + $1.amount }), denominator: nil)
+    case "revenue_created":
+      return Measure(
+        numerator: Double(opportunities(from, to, closed: true, ["won"]).reduce(0) { $0 + $1.amount }), denominator: nil
+      )
+    case "win_rate":
+      let closed = opportunities(from, to, closed: true, ["won", "lost"])
+      return Measure(numerator: Double(closed.filter { $0.status == "won" }.count), denominator: Double(closed.count))
+    case "average_deal_size":
+      let won = opportunities(from, to, closed: true, ["won"])
+      return Measure(numerator: Double(won.reduce(0) { $0 + $1.amount }), denominator: Double(won.count))
+    case "sales_cycle_days":
+      let won = opportunities(from, to, closed: true, ["won"])
+      let days = won.reduce(0.0) { $0 + Double($1.closed! - $1.created) / 86_400 }
+      return Measure(numerator: days, denominator: Double(won.count))
+    case "cac", "cac_fully_loaded":
+      let categories =
+        ["media", "content", "tools", "people", "other"] + (name == "cac" ? [] : ["onboarding", "support"])
+      let cost = fixture.costs.filter {
+        $0.day >= from && $0.day < to && categories.contains($0.category)
+          && (filter.campaigns == nil && filter.channels == nil || self.campaignMatches($0.campaign))
+      }.reduce(0) { $0 + $1.amount }
+      let customers = Set(
+        opportunities(from, to, closed: true, ["won"]).filter { $0.type == "new_business" }.map(\.account))
+      return Measure(numerator: Double(cost), denominator: Double(customers.count))
+    default: return nil
+    }
+  }
+
+  static let engagementTypes = [
+    "email_opened", "email_clicked", "email_replied", "ad_click", "web_visit", "content_view", "content_download",
+    "content_share", "form_submitted", "cta_converted", "event_registered", "event_attended", "social_engagement",
+    "meeting_scheduled", "meeting_held",
+  ]
+}

@@ -1,0 +1,250 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyStore
+import TallyWire
+import Testing
+
+@testable import TallyCore
+
+/// GetKpis against values computed in Swift from the fixture's rows, the rollups against the raw
+/// events, validation, settings, and tenant isolation.
+@Suite struct KpiServiceTests {
+  static let quarter = (from: "2026-01-01", to: "2026-04-01")
+
+  static func request(
+    _ names: [String] = KpiCatalog.all.map(\.name), bucket: String = "month", filter: Tally_V1_KpiFilter = .init()
+  ) -> Tally_V1_GetKpisRequest {
+    var request = Tally_V1_GetKpisRequest()
+    request.names = names
+    request.from = Self.quarter.from
+    request.to = Self.quarter.to
+    request.bucket = bucket
+    request.filter = filter
+    return request
+  }
+
+  /// Compares one answered point with the reference's measure over the same days.
+  static func expect(
+    _ point: Tally_V1_KpiPoint, _ reference: KpiReference, _ name: String, _ label: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    let from = KpiFixture.day(point.from)
+    let to = KpiFixture.day(point.to)
+    guard let expected = reference.measure(name, from, to) else {
+      Issue.record("no reference for \(name)", sourceLocation: sourceLocation)
+      return
+    }
+    let context = "\(name) \(label) \(point.from)..<\(point.to)"
+    #expect(abs(point.numerator - expected.numerator) < 1e-6, "\(context)", sourceLocation: sourceLocation)
+    #expect(point.hasDenominator == (expected.denominator != nil), "\(context)", sourceLocation: sourceLocation)
+    if let denominator = expected.denominator {
+      #expect(point.denominator == denominator, "\(context)", sourceLocation: sourceLocation)
+      // A zero denominator is no data: no value, never 0 or NaN.
+      #expect(point.hasValue == (denominator != 0), "\(context)", sourceLocation: sourceLocation)
+      if denominator != 0 {
+        #expect(
+          abs(point.value - expected.numerator / denominator) < 1e-9, "\(context)", sourceLocation: sourceLocation)
+      }
+    } else {
+      #expect(
+        point.hasValue && abs(point.value - expected.numerator) < 1e-6, "\(context)", sourceLocation: sourceLocation)
+    }
+  }
+
+  @Test func everyKpiMatchesTheFixtureComputedByHand() async throws {
+    try await DataTestContext.with { context in
+      let fixture = KpiFixture(count: 1_500, seed: 7)
+      try await fixture.load(context.clientA)
+      var byCampaign = Tally_V1_KpiFilter()
+      byCampaign.campaignIds = ["e1"]
+      var byChannel = Tally_V1_KpiFilter()
+      byChannel.channels = ["ads"]
+      var byTier = Tally_V1_KpiFilter()
+      byTier.tiers = [1, 3]
+      var byAccount = Tally_V1_KpiFilter()
+      byAccount.accountIds = ["a1", "a3"]
+      let filters: [(Tally_V1_KpiFilter, KpiReference.Filter)] = [
+        (.init(), .init()), (byCampaign, .init(campaigns: ["e1"])), (byChannel, .init(channels: ["ads"])),
+        (byTier, .init(tiers: [1, 3])), (byAccount, .init(accounts: ["a1", "a3"])),
+      ]
+      for (message, filter) in filters {
+        let reference = KpiReference(fixture: fixture, filter: filter)
+        let names = KpiCatalog.all.map(\.name).filter {
+          !filter.filtersAccounts || KpiCatalog.byName[$0]!.formula.acceptsAccountFilters
+        }
+        let response = try await context.readerA.unary(
+          KpiMethods.getKpis, Self.request(names, filter: message))
+        #expect(response.kpis.map(\.name) == names)
+        #expect(response.previousFrom == "2025-10-03" && response.previousTo == "2026-01-01")
+        #expect(response.currency == "EUR")
+        if filter.campaigns == nil, filter.channels == nil, !filter.filtersAccounts {
+          // The fixture exercises every KPI: a test of zeros against zeros would prove little.
+          let empty = response.kpis.filter { $0.current.numerator == 0 }.map(\.name)
+          #expect(empty.isEmpty, "\(empty)")
+        }
+        for kpi in response.kpis {
+          Self.expect(kpi.current, reference, kpi.name, "current")
+          Self.expect(kpi.previous, reference, kpi.name, "previous")
+          #expect(kpi.trend.map(\.from) == ["2026-01-01", "2026-02-01", "2026-03-01"], "\(kpi.name)")
+          for point in kpi.trend { Self.expect(point, reference, kpi.name, "bucket") }
+          if kpi.current.hasValue, kpi.previous.hasValue {
+            #expect(abs(kpi.change - (kpi.current.value - kpi.previous.value)) < 1e-9)
+          } else {
+            #expect(!kpi.hasChange && !kpi.hasRelativeChange)
+          }
+        }
+      }
+    }
+  }
+
+  @Test func rollupsAndRawEventsGiveIdenticalAnswers() async throws {
+    try await DataTestContext.with { context in
+      let fixture = KpiFixture(count: 4_000, seed: 1_234_567)
+      try await fixture.load(context.clientA)
+      let period = KpiPeriods.Period(from: CivilDay(isoDate: "2025-11-15")!, to: CivilDay(isoDate: "2026-03-20")!)
+      let periods = KpiPeriods(period, bucket: .week)
+      #expect(periods.buckets.count == 19 && periods.buckets.first?.from.description == "2025-11-15")
+      var filters = [KpiFilterSpec()]
+      var campaign = KpiFilterSpec()
+      campaign.campaignIDs = ["e1", "gone"]
+      var channel = KpiFilterSpec()
+      channel.channels = ["email"]
+      var tiers = KpiFilterSpec()
+      tiers.tiers = [0, 2]
+      var accounts = KpiFilterSpec()
+      accounts.accountIDs = ["a1", "zz"]
+      filters += [campaign, channel, tiers, accounts]
+      let tenant = context.tenantA
+      for filter in filters {
+        for kpi in KpiCatalog.all where !filter.filtersAccounts || kpi.formula.acceptsAccountFilters {
+          let (rollups, raw) = try await context.pool.withTransaction(tenant: tenant) { connection in
+            (
+              try KpiEngine.measure(kpi, periods.all, filter, source: .rollups, connection),
+              try KpiEngine.measure(kpi, periods.all, filter, source: .rawEvents, connection)
+            )
+          }
+          #expect(rollups == raw, "\(kpi.name) \(filter)")
+          #expect(rollups.count == periods.all.count)
+        }
+      }
+    }
+  }
+
+  @Test func badRequestsNameTheirField() async throws {
+    try await DataTestContext.with { context in
+      let reader = context.readerA
+      await expectViolation("names[1]") {
+        try await reader.unary(KpiMethods.getKpis, Self.request(["win_rate", "wins"]))
+      }
+      var request = Self.request(["win_rate"])
+      request.from = "2026-02-30"
+      await expectViolation("from") { try await reader.unary(KpiMethods.getKpis, request) }
+      request.from = "2026-04-01"
+      await expectViolation("to") { try await reader.unary(KpiMethods.getKpis, request) }
+      request.from = "2020-01-01"
+      await expectViolation("to") { try await reader.unary(KpiMethods.getKpis, request) }
+      request = Self.request(["win_rate"], bucket: "fortnight")
+      await expectViolation("bucket") { try await reader.unary(KpiMethods.getKpis, request) }
+      var filter = Tally_V1_KpiFilter()
+      filter.tiers = [4]
+      await expectViolation("filter.tiers[0]") {
+        try await reader.unary(KpiMethods.getKpis, Self.request(filter: filter))
+      }
+      filter = Tally_V1_KpiFilter()
+      filter.channels = ["fax"]
+      await expectViolation("filter.channels[0]") {
+        try await reader.unary(KpiMethods.getKpis, Self.request(filter: filter))
+      }
+      filter = Tally_V1_KpiFilter()
+      filter.accountIds = ["a1"]
+      await expectViolation("filter") {
+        try await reader.unary(KpiMethods.getKpis, Self.request(["cac"], filter: filter))
+      }
+      request = Self.request([])
+      request.dashboard = "ceo"
+      await expectViolation("dashboard") { try await reader.unary(KpiMethods.getKpis, request) }
+      var family = Tally_V1_ListKpisRequest()
+      family.family = "vanity"
+      await expectViolation("family") { try await reader.unary(KpiMethods.listKpis, family) }
+
+      // The default dashboard: the headline KPIs, without data all counts 0 and all ratios absent.
+      request = Self.request([], bucket: "")
+      let dashboard = try await reader.unary(KpiMethods.getKpis, request)
+      #expect(dashboard.kpis.map(\.name) == KpiCatalog.all.filter(\.headline).map(\.name))
+      #expect(dashboard.kpis.allSatisfy { $0.trend.isEmpty && $0.current.numerator == 0 })
+      #expect(dashboard.kpis.filter { $0.unit == "ratio" }.allSatisfy { !$0.current.hasValue && !$0.hasChange })
+      let catalogue = try await reader.unary(KpiMethods.listKpis, .init())
+      #expect(catalogue.kpis.count == KpiCatalog.all.count && catalogue.kpis.contains { !$0.headline })
+    }
+  }
+
+  @Test func settingsRoundTripValidateAndStayPerTenant() async throws {
+    try await DataTestContext.with { context in
+      let defaults = try await context.clientA.unary(KpiMethods.getSettings, .init())
+      #expect(defaults.decayHalfLifeDays == 30 && defaults.influenceLookbackDays == 90 && defaults.mqaThreshold == 100)
+      #expect(defaults.eventWeights["event_attended"] == 30 && defaults.eventWeights["ad_impression"] == 0)
+      #expect(defaults.eventWeights["web_visit"] == 1 && defaults.grossMarginPercent == 100 && !defaults.hasUpdatedAt)
+      #expect(defaults.currency == "EUR" && defaults.tierMultipliers["2"] == 1 && defaults.minContacts == 3)
+
+      var update = Tally_V1_UpdateKpiSettingsRequest()
+      update.settings.eventWeights = ["web_visit": 3]
+      update.settings.decayHalfLifeDays = 14
+      update.settings.grossMarginPercent = 80
+      let stored = try await context.clientA.unary(KpiMethods.updateSettings, update)
+      #expect(stored.eventWeights["web_visit"] == 3 && stored.eventWeights["event_attended"] == 30)
+      #expect(stored.decayHalfLifeDays == 14 && stored.grossMarginPercent == 80 && stored.hasUpdatedAt)
+      #expect(try await context.readerA.unary(KpiMethods.getSettings, .init()) == stored)
+
+      var bad = Tally_V1_UpdateKpiSettingsRequest()
+      bad.settings.eventWeights = ["web_visit": -1]
+      await expectViolation("settings.event_weights[web_visit]") {
+        try await context.clientA.unary(KpiMethods.updateSettings, bad)
+      }
+      bad = Tally_V1_UpdateKpiSettingsRequest()
+      bad.settings.roleMultipliers = ["ceo": 2]
+      await expectViolation("settings.role_multipliers[ceo]") {
+        try await context.clientA.unary(KpiMethods.updateSettings, bad)
+      }
+      bad = Tally_V1_UpdateKpiSettingsRequest()
+      bad.settings.decayHalfLifeDays = 400
+      await expectViolation("settings.decay_half_life_days") {
+        try await context.clientA.unary(KpiMethods.updateSettings, bad)
+      }
+      _ = await expectStatus(.permissionDenied) { try await context.readerA.unary(KpiMethods.updateSettings, update) }
+      #expect(
+        try await context.readerA.unary(KpiMethods.getSettings, .init()) == stored, "a refused update changes nothing")
+
+      // Tenant B still has every default, and its update leaves A's settings alone.
+      let other = try await context.clientB.unary(KpiMethods.getSettings, .init())
+      #expect(other.decayHalfLifeDays == 30 && other.eventWeights["web_visit"] == 1 && !other.hasUpdatedAt)
+      update.settings.decayHalfLifeDays = 60
+      _ = try await context.clientB.unary(KpiMethods.updateSettings, update)
+      #expect(try await context.readerA.unary(KpiMethods.getSettings, .init()).decayHalfLifeDays == 14)
+    }
+  }
+
+  @Test func tenantBsDataNeverReachesTenantAsKpis() async throws {
+    try await DataTestContext.with { context in
+      let fixture = KpiFixture(count: 300, seed: 99)
+      try await fixture.load(context.clientB)
+      let seenByA = try await context.readerA.unary(KpiMethods.getKpis, Self.request())
+      #expect(seenByA.kpis.count == KpiCatalog.all.count)
+      #expect(seenByA.kpis.allSatisfy { $0.current.numerator == 0 && $0.previous.numerator == 0 })
+      #expect(seenByA.kpis.allSatisfy { $0.trend.allSatisfy { $0.numerator == 0 } })
+      // The same data in A gives A numbers: the zeros above are isolation, not a broken query.
+      try await fixture.load(context.clientA)
+      let own = try await context.readerA.unary(KpiMethods.getKpis, Self.request())
+      let seenByB = try await context.clientB.unary(KpiMethods.getKpis, Self.request())
+      #expect(own.kpis != seenByA.kpis && own.kpis == seenByB.kpis)
+    }
+  }
+}
+
+@Suite struct KpiCatalogTests {
+  @Test func namesAreUniqueAndEveryFormulaHasSQL() {
+    #expect(Set(KpiCatalog.all.map(\.name)).count == KpiCatalog.all.count)
+    for kpi in KpiCatalog.all { #expect(kpi.formula.sql(KpiSQL(source: .rollups)).contains("periods")) }
+  }
+}
