@@ -18,6 +18,11 @@ extension PostgresError {
       return cancelled
         ? RPCError(code: .cancelled, message: "the call was cancelled", cause: self)
         : RPCError(code: .deadlineExceeded, message: "the database statement ran out of time", cause: self)
+    case "08P01":
+      // A protocol violation is a bug in how the server talks to PostgreSQL (e.g. a parameter count
+      // that does not match the statement), not an outage: retrying would not help.
+      logger.error("database protocol violation", metadata: ["error": "\(String(reflecting: self))"])
+      return RPCError(code: .internalError, message: "internal error", cause: self)
     case "57P01", "57P02", "57P03", "53300":
       return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)
     case _ where state.hasPrefix("08") || self.sqlState == nil:

@@ -102,6 +102,26 @@ import Testing
     #expect(rows == 0)
   }
 
+  /// A statement whose parameters do not fit (08P01) is a server bug, not an outage: INTERNAL, and the
+  /// connection goes on serving the next call.
+  @Test func aParameterMismatchIsInternalAndTheConnectionLives() async throws {
+    let database = try TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    for _ in 0..<2 {
+      let error = await #expect(throws: RPCError.self) {
+        try await pool.withTransaction(tenant: nil) { connection in
+          try connection.query("SELECT $1::int AS one", [Int64(1), Int64(2)])
+        }
+      }
+      #expect(error?.code == .internalError, "\(String(reflecting: error))")
+    }
+    let one = try await pool.withTransaction(tenant: nil) { connection in
+      try connection.query("SELECT 1 AS one").rows[0].require(Int.self, "one")
+    }
+    #expect(one == 1)
+  }
+
   @Test func sqlStatesBecomeStatusCodes() async throws {
     let database = try TestDatabase.create(migrated: true)
     let pool = database.pool()
