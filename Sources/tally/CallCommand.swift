@@ -74,7 +74,7 @@ struct Call: AsyncParsableCommand {
     }
     switch self.connection.output {
     case .json: try Output.printJSON(entries)
-    case .table:
+    case .table, .csv:
       Output.printTable(
         [["METHOD", "KIND", "REQUEST", "RESPONSE"]] + entries.map { [$0.method, $0.kind, $0.request, $0.response] })
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import TallyClient
 
 /// The options of every command that talks to a server: where, as whom, and how to print.
@@ -23,10 +24,11 @@ struct ConnectionOptions: ParsableArguments {
   @Option(help: "Profile file. Default: $TALLY_PROFILE, else ~/.config/tally/profile.json, else .../dev.json.")
   var profile: String?
 
-  @Option(name: [.short, .long], help: "How to print results: table or json.")
+  @Option(name: [.short, .long], help: "How to print results: table, json, or csv (tables only).")
   var output: OutputFormat = .table
 
   func validate() throws {
+    Output.selectedFormat.withLock { $0 = self.output }
     if let endpoint, ClientConfiguration.parseEndpoint(endpoint) == nil {
       throw ValidationError("--endpoint must be host:port, got \"\(endpoint)\"")
     }

@@ -8,7 +8,7 @@ enum DataCommands<E: DataEntity> {
   static var subcommands: [any ParsableCommand.Type] { [List.self, Get.self, Upsert.self, Delete.self] }
 
   static func show(_ items: [E.Entity], _ format: OutputFormat, list: Bool) throws {
-    guard format == .table else {
+    guard format != .json else {
       return try list ? Output.printMessageArray(items) : Output.printMessages(items)
     }
     Output.printTable([E.tableHeader] + items.map(E.tableRow))

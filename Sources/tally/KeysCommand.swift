@@ -19,7 +19,7 @@ struct Keys: AsyncParsableCommand {
 
   /// `-o json` prints a list as one array and a single key as one object.
   static func show(_ keys: [Tally_V1_ApiKey], _ format: OutputFormat, list: Bool = false) throws {
-    guard format == .table else { return try list ? Output.printMessageArray(keys) : Output.printMessages(keys) }
+    guard format != .json else { return try list ? Output.printMessageArray(keys) : Output.printMessages(keys) }
     Output.printTable(
       [["KEY ID", "TENANT", "NAME", "SCOPES", "CREATED", "REVOKED"]]
         + keys.map {

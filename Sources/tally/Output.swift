@@ -1,11 +1,13 @@
 import ArgumentParser
 import Foundation
 import SwiftProtobuf
+import Synchronization
 
-/// `-o table` for people, `-o json` for scripts.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+/// `-o table` for people, `-o json` for scripts, `-o csv` for spreadsheets (tables only).
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
   case table
   case json
+  case csv
 }
 
 /// Printing helpers, so every command formats tables and JSON the same way.
@@ -19,8 +21,16 @@ enum Output {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
   }
 
-  /// Rows with every column padded to its widest cell (the last column is not padded).
+  /// The `-o` of this run: one command per process, set once while the arguments are checked.
+  static let selectedFormat = Mutex(OutputFormat.table)
+
+  /// Rows with every column padded to its widest cell (the last column is not padded); with
+  /// `-o csv`, the same rows as RFC 4180 CSV.
   static func printTable(_ rows: [[String]]) {
+    if Self.selectedFormat.withLock({ $0 }) == .csv {
+      for row in rows { print(row.map(Self.csvField).joined(separator: ",")) }
+      return
+    }
     let widths = rows.reduce(into: [Int]()) { widths, row in
       for (column, cell) in row.enumerated() {
         if column == widths.count { widths.append(0) }
@@ -33,6 +43,12 @@ enum Output {
       }
       print(cells.joined(separator: "  "))
     }
+  }
+
+  /// A CSV field, quoted when it holds a comma, a quote or a line break.
+  static func csvField(_ value: String) -> String {
+    guard value.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return value }
+    return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
   }
 
   /// Writes a line to stderr, where errors go so that stdout stays parseable.

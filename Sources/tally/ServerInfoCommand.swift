@@ -48,7 +48,7 @@ struct ServerInfo: AsyncParsableCommand {
     }
     switch self.connection.output {
     case .json: try Output.printJSON(report)
-    case .table: Output.printTable(report.rows)
+    case .table, .csv: Output.printTable(report.rows)
     }
   }
 }

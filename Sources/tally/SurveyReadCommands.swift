@@ -58,7 +58,7 @@ struct SurveyResultsCommand: AsyncParsableCommand {
       let survey = try await session.client.unary(SurveyMethods.getSurvey, get, options: session.options)
       return (survey, try await session.client.unary(SurveyMethods.getResults, request, options: session.options))
     }
-    guard self.connection.output == .table else { return try Output.printMessages([results]) }
+    guard self.connection.output != .json else { return try Output.printMessages([results]) }
     for line in SurveyReport.lines(results, title: survey.title) { print(line) }
   }
 }
@@ -97,7 +97,7 @@ struct SurveyCommentsCommand: AsyncParsableCommand {
       if self.connection.output == .json { print("[]") }
       return
     }
-    guard self.connection.output == .table else { return try Output.printMessageArray(comments) }
+    guard self.connection.output != .json else { return try Output.printMessageArray(comments) }
     let identified = comments.contains { !$0.contactID.isEmpty }
     let header = ["round", "question"] + (identified ? ["contact", "score"] : []) + ["comment"]
     Output.printTable(

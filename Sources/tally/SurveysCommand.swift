@@ -21,7 +21,7 @@ struct Surveys: AsyncParsableCommand {
   )
 
   static func show(_ surveys: [Tally_V1_Survey], _ format: OutputFormat, list: Bool) throws {
-    guard format == .table else {
+    guard format != .json else {
       return try list ? Output.printMessageArray(surveys) : Output.printMessages(surveys)
     }
     let rows = surveys.map { survey in
@@ -35,7 +35,7 @@ struct Surveys: AsyncParsableCommand {
   }
 
   static func show(_ rounds: [Tally_V1_Round], _ format: OutputFormat) throws {
-    guard format == .table else { return try Output.printMessageArray(rounds) }
+    guard format != .json else { return try Output.printMessageArray(rounds) }
     let rows = rounds.map { round in
       [
         "\(round.number)", round.id, round.status, Output.time(round.opensAt),
@@ -133,7 +133,7 @@ struct Surveys: AsyncParsableCommand {
       request.id = self.id
       let survey = try await self.connection.unary(SurveyMethods.getSurvey, request)
       try Surveys.show([survey], self.connection.output, list: false)
-      guard self.connection.output == .table else { return }
+      guard self.connection.output != .json else { return }
       print("")
       Output.printTable(
         [["question", "type", "required", "text"]]
@@ -235,7 +235,7 @@ struct Surveys: AsyncParsableCommand {
       }
       if let expiresAt { request.expiresAt = try Surveys.timestamp(expiresAt, "--expires-at") }
       let response = try await self.connection.unary(SurveyMethods.issueInvitations, request)
-      guard self.connection.output == .table else { return try Output.printMessages([response]) }
+      guard self.connection.output != .json else { return try Output.printMessages([response]) }
       if self.contact.isEmpty {
         for invitation in response.invitations { print(invitation.token) }
       } else {

@@ -12,7 +12,7 @@ struct Tenants: AsyncParsableCommand {
 
   /// `-o json` prints a list as one array and a single tenant as one object.
   static func show(_ tenants: [Tally_V1_Tenant], _ format: OutputFormat, list: Bool = false) throws {
-    guard format == .table else {
+    guard format != .json else {
       return try list ? Output.printMessageArray(tenants) : Output.printMessages(tenants)
     }
     Output.printTable(

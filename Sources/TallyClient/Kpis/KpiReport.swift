@@ -1,0 +1,101 @@
+import Foundation
+public import TallyProto
+
+/// `tally kpi` as text: each KPI's value in its unit, the previous period, the change with ▲/▼,
+/// and its trend as a sparkline; "no data" where a denominator is 0.
+public enum KpiReport {
+  /// Currencies without minor units (ISO 4217 exponent 0).
+  static let wholeCurrencies: Set<String> = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XAF", "XOF"]
+
+  public static let header = ["kpi", "value", "previous", "change", "trend"]
+
+  public static func rows(_ response: Tally_V1_GetKpisResponse) -> [[String]] {
+    response.kpis.map { kpi in
+      let trend = kpi.trend.map { $0.hasValue ? $0.value : nil }
+      let finite = trend.compactMap { $0 }
+      let (low, high) = (finite.min() ?? 0, finite.max() ?? 0)
+      // A flat trend sits in the middle, not on the floor.
+      let range = low < high ? low...high : (low - 1)...(high + 1)
+      return [
+        kpi.name, Self.format(kpi.current, kpi.unit, response.currency),
+        Self.format(kpi.previous, kpi.unit, response.currency), Self.change(kpi),
+        TextChart.sparkline(trend, range: range),
+      ]
+    }
+  }
+
+  /// A value in its unit: 12.5 %, 1,234, 96.3 min, 1,250.00 EUR, 42.5 days; "no data" without one.
+  public static func format(_ point: Tally_V1_KpiPoint, _ unit: String, _ currency: String) -> String {
+    guard point.hasValue else { return "no data" }
+    return Self.format(point.value, unit, currency)
+  }
+
+  public static func format(_ value: Double, _ unit: String, _ currency: String) -> String {
+    switch unit {
+    case "ratio": return Self.number(value * 100, digits: 1) + " %"
+    case "count": return Self.number(value, digits: value.rounded() == value ? 0 : 1)
+    case "minutes": return Self.number(value, digits: 1) + " min"
+    case "days": return Self.number(value, digits: 1) + " days"
+    case "money":
+      let digits = Self.wholeCurrencies.contains(currency) ? 0 : 2
+      return Self.number(value / pow(10, Double(digits)), digits: digits) + " " + currency
+    default: return Self.number(value, digits: 2)
+    }
+  }
+
+  /// ▲ or ▼ with the relative change, or the absolute one for ratios (in points); "-" without both values.
+  public static func change(_ kpi: Tally_V1_KpiValue) -> String {
+    guard kpi.hasChange else { return "-" }
+    let arrow = kpi.change > 0 ? "▲" : kpi.change < 0 ? "▼" : "="
+    if kpi.unit == "ratio" { return "\(arrow) \(Self.signed(kpi.change * 100, digits: 1)) pts" }
+    guard kpi.hasRelativeChange else { return arrow }
+    return "\(arrow) \(Self.signed(kpi.relativeChange * 100, digits: 1)) %"
+  }
+
+  /// `tally kpi explain`: the definition, the numerator and denominator with their values, the filters.
+  public static func explanation(
+    _ definition: Tally_V1_KpiDefinition, _ response: Tally_V1_GetKpisResponse, filters: [String]
+  ) -> [String] {
+    guard let kpi = response.kpis.first else { return [] }
+    var lines = [
+      "\(definition.name) (\(definition.family), \(definition.headline ? "headline" : "secondary") KPI)",
+      definition.definition, "",
+      "Period       \(response.from) up to \(response.to) (exclusive)",
+      "Value        \(Self.format(kpi.current, kpi.unit, response.currency))",
+    ]
+    let isMoneySum = kpi.unit == "money" && definition.denominator.isEmpty
+    let whole = kpi.current.numerator.rounded() == kpi.current.numerator
+    let numerator =
+      isMoneySum
+      ? Self.format(kpi.current.numerator, "money", response.currency)
+      : Self.number(kpi.current.numerator, digits: whole ? 0 : 2)
+    lines.append("Numerator    \(numerator): \(definition.numerator)")
+    if kpi.current.hasDenominator {
+      lines.append("Denominator  \(Self.number(kpi.current.denominator, digits: 0)): \(definition.denominator)")
+      if kpi.current.denominator == 0 { lines.append("             a denominator of 0 means no data, not 0") }
+    }
+    lines.append(
+      "Previous     \(Self.format(kpi.previous, kpi.unit, response.currency)) (\(response.previousFrom) up to \(response.previousTo))"
+    )
+    lines.append("Change       \(Self.change(kpi))")
+    lines.append("Filters      \(filters.isEmpty ? "none" : filters.joined(separator: ", "))")
+    return lines
+  }
+
+  static func signed(_ value: Double, digits: Int) -> String {
+    (value > 0 ? "+" : "") + Self.number(value, digits: digits)
+  }
+
+  /// Thousands separated by commas, `digits` decimals, whatever the machine's locale.
+  static func number(_ value: Double, digits: Int) -> String {
+    let text = String(format: "%.\(digits)f", abs(value))
+    let parts = text.split(separator: ".", maxSplits: 1).map(String.init)
+    var whole = ""
+    for (index, character) in parts[0].reversed().enumerated() {
+      if index > 0, index % 3 == 0 { whole.append(",") }
+      whole.append(character)
+    }
+    let sign = value < 0 && Double(text) != 0 ? "-" : ""
+    return sign + String(whole.reversed()) + (parts.count > 1 ? "." + parts[1] : "")
+  }
+}

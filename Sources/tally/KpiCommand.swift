@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// The period, bucket and filters of `tally kpi` and `tally kpi explain`.
+struct KpiQueryOptions: ParsableArguments {
+  @Option(help: "2026, 2026-Q1, 2026-03, last-quarter, this-quarter, last-month, this-month or last-year (UTC).")
+  var period = "last-quarter"
+  @Option(help: "Instead of --period: the first day, YYYY-MM-DD.") var from: String?
+  @Option(help: "Instead of --period: the day after the last, YYYY-MM-DD.") var to: String?
+  @Option(help: "Trend buckets: day, week, month or quarter.") var bucket = "month"
+  @Option(help: "Only these campaigns (repeatable).") var campaign: [String] = []
+  @Option(help: "Only campaigns of these channels (repeatable).") var channel: [String] = []
+  @Option(help: "Only accounts of these tiers, 0 to 3 (repeatable).") var tier: [UInt32] = []
+  @Option(help: "Only these accounts (repeatable).") var account: [String] = []
+
+  func validate() throws {
+    if (self.from == nil) != (self.to == nil) { throw ValidationError("--from and --to go together") }
+    if self.from == nil, KpiPeriodArgument.parse(self.period) == nil {
+      throw ValidationError(
+        "--period must be YYYY, YYYY-QN, YYYY-MM, last-quarter, this-quarter, last-month, this-month or last-year; got \"\(self.period)\""
+      )
+    }
+  }
+
+  func request(names: [String]) -> Tally_V1_GetKpisRequest {
+    var request = Tally_V1_GetKpisRequest()
+    request.names = names
+    if let from, let to {
+      (request.from, request.to) = (from, to)
+    } else if let (from, to) = KpiPeriodArgument.parse(self.period) {
+      (request.from, request.to) = (from, to)
+    }
+    request.bucket = self.bucket
+    request.filter.campaignIds = self.campaign
+    request.filter.channels = self.channel
+    request.filter.tiers = self.tier
+    request.filter.accountIds = self.account
+    return request
+  }
+
+  /// The filters in words, for `explain`.
+  var described: [String] {
+    [
+      ("campaign", self.campaign), ("channel", self.channel), ("tier", self.tier.map(String.init)),
+      ("account", self.account),
+    ]
+    .filter { !$0.1.isEmpty }.map { "\($0.0) \($0.1.joined(separator: " or "))" }
+  }
+}
+
+/// `tally kpi`: the default dashboard, one KPI explained, or the catalogue.
+struct Kpis: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "kpi",
+    abstract: "ABM KPIs: the dashboard, one KPI explained, or the catalogue.",
+    subcommands: [Dashboard.self, Explain.self, List.self],
+    defaultSubcommand: Dashboard.self
+  )
+
+  struct Dashboard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "show",
+      abstract: "KPI, value, previous period, change (▲/▼) and trend; the last full quarter by default.",
+      discussion:
+        "A ratio's change is in percentage points; other changes are relative. \"no data\" is a zero denominator."
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var query: KpiQueryOptions
+    @Option(name: .customLong("name"), help: "Only these KPIs (repeatable); default: the headline KPIs.")
+    var names: [String] = []
+
+    func run() async throws {
+      let response = try await self.connection.unary(KpiMethods.getKpis, self.query.request(names: self.names))
+      guard self.connection.output != .json else { return try Output.printMessages([response]) }
+      if self.connection.output == .table {
+        print("\(response.from) to \(response.to), against \(response.previousFrom) to \(response.previousTo)\n")
+      }
+      Output.printTable([KpiReport.header] + KpiReport.rows(response))
+    }
+  }
+
+  struct Explain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "One KPI: its definition, numerator and denominator with their values, and the filters used.")
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var query: KpiQueryOptions
+    @Argument(help: "The KPI's name (tally kpi list).") var name: String
+
+    func run() async throws {
+      let (definition, response) = try await self.connection.withClient { session in
+        let catalogue = try await session.client.unary(KpiMethods.listKpis, .init(), options: session.options)
+        guard let definition = catalogue.kpis.first(where: { $0.name == self.name }) else {
+          throw ValidationError("no KPI \"\(self.name)\"; tally kpi list shows them")
+        }
+        let response = try await session.client.unary(
+          KpiMethods.getKpis, self.query.request(names: [self.name]), options: session.options)
+        return (definition, response)
+      }
+      guard self.connection.output != .json else { return try Output.printMessages([response]) }
+      for line in KpiReport.explanation(definition, response, filters: self.query.described) { print(line) }
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The KPI catalogue.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "One family: engagement, conversion, coverage, pipeline, retention or sales_activity.")
+    var family: String?
+
+    func run() async throws {
+      var request = Tally_V1_ListKpisRequest()
+      request.family = self.family ?? ""
+      let kpis = try await self.connection.unary(KpiMethods.listKpis, request).kpis
+      guard self.connection.output != .json else { return try Output.printMessageArray(kpis) }
+      Output.printTable(
+        [["kpi", "family", "unit", "kind", "definition"]]
+          + kpis.map { [$0.name, $0.family, $0.unit, $0.headline ? "headline" : "secondary", $0.definition] })
+    }
+  }
+}

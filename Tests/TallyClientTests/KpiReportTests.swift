@@ -1,0 +1,98 @@
+import Foundation
+import TallyClient
+import TallyProto
+import Testing
+
+@Suite struct KpiPeriodArgumentTests {
+  static let today = ISO8601DateFormatter().date(from: "2026-02-14T10:00:00Z")!
+
+  @Test func namedAndRelativePeriods() {
+    let parse = { (text: String) in KpiPeriodArgument.parse(text, today: Self.today).map { [$0.from, $0.to] } }
+    #expect(parse("last-quarter") == ["2025-10-01", "2026-01-01"])
+    #expect(parse("this-quarter") == ["2026-01-01", "2026-04-01"])
+    #expect(parse("last-month") == ["2026-01-01", "2026-02-01"])
+    #expect(parse("this-month") == ["2026-02-01", "2026-03-01"])
+    #expect(parse("last-year") == ["2025-01-01", "2026-01-01"])
+    #expect(parse("2026") == ["2026-01-01", "2027-01-01"])
+    #expect(parse("2026-Q4") == ["2026-10-01", "2027-01-01"])
+    #expect(parse("2026-12") == ["2026-12-01", "2027-01-01"])
+    for bad in ["2026-Q5", "2026-13", "26", "2026-1", "yesterday", "1999", "2026-03-01"] {
+      #expect(parse(bad) == nil, "\(bad)")
+    }
+  }
+}
+
+@Suite struct KpiReportTests {
+  static func point(_ value: Double?, numerator: Double, denominator: Double? = nil) -> Tally_V1_KpiPoint {
+    var point = Tally_V1_KpiPoint()
+    if let value { point.value = value }
+    point.numerator = numerator
+    if let denominator { point.denominator = denominator }
+    return point
+  }
+
+  @Test func valuesInTheirUnits() {
+    #expect(KpiReport.format(0.125, "ratio", "EUR") == "12.5 %")
+    #expect(KpiReport.format(1_234_567, "count", "EUR") == "1,234,567")
+    #expect(KpiReport.format(96.3, "minutes", "EUR") == "96.3 min")
+    #expect(KpiReport.format(125_000, "money", "EUR") == "1,250.00 EUR")
+    #expect(KpiReport.format(125_000, "money", "JPY") == "125,000 JPY")
+    #expect(KpiReport.format(-4_250, "money", "USD") == "-42.50 USD")
+    #expect(KpiReport.format(Self.point(nil, numerator: 3, denominator: 0), "ratio", "EUR") == "no data")
+  }
+
+  @Test func rowsShowChangeAndTrend() {
+    var response = Tally_V1_GetKpisResponse()
+    response.currency = "EUR"
+    var rate = Tally_V1_KpiValue()
+    rate.name = "win_rate"
+    rate.unit = "ratio"
+    rate.current = Self.point(0.5, numerator: 1, denominator: 2)
+    rate.previous = Self.point(0.25, numerator: 1, denominator: 4)
+    rate.change = 0.25
+    rate.relativeChange = 1
+    rate.trend = [
+      Self.point(nil, numerator: 0, denominator: 0), Self.point(1, numerator: 1, denominator: 1),
+      Self.point(0, numerator: 0, denominator: 1),
+    ]
+    var count = Tally_V1_KpiValue()
+    count.name = "form_fills"
+    count.unit = "count"
+    count.current = Self.point(8, numerator: 8)
+    count.previous = Self.point(10, numerator: 10)
+    count.change = -2
+    count.relativeChange = -0.2
+    count.trend = [Self.point(2, numerator: 2), Self.point(2, numerator: 2)]
+    response.kpis = [rate, count]
+    let rows = KpiReport.rows(response)
+    #expect(rows[0] == ["win_rate", "50.0 %", "25.0 %", "▲ +25.0 pts", "·█▁"])
+    // A flat trend sits in the middle.
+    #expect(rows[1] == ["form_fills", "8", "10", "▼ -20.0 %", "▅▅"])
+  }
+
+  @Test func explainShowsTheParts() {
+    var definition = Tally_V1_KpiDefinition()
+    definition.name = "win_rate"
+    definition.family = "pipeline"
+    definition.headline = true
+    definition.definition = "Closed-won / (closed-won + closed-lost), by close date."
+    definition.numerator = "opportunities won"
+    definition.denominator = "opportunities won or lost"
+    var response = Tally_V1_GetKpisResponse()
+    (response.from, response.to, response.previousFrom, response.previousTo) = (
+      "2026-01-01", "2026-04-01", "2025-10-03", "2026-01-01"
+    )
+    var kpi = Tally_V1_KpiValue()
+    kpi.unit = "ratio"
+    kpi.current = Self.point(nil, numerator: 0, denominator: 0)
+    kpi.previous = Self.point(0.5, numerator: 1, denominator: 2)
+    response.kpis = [kpi]
+    let lines = KpiReport.explanation(definition, response, filters: ["tier 1 or 2"])
+    #expect(lines.contains("Value        no data"))
+    #expect(lines.contains("Numerator    0: opportunities won"))
+    #expect(lines.contains("Denominator  0: opportunities won or lost"))
+    #expect(lines.contains("             a denominator of 0 means no data, not 0"))
+    #expect(lines.contains("Previous     50.0 % (2025-10-03 up to 2026-01-01)"))
+    #expect(lines.last == "Filters      tier 1 or 2")
+  }
+}
