@@ -261,6 +261,121 @@ public nonisolated struct Tally_V1_GetKpisResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Tally_V1_GetAccountEngagementRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The score as of the start of this UTC day (events before it count), YYYY-MM-DD; empty = tomorrow,
+  /// so today's events count.
+  public var asOf: String = String()
+
+  /// Campaigns and channels keep their events; tiers and account ids keep those accounts.
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  /// Target accounts only (tier 1 to 3 now).
+  public var targetsOnly: Bool = false
+
+  /// 1 to 1,000; 0 = 50.
+  public var limit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+/// What one event type added to an account's score.
+public nonisolated struct Tally_V1_EngagementContribution: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var type: String = String()
+
+  public var events: UInt64 = 0
+
+  public var score: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tally_V1_AccountEngagement: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  public var name: String = String()
+
+  public var tier: UInt32 = 0
+
+  /// Σ weight(type) × role multiplier × tier multiplier × 0.5^(age in days / half-life).
+  public var score: Double = 0
+
+  /// The same without decay: engagement minutes in the scoring window.
+  public var engagementMinutes: Double = 0
+
+  /// Distinct contacts of the account with a weighted event in the window.
+  public var peopleEngaged: UInt64 = 0
+
+  /// score ≥ the tenant's MQA threshold.
+  public var marketingQualified: Bool = false
+
+  /// Engagement minutes of the last 7 days / the weekly average of the 4 weeks before; absent
+  /// when those 4 weeks had none.
+  public var spike: Double {
+    get {_spike ?? 0}
+    set {_spike = newValue}
+  }
+  /// Returns true if `spike` has been explicitly set.
+  public var hasSpike: Bool {self._spike != nil}
+  /// Clears the value of `spike`. Subsequent reads from it will return its default value.
+  public mutating func clearSpike() {self._spike = nil}
+
+  public var minutesLastWeek: Double = 0
+
+  /// The event types that made the score, largest first (at most 5).
+  public var topEvents: [Tally_V1_EngagementContribution] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _spike: Double? = nil
+}
+
+public nonisolated struct Tally_V1_GetAccountEngagementResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var asOf: String = String()
+
+  /// Days of events the score reads: 8 half-lives, at most 365.
+  public var windowDays: UInt32 = 0
+
+  public var mqaThreshold: Double = 0
+
+  /// By score, highest first; accounts without a weighted event in the window are left out.
+  public var accounts: [Tally_V1_AccountEngagement] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Tally_V1_KpiSettings: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -736,6 +851,219 @@ nonisolated extension Tally_V1_GetKpisResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.previousTo != rhs.previousTo {return false}
     if lhs.currency != rhs.currency {return false}
     if lhs.kpis != rhs.kpis {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetAccountEngagementRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAccountEngagementRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{1}filter\0\u{3}targets_only\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.asOf) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.targetsOnly) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.asOf.isEmpty {
+      try visitor.visitSingularStringField(value: self.asOf, fieldNumber: 1)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.targetsOnly != false {
+      try visitor.visitSingularBoolField(value: self.targetsOnly, fieldNumber: 3)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetAccountEngagementRequest, rhs: Tally_V1_GetAccountEngagementRequest) -> Bool {
+    if lhs.asOf != rhs.asOf {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.targetsOnly != rhs.targetsOnly {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_EngagementContribution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EngagementContribution"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}events\0\u{1}score\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.events) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 1)
+    }
+    if self.events != 0 {
+      try visitor.visitSingularUInt64Field(value: self.events, fieldNumber: 2)
+    }
+    if self.score.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.score, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_EngagementContribution, rhs: Tally_V1_EngagementContribution) -> Bool {
+    if lhs.type != rhs.type {return false}
+    if lhs.events != rhs.events {return false}
+    if lhs.score != rhs.score {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_AccountEngagement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AccountEngagement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}name\0\u{1}tier\0\u{1}score\0\u{3}engagement_minutes\0\u{3}people_engaged\0\u{3}marketing_qualified\0\u{1}spike\0\u{3}minutes_last_week\0\u{3}top_events\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.tier) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.engagementMinutes) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.peopleEngaged) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.marketingQualified) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._spike) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self.minutesLastWeek) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.topEvents) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if self.tier != 0 {
+      try visitor.visitSingularUInt32Field(value: self.tier, fieldNumber: 3)
+    }
+    if self.score.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.score, fieldNumber: 4)
+    }
+    if self.engagementMinutes.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.engagementMinutes, fieldNumber: 5)
+    }
+    if self.peopleEngaged != 0 {
+      try visitor.visitSingularUInt64Field(value: self.peopleEngaged, fieldNumber: 6)
+    }
+    if self.marketingQualified != false {
+      try visitor.visitSingularBoolField(value: self.marketingQualified, fieldNumber: 7)
+    }
+    try { if let v = self._spike {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
+    if self.minutesLastWeek.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.minutesLastWeek, fieldNumber: 9)
+    }
+    if !self.topEvents.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.topEvents, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_AccountEngagement, rhs: Tally_V1_AccountEngagement) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.tier != rhs.tier {return false}
+    if lhs.score != rhs.score {return false}
+    if lhs.engagementMinutes != rhs.engagementMinutes {return false}
+    if lhs.peopleEngaged != rhs.peopleEngaged {return false}
+    if lhs.marketingQualified != rhs.marketingQualified {return false}
+    if lhs._spike != rhs._spike {return false}
+    if lhs.minutesLastWeek != rhs.minutesLastWeek {return false}
+    if lhs.topEvents != rhs.topEvents {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetAccountEngagementResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAccountEngagementResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{3}window_days\0\u{3}mqa_threshold\0\u{1}accounts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.asOf) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.windowDays) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.mqaThreshold) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.accounts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.asOf.isEmpty {
+      try visitor.visitSingularStringField(value: self.asOf, fieldNumber: 1)
+    }
+    if self.windowDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.windowDays, fieldNumber: 2)
+    }
+    if self.mqaThreshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.mqaThreshold, fieldNumber: 3)
+    }
+    if !self.accounts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.accounts, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetAccountEngagementResponse, rhs: Tally_V1_GetAccountEngagementResponse) -> Bool {
+    if lhs.asOf != rhs.asOf {return false}
+    if lhs.windowDays != rhs.windowDays {return false}
+    if lhs.mqaThreshold != rhs.mqaThreshold {return false}
+    if lhs.accounts != rhs.accounts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

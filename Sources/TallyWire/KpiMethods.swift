@@ -11,6 +11,12 @@ public enum KpiMethods {
     "tally.v1.KpiService/GetKpis",
     .unary
   )
+  public static let getAccountEngagement = MethodDescriptor<
+    Tally_V1_GetAccountEngagementRequest, Tally_V1_GetAccountEngagementResponse
+  >(
+    "tally.v1.KpiService/GetAccountEngagement",
+    .unary
+  )
   public static let getSettings = MethodDescriptor<Tally_V1_GetKpiSettingsRequest, Tally_V1_KpiSettings>(
     "tally.v1.KpiService/GetSettings",
     .unary
@@ -22,6 +28,7 @@ public enum KpiMethods {
   public static let all: [AnyMethodDescriptor] = [
     listKpis.erased,
     getKpis.erased,
+    getAccountEngagement.erased,
     getSettings.erased,
     updateSettings.erased,
   ]

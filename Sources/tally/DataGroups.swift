@@ -4,8 +4,8 @@ import TallyClient
 /// `tally accounts`: the tenant's accounts, and CSV imports of accounts and contacts.
 struct Accounts: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "List, show, upsert, delete and import accounts.",
-    subcommands: DataCommands<AccountEntity>.subcommands + [Import.self]
+    abstract: "List, show, upsert, delete and import accounts; rank them by engagement.",
+    subcommands: DataCommands<AccountEntity>.subcommands + [Import.self, Top.self]
   )
 
   struct Import: AsyncParsableCommand {

@@ -56,7 +56,7 @@ struct Kpis: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "kpi",
     abstract: "ABM KPIs: the dashboard, one KPI explained, or the catalogue.",
-    subcommands: [Dashboard.self, Explain.self, List.self],
+    subcommands: [Dashboard.self, Explain.self, List.self, Settings.self],
     defaultSubcommand: Dashboard.self
   )
 
@@ -118,6 +118,41 @@ struct Kpis: AsyncParsableCommand {
       Output.printTable(
         [["kpi", "family", "unit", "kind", "definition"]]
           + kpis.map { [$0.name, $0.family, $0.unit, $0.headline ? "headline" : "secondary", $0.definition] })
+    }
+  }
+
+  struct Settings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Show the tenant's KPI settings, or replace them with --json / --set.",
+      discussion: """
+        Unset fields take their defaults. Example: tally kpi settings --set decay_half_life_days=14 \
+        --set event_weights.web_visit=3
+        """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The settings as protobuf JSON, or @FILE.") var json: String?
+    @Option(help: "field=value (repeatable; map entries as event_weights.TYPE=N).") var set: [String] = []
+
+    func run() async throws {
+      let settings: Tally_V1_KpiSettings
+      if self.json == nil, self.set.isEmpty {
+        settings = try await self.connection.unary(KpiMethods.getSettings, .init())
+      } else {
+        var request = Tally_V1_UpdateKpiSettingsRequest()
+        request.settings = try DataCommands<AccountEntity>.message(json: self.json, sets: self.set)
+        settings = try await self.connection.unary(KpiMethods.updateSettings, request)
+      }
+      guard self.connection.output != .json else { return try Output.printMessages([settings]) }
+      var rows = [
+        ["decay_half_life_days", "\(settings.decayHalfLifeDays)"], ["mqa_threshold", "\(settings.mqaThreshold)"],
+        ["influence_lookback_days", "\(settings.influenceLookbackDays)"],
+        ["gross_margin_percent", "\(settings.grossMarginPercent)"], ["min_contacts", "\(settings.minContacts)"],
+        ["currency", settings.currency],
+      ]
+      rows += settings.eventWeights.sorted { $0.key < $1.key }.map { ["event_weights.\($0.key)", "\($0.value)"] }
+      rows += settings.tierMultipliers.sorted { $0.key < $1.key }.map { ["tier_multipliers.\($0.key)", "\($0.value)"] }
+      rows += settings.roleMultipliers.sorted { $0.key < $1.key }.map { ["role_multipliers.\($0.key)", "\($0.value)"] }
+      Output.printTable([["setting", "value"]] + rows)
     }
   }
 }

@@ -1,0 +1,125 @@
+import Foundation
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// GetAccountEngagement: engagement scores from the daily rollups, with the tenant's weights,
+/// multipliers and half-life. Ages are whole days from an event's UTC day to `as_of`.
+enum AccountEngagement {
+  static let defaultLimit = 50
+  static let maxLimit = 1_000
+
+  /// Parameters: $1 as_of date, $2 half-life days, $3 window days, $4..$7 the KPI filters (KpiSQL),
+  /// $8 weights, $9 tier multipliers, $10 role multipliers (jsonb objects), $11 targets only, $12 limit.
+  /// An event with a contact of a known role counts weight × role multiplier: the contact rollup
+  /// adds weight × (multiplier − 1) on top of the event rollup's weight.
+  static let sql = """
+    WITH weights AS (SELECT key AS type, value::float8 AS weight FROM jsonb_each_text($8::jsonb) WHERE value::float8 > 0),
+    tier_multipliers AS (SELECT key::int AS tier, value::float8 AS multiplier FROM jsonb_each_text($9::jsonb)),
+    role_multipliers AS (SELECT key AS role, value::float8 AS multiplier FROM jsonb_each_text($10::jsonb)),
+    parts AS (
+      SELECT e.account_id, e.type, e.day, e.events::float8 AS events, e.events * w.weight AS minutes
+      FROM event_rollup_daily e JOIN weights w USING (type)
+      WHERE e.day < $1::date AND e.day >= $1::date - $3::int AND \(KpiSQL.rowFilter("e"))
+      UNION ALL
+      SELECT c.account_id, c.type, c.day, 0, c.events * w.weight * (r.multiplier - 1)
+      FROM contact_rollup_daily c JOIN weights w USING (type)
+        JOIN contacts k ON k.contact_id = c.contact_id
+        JOIN role_multipliers r ON r.role = k.role AND r.multiplier <> 1
+      WHERE c.day < $1::date AND c.day >= $1::date - $3::int AND \(KpiSQL.rowFilter("c"))
+    ),
+    by_type AS (
+      SELECT account_id, type, sum(events) AS events, sum(minutes * power(0.5, ($1::date - day) / $2::float8)) AS score,
+        sum(minutes) AS minutes, sum(minutes) FILTER (WHERE day >= $1::date - 7) AS last_week,
+        sum(minutes) FILTER (WHERE day < $1::date - 7 AND day >= $1::date - 35) AS weeks_before
+      FROM parts GROUP BY account_id, type
+    ),
+    people AS (
+      SELECT c.account_id, count(DISTINCT c.contact_id) AS people
+      FROM contact_rollup_daily c JOIN weights w USING (type)
+      WHERE c.day < $1::date AND c.day >= $1::date - $3::int AND \(KpiSQL.rowFilter("c"))
+      GROUP BY c.account_id
+    )
+    SELECT a.account_id, a.name, a.tier, coalesce(m.multiplier, 1) AS multiplier, coalesce(p.people, 0) AS people,
+      jsonb_agg(jsonb_build_array(t.type, t.events, t.score, t.minutes, coalesce(t.last_week, 0),
+        coalesce(t.weeks_before, 0))) AS types,
+      sum(t.score) * coalesce(m.multiplier, 1) AS total
+    FROM by_type t JOIN accounts a ON a.account_id = t.account_id
+      LEFT JOIN tier_multipliers m ON m.tier = a.tier
+      LEFT JOIN people p ON p.account_id = a.account_id
+    WHERE \(KpiSQL.accountFilter("a.account_id")) AND (NOT $11::boolean OR a.tier > 0)
+    GROUP BY a.account_id, a.name, a.tier, m.multiplier, p.people
+    HAVING sum(t.score) > 0
+    ORDER BY total DESC, a.account_id
+    LIMIT $12::int
+    """
+
+  static func rank(
+    _ request: Tally_V1_GetAccountEngagementRequest, settings: KpiSettings, today: CivilDay,
+    _ connection: PostgresConnection
+  ) throws -> Tally_V1_GetAccountEngagementResponse {
+    var checker = FieldChecker()
+    let asOf =
+      request.asOf.isEmpty ? CivilDay(dayNumber: today.dayNumber + 1) : KpiPeriods.day(request.asOf, "as_of", &checker)
+    let filter = KpiFilterSpec(request.filter, &checker)
+    if request.limit > Self.maxLimit {
+      checker.add("limit", "must be 1 to \(Self.maxLimit), or 0 for \(Self.defaultLimit); got \(request.limit)")
+    }
+    try checker.check()
+    guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
+    let window = min(8 * settings.halfLifeDays, 365)
+    let weights = Dictionary(uniqueKeysWithValues: EventRecord.types.map { ($0, settings.weight($0)) })
+    let tiers = Dictionary(uniqueKeysWithValues: (0...3).map { ("\($0)", settings.tierMultipliers["\($0)"] ?? 1) })
+    let roles = Dictionary(uniqueKeysWithValues: ContactRecord.roles.map { ($0, settings.roleMultipliers[$0] ?? 1) })
+    let rows = try connection.query(
+      Self.sql,
+      [
+        asOf.description, Int64(settings.halfLifeDays), Int64(window), filter.campaignIDs.map(PostgresArray.literal),
+        filter.channels.map(PostgresArray.literal),
+        filter.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
+        filter.accountIDs.map(PostgresArray.literal), Self.json(weights), Self.json(tiers), Self.json(roles),
+        request.targetsOnly, Int64(request.limit == 0 ? Self.defaultLimit : Int(request.limit)),
+      ]
+    ).rows
+    var response = Tally_V1_GetAccountEngagementResponse()
+    response.asOf = asOf.description
+    response.windowDays = UInt32(window)
+    response.mqaThreshold = settings.mqa
+    response.accounts = try rows.map { row in
+      let multiplier = try row.require(Double.self, "multiplier")
+      var account = Tally_V1_AccountEngagement()
+      account.accountID = try row.require(String.self, "account_id")
+      account.name = try row.require(String.self, "name")
+      account.tier = UInt32(try row.require(Int.self, "tier"))
+      account.peopleEngaged = UInt64(try row.require(Int.self, "people"))
+      let types =
+        try JSONSerialization.jsonObject(with: Data(try row.require(String.self, "types").utf8)) as? [[Any]] ?? []
+      var lastWeek = 0.0
+      var weeksBefore = 0.0
+      var contributions: [Tally_V1_EngagementContribution] = []
+      for entry in types where entry.count == 6 {
+        let number = { (index: Int) in (entry[index] as? NSNumber)?.doubleValue ?? 0 }
+        account.score += number(2) * multiplier
+        account.engagementMinutes += number(3) * multiplier
+        lastWeek += number(4) * multiplier
+        weeksBefore += number(5) * multiplier
+        var contribution = Tally_V1_EngagementContribution()
+        contribution.type = entry[0] as? String ?? ""
+        contribution.events = UInt64(number(1))
+        contribution.score = number(2) * multiplier
+        contributions.append(contribution)
+      }
+      account.topEvents = Array(contributions.sorted { ($0.score, $1.type) > ($1.score, $0.type) }.prefix(5))
+      account.minutesLastWeek = lastWeek
+      if weeksBefore > 0 { account.spike = lastWeek / (weeksBefore / 4) }
+      account.marketingQualified = account.score >= settings.mqa
+      return account
+    }
+    return response
+  }
+
+  static func json(_ values: [String: Double]) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return String(decoding: data, as: UTF8.self)
+  }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import TallyClient
+import TallyProto
+import TallyWire
+
+extension Accounts {
+  /// `tally accounts top`: accounts ranked by engagement score.
+  struct Top: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Accounts ranked by engagement score, with minutes, people, spike and the events behind the score.",
+      discussion: """
+        The score decays with the tenant's half-life (tally kpi settings); spike is the last 7 days' minutes \
+        against the weekly average of the 4 weeks before. MQA marks accounts at or above the MQA threshold.
+        """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The score as of this UTC day (its events excluded), YYYY-MM-DD. Default: now.") var asOf: String?
+    @Option(help: "How many accounts (at most 1000).") var limit: UInt32 = 20
+    @Flag(help: "Target accounts (tier 1 to 3) only.") var targetsOnly = false
+    @Option(help: "Only these campaigns' events (repeatable).") var campaign: [String] = []
+    @Option(help: "Only events of campaigns of these channels (repeatable).") var channel: [String] = []
+    @Option(help: "Only accounts of these tiers (repeatable).") var tier: [UInt32] = []
+
+    func run() async throws {
+      var request = Tally_V1_GetAccountEngagementRequest()
+      request.asOf = self.asOf ?? ""
+      request.limit = self.limit
+      request.targetsOnly = self.targetsOnly
+      request.filter.campaignIds = self.campaign
+      request.filter.channels = self.channel
+      request.filter.tiers = self.tier
+      let response = try await self.connection.unary(KpiMethods.getAccountEngagement, request)
+      guard self.connection.output != .json else { return try Output.printMessages([response]) }
+      if self.connection.output == .table {
+        print(
+          "Engagement before \(response.asOf) (\(response.windowDays) days of events; MQA from \(Self.number(response.mqaThreshold)))\n"
+        )
+      }
+      let rows = response.accounts.enumerated().map { index, account in
+        [
+          "\(index + 1)", account.accountID, "\(account.tier)", Self.number(account.score),
+          Self.number(account.engagementMinutes), "\(account.peopleEngaged)",
+          account.hasSpike ? String(format: "%.1f×", account.spike) : "-", account.marketingQualified ? "MQA" : "",
+          account.topEvents.prefix(3).map { "\($0.type) \(Self.number($0.score))" }.joined(separator: ", "),
+        ]
+      }
+      Output.printTable([["#", "account", "tier", "score", "minutes", "people", "spike", "mqa", "top events"]] + rows)
+    }
+
+    static func number(_ value: Double) -> String { String(format: "%.1f", value) }
+  }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyWire
+import Testing
+
+/// GetAccountEngagement against scores computed in Swift from the fixture's events.
+@Suite struct AccountEngagementTests {
+  struct Expected {
+    var score = 0.0
+    var minutes = 0.0
+    var people = Set<String>()
+    var lastWeek = 0.0
+    var weeksBefore = 0.0
+  }
+
+  /// The score of every account as docs/KPIS.md defines it, from the fixture rows.
+  static func reference(
+    _ fixture: KpiFixture, asOf: Int, halfLife: Double, weights: [String: Double], roleMultiplier: Double,
+    tierMultipliers: [Int: Double], campaigns: Set<String>? = nil
+  ) -> [String: Expected] {
+    let window = min(8 * Int(halfLife), 365)
+    var expected: [String: Expected] = [:]
+    for event in fixture.events {
+      guard let account = event.account, let tier = KpiFixture.tiers[account], event.day < asOf,
+        event.day >= asOf - window, let weight = weights[event.type], weight > 0,
+        campaigns?.contains(event.campaign ?? "") ?? true
+      else { continue }
+      let known = event.contact.map { KpiFixture.contacts[$0] != nil } ?? false
+      let minutes = weight * (known ? roleMultiplier : 1) * (tierMultipliers[tier] ?? 1)
+      let age = Double(asOf - event.day)
+      expected[account, default: Expected()].score += minutes * pow(0.5, age / halfLife)
+      expected[account, default: Expected()].minutes += minutes
+      if let contact = event.contact { expected[account, default: Expected()].people.insert(contact) }
+      if event.day >= asOf - 7 {
+        expected[account, default: Expected()].lastWeek += minutes
+      } else if event.day >= asOf - 35 {
+        expected[account, default: Expected()].weeksBefore += minutes
+      }
+    }
+    return expected.filter { $0.value.score > 0 }
+  }
+
+  @Test func scoresMatchTheFixtureWithTheTenantsSettings() async throws {
+    try await DataTestContext.with { context in
+      let fixture = KpiFixture(count: 2_000, seed: 42)
+      try await fixture.load(context.clientA)
+      var update = Tally_V1_UpdateKpiSettingsRequest()
+      update.settings.eventWeights = ["web_visit": 4, "email_opened": 0]
+      update.settings.roleMultipliers = ["champion": 2]
+      update.settings.tierMultipliers = ["1": 1.5]
+      update.settings.decayHalfLifeDays = 20
+      let settings = try await context.clientA.unary(KpiMethods.updateSettings, update)
+      let expected = Self.reference(
+        fixture, asOf: KpiFixture.day("2026-03-20"), halfLife: 20, weights: settings.eventWeights, roleMultiplier: 2,
+        tierMultipliers: [1: 1.5])
+      // An MQA threshold between the lowest and the highest score, so some accounts qualify and some do not.
+      let scores = expected.values.map(\.score)
+      let threshold = ((scores.min() ?? 0) + (scores.max() ?? 0)) / 2
+      update.settings.mqaThreshold = threshold
+      _ = try await context.clientA.unary(KpiMethods.updateSettings, update)
+
+      var request = Tally_V1_GetAccountEngagementRequest()
+      request.asOf = "2026-03-20"
+      let response = try await context.readerA.unary(KpiMethods.getAccountEngagement, request)
+      #expect(response.windowDays == 160 && response.mqaThreshold == threshold)
+      #expect(Set(response.accounts.map(\.accountID)) == Set(expected.keys))
+      #expect(response.accounts.map(\.score) == response.accounts.map(\.score).sorted(by: >))
+      for account in response.accounts {
+        let want = try #require(expected[account.accountID])
+        #expect(abs(account.score - want.score) < 1e-6 * max(1, want.score), "\(account.accountID)")
+        #expect(abs(account.engagementMinutes - want.minutes) < 1e-6 * max(1, want.minutes))
+        #expect(account.peopleEngaged == UInt64(want.people.count), "\(account.accountID)")
+        #expect(abs(account.minutesLastWeek - want.lastWeek) < 1e-6)
+        #expect(account.hasSpike == (want.weeksBefore > 0))
+        if want.weeksBefore > 0 { #expect(abs(account.spike - want.lastWeek / (want.weeksBefore / 4)) < 1e-9) }
+        #expect(account.marketingQualified == (want.score >= threshold))
+        #expect(account.topEvents.count <= 5 && account.topEvents.map(\.score).reduce(0, +) <= account.score + 1e-9)
+        #expect(account.topEvents.map(\.score) == account.topEvents.map(\.score).sorted(by: >))
+      }
+      let qualified = response.accounts.filter(\.marketingQualified).count
+      #expect(qualified > 0 && qualified < response.accounts.count, "the fixture has MQAs and others")
+
+      // Filters: one campaign's events, target accounts only, a limit.
+      request.filter.campaignIds = ["e1"]
+      request.targetsOnly = true
+      request.limit = 2
+      let filtered = try await context.readerA.unary(KpiMethods.getAccountEngagement, request)
+      let byCampaign = Self.reference(
+        fixture, asOf: KpiFixture.day("2026-03-20"), halfLife: 20, weights: settings.eventWeights, roleMultiplier: 2,
+        tierMultipliers: [1: 1.5], campaigns: ["e1"]
+      ).filter { (KpiFixture.tiers[$0.key] ?? 0) > 0 }
+      let top = byCampaign.sorted { $0.value.score > $1.value.score }.prefix(2).map(\.key)
+      #expect(filtered.accounts.map(\.accountID) == top)
+
+      // Tenant B sees nothing of A's accounts.
+      #expect(try await context.clientB.unary(KpiMethods.getAccountEngagement, request).accounts.isEmpty)
+      var bad = Tally_V1_GetAccountEngagementRequest()
+      bad.asOf = "20260320"
+      await expectViolation("as_of") { try await context.readerA.unary(KpiMethods.getAccountEngagement, bad) }
+      bad.asOf = ""
+      bad.limit = 5_000
+      await expectViolation("limit") { try await context.readerA.unary(KpiMethods.getAccountEngagement, bad) }
+    }
+  }
+}
