@@ -5,11 +5,24 @@ import TallyClient
 import TallyProto
 import TallyWire
 
-/// Which rounds and which respondents a results, comments or export command looks at.
-struct SurveySelectionOptions: ParsableArguments {
+/// Which rounds a results, comments or export command looks at.
+struct SurveyRoundOptions: ParsableArguments {
   @Option(help: "One round, by id.") var round: String?
   @Option(help: "The first round number of a range.") var from: UInt32 = 0
   @Option(help: "The last round number of a range.") var to: UInt32 = 0
+
+  var selection: Tally_V1_RoundSelection {
+    var rounds = Tally_V1_RoundSelection()
+    rounds.roundID = self.round ?? ""
+    rounds.fromRound = self.from
+    rounds.toRound = self.to
+    return rounds
+  }
+}
+
+/// Which rounds and which respondents a results or comments command looks at.
+struct SurveySelectionOptions: ParsableArguments {
+  @OptionGroup var roundOptions: SurveyRoundOptions
   @Option(help: "Only these departments (repeatable).") var department: [String] = []
   @Option(help: "Only these teams (repeatable).") var team: [String] = []
   @Option(help: "Only these locations (repeatable).") var location: [String] = []
@@ -17,13 +30,7 @@ struct SurveySelectionOptions: ParsableArguments {
   @Option(help: "Identified NPS surveys: one account's NPS, from the latest answer of each contact.")
   var account: String?
 
-  var rounds: Tally_V1_RoundSelection {
-    var rounds = Tally_V1_RoundSelection()
-    rounds.roundID = self.round ?? ""
-    rounds.fromRound = self.from
-    rounds.toRound = self.to
-    return rounds
-  }
+  var rounds: Tally_V1_RoundSelection { self.roundOptions.selection }
 
   var filter: Tally_V1_SegmentFilter {
     var filter = Tally_V1_SegmentFilter()
@@ -117,16 +124,12 @@ struct SurveyExportCommand: AsyncParsableCommand {
   )
   @OptionGroup var connection: ConnectionOptions
   @Argument(help: "The survey id.") var surveyID: String
-  @Option(help: "One round, by id.") var round: String?
-  @Option(help: "The first round number of a range.") var from: UInt32 = 0
-  @Option(help: "The last round number of a range.") var to: UInt32 = 0
+  @OptionGroup var rounds: SurveyRoundOptions
 
   func run() async throws {
     var request = Tally_V1_ExportResponsesRequest()
     request.surveyID = self.surveyID
-    request.rounds.roundID = self.round ?? ""
-    request.rounds.fromRound = self.from
-    request.rounds.toRound = self.to
+    request.rounds = self.rounds.selection
     let exported = try await self.connection.withClient { session in
       try await session.client.serverStreaming(SurveyMethods.exportResponses, request, options: session.options) {
         responses in
