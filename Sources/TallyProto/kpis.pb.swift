@@ -36,8 +36,8 @@ public nonisolated struct Tally_V1_KpiDefinition: Sendable {
   /// The definition in words.
   public var definition: String = String()
 
-  /// ratio (0 to 1), count, minutes, money (the tenant's currency, minor units), days,
-  /// money_per_day or score.
+  /// ratio (0 to 1), count, number (an average count), minutes, money (the tenant's currency,
+  /// minor units), days or score.
   public var unit: String = String()
 
   /// false for the secondary KPIs shown beside the account-based ones, never as a target.

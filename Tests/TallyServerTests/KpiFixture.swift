@@ -37,7 +37,16 @@ struct KpiFixture {
   }
 
   static let tiers = ["a1": 1, "a2": 2, "a3": 0, "a4": 3]
-  static let contacts = ["c1": "a1", "c2": "a1", "c3": "a2", "c4": "a3", "c5": "a4"]
+  static let contacts = [
+    "c1": "a1", "c2": "a1", "c3": "a2", "c4": "a3", "c5": "a4", "c6": "a1", "c7": "a1", "c8": "a2",
+  ]
+  /// Every other contact is a champion.
+  static let decisionMakers: Set<String> = ["c6", "c8"]
+  /// Required fields filled per account (industry, size, revenue, owner; tier aside).
+  static let filledFields = ["a1": 4, "a2": 1, "a3": 2, "a4": 0]
+  /// On the ideal-customer list without being a target.
+  static let icpOnly: Set<String> = ["a3"]
+  static let contractMonths = ["o1": 24, "o3": 6]
   static let channels = ["e1": "email", "ad1": "ads"]
   static let campaignTargets = ["e1": ["a1", "a2"], "ad1": ["a4"]]
   static let eventTypes = [
@@ -105,13 +114,20 @@ struct KpiFixture {
 
   /// Stores the accounts, contacts, campaigns, events, opportunities and costs through the API.
   func load(_ client: TallyClient) async throws {
-    for (account, tier) in Self.tiers.sorted(by: { $0.key < $1.key }) {
-      _ = try await client.unary(
-        AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(account, tier: UInt32(tier))))
+    for (id, tier) in Self.tiers.sorted(by: { $0.key < $1.key }) {
+      var account = Fixture.account(id, tier: UInt32(tier))
+      let filled = Self.filledFields[id] ?? 0
+      if filled > 0 { account.industry = "software" }
+      if filled > 1 { account.employeeCount = 250 }
+      if filled > 2 { account.annualRevenue = 90_000_000 }
+      if filled > 3 { account.owner = "sam" }
+      account.inIcp = Self.icpOnly.contains(id)
+      _ = try await client.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
     }
     for (contact, account) in Self.contacts.sorted(by: { $0.key < $1.key }) {
+      let role = Self.decisionMakers.contains(contact) ? "decision_maker" : "champion"
       _ = try await client.unary(
-        AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: account)))
+        AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: account, role: role)))
     }
     for (campaign, channel) in Self.channels.sorted(by: { $0.key < $1.key }) {
       _ = try await client.unary(
@@ -152,6 +168,7 @@ struct KpiFixture {
       message.type = opportunity.type
       message.createdAt = Google_Protobuf_Timestamp(seconds: Int64(opportunity.created))
       if let closed = opportunity.closed { message.closedAt = Google_Protobuf_Timestamp(seconds: Int64(closed)) }
+      if let months = Self.contractMonths[opportunity.id] { message.contractMonths = UInt32(months) }
       _ = try await client.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(message))
     }
     for cost in self.costs {

@@ -110,6 +110,29 @@ struct KpiReference {
     case "account_to_opportunity_rate":
       let opened = Set(opportunities(from, to, closed: false, all).map(\.account)).intersection(targets)
       return Measure(numerator: Double(opened.count), denominator: Double(targets.count))
+    case "account_coverage":
+      let covered = targets.filter { account in
+        let contacts = KpiFixture.contacts.filter { $0.value == account }.map(\.key)
+        return contacts.count >= 3 && contacts.contains { KpiFixture.decisionMakers.contains($0) }
+      }
+      return Measure(numerator: Double(covered.count), denominator: Double(targets.count))
+    case "contacts_per_target_account":
+      let contacts = KpiFixture.contacts.values.filter { targets.contains($0) }.count
+      return Measure(numerator: Double(contacts), denominator: Double(targets.count))
+    case "data_completeness":
+      // Targets have their tier filled: the fifth field.
+      let filled = targets.map { (KpiFixture.filledFields[$0] ?? 0) + 1 }.reduce(0, +)
+      return Measure(numerator: Double(filled), denominator: Double(5 * targets.count))
+    case "acv", "tam":
+      let won = opportunities(from, to, closed: true, ["won"])
+      let acv = won.reduce(0.0) { $0 + Double($1.amount) * 12 / Double(KpiFixture.contractMonths[$1.id] ?? 12) }
+      let icp = KpiFixture.tiers.filter {
+        ($0.value > 0 || KpiFixture.icpOnly.contains($0.key)) && accountMatches($0.key)
+      }
+      return Measure(numerator: name == "acv" ? acv : acv * Double(icp.count), denominator: Double(won.count))
+    case "expansion_revenue":
+      let won = opportunities(from, to, closed: true, ["won"]).filter { $0.type == "expansion" }
+      return Measure(numerator: Double(won.reduce(0) { $0 + $1.amount }), denominator: nil)
     case "opportunities_created":
       return Measure(numerator: Double(opportunities(from, to, closed: false, all).count), denominator: nil)
     case "pipeline_created":

@@ -28,7 +28,7 @@ struct Kpi: Sendable {
 enum KpiCatalog {
   static let families = ["engagement", "conversion", "coverage", "pipeline", "retention", "sales_activity"]
 
-  static let all: [Kpi] = engagement + conversion + coverage + pipeline + salesActivity
+  static let all: [Kpi] = engagement + conversion + coverage + pipeline + retention + salesActivity
 
   static let byName: [String: Kpi] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
@@ -116,10 +116,21 @@ enum KpiCatalog {
 
   static let coverage: [Kpi] = [
     kpi(
+      "account_coverage", "coverage", "ratio",
+      "Target accounts with at least min_contacts contacts (a setting, default 3) and a decision maker / target accounts.",
+      "covered target accounts", "target accounts (tier 1 to 3 in the period)", .coveredTargetAccounts),
+    kpi(
+      "contacts_per_target_account", "coverage", "number", "Contacts per target account, on average.",
+      "contacts of target accounts", "target accounts (tier 1 to 3 in the period)", .contactsPerTargetAccount),
+    kpi(
+      "data_completeness", "coverage", "ratio",
+      "Share of the required account fields (industry, size, revenue, owner, tier) filled, over target accounts.",
+      "filled required fields", "5 × target accounts", .dataCompleteness),
+    kpi(
       "account_to_opportunity_rate", "coverage", "ratio",
       "Target accounts with an opportunity created in the period / target accounts.",
       "target accounts with an opportunity created", "target accounts (tier 1 to 3 in the period)",
-      .targetAccountsWithOpportunity)
+      .targetAccountsWithOpportunity),
   ]
 
   static let pipeline: [Kpi] = [
@@ -132,6 +143,14 @@ enum KpiCatalog {
     kpi(
       "revenue_created", "pipeline", "money", "Closed-won amount, by close date.", "sum of won amounts",
       .opportunities(.wonAmount)),
+    kpi(
+      "acv", "pipeline", "money",
+      "Average annual contract value of the deals won: amount / contract years (12 months when unknown).",
+      "Σ amount × 12 / contract months", "opportunities won", .annualContractValue(timesICP: false)),
+    kpi(
+      "tam", "pipeline", "money",
+      "Average ACV of the deals won × accounts on the ideal-customer list (in_icp or a target tier).",
+      "Σ ACV × ICP accounts", "opportunities won", .annualContractValue(timesICP: true)),
     kpi(
       "win_rate", "pipeline", "ratio", "Closed-won / (closed-won + closed-lost), by close date.",
       "opportunities won", "opportunities won or lost", .opportunities(.winRate)),
@@ -150,6 +169,12 @@ enum KpiCatalog {
       "cac_fully_loaded", "pipeline", "money", headline: false,
       "CAC with the period's onboarding and support costs added.", "costs of every category",
       "accounts with a won new_business opportunity", .acquisitionCost(fullyLoaded: true)),
+  ]
+
+  static let retention: [Kpi] = [
+    kpi(
+      "expansion_revenue", "retention", "money", "Cross-sell and upsell closed-won amount (expansion opportunities).",
+      "sum of won expansion amounts", .opportunities(.expansionAmount))
   ]
 
   static let salesActivity: [Kpi] = [

@@ -49,7 +49,7 @@ struct KpiMeasure: Equatable, Sendable {
 enum KpiEngine {
   static func measure(
     _ kpi: Kpi, _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
-    _ connection: PostgresConnection
+    minContacts: Int = 3, _ connection: PostgresConnection
   ) throws -> [KpiMeasure] {
     let parameters: [(any PostgresBindable)?] = [
       "{" + periods.indices.map(String.init).joined(separator: ",") + "}",
@@ -60,7 +60,8 @@ enum KpiEngine {
       filter.accountIDs.map(PostgresArray.literal),
     ]
     var measures = Array(repeating: KpiMeasure(numerator: 0, denominator: nil), count: periods.count)
-    for row in try connection.query(kpi.formula.sql(KpiSQL(source: source)), parameters).rows {
+    for row in try connection.query(kpi.formula.sql(KpiSQL(source: source, minContacts: minContacts)), parameters).rows
+    {
       let label = try row.require(Int.self, "label")
       measures[label] = KpiMeasure(
         numerator: try row.decode(Double.self, "num") ?? 0, denominator: try row.decode(Double.self, "den"))

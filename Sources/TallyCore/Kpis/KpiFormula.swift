@@ -16,6 +16,15 @@ enum KpiFormula: Sendable {
   case opportunities(OpportunityMeasure)
   /// Marketing and sales cost (plus onboarding and support when fully loaded) / new customers won.
   case acquisitionCost(fullyLoaded: Bool)
+  /// Target accounts with at least the tenant's `min_contacts` contacts and a decision maker / target accounts.
+  case coveredTargetAccounts
+  /// Contacts of target accounts / target accounts.
+  case contactsPerTargetAccount
+  /// Filled required fields (industry, size, revenue, owner, tier) of target accounts / 5 × targets.
+  case dataCompleteness
+  /// Σ amount × 12 / contract months (12 when unknown) of won deals / won deals; times the accounts
+  /// on the ideal-customer list (in_icp or a target tier) when `timesICP`.
+  case annualContractValue(timesICP: Bool)
 
   enum PeopleBase: Sendable {
     /// A count, no denominator.
@@ -26,7 +35,7 @@ enum KpiFormula: Sendable {
   }
 
   enum OpportunityMeasure: Sendable {
-    case createdCount, createdAmount, wonAmount, winRate, averageDealSize, salesCycleDays
+    case createdCount, createdAmount, wonAmount, expansionAmount, winRate, averageDealSize, salesCycleDays
   }
 
   /// Event types that show an account engaging (not impressions, sends or sales-side work).
@@ -116,6 +125,34 @@ enum KpiFormula: Sendable {
         """
     case .opportunities(let measure):
       return Self.opportunitySQL(measure)
+    case .coveredTargetAccounts:
+      return Self.targetAccountSQL(
+        """
+        count(*) FILTER (WHERE (SELECT count(*) FROM contacts c WHERE c.account_id = a.account_id) >= \(kpi.minContacts)
+          AND EXISTS (SELECT 1 FROM contacts c WHERE c.account_id = a.account_id AND c.role = 'decision_maker'))
+        """, "count(*)")
+    case .contactsPerTargetAccount:
+      return Self.targetAccountSQL(
+        "coalesce(sum((SELECT count(*) FROM contacts c WHERE c.account_id = a.account_id)), 0)", "count(*)")
+    case .dataCompleteness:
+      return Self.targetAccountSQL(
+        """
+        coalesce(sum((a.industry IS NOT NULL)::int + (a.employee_count IS NOT NULL)::int
+          + (a.annual_revenue IS NOT NULL)::int + (a.owner IS NOT NULL)::int + (a.tier > 0)::int), 0)
+        """, "5 * count(*)")
+    case .annualContractValue(let timesICP):
+      let icp =
+        timesICP
+        ? " * (SELECT count(*) FROM accounts a WHERE (a.in_icp OR a.tier > 0) AND \(KpiSQL.accountFilter("a.account_id")))"
+        : ""
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, coalesce(sum(o.amount * 12.0 / coalesce(o.contract_months, 12)), 0)\(icp) AS num,
+          count(o.opportunity_id) AS den
+        FROM periods p LEFT JOIN opportunities o ON o.status = 'won' AND \(KpiSQL.inPeriod("o.closed_at"))
+          AND \(KpiSQL.accountFilter("o.account_id")) AND \(KpiSQL.campaignTargetFilter("o.account_id"))
+        GROUP BY p.label
+        """
     case .acquisitionCost(let fullyLoaded):
       let categories =
         ["media", "content", "tools", "people", "other"] + (fullyLoaded ? ["onboarding", "support"] : [])
@@ -135,6 +172,17 @@ enum KpiFormula: Sendable {
     }
   }
 
+  /// Target-account KPIs read the accounts and contacts as they are now (contacts keep no history).
+  private static func targetAccountSQL(_ numerator: String, _ denominator: String) -> String {
+    """
+    WITH \(KpiSQL.periods), \(KpiSQL.targets)
+    SELECT p.label,
+      (SELECT \(numerator) FROM targets t JOIN accounts a ON a.account_id = t.account_id WHERE t.label = p.label) AS num,
+      (SELECT \(denominator) FROM targets t WHERE t.label = p.label) AS den
+    FROM periods p
+    """
+  }
+
   private static func opportunitySQL(_ measure: OpportunityMeasure) -> String {
     let won = "o.status = 'won' AND \(KpiSQL.inPeriod("o.closed_at"))"
     let (num, den, join): (String, String, String)
@@ -143,6 +191,8 @@ enum KpiFormula: Sendable {
     case .createdAmount:
       (num, den, join) = ("coalesce(sum(o.amount), 0)", "NULL::numeric", KpiSQL.inPeriod("o.created_at"))
     case .wonAmount: (num, den, join) = ("coalesce(sum(o.amount), 0)", "NULL::numeric", won)
+    case .expansionAmount:
+      (num, den, join) = ("coalesce(sum(o.amount), 0)", "NULL::numeric", won + " AND o.type = 'expansion'")
     case .winRate:
       (num, den, join) = (
         "count(o.opportunity_id) FILTER (WHERE o.status = 'won')", "count(o.opportunity_id)",

@@ -6,6 +6,8 @@ struct KpiSQL: Sendable {
   enum Source: Sendable { case rollups, rawEvents }
 
   let source: Source
+  /// The tenant's `min_contacts` setting (account coverage); a validated integer, safe in SQL text.
+  var minContacts = 3
 
   /// Rows of (day, type, account_id, campaign_id, asset_id, events, seconds, value).
   var events: String {

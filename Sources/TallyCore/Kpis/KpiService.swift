@@ -49,9 +49,7 @@ public struct KpiService: Sendable {
   {
     let (kpis, periods, filter) = try Self.validate(request)
     return try await self.database.transaction(context) { connection in
-      let currency =
-        try connection.query("SELECT currency::text AS c FROM tenants").rows.first?
-        .require(String.self, "c") ?? ""
+      let (settings, currency, _) = try Self.settings(connection)
       var response = Tally_V1_GetKpisResponse()
       response.from = periods.current.from.description
       response.to = periods.current.to.description
@@ -59,7 +57,9 @@ public struct KpiService: Sendable {
       response.previousTo = periods.previous.to.description
       response.currency = currency
       response.kpis = try kpis.map { kpi in
-        KpiEngine.value(kpi, periods, try KpiEngine.measure(kpi, periods.all, filter, source: .rollups, connection))
+        let measures = try KpiEngine.measure(
+          kpi, periods.all, filter, source: .rollups, minContacts: settings.coverageMinContacts, connection)
+        return KpiEngine.value(kpi, periods, measures)
       }
       return response
     }
