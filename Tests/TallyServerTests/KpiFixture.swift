@@ -47,6 +47,10 @@ struct KpiFixture {
   /// On the ideal-customer list without being a target.
   static let icpOnly: Set<String> = ["a3"]
   static let contractMonths = ["o1": 24, "o3": 6]
+  /// Customers: since (day), churned (day), ARR.
+  static let customers: [String: (since: String, churned: String?, arr: Int64)] = [
+    "a1": ("2025-06-01", nil, 100_000), "a2": ("2026-02-01", nil, 50_000), "a4": ("2025-01-01", "2026-03-01", 30_000),
+  ]
   static let channels = ["e1": "email", "ad1": "ads"]
   static let campaignTargets = ["e1": ["a1", "a2"], "ad1": ["a4"]]
   static let eventTypes = [
@@ -122,6 +126,13 @@ struct KpiFixture {
       if filled > 2 { account.annualRevenue = 90_000_000 }
       if filled > 3 { account.owner = "sam" }
       account.inIcp = Self.icpOnly.contains(id)
+      if let customer = Self.customers[id] {
+        account.customerSince = Google_Protobuf_Timestamp(seconds: Int64(Self.day(customer.since) * 86_400))
+        if let churned = customer.churned {
+          account.churnedAt = Google_Protobuf_Timestamp(seconds: Int64(Self.day(churned) * 86_400))
+        }
+        account.arr = customer.arr
+      }
       _ = try await client.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
     }
     for (contact, account) in Self.contacts.sorted(by: { $0.key < $1.key }) {

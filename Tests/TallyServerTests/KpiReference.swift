@@ -130,6 +130,22 @@ struct KpiReference {
         ($0.value > 0 || KpiFixture.icpOnly.contains($0.key)) && accountMatches($0.key)
       }
       return Measure(numerator: name == "acv" ? acv : acv * Double(icp.count), denominator: Double(won.count))
+    case "logo_retention_rate", "net_revenue_retention":
+      func customer(_ account: String, at day: Int) -> Bool {
+        guard let customer = KpiFixture.customers[account] else { return false }
+        return KpiFixture.day(customer.since) <= day && (customer.churned.map { KpiFixture.day($0) > day } ?? true)
+      }
+      let accounts = KpiFixture.tiers.keys.filter { accountMatches($0) && (campaignAccounts?.contains($0) ?? true) }
+      let atStart = accounts.filter { customer($0, at: from) }
+      if name == "net_revenue_retention" {
+        // ARR never changed after it was recorded: a customer keeps its ARR until it churns.
+        let start = atStart.map { KpiFixture.customers[$0]!.arr }.reduce(0, +)
+        let end = atStart.filter { customer($0, at: to) }.map { KpiFixture.customers[$0]!.arr }.reduce(0, +)
+        return Measure(numerator: Double(end), denominator: Double(start))
+      }
+      let atEnd = accounts.filter { customer($0, at: to) }
+      let new = atEnd.filter { KpiFixture.day(KpiFixture.customers[$0]!.since) >= from }
+      return Measure(numerator: Double(atEnd.count - new.count), denominator: Double(atStart.count))
     case "expansion_revenue":
       let won = opportunities(from, to, closed: true, ["won"]).filter { $0.type == "expansion" }
       return Measure(numerator: Double(won.reduce(0) { $0 + $1.amount }), denominator: nil)

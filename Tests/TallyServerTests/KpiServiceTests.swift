@@ -132,6 +132,30 @@ import Testing
     }
   }
 
+  @Test func netRevenueRetentionReadsTheARRHistory() async throws {
+    try await DataTestContext.with { context in
+      var account = Fixture.account("grower", tier: 1)
+      account.customerSince = Fixture.time("2025-01-01T00:00:00Z")
+      account.arr = 1_000
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      // ARR 1,000 from December, 1,500 from mid-February (history as a CRM sync would have left it).
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        for (day, arr) in [("2025-12-01", 1_000), ("2026-02-15", 1_500)] {
+          try connection.query(
+            """
+            INSERT INTO account_history (tenant_id, account_id, changed_at, tier, in_icp, customer_since, arr)
+            VALUES (current_setting('tally.tenant_id')::uuid, 'grower', $1::date, 1, false, '2025-01-01', $2::bigint)
+            """, [day, Int64(arr)])
+        }
+      }
+      let response = try await context.readerA.unary(
+        KpiMethods.getKpis, Self.request(["net_revenue_retention", "logo_retention_rate"]))
+      #expect(response.kpis[0].current.numerator == 1_500 && response.kpis[0].current.denominator == 1_000)
+      #expect(response.kpis[0].trend.map(\.value) == [1, 1.5, 1])
+      #expect(response.kpis[1].current.value == 1 && response.kpis[1].previous.value == 1)
+    }
+  }
+
   @Test func badRequestsNameTheirField() async throws {
     try await DataTestContext.with { context in
       let reader = context.readerA

@@ -173,8 +173,16 @@ enum KpiCatalog {
 
   static let retention: [Kpi] = [
     kpi(
+      "logo_retention_rate", "retention", "ratio",
+      "(Customers at the end − new customers in the period) / customers at the start.",
+      "customers at the end who were customers before the period", "customers at the start", .logoRetention),
+    kpi(
+      "net_revenue_retention", "retention", "ratio",
+      "(Starting ARR + expansion − contraction − churned ARR) / starting ARR, for the customers at the start.",
+      "their ARR at the end (0 when churned)", "their ARR at the start", .netRevenueRetention),
+    kpi(
       "expansion_revenue", "retention", "money", "Cross-sell and upsell closed-won amount (expansion opportunities).",
-      "sum of won expansion amounts", .opportunities(.expansionAmount))
+      "sum of won expansion amounts", .opportunities(.expansionAmount)),
   ]
 
   static let salesActivity: [Kpi] = [

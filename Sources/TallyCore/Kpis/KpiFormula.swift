@@ -16,6 +16,10 @@ enum KpiFormula: Sendable {
   case opportunities(OpportunityMeasure)
   /// Marketing and sales cost (plus onboarding and support when fully loaded) / new customers won.
   case acquisitionCost(fullyLoaded: Bool)
+  /// (Customers at the end − new customers still customers at the end) / customers at the start.
+  case logoRetention
+  /// ARR at the end of the customers at the start (0 when churned) / their ARR at the start.
+  case netRevenueRetention
   /// Target accounts with at least the tenant's `min_contacts` contacts and a decision maker / target accounts.
   case coveredTargetAccounts
   /// Contacts of target accounts / target accounts.
@@ -125,6 +129,32 @@ enum KpiFormula: Sendable {
         """
     case .opportunities(let measure):
       return Self.opportunitySQL(measure)
+    case .logoRetention:
+      let customer = { (time: String) in
+        "a.customer_since <= \(time) AND (a.churned_at IS NULL OR a.churned_at > \(time))"
+      }
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label,
+          (SELECT count(*) FILTER (WHERE \(customer(Self.end))) - count(*) FILTER (WHERE \(customer(Self.end))
+            AND a.customer_since >= \(Self.start))
+           FROM accounts a WHERE \(Self.accountScope)) AS num,
+          (SELECT count(*) FILTER (WHERE \(customer(Self.start))) FROM accounts a WHERE \(Self.accountScope)) AS den
+        FROM periods p
+        """
+    case .netRevenueRetention:
+      let customer = { (time: String) in
+        "a.customer_since <= \(time) AND (a.churned_at IS NULL OR a.churned_at > \(time))"
+      }
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label,
+          (SELECT coalesce(sum(CASE WHEN \(customer(Self.end)) THEN \(Self.arr(at: Self.end)) ELSE 0 END), 0)
+           FROM accounts a WHERE \(customer(Self.start)) AND \(Self.accountScope)) AS num,
+          (SELECT coalesce(sum(\(Self.arr(at: Self.start))), 0)
+           FROM accounts a WHERE \(customer(Self.start)) AND \(Self.accountScope)) AS den
+        FROM periods p
+        """
     case .coveredTargetAccounts:
       return Self.targetAccountSQL(
         """
@@ -170,6 +200,20 @@ enum KpiFormula: Sendable {
         FROM periods p
         """
     }
+  }
+
+  static let start = "(p.p_from::timestamp AT TIME ZONE 'UTC')"
+  static let end = "(p.p_to::timestamp AT TIME ZONE 'UTC')"
+  /// The account, tier and campaign filters on an `accounts a` row.
+  static let accountScope = "\(KpiSQL.accountFilter("a.account_id")) AND \(KpiSQL.campaignTargetFilter("a.account_id"))"
+
+  /// An account's ARR at `time` from its history; its first known ARR before its history starts.
+  static func arr(at time: String) -> String {
+    """
+    coalesce((SELECT h.arr FROM account_history h WHERE h.account_id = a.account_id
+      ORDER BY h.changed_at <= \(time) DESC, CASE WHEN h.changed_at <= \(time) THEN h.changed_at END DESC, h.changed_at
+      LIMIT 1), 0)
+    """
   }
 
   /// Target-account KPIs read the accounts and contacts as they are now (contacts keep no history).
