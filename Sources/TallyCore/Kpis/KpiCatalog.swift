@@ -118,14 +118,14 @@ enum KpiCatalog {
     kpi(
       "account_coverage", "coverage", "ratio",
       "Target accounts with at least min_contacts contacts (a setting, default 3) and a decision maker / target accounts.",
-      "covered target accounts", "target accounts (tier 1 to 3 in the period)", .coveredTargetAccounts),
+      "covered target accounts", "target accounts (tier 1 to 3 in the period)", .accounts(.coverage)),
     kpi(
       "contacts_per_target_account", "coverage", "number", "Contacts per target account, on average.",
-      "contacts of target accounts", "target accounts (tier 1 to 3 in the period)", .contactsPerTargetAccount),
+      "contacts of target accounts", "target accounts (tier 1 to 3 in the period)", .accounts(.contactsPerTarget)),
     kpi(
       "data_completeness", "coverage", "ratio",
       "Share of the required account fields (industry, size, revenue, owner, tier) filled, over target accounts.",
-      "filled required fields", "5 × target accounts", .dataCompleteness),
+      "filled required fields", "5 × target accounts", .accounts(.dataCompleteness)),
     kpi(
       "account_to_opportunity_rate", "coverage", "ratio",
       "Target accounts with an opportunity created in the period / target accounts.",
@@ -146,11 +146,11 @@ enum KpiCatalog {
     kpi(
       "acv", "pipeline", "money",
       "Average annual contract value of the deals won: amount / contract years (12 months when unknown).",
-      "Σ amount × 12 / contract months", "opportunities won", .annualContractValue(timesICP: false)),
+      "Σ amount × 12 / contract months", "opportunities won", .accounts(.annualContractValue(timesICP: false))),
     kpi(
       "tam", "pipeline", "money",
       "Average ACV of the deals won × accounts on the ideal-customer list (in_icp or a target tier).",
-      "Σ ACV × ICP accounts", "opportunities won", .annualContractValue(timesICP: true)),
+      "Σ ACV × ICP accounts", "opportunities won", .accounts(.annualContractValue(timesICP: true))),
     kpi(
       "win_rate", "pipeline", "ratio", "Closed-won / (closed-won + closed-lost), by close date.",
       "opportunities won", "opportunities won or lost", .opportunities(.winRate)),
@@ -175,11 +175,11 @@ enum KpiCatalog {
     kpi(
       "logo_retention_rate", "retention", "ratio",
       "(Customers at the end − new customers in the period) / customers at the start.",
-      "customers at the end who were customers before the period", "customers at the start", .logoRetention),
+      "customers at the end who were customers before the period", "customers at the start", .accounts(.logoRetention)),
     kpi(
       "net_revenue_retention", "retention", "ratio",
       "(Starting ARR + expansion − contraction − churned ARR) / starting ARR, for the customers at the start.",
-      "their ARR at the end (0 when churned)", "their ARR at the start", .netRevenueRetention),
+      "their ARR at the end (0 when churned)", "their ARR at the start", .accounts(.netRevenueRetention)),
     kpi(
       "expansion_revenue", "retention", "money", "Cross-sell and upsell closed-won amount (expansion opportunities).",
       "sum of won expansion amounts", .opportunities(.expansionAmount)),

@@ -16,19 +16,8 @@ enum KpiFormula: Sendable {
   case opportunities(OpportunityMeasure)
   /// Marketing and sales cost (plus onboarding and support when fully loaded) / new customers won.
   case acquisitionCost(fullyLoaded: Bool)
-  /// (Customers at the end − new customers still customers at the end) / customers at the start.
-  case logoRetention
-  /// ARR at the end of the customers at the start (0 when churned) / their ARR at the start.
-  case netRevenueRetention
-  /// Target accounts with at least the tenant's `min_contacts` contacts and a decision maker / target accounts.
-  case coveredTargetAccounts
-  /// Contacts of target accounts / target accounts.
-  case contactsPerTargetAccount
-  /// Filled required fields (industry, size, revenue, owner, tier) of target accounts / 5 × targets.
-  case dataCompleteness
-  /// Σ amount × 12 / contract months (12 when unknown) of won deals / won deals; times the accounts
-  /// on the ideal-customer list (in_icp or a target tier) when `timesICP`.
-  case annualContractValue(timesICP: Bool)
+  /// KPIs over accounts, contacts and won deals rather than events.
+  case accounts(AccountMeasure)
 
   enum PeopleBase: Sendable {
     /// A count, no denominator.
@@ -129,60 +118,8 @@ enum KpiFormula: Sendable {
         """
     case .opportunities(let measure):
       return Self.opportunitySQL(measure)
-    case .logoRetention:
-      let customer = { (time: String) in
-        "a.customer_since <= \(time) AND (a.churned_at IS NULL OR a.churned_at > \(time))"
-      }
-      return """
-        WITH \(KpiSQL.periods)
-        SELECT p.label,
-          (SELECT count(*) FILTER (WHERE \(customer(Self.end))) - count(*) FILTER (WHERE \(customer(Self.end))
-            AND a.customer_since >= \(Self.start))
-           FROM accounts a WHERE \(Self.accountScope)) AS num,
-          (SELECT count(*) FILTER (WHERE \(customer(Self.start))) FROM accounts a WHERE \(Self.accountScope)) AS den
-        FROM periods p
-        """
-    case .netRevenueRetention:
-      let customer = { (time: String) in
-        "a.customer_since <= \(time) AND (a.churned_at IS NULL OR a.churned_at > \(time))"
-      }
-      return """
-        WITH \(KpiSQL.periods)
-        SELECT p.label,
-          (SELECT coalesce(sum(CASE WHEN \(customer(Self.end)) THEN \(Self.arr(at: Self.end)) ELSE 0 END), 0)
-           FROM accounts a WHERE \(customer(Self.start)) AND \(Self.accountScope)) AS num,
-          (SELECT coalesce(sum(\(Self.arr(at: Self.start))), 0)
-           FROM accounts a WHERE \(customer(Self.start)) AND \(Self.accountScope)) AS den
-        FROM periods p
-        """
-    case .coveredTargetAccounts:
-      return Self.targetAccountSQL(
-        """
-        count(*) FILTER (WHERE (SELECT count(*) FROM contacts c WHERE c.account_id = a.account_id) >= \(kpi.minContacts)
-          AND EXISTS (SELECT 1 FROM contacts c WHERE c.account_id = a.account_id AND c.role = 'decision_maker'))
-        """, "count(*)")
-    case .contactsPerTargetAccount:
-      return Self.targetAccountSQL(
-        "coalesce(sum((SELECT count(*) FROM contacts c WHERE c.account_id = a.account_id)), 0)", "count(*)")
-    case .dataCompleteness:
-      return Self.targetAccountSQL(
-        """
-        coalesce(sum((a.industry IS NOT NULL)::int + (a.employee_count IS NOT NULL)::int
-          + (a.annual_revenue IS NOT NULL)::int + (a.owner IS NOT NULL)::int + (a.tier > 0)::int), 0)
-        """, "5 * count(*)")
-    case .annualContractValue(let timesICP):
-      let icp =
-        timesICP
-        ? " * (SELECT count(*) FROM accounts a WHERE (a.in_icp OR a.tier > 0) AND \(KpiSQL.accountFilter("a.account_id")))"
-        : ""
-      return """
-        WITH \(KpiSQL.periods)
-        SELECT p.label, coalesce(sum(o.amount * 12.0 / coalesce(o.contract_months, 12)), 0)\(icp) AS num,
-          count(o.opportunity_id) AS den
-        FROM periods p LEFT JOIN opportunities o ON o.status = 'won' AND \(KpiSQL.inPeriod("o.closed_at"))
-          AND \(KpiSQL.accountFilter("o.account_id")) AND \(KpiSQL.campaignTargetFilter("o.account_id"))
-        GROUP BY p.label
-        """
+    case .accounts(let measure):
+      return Self.accountSQL(measure, kpi)
     case .acquisitionCost(let fullyLoaded):
       let categories =
         ["media", "content", "tools", "people", "other"] + (fullyLoaded ? ["onboarding", "support"] : [])
@@ -200,31 +137,6 @@ enum KpiFormula: Sendable {
         FROM periods p
         """
     }
-  }
-
-  static let start = "(p.p_from::timestamp AT TIME ZONE 'UTC')"
-  static let end = "(p.p_to::timestamp AT TIME ZONE 'UTC')"
-  /// The account, tier and campaign filters on an `accounts a` row.
-  static let accountScope = "\(KpiSQL.accountFilter("a.account_id")) AND \(KpiSQL.campaignTargetFilter("a.account_id"))"
-
-  /// An account's ARR at `time` from its history; its first known ARR before its history starts.
-  static func arr(at time: String) -> String {
-    """
-    coalesce((SELECT h.arr FROM account_history h WHERE h.account_id = a.account_id
-      ORDER BY h.changed_at <= \(time) DESC, CASE WHEN h.changed_at <= \(time) THEN h.changed_at END DESC, h.changed_at
-      LIMIT 1), 0)
-    """
-  }
-
-  /// Target-account KPIs read the accounts and contacts as they are now (contacts keep no history).
-  private static func targetAccountSQL(_ numerator: String, _ denominator: String) -> String {
-    """
-    WITH \(KpiSQL.periods), \(KpiSQL.targets)
-    SELECT p.label,
-      (SELECT \(numerator) FROM targets t JOIN accounts a ON a.account_id = t.account_id WHERE t.label = p.label) AS num,
-      (SELECT \(denominator) FROM targets t WHERE t.label = p.label) AS den
-    FROM periods p
-    """
   }
 
   private static func opportunitySQL(_ measure: OpportunityMeasure) -> String {
