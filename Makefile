@@ -11,12 +11,12 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: run test deps build lint check-generated unit-tests smoke fuzz clean
 
-# The server and the CLI only (no tests), then a dev server with its own PostgreSQL in $(DEV_DIR).
+# The server and the CLI only (no tests), then a dev server with its own PostgreSQL in $(DEV_DIR),
+# whose demo tenant gets the demo data set on its first start.
 run: deps
 	swift build --product tallyd
 	swift build --product tally
-	@echo "make run: try '.build/debug/tally ping' and '.build/debug/tally tenants list' in another terminal"
-	.build/debug/tallyd dev --data-dir $(DEV_DIR) --port $(DEV_PORT)
+	scripts/run-dev $(DEV_DIR) $(DEV_PORT)
 
 test: deps check-generated lint build unit-tests smoke fuzz
 
