@@ -36,6 +36,7 @@ public enum KpiReport {
     case "count": return Self.number(value, digits: value.rounded() == value ? 0 : 1)
     case "minutes": return Self.number(value, digits: 1) + " min"
     case "days": return Self.number(value, digits: 1) + " days"
+    case "score": return Self.signed(value, digits: 1)
     case "money":
       let digits = Self.wholeCurrencies.contains(currency) ? 0 : 2
       return Self.number(value / pow(10, Double(digits)), digits: digits) + " " + currency

@@ -181,6 +181,14 @@ enum KpiCatalog {
       "(Starting ARR + expansion − contraction − churned ARR) / starting ARR, for the customers at the start.",
       "their ARR at the end (0 when churned)", "their ARR at the start", .accounts(.netRevenueRetention)),
     kpi(
+      "nps", "retention", "score",
+      "Customer NPS: 100 × (promoters − detractors) / responses, over the NPS survey rounds opened in the period.",
+      "100 × (promoters − detractors)", "responses", .surveyScore(kind: "nps")),
+    kpi(
+      "enps", "retention", "score",
+      "Employee NPS over the eNPS rounds opened in the period; a round counts once closed and at its threshold.",
+      "100 × (promoters − detractors)", "responses", .surveyScore(kind: "enps")),
+    kpi(
       "expansion_revenue", "retention", "money", "Cross-sell and upsell closed-won amount (expansion opportunities).",
       "sum of won expansion amounts", .opportunities(.expansionAmount)),
   ]

@@ -30,6 +30,13 @@ struct KpiFilterSpec: Equatable, Sendable {
   }
 
   var filtersAccounts: Bool { self.tiers != nil || self.accountIDs != nil }
+  var filtersCampaigns: Bool { self.campaignIDs != nil || self.channels != nil }
+
+  /// Whether every filter of this spec means something for `formula`.
+  func applies(to formula: KpiFormula) -> Bool {
+    (!self.filtersAccounts || formula.acceptsAccountFilters)
+      && (!self.filtersCampaigns || formula.acceptsCampaignFilters)
+  }
 }
 
 /// One numerator and denominator over one period.

@@ -18,6 +18,9 @@ enum KpiFormula: Sendable {
   case acquisitionCost(fullyLoaded: Bool)
   /// KPIs over accounts, contacts and won deals rather than events.
   case accounts(AccountMeasure)
+  /// NPS of the surveys of one kind (nps, enps): 100 × (promoters − detractors) / responses of the
+  /// rounds opened in the period; an anonymous round counts only once closed and at its threshold.
+  case surveyScore(kind: String)
 
   enum PeopleBase: Sendable {
     /// A count, no denominator.
@@ -40,7 +43,15 @@ enum KpiFormula: Sendable {
 
   /// Whether account and tier filters mean anything for this KPI (costs are not per account).
   var acceptsAccountFilters: Bool {
-    if case .acquisitionCost = self { return false }
+    switch self {
+    case .acquisitionCost, .surveyScore: return false
+    default: return true
+    }
+  }
+
+  /// Whether campaign and channel filters mean anything for this KPI (surveys have no campaign).
+  var acceptsCampaignFilters: Bool {
+    if case .surveyScore = self { return false }
     return true
   }
 
@@ -120,6 +131,25 @@ enum KpiFormula: Sendable {
       return Self.opportunitySQL(measure)
     case .accounts(let measure):
       return Self.accountSQL(measure, kpi)
+    case .surveyScore(let kind):
+      return """
+        WITH \(KpiSQL.periods),
+        rounds AS (
+          SELECT r.opens_at, s.anonymous, s.anonymity_threshold, r.closes_at IS NOT NULL AND r.closes_at <= now() AS closed,
+            count(x.score) AS responses, count(*) FILTER (WHERE x.score >= 9) AS promoters,
+            count(*) FILTER (WHERE x.score <= 6) AS detractors
+          FROM survey_rounds r JOIN surveys s ON s.survey_id = r.survey_id
+            LEFT JOIN survey_responses x ON x.round_id = r.round_id AND x.score IS NOT NULL
+          WHERE s.kind = '\(kind)'
+          GROUP BY r.round_id, r.opens_at, r.closes_at, s.anonymous, s.anonymity_threshold
+        )
+        SELECT p.label, 100 * coalesce(sum(k.promoters - k.detractors), 0) AS num, coalesce(sum(k.responses), 0) AS den
+        FROM periods p LEFT JOIN rounds k ON \(KpiSQL.inPeriod("k.opens_at"))
+          AND (NOT k.anonymous OR (k.closed AND k.responses >= k.anonymity_threshold))
+          -- Filters are refused for survey KPIs; named so every parameter has a type.
+          AND $4::text[] IS NULL AND $5::text[] IS NULL AND $6::int[] IS NULL AND $7::text[] IS NULL
+        GROUP BY p.label
+        """
     case .acquisitionCost(let fullyLoaded):
       let categories =
         ["media", "content", "tools", "people", "other"] + (fullyLoaded ? ["onboarding", "support"] : [])

@@ -92,10 +92,11 @@ public struct KpiService: Sendable {
     }
     let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: request.bucket, &checker)
     let filter = KpiFilterSpec(request.filter, &checker)
-    if filter.filtersAccounts {
-      for kpi in kpis where !kpi.formula.acceptsAccountFilters {
-        checker.add("filter", "\(kpi.name) cannot be filtered by account or tier: costs are not per account")
-      }
+    for kpi in kpis where !filter.applies(to: kpi.formula) {
+      let reason =
+        kpi.formula.acceptsCampaignFilters
+        ? "by account or tier: costs are not per account" : "at all: survey answers have no campaign or account filter"
+      checker.add("filter", "\(kpi.name) cannot be filtered \(reason)")
     }
     try checker.check()
     guard let periods else { throw RPCError(code: .internalError, message: "periods missing after validation") }
