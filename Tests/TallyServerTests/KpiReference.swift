@@ -110,6 +110,18 @@ struct KpiReference {
     case "account_to_opportunity_rate":
       let opened = Set(opportunities(from, to, closed: false, all).map(\.account)).intersection(targets)
       return Measure(numerator: Double(opened.count), denominator: Double(targets.count))
+    case "program_reach":
+      let listed = Set(KpiFixture.campaignTargets.filter { campaignMatches($0.key) }.values.joined())
+      let reached = Set(
+        events(from, to, Self.successTypes).filter { event in
+          KpiFixture.campaignTargets[event.campaign ?? ""]?.contains(event.account ?? "") ?? false
+        }.compactMap(\.account)
+      ).intersection(targets)
+      return Measure(numerator: Double(reached.count), denominator: Double(targets.intersection(listed).count))
+    case "program_focus":
+      let successes = events(from, to, Self.successTypes).filter { $0.campaign != nil }
+      let fromTargets = successes.filter { targets.contains($0.account ?? "") }
+      return Measure(numerator: Double(fromTargets.count), denominator: Double(successes.count))
     case "account_coverage":
       let covered = targets.filter { account in
         let contacts = KpiFixture.contacts.filter { $0.value == account }.map(\.key)
@@ -181,6 +193,8 @@ struct KpiReference {
     default: return nil
     }
   }
+
+  static let successTypes = ["event_attended", "email_clicked", "ad_click", "email_replied", "form_submitted"]
 
   static let engagementTypes = [
     "email_opened", "email_clicked", "email_replied", "ad_click", "web_visit", "content_view", "content_download",

@@ -127,6 +127,13 @@ enum KpiCatalog {
       "Share of the required account fields (industry, size, revenue, owner, tier) filled, over target accounts.",
       "filled required fields", "5 × target accounts", .accounts(.dataCompleteness)),
     kpi(
+      "program_reach", "coverage", "ratio",
+      "Target accounts with a success (attended, clicked, replied, submitted) from a program that targets them / target accounts in the programs' target lists.",
+      "target accounts with a success", "target accounts in the programs' target lists", .programReach),
+    kpi(
+      "program_focus", "coverage", "ratio", "Share of the programs' successes that come from target accounts.",
+      "successes of target accounts", "successes of campaign events", .programFocus),
+    kpi(
       "account_to_opportunity_rate", "coverage", "ratio",
       "Target accounts with an opportunity created in the period / target accounts.",
       "target accounts with an opportunity created", "target accounts (tier 1 to 3 in the period)",

@@ -16,6 +16,11 @@ enum KpiFormula: Sendable {
   case opportunities(OpportunityMeasure)
   /// Marketing and sales cost (plus onboarding and support when fully loaded) / new customers won.
   case acquisitionCost(fullyLoaded: Bool)
+  /// Target accounts in the programs' target lists with a success from a program that targets them
+  /// / target accounts in those lists.
+  case programReach
+  /// Successes of target accounts / all successes of campaign events.
+  case programFocus
   /// KPIs over accounts, contacts and won deals rather than events.
   case accounts(AccountMeasure)
   /// NPS of the surveys of one kind (nps, enps): 100 × (promoters − detractors) / responses of the
@@ -40,6 +45,9 @@ enum KpiFormula: Sendable {
     "content_share", "form_submitted", "cta_converted", "event_registered", "event_attended", "social_engagement",
     "meeting_scheduled", "meeting_held",
   ]
+
+  /// What counts as a program's success: attended, clicked, replied, submitted.
+  static let successTypes = ["event_attended", "email_clicked", "ad_click", "email_replied", "form_submitted"]
 
   /// Whether account and tier filters mean anything for this KPI (costs are not per account).
   var acceptsAccountFilters: Bool {
@@ -129,6 +137,29 @@ enum KpiFormula: Sendable {
         """
     case .opportunities(let measure):
       return Self.opportunitySQL(measure)
+    case .programReach:
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label,
+          (SELECT count(DISTINCT e.account_id) FROM \(kpi.events) e
+            JOIN targets t ON t.label = p.label AND t.account_id = e.account_id
+            JOIN campaign_targets ct ON ct.campaign_id = e.campaign_id AND ct.account_id = e.account_id
+            WHERE \(eventsIn) AND e.type IN \(list(Self.successTypes))) AS num,
+          (SELECT count(DISTINCT ct.account_id) FROM campaign_targets ct
+            JOIN targets t ON t.label = p.label AND t.account_id = ct.account_id
+            WHERE \(KpiSQL.campaignFilter("ct.campaign_id"))) AS den
+        FROM periods p
+        """
+    case .programFocus:
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label,
+          coalesce(sum(e.events) FILTER (
+            WHERE EXISTS (SELECT 1 FROM targets t WHERE t.label = p.label AND t.account_id = e.account_id)), 0) AS num,
+          coalesce(sum(e.events), 0) AS den
+        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(Self.successTypes)) AND e.campaign_id <> ''
+        GROUP BY p.label
+        """
     case .accounts(let measure):
       return Self.accountSQL(measure, kpi)
     case .surveyScore(let kind):
