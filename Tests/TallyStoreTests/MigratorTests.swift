@@ -23,6 +23,63 @@ import Testing
     #expect(applied.first == "0001_tenants_and_api_keys.sql")
   }
 
+  /// Migration 0004 fills the KPI rollups from the events stored before it, exactly.
+  @Test func theRollupMigrationCountsTheEventsAlreadyStored() async throws {
+    let database = try TestDatabase.create(migrated: false)
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    defer { owner.close() }
+    let files = try FileManager.default.contentsOfDirectory(atPath: TestDatabase.migrationsDirectory).sorted()
+    let before = try files.filter { $0 < "0004" }.map { name in
+      Migrator.Migration(
+        version: Int(name.prefix(4))!, name: name,
+        sql: try String(contentsOfFile: TestDatabase.migrationsDirectory + "/" + name, encoding: .utf8))
+    }
+    #expect(try Migrator(migrations: before).migrate(owner).count == 3)
+    let tenant = UUID().uuidString.lowercased()
+    let pool = database.pool()
+    defer { pool.close() }
+    // 40 events over two days, two types, two accounts, some without contact or campaign.
+    try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'T', 'EUR')", [tenant])
+      try connection.query(
+        """
+        INSERT INTO events (tenant_id, event_key, occurred_at, type, account_id, contact_id, campaign_id, duration_seconds)
+        SELECT $1::uuid, 'k' || i, timestamptz '2026-03-01 10:00Z' + (i % 2) * interval '1 day',
+          CASE WHEN i % 3 = 0 THEN 'web_visit' ELSE 'email_opened' END, 'a' || (i % 2),
+          CASE WHEN i % 4 = 0 THEN NULL ELSE 'c' || (i % 5) END, CASE WHEN i % 5 = 0 THEN NULL ELSE 'camp' END, i
+        FROM generate_series(1, 40) AS i
+        """, [tenant])
+    }
+    #expect(try Migrator(directory: TestDatabase.migrationsDirectory).migrate(owner) == ["0004_kpis.sql"])
+    let (rollup, raw, people, rawPeople) = try await pool.withTransaction(tenant: tenant) { connection in
+      let rollup = try connection.query(
+        "SELECT sum(events)::bigint AS n, sum(seconds)::bigint AS s, count(*) AS rows FROM event_rollup_daily"
+      ).rows[0]
+      let raw = try connection.query(
+        """
+        SELECT count(*) AS n, sum(duration_seconds)::bigint AS s,
+          count(DISTINCT ((occurred_at AT TIME ZONE 'UTC')::date, type, account_id, coalesce(campaign_id, ''))) AS rows FROM events
+        """
+      ).rows[0]
+      let people = try connection.query("SELECT sum(events)::bigint AS n, count(*) AS rows FROM contact_rollup_daily")
+        .rows[0]
+      let rawPeople = try connection.query(
+        """
+        SELECT count(*) AS n, count(DISTINCT ((occurred_at AT TIME ZONE 'UTC')::date, type, contact_id, account_id, coalesce(campaign_id, '')))
+          AS rows FROM events WHERE contact_id IS NOT NULL
+        """
+      ).rows[0]
+      return (rollup, raw, people, rawPeople)
+    }
+    for column in ["n", "s", "rows"] {
+      #expect(try rollup.require(Int.self, column) == raw.require(Int.self, column), "\(column)")
+    }
+    for column in ["n", "rows"] {
+      #expect(try people.require(Int.self, column) == rawPeople.require(Int.self, column), "\(column)")
+    }
+    #expect(try raw.require(Int.self, "n") == 40 && rawPeople.require(Int.self, "n") == 30)
+  }
+
   @Test func aChangedFileThatWasAppliedIsRefused() throws {
     let database = try TestDatabase.create(migrated: false)
     let connection = try PostgresConnection(conninfo: database.ownerURL)
