@@ -47,7 +47,7 @@ struct SurveySelectionOptions: ParsableArguments {
 struct SurveyResultsCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "results",
-    abstract: "Score, margin, 0–10 distribution, trend and per-question results of a survey.",
+    abstract: "Score, margin, 0–10 distribution, trend and per-question results of a survey (-o csv: the trend).",
     discussion: "Anything from fewer respondents than the survey's threshold is shown as suppressed, with why."
   )
   @OptionGroup var connection: ConnectionOptions
@@ -65,8 +65,11 @@ struct SurveyResultsCommand: AsyncParsableCommand {
       let survey = try await session.client.unary(SurveyMethods.getSurvey, get, options: session.options)
       return (survey, try await session.client.unary(SurveyMethods.getResults, request, options: session.options))
     }
-    guard self.connection.output != .json else { return try Output.printMessages([results]) }
-    for line in SurveyReport.lines(results, title: survey.title) { print(line) }
+    switch self.connection.output {
+    case .json: try Output.printMessages([results])
+    case .csv: Output.printTable(SurveyReport.trendRows(results))
+    case .table: for line in SurveyReport.lines(results, title: survey.title) { print(line) }
+    }
   }
 }
 

@@ -91,6 +91,11 @@ import Testing
     // The score question's bars are the ones above; a suppressed question says so.
     #expect(lines.contains("  4 answers, average 6.75") && lines.contains("  suppressed: fewer than 5 answers"))
     #expect(lines.last == "Note: round 1 left out: fewer than 5 responses")
+    #expect(
+      SurveyReport.trendRows(results) == [
+        ["round", "opened", "responses", "score", "margin_of_error", "suppressed"],
+        ["1", "2025-12-01", "", "", "", "fewer than 5 responses"], ["2", "2025-12-01", "4", "25.0", "31.3", ""],
+      ])
   }
 
   @Test func aSuppressedSelectionShowsNoNumbers() {

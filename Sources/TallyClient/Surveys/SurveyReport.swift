@@ -82,6 +82,22 @@ public enum SurveyReport {
     return lines + Self.table([["round", "opened", "responses", "score", "margin"]] + rows)
   }
 
+  /// The trend as rows for `-o csv`: one per round, every column filled; a suppressed round has
+  /// empty numbers and its reason.
+  public static func trendRows(_ results: Tally_V1_SurveyResults) -> [[String]] {
+    [["round", "opened", "responses", "score", "margin_of_error", "suppressed"]]
+      + results.trend.map { round in
+        let cell = round.cell
+        let shown = !cell.suppressed
+        return [
+          "\(round.number)", Self.day(round.opensAt), shown ? "\(cell.responses)" : "",
+          shown && cell.hasScore ? Self.fixed(cell.score, 1) : "",
+          shown && cell.hasScore ? Self.fixed(cell.marginOfError, 1) : "",
+          cell.suppressed ? cell.suppressedReason : "",
+        ]
+      }
+  }
+
   static func question(_ question: Tally_V1_QuestionResult, bars: Bool) -> [String] {
     var lines = ["", "\(question.questionID) (\(question.type)): \(question.text)"]
     guard !question.suppressed else { return lines + ["  suppressed: \(question.suppressedReason)"] }
