@@ -376,6 +376,117 @@ public nonisolated struct Tally_V1_GetAccountEngagementResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Tally_V1_GetJourneyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The journey as of the start of this UTC day, YYYY-MM-DD; empty = tomorrow (today counts).
+  public var asOf: String = String()
+
+  /// Campaigns and channels keep their events (scores and CTAs); tiers and account ids keep those accounts.
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  /// Target accounts only (tier 1 to 3 now).
+  public var targetsOnly: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+public nonisolated struct Tally_V1_JourneyStage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// unaware, aware, engaged, mqa, opportunity or customer, in that order.
+  public var stage: String = String()
+
+  /// Accounts whose deepest stage this is.
+  public var accounts: UInt64 = 0
+
+  /// Accounts at this stage or a deeper one.
+  public var reached: UInt64 = 0
+
+  /// reached of the next stage / reached of this one; absent for the last stage or when none reached it.
+  public var conversionToNext: Double {
+    get {_conversionToNext ?? 0}
+    set {_conversionToNext = newValue}
+  }
+  /// Returns true if `conversionToNext` has been explicitly set.
+  public var hasConversionToNext: Bool {self._conversionToNext != nil}
+  /// Clears the value of `conversionToNext`. Subsequent reads from it will return its default value.
+  public mutating func clearConversionToNext() {self._conversionToNext = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _conversionToNext: Double? = nil
+}
+
+public nonisolated struct Tally_V1_CtaConversion: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var assetID: String = String()
+
+  public var views: UInt64 = 0
+
+  public var conversions: UInt64 = 0
+
+  /// conversions / views; absent without views.
+  public var rate: Double {
+    get {_rate ?? 0}
+    set {_rate = newValue}
+  }
+  /// Returns true if `rate` has been explicitly set.
+  public var hasRate: Bool {self._rate != nil}
+  /// Clears the value of `rate`. Subsequent reads from it will return its default value.
+  public mutating func clearRate() {self._rate = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rate: Double? = nil
+}
+
+public nonisolated struct Tally_V1_GetJourneyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var asOf: String = String()
+
+  /// The engagement window the scores read, as in GetAccountEngagement.
+  public var windowDays: UInt32 = 0
+
+  public var engagedThreshold: Double = 0
+
+  public var mqaThreshold: Double = 0
+
+  public var stages: [Tally_V1_JourneyStage] = []
+
+  /// cta_view and cta_converted events per asset in the window, most viewed first.
+  public var ctas: [Tally_V1_CtaConversion] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Tally_V1_KpiSettings: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -406,6 +517,10 @@ public nonisolated struct Tally_V1_KpiSettings: Sendable {
 
   /// The tenant's currency, read-only here (it belongs to the tenant).
   public var currency: String = String()
+
+  /// Engagement score from which an account is "engaged" in the journey (below the MQA threshold);
+  /// default 10. An account with any score above 0 is "aware".
+  public var engagedThreshold: Double = 0
 
   /// Set by the server; absent while the tenant uses every default.
   public var updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
@@ -1069,9 +1184,206 @@ nonisolated extension Tally_V1_GetAccountEngagementResponse: SwiftProtobuf.Messa
   }
 }
 
+nonisolated extension Tally_V1_GetJourneyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetJourneyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{1}filter\0\u{3}targets_only\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.asOf) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.targetsOnly) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.asOf.isEmpty {
+      try visitor.visitSingularStringField(value: self.asOf, fieldNumber: 1)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.targetsOnly != false {
+      try visitor.visitSingularBoolField(value: self.targetsOnly, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetJourneyRequest, rhs: Tally_V1_GetJourneyRequest) -> Bool {
+    if lhs.asOf != rhs.asOf {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.targetsOnly != rhs.targetsOnly {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_JourneyStage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JourneyStage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}stage\0\u{1}accounts\0\u{1}reached\0\u{3}conversion_to_next\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.stage) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.accounts) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.reached) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self._conversionToNext) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.stage.isEmpty {
+      try visitor.visitSingularStringField(value: self.stage, fieldNumber: 1)
+    }
+    if self.accounts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.accounts, fieldNumber: 2)
+    }
+    if self.reached != 0 {
+      try visitor.visitSingularUInt64Field(value: self.reached, fieldNumber: 3)
+    }
+    try { if let v = self._conversionToNext {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_JourneyStage, rhs: Tally_V1_JourneyStage) -> Bool {
+    if lhs.stage != rhs.stage {return false}
+    if lhs.accounts != rhs.accounts {return false}
+    if lhs.reached != rhs.reached {return false}
+    if lhs._conversionToNext != rhs._conversionToNext {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_CtaConversion: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CtaConversion"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}asset_id\0\u{1}views\0\u{1}conversions\0\u{1}rate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.assetID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.views) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.conversions) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self._rate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.assetID.isEmpty {
+      try visitor.visitSingularStringField(value: self.assetID, fieldNumber: 1)
+    }
+    if self.views != 0 {
+      try visitor.visitSingularUInt64Field(value: self.views, fieldNumber: 2)
+    }
+    if self.conversions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.conversions, fieldNumber: 3)
+    }
+    try { if let v = self._rate {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_CtaConversion, rhs: Tally_V1_CtaConversion) -> Bool {
+    if lhs.assetID != rhs.assetID {return false}
+    if lhs.views != rhs.views {return false}
+    if lhs.conversions != rhs.conversions {return false}
+    if lhs._rate != rhs._rate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetJourneyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetJourneyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{3}window_days\0\u{3}engaged_threshold\0\u{3}mqa_threshold\0\u{1}stages\0\u{1}ctas\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.asOf) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.windowDays) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.engagedThreshold) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.mqaThreshold) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.stages) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.ctas) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.asOf.isEmpty {
+      try visitor.visitSingularStringField(value: self.asOf, fieldNumber: 1)
+    }
+    if self.windowDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.windowDays, fieldNumber: 2)
+    }
+    if self.engagedThreshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.engagedThreshold, fieldNumber: 3)
+    }
+    if self.mqaThreshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.mqaThreshold, fieldNumber: 4)
+    }
+    if !self.stages.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stages, fieldNumber: 5)
+    }
+    if !self.ctas.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.ctas, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetJourneyResponse, rhs: Tally_V1_GetJourneyResponse) -> Bool {
+    if lhs.asOf != rhs.asOf {return false}
+    if lhs.windowDays != rhs.windowDays {return false}
+    if lhs.engagedThreshold != rhs.engagedThreshold {return false}
+    if lhs.mqaThreshold != rhs.mqaThreshold {return false}
+    if lhs.stages != rhs.stages {return false}
+    if lhs.ctas != rhs.ctas {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Tally_V1_KpiSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KpiSettings"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_weights\0\u{3}tier_multipliers\0\u{3}role_multipliers\0\u{3}decay_half_life_days\0\u{3}mqa_threshold\0\u{3}influence_lookback_days\0\u{3}gross_margin_percent\0\u{3}min_contacts\0\u{1}currency\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_weights\0\u{3}tier_multipliers\0\u{3}role_multipliers\0\u{3}decay_half_life_days\0\u{3}mqa_threshold\0\u{3}influence_lookback_days\0\u{3}gross_margin_percent\0\u{3}min_contacts\0\u{1}currency\0\u{3}updated_at\0\u{3}engaged_threshold\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1089,6 +1401,7 @@ nonisolated extension Tally_V1_KpiSettings: SwiftProtobuf.Message, SwiftProtobuf
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.minContacts) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.currency) }()
       case 10: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.engagedThreshold) }()
       default: break
       }
     }
@@ -1129,6 +1442,9 @@ nonisolated extension Tally_V1_KpiSettings: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._updatedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     } }()
+    if self.engagedThreshold.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.engagedThreshold, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1142,6 +1458,7 @@ nonisolated extension Tally_V1_KpiSettings: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.grossMarginPercent != rhs.grossMarginPercent {return false}
     if lhs.minContacts != rhs.minContacts {return false}
     if lhs.currency != rhs.currency {return false}
+    if lhs.engagedThreshold != rhs.engagedThreshold {return false}
     if lhs._updatedAt != rhs._updatedAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -17,6 +17,10 @@ public enum KpiMethods {
     "tally.v1.KpiService/GetAccountEngagement",
     .unary
   )
+  public static let getJourney = MethodDescriptor<Tally_V1_GetJourneyRequest, Tally_V1_GetJourneyResponse>(
+    "tally.v1.KpiService/GetJourney",
+    .unary
+  )
   public static let getSettings = MethodDescriptor<Tally_V1_GetKpiSettingsRequest, Tally_V1_KpiSettings>(
     "tally.v1.KpiService/GetSettings",
     .unary
@@ -29,6 +33,7 @@ public enum KpiMethods {
     listKpis.erased,
     getKpis.erased,
     getAccountEngagement.erased,
+    getJourney.erased,
     getSettings.erased,
     updateSettings.erased,
   ]

@@ -104,4 +104,49 @@ import Testing
       await expectViolation("limit") { try await context.readerA.unary(KpiMethods.getAccountEngagement, bad) }
     }
   }
+
+  @Test func journeyStagesConversionsAndCTAs() async throws {
+    try await DataTestContext.with { context in
+      let fixture = KpiFixture(count: 2_000, seed: 42)
+      try await fixture.load(context.clientA)
+      // As of 2025-12-01: a1 and a4 are customers; a2 and a3 have neither a customer date nor a live
+      // opportunity yet, so their scores decide. Thresholds between their scores put one in each stage.
+      let asOf = KpiFixture.day("2025-12-01")
+      let defaults = try await context.clientA.unary(KpiMethods.getSettings, .init())
+      let scores = Self.reference(
+        fixture, asOf: asOf, halfLife: 30, weights: defaults.eventWeights, roleMultiplier: 1, tierMultipliers: [:])
+      let (low, high) = (min(scores["a2"]!.score, scores["a3"]!.score), max(scores["a2"]!.score, scores["a3"]!.score))
+      #expect(low < high)
+      var update = Tally_V1_UpdateKpiSettingsRequest()
+      update.settings.engagedThreshold = low
+      update.settings.mqaThreshold = high
+      _ = try await context.clientA.unary(KpiMethods.updateSettings, update)
+
+      var request = Tally_V1_GetJourneyRequest()
+      request.asOf = "2025-12-01"
+      let journey = try await context.readerA.unary(KpiMethods.getJourney, request)
+      #expect(journey.stages.map(\.stage) == ["unaware", "aware", "engaged", "mqa", "opportunity", "customer"])
+      #expect(journey.stages.map(\.accounts) == [0, 0, 1, 1, 0, 2])
+      #expect(journey.stages.map(\.reached) == [4, 4, 4, 3, 2, 2])
+      #expect(journey.stages.map { $0.hasConversionToNext ? $0.conversionToNext : -1 } == [1, 1, 0.75, 2.0 / 3, 1, -1])
+      #expect(journey.engagedThreshold == low && journey.mqaThreshold == high && journey.windowDays == 240)
+
+      // CTAs: views and conversions per asset in the 240 days before as_of.
+      let window = fixture.events.filter { $0.day < asOf && $0.day >= asOf - 240 && $0.asset != nil }
+      for cta in journey.ctas {
+        let views = window.filter { $0.asset == cta.assetID && $0.type == "cta_view" }.count
+        let conversions = window.filter { $0.asset == cta.assetID && $0.type == "cta_converted" }.count
+        #expect(cta.views == UInt64(views) && cta.conversions == UInt64(conversions), "\(cta.assetID)")
+        #expect(cta.hasRate == (views > 0))
+      }
+      #expect(Set(journey.ctas.map(\.assetID)) == Set(window.compactMap(\.asset)))
+
+      // Target accounts only: a3 (tier 0) leaves the journey; tenant B has none of it.
+      request.targetsOnly = true
+      let targets = try await context.readerA.unary(KpiMethods.getJourney, request)
+      #expect(targets.stages.first?.reached == 3)
+      let other = try await context.clientB.unary(KpiMethods.getJourney, request)
+      #expect(other.stages.allSatisfy { $0.accounts == 0 } && other.ctas.isEmpty)
+    }
+  }
 }

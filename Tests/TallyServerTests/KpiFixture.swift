@@ -16,6 +16,9 @@ struct KpiFixture {
     var contact: String?
     var campaign: String?
     var seconds: Int
+
+    /// CTA events name one of three CTAs.
+    var asset: String? { self.type.hasPrefix("cta_") ? "cta-\(Int(self.key.dropFirst())! % 3)" : nil }
   }
 
   struct Opportunity {
@@ -157,6 +160,7 @@ struct KpiFixture {
       message.contactID = event.contact ?? ""
       message.campaignID = event.campaign ?? ""
       message.durationSeconds = UInt32(event.seconds)
+      message.assetID = event.asset ?? ""
       return message
     }
     // In three streams, the second one repeating part of the first: duplicates must not count twice.

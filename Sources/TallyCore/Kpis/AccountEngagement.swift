@@ -59,33 +59,50 @@ enum AccountEngagement {
     _ connection: PostgresConnection
   ) throws -> Tally_V1_GetAccountEngagementResponse {
     var checker = FieldChecker()
-    let asOf =
-      request.asOf.isEmpty ? CivilDay(dayNumber: today.dayNumber + 1) : KpiPeriods.day(request.asOf, "as_of", &checker)
+    let asOf = Self.asOf(request.asOf, today: today, &checker)
     let filter = KpiFilterSpec(request.filter, &checker)
     if request.limit > Self.maxLimit {
       checker.add("limit", "must be 1 to \(Self.maxLimit), or 0 for \(Self.defaultLimit); got \(request.limit)")
     }
     try checker.check()
     guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
-    let window = min(8 * settings.halfLifeDays, 365)
+    var response = Tally_V1_GetAccountEngagementResponse()
+    response.asOf = asOf.description
+    response.windowDays = UInt32(Self.windowDays(settings))
+    response.mqaThreshold = settings.mqa
+    response.accounts = try Self.scores(
+      asOf: asOf, filter, targetsOnly: request.targetsOnly,
+      limit: request.limit == 0 ? Self.defaultLimit : Int(request.limit), settings: settings, connection)
+    return response
+  }
+
+  /// `as_of` of a request: empty means tomorrow, so that today's events count.
+  static func asOf(_ text: String, today: CivilDay, _ checker: inout FieldChecker) -> CivilDay? {
+    text.isEmpty ? CivilDay(dayNumber: today.dayNumber + 1) : KpiPeriods.day(text, "as_of", &checker)
+  }
+
+  /// Days of events a score reads: 8 half-lives (older events add under 0.4 % of their weight), at most a year.
+  static func windowDays(_ settings: KpiSettings) -> Int { min(8 * settings.halfLifeDays, 365) }
+
+  /// Every account with a score above 0, highest first; at most `limit` (nil: all).
+  static func scores(
+    asOf: CivilDay, _ filter: KpiFilterSpec, targetsOnly: Bool, limit: Int?, settings: KpiSettings,
+    _ connection: PostgresConnection
+  ) throws -> [Tally_V1_AccountEngagement] {
     let weights = Dictionary(uniqueKeysWithValues: EventRecord.types.map { ($0, settings.weight($0)) })
     let tiers = Dictionary(uniqueKeysWithValues: (0...3).map { ("\($0)", settings.tierMultipliers["\($0)"] ?? 1) })
     let roles = Dictionary(uniqueKeysWithValues: ContactRecord.roles.map { ($0, settings.roleMultipliers[$0] ?? 1) })
     let rows = try connection.query(
       Self.sql,
       [
-        asOf.description, Int64(settings.halfLifeDays), Int64(window), filter.campaignIDs.map(PostgresArray.literal),
-        filter.channels.map(PostgresArray.literal),
+        asOf.description, Int64(settings.halfLifeDays), Int64(Self.windowDays(settings)),
+        filter.campaignIDs.map(PostgresArray.literal), filter.channels.map(PostgresArray.literal),
         filter.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
         filter.accountIDs.map(PostgresArray.literal), Self.json(weights), Self.json(tiers), Self.json(roles),
-        request.targetsOnly, Int64(request.limit == 0 ? Self.defaultLimit : Int(request.limit)),
+        targetsOnly, limit.map(Int64.init),
       ]
     ).rows
-    var response = Tally_V1_GetAccountEngagementResponse()
-    response.asOf = asOf.description
-    response.windowDays = UInt32(window)
-    response.mqaThreshold = settings.mqa
-    response.accounts = try rows.map { row in
+    return try rows.map { row in
       let multiplier = try row.require(Double.self, "multiplier")
       var account = Tally_V1_AccountEngagement()
       account.accountID = try row.require(String.self, "account_id")
@@ -115,7 +132,6 @@ enum AccountEngagement {
       account.marketingQualified = account.score >= settings.mqa
       return account
     }
-    return response
   }
 
   static func json(_ values: [String: Double]) -> String {

@@ -21,6 +21,12 @@ public struct KpiService: Sendable {
       }
     }
     router.unary(KpiMethods.updateSettings, access: .tenantWrite, self.updateSettings)
+    router.unary(KpiMethods.getJourney, access: .tenantRead) { request, context in
+      try await self.database.transaction(context) { connection in
+        let (settings, _, _) = try Self.settings(connection)
+        return try Journey.journey(request, settings: settings, today: CivilDay(Date()), connection)
+      }
+    }
     router.unary(KpiMethods.getAccountEngagement, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { connection in
         let (settings, _, _) = try Self.settings(connection)

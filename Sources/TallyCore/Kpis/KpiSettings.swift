@@ -20,12 +20,14 @@ struct KpiSettings: Codable, Equatable, Sendable {
   var influenceLookbackDays: Int?
   var grossMarginPercent: Int?
   var minContacts: Int?
+  var engagedThreshold: Double?
 
   var halfLifeDays: Int { self.decayHalfLifeDays ?? 30 }
   var lookbackDays: Int { self.influenceLookbackDays ?? 90 }
   var grossMargin: Double { Double(self.grossMarginPercent ?? 100) / 100 }
   var coverageMinContacts: Int { self.minContacts ?? 3 }
   var mqa: Double { self.mqaThreshold ?? 100 }
+  var engaged: Double { self.engagedThreshold ?? 10 }
 
   func weight(_ type: String) -> Double { self.eventWeights[type] ?? Self.defaultWeights[type] ?? 0 }
 
@@ -70,6 +72,14 @@ struct KpiSettings: Codable, Equatable, Sendable {
     self.influenceLookbackDays = bounded(message.influenceLookbackDays, "settings.influence_lookback_days", 1...730)
     self.grossMarginPercent = bounded(message.grossMarginPercent, "settings.gross_margin_percent", 1...100)
     self.minContacts = bounded(message.minContacts, "settings.min_contacts", 1...100)
+    if message.engagedThreshold != 0 {
+      if !(message.engagedThreshold > 0 && message.engagedThreshold <= 1_000_000) {
+        checker.add(
+          "settings.engaged_threshold",
+          "must be above 0 and at most 1,000,000, or 0 for the default; got \(message.engagedThreshold)")
+      }
+      self.engagedThreshold = message.engagedThreshold
+    }
     if message.mqaThreshold != 0 {
       if !(message.mqaThreshold > 0 && message.mqaThreshold <= 1_000_000) {
         checker.add(
@@ -92,6 +102,7 @@ struct KpiSettings: Codable, Equatable, Sendable {
       uniqueKeysWithValues: ContactRecord.roles.map { ($0, self.roleMultipliers[$0] ?? 1) })
     message.decayHalfLifeDays = UInt32(self.halfLifeDays)
     message.mqaThreshold = self.mqa
+    message.engagedThreshold = self.engaged
     message.influenceLookbackDays = UInt32(self.lookbackDays)
     message.grossMarginPercent = UInt32(self.grossMarginPercent ?? 100)
     message.minContacts = UInt32(self.coverageMinContacts)
@@ -108,6 +119,7 @@ struct KpiSettings: Codable, Equatable, Sendable {
     case influenceLookbackDays = "influence_lookback_days"
     case grossMarginPercent = "gross_margin_percent"
     case minContacts = "min_contacts"
+    case engagedThreshold = "engaged_threshold"
   }
 
   /// The stored form: the changed values only (unset optionals are left out).
@@ -132,5 +144,6 @@ struct KpiSettings: Codable, Equatable, Sendable {
     self.influenceLookbackDays = try container.decodeIfPresent(Int.self, forKey: .influenceLookbackDays)
     self.grossMarginPercent = try container.decodeIfPresent(Int.self, forKey: .grossMarginPercent)
     self.minContacts = try container.decodeIfPresent(Int.self, forKey: .minContacts)
+    self.engagedThreshold = try container.decodeIfPresent(Double.self, forKey: .engagedThreshold)
   }
 }

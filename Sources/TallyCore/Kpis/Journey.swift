@@ -1,0 +1,97 @@
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// GetJourney: each account in its deepest stage, as of a day.
+enum Journey {
+  /// In order; an account is in the deepest one it qualifies for.
+  static let stages = ["unaware", "aware", "engaged", "mqa", "opportunity", "customer"]
+
+  /// Midnight UTC of `as_of`, whatever the session's time zone.
+  static let asOfTime = "($1::date::timestamp AT TIME ZONE 'UTC')"
+
+  /// Per account in scope: whether it is a customer, and whether it has a live opportunity (created
+  /// before `as_of` and not lost before it). Parameters: $1 as_of, $2 targets only, $3 the window
+  /// (the CTA query's: both share one parameter list), $4..$7 the KPI filters (campaign filters keep
+  /// the accounts of those campaigns' target lists, as in GetKpis).
+  static let accountsSQL = """
+    SELECT a.account_id,
+      coalesce(a.customer_since < \(Self.asOfTime)
+        AND (a.churned_at IS NULL OR a.churned_at >= \(Self.asOfTime)), false) AS customer,
+      EXISTS (SELECT 1 FROM opportunities o WHERE o.account_id = a.account_id AND o.created_at < \(Self.asOfTime)
+        AND NOT (o.status = 'lost' AND o.closed_at < \(Self.asOfTime))) AS opportunity
+    FROM accounts a
+    WHERE \(KpiSQL.accountFilter("a.account_id")) AND \(KpiSQL.campaignTargetFilter("a.account_id"))
+      AND (NOT $2::boolean OR a.tier > 0) AND $3::int > 0
+    """
+
+  /// cta_view and cta_converted per asset in the window; the same parameters.
+  static let ctaSQL = """
+    SELECT e.asset_id, coalesce(sum(e.events) FILTER (WHERE e.type = 'cta_view'), 0) AS views,
+      coalesce(sum(e.events) FILTER (WHERE e.type = 'cta_converted'), 0) AS conversions
+    FROM event_rollup_daily e
+    WHERE e.day < $1::date AND e.day >= $1::date - $3::int AND e.type IN ('cta_view', 'cta_converted')
+      AND e.asset_id <> '' AND \(KpiSQL.rowFilter("e"))
+      AND (NOT $2::boolean OR e.account_id IN (SELECT account_id FROM accounts WHERE tier > 0))
+    GROUP BY e.asset_id
+    ORDER BY views DESC, e.asset_id
+    """
+
+  static func journey(
+    _ request: Tally_V1_GetJourneyRequest, settings: KpiSettings, today: CivilDay, _ connection: PostgresConnection
+  ) throws -> Tally_V1_GetJourneyResponse {
+    var checker = FieldChecker()
+    let asOf = AccountEngagement.asOf(request.asOf, today: today, &checker)
+    let filter = KpiFilterSpec(request.filter, &checker)
+    try checker.check()
+    guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
+    let scores = try AccountEngagement.scores(
+      asOf: asOf, filter, targetsOnly: request.targetsOnly, limit: nil, settings: settings, connection)
+    let score = Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) })
+    let filters: [(any PostgresBindable)?] = [
+      filter.campaignIDs.map(PostgresArray.literal), filter.channels.map(PostgresArray.literal),
+      filter.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
+      filter.accountIDs.map(PostgresArray.literal),
+    ]
+    let window = Int64(AccountEngagement.windowDays(settings))
+    let parameters = [asOf.description, request.targetsOnly, window] + filters
+    var counts = Array(repeating: 0, count: Self.stages.count)
+    for row in try connection.query(Self.accountsSQL, parameters).rows {
+      let value = score[try row.require(String.self, "account_id")] ?? 0
+      let stage: Int
+      if try row.require(Bool.self, "customer") {
+        stage = 5
+      } else if try row.require(Bool.self, "opportunity") {
+        stage = 4
+      } else {
+        stage = value >= settings.mqa ? 3 : value >= settings.engaged ? 2 : value > 0 ? 1 : 0
+      }
+      counts[stage] += 1
+    }
+    var response = Tally_V1_GetJourneyResponse()
+    response.asOf = asOf.description
+    response.windowDays = UInt32(AccountEngagement.windowDays(settings))
+    response.engagedThreshold = settings.engaged
+    response.mqaThreshold = settings.mqa
+    let reached = counts.indices.map { counts[$0...].reduce(0, +) }
+    response.stages = Self.stages.indices.map { index in
+      var stage = Tally_V1_JourneyStage()
+      stage.stage = Self.stages[index]
+      stage.accounts = UInt64(counts[index])
+      stage.reached = UInt64(reached[index])
+      if index + 1 < reached.count, reached[index] > 0 {
+        stage.conversionToNext = Double(reached[index + 1]) / Double(reached[index])
+      }
+      return stage
+    }
+    response.ctas = try connection.query(Self.ctaSQL, parameters).rows.map { row in
+      var cta = Tally_V1_CtaConversion()
+      cta.assetID = try row.require(String.self, "asset_id")
+      cta.views = UInt64(try row.require(Int.self, "views"))
+      cta.conversions = UInt64(try row.require(Int.self, "conversions"))
+      if cta.views > 0 { cta.rate = Double(cta.conversions) / Double(cta.views) }
+      return cta
+    }
+    return response
+  }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// `tally journey`: accounts per journey stage, the conversion between stages, and per CTA.
+struct JourneyCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "journey",
+    abstract: "Accounts per journey stage (unaware → customer), stage-to-stage conversion, and CTA conversion.",
+    discussion: """
+      An account is in the deepest stage it qualifies for: customer, a live opportunity, an engagement score at \
+      the MQA threshold, at the engaged threshold, above 0 (aware), or none (unaware). Thresholds: tally kpi settings.
+      """
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @Option(help: "As of this UTC day (its events excluded), YYYY-MM-DD. Default: now.") var asOf: String?
+  @Flag(help: "Target accounts (tier 1 to 3) only.") var targetsOnly = false
+  @Option(help: "Only these campaigns (repeatable).") var campaign: [String] = []
+  @Option(help: "Only campaigns of these channels (repeatable).") var channel: [String] = []
+  @Option(help: "Only accounts of these tiers (repeatable).") var tier: [UInt32] = []
+
+  func run() async throws {
+    var request = Tally_V1_GetJourneyRequest()
+    request.asOf = self.asOf ?? ""
+    request.targetsOnly = self.targetsOnly
+    request.filter.campaignIds = self.campaign
+    request.filter.channels = self.channel
+    request.filter.tiers = self.tier
+    let journey = try await self.connection.unary(KpiMethods.getJourney, request)
+    guard self.connection.output != .json else { return try Output.printMessages([journey]) }
+    let widest = journey.stages.map(\.reached).max() ?? 0
+    let stages = journey.stages.map { stage in
+      [
+        stage.stage, "\(stage.accounts)", "\(stage.reached)",
+        stage.hasConversionToNext ? String(format: "%.1f %%", stage.conversionToNext * 100) : "-",
+        TextChart.bar(stage.reached, maximum: widest, width: 30),
+      ]
+    }
+    Output.printTable([["stage", "accounts", "reached", "to next", ""]] + stages)
+    guard !journey.ctas.isEmpty else { return }
+    if self.connection.output == .table { print("") }
+    Output.printTable(
+      [["cta", "views", "conversions", "rate"]]
+        + journey.ctas.map { cta in
+          [
+            cta.assetID, "\(cta.views)", "\(cta.conversions)",
+            cta.hasRate ? String(format: "%.1f %%", cta.rate * 100) : "-",
+          ]
+        })
+  }
+}
