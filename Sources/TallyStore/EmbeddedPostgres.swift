@@ -237,8 +237,9 @@ public struct EmbeddedPostgres: Sendable {
       listen_addresses = '\(self.port == nil ? "" : "127.0.0.1")'
       port = \(self.effectivePort)
       unix_socket_directories = '"\(socketDirectory)"'
-      # Tests run many small pools at once.
-      max_connections = 200
+      # Tests run many small pools at once: every suspended async test keeps its pool's connections,
+      # so a throwaway (test) cluster allows far more than a dev one needs.
+      max_connections = \(self.durable ? 200 : 1_000)
       timezone = 'UTC'
       log_timezone = 'UTC'
       log_line_prefix = '%m [%p] %q%u@%d '
