@@ -68,7 +68,7 @@ struct KpiFixture {
 
   /// Days from 2025-11-01 to 2026-03-31, `count` events from a seeded generator.
   init(count: Int, seed: UInt64) {
-    var random = SeededRandom(seed)
+    var random = DemoRandom(seed)
     let firstDay = Self.day("2025-11-01")
     for index in 0..<count {
       let contact = random.pick([nil, "c1", "c2", "c3", "c4", "c5", "c9"])
@@ -196,20 +196,4 @@ struct KpiFixture {
       _ = try await client.unary(CampaignMethods.recordCost, request)
     }
   }
-}
-
-/// A small xorshift generator: the same data on every run and machine.
-struct SeededRandom {
-  private var state: UInt64
-
-  init(_ seed: UInt64) { self.state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-
-  mutating func next(_ bound: Int) -> Int {
-    self.state ^= self.state << 13
-    self.state ^= self.state >> 7
-    self.state ^= self.state << 17
-    return Int(self.state % UInt64(bound))
-  }
-
-  mutating func pick<T>(_ values: [T]) -> T { values[self.next(values.count)] }
 }

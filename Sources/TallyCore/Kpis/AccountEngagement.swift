@@ -94,13 +94,8 @@ enum AccountEngagement {
     let roles = Dictionary(uniqueKeysWithValues: ContactRecord.roles.map { ($0, settings.roleMultipliers[$0] ?? 1) })
     let rows = try connection.query(
       Self.sql,
-      [
-        asOf.description, Int64(settings.halfLifeDays), Int64(Self.windowDays(settings)),
-        filter.campaignIDs.map(PostgresArray.literal), filter.channels.map(PostgresArray.literal),
-        filter.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
-        filter.accountIDs.map(PostgresArray.literal), Self.json(weights), Self.json(tiers), Self.json(roles),
-        targetsOnly, limit.map(Int64.init),
-      ]
+      [asOf.description, Int64(settings.halfLifeDays), Int64(Self.windowDays(settings))] + filter.sqlParameters
+        + [Self.json(weights), Self.json(tiers), Self.json(roles), targetsOnly, limit.map(Int64.init)]
     ).rows
     return try rows.map { row in
       let multiplier = try row.require(Double.self, "multiplier")

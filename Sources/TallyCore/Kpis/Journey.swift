@@ -48,13 +48,8 @@ enum Journey {
     let scores = try AccountEngagement.scores(
       asOf: asOf, filter, targetsOnly: request.targetsOnly, limit: nil, settings: settings, connection)
     let score = Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) })
-    let filters: [(any PostgresBindable)?] = [
-      filter.campaignIDs.map(PostgresArray.literal), filter.channels.map(PostgresArray.literal),
-      filter.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
-      filter.accountIDs.map(PostgresArray.literal),
-    ]
     let window = Int64(AccountEngagement.windowDays(settings))
-    let parameters = [asOf.description, request.targetsOnly, window] + filters
+    let parameters = [asOf.description, request.targetsOnly, window] + filter.sqlParameters
     var counts = Array(repeating: 0, count: Self.stages.count)
     for row in try connection.query(Self.accountsSQL, parameters).rows {
       let value = score[try row.require(String.self, "account_id")] ?? 0

@@ -29,6 +29,15 @@ struct KpiFilterSpec: Equatable, Sendable {
     self.accountIDs = list(message.accountIds, "filter.account_ids")
   }
 
+  /// The SQL parameters $4 to $7 of every KPI query (KpiSQL), NULL where there is no filter.
+  var sqlParameters: [(any PostgresBindable)?] {
+    [
+      self.campaignIDs.map(PostgresArray.literal), self.channels.map(PostgresArray.literal),
+      self.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
+      self.accountIDs.map(PostgresArray.literal),
+    ]
+  }
+
   var filtersAccounts: Bool { self.tiers != nil || self.accountIDs != nil }
   var filtersCampaigns: Bool { self.campaignIDs != nil || self.channels != nil }
 
@@ -58,14 +67,12 @@ enum KpiEngine {
     _ kpi: Kpi, _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
     minContacts: Int = 3, _ connection: PostgresConnection
   ) throws -> [KpiMeasure] {
-    let parameters: [(any PostgresBindable)?] = [
-      "{" + periods.indices.map(String.init).joined(separator: ",") + "}",
-      "{" + periods.map(\.from.description).joined(separator: ",") + "}",
-      "{" + periods.map(\.to.description).joined(separator: ",") + "}",
-      filter.campaignIDs.map(PostgresArray.literal), filter.channels.map(PostgresArray.literal),
-      filter.tiers.map { "{" + $0.map(String.init).joined(separator: ",") + "}" },
-      filter.accountIDs.map(PostgresArray.literal),
-    ]
+    let parameters: [(any PostgresBindable)?] =
+      [
+        "{" + periods.indices.map(String.init).joined(separator: ",") + "}",
+        "{" + periods.map(\.from.description).joined(separator: ",") + "}",
+        "{" + periods.map(\.to.description).joined(separator: ",") + "}",
+      ] + filter.sqlParameters
     var measures = Array(repeating: KpiMeasure(numerator: 0, denominator: nil), count: periods.count)
     for row in try connection.query(kpi.formula.sql(KpiSQL(source: source, minContacts: minContacts)), parameters).rows
     {

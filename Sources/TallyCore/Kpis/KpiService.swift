@@ -13,12 +13,7 @@ public struct KpiService: Sendable {
     router.unary(KpiMethods.listKpis, access: .tenantRead, self.listKpis)
     router.unary(KpiMethods.getKpis, access: .tenantRead, self.getKpis)
     router.unary(KpiMethods.getSettings, access: .tenantRead) { _, context in
-      try await self.database.transaction(context) { connection in
-        let (settings, currency, updatedAt) = try Self.settings(connection)
-        var message = settings.message(currency: currency)
-        if let updatedAt { message.updatedAt = Micros.timestamp(updatedAt) }
-        return message
-      }
+      try await self.database.transaction(context) { try Self.settingsMessage($0) }
     }
     router.unary(KpiMethods.updateSettings, access: .tenantWrite, self.updateSettings)
     router.unary(KpiMethods.getJourney, access: .tenantRead) { request, context in
@@ -121,11 +116,16 @@ public struct KpiService: Sendable {
         INSERT INTO kpi_settings (tenant_id, settings) VALUES (\(currentTenantSQL), $1::jsonb)
         ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = now()
         """, [settings.json])
-      let (stored, currency, updatedAt) = try Self.settings(connection)
-      var message = stored.message(currency: currency)
-      if let updatedAt { message.updatedAt = Micros.timestamp(updatedAt) }
-      return message
+      return try Self.settingsMessage(connection)
     }
+  }
+
+  /// The effective settings as GetSettings and UpdateSettings answer them.
+  static func settingsMessage(_ connection: PostgresConnection) throws -> Tally_V1_KpiSettings {
+    let (settings, currency, updatedAt) = try Self.settings(connection)
+    var message = settings.message(currency: currency)
+    if let updatedAt { message.updatedAt = Micros.timestamp(updatedAt) }
+    return message
   }
 
   /// The tenant's settings (defaults when it never changed any), its currency, and when they changed.

@@ -33,31 +33,31 @@ struct KpiSettings: Codable, Equatable, Sendable {
 
   /// From an UpdateSettings request: every violation named by its field. Zero means "the default".
   init(_ message: Tally_V1_KpiSettings, _ checker: inout FieldChecker) {
-    for (type, weight) in message.eventWeights.sorted(by: { $0.key < $1.key }) {
-      if !EventRecord.types.contains(type) {
-        checker.add(
-          "settings.event_weights[\(type.prefix(40))]",
-          "must be an event type: \(EventRecord.types.sorted().joined(separator: ", "))")
-      } else if !(0...10_000).contains(weight) {
-        checker.add("settings.event_weights[\(type)]", "must be 0 to 10,000 engagement minutes, got \(weight)")
+    /// A map's keys from a fixed list, its values within `range`.
+    func entries(
+      _ map: [String: Double], _ field: String, keys: [String], keyRule: String, range: ClosedRange<Double>,
+      valueRule: String
+    ) {
+      for (key, value) in map.sorted(by: { $0.key < $1.key }) {
+        if !keys.contains(key) {
+          checker.add("settings.\(field)[\(key.prefix(40))]", keyRule)
+        } else if !range.contains(value) {
+          checker.add("settings.\(field)[\(key)]", "\(valueRule), got \(value)")
+        }
       }
     }
-    for (tier, multiplier) in message.tierMultipliers.sorted(by: { $0.key < $1.key }) {
-      if !["0", "1", "2", "3"].contains(tier) {
-        checker.add("settings.tier_multipliers[\(tier.prefix(40))]", "must be a tier 0 to 3")
-      } else if !(0...100).contains(multiplier) {
-        checker.add("settings.tier_multipliers[\(tier)]", "must be 0 to 100, got \(multiplier)")
-      }
-    }
-    for (role, multiplier) in message.roleMultipliers.sorted(by: { $0.key < $1.key }) {
-      if !ContactRecord.roles.contains(role) {
-        checker.add(
-          "settings.role_multipliers[\(role.prefix(40))]",
-          "must be a contact role: \(ContactRecord.roles.joined(separator: ", "))")
-      } else if !(0...100).contains(multiplier) {
-        checker.add("settings.role_multipliers[\(role)]", "must be 0 to 100, got \(multiplier)")
-      }
-    }
+    let types = EventRecord.types.sorted()
+    entries(
+      message.eventWeights, "event_weights", keys: types,
+      keyRule: "must be an event type: \(types.joined(separator: ", "))",
+      range: 0...10_000, valueRule: "must be 0 to 10,000 engagement minutes")
+    entries(
+      message.tierMultipliers, "tier_multipliers", keys: ["0", "1", "2", "3"], keyRule: "must be a tier 0 to 3",
+      range: 0...100, valueRule: "must be 0 to 100")
+    entries(
+      message.roleMultipliers, "role_multipliers", keys: ContactRecord.roles,
+      keyRule: "must be a contact role: \(ContactRecord.roles.joined(separator: ", "))", range: 0...100,
+      valueRule: "must be 0 to 100")
     func bounded(_ value: UInt32, _ field: String, _ range: ClosedRange<UInt32>) -> Int? {
       guard value != 0 else { return nil }
       if !range.contains(value) {

@@ -20,6 +20,15 @@ extension SurveyService {
     "(\(alias).opens_at <= \(Micros.sql(parameter)) AND (\(alias).closes_at IS NULL OR \(alias).closes_at > \(Micros.sql(parameter))))"
   }
 
+  /// Closes at the bigint micros $2 the open rounds whose `column` is $1 (a round, or every round
+  /// of a survey); a round closes at least a microsecond after it opened.
+  static func closeRoundsSQL(where column: String) -> String {
+    """
+    UPDATE survey_rounds SET closes_at = greatest(\(Micros.sql("$2")), opens_at + interval '1 microsecond')
+    WHERE \(column) = $1::uuid AND (closes_at IS NULL OR closes_at > \(Micros.sql("$2")))
+    """
+  }
+
   @Sendable func openRound(_ request: Tally_V1_OpenRoundRequest, _ context: RequestContext) async throws
     -> Tally_V1_Round
   {
@@ -63,11 +72,7 @@ extension SurveyService {
     return try await self.database.transaction(context) { connection in
       let surveyID = try self.round(id, connection).surveyID
       _ = try Self.lock(surveyID, connection)
-      try connection.query(
-        """
-        UPDATE survey_rounds SET closes_at = greatest(\(Micros.sql("$2")), opens_at + interval '1 microsecond')
-        WHERE round_id = $1::uuid AND (closes_at IS NULL OR closes_at > \(Micros.sql("$2")))
-        """, [id, now])
+      try connection.query(Self.closeRoundsSQL(where: "round_id"), [id, now])
       return try self.round(id, connection)
     }
   }

@@ -112,12 +112,7 @@ public struct SurveyService: Sendable {
     let now = self.nowMicros
     return try await self.database.transaction(context) { connection in
       _ = try Self.lock(id, connection)
-      try connection.query(
-        """
-        UPDATE survey_rounds SET closes_at = greatest(\(Micros.sql("$2")), opens_at + interval '1 microsecond')
-        WHERE survey_id = $1::uuid AND (closes_at IS NULL OR closes_at > \(Micros.sql("$2")))
-        """,
-        [id, now])
+      try connection.query(Self.closeRoundsSQL(where: "survey_id"), [id, now])
       try connection.query(
         "UPDATE surveys SET archived_at = coalesce(archived_at, now()), updated_at = now() WHERE survey_id = $1::uuid",
         [id])
