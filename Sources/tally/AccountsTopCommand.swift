@@ -18,18 +18,14 @@ extension Accounts {
     @Option(help: "The score as of this UTC day (its events excluded), YYYY-MM-DD. Default: now.") var asOf: String?
     @Option(help: "How many accounts (at most 1000).") var limit: UInt32 = 20
     @Flag(help: "Target accounts (tier 1 to 3) only.") var targetsOnly = false
-    @Option(help: "Only these campaigns' events (repeatable).") var campaign: [String] = []
-    @Option(help: "Only events of campaigns of these channels (repeatable).") var channel: [String] = []
-    @Option(help: "Only accounts of these tiers (repeatable).") var tier: [UInt32] = []
+    @OptionGroup var filters: KpiFilterOptions
 
     func run() async throws {
       var request = Tally_V1_GetAccountEngagementRequest()
       request.asOf = self.asOf ?? ""
       request.limit = self.limit
       request.targetsOnly = self.targetsOnly
-      request.filter.campaignIds = self.campaign
-      request.filter.channels = self.channel
-      request.filter.tiers = self.tier
+      request.filter = self.filters.filter
       let response = try await self.connection.unary(KpiMethods.getAccountEngagement, request)
       guard self.connection.output != .json else { return try Output.printMessages([response]) }
       if self.connection.output == .table {

@@ -17,17 +17,13 @@ struct JourneyCommand: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
   @Option(help: "As of this UTC day (its events excluded), YYYY-MM-DD. Default: now.") var asOf: String?
   @Flag(help: "Target accounts (tier 1 to 3) only.") var targetsOnly = false
-  @Option(help: "Only these campaigns (repeatable).") var campaign: [String] = []
-  @Option(help: "Only campaigns of these channels (repeatable).") var channel: [String] = []
-  @Option(help: "Only accounts of these tiers (repeatable).") var tier: [UInt32] = []
+  @OptionGroup var filters: KpiFilterOptions
 
   func run() async throws {
     var request = Tally_V1_GetJourneyRequest()
     request.asOf = self.asOf ?? ""
     request.targetsOnly = self.targetsOnly
-    request.filter.campaignIds = self.campaign
-    request.filter.channels = self.channel
-    request.filter.tiers = self.tier
+    request.filter = self.filters.filter
     let journey = try await self.connection.unary(KpiMethods.getJourney, request)
     guard self.connection.output != .json else { return try Output.printMessages([journey]) }
     let widest = journey.stages.map(\.reached).max() ?? 0

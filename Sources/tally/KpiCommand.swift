@@ -4,6 +4,21 @@ import TallyClient
 import TallyProto
 import TallyWire
 
+/// The campaign, channel and tier filters of `tally kpi`, `tally journey` and `tally accounts top`.
+struct KpiFilterOptions: ParsableArguments {
+  @Option(help: "Only these campaigns (repeatable).") var campaign: [String] = []
+  @Option(help: "Only campaigns of these channels (repeatable).") var channel: [String] = []
+  @Option(help: "Only accounts of these tiers, 0 to 3 (repeatable).") var tier: [UInt32] = []
+
+  var filter: Tally_V1_KpiFilter {
+    var filter = Tally_V1_KpiFilter()
+    filter.campaignIds = self.campaign
+    filter.channels = self.channel
+    filter.tiers = self.tier
+    return filter
+  }
+}
+
 /// The period, bucket and filters of `tally kpi` and `tally kpi explain`.
 struct KpiQueryOptions: ParsableArguments {
   @Option(help: "2026, 2026-Q1, 2026-03, last-quarter, this-quarter, last-month, this-month or last-year (UTC).")
@@ -11,9 +26,7 @@ struct KpiQueryOptions: ParsableArguments {
   @Option(help: "Instead of --period: the first day, YYYY-MM-DD.") var from: String?
   @Option(help: "Instead of --period: the day after the last, YYYY-MM-DD.") var to: String?
   @Option(help: "Trend buckets: day, week, month or quarter.") var bucket = "month"
-  @Option(help: "Only these campaigns (repeatable).") var campaign: [String] = []
-  @Option(help: "Only campaigns of these channels (repeatable).") var channel: [String] = []
-  @Option(help: "Only accounts of these tiers, 0 to 3 (repeatable).") var tier: [UInt32] = []
+  @OptionGroup var filters: KpiFilterOptions
   @Option(help: "Only these accounts (repeatable).") var account: [String] = []
 
   func validate() throws {
@@ -34,9 +47,7 @@ struct KpiQueryOptions: ParsableArguments {
       (request.from, request.to) = (from, to)
     }
     request.bucket = self.bucket
-    request.filter.campaignIds = self.campaign
-    request.filter.channels = self.channel
-    request.filter.tiers = self.tier
+    request.filter = self.filters.filter
     request.filter.accountIds = self.account
     return request
   }
@@ -44,7 +55,8 @@ struct KpiQueryOptions: ParsableArguments {
   /// The filters in words, for `explain`.
   var described: [String] {
     [
-      ("campaign", self.campaign), ("channel", self.channel), ("tier", self.tier.map(String.init)),
+      ("campaign", self.filters.campaign), ("channel", self.filters.channel),
+      ("tier", self.filters.tier.map(String.init)),
       ("account", self.account),
     ]
     .filter { !$0.1.isEmpty }.map { "\($0.0) \($0.1.joined(separator: " or "))" }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SwiftProtobuf
 import Synchronization
+import TallyClient
 
 /// `-o table` for people, `-o json` for scripts, `-o csv` for spreadsheets (tables only).
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -31,18 +32,7 @@ enum Output {
       for row in rows { print(row.map(Self.csvField).joined(separator: ",")) }
       return
     }
-    let widths = rows.reduce(into: [Int]()) { widths, row in
-      for (column, cell) in row.enumerated() {
-        if column == widths.count { widths.append(0) }
-        widths[column] = max(widths[column], cell.count)
-      }
-    }
-    for row in rows {
-      let cells = row.enumerated().map { column, cell in
-        column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-      }
-      print(cells.joined(separator: "  "))
-    }
+    for line in TextTable.lines(rows) { print(line) }
   }
 
   /// A CSV field, quoted when it holds a comma, a quote or a line break.

@@ -28,7 +28,7 @@ public enum SurveyReport {
     }
     if !results.contactAnswers.isEmpty {
       lines += ["", "Latest answer per contact"]
-      lines += Self.table(
+      lines += TextTable.lines(
         [["contact", "score", "round"]]
           + results.contactAnswers.map { [$0.contactID, "\($0.score)", "\($0.roundNumber)"] })
     }
@@ -79,7 +79,7 @@ public enum SurveyReport {
       let margin = round.cell.hasScore ? "± \(Self.fixed(round.cell.marginOfError, 1))" : ""
       return ["\(round.number)", opened, "\(round.cell.responses)", score, margin]
     }
-    return lines + Self.table([["round", "opened", "responses", "score", "margin"]] + rows)
+    return lines + TextTable.lines([["round", "opened", "responses", "score", "margin"]] + rows)
   }
 
   /// The trend as rows for `-o csv`: one per round, every column filled; a suppressed round has
@@ -114,23 +114,6 @@ public enum SurveyReport {
     return counts.map { label, count in
       let padded = String(repeating: " ", count: labelWidth - label.count) + label
       return "  \(padded) │\(TextChart.bar(count, maximum: maximum, width: Self.barWidth)) \(count)"
-    }
-  }
-
-  /// Rows with every column padded to its widest cell.
-  static func table(_ rows: [[String]]) -> [String] {
-    var widths: [Int] = []
-    // The last cell of a row is not padded, so it does not widen its column (a suppressed round's reason).
-    for row in rows {
-      for (column, cell) in row.dropLast().enumerated() {
-        if column == widths.count { widths.append(0) }
-        widths[column] = max(widths[column], cell.count)
-      }
-    }
-    return rows.map { row in
-      row.enumerated().map { column, cell in
-        column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
-      }.joined(separator: "  ")
     }
   }
 
