@@ -349,6 +349,9 @@ public nonisolated struct Tally_V1_AccountEngagement: Sendable {
   /// The event types that made the score, largest first (at most 5).
   public var topEvents: [Tally_V1_EngagementContribution] = []
 
+  /// The account's journey stage as GetJourney counts it: aware, engaged, mqa, opportunity or customer.
+  public var stage: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -485,6 +488,259 @@ public nonisolated struct Tally_V1_GetJourneyResponse: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Tally_V1_GetInfluenceRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Deals closed (won or lost) in [from, to), whole UTC days YYYY-MM-DD, at most 3 years.
+  public var from: String = String()
+
+  public var to: String = String()
+
+  /// Campaigns and channels keep their events in the scores; tiers and account ids keep those accounts.
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+/// One quarter of the accounts, ranked by engagement score.
+public nonisolated struct Tally_V1_InfluenceQuartile: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 = the highest scores, 4 = the lowest.
+  public var quartile: UInt32 = 0
+
+  public var accounts: UInt64 = 0
+
+  public var minScore: Double = 0
+
+  public var maxScore: Double = 0
+
+  public var won: UInt64 = 0
+
+  public var lost: UInt64 = 0
+
+  /// won / (won + lost); absent without closed deals.
+  public var winRate: Double {
+    get {_winRate ?? 0}
+    set {_winRate = newValue}
+  }
+  /// Returns true if `winRate` has been explicitly set.
+  public var hasWinRate: Bool {self._winRate != nil}
+  /// Clears the value of `winRate`. Subsequent reads from it will return its default value.
+  public mutating func clearWinRate() {self._winRate = nil}
+
+  /// Mean days from creation to close of the won deals; absent without won deals.
+  public var salesCycleDays: Double {
+    get {_salesCycleDays ?? 0}
+    set {_salesCycleDays = newValue}
+  }
+  /// Returns true if `salesCycleDays` has been explicitly set.
+  public var hasSalesCycleDays: Bool {self._salesCycleDays != nil}
+  /// Clears the value of `salesCycleDays`. Subsequent reads from it will return its default value.
+  public mutating func clearSalesCycleDays() {self._salesCycleDays = nil}
+
+  /// Mean won amount in minor units; absent without won deals.
+  public var averageDealSize: Double {
+    get {_averageDealSize ?? 0}
+    set {_averageDealSize = newValue}
+  }
+  /// Returns true if `averageDealSize` has been explicitly set.
+  public var hasAverageDealSize: Bool {self._averageDealSize != nil}
+  /// Clears the value of `averageDealSize`. Subsequent reads from it will return its default value.
+  public mutating func clearAverageDealSize() {self._averageDealSize = nil}
+
+  public var wonAmount: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _winRate: Double? = nil
+  fileprivate var _salesCycleDays: Double? = nil
+  fileprivate var _averageDealSize: Double? = nil
+}
+
+public nonisolated struct Tally_V1_GetInfluenceResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: String = String()
+
+  public var to: String = String()
+
+  public var currency: String = String()
+
+  /// Days of events a score reads, as in GetAccountEngagement.
+  public var windowDays: UInt32 = 0
+
+  /// Top quartile first; a quartile is empty when there are fewer than four accounts.
+  public var quartiles: [Tally_V1_InfluenceQuartile] = []
+
+  /// (bottom quartile's sales cycle − top quartile's) / bottom's × 100: how much faster the most engaged
+  /// accounts close; negative when slower; absent when either quartile has no won deal.
+  public var topClosesFasterPercent: Double {
+    get {_topClosesFasterPercent ?? 0}
+    set {_topClosesFasterPercent = newValue}
+  }
+  /// Returns true if `topClosesFasterPercent` has been explicitly set.
+  public var hasTopClosesFasterPercent: Bool {self._topClosesFasterPercent != nil}
+  /// Clears the value of `topClosesFasterPercent`. Subsequent reads from it will return its default value.
+  public mutating func clearTopClosesFasterPercent() {self._topClosesFasterPercent = nil}
+
+  /// The same in one sentence, for people.
+  public var summary: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _topClosesFasterPercent: Double? = nil
+}
+
+public nonisolated struct Tally_V1_GetAttributionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Won revenue by close date and pipeline by creation date in [from, to), YYYY-MM-DD.
+  public var from: String = String()
+
+  public var to: String = String()
+
+  /// first_touch, last_touch, linear (the default) or time_decay (7-day half-life).
+  public var model: String = String()
+
+  /// Tiers and account ids keep those accounts' deals, and leave costs and ROI out (costs are not
+  /// per account). Campaigns and channels keep those campaigns' rows: their credit is still shared
+  /// with every campaign that touched the deal, and the totals stay those of every campaign.
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+public nonisolated struct Tally_V1_CampaignAttribution: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var campaignID: String = String()
+
+  /// Empty for a campaign id that events name but the campaign list does not hold.
+  public var name: String = String()
+
+  public var channel: String = String()
+
+  /// Touches of this campaign on the credited deals.
+  public var touches: UInt64 = 0
+
+  /// Won deals and opportunities created that this campaign touched.
+  public var dealsWon: UInt64 = 0
+
+  public var opportunities: UInt64 = 0
+
+  /// Credited amounts in minor units; a deal's credits add up to its amount exactly.
+  public var attributedRevenue: Int64 = 0
+
+  public var attributedPipeline: Int64 = 0
+
+  /// The campaign's costs in the period (every category but onboarding and support); 0 with an
+  /// account or tier filter.
+  public var cost: Int64 = 0
+
+  /// (attributed_revenue − cost) / cost; absent without cost.
+  public var roi: Double {
+    get {_roi ?? 0}
+    set {_roi = newValue}
+  }
+  /// Returns true if `roi` has been explicitly set.
+  public var hasRoi: Bool {self._roi != nil}
+  /// Clears the value of `roi`. Subsequent reads from it will return its default value.
+  public mutating func clearRoi() {self._roi = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _roi: Double? = nil
+}
+
+public nonisolated struct Tally_V1_GetAttributionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: String = String()
+
+  public var to: String = String()
+
+  public var model: String = String()
+
+  public var currency: String = String()
+
+  /// A touch is an engagement event of the deal's account with a campaign, at most this many days
+  /// before the day the opportunity was created (that day included).
+  public var lookbackDays: UInt32 = 0
+
+  /// By attributed revenue, then pipeline, highest first.
+  public var campaigns: [Tally_V1_CampaignAttribution] = []
+
+  /// Every deal won in the period, and the part of it credited to a campaign.
+  public var wonRevenue: Int64 = 0
+
+  public var attributedRevenue: Int64 = 0
+
+  public var pipelineCreated: Int64 = 0
+
+  public var attributedPipeline: Int64 = 0
+
+  /// Marketing and sales costs in the period (every category but onboarding and support), with or
+  /// without a campaign; 0 with an account or tier filter.
+  public var cost: Int64 = 0
+
+  /// (attributed_revenue − cost) / cost; absent without cost.
+  public var roi: Double {
+    get {_roi ?? 0}
+    set {_roi = newValue}
+  }
+  /// Returns true if `roi` has been explicitly set.
+  public var hasRoi: Bool {self._roi != nil}
+  /// Clears the value of `roi`. Subsequent reads from it will return its default value.
+  public mutating func clearRoi() {self._roi = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _roi: Double? = nil
 }
 
 public nonisolated struct Tally_V1_KpiSettings: Sendable {
@@ -1062,7 +1318,7 @@ nonisolated extension Tally_V1_EngagementContribution: SwiftProtobuf.Message, Sw
 
 nonisolated extension Tally_V1_AccountEngagement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AccountEngagement"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}name\0\u{1}tier\0\u{1}score\0\u{3}engagement_minutes\0\u{3}people_engaged\0\u{3}marketing_qualified\0\u{1}spike\0\u{3}minutes_last_week\0\u{3}top_events\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}name\0\u{1}tier\0\u{1}score\0\u{3}engagement_minutes\0\u{3}people_engaged\0\u{3}marketing_qualified\0\u{1}spike\0\u{3}minutes_last_week\0\u{3}top_events\0\u{1}stage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1080,6 +1336,7 @@ nonisolated extension Tally_V1_AccountEngagement: SwiftProtobuf.Message, SwiftPr
       case 8: try { try decoder.decodeSingularDoubleField(value: &self._spike) }()
       case 9: try { try decoder.decodeSingularDoubleField(value: &self.minutesLastWeek) }()
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.topEvents) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.stage) }()
       default: break
       }
     }
@@ -1120,6 +1377,9 @@ nonisolated extension Tally_V1_AccountEngagement: SwiftProtobuf.Message, SwiftPr
     if !self.topEvents.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.topEvents, fieldNumber: 10)
     }
+    if !self.stage.isEmpty {
+      try visitor.visitSingularStringField(value: self.stage, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1134,6 +1394,7 @@ nonisolated extension Tally_V1_AccountEngagement: SwiftProtobuf.Message, SwiftPr
     if lhs._spike != rhs._spike {return false}
     if lhs.minutesLastWeek != rhs.minutesLastWeek {return false}
     if lhs.topEvents != rhs.topEvents {return false}
+    if lhs.stage != rhs.stage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1376,6 +1637,410 @@ nonisolated extension Tally_V1_GetJourneyResponse: SwiftProtobuf.Message, SwiftP
     if lhs.mqaThreshold != rhs.mqaThreshold {return false}
     if lhs.stages != rhs.stages {return false}
     if lhs.ctas != rhs.ctas {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetInfluenceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetInfluenceRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}filter\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetInfluenceRequest, rhs: Tally_V1_GetInfluenceRequest) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_InfluenceQuartile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InfluenceQuartile"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}quartile\0\u{1}accounts\0\u{3}min_score\0\u{3}max_score\0\u{1}won\0\u{1}lost\0\u{3}win_rate\0\u{3}sales_cycle_days\0\u{3}average_deal_size\0\u{3}won_amount\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.quartile) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.accounts) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.minScore) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.maxScore) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.won) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.lost) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self._winRate) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._salesCycleDays) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._averageDealSize) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.wonAmount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.quartile != 0 {
+      try visitor.visitSingularUInt32Field(value: self.quartile, fieldNumber: 1)
+    }
+    if self.accounts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.accounts, fieldNumber: 2)
+    }
+    if self.minScore.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.minScore, fieldNumber: 3)
+    }
+    if self.maxScore.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maxScore, fieldNumber: 4)
+    }
+    if self.won != 0 {
+      try visitor.visitSingularUInt64Field(value: self.won, fieldNumber: 5)
+    }
+    if self.lost != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lost, fieldNumber: 6)
+    }
+    try { if let v = self._winRate {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._salesCycleDays {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._averageDealSize {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    if self.wonAmount != 0 {
+      try visitor.visitSingularInt64Field(value: self.wonAmount, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_InfluenceQuartile, rhs: Tally_V1_InfluenceQuartile) -> Bool {
+    if lhs.quartile != rhs.quartile {return false}
+    if lhs.accounts != rhs.accounts {return false}
+    if lhs.minScore != rhs.minScore {return false}
+    if lhs.maxScore != rhs.maxScore {return false}
+    if lhs.won != rhs.won {return false}
+    if lhs.lost != rhs.lost {return false}
+    if lhs._winRate != rhs._winRate {return false}
+    if lhs._salesCycleDays != rhs._salesCycleDays {return false}
+    if lhs._averageDealSize != rhs._averageDealSize {return false}
+    if lhs.wonAmount != rhs.wonAmount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetInfluenceResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetInfluenceResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}currency\0\u{3}window_days\0\u{1}quartiles\0\u{3}top_closes_faster_percent\0\u{1}summary\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.currency) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.windowDays) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.quartiles) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._topClosesFasterPercent) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.summary) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    if !self.currency.isEmpty {
+      try visitor.visitSingularStringField(value: self.currency, fieldNumber: 3)
+    }
+    if self.windowDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.windowDays, fieldNumber: 4)
+    }
+    if !self.quartiles.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.quartiles, fieldNumber: 5)
+    }
+    try { if let v = self._topClosesFasterPercent {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
+    if !self.summary.isEmpty {
+      try visitor.visitSingularStringField(value: self.summary, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetInfluenceResponse, rhs: Tally_V1_GetInfluenceResponse) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.currency != rhs.currency {return false}
+    if lhs.windowDays != rhs.windowDays {return false}
+    if lhs.quartiles != rhs.quartiles {return false}
+    if lhs._topClosesFasterPercent != rhs._topClosesFasterPercent {return false}
+    if lhs.summary != rhs.summary {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetAttributionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAttributionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}model\0\u{1}filter\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 3)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetAttributionRequest, rhs: Tally_V1_GetAttributionRequest) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.model != rhs.model {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_CampaignAttribution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CampaignAttribution"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}campaign_id\0\u{1}name\0\u{1}channel\0\u{1}touches\0\u{3}deals_won\0\u{1}opportunities\0\u{3}attributed_revenue\0\u{3}attributed_pipeline\0\u{1}cost\0\u{1}roi\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.campaignID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.channel) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.touches) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.dealsWon) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.opportunities) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.attributedRevenue) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.attributedPipeline) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.cost) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._roi) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.campaignID.isEmpty {
+      try visitor.visitSingularStringField(value: self.campaignID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.channel.isEmpty {
+      try visitor.visitSingularStringField(value: self.channel, fieldNumber: 3)
+    }
+    if self.touches != 0 {
+      try visitor.visitSingularUInt64Field(value: self.touches, fieldNumber: 4)
+    }
+    if self.dealsWon != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dealsWon, fieldNumber: 5)
+    }
+    if self.opportunities != 0 {
+      try visitor.visitSingularUInt64Field(value: self.opportunities, fieldNumber: 6)
+    }
+    if self.attributedRevenue != 0 {
+      try visitor.visitSingularInt64Field(value: self.attributedRevenue, fieldNumber: 7)
+    }
+    if self.attributedPipeline != 0 {
+      try visitor.visitSingularInt64Field(value: self.attributedPipeline, fieldNumber: 8)
+    }
+    if self.cost != 0 {
+      try visitor.visitSingularInt64Field(value: self.cost, fieldNumber: 9)
+    }
+    try { if let v = self._roi {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_CampaignAttribution, rhs: Tally_V1_CampaignAttribution) -> Bool {
+    if lhs.campaignID != rhs.campaignID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.touches != rhs.touches {return false}
+    if lhs.dealsWon != rhs.dealsWon {return false}
+    if lhs.opportunities != rhs.opportunities {return false}
+    if lhs.attributedRevenue != rhs.attributedRevenue {return false}
+    if lhs.attributedPipeline != rhs.attributedPipeline {return false}
+    if lhs.cost != rhs.cost {return false}
+    if lhs._roi != rhs._roi {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetAttributionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAttributionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}model\0\u{1}currency\0\u{3}lookback_days\0\u{1}campaigns\0\u{3}won_revenue\0\u{3}attributed_revenue\0\u{3}pipeline_created\0\u{3}attributed_pipeline\0\u{1}cost\0\u{1}roi\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.currency) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.lookbackDays) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.campaigns) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.wonRevenue) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.attributedRevenue) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.pipelineCreated) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.attributedPipeline) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.cost) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self._roi) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    if !self.model.isEmpty {
+      try visitor.visitSingularStringField(value: self.model, fieldNumber: 3)
+    }
+    if !self.currency.isEmpty {
+      try visitor.visitSingularStringField(value: self.currency, fieldNumber: 4)
+    }
+    if self.lookbackDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.lookbackDays, fieldNumber: 5)
+    }
+    if !self.campaigns.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.campaigns, fieldNumber: 6)
+    }
+    if self.wonRevenue != 0 {
+      try visitor.visitSingularInt64Field(value: self.wonRevenue, fieldNumber: 7)
+    }
+    if self.attributedRevenue != 0 {
+      try visitor.visitSingularInt64Field(value: self.attributedRevenue, fieldNumber: 8)
+    }
+    if self.pipelineCreated != 0 {
+      try visitor.visitSingularInt64Field(value: self.pipelineCreated, fieldNumber: 9)
+    }
+    if self.attributedPipeline != 0 {
+      try visitor.visitSingularInt64Field(value: self.attributedPipeline, fieldNumber: 10)
+    }
+    if self.cost != 0 {
+      try visitor.visitSingularInt64Field(value: self.cost, fieldNumber: 11)
+    }
+    try { if let v = self._roi {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 12)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetAttributionResponse, rhs: Tally_V1_GetAttributionResponse) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.model != rhs.model {return false}
+    if lhs.currency != rhs.currency {return false}
+    if lhs.lookbackDays != rhs.lookbackDays {return false}
+    if lhs.campaigns != rhs.campaigns {return false}
+    if lhs.wonRevenue != rhs.wonRevenue {return false}
+    if lhs.attributedRevenue != rhs.attributedRevenue {return false}
+    if lhs.pipelineCreated != rhs.pipelineCreated {return false}
+    if lhs.attributedPipeline != rhs.attributedPipeline {return false}
+    if lhs.cost != rhs.cost {return false}
+    if lhs._roi != rhs._roi {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -21,6 +21,14 @@ public enum KpiMethods {
     "tally.v1.KpiService/GetJourney",
     .unary
   )
+  public static let getInfluence = MethodDescriptor<Tally_V1_GetInfluenceRequest, Tally_V1_GetInfluenceResponse>(
+    "tally.v1.KpiService/GetInfluence",
+    .unary
+  )
+  public static let getAttribution = MethodDescriptor<Tally_V1_GetAttributionRequest, Tally_V1_GetAttributionResponse>(
+    "tally.v1.KpiService/GetAttribution",
+    .unary
+  )
   public static let getSettings = MethodDescriptor<Tally_V1_GetKpiSettingsRequest, Tally_V1_KpiSettings>(
     "tally.v1.KpiService/GetSettings",
     .unary
@@ -34,6 +42,8 @@ public enum KpiMethods {
     getKpis.erased,
     getAccountEngagement.erased,
     getJourney.erased,
+    getInfluence.erased,
+    getAttribution.erased,
     getSettings.erased,
     updateSettings.erased,
   ]

@@ -11,7 +11,7 @@ extension Accounts {
       abstract: "Accounts ranked by engagement score, with minutes, people, spike and the events behind the score.",
       discussion: """
         The score decays with the tenant's half-life (tally kpi settings); spike is the last 7 days' minutes \
-        against the weekly average of the 4 weeks before. MQA marks accounts at or above the MQA threshold.
+        against the weekly average of the 4 weeks before. Stage is the account's journey stage (tally journey).
         """
     )
     @OptionGroup var connection: ConnectionOptions
@@ -37,11 +37,12 @@ extension Accounts {
         [
           "\(index + 1)", account.accountID, "\(account.tier)", Self.number(account.score),
           Self.number(account.engagementMinutes), "\(account.peopleEngaged)",
-          account.hasSpike ? String(format: "%.1f×", account.spike) : "-", account.marketingQualified ? "MQA" : "",
+          account.hasSpike ? String(format: "%.1f×", account.spike) : "-", account.stage,
           account.topEvents.prefix(3).map { "\($0.type) \(Self.number($0.score))" }.joined(separator: ", "),
         ]
       }
-      Output.printTable([["#", "account", "tier", "score", "minutes", "people", "spike", "mqa", "top events"]] + rows)
+      Output.printTable(
+        [["#", "account", "tier", "score", "minutes", "people", "spike", "stage", "top events"]] + rows)
     }
 
     static func number(_ value: Double) -> String { String(format: "%.1f", value) }

@@ -19,15 +19,12 @@ struct KpiFilterOptions: ParsableArguments {
   }
 }
 
-/// The period, bucket and filters of `tally kpi` and `tally kpi explain`.
-struct KpiQueryOptions: ParsableArguments {
+/// The period of `tally kpi`, `tally influence` and `tally attribution`.
+struct KpiPeriodOptions: ParsableArguments {
   @Option(help: "2026, 2026-Q1, 2026-03, last-quarter, this-quarter, last-month, this-month or last-year (UTC).")
   var period = "last-quarter"
   @Option(help: "Instead of --period: the first day, YYYY-MM-DD.") var from: String?
   @Option(help: "Instead of --period: the day after the last, YYYY-MM-DD.") var to: String?
-  @Option(help: "Trend buckets: day, week, month or quarter.") var bucket = "month"
-  @OptionGroup var filters: KpiFilterOptions
-  @Option(help: "Only these accounts (repeatable).") var account: [String] = []
 
   func validate() throws {
     if (self.from == nil) != (self.to == nil) { throw ValidationError("--from and --to go together") }
@@ -38,14 +35,24 @@ struct KpiQueryOptions: ParsableArguments {
     }
   }
 
+  /// [from, to) as the requests spell it.
+  var range: (from: String, to: String) {
+    if let from, let to { return (from, to) }
+    return KpiPeriodArgument.parse(self.period) ?? ("", "")
+  }
+}
+
+/// The period, bucket and filters of `tally kpi` and `tally kpi explain`.
+struct KpiQueryOptions: ParsableArguments {
+  @OptionGroup var period: KpiPeriodOptions
+  @Option(help: "Trend buckets: day, week, month or quarter.") var bucket = "month"
+  @OptionGroup var filters: KpiFilterOptions
+  @Option(help: "Only these accounts (repeatable).") var account: [String] = []
+
   func request(names: [String]) -> Tally_V1_GetKpisRequest {
     var request = Tally_V1_GetKpisRequest()
     request.names = names
-    if let from, let to {
-      (request.from, request.to) = (from, to)
-    } else if let (from, to) = KpiPeriodArgument.parse(self.period) {
-      (request.from, request.to) = (from, to)
-    }
+    (request.from, request.to) = self.period.range
     request.bucket = self.bucket
     request.filter = self.filters.filter
     request.filter.accountIds = self.account

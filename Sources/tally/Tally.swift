@@ -14,7 +14,8 @@ struct Tally: AsyncParsableCommand {
       """,
     subcommands: [
       Ping.self, ServerInfo.self, Call.self, Tenants.self, Keys.self, Accounts.self, Contacts.self, Campaigns.self,
-      Opportunities.self, Events.self, Surveys.self, Kpis.self, JourneyCommand.self, Demo.self,
+      Opportunities.self, Events.self, Surveys.self, Kpis.self, JourneyCommand.self, InfluenceCommand.self,
+      AttributionCommand.self, Demo.self,
     ]
   )
 }

@@ -23,7 +23,7 @@ import Testing
     let window = min(8 * Int(halfLife), 365)
     var expected: [String: Expected] = [:]
     for event in fixture.events {
-      guard let account = event.account, let tier = KpiFixture.tiers[account], event.day < asOf,
+      guard let account = event.account, let tier = fixture.accountTiers[account], event.day < asOf,
         event.day >= asOf - window, let weight = weights[event.type], weight > 0,
         campaigns?.contains(event.campaign ?? "") ?? true
       else { continue }
@@ -40,6 +40,23 @@ import Testing
       }
     }
     return expected.filter { $0.value.score > 0 }
+  }
+
+  /// The journey stage of docs/KPIS.md, from the fixture's customers and deals.
+  static func stage(_ fixture: KpiFixture, _ account: String, asOf: Int, score: Double, engaged: Double, mqa: Double)
+    -> String
+  {
+    let midnight = asOf * 86_400
+    if let customer = KpiFixture.customers[account], KpiFixture.day(customer.since) < asOf,
+      customer.churned.map({ KpiFixture.day($0) >= asOf }) ?? true
+    {
+      return "customer"
+    }
+    let live = fixture.opportunities.filter {
+      $0.account == account && $0.created < midnight && !($0.status == "lost" && ($0.closed ?? .max) < midnight)
+    }
+    if !live.isEmpty { return "opportunity" }
+    return score >= mqa ? "mqa" : score >= engaged ? "engaged" : score > 0 ? "aware" : "unaware"
   }
 
   @Test func scoresMatchTheFixtureWithTheTenantsSettings() async throws {
@@ -76,6 +93,10 @@ import Testing
         #expect(account.hasSpike == (want.weeksBefore > 0))
         if want.weeksBefore > 0 { #expect(abs(account.spike - want.lastWeek / (want.weeksBefore / 4)) < 1e-9) }
         #expect(account.marketingQualified == (want.score >= threshold))
+        let stage = Self.stage(
+          fixture, account.accountID, asOf: KpiFixture.day("2026-03-20"), score: want.score, engaged: 10,
+          mqa: threshold)
+        #expect(account.stage == stage, "\(account.accountID)")
         #expect(account.topEvents.count <= 5 && account.topEvents.map(\.score).reduce(0, +) <= account.score + 1e-9)
         #expect(account.topEvents.map(\.score) == account.topEvents.map(\.score).sorted(by: >))
       }
@@ -130,6 +151,17 @@ import Testing
       #expect(journey.stages.map(\.reached) == [4, 4, 4, 3, 2, 2])
       #expect(journey.stages.map { $0.hasConversionToNext ? $0.conversionToNext : -1 } == [1, 1, 0.75, 2.0 / 3, 1, -1])
       #expect(journey.engagedThreshold == low && journey.mqaThreshold == high && journey.windowDays == 240)
+
+      // The ranking shows each account's stage as the journey counts it.
+      var ranking = Tally_V1_GetAccountEngagementRequest()
+      ranking.asOf = "2025-12-01"
+      let ranked = try await context.readerA.unary(KpiMethods.getAccountEngagement, ranking)
+      for account in ranked.accounts {
+        let score = try #require(scores[account.accountID]).score
+        let stage = Self.stage(fixture, account.accountID, asOf: asOf, score: score, engaged: low, mqa: high)
+        #expect(account.stage == stage, "\(account.accountID)")
+      }
+      #expect(Set(ranked.accounts.map(\.stage)) == ["engaged", "mqa", "customer"])
 
       // CTAs: views and conversions per asset in the 240 days before as_of.
       let window = fixture.events.filter { $0.day < asOf && $0.day >= asOf - 240 && $0.asset != nil }

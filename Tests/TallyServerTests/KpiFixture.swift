@@ -62,6 +62,8 @@ struct KpiFixture {
     "form_submitted", "cta_view", "cta_converted", "meeting_scheduled", "conversation", "task_completed",
   ]
 
+  /// The accounts `load` stores, with their tiers: `tiers`, plus any a test adds.
+  var accountTiers = Self.tiers
   var events: [Event] = []
   var opportunities: [Opportunity] = []
   var costs: [Cost] = []
@@ -121,7 +123,7 @@ struct KpiFixture {
 
   /// Stores the accounts, contacts, campaigns, events, opportunities and costs through the API.
   func load(_ client: TallyClient) async throws {
-    for (id, tier) in Self.tiers.sorted(by: { $0.key < $1.key }) {
+    for (id, tier) in self.accountTiers.sorted(by: { $0.key < $1.key }) {
       var account = Fixture.account(id, tier: UInt32(tier))
       let filled = Self.filledFields[id] ?? 0
       if filled > 0 { account.industry = "software" }

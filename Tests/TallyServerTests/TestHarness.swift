@@ -170,10 +170,16 @@ struct TestServer {
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       let port = try await server.localAddress.port!
-      let result = try await body(TestServer(server: server, port: port, probe: probe), group)
+      // A failing body shuts the server down too: otherwise the group would wait for it forever.
+      let result: Result<T, any Error>
+      do {
+        result = .success(try await body(TestServer(server: server, port: port, probe: probe), group))
+      } catch {
+        result = .failure(error)
+      }
       await group.triggerGracefulShutdown()
       try await tasks.waitForAll()
-      return result
+      return try result.get()
     }
   }
 }

@@ -9,35 +9,41 @@ enum AccountEngagement {
   static let defaultLimit = 50
   static let maxLimit = 1_000
 
-  /// Parameters: $1 as_of date, $2 half-life days, $3 window days, $4..$7 the KPI filters (KpiSQL),
-  /// $8 weights, $9 tier multipliers, $10 role multipliers (jsonb objects), $11 targets only, $12 limit.
-  /// An event with a contact of a known role counts weight × role multiplier: the contact rollup
-  /// adds weight × (multiplier − 1) on top of the event rollup's weight.
-  static let sql = """
-    WITH weights AS (SELECT key AS type, value::float8 AS weight FROM jsonb_each_text($8::jsonb) WHERE value::float8 > 0),
+  /// Scores of the accounts `anchors` lists: a query of (account_id, as_of) rows, one per account,
+  /// each account scored as of the start of its own day. Parameters: $1 (for `anchors`), $2
+  /// half-life days, $3 window days, $4..$7 the KPI filters (KpiSQL), $8 weights, $9 tier
+  /// multipliers, $10 role multipliers (jsonb objects), $11 targets only, $12 limit, then any
+  /// `anchors` adds. An event with a contact of a known role counts weight × role multiplier: the
+  /// contact rollup adds weight × (multiplier − 1) on top of the event rollup's weight. The bounds
+  /// give the planner a constant day range for the rollup indexes.
+  static func sql(anchors: String) -> String {
+    """
+    WITH anchors AS (\(anchors)),
+    bounds AS (SELECT min(as_of) - $3::int AS first, max(as_of) AS last FROM anchors),
+    weights AS (SELECT key AS type, value::float8 AS weight FROM jsonb_each_text($8::jsonb) WHERE value::float8 > 0),
     tier_multipliers AS (SELECT key::int AS tier, value::float8 AS multiplier FROM jsonb_each_text($9::jsonb)),
     role_multipliers AS (SELECT key AS role, value::float8 AS multiplier FROM jsonb_each_text($10::jsonb)),
     parts AS (
-      SELECT e.account_id, e.type, e.day, e.events::float8 AS events, e.events * w.weight AS minutes
-      FROM event_rollup_daily e JOIN weights w USING (type)
-      WHERE e.day < $1::date AND e.day >= $1::date - $3::int AND \(KpiSQL.rowFilter("e"))
+      SELECT e.account_id, e.type, x.as_of - e.day AS age, e.events::float8 AS events, e.events * w.weight AS minutes
+      FROM event_rollup_daily e JOIN weights w USING (type) JOIN anchors x ON x.account_id = e.account_id
+      WHERE \(Self.inWindow("e")) AND \(KpiSQL.rowFilter("e"))
       UNION ALL
-      SELECT c.account_id, c.type, c.day, 0, c.events * w.weight * (r.multiplier - 1)
-      FROM contact_rollup_daily c JOIN weights w USING (type)
+      SELECT c.account_id, c.type, x.as_of - c.day, 0, c.events * w.weight * (r.multiplier - 1)
+      FROM contact_rollup_daily c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
         JOIN contacts k ON k.contact_id = c.contact_id
         JOIN role_multipliers r ON r.role = k.role AND r.multiplier <> 1
-      WHERE c.day < $1::date AND c.day >= $1::date - $3::int AND \(KpiSQL.rowFilter("c"))
+      WHERE \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
     ),
     by_type AS (
-      SELECT account_id, type, sum(events) AS events, sum(minutes * power(0.5, ($1::date - day) / $2::float8)) AS score,
-        sum(minutes) AS minutes, sum(minutes) FILTER (WHERE day >= $1::date - 7) AS last_week,
-        sum(minutes) FILTER (WHERE day < $1::date - 7 AND day >= $1::date - 35) AS weeks_before
+      SELECT account_id, type, sum(events) AS events, sum(minutes * power(0.5, age / $2::float8)) AS score,
+        sum(minutes) AS minutes, sum(minutes) FILTER (WHERE age <= 7) AS last_week,
+        sum(minutes) FILTER (WHERE age > 7 AND age <= 35) AS weeks_before
       FROM parts GROUP BY account_id, type
     ),
     people AS (
       SELECT c.account_id, count(DISTINCT c.contact_id) AS people
-      FROM contact_rollup_daily c JOIN weights w USING (type)
-      WHERE c.day < $1::date AND c.day >= $1::date - $3::int AND \(KpiSQL.rowFilter("c"))
+      FROM contact_rollup_daily c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
+      WHERE \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
       GROUP BY c.account_id
     )
     SELECT a.account_id, a.name, a.tier, coalesce(m.multiplier, 1) AS multiplier, coalesce(p.people, 0) AS people,
@@ -53,6 +59,18 @@ enum AccountEngagement {
     ORDER BY total DESC, a.account_id
     LIMIT $12::int
     """
+  }
+
+  /// Rollup rows `alias` of the window before their account's anchor day.
+  private static func inWindow(_ alias: String) -> String {
+    """
+    \(alias).day < x.as_of AND \(alias).day >= x.as_of - $3::int
+      AND \(alias).day < (SELECT last FROM bounds) AND \(alias).day >= (SELECT first FROM bounds)
+    """
+  }
+
+  /// Every account scored as of one day ($1).
+  static let sameDay = "SELECT account_id, $1::date AS as_of FROM accounts"
 
   static func rank(
     _ request: Tally_V1_GetAccountEngagementRequest, settings: KpiSettings, today: CivilDay,
@@ -73,6 +91,7 @@ enum AccountEngagement {
     response.accounts = try Self.scores(
       asOf: asOf, filter, targetsOnly: request.targetsOnly,
       limit: request.limit == 0 ? Self.defaultLimit : Int(request.limit), settings: settings, connection)
+    try Journey.setStages(&response.accounts, asOf: asOf, settings, connection)
     return response
   }
 
@@ -84,19 +103,30 @@ enum AccountEngagement {
   /// Days of events a score reads: 8 half-lives (older events add under 0.4 % of their weight), at most a year.
   static func windowDays(_ settings: KpiSettings) -> Int { min(8 * settings.halfLifeDays, 365) }
 
-  /// Every account with a score above 0, highest first; at most `limit` (nil: all).
+  /// Every account with a score above 0 as of one day, highest first; at most `limit` (nil: all).
   static func scores(
     asOf: CivilDay, _ filter: KpiFilterSpec, targetsOnly: Bool, limit: Int?, settings: KpiSettings,
     _ connection: PostgresConnection
   ) throws -> [Tally_V1_AccountEngagement] {
+    try Self.scores(
+      anchors: Self.sameDay, [asOf.description], filter, targetsOnly: targetsOnly, limit: limit, settings: settings,
+      connection)
+  }
+
+  /// The accounts of `anchors` (see `sql(anchors:)`) with a score above 0, highest first.
+  /// `anchorParameters` are $1 and then $13 onwards.
+  static func scores(
+    anchors: String, _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec, targetsOnly: Bool,
+    limit: Int?, settings: KpiSettings, _ connection: PostgresConnection
+  ) throws -> [Tally_V1_AccountEngagement] {
     let weights = Dictionary(uniqueKeysWithValues: EventRecord.types.map { ($0, settings.weight($0)) })
     let tiers = Dictionary(uniqueKeysWithValues: (0...3).map { ("\($0)", settings.tierMultipliers["\($0)"] ?? 1) })
     let roles = Dictionary(uniqueKeysWithValues: ContactRecord.roles.map { ($0, settings.roleMultipliers[$0] ?? 1) })
-    let rows = try connection.query(
-      Self.sql,
-      [asOf.description, Int64(settings.halfLifeDays), Int64(Self.windowDays(settings))] + filter.sqlParameters
-        + [Self.json(weights), Self.json(tiers), Self.json(roles), targetsOnly, limit.map(Int64.init)]
-    ).rows
+    var parameters: [(any PostgresBindable)?] = Array(anchorParameters.prefix(1))
+    parameters += [Int64(settings.halfLifeDays), Int64(Self.windowDays(settings))] + filter.sqlParameters
+    parameters += [Self.json(weights), Self.json(tiers), Self.json(roles), targetsOnly, limit.map(Int64.init)]
+    parameters += anchorParameters.dropFirst()
+    let rows = try connection.query(Self.sql(anchors: anchors), parameters).rows
     return try rows.map { row in
       let multiplier = try row.require(Double.self, "multiplier")
       var account = Tally_V1_AccountEngagement()

@@ -15,15 +15,50 @@ enum Journey {
   /// (the CTA query's: both share one parameter list), $4..$7 the KPI filters (campaign filters keep
   /// the accounts of those campaigns' target lists, as in GetKpis).
   static let accountsSQL = """
-    SELECT a.account_id,
-      coalesce(a.customer_since < \(Self.asOfTime)
-        AND (a.churned_at IS NULL OR a.churned_at >= \(Self.asOfTime)), false) AS customer,
-      EXISTS (SELECT 1 FROM opportunities o WHERE o.account_id = a.account_id AND o.created_at < \(Self.asOfTime)
-        AND NOT (o.status = 'lost' AND o.closed_at < \(Self.asOfTime))) AS opportunity
+    SELECT \(Self.stateColumns)
     FROM accounts a
     WHERE \(KpiSQL.accountFilter("a.account_id")) AND \(KpiSQL.campaignTargetFilter("a.account_id"))
       AND (NOT $2::boolean OR a.tier > 0) AND $3::int > 0
     """
+
+  /// Account `a`'s id, and whether it is a customer and has a live opportunity as of $1.
+  static let stateColumns = """
+    a.account_id,
+    coalesce(a.customer_since < \(Self.asOfTime)
+      AND (a.churned_at IS NULL OR a.churned_at >= \(Self.asOfTime)), false) AS customer,
+    EXISTS (SELECT 1 FROM opportunities o WHERE o.account_id = a.account_id AND o.created_at < \(Self.asOfTime)
+      AND NOT (o.status = 'lost' AND o.closed_at < \(Self.asOfTime))) AS opportunity
+    """
+
+  /// The index in `stages` of the deepest stage an account qualifies for.
+  static func stage(customer: Bool, opportunity: Bool, score: Double, _ settings: KpiSettings) -> Int {
+    if customer { return 5 }
+    if opportunity { return 4 }
+    return score >= settings.mqa ? 3 : score >= settings.engaged ? 2 : score > 0 ? 1 : 0
+  }
+
+  /// Sets the stage of each scored account as of `asOf`.
+  static func setStages(
+    _ accounts: inout [Tally_V1_AccountEngagement], asOf: CivilDay, _ settings: KpiSettings,
+    _ connection: PostgresConnection
+  ) throws {
+    let rows = try connection.query(
+      "SELECT \(Self.stateColumns) FROM accounts a WHERE a.account_id = ANY($2::text[])",
+      [asOf.description, PostgresArray.literal(accounts.map(\.accountID))]
+    ).rows
+    var states: [String: (customer: Bool, opportunity: Bool)] = [:]
+    for row in rows {
+      states[try row.require(String.self, "account_id")] = (
+        try row.require(Bool.self, "customer"), try row.require(Bool.self, "opportunity")
+      )
+    }
+    for index in accounts.indices {
+      let state = states[accounts[index].accountID] ?? (false, false)
+      let stage = Self.stage(
+        customer: state.customer, opportunity: state.opportunity, score: accounts[index].score, settings)
+      accounts[index].stage = Self.stages[stage]
+    }
+  }
 
   /// cta_view and cta_converted per asset in the window; the same parameters.
   static let ctaSQL = """
@@ -52,15 +87,9 @@ enum Journey {
     let parameters = [asOf.description, request.targetsOnly, window] + filter.sqlParameters
     var counts = Array(repeating: 0, count: Self.stages.count)
     for row in try connection.query(Self.accountsSQL, parameters).rows {
-      let value = score[try row.require(String.self, "account_id")] ?? 0
-      let stage: Int
-      if try row.require(Bool.self, "customer") {
-        stage = 5
-      } else if try row.require(Bool.self, "opportunity") {
-        stage = 4
-      } else {
-        stage = value >= settings.mqa ? 3 : value >= settings.engaged ? 2 : value > 0 ? 1 : 0
-      }
+      let stage = Self.stage(
+        customer: try row.require(Bool.self, "customer"), opportunity: try row.require(Bool.self, "opportunity"),
+        score: score[try row.require(String.self, "account_id")] ?? 0, settings)
       counts[stage] += 1
     }
     var response = Tally_V1_GetJourneyResponse()

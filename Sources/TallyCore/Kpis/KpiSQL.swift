@@ -38,19 +38,21 @@ struct KpiSQL: Sendable {
     periods AS (SELECT * FROM unnest($1::int[], $2::date[], $3::date[]) AS p(label, p_from, p_to))
     """
 
-  /// Campaigns the campaign and channel filters keep (SQL true when there is no such filter).
-  static func campaignFilter(_ column: String) -> String {
+  /// Campaigns the campaign and channel filters keep (SQL true when there is no such filter); a
+  /// query with other parameters names their places.
+  static func campaignFilter(_ column: String, campaigns: String = "$4", channels: String = "$5") -> String {
     """
-    ($4::text[] IS NULL OR \(column) = ANY($4::text[]))
-    AND ($5::text[] IS NULL OR \(column) IN (SELECT campaign_id FROM campaigns WHERE channel = ANY($5::text[])))
+    (\(campaigns)::text[] IS NULL OR \(column) = ANY(\(campaigns)::text[]))
+    AND (\(channels)::text[] IS NULL
+      OR \(column) IN (SELECT campaign_id FROM campaigns WHERE channel = ANY(\(channels)::text[])))
     """
   }
 
-  /// Accounts the tier and account filters keep.
-  static func accountFilter(_ column: String) -> String {
+  /// Accounts the tier and account filters keep; a query with other parameters names their places.
+  static func accountFilter(_ column: String, tiers: String = "$6", accounts: String = "$7") -> String {
     """
-    ($6::int[] IS NULL OR \(column) IN (SELECT account_id FROM accounts WHERE tier = ANY($6::int[])))
-    AND ($7::text[] IS NULL OR \(column) = ANY($7::text[]))
+    (\(tiers)::int[] IS NULL OR \(column) IN (SELECT account_id FROM accounts WHERE tier = ANY(\(tiers)::int[])))
+    AND (\(accounts)::text[] IS NULL OR \(column) = ANY(\(accounts)::text[]))
     """
   }
 

@@ -22,6 +22,18 @@ public struct KpiService: Sendable {
         return try Journey.journey(request, settings: settings, today: CivilDay(Date()), connection)
       }
     }
+    router.unary(KpiMethods.getInfluence, access: .tenantRead) { request, context in
+      try await self.database.transaction(context) { connection in
+        let (settings, currency, _) = try Self.settings(connection)
+        return try Influence.influence(request, settings: settings, currency: currency, connection)
+      }
+    }
+    router.unary(KpiMethods.getAttribution, access: .tenantRead) { request, context in
+      try await self.database.transaction(context) { connection in
+        let (settings, currency, _) = try Self.settings(connection)
+        return try Attribution.attribution(request, settings: settings, currency: currency, connection)
+      }
+    }
     router.unary(KpiMethods.getAccountEngagement, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { connection in
         let (settings, _, _) = try Self.settings(connection)

@@ -1,0 +1,144 @@
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// GetAttribution: won revenue and pipeline of a period credited to the campaigns whose touches
+/// came before each deal, by one model, beside each campaign's cost.
+enum Attribution {
+  /// Deals won in [$1, $2) by close date or created in it, with their touches: engagement events of
+  /// the deal's account with a campaign, at most $3 days before the creation day (that day
+  /// included). `kept` says whether the campaign filter ($4, $5) keeps the touch's campaign.
+  static let touchesSQL = """
+    WITH deals AS (
+      SELECT o.opportunity_id, o.account_id, o.amount, (o.created_at AT TIME ZONE 'UTC')::date AS created_day,
+        o.status = 'won' AND \(Self.inPeriod("o.closed_at")) AS won, \(Self.inPeriod("o.created_at")) AS created
+      FROM opportunities o
+      WHERE ((o.status = 'won' AND \(Self.inPeriod("o.closed_at"))) OR \(Self.inPeriod("o.created_at")))
+        AND \(KpiSQL.accountFilter("o.account_id"))
+    )
+    SELECT d.opportunity_id, d.amount, d.won, d.created, e.campaign_id, d.created_day - e.day AS age,
+      sum(e.events)::int8 AS touches, coalesce(\(KpiSQL.campaignFilter("e.campaign_id")), false) AS kept
+    FROM deals d LEFT JOIN event_rollup_daily e ON e.account_id = d.account_id AND e.campaign_id <> ''
+      AND e.day <= d.created_day AND e.day >= d.created_day - $3::int
+      AND e.type IN \(KpiSQL.list(KpiFormula.engagementTypes))
+    GROUP BY d.opportunity_id, d.amount, d.won, d.created, d.created_day, e.campaign_id, e.day
+    ORDER BY d.opportunity_id
+    """
+
+  /// Costs in [$1, $2) per campaign (NULL: none), every category but onboarding and support; `kept`
+  /// as above, from $3 (campaign ids) and $4 (channels).
+  static let costsSQL = """
+    SELECT k.campaign_id, sum(k.amount)::int8 AS amount,
+      coalesce(\(KpiSQL.campaignFilter("k.campaign_id", campaigns: "$3", channels: "$4")), false) AS kept
+    FROM costs k
+    WHERE k.cost_date >= $1::date AND k.cost_date < $2::date AND k.category NOT IN ('onboarding', 'support')
+    GROUP BY k.campaign_id
+    """
+
+  static func inPeriod(_ column: String) -> String {
+    "\(column) >= ($1::date::timestamp AT TIME ZONE 'UTC') AND \(column) < ($2::date::timestamp AT TIME ZONE 'UTC')"
+  }
+
+  struct Deal {
+    var amount: Int64
+    var won: Bool
+    var created: Bool
+    var touches: [AttributionModel.Touch] = []
+  }
+
+  static func attribution(
+    _ request: Tally_V1_GetAttributionRequest, settings: KpiSettings, currency: String,
+    _ connection: PostgresConnection
+  ) throws -> Tally_V1_GetAttributionResponse {
+    var checker = FieldChecker()
+    let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: "", &checker)
+    let filter = KpiFilterSpec(request.filter, &checker)
+    let modelName = request.model.isEmpty ? AttributionModel.linear.rawValue : request.model
+    let model = AttributionModel(rawValue: modelName)
+    if model == nil { checker.oneOf(request.model, "model", AttributionModel.allCases.map(\.rawValue)) }
+    try checker.check()
+    guard let period = periods?.current, let model else {
+      throw RPCError(code: .internalError, message: "period or model missing after validation")
+    }
+    let (from, to) = (period.from.description, period.to.description)
+    var deals: [String: Deal] = [:]
+    var kept: Set<String> = []
+    let rows = try connection.query(
+      Self.touchesSQL, [from, to, Int64(settings.lookbackDays)] + filter.sqlParameters
+    ).rows
+    for row in rows {
+      let id = try row.require(String.self, "opportunity_id")
+      if deals[id] == nil {
+        deals[id] = Deal(
+          amount: try row.require(Int64.self, "amount"), won: try row.require(Bool.self, "won"),
+          created: try row.require(Bool.self, "created"))
+      }
+      guard let campaign = try row.decode(String.self, "campaign_id") else { continue }
+      deals[id]?.touches.append(
+        .init(campaign: campaign, age: try row.require(Int.self, "age"), count: try row.require(Int64.self, "touches")))
+      if try row.require(Bool.self, "kept") { kept.insert(campaign) }
+    }
+    var response = Tally_V1_GetAttributionResponse()
+    response.from = from
+    response.to = to
+    response.model = model.rawValue
+    response.currency = currency
+    response.lookbackDays = UInt32(settings.lookbackDays)
+    var campaigns: [String: Tally_V1_CampaignAttribution] = [:]
+    for deal in deals.values {
+      let credits = AttributionModel.split(deal.amount, model.weights(deal.touches))
+      if deal.won {
+        response.wonRevenue += deal.amount
+        response.attributedRevenue += credits.values.reduce(0, +)
+      }
+      if deal.created {
+        response.pipelineCreated += deal.amount
+        response.attributedPipeline += credits.values.reduce(0, +)
+      }
+      for touch in deal.touches where kept.contains(touch.campaign) {
+        campaigns[touch.campaign, default: .init()].touches += UInt64(touch.count)
+      }
+      for campaign in Set(deal.touches.map(\.campaign)) where kept.contains(campaign) {
+        campaigns[campaign, default: .init()].dealsWon += deal.won ? 1 : 0
+        campaigns[campaign, default: .init()].opportunities += deal.created ? 1 : 0
+        campaigns[campaign, default: .init()].attributedRevenue += deal.won ? credits[campaign, default: 0] : 0
+        campaigns[campaign, default: .init()].attributedPipeline += deal.created ? credits[campaign, default: 0] : 0
+      }
+    }
+    // Costs are not per account: with an account or tier filter they would not match the revenue.
+    if !filter.filtersAccounts {
+      let filters = filter.sqlParameters
+      for row in try connection.query(Self.costsSQL, [from, to, filters[0], filters[1]]).rows {
+        let amount = try row.require(Int64.self, "amount")
+        response.cost += amount
+        guard let campaign = try row.decode(String.self, "campaign_id"), try row.require(Bool.self, "kept") else {
+          continue
+        }
+        campaigns[campaign, default: .init()].cost += amount
+      }
+      if response.cost > 0 {
+        response.roi = Double(response.attributedRevenue - response.cost) / Double(response.cost)
+      }
+    }
+    let names = try connection.query(
+      "SELECT campaign_id, name, channel FROM campaigns WHERE campaign_id = ANY($1::text[])",
+      [PostgresArray.literal(Array(campaigns.keys))]
+    ).rows
+    for row in names {
+      let id = try row.require(String.self, "campaign_id")
+      campaigns[id]?.name = try row.require(String.self, "name")
+      campaigns[id]?.channel = try row.require(String.self, "channel")
+    }
+    response.campaigns = campaigns.map { id, campaign in
+      var campaign = campaign
+      campaign.campaignID = id
+      if campaign.cost > 0 { campaign.roi = Double(campaign.attributedRevenue - campaign.cost) / Double(campaign.cost) }
+      return campaign
+    }
+    .sorted {
+      ($0.attributedRevenue, $0.attributedPipeline, $1.campaignID)
+        > ($1.attributedRevenue, $1.attributedPipeline, $0.campaignID)
+    }
+    return response
+  }
+}

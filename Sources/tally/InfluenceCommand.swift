@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// `tally influence`: win rate, sales cycle and deal size per engagement-score quartile.
+struct InfluenceCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "influence",
+    abstract: "Do engaged accounts win more, sooner, bigger? Deals closed in the period, by engagement quartile.",
+    discussion: """
+      Each account with a deal closed (won or lost) in the period is scored as of the day its first such deal was \
+      created, and the accounts are split into four quartiles by that score (1 = the most engaged).
+      """
+  )
+  @OptionGroup var connection: ConnectionOptions
+  @OptionGroup var period: KpiPeriodOptions
+  @OptionGroup var filters: KpiFilterOptions
+
+  func run() async throws {
+    var request = Tally_V1_GetInfluenceRequest()
+    (request.from, request.to) = self.period.range
+    request.filter = self.filters.filter
+    let response = try await self.connection.unary(KpiMethods.getInfluence, request)
+    guard self.connection.output != .json else { return try Output.printMessages([response]) }
+    if self.connection.output == .table { print("Deals closed from \(response.from) up to \(response.to)\n") }
+    let money = { (value: Double) in KpiReport.format(value, "money", response.currency) }
+    let rows = response.quartiles.map { quartile in
+      [
+        "\(quartile.quartile)", "\(quartile.accounts)",
+        quartile.accounts == 0 ? "-" : String(format: "%.1f–%.1f", quartile.minScore, quartile.maxScore),
+        "\(quartile.won)", "\(quartile.lost)",
+        quartile.hasWinRate ? KpiReport.format(quartile.winRate, "ratio", response.currency) : "-",
+        quartile.hasSalesCycleDays ? KpiReport.format(quartile.salesCycleDays, "days", response.currency) : "-",
+        quartile.hasAverageDealSize ? money(quartile.averageDealSize) : "-",
+      ]
+    }
+    Output.printTable(
+      [["quartile", "accounts", "score", "won", "lost", "win rate", "sales cycle", "deal size"]] + rows)
+    if self.connection.output == .table { print("\n" + response.summary) }
+  }
+}
