@@ -19,6 +19,11 @@ struct KpiFixture {
 
     /// CTA events name one of three CTAs.
     var asset: String? { self.type.hasPrefix("cta_") ? "cta-\(Int(self.key.dropFirst())! % 3)" : nil }
+    /// Three of four completed tasks name one of three reps.
+    var rep: String? {
+      guard self.type == "task_completed", let number = Int(self.key.dropFirst()), number % 4 != 0 else { return nil }
+      return "rep-\(number % 3)"
+    }
   }
 
   struct Opportunity {
@@ -50,6 +55,8 @@ struct KpiFixture {
   /// On the ideal-customer list without being a target.
   static let icpOnly: Set<String> = ["a3"]
   static let contractMonths = ["o1": 24, "o3": 6]
+  /// When sales accepted the account of a deal.
+  static let acceptedAt = ["o1": "2025-11-20", "o3": "2026-01-25", "o4": "2026-03-05", "o6": "2026-01-12"]
   /// Customers: since (day), churned (day), ARR.
   static let customers: [String: (since: String, churned: String?, arr: Int64)] = [
     "a1": ("2025-06-01", nil, 100_000), "a2": ("2026-02-01", nil, 50_000), "a4": ("2025-01-01", "2026-03-01", 30_000),
@@ -163,6 +170,7 @@ struct KpiFixture {
       message.campaignID = event.campaign ?? ""
       message.durationSeconds = UInt32(event.seconds)
       message.assetID = event.asset ?? ""
+      message.repID = event.rep ?? ""
       return message
     }
     // In three streams, the second one repeating part of the first: duplicates must not count twice.
@@ -186,6 +194,9 @@ struct KpiFixture {
       message.createdAt = Google_Protobuf_Timestamp(seconds: Int64(opportunity.created))
       if let closed = opportunity.closed { message.closedAt = Google_Protobuf_Timestamp(seconds: Int64(closed)) }
       if let months = Self.contractMonths[opportunity.id] { message.contractMonths = UInt32(months) }
+      if let accepted = Self.acceptedAt[opportunity.id] {
+        message.acceptedAt = Google_Protobuf_Timestamp(seconds: Int64(Self.day(accepted) * 86_400 + 3_600))
+      }
       _ = try await client.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(message))
     }
     for cost in self.costs {

@@ -18,6 +18,8 @@ struct KpiReference {
 
   let fixture: KpiFixture
   let filter: Filter
+  /// The tenant's engagement weights (marketing-qualified accounts); the other settings are defaults.
+  var weights: [String: Double] = [:]
 
   func campaignMatches(_ campaign: String?) -> Bool {
     if let campaigns = filter.campaigns, !campaigns.contains(campaign ?? "") { return false }
@@ -190,6 +192,98 @@ struct KpiReference {
       let customers = Set(
         opportunities(from, to, closed: true, ["won"]).filter { $0.type == "new_business" }.map(\.account))
       return Measure(numerator: Double(cost), denominator: Double(customers.count))
+    default: return self.revenueMeasure(name, from, to)
+    }
+  }
+
+  /// Engagement events of a deal's account with a campaign, up to 90 days before its creation day
+  /// (that day included); only the filtered campaigns' when `filtered`.
+  func touches(_ deal: KpiFixture.Opportunity, filtered: Bool) -> [KpiFixture.Event] {
+    let day = deal.created / 86_400
+    return fixture.events.filter {
+      $0.account == deal.account && $0.campaign != nil && Self.engagementTypes.contains($0.type) && $0.day <= day
+        && $0.day >= day - 90 && (!filtered || self.campaignMatches($0.campaign))
+    }
+  }
+
+  func customer(_ account: String, at day: Int) -> Bool {
+    guard let customer = KpiFixture.customers[account] else { return false }
+    return KpiFixture.day(customer.since) <= day && (customer.churned.map { KpiFixture.day($0) > day } ?? true)
+  }
+
+  /// The KPIs that follow touches into deals, the sales-side ones, and marketing-qualified accounts.
+  func revenueMeasure(_ name: String, _ from: Int, _ to: Int) -> Measure? {
+    let (start, end) = (from * 86_400, to * 86_400)
+    let deals = fixture.opportunities.filter { self.accountMatches($0.account) }
+    switch name {
+    case "influenced_pipeline", "influenced_pipeline_share":
+      let created = deals.filter { $0.created >= start && $0.created < end }
+      let influenced = created.filter { !touches($0, filtered: true).isEmpty }
+      let amount = Double(influenced.reduce(0) { $0 + $1.amount })
+      return name == "influenced_pipeline"
+        ? Measure(numerator: amount, denominator: nil)
+        : Measure(numerator: amount, denominator: Double(created.reduce(0) { $0 + $1.amount }))
+    case "influenced_accounts_share":
+      let influenced = deals.filter { $0.created >= start && $0.created < end && !touches($0, filtered: true).isEmpty }
+      let icp = KpiFixture.tiers.filter {
+        ($0.value > 0 || KpiFixture.icpOnly.contains($0.key)) && accountMatches($0.key)
+      }
+      return Measure(
+        numerator: Double(Set(influenced.map(\.account)).intersection(targets).count), denominator: Double(icp.count))
+    case "attributed_revenue", "roi":
+      let won = deals.filter { $0.status == "won" && $0.closed! >= start && $0.closed! < end }
+      let attributed = won.reduce(0.0) { sum, deal in
+        let total = touches(deal, filtered: false).count
+        return total == 0
+          ? sum : sum + Double(deal.amount) * Double(touches(deal, filtered: true).count) / Double(total)
+      }
+      guard name == "roi" else { return Measure(numerator: attributed, denominator: nil) }
+      let cost = fixture.costs.filter {
+        $0.day >= from && $0.day < to && !["onboarding", "support"].contains($0.category)
+          && (filter.campaigns == nil && filter.channels == nil || self.campaignMatches($0.campaign))
+      }.reduce(0) { $0 + $1.amount }
+      return Measure(numerator: attributed - Double(cost), denominator: Double(cost))
+    case "pipeline_velocity":
+      let scoped = deals.filter { campaignAccounts?.contains($0.account) ?? true }
+      let open = scoped.filter { $0.created < end && ($0.status == "open" || $0.closed! >= end) }.count
+      let closed = scoped.filter { $0.status != "open" && $0.closed! >= start && $0.closed! < end }
+      let won = closed.filter { $0.status == "won" }
+      guard !won.isEmpty else { return Measure(numerator: 0, denominator: 0) }
+      let amount = Double(won.reduce(0) { $0 + $1.amount })
+      let days = won.reduce(0.0) { $0 + Double($1.closed! - $1.created) / 86_400 }
+      return Measure(
+        numerator: Double(open) * amount / Double(closed.count), denominator: days / Double(won.count))
+    case "clv":
+      guard let acv = self.measure("acv", from, to) else { return nil }
+      let accounts = KpiFixture.tiers.keys.filter { accountMatches($0) && (campaignAccounts?.contains($0) ?? true) }
+      let customers = accounts.filter { customer($0, at: from) }
+      let churned = customers.filter { !customer($0, at: to) }.count
+      guard !customers.isEmpty else { return Measure(numerator: 0, denominator: 0) }
+      let lifetime = churned == 0 ? 10 : min(10, Double(customers.count * (to - from)) / Double(churned * 365))
+      return Measure(numerator: acv.numerator * lifetime, denominator: acv.denominator)
+    case "accepted_accounts_per_1000":
+      let accepted = fixture.opportunities.filter { deal in
+        guard let day = KpiFixture.acceptedAt[deal.id].map(KpiFixture.day) else { return false }
+        return day >= from && day < to
+      }
+      return Measure(
+        numerator: 1_000 * Double(Set(accepted.map(\.account)).intersection(targets).count),
+        denominator: Double(targets.count))
+    case "activities_per_rep_per_day":
+      let activities = events(from, to, ["call_dialed", "sales_email", "task_completed"]).filter { $0.rep != nil }
+      // Day 0, 1970-01-01, was a Thursday: (day + 3) % 7 counts from Monday.
+      let workingDays = (from..<to).filter { ($0 + 3) % 7 < 5 }.count
+      return Measure(
+        numerator: Double(activities.count), denominator: Double(Set(activities.compactMap(\.rep)).count * workingDays))
+    case "marketing_qualified_accounts":
+      let campaigns: Set<String>? =
+        filter.campaigns != nil || filter.channels != nil
+        ? Set(["e1", "ad1", "gone"].filter { self.campaignMatches($0) }) : nil
+      let scores = AccountEngagementTests.reference(
+        fixture, asOf: to, halfLife: 30, weights: weights, roleMultiplier: 1, tierMultipliers: [:],
+        campaigns: campaigns)
+      return Measure(
+        numerator: Double(scores.filter { $0.value.score >= 100 && accountMatches($0.key) }.count), denominator: nil)
     default: return nil
     }
   }

@@ -138,6 +138,10 @@ enum KpiCatalog {
       "Target accounts with an opportunity created in the period / target accounts.",
       "target accounts with an opportunity created", "target accounts (tier 1 to 3 in the period)",
       .targetAccountsWithOpportunity),
+    kpi(
+      "marketing_qualified_accounts", "coverage", "count",
+      "Accounts whose engagement score at the end of the period reaches the MQA threshold (a setting, default 100).",
+      "accounts with a score at or above the MQA threshold", .marketingQualifiedAccounts),
   ]
 
   static let pipeline: [Kpi] = [
@@ -176,6 +180,40 @@ enum KpiCatalog {
       "cac_fully_loaded", "pipeline", "money", headline: false,
       "CAC with the period's onboarding and support costs added.", "costs of every category",
       "accounts with a won new_business opportunity", .acquisitionCost(fullyLoaded: true)),
+    kpi(
+      "influenced_pipeline", "pipeline", "money",
+      "Amount of the opportunities created in the period whose account had a campaign touch in the influence look-back (a setting, default 90 days) before.",
+      "sum of influenced amounts", .influencedPipeline(share: false)),
+    kpi(
+      "influenced_pipeline_share", "pipeline", "ratio", "Influenced pipeline / all pipeline created in the period.",
+      "amount of influenced opportunities created", "amount of all opportunities created",
+      .influencedPipeline(share: true)),
+    kpi(
+      "influenced_accounts_share", "pipeline", "ratio",
+      "Target accounts with an influenced opportunity created in the period / accounts on the ideal-customer list (the TAM's accounts).",
+      "target accounts with an influenced opportunity", "accounts in_icp or of a target tier", .influencedAccounts),
+    kpi(
+      "attributed_revenue", "pipeline", "money",
+      "Won amount credited to campaigns by the linear model: each deal's amount × the share of its touches from the filtered campaigns (all of them without a filter).",
+      "credited won amount", .attributedRevenue(roi: false)),
+    kpi(
+      "roi", "pipeline", "ratio",
+      "(Attributed revenue − cost) / cost, cost being every category but onboarding and support; per campaign with a campaign filter.",
+      "attributed revenue minus cost", "cost", .attributedRevenue(roi: true)),
+    kpi(
+      "pipeline_velocity", "pipeline", "money",
+      "Open opportunities at the end × average deal size × win rate / average sales-cycle days: pipeline expected to close per day.",
+      "open opportunities × won amount / deals won or lost", "mean sales-cycle days of the deals won",
+      .pipelineVelocity),
+    kpi(
+      "clv", "pipeline", "money",
+      "Average ACV × gross margin × expected lifetime in years (1 / annual logo churn, 10 years when nobody churned).",
+      "Σ ACV × gross margin × lifetime", "opportunities won (0 without customers at the start)",
+      .customerLifetimeValue),
+    kpi(
+      "accepted_accounts_per_1000", "pipeline", "number",
+      "Target accounts with an opportunity accepted by sales in the period, per 1,000 target accounts.",
+      "1,000 × target accounts accepted", "target accounts (tier 1 to 3 in the period)", .acceptedAccountsPer1000),
   ]
 
   static let retention: [Kpi] = [
@@ -208,5 +246,10 @@ enum KpiCatalog {
     kpi(
       "meaningful_conversations", "sales_activity", "count", "Meaningful conversations.", "conversation events",
       .eventCount(["conversation"], targetsOnly: false)),
+    kpi(
+      "activities_per_rep_per_day", "sales_activity", "number",
+      "Dials, sales emails and completed tasks per rep (events with a rep_id) per working day (Monday to Friday).",
+      "call_dialed, sales_email and task_completed events with a rep", "reps active in the period × working days",
+      .activitiesPerRep),
   ]
 }

@@ -65,8 +65,16 @@ struct KpiMeasure: Equatable, Sendable {
 enum KpiEngine {
   static func measure(
     _ kpi: Kpi, _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
-    minContacts: Int = 3, _ connection: PostgresConnection
+    settings: KpiSettings = KpiSettings(), _ connection: PostgresConnection
   ) throws -> [KpiMeasure] {
+    guard let sql = kpi.formula.sql(KpiSQL(source: source, settings: settings)) else {
+      // Marketing-qualified accounts: the engagement scores as of each period's end (rollups only).
+      return try periods.map { period in
+        let scores = try AccountEngagement.scores(
+          asOf: period.to, filter, targetsOnly: false, limit: nil, settings: settings, connection)
+        return KpiMeasure(numerator: Double(scores.filter { $0.score >= settings.mqa }.count), denominator: nil)
+      }
+    }
     let parameters: [(any PostgresBindable)?] =
       [
         "{" + periods.indices.map(String.init).joined(separator: ",") + "}",
@@ -74,8 +82,7 @@ enum KpiEngine {
         "{" + periods.map(\.to.description).joined(separator: ",") + "}",
       ] + filter.sqlParameters
     var measures = Array(repeating: KpiMeasure(numerator: 0, denominator: nil), count: periods.count)
-    for row in try connection.query(kpi.formula.sql(KpiSQL(source: source, minContacts: minContacts)), parameters).rows
-    {
+    for row in try connection.query(sql, parameters).rows {
       let label = try row.require(Int.self, "label")
       measures[label] = KpiMeasure(
         numerator: try row.decode(Double.self, "num") ?? 0, denominator: try row.decode(Double.self, "den"))

@@ -23,6 +23,25 @@ enum KpiFormula: Sendable {
   case programFocus
   /// KPIs over accounts, contacts and won deals rather than events.
   case accounts(AccountMeasure)
+  /// Opportunities created whose account had a campaign touch in the look-back before; over all
+  /// opportunities created when `share`.
+  case influencedPipeline(share: Bool)
+  /// Target accounts with an influenced opportunity created / accounts on the ideal-customer list.
+  case influencedAccounts
+  /// Won amount credited to campaigns by the linear model; minus cost, over cost, when `roi`.
+  case attributedRevenue(roi: Bool)
+  /// Open opportunities × won amount / closed deals, over the mean sales cycle of the won.
+  case pipelineVelocity
+  /// Average ACV × gross margin × expected lifetime (1 / annual logo churn, at most 10 years).
+  case customerLifetimeValue
+  /// 1,000 × target accounts with an opportunity accepted by sales / target accounts.
+  case acceptedAccountsPer1000
+  /// Rep activities (dials, sales emails, tasks) / (reps × working days); reads the raw events,
+  /// which alone keep the rep.
+  case activitiesPerRep
+  /// Accounts whose engagement score at the period's end reaches the MQA threshold: computed by
+  /// AccountEngagement, not one SQL query.
+  case marketingQualifiedAccounts
   /// NPS of the surveys of one kind (nps, enps): 100 × (promoters − detractors) / responses of the
   /// rounds opened in the period; an anonymous round counts only once closed and at its threshold.
   case surveyScore(kind: String)
@@ -52,7 +71,7 @@ enum KpiFormula: Sendable {
   /// Whether account and tier filters mean anything for this KPI (costs are not per account).
   var acceptsAccountFilters: Bool {
     switch self {
-    case .acquisitionCost, .surveyScore: return false
+    case .acquisitionCost, .surveyScore, .attributedRevenue(roi: true): return false
     default: return true
     }
   }
@@ -63,7 +82,8 @@ enum KpiFormula: Sendable {
     return true
   }
 
-  func sql(_ kpi: KpiSQL) -> String {
+  /// The query; nil for marketing-qualified accounts, which KpiEngine computes from the scores.
+  func sql(_ kpi: KpiSQL) -> String? {
     let list = KpiSQL.list
     let from = "FROM periods p LEFT JOIN"
     let eventsIn = "e.day >= p.p_from AND e.day < p.p_to AND \(KpiSQL.rowFilter("e"))"
@@ -162,6 +182,11 @@ enum KpiFormula: Sendable {
         """
     case .accounts(let measure):
       return Self.accountSQL(measure, kpi)
+    case .influencedPipeline, .influencedAccounts, .attributedRevenue, .pipelineVelocity, .customerLifetimeValue,
+      .acceptedAccountsPer1000, .activitiesPerRep:
+      return Self.revenueSQL(self, kpi)
+    case .marketingQualifiedAccounts:
+      return nil
     case .surveyScore(let kind):
       return """
         WITH \(KpiSQL.periods),

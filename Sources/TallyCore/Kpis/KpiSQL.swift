@@ -6,8 +6,9 @@ struct KpiSQL: Sendable {
   enum Source: Sendable { case rollups, rawEvents }
 
   let source: Source
-  /// The tenant's `min_contacts` setting (account coverage); a validated integer, safe in SQL text.
-  var minContacts = 3
+  /// The tenant's settings the SQL text holds: validated numbers, safe in SQL text.
+  var settings = KpiSettings()
+  var minContacts: Int { self.settings.coverageMinContacts }
 
   /// Rows of (day, type, account_id, campaign_id, asset_id, events, seconds, value).
   var events: String {

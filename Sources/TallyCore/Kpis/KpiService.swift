@@ -71,7 +71,7 @@ public struct KpiService: Sendable {
       response.currency = currency
       response.kpis = try kpis.map { kpi in
         let measures = try KpiEngine.measure(
-          kpi, periods.all, filter, source: .rollups, minContacts: settings.coverageMinContacts, connection)
+          kpi, periods.all, filter, source: .rollups, settings: settings, connection)
         return KpiEngine.value(kpi, periods, measures)
       }
       return response

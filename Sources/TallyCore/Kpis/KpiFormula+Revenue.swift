@@ -1,0 +1,128 @@
+/// The KPIs that follow campaign touches into deals, and the sales-side ones around them.
+extension KpiFormula {
+  static func revenueSQL(_ formula: KpiFormula, _ kpi: KpiSQL) -> String {
+    let start = Self.start
+    let end = Self.end
+    switch formula {
+    case .influencedPipeline(let share):
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, coalesce(sum(o.amount) FILTER (WHERE EXISTS (SELECT 1 \(Self.touches(kpi)))), 0) AS num,
+          \(share ? "coalesce(sum(o.amount), 0)" : "NULL::numeric") AS den
+        FROM periods p LEFT JOIN opportunities o ON \(KpiSQL.inPeriod("o.created_at"))
+          AND \(KpiSQL.accountFilter("o.account_id"))
+        GROUP BY p.label
+        """
+    case .influencedAccounts:
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label,
+          (SELECT count(DISTINCT o.account_id) FROM opportunities o
+            JOIN targets g ON g.label = p.label AND g.account_id = o.account_id
+            WHERE \(KpiSQL.inPeriod("o.created_at")) AND EXISTS (SELECT 1 \(Self.touches(kpi)))) AS num,
+          (SELECT count(*) FROM accounts a WHERE (a.in_icp OR a.tier > 0) AND \(KpiSQL.accountFilter("a.account_id"))) AS den
+        FROM periods p
+        """
+    case .attributedRevenue(let roi):
+      // Linear: each won deal's amount × the share of its touches that the campaign filter keeps.
+      let attributed = """
+        SELECT p.label, coalesce(sum(o.amount * x.kept / x.total) FILTER (WHERE x.total > 0), 0) AS num,
+          NULL::numeric AS den
+        FROM periods p
+          LEFT JOIN opportunities o ON o.status = 'won' AND \(KpiSQL.inPeriod("o.closed_at"))
+            AND \(KpiSQL.accountFilter("o.account_id"))
+          LEFT JOIN LATERAL (
+            SELECT sum(t.events)::float8 AS total,
+              coalesce(sum(t.events) FILTER (WHERE \(KpiSQL.campaignFilter("t.campaign_id"))), 0)::float8 AS kept
+            \(Self.touches(kpi, filtered: false))
+          ) x ON true
+        GROUP BY p.label
+        """
+      guard roi else { return "WITH \(KpiSQL.periods)\n\(attributed)" }
+      return """
+        WITH \(KpiSQL.periods), attributed AS (\(attributed))
+        SELECT p.label, r.num - c.cost AS num, c.cost AS den
+        FROM periods p JOIN attributed r ON r.label = p.label
+          CROSS JOIN LATERAL (
+            SELECT coalesce(sum(k.amount), 0) AS cost FROM costs k
+            WHERE k.cost_date >= p.p_from AND k.cost_date < p.p_to AND k.category NOT IN ('onboarding', 'support')
+              AND (($4::text[] IS NULL AND $5::text[] IS NULL) OR \(KpiSQL.campaignFilter("k.campaign_id")))
+          ) c
+        """
+    case .pipelineVelocity:
+      let won = "o.status = 'won' AND \(KpiSQL.inPeriod("o.closed_at"))"
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, CASE WHEN w.won > 0 THEN w.open * w.amount / (w.won + w.lost) ELSE 0 END AS num,
+          CASE WHEN w.won > 0 THEN w.days / w.won ELSE 0 END AS den
+        FROM periods p CROSS JOIN LATERAL (
+          SELECT count(*) FILTER (WHERE o.created_at < \(end) AND (o.status = 'open' OR o.closed_at >= \(end)))::float8 AS open,
+            count(*) FILTER (WHERE \(won))::float8 AS won,
+            count(*) FILTER (WHERE o.status = 'lost' AND \(KpiSQL.inPeriod("o.closed_at")))::float8 AS lost,
+            coalesce(sum(o.amount) FILTER (WHERE \(won)), 0)::float8 AS amount,
+            coalesce(sum(extract(epoch FROM o.closed_at - o.created_at) / 86400) FILTER (WHERE \(won)), 0)::float8 AS days
+          FROM opportunities o
+          WHERE \(KpiSQL.accountFilter("o.account_id")) AND \(KpiSQL.campaignTargetFilter("o.account_id"))
+        ) w
+        """
+    case .customerLifetimeValue:
+      // Lifetime = 1 / annual churn = customers at the start × days / (churned × 365), at most 10 years.
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label,
+          CASE WHEN c.customers > 0 THEN w.acv * \(kpi.settings.grossMargin) * CASE WHEN c.churned = 0 THEN 10
+            ELSE least(10, c.customers::float8 * (p.p_to - p.p_from) / (c.churned * 365.0)) END ELSE 0 END AS num,
+          CASE WHEN c.customers > 0 THEN w.won ELSE 0 END AS den
+        FROM periods p
+          CROSS JOIN LATERAL (
+            SELECT coalesce(sum(o.amount * 12.0 / coalesce(o.contract_months, 12)), 0) AS acv, count(*) AS won
+            FROM opportunities o WHERE o.status = 'won' AND \(KpiSQL.inPeriod("o.closed_at"))
+              AND \(KpiSQL.accountFilter("o.account_id")) AND \(KpiSQL.campaignTargetFilter("o.account_id"))
+          ) w
+          CROSS JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE \(Self.customer(at: start))) AS customers,
+              count(*) FILTER (WHERE \(Self.customer(at: start)) AND NOT (\(Self.customer(at: end)))) AS churned
+            FROM accounts a WHERE \(Self.accountScope)
+          ) c
+        """
+    case .acceptedAccountsPer1000:
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label,
+          1000 * (SELECT count(DISTINCT o.account_id) FROM opportunities o
+            JOIN targets t ON t.label = p.label AND t.account_id = o.account_id
+            WHERE \(KpiSQL.inPeriod("o.accepted_at"))) AS num,
+          (SELECT count(*) FROM targets t WHERE t.label = p.label) AS den
+        FROM periods p
+        """
+    case .activitiesPerRep:
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, count(e.rep_id) AS num,
+          count(DISTINCT e.rep_id) * (SELECT count(*) FROM generate_series(p.p_from, p.p_to - 1, interval '1 day') d
+            WHERE extract(isodow FROM d) < 6) AS den
+        FROM periods p LEFT JOIN events e ON \(KpiSQL.inPeriod("e.occurred_at")) AND e.rep_id IS NOT NULL
+          AND e.type IN \(KpiSQL.list(Self.repActivityTypes)) AND \(KpiSQL.rowFilter("e"))
+        GROUP BY p.label, p.p_from, p.p_to
+        """
+    default:
+      preconditionFailure("\(formula) is not a revenue KPI")
+    }
+  }
+
+  /// Dials, sales emails and completed tasks: a rep's activities.
+  static let repActivityTypes = ["call_dialed", "sales_email", "task_completed"]
+
+  /// `FROM … WHERE …` of the touches of opportunity `o`: engagement events of its account with a
+  /// campaign (one the filter keeps, when `filtered`), from the look-back before its creation day
+  /// up to that day.
+  static func touches(_ kpi: KpiSQL, filtered: Bool = true) -> String {
+    """
+    FROM \(kpi.events) t WHERE t.account_id = o.account_id AND t.campaign_id <> ''
+      AND t.type IN \(KpiSQL.list(Self.engagementTypes))
+      AND t.day <= (o.created_at AT TIME ZONE 'UTC')::date
+      AND t.day >= (o.created_at AT TIME ZONE 'UTC')::date - \(kpi.settings.lookbackDays)
+      \(filtered ? "AND " + KpiSQL.campaignFilter("t.campaign_id") : "")
+    """
+  }
+}
