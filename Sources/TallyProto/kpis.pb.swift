@@ -743,6 +743,130 @@ public nonisolated struct Tally_V1_GetAttributionResponse: Sendable {
   fileprivate var _roi: Double? = nil
 }
 
+public nonisolated struct Tally_V1_GetAccountHealthRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As of the start of this UTC day, YYYY-MM-DD; empty = tomorrow (today counts).
+  public var asOf: String = String()
+
+  /// Campaigns and channels keep their events in the engagement part; tiers and account ids keep
+  /// those accounts.
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  /// 1 to 1,000; 0 = 50.
+  public var limit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+public nonisolated struct Tally_V1_HealthPart: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// nps, engagement or support.
+  public var name: String = String()
+
+  /// 0 to 100; absent when the account has no data for it (the other parts then make the score).
+  public var score: Double {
+    get {_score ?? 0}
+    set {_score = newValue}
+  }
+  /// Returns true if `score` has been explicitly set.
+  public var hasScore: Bool {self._score != nil}
+  /// Clears the value of `score`. Subsequent reads from it will return its default value.
+  public mutating func clearScore() {self._score = nil}
+
+  /// The part's weight in percent: nps 40, engagement 30, support 30.
+  public var weight: Double = 0
+
+  /// What the part read, in words.
+  public var detail: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _score: Double? = nil
+}
+
+public nonisolated struct Tally_V1_AccountHealth: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  public var name: String = String()
+
+  public var tier: UInt32 = 0
+
+  /// 0 to 100: Σ weight × part score / Σ weight, over the parts with a score.
+  public var health: Double = 0
+
+  public var parts: [Tally_V1_HealthPart] = []
+
+  /// The mean of each contact's latest NPS answer (0 to 10) before as_of, from surveys that are not
+  /// anonymous; absent without one.
+  public var latestNps: Double {
+    get {_latestNps ?? 0}
+    set {_latestNps = newValue}
+  }
+  /// Returns true if `latestNps` has been explicitly set.
+  public var hasLatestNps: Bool {self._latestNps != nil}
+  /// Clears the value of `latestNps`. Subsequent reads from it will return its default value.
+  public mutating func clearLatestNps() {self._latestNps = nil}
+
+  public var npsContacts: UInt64 = 0
+
+  /// The engagement score at as_of and 30 days before it (GetAccountEngagement's).
+  public var engagementScore: Double = 0
+
+  public var engagementScoreBefore: Double = 0
+
+  /// support_question events in the 90 days before as_of, those no support_answered followed, and
+  /// the mean hours a question stayed open (until its answer, or as_of).
+  public var supportQuestions: UInt64 = 0
+
+  public var supportOpen: UInt64 = 0
+
+  public var supportOpenHours: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _latestNps: Double? = nil
+}
+
+public nonisolated struct Tally_V1_GetAccountHealthResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var asOf: String = String()
+
+  /// Customers at as_of (customer_since before it, not churned before it), least healthy first.
+  public var accounts: [Tally_V1_AccountHealth] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Tally_V1_KpiSettings: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2041,6 +2165,223 @@ nonisolated extension Tally_V1_GetAttributionResponse: SwiftProtobuf.Message, Sw
     if lhs.attributedPipeline != rhs.attributedPipeline {return false}
     if lhs.cost != rhs.cost {return false}
     if lhs._roi != rhs._roi {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetAccountHealthRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAccountHealthRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{1}filter\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.asOf) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.asOf.isEmpty {
+      try visitor.visitSingularStringField(value: self.asOf, fieldNumber: 1)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetAccountHealthRequest, rhs: Tally_V1_GetAccountHealthRequest) -> Bool {
+    if lhs.asOf != rhs.asOf {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_HealthPart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HealthPart"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}score\0\u{1}weight\0\u{1}detail\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self._score) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.weight) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try { if let v = self._score {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 2)
+    } }()
+    if self.weight.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.weight, fieldNumber: 3)
+    }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_HealthPart, rhs: Tally_V1_HealthPart) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs._score != rhs._score {return false}
+    if lhs.weight != rhs.weight {return false}
+    if lhs.detail != rhs.detail {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_AccountHealth: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AccountHealth"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}name\0\u{1}tier\0\u{1}health\0\u{1}parts\0\u{3}latest_nps\0\u{3}nps_contacts\0\u{3}engagement_score\0\u{3}engagement_score_before\0\u{3}support_questions\0\u{3}support_open\0\u{3}support_open_hours\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.tier) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.health) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.parts) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._latestNps) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.npsContacts) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.engagementScore) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self.engagementScoreBefore) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.supportQuestions) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.supportOpen) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self.supportOpenHours) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if self.tier != 0 {
+      try visitor.visitSingularUInt32Field(value: self.tier, fieldNumber: 3)
+    }
+    if self.health.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.health, fieldNumber: 4)
+    }
+    if !self.parts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.parts, fieldNumber: 5)
+    }
+    try { if let v = self._latestNps {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
+    if self.npsContacts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.npsContacts, fieldNumber: 7)
+    }
+    if self.engagementScore.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.engagementScore, fieldNumber: 8)
+    }
+    if self.engagementScoreBefore.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.engagementScoreBefore, fieldNumber: 9)
+    }
+    if self.supportQuestions != 0 {
+      try visitor.visitSingularUInt64Field(value: self.supportQuestions, fieldNumber: 10)
+    }
+    if self.supportOpen != 0 {
+      try visitor.visitSingularUInt64Field(value: self.supportOpen, fieldNumber: 11)
+    }
+    if self.supportOpenHours.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.supportOpenHours, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_AccountHealth, rhs: Tally_V1_AccountHealth) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.tier != rhs.tier {return false}
+    if lhs.health != rhs.health {return false}
+    if lhs.parts != rhs.parts {return false}
+    if lhs._latestNps != rhs._latestNps {return false}
+    if lhs.npsContacts != rhs.npsContacts {return false}
+    if lhs.engagementScore != rhs.engagementScore {return false}
+    if lhs.engagementScoreBefore != rhs.engagementScoreBefore {return false}
+    if lhs.supportQuestions != rhs.supportQuestions {return false}
+    if lhs.supportOpen != rhs.supportOpen {return false}
+    if lhs.supportOpenHours != rhs.supportOpenHours {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetAccountHealthResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAccountHealthResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}as_of\0\u{1}accounts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.asOf) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.accounts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.asOf.isEmpty {
+      try visitor.visitSingularStringField(value: self.asOf, fieldNumber: 1)
+    }
+    if !self.accounts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.accounts, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetAccountHealthResponse, rhs: Tally_V1_GetAccountHealthResponse) -> Bool {
+    if lhs.asOf != rhs.asOf {return false}
+    if lhs.accounts != rhs.accounts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -29,6 +29,12 @@ public enum KpiMethods {
     "tally.v1.KpiService/GetAttribution",
     .unary
   )
+  public static let getAccountHealth = MethodDescriptor<
+    Tally_V1_GetAccountHealthRequest, Tally_V1_GetAccountHealthResponse
+  >(
+    "tally.v1.KpiService/GetAccountHealth",
+    .unary
+  )
   public static let getSettings = MethodDescriptor<Tally_V1_GetKpiSettingsRequest, Tally_V1_KpiSettings>(
     "tally.v1.KpiService/GetSettings",
     .unary
@@ -44,6 +50,7 @@ public enum KpiMethods {
     getJourney.erased,
     getInfluence.erased,
     getAttribution.erased,
+    getAccountHealth.erased,
     getSettings.erased,
     updateSettings.erased,
   ]

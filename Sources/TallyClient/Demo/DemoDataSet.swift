@@ -90,10 +90,11 @@ public struct DemoDataSet: Sendable {
   mutating func generateActivity(_ random: inout DemoRandom, todayDay: Int) {
     let byAccount = Dictionary(grouping: self.contacts, by: \.accountID)
     var opportunityIndex = 0
-    for account in self.accounts {
+    for (accountIndex, account) in self.accounts.enumerated() {
       let interest = account.tier == 0 ? random.next(3) : 2 + random.next(8)
       let people = byAccount[account.id] ?? []
       var touch = DemoTouch(account: account.id, people: people, interest: interest)
+      touch.rep = "sdr-\(accountIndex % 4 + 1)"
       for index in 0..<(interest * (4 + random.next(10))) {
         touch.begin(index, day: todayDay - 1 - random.next(365), &random)
         switch random.next(7) {
@@ -106,6 +107,7 @@ public struct DemoDataSet: Sendable {
         default: touch.emit("social_engagement", campaign: "social", &random)
         }
       }
+      if account.hasCustomerSince { touch.support(&random, todayDay: todayDay) }
       self.events += touch.events
       guard interest >= 3, random.next(10) < interest else { continue }
       opportunityIndex += 1
@@ -118,6 +120,11 @@ public struct DemoDataSet: Sendable {
       let created = todayDay - 30 - random.next(330)
       opportunity.createdAt = Google_Protobuf_Timestamp(seconds: Int64(created * 86_400))
       opportunity.contractMonths = UInt32([12, 24, 36][random.next(3)])
+      // Sales accepted most accounts in the two weeks before the deal was opened.
+      if random.next(4) > 0 {
+        opportunity.acceptedAt = Google_Protobuf_Timestamp(
+          seconds: Int64((created - random.next(14)) * 86_400 + 36_000))
+      }
       let outcome = random.next(12)
       if outcome < interest {
         opportunity.status = "won"
@@ -164,6 +171,8 @@ struct DemoTouch {
   let people: [Tally_V1_Contact]
   let interest: Int
   var events: [Tally_V1_Event] = []
+  /// The sales rep who works the account.
+  var rep = ""
   private var prefix = ""
   private var second = 0
   private var contact = ""
@@ -185,7 +194,7 @@ struct DemoTouch {
   }
 
   mutating func emit(
-    _ type: String, campaign: String, seconds: Int = 0, asset: String = "", person: Bool = true,
+    _ type: String, campaign: String, seconds: Int = 0, asset: String = "", person: Bool = true, rep: String = "",
     _ random: inout DemoRandom
   ) {
     var event = Tally_V1_Event()
@@ -197,6 +206,7 @@ struct DemoTouch {
     if person { event.contactID = self.contact }
     event.campaignID = campaign
     event.assetID = asset
+    event.repID = rep
     if seconds > 0 { event.durationSeconds = UInt32(seconds / 2 + random.next(seconds)) }
     self.events.append(event)
   }
@@ -243,9 +253,23 @@ struct DemoTouch {
 
   mutating func sales(_ random: inout DemoRandom) {
     guard !self.contact.isEmpty else { return }
+    self.emit("call_dialed", campaign: "sdr-outreach", rep: self.rep, &random)
+    if self.chance(30, 2, &random) { self.emit("sales_email", campaign: "sdr-outreach", rep: self.rep, &random) }
     self.emit("conversation", campaign: "sdr-outreach", seconds: 900, &random)
     guard self.chance(20, 5, &random) else { return }
     self.emit("meeting_scheduled", campaign: "sdr-outreach", &random)
+    self.emit("task_completed", campaign: "sdr-outreach", person: false, rep: self.rep, &random)
     if self.chance(70, 3, &random) { self.emit("meeting_held", campaign: "sdr-outreach", seconds: 2_400, &random) }
+  }
+
+  /// A customer's support questions of the last three months, most answered within two days.
+  mutating func support(_ random: inout DemoRandom, todayDay: Int) {
+    for question in 0..<random.next(4) {
+      self.begin(10_000 + question, day: todayDay - 3 - random.next(87), &random)
+      self.emit("support_question", campaign: "", &random)
+      guard random.next(5) > 0 else { continue }
+      self.second += random.next(48 * 3_600)
+      self.emit("support_answered", campaign: "", &random)
+    }
   }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import TallyProto
 import TallyStore
 import TallyWire
@@ -68,10 +69,12 @@ enum KpiEngine {
     settings: KpiSettings = KpiSettings(), _ connection: PostgresConnection
   ) throws -> [KpiMeasure] {
     guard let sql = kpi.formula.sql(KpiSQL(source: source, settings: settings)) else {
-      // Marketing-qualified accounts: the engagement scores as of each period's end (rollups only).
+      // Marketing-qualified accounts: the engagement scores as of each period's end, or of now for a
+      // period that has not ended (a future day would only decay them). Rollups only.
+      let tomorrow = CivilDay(dayNumber: CivilDay(Date()).dayNumber + 1)
       return try periods.map { period in
         let scores = try AccountEngagement.scores(
-          asOf: period.to, filter, targetsOnly: false, limit: nil, settings: settings, connection)
+          asOf: min(period.to, tomorrow), filter, targetsOnly: false, limit: nil, settings: settings, connection)
         return KpiMeasure(numerator: Double(scores.filter { $0.score >= settings.mqa }.count), denominator: nil)
       }
     }

@@ -34,6 +34,12 @@ public struct KpiService: Sendable {
         return try Attribution.attribution(request, settings: settings, currency: currency, connection)
       }
     }
+    router.unary(KpiMethods.getAccountHealth, access: .tenantRead) { request, context in
+      try await self.database.transaction(context) { connection in
+        let (settings, _, _) = try Self.settings(connection)
+        return try AccountHealthScore.health(request, settings: settings, today: CivilDay(Date()), connection)
+      }
+    }
     router.unary(KpiMethods.getAccountEngagement, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { connection in
         let (settings, _, _) = try Self.settings(connection)

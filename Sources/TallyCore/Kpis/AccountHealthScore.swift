@@ -1,0 +1,172 @@
+import Foundation
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// GetAccountHealth: each customer account scored 0 to 100 from three parts, each shown with what
+/// it read: its contacts' latest NPS answers, its engagement trend, and how long its support
+/// questions stay open.
+enum AccountHealthScore {
+  static let npsWeight = 40.0
+  static let engagementWeight = 30.0
+  static let supportWeight = 30.0
+  /// The engagement trend compares the score with the score this many days before.
+  static let trendDays = 30
+  /// Support questions of this many days count.
+  static let supportDays = 90
+  /// Questions open this many hours on average score 0; answered at once, 100.
+  static let supportHoursForZero = 168.0
+
+  /// Customers at $1 that the tier ($2) and account ($3) filters keep.
+  static let customersSQL = """
+    SELECT a.account_id, a.name, a.tier FROM accounts a
+    WHERE a.customer_since < \(Journey.asOfTime) AND (a.churned_at IS NULL OR a.churned_at >= \(Journey.asOfTime))
+      AND \(KpiSQL.accountFilter("a.account_id", tiers: "$2", accounts: "$3"))
+    """
+
+  /// Per account of $2: the mean of each contact's latest NPS score before $1 (an answer without a
+  /// contact counts as its own), from the surveys that keep identities.
+  static let npsSQL = """
+    SELECT latest.account_id, avg(latest.score)::float8 AS nps, count(*) AS contacts
+    FROM (
+      SELECT DISTINCT ON (i.account_id, coalesce(i.contact_id, r.response_id::text)) i.account_id, r.score
+      FROM survey_response_identities i JOIN survey_responses r ON r.response_id = i.response_id
+        JOIN surveys s ON s.survey_id = r.survey_id
+      WHERE s.kind = 'nps' AND r.score IS NOT NULL AND i.answered_at < \(Journey.asOfTime)
+        AND i.account_id = ANY($2::text[])
+      ORDER BY i.account_id, coalesce(i.contact_id, r.response_id::text), i.answered_at DESC
+    ) latest
+    GROUP BY latest.account_id
+    """
+
+  /// Support questions and answers of the accounts of $2 in the window before $1, in time order (a
+  /// question before an answer of the same instant).
+  static let supportSQL = """
+    SELECT e.account_id, e.type = 'support_question' AS question, extract(epoch FROM e.occurred_at)::float8 AS at
+    FROM events e
+    WHERE e.type IN ('support_question', 'support_answered') AND e.account_id = ANY($2::text[])
+      AND e.occurred_at >= \(Journey.asOfTime) - make_interval(days => \(Self.supportDays))
+      AND e.occurred_at < \(Journey.asOfTime)
+    ORDER BY e.account_id, e.occurred_at, e.type DESC
+    """
+
+  static func health(
+    _ request: Tally_V1_GetAccountHealthRequest, settings: KpiSettings, today: CivilDay,
+    _ connection: PostgresConnection
+  ) throws -> Tally_V1_GetAccountHealthResponse {
+    var checker = FieldChecker()
+    let asOf = AccountEngagement.asOf(request.asOf, today: today, &checker)
+    let filter = KpiFilterSpec(request.filter, &checker)
+    if request.limit > AccountEngagement.maxLimit {
+      checker.add(
+        "limit",
+        "must be 1 to \(AccountEngagement.maxLimit), or 0 for \(AccountEngagement.defaultLimit); got \(request.limit)")
+    }
+    try checker.check()
+    guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
+    let filters = filter.sqlParameters
+    var accounts = try connection.query(Self.customersSQL, [asOf.description, filters[2], filters[3]]).rows.map { row in
+      var account = Tally_V1_AccountHealth()
+      account.accountID = try row.require(String.self, "account_id")
+      account.name = try row.require(String.self, "name")
+      account.tier = UInt32(try row.require(Int.self, "tier"))
+      return account
+    }
+    let ids = PostgresArray.literal(accounts.map(\.accountID))
+    var nps: [String: (score: Double, contacts: Int)] = [:]
+    for row in try connection.query(Self.npsSQL, [asOf.description, ids]).rows {
+      nps[try row.require(String.self, "account_id")] = (
+        try row.require(Double.self, "nps"), try row.require(Int.self, "contacts")
+      )
+    }
+    var support: [String: [(question: Bool, at: Double)]] = [:]
+    for row in try connection.query(Self.supportSQL, [asOf.description, ids]).rows {
+      support[try row.require(String.self, "account_id"), default: []].append(
+        (try row.require(Bool.self, "question"), try row.require(Double.self, "at")))
+    }
+    let now = try Self.scores(asOf, filter, settings, connection)
+    let before = try Self.scores(CivilDay(dayNumber: asOf.dayNumber - Self.trendDays), filter, settings, connection)
+    let asOfSeconds = Double(asOf.dayNumber) * 86_400
+    for index in accounts.indices {
+      let id = accounts[index].accountID
+      if let answers = nps[id] {
+        accounts[index].latestNps = answers.score
+        accounts[index].npsContacts = UInt64(answers.contacts)
+      }
+      accounts[index].engagementScore = now[id] ?? 0
+      accounts[index].engagementScoreBefore = before[id] ?? 0
+      Self.addSupport(support[id] ?? [], asOfSeconds: asOfSeconds, to: &accounts[index])
+      Self.score(&accounts[index])
+    }
+    var response = Tally_V1_GetAccountHealthResponse()
+    response.asOf = asOf.description
+    response.accounts = Array(
+      accounts.sorted { ($0.health, $0.accountID) < ($1.health, $1.accountID) }
+        .prefix(request.limit == 0 ? AccountEngagement.defaultLimit : Int(request.limit)))
+    return response
+  }
+
+  static func scores(
+    _ asOf: CivilDay, _ filter: KpiFilterSpec, _ settings: KpiSettings, _ connection: PostgresConnection
+  ) throws -> [String: Double] {
+    let scores = try AccountEngagement.scores(
+      asOf: asOf, filter, targetsOnly: false, limit: nil, settings: settings, connection)
+    return Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) })
+  }
+
+  /// Answers close the oldest open question first; a question still open counts until `as_of`.
+  static func addSupport(
+    _ events: [(question: Bool, at: Double)], asOfSeconds: Double, to account: inout Tally_V1_AccountHealth
+  ) {
+    var open: [Double] = []
+    var hours = 0.0
+    for event in events {
+      if event.question {
+        open.append(event.at)
+        account.supportQuestions += 1
+      } else if !open.isEmpty {
+        hours += (event.at - open.removeFirst()) / 3_600
+      }
+    }
+    hours += open.map { (asOfSeconds - $0) / 3_600 }.reduce(0, +)
+    account.supportOpen = UInt64(open.count)
+    if account.supportQuestions > 0 { account.supportOpenHours = hours / Double(account.supportQuestions) }
+  }
+
+  /// The parts and the weighted score. Engagement: 50 when flat, 100 when all of it is new, 0 when it
+  /// is gone (or there is none); NPS: the mean latest answer × 10; support: 100 less the share of
+  /// a week that questions stay open.
+  static func score(_ account: inout Tally_V1_AccountHealth) {
+    var nps = Tally_V1_HealthPart()
+    nps.name = "nps"
+    nps.weight = Self.npsWeight
+    if account.hasLatestNps {
+      nps.score = account.latestNps * 10
+      let contacts = account.npsContacts == 1 ? "1 contact" : "\(account.npsContacts) contacts"
+      nps.detail = "latest answers of \(contacts): \(Self.decimal(account.latestNps)) of 10"
+    } else {
+      nps.detail = "no NPS answer yet"
+    }
+    var engagement = Tally_V1_HealthPart()
+    engagement.name = "engagement"
+    engagement.weight = Self.engagementWeight
+    let (current, earlier) = (account.engagementScore, account.engagementScoreBefore)
+    let larger = max(current, earlier)
+    engagement.score = larger > 0 ? 50 + 50 * (current - earlier) / larger : 0
+    engagement.detail = "score \(Self.decimal(current)), \(Self.decimal(earlier)) \(Self.trendDays) days before"
+    var support = Tally_V1_HealthPart()
+    support.name = "support"
+    support.weight = Self.supportWeight
+    support.score = 100 * max(0, 1 - account.supportOpenHours / Self.supportHoursForZero)
+    support.detail =
+      account.supportQuestions == 0
+      ? "no support question in \(Self.supportDays) days"
+      : "\(account.supportQuestions) questions in \(Self.supportDays) days, \(account.supportOpen) open, "
+        + "\(Self.decimal(account.supportOpenHours)) hours open on average"
+    account.parts = [nps, engagement, support]
+    let scored = account.parts.filter(\.hasScore)
+    account.health = scored.map { $0.weight * $0.score }.reduce(0, +) / scored.map(\.weight).reduce(0, +)
+  }
+
+  static func decimal(_ value: Double) -> String { String(format: "%.1f", value) }
+}

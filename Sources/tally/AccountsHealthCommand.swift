@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import TallyClient
+import TallyProto
+import TallyWire
+
+extension Accounts {
+  /// `tally accounts health`: customer accounts, least healthy first, with the parts of the score.
+  struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Customer accounts scored 0 to 100 (least healthy first): NPS, engagement trend, support.",
+      discussion: """
+        Parts and weights: the contacts' latest NPS answers (40), the engagement score against 30 days before (30), \
+        and the hours support questions of the last 90 days stayed open (30). A part without data is left out and \
+        the others make the score.
+        """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "As of this UTC day (its events excluded), YYYY-MM-DD. Default: now.") var asOf: String?
+    @Option(help: "How many accounts (at most 1000).") var limit: UInt32 = 20
+    @OptionGroup var filters: KpiFilterOptions
+
+    func run() async throws {
+      var request = Tally_V1_GetAccountHealthRequest()
+      request.asOf = self.asOf ?? ""
+      request.limit = self.limit
+      request.filter = self.filters.filter
+      let response = try await self.connection.unary(KpiMethods.getAccountHealth, request)
+      guard self.connection.output != .json else { return try Output.printMessages([response]) }
+      if self.connection.output == .table { print("Customer health before \(response.asOf), least healthy first\n") }
+      let number = { (value: Double) in String(format: "%.1f", value) }
+      let part = { (account: Tally_V1_AccountHealth, index: Int) in
+        account.parts.count > index && account.parts[index].hasScore ? number(account.parts[index].score) : "-"
+      }
+      let rows = response.accounts.map { account in
+        [
+          account.accountID, "\(account.tier)", number(account.health),
+          TextChart.bar(UInt64(account.health.rounded()), maximum: 100, width: 10), part(account, 0),
+          account.hasLatestNps ? number(account.latestNps) : "-", part(account, 1),
+          "\(number(account.engagementScoreBefore)) → \(number(account.engagementScore))", part(account, 2),
+          "\(account.supportOpen)/\(account.supportQuestions)",
+        ]
+      }
+      Output.printTable(
+        [["account", "tier", "health", "", "nps part", "nps", "engagement part", "score", "support part", "open"]]
+          + rows)
+    }
+  }
+}

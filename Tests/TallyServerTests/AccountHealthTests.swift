@@ -1,0 +1,108 @@
+import Foundation
+import TallyClient
+import TallyProto
+import TallyWire
+import Testing
+
+/// GetAccountHealth against parts computed by hand from the fixture, its NPS answers and its
+/// support questions.
+@Suite struct AccountHealthTests {
+  static func time(_ iso: String) -> Date { ISO8601DateFormatter().date(from: iso)! }
+
+  /// a1: two support questions (one answered after 6 hours, one open 36 hours at as_of); a2: one
+  /// older than the 90-day window.
+  static func fixture() -> KpiFixture {
+    var fixture = KpiFixture(count: 2_000, seed: 42)
+    let support: [(String, String, String, Int)] = [
+      ("s1", "a1", "support_question", 36_000), ("s2", "a1", "support_answered", 57_600),
+      ("s3", "a1", "support_question", 43_200), ("s4", "a2", "support_question", 0),
+    ]
+    for (key, account, type, second) in support {
+      let day = key == "s4" ? "2025-11-01" : key == "s3" ? "2026-03-18" : "2026-03-01"
+      fixture.events.append(
+        .init(
+          key: key, day: KpiFixture.day(day), second: second, type: type, account: account, contact: nil,
+          campaign: nil, seconds: 0))
+    }
+    return fixture
+  }
+
+  /// One NPS survey that keeps identities: c1 answers 3 then 8, c2 answers 9 (a1); c3 (a2) answers
+  /// only after as_of.
+  static func answerNPS(_ context: DataTestContext) async throws {
+    var create = SurveyFixture.survey("nps", title: "Customer NPS")
+    create.survey.questions = [SurveyFixture.question("q", "nps", required: true)]
+    let survey = try await context.clientA.unary(SurveyMethods.createSurvey, create)
+    let answers: [(open: String, answers: [(String, Int32, String)])] = [
+      ("2026-02-25", [("c1", 3, "2026-03-01"), ("c2", 9, "2026-03-01")]),
+      ("2026-03-05", [("c1", 8, "2026-03-10"), ("c3", 2, "2026-03-25")]),
+    ]
+    for (open, round) in answers {
+      context.clock.set(Self.time(open + "T09:00:00Z"))
+      let opened = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let tokens = try await SurveyFixture.contactTokens(context.clientA, opened.id, round.map(\.0))
+      for (contact, score, day) in round {
+        context.clock.set(Self.time(day + "T12:00:00Z"))
+        try await SurveyFixture.submit(context.collectorA, tokens[contact]!, [SurveyFixture.number("q", score)])
+      }
+      try await SurveyFixture.closeRound(context.clientA, opened.id)
+    }
+  }
+
+  @Test func partsAndScoresMatchTheFixture() async throws {
+    try await DataTestContext.with { context in
+      let fixture = Self.fixture()
+      try await fixture.load(context.clientA)
+      try await Self.answerNPS(context)
+      let weights = try await context.clientA.unary(KpiMethods.getSettings, .init()).eventWeights
+      let asOf = KpiFixture.day("2026-03-20")
+      let score = { (day: Int) in
+        AccountEngagementTests.reference(
+          fixture, asOf: day, halfLife: 30, weights: weights, roleMultiplier: 1, tierMultipliers: [:])
+      }
+      let (now, before) = (score(asOf), score(asOf - 30))
+
+      var request = Tally_V1_GetAccountHealthRequest()
+      request.asOf = "2026-03-20"
+      let response = try await context.readerA.unary(KpiMethods.getAccountHealth, request)
+      // a1 and a2 are customers on 2026-03-20; a4 churned on 2026-03-01.
+      #expect(Set(response.accounts.map(\.accountID)) == ["a1", "a2"] && response.asOf == "2026-03-20")
+      #expect(response.accounts.map(\.health) == response.accounts.map(\.health).sorted())
+      for account in response.accounts {
+        let id = account.accountID
+        let (current, earlier) = (now[id]?.score ?? 0, before[id]?.score ?? 0)
+        #expect(abs(account.engagementScore - current) < 1e-6 && abs(account.engagementScoreBefore - earlier) < 1e-6)
+        let engagement = max(current, earlier) > 0 ? 50 + 50 * (current - earlier) / max(current, earlier) : 0
+        #expect(account.parts.map(\.name) == ["nps", "engagement", "support"])
+        #expect(abs(account.parts[1].score - engagement) < 1e-6, "\(id)")
+        if id == "a1" {
+          #expect(account.latestNps == 8.5 && account.npsContacts == 2 && account.parts[0].score == 85)
+          #expect(account.supportQuestions == 2 && account.supportOpen == 1 && account.supportOpenHours == 21)
+          let support: Double = 100 * (1 - 21.0 / 168)
+          #expect(account.parts[2].score == support)
+          let health: Double = (40 * 85 + 30 * engagement + 30 * support) / 100
+          #expect(abs(account.health - health) < 1e-6)
+        } else {
+          // c3 answered after as_of; the old question lies outside the 90 days.
+          #expect(!account.hasLatestNps && !account.parts[0].hasScore && account.supportQuestions == 0)
+          let health: Double = (30 * engagement + 3_000) / 60
+          #expect(account.parts[2].score == 100 && abs(account.health - health) < 1e-6)
+        }
+      }
+
+      // A tier filter and a limit; tenant B sees none of A's customers; bad input names its field.
+      request.filter.tiers = [2]
+      #expect(try await context.readerA.unary(KpiMethods.getAccountHealth, request).accounts.map(\.accountID) == ["a2"])
+      request.filter = .init()
+      request.limit = 1
+      let least = try await context.readerA.unary(KpiMethods.getAccountHealth, request)
+      #expect(least.accounts.map(\.accountID) == [response.accounts[0].accountID])
+      #expect(try await context.clientB.unary(KpiMethods.getAccountHealth, request).accounts.isEmpty)
+      request.asOf = "next week"
+      await expectViolation("as_of") { try await context.readerA.unary(KpiMethods.getAccountHealth, request) }
+      request.asOf = ""
+      request.limit = 1_001
+      await expectViolation("limit") { try await context.readerA.unary(KpiMethods.getAccountHealth, request) }
+    }
+  }
+}
