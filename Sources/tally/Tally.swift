@@ -15,6 +15,7 @@ struct Tally: AsyncParsableCommand {
     subcommands: [
       Ping.self, ServerInfo.self, Call.self, Tenants.self, Keys.self, Accounts.self, Contacts.self, Campaigns.self,
       Opportunities.self, Events.self, Surveys.self, Kpis.self, JourneyCommand.self, InfluenceCommand.self,
+      ReportCommand.self,
       AttributionCommand.self, Demo.self,
     ]
   )

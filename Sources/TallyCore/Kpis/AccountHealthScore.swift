@@ -161,7 +161,8 @@ enum AccountHealthScore {
     support.detail =
       account.supportQuestions == 0
       ? "no support question in \(Self.supportDays) days"
-      : "\(account.supportQuestions) questions in \(Self.supportDays) days, \(account.supportOpen) open, "
+      : "\(account.supportQuestions) question\(account.supportQuestions == 1 ? "" : "s") in \(Self.supportDays) days, "
+        + "\(account.supportOpen) open, "
         + "\(Self.decimal(account.supportOpenHours)) hours open on average"
     account.parts = [nps, engagement, support]
     let scored = account.parts.filter(\.hasScore)
