@@ -490,6 +490,80 @@ public nonisolated struct Tally_V1_GetJourneyResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Tally_V1_GetContentEngagementRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// [from, to) in whole UTC days, YYYY-MM-DD, at most 3 years.
+  public var from: String = String()
+
+  public var to: String = String()
+
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  /// 1 to 1,000; 0 = 50.
+  public var limit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+public nonisolated struct Tally_V1_AssetEngagement: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var assetID: String = String()
+
+  /// content_view events.
+  public var views: UInt64 = 0
+
+  /// duration_seconds / 60 of the content_view and web_visit events on the asset.
+  public var minutes: Double = 0
+
+  public var downloads: UInt64 = 0
+
+  public var shares: UInt64 = 0
+
+  /// Target accounts (tier 1 to 3 in the period) with an engagement event on the asset.
+  public var engagedTargetAccounts: UInt64 = 0
+
+  /// Every event on the asset (CTA views, form views and the rest included).
+  public var events: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tally_V1_GetContentEngagementResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: String = String()
+
+  public var to: String = String()
+
+  /// Most minutes first, then most events.
+  public var assets: [Tally_V1_AssetEngagement] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Tally_V1_GetInfluenceRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1761,6 +1835,155 @@ nonisolated extension Tally_V1_GetJourneyResponse: SwiftProtobuf.Message, SwiftP
     if lhs.mqaThreshold != rhs.mqaThreshold {return false}
     if lhs.stages != rhs.stages {return false}
     if lhs.ctas != rhs.ctas {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetContentEngagementRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetContentEngagementRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}filter\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetContentEngagementRequest, rhs: Tally_V1_GetContentEngagementRequest) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_AssetEngagement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AssetEngagement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}asset_id\0\u{1}views\0\u{1}minutes\0\u{1}downloads\0\u{1}shares\0\u{3}engaged_target_accounts\0\u{1}events\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.assetID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.views) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.minutes) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.downloads) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.shares) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.engagedTargetAccounts) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.events) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.assetID.isEmpty {
+      try visitor.visitSingularStringField(value: self.assetID, fieldNumber: 1)
+    }
+    if self.views != 0 {
+      try visitor.visitSingularUInt64Field(value: self.views, fieldNumber: 2)
+    }
+    if self.minutes.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.minutes, fieldNumber: 3)
+    }
+    if self.downloads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.downloads, fieldNumber: 4)
+    }
+    if self.shares != 0 {
+      try visitor.visitSingularUInt64Field(value: self.shares, fieldNumber: 5)
+    }
+    if self.engagedTargetAccounts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.engagedTargetAccounts, fieldNumber: 6)
+    }
+    if self.events != 0 {
+      try visitor.visitSingularUInt64Field(value: self.events, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_AssetEngagement, rhs: Tally_V1_AssetEngagement) -> Bool {
+    if lhs.assetID != rhs.assetID {return false}
+    if lhs.views != rhs.views {return false}
+    if lhs.minutes != rhs.minutes {return false}
+    if lhs.downloads != rhs.downloads {return false}
+    if lhs.shares != rhs.shares {return false}
+    if lhs.engagedTargetAccounts != rhs.engagedTargetAccounts {return false}
+    if lhs.events != rhs.events {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetContentEngagementResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetContentEngagementResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}assets\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.assets) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    if !self.assets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.assets, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetContentEngagementResponse, rhs: Tally_V1_GetContentEngagementResponse) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.assets != rhs.assets {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -21,6 +21,12 @@ public enum KpiMethods {
     "tally.v1.KpiService/GetJourney",
     .unary
   )
+  public static let getContentEngagement = MethodDescriptor<
+    Tally_V1_GetContentEngagementRequest, Tally_V1_GetContentEngagementResponse
+  >(
+    "tally.v1.KpiService/GetContentEngagement",
+    .unary
+  )
   public static let getInfluence = MethodDescriptor<Tally_V1_GetInfluenceRequest, Tally_V1_GetInfluenceResponse>(
     "tally.v1.KpiService/GetInfluence",
     .unary
@@ -48,6 +54,7 @@ public enum KpiMethods {
     getKpis.erased,
     getAccountEngagement.erased,
     getJourney.erased,
+    getContentEngagement.erased,
     getInfluence.erased,
     getAttribution.erased,
     getAccountHealth.erased,

@@ -164,7 +164,7 @@ import Testing
       #expect(Set(ranked.accounts.map(\.stage)) == ["engaged", "mqa", "customer"])
 
       // CTAs: views and conversions per asset in the 240 days before as_of.
-      let window = fixture.events.filter { $0.day < asOf && $0.day >= asOf - 240 && $0.asset != nil }
+      let window = fixture.events.filter { $0.day < asOf && $0.day >= asOf - 240 && $0.type.hasPrefix("cta_") }
       for cta in journey.ctas {
         let views = window.filter { $0.asset == cta.assetID && $0.type == "cta_view" }.count
         let conversions = window.filter { $0.asset == cta.assetID && $0.type == "cta_converted" }.count

@@ -17,8 +17,13 @@ struct KpiFixture {
     var campaign: String?
     var seconds: Int
 
-    /// CTA events name one of three CTAs.
-    var asset: String? { self.type.hasPrefix("cta_") ? "cta-\(Int(self.key.dropFirst())! % 3)" : nil }
+    /// CTA events name one of three CTAs, content views one of two documents.
+    var asset: String? {
+      guard self.type.hasPrefix("cta_") || self.type == "content_view", let number = Int(self.key.dropFirst()) else {
+        return nil
+      }
+      return self.type == "content_view" ? "doc-\(number % 2)" : "cta-\(number % 3)"
+    }
     /// Three of four completed tasks name one of three reps.
     var rep: String? {
       guard self.type == "task_completed", let number = Int(self.key.dropFirst()), number % 4 != 0 else { return nil }

@@ -103,6 +103,19 @@ struct KpiReference {
     case "form_fill_rate":
       return Measure(numerator: count(from, to, ["form_submitted"]), denominator: count(from, to, ["form_view"]))
     case "form_fills": return Measure(numerator: count(from, to, ["form_submitted"]), denominator: nil)
+    case "form_fillers": return Measure(numerator: people(from, to, ["form_submitted"]), denominator: nil)
+    case "web_visitors_from_target_accounts":
+      let visitors = events(from, to, ["web_visit"]).filter { targets.contains($0.account ?? "") }.compactMap(\.contact)
+      return Measure(numerator: Double(Set(visitors).count), denominator: nil)
+    case "accounts_with_meetings":
+      return Measure(
+        numerator: Double(Set(events(from, to, ["meeting_scheduled"]).compactMap(\.account)).count), denominator: nil)
+    case "conversion_rate":
+      let engagements = events(from, to, Self.engagementTypes).filter { $0.account != nil }
+      let conversions = engagements.filter {
+        ["form_submitted", "cta_converted", "meeting_scheduled"].contains($0.type)
+      }
+      return Measure(numerator: Double(conversions.count), denominator: Double(engagements.count))
     case "cta_conversion_rate":
       return Measure(numerator: count(from, to, ["cta_converted"]), denominator: count(from, to, ["cta_view"]))
     case "meetings_scheduled": return Measure(numerator: count(from, to, ["meeting_scheduled"]), denominator: nil)

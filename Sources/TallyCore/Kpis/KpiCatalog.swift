@@ -87,6 +87,10 @@ enum KpiCatalog {
       "web_visits_from_target_accounts", "engagement", "count", "Web visits whose account is a target account.",
       "web_visit events of target accounts", .eventCount(["web_visit"], targetsOnly: true)),
     kpi(
+      "web_visitors_from_target_accounts", "engagement", "count",
+      "Unique visitors (contacts) of target accounts with a web visit.", "contacts of target accounts with web_visit",
+      .targetPeople(["web_visit"])),
+    kpi(
       "event_attendance_rate", "engagement", "ratio", "Attended / registered (webinars and events).",
       "event_attended events", "event_registered events",
       .eventRatio(numerator: ["event_attended"], denominator: ["event_registered"])),
@@ -103,15 +107,26 @@ enum KpiCatalog {
       "form_fills", "conversion", "count", "Form submissions.", "form_submitted events",
       .eventCount(["form_submitted"], targetsOnly: false)),
     kpi(
+      "form_fillers", "conversion", "count", "Unique contacts who submitted a form.", "contacts with form_submitted",
+      .people(numerator: ["form_submitted"], base: .none)),
+    kpi(
       "cta_conversion_rate", "conversion", "ratio", "CTA conversions / CTA views.", "cta_converted events",
       "cta_view events", .eventRatio(numerator: ["cta_converted"], denominator: ["cta_view"])),
     kpi(
       "meetings_scheduled", "conversion", "count", "Calls and demos scheduled.", "meeting_scheduled events",
       .eventCount(["meeting_scheduled"], targetsOnly: false)),
     kpi(
+      "accounts_with_meetings", "conversion", "count", "Unique accounts with a call or demo scheduled.",
+      "accounts with meeting_scheduled", .accountsWith(["meeting_scheduled"])),
+    kpi(
       "conversation_to_meeting_rate", "conversion", "ratio", "Meetings scheduled / meaningful conversations.",
       "meeting_scheduled events", "conversation events",
       .eventRatio(numerator: ["meeting_scheduled"], denominator: ["conversation"])),
+    kpi(
+      "conversion_rate", "conversion", "ratio",
+      "Conversions (form submissions, CTA conversions, meetings scheduled) / engagement events, over the events of known accounts.",
+      "form_submitted, cta_converted and meeting_scheduled events", "engagement events of known accounts",
+      .conversionRate),
   ]
 
   static let coverage: [Kpi] = [

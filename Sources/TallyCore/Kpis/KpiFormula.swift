@@ -9,6 +9,12 @@ enum KpiFormula: Sendable {
   case minutes([String])
   /// Distinct contacts with an event of some types, over a base of distinct contacts.
   case people(numerator: [String], base: PeopleBase)
+  /// Distinct contacts of target accounts with an event of some types.
+  case targetPeople([String])
+  /// Distinct accounts with an event of some types.
+  case accountsWith([String])
+  /// Conversions / engagement events, over the events of known accounts.
+  case conversionRate
   /// Target accounts with at least one engagement event / target accounts.
   case engagedTargetAccounts
   /// Target accounts with an opportunity created in the period / target accounts.
@@ -64,6 +70,9 @@ enum KpiFormula: Sendable {
     "content_share", "form_submitted", "cta_converted", "event_registered", "event_attended", "social_engagement",
     "meeting_scheduled", "meeting_held",
   ]
+
+  /// Hand-raisers: the engagement events that convert.
+  static let conversionTypes = ["form_submitted", "cta_converted", "meeting_scheduled"]
 
   /// What counts as a program's success: attended, clicked, replied, submitted.
   static let successTypes = ["event_attended", "email_clicked", "ad_click", "email_replied", "form_submitted"]
@@ -133,6 +142,30 @@ enum KpiFormula: Sendable {
         SELECT p.label, count(DISTINCT c.contact_id) FILTER (WHERE c.type IN \(list(numerator))) AS num, \(den) AS den
         \(from) \(kpi.people) c ON c.day >= p.p_from AND c.day < p.p_to AND \(KpiSQL.rowFilter("c"))
           AND c.type IN \(list(Array(Set(types)).sorted()))
+        GROUP BY p.label
+        """
+    case .targetPeople(let types):
+      return """
+        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        SELECT p.label, (SELECT count(DISTINCT c.contact_id) FROM \(kpi.people) c
+            JOIN targets t ON t.label = p.label AND t.account_id = c.account_id
+            WHERE c.day >= p.p_from AND c.day < p.p_to AND \(KpiSQL.rowFilter("c")) AND c.type IN \(list(types))) AS num,
+          NULL::numeric AS den
+        FROM periods p
+        """
+    case .accountsWith(let types):
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, count(DISTINCT e.account_id) AS num, NULL::numeric AS den
+        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(types)) AND e.account_id <> ''
+        GROUP BY p.label
+        """
+    case .conversionRate:
+      return """
+        WITH \(KpiSQL.periods)
+        SELECT p.label, coalesce(sum(e.events) FILTER (WHERE e.type IN \(list(Self.conversionTypes))), 0) AS num,
+          coalesce(sum(e.events), 0) AS den
+        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(Self.engagementTypes)) AND e.account_id <> ''
         GROUP BY p.label
         """
     case .engagedTargetAccounts:

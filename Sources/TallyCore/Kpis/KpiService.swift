@@ -22,6 +22,9 @@ public struct KpiService: Sendable {
         return try Journey.journey(request, settings: settings, today: CivilDay(Date()), connection)
       }
     }
+    router.unary(KpiMethods.getContentEngagement, access: .tenantRead) { request, context in
+      try await self.database.transaction(context) { try ContentEngagement.assets(request, $0) }
+    }
     router.unary(KpiMethods.getInfluence, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { connection in
         let (settings, currency, _) = try Self.settings(connection)

@@ -1,0 +1,60 @@
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// GetContentEngagement: content_engagement_by_asset, from the event rollup (it keeps the asset).
+enum ContentEngagement {
+  /// The KPI parameters with one period (label 0): $1 labels, $2 from, $3 to, $4..$7 filters, then $8 limit.
+  static let sql = """
+    WITH \(KpiSQL.periods), \(KpiSQL.targets)
+    SELECT e.asset_id,
+      coalesce(sum(e.events) FILTER (WHERE e.type = 'content_view'), 0)::int8 AS views,
+      coalesce(sum(e.seconds) FILTER (WHERE e.type IN ('content_view', 'web_visit')), 0)::float8 / 60 AS minutes,
+      coalesce(sum(e.events) FILTER (WHERE e.type = 'content_download'), 0)::int8 AS downloads,
+      coalesce(sum(e.events) FILTER (WHERE e.type = 'content_share'), 0)::int8 AS shares,
+      count(DISTINCT e.account_id) FILTER (
+        WHERE t.account_id IS NOT NULL AND e.type IN \(KpiSQL.list(KpiFormula.engagementTypes))) AS engaged,
+      sum(e.events)::int8 AS events
+    FROM periods p JOIN event_rollup_daily e ON e.day >= p.p_from AND e.day < p.p_to AND e.asset_id <> ''
+        AND \(KpiSQL.rowFilter("e"))
+      LEFT JOIN targets t ON t.label = p.label AND t.account_id = e.account_id
+    GROUP BY e.asset_id
+    ORDER BY minutes DESC, events DESC, e.asset_id
+    LIMIT $8::int
+    """
+
+  static func assets(_ request: Tally_V1_GetContentEngagementRequest, _ connection: PostgresConnection) throws
+    -> Tally_V1_GetContentEngagementResponse
+  {
+    var checker = FieldChecker()
+    let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: "", &checker)
+    let filter = KpiFilterSpec(request.filter, &checker)
+    if request.limit > AccountEngagement.maxLimit {
+      checker.add(
+        "limit",
+        "must be 1 to \(AccountEngagement.maxLimit), or 0 for \(AccountEngagement.defaultLimit); got \(request.limit)")
+    }
+    try checker.check()
+    guard let period = periods?.current else {
+      throw RPCError(code: .internalError, message: "period missing after validation")
+    }
+    var parameters: [(any PostgresBindable)?] = ["{0}", "{\(period.from)}", "{\(period.to)}"]
+    parameters += filter.sqlParameters
+    parameters.append(Int64(request.limit == 0 ? AccountEngagement.defaultLimit : Int(request.limit)))
+    var response = Tally_V1_GetContentEngagementResponse()
+    response.from = period.from.description
+    response.to = period.to.description
+    response.assets = try connection.query(Self.sql, parameters).rows.map { row in
+      var asset = Tally_V1_AssetEngagement()
+      asset.assetID = try row.require(String.self, "asset_id")
+      asset.views = UInt64(try row.require(Int64.self, "views"))
+      asset.minutes = try row.require(Double.self, "minutes")
+      asset.downloads = UInt64(try row.require(Int64.self, "downloads"))
+      asset.shares = UInt64(try row.require(Int64.self, "shares"))
+      asset.engagedTargetAccounts = UInt64(try row.require(Int64.self, "engaged"))
+      asset.events = UInt64(try row.require(Int64.self, "events"))
+      return asset
+    }
+    return response
+  }
+}
