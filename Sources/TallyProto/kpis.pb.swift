@@ -564,6 +564,155 @@ public nonisolated struct Tally_V1_GetContentEngagementResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Tally_V1_GetCoverageRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Target accounts are those of tier 1 to 3 at any time in [from, to), YYYY-MM-DD; their contacts
+  /// are counted as they are now (contacts keep no history).
+  public var from: String = String()
+
+  public var to: String = String()
+
+  /// Tiers and account ids keep those accounts; campaigns and channels their target lists.
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+public nonisolated struct Tally_V1_ContactCountBucket: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// How many contacts: "0" to "4", "5-9" or "10+".
+  public var contacts: String = String()
+
+  public var accounts: UInt64 = 0
+
+  /// Of those accounts, the ones with a decision maker among their contacts.
+  public var withDecisionMaker: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tally_V1_GetCoverageResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: String = String()
+
+  public var to: String = String()
+
+  /// The tenant's setting: contacts a target account needs (with a decision maker) to be covered.
+  public var minContacts: UInt32 = 0
+
+  public var targetAccounts: UInt64 = 0
+
+  public var covered: UInt64 = 0
+
+  /// Every bucket, fewest contacts first, empty ones included.
+  public var buckets: [Tally_V1_ContactCountBucket] = []
+
+  /// Contacts of the target accounts per role.
+  public var contactsByRole: Dictionary<String,UInt64> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tally_V1_GetRepActivityRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// [from, to), YYYY-MM-DD, at most 3 years.
+  public var from: String = String()
+
+  public var to: String = String()
+
+  public var filter: Tally_V1_KpiFilter {
+    get {_filter ?? Tally_V1_KpiFilter()}
+    set {_filter = newValue}
+  }
+  /// Returns true if `filter` has been explicitly set.
+  public var hasFilter: Bool {self._filter != nil}
+  /// Clears the value of `filter`. Subsequent reads from it will return its default value.
+  public mutating func clearFilter() {self._filter = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _filter: Tally_V1_KpiFilter? = nil
+}
+
+public nonisolated struct Tally_V1_RepActivity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var repID: String = String()
+
+  /// call_dialed, sales_email and task_completed events that name the rep.
+  public var dials: UInt64 = 0
+
+  public var salesEmails: UInt64 = 0
+
+  public var tasks: UInt64 = 0
+
+  /// conversation and meeting_scheduled events that name the rep.
+  public var conversations: UInt64 = 0
+
+  public var meetings: UInt64 = 0
+
+  /// Distinct accounts of the rep's events.
+  public var accounts: UInt64 = 0
+
+  /// (dials + sales emails + tasks) / working days of the period.
+  public var activitiesPerDay: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tally_V1_GetRepActivityResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: String = String()
+
+  public var to: String = String()
+
+  /// Monday to Friday days in the period.
+  public var workingDays: UInt32 = 0
+
+  /// Most activities first.
+  public var reps: [Tally_V1_RepActivity] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Tally_V1_GetInfluenceRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1984,6 +2133,304 @@ nonisolated extension Tally_V1_GetContentEngagementResponse: SwiftProtobuf.Messa
     if lhs.from != rhs.from {return false}
     if lhs.to != rhs.to {return false}
     if lhs.assets != rhs.assets {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetCoverageRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetCoverageRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}filter\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetCoverageRequest, rhs: Tally_V1_GetCoverageRequest) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_ContactCountBucket: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ContactCountBucket"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}contacts\0\u{1}accounts\0\u{3}with_decision_maker\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.contacts) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.accounts) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.withDecisionMaker) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.contacts.isEmpty {
+      try visitor.visitSingularStringField(value: self.contacts, fieldNumber: 1)
+    }
+    if self.accounts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.accounts, fieldNumber: 2)
+    }
+    if self.withDecisionMaker != 0 {
+      try visitor.visitSingularUInt64Field(value: self.withDecisionMaker, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_ContactCountBucket, rhs: Tally_V1_ContactCountBucket) -> Bool {
+    if lhs.contacts != rhs.contacts {return false}
+    if lhs.accounts != rhs.accounts {return false}
+    if lhs.withDecisionMaker != rhs.withDecisionMaker {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetCoverageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetCoverageResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{3}min_contacts\0\u{3}target_accounts\0\u{1}covered\0\u{1}buckets\0\u{3}contacts_by_role\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.minContacts) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.targetAccounts) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.covered) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.buckets) }()
+      case 7: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: &self.contactsByRole) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    if self.minContacts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.minContacts, fieldNumber: 3)
+    }
+    if self.targetAccounts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.targetAccounts, fieldNumber: 4)
+    }
+    if self.covered != 0 {
+      try visitor.visitSingularUInt64Field(value: self.covered, fieldNumber: 5)
+    }
+    if !self.buckets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.buckets, fieldNumber: 6)
+    }
+    if !self.contactsByRole.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufUInt64>.self, value: self.contactsByRole, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetCoverageResponse, rhs: Tally_V1_GetCoverageResponse) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.minContacts != rhs.minContacts {return false}
+    if lhs.targetAccounts != rhs.targetAccounts {return false}
+    if lhs.covered != rhs.covered {return false}
+    if lhs.buckets != rhs.buckets {return false}
+    if lhs.contactsByRole != rhs.contactsByRole {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetRepActivityRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRepActivityRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}filter\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._filter) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    try { if let v = self._filter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetRepActivityRequest, rhs: Tally_V1_GetRepActivityRequest) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs._filter != rhs._filter {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_RepActivity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepActivity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}rep_id\0\u{1}dials\0\u{3}sales_emails\0\u{1}tasks\0\u{1}conversations\0\u{1}meetings\0\u{1}accounts\0\u{3}activities_per_day\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.repID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.dials) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.salesEmails) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.tasks) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.conversations) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.meetings) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.accounts) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.activitiesPerDay) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.repID.isEmpty {
+      try visitor.visitSingularStringField(value: self.repID, fieldNumber: 1)
+    }
+    if self.dials != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dials, fieldNumber: 2)
+    }
+    if self.salesEmails != 0 {
+      try visitor.visitSingularUInt64Field(value: self.salesEmails, fieldNumber: 3)
+    }
+    if self.tasks != 0 {
+      try visitor.visitSingularUInt64Field(value: self.tasks, fieldNumber: 4)
+    }
+    if self.conversations != 0 {
+      try visitor.visitSingularUInt64Field(value: self.conversations, fieldNumber: 5)
+    }
+    if self.meetings != 0 {
+      try visitor.visitSingularUInt64Field(value: self.meetings, fieldNumber: 6)
+    }
+    if self.accounts != 0 {
+      try visitor.visitSingularUInt64Field(value: self.accounts, fieldNumber: 7)
+    }
+    if self.activitiesPerDay.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.activitiesPerDay, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_RepActivity, rhs: Tally_V1_RepActivity) -> Bool {
+    if lhs.repID != rhs.repID {return false}
+    if lhs.dials != rhs.dials {return false}
+    if lhs.salesEmails != rhs.salesEmails {return false}
+    if lhs.tasks != rhs.tasks {return false}
+    if lhs.conversations != rhs.conversations {return false}
+    if lhs.meetings != rhs.meetings {return false}
+    if lhs.accounts != rhs.accounts {return false}
+    if lhs.activitiesPerDay != rhs.activitiesPerDay {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_GetRepActivityResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRepActivityResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{3}working_days\0\u{1}reps\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.from) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.workingDays) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.reps) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.from.isEmpty {
+      try visitor.visitSingularStringField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 2)
+    }
+    if self.workingDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.workingDays, fieldNumber: 3)
+    }
+    if !self.reps.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.reps, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_GetRepActivityResponse, rhs: Tally_V1_GetRepActivityResponse) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.workingDays != rhs.workingDays {return false}
+    if lhs.reps != rhs.reps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

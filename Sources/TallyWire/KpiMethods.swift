@@ -27,6 +27,14 @@ public enum KpiMethods {
     "tally.v1.KpiService/GetContentEngagement",
     .unary
   )
+  public static let getCoverage = MethodDescriptor<Tally_V1_GetCoverageRequest, Tally_V1_GetCoverageResponse>(
+    "tally.v1.KpiService/GetCoverage",
+    .unary
+  )
+  public static let getRepActivity = MethodDescriptor<Tally_V1_GetRepActivityRequest, Tally_V1_GetRepActivityResponse>(
+    "tally.v1.KpiService/GetRepActivity",
+    .unary
+  )
   public static let getInfluence = MethodDescriptor<Tally_V1_GetInfluenceRequest, Tally_V1_GetInfluenceResponse>(
     "tally.v1.KpiService/GetInfluence",
     .unary
@@ -55,6 +63,8 @@ public enum KpiMethods {
     getAccountEngagement.erased,
     getJourney.erased,
     getContentEngagement.erased,
+    getCoverage.erased,
+    getRepActivity.erased,
     getInfluence.erased,
     getAttribution.erased,
     getAccountHealth.erased,

@@ -255,9 +255,9 @@ struct DemoTouch {
     guard !self.contact.isEmpty else { return }
     self.emit("call_dialed", campaign: "sdr-outreach", rep: self.rep, &random)
     if self.chance(30, 2, &random) { self.emit("sales_email", campaign: "sdr-outreach", rep: self.rep, &random) }
-    self.emit("conversation", campaign: "sdr-outreach", seconds: 900, &random)
+    self.emit("conversation", campaign: "sdr-outreach", seconds: 900, rep: self.rep, &random)
     guard self.chance(20, 5, &random) else { return }
-    self.emit("meeting_scheduled", campaign: "sdr-outreach", &random)
+    self.emit("meeting_scheduled", campaign: "sdr-outreach", rep: self.rep, &random)
     self.emit("task_completed", campaign: "sdr-outreach", person: false, rep: self.rep, &random)
     if self.chance(70, 3, &random) { self.emit("meeting_held", campaign: "sdr-outreach", seconds: 2_400, &random) }
   }

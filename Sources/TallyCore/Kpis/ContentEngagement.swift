@@ -26,21 +26,15 @@ enum ContentEngagement {
   static func assets(_ request: Tally_V1_GetContentEngagementRequest, _ connection: PostgresConnection) throws
     -> Tally_V1_GetContentEngagementResponse
   {
-    var checker = FieldChecker()
-    let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: "", &checker)
-    let filter = KpiFilterSpec(request.filter, &checker)
-    if request.limit > AccountEngagement.maxLimit {
-      checker.add(
-        "limit",
-        "must be 1 to \(AccountEngagement.maxLimit), or 0 for \(AccountEngagement.defaultLimit); got \(request.limit)")
+    let (period, filtered) = try KpiEngine.singlePeriod(request.from, request.to, request.filter) { checker in
+      if request.limit > AccountEngagement.maxLimit {
+        checker.add(
+          "limit",
+          "must be 1 to \(AccountEngagement.maxLimit), or 0 for \(AccountEngagement.defaultLimit); got \(request.limit)"
+        )
+      }
     }
-    try checker.check()
-    guard let period = periods?.current else {
-      throw RPCError(code: .internalError, message: "period missing after validation")
-    }
-    var parameters: [(any PostgresBindable)?] = ["{0}", "{\(period.from)}", "{\(period.to)}"]
-    parameters += filter.sqlParameters
-    parameters.append(Int64(request.limit == 0 ? AccountEngagement.defaultLimit : Int(request.limit)))
+    let parameters = filtered + [Int64(request.limit == 0 ? AccountEngagement.defaultLimit : Int(request.limit))]
     var response = Tally_V1_GetContentEngagementResponse()
     response.from = period.from.description
     response.to = period.to.description

@@ -93,6 +93,23 @@ enum KpiEngine {
     return measures
   }
 
+  /// One period and a filter, validated (with `more` checks of the request's other fields), as the
+  /// KPI queries' parameters $1 to $7: for the methods that answer one period.
+  static func singlePeriod(
+    _ from: String, _ to: String, _ filterMessage: Tally_V1_KpiFilter,
+    more: (inout FieldChecker) -> Void = { _ in }
+  ) throws -> (KpiPeriods.Period, [(any PostgresBindable)?]) {
+    var checker = FieldChecker()
+    let periods = KpiPeriods.parse(from: from, to: to, bucket: "", &checker)
+    let filter = KpiFilterSpec(filterMessage, &checker)
+    more(&checker)
+    try checker.check()
+    guard let period = periods?.current else {
+      throw RPCError(code: .internalError, message: "period missing after validation")
+    }
+    return (period, ["{0}", "{\(period.from)}", "{\(period.to)}"] + filter.sqlParameters)
+  }
+
   /// The answer for one KPI: the current and previous periods, the change, and the trend.
   static func value(_ kpi: Kpi, _ periods: KpiPeriods, _ measures: [KpiMeasure]) -> Tally_V1_KpiValue {
     func point(_ period: KpiPeriods.Period, _ measure: KpiMeasure) -> Tally_V1_KpiPoint {

@@ -25,6 +25,15 @@ public struct KpiService: Sendable {
     router.unary(KpiMethods.getContentEngagement, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { try ContentEngagement.assets(request, $0) }
     }
+    router.unary(KpiMethods.getCoverage, access: .tenantRead) { request, context in
+      try await self.database.transaction(context) { connection in
+        let (settings, _, _) = try Self.settings(connection)
+        return try Coverage.coverage(request, settings: settings, connection)
+      }
+    }
+    router.unary(KpiMethods.getRepActivity, access: .tenantRead) { request, context in
+      try await self.database.transaction(context) { try RepActivity.reps(request, $0) }
+    }
     router.unary(KpiMethods.getInfluence, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { connection in
         let (settings, currency, _) = try Self.settings(connection)
