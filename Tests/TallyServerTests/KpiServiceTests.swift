@@ -110,6 +110,60 @@ import Testing
     }
   }
 
+  /// Quarter buckets across a year boundary against the reference, and the same answers whatever the
+  /// database session's time zone: every day is a UTC day.
+  @Test func quarterBucketsAndTimeZones() async throws {
+    try await DataTestContext.with { context in
+      var fixture = KpiFixture(count: 1_500, seed: 77)
+      // Around the UTC midnight that starts 2026: a rep's task, a form fill and a deal, so that a
+      // day taken in the session's time zone would move them to the other bucket.
+      let newYear = KpiFixture.day("2026-01-01")
+      fixture.events += [
+        .init(
+          key: "k900001", day: newYear - 1, second: 84_600, type: "task_completed", account: "a1", contact: "c1",
+          campaign: "e1", seconds: 0),
+        .init(
+          key: "k900002", day: newYear, second: 1_800, type: "form_submitted", account: "a1", contact: "c1",
+          campaign: "e1", seconds: 0),
+      ]
+      fixture.opportunities.append(
+        .init(
+          id: "o7", account: "a1", amount: 1_000, status: "won", type: "new_business",
+          created: newYear * 86_400 - 7_200,
+          closed: newYear * 86_400 + 3_600))
+      try await fixture.load(context.clientA)
+      let weights = try await context.clientA.unary(KpiMethods.getSettings, .init()).eventWeights
+      let period = KpiPeriods.Period(from: CivilDay(isoDate: "2025-11-01")!, to: CivilDay(isoDate: "2026-04-01")!)
+      let periods = KpiPeriods(period, bucket: .quarter)
+      #expect(periods.buckets.map(\.from.description) == ["2025-11-01", "2026-01-01"])
+      var answers: [String: [String: [KpiMeasure]]] = [:]
+      for zone in ["UTC", "Pacific/Kiritimati", "America/Los_Angeles"] {
+        answers[zone] = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+          try connection.execute("SET LOCAL TimeZone = '\(zone)'")
+          var measures: [String: [KpiMeasure]] = [:]
+          for kpi in KpiCatalog.all {
+            measures[kpi.name] = try KpiEngine.measure(kpi, periods.all, KpiFilterSpec(), source: .rollups, connection)
+          }
+          return measures
+        }
+      }
+      #expect(answers["Pacific/Kiritimati"] == answers["UTC"], "UTC+14 sees the same days")
+      #expect(answers["America/Los_Angeles"] == answers["UTC"], "UTC−8 sees the same days")
+      let reference = KpiReference(fixture: fixture, filter: .init(), weights: weights)
+      for (name, measures) in answers["UTC"] ?? [:] {
+        for (bucket, measure) in zip(periods.buckets, measures.dropFirst(2)) {
+          guard let expected = reference.measure(name, bucket.from.dayNumber, bucket.to.dayNumber) else { continue }
+          let label = "\(name) \(bucket.from)..\(bucket.to)"
+          #expect(abs(measure.numerator - expected.numerator) < 1e-6 * max(1, abs(expected.numerator)), "\(label)")
+          #expect((measure.denominator == nil) == (expected.denominator == nil), "\(label)")
+          if let denominator = measure.denominator, let want = expected.denominator {
+            #expect(abs(denominator - want) <= 1e-9 * max(1, want), "\(label)")
+          }
+        }
+      }
+    }
+  }
+
   @Test func rollupsAndRawEventsGiveIdenticalAnswers() async throws {
     try await DataTestContext.with { context in
       let fixture = KpiFixture(count: 4_000, seed: 1_234_567)
