@@ -9,6 +9,14 @@ enum AccountEngagement {
   static let defaultLimit = 50
   static let maxLimit = 1_000
 
+  /// A request's row limit: 0 means the default; above the maximum is a violation of `limit`.
+  static func limit(_ requested: UInt32, _ checker: inout FieldChecker) -> Int {
+    if requested > Self.maxLimit {
+      checker.add("limit", "must be 1 to \(Self.maxLimit), or 0 for \(Self.defaultLimit); got \(requested)")
+    }
+    return requested == 0 ? Self.defaultLimit : Int(requested)
+  }
+
   /// Scores of the accounts `anchors` lists: a query of (account_id, as_of) rows, one per account,
   /// each account scored as of the start of its own day. Parameters: $1 (for `anchors`), $2
   /// half-life days, $3 window days, $4..$7 the KPI filters (KpiSQL), $8 weights, $9 tier
@@ -79,9 +87,7 @@ enum AccountEngagement {
     var checker = FieldChecker()
     let asOf = Self.asOf(request.asOf, today: today, &checker)
     let filter = KpiFilterSpec(request.filter, &checker)
-    if request.limit > Self.maxLimit {
-      checker.add("limit", "must be 1 to \(Self.maxLimit), or 0 for \(Self.defaultLimit); got \(request.limit)")
-    }
+    let limit = Self.limit(request.limit, &checker)
     try checker.check()
     guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
     var response = Tally_V1_GetAccountEngagementResponse()
@@ -90,7 +96,7 @@ enum AccountEngagement {
     response.mqaThreshold = settings.mqa
     response.accounts = try Self.scores(
       asOf: asOf, filter, targetsOnly: request.targetsOnly,
-      limit: request.limit == 0 ? Self.defaultLimit : Int(request.limit), settings: settings, connection)
+      limit: limit, settings: settings, connection)
     try Journey.setStages(&response.accounts, asOf: asOf, settings, connection)
     return response
   }

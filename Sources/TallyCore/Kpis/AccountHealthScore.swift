@@ -57,11 +57,7 @@ enum AccountHealthScore {
     var checker = FieldChecker()
     let asOf = AccountEngagement.asOf(request.asOf, today: today, &checker)
     let filter = KpiFilterSpec(request.filter, &checker)
-    if request.limit > AccountEngagement.maxLimit {
-      checker.add(
-        "limit",
-        "must be 1 to \(AccountEngagement.maxLimit), or 0 for \(AccountEngagement.defaultLimit); got \(request.limit)")
-    }
+    let limit = AccountEngagement.limit(request.limit, &checker)
     try checker.check()
     guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
     let filters = filter.sqlParameters
@@ -102,7 +98,7 @@ enum AccountHealthScore {
     response.asOf = asOf.description
     response.accounts = Array(
       accounts.sorted { ($0.health, $0.accountID) < ($1.health, $1.accountID) }
-        .prefix(request.limit == 0 ? AccountEngagement.defaultLimit : Int(request.limit)))
+        .prefix(limit))
     return response
   }
 

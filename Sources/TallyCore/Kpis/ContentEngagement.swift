@@ -26,15 +26,11 @@ enum ContentEngagement {
   static func assets(_ request: Tally_V1_GetContentEngagementRequest, _ connection: PostgresConnection) throws
     -> Tally_V1_GetContentEngagementResponse
   {
+    var limit = AccountEngagement.defaultLimit
     let (period, filtered) = try KpiEngine.singlePeriod(request.from, request.to, request.filter) { checker in
-      if request.limit > AccountEngagement.maxLimit {
-        checker.add(
-          "limit",
-          "must be 1 to \(AccountEngagement.maxLimit), or 0 for \(AccountEngagement.defaultLimit); got \(request.limit)"
-        )
-      }
+      limit = AccountEngagement.limit(request.limit, &checker)
     }
-    let parameters = filtered + [Int64(request.limit == 0 ? AccountEngagement.defaultLimit : Int(request.limit))]
+    let parameters = filtered + [Int64(limit)]
     var response = Tally_V1_GetContentEngagementResponse()
     response.from = period.from.description
     response.to = period.to.description
