@@ -4,12 +4,12 @@ SHELL := /bin/bash
 
 # Debian packages the build, the tests and `tallyd dev` need.
 SYSTEM_PACKAGES := python3 protobuf-compiler libprotobuf-dev openssl postgresql libpq-dev pkg-config
-LINT_PATHS := Package.swift $(filter-out Sources/TallyProto,$(wildcard Sources/*)) Tests
+LINT_PATHS := Package.swift $(filter-out Sources/TallyProto,$(wildcard Sources/*)) Tests Benchmarks/Package.swift Benchmarks/Sources Benchmarks/Tests
 DEV_DIR ?= .dev
 DEV_PORT ?= 7443
 FUZZ_SECONDS ?= 60
 
-.PHONY: run test deps build lint check-generated unit-tests smoke fuzz clean
+.PHONY: run test deps build lint check-generated unit-tests smoke bench-smoke bench fuzz clean
 
 # The server and the CLI only (no tests), then a dev server with its own PostgreSQL in $(DEV_DIR),
 # whose demo tenant gets the demo data set on its first start.
@@ -18,7 +18,7 @@ run: deps
 	swift build --product tally
 	scripts/run-dev $(DEV_DIR) $(DEV_PORT)
 
-test: deps check-generated lint build unit-tests smoke fuzz
+test: deps check-generated lint build unit-tests smoke bench-smoke fuzz
 
 deps:
 	@scripts/install-system-packages $(SYSTEM_PACKAGES)
@@ -43,6 +43,14 @@ unit-tests:
 # The binaries as a person uses them: tallyd dev, tally with no flags, SIGTERM.
 smoke:
 	scripts/smoke-test
+
+# tally-bench against a fresh dev server: one second per shape (make test), or the full release
+# runs docs/BENCHMARKS.md quotes (make bench; JSON results in bench-results/).
+bench-smoke:
+	scripts/bench smoke
+
+bench:
+	scripts/bench
 
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS)

@@ -18,6 +18,7 @@ let package = Package(
     .executable(name: "tally", targets: ["tally"]),
     .library(name: "TallyClient", targets: ["TallyClient"]),
     .library(name: "TallyWire", targets: ["TallyWire"]),
+    .library(name: "TallyProto", targets: ["TallyProto"]),
     // Test helpers. A root target outside every product makes SwiftPM build every executable of
     // every dependency (swift-protobuf's vendored protoc among them: ten minutes), so it has one.
     .library(name: "TallyTestSupport", targets: ["TallyTestSupport"]),

@@ -1,0 +1,63 @@
+import Histogram
+import TallyClient
+
+/// Runs one call shape from `clients.count` connections × `concurrency` tasks each, for `duration`.
+/// Each task keeps its own latency histogram (microseconds); they are merged at the end, so
+/// recording costs no lock on the hot path. Calls that end after the deadline are not counted.
+struct LoadRunner: Sendable {
+  var concurrency: Int
+  var duration: Duration
+
+  struct Result: Sendable {
+    var calls: UInt64 = 0
+    var errors: UInt64 = 0
+    /// What the calls carried, e.g. events for ingestion; calls when a call carries one thing.
+    var units: UInt64 = 0
+    var firstError = ""
+    var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+
+    mutating func merge(_ other: Result) {
+      self.calls += other.calls
+      self.errors += other.errors
+      self.units += other.units
+      if self.firstError.isEmpty { self.firstError = other.firstError }
+      self.latencies.add(other.latencies)
+    }
+  }
+
+  /// `call` returns how many units it carried.
+  func run(clients: [TallyClient], _ call: @escaping @Sendable (TallyClient) async throws -> UInt64) async -> Result {
+    let clock = ContinuousClock()
+    let end = clock.now.advanced(by: self.duration)
+    return await withTaskGroup(of: Result.self) { group in
+      for client in clients {
+        for _ in 0..<self.concurrency {
+          group.addTask {
+            var result = Result()
+            while true {
+              let started = clock.now
+              guard started < end else { break }
+              do {
+                let units = try await call(client)
+                let finished = clock.now
+                guard finished <= end else { continue }
+                result.calls += 1
+                result.units += units
+                let elapsed = finished - started
+                let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+                _ = result.latencies.record(UInt64(max(micros, 1)))
+              } catch {
+                result.errors += 1
+                if result.firstError.isEmpty { result.firstError = String(describing: error) }
+              }
+            }
+            return result
+          }
+        }
+      }
+      var total = Result()
+      for await part in group { total.merge(part) }
+      return total
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// CPU time and peak memory of a process, read from /proc (Linux): the server's cost of a run.
+struct ProcessStats: Sendable, Equatable {
+  /// User plus system CPU seconds so far.
+  var cpuSeconds: Double
+  /// VmHWM: the peak resident set size so far, in bytes.
+  var peakRSS: UInt64
+  /// VmRSS: the resident set size now, in bytes.
+  var rss: UInt64
+
+  /// nil when the process is gone or /proc is not there.
+  static func read(pid: Int32) -> ProcessStats? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    else { return nil }
+    return Self.parse(stat: stat, status: status, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))))
+  }
+
+  /// Fields 14 and 15 of stat (utime, stime in clock ticks) come after the command name, which
+  /// may hold spaces and parentheses: count from the last ")".
+  static func parse(stat: String, status: String, ticksPerSecond: Double) -> ProcessStats? {
+    guard let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    // fields[0] is field 3 (state): utime is field 14, stime 15.
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]), ticksPerSecond > 0 else {
+      return nil
+    }
+    func kilobytes(_ key: String) -> UInt64 {
+      let line = status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+      let words = line?.split(whereSeparator: { $0 == " " || $0 == "\t" })
+      return (words?.dropFirst().first).flatMap { UInt64($0) }.map { $0 * 1_024 } ?? 0
+    }
+    return ProcessStats(
+      cpuSeconds: (user + system) / ticksPerSecond, peakRSS: kilobytes("VmHWM"), rss: kilobytes("VmRSS"))
+  }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `tally-bench`: load scenarios against a running tallyd, with latency percentiles and the
+/// server's CPU and memory (docs/BENCHMARKS.md).
+@main
+struct TallyBench: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tally-bench", abstract: "Load scenarios against a running tallyd.",
+    subcommands: [PingScenario.self])
+}

@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+
+@testable import tally_bench
+
+/// /proc parsing, on the text Linux writes, a command name with spaces and parentheses included.
+@Suite struct ProcessStatsTests {
+  static let status = "Name:\ttallyd\nVmPeak:\t  900000 kB\nVmHWM:\t   48816 kB\nVmRSS:\t   40000 kB\nThreads:\t9\n"
+
+  @Test func cpuAndMemoryComeFromTheirFields() throws {
+    let stat = "4242 (tally d (dev)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 9 0 100 0 0"
+    let stats = try #require(ProcessStats.parse(stat: stat, status: Self.status, ticksPerSecond: 100))
+    #expect(stats.cpuSeconds == 3.25)
+    #expect(stats.peakRSS == 48_816 * 1_024 && stats.rss == 40_000 * 1_024)
+  }
+
+  @Test func truncatedTextGivesNothing() {
+    #expect(ProcessStats.parse(stat: "4242 (tallyd) S 1 2", status: Self.status, ticksPerSecond: 100) == nil)
+    #expect(ProcessStats.parse(stat: "no parenthesis", status: "", ticksPerSecond: 100) == nil)
+  }
+
+  @Test func theReadingOfThisProcessIsPlausible() throws {
+    let own = try #require(ProcessStats.read(pid: getpid()))
+    #expect(own.cpuSeconds >= 0 && own.peakRSS >= own.rss && own.rss > 1_000_000)
+  }
+}
