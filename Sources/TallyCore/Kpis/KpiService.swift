@@ -16,46 +16,45 @@ public struct KpiService: Sendable {
       try await self.database.transaction(context) { try Self.settingsMessage($0) }
     }
     router.unary(KpiMethods.updateSettings, access: .tenantWrite, self.updateSettings)
-    router.unary(KpiMethods.getJourney, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { connection in
-        let (settings, _, _) = try Self.settings(connection)
-        return try Journey.journey(request, settings: settings, today: CivilDay(Date()), connection)
-      }
-    }
     router.unary(KpiMethods.getContentEngagement, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { try ContentEngagement.assets(request, $0) }
-    }
-    router.unary(KpiMethods.getCoverage, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { connection in
-        let (settings, _, _) = try Self.settings(connection)
-        return try Coverage.coverage(request, settings: settings, connection)
-      }
     }
     router.unary(KpiMethods.getRepActivity, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { try RepActivity.reps(request, $0) }
     }
-    router.unary(KpiMethods.getInfluence, access: .tenantRead) { request, context in
+    self.read(KpiMethods.getJourney, &router) { try Journey.journey($0, settings: $1.settings, today: $1.today, $2) }
+    self.read(KpiMethods.getCoverage, &router) { try Coverage.coverage($0, settings: $1.settings, $2) }
+    self.read(KpiMethods.getInfluence, &router) {
+      try Influence.influence($0, settings: $1.settings, currency: $1.currency, $2)
+    }
+    self.read(KpiMethods.getAttribution, &router) {
+      try Attribution.attribution($0, settings: $1.settings, currency: $1.currency, $2)
+    }
+    self.read(KpiMethods.getAccountHealth, &router) {
+      try AccountHealthScore.health($0, settings: $1.settings, today: $1.today, $2)
+    }
+    self.read(KpiMethods.getAccountEngagement, &router) {
+      try AccountEngagement.rank($0, settings: $1.settings, today: $1.today, $2)
+    }
+  }
+
+  /// What the read methods answer from besides the request: the tenant's settings and currency,
+  /// and today's UTC day.
+  struct Reading {
+    let settings: KpiSettings
+    let currency: String
+    let today: CivilDay
+  }
+
+  /// A read method answered in one transaction, with the tenant's settings read in it.
+  private func read<Request, Response>(
+    _ method: MethodDescriptor<Request, Response>, _ router: inout Router,
+    _ answer: @escaping @Sendable (Request, Reading, PostgresConnection) throws -> Response
+  ) {
+    router.unary(method, access: .tenantRead) { request, context in
       try await self.database.transaction(context) { connection in
         let (settings, currency, _) = try Self.settings(connection)
-        return try Influence.influence(request, settings: settings, currency: currency, connection)
-      }
-    }
-    router.unary(KpiMethods.getAttribution, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { connection in
-        let (settings, currency, _) = try Self.settings(connection)
-        return try Attribution.attribution(request, settings: settings, currency: currency, connection)
-      }
-    }
-    router.unary(KpiMethods.getAccountHealth, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { connection in
-        let (settings, _, _) = try Self.settings(connection)
-        return try AccountHealthScore.health(request, settings: settings, today: CivilDay(Date()), connection)
-      }
-    }
-    router.unary(KpiMethods.getAccountEngagement, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { connection in
-        let (settings, _, _) = try Self.settings(connection)
-        return try AccountEngagement.rank(request, settings: settings, today: CivilDay(Date()), connection)
+        return try answer(request, Reading(settings: settings, currency: currency, today: CivilDay(Date())), connection)
       }
     }
   }
