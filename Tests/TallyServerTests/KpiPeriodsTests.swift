@@ -1,3 +1,4 @@
+import TallyWire
 import Testing
 
 @testable import TallyCore
