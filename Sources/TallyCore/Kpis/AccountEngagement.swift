@@ -84,12 +84,10 @@ enum AccountEngagement {
     _ request: Tally_V1_GetAccountEngagementRequest, settings: KpiSettings, today: CivilDay,
     _ connection: PostgresConnection
   ) throws -> Tally_V1_GetAccountEngagementResponse {
-    var checker = FieldChecker()
-    let asOf = Self.asOf(request.asOf, today: today, &checker)
-    let filter = KpiFilterSpec(request.filter, &checker)
-    let limit = Self.limit(request.limit, &checker)
-    try checker.check()
-    guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
+    var limit = Self.defaultLimit
+    let (asOf, filter) = try Self.validate(request.asOf, request.filter, today: today) {
+      limit = Self.limit(request.limit, &$0)
+    }
     var response = Tally_V1_GetAccountEngagementResponse()
     response.asOf = asOf.description
     response.windowDays = UInt32(Self.windowDays(settings))
@@ -99,6 +97,21 @@ enum AccountEngagement {
       limit: limit, settings: settings, connection)
     try Journey.setStages(&response.accounts, asOf: asOf, settings, connection)
     return response
+  }
+
+  /// The `as_of` and filter of a request about accounts as of a day, validated together with
+  /// `more` checks of its other fields.
+  static func validate(
+    _ asOfText: String, _ filterMessage: Tally_V1_KpiFilter, today: CivilDay,
+    more: (inout FieldChecker) -> Void = { _ in }
+  ) throws -> (CivilDay, KpiFilterSpec) {
+    var checker = FieldChecker()
+    let asOf = Self.asOf(asOfText, today: today, &checker)
+    let filter = KpiFilterSpec(filterMessage, &checker)
+    more(&checker)
+    try checker.check()
+    guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
+    return (asOf, filter)
   }
 
   /// `as_of` of a request: empty means tomorrow, so that today's events count.
@@ -163,6 +176,11 @@ enum AccountEngagement {
       account.marketingQualified = account.score >= settings.mqa
       return account
     }
+  }
+
+  /// Each scored account's score, by account id.
+  static func scoreByAccount(_ scores: [Tally_V1_AccountEngagement]) -> [String: Double] {
+    Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) })
   }
 
   static func json(_ values: [String: Double]) -> String {

@@ -20,7 +20,7 @@ enum AccountHealthScore {
   /// Customers at $1 that the tier ($2) and account ($3) filters keep.
   static let customersSQL = """
     SELECT a.account_id, a.name, a.tier FROM accounts a
-    WHERE a.customer_since < \(Journey.asOfTime) AND (a.churned_at IS NULL OR a.churned_at >= \(Journey.asOfTime))
+    WHERE \(Journey.isCustomer)
       AND \(KpiSQL.accountFilter("a.account_id", tiers: "$2", accounts: "$3"))
     """
 
@@ -54,12 +54,10 @@ enum AccountHealthScore {
     _ request: Tally_V1_GetAccountHealthRequest, settings: KpiSettings, today: CivilDay,
     _ connection: PostgresConnection
   ) throws -> Tally_V1_GetAccountHealthResponse {
-    var checker = FieldChecker()
-    let asOf = AccountEngagement.asOf(request.asOf, today: today, &checker)
-    let filter = KpiFilterSpec(request.filter, &checker)
-    let limit = AccountEngagement.limit(request.limit, &checker)
-    try checker.check()
-    guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
+    var limit = AccountEngagement.defaultLimit
+    let (asOf, filter) = try AccountEngagement.validate(request.asOf, request.filter, today: today) {
+      limit = AccountEngagement.limit(request.limit, &$0)
+    }
     let filters = filter.sqlParameters
     var accounts = try connection.query(Self.customersSQL, [asOf.description, filters[2], filters[3]]).rows.map { row in
       var account = Tally_V1_AccountHealth()
@@ -105,9 +103,8 @@ enum AccountHealthScore {
   static func scores(
     _ asOf: CivilDay, _ filter: KpiFilterSpec, _ settings: KpiSettings, _ connection: PostgresConnection
   ) throws -> [String: Double] {
-    let scores = try AccountEngagement.scores(
-      asOf: asOf, filter, targetsOnly: false, limit: nil, settings: settings, connection)
-    return Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) })
+    AccountEngagement.scoreByAccount(
+      try AccountEngagement.scores(asOf: asOf, filter, targetsOnly: false, limit: nil, settings: settings, connection))
   }
 
   /// Answers close the oldest open question first; a question still open counts until `as_of`.

@@ -50,15 +50,14 @@ enum Attribution {
     _ request: Tally_V1_GetAttributionRequest, settings: KpiSettings, currency: String,
     _ connection: PostgresConnection
   ) throws -> Tally_V1_GetAttributionResponse {
-    var checker = FieldChecker()
-    let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: "", &checker)
-    let filter = KpiFilterSpec(request.filter, &checker)
-    let modelName = request.model.isEmpty ? AttributionModel.linear.rawValue : request.model
-    let model = AttributionModel(rawValue: modelName)
-    if model == nil { checker.oneOf(request.model, "model", AttributionModel.allCases.map(\.rawValue)) }
-    try checker.check()
-    guard let period = periods?.current, let model else {
-      throw RPCError(code: .internalError, message: "period or model missing after validation")
+    var model = AttributionModel.linear
+    let (period, filter) = try KpiEngine.singlePeriod(request.from, request.to, request.filter) { checker in
+      guard !request.model.isEmpty else { return }
+      if let named = AttributionModel(rawValue: request.model) {
+        model = named
+      } else {
+        checker.oneOf(request.model, "model", AttributionModel.allCases.map(\.rawValue))
+      }
     }
     let (from, to) = (period.from.description, period.to.description)
     var deals: [String: Deal] = [:]

@@ -27,10 +27,10 @@ enum ContentEngagement {
     -> Tally_V1_GetContentEngagementResponse
   {
     var limit = AccountEngagement.defaultLimit
-    let (period, filtered) = try KpiEngine.singlePeriod(request.from, request.to, request.filter) { checker in
+    let (period, filter) = try KpiEngine.singlePeriod(request.from, request.to, request.filter) { checker in
       limit = AccountEngagement.limit(request.limit, &checker)
     }
-    let parameters = filtered + [Int64(limit)]
+    let parameters = KpiEngine.parameters([period], filter) + [Int64(limit)]
     var response = Tally_V1_GetContentEngagementResponse()
     response.from = period.from.description
     response.to = period.to.description

@@ -22,7 +22,8 @@ enum Coverage {
   static func coverage(
     _ request: Tally_V1_GetCoverageRequest, settings: KpiSettings, _ connection: PostgresConnection
   ) throws -> Tally_V1_GetCoverageResponse {
-    let (period, parameters) = try KpiEngine.singlePeriod(request.from, request.to, request.filter)
+    let (period, filter) = try KpiEngine.singlePeriod(request.from, request.to, request.filter)
+    let parameters = KpiEngine.parameters([period], filter)
     var response = Tally_V1_GetCoverageResponse()
     response.from = period.from.description
     response.to = period.to.description

@@ -35,13 +35,7 @@ enum Influence {
   static func influence(
     _ request: Tally_V1_GetInfluenceRequest, settings: KpiSettings, currency: String, _ connection: PostgresConnection
   ) throws -> Tally_V1_GetInfluenceResponse {
-    var checker = FieldChecker()
-    let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: "", &checker)
-    let filter = KpiFilterSpec(request.filter, &checker)
-    try checker.check()
-    guard let period = periods?.current else {
-      throw RPCError(code: .internalError, message: "period missing after validation")
-    }
+    let (period, filter) = try KpiEngine.singlePeriod(request.from, request.to, request.filter)
     let (from, to) = (period.from.description, period.to.description)
     let filters = filter.sqlParameters
     let deals = try connection.query(Self.dealsSQL, [from, to, filters[2], filters[3]]).rows.map { row in
@@ -56,8 +50,7 @@ enum Influence {
     response.to = to
     response.currency = currency
     response.windowDays = UInt32(AccountEngagement.windowDays(settings))
-    response.quartiles = Self.quartiles(
-      deals, scores: Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) }))
+    response.quartiles = Self.quartiles(deals, scores: AccountEngagement.scoreByAccount(scores))
     if let top = response.quartiles.first, let bottom = response.quartiles.last, top.hasSalesCycleDays,
       bottom.hasSalesCycleDays, bottom.salesCycleDays > 0
     {

@@ -21,11 +21,14 @@ enum Journey {
       AND (NOT $2::boolean OR a.tier > 0) AND $3::int > 0
     """
 
+  /// SQL true when account `a` is a customer as of $1: since before it, not churned before it.
+  static let isCustomer = """
+    a.customer_since < \(Self.asOfTime) AND (a.churned_at IS NULL OR a.churned_at >= \(Self.asOfTime))
+    """
+
   /// Account `a`'s id, and whether it is a customer and has a live opportunity as of $1.
   static let stateColumns = """
-    a.account_id,
-    coalesce(a.customer_since < \(Self.asOfTime)
-      AND (a.churned_at IS NULL OR a.churned_at >= \(Self.asOfTime)), false) AS customer,
+    a.account_id, coalesce(\(Self.isCustomer), false) AS customer,
     EXISTS (SELECT 1 FROM opportunities o WHERE o.account_id = a.account_id AND o.created_at < \(Self.asOfTime)
       AND NOT (o.status = 'lost' AND o.closed_at < \(Self.asOfTime))) AS opportunity
     """
@@ -75,14 +78,10 @@ enum Journey {
   static func journey(
     _ request: Tally_V1_GetJourneyRequest, settings: KpiSettings, today: CivilDay, _ connection: PostgresConnection
   ) throws -> Tally_V1_GetJourneyResponse {
-    var checker = FieldChecker()
-    let asOf = AccountEngagement.asOf(request.asOf, today: today, &checker)
-    let filter = KpiFilterSpec(request.filter, &checker)
-    try checker.check()
-    guard let asOf else { throw RPCError(code: .internalError, message: "as_of missing after validation") }
-    let scores = try AccountEngagement.scores(
-      asOf: asOf, filter, targetsOnly: request.targetsOnly, limit: nil, settings: settings, connection)
-    let score = Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) })
+    let (asOf, filter) = try AccountEngagement.validate(request.asOf, request.filter, today: today)
+    let score = AccountEngagement.scoreByAccount(
+      try AccountEngagement.scores(
+        asOf: asOf, filter, targetsOnly: request.targetsOnly, limit: nil, settings: settings, connection))
     let window = Int64(AccountEngagement.windowDays(settings))
     let parameters = [asOf.description, request.targetsOnly, window] + filter.sqlParameters
     var counts = Array(repeating: 0, count: Self.stages.count)

@@ -78,12 +78,7 @@ enum KpiEngine {
         return KpiMeasure(numerator: Double(scores.filter { $0.score >= settings.mqa }.count), denominator: nil)
       }
     }
-    let parameters: [(any PostgresBindable)?] =
-      [
-        "{" + periods.indices.map(String.init).joined(separator: ",") + "}",
-        "{" + periods.map(\.from.description).joined(separator: ",") + "}",
-        "{" + periods.map(\.to.description).joined(separator: ",") + "}",
-      ] + filter.sqlParameters
+    let parameters = Self.parameters(periods, filter)
     var measures = Array(repeating: KpiMeasure(numerator: 0, denominator: nil), count: periods.count)
     for row in try connection.query(sql, parameters).rows {
       let label = try row.require(Int.self, "label")
@@ -93,12 +88,22 @@ enum KpiEngine {
     return measures
   }
 
-  /// One period and a filter, validated (with `more` checks of the request's other fields), as the
-  /// KPI queries' parameters $1 to $7: for the methods that answer one period.
+  /// The parameters $1 to $7 of every KPI query (KpiSQL): the periods, labelled by their index,
+  /// and the filter.
+  static func parameters(_ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec) -> [(any PostgresBindable)?] {
+    [
+      "{" + periods.indices.map(String.init).joined(separator: ",") + "}",
+      "{" + periods.map(\.from.description).joined(separator: ",") + "}",
+      "{" + periods.map(\.to.description).joined(separator: ",") + "}",
+    ] + filter.sqlParameters
+  }
+
+  /// One period and a filter of a request, validated together with `more` checks of its other
+  /// fields: for the methods that answer one period.
   static func singlePeriod(
     _ from: String, _ to: String, _ filterMessage: Tally_V1_KpiFilter,
     more: (inout FieldChecker) -> Void = { _ in }
-  ) throws -> (KpiPeriods.Period, [(any PostgresBindable)?]) {
+  ) throws -> (KpiPeriods.Period, KpiFilterSpec) {
     var checker = FieldChecker()
     let periods = KpiPeriods.parse(from: from, to: to, bucket: "", &checker)
     let filter = KpiFilterSpec(filterMessage, &checker)
@@ -107,7 +112,7 @@ enum KpiEngine {
     guard let period = periods?.current else {
       throw RPCError(code: .internalError, message: "period missing after validation")
     }
-    return (period, ["{0}", "{\(period.from)}", "{\(period.to)}"] + filter.sqlParameters)
+    return (period, filter)
   }
 
   /// The answer for one KPI: the current and previous periods, the change, and the trend.

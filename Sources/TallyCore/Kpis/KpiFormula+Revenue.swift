@@ -92,7 +92,7 @@ extension KpiFormula {
           1000 * (SELECT count(DISTINCT o.account_id) FROM opportunities o
             JOIN targets t ON t.label = p.label AND t.account_id = o.account_id
             WHERE \(KpiSQL.inPeriod("o.accepted_at"))) AS num,
-          (SELECT count(*) FROM targets t WHERE t.label = p.label) AS den
+          \(KpiSQL.targetCount) AS den
         FROM periods p
         """
     case .activitiesPerRep:

@@ -175,7 +175,7 @@ enum KpiFormula: Sendable {
           (SELECT count(DISTINCT e.account_id) FROM \(kpi.events) e
             JOIN targets t ON t.label = p.label AND t.account_id = e.account_id
             WHERE \(eventsIn) AND e.type IN \(list(Self.engagementTypes))) AS num,
-          (SELECT count(*) FROM targets t WHERE t.label = p.label) AS den
+          \(KpiSQL.targetCount) AS den
         FROM periods p
         """
     case .targetAccountsWithOpportunity:
@@ -185,7 +185,7 @@ enum KpiFormula: Sendable {
           (SELECT count(DISTINCT o.account_id) FROM opportunities o
             JOIN targets t ON t.label = p.label AND t.account_id = o.account_id
             WHERE \(KpiSQL.inPeriod("o.created_at"))) AS num,
-          (SELECT count(*) FROM targets t WHERE t.label = p.label) AS den
+          \(KpiSQL.targetCount) AS den
         FROM periods p
         """
     case .opportunities(let measure):

@@ -87,6 +87,9 @@ struct KpiSQL: Sendable {
     )
     """
 
+  /// The target accounts of period `p` (the `targets` CTE): the denominator of the per-target rates.
+  static let targetCount = "(SELECT count(*) FROM targets t WHERE t.label = p.label)"
+
   /// A timestamptz column inside period `p`.
   static func inPeriod(_ column: String) -> String {
     "\(column) >= (p.p_from::timestamp AT TIME ZONE 'UTC') AND \(column) < (p.p_to::timestamp AT TIME ZONE 'UTC')"

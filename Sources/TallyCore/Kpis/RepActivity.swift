@@ -25,7 +25,8 @@ enum RepActivity {
   static func reps(_ request: Tally_V1_GetRepActivityRequest, _ connection: PostgresConnection) throws
     -> Tally_V1_GetRepActivityResponse
   {
-    let (period, parameters) = try KpiEngine.singlePeriod(request.from, request.to, request.filter)
+    let (period, filter) = try KpiEngine.singlePeriod(request.from, request.to, request.filter)
+    let parameters = KpiEngine.parameters([period], filter)
     var response = Tally_V1_GetRepActivityResponse()
     response.from = period.from.description
     response.to = period.to.description
