@@ -78,8 +78,11 @@ enum AccountHealthScore {
       support[try row.require(String.self, "account_id"), default: []].append(
         (try row.require(Bool.self, "question"), try row.require(Double.self, "at")))
     }
-    let now = try Self.scores(asOf, filter, settings, connection)
-    let before = try Self.scores(CivilDay(dayNumber: asOf.dayNumber - Self.trendDays), filter, settings, connection)
+    // Only the customers' scores are needed: they already passed the tier and account filters.
+    var customers = filter
+    customers.accountIDs = accounts.map(\.accountID)
+    let now = try Self.scores(asOf, customers, settings, connection)
+    let before = try Self.scores(CivilDay(dayNumber: asOf.dayNumber - Self.trendDays), customers, settings, connection)
     let asOfSeconds = Double(asOf.dayNumber) * 86_400
     for index in accounts.indices {
       let id = accounts[index].accountID
