@@ -70,7 +70,12 @@ struct ServerStreamSink: ResponseSink {
       throw RPCError.responseTooLarge(bytes.count, limit: self.maxFramePayload)
     }
     let eventLoop = self.channel.eventLoop
-    eventLoop.execute { self.connection.value.writeStreamMessage(self.streamID, bytes) }
+    // Written in order, and before the call's STATUS: directly when the handler runs on the loop.
+    if eventLoop.inEventLoop {
+      self.connection.value.writeStreamMessage(self.streamID, bytes)
+    } else {
+      eventLoop.execute { self.connection.value.writeStreamMessage(self.streamID, bytes) }
+    }
     if !self.channel.isWritable {
       try await eventLoop.flatSubmit { self.connection.value.writableFuture(on: eventLoop) }.get()
     }

@@ -37,6 +37,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var lastActivity = NIODeadline.now()
   private var idleTimer: Scheduled<Void>?
   private var writabilityWaiters = WritabilityWaiters()
+  /// Where the calls' handlers run; set when the handler joins its channel.
+  private var executor: EventLoopTaskExecutor?
+  private var flushScheduled = false
 
   init(dependencies: Dependencies) {
     self.dependencies = dependencies
@@ -50,6 +53,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
+    self.executor = EventLoopTaskExecutor(eventLoop: context.eventLoop)
     if let remote = context.channel.remoteAddress { self.logger[metadataKey: "peer"] = "\(remote)" }
     self.scheduleIdleCheck(in: self.dependencies.limits.handshakeTimeout)
   }
@@ -136,6 +140,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       context.flush()
       if close { self.close(after: write, context: context) }
     case .close:
+      context.flush()  // answers waiting for `flushSoon` go out before the close
       context.close(promise: nil)
     }
   }
@@ -336,7 +341,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let requestContext = call.context
     let streamID = call.streamID
     let authenticator = self.dependencies.authenticator
-    call.task = Task {
+    call.task = Task(executorPreference: self.executor) {
       let outcome: Result<(any Message)?, any Error>
       do {
         try await authenticator.revalidate(requestContext.principal)
@@ -344,7 +349,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       } catch {
         outcome = .failure(error)
       }
-      eventLoop.execute { connection.value.callReturned(streamID, outcome) }
+      if eventLoop.inEventLoop {
+        connection.value.callReturned(streamID, outcome)
+      } else {
+        eventLoop.execute { connection.value.callReturned(streamID, outcome) }
+      }
     }
   }
 
@@ -363,20 +372,28 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
           var buffer = context.channel.allocator.buffer(capacity: 2 * Frame.headerLength + bytes.count)
           buffer.writeFrame(.message, streamID: streamID, payload: bytes)
           buffer.writeFrame(.status, streamID: streamID, payload: EmptyCollection())
-          context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+          context.write(self.wrapOutboundOut(buffer), promise: nil)
         } catch {
           self.writeStatus(self.status(for: error, call: call), streamID: streamID, context: context)
-          context.flush()
         }
       } else {
         self.writeStatus(RPCError(code: .ok, message: ""), streamID: streamID, context: context)
-        context.flush()
       }
     case .failure(let error):
       self.writeStatus(self.status(for: error, call: call), streamID: streamID, context: context)
-      context.flush()
     }
+    self.flushSoon(context: context)
     self.callEnded(streamID)
+  }
+
+  /// Answers that are ready in the same event-loop tick share one flush: one TLS record, one write.
+  private func flushSoon(context: ChannelHandlerContext) {
+    guard !self.flushScheduled else { return }
+    self.flushScheduled = true
+    context.eventLoop.assumeIsolated().execute {
+      self.flushScheduled = false
+      self.context?.flush()
+    }
   }
 
   /// Answers a call that the connection ends itself (cancel, deadline, limits) and stops its work.
