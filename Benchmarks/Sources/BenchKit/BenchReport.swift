@@ -1,37 +1,41 @@
-import Foundation
+public import Foundation
 import Histogram
 
 /// One scenario's numbers, as a table for people and as JSON for docs/BENCHMARKS.md and CI.
-struct BenchReport: Encodable {
-  struct Latency: Encodable {
+public struct BenchReport: Encodable, Sendable {
+  public struct Latency: Encodable, Sendable {
     var p50: UInt64
     var p90: UInt64
     var p99: UInt64
     var max: UInt64
   }
 
-  struct Server: Encodable {
+  public struct Server: Encodable, Sendable {
     var cpuSeconds: Double
     var peakRSSBytes: UInt64
     var rssBytes: UInt64
   }
 
-  var scenario: String
-  var connections: Int
-  var concurrency: Int
-  var durationSeconds: Double
-  var calls: UInt64
-  var errors: UInt64
-  var callsPerSecond: Double
-  var unitsPerSecond: Double
+  public var scenario: String
+  /// What `unitsPerSecond` counts: calls, events, answers.
+  public var unit: String
+  public var connections: Int
+  public var concurrency: Int
+  public var durationSeconds: Double
+  public var calls: UInt64
+  public var errors: UInt64
+  public var callsPerSecond: Double
+  public var unitsPerSecond: Double
   /// Microseconds.
-  var latency: Latency
-  var server: Server?
+  public var latency: Latency
+  public var server: Server?
 
   init(
-    scenario: String, options: BenchOptions, result: LoadRunner.Result, server: (ProcessStats, ProcessStats)?
+    scenario: String, unit: String, options: LoadOptions, result: LoadRunner.Result,
+    server: (ProcessStats, ProcessStats)?
   ) {
     self.scenario = scenario
+    self.unit = unit
     self.connections = options.connections
     self.concurrency = options.concurrency
     self.durationSeconds = options.duration
@@ -49,12 +53,12 @@ struct BenchReport: Encodable {
     }
   }
 
-  var lines: [String] {
+  public var lines: [String] {
     var lines = [
       "\(self.scenario): \(self.connections) connection(s) × \(self.concurrency) in flight, \(self.durationSeconds) s",
-      String(
-        format: "  %.0f calls/s, %.0f units/s, %llu calls, %llu errors", self.callsPerSecond, self.unitsPerSecond,
-        self.calls, self.errors),
+      String(format: "  %.0f calls/s", self.callsPerSecond)
+        + (self.unit == "calls" ? "" : String(format: ", %.0f ", self.unitsPerSecond) + "\(self.unit)/s")
+        + ", \(self.calls) calls, \(self.errors) errors",
       "  latency µs: p50 \(self.latency.p50)  p90 \(self.latency.p90)  p99 \(self.latency.p99)  max \(self.latency.max)",
     ]
     if let server {
@@ -66,7 +70,7 @@ struct BenchReport: Encodable {
     return lines
   }
 
-  func json() throws -> Data {
+  public func json() throws -> Data {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,20 +1,24 @@
-import Histogram
-import TallyClient
+public import Histogram
 
 /// Runs one call shape from `clients.count` connections × `concurrency` tasks each, for `duration`.
 /// Each task keeps its own latency histogram (microseconds); they are merged at the end, so
 /// recording costs no lock on the hot path. Calls that end after the deadline are not counted.
-struct LoadRunner: Sendable {
-  var concurrency: Int
-  var duration: Duration
+public struct LoadRunner: Sendable {
+  public var concurrency: Int
+  public var duration: Duration
 
-  struct Result: Sendable {
-    var calls: UInt64 = 0
-    var errors: UInt64 = 0
+  public init(concurrency: Int, duration: Duration) {
+    self.concurrency = concurrency
+    self.duration = duration
+  }
+
+  public struct Result: Sendable {
+    public var calls: UInt64 = 0
+    public var errors: UInt64 = 0
     /// What the calls carried, e.g. events for ingestion; calls when a call carries one thing.
-    var units: UInt64 = 0
-    var firstError = ""
-    var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    public var units: UInt64 = 0
+    public var firstError = ""
+    public var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
 
     mutating func merge(_ other: Result) {
       self.calls += other.calls
@@ -26,7 +30,9 @@ struct LoadRunner: Sendable {
   }
 
   /// `call` returns how many units it carried.
-  func run(clients: [TallyClient], _ call: @escaping @Sendable (TallyClient) async throws -> UInt64) async -> Result {
+  public func run<Client: Sendable>(
+    clients: [Client], _ call: @escaping @Sendable (Client) async throws -> UInt64
+  ) async -> Result {
     let clock = ContinuousClock()
     let end = clock.now.advanced(by: self.duration)
     return await withTaskGroup(of: Result.self) { group in

@@ -1,16 +1,16 @@
 import Foundation
 
 /// CPU time and peak memory of a process, read from /proc (Linux): the server's cost of a run.
-struct ProcessStats: Sendable, Equatable {
+public struct ProcessStats: Sendable, Equatable {
   /// User plus system CPU seconds so far.
-  var cpuSeconds: Double
+  public var cpuSeconds: Double
   /// VmHWM: the peak resident set size so far, in bytes.
-  var peakRSS: UInt64
+  public var peakRSS: UInt64
   /// VmRSS: the resident set size now, in bytes.
-  var rss: UInt64
+  public var rss: UInt64
 
   /// nil when the process is gone or /proc is not there.
-  static func read(pid: Int32) -> ProcessStats? {
+  public static func read(pid: Int32) -> ProcessStats? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
       let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
     else { return nil }

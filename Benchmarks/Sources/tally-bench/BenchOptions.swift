@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchKit
 import Foundation
 import TallyClient
 
@@ -10,18 +11,7 @@ struct BenchOptions: ParsableArguments {
   @Option(help: "host:port; default: the profile's.") var endpoint: String?
   @Option(help: "The CA certificate (PEM); default: the profile's.") var caCert: String?
   @Option(help: "An API key; default: the profile's tenant key, else its operator key.") var apiKey: String?
-  @Option(help: "Connections (one client each).") var connections = 1
-  @Option(help: "Calls in flight per connection.") var concurrency = 1
-  @Option(help: "Seconds measured.") var duration = 10.0
-  @Option(help: "Seconds of calls before the measurement.") var warmup = 2.0
-  @Option(help: "The server's pid: its CPU seconds and peak RSS are read from /proc.") var serverPid: Int32?
-  @Option(help: "Also write the result as JSON to this file.") var json: String?
-
-  func validate() throws {
-    guard (1...1_000).contains(self.connections) else { throw ValidationError("--connections must be 1 to 1000") }
-    guard (1...10_000).contains(self.concurrency) else { throw ValidationError("--concurrency must be 1 to 10000") }
-    guard self.duration > 0, self.warmup >= 0 else { throw ValidationError("--duration must be > 0, --warmup ≥ 0") }
-  }
+  @OptionGroup var load: LoadOptions
 
   /// The fields of a `tallyd dev` profile the bench reads.
   struct Profile: Decodable {

@@ -6,5 +6,5 @@ import ArgumentParser
 struct TallyBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tally-bench", abstract: "Load scenarios against a running tallyd.",
-    subcommands: [PingScenario.self])
+    subcommands: [PingScenario.self, EchoServerCommand.self])
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import tally_bench
+@testable import BenchKit
 
 /// /proc parsing, on the text Linux writes, a command name with spaces and parentheses included.
 @Suite struct ProcessStatsTests {

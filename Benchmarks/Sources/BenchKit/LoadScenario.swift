@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+
+/// What every scenario does around its calls: warm up, read the server's /proc before and after
+/// the measured run, report. The clients are connected by the caller, before the clock starts.
+public enum LoadScenario {
+  /// `call` returns how many units (calls, events, answers) it carried.
+  public static func measure<Client: Sendable>(
+    _ name: String, unit: String = "calls", options: LoadOptions, clients: [Client],
+    _ call: @escaping @Sendable (Client) async throws -> UInt64
+  ) async throws -> BenchReport {
+    if options.warmup > 0 {
+      _ = await LoadRunner(concurrency: options.concurrency, duration: Self.duration(options.warmup))
+        .run(clients: clients, call)
+    }
+    let before = options.serverPid.flatMap(ProcessStats.read)
+    let result = await LoadRunner(concurrency: options.concurrency, duration: Self.duration(options.duration))
+      .run(clients: clients, call)
+    let after = options.serverPid.flatMap(ProcessStats.read)
+    if result.calls == 0 { throw ValidationError("no call succeeded: \(result.firstError)") }
+    let server = before.flatMap { before in after.map { (before, $0) } }
+    return BenchReport(scenario: name, unit: unit, options: options, result: result, server: server)
+  }
+
+  static func duration(_ seconds: Double) -> Duration { .milliseconds(Int(seconds * 1_000)) }
+
+  /// Prints the report and, with `--json`, writes it.
+  public static func emit(_ report: BenchReport, _ options: LoadOptions) throws {
+    for line in report.lines { print(line) }
+    if let path = options.json { try report.json().write(to: URL(fileURLWithPath: path)) }
+  }
+}
