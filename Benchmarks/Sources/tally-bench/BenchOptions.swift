@@ -19,20 +19,26 @@ struct BenchOptions: ParsableArguments {
     var caCert: String?
     var tenantAPIKey: String?
     var operatorAPIKey: String?
+    var tenantID: String?
+    var databaseURL: String?
 
     enum CodingKeys: String, CodingKey {
       case endpoint
       case caCert = "ca_cert"
       case tenantAPIKey = "tenant_api_key"
       case operatorAPIKey = "operator_api_key"
+      case tenantID = "tenant_id"
+      case databaseURL = "database_url"
     }
   }
 
+  func readProfile() throws -> Profile {
+    guard FileManager.default.fileExists(atPath: self.profile) else { return Profile() }
+    return try JSONDecoder().decode(Profile.self, from: Data(contentsOf: URL(fileURLWithPath: self.profile)))
+  }
+
   func configuration(clientName: String) throws -> ClientConfiguration {
-    let profile =
-      FileManager.default.fileExists(atPath: self.profile)
-      ? try JSONDecoder().decode(Profile.self, from: Data(contentsOf: URL(fileURLWithPath: self.profile)))
-      : Profile()
+    let profile = try self.readProfile()
     guard let endpoint = self.endpoint ?? profile.endpoint,
       let (host, port) = ClientConfiguration.parseEndpoint(endpoint)
     else { throw ValidationError("no endpoint: pass --endpoint host:port or a --profile with one") }

@@ -6,5 +6,8 @@ import ArgumentParser
 struct TallyBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tally-bench", abstract: "Load scenarios against a running tallyd.",
-    subcommands: [PingScenario.self, EchoServerCommand.self])
+    subcommands: [
+      PingScenario.self, IngestScenario.self, SubmitScenario.self, KpiScenario.self, CopyBaseline.self,
+      EchoServerCommand.self,
+    ])
 }

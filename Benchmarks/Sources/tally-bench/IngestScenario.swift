@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+import TallyClient
+import TallyProto
+import TallyWire
+
+/// `tally-bench ingest`: RecordEvents streams of `--batches` messages of `--batch-size` events,
+/// every event new (idempotency keys unique to the run), rollups and all: events/s end to end.
+struct IngestScenario: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ingest", abstract: "RecordEvents client streams of 1,000-event messages (events/s).")
+  @OptionGroup var options: BenchOptions
+  @Option(help: "Events per RecordEvents message (the server takes at most 5,000).") var batchSize = 1_000
+  @Option(help: "Messages per RecordEvents stream: one call.") var batches = 10
+  @Option(help: "Accounts the events are spread over.") var accounts = 2_000
+
+  func validate() throws {
+    guard (1...5_000).contains(self.batchSize) else { throw ValidationError("--batch-size must be 1 to 5000") }
+    guard (1...1_000).contains(self.batches) else { throw ValidationError("--batches must be 1 to 1000") }
+    guard self.accounts > 0 else { throw ValidationError("--accounts must be > 0") }
+  }
+
+  func run() async throws {
+    let generator = EventGenerator(
+      seed: 7, keyPrefix: "ingest-\(UInt32.random(in: .min ... .max))-", accounts: self.accounts,
+      end: Int64(Date().timeIntervalSince1970))
+    let next = SharedCounter()
+    let batchSize = UInt64(self.batchSize)
+    let batches = self.batches
+    try await Scenario.run("ingest", unit: "events", self.options) { client in
+      let response = try await client.clientStreaming(EventMethods.recordEvents) { writer in
+        for _ in 0..<batches {
+          let first = next.take(batchSize)
+          try await writer.send(generator.request(first..<first + batchSize))
+        }
+      }
+      let sent = UInt64(batches) * batchSize
+      guard response.accepted == sent else {
+        throw ValidationError("RecordEvents accepted \(response.accepted) of \(sent) new events")
+      }
+      return response.accepted
+    }
+  }
+}
+
+/// Hands out disjoint ranges of numbers (events, tokens) to the scenario's tasks.
+final class SharedCounter: Sendable {
+  private let next = Atomic<UInt64>(0)
+
+  func take(_ count: UInt64) -> UInt64 {
+    self.next.add(count, ordering: .relaxed).oldValue
+  }
+}
