@@ -7,10 +7,13 @@ public final class PostgresConnection {
   private var handle: OpaquePointer?
   private let conninfo: String
   private var preparedStatements: [String: String] = [:]
+  private let observer: PostgresStatement.Observer?
 
-  /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string.
-  public init(conninfo: String) throws {
+  /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string. `observer`
+  /// sees every statement before it runs (for `tallyd kpi-sql`; nil in the server).
+  public init(conninfo: String, observer: PostgresStatement.Observer? = nil) throws {
     self.conninfo = conninfo
+    self.observer = observer
     try self.connect()
   }
 
@@ -45,6 +48,7 @@ public final class PostgresConnection {
   /// Runs SQL without parameters (several statements allowed): for fixed text only.
   public func execute(_ sql: String) throws {
     let connection = try self.connection()
+    self.observer?(PostgresStatement(sql: sql, parameters: nil))
     let result = PQexec(connection, sql)
     defer { PQclear(result) }
     try self.check(result, connection)
@@ -56,6 +60,7 @@ public final class PostgresConnection {
     let connection = try self.connection()
     let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     let texts: [String?] = parameters.map { $0?.postgresText }
+    self.observer?(PostgresStatement(sql: sql, parameters: texts))
     let result = withCStrings(texts) { pointers in
       PQexecPrepared(connection, name, Int32(pointers.count), pointers, nil, nil, 0)
     }

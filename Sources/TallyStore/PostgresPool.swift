@@ -17,11 +17,17 @@ public final class PostgresPool: Sendable {
     public var size: Int
     /// How long a failed connection attempt makes the next one wait (doubling up to 8 ×).
     public var reconnectBackoff: Duration
+    /// Sees every statement the pool's connections run; nil in the server.
+    public var statementObserver: PostgresStatement.Observer?
 
-    public init(conninfo: String, size: Int? = nil, reconnectBackoff: Duration = .milliseconds(250)) {
+    public init(
+      conninfo: String, size: Int? = nil, reconnectBackoff: Duration = .milliseconds(250),
+      statementObserver: PostgresStatement.Observer? = nil
+    ) {
       self.conninfo = conninfo
       self.size = max(1, size ?? 2 * ProcessInfo.processInfo.activeProcessorCount)
       self.reconnectBackoff = reconnectBackoff
+      self.statementObserver = statementObserver
     }
   }
 
@@ -267,7 +273,8 @@ private final class Worker: @unchecked Sendable {
       if let connection {
         try connection.connect()
       } else {
-        self.connection = try PostgresConnection(conninfo: self.configuration.conninfo)
+        self.connection = try PostgresConnection(
+          conninfo: self.configuration.conninfo, observer: self.configuration.statementObserver)
       }
       self.backoff = self.configuration.reconnectBackoff
       return self.connection

@@ -13,7 +13,7 @@ struct Tallyd: AsyncParsableCommand {
     commandName: "tallyd",
     abstract: "The Tally server: ABM data, KPIs and surveys over the Tally wire protocol.",
     version: tallyServerVersion,
-    subcommands: [Serve.self, Dev.self, Migrate.self, OperatorKey.self, Database.self]
+    subcommands: [Serve.self, Dev.self, Migrate.self, OperatorKey.self, Database.self, KpiSQLCommand.self]
   )
 }
 

@@ -30,19 +30,19 @@ public struct BenchReport: Encodable, Sendable {
   public var latency: Latency
   public var server: Server?
 
-  init(
-    scenario: String, unit: String, options: LoadOptions, result: LoadRunner.Result,
-    server: (ProcessStats, ProcessStats)?
+  public init(
+    scenario: String, unit: String, connections: Int, concurrency: Int, durationSeconds: Double,
+    result: LoadRunner.Result, server: (ProcessStats, ProcessStats)?
   ) {
     self.scenario = scenario
     self.unit = unit
-    self.connections = options.connections
-    self.concurrency = options.concurrency
-    self.durationSeconds = options.duration
+    self.connections = connections
+    self.concurrency = concurrency
+    self.durationSeconds = durationSeconds
     self.calls = result.calls
     self.errors = result.errors
-    self.callsPerSecond = Double(result.calls) / options.duration
-    self.unitsPerSecond = Double(result.units) / options.duration
+    self.callsPerSecond = Double(result.calls) / durationSeconds
+    self.unitsPerSecond = Double(result.units) / durationSeconds
     let histogram = result.latencies
     self.latency = Latency(
       p50: histogram.valueAtPercentile(50), p90: histogram.valueAtPercentile(90),

@@ -20,6 +20,15 @@ public struct LoadRunner: Sendable {
     public var firstError = ""
     public var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
 
+    public init() {}
+
+    /// One call that carried `units`, with its latency.
+    public mutating func record(units: UInt64, micros: Int64) {
+      self.calls += 1
+      self.units += units
+      _ = self.latencies.record(UInt64(max(micros, 1)))
+    }
+
     mutating func merge(_ other: Result) {
       self.calls += other.calls
       self.errors += other.errors
@@ -47,11 +56,10 @@ public struct LoadRunner: Sendable {
                 let units = try await call(client)
                 let finished = clock.now
                 guard finished <= end else { continue }
-                result.calls += 1
-                result.units += units
                 let elapsed = finished - started
-                let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-                _ = result.latencies.record(UInt64(max(micros, 1)))
+                result.record(
+                  units: units,
+                  micros: elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
               } catch {
                 result.errors += 1
                 if result.firstError.isEmpty { result.firstError = String(describing: error) }

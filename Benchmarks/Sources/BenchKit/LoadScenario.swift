@@ -19,14 +19,16 @@ public enum LoadScenario {
     let after = options.serverPid.flatMap(ProcessStats.read)
     if result.calls == 0 { throw ValidationError("no call succeeded: \(result.firstError)") }
     let server = before.flatMap { before in after.map { (before, $0) } }
-    return BenchReport(scenario: name, unit: unit, options: options, result: result, server: server)
+    return BenchReport(
+      scenario: name, unit: unit, connections: options.connections, concurrency: options.concurrency,
+      durationSeconds: options.duration, result: result, server: server)
   }
 
   static func duration(_ seconds: Double) -> Duration { .milliseconds(Int(seconds * 1_000)) }
 
   /// Prints the report and, with `--json`, writes it.
-  public static func emit(_ report: BenchReport, _ options: LoadOptions) throws {
+  public static func emit(_ report: BenchReport, json: String?) throws {
     for line in report.lines { print(line) }
-    if let path = options.json { try report.json().write(to: URL(fileURLWithPath: path)) }
+    if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
   }
 }

@@ -30,12 +30,15 @@ struct BenchOptions: ParsableArguments {
       case tenantID = "tenant_id"
       case databaseURL = "database_url"
     }
+
+    /// An empty profile when there is no file.
+    static func read(_ path: String) throws -> Profile {
+      guard FileManager.default.fileExists(atPath: path) else { return Profile() }
+      return try JSONDecoder().decode(Profile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
   }
 
-  func readProfile() throws -> Profile {
-    guard FileManager.default.fileExists(atPath: self.profile) else { return Profile() }
-    return try JSONDecoder().decode(Profile.self, from: Data(contentsOf: URL(fileURLWithPath: self.profile)))
-  }
+  func readProfile() throws -> Profile { try Profile.read(self.profile) }
 
   func configuration(clientName: String) throws -> ClientConfiguration {
     let profile = try self.readProfile()

@@ -23,9 +23,7 @@ struct CopyBaseline: AsyncParsableCommand {
   }
 
   func run() async throws {
-    var options = BenchOptions()
-    options.profile = self.profile
-    let profile = try options.readProfile()
+    let profile = try BenchOptions.Profile.read(self.profile)
     guard let url = self.databaseURL ?? profile.databaseURL, let tenant = profile.tenantID else {
       throw ValidationError("the profile has no database_url and tenant_id (tallyd dev writes both)")
     }

@@ -32,7 +32,7 @@ enum Scenario {
     let clients = try await Self.connect(options)
     defer { Task { for client in clients { await client.close() } } }
     let report = try await LoadScenario.measure(name, unit: unit, options: options.load, clients: clients, call)
-    try LoadScenario.emit(report, options.load)
+    try LoadScenario.emit(report, json: options.load.json)
   }
 
   static func connect(_ options: BenchOptions) async throws -> [TallyClient] {

@@ -8,6 +8,7 @@ struct TallyBench: AsyncParsableCommand {
     commandName: "tally-bench", abstract: "Load scenarios against a running tallyd.",
     subcommands: [
       PingScenario.self, IngestScenario.self, SubmitScenario.self, KpiScenario.self, CopyBaseline.self,
+      SQLBaseline.self,
       EchoServerCommand.self,
     ])
 }

@@ -35,7 +35,7 @@ struct PingCommand: AsyncParsableCommand {
         return 1
       }
     }
-    try LoadScenario.emit(report, self.load)
+    try LoadScenario.emit(report, json: self.load.json)
   }
 
   static func ping(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ message: Tally_V1_PingRequest) async throws
