@@ -170,6 +170,8 @@ let package = Package(
         "TallyStore",
         "TallyWire",
         "TallyTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
       ],
       swiftSettings: strictSettings
     ),

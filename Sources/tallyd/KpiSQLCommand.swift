@@ -55,37 +55,3 @@ struct KpiSQLCommand: AsyncParsableCommand {
     print(PsqlReplayScript(recorded.withLockedValue { $0 }, iterations: self.iterations, title: header).text)
   }
 }
-
-/// Statements a connection sent, as a psql script: what ran before the first BEGIN once, the
-/// parameterised statements prepared once (as the server's connections do), then the transaction
-/// `iterations` times, each after an `\echo iteration` line so that its `Time:` lines can be summed.
-struct PsqlReplayScript {
-  var text: String
-
-  init(_ statements: [PostgresStatement], iterations: Int, title: String) {
-    let begin = statements.firstIndex { $0.sql == "BEGIN" } ?? statements.startIndex
-    var names: [String: String] = [:]
-    var lines = [
-      "-- \(title)", "-- \(statements.count) statements recorded by tallyd kpi-sql", "\\set ON_ERROR_STOP on",
-    ]
-    lines += statements[..<begin].map { $0.sql + ";" }
-    for statement in statements[begin...] where statement.parameters != nil && names[statement.sql] == nil {
-      names[statement.sql] = "tally_\(names.count + 1)"
-      lines.append("PREPARE \(names[statement.sql]!) AS\n\(statement.sql);")
-    }
-    lines.append("\\timing on")
-    let body = statements[begin...].map { statement in
-      guard let parameters = statement.parameters, let name = names[statement.sql] else { return statement.sql + ";" }
-      return parameters.isEmpty
-        ? "EXECUTE \(name);" : "EXECUTE \(name)(\(parameters.map(Self.literal).joined(separator: ", ")));"
-    }
-    for _ in 0..<iterations { lines += ["\\echo iteration"] + body }
-    self.text = lines.joined(separator: "\n")
-  }
-
-  /// A SQL string literal (standard_conforming_strings: only quotes double), or NULL.
-  static func literal(_ text: String?) -> String {
-    guard let text else { return "NULL" }
-    return "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
-  }
-}
