@@ -10,7 +10,8 @@ struct BenchOptions: ParsableArguments {
   var profile = "\(NSHomeDirectory())/.config/tally/dev.json"
   @Option(help: "host:port; default: the profile's.") var endpoint: String?
   @Option(help: "The CA certificate (PEM); default: the profile's.") var caCert: String?
-  @Option(help: "An API key; default: the profile's tenant key, else its operator key.") var apiKey: String?
+  @Option(help: "An API key; default: the profile's tenant key (its operator key with --tenant).") var apiKey: String?
+  @Option(help: "Act on this tenant with the operator key (e.g. the largest one `seed` made).") var tenant: String?
   @OptionGroup var load: LoadOptions
 
   /// The fields of a `tallyd dev` profile the bench reads.
@@ -40,16 +41,22 @@ struct BenchOptions: ParsableArguments {
 
   func readProfile() throws -> Profile { try Profile.read(self.profile) }
 
-  func configuration(clientName: String) throws -> ClientConfiguration {
+  func configuration(clientName: String, useOperatorKey: Bool = false) throws -> ClientConfiguration {
     let profile = try self.readProfile()
     guard let endpoint = self.endpoint ?? profile.endpoint,
       let (host, port) = ClientConfiguration.parseEndpoint(endpoint)
     else { throw ValidationError("no endpoint: pass --endpoint host:port or a --profile with one") }
-    guard let key = self.apiKey ?? profile.tenantAPIKey ?? profile.operatorAPIKey else {
+    let profileKey =
+      self.tenant != nil || useOperatorKey
+      ? profile.operatorAPIKey : profile.tenantAPIKey ?? profile.operatorAPIKey
+    guard let key = self.apiKey ?? profileKey else {
       throw ValidationError("no API key: pass --api-key or a --profile with one")
     }
     return ClientConfiguration(
       host: host, port: port, security: .tls(caCertificatePath: self.caCert ?? profile.caCert, serverHostname: nil),
       apiKey: key, clientName: clientName)
   }
+
+  /// What every call of a scenario carries: the tenant an operator key acts on.
+  var callOptions: CallOptions { CallOptions(tenantID: self.tenant) }
 }

@@ -19,9 +19,10 @@ struct KpiScenario: AsyncParsableCommand {
     request.from = self.from ?? quarter.from
     request.to = self.to ?? quarter.to
     let message = request
+    let callOptions = self.options.callOptions
     print("kpi: the default dashboard from \(message.from) to \(message.to)")
     try await Scenario.run("kpi", self.options) { client in
-      let response = try await client.unary(KpiMethods.getKpis, message)
+      let response = try await client.unary(KpiMethods.getKpis, message, options: callOptions)
       guard !response.kpis.isEmpty else { throw ValidationError("GetKpis answered no KPI") }
       return 1
     }

@@ -7,8 +7,7 @@ struct TallyBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tally-bench", abstract: "Load scenarios against a running tallyd.",
     subcommands: [
-      PingScenario.self, IngestScenario.self, SubmitScenario.self, KpiScenario.self, CopyBaseline.self,
-      SQLBaseline.self,
-      EchoServerCommand.self,
+      SeedCommand.self, PingScenario.self, IngestScenario.self, SubmitScenario.self, KpiScenario.self,
+      EchoServerCommand.self, CopyBaseline.self, SQLBaseline.self,
     ])
 }

@@ -23,7 +23,9 @@ enum AccountEngagement {
   /// multipliers, $10 role multipliers (jsonb objects), $11 targets only, $12 limit, then any
   /// `anchors` adds. An event with a contact of a known role counts weight × role multiplier: the
   /// contact rollup adds weight × (multiplier − 1) on top of the event rollup's weight. The bounds
-  /// give the planner a constant day range for the rollup indexes.
+  /// give the planner a constant day range for the rollup indexes. `by_type` and `people` are
+  /// MATERIALIZED: the planner underestimates them (CTE and row-level security), and once chose to
+  /// recompute `people` for every row of the join, 11× slower (docs/BENCHMARKS.md).
   static func sql(anchors: String) -> String {
     """
     WITH anchors AS (\(anchors)),
@@ -42,13 +44,13 @@ enum AccountEngagement {
         JOIN role_multipliers r ON r.role = k.role AND r.multiplier <> 1
       WHERE \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
     ),
-    by_type AS (
+    by_type AS MATERIALIZED (
       SELECT account_id, type, sum(events) AS events, sum(minutes * power(0.5, age / $2::float8)) AS score,
         sum(minutes) AS minutes, sum(minutes) FILTER (WHERE age <= 7) AS last_week,
         sum(minutes) FILTER (WHERE age > 7 AND age <= 35) AS weeks_before
       FROM parts GROUP BY account_id, type
     ),
-    people AS (
+    people AS MATERIALIZED (
       SELECT c.account_id, count(DISTINCT c.contact_id) AS people
       FROM contact_rollup_daily c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
       WHERE \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
