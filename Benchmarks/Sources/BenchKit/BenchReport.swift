@@ -2,18 +2,25 @@ public import Foundation
 import Histogram
 
 /// One scenario's numbers, as a table for people and as JSON for docs/BENCHMARKS.md and CI.
-public struct BenchReport: Encodable, Sendable {
-  public struct Latency: Encodable, Sendable {
-    var p50: UInt64
-    var p90: UInt64
-    var p99: UInt64
-    var max: UInt64
+public struct BenchReport: Codable, Sendable {
+  public struct Latency: Codable, Sendable {
+    public var p50: UInt64
+    public var p90: UInt64
+    public var p99: UInt64
+    public var max: UInt64
   }
 
-  public struct Server: Encodable, Sendable {
-    var cpuSeconds: Double
-    var peakRSSBytes: UInt64
-    var rssBytes: UInt64
+  public struct Server: Codable, Sendable {
+    public var cpuSeconds: Double
+    public var peakRSSBytes: UInt64
+    public var rssBytes: UInt64
+
+    /// Spelled so that snake_case JSON (`peak_rss_bytes`) reads back.
+    enum CodingKeys: String, CodingKey {
+      case cpuSeconds
+      case peakRSSBytes = "peakRssBytes"
+      case rssBytes
+    }
   }
 
   public var scenario: String
@@ -70,10 +77,5 @@ public struct BenchReport: Encodable, Sendable {
     return lines
   }
 
-  public func json() throws -> Data {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    return try encoder.encode(self)
-  }
+  public func json() throws -> Data { try BenchJSON.encode(self) }
 }

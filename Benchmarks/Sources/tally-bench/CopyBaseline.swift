@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchKit
 import Foundation
 
 /// `tally-bench copy-baseline`: the ceiling for ingestion. psql's `\copy` of the same generated
@@ -15,7 +16,7 @@ struct CopyBaseline: AsyncParsableCommand {
   @Option(help: "Accounts the events are spread over.") var accounts = 2_000
   @Option(help: "Also write the result as JSON to this file.") var json: String?
 
-  struct Result: Encodable {
+  struct Result: Codable {
     var scenario = "psql copy"
     var events: Int
     var seconds: Double
@@ -54,10 +55,7 @@ struct CopyBaseline: AsyncParsableCommand {
     let result = Result(events: self.events, seconds: seconds, eventsPerSecond: Double(self.events) / seconds)
     print(String(format: "psql copy: %d events in %.2f s, %.0f events/s", self.events, seconds, result.eventsPerSecond))
     if let path = self.json {
-      let encoder = JSONEncoder()
-      encoder.keyEncodingStrategy = .convertToSnakeCase
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      try encoder.encode(result).write(to: URL(fileURLWithPath: path))
+      try BenchJSON.write(result, to: path)
     }
   }
 

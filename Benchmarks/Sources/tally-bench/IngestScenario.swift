@@ -11,12 +11,12 @@ struct IngestScenario: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "ingest", abstract: "RecordEvents client streams of 1,000-event messages (events/s).")
   @OptionGroup var options: BenchOptions
-  @Option(help: "Events per RecordEvents message (the server takes at most 5,000).") var batchSize = 1_000
+  @Option(help: "Events per RecordEvents message (the server takes at most 10,000).") var batchSize = 1_000
   @Option(help: "Messages per RecordEvents stream: one call.") var batches = 10
   @Option(help: "Accounts the events are spread over.") var accounts = 2_000
 
   func validate() throws {
-    guard (1...5_000).contains(self.batchSize) else { throw ValidationError("--batch-size must be 1 to 5000") }
+    guard (1...10_000).contains(self.batchSize) else { throw ValidationError("--batch-size must be 1 to 10000") }
     guard (1...1_000).contains(self.batches) else { throw ValidationError("--batches must be 1 to 1000") }
     guard self.accounts > 0 else { throw ValidationError("--accounts must be > 0") }
   }

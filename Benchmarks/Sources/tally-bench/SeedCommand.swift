@@ -29,7 +29,7 @@ struct SeedCommand: AsyncParsableCommand {
     guard (1...64).contains(self.parallel) else { throw ValidationError("--parallel must be 1 to 64") }
   }
 
-  struct Summary: Encodable {
+  struct Summary: Codable {
     var tenants = 0
     var accounts = 0
     var events: UInt64 = 0
@@ -39,6 +39,13 @@ struct SeedCommand: AsyncParsableCommand {
     var largestTenantID = ""
     var largestTenantAccounts = 0
     var largestTenantEvents: UInt64 = 0
+
+    /// Spelled so that snake_case JSON (`largest_tenant_id`) reads back.
+    enum CodingKeys: String, CodingKey {
+      case tenants, accounts, events, surveyAnswers, seconds, eventsPerSecond, largestTenantAccounts
+      case largestTenantEvents
+      case largestTenantID = "largestTenantId"
+    }
   }
 
   func run() async throws {
@@ -81,10 +88,7 @@ struct SeedCommand: AsyncParsableCommand {
       "seed: the largest tenant is \(summary.largestTenantID): \(summary.largestTenantAccounts) accounts, "
         + "\(summary.largestTenantEvents) events")
     if let path = self.options.load.json {
-      let encoder = JSONEncoder()
-      encoder.keyEncodingStrategy = .convertToSnakeCase
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      try encoder.encode(summary).write(to: URL(fileURLWithPath: path))
+      try BenchJSON.write(summary, to: path)
     }
   }
 

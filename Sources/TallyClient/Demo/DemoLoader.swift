@@ -20,7 +20,7 @@ public struct DemoLoader: Sendable {
     public var surveyAnswers: Int
   }
 
-  /// `eventsPerMessage` events per RecordEvents message (the server takes at most 5,000).
+  /// `eventsPerMessage` events per RecordEvents message (the server takes at most 10,000).
   public func load(_ data: DemoDataSet, eventsPerMessage: Int = 5_000) async throws -> Outcome {
     let client = self.client
     let options = self.options
@@ -40,10 +40,14 @@ public struct DemoLoader: Sendable {
       var upsert = Tally_V1_UpsertCampaignRequest()
       upsert.campaign = campaign
       _ = try await client.unary(CampaignMethods.upsertCampaign, upsert, options: options)
-      var targets = Tally_V1_SetCampaignTargetsRequest()
-      targets.campaignID = campaign.id
-      targets.add = data.campaignTargets[campaign.id] ?? []
-      _ = try await client.unary(CampaignMethods.setCampaignTargets, targets, options: options)
+      let accountIDs = data.campaignTargets[campaign.id] ?? []
+      // The server takes at most 10,000 account ids a call.
+      for start in stride(from: 0, to: accountIDs.count, by: 10_000) {
+        var targets = Tally_V1_SetCampaignTargetsRequest()
+        targets.campaignID = campaign.id
+        targets.add = Array(accountIDs[start..<min(start + 10_000, accountIDs.count)])
+        _ = try await client.unary(CampaignMethods.setCampaignTargets, targets, options: options)
+      }
     }
     for cost in data.costs {
       var request = Tally_V1_RecordCostRequest()

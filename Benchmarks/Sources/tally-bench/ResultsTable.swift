@@ -1,0 +1,97 @@
+import ArgumentParser
+import BenchKit
+import Foundation
+
+/// `tally-bench results DIR`: the JSON files one `scripts/bench` run wrote, as the Markdown tables
+/// of docs/BENCHMARKS.md, each scenario next to its baseline with their ratio and issue 7's target.
+struct ResultsTable: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "results", abstract: "The JSON results of one scripts/bench run as Markdown tables.")
+  @Argument(help: "The directory scripts/bench wrote (BENCH_OUT, default bench-results).") var directory: String
+
+  func run() throws {
+    for line in try self.lines() { print(line) }
+  }
+
+  func lines() throws -> [String] {
+    var lines = [
+      "| scenario | shape | Tally | baseline | Tally ÷ baseline | p50 / p99 (µs) | target |",
+      "|---|---|---|---|---|---|---|",
+    ]
+    for shape in ["1x1", "2x8", "1x64", "4x16"] {
+      guard let ping = try self.report("ping-\(shape)") else { continue }
+      let shown = shape.replacingOccurrences(of: "x", with: " × ")
+      for (name, file) in [("NIO echo", "echo-ping-\(shape)"), ("grpc-swift-2", "grpc-ping-\(shape)")] {
+        guard let baseline = try self.report(file) else { continue }
+        lines.append(
+          "| ping vs \(name) | \(shown) | \(Self.rate(ping.callsPerSecond)) calls/s | "
+            + "\(Self.rate(baseline.callsPerSecond)) calls/s | "
+            + String(format: "%.2f", ping.callsPerSecond / baseline.callsPerSecond)
+            + " | \(Self.latency(ping)) vs \(Self.latency(baseline)) | \(Self.pingTarget(name, shape)) |")
+      }
+    }
+    if let kpi = try self.report("kpi"), let sql = try self.report("kpi-sql") {
+      lines.append(
+        "| kpi (largest tenant) vs its SQL through psql | 1 × 1 | \(Self.rate(kpi.callsPerSecond)) calls/s | "
+          + "\(Self.rate(sql.callsPerSecond)) calls/s | "
+          + String(format: "p99 %.2f×", Double(kpi.latency.p99) / Double(max(sql.latency.p99, 1)))
+          + " | \(Self.latency(kpi)) vs \(Self.latency(sql)) | p99 ≤ 50 ms and ≤ 1.5 × the SQL |")
+    }
+    if let ingest = try self.report("ingest"), let copy = try self.decode(CopyBaseline.Result.self, "copy") {
+      lines.append(
+        "| ingest vs psql \\copy | \(ingest.connections) × \(ingest.concurrency) | "
+          + "\(Self.rate(ingest.unitsPerSecond)) events/s | \(Self.rate(copy.eventsPerSecond)) events/s | "
+          + String(format: "%.2f", ingest.unitsPerSecond / copy.eventsPerSecond)
+          + " | \(Self.latency(ingest)) per stream | ≥ 100,000 events/s and ≥ 0.70 |")
+    }
+    if let submit = try self.report("submit") {
+      lines.append(
+        "| submit | \(submit.connections) × \(submit.concurrency) | \(Self.rate(submit.unitsPerSecond)) answers/s | "
+          + "— | — | \(Self.latency(submit)) | ≥ 5,000 answers/s |")
+    }
+    if let idle = try self.decode(IdleScenario.Result.self, "idle") {
+      lines.append(
+        "| idle connections (server RSS) | \(idle.connections) × 0 | "
+          + String(format: "%.1f KB per connection", idle.bytesPerConnection / 1_024)
+          + " | — | — | — | ≤ 50 KB per connection |")
+    }
+    if let seed = try self.decode(SeedCommand.Summary.self, "seed") {
+      lines.append("")
+      lines.append(
+        "Seed: \(seed.tenants) tenants, \(seed.accounts) accounts, \(seed.events) events and \(seed.surveyAnswers) "
+          + String(
+            format: "survey answers in %.0f s (%.0f events/s with everything else); ", seed.seconds,
+            seed.eventsPerSecond)
+          + "the largest tenant has \(seed.largestTenantAccounts) accounts and \(seed.largestTenantEvents) events.")
+    }
+    return lines
+  }
+
+  static func pingTarget(_ baseline: String, _ shape: String) -> String {
+    switch (baseline, shape) {
+    case ("NIO echo", "1x64"), ("NIO echo", "4x16"): "≥ 0.50" + (shape == "1x64" ? "; p99 ≤ 2,000 µs" : "")
+    case ("grpc-swift-2", "1x64"), ("grpc-swift-2", "4x16"): "≥ 10"
+    case ("NIO echo", "1x1"): "p50 ≤ 150 µs"
+    default: "—"
+    }
+  }
+
+  static func rate(_ value: Double) -> String {
+    let formatter = NumberFormatter()
+    formatter.numberStyle = .decimal
+    formatter.maximumFractionDigits = value < 10 ? 1 : 0
+    return formatter.string(from: NSNumber(value: value)) ?? String(value)
+  }
+
+  static func latency(_ report: BenchReport) -> String {
+    "\(report.latency.p50) / \(report.latency.p99)"
+  }
+
+  func report(_ name: String) throws -> BenchReport? { try self.decode(BenchReport.self, name) }
+
+  func decode<T: Decodable>(_ type: T.Type, _ name: String) throws -> T? {
+    let url = URL(fileURLWithPath: self.directory).appendingPathComponent("\(name).json")
+    guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+    return try BenchJSON.read(T.self, from: url)
+  }
+}
