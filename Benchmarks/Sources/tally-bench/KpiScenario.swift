@@ -12,6 +12,7 @@ struct KpiScenario: AsyncParsableCommand {
   @OptionGroup var options: BenchOptions
   @Option(help: "The period's first day, YYYY-MM-DD; default: the last full quarter's.") var from: String?
   @Option(help: "The day after the period, YYYY-MM-DD.") var to: String?
+  @Option(help: "Seconds a call may take before it counts as an error.") var timeout = 60.0
 
   func run() async throws {
     var request = Tally_V1_GetKpisRequest()
@@ -19,10 +20,12 @@ struct KpiScenario: AsyncParsableCommand {
     request.from = self.from ?? quarter.from
     request.to = self.to ?? quarter.to
     let message = request
-    let callOptions = self.options.callOptions
+    var callOptions = self.options.callOptions
+    callOptions.timeout = .milliseconds(Int(self.timeout * 1_000))
     print("kpi: the default dashboard from \(message.from) to \(message.to)")
+    let options = callOptions
     try await Scenario.run("kpi", self.options) { client in
-      let response = try await client.unary(KpiMethods.getKpis, message, options: callOptions)
+      let response = try await client.unary(KpiMethods.getKpis, message, options: options)
       guard !response.kpis.isEmpty else { throw ValidationError("GetKpis answered no KPI") }
       return 1
     }

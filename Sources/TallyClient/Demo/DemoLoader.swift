@@ -49,12 +49,12 @@ public struct DemoLoader: Sendable {
         _ = try await client.unary(CampaignMethods.setCampaignTargets, targets, options: options)
       }
     }
-    for cost in data.costs {
+    try await Self.concurrently(data.costs) { cost in
       var request = Tally_V1_RecordCostRequest()
       request.cost = cost
       _ = try await client.unary(CampaignMethods.recordCost, request, options: options)
     }
-    for opportunity in data.opportunities {
+    try await Self.concurrently(data.opportunities) { opportunity in
       var request = Tally_V1_UpsertOpportunityRequest()
       request.opportunity = opportunity
       _ = try await client.unary(OpportunityMethods.upsertOpportunity, request, options: options)
@@ -68,6 +68,20 @@ public struct DemoLoader: Sendable {
     }
     let answers = try await DemoSurveys(client: client, options: options, data: data).run()
     return Outcome(newEvents: recorded.accepted, duplicateEvents: recorded.duplicates, surveyAnswers: answers)
+  }
+
+  /// Runs `body` for every item with at most `limit` calls in flight on the one connection, which
+  /// multiplexes them: a large tenant's thousands of upserts need not wait for each other.
+  static func concurrently<Item: Sendable>(
+    _ items: [Item], limit: Int = 16, _ body: @escaping @Sendable (Item) async throws -> Void
+  ) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for (index, item) in items.enumerated() {
+        if index >= limit { try await group.next() }
+        group.addTask { try await body(item) }
+      }
+      try await group.waitForAll()
+    }
   }
 }
 
@@ -100,11 +114,14 @@ struct DemoSurveys {
         invitations += try await self.client.unary(SurveyMethods.issueInvitations, invite, options: self.options)
           .invitations
       }
+      var answers: [(token: String, score: Int32)] = []
       for invitation in invitations where random.next(10) < 7 {
-        let score = Int32(random.next(11) / 2 + 5 + round)
-        try await self.answer(invitation.token, score: min(score, 10), reason: "Round \(round + 1) feedback")
-        answered += 1
+        answers.append((invitation.token, min(Int32(random.next(11) / 2 + 5 + round), 10)))
       }
+      try await DemoLoader.concurrently(answers) { answer in
+        try await self.answer(answer.token, score: answer.score, reason: "Round \(round + 1) feedback")
+      }
+      answered += answers.count
       try await self.closeRound(roundID)
     }
     var enps = Tally_V1_CreateSurveyRequest()
