@@ -13,14 +13,14 @@ public struct KpiService: Sendable {
     router.unary(KpiMethods.listKpis, access: .tenantRead, self.listKpis)
     router.unary(KpiMethods.getKpis, access: .tenantRead, self.getKpis)
     router.unary(KpiMethods.getSettings, access: .tenantRead) { _, context in
-      try await self.database.transaction(context) { try Self.settingsMessage($0) }
+      try await self.analytics(context) { try Self.settingsMessage($0) }
     }
     router.unary(KpiMethods.updateSettings, access: .tenantWrite, self.updateSettings)
     router.unary(KpiMethods.getContentEngagement, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { try ContentEngagement.assets(request, $0) }
+      try await self.analytics(context) { try ContentEngagement.assets(request, $0) }
     }
     router.unary(KpiMethods.getRepActivity, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { try RepActivity.reps(request, $0) }
+      try await self.analytics(context) { try RepActivity.reps(request, $0) }
     }
     self.read(KpiMethods.getJourney, &router) { try Journey.journey($0, settings: $1.settings, today: $1.today, $2) }
     self.read(KpiMethods.getCoverage, &router) { try Coverage.coverage($0, settings: $1.settings, $2) }
@@ -46,13 +46,25 @@ public struct KpiService: Sendable {
     let today: CivilDay
   }
 
+  /// A KPI read's transaction, with a custom plan for every statement: the KPI queries' optional
+  /// filters (`$4 IS NULL OR …`) make the generic plan PostgreSQL switches a prepared statement to
+  /// after five runs far slower (a 4,000-account dashboard: 13 to 20 s against 7 s, docs/BENCHMARKS.md).
+  private func analytics<T: Sendable>(
+    _ context: RequestContext, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    try await self.database.transaction(context) { connection in
+      try connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+      return try body(connection)
+    }
+  }
+
   /// A read method answered in one transaction, with the tenant's settings read in it.
   private func read<Request, Response>(
     _ method: MethodDescriptor<Request, Response>, _ router: inout Router,
     _ answer: @escaping @Sendable (Request, Reading, PostgresConnection) throws -> Response
   ) {
     router.unary(method, access: .tenantRead) { request, context in
-      try await self.database.transaction(context) { connection in
+      try await self.analytics(context) { connection in
         let (settings, currency, _) = try Self.settings(connection)
         return try answer(request, Reading(settings: settings, currency: currency, today: CivilDay(Date())), connection)
       }
@@ -78,7 +90,7 @@ public struct KpiService: Sendable {
     -> Tally_V1_GetKpisResponse
   {
     let (kpis, periods, filter) = try Self.validate(request)
-    return try await self.database.transaction(context) { connection in
+    return try await self.analytics(context) { connection in
       let (settings, currency, _) = try Self.settings(connection)
       var response = Tally_V1_GetKpisResponse()
       response.from = periods.current.from.description
