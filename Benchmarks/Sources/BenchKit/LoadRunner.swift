@@ -56,10 +56,7 @@ public struct LoadRunner: Sendable {
                 let units = try await call(client)
                 let finished = clock.now
                 guard finished <= end else { continue }
-                let elapsed = finished - started
-                result.record(
-                  units: units,
-                  micros: elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
+                result.record(units: units, micros: (finished - started).microseconds)
               } catch {
                 result.errors += 1
                 if result.firstError.isEmpty { result.firstError = String(describing: error) }
@@ -73,5 +70,16 @@ public struct LoadRunner: Sendable {
       for await part in group { total.merge(part) }
       return total
     }
+  }
+}
+
+extension Duration {
+  /// Whole microseconds, for the latency histograms.
+  public var microseconds: Int64 {
+    self.components.seconds * 1_000_000 + self.components.attoseconds / 1_000_000_000_000
+  }
+
+  public var seconds: Double {
+    Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
   }
 }

@@ -50,8 +50,7 @@ struct CopyBaseline: AsyncParsableCommand {
         setTenant, "\\copy events (\(EventGenerator.eventColumns)) FROM '\(eventsFile)'",
         "\\copy event_keys (tenant_id, event_key, occurred_at) FROM '\(keysFile)'",
       ])
-    let elapsed = ContinuousClock.now - started
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let seconds = (ContinuousClock.now - started).seconds
     let result = Result(events: self.events, seconds: seconds, eventsPerSecond: Double(self.events) / seconds)
     print(String(format: "psql copy: %d events in %.2f s, %.0f events/s", self.events, seconds, result.eventsPerSecond))
     if let path = self.json {
@@ -61,14 +60,6 @@ struct CopyBaseline: AsyncParsableCommand {
 
   /// Runs psql with one `-c` per command, in one session, stopping at the first error.
   static func psql(_ url: String, _ commands: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url] + commands.flatMap { ["-c", $0] }
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      throw ValidationError("psql failed (status \(process.terminationStatus)) running: \(commands.last ?? "")")
-    }
+    _ = try Psql.run(url, ["-v", "ON_ERROR_STOP=1"] + commands.flatMap { ["-c", $0] }, running: commands.last ?? "")
   }
 }

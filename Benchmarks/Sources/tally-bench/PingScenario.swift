@@ -30,8 +30,14 @@ enum Scenario {
     _ call: @escaping @Sendable (TallyClient) async throws -> UInt64
   ) async throws {
     let clients = try await Self.connect(options)
-    defer { Task { for client in clients { await client.close() } } }
-    let report = try await LoadScenario.measure(name, unit: unit, options: options.load, clients: clients, call)
+    let report: BenchReport
+    do {
+      report = try await LoadScenario.measure(name, unit: unit, options: options.load, clients: clients, call)
+    } catch {
+      for client in clients { await client.close() }
+      throw error
+    }
+    for client in clients { await client.close() }
     try LoadScenario.emit(report, json: options.load.json)
   }
 

@@ -14,15 +14,7 @@ struct SQLBaseline: AsyncParsableCommand {
   @Option(help: "Also write the result as JSON to this file.") var json: String?
 
   func run() async throws {
-    let process = Process()
-    let output = Pipe()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["psql", "-X", "-q", "-d", self.databaseURL, "-f", self.script]
-    process.standardOutput = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw ValidationError("psql failed on \(self.script)") }
+    let text = try Psql.run(self.databaseURL, ["-f", self.script], running: self.script)
     let replays = Array(Self.replayMicroseconds(text).dropFirst(self.skip))
     guard !replays.isEmpty else { throw ValidationError("the script's output had no timed replay") }
     var result = LoadRunner.Result()

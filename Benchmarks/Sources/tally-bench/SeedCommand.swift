@@ -76,8 +76,7 @@ struct SeedCommand: AsyncParsableCommand {
       for try await done in group { summary.add(done) }
     }
     for client in clients { await client.close() }
-    let elapsed = ContinuousClock.now - started
-    summary.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    summary.seconds = (ContinuousClock.now - started).seconds
     summary.eventsPerSecond = Double(summary.events) / summary.seconds
     print(
       String(
