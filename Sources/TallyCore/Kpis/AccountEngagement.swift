@@ -140,12 +140,9 @@ enum AccountEngagement {
     anchors: String, _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec, targetsOnly: Bool,
     limit: Int?, settings: KpiSettings, _ connection: PostgresConnection
   ) throws -> [Tally_V1_AccountEngagement] {
-    let weights = Dictionary(uniqueKeysWithValues: EventRecord.types.map { ($0, settings.weight($0)) })
-    let tiers = Dictionary(uniqueKeysWithValues: (0...3).map { ("\($0)", settings.tierMultipliers["\($0)"] ?? 1) })
-    let roles = Dictionary(uniqueKeysWithValues: ContactRecord.roles.map { ($0, settings.roleMultipliers[$0] ?? 1) })
     var parameters: [(any PostgresBindable)?] = Array(anchorParameters.prefix(1))
     parameters += [Int64(settings.halfLifeDays), Int64(Self.windowDays(settings))] + filter.sqlParameters
-    parameters += [Self.json(weights), Self.json(tiers), Self.json(roles), targetsOnly, limit.map(Int64.init)]
+    parameters += Self.multiplierParameters(settings) + [targetsOnly, limit.map(Int64.init)]
     parameters += anchorParameters.dropFirst()
     let rows = try connection.query(Self.sql(anchors: anchors), parameters).rows
     return try rows.map { row in
@@ -178,6 +175,15 @@ enum AccountEngagement {
       account.marketingQualified = account.score >= settings.mqa
       return account
     }
+  }
+
+  /// The parameters $8 to $10 of a score: the weights per event type and the tier and role
+  /// multipliers, as jsonb objects.
+  static func multiplierParameters(_ settings: KpiSettings) -> [(any PostgresBindable)?] {
+    let weights = Dictionary(uniqueKeysWithValues: EventRecord.types.map { ($0, settings.weight($0)) })
+    let tiers = Dictionary(uniqueKeysWithValues: (0...3).map { ("\($0)", settings.tierMultipliers["\($0)"] ?? 1) })
+    let roles = Dictionary(uniqueKeysWithValues: ContactRecord.roles.map { ($0, settings.roleMultipliers[$0] ?? 1) })
+    return [Self.json(weights), Self.json(tiers), Self.json(roles)]
   }
 
   /// Each scored account's score, by account id.

@@ -72,11 +72,9 @@ enum KpiEngine {
       // Marketing-qualified accounts: the engagement scores as of each period's end, or of now for a
       // period that has not ended (a future day would only decay them). Rollups only.
       let tomorrow = CivilDay(dayNumber: CivilDay(Date()).dayNumber + 1)
-      return try periods.map { period in
-        let scores = try AccountEngagement.scores(
-          asOf: min(period.to, tomorrow), filter, targetsOnly: false, limit: nil, settings: settings, connection)
-        return KpiMeasure(numerator: Double(scores.filter { $0.score >= settings.mqa }.count), denominator: nil)
-      }
+      let counts = try MarketingQualifiedAccounts.counts(
+        asOf: periods.map { min($0.to, tomorrow) }, filter, settings: settings, connection)
+      return counts.map { KpiMeasure(numerator: Double($0), denominator: nil) }
     }
     let parameters = Self.parameters(periods, filter)
     var measures = Array(repeating: KpiMeasure(numerator: 0, denominator: nil), count: periods.count)

@@ -45,8 +45,8 @@ enum KpiFormula: Sendable {
   /// Rep activities (dials, sales emails, tasks) / (reps × working days); reads the raw events,
   /// which alone keep the rep.
   case activitiesPerRep
-  /// Accounts whose engagement score at the period's end reaches the MQA threshold: computed by
-  /// AccountEngagement, not one SQL query.
+  /// Accounts whose engagement score at the period's end reaches the MQA threshold: counted by
+  /// MarketingQualifiedAccounts, whose query takes the scoring settings as parameters of its own.
   case marketingQualifiedAccounts
   /// NPS of the surveys of one kind (nps, enps): 100 × (promoters − detractors) / responses of the
   /// rounds opened in the period; an anonymous round counts only once closed and at its threshold.
