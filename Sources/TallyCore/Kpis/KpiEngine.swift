@@ -62,21 +62,56 @@ struct KpiMeasure: Equatable, Sendable {
   }
 }
 
-/// Runs KPI formulas: one query per KPI answers every period of the call.
+/// Runs KPI formulas: one query per KPI answers every period of the call, except that the sums
+/// over event types and the unique-people counts share one pass each (EventTypeTotals,
+/// ContactTypeSets).
 enum KpiEngine {
   static func measure(
     _ kpi: Kpi, _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
     settings: KpiSettings = KpiSettings(), _ connection: PostgresConnection
   ) throws -> [KpiMeasure] {
-    guard let sql = kpi.formula.sql(KpiSQL(source: source, settings: settings)) else {
+    try Self.measure([kpi], periods, filter, source: source, settings: settings, connection)[0]
+  }
+
+  /// Each of `kpis`' measures over every period, in their order.
+  static func measure(
+    _ kpis: [Kpi], _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
+    settings: KpiSettings = KpiSettings(), _ connection: PostgresConnection
+  ) throws -> [[KpiMeasure]] {
+    let sql = KpiSQL(source: source, settings: settings)
+    let parameters = Self.parameters(periods, filter)
+    let formulas = kpis.map(\.formula)
+    let totals =
+      try formulas.contains(where: EventTypeTotals.answers)
+      ? EventTypeTotals(periods: periods.count, parameters, sql, connection) : nil
+    let people =
+      try formulas.contains(where: ContactTypeSets.answers)
+      ? ContactTypeSets(
+        formulas.filter(ContactTypeSets.answers), periods: periods.count, parameters, sql, connection) : nil
+    return try formulas.map { formula in
+      if let totals, EventTypeTotals.answers(formula) {
+        return periods.indices.map { totals.measure(formula, period: $0) }
+      }
+      if let people, ContactTypeSets.answers(formula) {
+        return periods.indices.map { people.measure(formula, period: $0) }
+      }
+      return try Self.measureAlone(formula, periods, filter, sql, parameters, connection)
+    }
+  }
+
+  /// A KPI with a query of its own.
+  private static func measureAlone(
+    _ formula: KpiFormula, _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, _ kpi: KpiSQL,
+    _ parameters: [(any PostgresBindable)?], _ connection: PostgresConnection
+  ) throws -> [KpiMeasure] {
+    guard let sql = formula.sql(kpi) else {
       // Marketing-qualified accounts: the engagement scores as of each period's end, or of now for a
       // period that has not ended (a future day would only decay them). Rollups only.
       let tomorrow = CivilDay(dayNumber: CivilDay(Date()).dayNumber + 1)
       let counts = try MarketingQualifiedAccounts.counts(
-        asOf: periods.map { min($0.to, tomorrow) }, filter, settings: settings, connection)
+        asOf: periods.map { min($0.to, tomorrow) }, filter, settings: kpi.settings, connection)
       return counts.map { KpiMeasure(numerator: Double($0), denominator: nil) }
     }
-    let parameters = Self.parameters(periods, filter)
     var measures = Array(repeating: KpiMeasure(numerator: 0, denominator: nil), count: periods.count)
     for row in try connection.query(sql, parameters).rows {
       let label = try row.require(Int.self, "label")

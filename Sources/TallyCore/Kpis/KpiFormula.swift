@@ -91,59 +91,13 @@ enum KpiFormula: Sendable {
     return true
   }
 
-  /// The query; nil for marketing-qualified accounts, which KpiEngine computes from the scores.
+  /// The query; nil for the KPIs that share a pass over the rollups (EventTypeTotals,
+  /// ContactTypeSets) and for marketing-qualified accounts (MarketingQualifiedAccounts).
   func sql(_ kpi: KpiSQL) -> String? {
     let list = KpiSQL.list
     let from = "FROM periods p LEFT JOIN"
     let eventsIn = "e.day >= p.p_from AND e.day < p.p_to AND \(KpiSQL.rowFilter("e"))"
     switch self {
-    case .eventRatio(let numerator, let denominator):
-      return """
-        WITH \(KpiSQL.periods)
-        SELECT p.label, coalesce(sum(e.events) FILTER (WHERE e.type IN \(list(numerator))), 0) AS num,
-          coalesce(sum(e.events) FILTER (WHERE e.type IN \(list(denominator))), 0) AS den
-        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(numerator + denominator))
-        GROUP BY p.label
-        """
-    case .eventCount(let types, let targetsOnly):
-      let targets = targetsOnly ? "JOIN targets t ON t.label = p.label AND t.account_id = e.account_id" : ""
-      return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
-        SELECT p.label, (SELECT coalesce(sum(e.events), 0) FROM \(kpi.events) e \(targets)
-          WHERE \(eventsIn) AND e.type IN \(list(types))) AS num, NULL::numeric AS den
-        FROM periods p
-        """
-    case .minutes(let types):
-      return """
-        WITH \(KpiSQL.periods)
-        SELECT p.label, coalesce(sum(e.seconds), 0) / 60.0 AS num, NULL::numeric AS den
-        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(types))
-        GROUP BY p.label
-        """
-    case .people(let numerator, let base):
-      let (types, den): ([String], String)
-      switch base {
-      case .none: (types, den) = (numerator, "NULL::numeric")
-      case .types(let baseTypes):
-        (types, den) = (
-          numerator + baseTypes, "count(DISTINCT c.contact_id) FILTER (WHERE c.type IN \(list(baseTypes)))"
-        )
-      case .delivered:
-        (types, den) = (
-          numerator + ["email_sent", "email_bounced"],
-          """
-          greatest(count(DISTINCT c.contact_id) FILTER (WHERE c.type = 'email_sent')
-            - count(DISTINCT c.contact_id) FILTER (WHERE c.type = 'email_bounced'), 0)
-          """
-        )
-      }
-      return """
-        WITH \(KpiSQL.periods)
-        SELECT p.label, count(DISTINCT c.contact_id) FILTER (WHERE c.type IN \(list(numerator))) AS num, \(den) AS den
-        \(from) \(kpi.people) c ON c.day >= p.p_from AND c.day < p.p_to AND \(KpiSQL.rowFilter("c"))
-          AND c.type IN \(list(Array(Set(types)).sorted()))
-        GROUP BY p.label
-        """
     case .targetPeople(let types):
       return """
         WITH \(KpiSQL.periods), \(KpiSQL.targets)
@@ -158,14 +112,6 @@ enum KpiFormula: Sendable {
         WITH \(KpiSQL.periods)
         SELECT p.label, count(DISTINCT e.account_id) AS num, NULL::numeric AS den
         \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(types)) AND e.account_id <> ''
-        GROUP BY p.label
-        """
-    case .conversionRate:
-      return """
-        WITH \(KpiSQL.periods)
-        SELECT p.label, coalesce(sum(e.events) FILTER (WHERE e.type IN \(list(Self.conversionTypes))), 0) AS num,
-          coalesce(sum(e.events), 0) AS den
-        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(Self.engagementTypes)) AND e.account_id <> ''
         GROUP BY p.label
         """
     case .engagedTargetAccounts:
@@ -218,7 +164,7 @@ enum KpiFormula: Sendable {
     case .influencedPipeline, .influencedAccounts, .attributedRevenue, .pipelineVelocity, .customerLifetimeValue,
       .acceptedAccountsPer1000, .activitiesPerRep:
       return Self.revenueSQL(self, kpi)
-    case .marketingQualifiedAccounts:
+    case .eventRatio, .eventCount, .minutes, .people, .conversionRate, .marketingQualifiedAccounts:
       return nil
     case .surveyScore(let kind):
       return """

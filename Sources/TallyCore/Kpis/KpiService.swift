@@ -98,11 +98,8 @@ public struct KpiService: Sendable {
       response.previousFrom = periods.previous.from.description
       response.previousTo = periods.previous.to.description
       response.currency = currency
-      response.kpis = try kpis.map { kpi in
-        let measures = try KpiEngine.measure(
-          kpi, periods.all, filter, source: .rollups, settings: settings, connection)
-        return KpiEngine.value(kpi, periods, measures)
-      }
+      let measures = try KpiEngine.measure(kpis, periods.all, filter, source: .rollups, settings: settings, connection)
+      response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1) }
       return response
     }
   }
