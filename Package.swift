@@ -185,6 +185,7 @@ let package = Package(
         "TallyCore",
         "TallyWire",
         "TallyProto",
+        .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -274,7 +274,6 @@ public struct AdminService: Sendable {
   }
 
   static func randomHex(bytes: Int) -> String {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    Hex.encode(SecureRandom.bytes(bytes))
   }
 }

@@ -138,14 +138,12 @@ extension SurveyService {
   }
 
   static func newToken() -> String {
-    var generator = SystemRandomNumberGenerator()
-    let bytes = (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    let base64 = Data(bytes).base64EncodedString()
+    let base64 = Data(SecureRandom.bytes(24)).base64EncodedString()
       .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
     return Self.tokenPrefix + base64
   }
 
   static func hashHex(_ token: String) -> String {
-    SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    Hex.encode(SHA256.hash(data: Array(token.utf8)))
   }
 }
