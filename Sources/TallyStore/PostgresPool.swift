@@ -104,12 +104,19 @@ public final class PostgresPool: Sendable {
   ) async throws -> T {
     do {
       return try await self.withConnection { connection in
-        try connection.execute("BEGIN")
         do {
+          // BEGIN and the scope in one round trip where the scope is safe as SQL text (a parsed UUID).
           switch scope {
-          case .tenant(let tenant): try connection.query("SELECT set_config('tally.tenant_id', $1, true)", [tenant])
-          case .operator: try connection.execute("SELECT set_config('tally.operator', 'on', true)")
-          case .nothing: break
+          case .tenant(let tenant):
+            if let uuid = UUID(uuidString: tenant) {
+              try connection.execute(
+                "BEGIN; SELECT set_config('tally.tenant_id', '\(uuid.uuidString.lowercased())', true)")
+            } else {
+              try connection.execute("BEGIN")
+              try connection.query("SELECT set_config('tally.tenant_id', $1, true)", [tenant])
+            }
+          case .operator: try connection.execute("BEGIN; SELECT set_config('tally.operator', 'on', true)")
+          case .nothing: try connection.execute("BEGIN")
           }
           let result = try body(connection)
           try connection.execute("COMMIT")

@@ -8,7 +8,7 @@ public struct PsqlReplayScript: Sendable {
   public var text: String
 
   public init(_ statements: [PostgresStatement], iterations: Int, title: String) {
-    let begin = statements.firstIndex { $0.sql == "BEGIN" } ?? statements.startIndex
+    let begin = statements.firstIndex { $0.sql.hasPrefix("BEGIN") } ?? statements.startIndex
     var names: [String: String] = [:]
     var lines = [
       "-- \(title)", "-- \(statements.count) statements recorded by tallyd kpi-sql", "\\set ON_ERROR_STOP on",

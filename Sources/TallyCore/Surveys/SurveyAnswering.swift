@@ -42,23 +42,25 @@ extension SurveyService {
     return try await self.database.transaction(context) { connection in
       let invitation = try Self.invitation(hash, now: now, lockSurvey: true, connection)
       let answers = try ResponseAnswers(validating: request.answers, questions: invitation.survey.questions)
-      // Under the row lock a concurrent answer with the same token finds it used: exactly one wins.
-      let claimed = try connection.query(
-        "UPDATE survey_invitations SET used = true WHERE token_hash = decode($1, 'hex') AND NOT used", [hash]
-      ).affectedRows
-      guard claimed == 1 else { throw Self.alreadyAnswered }
+      // The claim and the answer in one statement. Under the row lock a concurrent answer with the
+      // same token finds it used and inserts nothing: exactly one wins.
       let segment = invitation.segment
-      let responseID = try connection.query(
+      let inserted = try connection.query(
         """
+        WITH claimed AS (
+          UPDATE survey_invitations SET used = true WHERE token_hash = decode($9, 'hex') AND NOT used RETURNING 1
+        )
         INSERT INTO survey_responses (tenant_id, survey_id, round_id, department, team, location, tier, score, answers)
-        VALUES (\(currentTenantSQL), $1::uuid, $2::uuid, $3, $4, $5, $6::smallint, $7::smallint, $8::jsonb)
+        SELECT \(currentTenantSQL), $1::uuid, $2::uuid, $3, $4, $5, $6::smallint, $7::smallint, $8::jsonb FROM claimed
         RETURNING response_id::text AS id
         """,
         [
           invitation.survey.id, invitation.roundID, segment.department, segment.team, segment.location, segment.tier,
-          answers.score, answers.json,
+          answers.score, answers.json, hash,
         ]
-      ).rows[0].require(String.self, "id")
+      ).rows
+      guard let row = inserted.first else { throw Self.alreadyAnswered }
+      let responseID = try row.require(String.self, "id")
       var response = Tally_V1_SubmitResponseResponse()
       guard !invitation.survey.anonymous else { return response }
       if let account = invitation.accountID {
