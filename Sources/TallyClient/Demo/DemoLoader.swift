@@ -25,14 +25,14 @@ public struct DemoLoader: Sendable {
     let client = self.client
     let options = self.options
     _ = try await client.clientStreaming(AccountMethods.importAccounts, options: options) { writer in
-      for start in stride(from: 0, to: data.accounts.count, by: 1_000) {
+      for chunk in data.accounts.chunks(of: 1_000) {
         var accounts = Tally_V1_ImportAccountsRequest()
-        accounts.accounts = Array(data.accounts[start..<min(start + 1_000, data.accounts.count)])
+        accounts.accounts = Array(chunk)
         try await writer.send(accounts)
       }
-      for start in stride(from: 0, to: data.contacts.count, by: 1_000) {
+      for chunk in data.contacts.chunks(of: 1_000) {
         var contacts = Tally_V1_ImportAccountsRequest()
-        contacts.contacts = Array(data.contacts[start..<min(start + 1_000, data.contacts.count)])
+        contacts.contacts = Array(chunk)
         try await writer.send(contacts)
       }
     }
@@ -42,10 +42,10 @@ public struct DemoLoader: Sendable {
       _ = try await client.unary(CampaignMethods.upsertCampaign, upsert, options: options)
       let accountIDs = data.campaignTargets[campaign.id] ?? []
       // The server takes at most 10,000 account ids a call.
-      for start in stride(from: 0, to: accountIDs.count, by: 10_000) {
+      for chunk in accountIDs.chunks(of: 10_000) {
         var targets = Tally_V1_SetCampaignTargetsRequest()
         targets.campaignID = campaign.id
-        targets.add = Array(accountIDs[start..<min(start + 10_000, accountIDs.count)])
+        targets.add = Array(chunk)
         _ = try await client.unary(CampaignMethods.setCampaignTargets, targets, options: options)
       }
     }
@@ -60,9 +60,9 @@ public struct DemoLoader: Sendable {
       _ = try await client.unary(OpportunityMethods.upsertOpportunity, request, options: options)
     }
     let recorded = try await client.clientStreaming(EventMethods.recordEvents, options: options) { writer in
-      for start in stride(from: 0, to: data.events.count, by: eventsPerMessage) {
+      for chunk in data.events.chunks(of: eventsPerMessage) {
         var request = Tally_V1_RecordEventsRequest()
-        request.events = Array(data.events[start..<min(start + eventsPerMessage, data.events.count)])
+        request.events = Array(chunk)
         try await writer.send(request)
       }
     }
@@ -103,10 +103,10 @@ struct DemoSurveys {
       let roundID = try await self.openRound(customerSurvey.id)
       var invitations: [Tally_V1_Invitation] = []
       // The server issues at most 10,000 invitations a call.
-      for start in stride(from: 0, to: respondents.count, by: 10_000) {
+      for chunk in respondents.chunks(of: 10_000) {
         var invite = Tally_V1_IssueInvitationsRequest()
         invite.roundID = roundID
-        invite.invitees = respondents[start..<min(start + 10_000, respondents.count)].map { contact in
+        invite.invitees = chunk.map { contact in
           var invitee = Tally_V1_Invitee()
           invitee.contactID = contact
           return invitee
@@ -180,5 +180,13 @@ struct DemoSurveys {
       request.answers.append(text)
     }
     _ = try await self.client.unary(SurveyMethods.submitResponse, request, options: self.options)
+  }
+}
+
+extension Array {
+  /// Consecutive slices of at most `size` elements, in order: the chunks a request limit allows.
+  func chunks(of size: Int) -> [ArraySlice<Element>] {
+    precondition(size > 0, "a chunk holds at least one element")
+    return stride(from: 0, to: self.count, by: size).map { self[$0..<Swift.min($0 + size, self.count)] }
   }
 }
