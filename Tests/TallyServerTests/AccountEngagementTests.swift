@@ -102,6 +102,13 @@ import Testing
       }
       let qualified = response.accounts.filter(\.marketingQualified).count
       #expect(qualified > 0 && qualified < response.accounts.count, "the fixture has MQAs and others")
+      // The MQA KPI sums the same scores in a query of its own (MarketingQualifiedAccounts): over a
+      // period that ends on the same day, it counts the same accounts, role and tier multipliers included.
+      var kpis = Tally_V1_GetKpisRequest()
+      kpis.names = ["marketing_qualified_accounts"]
+      (kpis.from, kpis.to) = ("2026-02-20", "2026-03-20")
+      let mqa = try await context.readerA.unary(KpiMethods.getKpis, kpis)
+      #expect(mqa.kpis.first?.current.numerator == Double(qualified))
 
       // Filters: one campaign's events, target accounts only, a limit.
       request.filter.campaignIds = ["e1"]
