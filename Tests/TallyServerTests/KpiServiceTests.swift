@@ -369,7 +369,7 @@ import Testing
   @Test func namesAreUniqueAndEveryFormulaHasSQL() {
     #expect(Set(KpiCatalog.all.map(\.name)).count == KpiCatalog.all.count)
     for kpi in KpiCatalog.all {
-      let shared = EventTypeTotals.answers(kpi.formula) || ContactTypeSets.answers(kpi.formula)
+      let shared = KpiEngine.passes.contains { $0.answers(kpi.formula) }
       let sql = kpi.formula.sql(KpiSQL(source: .rollups))
       #expect(sql?.contains("periods") ?? (shared || kpi.name == "marketing_qualified_accounts"), "\(kpi.name)")
       #expect(!shared || sql == nil, "\(kpi.name) has a query of its own and a shared pass")

@@ -3,13 +3,12 @@ import TallyStore
 /// One pass over the people rollups for every unique-people KPI: per period, each contact's event
 /// types as a bit mask, counted against every type set the KPIs ask about (openers, clickers,
 /// delivered...). A dashboard reads those rollup rows once instead of once per KPI.
-struct ContactTypeSets {
+struct ContactTypeSets: KpiPass {
   /// The type sets counted, each a sorted list of types.
   private let sets: [[String]]
   /// By period label, then set: the contacts with an event of a type in the set.
   private var counts: [[Double]]
 
-  /// Whether `formula` is computed from these counts.
   static func answers(_ formula: KpiFormula) -> Bool {
     if case .people = formula { return true }
     return false
@@ -64,7 +63,6 @@ struct ContactTypeSets {
     }
   }
 
-  /// The measure of `formula` (one `answers` accepts) over the period labelled `label`.
   func measure(_ formula: KpiFormula, period label: Int) -> KpiMeasure {
     let counts = Self.sets(formula).map { self.counts[label][self.sets.firstIndex(of: Array(Set($0)).sorted())!] }
     guard case .people(_, let base) = formula else { preconditionFailure("\(formula) is not a people KPI") }

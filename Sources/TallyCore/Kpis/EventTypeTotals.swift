@@ -3,7 +3,7 @@ import TallyStore
 /// One pass over the events for every KPI that is a sum over event types (ratios, counts,
 /// minutes, the conversion rate): per period and type, the events, those of known and of target
 /// accounts, and the seconds. A dashboard reads those rollup rows once instead of once per KPI.
-struct EventTypeTotals {
+struct EventTypeTotals: KpiPass {
   struct Totals: Equatable, Sendable {
     var events = 0.0
     var knownAccounts = 0.0
@@ -14,7 +14,6 @@ struct EventTypeTotals {
   /// By period label, then event type.
   private var totals: [[String: Totals]]
 
-  /// Whether `formula` is computed from these totals.
   static func answers(_ formula: KpiFormula) -> Bool {
     switch formula {
     case .eventRatio, .eventCount, .minutes, .conversionRate: return true
@@ -35,7 +34,8 @@ struct EventTypeTotals {
   }
 
   init(
-    periods count: Int, _ parameters: [(any PostgresBindable)?], _ kpi: KpiSQL, _ connection: PostgresConnection
+    _ formulas: [KpiFormula], periods count: Int, _ parameters: [(any PostgresBindable)?], _ kpi: KpiSQL,
+    _ connection: PostgresConnection
   ) throws {
     self.totals = Array(repeating: [:], count: count)
     for row in try connection.query(Self.sql(kpi), parameters).rows {
@@ -45,7 +45,6 @@ struct EventTypeTotals {
     }
   }
 
-  /// The measure of `formula` (one `answers` accepts) over the period labelled `label`.
   func measure(_ formula: KpiFormula, period label: Int) -> KpiMeasure {
     let totals = self.totals[label]
     func sum(_ types: [String], _ value: KeyPath<Totals, Double>) -> Double {

@@ -62,10 +62,12 @@ struct KpiMeasure: Equatable, Sendable {
   }
 }
 
-/// Runs KPI formulas: one query per KPI answers every period of the call, except that the sums
-/// over event types and the unique-people counts share one pass each (EventTypeTotals,
-/// ContactTypeSets).
+/// Runs KPI formulas: one query per KPI answers every period of the call, except the KPIs that
+/// share a pass over the same rows (KpiPass).
 enum KpiEngine {
+  /// The shared passes, each run once for all of a call's KPIs it answers.
+  static let passes: [any KpiPass.Type] = [EventTypeTotals.self, ContactTypeSets.self, TargetAccountFacts.self]
+
   static func measure(
     _ kpi: Kpi, _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
     settings: KpiSettings = KpiSettings(), _ connection: PostgresConnection
@@ -81,21 +83,15 @@ enum KpiEngine {
     let sql = KpiSQL(source: source, settings: settings)
     let parameters = Self.parameters(periods, filter)
     let formulas = kpis.map(\.formula)
-    let totals =
-      try formulas.contains(where: EventTypeTotals.answers)
-      ? EventTypeTotals(periods: periods.count, parameters, sql, connection) : nil
-    let people =
-      try formulas.contains(where: ContactTypeSets.answers)
-      ? ContactTypeSets(
-        formulas.filter(ContactTypeSets.answers), periods: periods.count, parameters, sql, connection) : nil
-    return try formulas.map { formula in
-      if let totals, EventTypeTotals.answers(formula) {
-        return periods.indices.map { totals.measure(formula, period: $0) }
-      }
-      if let people, ContactTypeSets.answers(formula) {
-        return periods.indices.map { people.measure(formula, period: $0) }
-      }
-      return try Self.measureAlone(formula, periods, filter, sql, parameters, connection)
+    var measures: [[KpiMeasure]?] = Array(repeating: nil, count: formulas.count)
+    for pass in Self.passes {
+      let answered = formulas.indices.filter { pass.answers(formulas[$0]) }
+      guard !answered.isEmpty else { continue }
+      let result = try pass.init(answered.map { formulas[$0] }, periods: periods.count, parameters, sql, connection)
+      for index in answered { measures[index] = periods.indices.map { result.measure(formulas[index], period: $0) } }
+    }
+    return try formulas.indices.map { index in
+      try measures[index] ?? Self.measureAlone(formulas[index], periods, filter, sql, parameters, connection)
     }
   }
 

@@ -16,7 +16,7 @@ extension KpiFormula {
     case annualContractValue(timesICP: Bool)
   }
 
-  static func accountSQL(_ measure: AccountMeasure, _ kpi: KpiSQL) -> String {
+  static func accountSQL(_ measure: AccountMeasure, _ kpi: KpiSQL) -> String? {
     switch measure {
     case .logoRetention:
       return """
@@ -38,21 +38,8 @@ extension KpiFormula {
            FROM accounts a WHERE \(Self.customer(at: Self.start)) AND \(Self.accountScope)) AS den
         FROM periods p
         """
-    case .coverage:
-      return Self.targetAccountSQL(
-        """
-        count(*) FILTER (WHERE (SELECT count(*) FROM contacts c WHERE c.account_id = a.account_id) >= \(kpi.minContacts)
-          AND EXISTS (SELECT 1 FROM contacts c WHERE c.account_id = a.account_id AND c.role = 'decision_maker'))
-        """, "count(*)")
-    case .contactsPerTarget:
-      return Self.targetAccountSQL(
-        "coalesce(sum((SELECT count(*) FROM contacts c WHERE c.account_id = a.account_id)), 0)", "count(*)")
-    case .dataCompleteness:
-      return Self.targetAccountSQL(
-        """
-        coalesce(sum((a.industry IS NOT NULL)::int + (a.employee_count IS NOT NULL)::int
-          + (a.annual_revenue IS NOT NULL)::int + (a.owner IS NOT NULL)::int + (a.tier > 0)::int), 0)
-        """, "5 * count(*)")
+    case .coverage, .contactsPerTarget, .dataCompleteness:
+      return nil  // TargetAccountFacts
     case .annualContractValue(let timesICP):
       let icp =
         timesICP
@@ -85,17 +72,6 @@ extension KpiFormula {
     coalesce((SELECT h.arr FROM account_history h WHERE h.account_id = a.account_id
       ORDER BY h.changed_at <= \(time) DESC, CASE WHEN h.changed_at <= \(time) THEN h.changed_at END DESC, h.changed_at
       LIMIT 1), 0)
-    """
-  }
-
-  /// Target-account KPIs read the accounts and contacts as they are now (contacts keep no history).
-  private static func targetAccountSQL(_ numerator: String, _ denominator: String) -> String {
-    """
-    WITH \(KpiSQL.periods), \(KpiSQL.targets)
-    SELECT p.label,
-      (SELECT \(numerator) FROM targets t JOIN accounts a ON a.account_id = t.account_id WHERE t.label = p.label) AS num,
-      (SELECT \(denominator) FROM targets t WHERE t.label = p.label) AS den
-    FROM periods p
     """
   }
 }

@@ -91,8 +91,8 @@ enum KpiFormula: Sendable {
     return true
   }
 
-  /// The query; nil for the KPIs that share a pass over the rollups (EventTypeTotals,
-  /// ContactTypeSets) and for marketing-qualified accounts (MarketingQualifiedAccounts).
+  /// The query; nil for the KPIs a shared pass answers (KpiEngine.passes) and for
+  /// marketing-qualified accounts (MarketingQualifiedAccounts).
   func sql(_ kpi: KpiSQL) -> String? {
     let list = KpiSQL.list
     let from = "FROM periods p LEFT JOIN"
