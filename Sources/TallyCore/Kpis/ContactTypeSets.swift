@@ -1,44 +1,63 @@
 import TallyStore
 
 /// One pass over the people rollups for every unique-people KPI: per period, each contact's event
-/// types as a bit mask, counted against every type set the KPIs ask about (openers, clickers,
-/// delivered...). A dashboard reads those rollup rows once instead of once per KPI.
+/// types as a bit mask (and the types of its events with a target account as a second one),
+/// counted against every type set the KPIs ask about (openers, clickers, delivered, target
+/// people...). A dashboard reads those rollup rows once instead of once per KPI.
 struct ContactTypeSets: KpiPass {
-  /// The type sets counted, each a sorted list of types.
-  private let sets: [[String]]
-  /// By period label, then set: the contacts with an event of a type in the set.
+  /// Contacts with an event of a type in `types` (a sorted list), with a target account when
+  /// `targetsOnly`.
+  struct Count: Hashable, Sendable {
+    var types: [String]
+    var targetsOnly = false
+
+    init(_ types: [String], targetsOnly: Bool = false) {
+      self.types = Array(Set(types)).sorted()
+      self.targetsOnly = targetsOnly
+    }
+  }
+
+  /// What the pass counts, each the column of its index.
+  private let columns: [Count: Int]
+  /// By period label, then column.
   private var counts: [[Double]]
 
   static func answers(_ formula: KpiFormula) -> Bool {
-    if case .people = formula { return true }
-    return false
-  }
-
-  /// The type sets `formula` counts contacts of.
-  private static func sets(_ formula: KpiFormula) -> [[String]] {
-    guard case .people(let numerator, let base) = formula else { return [] }
-    switch base {
-    case .none: return [numerator]
-    case .types(let types): return [numerator, types]
-    case .delivered: return [numerator, ["email_sent"], ["email_bounced"]]
+    switch formula {
+    case .people, .targetPeople: return true
+    default: return false
     }
   }
 
-  /// Rows of (label, n0, n1...): the contacts of each of `sets`. Types are the server's own
+  /// The counts `formula` is computed from.
+  private static func counts(_ formula: KpiFormula) -> [Count] {
+    switch formula {
+    case .people(let numerator, .none): return [Count(numerator)]
+    case .people(let numerator, .types(let types)): return [Count(numerator), Count(types)]
+    case .people(let numerator, .delivered): return [Count(numerator), Count(["email_sent"]), Count(["email_bounced"])]
+    case .targetPeople(let types): return [Count(types, targetsOnly: true)]
+    default: return []
+    }
+  }
+
+  /// Rows of (label, n0, n1...): the contacts of each of `counts`. Types are the server's own
   /// constants, never input, so their bits are SQL text.
-  static func sql(_ kpi: KpiSQL, sets: [[String]]) -> String {
-    let types = Array(Set(sets.joined())).sorted()
+  static func sql(_ kpi: KpiSQL, counts: [Count]) -> String {
+    let types = Array(Set(counts.flatMap(\.types))).sorted()
     let bit = { (type: String) in Int64(1) << Int64(types.firstIndex(of: type)!) }
-    let cases = types.map { "WHEN '\($0)' THEN \(bit($0))" }.joined(separator: " ")
-    let columns = sets.enumerated().map { index, set in
-      "count(*) FILTER (WHERE m.mask & \(set.reduce(0) { $0 | bit($1) }) <> 0) AS n\(index)"
+    let bits = "CASE c.type " + types.map { "WHEN '\($0)' THEN \(bit($0))" }.joined(separator: " ") + " END"
+    let columns = counts.enumerated().map { index, count in
+      "count(*) FILTER (WHERE m.\(count.targetsOnly ? "target_mask" : "mask") & \(count.types.reduce(0) { $0 | bit($1) }) <> 0) AS n\(index)"
     }
+    let targets = counts.contains(where: \.targetsOnly)
     return """
-      WITH \(KpiSQL.periods),
+      WITH \(KpiSQL.periods)\(targets ? ", " + KpiSQL.targets : ""),
       masks AS (
-        SELECT p.label, c.contact_id, bit_or(CASE c.type \(cases) END) AS mask
+        SELECT p.label, c.contact_id, bit_or(\(bits)) AS mask\(
+          targets ? ", bit_or(CASE WHEN t.account_id IS NOT NULL THEN \(bits) END) AS target_mask" : "")
         FROM periods p JOIN \(kpi.people) c ON c.day >= p.p_from AND c.day < p.p_to AND \(KpiSQL.rowFilter("c"))
           AND c.type IN \(KpiSQL.list(types))
+          \(targets ? "LEFT JOIN targets t ON t.label = p.label AND t.account_id = c.account_id" : "")
         GROUP BY p.label, c.contact_id
       )
       SELECT m.label, \(columns.joined(separator: ", ")) FROM masks m GROUP BY m.label
@@ -49,27 +68,24 @@ struct ContactTypeSets: KpiPass {
     _ formulas: [KpiFormula], periods count: Int, _ parameters: [(any PostgresBindable)?], _ kpi: KpiSQL,
     _ connection: PostgresConnection
   ) throws {
-    var sets: [[String]] = []
-    for set in formulas.flatMap(Self.sets) {
-      let sorted = Array(Set(set)).sorted()
-      if !sets.contains(sorted) { sets.append(sorted) }
-    }
-    precondition(Set(sets.joined()).count <= 63, "a contact's type mask is a bigint")
-    self.sets = sets
-    self.counts = Array(repeating: Array(repeating: 0, count: sets.count), count: count)
-    for row in try connection.query(Self.sql(kpi, sets: sets), parameters).rows {
+    var counts: [Count] = []
+    for count in formulas.flatMap(Self.counts) where !counts.contains(count) { counts.append(count) }
+    precondition(Set(counts.flatMap(\.types)).count <= 63, "a contact's type mask is a bigint")
+    self.columns = Dictionary(uniqueKeysWithValues: counts.enumerated().map { ($1, $0) })
+    self.counts = Array(repeating: Array(repeating: 0, count: counts.count), count: count)
+    for row in try connection.query(Self.sql(kpi, counts: counts), parameters).rows {
       let label = try row.require(Int.self, "label")
-      for index in sets.indices { self.counts[label][index] = try row.require(Double.self, "n\(index)") }
+      for index in counts.indices { self.counts[label][index] = try row.require(Double.self, "n\(index)") }
     }
   }
 
   func measure(_ formula: KpiFormula, period label: Int) -> KpiMeasure {
-    let counts = Self.sets(formula).map { self.counts[label][self.sets.firstIndex(of: Array(Set($0)).sorted())!] }
-    guard case .people(_, let base) = formula else { preconditionFailure("\(formula) is not a people KPI") }
-    switch base {
-    case .none: return KpiMeasure(numerator: counts[0], denominator: nil)
-    case .types: return KpiMeasure(numerator: counts[0], denominator: counts[1])
-    case .delivered: return KpiMeasure(numerator: counts[0], denominator: max(counts[1] - counts[2], 0))
+    let counts = Self.counts(formula).map { self.columns[$0].map { self.counts[label][$0] } ?? 0 }
+    switch formula {
+    case .people(_, .none), .targetPeople: return KpiMeasure(numerator: counts[0], denominator: nil)
+    case .people(_, .types): return KpiMeasure(numerator: counts[0], denominator: counts[1])
+    case .people(_, .delivered): return KpiMeasure(numerator: counts[0], denominator: max(counts[1] - counts[2], 0))
+    default: preconditionFailure("\(formula) is not a people KPI")
     }
   }
 }

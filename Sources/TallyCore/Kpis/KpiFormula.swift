@@ -98,15 +98,6 @@ enum KpiFormula: Sendable {
     let from = "FROM periods p LEFT JOIN"
     let eventsIn = "e.day >= p.p_from AND e.day < p.p_to AND \(KpiSQL.rowFilter("e"))"
     switch self {
-    case .targetPeople(let types):
-      return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
-        SELECT p.label, (SELECT count(DISTINCT c.contact_id) FROM \(kpi.people) c
-            JOIN targets t ON t.label = p.label AND t.account_id = c.account_id
-            WHERE c.day >= p.p_from AND c.day < p.p_to AND \(KpiSQL.rowFilter("c")) AND c.type IN \(list(types))) AS num,
-          NULL::numeric AS den
-        FROM periods p
-        """
     case .accountsWith(let types):
       return """
         WITH \(KpiSQL.periods)
@@ -164,7 +155,7 @@ enum KpiFormula: Sendable {
     case .influencedPipeline, .influencedAccounts, .attributedRevenue, .pipelineVelocity, .customerLifetimeValue,
       .acceptedAccountsPer1000, .activitiesPerRep:
       return Self.revenueSQL(self, kpi)
-    case .eventRatio, .eventCount, .minutes, .people, .conversionRate, .marketingQualifiedAccounts:
+    case .eventRatio, .eventCount, .minutes, .people, .targetPeople, .conversionRate, .marketingQualifiedAccounts:
       return nil
     case .surveyScore(let kind):
       return """

@@ -72,8 +72,11 @@ struct KpiSQL: Sendable {
 
   /// Target accounts per period: tier 1 to 3 at any time in it. An account's first known state
   /// holds for all time before it, so a CRM imported today still answers for last quarter.
+  /// MATERIALIZED: a query that reads it once would otherwise inline it, and the planner, which
+  /// underestimates it, then recomputed it for every deal of influenced accounts (1.3 s of a
+  /// 4,000-account dashboard, docs/BENCHMARKS.md).
   static let targets = """
-    targets AS (
+    targets AS MATERIALIZED (
       SELECT DISTINCT p.label, h.account_id
       FROM periods p
       JOIN (
