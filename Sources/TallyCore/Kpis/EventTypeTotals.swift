@@ -1,13 +1,16 @@
 import TallyStore
 
 /// One pass over the events for every KPI that is a sum over event types (ratios, counts,
-/// minutes, the conversion rate): per period and type, the events, those of known and of target
-/// accounts, and the seconds. A dashboard reads those rollup rows once instead of once per KPI.
+/// minutes, the conversion rate, program focus): per period and type, the events, those of known
+/// and of target accounts, those with a campaign (and of those, of target accounts), and the
+/// seconds. A dashboard reads those rollup rows once instead of once per KPI.
 struct EventTypeTotals: KpiPass {
   struct Totals: Equatable, Sendable {
     var events = 0.0
     var knownAccounts = 0.0
     var targetAccounts = 0.0
+    var campaignEvents = 0.0
+    var targetCampaignEvents = 0.0
     var seconds = 0.0
   }
 
@@ -16,17 +19,21 @@ struct EventTypeTotals: KpiPass {
 
   static func answers(_ formula: KpiFormula) -> Bool {
     switch formula {
-    case .eventRatio, .eventCount, .minutes, .conversionRate: return true
+    case .eventRatio, .eventCount, .minutes, .conversionRate, .programFocus: return true
     default: return false
     }
   }
 
-  /// Rows of (label, type, events, known, targeted, seconds) with KpiSQL's parameters.
+  /// Rows of (label, type, events, known, targeted, campaign, targeted_campaign, seconds) with
+  /// KpiSQL's parameters.
   static func sql(_ kpi: KpiSQL) -> String {
     """
     WITH \(KpiSQL.periods), \(KpiSQL.targets)
     SELECT p.label, e.type, sum(e.events) AS events, coalesce(sum(e.events) FILTER (WHERE e.account_id <> ''), 0) AS known,
-      coalesce(sum(e.events) FILTER (WHERE t.account_id IS NOT NULL), 0) AS targeted, sum(e.seconds) AS seconds
+      coalesce(sum(e.events) FILTER (WHERE t.account_id IS NOT NULL), 0) AS targeted,
+      coalesce(sum(e.events) FILTER (WHERE e.campaign_id <> ''), 0) AS campaign,
+      coalesce(sum(e.events) FILTER (WHERE e.campaign_id <> '' AND t.account_id IS NOT NULL), 0) AS targeted_campaign,
+      sum(e.seconds) AS seconds
     FROM periods p JOIN \(kpi.events) e ON e.day >= p.p_from AND e.day < p.p_to AND \(KpiSQL.rowFilter("e"))
       LEFT JOIN targets t ON t.label = p.label AND t.account_id = e.account_id
     GROUP BY p.label, e.type
@@ -41,7 +48,10 @@ struct EventTypeTotals: KpiPass {
     for row in try connection.query(Self.sql(kpi), parameters).rows {
       self.totals[try row.require(Int.self, "label")][try row.require(String.self, "type")] = Totals(
         events: try row.require(Double.self, "events"), knownAccounts: try row.require(Double.self, "known"),
-        targetAccounts: try row.require(Double.self, "targeted"), seconds: try row.require(Double.self, "seconds"))
+        targetAccounts: try row.require(Double.self, "targeted"),
+        campaignEvents: try row.require(Double.self, "campaign"),
+        targetCampaignEvents: try row.require(Double.self, "targeted_campaign"),
+        seconds: try row.require(Double.self, "seconds"))
     }
   }
 
@@ -61,6 +71,10 @@ struct EventTypeTotals: KpiPass {
       return KpiMeasure(
         numerator: sum(KpiFormula.conversionTypes, \.knownAccounts),
         denominator: sum(KpiFormula.engagementTypes, \.knownAccounts))
+    case .programFocus:
+      return KpiMeasure(
+        numerator: sum(KpiFormula.successTypes, \.targetCampaignEvents),
+        denominator: sum(KpiFormula.successTypes, \.campaignEvents))
     default:
       preconditionFailure("\(formula) is not a sum over event types")
     }

@@ -140,22 +140,13 @@ enum KpiFormula: Sendable {
             WHERE \(KpiSQL.campaignFilter("ct.campaign_id"))) AS den
         FROM periods p
         """
-    case .programFocus:
-      return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
-        SELECT p.label,
-          coalesce(sum(e.events) FILTER (
-            WHERE EXISTS (SELECT 1 FROM targets t WHERE t.label = p.label AND t.account_id = e.account_id)), 0) AS num,
-          coalesce(sum(e.events), 0) AS den
-        \(from) \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(Self.successTypes)) AND e.campaign_id <> ''
-        GROUP BY p.label
-        """
     case .accounts(let measure):
       return Self.accountSQL(measure, kpi)
     case .influencedPipeline, .influencedAccounts, .attributedRevenue, .pipelineVelocity, .customerLifetimeValue,
       .acceptedAccountsPer1000, .activitiesPerRep:
       return Self.revenueSQL(self, kpi)
-    case .eventRatio, .eventCount, .minutes, .people, .targetPeople, .conversionRate, .marketingQualifiedAccounts:
+    case .eventRatio, .eventCount, .minutes, .people, .targetPeople, .conversionRate, .programFocus,
+      .marketingQualifiedAccounts:
       return nil
     case .surveyScore(let kind):
       return """
