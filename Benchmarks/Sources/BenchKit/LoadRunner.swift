@@ -60,6 +60,8 @@ public struct LoadRunner: Sendable {
               } catch {
                 result.errors += 1
                 if result.firstError.isEmpty { result.firstError = String(describing: error) }
+                // Nothing left to send (tokens spent): this task stops instead of spinning on errors.
+                if error is LoadExhausted { break }
               }
             }
             return result
@@ -82,4 +84,12 @@ extension Duration {
   public var seconds: Double {
     Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18
   }
+}
+
+/// Thrown by a call that has nothing left to send, such as a scenario's pre-issued tokens: the
+/// task that gets it stops, counting it as one error.
+public struct LoadExhausted: Error, CustomStringConvertible {
+  public var description: String
+
+  public init(_ description: String) { self.description = description }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchKit
 import Foundation
 import Synchronization
 import TallyClient
@@ -24,7 +25,7 @@ struct SubmitScenario: AsyncParsableCommand {
     let next = SharedCounter()
     try await Scenario.run("submit", unit: "answers", self.options) { client in
       let index = next.take(1)
-      guard index < UInt64(tokens.count) else { throw ValidationError("out of tokens: pass a larger --tokens") }
+      guard index < UInt64(tokens.count) else { throw LoadExhausted("out of tokens: pass a larger --tokens") }
       var request = Tally_V1_SubmitResponseRequest()
       request.token = tokens[Int(index)]
       var score = Tally_V1_Answer()
