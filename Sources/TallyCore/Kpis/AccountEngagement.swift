@@ -30,9 +30,7 @@ enum AccountEngagement {
     """
     WITH anchors AS (\(anchors)),
     bounds AS (SELECT min(as_of) - $3::int AS first, max(as_of) AS last FROM anchors),
-    weights AS (SELECT key AS type, value::float8 AS weight FROM jsonb_each_text($8::jsonb) WHERE value::float8 > 0),
-    tier_multipliers AS (SELECT key::int AS tier, value::float8 AS multiplier FROM jsonb_each_text($9::jsonb)),
-    role_multipliers AS (SELECT key AS role, value::float8 AS multiplier FROM jsonb_each_text($10::jsonb)),
+    \(Self.settingsTables),
     parts AS (
       SELECT e.account_id, e.type, x.as_of - e.day AS age, e.events::float8 AS events, e.events * w.weight AS minutes
       FROM event_rollup_daily e JOIN weights w USING (type) JOIN anchors x ON x.account_id = e.account_id
@@ -71,12 +69,23 @@ enum AccountEngagement {
     """
   }
 
+  /// The score settings ($8 to $10, `multiplierParameters`) as the CTEs `weights` (types of a
+  /// weight above 0), `tier_multipliers` and `role_multipliers`.
+  static let settingsTables = """
+    weights AS (SELECT key AS type, value::float8 AS weight FROM jsonb_each_text($8::jsonb) WHERE value::float8 > 0),
+    tier_multipliers AS (SELECT key::int AS tier, value::float8 AS multiplier FROM jsonb_each_text($9::jsonb)),
+    role_multipliers AS (SELECT key AS role, value::float8 AS multiplier FROM jsonb_each_text($10::jsonb))
+    """
+
   /// Rollup rows `alias` of the window before their account's anchor day.
   private static func inWindow(_ alias: String) -> String {
-    """
-    \(alias).day < x.as_of AND \(alias).day >= x.as_of - $3::int
-      AND \(alias).day < (SELECT last FROM bounds) AND \(alias).day >= (SELECT first FROM bounds)
-    """
+    "\(alias).day < x.as_of AND \(alias).day >= x.as_of - $3::int AND \(Self.inBounds(alias))"
+  }
+
+  /// Rollup rows `alias` between the CTE `bounds`' first and last day: a constant day range for
+  /// the rollup indexes.
+  static func inBounds(_ alias: String) -> String {
+    "\(alias).day < (SELECT last FROM bounds) AND \(alias).day >= (SELECT first FROM bounds)"
   }
 
   /// Every account scored as of one day ($1).

@@ -26,19 +26,17 @@ enum MarketingQualifiedAccounts {
     }
     return """
       WITH bounds AS (SELECT min(d) - $3::int AS first, max(d) AS last FROM unnest($1::date[]) AS d),
-      weights AS (SELECT key AS type, value::float8 AS weight FROM jsonb_each_text($8::jsonb) WHERE value::float8 > 0),
-      tier_multipliers AS (SELECT key::int AS tier, value::float8 AS multiplier FROM jsonb_each_text($9::jsonb)),
-      role_multipliers AS (SELECT key AS role, value::float8 AS multiplier FROM jsonb_each_text($10::jsonb)),
+      \(AccountEngagement.settingsTables),
       parts AS (
         SELECT e.account_id, \(decayed("e", "e.events * w.weight"))
         FROM event_rollup_daily e JOIN weights w USING (type)
-        WHERE \(Self.inBounds("e")) AND \(KpiSQL.rowFilter("e"))
+        WHERE \(AccountEngagement.inBounds("e")) AND \(KpiSQL.rowFilter("e"))
         GROUP BY e.account_id
         UNION ALL
         SELECT c.account_id, \(decayed("c", "c.events * w.weight * (r.multiplier - 1)"))
         FROM contact_rollup_daily c JOIN weights w USING (type) JOIN contacts k ON k.contact_id = c.contact_id
           JOIN role_multipliers r ON r.role = k.role AND r.multiplier <> 1
-        WHERE \(Self.inBounds("c")) AND \(KpiSQL.rowFilter("c"))
+        WHERE \(AccountEngagement.inBounds("c")) AND \(KpiSQL.rowFilter("c"))
         GROUP BY c.account_id
       ),
       scores AS (SELECT account_id, \(sums) FROM parts GROUP BY account_id)
@@ -46,11 +44,6 @@ enum MarketingQualifiedAccounts {
       FROM scores s JOIN accounts a ON a.account_id = s.account_id LEFT JOIN tier_multipliers m ON m.tier = a.tier
       WHERE \(KpiSQL.accountFilter("a.account_id"))
       """
-  }
-
-  /// Rollup rows `alias` of any day's window: a constant day range for the rollup index.
-  private static func inBounds(_ alias: String) -> String {
-    "\(alias).day < (SELECT last FROM bounds) AND \(alias).day >= (SELECT first FROM bounds)"
   }
 
   /// The qualified accounts as of each of `days`, in their order.
