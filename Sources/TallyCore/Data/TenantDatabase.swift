@@ -32,9 +32,17 @@ public struct TenantDatabase: Sendable {
     _ context: RequestContext,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    let tenant = try Self.tenant(of: context)
-    let mustCheck = context.principal.isOperator
-    return try await self.pool.withTransaction(tenant: tenant) { connection in
+    try await self.transaction(tenant: try Self.tenant(of: context), checkingTenant: context.principal.isOperator, body)
+  }
+
+  /// Runs `body` in `tenant`'s transaction, first checking that the tenant exists when an operator
+  /// key named it.
+  func transaction<T: Sendable>(
+    tenant: String,
+    checkingTenant mustCheck: Bool,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    try await self.pool.withTransaction(tenant: tenant) { connection in
       if mustCheck {
         let found = try connection.query("SELECT 1 FROM tenants WHERE tenant_id = $1::uuid", [tenant]).rows
         guard !found.isEmpty else { throw RPCError(code: .notFound, message: "no tenant \(tenant)") }
@@ -46,10 +54,17 @@ public struct TenantDatabase: Sendable {
 
 extension PostgresArray {
   /// `{"a","b"}`: a text[] literal for any strings.
-  static func literal(_ values: [String]) -> String {
+  static func literal(_ values: [String]) -> String { Self.literal(values.map(Optional.some)) }
+
+  /// `{"a",NULL}`: an array literal of any element type PostgreSQL reads from text, NULLs kept.
+  static func literal(_ values: [String?]) -> String {
     var out = "{"
     for (index, value) in values.enumerated() {
       if index > 0 { out += "," }
+      guard let value else {
+        out += "NULL"
+        continue
+      }
       out += "\""
       for character in value.unicodeScalars {
         if character == "\"" || character == "\\" { out += "\\" }

@@ -172,7 +172,7 @@ public struct PulseRoundScheduler: Sendable {
 
   static func openDueRound(survey: String, now: Date, _ connection: PostgresConnection) throws -> Bool {
     guard let due = try Self.cadence(of: survey, connection)?.roundOpen(at: now) else { return false }
-    let nowMicros = Int64((now.timeIntervalSince1970 * 1_000_000).rounded(.down))
+    let nowMicros = SurveyService.microsSinceEpoch(now)
     if try SurveyService.openRoundNumber(survey, nowMicros, connection) != nil { return false }
     let inserted = try connection.query(
       """

@@ -13,10 +13,16 @@ public struct SurveyService: Sendable {
   let database: TenantDatabase
   /// The server's clock; tests replace it to move rounds through time.
   let clock: @Sendable () -> Date
+  /// SubmitResponse calls of one tenant that arrive together are stored together.
+  let submissions: GroupCommitter<AnswerBatch.Submission, Tally_V1_SubmitResponseResponse>
 
   public init(pool: PostgresPool, clock: @escaping @Sendable () -> Date = { Date() }) {
-    self.database = TenantDatabase(pool: pool)
+    let database = TenantDatabase(pool: pool)
+    self.database = database
     self.clock = clock
+    self.submissions = GroupCommitter(lanes: AnswerBatch.lanes, maxBatch: AnswerBatch.maxBatch) { tenant, batch in
+      await AnswerBatch.store(batch, tenant: tenant, database: database, now: { Self.microsSinceEpoch(clock()) })
+    }
   }
 
   public func register(into router: inout Router) {
@@ -39,7 +45,9 @@ public struct SurveyService: Sendable {
     router.serverStreaming(SurveyMethods.exportResponses, access: .tenantRead, self.exportResponses)
   }
 
-  var nowMicros: Int64 { Int64((self.clock().timeIntervalSince1970 * 1_000_000).rounded(.down)) }
+  var nowMicros: Int64 { Self.microsSinceEpoch(self.clock()) }
+
+  static func microsSinceEpoch(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down)) }
 
   static let columns = """
     s.survey_id::text AS survey_id, s.kind, s.title, s.questions::text AS questions, s.anonymous, \

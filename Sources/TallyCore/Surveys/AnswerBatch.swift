@@ -1,0 +1,143 @@
+import Foundation
+import TallyProto
+import TallyStore
+import TallyWire
+
+/// SubmitResponse's storage: the answers of one tenant that arrived together, stored in one
+/// transaction of three statements (the invitations, the claims with the responses, the
+/// identities) whatever their number. Each answer still succeeds or fails on its own.
+enum AnswerBatch {
+  /// Transactions of one tenant's answers at the same time; answers beyond wait and go together.
+  static let lanes = 2
+  static let maxBatch = 64
+
+  typealias Outcome = Result<Tally_V1_SubmitResponseResponse, any Error>
+
+  /// One SubmitResponse call, its token already checked for shape and hashed.
+  struct Submission: Sendable {
+    let hash: String
+    let answers: [Tally_V1_Answer]
+    /// An operator key named the tenant, which must then be checked to exist.
+    let byOperator: Bool
+  }
+
+  /// Stores `batch` in one transaction. When the transaction fails as a whole (a lost connection,
+  /// a deadlock between two lanes answering the same tokens) each answer is tried again alone, so
+  /// that one answer's trouble is never another's.
+  static func store(
+    _ batch: [Submission],
+    tenant: String,
+    database: TenantDatabase,
+    now: @Sendable () -> Int64
+  ) async -> [Outcome] {
+    let time = now()
+    do {
+      return try await database.transaction(tenant: tenant, checkingTenant: batch.contains(where: \.byOperator)) {
+        try Self.store(batch, now: time, $0)
+      }
+    } catch {
+      guard batch.count > 1 else { return [.failure(error)] }
+      var outcomes: [Outcome] = []
+      for submission in batch {
+        outcomes += await Self.store([submission], tenant: tenant, database: database, now: now)
+      }
+      return outcomes
+    }
+  }
+
+  /// The batch's statements on one connection: an outcome per submission, in order.
+  static func store(_ batch: [Submission], now: Int64, _ connection: PostgresConnection) throws -> [Outcome] {
+    let invitations = try SurveyService.invitations(
+      Set(batch.map(\.hash)), now: now, lockSurvey: true, connection)
+    var outcomes = [Outcome](repeating: .failure(SurveyService.unknownToken), count: batch.count)
+    var accepted: [(index: Int, invitation: SurveyService.TokenInvitation, responseID: String)] = []
+    var rows = ResponseRows()
+    for (index, submission) in batch.enumerated() {
+      do {
+        let invitation = try invitations[submission.hash, default: .failure(SurveyService.unknownToken)].get()
+        let answers = try ResponseAnswers(validating: submission.answers, questions: invitation.survey.questions)
+        let responseID = UUID().uuidString.lowercased()
+        rows.append(index: index, hash: submission.hash, invitation, answers, responseID: responseID)
+        accepted.append((index, invitation, responseID))
+      } catch {
+        outcomes[index] = .failure(error)
+      }
+    }
+    guard !accepted.isEmpty else { return outcomes }
+    let claimed = Set(
+      try connection.query(Self.claimAndInsertSQL, rows.parameters).rows.map { try $0.require(Int.self, "ord") })
+    var identities = (responseIDs: [String?](), contacts: [String?](), accounts: [String?]())
+    for (index, invitation, responseID) in accepted {
+      guard claimed.contains(index) else {
+        outcomes[index] = .failure(SurveyService.alreadyAnswered)
+        continue
+      }
+      var response = Tally_V1_SubmitResponseResponse()
+      if !invitation.survey.anonymous {
+        response.responseID = responseID
+        if let account = invitation.accountID {
+          identities.responseIDs.append(responseID)
+          identities.contacts.append(invitation.contactID)
+          identities.accounts.append(account)
+        }
+      }
+      outcomes[index] = .success(response)
+    }
+    if !identities.responseIDs.isEmpty {
+      try connection.query(
+        """
+        INSERT INTO survey_response_identities (tenant_id, response_id, contact_id, account_id, answered_at)
+        SELECT \(currentTenantSQL), u.response_id, u.contact_id, u.account_id, \(Micros.sql("$4"))
+        FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(response_id, contact_id, account_id)
+        """,
+        [
+          PostgresArray.literal(identities.responseIDs), PostgresArray.literal(identities.contacts),
+          PostgresArray.literal(identities.accounts), now,
+        ])
+    }
+    return outcomes
+  }
+
+  /// Claims each token and stores its response in one statement. Under the invitation's row lock
+  /// a concurrent answer with the same token (or a repeat within the batch) finds it used and
+  /// stores nothing: exactly one wins. Returns the positions whose token this batch claimed.
+  static let claimAndInsertSQL = """
+    WITH input AS MATERIALIZED (
+      SELECT * FROM unnest($1::int[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+        $8::smallint[], $9::smallint[], $10::jsonb[], $11::uuid[])
+        AS u(ord, hash, survey_id, round_id, department, team, location, tier, score, answers, response_id)
+    ), claimed AS (
+      UPDATE survey_invitations i SET used = true FROM input
+      WHERE i.token_hash = decode(input.hash, 'hex') AND NOT i.used
+      RETURNING input.ord
+    ), stored AS (
+      INSERT INTO survey_responses (tenant_id, response_id, survey_id, round_id, department, team, location, tier,
+        score, answers)
+      SELECT \(currentTenantSQL), response_id, survey_id, round_id, department, team, location, tier, score, answers
+      FROM input JOIN claimed USING (ord)
+    )
+    SELECT ord FROM claimed
+    """
+
+  /// The columns of `claimAndInsertSQL`'s input, one array each.
+  private struct ResponseRows {
+    var columns = [[String?]](repeating: [], count: 11)
+
+    mutating func append(
+      index: Int,
+      hash: String,
+      _ invitation: SurveyService.TokenInvitation,
+      _ answers: ResponseAnswers,
+      responseID: String
+    ) {
+      let segment = invitation.segment
+      let values: [String?] = [
+        String(index), hash, invitation.survey.id, invitation.roundID, segment.department, segment.team,
+        segment.location, segment.tier.map(String.init), answers.score.map(String.init), answers.json, responseID,
+      ]
+      for (column, value) in values.enumerated() { self.columns[column].append(value) }
+    }
+
+    var parameters: [(any PostgresBindable)?] { self.columns.map { PostgresArray.literal($0) } }
+  }
+}
