@@ -59,6 +59,8 @@ extension SurveyService {
   /// The invitations of the token hashes found, each as the unused invitation of an open round, or
   /// ALREADY_EXISTS when answered, FAILED_PRECONDITION when its round is not open, NOT_FOUND when
   /// expired. A hash that is not in the result is unknown. Each survey's questions are decoded once.
+  /// The invitations are found by key first (MATERIALIZED): joined to their round, the planner
+  /// took the round's index and read every invitation of the round.
   static func invitations(
     _ hashes: some Collection<String>,
     now: Int64,
@@ -67,14 +69,16 @@ extension SurveyService {
   ) throws -> [String: Result<TokenInvitation, RPCError>] {
     let rows = try connection.query(
       """
+      WITH i AS MATERIALIZED (
+        SELECT * FROM survey_invitations WHERE token_hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h))
+      )
       SELECT encode(i.token_hash, 'hex') AS hash, s.survey_id::text AS survey_id, s.kind, s.title,
         s.questions::text AS questions, s.anonymous, s.anonymity_threshold, s.archived_at IS NOT NULL AS archived,
         r.round_id::text AS round_id, r.number, \(Micros.column("r.opens_at")), \(Micros.column("r.closes_at")),
         i.used, \(Micros.column("i.expires_at")), i.contact_id, i.account_id, i.department, i.team, i.location, i.tier
-      FROM survey_invitations i
+      FROM i
       JOIN survey_rounds r ON r.tenant_id = i.tenant_id AND r.round_id = i.round_id
       JOIN surveys s ON s.tenant_id = r.tenant_id AND s.survey_id = r.survey_id
-      WHERE i.token_hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) AS h))
       \(lockSurvey ? "FOR KEY SHARE OF s" : "")
       """, [PostgresArray.literal(Array(hashes))]
     ).rows
