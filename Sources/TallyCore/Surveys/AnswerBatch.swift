@@ -52,23 +52,30 @@ enum AnswerBatch {
     var outcomes = [Outcome](repeating: .failure(SurveyService.unknownToken), count: batch.count)
     var accepted: [(index: Int, invitation: SurveyService.TokenInvitation, responseID: String)] = []
     var rows = ResponseRows()
+    var hashes = Set<String>()
     for (index, submission) in batch.enumerated() {
+      // A token twice in one batch: the first answer claims it, the repeat finds it answered.
+      guard !hashes.contains(submission.hash) else {
+        outcomes[index] = .failure(SurveyService.alreadyAnswered)
+        continue
+      }
       do {
         let invitation = try invitations[submission.hash, default: .failure(SurveyService.unknownToken)].get()
         let answers = try ResponseAnswers(validating: submission.answers, questions: invitation.survey.questions)
         let responseID = UUID().uuidString.lowercased()
-        rows.append(index: index, hash: submission.hash, invitation, answers, responseID: responseID)
+        rows.append(hash: submission.hash, invitation, answers, responseID: responseID)
         accepted.append((index, invitation, responseID))
+        hashes.insert(submission.hash)
       } catch {
         outcomes[index] = .failure(error)
       }
     }
     guard !accepted.isEmpty else { return outcomes }
     let claimed = Set(
-      try connection.query(Self.claimAndInsertSQL, rows.parameters).rows.map { try $0.require(Int.self, "ord") })
+      try connection.query(Self.claimAndInsertSQL, rows.parameters).rows.map { try $0.require(String.self, "hash") })
     var identities = (responseIDs: [String?](), contacts: [String?](), accounts: [String?]())
     for (index, invitation, responseID) in accepted {
-      guard claimed.contains(index) else {
+      guard claimed.contains(batch[index].hash) else {
         outcomes[index] = .failure(SurveyService.alreadyAnswered)
         continue
       }
@@ -99,32 +106,31 @@ enum AnswerBatch {
   }
 
   /// Claims each token and stores its response in one statement. Under the invitation's row lock
-  /// a concurrent answer with the same token (or a repeat within the batch) finds it used and
-  /// stores nothing: exactly one wins. Returns the positions whose token this batch claimed.
+  /// a concurrent answer with the same token finds it used and stores nothing: exactly one wins.
+  /// Returns the hashes of the tokens this batch claimed. The claim goes by key (`ANY` of the
+  /// hashes): an `UPDATE … FROM` the input left the planner free to scan the whole round.
   static let claimAndInsertSQL = """
-    WITH input AS MATERIALIZED (
-      SELECT * FROM unnest($1::int[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-        $8::smallint[], $9::smallint[], $10::jsonb[], $11::uuid[])
-        AS u(ord, hash, survey_id, round_id, department, team, location, tier, score, answers, response_id)
-    ), claimed AS (
-      UPDATE survey_invitations i SET used = true FROM input
-      WHERE i.token_hash = decode(input.hash, 'hex') AND NOT i.used
-      RETURNING input.ord
+    WITH claimed AS (
+      UPDATE survey_invitations SET used = true
+      WHERE token_hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h)) AND NOT used
+      RETURNING encode(token_hash, 'hex') AS hash
     ), stored AS (
       INSERT INTO survey_responses (tenant_id, response_id, survey_id, round_id, department, team, location, tier,
         score, answers)
       SELECT \(currentTenantSQL), response_id, survey_id, round_id, department, team, location, tier, score, answers
-      FROM input JOIN claimed USING (ord)
+      FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::smallint[],
+        $8::smallint[], $9::jsonb[], $10::uuid[])
+        AS u(hash, survey_id, round_id, department, team, location, tier, score, answers, response_id)
+      JOIN claimed USING (hash)
     )
-    SELECT ord FROM claimed
+    SELECT hash FROM claimed
     """
 
   /// The columns of `claimAndInsertSQL`'s input, one array each.
   private struct ResponseRows {
-    var columns = [[String?]](repeating: [], count: 11)
+    var columns = [[String?]](repeating: [], count: 10)
 
     mutating func append(
-      index: Int,
       hash: String,
       _ invitation: SurveyService.TokenInvitation,
       _ answers: ResponseAnswers,
@@ -132,7 +138,7 @@ enum AnswerBatch {
     ) {
       let segment = invitation.segment
       let values: [String?] = [
-        String(index), hash, invitation.survey.id, invitation.roundID, segment.department, segment.team,
+        hash, invitation.survey.id, invitation.roundID, segment.department, segment.team,
         segment.location, segment.tier.map(String.init), answers.score.map(String.init), answers.json, responseID,
       ]
       for (column, value) in values.enumerated() { self.columns[column].append(value) }
