@@ -1,28 +1,9 @@
 import ArgumentParser
 import Foundation
+import TallyClient
 
-/// A profile file: the defaults for a server and its key, so that commands need no flags.
-/// `tallyd dev` writes `dev.json` with `endpoint`, `ca_cert` and `operator_api_key`.
-struct Profile: Decodable {
-  var endpoint: String?
-  var caCert: String?
-  var apiKey: String?
-  var operatorAPIKey: String?
-  var tenantID: String?
-  var tenantAPIKey: String?
-
-  enum CodingKeys: String, CodingKey {
-    case endpoint
-    case caCert = "ca_cert"
-    case apiKey = "api_key"
-    case operatorAPIKey = "operator_api_key"
-    case tenantID = "tenant_id"
-    case tenantAPIKey = "tenant_api_key"
-  }
-
-  /// `api_key` when the profile names one, else the operator key of a dev profile.
-  var key: String? { [self.apiKey, self.operatorAPIKey].compactMap { $0 }.first { !$0.isEmpty } }
-
+/// Where the CLI finds its profile (`Profile` itself is TallyClient's, shared with tally-bench).
+extension Profile {
   /// Reads the profile named by `--profile` or `$TALLY_PROFILE` (which must exist), else the first
   /// of `profile.json` and `dev.json` in the user's config directory; nil when there is none.
   /// Returns the path too, so that a relative `ca_cert` can be found next to the file.
@@ -50,7 +31,7 @@ struct Profile: Decodable {
       throw ValidationError("cannot read the profile \(path)")
     }
     do {
-      return try JSONDecoder().decode(Profile.self, from: data)
+      return try Profile.decode(data)
     } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
       let key = context.codingPath.map(\.stringValue).joined(separator: ".")
       throw ValidationError("the profile \(path) is not valid: \(key) must be a string")

@@ -14,31 +14,6 @@ struct BenchOptions: ParsableArguments {
   @Option(help: "Act on this tenant with the operator key (e.g. the largest one `seed` made).") var tenant: String?
   @OptionGroup var load: LoadOptions
 
-  /// The fields of a `tallyd dev` profile the bench reads.
-  struct Profile: Decodable {
-    var endpoint: String?
-    var caCert: String?
-    var tenantAPIKey: String?
-    var operatorAPIKey: String?
-    var tenantID: String?
-    var databaseURL: String?
-
-    enum CodingKeys: String, CodingKey {
-      case endpoint
-      case caCert = "ca_cert"
-      case tenantAPIKey = "tenant_api_key"
-      case operatorAPIKey = "operator_api_key"
-      case tenantID = "tenant_id"
-      case databaseURL = "database_url"
-    }
-
-    /// An empty profile when there is no file.
-    static func read(_ path: String) throws -> Profile {
-      guard FileManager.default.fileExists(atPath: path) else { return Profile() }
-      return try JSONDecoder().decode(Profile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-    }
-  }
-
   func readProfile() throws -> Profile { try Profile.read(self.profile) }
 
   func configuration(clientName: String, useOperatorKey: Bool = false) throws -> ClientConfiguration {
@@ -59,4 +34,12 @@ struct BenchOptions: ParsableArguments {
 
   /// What every call of a scenario carries: the tenant an operator key acts on.
   var callOptions: CallOptions { CallOptions(tenantID: self.tenant) }
+}
+
+extension Profile {
+  /// The profile at `path`; an empty one when there is no file (every option then comes by flag).
+  static func read(_ path: String) throws -> Profile {
+    guard FileManager.default.fileExists(atPath: path) else { return Profile() }
+    return try Profile.decode(Data(contentsOf: URL(fileURLWithPath: path)))
+  }
 }

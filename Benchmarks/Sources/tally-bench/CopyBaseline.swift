@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchKit
 import Foundation
+import TallyClient
 
 /// `tally-bench copy-baseline`: the ceiling for ingestion. psql's `\copy` of the same generated
 /// events into the same tables the server fills (`events` and `event_keys`; not the rollups), as
@@ -24,7 +25,7 @@ struct CopyBaseline: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let profile = try BenchOptions.Profile.read(self.profile)
+    let profile = try Profile.read(self.profile)
     guard let url = self.databaseURL ?? profile.databaseURL, let tenant = profile.tenantID else {
       throw ValidationError("the profile has no database_url and tenant_id (tallyd dev writes both)")
     }

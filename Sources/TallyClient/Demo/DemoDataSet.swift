@@ -141,11 +141,7 @@ public struct DemoDataSet: Sendable {
     }
   }
 
-  static func isoDay(_ day: Int) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withFullDate]
-    return formatter.string(from: Date(timeIntervalSince1970: Double(day) * 86_400))
-  }
+  static func isoDay(_ day: Int) -> String { ISODay.string(Date(timeIntervalSince1970: Double(day) * 86_400)) }
 }
 
 /// xorshift64: the same numbers on every machine, unlike the system generator.

@@ -129,9 +129,6 @@ public enum SurveyReport {
 
   /// The day a round opened, e.g. `2026-11-23`.
   static func day(_ timestamp: Google_Protobuf_Timestamp) -> String {
-    guard timestamp.seconds != 0 else { return "-" }
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withFullDate]
-    return formatter.string(from: timestamp.date)
+    timestamp.seconds == 0 ? "-" : ISODay.string(timestamp.date)
   }
 }

@@ -36,7 +36,7 @@ enum MarketingQualifiedAccounts {
         SELECT c.account_id, \(decayed("c", "c.events * w.weight * (r.multiplier - 1)"))
         FROM contact_rollup_daily c JOIN weights w USING (type) JOIN contacts k ON k.contact_id = c.contact_id
           JOIN role_multipliers r ON r.role = k.role AND r.multiplier <> 1
-        WHERE \(AccountEngagement.inBounds("c")) AND \(KpiSQL.rowFilter("c"))
+        WHERE \(AccountEngagement.inBounds("c")) AND \(KpiSQL.rowFilter("c")) AND \(AccountEngagement.someRoleCounts)
         GROUP BY c.account_id
       ),
       scores AS (SELECT account_id, \(sums) FROM parts GROUP BY account_id)
