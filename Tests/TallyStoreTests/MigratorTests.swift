@@ -23,6 +23,29 @@ import Testing
     #expect(applied.first == "0001_tenants_and_api_keys.sql")
   }
 
+  /// Migration 0006 leaves every tenant-only policy of a table read directly in the form the
+  /// planner can estimate (no sub-SELECT), and the operator-aware ones as they were.
+  @Test func tenantPoliciesAreOnesThePlannerCanEstimate() throws {
+    let database = try TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    defer { owner.close() }
+    let policies = try owner.query(
+      """
+      SELECT pol.tablename, pol.qual LIKE '%SELECT%' AS hidden, pol.qual LIKE '%tally.operator%' AS operator
+      FROM pg_policies pol JOIN pg_class c ON c.relname = pol.tablename
+      WHERE pol.policyname = 'tenant_isolation' AND NOT c.relispartition
+      """
+    ).rows.map {
+      (
+        try $0.require(String.self, "tablename"), try $0.require(Bool.self, "hidden"),
+        try $0.require(Bool.self, "operator")
+      )
+    }
+    #expect(policies.count >= 17)
+    #expect(policies.filter { $0.1 && !$0.2 }.map(\.0) == [], "tenant policies the planner cannot see through")
+    #expect(Set(policies.filter(\.2).map(\.0)) == ["tenants", "api_keys"])
+  }
+
   /// Migration 0004 fills the KPI rollups from the events stored before it, exactly.
   @Test func theRollupMigrationCountsTheEventsAlreadyStored() async throws {
     let database = try TestDatabase.create(migrated: false)

@@ -16,7 +16,7 @@ struct KpiSQL: Sendable {
     case .rollups: return "event_rollup_daily"
     case .rawEvents:
       return """
-        (SELECT tenant_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, type, coalesce(account_id, '') AS account_id,
+        (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, coalesce(account_id, '') AS account_id,
           coalesce(campaign_id, '') AS campaign_id, coalesce(asset_id, '') AS asset_id, 1 AS events,
           coalesce(duration_seconds, 0) AS seconds, coalesce(value, 0) AS value FROM events)
         """
@@ -29,8 +29,7 @@ struct KpiSQL: Sendable {
     case .rollups: return "contact_rollup_daily"
     case .rawEvents:
       return """
-        (SELECT tenant_id, (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id,
-          coalesce(account_id, '') AS account_id,
+        (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id, coalesce(account_id, '') AS account_id,
           coalesce(campaign_id, '') AS campaign_id, 1 AS events FROM events WHERE contact_id IS NOT NULL)
         """
     }
@@ -58,14 +57,16 @@ struct KpiSQL: Sendable {
     """
   }
 
-  /// Every filter, on a row with tenant_id, campaign_id and account_id columns. The tenant is
-  /// row-level security's already; said again as `current_setting(…)`, which the planner folds
-  /// while estimating, it lets the planner see how many rows the tenant has: behind the policy's
-  /// sub-SELECT it guessed the average tenant's, and the largest of 1,000 tenants (20 % of the
-  /// rows) got nested loops over a million rollup rows (docs/BENCHMARKS.md).
+  /// Rows `alias` from the first period's start to the last one's end: a constant day range for
+  /// the rollup indexes. The join to `periods` alone left the planner a scan of every tenant's rows
+  /// (4 s of the largest of 1,000 tenants' dashboard, docs/BENCHMARKS.md).
+  static func inPeriods(_ alias: String) -> String {
+    "\(alias).day >= (SELECT min(p_from) FROM periods) AND \(alias).day < (SELECT max(p_to) FROM periods)"
+  }
+
+  /// Every filter, on a row with campaign_id and account_id columns.
   static func rowFilter(_ alias: String) -> String {
-    "\(alias).tenant_id = \(currentTenantSQL) AND " + Self.campaignFilter("\(alias).campaign_id") + " AND "
-      + Self.accountFilter("\(alias).account_id")
+    Self.campaignFilter("\(alias).campaign_id") + " AND " + Self.accountFilter("\(alias).account_id")
   }
 
   /// Accounts of the filtered campaigns' target lists (true without a campaign or channel filter).
