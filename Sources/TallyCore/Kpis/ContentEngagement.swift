@@ -15,8 +15,7 @@ enum ContentEngagement {
       count(DISTINCT e.account_id) FILTER (
         WHERE t.account_id IS NOT NULL AND e.type IN \(KpiSQL.list(KpiFormula.engagementTypes))) AS engaged,
       sum(e.events)::int8 AS events
-    FROM periods p JOIN event_rollup_daily e ON e.day >= p.p_from AND e.day < p.p_to AND e.asset_id <> ''
-        AND \(KpiSQL.rowFilter("e"))
+    FROM periods p JOIN event_rollup_daily e ON \(KpiSQL.periodRows("e")) AND e.asset_id <> ''
       LEFT JOIN targets t ON t.label = p.label AND t.account_id = e.account_id
     GROUP BY e.asset_id
     ORDER BY minutes DESC, events DESC, e.asset_id

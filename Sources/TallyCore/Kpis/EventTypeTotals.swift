@@ -34,8 +34,7 @@ struct EventTypeTotals: KpiPass {
       coalesce(sum(e.events) FILTER (WHERE e.campaign_id <> ''), 0) AS campaign,
       coalesce(sum(e.events) FILTER (WHERE e.campaign_id <> '' AND t.account_id IS NOT NULL), 0) AS targeted_campaign,
       sum(e.seconds) AS seconds
-    FROM periods p JOIN \(kpi.events) e ON e.day >= p.p_from AND e.day < p.p_to AND \(KpiSQL.inPeriods("e"))
-      AND \(KpiSQL.rowFilter("e"))
+    FROM periods p JOIN \(kpi.events) e ON \(KpiSQL.periodRows("e"))
       LEFT JOIN targets t ON t.label = p.label AND t.account_id = e.account_id
     GROUP BY p.label, e.type
     """

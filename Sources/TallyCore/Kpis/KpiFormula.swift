@@ -96,7 +96,7 @@ enum KpiFormula: Sendable {
   func sql(_ kpi: KpiSQL) -> String? {
     let list = KpiSQL.list
     let from = "FROM periods p LEFT JOIN"
-    let eventsIn = "e.day >= p.p_from AND e.day < p.p_to AND \(KpiSQL.inPeriods("e")) AND \(KpiSQL.rowFilter("e"))"
+    let eventsIn = KpiSQL.periodRows("e")
     switch self {
     case .accountsWith(let types):
       return """

@@ -57,11 +57,15 @@ struct KpiSQL: Sendable {
     """
   }
 
-  /// Rows `alias` from the first period's start to the last one's end: a constant day range for
-  /// the rollup indexes. The join to `periods` alone left the planner a scan of every tenant's rows
-  /// (4 s of the largest of 1,000 tenants' dashboard, docs/BENCHMARKS.md).
-  static func inPeriods(_ alias: String) -> String {
-    "\(alias).day >= (SELECT min(p_from) FROM periods) AND \(alias).day < (SELECT max(p_to) FROM periods)"
+  /// Rollup rows `alias` of period `p` that pass every filter. The days between the first
+  /// period's start and the last one's end are said again as a constant range for the rollup
+  /// indexes: the join to `periods` alone left the planner a scan of every tenant's rows (4 s of
+  /// the largest of 1,000 tenants' dashboard, docs/BENCHMARKS.md).
+  static func periodRows(_ alias: String) -> String {
+    """
+    \(alias).day >= p.p_from AND \(alias).day < p.p_to AND \(alias).day >= (SELECT min(p_from) FROM periods)
+      AND \(alias).day < (SELECT max(p_to) FROM periods) AND \(Self.rowFilter(alias))
+    """
   }
 
   /// Every filter, on a row with campaign_id and account_id columns.
