@@ -225,9 +225,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"))
     }
     let requestID = header.requestID.isEmpty ? Self.makeRequestID() : String(header.requestID.prefix(128))
-    var logger = self.logger
-    logger[metadataKey: "request_id"] = "\(requestID)"
-    logger[metadataKey: "method"] = "\(header.method)"
     let timeout = header.timeoutMs > 0 ? Duration.milliseconds(min(header.timeoutMs, Self.maxTimeoutMilliseconds)) : nil
     let requestContext = RequestContext(
       principal: principal,
@@ -237,7 +234,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       idempotencyKey: header.idempotencyKey.isEmpty ? nil : header.idempotencyKey,
       metadata: header.metadata,
       deadline: timeout.map { ContinuousClock.now + $0 },
-      logger: logger,
+      connectionLogger: self.logger,
       allocator: context.channel.allocator
     )
     let call = ServerCall(streamID: streamID, method: method, context: requestContext)

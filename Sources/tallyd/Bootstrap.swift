@@ -19,7 +19,7 @@ struct Bootstrap {
       tenantID: nil,
       method: "bootstrap",
       requestID: "bootstrap",
-      logger: logger
+      connectionLogger: logger
     )
   }
 

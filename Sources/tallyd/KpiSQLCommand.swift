@@ -49,7 +49,7 @@ struct KpiSQLCommand: AsyncParsableCommand {
     request.bucket = self.bucket == "none" ? "" : self.bucket
     let context = RequestContext(
       principal: Principal(keyID: "kpi-sql", tenantID: self.tenant, scopes: [.read]), tenantID: self.tenant,
-      method: KpiMethods.getKpis.fullName, requestID: "kpi-sql", logger: Logger(label: "tallyd.kpi-sql"))
+      method: KpiMethods.getKpis.fullName, requestID: "kpi-sql", connectionLogger: Logger(label: "tallyd.kpi-sql"))
     _ = try await call(ByteBuffer(bytes: try request.serializedBytes() as [UInt8]), context)
     let header = "GetKpis of dashboard \(self.dashboard), \(self.from) to \(self.to), tenant \(self.tenant)"
     print(PsqlReplayScript(recorded.withLockedValue { $0 }, iterations: self.iterations, title: header).text)
