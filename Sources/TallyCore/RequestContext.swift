@@ -1,20 +1,21 @@
 public import Logging
 public import NIOCore
 
-/// Everything a handler knows about its call besides the request message.
-public struct RequestContext: Sendable {
-  public var principal: Principal
+/// Everything a handler knows about its call besides the request message. A class, so that
+/// handing it to the call's task and on to services is one retain, not a copy of every field.
+public final class RequestContext: Sendable {
+  public let principal: Principal
   /// The tenant this call acts on: the key's own, or the one an operator key named in CALL.
-  public var tenantID: String?
-  public var method: String
-  public var requestID: String
-  public var idempotencyKey: String?
-  public var metadata: [String: String]
+  public let tenantID: String?
+  public let method: String
+  public let requestID: String
+  public let idempotencyKey: String?
+  public let metadata: [String: String]
   /// When the call's time is up; the handler's task is cancelled then too.
-  public var deadline: ContinuousClock.Instant?
+  public let deadline: ContinuousClock.Instant?
   /// The connection's logger, without this call's metadata.
-  public var connectionLogger: Logger
-  public var allocator: ByteBufferAllocator
+  public let connectionLogger: Logger
+  public let allocator: ByteBufferAllocator
 
   /// The connection's logger with this call's request id and method. Built when something logs,
   /// not per call: swift-log's `StreamLogHandler` re-renders all metadata on every key set, which

@@ -40,6 +40,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// Where the calls' handlers run; set when the handler joins its channel.
   private var executor: EventLoopTaskExecutor?
   private var flushScheduled = false
+  /// Names this connection in the request ids it makes up: one random draw per connection, not
+  /// per call (each draw is a `getrandom` system call).
+  private let connectionTag = String(UInt64.random(in: .min ... .max), radix: 16)
 
   init(dependencies: Dependencies) {
     self.dependencies = dependencies
@@ -224,7 +227,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     } catch {
       return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"))
     }
-    let requestID = header.requestID.isEmpty ? Self.makeRequestID() : String(header.requestID.prefix(128))
+    let requestID =
+      header.requestID.isEmpty ? "\(self.connectionTag).\(streamID)" : String(header.requestID.prefix(128))
     let timeout = header.timeoutMs > 0 ? Duration.milliseconds(min(header.timeoutMs, Self.maxTimeoutMilliseconds)) : nil
     let requestContext = RequestContext(
       principal: principal,
@@ -482,9 +486,5 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func writeStatus(_ error: RPCError, streamID: UInt32, context: ChannelHandlerContext) {
     self.writeMessageFrame(.status, error.statusMessage, streamID: streamID, context: context)
-  }
-
-  private static func makeRequestID() -> String {
-    String(UInt64.random(in: .min ... .max), radix: 16)
   }
 }

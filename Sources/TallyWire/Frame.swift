@@ -66,6 +66,8 @@ public enum ConnectionMagic {
 
 extension ByteBuffer {
   /// Appends a frame header and `payload`: one contiguous buffer, so TLS sends it as one record.
+  /// Inlinable so that callers get `writeBytes`' contiguous fast path, not the generic sequence.
+  @inlinable
   public mutating func writeFrame(
     _ type: FrameType,
     flags: FrameFlags = [],
@@ -92,7 +94,8 @@ extension ByteBuffer {
     self.writeFrame(frame.type, flags: frame.flags, streamID: frame.streamID, payload: frame.payload)
   }
 
-  private mutating func writeFrameHeader(
+  @usableFromInline
+  mutating func writeFrameHeader(
     _ type: FrameType,
     flags: FrameFlags,
     streamID: UInt32,
