@@ -150,6 +150,9 @@ let package = Package(
       dependencies: [
         "TallyClient",
         "TallyProto",
+        "TallyWire",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: strictSettings

@@ -46,7 +46,6 @@ final class ConnectionStatus: Sendable {
 final class ClientConnectionHandler: ChannelInboundHandler {
   typealias InboundIn = Frame
   typealias OutboundOut = ByteBuffer
-  typealias Responses = AsyncThrowingStream<ByteBuffer, any Error>.Continuation
 
   private let hello: Tally_V1_Hello
   private let endpoint: String
@@ -54,7 +53,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   let status: ConnectionStatus
   private var context: ChannelHandlerContext?
   private var nextStreamID: UInt32 = 1
-  private var streams: [UInt32: Responses] = [:]
+  private var streams: [UInt32: ResponseRoute] = [:]
   /// Streams this side ended (CANCEL) whose STATUS has not arrived: the server still counts them.
   private var endingStreams: Set<UInt32> = []
   /// Calls waiting for a free stream under the server's max_concurrent_streams.
@@ -65,6 +64,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   /// Why the connection ended, for the calls still waiting.
   private var closeReason: RPCError?
   private var writabilityWaiters = WritabilityWaiters()
+  private var flushScheduled = false
   /// The server's payload limit from WELCOME (the protocol default until then).
   private(set) var maxFramePayload = Frame.defaultMaxPayload
 
@@ -126,7 +126,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       self.welcome.succeed(welcome)
       self.startQueuedCalls()
     case .message:
-      self.streams[frame.streamID]?.yield(frame.payload)
+      self.streams[frame.streamID]?.received(frame.payload)
     case .status:
       if self.endingStreams.remove(frame.streamID) != nil { self.startQueuedCalls() }
       guard let responses = self.streams.removeValue(forKey: frame.streamID) else { return }
@@ -244,7 +244,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     var endStream: Bool
     var handle: StreamHandle
     var timeout: Duration?
-    var responses: Responses
+    var responses: ResponseRoute
   }
 
   /// Opens a stream (CALL plus the first request messages, in one write), or queues the call
@@ -290,7 +290,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       let last = endStream && index == messages.count - 1
       buffer.writeFrame(.message, flags: last ? .endStream : [], streamID: streamID, payload: message)
     }
-    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    context.write(self.wrapOutboundOut(buffer), promise: nil)
+    self.flushSoon(context: context)
     if let timeout {
       let clamped = min(timeout, .seconds(30 * 24 * 3600))
       self.deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(clamped)) {
@@ -334,6 +335,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     buffer.writeFrame(.cancel, streamID: streamID, payload: EmptyCollection())
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
     responses.finish(throwing: error)
+  }
+
+  /// Calls opened in the same event-loop tick share one flush: one TLS record, one write.
+  private func flushSoon(context: ChannelHandlerContext) {
+    guard !self.flushScheduled else { return }
+    self.flushScheduled = true
+    context.eventLoop.assumeIsolated().execute {
+      self.flushScheduled = false
+      self.context?.flush()
+    }
   }
 
   func whenWritable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {

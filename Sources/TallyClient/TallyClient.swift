@@ -71,7 +71,8 @@ public final class TallyClient: Sendable {
   ) async throws -> Response {
     let bytes = try self.encode(request)
     return try await self.withRetries { connection in
-      let call = try self.start(method.fullName, on: connection, messages: [bytes], endStream: true, options: options)
+      let call = try self.start(
+        method.fullName, on: connection, messages: [bytes], endStream: true, singleResponse: true, options: options)
       return try await call.withCancellation { try await call.singleResponse(Response.self, method.fullName) }
     }
   }
@@ -85,8 +86,9 @@ public final class TallyClient: Sendable {
   ) async throws -> Result {
     let bytes = try self.encode(request)
     return try await self.withRetries { connection in
-      let call = try self.start(method.fullName, on: connection, messages: [bytes], endStream: true, options: options)
-      return try await call.withCancellation { try await body(ResponseStream(call.responses)) }
+      let call = try self.start(
+        method.fullName, on: connection, messages: [bytes], endStream: true, singleResponse: false, options: options)
+      return try await call.withCancellation { try await body(ResponseStream(call.responseStream)) }
     }
   }
 
@@ -97,7 +99,8 @@ public final class TallyClient: Sendable {
     _ requests: @Sendable (RequestWriter<Request>) async throws -> Void
   ) async throws -> Response {
     let connection = try await self.connection()
-    let call = try self.start(method.fullName, on: connection, messages: [], endStream: false, options: options)
+    let call = try self.start(
+      method.fullName, on: connection, messages: [], endStream: false, singleResponse: true, options: options)
     return try await call.withCancellation {
       let writer = RequestWriter<Request>(call: call, client: self)
       try await requests(writer)
@@ -169,10 +172,19 @@ public final class TallyClient: Sendable {
     on connection: Connection,
     messages: [[UInt8]],
     endStream: Bool,
+    singleResponse: Bool,
     options: CallOptions
   ) throws -> ActiveCall {
     let header = Self.callHeader(method, options: options)
-    let (responses, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+    let responses: ActiveCall.Responses
+    let route: ResponseRoute
+    if singleResponse {
+      let promise = connection.channel.eventLoop.makePromise(of: ByteBuffer?.self)
+      (responses, route) = (.single(promise.futureResult), .single(promise))
+    } else {
+      let (stream, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+      (responses, route) = (.stream(stream), .stream(continuation))
+    }
     let handle = StreamHandle()
     let handler = connection.handler
     let timeout = options.timeout
@@ -184,7 +196,7 @@ public final class TallyClient: Sendable {
           message:
             "the request message of \(oversized.count) bytes is above the server's max_frame_payload (\(handler.maxFramePayload))"
         )
-        return continuation.finish(throwing: error)
+        return route.finish(throwing: error)
       }
       handler.startCall(
         .init(
@@ -193,7 +205,7 @@ public final class TallyClient: Sendable {
           endStream: endStream,
           handle: handle,
           timeout: timeout,
-          responses: continuation
+          responses: route
         )
       )
     }
@@ -316,18 +328,34 @@ public final class TallyClient: Sendable {
 
 /// A started call: its responses, and the means to cancel it.
 struct ActiveCall: Sendable {
+  /// A server-streaming call's responses as a stream; a unary or client-streaming call's one
+  /// response when its STATUS arrives.
+  enum Responses: Sendable {
+    case stream(AsyncThrowingStream<ByteBuffer, any Error>)
+    case single(EventLoopFuture<ByteBuffer?>)
+  }
+
   let connection: TallyClient.Connection
   let handle: StreamHandle
-  let responses: AsyncThrowingStream<ByteBuffer, any Error>
+  let responses: Responses
 
-  /// The one response of a unary or client-streaming call, after which the stream must end.
+  /// The one response of a unary or client-streaming call, once its STATUS said OK.
   func singleResponse<Response: Message>(_ type: Response.Type, _ method: String) async throws -> Response {
-    var payloads = ResponseStream<Response>(self.responses).makeAsyncIterator()
-    guard let response = try await payloads.next() else {
+    guard case .single(let future) = self.responses else {
+      preconditionFailure("\(method) was started with a response stream")
+    }
+    guard let payload = try await future.get() else {
       throw RPCError(code: .internalError, message: "the server ended \(method) without a response")
     }
-    while try await payloads.next() != nil {}
-    return response
+    return try TallyClient.decode(Response.self, payload)
+  }
+
+  /// A server-streaming call's responses.
+  var responseStream: AsyncThrowingStream<ByteBuffer, any Error> {
+    guard case .stream(let stream) = self.responses else {
+      preconditionFailure("a single-response call has no response stream")
+    }
+    return stream
   }
 
   /// Runs `body`; if the calling task is cancelled meanwhile, the server is sent CANCEL.

@@ -1,0 +1,115 @@
+import NIOCore
+import NIOEmbedded
+import SwiftProtobuf
+import TallyProto
+import TallyWire
+import Testing
+
+@testable import TallyClient
+
+/// The client's connection handler without I/O: how calls are sent and how a single-response
+/// call's MESSAGE and STATUS frames complete it.
+@Suite struct ClientConnectionHandlerTests {
+  /// A handler in an embedded channel that has sent its HELLO and had its WELCOME.
+  private func welcomedHandler() throws -> (EmbeddedChannel, ClientConnectionHandler) {
+    let channel = EmbeddedChannel()
+    let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
+    let handler = ClientConnectionHandler(
+      hello: Tally_V1_Hello(), endpoint: "test", welcome: welcome, handshakeTimeout: .seconds(60))
+    try channel.pipeline.syncOperations.addHandler(handler)
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    #expect(try channel.readOutbound(as: ByteBuffer.self) != nil, "no magic and HELLO")
+    try channel.writeInbound(Frame(type: .welcome, payload: ByteBuffer()))
+    return (channel, handler)
+  }
+
+  /// Starts a unary call; its response goes to the returned future.
+  private func startUnary(_ handler: ClientConnectionHandler, on channel: EmbeddedChannel) -> EventLoopFuture<
+    ByteBuffer?
+  > {
+    var header = Tally_V1_CallHeader()
+    header.method = "tally.v1.SystemService/Ping"
+    let promise = channel.eventLoop.makePromise(of: ByteBuffer?.self)
+    handler.startCall(
+      .init(
+        header: header, messages: [[1, 2, 3]], endStream: true, handle: StreamHandle(), timeout: nil,
+        responses: .single(promise)))
+    return promise.futureResult
+  }
+
+  private func status(_ code: Tally_V1_StatusCode, streamID: UInt32) throws -> Frame {
+    var status = Tally_V1_Status()
+    status.code = code
+    status.message = code == .ok ? "" : "no such thing"
+    return Frame(type: .status, streamID: streamID, payload: ByteBuffer(bytes: try status.serializedBytes() as [UInt8]))
+  }
+
+  /// The frames in what the handler wrote, as the server's decoder reads them.
+  private static func decode(_ buffers: [ByteBuffer]) throws -> [Frame] {
+    let decoder = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder(expectsMagic: false)))
+    for buffer in buffers { try decoder.writeInbound(buffer) }
+    var frames: [Frame] = []
+    while let frame = try decoder.readInbound(as: Frame.self) { frames.append(frame) }
+    return frames
+  }
+
+  @Test func callsStartedInOneTickShareOneFlush() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    _ = self.startUnary(handler, on: channel)
+    _ = self.startUnary(handler, on: channel)
+    #expect(try channel.readOutbound(as: ByteBuffer.self) == nil, "a call was flushed on its own")
+    channel.embeddedEventLoop.run()
+    var written: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    let frames = try Self.decode(written)
+    #expect(frames.map(\.type) == [.call, .message, .call, .message])
+    #expect(frames.map(\.streamID) == [1, 1, 2, 2])
+    #expect(frames[1].payload == ByteBuffer(bytes: [1, 2, 3]))
+  }
+
+  @Test func singleResponseIsTheFirstMessageOnceStatusSaysOK() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let response = self.startUnary(handler, on: channel)
+    var completed = false
+    response.assumeIsolated().whenComplete { _ in completed = true }
+    channel.embeddedEventLoop.run()
+    try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "first")))
+    try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "second")))
+    #expect(!completed, "completed before its STATUS")
+    try channel.writeInbound(try self.status(.ok, streamID: 1))
+    #expect(try response.wait() == ByteBuffer(string: "first"))
+  }
+
+  @Test func statusOKWithoutAMessageGivesNoResponse() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let response = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.run()
+    try channel.writeInbound(try self.status(.ok, streamID: 1))
+    #expect(try response.wait() == nil)
+  }
+
+  @Test func anErrorStatusFailsTheCallEvenAfterAMessage() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let response = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.run()
+    try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "partial")))
+    try channel.writeInbound(try self.status(.notFound, streamID: 1))
+    #expect {
+      try response.wait()
+    } throws: { error in
+      (error as? RPCError)?.code == .notFound && (error as? RPCError)?.message == "no such thing"
+    }
+  }
+
+  @Test func aLostConnectionFailsTheCallsInFlight() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let response = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.run()
+    try channel.close().wait()
+    #expect {
+      try response.wait()
+    } throws: { error in
+      (error as? RPCError)?.code == .unavailable
+    }
+  }
+}
