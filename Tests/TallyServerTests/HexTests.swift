@@ -16,11 +16,20 @@ import Testing
   }
 
   @Test func randomBytesHaveTheAskedLengthAndDiffer() {
-    for count in [0, 1, 7, 8, 9, 24, 32] { #expect(SecureRandom.bytes(count).count == count) }
+    for count in [0, 1, 7, 8, 9, 24, 32, 256, 257, 1000] { #expect(SecureRandom.bytes(count).count == count) }
     let draws = (0..<100).map { _ in SecureRandom.bytes(24) }
     #expect(Set(draws).count == draws.count)
     // 2,400 bytes drawn: every value of the top four bits turns up (a stuck byte would not).
     #expect(Set(draws.joined().map { $0 >> 4 }).count == 16)
     #expect(AdminService.randomHex(bytes: 32).count == 64)
+  }
+
+  @Test func uuidsAreVersionFourInLowerCaseAndDiffer() throws {
+    let uuids = (0..<200).map { _ in SecureRandom.uuidString() }
+    #expect(Set(uuids).count == uuids.count)
+    let shape = try Regex("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+    for uuid in uuids { #expect(uuid.wholeMatch(of: shape) != nil, "\(uuid)") }
+    // The random nibbles vary: the thirteenth digit is the version, the rest are drawn.
+    #expect(Set(uuids.map { $0.first! }).count > 8)
   }
 }

@@ -62,7 +62,7 @@ enum AnswerBatch {
       do {
         let invitation = try invitations[submission.hash, default: .failure(SurveyService.unknownToken)].get()
         let answers = try ResponseAnswers(validating: submission.answers, questions: invitation.survey.questions)
-        let responseID = UUID().uuidString.lowercased()
+        let responseID = SecureRandom.uuidString()
         rows.append(hash: submission.hash, invitation, answers, responseID: responseID)
         accepted.append((index, invitation, responseID))
         hashes.insert(submission.hash)
