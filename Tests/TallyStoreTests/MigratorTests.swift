@@ -46,6 +46,27 @@ import Testing
     #expect(Set(policies.filter(\.2).map(\.0)) == ["tenants", "api_keys"])
   }
 
+  /// Migration 0007's bounds of a KPI call's periods are the first start and the last end, and
+  /// the planner sees them as dates (a sub-SELECT of the periods it could not estimate).
+  @Test func periodBoundsAreDatesThePlannerSees() throws {
+    let database = try TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    defer { owner.close() }
+    let (starts, ends) = ("{2026-07-01,2026-03-31,2026-05-15}", "{2026-10-01,2026-07-01,2026-06-01}")
+    let bounds = try owner.query(
+      "SELECT period_first_day($1::date[])::text AS first, period_last_day($2::date[])::text AS last", [starts, ends]
+    ).rows[0]
+    #expect(try bounds.require(String.self, "first") == "2026-03-31")
+    #expect(try bounds.require(String.self, "last") == "2026-10-01")
+    let plan = try owner.query(
+      """
+      EXPLAIN SELECT count(*) FROM event_rollup_daily e
+      WHERE e.day >= period_first_day($1::date[]) AND e.day < period_last_day($2::date[])
+      """, [starts, ends]
+    ).rows.map { try $0.require(String.self, "QUERY PLAN") }.joined(separator: "\n")
+    #expect(plan.contains("'2026-03-31'::date") && plan.contains("'2026-10-01'::date"), "\(plan)")
+  }
+
   /// Migration 0004 fills the KPI rollups from the events stored before it, exactly.
   @Test func theRollupMigrationCountsTheEventsAlreadyStored() async throws {
     let database = try TestDatabase.create(migrated: false)

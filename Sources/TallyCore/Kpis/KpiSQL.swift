@@ -63,8 +63,8 @@ struct KpiSQL: Sendable {
   /// the largest of 1,000 tenants' dashboard, docs/BENCHMARKS.md).
   static func periodRows(_ alias: String) -> String {
     """
-    \(alias).day >= p.p_from AND \(alias).day < p.p_to AND \(alias).day >= (SELECT min(p_from) FROM periods)
-      AND \(alias).day < (SELECT max(p_to) FROM periods) AND \(Self.rowFilter(alias))
+    \(alias).day >= p.p_from AND \(alias).day < p.p_to AND \(alias).day >= period_first_day($2::date[])
+      AND \(alias).day < period_last_day($3::date[]) AND \(Self.rowFilter(alias))
     """
   }
 

@@ -48,12 +48,15 @@ public struct KpiService: Sendable {
 
   /// A KPI read's transaction, with a custom plan for every statement: the KPI queries' optional
   /// filters (`$4 IS NULL OR …`) make the generic plan PostgreSQL switches a prepared statement to
-  /// after five runs far slower (a 4,000-account dashboard: 13 to 20 s against 7 s, docs/BENCHMARKS.md).
+  /// after five runs far slower (a 4,000-account dashboard: 13 to 20 s against 7 s). No merge
+  /// joins: the target accounts per period, which the planner underestimates, made it sort a
+  /// quarter's rollup rows on disk to merge-join them (the largest of 1,000 tenants' dashboard:
+  /// 10.4 to 8.8 s, a 5,000-account one 1.73 to 1.43 s, the same answers; docs/BENCHMARKS.md).
   private func analytics<T: Sendable>(
     _ context: RequestContext, _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
     try await self.database.transaction(context) { connection in
-      try connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+      try connection.execute("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_mergejoin = off")
       return try body(connection)
     }
   }
