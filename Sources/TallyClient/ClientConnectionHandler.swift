@@ -64,7 +64,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   /// Why the connection ended, for the calls still waiting.
   private var closeReason: RPCError?
   private var writabilityWaiters = WritabilityWaiters()
-  private var flushScheduled = false
+  private let flushes = FlushCoalescer()
   /// The server's payload limit from WELCOME (the protocol default until then).
   private(set) var maxFramePayload = Frame.defaultMaxPayload
 
@@ -291,7 +291,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       buffer.writeFrame(.message, flags: last ? .endStream : [], streamID: streamID, payload: message)
     }
     context.write(self.wrapOutboundOut(buffer), promise: nil)
-    self.flushSoon(context: context)
+    self.flushes.flushSoon(context.channel)
     if let timeout {
       let clamped = min(timeout, .seconds(30 * 24 * 3600))
       self.deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(clamped)) {
@@ -335,16 +335,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     buffer.writeFrame(.cancel, streamID: streamID, payload: EmptyCollection())
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
     responses.finish(throwing: error)
-  }
-
-  /// Calls opened in the same event-loop tick share one flush: one TLS record, one write.
-  private func flushSoon(context: ChannelHandlerContext) {
-    guard !self.flushScheduled else { return }
-    self.flushScheduled = true
-    context.eventLoop.assumeIsolated().execute {
-      self.flushScheduled = false
-      self.context?.flush()
-    }
   }
 
   func whenWritable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {

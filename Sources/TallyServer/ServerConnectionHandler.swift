@@ -39,7 +39,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var writabilityWaiters = WritabilityWaiters()
   /// Where the calls' handlers run; set when the handler joins its channel.
   private var executor: EventLoopTaskExecutor?
-  private var flushScheduled = false
+  private let flushes = FlushCoalescer()
   /// Names this connection in the request ids it makes up: one random draw per connection, not
   /// per call (each draw is a `getrandom` system call).
   private let connectionTag = String(UInt64.random(in: .min ... .max), radix: 16)
@@ -383,18 +383,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     case .failure(let error):
       self.writeStatus(self.status(for: error, call: call), streamID: streamID, context: context)
     }
-    self.flushSoon(context: context)
+    self.flushes.flushSoon(context.channel)
     self.callEnded(streamID)
-  }
-
-  /// Answers that are ready in the same event-loop tick share one flush: one TLS record, one write.
-  private func flushSoon(context: ChannelHandlerContext) {
-    guard !self.flushScheduled else { return }
-    self.flushScheduled = true
-    context.eventLoop.assumeIsolated().execute {
-      self.flushScheduled = false
-      self.context?.flush()
-    }
   }
 
   /// Answers a call that the connection ends itself (cancel, deadline, limits) and stops its work.
