@@ -162,7 +162,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let apiKey = hello.apiKey
     let eventLoop = context.eventLoop
     let connection = NIOLoopBound(self, eventLoop: eventLoop)
-    Task {
+    // Started here like a call; the result always comes back through the loop's queue, after this read.
+    Task.immediate(executorPreference: self.executor) {
       let result: Result<Principal, any Error>
       do {
         result = .success(try await authenticator.authenticate(apiKey: apiKey))
@@ -332,6 +333,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   /// Runs the handler as a task; its outcome comes back to the event loop as one STATUS.
+  ///
+  /// The task starts at once on this event loop, inside the read that opened it, and resumes on
+  /// the loop after it suspends: a handler that does not suspend (Ping) answers with no hop at all.
   private func start(
     _ call: ServerCall,
     context: ChannelHandlerContext,
@@ -342,7 +346,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let requestContext = call.context
     let streamID = call.streamID
     let authenticator = self.dependencies.authenticator
-    call.task = Task(executorPreference: self.executor) {
+    call.task = Task.immediate(executorPreference: self.executor) {
       let outcome: Result<(any Message)?, any Error>
       do {
         try await authenticator.revalidate(requestContext.principal)
