@@ -68,20 +68,20 @@ import Testing
 }
 
 /// Under /tmp, not $TMPDIR, to keep socket paths short; 755 because as root the server runs as `postgres`.
-private func makeTemporaryDirectory() throws -> String {
+func makeTemporaryDirectory() throws -> String {
   let path = "/tmp/tally-embedded-test-\(UUID().uuidString.prefix(8))"
   try FileManager.default.createDirectory(
     atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
   return path
 }
 
-private struct PsqlError: Error, CustomStringConvertible {
+struct PsqlError: Error, CustomStringConvertible {
   var description: String
 }
 
 /// psql rather than TallyStore's libpq connection, so the cluster is checked by a client that shares no code with it.
 @discardableResult
-private func psql(_ url: String, _ sql: String) throws -> String {
+func psql(_ url: String, _ sql: String) throws -> String {
   let candidates = ["/usr/bin/psql", "/usr/local/bin/psql", "/opt/homebrew/bin/psql"]
   guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
     throw PsqlError(description: "psql is not installed (Debian package postgresql-client)")
