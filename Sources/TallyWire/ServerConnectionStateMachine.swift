@@ -39,6 +39,9 @@ public struct ServerConnectionStateMachine: Sendable {
     /// GOAWAY was sent or received: open streams finish, no new one starts.
     case draining(Streams)
     case closed
+    /// Held only while a method changes the streams taken out of `.active` or `.draining`: with
+    /// the state no longer holding them, the dictionary changes in place instead of being copied.
+    case modifying
   }
 
   private var state: State = .awaitingHello
@@ -100,13 +103,17 @@ public struct ServerConnectionStateMachine: Sendable {
       if frame.type == .hello { return self.fail(ConnectionError(.protocolError, "a second HELLO")) }
       return .bufferUntilAuthenticated(frame)
     case .active(var streams):
+      self.state = .modifying
       let action = self.handle(frame, streams: &streams, draining: false)
-      if case .active = self.state { self.state = .active(streams) }
+      if case .modifying = self.state { self.state = .active(streams) }
       return action
     case .draining(var streams):
+      self.state = .modifying
       let action = self.handle(frame, streams: &streams, draining: true)
-      if case .draining = self.state { self.state = .draining(streams) }
+      if case .modifying = self.state { self.state = .draining(streams) }
       return action
+    case .modifying:
+      preconditionFailure("receivedFrame while the state is being modified")
     }
   }
 
@@ -125,10 +132,12 @@ public struct ServerConnectionStateMachine: Sendable {
   public mutating func streamClosed(_ streamID: UInt32) -> Action {
     switch self.state {
     case .active(var streams):
+      self.state = .modifying
       streams.open[streamID] = nil
       self.state = .active(streams)
       return .none
     case .draining(var streams):
+      self.state = .modifying
       streams.open[streamID] = nil
       if streams.open.isEmpty {
         self.state = .closed
@@ -154,7 +163,7 @@ public struct ServerConnectionStateMachine: Sendable {
       }
       self.state = .draining(streams)
       return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: false)
-    case .draining, .closed:
+    case .draining, .closed, .modifying:
       return .none
     }
   }
