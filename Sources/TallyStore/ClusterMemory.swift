@@ -5,9 +5,10 @@ import Glibc
 /// cgroup when that is less.
 ///
 /// PostgreSQL's defaults (128 MB of shared buffers, a checkpoint per GB of WAL) suit a laptop's
-/// first look, not a data set: once the tables' indexes outgrow the buffers, every insert evicts
-/// a dirty page (docs/BENCHMARKS.md measured ingestion halving). PostgreSQL's own guide suggests a
-/// quarter of memory for shared buffers; `ALTER SYSTEM` overrides any of these lines.
+/// first look, not a data set: once the indexes outgrow the buffers, inserts evict dirty pages,
+/// and frequent checkpoints rewrite whole pages to the WAL (docs/BENCHMARKS.md: a sustained ingest
+/// 20 to 40 % slower). PostgreSQL's guide suggests a quarter of memory for shared buffers;
+/// `ALTER SYSTEM` overrides any of these lines.
 struct ClusterMemory: Sendable, Hashable {
   static let megabyte: UInt64 = 1 << 20
   static let minimumSharedBuffers: UInt64 = 128 * megabyte
@@ -16,7 +17,7 @@ struct ClusterMemory: Sendable, Hashable {
   /// Bytes of memory the cluster may count on.
   var bytes: UInt64
 
-  /// The machine's physical memory, or the cgroup's `memory.max` when that is lower.
+  /// The machine's physical memory, or the cgroup's `memory.max` (cgroup v2) when that is lower.
   static func current() -> ClusterMemory {
     let pages = UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES))))
     let pageSize = UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
