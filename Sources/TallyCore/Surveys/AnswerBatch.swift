@@ -8,7 +8,9 @@ import TallyWire
 /// identities) whatever their number. Each answer still succeeds or fails on its own.
 enum AnswerBatch {
   /// Transactions of one tenant's answers at the same time; answers beyond wait and go together.
-  static let lanes = 2
+  /// One: its batches are twice as large as two lanes' and cost less per answer, +15 % answers/s
+  /// on 2 cores (docs/BENCHMARKS.md). Other tenants' answers have lanes of their own.
+  static let lanes = 1
   static let maxBatch = 64
 
   typealias Outcome = Result<Tally_V1_SubmitResponseResponse, any Error>
@@ -22,8 +24,8 @@ enum AnswerBatch {
   }
 
   /// Stores `batch` in one transaction. When the transaction fails as a whole (a lost connection,
-  /// a deadlock between two lanes answering the same tokens) each answer is tried again alone, so
-  /// that one answer's trouble is never another's.
+  /// a tenant that an operator key named and that does not exist) each answer is tried
+  /// again alone, so that one answer's trouble is never another's.
   static func store(
     _ batch: [Submission],
     tenant: String,
