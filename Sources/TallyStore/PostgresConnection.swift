@@ -8,6 +8,8 @@ public final class PostgresConnection {
   private let conninfo: String
   private var preparedStatements: [String: String] = [:]
   private let observer: PostgresStatement.Observer?
+  /// The settings of a transaction begun but not yet sent: its BEGIN travels with its first statement.
+  private var pendingBegin: [(name: String, value: String)]?
 
   /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string. `observer`
   /// sees every statement before it runs (for `tallyd kpi-sql`; nil in the server).
@@ -43,11 +45,37 @@ public final class PostgresConnection {
     if let handle { PQfinish(handle) }
     self.handle = nil
     self.preparedStatements = [:]
+    self.pendingBegin = nil
+  }
+
+  /// Begins a transaction with `settings` (`set_config(name, value, true)` each). Nothing is sent
+  /// yet: BEGIN and the settings go with the transaction's first statement, in one round trip.
+  public func begin(settings: [(name: String, value: String)] = []) {
+    self.pendingBegin = settings
+  }
+
+  /// Commits the transaction `begin` started; one that ran no statement was never sent.
+  public func commit() throws {
+    guard self.pendingBegin == nil else {
+      self.pendingBegin = nil
+      return
+    }
+    try self.execute("COMMIT")
+  }
+
+  /// Rolls back the transaction `begin` started, if it reached the server and the connection lives.
+  public func rollback() {
+    guard self.pendingBegin == nil else {
+      self.pendingBegin = nil
+      return
+    }
+    if self.isHealthy { try? self.execute("ROLLBACK") }
   }
 
   /// Runs SQL without parameters (several statements allowed): for fixed text only.
   public func execute(_ sql: String) throws {
     let connection = try self.connection()
+    try self.sendPendingBegin(connection)
     self.observer?(PostgresStatement(sql: sql, parameters: nil))
     let result = PQexec(connection, sql)
     defer { PQclear(result) }
@@ -60,6 +88,13 @@ public final class PostgresConnection {
     let connection = try self.connection()
     let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     let texts: [String?] = parameters.map { $0?.postgresText }
+    if let settings = self.pendingBegin {
+      self.pendingBegin = nil
+      guard let result = try self.pipeline(begin: settings, then: (sql, name, texts), connection) else {
+        throw PostgresError(sqlState: nil, message: "the pipeline ended without the statement's result")
+      }
+      return result
+    }
     self.observer?(PostgresStatement(sql: sql, parameters: texts))
     let result = withCStrings(texts) { pointers in
       PQexecPrepared(connection, name, Int32(pointers.count), pointers, nil, nil, 0)
@@ -72,6 +107,7 @@ public final class PostgresConnection {
   /// Streams rows into `COPY … FROM STDIN` (text format); returns how many rows went in.
   public func copyIn(_ sql: String, chunks: some Sequence<[UInt8]>) throws -> Int {
     let connection = try self.connection()
+    try self.sendPendingBegin(connection)
     let start = PQexec(connection, sql)
     let status = PQresultStatus(start)
     if status != PGRES_COPY_IN {
@@ -105,6 +141,86 @@ public final class PostgresConnection {
   }
 
   // MARK: libpq details
+
+  private static let setConfigSQL = "SELECT set_config($1, $2, true)"
+
+  /// Sends a begun transaction's BEGIN and settings on their own, before a statement that cannot
+  /// join a pipeline (several statements in one text, COPY).
+  private func sendPendingBegin(_ connection: OpaquePointer) throws {
+    guard let settings = self.pendingBegin else { return }
+    self.pendingBegin = nil
+    _ = try self.pipeline(begin: settings, then: nil, connection)
+  }
+
+  /// BEGIN, `settings` and then `statement` (prepared) sent together in libpq's pipeline mode and
+  /// answered in one round trip. Returns the statement's result; throws the first error. A
+  /// connection that breaks halfway is closed, so that the pool opens a new one.
+  private func pipeline(
+    begin settings: [(name: String, value: String)],
+    then statement: (sql: String, name: String, texts: [String?])?,
+    _ connection: OpaquePointer
+  ) throws -> PostgresResult? {
+    let setConfig = try self.prepare(Self.setConfigSQL, parameterCount: 2, connection)
+    self.observer?(PostgresStatement(sql: "BEGIN", parameters: nil))
+    for setting in settings {
+      self.observer?(PostgresStatement(sql: Self.setConfigSQL, parameters: [setting.name, setting.value]))
+    }
+    if let statement { self.observer?(PostgresStatement(sql: statement.sql, parameters: statement.texts)) }
+    guard PQenterPipelineMode(connection) == 1 else { throw self.broken(connection) }
+    var sent = PQsendQueryParams(connection, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
+    for setting in settings where sent {
+      sent =
+        withCStrings([setting.name, setting.value]) { PQsendQueryPrepared(connection, setConfig, 2, $0, nil, nil, 0) }
+        == 1
+    }
+    if let statement, sent {
+      sent =
+        withCStrings(statement.texts) { pointers in
+          PQsendQueryPrepared(connection, statement.name, Int32(pointers.count), pointers, nil, nil, 0)
+        } == 1
+    }
+    guard sent, PQpipelineSync(connection) == 1 else { throw self.broken(connection) }
+    let last = settings.count + (statement == nil ? 0 : 1)
+    var command = 0
+    var ended = false
+    var failure: (any Error)?
+    var answer: PostgresResult?
+    // Each command's results end with a NULL; the Sync's result ends the pipeline. Two NULLs in a
+    // row mean that no Sync is coming: the connection is gone.
+    while true {
+      guard let result = PQgetResult(connection) else {
+        if ended { break }
+        ended = true
+        command += 1
+        continue
+      }
+      ended = false
+      defer { PQclear(result) }
+      let status = PQresultStatus(result)
+      if status == PGRES_PIPELINE_SYNC { break }
+      if status == PGRES_PIPELINE_ABORTED { continue }
+      do {
+        try self.check(result, connection)
+        if statement != nil, command == last { answer = Self.read(result) }
+      } catch {
+        failure = failure ?? error
+      }
+    }
+    guard PQexitPipelineMode(connection) == 1 else {
+      let error = self.broken(connection)
+      throw failure ?? error
+    }
+    if let failure { throw failure }
+    return answer
+  }
+
+  /// libpq's error for a connection that failed in the middle of a pipeline, which it then closes.
+  private func broken(_ connection: OpaquePointer) -> PostgresError {
+    let error = PostgresError(
+      sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines)
+    self.close()
+    return error
+  }
 
   private func connection() throws -> OpaquePointer {
     guard let handle else { throw PostgresError(sqlState: nil, message: "the connection is closed") }

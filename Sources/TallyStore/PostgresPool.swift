@@ -83,6 +83,15 @@ public final class PostgresPool: Sendable {
     case `operator`
     /// No tenant's rows at all.
     case nothing
+
+    /// The transaction's settings that row-level security reads.
+    var settings: [(name: String, value: String)] {
+      switch self {
+      case .tenant(let tenant): [("tally.tenant_id", tenant)]
+      case .operator: [("tally.operator", "on")]
+      case .nothing: []
+      }
+    }
   }
 
   /// Runs `body` in one transaction whose row-level security sees only `tenant` (nothing when nil).
@@ -105,24 +114,12 @@ public final class PostgresPool: Sendable {
     do {
       return try await self.withConnection { connection in
         do {
-          // BEGIN and the scope in one round trip where the scope is safe as SQL text (a parsed UUID).
-          switch scope {
-          case .tenant(let tenant):
-            if let uuid = UUID(uuidString: tenant) {
-              try connection.execute(
-                "BEGIN; SELECT set_config('tally.tenant_id', '\(uuid.uuidString.lowercased())', true)")
-            } else {
-              try connection.execute("BEGIN")
-              try connection.query("SELECT set_config('tally.tenant_id', $1, true)", [tenant])
-            }
-          case .operator: try connection.execute("BEGIN; SELECT set_config('tally.operator', 'on', true)")
-          case .nothing: try connection.execute("BEGIN")
-          }
+          connection.begin(settings: scope.settings)
           let result = try body(connection)
-          try connection.execute("COMMIT")
+          try connection.commit()
           return result
         } catch {
-          if connection.isHealthy { try? connection.execute("ROLLBACK") }
+          connection.rollback()
           throw error
         }
       }

@@ -95,8 +95,42 @@ public struct PostgresResult: Sendable {
   public var affectedRows: Int
 }
 
-/// Text-format arrays and byte strings as PostgreSQL prints them.
+/// Text-format arrays and byte strings as PostgreSQL prints and reads them.
 public enum PostgresArray {
+  /// `{"a","b"}`: a text[] literal for any strings.
+  public static func literal(_ values: [String]) -> String { Self.literal(values.map(Optional.some)) }
+
+  /// `{"a",NULL}`: an array literal of any element type PostgreSQL reads from text, NULLs kept.
+  /// Built in UTF-8 bytes, each value copied whole between the quotes and backslashes it escapes:
+  /// batches send thousands of values (a character at a time cost 7 % of SubmitResponse's CPU).
+  public static func literal(_ values: [String?]) -> String {
+    var capacity = 2
+    for value in values { capacity += (value?.utf8.count ?? 4) + 3 }
+    var out: [UInt8] = []
+    out.reserveCapacity(capacity)
+    out.append(UInt8(ascii: "{"))
+    for (index, value) in values.enumerated() {
+      if index > 0 { out.append(UInt8(ascii: ",")) }
+      guard var value else {
+        out.append(contentsOf: "NULL".utf8)
+        continue
+      }
+      out.append(UInt8(ascii: "\""))
+      value.withUTF8 { bytes in
+        var start = 0
+        for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+          out.append(contentsOf: bytes[start..<offset])
+          out.append(UInt8(ascii: "\\"))
+          start = offset
+        }
+        out.append(contentsOf: bytes[start...])
+      }
+      out.append(UInt8(ascii: "\""))
+    }
+    out.append(UInt8(ascii: "}"))
+    return String(decoding: out, as: UTF8.self)
+  }
+
   /// `{a,b}` for arrays of simple words (scopes).
   public static func strings(_ text: String) -> [String] {
     text.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",").map(String.init)

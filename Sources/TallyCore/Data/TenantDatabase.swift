@@ -52,30 +52,6 @@ public struct TenantDatabase: Sendable {
   }
 }
 
-extension PostgresArray {
-  /// `{"a","b"}`: a text[] literal for any strings.
-  static func literal(_ values: [String]) -> String { Self.literal(values.map(Optional.some)) }
-
-  /// `{"a",NULL}`: an array literal of any element type PostgreSQL reads from text, NULLs kept.
-  static func literal(_ values: [String?]) -> String {
-    var out = "{"
-    for (index, value) in values.enumerated() {
-      if index > 0 { out += "," }
-      guard let value else {
-        out += "NULL"
-        continue
-      }
-      out += "\""
-      for character in value.unicodeScalars {
-        if character == "\"" || character == "\\" { out += "\\" }
-        out.unicodeScalars.append(character)
-      }
-      out += "\""
-    }
-    return out + "}"
-  }
-}
-
 /// Page tokens for lists ordered by a client-chosen text id.
 enum IDPageToken {
   static func encode(afterID id: String) -> String {
