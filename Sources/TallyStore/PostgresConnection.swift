@@ -7,9 +7,9 @@ public final class PostgresConnection {
   private var handle: OpaquePointer?
   private let conninfo: String
   private var preparedStatements: [String: String] = [:]
-  private let observer: PostgresStatement.Observer?
-  /// The settings of a transaction begun but not yet sent: its BEGIN travels with its first statement.
-  private var pendingBegin: [(name: String, value: String)]?
+  let observer: PostgresStatement.Observer?
+  /// Where the transaction of `begin` stands (PostgresConnection+Transactions.swift).
+  var transaction = TransactionState.none
 
   /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string. `observer`
   /// sees every statement before it runs (for `tallyd kpi-sql`; nil in the server).
@@ -45,31 +45,7 @@ public final class PostgresConnection {
     if let handle { PQfinish(handle) }
     self.handle = nil
     self.preparedStatements = [:]
-    self.pendingBegin = nil
-  }
-
-  /// Begins a transaction with `settings` (`set_config(name, value, true)` each). Nothing is sent
-  /// yet: BEGIN and the settings go with the transaction's first statement, in one round trip.
-  public func begin(settings: [(name: String, value: String)] = []) {
-    self.pendingBegin = settings
-  }
-
-  /// Commits the transaction `begin` started; one that ran no statement was never sent.
-  public func commit() throws {
-    guard self.pendingBegin == nil else {
-      self.pendingBegin = nil
-      return
-    }
-    try self.execute("COMMIT")
-  }
-
-  /// Rolls back the transaction `begin` started, if it reached the server and the connection lives.
-  public func rollback() {
-    guard self.pendingBegin == nil else {
-      self.pendingBegin = nil
-      return
-    }
-    if self.isHealthy { try? self.execute("ROLLBACK") }
+    self.transaction = .none
   }
 
   /// Runs SQL without parameters (several statements allowed): for fixed text only.
@@ -85,14 +61,21 @@ public final class PostgresConnection {
   /// Runs one statement with parameters, prepared on first use.
   @discardableResult
   public func query(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> PostgresResult {
+    try self.run(sql, parameters, commit: false)
+  }
+
+  /// Runs the last statement of the transaction `begin` started and commits it, in one round trip
+  /// (with BEGIN too when it is also the first). The transaction runs no statement after it.
+  @discardableResult
+  public func queryAndCommit(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) throws -> PostgresResult {
+    try self.run(sql, parameters, commit: true)
+  }
+
+  private func run(_ sql: String, _ parameters: [(any PostgresBindable)?], commit: Bool) throws -> PostgresResult {
     let connection = try self.connection()
     let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     let texts: [String?] = parameters.map { $0?.postgresText }
-    if let settings = self.pendingBegin {
-      self.pendingBegin = nil
-      guard let result = try self.pipeline(begin: settings, then: (sql, name, texts), connection) else {
-        throw PostgresError(sqlState: nil, message: "the pipeline ended without the statement's result")
-      }
+    if let result = try self.pipelineIfTransactionNeeds((sql, name, texts), commit: commit, connection) {
       return result
     }
     self.observer?(PostgresStatement(sql: sql, parameters: texts))
@@ -142,92 +125,12 @@ public final class PostgresConnection {
 
   // MARK: libpq details
 
-  private static let setConfigSQL = "SELECT set_config($1, $2, true)"
-
-  /// Sends a begun transaction's BEGIN and settings on their own, before a statement that cannot
-  /// join a pipeline (several statements in one text, COPY).
-  private func sendPendingBegin(_ connection: OpaquePointer) throws {
-    guard let settings = self.pendingBegin else { return }
-    self.pendingBegin = nil
-    _ = try self.pipeline(begin: settings, then: nil, connection)
-  }
-
-  /// BEGIN, `settings` and then `statement` (prepared) sent together in libpq's pipeline mode and
-  /// answered in one round trip. Returns the statement's result; throws the first error. A
-  /// connection that breaks halfway is closed, so that the pool opens a new one.
-  private func pipeline(
-    begin settings: [(name: String, value: String)],
-    then statement: (sql: String, name: String, texts: [String?])?,
-    _ connection: OpaquePointer
-  ) throws -> PostgresResult? {
-    let setConfig = try self.prepare(Self.setConfigSQL, parameterCount: 2, connection)
-    self.observer?(PostgresStatement(sql: "BEGIN", parameters: nil))
-    for setting in settings {
-      self.observer?(PostgresStatement(sql: Self.setConfigSQL, parameters: [setting.name, setting.value]))
-    }
-    if let statement { self.observer?(PostgresStatement(sql: statement.sql, parameters: statement.texts)) }
-    guard PQenterPipelineMode(connection) == 1 else { throw self.broken(connection) }
-    var sent = PQsendQueryParams(connection, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
-    for setting in settings where sent {
-      sent =
-        withCStrings([setting.name, setting.value]) { PQsendQueryPrepared(connection, setConfig, 2, $0, nil, nil, 0) }
-        == 1
-    }
-    if let statement, sent {
-      sent =
-        withCStrings(statement.texts) { pointers in
-          PQsendQueryPrepared(connection, statement.name, Int32(pointers.count), pointers, nil, nil, 0)
-        } == 1
-    }
-    guard sent, PQpipelineSync(connection) == 1 else { throw self.broken(connection) }
-    let last = settings.count + (statement == nil ? 0 : 1)
-    var command = 0
-    var ended = false
-    var failure: (any Error)?
-    var answer: PostgresResult?
-    // Each command's results end with a NULL; the Sync's result ends the pipeline. Two NULLs in a
-    // row mean that no Sync is coming: the connection is gone.
-    while true {
-      guard let result = PQgetResult(connection) else {
-        if ended { break }
-        ended = true
-        command += 1
-        continue
-      }
-      ended = false
-      defer { PQclear(result) }
-      let status = PQresultStatus(result)
-      if status == PGRES_PIPELINE_SYNC { break }
-      if status == PGRES_PIPELINE_ABORTED { continue }
-      do {
-        try self.check(result, connection)
-        if statement != nil, command == last { answer = Self.read(result) }
-      } catch {
-        failure = failure ?? error
-      }
-    }
-    guard PQexitPipelineMode(connection) == 1 else {
-      let error = self.broken(connection)
-      throw failure ?? error
-    }
-    if let failure { throw failure }
-    return answer
-  }
-
-  /// libpq's error for a connection that failed in the middle of a pipeline, which it then closes.
-  private func broken(_ connection: OpaquePointer) -> PostgresError {
-    let error = PostgresError(
-      sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines)
-    self.close()
-    return error
-  }
-
-  private func connection() throws -> OpaquePointer {
+  func connection() throws -> OpaquePointer {
     guard let handle else { throw PostgresError(sqlState: nil, message: "the connection is closed") }
     return handle
   }
 
-  private func prepare(_ sql: String, parameterCount: Int, _ connection: OpaquePointer) throws -> String {
+  func prepare(_ sql: String, parameterCount: Int, _ connection: OpaquePointer) throws -> String {
     if let name = self.preparedStatements[sql] { return name }
     let name = "tally_\(self.preparedStatements.count + 1)"
     let result = PQprepare(connection, name, sql, Int32(parameterCount), nil)
@@ -237,7 +140,7 @@ public final class PostgresConnection {
     return name
   }
 
-  private func check(_ result: OpaquePointer?, _ connection: OpaquePointer) throws {
+  func check(_ result: OpaquePointer?, _ connection: OpaquePointer) throws {
     let status = result.map(PQresultStatus) ?? PGRES_FATAL_ERROR
     switch status {
     case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN:
@@ -252,7 +155,7 @@ public final class PostgresConnection {
     }
   }
 
-  private static func read(_ result: OpaquePointer?) -> PostgresResult {
+  static func read(_ result: OpaquePointer?) -> PostgresResult {
     guard let result else { return PostgresResult(columnNames: [], rows: [], affectedRows: 0) }
     let columnCount = Int(PQnfields(result))
     let rowCount = Int(PQntuples(result))
@@ -286,14 +189,14 @@ final class CancelToken: @unchecked Sendable {
 }
 
 /// Calls `body` with C strings for `texts` (NULL for nil), valid only during the call.
-private func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
   let copies = texts.map { $0.map { strdup($0) } ?? nil }
   defer { for copy in copies { free(copy) } }
   return body(copies.map { $0.map { UnsafePointer($0) } })
 }
 
 extension String {
-  fileprivate var trimmingTrailingNewlines: String {
+  var trimmingTrailingNewlines: String {
     var text = self
     while text.last == "\n" { text.removeLast() }
     return text

@@ -9,7 +9,7 @@ import Testing
 /// A transaction's BEGIN and scope travel with its first statement (PostgresConnection.begin).
 @Suite struct TransactionPipelineTests {
   /// A pool of one open connection whose statements from now on are recorded in order.
-  private func recordingPool(
+  static func recordingPool(
     _ database: TestDatabase
   ) async throws -> (PostgresPool, NIOLockedValueBox<[PostgresStatement]>) {
     let sent = NIOLockedValueBox<[PostgresStatement]>([])
@@ -30,7 +30,7 @@ import Testing
   /// its local setting) outlives the pipeline that opened it.
   @Test func theFirstStatementCarriesBeginAndScope() async throws {
     let database = try TestDatabase.create(migrated: false)
-    let (pool, sent) = try await self.recordingPool(database)
+    let (pool, sent) = try await Self.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
     let (first, second, sameTransaction) = try await pool.withTransaction(tenant: tenant) { connection in
@@ -63,7 +63,7 @@ import Testing
 
   @Test func aTransactionThatRunsNothingSendsNothing() async throws {
     let database = try TestDatabase.create(migrated: false)
-    let (pool, sent) = try await self.recordingPool(database)
+    let (pool, sent) = try await Self.recordingPool(database)
     defer { pool.close() }
     let value = try await pool.withTransaction(scope: .operator) { _ in 42 }
     #expect(value == 42)
@@ -74,7 +74,7 @@ import Testing
   /// connection out of pipeline mode and usable, with no setting left behind.
   @Test func aFailingFirstStatementRollsBackAndTheConnectionLives() async throws {
     let database = try TestDatabase.create(migrated: true)
-    let (pool, _) = try await self.recordingPool(database)
+    let (pool, _) = try await Self.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
     for _ in 0..<3 {
@@ -101,7 +101,7 @@ import Testing
   /// sends its BEGIN and scope first, and the statement still runs inside the transaction.
   @Test func aFirstStatementOutsideThePipelineStillRunsInTheTransaction() async throws {
     let database = try TestDatabase.create(migrated: false)
-    let (pool, sent) = try await self.recordingPool(database)
+    let (pool, sent) = try await Self.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
     let seen = try await pool.withTransaction(tenant: tenant) { connection in
@@ -112,5 +112,72 @@ import Testing
     }
     #expect(seen == tenant)
     #expect(sent.withLockedValue { $0 }.map(\.sql.first) == ["B", "S", "C", "S", "C"])
+  }
+}
+
+/// A transaction's last statement may carry its COMMIT (PostgresConnection.queryAndCommit).
+@Suite struct CommitPipelineTests {
+  /// A transaction of one statement: BEGIN, scope, statement and COMMIT in one pipeline, the rows
+  /// stored, and no second COMMIT from the pool.
+  @Test func aSingleStatementTransactionIsOnePipeline() async throws {
+    let database = try TestDatabase.create(migrated: true)
+    let (pool, sent) = try await TransactionPipelineTests.recordingPool(database)
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.queryAndCommit(
+        "INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'One', 'EUR')", [tenant])
+    }
+    #expect(sent.withLockedValue { $0 }.map(\.sql.first) == ["B", "S", "I", "C"])
+    let names = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("SELECT name FROM tenants").rows.map { try $0.require(String.self, "name") }
+    }
+    #expect(names == ["One"])
+  }
+
+  /// After statements of its own, the last one carries the COMMIT; nothing may run after it.
+  @Test func theLastStatementCarriesTheCommitAndNothingRunsAfterIt() async throws {
+    let database = try TestDatabase.create(migrated: true)
+    let (pool, sent) = try await TransactionPipelineTests.recordingPool(database)
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    let error = await #expect(throws: RPCError.self) {
+      try await pool.withTransaction(tenant: tenant) { connection in
+        try connection.query("SELECT 1 AS one")
+        try connection.queryAndCommit(
+          "INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'Two', 'EUR')", [tenant])
+        try connection.query("SELECT 2 AS two")
+      }
+    }
+    #expect(error?.code == .internalError)
+    #expect(sent.withLockedValue { $0 }.map(\.sql.first) == ["B", "S", "S", "I", "C"])
+    // The insert was committed before the refused statement.
+    let count = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
+    }
+    #expect(count == 1)
+  }
+
+  /// A last statement that fails leaves nothing written, and the connection serves the next call.
+  @Test func aFailingLastStatementCommitsNothing() async throws {
+    let database = try TestDatabase.create(migrated: true)
+    let (pool, _) = try await TransactionPipelineTests.recordingPool(database)
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    for _ in 0..<3 {
+      await #expect(throws: RPCError.self) {
+        try await pool.withTransaction(tenant: tenant) { connection in
+          try connection.query(
+            "INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'T', 'EUR')", [tenant])
+          try connection.queryAndCommit(
+            "INSERT INTO api_keys (tenant_id, key_id, name, scopes, secret_sha256) VALUES ($1::uuid, 'k', 'n', '{read}', decode('00', 'hex')), ($1::uuid, 'k', 'n', '{read}', decode('00', 'hex'))",
+            [tenant])
+        }
+      }
+    }
+    let count = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
+    }
+    #expect(count == 0)
   }
 }

@@ -79,7 +79,7 @@ public struct EventService: Sendable {
     let inserted = try await self.database.transaction(context) { connection in
       try connection.execute("CREATE TEMP TABLE event_staging (\(EventRecord.stagingColumns)) ON COMMIT DROP")
       _ = try connection.copyIn("COPY event_staging FROM STDIN", chunks: CollectionOfOne(rows))
-      return try connection.query(Self.insertClaimedEventsSQL).rows[0].require(Int.self, "inserted")
+      return try connection.queryAndCommit(Self.insertClaimedEventsSQL).rows[0].require(Int.self, "inserted")
     }
     outcome.accepted = inserted
     outcome.duplicates += valid - inserted

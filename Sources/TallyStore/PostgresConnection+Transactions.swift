@@ -1,0 +1,163 @@
+import CLibPQ
+
+/// Where a connection's transaction stands. BEGIN waits for the transaction's first statement and
+/// COMMIT may go with its last, in libpq's pipeline mode: a transaction of one statement costs one
+/// round trip, and every transaction two fewer than BEGIN, statements and COMMIT sent one by one.
+enum TransactionState {
+  case none
+  /// Begun, not yet sent: BEGIN and these settings go with the first statement.
+  case pending([(name: String, value: String)])
+  /// BEGIN has been sent (it may have failed: ROLLBACK is then harmless).
+  case open
+  /// Committed with its last statement (`queryAndCommit`); `commit()` has nothing left to send.
+  case committed
+}
+
+extension PostgresConnection {
+  /// Begins a transaction with `settings` (`set_config(name, value, true)` each). Nothing is sent
+  /// yet: BEGIN and the settings go with the transaction's first statement.
+  public func begin(settings: [(name: String, value: String)] = []) {
+    self.transaction = .pending(settings)
+  }
+
+  /// Commits the transaction `begin` started. One that ran no statement was never sent; one whose
+  /// last statement carried its COMMIT is already committed.
+  public func commit() throws {
+    let state = self.transaction
+    self.transaction = .none
+    if case .open = state { try self.execute("COMMIT") }
+  }
+
+  /// Rolls back the transaction `begin` started, if it reached the server and the connection lives.
+  public func rollback() {
+    let state = self.transaction
+    self.transaction = .none
+    if case .open = state, self.isHealthy { try? self.execute("ROLLBACK") }
+  }
+
+  private static let setConfigSQL = "SELECT set_config($1, $2, true)"
+
+  /// Sends a begun transaction's BEGIN and settings on their own, before a statement that cannot
+  /// join a pipeline (several statements in one text, COPY).
+  func sendPendingBegin(_ connection: OpaquePointer) throws {
+    switch self.transaction {
+    case .none, .open: return
+    case .committed: throw Self.afterCommit
+    case .pending(let settings):
+      self.transaction = .open
+      _ = try self.pipeline(begin: settings, then: nil, commit: false, connection)
+    }
+  }
+
+  /// Runs `statement` in a pipeline when the transaction has BEGIN to send first or COMMIT to send
+  /// after; nil when it should run on its own.
+  func pipelineIfTransactionNeeds(
+    _ statement: (sql: String, name: String, texts: [String?]),
+    commit: Bool,
+    _ connection: OpaquePointer
+  ) throws -> PostgresResult? {
+    let settings: [(name: String, value: String)]?
+    switch self.transaction {
+    case .committed: throw Self.afterCommit
+    case .none: return nil
+    case .open where !commit: return nil
+    case .open: settings = nil
+    case .pending(let pending): settings = pending
+    }
+    self.transaction = .open
+    guard let result = try self.pipeline(begin: settings, then: statement, commit: commit, connection) else {
+      throw PostgresError(sqlState: nil, message: "the pipeline ended without the statement's result")
+    }
+    if commit { self.transaction = .committed }
+    return result
+  }
+
+  /// A server bug, not an outage: 25000 (invalid transaction state) makes it INTERNAL.
+  private static let afterCommit = PostgresError(
+    sqlState: "25000", message: "a statement after its transaction's COMMIT: queryAndCommit must be the last")
+
+  /// BEGIN and `settings` (when given), `statement` (prepared) and COMMIT (when asked) sent together
+  /// and answered in one round trip. Returns the statement's result; throws the first error. A
+  /// connection that breaks halfway is closed, so that the pool opens a new one.
+  private func pipeline(
+    begin settings: [(name: String, value: String)]?,
+    then statement: (sql: String, name: String, texts: [String?])?,
+    commit: Bool,
+    _ connection: OpaquePointer
+  ) throws -> PostgresResult? {
+    enum Command {
+      case text(String)
+      case prepared(name: String, texts: [String?])
+    }
+    var commands: [Command] = []
+    var statementIndex: Int?
+    if let settings {
+      let setConfig = try self.prepare(Self.setConfigSQL, parameterCount: 2, connection)
+      commands.append(.text("BEGIN"))
+      self.observer?(PostgresStatement(sql: "BEGIN", parameters: nil))
+      for setting in settings {
+        commands.append(.prepared(name: setConfig, texts: [setting.name, setting.value]))
+        self.observer?(PostgresStatement(sql: Self.setConfigSQL, parameters: [setting.name, setting.value]))
+      }
+    }
+    if let statement {
+      statementIndex = commands.count
+      commands.append(.prepared(name: statement.name, texts: statement.texts))
+      self.observer?(PostgresStatement(sql: statement.sql, parameters: statement.texts))
+    }
+    if commit {
+      commands.append(.text("COMMIT"))
+      self.observer?(PostgresStatement(sql: "COMMIT", parameters: nil))
+    }
+    guard PQenterPipelineMode(connection) == 1 else { throw self.broken(connection) }
+    for command in commands {
+      let sent: Int32
+      switch command {
+      case .text(let sql): sent = PQsendQueryParams(connection, sql, 0, nil, nil, nil, nil, 0)
+      case .prepared(let name, let texts):
+        sent = withCStrings(texts) { PQsendQueryPrepared(connection, name, Int32($0.count), $0, nil, nil, 0) }
+      }
+      guard sent == 1 else { throw self.broken(connection) }
+    }
+    guard PQpipelineSync(connection) == 1 else { throw self.broken(connection) }
+    var command = 0
+    var ended = false
+    var failure: (any Error)?
+    var answer: PostgresResult?
+    // Each command's results end with a NULL; the Sync's result ends the pipeline. Two NULLs in a
+    // row mean that no Sync is coming: the connection is gone.
+    while true {
+      guard let result = PQgetResult(connection) else {
+        if ended { break }
+        ended = true
+        command += 1
+        continue
+      }
+      ended = false
+      defer { PQclear(result) }
+      let status = PQresultStatus(result)
+      if status == PGRES_PIPELINE_SYNC { break }
+      if status == PGRES_PIPELINE_ABORTED { continue }
+      do {
+        try self.check(result, connection)
+        if command == statementIndex { answer = Self.read(result) }
+      } catch {
+        failure = failure ?? error
+      }
+    }
+    guard PQexitPipelineMode(connection) == 1 else {
+      let error = self.broken(connection)
+      throw failure ?? error
+    }
+    if let failure { throw failure }
+    return answer
+  }
+
+  /// libpq's error for a connection that failed in the middle of a pipeline, which it then closes.
+  private func broken(_ connection: OpaquePointer) -> PostgresError {
+    let error = PostgresError(
+      sqlState: nil, message: String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines)
+    self.close()
+    return error
+  }
+}
