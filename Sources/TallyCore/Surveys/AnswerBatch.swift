@@ -76,7 +76,8 @@ enum AnswerBatch {
     // The batch's last statement carries the COMMIT: the claim, unless identities follow it.
     let mayIdentify = accepted.contains { !$0.invitation.survey.anonymous && $0.invitation.accountID != nil }
     let claim = mayIdentify ? connection.query : connection.queryAndCommit
-    let claimed = Set(try claim(Self.claimAndInsertSQL, rows.parameters).rows.map { try $0.require(String.self, "hash") })
+    let claimed = Set(
+      try claim(Self.claimAndInsertSQL, rows.parameters).rows.map { try $0.require(String.self, "hash") })
     var identities = (responseIDs: [String?](), contacts: [String?](), accounts: [String?]())
     for (index, invitation, responseID) in accepted {
       guard claimed.contains(batch[index].hash) else {
