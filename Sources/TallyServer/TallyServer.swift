@@ -76,7 +76,6 @@ public final class TallyServer: Service, Sendable {
   private func bootstrap(tlsContext: NIOSSLContext?) -> ServerBootstrap {
     let dependencies = self.dependencies
     let connections = self.connections
-    let maxPayload = self.configuration.limits.maxFramePayload
     return ServerBootstrap(group: self.group)
       .serverChannelOption(.backlog, value: 1024)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -88,7 +87,6 @@ public final class TallyServer: Service, Sendable {
           if let tlsContext {
             try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
           }
-          try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(maxPayload: maxPayload, expectsMagic: true)))
           try pipeline.addHandler(ServerConnectionHandler(dependencies: dependencies))
           connections.add(channel)
         }

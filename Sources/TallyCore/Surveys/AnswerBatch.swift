@@ -5,7 +5,8 @@ import TallyWire
 
 /// SubmitResponse's storage: the answers of one tenant that arrived together, stored in one
 /// transaction of two or three statements (the invitations, the claims with the responses, the
-/// identities of a survey that is not anonymous) whatever their number. Each answer still succeeds or fails on its own.
+/// identities of a survey that is not anonymous) whatever their number. Each answer still
+/// succeeds or fails on its own.
 enum AnswerBatch {
   /// Transactions of one tenant's answers at the same time; answers beyond wait and go together.
   /// One: its batches are twice as large as two lanes' and cost less per answer, +15 % answers/s
