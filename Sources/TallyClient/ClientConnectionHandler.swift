@@ -44,7 +44,7 @@ final class ConnectionStatus: Sendable {
 /// The client's side of one connection: sends the magic and HELLO, numbers streams, and routes
 /// MESSAGE and STATUS frames to the calls waiting for them.
 final class ClientConnectionHandler: ChannelInboundHandler {
-  typealias InboundIn = Frame
+  typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
   private let hello: Tally_V1_Hello
@@ -65,6 +65,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private var closeReason: RPCError?
   private var writabilityWaiters = WritabilityWaiters()
   private let flushes = FlushCoalescer()
+  /// The frame decoder, run here rather than in a `ByteToMessageHandler` of its own (as the
+  /// server does: no generic handler code or `NIOAny` trip per frame).
+  private var decoder = NIOSingleStepByteToMessageProcessor(FrameDecoder(expectsMagic: false))
+  /// The decoder refused the bytes: the connection is failing and reads no more.
+  private var bytesRefused = false
   /// The server's payload limit from WELCOME (the protocol default until then).
   private(set) var maxFramePayload = Frame.defaultMaxPayload
 
@@ -114,7 +119,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    let frame = self.unwrapInboundIn(data)
+    guard !self.bytesRefused else { return }
+    do {
+      try self.decoder.process(buffer: self.unwrapInboundIn(data)) { self.received($0, context: context) }
+    } catch {
+      self.errorCaught(context: context, error: error)
+    }
+  }
+
+  private func received(_ frame: Frame, context: ChannelHandlerContext) {
     switch frame.type {
     case .welcome:
       guard let welcome = try? Tally_V1_Welcome(decoding: frame.payload) else {
@@ -201,6 +214,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
     if let error = error as? ConnectionError {
+      self.bytesRefused = true
       self.fail(error)
     } else {
       self.closeReason = RPCError(

@@ -286,7 +286,6 @@ public final class TallyClient: Sendable {
             let hostname = serverHostname.flatMap { Self.isIPAddress($0) ? nil : $0 }
             try pipeline.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: hostname))
           }
-          try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(expectsMagic: false)))
           let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
           let handler = ClientConnectionHandler(
             hello: hello,

@@ -19,7 +19,7 @@ import Testing
     try channel.pipeline.syncOperations.addHandler(handler)
     try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     #expect(try channel.readOutbound(as: ByteBuffer.self) != nil, "no magic and HELLO")
-    try channel.writeInbound(Frame(type: .welcome, payload: ByteBuffer()))
+    try Self.send(Frame(type: .welcome, payload: ByteBuffer()), to: channel)
     return (channel, handler)
   }
 
@@ -42,6 +42,13 @@ import Testing
     status.code = code
     status.message = code == .ok ? "" : "no such thing"
     return Frame(type: .status, streamID: streamID, payload: ByteBuffer(bytes: try status.serializedBytes() as [UInt8]))
+  }
+
+  /// Sends `frame` to the handler as the bytes a server writes.
+  private static func send(_ frame: Frame, to channel: EmbeddedChannel) throws {
+    var bytes = ByteBuffer()
+    bytes.writeFrame(frame)
+    try channel.writeInbound(bytes)
   }
 
   /// The frames in what the handler wrote, as the server's decoder reads them.
@@ -73,10 +80,10 @@ import Testing
     var completed = false
     response.assumeIsolated().whenComplete { _ in completed = true }
     channel.embeddedEventLoop.run()
-    try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "first")))
-    try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "second")))
+    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "first")), to: channel)
+    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "second")), to: channel)
     #expect(!completed, "completed before its STATUS")
-    try channel.writeInbound(try self.status(.ok, streamID: 1))
+    try Self.send(try self.status(.ok, streamID: 1), to: channel)
     #expect(try response.wait() == ByteBuffer(string: "first"))
   }
 
@@ -84,7 +91,7 @@ import Testing
     let (channel, handler) = try self.welcomedHandler()
     let response = self.startUnary(handler, on: channel)
     channel.embeddedEventLoop.run()
-    try channel.writeInbound(try self.status(.ok, streamID: 1))
+    try Self.send(try self.status(.ok, streamID: 1), to: channel)
     #expect(try response.wait() == nil)
   }
 
@@ -92,8 +99,8 @@ import Testing
     let (channel, handler) = try self.welcomedHandler()
     let response = self.startUnary(handler, on: channel)
     channel.embeddedEventLoop.run()
-    try channel.writeInbound(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "partial")))
-    try channel.writeInbound(try self.status(.notFound, streamID: 1))
+    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "partial")), to: channel)
+    try Self.send(try self.status(.notFound, streamID: 1), to: channel)
     #expect {
       try response.wait()
     } throws: { error in

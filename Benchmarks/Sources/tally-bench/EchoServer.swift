@@ -33,7 +33,6 @@ struct EchoServerCommand: AsyncParsableCommand {
         channel.eventLoop.makeCompletedFuture {
           let pipeline = channel.pipeline.syncOperations
           try pipeline.addHandler(NIOSSLServerHandler(context: context))
-          try pipeline.addHandler(ByteToMessageHandler(FrameDecoder(expectsMagic: true)))
           try pipeline.addHandler(FrameEchoHandler())
         }
       }
@@ -44,12 +43,22 @@ struct EchoServerCommand: AsyncParsableCommand {
 }
 
 /// Echoes each request's MESSAGE back with an empty (OK) STATUS, and flushes once per read.
+/// It decodes frames itself, as tallyd's connection handler does.
 final class FrameEchoHandler: ChannelInboundHandler {
-  typealias InboundIn = Frame
+  typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
+  private var decoder = NIOSingleStepByteToMessageProcessor(FrameDecoder(expectsMagic: true))
+
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    let frame = self.unwrapInboundIn(data)
+    do {
+      try self.decoder.process(buffer: self.unwrapInboundIn(data)) { self.echo($0, context: context) }
+    } catch {
+      context.close(promise: nil)
+    }
+  }
+
+  private func echo(_ frame: Frame, context: ChannelHandlerContext) {
     var out = context.channel.allocator.buffer(capacity: 2 * Frame.headerLength + frame.payload.readableBytes)
     switch frame.type {
     case .hello:
