@@ -70,19 +70,29 @@ import Testing
     #expect(sent.withLockedValue { $0 }.isEmpty)
   }
 
-  /// A first statement that fails inside the pipeline rolls the transaction back and leaves the
-  /// connection out of pipeline mode and usable, with no setting left behind.
-  @Test func aFailingFirstStatementRollsBackAndTheConnectionLives() async throws {
+  /// A statement that fails in a pipeline (the first, with BEGIN; the last, with COMMIT) rolls the
+  /// transaction back and leaves the connection out of pipeline mode and usable, with no
+  /// setting left behind.
+  @Test(arguments: [true, false]) func aFailedPipelineWritesNothingAndTheConnectionLives(failingFirst: Bool)
+    async throws
+  {
     let database = try TestDatabase.create(migrated: true)
     let (pool, _) = try await Self.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
+    let twoTenants =
+      "INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'P', 'EUR'), ($1::uuid, 'P', 'EUR')"
     for _ in 0..<3 {
       await #expect(throws: RPCError.self) {
         try await pool.withTransaction(tenant: tenant) { connection in
-          try connection.query(
-            "INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'P', 'EUR'), ($1::uuid, 'P', 'EUR')",
-            [tenant])
+          if failingFirst {
+            try connection.query(twoTenants, [tenant])
+          } else {
+            // The first statement's row must be rolled back with the last one's failure.
+            try connection.query(
+              "INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'P', 'EUR')", [tenant])
+            try connection.queryAndCommit(twoTenants, [tenant])
+          }
         }
       }
     }
@@ -156,28 +166,5 @@ import Testing
       try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
     }
     #expect(count == 1)
-  }
-
-  /// A last statement that fails leaves nothing written, and the connection serves the next call.
-  @Test func aFailingLastStatementCommitsNothing() async throws {
-    let database = try TestDatabase.create(migrated: true)
-    let (pool, _) = try await TransactionPipelineTests.recordingPool(database)
-    defer { pool.close() }
-    let tenant = UUID().uuidString.lowercased()
-    for _ in 0..<3 {
-      await #expect(throws: RPCError.self) {
-        try await pool.withTransaction(tenant: tenant) { connection in
-          try connection.query(
-            "INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'T', 'EUR')", [tenant])
-          try connection.queryAndCommit(
-            "INSERT INTO api_keys (tenant_id, key_id, name, scopes, secret_sha256) VALUES ($1::uuid, 'k', 'n', '{read}', decode('00', 'hex')), ($1::uuid, 'k', 'n', '{read}', decode('00', 'hex'))",
-            [tenant])
-        }
-      }
-    }
-    let count = try await pool.withTransaction(tenant: tenant) { connection in
-      try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
-    }
-    #expect(count == 0)
   }
 }
