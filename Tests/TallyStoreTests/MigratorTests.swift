@@ -23,6 +23,38 @@ import Testing
     #expect(applied.first == "0001_tenants_and_api_keys.sql")
   }
 
+  /// Migration 0008's type check without a regular expression keeps the rule: 1 to 64
+  /// characters, each a to z or _.
+  @Test func theEventTypeRuleIsOneToSixtyFourLowercaseLettersOrUnderscores() throws {
+    let database = try TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    defer { owner.close() }
+    let tenant = UUID().uuidString.lowercased()
+    try owner.execute("SET tally.operator = 'on'")
+    try owner.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'T', 'EUR')", [tenant])
+    try owner.query("SELECT ensure_event_partitions('2026-01-01'::date, '2026-01-01'::date)")
+    try owner.query("SELECT set_config('tally.tenant_id', $1, false)", [tenant])
+    let cases: [(String, Bool)] = [
+      ("email_opened", true), ("a", true), ("_", true), (String(repeating: "z", count: 64), true), ("", false),
+      ("Email", false), ("a-b", false), ("web visit", false), ("é", false), ("type1", false),
+      (String(repeating: "z", count: 65), false),
+    ]
+    for (type, allowed) in cases {
+      let accepted: Bool
+      do {
+        try owner.query(
+          "INSERT INTO events (tenant_id, event_key, occurred_at, type) VALUES ($1::uuid, $2, '2026-01-15', $3)",
+          [tenant, UUID().uuidString, type])
+        accepted = true
+      } catch {
+        accepted = false
+      }
+      #expect(accepted == allowed, "type \"\(type)\"")
+      #expect(
+        try owner.query("SELECT $1 ~ '^[a-z_]{1,64}$' AS regex", [type]).rows[0].require(Bool.self, "regex") == allowed)
+    }
+  }
+
   /// Migration 0006 leaves every tenant-only policy of a table read directly in the form the
   /// planner can estimate (no sub-SELECT), and the operator-aware ones as they were.
   @Test func tenantPoliciesAreOnesThePlannerCanEstimate() throws {
