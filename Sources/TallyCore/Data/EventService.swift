@@ -87,7 +87,7 @@ public struct EventService: Sendable {
   }
 
   /// Claims the staged keys, inserts the events whose key was free, and adds exactly those events to
-  /// the daily rollups (rows in key order, so concurrent batches lock shared rollup rows in one order).
+  /// the daily rollup (rows in key order, so concurrent batches lock shared rollup rows in one order).
   static let insertClaimedEventsSQL = """
     WITH fresh AS (
       INSERT INTO event_keys (tenant_id, event_key, occurred_at)
@@ -99,7 +99,7 @@ public struct EventService: Sendable {
       SELECT \(currentTenantSQL), s.event_key, \(Micros.sql("s.occurred_us")), s.type, s.account_id, s.contact_id,
         s.campaign_id, s.asset_id, s.duration_seconds, s.value, s.rep_id, s.properties
       FROM event_staging s JOIN fresh USING (event_key)
-      RETURNING occurred_at, type, account_id, contact_id, campaign_id, asset_id, duration_seconds, value
+      RETURNING occurred_at, type, account_id, campaign_id, asset_id, duration_seconds, value
     ), daily AS (
       INSERT INTO event_rollup_daily (tenant_id, day, type, account_id, campaign_id, asset_id, events, seconds, value)
       SELECT \(currentTenantSQL), (occurred_at AT TIME ZONE 'UTC')::date AS day, type, coalesce(account_id, '') AS a,
@@ -109,13 +109,6 @@ public struct EventService: Sendable {
       ON CONFLICT (tenant_id, day, type, account_id, campaign_id, asset_id) DO UPDATE SET
         events = event_rollup_daily.events + excluded.events, seconds = event_rollup_daily.seconds + excluded.seconds,
         value = event_rollup_daily.value + excluded.value
-    ), people AS (
-      INSERT INTO contact_rollup_daily (tenant_id, day, type, contact_id, account_id, campaign_id, events)
-      SELECT \(currentTenantSQL), (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id,
-        coalesce(account_id, '') AS a, coalesce(campaign_id, '') AS c, count(*)
-      FROM stored WHERE contact_id IS NOT NULL GROUP BY 2, 3, 4, 5, 6 ORDER BY 2, 3, 4, 5, 6
-      ON CONFLICT (tenant_id, day, type, contact_id, account_id, campaign_id) DO UPDATE SET
-        events = contact_rollup_daily.events + excluded.events
     )
     SELECT count(*)::bigint AS inserted FROM stored
     """

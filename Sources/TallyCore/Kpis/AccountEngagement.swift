@@ -3,7 +3,7 @@ import TallyProto
 import TallyStore
 import TallyWire
 
-/// GetAccountEngagement: engagement scores from the daily rollups, with the tenant's weights,
+/// GetAccountEngagement: engagement scores from the daily event rollup, with the tenant's weights,
 /// multipliers and half-life. Ages are whole days from an event's UTC day to `as_of`.
 enum AccountEngagement {
   static let defaultLimit = 50
@@ -22,8 +22,8 @@ enum AccountEngagement {
   /// half-life days, $3 window days, $4..$7 the KPI filters (KpiSQL), $8 weights, $9 tier
   /// multipliers, $10 role multipliers (jsonb objects), $11 targets only, $12 limit, then any
   /// `anchors` adds. An event with a contact of a known role counts weight × role multiplier: the
-  /// contact rollup adds weight × (multiplier − 1) on top of the event rollup's weight. The bounds
-  /// give the planner a constant day range for the rollup indexes. `by_type` and `people` are
+  /// contact's events add weight × (multiplier − 1) on top of the event rollup's weight. The bounds
+  /// give the planner a constant day range for the rollup and event indexes. `by_type` and `people` are
   /// MATERIALIZED: the planner underestimates them (CTE and row-level security), and once chose to
   /// recompute `people` for every row of the join, 11× slower (docs/BENCHMARKS.md).
   static func sql(anchors: String) -> String {
@@ -37,7 +37,7 @@ enum AccountEngagement {
       WHERE \(Self.inWindow("e")) AND \(KpiSQL.rowFilter("e"))
       UNION ALL
       SELECT c.account_id, c.type, x.as_of - c.day, 0, c.events * w.weight * (r.multiplier - 1)
-      FROM contact_rollup_daily c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
+      FROM \(Self.peopleInBounds) c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
         JOIN contacts k ON k.contact_id = c.contact_id
         JOIN role_multipliers r ON r.role = k.role AND r.multiplier <> 1
       WHERE \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c")) AND \(Self.someRoleCounts)
@@ -50,7 +50,7 @@ enum AccountEngagement {
     ),
     people AS MATERIALIZED (
       SELECT c.account_id, count(DISTINCT c.contact_id) AS people
-      FROM contact_rollup_daily c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
+      FROM \(Self.peopleInBounds) c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
       WHERE \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
       GROUP BY c.account_id
     )
@@ -92,6 +92,9 @@ enum AccountEngagement {
   static func inBounds(_ alias: String) -> String {
     "\(alias).day < (SELECT last FROM bounds) AND \(alias).day >= (SELECT first FROM bounds)"
   }
+
+  /// The events with a contact between the CTE `bounds`' first and last day (KpiSQL.people).
+  static let peopleInBounds = KpiSQL.people(from: "(SELECT first FROM bounds)", to: "(SELECT last FROM bounds)")
 
   /// Every account scored as of one day ($1).
   static let sameDay = "SELECT account_id, $1::date AS as_of FROM accounts"

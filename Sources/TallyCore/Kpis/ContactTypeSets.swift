@@ -1,9 +1,9 @@
 import TallyStore
 
-/// One pass over the people rollups for every unique-people KPI: per period, each contact's event
+/// One pass over the events with a contact for every unique-people KPI: per period, each contact's event
 /// types as a bit mask (and the types of its events with a target account as a second one),
 /// counted against every type set the KPIs ask about (openers, clickers, delivered, target
-/// people...). A dashboard reads those rollup rows once instead of once per KPI.
+/// people...). A dashboard reads those events once instead of once per KPI.
 struct ContactTypeSets: KpiPass {
   /// Contacts with an event of a type in `types` (a sorted list), with a target account when
   /// `targetsOnly`.

@@ -23,16 +23,23 @@ struct KpiSQL: Sendable {
     }
   }
 
-  /// Rows of (day, type, contact_id, account_id, campaign_id, events): one per contact and day at least.
+  /// Rows of (day, type, contact_id, account_id, campaign_id, events) between the periods' first
+  /// and last day: one per event with a contact, whatever the source (migration 0009).
   var people: String {
-    switch self.source {
-    case .rollups: return "contact_rollup_daily"
-    case .rawEvents:
-      return """
-        (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id, coalesce(account_id, '') AS account_id,
-          coalesce(campaign_id, '') AS campaign_id, 1 AS events FROM events WHERE contact_id IS NOT NULL)
-        """
-    }
+    Self.people(from: "period_first_day($2::date[])", to: "period_last_day($3::date[])")
+  }
+
+  /// The events with a contact between the days `from` and `to` (SQL date expressions; `to`
+  /// excluded), as rows of (day, type, contact_id, account_id, campaign_id, events = 1). The days
+  /// are bounds on `occurred_at`, so the events' time index (which INCLUDEs these columns) reads
+  /// only those days' partitions and entries. A missing account or campaign stays NULL, which no
+  /// filter or join matches, as the empty string of the event rollup does not.
+  static func people(from: String, to: String) -> String {
+    """
+    (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id, account_id, campaign_id, 1 AS events
+      FROM events WHERE contact_id IS NOT NULL AND occurred_at >= (\(from))::timestamp AT TIME ZONE 'UTC'
+        AND occurred_at < (\(to))::timestamp AT TIME ZONE 'UTC')
+    """
   }
 
   static let periods = """

@@ -34,7 +34,7 @@ enum MarketingQualifiedAccounts {
         GROUP BY e.account_id
         UNION ALL
         SELECT c.account_id, \(decayed("c", "c.events * w.weight * (r.multiplier - 1)"))
-        FROM contact_rollup_daily c JOIN weights w USING (type) JOIN contacts k ON k.contact_id = c.contact_id
+        FROM \(AccountEngagement.peopleInBounds) c JOIN weights w USING (type) JOIN contacts k ON k.contact_id = c.contact_id
           JOIN role_multipliers r ON r.role = k.role AND r.multiplier <> 1
         WHERE \(AccountEngagement.inBounds("c")) AND \(KpiSQL.rowFilter("c")) AND \(AccountEngagement.someRoleCounts)
         GROUP BY c.account_id
