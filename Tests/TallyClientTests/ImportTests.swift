@@ -4,20 +4,23 @@ import TallyClient
 import TallyProto
 import Testing
 
-/// Writes `text` to a temporary file and returns its path.
-private func file(_ text: String, _ name: String = "import.csv") throws -> String {
+/// Writes `text` to a file in a fresh temporary directory, runs `body` on its path, and removes the directory.
+private func withFile<T>(_ text: String, _ body: (String) throws -> T) throws -> T {
   let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-import-\(UUID().uuidString)")
   try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-  let path = directory.appendingPathComponent(name).path
+  defer { try? FileManager.default.removeItem(at: directory) }
+  let path = directory.appendingPathComponent("import.csv").path
   try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-  return path
+  return try body(path)
 }
 
 private func records(_ text: String) throws -> [CSVRows.Record] {
-  var rows = try CSVRows(path: try file(text))
-  var all: [CSVRows.Record] = []
-  while let record = try rows.next() { all.append(record) }
-  return all
+  try withFile(text) { path in
+    var rows = try CSVRows(path: path)
+    var all: [CSVRows.Record] = []
+    while let record = try rows.next() { all.append(record) }
+    return all
+  }
 }
 
 @Suite struct CSVRowsTests {
@@ -43,16 +46,18 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
 
   @Test func aLargeFileIsReadAcrossChunks() throws {
     let body = (0..<50_000).map { "k\($0),\"v,\($0)\"" }.joined(separator: "\n")
-    var rows = try CSVRows(path: try file("key,value\n" + body))
-    var count = 0
-    var last: CSVRows.Record?
-    while let record = try rows.next() {
-      count += 1
-      last = record
+    try withFile("key,value\n" + body) { path in
+      var rows = try CSVRows(path: path)
+      var count = 0
+      var last: CSVRows.Record?
+      while let record = try rows.next() {
+        count += 1
+        last = record
+      }
+      #expect(count == 50_001)
+      #expect(last?.fields == ["k49999", "v,49999"])
+      #expect(rows.bytesRead == rows.totalBytes)
     }
-    #expect(count == 50_001)
-    #expect(last?.fields == ["k49999", "v,49999"])
-    #expect(rows.bytesRead == rows.totalBytes)
   }
 }
 
