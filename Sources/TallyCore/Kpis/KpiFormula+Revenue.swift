@@ -101,7 +101,7 @@ extension KpiFormula {
         SELECT p.label, count(e.rep_id) AS num,
           count(DISTINCT e.rep_id) * (SELECT count(*) FROM generate_series(p.p_from, p.p_to - 1, interval '1 day') d
             WHERE extract(isodow FROM d) < 6) AS den
-        FROM periods p LEFT JOIN events e ON \(KpiSQL.inPeriod("e.occurred_at")) AND e.rep_id IS NOT NULL
+        FROM periods p LEFT JOIN events e ON \(KpiSQL.eventInPeriod("e")) AND e.rep_id IS NOT NULL
           AND e.type IN \(KpiSQL.list(Self.repActivityTypes)) AND \(KpiSQL.rowFilter("e"))
         GROUP BY p.label, p.p_from, p.p_to
         """

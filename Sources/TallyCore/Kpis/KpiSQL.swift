@@ -117,6 +117,17 @@ struct KpiSQL: Sendable {
     "\(column) >= (p.p_from::timestamp AT TIME ZONE 'UTC') AND \(column) < (p.p_to::timestamp AT TIME ZONE 'UTC')"
   }
 
+  /// An event `alias` inside period `p`. The periods' first start and last end bound `occurred_at`
+  /// as constants too: the period join alone gave the planner no range, and it read every
+  /// tenant's events of every month (the rep activity KPI, docs/BENCHMARKS.md).
+  static func eventInPeriod(_ alias: String) -> String {
+    """
+    \(Self.inPeriod("\(alias).occurred_at"))
+      AND \(alias).occurred_at >= (period_first_day($2::date[])::timestamp AT TIME ZONE 'UTC')
+      AND \(alias).occurred_at < (period_last_day($3::date[])::timestamp AT TIME ZONE 'UTC')
+    """
+  }
+
   /// A list of event types as a SQL list: the types are the server's own constants, never input.
   static func list(_ types: [String]) -> String {
     "(" + types.map { "'\($0)'" }.joined(separator: ", ") + ")"

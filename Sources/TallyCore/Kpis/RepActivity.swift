@@ -17,7 +17,7 @@ enum RepActivity {
       count(*) FILTER (WHERE e.type = 'conversation') AS conversations,
       count(*) FILTER (WHERE e.type = 'meeting_scheduled') AS meetings,
       count(DISTINCT e.account_id) AS accounts
-    FROM periods p JOIN events e ON \(KpiSQL.inPeriod("e.occurred_at")) AND e.rep_id IS NOT NULL
+    FROM periods p JOIN events e ON \(KpiSQL.eventInPeriod("e")) AND e.rep_id IS NOT NULL
       AND e.type IN \(KpiSQL.list(Self.types)) AND \(KpiSQL.rowFilter("e"))
     GROUP BY e.rep_id
     """
