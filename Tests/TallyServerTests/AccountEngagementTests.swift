@@ -121,6 +121,8 @@ import Testing
       ).filter { (KpiFixture.tiers[$0.key] ?? 0) > 0 }
       let top = byCampaign.sorted { $0.value.score > $1.value.score }.prefix(2).map(\.key)
       #expect(filtered.accounts.map(\.accountID) == top)
+      // People are counted for the page's accounts only, with the same filter.
+      #expect(filtered.accounts.map(\.peopleEngaged) == top.map { UInt64(byCampaign[$0]?.people.count ?? 0) })
 
       // Tenant B sees nothing of A's accounts.
       #expect(try await context.clientB.unary(KpiMethods.getAccountEngagement, request).accounts.isEmpty)

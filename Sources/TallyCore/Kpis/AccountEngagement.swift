@@ -23,9 +23,12 @@ enum AccountEngagement {
   /// multipliers, $10 role multipliers (jsonb objects), $11 targets only, $12 limit, then any
   /// `anchors` adds. An event with a contact of a known role counts weight × role multiplier: the
   /// contact's events add weight × (multiplier − 1) on top of the event rollup's weight. The bounds
-  /// give the planner a constant day range for the rollup and event indexes. `by_type` and `people` are
-  /// MATERIALIZED: the planner underestimates them (CTE and row-level security), and once chose to
-  /// recompute `people` for every row of the join, 11× slower (docs/BENCHMARKS.md).
+  /// give the planner a constant day range for the rollup and event indexes. Accounts are ranked on
+  /// their total alone; people and the per-type breakdown are made only for the accounts `ranked`
+  /// returns (a page of 50 where a tenant has 40,000: making them for all took 3.8 of 4.8 s,
+  /// docs/BENCHMARKS.md). `by_type` and `people` are MATERIALIZED:
+  /// the planner underestimates them (CTE and row-level security), and once chose to recompute
+  /// `people` for every row of the join, 11× slower.
   static func sql(anchors: String) -> String {
     """
     WITH anchors AS (\(anchors)),
@@ -48,24 +51,28 @@ enum AccountEngagement {
         sum(minutes) FILTER (WHERE age > 7 AND age <= 35) AS weeks_before
       FROM parts GROUP BY account_id, type
     ),
+    ranked AS MATERIALIZED (
+      SELECT a.account_id, a.name, a.tier, coalesce(m.multiplier, 1) AS multiplier,
+        s.score * coalesce(m.multiplier, 1) AS total
+      FROM (SELECT account_id, sum(score) AS score FROM by_type GROUP BY account_id) s
+        JOIN accounts a ON a.account_id = s.account_id
+        LEFT JOIN tier_multipliers m ON m.tier = a.tier
+      WHERE s.score > 0 AND \(KpiSQL.accountFilter("a.account_id")) AND (NOT $11::boolean OR a.tier > 0)
+      ORDER BY total DESC, a.account_id
+      LIMIT $12::int
+    ),
     people AS MATERIALIZED (
       SELECT c.account_id, count(DISTINCT c.contact_id) AS people
       FROM \(Self.peopleInBounds) c JOIN weights w USING (type) JOIN anchors x ON x.account_id = c.account_id
-      WHERE \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
+      WHERE c.account_id IN (SELECT account_id FROM ranked) AND \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
       GROUP BY c.account_id
     )
-    SELECT a.account_id, a.name, a.tier, coalesce(m.multiplier, 1) AS multiplier, coalesce(p.people, 0) AS people,
+    SELECT r.account_id, r.name, r.tier, r.multiplier, coalesce(p.people, 0) AS people,
       jsonb_agg(jsonb_build_array(t.type, t.events, t.score, t.minutes, coalesce(t.last_week, 0),
-        coalesce(t.weeks_before, 0))) AS types,
-      sum(t.score) * coalesce(m.multiplier, 1) AS total
-    FROM by_type t JOIN accounts a ON a.account_id = t.account_id
-      LEFT JOIN tier_multipliers m ON m.tier = a.tier
-      LEFT JOIN people p ON p.account_id = a.account_id
-    WHERE \(KpiSQL.accountFilter("a.account_id")) AND (NOT $11::boolean OR a.tier > 0)
-    GROUP BY a.account_id, a.name, a.tier, m.multiplier, p.people
-    HAVING sum(t.score) > 0
-    ORDER BY total DESC, a.account_id
-    LIMIT $12::int
+        coalesce(t.weeks_before, 0))) AS types, r.total
+    FROM ranked r JOIN by_type t ON t.account_id = r.account_id LEFT JOIN people p ON p.account_id = r.account_id
+    GROUP BY r.account_id, r.name, r.tier, r.multiplier, r.total, p.people
+    ORDER BY r.total DESC, r.account_id
     """
   }
 

@@ -32,8 +32,8 @@ struct KpiSQL: Sendable {
   /// The events with a contact between the days `from` and `to` (SQL date expressions; `to`
   /// excluded), as rows of (day, type, contact_id, account_id, campaign_id, events = 1). The days
   /// are bounds on `occurred_at`, so the events' time index (which INCLUDEs these columns) reads
-  /// only those days' partitions and entries. A missing account or campaign stays NULL, which no
-  /// filter or join matches, as the empty string of the event rollup does not.
+  /// only those days' partitions and entries. A missing account or campaign stays NULL: like the
+  /// event rollup's empty string, it matches no filter and no join.
   static func people(from: String, to: String) -> String {
     """
     (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id, account_id, campaign_id, 1 AS events
