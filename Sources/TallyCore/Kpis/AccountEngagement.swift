@@ -29,7 +29,7 @@ enum AccountEngagement {
   /// docs/BENCHMARKS.md). `by_type` and `people` are MATERIALIZED:
   /// the planner underestimates them (CTE and row-level security), and once chose to recompute
   /// `people` for every row of the join, 11× slower.
-  static func sql(anchors: String) -> String {
+  static func sql(anchors: String, totalsOnly: Bool = false) -> String {
     """
     WITH anchors AS (\(anchors)),
     bounds AS (SELECT min(as_of) - $3::int AS first, max(as_of) AS last FROM anchors),
@@ -67,6 +67,12 @@ enum AccountEngagement {
       WHERE c.account_id IN (SELECT account_id FROM ranked) AND \(Self.inWindow("c")) AND \(KpiSQL.rowFilter("c"))
       GROUP BY c.account_id
     )
+    \(totalsOnly ? "SELECT account_id, total FROM ranked" : Self.page)
+    """
+  }
+
+  /// The ranked accounts with their people and per-type breakdown, highest first.
+  private static let page = """
     SELECT r.account_id, r.name, r.tier, r.multiplier, coalesce(p.people, 0) AS people,
       jsonb_agg(jsonb_build_array(t.type, t.events, t.score, t.minutes, coalesce(t.last_week, 0),
         coalesce(t.weeks_before, 0))) AS types, r.total
@@ -74,7 +80,6 @@ enum AccountEngagement {
     GROUP BY r.account_id, r.name, r.tier, r.multiplier, r.total, p.people
     ORDER BY r.total DESC, r.account_id
     """
-  }
 
   /// The score settings ($8 to $10, `multiplierParameters`) as the CTEs `weights` (types of a
   /// weight above 0), `tier_multipliers` and `role_multipliers`.
@@ -158,16 +163,39 @@ enum AccountEngagement {
       connection)
   }
 
+  /// The score of every account of `anchors` (see `sql(anchors:)`) above 0, as `scores` gives it
+  /// but without people or the per-type breakdown, which the journey, health and influence do not
+  /// read (making them for 40,000 accounts took most of those calls, docs/BENCHMARKS.md).
+  static func totals(
+    anchors: String = Self.sameDay, _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec,
+    targetsOnly: Bool, settings: KpiSettings, _ connection: PostgresConnection
+  ) throws -> [String: Double] {
+    let parameters = Self.parameters(anchorParameters, filter, targetsOnly: targetsOnly, limit: nil, settings)
+    let rows = try connection.query(Self.sql(anchors: anchors, totalsOnly: true), parameters).rows
+    return Dictionary(
+      uniqueKeysWithValues: try rows.map {
+        (try $0.require(String.self, "account_id"), try $0.require(Double.self, "total"))
+      })
+  }
+
+  /// The parameters of `sql(anchors:)`: `anchorParameters` are $1 and then $13 onwards.
+  private static func parameters(
+    _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec, targetsOnly: Bool, limit: Int?,
+    _ settings: KpiSettings
+  ) -> [(any PostgresBindable)?] {
+    var parameters: [(any PostgresBindable)?] = Array(anchorParameters.prefix(1))
+    parameters += [Int64(settings.halfLifeDays), Int64(Self.windowDays(settings))] + filter.sqlParameters
+    parameters += Self.multiplierParameters(settings) + [targetsOnly, limit.map(Int64.init)]
+    return parameters + anchorParameters.dropFirst()
+  }
+
   /// The accounts of `anchors` (see `sql(anchors:)`) with a score above 0, highest first.
   /// `anchorParameters` are $1 and then $13 onwards.
   static func scores(
     anchors: String, _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec, targetsOnly: Bool,
     limit: Int?, settings: KpiSettings, _ connection: PostgresConnection
   ) throws -> [Tally_V1_AccountEngagement] {
-    var parameters: [(any PostgresBindable)?] = Array(anchorParameters.prefix(1))
-    parameters += [Int64(settings.halfLifeDays), Int64(Self.windowDays(settings))] + filter.sqlParameters
-    parameters += Self.multiplierParameters(settings) + [targetsOnly, limit.map(Int64.init)]
-    parameters += anchorParameters.dropFirst()
+    let parameters = Self.parameters(anchorParameters, filter, targetsOnly: targetsOnly, limit: limit, settings)
     let rows = try connection.query(Self.sql(anchors: anchors), parameters).rows
     return try rows.map { row in
       let multiplier = try row.require(Double.self, "multiplier")
@@ -208,11 +236,6 @@ enum AccountEngagement {
     let tiers = Dictionary(uniqueKeysWithValues: (0...3).map { ("\($0)", settings.tierMultipliers["\($0)"] ?? 1) })
     let roles = Dictionary(uniqueKeysWithValues: ContactRecord.roles.map { ($0, settings.roleMultipliers[$0] ?? 1) })
     return [Self.json(weights), Self.json(tiers), Self.json(roles)]
-  }
-
-  /// Each scored account's score, by account id.
-  static func scoreByAccount(_ scores: [Tally_V1_AccountEngagement]) -> [String: Double] {
-    Dictionary(uniqueKeysWithValues: scores.map { ($0.accountID, $0.score) })
   }
 
   static func json(_ values: [String: Double]) -> String {

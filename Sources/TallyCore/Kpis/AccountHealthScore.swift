@@ -106,8 +106,7 @@ enum AccountHealthScore {
   static func scores(
     _ asOf: CivilDay, _ filter: KpiFilterSpec, _ settings: KpiSettings, _ connection: PostgresConnection
   ) throws -> [String: Double] {
-    AccountEngagement.scoreByAccount(
-      try AccountEngagement.scores(asOf: asOf, filter, targetsOnly: false, limit: nil, settings: settings, connection))
+    try AccountEngagement.totals([asOf.description], filter, targetsOnly: false, settings: settings, connection)
   }
 
   /// Answers close the oldest open question first; a question still open counts until `as_of`.

@@ -43,14 +43,14 @@ enum Influence {
         account: try row.require(String.self, "account_id"), won: try row.require(Bool.self, "won"),
         amount: try row.require(Int64.self, "amount"), days: try row.require(Double.self, "days"))
     }
-    let scores = try AccountEngagement.scores(
-      anchors: Self.anchors, [from, to], filter, targetsOnly: false, limit: nil, settings: settings, connection)
+    let scores = try AccountEngagement.totals(
+      anchors: Self.anchors, [from, to], filter, targetsOnly: false, settings: settings, connection)
     var response = Tally_V1_GetInfluenceResponse()
     response.from = from
     response.to = to
     response.currency = currency
     response.windowDays = UInt32(AccountEngagement.windowDays(settings))
-    response.quartiles = Self.quartiles(deals, scores: AccountEngagement.scoreByAccount(scores))
+    response.quartiles = Self.quartiles(deals, scores: scores)
     if let top = response.quartiles.first, let bottom = response.quartiles.last, top.hasSalesCycleDays,
       bottom.hasSalesCycleDays, bottom.salesCycleDays > 0
     {

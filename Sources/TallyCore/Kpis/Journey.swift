@@ -79,9 +79,8 @@ enum Journey {
     _ request: Tally_V1_GetJourneyRequest, settings: KpiSettings, today: CivilDay, _ connection: PostgresConnection
   ) throws -> Tally_V1_GetJourneyResponse {
     let (asOf, filter) = try AccountEngagement.validate(request.asOf, request.filter, today: today)
-    let score = AccountEngagement.scoreByAccount(
-      try AccountEngagement.scores(
-        asOf: asOf, filter, targetsOnly: request.targetsOnly, limit: nil, settings: settings, connection))
+    let score = try AccountEngagement.totals(
+      [asOf.description], filter, targetsOnly: request.targetsOnly, settings: settings, connection)
     let window = Int64(AccountEngagement.windowDays(settings))
     let parameters = [asOf.description, request.targetsOnly, window] + filter.sqlParameters
     var counts = Array(repeating: 0, count: Self.stages.count)
