@@ -26,33 +26,34 @@ import Testing
     }
   }
 
+  /// Every index scan of `plan` starts at 2026-04-01 and stops before 2026-05-15, and no partition
+  /// of January to March is read; `index` names the index the scans use.
+  private func expectOnlyAprilToMidMay(
+    _ plan: [String], index: String, sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    let text = plan.joined(separator: "\n")
+    let conditions = plan.filter { $0.contains("Index Cond:") }
+    #expect(
+      !conditions.isEmpty && text.contains("Index Only Scan using \(index)"), "\(text)", sourceLocation: sourceLocation)
+    for condition in conditions {
+      #expect(condition.contains("occurred_at >= '2026-04-01 00:00:00+00'"), "\(text)", sourceLocation: sourceLocation)
+      #expect(condition.contains("occurred_at < '2026-05-15 00:00:00+00'"), "\(text)", sourceLocation: sourceLocation)
+    }
+    for month in ["01", "02", "03"] {
+      #expect(!text.contains("events_2026_\(month)"), "\(text)", sourceLocation: sourceLocation)
+    }
+  }
+
   @Test func peopleReadOnlyTheDaysAskedForFromTheTimeIndex() async throws {
     let plan = try await self.plan(
       "SELECT count(DISTINCT contact_id) FROM \(KpiSQL.people(from: "$1::date", to: "$2::date")) c",
       ["2026-04-01", "2026-05-15"])
-    let text = plan.joined(separator: "\n")
-    let conditions = plan.filter { $0.contains("Index Cond:") }
-    #expect(!conditions.isEmpty, "\(text)")
-    for condition in conditions {
-      #expect(condition.contains("occurred_at >= '2026-04-01 00:00:00+00'"), "\(text)")
-      #expect(condition.contains("occurred_at < '2026-05-15 00:00:00+00'"), "\(text)")
-    }
-    #expect(text.contains("Index Only Scan"), "\(text)")
-    #expect(text.contains("events_2026_04") && text.contains("events_2026_05"), "\(text)")
-    for month in ["01", "02", "03"] { #expect(!text.contains("events_2026_\(month)"), "\(text)") }
+    self.expectOnlyAprilToMidMay(plan, index: "events_2026_04_tenant_id_occurred_at_type_contact_id")
   }
 
   @Test func repActivityReadsOnlyThePeriodsRepEventsFromItsPartialIndex() async throws {
     let (period, filter) = try KpiEngine.singlePeriod("2026-04-01", "2026-05-15", Tally_V1_KpiFilter())
     let plan = try await self.plan(RepActivity.sql, KpiEngine.parameters([period], filter))
-    let text = plan.joined(separator: "\n")
-    #expect(text.contains("Index Only Scan") && text.contains("occurred_at_rep_id"), "\(text)")
-    let conditions = plan.filter { $0.contains("Index Cond:") }
-    #expect(!conditions.isEmpty, "\(text)")
-    for condition in conditions {
-      #expect(condition.contains("occurred_at >= '2026-04-01 00:00:00+00'"), "\(text)")
-      #expect(condition.contains("occurred_at < '2026-05-15 00:00:00+00'"), "\(text)")
-    }
-    for month in ["01", "02", "03"] { #expect(!text.contains("events_2026_\(month)"), "\(text)") }
+    self.expectOnlyAprilToMidMay(plan, index: "events_2026_04_tenant_id_occurred_at_rep_id")
   }
 }

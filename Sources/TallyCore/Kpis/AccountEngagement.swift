@@ -26,9 +26,9 @@ enum AccountEngagement {
   /// give the planner a constant day range for the rollup and event indexes. Accounts are ranked on
   /// their total alone; people and the per-type breakdown are made only for the accounts `ranked`
   /// returns (a page of 50 where a tenant has 40,000: making them for all took 3.8 of 4.8 s,
-  /// docs/BENCHMARKS.md). `by_type` and `people` are MATERIALIZED:
-  /// the planner underestimates them (CTE and row-level security), and once chose to recompute
-  /// `people` for every row of the join, 11× slower.
+  /// docs/BENCHMARKS.md). `by_type` and `people` are MATERIALIZED: the planner underestimates them
+  /// (CTE and row-level security), and once chose to recompute `people` for every row of the join,
+  /// 11× slower.
   static func sql(anchors: String, totalsOnly: Bool = false) -> String {
     """
     WITH anchors AS (\(anchors)),
