@@ -26,7 +26,7 @@ struct KpiSQL: Sendable {
   /// Rows of (day, type, contact_id, account_id, campaign_id, events) between the periods' first
   /// and last day: one per event with a contact, whatever the source (migration 0009).
   var people: String {
-    Self.people(from: "period_first_day($2::date[])", to: "period_last_day($3::date[])")
+    Self.people(from: Self.firstDay, to: Self.lastDay)
   }
 
   /// The events with a contact between the days `from` and `to` (SQL date expressions; `to`
@@ -37,8 +37,7 @@ struct KpiSQL: Sendable {
   static func people(from: String, to: String) -> String {
     """
     (SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, type, contact_id, account_id, campaign_id, 1 AS events
-      FROM events WHERE contact_id IS NOT NULL AND occurred_at >= (\(from))::timestamp AT TIME ZONE 'UTC'
-        AND occurred_at < (\(to))::timestamp AT TIME ZONE 'UTC')
+      FROM events WHERE contact_id IS NOT NULL AND \(Self.time("occurred_at", from: from, to: to)))
     """
   }
 
@@ -71,8 +70,8 @@ struct KpiSQL: Sendable {
   /// give those days as dates the planner sees, which a sub-SELECT of `periods` did not.
   static func periodRows(_ alias: String) -> String {
     """
-    \(alias).day >= p.p_from AND \(alias).day < p.p_to AND \(alias).day >= period_first_day($2::date[])
-      AND \(alias).day < period_last_day($3::date[]) AND \(Self.rowFilter(alias))
+    \(alias).day >= p.p_from AND \(alias).day < p.p_to AND \(alias).day >= \(Self.firstDay)
+      AND \(alias).day < \(Self.lastDay) AND \(Self.rowFilter(alias))
     """
   }
 
@@ -114,8 +113,19 @@ struct KpiSQL: Sendable {
 
   /// A timestamptz column inside period `p`.
   static func inPeriod(_ column: String) -> String {
-    "\(column) >= (p.p_from::timestamp AT TIME ZONE 'UTC') AND \(column) < (p.p_to::timestamp AT TIME ZONE 'UTC')"
+    Self.time(column, from: "p.p_from", to: "p.p_to")
   }
+
+  /// A timestamptz column from the start of UTC day `from` to before the start of UTC day `to`
+  /// (SQL date expressions): a range an index on the column can use.
+  static func time(_ column: String, from: String, to: String) -> String {
+    "\(column) >= ((\(from))::timestamp AT TIME ZONE 'UTC') AND \(column) < ((\(to))::timestamp AT TIME ZONE 'UTC')"
+  }
+
+  /// The first start and the last end of the call's periods (migration 0007): dates the planner
+  /// folds into constants.
+  static let firstDay = "period_first_day($2::date[])"
+  static let lastDay = "period_last_day($3::date[])"
 
   /// An event `alias` inside period `p`. The periods' first start and last end bound `occurred_at`
   /// as constants too: the period join alone gave the planner no range, and it read every
@@ -123,8 +133,7 @@ struct KpiSQL: Sendable {
   static func eventInPeriod(_ alias: String) -> String {
     """
     \(Self.inPeriod("\(alias).occurred_at"))
-      AND \(alias).occurred_at >= (period_first_day($2::date[])::timestamp AT TIME ZONE 'UTC')
-      AND \(alias).occurred_at < (period_last_day($3::date[])::timestamp AT TIME ZONE 'UTC')
+      AND \(Self.time("\(alias).occurred_at", from: Self.firstDay, to: Self.lastDay))
     """
   }
 
