@@ -6,18 +6,43 @@ import CLibPQ
 enum TransactionState {
   case none
   /// Begun, not yet sent: BEGIN and these settings go with the first statement.
-  case pending([(name: String, value: String)])
+  case pending(TransactionKind, [(name: String, value: String)])
   /// BEGIN has been sent (it may have failed: ROLLBACK is then harmless).
   case open
   /// Committed with its last statement (`queryAndCommit`); `commit()` has nothing left to send.
   case committed
 }
 
+/// How a transaction begins.
+public enum TransactionKind: Sendable, Equatable {
+  /// READ COMMITTED, reads and writes: every statement sees the rows committed before it.
+  case readWrite
+  /// REPEATABLE READ, READ ONLY: every statement sees one snapshot, the transaction's own (nil) or
+  /// one that another open transaction exported with `pg_export_snapshot()`.
+  case snapshotRead(importing: String?)
+
+  /// The statements that begin it, before anything that takes a snapshot (`set_config` does).
+  func statements() throws -> [String] {
+    switch self {
+    case .readWrite: return ["BEGIN"]
+    case .snapshotRead(nil): return [Self.snapshotBegin]
+    case .snapshotRead(let snapshot?):
+      // pg_export_snapshot's ids are hex digits and dashes ("00000003-0000001B-1"); nothing else is quoted in.
+      guard !snapshot.isEmpty, snapshot.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
+        throw PostgresError(sqlState: "22023", message: "not a snapshot id: \(snapshot)")
+      }
+      return [Self.snapshotBegin, "SET TRANSACTION SNAPSHOT '\(snapshot)'"]
+    }
+  }
+
+  private static let snapshotBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+}
+
 extension PostgresConnection {
-  /// Begins a transaction with `settings` (`set_config(name, value, true)` each). Nothing is sent
-  /// yet: BEGIN and the settings go with the transaction's first statement.
-  public func begin(settings: [(name: String, value: String)] = []) {
-    self.transaction = .pending(settings)
+  /// Begins a transaction of `kind` with `settings` (`set_config(name, value, true)` each). Nothing
+  /// is sent yet: BEGIN and the settings go with the transaction's first statement.
+  public func begin(_ kind: TransactionKind = .readWrite, settings: [(name: String, value: String)] = []) {
+    self.transaction = .pending(kind, settings)
   }
 
   /// Commits the transaction `begin` started. One that ran no statement was never sent; one whose
@@ -43,9 +68,10 @@ extension PostgresConnection {
     switch self.transaction {
     case .none, .open: return
     case .committed: throw Self.afterCommit
-    case .pending(let settings):
+    case .pending(let kind, let settings):
+      let begin = (statements: try kind.statements(), settings: settings)
       self.transaction = .open
-      _ = try self.pipeline(begin: settings, then: nil, commit: false, connection)
+      _ = try self.pipeline(begin: begin, then: nil, commit: false, connection)
     }
   }
 
@@ -56,16 +82,16 @@ extension PostgresConnection {
     commit: Bool,
     _ connection: OpaquePointer
   ) throws -> PostgresResult? {
-    let settings: [(name: String, value: String)]?
+    let begin: (statements: [String], settings: [(name: String, value: String)])?
     switch self.transaction {
     case .committed: throw Self.afterCommit
     case .none: return nil
     case .open where !commit: return nil
-    case .open: settings = nil
-    case .pending(let pending): settings = pending
+    case .open: begin = nil
+    case .pending(let kind, let settings): begin = (try kind.statements(), settings)
     }
     self.transaction = .open
-    guard let result = try self.pipeline(begin: settings, then: statement, commit: commit, connection) else {
+    guard let result = try self.pipeline(begin: begin, then: statement, commit: commit, connection) else {
       throw PostgresError(sqlState: nil, message: "the pipeline ended without the statement's result")
     }
     if commit { self.transaction = .committed }
@@ -76,11 +102,11 @@ extension PostgresConnection {
   private static let afterCommit = PostgresError(
     sqlState: "25000", message: "a statement after its transaction's COMMIT: queryAndCommit must be the last")
 
-  /// BEGIN and `settings` (when given), `statement` (prepared) and COMMIT (when asked) sent together
+  /// BEGIN (its statements) and its settings when given, `statement` (prepared) and COMMIT (when asked) sent together
   /// and answered in one round trip. Returns the statement's result; throws the first error. A
   /// connection that breaks halfway is closed, so that the pool opens a new one.
   private func pipeline(
-    begin settings: [(name: String, value: String)]?,
+    begin: (statements: [String], settings: [(name: String, value: String)])?,
     then statement: (sql: String, name: String, texts: [String?])?,
     commit: Bool,
     _ connection: OpaquePointer
@@ -91,11 +117,13 @@ extension PostgresConnection {
     }
     var commands: [Command] = []
     var statementIndex: Int?
-    if let settings {
+    if let begin {
       let setConfig = try self.prepare(Self.setConfigSQL, parameterCount: 2, connection)
-      commands.append(.text("BEGIN"))
-      self.observer?(PostgresStatement(sql: "BEGIN", parameters: nil))
-      for setting in settings {
+      for sql in begin.statements {
+        commands.append(.text(sql))
+        self.observer?(PostgresStatement(sql: sql, parameters: nil))
+      }
+      for setting in begin.settings {
         commands.append(.prepared(name: setConfig, texts: [setting.name, setting.value]))
         self.observer?(PostgresStatement(sql: Self.setConfigSQL, parameters: [setting.name, setting.value]))
       }

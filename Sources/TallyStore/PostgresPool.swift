@@ -111,10 +111,39 @@ public final class PostgresPool: Sendable {
     scope: Scope,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
+    try await self.transaction(.readWrite, settings: scope.settings, body)
+  }
+
+  /// Runs `body` in one read-only transaction over one snapshot, with the row-level security of
+  /// `scope` and `settings` (`SET LOCAL`s). `body` may spread independent statements over a second
+  /// connection that reads the same snapshot (`SnapshotReads.run`).
+  @discardableResult
+  public func withSnapshotRead<T: Sendable>(
+    scope: Scope,
+    settings: [(name: String, value: String)] = [],
+    _ body: @escaping @Sendable (SnapshotReads) throws -> T
+  ) async throws -> T {
+    let settings = scope.settings + settings
+    return try await self.transaction(.snapshotRead(importing: nil), settings: settings) { connection in
+      try body(SnapshotReads(connection: connection, pool: self, settings: settings))
+    }
+  }
+
+  /// Pushes `job` for a pool thread to run; with nobody awaiting it, as `SnapshotReads` does.
+  func enqueue(_ job: Job) { self.queue.push(job) }
+
+  /// The pool's connections (and threads).
+  var size: Int { self.configuration.size }
+
+  private func transaction<T: Sendable>(
+    _ kind: TransactionKind,
+    settings: [(name: String, value: String)],
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
     do {
       return try await self.withConnection { connection in
         do {
-          connection.begin(settings: scope.settings)
+          connection.begin(kind, settings: settings)
           let result = try body(connection)
           try connection.commit()
           return result

@@ -43,12 +43,30 @@ public struct TenantDatabase: Sendable {
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
     try await self.pool.withTransaction(tenant: tenant) { connection in
-      if mustCheck {
-        let found = try connection.query("SELECT 1 FROM tenants WHERE tenant_id = $1::uuid", [tenant]).rows
-        guard !found.isEmpty else { throw RPCError(code: .notFound, message: "no tenant \(tenant)") }
-      }
+      try Self.checkTenant(tenant, mustCheck, connection)
       return try body(connection)
     }
+  }
+
+  /// Runs `body` in a read-only transaction of the call's tenant over one snapshot, with `settings`
+  /// (`SET LOCAL`s) that a helper connection of `SnapshotReads.run` gets too.
+  func snapshotRead<T: Sendable>(
+    _ context: RequestContext,
+    settings: [(name: String, value: String)],
+    _ body: @escaping @Sendable (SnapshotReads) throws -> T
+  ) async throws -> T {
+    let tenant = try Self.tenant(of: context)
+    let mustCheck = context.principal.isOperator
+    return try await self.pool.withSnapshotRead(scope: .tenant(tenant), settings: settings) { reads in
+      try Self.checkTenant(tenant, mustCheck, reads.connection)
+      return try body(reads)
+    }
+  }
+
+  private static func checkTenant(_ tenant: String, _ mustCheck: Bool, _ connection: PostgresConnection) throws {
+    guard mustCheck else { return }
+    let found = try connection.query("SELECT 1 FROM tenants WHERE tenant_id = $1::uuid", [tenant]).rows
+    guard !found.isEmpty else { throw RPCError(code: .notFound, message: "no tenant \(tenant)") }
   }
 }
 

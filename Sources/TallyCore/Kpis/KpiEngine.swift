@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import TallyProto
 import TallyStore
 import TallyWire
@@ -75,23 +76,60 @@ enum KpiEngine {
     try Self.measure([kpi], periods, filter, source: source, settings: settings, connection)[0]
   }
 
-  /// Each of `kpis`' measures over every period, in their order.
+  /// Each of `kpis`' measures over every period, in their order, one query after another.
   static func measure(
     _ kpis: [Kpi], _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
     settings: KpiSettings = KpiSettings(), _ connection: PostgresConnection
   ) throws -> [[KpiMeasure]] {
+    try Self.measure(kpis, periods, filter, source: source, settings: settings) { queries in
+      for query in queries { try query(connection) }
+    }
+  }
+
+  /// Each of `kpis`' measures over every period, in their order, the queries spread over the read's
+  /// connections (one snapshot).
+  static func measure(
+    _ kpis: [Kpi], _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
+    settings: KpiSettings = KpiSettings(), _ reads: SnapshotReads
+  ) throws -> [[KpiMeasure]] {
+    try Self.measure(kpis, periods, filter, source: source, settings: settings) { try reads.run($0) }
+  }
+
+  /// The passes and the KPIs with a query of their own, each one query that `run` runs once.
+  private static func measure(
+    _ kpis: [Kpi], _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,
+    settings: KpiSettings, running run: ([@Sendable (PostgresConnection) throws -> Void]) throws -> Void
+  ) throws -> [[KpiMeasure]] {
     let sql = KpiSQL(source: source, settings: settings)
     let parameters = Self.parameters(periods, filter)
     let formulas = kpis.map(\.formula)
-    var measures: [[KpiMeasure]?] = Array(repeating: nil, count: formulas.count)
+    let measures = NIOLockedValueBox<[[KpiMeasure]?]>(Array(repeating: nil, count: formulas.count))
+    var queries: [@Sendable (PostgresConnection) throws -> Void] = []
+    var inPasses = Set<Int>()
     for pass in Self.passes {
       let answered = formulas.indices.filter { pass.answers(formulas[$0]) }
       guard !answered.isEmpty else { continue }
-      let result = try pass.init(answered.map { formulas[$0] }, periods: periods.count, parameters, sql, connection)
-      for index in answered { measures[index] = periods.indices.map { result.measure(formulas[index], period: $0) } }
+      inPasses.formUnion(answered)
+      queries.append { connection in
+        let result = try pass.init(answered.map { formulas[$0] }, periods: periods.count, parameters, sql, connection)
+        let answers = answered.map { index in periods.indices.map { result.measure(formulas[index], period: $0) } }
+        measures.withLockedValue { measures in
+          for (index, answer) in zip(answered, answers) { measures[index] = answer }
+        }
+      }
     }
-    return try formulas.indices.map { index in
-      try measures[index] ?? Self.measureAlone(formulas[index], periods, filter, sql, parameters, connection)
+    for index in formulas.indices where !inPasses.contains(index) {
+      queries.append { connection in
+        let answer = try Self.measureAlone(formulas[index], periods, filter, sql, parameters, connection)
+        measures.withLockedValue { $0[index] = answer }
+      }
+    }
+    try run(queries)
+    return try measures.withLockedValue { measures in
+      try measures.map { measure in
+        guard let measure else { throw RPCError(code: .internalError, message: "a KPI's query did not run") }
+        return measure
+      }
     }
   }
 

@@ -13,14 +13,14 @@ public struct KpiService: Sendable {
     router.unary(KpiMethods.listKpis, access: .tenantRead, self.listKpis)
     router.unary(KpiMethods.getKpis, access: .tenantRead, self.getKpis)
     router.unary(KpiMethods.getSettings, access: .tenantRead) { _, context in
-      try await self.analytics(context) { try Self.settingsMessage($0) }
+      try await self.analytics(context) { try Self.settingsMessage($0.connection) }
     }
     router.unary(KpiMethods.updateSettings, access: .tenantWrite, self.updateSettings)
     router.unary(KpiMethods.getContentEngagement, access: .tenantRead) { request, context in
-      try await self.analytics(context) { try ContentEngagement.assets(request, $0) }
+      try await self.analytics(context) { try ContentEngagement.assets(request, $0.connection) }
     }
     router.unary(KpiMethods.getRepActivity, access: .tenantRead) { request, context in
-      try await self.analytics(context) { try RepActivity.reps(request, $0) }
+      try await self.analytics(context) { try RepActivity.reps(request, $0.connection) }
     }
     self.read(KpiMethods.getJourney, &router) { try Journey.journey($0, settings: $1.settings, today: $1.today, $2) }
     self.read(KpiMethods.getCoverage, &router) { try Coverage.coverage($0, settings: $1.settings, $2) }
@@ -46,19 +46,19 @@ public struct KpiService: Sendable {
     let today: CivilDay
   }
 
-  /// A KPI read's transaction, with a custom plan for every statement: the KPI queries' optional
-  /// filters (`$4 IS NULL OR …`) make the generic plan PostgreSQL switches a prepared statement to
-  /// after five runs far slower (a 4,000-account dashboard: 13 to 20 s against 7 s). No merge
-  /// joins: the target accounts per period, which the planner underestimates, made it sort a
-  /// quarter's rollup rows on disk to merge-join them (the largest of 1,000 tenants' dashboard:
-  /// 10.4 to 8.8 s, a 5,000-account one 1.73 to 1.43 s, the same answers; docs/BENCHMARKS.md).
+  /// A KPI read's transaction: read-only over one snapshot, so that every statement of a call sees
+  /// the same rows (SnapshotReads can then run them on two connections), with a custom plan for
+  /// every statement: the KPI queries' optional filters (`$4 IS NULL OR …`) make the generic plan
+  /// PostgreSQL switches a prepared statement to after five runs far slower (a 4,000-account
+  /// dashboard: 13 to 20 s against 7 s). No merge joins: the target accounts per period, which the
+  /// planner underestimates, made it sort a quarter's rollup rows on disk to merge-join them (the
+  /// largest of 1,000 tenants' dashboard: 10.4 to 8.8 s, a 5,000-account one 1.73 to 1.43 s, the
+  /// same answers; docs/BENCHMARKS.md).
   private func analytics<T: Sendable>(
-    _ context: RequestContext, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    _ context: RequestContext, _ body: @escaping @Sendable (SnapshotReads) throws -> T
   ) async throws -> T {
-    try await self.database.transaction(context) { connection in
-      try connection.execute("SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL enable_mergejoin = off")
-      return try body(connection)
-    }
+    try await self.database.snapshotRead(
+      context, settings: [("plan_cache_mode", "force_custom_plan"), ("enable_mergejoin", "off")], body)
   }
 
   /// A read method answered in one transaction, with the tenant's settings read in it.
@@ -67,9 +67,10 @@ public struct KpiService: Sendable {
     _ answer: @escaping @Sendable (Request, Reading, PostgresConnection) throws -> Response
   ) {
     router.unary(method, access: .tenantRead) { request, context in
-      try await self.analytics(context) { connection in
-        let (settings, currency, _) = try Self.settings(connection)
-        return try answer(request, Reading(settings: settings, currency: currency, today: CivilDay(Date())), connection)
+      try await self.analytics(context) { reads in
+        let (settings, currency, _) = try Self.settings(reads.connection)
+        let reading = Reading(settings: settings, currency: currency, today: CivilDay(Date()))
+        return try answer(request, reading, reads.connection)
       }
     }
   }
@@ -93,15 +94,15 @@ public struct KpiService: Sendable {
     -> Tally_V1_GetKpisResponse
   {
     let (kpis, periods, filter) = try Self.validate(request)
-    return try await self.analytics(context) { connection in
-      let (settings, currency, _) = try Self.settings(connection)
+    return try await self.analytics(context) { reads in
+      let (settings, currency, _) = try Self.settings(reads.connection)
       var response = Tally_V1_GetKpisResponse()
       response.from = periods.current.from.description
       response.to = periods.current.to.description
       response.previousFrom = periods.previous.from.description
       response.previousTo = periods.previous.to.description
       response.currency = currency
-      let measures = try KpiEngine.measure(kpis, periods.all, filter, source: .rollups, settings: settings, connection)
+      let measures = try KpiEngine.measure(kpis, periods.all, filter, source: .rollups, settings: settings, reads)
       response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1) }
       return response
     }
