@@ -53,13 +53,17 @@ public struct KpiService: Sendable {
   /// dashboard: 13 to 20 s against 7 s). No merge joins: the target accounts per period, which the
   /// planner underestimates, made it sort a quarter's rollup rows on disk to merge-join them (the
   /// largest of 1,000 tenants' dashboard: 10.4 to 8.8 s, a 5,000-account one 1.73 to 1.43 s, the
-  /// same answers; docs/BENCHMARKS.md).
+  /// same answers; docs/BENCHMARKS.md). No JIT: compiling the net revenue retention query, whose
+  /// per-account subqueries the planner costs high, took 0.4 of its 0.6 s on a 40,000-account tenant.
   private func analytics<T: Sendable>(
     _ context: RequestContext, _ body: @escaping @Sendable (SnapshotReads) throws -> T
   ) async throws -> T {
-    try await self.database.snapshotRead(
-      context, settings: [("plan_cache_mode", "force_custom_plan"), ("enable_mergejoin", "off")], body)
+    try await self.database.snapshotRead(context, settings: Self.analyticsSettings, body)
   }
+
+  private static let analyticsSettings = [
+    ("plan_cache_mode", "force_custom_plan"), ("enable_mergejoin", "off"), ("jit", "off"),
+  ]
 
   /// A read method answered in one transaction, with the tenant's settings read in it.
   private func read<Request, Response>(
