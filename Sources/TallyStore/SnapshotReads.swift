@@ -10,8 +10,9 @@ public struct SnapshotReads {
   let settings: [(name: String, value: String)]
 
   /// Runs each of `units` once, on this transaction's connection or on a helper connection that
-  /// imports its snapshot with the same settings. Throws the first unit's error; no unit starts
-  /// after it. Units run concurrently, so whatever they record must be thread-safe.
+  /// imports its snapshot with the same settings. Throws the first error of this connection's
+  /// units, else of the helper's; no unit starts after one fails, and a unit the helper is running
+  /// then finishes first. Units run concurrently, so whatever they record must be thread-safe.
   ///
   /// The helper takes only units that are left when a pool connection comes free for it, and this
   /// thread waits only for a unit the helper has started: a busy pool runs them all here instead of
@@ -33,8 +34,7 @@ public struct SnapshotReads {
       do {
         try unit(self.connection)
       } catch {
-        work.fail(error)
-        helper.cancel()
+        work.fail(error, byHelper: false)
       }
     }
     // A helper that has not started by now would find nothing left: spare it the trip.
@@ -52,7 +52,10 @@ private final class SharedUnits: @unchecked Sendable {
   private let condition = NSCondition()
   private var next = 0
   private var helperBusy = false
+  // The transaction's own error wins: once it fails, PostgreSQL has aborted it and its snapshot,
+  // so a helper importing that snapshot just then fails too (55000), for no reason of its own.
   private var failure: (any Error)?
+  private var helperFailure: (any Error)?
 
   init(_ units: [Unit]) { self.units = units }
 
@@ -65,15 +68,19 @@ private final class SharedUnits: @unchecked Sendable {
       self.helperBusy = false
       self.condition.broadcast()
     }
-    guard self.failure == nil, self.next < self.units.count else { return nil }
+    guard self.failure == nil, self.helperFailure == nil, self.next < self.units.count else { return nil }
     self.next += 1
     if byHelper { self.helperBusy = true }
     return self.units[self.next - 1]
   }
 
-  func fail(_ error: any Error) {
+  func fail(_ error: any Error, byHelper: Bool) {
     self.condition.lock()
-    self.failure = self.failure ?? error
+    if byHelper {
+      self.helperFailure = self.helperFailure ?? error
+    } else {
+      self.failure = self.failure ?? error
+    }
     self.condition.unlock()
   }
 
@@ -81,7 +88,7 @@ private final class SharedUnits: @unchecked Sendable {
   func waitForHelper() throws {
     self.condition.lock()
     while self.helperBusy { self.condition.wait() }
-    let failure = self.failure
+    let failure = self.failure ?? self.helperFailure
     self.condition.unlock()
     if let failure { throw failure }
   }
@@ -98,7 +105,7 @@ private final class SharedUnits: @unchecked Sendable {
       do {
         try unit(connection)
       } catch {
-        self.fail(error)
+        self.fail(error, byHelper: true)
       }
     }
     if begun { connection.rollback() }
