@@ -76,6 +76,8 @@ struct KpiFixture {
 
   /// The accounts `load` stores, with their tiers: `tiers`, plus any a test adds.
   var accountTiers = Self.tiers
+  /// The campaigns' target lists `load` stores: `campaignTargets`, plus any a test adds.
+  var campaignTargets = Self.campaignTargets
   var events: [Event] = []
   var opportunities: [Opportunity] = []
   var costs: [Cost] = []
@@ -133,6 +135,13 @@ struct KpiFixture {
     return formatter.string(from: Date(timeIntervalSince1970: Double(day) * 86_400))
   }
 
+  /// Adds a5, a tier-1 account on e1's target list with no contact and no event: the KPIs of
+  /// target accounts must count it in their denominators and never as engaged or reached.
+  mutating func addIdleTarget() {
+    self.accountTiers["a5"] = 1
+    self.campaignTargets["e1", default: []].append("a5")
+  }
+
   /// Stores the accounts, contacts, campaigns, events, opportunities and costs through the API.
   func load(_ client: TallyClient) async throws {
     for (id, tier) in self.accountTiers.sorted(by: { $0.key < $1.key }) {
@@ -162,7 +171,7 @@ struct KpiFixture {
         CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign(campaign, channel: channel)))
       var targets = Tally_V1_SetCampaignTargetsRequest()
       targets.campaignID = campaign
-      targets.add = Self.campaignTargets[campaign] ?? []
+      targets.add = self.campaignTargets[campaign] ?? []
       _ = try await client.unary(CampaignMethods.setCampaignTargets, targets)
     }
     let messages = self.events.map { event in

@@ -28,7 +28,7 @@ struct KpiReference {
   }
 
   func accountMatches(_ account: String?) -> Bool {
-    if let tiers = filter.tiers, !tiers.contains(KpiFixture.tiers[account ?? ""] ?? -1) { return false }
+    if let tiers = filter.tiers, !tiers.contains(fixture.accountTiers[account ?? ""] ?? -1) { return false }
     if let accounts = filter.accounts, !accounts.contains(account ?? "") { return false }
     return true
   }
@@ -36,13 +36,13 @@ struct KpiReference {
   /// Accounts of the filtered campaigns' target lists; nil without a campaign or channel filter.
   var campaignAccounts: Set<String>? {
     guard filter.campaigns != nil || filter.channels != nil else { return nil }
-    return Set(KpiFixture.campaignTargets.filter { self.campaignMatches($0.key) }.values.joined())
+    return Set(fixture.campaignTargets.filter { self.campaignMatches($0.key) }.values.joined())
   }
 
   /// Target accounts: each account's tier never changed, so these hold in every period.
   var targets: Set<String> {
-    Set(KpiFixture.tiers.filter { $0.value > 0 && self.accountMatches($0.key) }.keys)
-      .intersection(self.campaignAccounts ?? Set(KpiFixture.tiers.keys))
+    Set(fixture.accountTiers.filter { $0.value > 0 && self.accountMatches($0.key) }.keys)
+      .intersection(self.campaignAccounts ?? Set(fixture.accountTiers.keys))
   }
 
   func events(_ from: Int, _ to: Int, _ types: [String]) -> [KpiFixture.Event] {
@@ -126,10 +126,10 @@ struct KpiReference {
       let opened = Set(opportunities(from, to, closed: false, all).map(\.account)).intersection(targets)
       return Measure(numerator: Double(opened.count), denominator: Double(targets.count))
     case "program_reach":
-      let listed = Set(KpiFixture.campaignTargets.filter { campaignMatches($0.key) }.values.joined())
+      let listed = Set(fixture.campaignTargets.filter { campaignMatches($0.key) }.values.joined())
       let reached = Set(
         events(from, to, Self.successTypes).filter { event in
-          KpiFixture.campaignTargets[event.campaign ?? ""]?.contains(event.account ?? "") ?? false
+          fixture.campaignTargets[event.campaign ?? ""]?.contains(event.account ?? "") ?? false
         }.compactMap(\.account)
       ).intersection(targets)
       return Measure(numerator: Double(reached.count), denominator: Double(targets.intersection(listed).count))
@@ -153,7 +153,7 @@ struct KpiReference {
     case "acv", "tam":
       let won = opportunities(from, to, closed: true, ["won"])
       let acv = won.reduce(0.0) { $0 + Double($1.amount) * 12 / Double(KpiFixture.contractMonths[$1.id] ?? 12) }
-      let icp = KpiFixture.tiers.filter {
+      let icp = fixture.accountTiers.filter {
         ($0.value > 0 || KpiFixture.icpOnly.contains($0.key)) && accountMatches($0.key)
       }
       return Measure(numerator: name == "acv" ? acv : acv * Double(icp.count), denominator: Double(won.count))
@@ -162,7 +162,7 @@ struct KpiReference {
         guard let customer = KpiFixture.customers[account] else { return false }
         return KpiFixture.day(customer.since) <= day && (customer.churned.map { KpiFixture.day($0) > day } ?? true)
       }
-      let accounts = KpiFixture.tiers.keys.filter { accountMatches($0) && (campaignAccounts?.contains($0) ?? true) }
+      let accounts = fixture.accountTiers.keys.filter { accountMatches($0) && (campaignAccounts?.contains($0) ?? true) }
       let atStart = accounts.filter { customer($0, at: from) }
       if name == "net_revenue_retention" {
         // ARR never changed after it was recorded: a customer keeps its ARR until it churns.
@@ -238,7 +238,7 @@ struct KpiReference {
         : Measure(numerator: amount, denominator: Double(created.reduce(0) { $0 + $1.amount }))
     case "influenced_accounts_share":
       let influenced = deals.filter { $0.created >= start && $0.created < end && !touches($0, filtered: true).isEmpty }
-      let icp = KpiFixture.tiers.filter {
+      let icp = fixture.accountTiers.filter {
         ($0.value > 0 || KpiFixture.icpOnly.contains($0.key)) && accountMatches($0.key)
       }
       return Measure(
@@ -268,7 +268,7 @@ struct KpiReference {
         numerator: Double(open) * amount / Double(closed.count), denominator: days / Double(won.count))
     case "clv":
       guard let acv = self.measure("acv", from, to) else { return nil }
-      let accounts = KpiFixture.tiers.keys.filter { accountMatches($0) && (campaignAccounts?.contains($0) ?? true) }
+      let accounts = fixture.accountTiers.keys.filter { accountMatches($0) && (campaignAccounts?.contains($0) ?? true) }
       let customers = accounts.filter { customer($0, at: from) }
       let churned = customers.filter { !customer($0, at: to) }.count
       guard !customers.isEmpty else { return Measure(numerator: 0, denominator: 0) }

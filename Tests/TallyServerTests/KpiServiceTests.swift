@@ -59,7 +59,8 @@ import Testing
 
   @Test func everyKpiMatchesTheFixtureComputedByHand() async throws {
     try await DataTestContext.with { context in
-      let fixture = KpiFixture(count: 1_500, seed: 7)
+      var fixture = KpiFixture(count: 1_500, seed: 7)
+      fixture.addIdleTarget()
       try await fixture.load(context.clientA)
       var byCampaign = Tally_V1_KpiFilter()
       byCampaign.campaignIds = ["e1"]
@@ -166,7 +167,8 @@ import Testing
 
   @Test func rollupsAndRawEventsGiveIdenticalAnswers() async throws {
     try await DataTestContext.with { context in
-      let fixture = KpiFixture(count: 4_000, seed: 1_234_567)
+      var fixture = KpiFixture(count: 4_000, seed: 1_234_567)
+      fixture.addIdleTarget()
       try await fixture.load(context.clientA)
       let period = KpiPeriods.Period(from: CivilDay(isoDate: "2025-11-15")!, to: CivilDay(isoDate: "2026-03-20")!)
       let periods = KpiPeriods(period, bucket: .week)
