@@ -13,7 +13,7 @@ import Testing
   private func withAdminServer<T>(
     _ body: (TestServer, TallyClient, PostgresPool) async throws -> T
   ) async throws -> T {
-    let database = try TestDatabase.create()
+    let database = try await TestDatabase.create()
     let pool = database.pool()
     defer { pool.close() }
     let operatorKey = try database.createOperatorKey()

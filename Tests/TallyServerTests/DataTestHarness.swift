@@ -28,7 +28,7 @@ struct DataTestContext {
   let clock: TestClock
 
   static func with<T>(_ body: (DataTestContext) async throws -> T) async throws -> T {
-    let database = try TestDatabase.create()
+    let database = try await TestDatabase.create()
     let pool = database.pool()
     defer { pool.close() }
     let operatorKey = try database.createOperatorKey()

@@ -22,10 +22,14 @@ import Testing
       try? postgres.destroy()
       try? FileManager.default.removeItem(atPath: directory)
     }
-    let endpoints = try postgres.start()
-    let owner = try PostgresConnection(conninfo: endpoints.ownerURL)
-    try Migrator(directory: TestDatabase.migrationsDirectory).migrate(owner)
-    owner.close()
+    // initdb, the start and the migrations block for seconds: off the cooperative pool.
+    let endpoints = try await onOwnThread {
+      let endpoints = try postgres.start()
+      let owner = try PostgresConnection(conninfo: endpoints.ownerURL)
+      try Migrator(directory: TestDatabase.migrationsDirectory).migrate(owner)
+      owner.close()
+      return endpoints
+    }
     let pool = PostgresPool(
       configuration: .init(conninfo: endpoints.appURL, size: 2, reconnectBackoff: .milliseconds(100)),
       logger: .init(label: "restart-test"))
@@ -37,13 +41,13 @@ import Testing
       let client = try server.client(apiKey: operatorKey)
       _ = try await client.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest())
 
-      try postgres.stop()
+      try await onOwnThread { try postgres.stop() }
       let down = await expectStatus(.unavailable) {
         try await client.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest())
       }
       #expect(down?.retryAfter != nil, "UNAVAILABLE should say when to retry")
 
-      _ = try postgres.start()
+      _ = try await onOwnThread { try postgres.start() }
       let deadline = ContinuousClock.now + .seconds(30)
       var answered = false
       while ContinuousClock.now < deadline, !answered {

@@ -14,7 +14,7 @@ import Testing
   /// Sequential and bitmap scans are off: the tables are empty, and the question is what the
   /// index scans are bounded by.
   private func plan(_ sql: String, _ parameters: [(any PostgresBindable)?]) async throws -> [String] {
-    let database = try TestDatabase.create()
+    let database = try await TestDatabase.create()
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     defer { owner.close() }
     try owner.query("SELECT ensure_event_partitions('2026-01-01', '2026-06-01')")

@@ -1,4 +1,5 @@
 import Foundation
+import TallyTestSupport
 import Testing
 
 @testable import TallyStore
@@ -20,21 +21,24 @@ import Testing
     #expect(ClusterMemory.current().bytes >= 256 << 20)
   }
 
-  @Test func aDurableClusterRunsWithTheSettingsAndAThrowawayOneWithoutThem() throws {
-    let directory = try makeTemporaryDirectory()
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let expected = ClusterMemory.current().sharedBuffersMegabytes
-    let query = """
-      SELECT (SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'),
-        (SELECT setting FROM pg_settings WHERE name = 'max_wal_size')
-      """
-    for durable in [true, false] {
-      let postgres = EmbeddedPostgres(directory: "\(directory)/\(durable)", durable: durable)
-      defer { try? postgres.destroy() }
-      let endpoints = try postgres.start()
-      let shown = try psql(endpoints.superuserURL, query)
-      #expect(shown == (durable ? "\(expected)|4096" : "128|1024"), "durable: \(durable)")
-      try postgres.stop()
+  @Test func aDurableClusterRunsWithTheSettingsAndAThrowawayOneWithoutThem() async throws {
+    // initdb and the clusters' starts block for seconds: off the cooperative pool.
+    try await onOwnThread {
+      let directory = try makeTemporaryDirectory()
+      defer { try? FileManager.default.removeItem(atPath: directory) }
+      let expected = ClusterMemory.current().sharedBuffersMegabytes
+      let query = """
+        SELECT (SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'),
+          (SELECT setting FROM pg_settings WHERE name = 'max_wal_size')
+        """
+      for durable in [true, false] {
+        let postgres = EmbeddedPostgres(directory: "\(directory)/\(durable)", durable: durable)
+        defer { try? postgres.destroy() }
+        let endpoints = try postgres.start()
+        let shown = try psql(endpoints.superuserURL, query)
+        #expect(shown == (durable ? "\(expected)|4096" : "128|1024"), "durable: \(durable)")
+        try postgres.stop()
+      }
     }
   }
 }

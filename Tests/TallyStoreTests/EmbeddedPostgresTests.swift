@@ -1,69 +1,76 @@
 import Foundation
 import TallyStore
+import TallyTestSupport
 import Testing
 
 /// The embedded cluster that `tallyd dev` and `make test` rely on, made from scratch in a temporary directory
 /// (independent of the cluster `make test` starts).
 @Suite struct EmbeddedPostgresTests {
-  @Test func throwawayClusterHasTheRolesOfTheDesignAndSurvivesARestart() throws {
-    let directory = try makeTemporaryDirectory()
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    let postgres = EmbeddedPostgres(directory: directory, durable: false)
-    defer { try? postgres.destroy() }
+  @Test func throwawayClusterHasTheRolesOfTheDesignAndSurvivesARestart() async throws {
+    // initdb and the cluster's start block for seconds: off the cooperative pool.
+    try await onOwnThread {
+      let directory = try makeTemporaryDirectory()
+      defer { try? FileManager.default.removeItem(atPath: directory) }
+      let postgres = EmbeddedPostgres(directory: directory, durable: false)
+      defer { try? postgres.destroy() }
 
-    let endpoints = try postgres.start()
-    #expect(endpoints.port == EmbeddedPostgres.defaultPort)
-    #expect(endpoints.socketDirectory == "\(directory)/pg")
+      let endpoints = try postgres.start()
+      #expect(endpoints.port == EmbeddedPostgres.defaultPort)
+      #expect(endpoints.socketDirectory == "\(directory)/pg")
 
-    // The runtime role must be subject to row-level security: not superuser, no BYPASSRLS.
-    let appRole = try psql(
-      endpoints.superuserURL,
-      "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'tally_app'"
-    )
-    #expect(appRole == "f|f|t")
-    let ownerRole = try psql(
-      endpoints.superuserURL, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'tally_owner'")
-    #expect(ownerRole == "f|f")
-    #expect(try psql(endpoints.appURL, "SELECT current_user, current_database()") == "tally_app|tally")
-    let owners = try psql(
-      endpoints.ownerURL,
-      """
-      SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner)
-      FROM pg_database d, pg_namespace n WHERE d.datname = 'tally' AND n.nspname = 'public'
-      """
-    )
-    #expect(owners == "tally_owner|tally_owner")
-    // tally_app owns nothing and creates nothing.
-    #expect(throws: PsqlError.self) { try psql(endpoints.appURL, "CREATE TABLE sneaky (id int)") }
+      // The runtime role must be subject to row-level security: not superuser, no BYPASSRLS.
+      let appRole = try psql(
+        endpoints.superuserURL,
+        "SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'tally_app'"
+      )
+      #expect(appRole == "f|f|t")
+      let ownerRole = try psql(
+        endpoints.superuserURL, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'tally_owner'")
+      #expect(ownerRole == "f|f")
+      #expect(try psql(endpoints.appURL, "SELECT current_user, current_database()") == "tally_app|tally")
+      let owners = try psql(
+        endpoints.ownerURL,
+        """
+        SELECT pg_get_userbyid(d.datdba), pg_get_userbyid(n.nspowner)
+        FROM pg_database d, pg_namespace n WHERE d.datname = 'tally' AND n.nspname = 'public'
+        """
+      )
+      #expect(owners == "tally_owner|tally_owner")
+      // tally_app owns nothing and creates nothing.
+      #expect(throws: PsqlError.self) { try psql(endpoints.appURL, "CREATE TABLE sneaky (id int)") }
 
-    #expect(try postgres.start() == endpoints)
+      #expect(try postgres.start() == endpoints)
 
-    try psql(endpoints.ownerURL, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (42)")
-    try postgres.stop()
-    #expect(throws: PsqlError.self) { try psql(endpoints.ownerURL, "SELECT 1") }
-    try postgres.stop()
-    #expect(try postgres.start() == endpoints)
-    #expect(try psql(endpoints.ownerURL, "SELECT id FROM kept") == "42")
+      try psql(endpoints.ownerURL, "CREATE TABLE kept (id int); INSERT INTO kept VALUES (42)")
+      try postgres.stop()
+      #expect(throws: PsqlError.self) { try psql(endpoints.ownerURL, "SELECT 1") }
+      try postgres.stop()
+      #expect(try postgres.start() == endpoints)
+      #expect(try psql(endpoints.ownerURL, "SELECT id FROM kept") == "42")
 
-    try postgres.destroy()
-    #expect(!FileManager.default.fileExists(atPath: "\(directory)/pg"))
-    try postgres.destroy()
-    try postgres.stop()
+      try postgres.destroy()
+      #expect(!FileManager.default.fileExists(atPath: "\(directory)/pg"))
+      try postgres.destroy()
+      try postgres.stop()
+    }
   }
 
-  @Test func aDirectoryTooLongForASocketPathGetsOneUnderTmp() throws {
-    let base = try makeTemporaryDirectory()
-    defer { try? FileManager.default.removeItem(atPath: base) }
-    let directory = "\(base)/\(String(repeating: "d", count: 100))"
-    let postgres = EmbeddedPostgres(directory: directory, durable: false)
-    defer { try? postgres.destroy() }
+  @Test func aDirectoryTooLongForASocketPathGetsOneUnderTmp() async throws {
+    // initdb and the cluster's start block for seconds: off the cooperative pool.
+    try await onOwnThread {
+      let base = try makeTemporaryDirectory()
+      defer { try? FileManager.default.removeItem(atPath: base) }
+      let directory = "\(base)/\(String(repeating: "d", count: 100))"
+      let postgres = EmbeddedPostgres(directory: directory, durable: false)
+      defer { try? postgres.destroy() }
 
-    let endpoints = try postgres.start()
-    #expect(endpoints.socketDirectory.hasPrefix("/tmp/tally-pg-"))
-    #expect(try psql(endpoints.appURL, "SELECT current_user") == "tally_app")
+      let endpoints = try postgres.start()
+      #expect(endpoints.socketDirectory.hasPrefix("/tmp/tally-pg-"))
+      #expect(try psql(endpoints.appURL, "SELECT current_user") == "tally_app")
 
-    try postgres.destroy()
-    #expect(!FileManager.default.fileExists(atPath: endpoints.socketDirectory))
+      try postgres.destroy()
+      #expect(!FileManager.default.fileExists(atPath: endpoints.socketDirectory))
+    }
   }
 }
 

@@ -7,8 +7,8 @@ import Testing
   private let first = Migrator.Migration(version: 1, name: "0001_a.sql", sql: "CREATE TABLE a (x int)")
   private let second = Migrator.Migration(version: 2, name: "0002_b.sql", sql: "CREATE TABLE b (x int)")
 
-  @Test func freshThenRerunIsANoOp() throws {
-    let database = try TestDatabase.create(migrated: false)
+  @Test func freshThenRerunIsANoOp() async throws {
+    let database = try await TestDatabase.create(migrated: false)
     let connection = try PostgresConnection(conninfo: database.ownerURL)
     #expect(try Migrator(migrations: [self.second, self.first]).migrate(connection) == ["0001_a.sql", "0002_b.sql"])
     #expect(try Migrator(migrations: [self.first, self.second]).migrate(connection) == [])
@@ -16,8 +16,8 @@ import Testing
     #expect(try versions.map { try $0.require(Int.self, "version") } == [1, 2])
   }
 
-  @Test func theRepositoryMigrationsApplyFromScratch() throws {
-    let database = try TestDatabase.create(migrated: false)
+  @Test func theRepositoryMigrationsApplyFromScratch() async throws {
+    let database = try await TestDatabase.create(migrated: false)
     let connection = try PostgresConnection(conninfo: database.ownerURL)
     let applied = try Migrator(directory: TestDatabase.migrationsDirectory).migrate(connection)
     #expect(applied.first == "0001_tenants_and_api_keys.sql")
@@ -25,8 +25,8 @@ import Testing
 
   /// Migration 0008's type check without a regular expression keeps the rule: 1 to 64
   /// characters, each a to z or _.
-  @Test func theEventTypeRuleIsOneToSixtyFourLowercaseLettersOrUnderscores() throws {
-    let database = try TestDatabase.create()
+  @Test func theEventTypeRuleIsOneToSixtyFourLowercaseLettersOrUnderscores() async throws {
+    let database = try await TestDatabase.create()
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     defer { owner.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -57,8 +57,8 @@ import Testing
 
   /// Migration 0006 leaves every tenant-only policy of a table read directly in the form the
   /// planner can estimate (no sub-SELECT), and the operator-aware ones as they were.
-  @Test func tenantPoliciesAreOnesThePlannerCanEstimate() throws {
-    let database = try TestDatabase.create()
+  @Test func tenantPoliciesAreOnesThePlannerCanEstimate() async throws {
+    let database = try await TestDatabase.create()
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     defer { owner.close() }
     let policies = try owner.query(
@@ -80,8 +80,8 @@ import Testing
 
   /// Migration 0007's bounds of a KPI call's periods are the first start and the last end, and
   /// the planner sees them as dates (a sub-SELECT of the periods it could not estimate).
-  @Test func periodBoundsAreDatesThePlannerSees() throws {
-    let database = try TestDatabase.create()
+  @Test func periodBoundsAreDatesThePlannerSees() async throws {
+    let database = try await TestDatabase.create()
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     defer { owner.close() }
     let (starts, ends) = ("{2026-07-01,2026-03-31,2026-05-15}", "{2026-10-01,2026-07-01,2026-06-01}")
@@ -101,7 +101,7 @@ import Testing
 
   /// Migration 0004 fills the KPI rollups from the events stored before it, exactly.
   @Test func theRollupMigrationCountsTheEventsAlreadyStored() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     defer { owner.close() }
     let files = try FileManager.default.contentsOfDirectory(atPath: TestDatabase.migrationsDirectory).sorted()
@@ -145,8 +145,8 @@ import Testing
     #expect(try raw.require(Int.self, "n") == 40)
   }
 
-  @Test func aChangedFileThatWasAppliedIsRefused() throws {
-    let database = try TestDatabase.create(migrated: false)
+  @Test func aChangedFileThatWasAppliedIsRefused() async throws {
+    let database = try await TestDatabase.create(migrated: false)
     let connection = try PostgresConnection(conninfo: database.ownerURL)
     try Migrator(migrations: [self.first]).migrate(connection)
     var tampered = self.first
@@ -159,8 +159,8 @@ import Testing
     }
   }
 
-  @Test func aFailingMigrationLeavesNothingBehind() throws {
-    let database = try TestDatabase.create(migrated: false)
+  @Test func aFailingMigrationLeavesNothingBehind() async throws {
+    let database = try await TestDatabase.create(migrated: false)
     let connection = try PostgresConnection(conninfo: database.ownerURL)
     let broken = Migrator.Migration(version: 3, name: "0003_c.sql", sql: "CREATE TABLE c (x int); SELECT 1/0;")
     #expect(throws: Migrator.Failure.self) { try Migrator(migrations: [self.first, broken]).migrate(connection) }
@@ -172,7 +172,7 @@ import Testing
   }
 
   @Test func twoMigratorsAtOnceApplyEachFileOnce() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let slow = Migrator.Migration(
       version: 1, name: "0001_slow.sql", sql: "SELECT pg_sleep(0.5); CREATE TABLE slow (x int)")
     let migrator = Migrator(migrations: [slow])

@@ -5,7 +5,7 @@ import Testing
 @Suite struct PostgresArrayTests {
   /// Whatever a value holds, PostgreSQL reads back exactly the values the literal was built from.
   @Test func literalsRoundTripThroughPostgreSQL() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool(size: 1)
     defer { pool.close() }
     let values: [String?] = [

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct PostgresPoolTests {
   @Test func parametersTravelAsValuesNeverAsSQL() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool()
     defer { pool.close() }
     let hostile = "'; DROP TABLE tally_migrations; --"
@@ -23,7 +23,7 @@ import Testing
   }
 
   @Test func twoHundredConcurrentCallsOnEightConnections() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool(size: 8)
     defer { pool.close() }
     let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
@@ -50,7 +50,7 @@ import Testing
   }
 
   @Test func cancellingTheCallerStopsTheStatementAndFreesTheConnection() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool(size: 1)
     defer { pool.close() }
     let sleeper = Task {
@@ -75,7 +75,7 @@ import Testing
   }
 
   @Test func cancellingQueuedWorkNeverRunsIt() async throws {
-    let database = try TestDatabase.create(migrated: true)
+    let database = try await TestDatabase.create(migrated: true)
     let pool = database.pool(size: 1)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -105,7 +105,7 @@ import Testing
   /// A statement whose parameters do not fit (08P01) is a server bug, not an outage: INTERNAL, and the
   /// connection goes on serving the next call.
   @Test func aParameterMismatchIsInternalAndTheConnectionLives() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool(size: 1)
     defer { pool.close() }
     for _ in 0..<2 {
@@ -123,7 +123,7 @@ import Testing
   }
 
   @Test func sqlStatesBecomeStatusCodes() async throws {
-    let database = try TestDatabase.create(migrated: true)
+    let database = try await TestDatabase.create(migrated: true)
     let pool = database.pool()
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -159,7 +159,7 @@ import Testing
   /// PostgreSQL refuses COPY FROM into a table under row-level security, so bulk loads COPY into a
   /// session-local staging table and move the rows with INSERT … SELECT, where the policy applies.
   @Test func copyThroughAStagingTableKeepsRowLevelSecurity() async throws {
-    let database = try TestDatabase.create(migrated: true)
+    let database = try await TestDatabase.create(migrated: true)
     let pool = database.pool()
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()

@@ -15,7 +15,7 @@ import Testing
   }
 
   @Test func aRecordedTransactionReplaysThroughPsqlWithItsValues() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let recorded = NIOLockedValueBox<[PostgresStatement]>([])
     let pool = PostgresPool(
       configuration: .init(conninfo: database.ownerURL, size: 1) { statement in

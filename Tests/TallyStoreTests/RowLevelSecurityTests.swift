@@ -34,7 +34,7 @@ import Testing
   }
 
   @Test func everyTenantTableHasForcedRowLevelSecurity() async throws {
-    let database = try TestDatabase.create()
+    let database = try await TestDatabase.create()
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     let rows = try owner.query(
       """
@@ -60,7 +60,7 @@ import Testing
 
   @Test(arguments: seededTables)
   func withNoTenantTheRuntimeRoleSeesAndWritesNothing(_ table: String) async throws {
-    let database = try TestDatabase.create()
+    let database = try await TestDatabase.create()
     let pool = database.pool()
     defer { pool.close() }
     _ = try await self.seed(pool)
@@ -77,7 +77,7 @@ import Testing
 
   @Test(arguments: seededTables)
   func tenantANeverSeesOrChangesTenantB(_ table: String) async throws {
-    let database = try TestDatabase.create()
+    let database = try await TestDatabase.create()
     let pool = database.pool()
     defer { pool.close() }
     let (a, b) = try await self.seed(pool)

@@ -39,8 +39,8 @@ import Testing
     }
   }
 
-  static func database() throws -> TestDatabase {
-    let database = try TestDatabase.create(migrated: false)
+  static func database() async throws -> TestDatabase {
+    let database = try await TestDatabase.create(migrated: false)
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     try owner.execute(
       "CREATE TABLE seen (id int); INSERT INTO seen VALUES (1), (2); GRANT SELECT, INSERT ON seen TO tally_app")
@@ -50,7 +50,7 @@ import Testing
   /// A row committed after the transaction took its snapshot is seen by neither connection, and the
   /// helper runs under the same tenant and settings, read-only.
   @Test func bothConnectionsReadTheTransactionsSnapshotWithItsSettings() async throws {
-    let database = try Self.database()
+    let database = try await Self.database()
     let pool = database.pool(size: 2)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -83,7 +83,7 @@ import Testing
   /// With every other connection busy, the transaction's own connection runs every unit: a full
   /// pool of snapshot reads completes instead of each waiting for a helper.
   @Test func aBusyPoolRunsEveryUnitOnTheTransactionsConnection() async throws {
-    let database = try Self.database()
+    let database = try await Self.database()
     let pool = database.pool(size: 2)
     defer { pool.close() }
     let results = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -104,7 +104,7 @@ import Testing
   /// A unit's error ends the run with that error, whichever connection ran it, and a unit that
   /// writes fails: the transaction is read-only on both connections.
   @Test func aFailingUnitFailsTheRun() async throws {
-    let database = try Self.database()
+    let database = try await Self.database()
     let pool = database.pool(size: 2)
     defer { pool.close() }
     let sights = NIOLockedValueBox<[Sight]>([])
@@ -129,7 +129,7 @@ import Testing
   /// A snapshot id is quoted into SET TRANSACTION SNAPSHOT, so anything but pg_export_snapshot's
   /// hex digits and dashes is refused before it is sent.
   @Test func aSnapshotIdThatIsNotOneIsRefused() async throws {
-    let database = try Self.database()
+    let database = try await Self.database()
     let pool = database.pool(size: 1)
     defer { pool.close() }
     for snapshot in ["", "00000003-0000001B-1'; DELETE FROM seen; --", "00000003 0000001B"] {

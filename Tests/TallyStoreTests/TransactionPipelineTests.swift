@@ -29,7 +29,7 @@ import Testing
   /// The first statement runs inside the transaction with its scope, and the transaction (with
   /// its local setting) outlives the pipeline that opened it.
   @Test func theFirstStatementCarriesBeginAndScope() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let (pool, sent) = try await Self.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -62,7 +62,7 @@ import Testing
   }
 
   @Test func aTransactionThatRunsNothingSendsNothing() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let (pool, sent) = try await Self.recordingPool(database)
     defer { pool.close() }
     let value = try await pool.withTransaction(scope: .operator) { _ in 42 }
@@ -76,7 +76,7 @@ import Testing
   @Test(arguments: [true, false]) func aFailedPipelineWritesNothingAndTheConnectionLives(failingFirst: Bool)
     async throws
   {
-    let database = try TestDatabase.create(migrated: true)
+    let database = try await TestDatabase.create(migrated: true)
     let (pool, _) = try await Self.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -110,7 +110,7 @@ import Testing
   /// A transaction whose first statement cannot join a pipeline (several statements in one text)
   /// sends its BEGIN and scope first, and the statement still runs inside the transaction.
   @Test func aFirstStatementOutsideThePipelineStillRunsInTheTransaction() async throws {
-    let database = try TestDatabase.create(migrated: false)
+    let database = try await TestDatabase.create(migrated: false)
     let (pool, sent) = try await Self.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -130,7 +130,7 @@ import Testing
   /// A transaction of one statement: BEGIN, scope, statement and COMMIT in one pipeline, the rows
   /// stored, and no second COMMIT from the pool.
   @Test func aSingleStatementTransactionIsOnePipeline() async throws {
-    let database = try TestDatabase.create(migrated: true)
+    let database = try await TestDatabase.create(migrated: true)
     let (pool, sent) = try await TransactionPipelineTests.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
@@ -147,7 +147,7 @@ import Testing
 
   /// After statements of its own, the last one carries the COMMIT; nothing may run after it.
   @Test func theLastStatementCarriesTheCommitAndNothingRunsAfterIt() async throws {
-    let database = try TestDatabase.create(migrated: true)
+    let database = try await TestDatabase.create(migrated: true)
     let (pool, sent) = try await TransactionPipelineTests.recordingPool(database)
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()

@@ -41,8 +41,13 @@ public struct TestDatabase: Sendable {
     return value
   }
 
-  /// Creates an empty database owned by tally_owner, optionally migrated.
-  public static func create(migrated: Bool = true) throws -> TestDatabase {
+  /// Creates an empty database owned by tally_owner, optionally migrated, off the cooperative pool
+  /// (`onOwnThread`): dozens of suites create databases at once.
+  public static func create(migrated: Bool = true) async throws -> TestDatabase {
+    try await onOwnThread { try Self.createBlocking(migrated: migrated) }
+  }
+
+  private static func createBlocking(migrated: Bool) throws -> TestDatabase {
     let superuser = try PostgresConnection(conninfo: try environment("TALLY_TEST_SUPERUSER_DATABASE_URL"))
     let name = "test_\(UInt64.random(in: 0 ... .max))"
     try superuser.execute("CREATE DATABASE \(name) OWNER tally_owner")
