@@ -47,6 +47,13 @@ import Testing
     return database
   }
 
+  /// The rows of `seen` that a new snapshot read sees.
+  static func seenRows(_ pool: PostgresPool) async throws -> Int {
+    try await pool.withSnapshotRead(scope: .nothing) { reads in
+      try reads.connection.query("SELECT count(*) AS rows FROM seen").rows[0].require(Int.self, "rows")
+    }
+  }
+
   /// A row committed after the transaction took its snapshot is seen by neither connection, and the
   /// helper runs under the same tenant and settings, read-only.
   @Test func bothConnectionsReadTheTransactionsSnapshotWithItsSettings() async throws {
@@ -74,10 +81,7 @@ import Testing
       #expect(sight.readOnly == "on")
     }
     // A new transaction sees the row.
-    let after = try await pool.withSnapshotRead(scope: .nothing) { reads in
-      try reads.connection.query("SELECT count(*) AS rows FROM seen").rows[0].require(Int.self, "rows")
-    }
-    #expect(after == 3)
+    #expect(try await Self.seenRows(pool) == 3)
   }
 
   /// With every other connection busy, the transaction's own connection runs every unit: a full
@@ -120,10 +124,7 @@ import Testing
         #expect((error?.cause as? PostgresError)?.sqlState == state, "unit \(position): \(String(reflecting: error))")
       }
     }
-    let rows = try await pool.withSnapshotRead(scope: .nothing) { reads in
-      try reads.connection.query("SELECT count(*) AS rows FROM seen").rows[0].require(Int.self, "rows")
-    }
-    #expect(rows == 2)
+    #expect(try await Self.seenRows(pool) == 2)
   }
 
   /// A snapshot id is quoted into SET TRANSACTION SNAPSHOT, so anything but pg_export_snapshot's
