@@ -4,37 +4,57 @@ import Testing
 
 /// The group commit queue's decisions, without I/O: who stores now, who waits, what goes together.
 @Suite struct GroupCommitQueueTests {
-  @Test func aLoneItemIsStoredAtOnceAndTheLaneIsFreedAfter() {
-    var queue = GroupCommitQueue<Int>(lanes: 1, maxBatch: 10)
+  @Test func aLoneItemIsStoredAtOnceAndItsGroupIsFreedAfter() {
+    var queue = GroupCommitQueue<Int>(maxInFlight: 3, maxBatch: 10)
     #expect(queue.enqueue(1, group: "t") == [1])
+    #expect(queue.committing(group: "t") == nil)
     #expect(queue.finished(group: "t") == nil)
     #expect(queue.activeGroups == 0)
-    #expect(queue.enqueue(2, group: "t") == [2], "a freed lane takes the next item at once")
+    #expect(queue.enqueue(2, group: "t") == [2], "a drained group takes the next item at once")
   }
 
-  @Test func itemsThatArriveWhileTheLanesAreBusyGoTogetherInOrder() {
-    var queue = GroupCommitQueue<Int>(lanes: 2, maxBatch: 3)
+  @Test func itemsThatArriveWhileABatchRunsItsStatementsGoTogetherInOrder() {
+    var queue = GroupCommitQueue<Int>(maxInFlight: 3, maxBatch: 3)
     #expect(queue.enqueue(1, group: "t") == [1])
-    #expect(queue.enqueue(2, group: "t") == [2])
-    for item in 3...7 { #expect(queue.enqueue(item, group: "t") == nil) }
+    for item in 2...6 { #expect(queue.enqueue(item, group: "t") == nil, "[1] is running its statements") }
     #expect(queue.waiting(group: "t") == 5)
-    #expect(queue.finished(group: "t") == [3, 4, 5], "at most maxBatch at a time, oldest first")
-    #expect(queue.finished(group: "t") == [6, 7])
+    #expect(queue.committing(group: "t") == [2, 3, 4], "at most maxBatch at a time, oldest first")
+    #expect(queue.enqueue(7, group: "t") == nil, "[2, 3, 4] is running its statements")
+    #expect(queue.committing(group: "t") == [5, 6, 7])
+    #expect(queue.inFlight(group: "t") == 3)
+    #expect(queue.enqueue(8, group: "t") == nil)
+    #expect(queue.committing(group: "t") == nil, "three batches are in flight: 8 waits for one to finish")
+    #expect(queue.finished(group: "t") == [8], "the caller of a finished batch takes what waits")
+    #expect(queue.finished(group: "t") == nil, "[8] is running its statements")
+    #expect(queue.committing(group: "t") == nil)
     #expect(queue.finished(group: "t") == nil)
-    #expect(queue.activeGroups == 1, "one lane is still storing [3, 4, 5]")
+    #expect(queue.activeGroups == 1, "[8] is still committing")
     #expect(queue.finished(group: "t") == nil)
     #expect(queue.activeGroups == 0)
   }
 
-  @Test func groupsNeverShareABatchOrALane() {
-    var queue = GroupCommitQueue<String>(lanes: 1, maxBatch: 10)
+  @Test func oneBatchInFlightStoresTheWaitingOnlyAfterItFinishes() {
+    var queue = GroupCommitQueue<Int>(maxInFlight: 1, maxBatch: 10)
+    #expect(queue.enqueue(1, group: "t") == [1])
+    #expect(queue.enqueue(2, group: "t") == nil)
+    #expect(queue.committing(group: "t") == nil, "no room beside the committing batch")
+    #expect(queue.enqueue(3, group: "t") == nil, "a committing batch still holds the only place")
+    #expect(queue.finished(group: "t") == [2, 3])
+    #expect(queue.committing(group: "t") == nil)
+    #expect(queue.finished(group: "t") == nil)
+    #expect(queue.activeGroups == 0)
+  }
+
+  @Test func groupsNeverShareABatch() {
+    var queue = GroupCommitQueue<String>(maxInFlight: 2, maxBatch: 10)
     #expect(queue.enqueue("a1", group: "a") == ["a1"])
-    #expect(queue.enqueue("b1", group: "b") == ["b1"], "another tenant's busy lane does not hold this one")
+    #expect(queue.enqueue("b1", group: "b") == ["b1"], "another tenant's running batch does not hold this one")
     #expect(queue.enqueue("a2", group: "a") == nil)
     #expect(queue.enqueue("b2", group: "b") == nil)
     #expect(queue.enqueue("a3", group: "a") == nil)
-    #expect(queue.finished(group: "a") == ["a2", "a3"])
-    #expect(queue.finished(group: "b") == ["b2"])
+    #expect(queue.committing(group: "a") == ["a2", "a3"])
+    #expect(queue.committing(group: "b") == ["b2"])
     #expect(queue.waiting(group: "a") == 0 && queue.waiting(group: "b") == 0)
+    #expect(queue.inFlight(group: "a") == 2 && queue.inFlight(group: "b") == 2)
   }
 }

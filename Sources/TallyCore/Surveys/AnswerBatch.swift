@@ -8,10 +8,10 @@ import TallyWire
 /// identities of a survey that is not anonymous) whatever their number. Each answer still
 /// succeeds or fails on its own.
 enum AnswerBatch {
-  /// Transactions of one tenant's answers at the same time; answers beyond wait and go together.
-  /// One: its batches are twice as large as two lanes' and cost less per answer, +15 % answers/s
-  /// on 2 cores (docs/BENCHMARKS.md). Other tenants' answers have lanes of their own.
-  static let lanes = 1
+  /// Transactions of one tenant's answers at the same time: one running its statements, the others
+  /// committing. The next batch starts while the last one waits for its WAL flush, which cost as
+  /// much as the statements on this VM (docs/BENCHMARKS.md). Other tenants' answers have their own.
+  static let maxInFlight = 3
   static let maxBatch = 64
 
   typealias Outcome = Result<Tally_V1_SubmitResponseResponse, any Error>
@@ -31,12 +31,13 @@ enum AnswerBatch {
     _ batch: [Submission],
     tenant: String,
     database: TenantDatabase,
-    now: @Sendable () -> Int64
+    now: @Sendable () -> Int64,
+    committing: @escaping @Sendable () -> Void = {}
   ) async -> [Outcome] {
     let time = now()
     do {
       return try await database.transaction(tenant: tenant, checkingTenant: batch.contains(where: \.byOperator)) {
-        try Self.store(batch, now: time, $0)
+        try Self.store(batch, now: time, $0, committing: committing)
       }
     } catch {
       guard batch.count > 1 else { return [.failure(error)] }
@@ -48,8 +49,11 @@ enum AnswerBatch {
     }
   }
 
-  /// The batch's statements on one connection: an outcome per submission, in order.
-  static func store(_ batch: [Submission], now: Int64, _ connection: PostgresConnection) throws -> [Outcome] {
+  /// The batch's statements on one connection: an outcome per submission, in order. `committing`
+  /// runs just before the statement that carries the COMMIT is sent.
+  static func store(
+    _ batch: [Submission], now: Int64, _ connection: PostgresConnection, committing: @Sendable () -> Void
+  ) throws -> [Outcome] {
     let invitations = try SurveyService.invitations(
       Set(batch.map(\.hash)), now: now, lockSurvey: true, connection)
     var outcomes = [Outcome](repeating: .failure(SurveyService.unknownToken), count: batch.count)
@@ -77,6 +81,7 @@ enum AnswerBatch {
     // The batch's last statement carries the COMMIT: the claim, unless identities follow it.
     let mayIdentify = accepted.contains { !$0.invitation.survey.anonymous && $0.invitation.accountID != nil }
     let claim = mayIdentify ? connection.query : connection.queryAndCommit
+    if !mayIdentify { committing() }
     let claimed = Set(
       try claim(Self.claimAndInsertSQL, rows.parameters).rows.map { try $0.require(String.self, "hash") })
     var identities = (responseIDs: [String?](), contacts: [String?](), accounts: [String?]())
@@ -96,6 +101,7 @@ enum AnswerBatch {
       }
       outcomes[index] = .success(response)
     }
+    if mayIdentify { committing() }
     if !identities.responseIDs.isEmpty {
       try connection.queryAndCommit(
         """

@@ -1,55 +1,80 @@
-/// Which waiting items to store next, per group (a tenant): at most `lanes` batches of a group in
-/// flight, each taking up to `maxBatch` of the items that arrived meanwhile. A plain state machine
-/// without I/O, so its decisions are tested directly; its owner holds it under a lock.
+/// Which waiting items to store next, per group (a tenant). One batch of a group runs its
+/// statements at a time, taking up to `maxBatch` of the items that arrived meanwhile; once it
+/// is committing (waiting for its WAL flush) the next batch may start beside it, up to
+/// `maxInFlight` batches of a group at once. A plain state machine without I/O, so its decisions
+/// are tested directly; its owner holds it under a lock.
 struct GroupCommitQueue<Item> {
-  /// Batches of one group stored at the same time; more wait and go in together.
-  let lanes: Int
+  /// Batches of one group stored at the same time, one of them running statements and the others
+  /// committing; more items wait and go in together.
+  let maxInFlight: Int
   let maxBatch: Int
   private var groups: [String: Group] = [:]
 
   fileprivate struct Group {
-    var running = 0
+    /// A batch is running its statements (before its commit).
+    var executing = false
+    /// Batches started and not yet finished, the executing one included.
+    var inFlight = 0
     var waiting: [Item] = []
   }
 
-  init(lanes: Int, maxBatch: Int) {
-    precondition(lanes >= 1 && maxBatch >= 1, "a group commit queue needs a lane and room for one item")
-    self.lanes = lanes
+  init(maxInFlight: Int, maxBatch: Int) {
+    precondition(maxInFlight >= 1 && maxBatch >= 1, "a group commit queue needs a batch and room for one item")
+    self.maxInFlight = maxInFlight
     self.maxBatch = maxBatch
   }
 
-  /// An item arrived: the batch its caller must store now (a free lane: no waiting at low load), or
-  /// nil when it waits for a lane to finish.
+  /// An item arrived: the batch its caller must store now (nothing of the group is running its
+  /// statements: no waiting at low load), or nil when it waits to go with the next batch.
   mutating func enqueue(_ item: Item, group key: String) -> [Item]? {
     var group = self.groups[key, default: Group()]
     defer { self.groups[key] = group }
-    guard group.running < self.lanes else {
+    guard !group.executing, group.inFlight < self.maxInFlight else {
       group.waiting.append(item)
       return nil
     }
-    group.running += 1
+    group.executing = true
+    group.inFlight += 1
     return [item]
   }
 
-  /// A batch of the group was stored: the next batch for the same lane, or nil when nothing waits
-  /// and the lane is free again.
+  /// The group's executing batch is committing: the next batch to store beside it (by another
+  /// caller), or nil when nothing waits or `maxInFlight` batches are in flight.
+  mutating func committing(group key: String) -> [Item]? {
+    guard var group = self.groups[key], group.executing else {
+      preconditionFailure("a batch of group \(key) committed, but none was running its statements")
+    }
+    group.executing = false
+    defer { self.groups[key] = group }
+    return self.startNext(&group)
+  }
+
+  /// A batch of the group was stored (after `committing`): the next batch for the same caller, or
+  /// nil when another batch will start it or nothing waits.
   mutating func finished(group key: String) -> [Item]? {
-    guard var group = self.groups[key], group.running > 0 else {
-      preconditionFailure("a batch finished in group \(key), which has none in flight")
+    guard var group = self.groups[key], group.inFlight > 0, !group.executing || group.inFlight > 1 else {
+      preconditionFailure("a batch finished in group \(key), which has none committing")
     }
-    guard !group.waiting.isEmpty else {
-      group.running -= 1
-      self.groups[key] = group.running == 0 ? nil : group
-      return nil
-    }
+    group.inFlight -= 1
+    let next = self.startNext(&group)
+    self.groups[key] = group.inFlight == 0 ? nil : group
+    return next
+  }
+
+  private func startNext(_ group: inout Group) -> [Item]? {
+    guard !group.executing, group.inFlight < self.maxInFlight, !group.waiting.isEmpty else { return nil }
     let batch = Array(group.waiting.prefix(self.maxBatch))
     group.waiting.removeFirst(batch.count)
-    self.groups[key] = group
+    group.executing = true
+    group.inFlight += 1
     return batch
   }
 
   /// Items waiting in `key`'s group (for tests and metrics).
   func waiting(group key: String) -> Int { self.groups[key]?.waiting.count ?? 0 }
+
+  /// Batches of `key`'s group in flight (for tests).
+  func inFlight(group key: String) -> Int { self.groups[key]?.inFlight ?? 0 }
 
   /// Groups with a batch in flight or items waiting; a drained queue holds none.
   var activeGroups: Int { self.groups.count }

@@ -3,11 +3,16 @@ import TallyWire
 
 /// Stores items that arrive while their group's earlier ones are being stored together: one
 /// transaction, one round of statements and one commit for many calls (group commit). A call
-/// that finds a lane free is stored at once, so a lone call waits for nobody.
+/// that finds nothing of its group running statements is stored at once, so a lone call waits
+/// for nobody; a batch that is committing lets the next one start, so the WAL flush of one batch
+/// overlaps the statements of the next.
 final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
   /// Stores one batch of a group: one result per input, in order. It must not throw; an input's
-  /// failure is its own result.
-  typealias Store = @Sendable (_ group: String, _ batch: [Input]) async -> [Result<Output, any Error>]
+  /// failure is its own result. It calls `committing` once it has sent the statement that commits
+  /// (or not at all: the batch then counts as committing when the store returns).
+  typealias Store =
+    @Sendable (_ group: String, _ batch: [Input], _ committing: @escaping @Sendable () -> Void) async
+    -> [Result<Output, any Error>]
 
   private struct Waiting: Sendable {
     let input: Input
@@ -17,8 +22,8 @@ final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
   private let queue: NIOLockedValueBox<GroupCommitQueue<Waiting>>
   private let store: Store
 
-  init(lanes: Int, maxBatch: Int, store: @escaping Store) {
-    self.queue = NIOLockedValueBox(GroupCommitQueue(lanes: lanes, maxBatch: maxBatch))
+  init(maxInFlight: Int, maxBatch: Int, store: @escaping Store) {
+    self.queue = NIOLockedValueBox(GroupCommitQueue(maxInFlight: maxInFlight, maxBatch: maxBatch))
     self.store = store
   }
 
@@ -27,15 +32,30 @@ final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
     try await withCheckedThrowingContinuation { reply in
       let batch = self.queue.withLockedValue { $0.enqueue(Waiting(input: input, reply: reply), group: group) }
       guard let batch else { return }
-      Task { await self.drain(group, first: batch) }
+      self.start(group, batch)
     }
   }
 
-  /// One lane: stores its batch, answers each caller, and goes on while items of the group wait.
+  private func start(_ group: String, _ batch: [Waiting]) {
+    Task { await self.drain(group, first: batch) }
+  }
+
+  /// Stores its batch, answers each caller, and goes on while items of the group wait and no other
+  /// batch has taken them.
   private func drain(_ group: String, first: [Waiting]) async {
     var batch = first
     while true {
-      let results = await self.store(group, batch.map(\.input))
+      let signalled = NIOLockedValueBox(false)
+      let committing: @Sendable () -> Void = {
+        let first = signalled.withLockedValue { done in
+          defer { done = true }
+          return !done
+        }
+        guard first else { return }
+        if let next = self.queue.withLockedValue({ $0.committing(group: group) }) { self.start(group, next) }
+      }
+      let results = await self.store(group, batch.map(\.input), committing)
+      committing()
       for (index, waiting) in batch.enumerated() {
         waiting.reply.resume(
           with: index < results.count

@@ -20,8 +20,10 @@ public struct SurveyService: Sendable {
     let database = TenantDatabase(pool: pool)
     self.database = database
     self.clock = clock
-    self.submissions = GroupCommitter(lanes: AnswerBatch.lanes, maxBatch: AnswerBatch.maxBatch) { tenant, batch in
-      await AnswerBatch.store(batch, tenant: tenant, database: database, now: { Self.microsSinceEpoch(clock()) })
+    self.submissions = GroupCommitter(maxInFlight: AnswerBatch.maxInFlight, maxBatch: AnswerBatch.maxBatch) {
+      tenant, batch, committing in
+      await AnswerBatch.store(
+        batch, tenant: tenant, database: database, now: { Self.microsSinceEpoch(clock()) }, committing: committing)
     }
   }
 
