@@ -58,7 +58,7 @@ enum AccountEngagement {
         JOIN accounts a ON a.account_id = s.account_id
         LEFT JOIN tier_multipliers m ON m.tier = a.tier
       WHERE s.score > 0 AND \(KpiSQL.accountFilter("a.account_id")) AND (NOT $11::boolean OR a.tier > 0)
-      ORDER BY total DESC, a.account_id
+      \(totalsOnly ? "" : "ORDER BY total DESC, a.account_id")
       LIMIT $12::int
     ),
     people AS MATERIALIZED (
@@ -164,8 +164,8 @@ enum AccountEngagement {
   }
 
   /// The score of every account of `anchors` (see `sql(anchors:)`) above 0, as `scores` gives it
-  /// but without people or the per-type breakdown, which the journey, health and influence do not
-  /// read (making them for 40,000 accounts took most of those calls, docs/BENCHMARKS.md).
+  /// but unsorted and without people or the per-type breakdown, which the journey, health and
+  /// influence do not read (making them for 40,000 accounts took most of those calls, docs/BENCHMARKS.md).
   static func totals(
     anchors: String = Self.sameDay, _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec,
     targetsOnly: Bool, settings: KpiSettings, _ connection: PostgresConnection

@@ -36,7 +36,7 @@ enum Attribution {
     """
 
   static func inPeriod(_ column: String) -> String {
-    "\(column) >= ($1::date::timestamp AT TIME ZONE 'UTC') AND \(column) < ($2::date::timestamp AT TIME ZONE 'UTC')"
+    KpiSQL.time(column, from: "$1::date", to: "$2::date")
   }
 
   struct Deal {

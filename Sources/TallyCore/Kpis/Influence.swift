@@ -10,8 +10,7 @@ enum Influence {
   static let anchors = """
     SELECT o.account_id, min((o.created_at AT TIME ZONE 'UTC')::date) AS as_of
     FROM opportunities o
-    WHERE o.status IN ('won', 'lost') AND o.closed_at >= ($1::date::timestamp AT TIME ZONE 'UTC')
-      AND o.closed_at < ($13::date::timestamp AT TIME ZONE 'UTC')
+    WHERE o.status IN ('won', 'lost') AND \(KpiSQL.time("o.closed_at", from: "$1::date", to: "$13::date"))
     GROUP BY o.account_id
     """
 
@@ -20,8 +19,7 @@ enum Influence {
     SELECT o.account_id, o.status = 'won' AS won, o.amount,
       extract(epoch FROM o.closed_at - o.created_at)::float8 / 86400 AS days
     FROM opportunities o
-    WHERE o.status IN ('won', 'lost') AND o.closed_at >= ($1::date::timestamp AT TIME ZONE 'UTC')
-      AND o.closed_at < ($2::date::timestamp AT TIME ZONE 'UTC')
+    WHERE o.status IN ('won', 'lost') AND \(KpiSQL.time("o.closed_at", from: "$1::date", to: "$2::date"))
       AND \(KpiSQL.accountFilter("o.account_id", tiers: "$3", accounts: "$4"))
     """
 
