@@ -4,7 +4,9 @@ import Testing
 @testable import TallyCore
 
 /// The group committer's batches as they run: the next batch starts while the one before it
-/// commits, never while it runs its statements, and every caller gets its own result.
+/// commits, never while it runs its statements, and every caller gets its own result. Results
+/// are polled, not awaited, so that a committer that strands a batch fails the test instead of
+/// hanging it.
 @Suite struct GroupCommitterTests {
   @Test func theNextBatchStartsWhileTheOneBeforeItCommits() async throws {
     let started = NIOLockedValueBox<[[Int]]>([])
@@ -19,43 +21,50 @@ import Testing
       }
       return batch.map { .success($0 * 10) }
     }
-    let first = Task { try await committer.submit(1, group: "t") }
+    let results = Results()
+    results.submit(1, to: committer)
     try await eventually { started.withLockedValue { $0 } == [[1]] }
-    let more = Task {
-      try await withThrowingTaskGroup(of: Int.self) { group in
-        for item in 2...3 { group.addTask { try await committer.submit(item, group: "t") } }
-        return try await group.reduce(into: []) { $0.append($1) }.sorted()
-      }
-    }
-    try await Task.sleep(for: .milliseconds(50))
+    results.submit(2, to: committer)
+    results.submit(3, to: committer)
+    try await eventually { committer.waiting(group: "t") == 2 }
     #expect(started.withLockedValue { $0 } == [[1]], "2 and 3 wait while [1] runs its statements")
 
     beforeCommit.open()
-    try await eventually { started.withLockedValue { $0.count } == 2 }
-    guard started.withLockedValue({ $0.count }) == 2 else {
-      afterCommit.open()  // so that a failure ends the test instead of hanging it
-      return
-    }
-    #expect(Set(started.withLockedValue { $0[1] }) == [2, 3], "2 and 3 go together beside the committing [1]")
-    #expect(try await more.value == [20, 30], "they finish before [1] has")
+    try await eventually { results.values.count == 2 }
+    #expect(results.values == [2: 20, 3: 30], "2 and 3 finish while [1] is still committing")
+    #expect(started.withLockedValue { $0 }.last.map(Set.init) == [2, 3], "2 and 3 went together")
 
     afterCommit.open()
-    #expect(try await first.value == 10)
+    try await eventually { results.values.count == 3 }
+    #expect(results.values[1] == 10)
   }
 
   @Test func aBatchThatNeverSignalsCommitsWhenItsStoreReturns() async throws {
     let batches = NIOLockedValueBox(0)
     let committer = GroupCommitter<Int, Int>(maxInFlight: 2, maxBatch: 4) { _, batch, _ in
       batches.withLockedValue { $0 += 1 }
-      try? await Task.sleep(for: .milliseconds(2))
+      try? await Task.sleep(for: .milliseconds(10))
       return batch.map { .success($0) }
     }
-    let results = try await withThrowingTaskGroup(of: Int.self) { group in
-      for item in 0..<50 { group.addTask { try await committer.submit(item, group: "t") } }
-      return try await group.reduce(into: []) { $0.append($1) }.sorted()
-    }
-    #expect(results == Array(0..<50))
+    let results = Results()
+    for item in 0..<50 { results.submit(item, to: committer) }
+    try await eventually { results.values.count == 50 }
+    #expect(results.values == Dictionary(uniqueKeysWithValues: (0..<50).map { ($0, $0) }))
     #expect(batches.withLockedValue { $0 } < 50, "items that waited went together")
+  }
+}
+
+/// Each submitted item's result, filled in as its call returns.
+private final class Results: Sendable {
+  private let box = NIOLockedValueBox<[Int: Int]>([:])
+
+  var values: [Int: Int] { self.box.withLockedValue { $0 } }
+
+  func submit(_ item: Int, to committer: GroupCommitter<Int, Int>) {
+    Task {
+      let result = try await committer.submit(item, group: "t")
+      self.box.withLockedValue { $0[item] = result }
+    }
   }
 }
 

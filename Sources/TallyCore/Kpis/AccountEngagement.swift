@@ -165,7 +165,8 @@ enum AccountEngagement {
 
   /// The score of every account of `anchors` (see `sql(anchors:)`) above 0, as `scores` gives it
   /// but unsorted and without people or the per-type breakdown, which the journey, health and
-  /// influence do not read (making them for 40,000 accounts took most of those calls, docs/BENCHMARKS.md).
+  /// influence do not read (making them for 40,000 accounts took most of those calls,
+  /// docs/BENCHMARKS.md).
   static func totals(
     anchors: String = Self.sameDay, _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec,
     targetsOnly: Bool, settings: KpiSettings, _ connection: PostgresConnection

@@ -36,6 +36,9 @@ final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
     }
   }
 
+  /// Items of `group` waiting for a batch (for tests).
+  func waiting(group: String) -> Int { self.queue.withLockedValue { $0.waiting(group: group) } }
+
   private func start(_ group: String, _ batch: [Waiting]) {
     Task { await self.drain(group, first: batch) }
   }
