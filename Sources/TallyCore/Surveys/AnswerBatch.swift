@@ -8,10 +8,11 @@ import TallyWire
 /// identities of a survey that is not anonymous) whatever their number. Each answer still
 /// succeeds or fails on its own.
 enum AnswerBatch {
-  /// Transactions of one tenant's answers at the same time: one running its statements, the others
-  /// committing. The next batch starts while the last one waits for its WAL flush, which cost as
-  /// much as the statements on this VM (docs/BENCHMARKS.md). Other tenants' answers have their own.
-  static let maxInFlight = 3
+  /// Transactions of one tenant's answers at the same time: one running its statements, the other
+  /// committing, so the next batch starts while the last one waits for its WAL flush (which cost as
+  /// much as the statements on this VM). Two did as well as three with a lower p99, and leave half
+  /// of a 2-core pool to other work (docs/BENCHMARKS.md). Other tenants' answers have their own.
+  static let maxInFlight = 2
   static let maxBatch = 64
 
   typealias Outcome = Result<Tally_V1_SubmitResponseResponse, any Error>
