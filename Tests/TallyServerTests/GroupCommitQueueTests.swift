@@ -45,6 +45,23 @@ import Testing
     #expect(queue.activeGroups == 0)
   }
 
+  @Test func aBatchStartsBesideACommitOnlyOnceEnoughItemsWait() {
+    var queue = GroupCommitQueue<Int>(maxInFlight: 2, maxBatch: 10, minBatchBesideCommit: 3)
+    #expect(queue.enqueue(1, group: "t") == [1])
+    #expect(queue.enqueue(2, group: "t") == nil)
+    #expect(queue.committing(group: "t") == nil, "one item waits: it goes after the commit, with what comes")
+    #expect(queue.enqueue(3, group: "t") == nil)
+    #expect(queue.enqueue(4, group: "t") == [2, 3, 4], "the third waiting item starts a batch beside the commit")
+    #expect(queue.inFlight(group: "t") == 2)
+    #expect(queue.enqueue(5, group: "t") == nil, "[2, 3, 4] is running its statements")
+    #expect(queue.committing(group: "t") == nil, "two batches are in flight")
+    #expect(queue.finished(group: "t") == nil, "one item waits beside the committing [2, 3, 4]")
+    #expect(queue.finished(group: "t") == [5], "with nothing in flight any waiting item starts at once")
+    #expect(queue.committing(group: "t") == nil)
+    #expect(queue.finished(group: "t") == nil)
+    #expect(queue.activeGroups == 0)
+  }
+
   @Test func groupsNeverShareABatch() {
     var queue = GroupCommitQueue<String>(maxInFlight: 2, maxBatch: 10)
     #expect(queue.enqueue("a1", group: "a") == ["a1"])

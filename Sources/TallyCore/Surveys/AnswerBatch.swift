@@ -14,6 +14,10 @@ enum AnswerBatch {
   /// of a 2-core pool to other work (docs/BENCHMARKS.md). Other tenants' answers have their own.
   static let maxInFlight = 2
   static let maxBatch = 64
+  /// Answers that must wait before a batch starts beside a committing one. Fewer wait for the
+  /// commit and go with the answers that come meanwhile: when the WAL flush is quick, a batch of
+  /// one or two costs more than the wait. 4 beat 1 (the old rule) on quick and slow flushes alike.
+  static let minBatchBesideCommit = 4
 
   typealias Outcome = Result<Tally_V1_SubmitResponseResponse, any Error>
 

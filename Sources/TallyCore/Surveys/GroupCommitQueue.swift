@@ -1,13 +1,16 @@
 /// Which waiting items to store next, per group (a tenant). One batch of a group runs its
 /// statements at a time, taking up to `maxBatch` of the items that arrived meanwhile; once it
-/// is committing (waiting for its WAL flush) the next batch may start beside it, up to
-/// `maxInFlight` batches of a group at once. A plain state machine without I/O, so its decisions
+/// is committing (waiting for its WAL flush) the next batch may start beside it, once
+/// `minBatchBesideCommit` items wait, up to `maxInFlight` batches of a group at once. A plain state machine without I/O, so its decisions
 /// are tested directly; its owner holds it under a lock.
 struct GroupCommitQueue<Item> {
   /// Batches of one group stored at the same time, one of them running statements and the others
   /// committing; more items wait and go in together.
   let maxInFlight: Int
   let maxBatch: Int
+  /// Items that must wait before a batch starts beside a committing one. Fewer wait for the commit
+  /// to end and go with what arrives meanwhile: a short commit costs less than a small batch.
+  let minBatchBesideCommit: Int
   private var groups: [String: Group] = [:]
 
   fileprivate struct Group {
@@ -18,24 +21,20 @@ struct GroupCommitQueue<Item> {
     var waiting: [Item] = []
   }
 
-  init(maxInFlight: Int, maxBatch: Int) {
+  init(maxInFlight: Int, maxBatch: Int, minBatchBesideCommit: Int = 1) {
     precondition(maxInFlight >= 1 && maxBatch >= 1, "a group commit queue needs a batch and room for one item")
     self.maxInFlight = maxInFlight
     self.maxBatch = maxBatch
+    self.minBatchBesideCommit = max(1, minBatchBesideCommit)
   }
 
-  /// An item arrived: the batch its caller must store now (nothing of the group is running its
-  /// statements: no waiting at low load), or nil when it waits to go with the next batch.
+  /// An item arrived: the batch its caller must store now (nothing of the group is in flight, so
+  /// no waiting at low load, or enough items now wait beside a commit), or nil when it waits.
   mutating func enqueue(_ item: Item, group key: String) -> [Item]? {
     var group = self.groups[key, default: Group()]
     defer { self.groups[key] = group }
-    guard !group.executing, group.inFlight < self.maxInFlight else {
-      group.waiting.append(item)
-      return nil
-    }
-    group.executing = true
-    group.inFlight += 1
-    return [item]
+    group.waiting.append(item)
+    return self.startNext(&group)
   }
 
   /// The group's executing batch is committing: the next batch to store beside it (by another
@@ -62,7 +61,9 @@ struct GroupCommitQueue<Item> {
   }
 
   private func startNext(_ group: inout Group) -> [Item]? {
-    guard !group.executing, group.inFlight < self.maxInFlight, !group.waiting.isEmpty else { return nil }
+    guard !group.executing, group.inFlight < self.maxInFlight, !group.waiting.isEmpty,
+      group.inFlight == 0 || group.waiting.count >= self.minBatchBesideCommit
+    else { return nil }
     let batch = Array(group.waiting.prefix(self.maxBatch))
     group.waiting.removeFirst(batch.count)
     group.executing = true

@@ -4,8 +4,8 @@ import TallyWire
 /// Stores items that arrive while their group's earlier ones are being stored together: one
 /// transaction, one round of statements and one commit for many calls (group commit). A call
 /// that finds nothing of its group running statements is stored at once, so a lone call waits
-/// for nobody; a batch that is committing lets the next one start, so the WAL flush of one batch
-/// overlaps the statements of the next.
+/// for nobody; a batch that is committing lets the next one start once enough items wait, so the
+/// WAL flush of one batch overlaps the statements of the next.
 final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
   /// Stores one batch of a group: one result per input, in order. It must not throw; an input's
   /// failure is its own result. It calls `committing` once it has sent the statement that commits
@@ -22,8 +22,9 @@ final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
   private let queue: NIOLockedValueBox<GroupCommitQueue<Waiting>>
   private let store: Store
 
-  init(maxInFlight: Int, maxBatch: Int, store: @escaping Store) {
-    self.queue = NIOLockedValueBox(GroupCommitQueue(maxInFlight: maxInFlight, maxBatch: maxBatch))
+  init(maxInFlight: Int, maxBatch: Int, minBatchBesideCommit: Int = 1, store: @escaping Store) {
+    self.queue = NIOLockedValueBox(
+      GroupCommitQueue(maxInFlight: maxInFlight, maxBatch: maxBatch, minBatchBesideCommit: minBatchBesideCommit))
     self.store = store
   }
 

@@ -68,19 +68,7 @@ extension SurveyService {
     _ connection: PostgresConnection
   ) throws -> [String: Result<TokenInvitation, RPCError>] {
     let rows = try connection.query(
-      """
-      WITH i AS MATERIALIZED (
-        SELECT * FROM survey_invitations WHERE token_hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h))
-      )
-      SELECT encode(i.token_hash, 'hex') AS hash, s.survey_id::text AS survey_id, s.kind, s.title,
-        s.questions::text AS questions, s.anonymous, s.anonymity_threshold, s.archived_at IS NOT NULL AS archived,
-        r.round_id::text AS round_id, r.number, \(Micros.column("r.opens_at")), \(Micros.column("r.closes_at")),
-        i.used, \(Micros.column("i.expires_at")), i.contact_id, i.account_id, i.department, i.team, i.location, i.tier
-      FROM i
-      JOIN survey_rounds r ON r.tenant_id = i.tenant_id AND r.round_id = i.round_id
-      JOIN surveys s ON s.tenant_id = r.tenant_id AND s.survey_id = r.survey_id
-      \(lockSurvey ? "FOR KEY SHARE OF s" : "")
-      """, [PostgresArray.literal(Array(hashes))]
+      lockSurvey ? Self.lockedInvitationsSQL : Self.invitationsSQL, [PostgresArray.literal(Array(hashes))]
     ).rows
     var surveys: [String: StoredSurvey] = [:]
     var found: [String: Result<TokenInvitation, RPCError>] = [:]
@@ -92,6 +80,21 @@ extension SurveyService {
     }
     return found
   }
+
+  /// `invitations`' statement, built once: SubmitResponse runs it for every batch.
+  private static let invitationsSQL = """
+    WITH i AS MATERIALIZED (
+      SELECT * FROM survey_invitations WHERE token_hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h))
+    )
+    SELECT encode(i.token_hash, 'hex') AS hash, s.survey_id::text AS survey_id, s.kind, s.title,
+      s.questions::text AS questions, s.anonymous, s.anonymity_threshold, s.archived_at IS NOT NULL AS archived,
+      r.round_id::text AS round_id, r.number, \(Micros.column("r.opens_at")), \(Micros.column("r.closes_at")),
+      i.used, \(Micros.column("i.expires_at")), i.contact_id, i.account_id, i.department, i.team, i.location, i.tier
+    FROM i
+    JOIN survey_rounds r ON r.tenant_id = i.tenant_id AND r.round_id = i.round_id
+    JOIN surveys s ON s.tenant_id = r.tenant_id AND s.survey_id = r.survey_id
+    """
+  private static let lockedInvitationsSQL = Self.invitationsSQL + "\nFOR KEY SHARE OF s"
 
   private static func openInvitation(_ row: PostgresRow, _ survey: StoredSurvey, now: Int64) throws -> Result<
     TokenInvitation, RPCError

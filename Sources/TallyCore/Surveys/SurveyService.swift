@@ -20,7 +20,10 @@ public struct SurveyService: Sendable {
     let database = TenantDatabase(pool: pool)
     self.database = database
     self.clock = clock
-    self.submissions = GroupCommitter(maxInFlight: AnswerBatch.maxInFlight, maxBatch: AnswerBatch.maxBatch) {
+    self.submissions = GroupCommitter(
+      maxInFlight: AnswerBatch.maxInFlight, maxBatch: AnswerBatch.maxBatch,
+      minBatchBesideCommit: AnswerBatch.minBatchBesideCommit
+    ) {
       tenant, batch, committing in
       await AnswerBatch.store(
         batch, tenant: tenant, database: database, now: { Self.microsSinceEpoch(clock()) }, committing: committing)
