@@ -58,7 +58,7 @@ struct SurveyDefinition: Sendable {
   }
 
   static func questions(fromJSON text: String) throws -> [SurveyQuestion] {
-    try JSONDecoder().decode([SurveyQuestion].self, from: Data(text.utf8))
+    try SurveyQuestionsCache.shared.questions(fromJSON: text)
   }
 
   /// Checks every field of `survey` and fills the defaults; throws every violation at once.

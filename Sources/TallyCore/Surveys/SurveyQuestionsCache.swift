@@ -1,0 +1,32 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Survey questions decoded from their stored JSON, kept by that text: SubmitResponse reads a
+/// survey's questions with every batch, and decoding them cost more of tallyd's CPU than the rest
+/// of a one-answer batch's own work (docs/BENCHMARKS.md). Keyed by the text itself, so a changed
+/// survey can never be answered against stale questions.
+struct SurveyQuestionsCache: Sendable {
+  /// Texts kept at most; past it the cache starts over (10 questions at most per survey).
+  let capacity: Int
+  private let entries = NIOLockedValueBox<[String: [SurveyQuestion]]>([:])
+
+  static let shared = SurveyQuestionsCache(capacity: 256)
+
+  init(capacity: Int) {
+    precondition(capacity >= 1, "a cache holds at least one entry")
+    self.capacity = capacity
+  }
+
+  func questions(fromJSON text: String) throws -> [SurveyQuestion] {
+    if let cached = self.entries.withLockedValue({ $0[text] }) { return cached }
+    let questions = try JSONDecoder().decode([SurveyQuestion].self, from: Data(text.utf8))
+    self.entries.withLockedValue { entries in
+      if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
+      entries[text] = questions
+    }
+    return questions
+  }
+
+  /// Texts held now (for tests).
+  var count: Int { self.entries.withLockedValue { $0.count } }
+}
