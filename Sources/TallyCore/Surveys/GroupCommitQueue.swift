@@ -1,8 +1,8 @@
 /// Which waiting items to store next, per group (a tenant). One batch of a group runs its
 /// statements at a time, taking up to `maxBatch` of the items that arrived meanwhile; once it
-/// is committing (waiting for its WAL flush) the next batch may start beside it, once
-/// `minBatchBesideCommit` items wait, up to `maxInFlight` batches of a group at once. A plain state machine without I/O, so its decisions
-/// are tested directly; its owner holds it under a lock.
+/// is committing (waiting for its WAL flush) the next batch may start beside it when
+/// `minBatchBesideCommit` items wait, up to `maxInFlight` batches of a group at once. A plain
+/// state machine without I/O, so its decisions are tested directly; its owner holds it under a lock.
 struct GroupCommitQueue<Item> {
   /// Batches of one group stored at the same time, one of them running statements and the others
   /// committing; more items wait and go in together.
