@@ -87,13 +87,13 @@ extension KpiFormula {
         """
     case .acceptedAccountsPer1000:
       return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
-        SELECT p.label,
-          1000 * (SELECT count(DISTINCT o.account_id) FROM opportunities o
-            JOIN targets t ON t.label = p.label AND t.account_id = o.account_id
-            WHERE \(KpiSQL.inPeriod("o.accepted_at"))) AS num,
-          \(KpiSQL.targetCount) AS den
-        FROM periods p
+        WITH \(KpiSQL.periods), \(KpiSQL.targets),
+        accepted AS MATERIALIZED (
+          SELECT DISTINCT p.label, o.account_id FROM periods p JOIN opportunities o ON \(KpiSQL.inPeriod("o.accepted_at"))
+        ),
+        \(KpiSQL.perTarget(
+          num: "1000 * count(o.account_id)", den: "count(*)",
+          joins: "LEFT JOIN accepted o ON o.label = t.label AND o.account_id = t.account_id"))
         """
     case .activitiesPerRep:
       return """

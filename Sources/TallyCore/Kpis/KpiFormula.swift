@@ -106,15 +106,15 @@ enum KpiFormula: Sendable {
         GROUP BY p.label
         """
     case .engagedTargetAccounts:
-      let engaged = KpiSQL.targetCount(
-        withRowIn: """
-          SELECT 1 FROM \(kpi.events) e
-          WHERE e.account_id = t.account_id AND \(eventsIn) AND e.type IN \(list(Self.engagementTypes))
-          """)
       return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
-        SELECT p.label, \(engaged) AS num, \(KpiSQL.targetCount) AS den
-        FROM periods p
+        WITH \(KpiSQL.periods), \(KpiSQL.targets),
+        engaged AS MATERIALIZED (
+          SELECT DISTINCT p.label, e.account_id
+          FROM periods p JOIN \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(Self.engagementTypes))
+        ),
+        \(KpiSQL.perTarget(
+          num: "count(g.account_id)", den: "count(*)",
+          joins: "LEFT JOIN engaged g ON g.label = t.label AND g.account_id = t.account_id"))
         """
     case .targetAccountsWithOpportunity:
       let withOpportunity = KpiSQL.targetCount(
@@ -128,21 +128,22 @@ enum KpiFormula: Sendable {
     case .opportunities(let measure):
       return Self.opportunitySQL(measure)
     case .programReach:
-      let reached = KpiSQL.targetCount(
-        withRowIn: """
-          SELECT 1 FROM \(kpi.events) e
-          JOIN campaign_targets ct ON ct.campaign_id = e.campaign_id AND ct.account_id = e.account_id
-          WHERE e.account_id = t.account_id AND \(eventsIn) AND e.type IN \(list(Self.successTypes))
-          """)
-      let inProgram = KpiSQL.targetCount(
-        withRowIn: """
-          SELECT 1 FROM campaign_targets ct
-          WHERE ct.account_id = t.account_id AND \(KpiSQL.campaignFilter("ct.campaign_id"))
-          """)
       return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
-        SELECT p.label, \(reached) AS num, \(inProgram) AS den
-        FROM periods p
+        WITH \(KpiSQL.periods), \(KpiSQL.targets),
+        reached AS MATERIALIZED (
+          SELECT DISTINCT p.label, e.account_id
+          FROM periods p JOIN \(kpi.events) e ON \(eventsIn) AND e.type IN \(list(Self.successTypes))
+            JOIN campaign_targets ct ON ct.campaign_id = e.campaign_id AND ct.account_id = e.account_id
+        ),
+        programmed AS MATERIALIZED (
+          SELECT DISTINCT ct.account_id FROM campaign_targets ct WHERE \(KpiSQL.campaignFilter("ct.campaign_id"))
+        ),
+        \(KpiSQL.perTarget(
+          num: "count(r.account_id)", den: "count(g.account_id)",
+          joins: """
+            LEFT JOIN reached r ON r.label = t.label AND r.account_id = t.account_id
+              LEFT JOIN programmed g ON g.account_id = t.account_id
+            """))
         """
     case .accounts(let measure):
       return Self.accountSQL(measure, kpi)

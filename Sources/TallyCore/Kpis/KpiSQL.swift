@@ -113,9 +113,24 @@ struct KpiSQL: Sendable {
 
   /// The target accounts `t` of period `p` for which `rows` (a query correlated on `t.account_id`)
   /// finds a row: an EXISTS stops at a target's first row, where count(DISTINCT) over a join read
-  /// and hashed all of them (engaged targets on the 10M set: 0.88 to 0.45 s, docs/BENCHMARKS.md).
+  /// and hashed all of them. For a few rows per target (their deals); sets found by a scan of
+  /// the periods' events are matched by `perTarget`.
   static func targetCount(withRowIn rows: String) -> String {
     "(SELECT count(*) FROM targets t WHERE t.label = p.label AND EXISTS (\n  \(rows)))"
+  }
+
+  /// The statement's end for KPIs counted over each period's target accounts `t` (the `targets`
+  /// CTE) with `joins` matching them to sets of accounts found by one scan: the `num` and `den`
+  /// aggregates per period, 0 for a period without targets. A hash join of the sets with the
+  /// targets; an EXISTS probe per target and period took twice as long for program reach on a
+  /// 40,000-account tenant, and a correlated count per period was nested-looped by the planner,
+  /// which underestimates the targets (docs/BENCHMARKS.md, session 16).
+  static func perTarget(num: String, den: String, joins: String) -> String {
+    """
+    per_target AS (SELECT t.label, \(num) AS num, \(den) AS den FROM targets t \(joins) GROUP BY t.label)
+    SELECT p.label, coalesce(x.num, 0) AS num, coalesce(x.den, 0) AS den
+    FROM periods p LEFT JOIN per_target x ON x.label = p.label
+    """
   }
 
   /// A timestamptz column inside period `p`.
