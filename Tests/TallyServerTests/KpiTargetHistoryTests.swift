@@ -12,7 +12,7 @@ import Testing
 @Suite struct KpiTargetHistoryTests {
   @Test func targetsAreTheAccountsOfATargetTierAtSomeTimeInThePeriod() async throws {
     try await DataTestContext.with { context in
-      // Contacts 1, 2 and 4 make every set of these accounts a distinct sum.
+      // 1, 2, 4 and 8 contacts: every set of these accounts has a sum of its own.
       let accounts: [(id: String, tier: UInt32, contacts: Int)] = [
         ("always", 2, 1), ("promoted", 1, 2), ("demoted", 0, 4), ("never", 0, 8),
       ]
