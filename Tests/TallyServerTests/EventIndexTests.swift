@@ -1,7 +1,5 @@
-import Foundation
 import TallyProto
 import TallyStore
-import TallyTestSupport
 import Testing
 
 @testable import TallyCore
@@ -11,19 +9,9 @@ import Testing
 /// whole history, or every tenant's.
 @Suite struct EventIndexTests {
   /// The plan of `sql` with `parameters`, on a database with partitions from January to May 2026.
-  /// Sequential and bitmap scans are off: the tables are empty, and the question is what the
-  /// index scans are bounded by.
   private func plan(_ sql: String, _ parameters: [(any PostgresBindable)?]) async throws -> [String] {
-    let database = try await TestDatabase.create()
-    let owner = try PostgresConnection(conninfo: database.ownerURL)
-    defer { owner.close() }
-    try owner.query("SELECT ensure_event_partitions('2026-01-01', '2026-06-01')")
-    let pool = database.pool()
-    defer { pool.close() }
-    return try await pool.withTransaction(tenant: UUID().uuidString.lowercased()) { connection in
-      try connection.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
-      return try connection.query("EXPLAIN " + sql, parameters).rows.map { try $0.require(String.self, "QUERY PLAN") }
-    }
+    try await QueryPlan.explain(
+      sql, parameters, ownerSetup: "SELECT ensure_event_partitions('2026-01-01', '2026-06-01')")
   }
 
   /// Every index scan of `plan` starts at 2026-04-01 and stops before 2026-05-15, and no partition

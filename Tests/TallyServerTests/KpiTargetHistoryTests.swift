@@ -1,8 +1,6 @@
-import Foundation
 import TallyClient
 import TallyProto
 import TallyStore
-import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -55,20 +53,11 @@ import Testing
 
   /// Migration 0011: the window over each account's tier history reads the primary key in order,
   /// tier included, instead of sorting the heap's rows in every statement that names the targets.
-  /// Sequential and bitmap scans are off: the table is empty, and the question is which index
-  /// can answer the window alone.
   @Test func targetsWindowTheHistoryFromThePrimaryKeyAlone() async throws {
-    let database = try await TestDatabase.create()
-    let pool = database.pool()
-    defer { pool.close() }
     let (period, filter) = try KpiEngine.singlePeriod("2026-04-01", "2026-07-01", Tally_V1_KpiFilter())
-    let plan = try await pool.withTransaction(tenant: UUID().uuidString.lowercased()) { connection in
-      try connection.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
-      return try connection.query(
-        "EXPLAIN WITH \(KpiSQL.periods), \(KpiSQL.targets) SELECT count(*) FROM targets",
-        KpiEngine.parameters([period], filter)
-      ).rows.map { try $0.require(String.self, "QUERY PLAN") }.joined(separator: "\n")
-    }
+    let plan = try await QueryPlan.explain(
+      "WITH \(KpiSQL.periods), \(KpiSQL.targets) SELECT count(*) FROM targets", KpiEngine.parameters([period], filter)
+    ).joined(separator: "\n")
     #expect(plan.contains("Index Only Scan using account_history_pkey on account_history"), "\(plan)")
     #expect(!plan.contains("Sort Key: account_history"), "\(plan)")
   }
