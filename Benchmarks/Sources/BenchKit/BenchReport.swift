@@ -28,6 +28,7 @@ public struct BenchReport: Codable, Sendable {
   public var unit: String
   public var connections: Int
   public var concurrency: Int
+  /// The measured run, from its start to the end of its last call: what the rates are over.
   public var durationSeconds: Double
   public var calls: UInt64
   public var errors: UInt64
@@ -62,7 +63,8 @@ public struct BenchReport: Codable, Sendable {
 
   public var lines: [String] {
     var lines = [
-      "\(self.scenario): \(self.connections) connection(s) × \(self.concurrency) in flight, \(self.durationSeconds) s",
+      "\(self.scenario): \(self.connections) connection(s) × \(self.concurrency) in flight, "
+        + String(format: "%.2f s", self.durationSeconds),
       String(format: "  %.0f calls/s", self.callsPerSecond)
         + (self.unit == "calls" ? "" : String(format: ", %.0f ", self.unitsPerSecond) + "\(self.unit)/s")
         + ", \(self.calls) calls, \(self.errors) errors",

@@ -5,7 +5,7 @@ public import ArgumentParser
 public struct LoadOptions: ParsableArguments, Sendable {
   @Option(help: "Connections (one client each).") public var connections = 1
   @Option(help: "Calls in flight per connection.") public var concurrency = 1
-  @Option(help: "Seconds measured.") public var duration = 10.0
+  @Option(help: "Seconds in which calls start (those in flight then finish and count).") public var duration = 10.0
   @Option(help: "Seconds of calls before the measurement.") public var warmup = 2.0
   @Option(help: "The server's pid: its CPU seconds and peak RSS are read from /proc.") public var serverPid: Int32?
   @Option(help: "Also write the result as JSON to this file.") public var json: String?

@@ -21,7 +21,7 @@ public enum LoadScenario {
     let server = before.flatMap { before in after.map { (before, $0) } }
     return BenchReport(
       scenario: name, unit: unit, connections: options.connections, concurrency: options.concurrency,
-      durationSeconds: options.duration, result: result, server: server)
+      durationSeconds: result.elapsed.seconds, result: result, server: server)
   }
 
   static func duration(_ seconds: Double) -> Duration { .milliseconds(Int(seconds * 1_000)) }
