@@ -247,8 +247,8 @@ public struct EmbeddedPostgres: Sendable {
       """
     if self.durable {
       settings += "fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n"
-      settings += "# Sized to this machine's memory (ClusterMemory); ALTER SYSTEM overrides.\n"
-      settings += ClusterMemory.current().settings
+      settings += "# Sized to this machine's memory and cores (ClusterMemory, ClusterCores); ALTER SYSTEM overrides.\n"
+      settings += ClusterMemory.current().settings + ClusterCores.current().settings
     } else {
       settings += """
         # Throwaway cluster: speed over crash safety.

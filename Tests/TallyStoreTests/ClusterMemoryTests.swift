@@ -4,7 +4,7 @@ import Testing
 
 @testable import TallyStore
 
-/// How a durable embedded cluster sizes itself to the machine's memory.
+/// How a durable embedded cluster sizes itself to the machine's memory and cores.
 @Suite struct ClusterMemoryTests {
   @Test(arguments: [
     (UInt64(512) << 20, UInt64(128)),  // below PostgreSQL's default: the default
@@ -17,6 +17,12 @@ import Testing
     #expect(ClusterMemory(bytes: memory).settings.contains("shared_buffers = \(megabytes)MB\n"))
   }
 
+  @Test(arguments: [(1, 0), (2, 0), (3, 0), (4, 1), (8, 3), (64, 31)])
+  func parallelWorkersTakeTheCoresBeyondAKpiReadsTwoConnections(cores: Int, workers: Int) {
+    #expect(ClusterCores(count: cores).parallelWorkersPerGather == workers)
+    #expect(ClusterCores(count: cores).settings == "max_parallel_workers_per_gather = \(workers)\n")
+  }
+
   @Test func thisMachineHasMemoryToCountOn() {
     #expect(ClusterMemory.current().bytes >= 256 << 20)
   }
@@ -27,16 +33,17 @@ import Testing
       let directory = try makeTemporaryDirectory()
       defer { try? FileManager.default.removeItem(atPath: directory) }
       let expected = ClusterMemory.current().sharedBuffersMegabytes
+      let workers = ClusterCores.current().parallelWorkersPerGather
       let query = """
         SELECT (SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'),
-          (SELECT setting FROM pg_settings WHERE name = 'max_wal_size')
+          (SELECT setting FROM pg_settings WHERE name = 'max_wal_size'), current_setting('max_parallel_workers_per_gather')
         """
       for durable in [true, false] {
         let postgres = EmbeddedPostgres(directory: "\(directory)/\(durable)", durable: durable)
         defer { try? postgres.destroy() }
         let endpoints = try postgres.start()
         let shown = try psql(endpoints.superuserURL, query)
-        #expect(shown == (durable ? "\(expected)|4096" : "128|1024"), "durable: \(durable)")
+        #expect(shown == (durable ? "\(expected)|4096|\(workers)" : "128|1024|2"), "durable: \(durable)")
         try postgres.stop()
       }
     }
