@@ -5,7 +5,7 @@ import Foundation
 ///
 /// A KPI read already runs its statements on two connections at once (`SnapshotReads`), so on two
 /// cores a parallel worker only adds a process to start and a third backend to share them with:
-/// without workers the largest dashboard of the 10M-event set answered about 6 % sooner
+/// without workers the largest dashboard of the 10M-event set answered 4 to 6 % sooner
 /// (docs/BENCHMARKS.md). Each of the two connections gets half the cores, its own backend included.
 /// `ALTER SYSTEM` overrides it.
 struct ClusterCores: Sendable, Hashable {
