@@ -37,12 +37,26 @@ struct ResultsTable: ParsableCommand {
           + String(format: "p99 %.2f×", Double(kpi.latency.p99) / Double(max(sql.latency.p99, 1)))
           + " | \(Self.latency(kpi)) vs \(Self.latency(sql)) | p99 ≤ 50 ms and ≤ 1.5 × the SQL |")
     }
-    if let ingest = try self.report("ingest"), let copy = try self.decode(CopyBaseline.Result.self, "copy") {
+    var notes: [String] = []
+    let ingestRuns = try self.ingestPairs()
+    if let pairs = AlternatingPairs(
+      scenario: ingestRuns.map(\.ingest.unitsPerSecond), baseline: ingestRuns.map(\.copy.eventsPerSecond))
+    {
+      let (ingest, copy) = ingestRuns[pairs.medianIndex]
       lines.append(
         "| ingest vs psql \\copy | \(ingest.connections) × \(ingest.concurrency) | "
           + "\(Self.rate(ingest.unitsPerSecond)) events/s | \(Self.rate(copy.eventsPerSecond)) events/s | "
-          + String(format: "%.2f", ingest.unitsPerSecond / copy.eventsPerSecond)
+          + String(format: "%.2f", pairs.median)
           + " | \(Self.latency(ingest)) per stream | ≥ 100,000 events/s and ≥ 0.70 |")
+      if pairs.ratios.count > 1 {
+        notes.append(
+          "Ingest and `\\copy` ran by turns \(pairs.ratios.count) times; the row is the pair of the median "
+            + "ratio. Each pair, in order: "
+            + zip(ingestRuns, pairs.ratios).map {
+              "\(Self.rate($0.ingest.unitsPerSecond)) ÷ \(Self.rate($0.copy.eventsPerSecond)) = "
+                + String(format: "%.2f", $1)
+            }.joined(separator: ", ") + ".")
+      }
     }
     for name in ["submit", "submit-4x16"] {
       guard let submit = try self.report(name) else { continue }
@@ -57,15 +71,33 @@ struct ResultsTable: ParsableCommand {
           + " | — | — | — | ≤ 50 KB per connection |")
     }
     if let seed = try self.decode(SeedCommand.Summary.self, "seed") {
-      lines.append("")
-      lines.append(
+      notes.insert(
         "Seed: \(seed.tenants) tenants, \(seed.accounts) accounts, \(seed.events) events and \(seed.surveyAnswers) "
           + String(
             format: "survey answers in %.0f s (%.0f events/s with everything else); ", seed.seconds,
             seed.eventsPerSecond)
-          + "the largest tenant has \(seed.largestTenantAccounts) accounts and \(seed.largestTenantEvents) events.")
+          + "the largest tenant has \(seed.largestTenantAccounts) accounts and \(seed.largestTenantEvents) events.",
+        at: 0)
     }
+    for note in notes { lines += ["", note] }
     return lines
+  }
+
+  /// `ingest-N.json` and `copy-N.json` from N = 1 while both exist (scripts/bench runs them by
+  /// turns), or the single `ingest.json` and `copy.json` of runs before it did.
+  func ingestPairs() throws -> [(ingest: BenchReport, copy: CopyBaseline.Result)] {
+    var pairs: [(ingest: BenchReport, copy: CopyBaseline.Result)] = []
+    while let ingest = try self.report("ingest-\(pairs.count + 1)"),
+      let copy = try self.decode(CopyBaseline.Result.self, "copy-\(pairs.count + 1)")
+    {
+      pairs.append((ingest, copy))
+    }
+    if pairs.isEmpty, let ingest = try self.report("ingest"),
+      let copy = try self.decode(CopyBaseline.Result.self, "copy")
+    {
+      pairs.append((ingest, copy))
+    }
+    return pairs
   }
 
   static func pingTarget(_ baseline: String, _ shape: String) -> String {
