@@ -26,6 +26,7 @@ let package = Package(
     .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
   ],
   targets: [
     .executableTarget(
@@ -33,6 +34,8 @@ let package = Package(
       dependencies: [
         .product(name: "BenchKit", package: benchmarks.lastPathComponent.lowercased()),
         .product(name: "TallyProto", package: mainPackage),
+        .product(name: "TallyWire", package: mainPackage),
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

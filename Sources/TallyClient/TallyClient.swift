@@ -109,6 +109,16 @@ public final class TallyClient: Sendable {
     }
   }
 
+  /// The current connection's event loop as a task executor, `nil` until connected. Calls made from
+  /// a task that prefers it (`Task(executorPreference:)`) start and resume on the loop that carries
+  /// their frames, with no hop to Swift's global pool and back; such a task must never block.
+  public var connectionExecutor: (any TaskExecutor)? {
+    self.slot.withLockedValue { slot in
+      guard case .connected(let connection) = slot else { return nil }
+      return EventLoopTaskExecutor(eventLoop: connection.channel.eventLoop)
+    }
+  }
+
   /// The server's WELCOME on the current connection (connecting if needed).
   public func welcome() async throws -> Tally_V1_Welcome {
     try await self.connection().welcome.get()

@@ -127,6 +127,31 @@ import struct Foundation.Data
     }
   }
 
+  /// Tasks that prefer the connection's executor make their calls, and resume after each, on the
+  /// loop that carries the connection's frames: no hop to Swift's global pool per call.
+  @Test func callsFromTheConnectionExecutorResumeOnTheConnectionsLoop() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      #expect(client.connectionExecutor == nil)
+      _ = try await client.welcome()
+      let executor = try #require(client.connectionExecutor as? EventLoopTaskExecutor)
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<64 {
+          group.addTask(executorPreference: executor) {
+            #expect(executor.eventLoop.inEventLoop)
+            let payload = Array("call \(index)".utf8)
+            let response = try await client.unary(SystemMethods.ping, self.ping(payload))
+            #expect(response.payload == Data(payload))
+            #expect(executor.eventLoop.inEventLoop)
+          }
+        }
+        try await group.waitForAll()
+      }
+      await client.close()
+      #expect(client.connectionExecutor == nil)
+    }
+  }
+
   @Test func deadlineExceededStopsTheCall() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()

@@ -44,17 +44,20 @@ public struct LoadRunner: Sendable {
     }
   }
 
-  /// `call` returns how many units it carried.
+  /// `call` returns how many units it carried. Each client's tasks prefer `executor(client)`, if any
+  /// (a TallyClient's connection loop, so that its calls cost no hop to Swift's global pool).
   public func run<Client: Sendable>(
-    clients: [Client], _ call: @escaping @Sendable (Client) async throws -> UInt64
+    clients: [Client], executor: @Sendable (Client) -> (any TaskExecutor)? = { _ in nil },
+    _ call: @escaping @Sendable (Client) async throws -> UInt64
   ) async -> Result {
     let clock = ContinuousClock()
     let start = clock.now
     let end = start.advanced(by: self.duration)
     return await withTaskGroup(of: Result.self) { group in
       for client in clients {
+        let preferred = executor(client)
         for _ in 0..<self.concurrency {
-          group.addTask {
+          group.addTask(executorPreference: preferred) {
             var result = Result()
             while true {
               let started = clock.now

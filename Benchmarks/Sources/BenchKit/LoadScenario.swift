@@ -7,15 +7,16 @@ public enum LoadScenario {
   /// `call` returns how many units (calls, events, answers) it carried.
   public static func measure<Client: Sendable>(
     _ name: String, unit: String = "calls", options: LoadOptions, clients: [Client],
+    executor: @Sendable (Client) -> (any TaskExecutor)? = { _ in nil },
     _ call: @escaping @Sendable (Client) async throws -> UInt64
   ) async throws -> BenchReport {
     if options.warmup > 0 {
       _ = await LoadRunner(concurrency: options.concurrency, duration: Self.duration(options.warmup))
-        .run(clients: clients, call)
+        .run(clients: clients, executor: executor, call)
     }
     let before = options.serverPid.flatMap(ProcessStats.read)
     let result = await LoadRunner(concurrency: options.concurrency, duration: Self.duration(options.duration))
-      .run(clients: clients, call)
+      .run(clients: clients, executor: executor, call)
     let after = options.serverPid.flatMap(ProcessStats.read)
     if result.calls == 0 { throw ValidationError("no call succeeded: \(result.firstError)") }
     let server = before.flatMap { before in after.map { (before, $0) } }

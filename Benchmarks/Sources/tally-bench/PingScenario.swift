@@ -32,7 +32,9 @@ enum Scenario {
     let clients = try await Self.connect(options)
     let report: BenchReport
     do {
-      report = try await LoadScenario.measure(name, unit: unit, options: options.load, clients: clients, call)
+      // Each connection's tasks run on its event loop, as a Tally client should (no hop per call).
+      report = try await LoadScenario.measure(
+        name, unit: unit, options: options.load, clients: clients, executor: { $0.connectionExecutor }, call)
     } catch {
       for client in clients { await client.close() }
       throw error
