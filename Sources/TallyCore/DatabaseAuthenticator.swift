@@ -6,11 +6,23 @@ import TallyWire
 
 /// API keys from the database: HELLO looks the key up by id and compares SHA-256 hashes in constant
 /// time; every call then re-checks (cached for `recheckInterval`) that the key is not revoked and its
-/// tenant not suspended.
+/// tenant not suspended. One look-up per key at a time: the calls that find the cache stale while
+/// one runs wait for it, if it started within `recheckInterval`, instead of each asking the
+/// database (at 200,000 calls/s every stale moment queued hundreds of look-ups and stalled calls
+/// for up to 2 s; docs/BENCHMARKS.md).
 public final class DatabaseAuthenticator: Authenticator {
   private let pool: PostgresPool
   private let recheckInterval: Duration
-  private let checked = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+  private let checks = NIOLockedValueBox<[String: KeyCheck]>([:])
+  private let recheckLookUps = NIOLockedValueBox(0)
+  /// Look-ups made for re-checks, so that tests can see that concurrent calls share one.
+  var recheckLookUpCount: Int { self.recheckLookUps.withLockedValue { $0 } }
+
+  /// When a key last passed, and the re-check under way, if any.
+  private struct KeyCheck {
+    var passedAt: ContinuousClock.Instant?
+    var running: (started: ContinuousClock.Instant, lookUp: Task<Void, any Error>)?
+  }
 
   public init(pool: PostgresPool, recheckInterval: Duration = .seconds(2)) {
     self.pool = pool
@@ -32,18 +44,46 @@ public final class DatabaseAuthenticator: Authenticator {
       throw RPCError(code: .unauthenticated, message: "the API key is not valid")
     }
     try record.check()
-    self.checked.withLockedValue { $0[key.keyID] = .now }
+    let now = ContinuousClock.now
+    self.checks.withLockedValue { $0[key.keyID, default: KeyCheck()].passedAt = now }
     return record.principal
   }
 
   public func revalidate(_ principal: Principal) async throws {
+    let keyID = principal.keyID
     let now = ContinuousClock.now
-    if let last = self.checked.withLockedValue({ $0[principal.keyID] }), now - last < self.recheckInterval { return }
-    guard let record = try await self.lookUp(principal.keyID) else {
-      throw RPCError(code: .unauthenticated, message: "the API key no longer exists")
+    let lookUp: Task<Void, any Error>? = self.checks.withLockedValue { checks in
+      var check = checks[keyID, default: KeyCheck()]
+      if let passedAt = check.passedAt, now - passedAt < self.recheckInterval { return nil }
+      if let running = check.running, now - running.started < self.recheckInterval { return running.lookUp }
+      let lookUp = Task { try await self.recheck(keyID, started: now) }
+      check.running = (now, lookUp)
+      checks[keyID] = check
+      return lookUp
     }
-    try record.check()
-    self.checked.withLockedValue { $0[principal.keyID] = now }
+    try await lookUp?.value
+  }
+
+  /// One re-check of `keyID`, shared by the calls that wait for it.
+  private func recheck(_ keyID: String, started: ContinuousClock.Instant) async throws {
+    self.recheckLookUps.withLockedValue { $0 += 1 }
+    let outcome: Result<Void, any Error>
+    do {
+      guard let record = try await self.lookUp(keyID) else {
+        throw RPCError(code: .unauthenticated, message: "the API key no longer exists")
+      }
+      try record.check()
+      outcome = .success(())
+    } catch {
+      outcome = .failure(error)
+    }
+    self.checks.withLockedValue { checks in
+      guard var check = checks[keyID] else { return }
+      if case .success = outcome, check.passedAt.map({ $0 < started }) ?? true { check.passedAt = started }
+      if check.running?.started == started { check.running = nil }
+      checks[keyID] = check
+    }
+    try outcome.get()
   }
 
   private struct Record: Sendable {

@@ -1,0 +1,61 @@
+import TallyCore
+import TallyStore
+import TallyTestSupport
+import TallyWire
+import Testing
+
+@testable import TallyCore
+
+/// Re-checks of a key against a real database: one look-up per key at a time, its verdict shared
+/// by every call that waits for it, and a failed one never cached as a pass.
+@Suite struct DatabaseAuthenticatorTests {
+  static let interval: Duration = .milliseconds(300)
+
+  /// 50 calls find the key's check stale at once: one look-up answers them all.
+  @Test func concurrentRechecksOfAStaleKeyShareOneLookUp() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool()
+    defer { pool.close() }
+    let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: Self.interval)
+    let principal = try await authenticator.authenticate(apiKey: try database.createOperatorKey())
+    try await authenticator.revalidate(principal)
+    #expect(authenticator.recheckLookUpCount == 0, "fresh from HELLO")
+    try await Task.sleep(for: Self.interval + .milliseconds(50))
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<50 { group.addTask { try await authenticator.revalidate(principal) } }
+      try await group.waitForAll()
+    }
+    #expect(authenticator.recheckLookUpCount == 1)
+  }
+
+  /// A key revoked after HELLO fails every call waiting on the re-check, and the next call asks again.
+  @Test func aRevocationFailsEveryWaitingCallAndIsNotCached() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool()
+    defer { pool.close() }
+    let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: Self.interval)
+    let principal = try await authenticator.authenticate(apiKey: try database.createOperatorKey(id: "revoked"))
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    defer { owner.close() }
+    try owner.execute("SET tally.operator = 'on'")
+    try owner.execute("UPDATE operator_api_keys SET revoked_at = now() WHERE key_id = 'revoked'")
+    try await Task.sleep(for: Self.interval + .milliseconds(50))
+    let codes = await withTaskGroup(of: RPCError.Code?.self) { group in
+      for _ in 0..<20 {
+        group.addTask {
+          do {
+            try await authenticator.revalidate(principal)
+            return nil
+          } catch {
+            return (error as? RPCError)?.code
+          }
+        }
+      }
+      return await group.reduce(into: []) { $0.append($1) }
+    }
+    #expect(codes.count == 20 && codes.allSatisfy { $0 == .unauthenticated }, "\(codes)")
+    #expect(authenticator.recheckLookUpCount == 1)
+    await #expect(throws: RPCError.self) { try await authenticator.revalidate(principal) }
+    #expect(authenticator.recheckLookUpCount == 2)
+  }
+}
