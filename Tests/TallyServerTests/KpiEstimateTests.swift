@@ -1,0 +1,60 @@
+import Foundation
+import TallyProto
+import TallyStore
+import TallyTestSupport
+import Testing
+
+@testable import TallyCore
+
+/// The planner's row estimates for KPI passes, on events with statistics: an estimate hundreds of
+/// times too low let it nested-loop a dashboard's 20,000 people with its 4,000 targets, 5 s where a
+/// hash join takes 85 ms (docs/BENCHMARKS.md, session 19).
+@Suite struct KpiEstimateTests {
+  @Test func contactTypeSetsEstimateThePeriodsPeopleWithinAFactorOfFour() async throws {
+    let database = try await TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    defer { owner.close() }
+    _ = try owner.query("SELECT ensure_event_partitions('2026-04-01', '2026-07-01')")
+    let pool = database.pool()
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    // 8,000 events 10 minutes apart from April 1 (about 55 days), three of four of a type counted.
+    try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.execute(
+        """
+        INSERT INTO events (tenant_id, event_key, occurred_at, type, account_id, contact_id)
+        SELECT current_setting('tally.tenant_id')::uuid, 'k' || i, '2026-04-01'::timestamptz + i * interval '10 minutes',
+          (ARRAY['email_sent', 'email_opened', 'web_visit', 'ad_impression'])[1 + i % 4], 'a' || i % 50, 'c' || i % 400
+        FROM generate_series(0, 7999) i
+        """)
+    }
+    try owner.execute("ANALYZE events")
+
+    let (period, filter) = try KpiEngine.singlePeriod("2026-04-01", "2026-05-15", Tally_V1_KpiFilter())
+    let counts = [
+      ContactTypeSets.Count(["email_opened"]), ContactTypeSets.Count(["email_sent"]),
+      ContactTypeSets.Count(["web_visit"], targetsOnly: true),
+    ]
+    let sql = ContactTypeSets.sql(KpiSQL(source: .rollups), counts: counts)
+    let (plan, people) = try await pool.withTransaction(tenant: tenant) { connection in
+      let plan = try connection.query("EXPLAIN " + sql, KpiEngine.parameters([period], filter)).rows.map {
+        try $0.require(String.self, "QUERY PLAN")
+      }
+      let people = try connection.query(
+        """
+        SELECT count(*)::float8 AS n FROM events WHERE occurred_at >= '2026-04-01' AND occurred_at < '2026-05-15'
+          AND type IN ('email_opened', 'email_sent', 'web_visit')
+        """
+      ).rows[0].require(Double.self, "n")
+      return (plan, people)
+    }
+    // The scans of the months' partitions, not their indexes' (`on events_2026_04_tenant_…`).
+    let scans = plan.filter { $0.range(of: #" on events_\d{4}_\d{2} "#, options: .regularExpression) != nil }
+    let estimated = scans.compactMap { line in
+      line.range(of: #"rows=\d+"#, options: .regularExpression).flatMap { Double(line[$0].dropFirst(5)) }
+    }.reduce(0, +)
+    let text = plan.joined(separator: "\n")
+    #expect(people == 4_752, "\(text)")
+    #expect(!scans.isEmpty && estimated >= people / 4, "estimated \(estimated) of \(people):\n\(text)")
+  }
+}
