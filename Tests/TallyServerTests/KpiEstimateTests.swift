@@ -7,8 +7,8 @@ import Testing
 @testable import TallyCore
 
 /// The planner's row estimates for KPI passes, on events with statistics: an estimate hundreds of
-/// times too low let it nested-loop a dashboard's 20,000 people with its 4,000 targets, 5 s where a
-/// hash join takes 85 ms (docs/BENCHMARKS.md, session 19).
+/// times too low let it nested-loop a dashboard's 20,000 events with a contact and its 4,000
+/// targets, 5 s where a hash join takes 85 ms (docs/BENCHMARKS.md, session 19).
 @Suite struct KpiEstimateTests {
   @Test func contactTypeSetsEstimateThePeriodsPeopleWithinAFactorOfFour() async throws {
     let database = try await TestDatabase.create()
@@ -30,23 +30,24 @@ import Testing
     }
     try owner.execute("ANALYZE events")
 
+    // The events the pass keeps (every one has a contact), each a row of the people scan.
     let (period, filter) = try KpiEngine.singlePeriod("2026-04-01", "2026-05-15", Tally_V1_KpiFilter())
     let counts = [
       ContactTypeSets.Count(["email_opened"]), ContactTypeSets.Count(["email_sent"]),
       ContactTypeSets.Count(["web_visit"], targetsOnly: true),
     ]
     let sql = ContactTypeSets.sql(KpiSQL(source: .rollups), counts: counts)
-    let (plan, people) = try await pool.withTransaction(tenant: tenant) { connection in
+    let (plan, matching) = try await pool.withTransaction(tenant: tenant) { connection in
       let plan = try connection.query("EXPLAIN " + sql, KpiEngine.parameters([period], filter)).rows.map {
         try $0.require(String.self, "QUERY PLAN")
       }
-      let people = try connection.query(
+      let matching = try connection.query(
         """
         SELECT count(*)::float8 AS n FROM events WHERE occurred_at >= '2026-04-01' AND occurred_at < '2026-05-15'
           AND type IN ('email_opened', 'email_sent', 'web_visit')
         """
       ).rows[0].require(Double.self, "n")
-      return (plan, people)
+      return (plan, matching)
     }
     // The scans of the months' partitions, not their indexes' (`on events_2026_04_tenant_…`).
     let scans = plan.filter { $0.range(of: #" on events_\d{4}_\d{2} "#, options: .regularExpression) != nil }
@@ -54,7 +55,7 @@ import Testing
       line.range(of: #"rows=\d+"#, options: .regularExpression).flatMap { Double(line[$0].dropFirst(5)) }
     }.reduce(0, +)
     let text = plan.joined(separator: "\n")
-    #expect(people == 4_752, "\(text)")
-    #expect(!scans.isEmpty && estimated >= people / 4, "estimated \(estimated) of \(people):\n\(text)")
+    #expect(matching == 4_752, "\(text)")
+    #expect(!scans.isEmpty && estimated >= matching / 4, "estimated \(estimated) of \(matching):\n\(text)")
   }
 }
