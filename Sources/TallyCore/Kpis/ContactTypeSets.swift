@@ -55,7 +55,7 @@ struct ContactTypeSets: KpiPass {
       masks AS (
         SELECT p.label, c.contact_id, bit_or(\(bits)) AS mask\(
           targets ? ", bit_or(CASE WHEN t.account_id IS NOT NULL THEN \(bits) END) AS target_mask" : "")
-        FROM periods p JOIN \(kpi.people) c ON \(KpiSQL.periodPeople("c"))
+        FROM periods p JOIN \(kpi.people) c ON \(KpiSQL.periodRows("c", sourceBoundsDays: true))
           AND c.type IN \(KpiSQL.list(types))
           \(targets ? "LEFT JOIN targets t ON t.label = p.label AND t.account_id = c.account_id" : "")
         GROUP BY p.label, c.contact_id

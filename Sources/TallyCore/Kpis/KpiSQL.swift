@@ -63,25 +63,17 @@ struct KpiSQL: Sendable {
     """
   }
 
-  /// Rollup rows `alias` of period `p` that pass every filter. The days between the first
-  /// period's start and the last one's end are said again as a constant range for the rollup
-  /// indexes: the join to `periods` alone left the planner a scan of every tenant's rows (4 s of
-  /// the largest of 1,000 tenants' dashboard, docs/BENCHMARKS.md). Migration 0007's functions
-  /// give those days as dates the planner sees, which a sub-SELECT of `periods` did not.
-  static func periodRows(_ alias: String) -> String {
-    """
-    \(alias).day >= p.p_from AND \(alias).day < p.p_to AND \(alias).day >= \(Self.firstDay)
-      AND \(alias).day < \(Self.lastDay) AND \(Self.rowFilter(alias))
-    """
-  }
-
-  /// Rows `alias` of `people` in period `p` that pass every filter. `people` bounds its days on
-  /// `occurred_at`, where the planner has statistics; saying them again on its computed `day` cost
-  /// the estimate 200× (PostgreSQL's default 0.5 % for a range on an expression), and before
-  /// autovacuum the planner then nested-looped the targets with the 15 rows it expected where
-  /// 20,658 came: 5 s, not 85 ms (docs/BENCHMARKS.md, session 19).
-  static func periodPeople(_ alias: String) -> String {
-    "\(alias).day >= p.p_from AND \(alias).day < p.p_to AND \(Self.rowFilter(alias))"
+  /// Rows `alias` of period `p` that pass every filter. For the rollups the days between the first
+  /// period's start and the last one's end are said again as a constant range for their indexes:
+  /// the join to `periods` alone left the planner a scan of every tenant's rows (4 s of the largest
+  /// of 1,000 tenants' dashboard, docs/BENCHMARKS.md); migration 0007's functions give those days
+  /// as dates the planner sees. A source that bounds its days itself (`people`, on `occurred_at`)
+  /// gets no such range: on its computed `day` it cost the estimate 200× (PostgreSQL's 0.5 % for a
+  /// range on an expression), and before autovacuum the planner nested-looped the 15 rows it
+  /// expected, where 20,658 came, with the targets: 5 s, not 85 ms (docs/BENCHMARKS.md, session 19).
+  static func periodRows(_ alias: String, sourceBoundsDays: Bool = false) -> String {
+    let days = sourceBoundsDays ? "" : " AND \(alias).day >= \(Self.firstDay)\n  AND \(alias).day < \(Self.lastDay)"
+    return "\(alias).day >= p.p_from AND \(alias).day < p.p_to\(days) AND \(Self.rowFilter(alias))"
   }
 
   /// Every filter, on a row with campaign_id and account_id columns.
