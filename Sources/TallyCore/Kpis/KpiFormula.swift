@@ -117,14 +117,7 @@ enum KpiFormula: Sendable {
           joins: "LEFT JOIN engaged g ON g.label = t.label AND g.account_id = t.account_id"))
         """
     case .targetAccountsWithOpportunity:
-      let withOpportunity = KpiSQL.targetCount(
-        withRowIn:
-          "SELECT 1 FROM opportunities o WHERE o.account_id = t.account_id AND \(KpiSQL.inPeriod("o.created_at"))")
-      return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
-        SELECT p.label, \(withOpportunity) AS num, \(KpiSQL.targetCount) AS den
-        FROM periods p
-        """
+      return Self.targetsWithOpportunity(at: "o.created_at", num: "count(o.account_id)")
     case .opportunities(let measure):
       return Self.opportunitySQL(measure)
     case .programReach:

@@ -109,17 +109,6 @@ struct KpiSQL: Sendable {
     )
     """
 
-  /// The target accounts of period `p` (the `targets` CTE): the denominator of the per-target rates.
-  static let targetCount = "(SELECT count(*) FROM targets t WHERE t.label = p.label)"
-
-  /// The target accounts `t` of period `p` for which `rows` (a query correlated on `t.account_id`)
-  /// finds a row: an EXISTS stops at a target's first row, where count(DISTINCT) over a join read
-  /// and hashed all of them. For a few rows per target (their deals); sets found by a scan of
-  /// the periods' events are matched by `perTarget`.
-  static func targetCount(withRowIn rows: String) -> String {
-    "(SELECT count(*) FROM targets t WHERE t.label = p.label AND EXISTS (\n  \(rows)))"
-  }
-
   /// The statement's end for KPIs counted over each period's target accounts `t` (the `targets`
   /// CTE) with `joins` matching them to sets of accounts found by one scan: the `num` and `den`
   /// aggregates per period, 0 for a period without targets. A hash join of the sets with the
