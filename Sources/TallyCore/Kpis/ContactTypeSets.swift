@@ -51,7 +51,7 @@ struct ContactTypeSets: KpiPass {
     }
     let targets = counts.contains(where: \.targetsOnly)
     return """
-      WITH \(KpiSQL.periods)\(targets ? ", " + KpiSQL.targets : ""),
+      WITH \(KpiSQL.periods)\(targets ? ", " + KpiSQL.targetsJoinedOnce : ""),
       masks AS (
         SELECT p.label, c.contact_id, bit_or(\(bits)) AS mask\(
           targets ? ", bit_or(CASE WHEN t.account_id IS NOT NULL THEN \(bits) END) AS target_mask" : "")

@@ -6,7 +6,7 @@ import TallyWire
 enum ContentEngagement {
   /// The KPI parameters with one period (label 0): $1 labels, $2 from, $3 to, $4..$7 filters, then $8 limit.
   static let sql = """
-    WITH \(KpiSQL.periods), \(KpiSQL.targets)
+    WITH \(KpiSQL.periods), \(KpiSQL.targetsJoinedOnce)
     SELECT e.asset_id,
       coalesce(sum(e.events) FILTER (WHERE e.type = 'content_view'), 0)::int8 AS views,
       coalesce(sum(e.seconds) FILTER (WHERE e.type IN ('content_view', 'web_visit')), 0)::float8 / 60 AS minutes,

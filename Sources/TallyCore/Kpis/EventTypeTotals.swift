@@ -28,7 +28,7 @@ struct EventTypeTotals: KpiPass {
   /// KpiSQL's parameters.
   static func sql(_ kpi: KpiSQL) -> String {
     """
-    WITH \(KpiSQL.periods), \(KpiSQL.targets)
+    WITH \(KpiSQL.periods), \(KpiSQL.targetsJoinedOnce)
     SELECT p.label, e.type, sum(e.events) AS events, coalesce(sum(e.events) FILTER (WHERE e.account_id <> ''), 0) AS known,
       coalesce(sum(e.events) FILTER (WHERE t.account_id IS NOT NULL), 0) AS targeted,
       coalesce(sum(e.events) FILTER (WHERE e.campaign_id <> ''), 0) AS campaign,
