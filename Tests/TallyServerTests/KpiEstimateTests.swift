@@ -38,9 +38,7 @@ import Testing
     ]
     let sql = ContactTypeSets.sql(KpiSQL(source: .rollups), counts: counts)
     let (plan, matching) = try await pool.withTransaction(tenant: tenant) { connection in
-      let plan = try connection.query("EXPLAIN " + sql, KpiEngine.parameters([period], filter)).rows.map {
-        try $0.require(String.self, "QUERY PLAN")
-      }
+      let plan = try QueryPlan.lines(sql, KpiEngine.parameters([period], filter), on: connection)
       let matching = try connection.query(
         """
         SELECT count(*)::float8 AS n FROM events WHERE occurred_at >= '2026-04-01' AND occurred_at < '2026-05-15'
@@ -90,9 +88,7 @@ import Testing
     let (period, filter) = try KpiEngine.singlePeriod("2026-04-01", "2026-05-15", Tally_V1_KpiFilter())
     let sql = EventTypeTotals.sql(KpiSQL(source: .rollups))
     let plan = try await pool.withTransaction(tenant: tenant) { connection in
-      try connection.query("EXPLAIN " + sql, KpiEngine.parameters([period], filter)).rows.map {
-        try $0.require(String.self, "QUERY PLAN")
-      }
+      try QueryPlan.lines(sql, KpiEngine.parameters([period], filter), on: connection)
     }
     let text = plan.joined(separator: "\n")
     // A left join that hashes its inner side, the targets; `Hash Right Join` hashes the rollup rows.

@@ -21,7 +21,14 @@ enum QueryPlan {
     defer { pool.close() }
     return try await pool.withTransaction(tenant: UUID().uuidString.lowercased()) { connection in
       try connection.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
-      return try connection.query("EXPLAIN " + sql, parameters).rows.map { try $0.require(String.self, "QUERY PLAN") }
+      return try Self.lines(sql, parameters, on: connection)
     }
+  }
+
+  /// The EXPLAIN lines of `sql` with `parameters` on `connection`, inside its transaction.
+  static func lines(
+    _ sql: String, _ parameters: [(any PostgresBindable)?], on connection: PostgresConnection
+  ) throws -> [String] {
+    try connection.query("EXPLAIN " + sql, parameters).rows.map { try $0.require(String.self, "QUERY PLAN") }
   }
 }
