@@ -107,6 +107,7 @@ public nonisolated struct Tally_V1_Survey: Sendable {
   /// Set by the server.
   public var roundCount: UInt32 = 0
 
+  /// For an anonymous survey, the responses of its closed rounds that reached the threshold.
   public var responseCount: UInt64 = 0
 
   public var createdAt: SwiftProtobuf.Google_Protobuf_Timestamp {
@@ -277,7 +278,11 @@ public nonisolated struct Tally_V1_Round: Sendable {
 
   public var invitations: UInt64 = 0
 
+  /// 0 and responses_withheld for an anonymous survey's round that is open (a count rising
+  /// between two reads would tell who just answered) or closed below the anonymity threshold.
   public var responses: UInt64 = 0
+
+  public var responsesWithheld: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1532,7 +1537,7 @@ nonisolated extension Tally_V1_ArchiveSurveyRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Tally_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Round"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}survey_id\0\u{1}number\0\u{3}opens_at\0\u{3}closes_at\0\u{1}status\0\u{1}scheduled\0\u{1}invitations\0\u{1}responses\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}survey_id\0\u{1}number\0\u{3}opens_at\0\u{3}closes_at\0\u{1}status\0\u{1}scheduled\0\u{1}invitations\0\u{1}responses\0\u{3}responses_withheld\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1549,6 +1554,7 @@ nonisolated extension Tally_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 7: try { try decoder.decodeSingularBoolField(value: &self.scheduled) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.invitations) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.responses) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.responsesWithheld) }()
       default: break
       }
     }
@@ -1586,6 +1592,9 @@ nonisolated extension Tally_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.responses != 0 {
       try visitor.visitSingularUInt64Field(value: self.responses, fieldNumber: 9)
     }
+    if self.responsesWithheld != false {
+      try visitor.visitSingularBoolField(value: self.responsesWithheld, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1599,6 +1608,7 @@ nonisolated extension Tally_V1_Round: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.scheduled != rhs.scheduled {return false}
     if lhs.invitations != rhs.invitations {return false}
     if lhs.responses != rhs.responses {return false}
+    if lhs.responsesWithheld != rhs.responsesWithheld {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -53,6 +53,7 @@ struct Surveys: AsyncParsableCommand {
         NPS and eNPS surveys get a 0–10 \"score\" question and a \"reason\" text question unless --question is \
         given. A question is TYPE:TEXT, TYPE!:TEXT when required, and TYPE:TEXT:CHOICE|CHOICE|… for \
         single_choice and multi_choice; types: nps, rating, single_choice, multi_choice, yes_no, text. \
+        In an anonymous survey (eNPS, pulse, or --anonymous) every question but text must be required. \
         Example: --question 'nps!:How likely are you to recommend us?' --question 'text:Why?'
         """
     )

@@ -32,9 +32,9 @@ enum SurveyFixture {
   {
     var request = Self.survey("pulse", title: "Pulse")
     request.survey.questions = [
-      Self.question("mood", "nps", required: true), Self.question("tools", "rating"),
-      Self.question("focus", "multi_choice", choices: ["meetings", "code", "docs"]), Self.question("remote", "yes_no"),
-      Self.question("why", "text"),
+      Self.question("mood", "nps", required: true), Self.question("tools", "rating", required: true),
+      Self.question("focus", "multi_choice", required: true, choices: ["meetings", "code", "docs"]),
+      Self.question("remote", "yes_no", required: true), Self.question("why", "text"),
     ]
     request.survey.cadence.period = period
     request.survey.cadence.openDay = openDay

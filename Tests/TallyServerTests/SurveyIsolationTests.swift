@@ -85,16 +85,28 @@ import Testing
 
       // B's survey, round, answers and token are exactly as B left them.
       let b = context.clientB
+      // (The round is open, so even B's own key sees no count of its answers yet.)
       let survey = try await b.unary(SurveyMethods.getSurvey, get)
-      #expect(survey.title == "B's eNPS" && !survey.archived && survey.responseCount == 5)
+      #expect(survey.title == "B's eNPS" && !survey.archived && survey.responseCount == 0)
       let round = try await b.unary(SurveyMethods.listRounds, rounds).rounds
-      #expect(round.count == 1 && round[0].status == "open" && round[0].invitations == 6 && round[0].responses == 5)
+      #expect(round.count == 1 && round[0].status == "open" && round[0].invitations == 6 && round[0].responsesWithheld)
       try await SurveyFixture.submit(context.collectorB, theirs.unusedToken, [SurveyFixture.number("score", 10)])
       try await SurveyFixture.closeRound(b, theirs.round.id)
       let results = try await SurveyFixture.results(b, surveyID)
       #expect(results.overall.responses == 6 && results.overall.score == 100)
+      #expect(try await b.unary(SurveyMethods.getSurvey, get).responseCount == 6)
       let listed = try await b.unary(SurveyMethods.listComments, comments)
       #expect(listed.comments.count == 5 && listed.comments.allSatisfy { $0.text == "B's comment" })
+
+      // The eNPS KPI reads the survey tables: B's closed round is B's score and never A's.
+      var kpis = Tally_V1_GetKpisRequest()
+      kpis.names = ["enps"]
+      let days = ISO8601DateFormatter()
+      days.formatOptions = [.withFullDate]
+      (kpis.from, kpis.to) = (days.string(from: Date() - 7 * 86_400), days.string(from: Date() + 86_400))
+      let bScore = try await context.clientB.unary(KpiMethods.getKpis, kpis).kpis[0].current
+      #expect(bScore.hasValue && bScore.value == 100)
+      #expect(try await context.readerA.unary(KpiMethods.getKpis, kpis).kpis[0].current.hasValue == false)
     }
   }
 

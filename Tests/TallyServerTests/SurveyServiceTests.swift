@@ -82,6 +82,23 @@ import Testing
         request.survey.questions = [SurveyFixture.question("a", "nps"), SurveyFixture.question("b", "rating")]
         return try await context.clientA.unary(SurveyMethods.createSurvey, request)
       }
+      // An anonymous survey's scored questions are required; only text may be optional.
+      await expectViolation("survey.questions[1].required") {
+        try await create {
+          $0.survey.questions = [SurveyFixture.question("a", "text"), SurveyFixture.question("b", "yes_no")]
+        }
+      }
+      await expectViolation("survey.questions[0].required") {
+        var request = SurveyFixture.survey("nps", anonymous: true)
+        request.survey.questions = [SurveyFixture.question("score", "nps")]
+        return try await context.clientA.unary(SurveyMethods.createSurvey, request)
+      }
+      // An identified NPS survey still needs its score.
+      await expectViolation("survey.questions[0].required") {
+        var request = SurveyFixture.survey("nps")
+        request.survey.questions = [SurveyFixture.question("score", "nps"), SurveyFixture.question("why", "text")]
+        return try await context.clientA.unary(SurveyMethods.createSurvey, request)
+      }
       await expectViolation("survey.cadence") {
         var request = SurveyFixture.survey("enps")
         request.survey.cadence.period = "weekly"
@@ -94,6 +111,76 @@ import Testing
       _ = await expectStatus(.permissionDenied) {
         try await context.readerA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
       }
+    }
+  }
+
+  /// People were invited as anonymous (or not): that cannot change under them.
+  @Test func anonymityIsFixedOnceInvitationsAreOut() async throws {
+    try await DataTestContext.with { context in
+      let a = context.clientA
+      _ = try await a.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acct")))
+      _ = try await a.unary(AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("ann", account: "acct")))
+      let nps = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("nps", anonymous: true))
+      var update = Tally_V1_UpdateSurveyRequest()
+      update.survey = nps
+      update.survey.anonymous = false
+      #expect(try await a.unary(SurveyMethods.updateSurvey, update).anonymous == false, "no invitation yet")
+      update.survey.anonymous = true
+      #expect(try await a.unary(SurveyMethods.updateSurvey, update).anonymous)
+      let round = try await SurveyFixture.openRound(a, nps.id)
+      _ = try await SurveyFixture.contactTokens(a, round.id, ["ann"])
+      update.survey.anonymous = false
+      let refused = await expectStatus(.failedPrecondition) { try await a.unary(SurveyMethods.updateSurvey, update) }
+      #expect(refused?.message.contains("survey.anonymous") == true)
+      var get = Tally_V1_GetSurveyRequest()
+      get.id = nps.id
+      #expect(try await a.unary(SurveyMethods.getSurvey, get).anonymous)
+    }
+  }
+
+  /// An anonymous round's answer count shows only where its results do; an identified one's always.
+  @Test func anonymousRoundCountsShowOnlyWithTheirResults() async throws {
+    try await DataTestContext.with { context in
+      let a = context.clientA
+      let enps = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      func rounds() async throws -> [Tally_V1_Round] {
+        var request = Tally_V1_ListRoundsRequest()
+        request.surveyID = enps.id
+        return try await a.unary(SurveyMethods.listRounds, request).rounds
+      }
+      var get = Tally_V1_GetSurveyRequest()
+      get.id = enps.id
+      // Four answers in a closed round: below the threshold of 5, withheld for good.
+      let small = try await SurveyFixture.openRound(a, enps.id)
+      for token in try await SurveyFixture.tokens(a, small.id, 4) {
+        try await SurveyFixture.submit(context.collectorA, token, [SurveyFixture.number("score", 3)])
+      }
+      try await SurveyFixture.closeRound(a, small.id)
+      // Five in an open round: withheld until it closes.
+      let big = try await SurveyFixture.openRound(a, enps.id)
+      for token in try await SurveyFixture.tokens(a, big.id, 5) {
+        try await SurveyFixture.submit(context.collectorA, token, [SurveyFixture.number("score", 10)])
+      }
+      var listed = try await rounds()
+      #expect(listed.map(\.responsesWithheld) == [true, true] && listed.map(\.responses) == [0, 0])
+      #expect(try await a.unary(SurveyMethods.getSurvey, get).responseCount == 0)
+      try await SurveyFixture.closeRound(a, big.id)
+      listed = try await rounds()
+      #expect(listed.map(\.responsesWithheld) == [true, false] && listed.map(\.responses) == [0, 5])
+      #expect(try await a.unary(SurveyMethods.getSurvey, get).responseCount == 5)
+      #expect(try await a.unary(SurveyMethods.listSurveys, .init()).surveys.map(\.responseCount) == [5])
+
+      // An identified NPS survey has no threshold to keep: its counts are live.
+      _ = try await a.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acct")))
+      _ = try await a.unary(AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("ann", account: "acct")))
+      let nps = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("nps"))
+      let open = try await SurveyFixture.openRound(a, nps.id)
+      let token = try await SurveyFixture.contactTokens(a, open.id, ["ann"])["ann"]!
+      try await SurveyFixture.submit(context.collectorA, token, [SurveyFixture.number("score", 8)])
+      var request = Tally_V1_ListRoundsRequest()
+      request.surveyID = nps.id
+      let npsRound = try await a.unary(SurveyMethods.listRounds, request).rounds[0]
+      #expect(npsRound.responses == 1 && !npsRound.responsesWithheld)
     }
   }
 
@@ -114,34 +201,47 @@ import Testing
       fetch.token = "not-a-token"
       await expectViolation("token") { try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch) }
 
-      // Every bad answer names its field, and leaves the token unused.
+      // Every bad answer names its field, and leaves the token unused. `complete` adds valid
+      // answers to the required questions an attempt leaves out, so that its own fault is the first.
       let mood = SurveyFixture.number("mood", 9)
+      func complete(_ answers: [Tally_V1_Answer]) -> [Tally_V1_Answer] {
+        var remote = Tally_V1_Answer()
+        remote.questionID = "remote"
+        remote.yes = true
+        let required = [SurveyFixture.number("tools", 4), SurveyFixture.choices("focus", ["code"]), remote]
+        return answers + required.filter { answer in !answers.contains { $0.questionID == answer.questionID } }
+      }
       await expectViolation("answers[0].number") {
-        try await SurveyFixture.submit(context.collectorA, tokens[0], [SurveyFixture.number("mood", 11)])
+        try await SurveyFixture.submit(context.collectorA, tokens[0], complete([SurveyFixture.number("mood", 11)]))
       }
       await expectViolation("answers") {
-        try await SurveyFixture.submit(context.collectorA, tokens[0], [SurveyFixture.number("tools", 3)])
+        try await SurveyFixture.submit(context.collectorA, tokens[0], complete([SurveyFixture.number("tools", 3)]))
       }
       await expectViolation("answers[1].number") {
-        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.number("tools", 0)])
+        try await SurveyFixture.submit(
+          context.collectorA, tokens[0], complete([mood, SurveyFixture.number("tools", 0)]))
       }
       await expectViolation("answers[1].question_id") {
-        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.number("nope", 1)])
+        try await SurveyFixture.submit(
+          context.collectorA, tokens[0], complete([mood, SurveyFixture.number("nope", 1)]))
       }
       await expectViolation("answers[1].question_id") {
-        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, mood])
+        try await SurveyFixture.submit(context.collectorA, tokens[0], complete([mood, mood]))
       }
       await expectViolation("answers[1].choices") {
-        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.choices("focus", ["golf"])])
+        try await SurveyFixture.submit(
+          context.collectorA, tokens[0], complete([mood, SurveyFixture.choices("focus", ["golf"])]))
       }
       await expectViolation("answers[1].text") {
         try await SurveyFixture.submit(
-          context.collectorA, tokens[0], [mood, SurveyFixture.text("why", String(repeating: "x", count: 2_001))])
+          context.collectorA, tokens[0],
+          complete([mood, SurveyFixture.text("why", String(repeating: "x", count: 2_001))]))
       }
       await expectViolation("answers[1]") {
-        try await SurveyFixture.submit(context.collectorA, tokens[0], [mood, SurveyFixture.text("tools", "five")])
+        try await SurveyFixture.submit(
+          context.collectorA, tokens[0], complete([mood, SurveyFixture.text("tools", "five")]))
       }
-      let answer = [mood, SurveyFixture.text("why", String(repeating: "é", count: 2_000))]
+      let answer = complete([mood, SurveyFixture.text("why", String(repeating: "é", count: 2_000))])
       let stored = try await SurveyFixture.submit(context.collectorA, tokens[0], answer)
       #expect(stored.responseID.isEmpty, "an anonymous survey returns nothing that identifies the response")
       _ = await expectStatus(.alreadyExists) { try await SurveyFixture.submit(context.collectorA, tokens[0], answer) }
@@ -157,17 +257,20 @@ import Testing
       expiring.expiresAt = Google_Protobuf_Timestamp(date: context.clock.now.addingTimeInterval(3_600))
       let expiringToken = try await context.clientA.unary(SurveyMethods.issueInvitations, expiring).invitations[0].token
       context.clock.advance(by: 7_200)
-      _ = await expectStatus(.notFound) { try await SurveyFixture.submit(context.collectorA, expiringToken, [mood]) }
+      _ = await expectStatus(.notFound) {
+        try await SurveyFixture.submit(context.collectorA, expiringToken, complete([mood]))
+      }
       try await SurveyFixture.closeRound(context.clientA, round.id)
       _ = await expectStatus(.failedPrecondition) {
-        try await SurveyFixture.submit(context.collectorA, tokens[1], [mood])
+        try await SurveyFixture.submit(context.collectorA, tokens[1], complete([mood]))
       }
       _ = await expectStatus(.failedPrecondition) { try await SurveyFixture.tokens(context.clientA, round.id, 1) }
 
       var rounds = Tally_V1_ListRoundsRequest()
       rounds.surveyID = survey.id
       let listed = try await context.readerA.unary(SurveyMethods.listRounds, rounds).rounds
-      #expect(listed.map(\.status) == ["closed"] && listed[0].invitations == 4 && listed[0].responses == 1)
+      // One answer: below the threshold, so its count is withheld like its results.
+      #expect(listed.map(\.status) == ["closed"] && listed[0].invitations == 4 && listed[0].responsesWithheld)
       var update = Tally_V1_UpdateSurveyRequest()
       update.survey = survey
       _ = await expectStatus(.failedPrecondition) {

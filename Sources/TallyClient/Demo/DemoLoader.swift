@@ -147,7 +147,9 @@ struct DemoSurveys {
     var mood = Tally_V1_Question()
     (mood.id, mood.type, mood.text, mood.required) = ("mood", "nps", "How likely are you to recommend your team?", true)
     var workload = Tally_V1_Question()
-    (workload.id, workload.type, workload.text) = ("workload", "rating", "How manageable was your workload?")
+    (workload.id, workload.type, workload.text, workload.required) = (
+      "workload", "rating", "How manageable was your workload?", true
+    )
     pulse.survey.questions = [mood, workload]
     pulse.survey.cadence.period = "weekly"
     _ = try await self.client.unary(SurveyMethods.createSurvey, pulse, options: self.options)

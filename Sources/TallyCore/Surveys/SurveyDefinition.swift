@@ -79,6 +79,7 @@ struct SurveyDefinition: Sendable {
         checker.add("questions", "an \(self.kind) survey asks one nps question and at most one text question")
       }
     }
+    Self.checkRequired(self.questions, kind: self.kind, anonymous: self.anonymous, &checker)
     if survey.anonymityThreshold == 0 {
       self.threshold = self.anonymous ? Self.defaultThreshold : 0
     } else if survey.anonymityThreshold < 3 || survey.anonymityThreshold > 1_000 {
@@ -141,6 +142,24 @@ struct SurveyDefinition: Sendable {
       }
       return SurveyQuestion(
         id: id, type: type, text: question.text, required: question.required, choices: question.choices)
+    }
+  }
+
+  /// An optional question's answers come from a subset of the respondents, which the threshold and
+  /// its blocks (counted in respondents) cannot protect: one answer could be shown alone, or be the
+  /// difference between two filters. So an anonymous survey requires every question it scores;
+  /// text answers are read as comments of the whole selection and may stay optional.
+  private static func checkRequired(
+    _ questions: [SurveyQuestion], kind: String, anonymous: Bool, _ checker: inout FieldChecker
+  ) {
+    for (index, question) in questions.enumerated() where !question.required && question.type != "text" {
+      if anonymous {
+        checker.add(
+          "questions[\(index)].required",
+          "must be true for a \(question.type) question of an anonymous survey (only text questions may be optional)")
+      } else if question.type == "nps" && (kind == "nps" || kind == "enps") {
+        checker.add("questions[\(index)].required", "must be true: the nps question is the survey's score")
+      }
     }
   }
 

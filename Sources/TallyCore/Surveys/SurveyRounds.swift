@@ -12,7 +12,9 @@ extension SurveyService {
     (SELECT count(*) FROM survey_invitations i WHERE i.tenant_id = r.tenant_id AND i.round_id = r.round_id)
       AS invitations,
     (SELECT count(*) FROM survey_responses p
-     WHERE p.tenant_id = r.tenant_id AND p.survey_id = r.survey_id AND p.round_id = r.round_id) AS responses
+     WHERE p.tenant_id = r.tenant_id AND p.survey_id = r.survey_id AND p.round_id = r.round_id) AS responses,
+    (SELECT CASE WHEN s.anonymous THEN s.anonymity_threshold END FROM surveys s
+     WHERE s.tenant_id = r.tenant_id AND s.survey_id = r.survey_id) AS anonymity_threshold
     """
 
   /// SQL true for a round open at the bigint micros in `parameter`.
@@ -83,7 +85,7 @@ extension SurveyService {
     let id = try Validation.uuid(request.surveyID, field: "survey_id")
     let now = self.nowMicros
     let rows = try await self.database.transaction(context) { connection in
-      _ = try Self.survey(id, connection)
+      _ = try self.survey(id, connection)
       return try connection.query(
         "SELECT \(Self.roundColumns) FROM survey_rounds r WHERE r.survey_id = $1::uuid ORDER BY r.number", [id]
       ).rows
@@ -122,7 +124,15 @@ extension SurveyService {
     round.status = opens <= now && (closes.map { now < $0 } ?? true) ? "open" : "closed"
     round.scheduled = try row.require(Bool.self, "scheduled")
     round.invitations = UInt64(try row.require(Int64.self, "invitations"))
-    round.responses = UInt64(try row.require(Int64.self, "responses"))
+    let responses = try row.require(Int64.self, "responses")
+    // An anonymous round's count shows only where its results do: closed, at the threshold.
+    if let threshold = try row.decode(Int.self, "anonymity_threshold"),
+      closes.map({ $0 > now }) ?? true || responses < Int64(threshold)
+    {
+      round.responsesWithheld = true
+    } else {
+      round.responses = UInt64(responses)
+    }
     return round
   }
 }

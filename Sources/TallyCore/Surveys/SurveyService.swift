@@ -34,7 +34,7 @@ public struct SurveyService: Sendable {
     router.unary(SurveyMethods.createSurvey, access: .tenantWrite, self.createSurvey)
     router.unary(SurveyMethods.getSurvey, access: .tenantRead) { request, context in
       let id = try Validation.uuid(request.id, field: "id")
-      return try await self.database.transaction(context) { try Self.survey(id, $0) }
+      return try await self.database.transaction(context) { try self.survey(id, $0) }
     }
     router.unary(SurveyMethods.listSurveys, access: .tenantRead, self.listSurveys)
     router.unary(SurveyMethods.updateSurvey, access: .tenantWrite, self.updateSurvey)
@@ -54,14 +54,23 @@ public struct SurveyService: Sendable {
 
   static func microsSinceEpoch(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down)) }
 
-  static let columns = """
+  /// A survey's columns; `now` is the SQL of the bigint micros that tell closed rounds from open
+  /// ones: an anonymous survey counts only the responses its results show (closed rounds at the
+  /// threshold), so the total cannot tell who just answered.
+  static func columns(now: String) -> String {
+    """
     s.survey_id::text AS survey_id, s.kind, s.title, s.questions::text AS questions, s.anonymous, \
     s.anonymity_threshold, s.cadence, s.cadence_open_day, s.cadence_open_days, s.archived_at IS NOT NULL AS archived, \
     \(Micros.column("s.created_at")), \(Micros.column("s.updated_at")),
     (SELECT count(*) FROM survey_rounds r WHERE r.tenant_id = s.tenant_id AND r.survey_id = s.survey_id) AS round_count,
-    (SELECT count(*) FROM survey_responses p WHERE p.tenant_id = s.tenant_id AND p.survey_id = s.survey_id)
-      AS response_count
+    (SELECT coalesce(sum(n), 0)::bigint FROM (
+       SELECT count(*) AS n FROM survey_responses p
+       JOIN survey_rounds r ON r.tenant_id = p.tenant_id AND r.round_id = p.round_id
+       WHERE p.tenant_id = s.tenant_id AND p.survey_id = s.survey_id
+         AND (NOT s.anonymous OR r.closes_at <= \(Micros.sql(now)))
+       GROUP BY p.round_id HAVING NOT s.anonymous OR count(*) >= s.anonymity_threshold) counted) AS response_count
     """
+  }
 
   @Sendable func createSurvey(_ request: Tally_V1_CreateSurveyRequest, _ context: RequestContext) async throws
     -> Tally_V1_Survey
@@ -79,7 +88,7 @@ public struct SurveyService: Sendable {
         """,
         Self.parameters(definition) + [today]
       ).rows[0].require(String.self, "id")
-      return try Self.survey(id, connection)
+      return try self.survey(id, connection)
     }
   }
 
@@ -94,13 +103,24 @@ public struct SurveyService: Sendable {
       guard current.kind == definition.kind else {
         throw RPCError.invalidArgument(field: "survey.kind", "cannot change from \(current.kind) to \(definition.kind)")
       }
-      let answered = try connection.query(
-        "SELECT EXISTS (SELECT 1 FROM survey_responses WHERE survey_id = $1::uuid) AS answered", [id]
-      ).rows[0].require(Bool.self, "answered")
-      guard !answered else {
+      let state = try connection.query(
+        """
+        SELECT EXISTS (SELECT 1 FROM survey_responses WHERE survey_id = $1::uuid) AS answered,
+          EXISTS (SELECT 1 FROM survey_invitations i JOIN survey_rounds r ON r.round_id = i.round_id
+            WHERE r.survey_id = $1::uuid) AS invited
+        """, [id]
+      ).rows[0]
+      guard !(try state.require(Bool.self, "answered")) else {
         throw RPCError(
           code: .failedPrecondition,
           message: "survey \(id) has answers: its questions and settings can no longer change; create a new survey")
+      }
+      // Invited people were told whether their answer is anonymous; an answer must be stored so.
+      if current.anonymous != definition.anonymous, try state.require(Bool.self, "invited") {
+        throw RPCError(
+          code: .failedPrecondition,
+          message: "survey \(id) has invitations issued as \(current.anonymous ? "anonymous" : "identified")"
+            + ": survey.anonymous can no longer change; create a new survey")
       }
       try connection.query(
         """
@@ -114,7 +134,7 @@ public struct SurveyService: Sendable {
         """,
         [id] + Array(Self.parameters(definition).dropFirst()) + [today]
       )
-      return try Self.survey(id, connection)
+      return try self.survey(id, connection)
     }
   }
 
@@ -129,7 +149,7 @@ public struct SurveyService: Sendable {
       try connection.query(
         "UPDATE surveys SET archived_at = coalesce(archived_at, now()), updated_at = now() WHERE survey_id = $1::uuid",
         [id])
-      return try Self.survey(id, connection)
+      return try self.survey(id, connection)
     }
   }
 
@@ -146,12 +166,12 @@ public struct SurveyService: Sendable {
     let rows = try await self.database.transaction(context) { connection in
       try connection.query(
         """
-        SELECT \(Self.columns) FROM surveys s
+        SELECT \(Self.columns(now: "$6")) FROM surveys s
         WHERE ($1::bigint IS NULL OR (s.created_at, s.survey_id) > (\(Micros.sql("$1")), $2::uuid))
           AND ($3::text IS NULL OR s.kind = $3) AND ($4::boolean OR s.archived_at IS NULL)
         ORDER BY s.created_at, s.survey_id LIMIT $5
         """,
-        [after?.position, after?.id, nonEmpty(request.kind), request.includeArchived, pageSize + 1]
+        [after?.position, after?.id, nonEmpty(request.kind), request.includeArchived, pageSize + 1, self.nowMicros]
       ).rows
     }
     var response = Tally_V1_ListSurveysResponse()
@@ -171,8 +191,10 @@ public struct SurveyService: Sendable {
     ]
   }
 
-  static func survey(_ id: String, _ connection: PostgresConnection) throws -> Tally_V1_Survey {
-    let row = try connection.query("SELECT \(Self.columns) FROM surveys s WHERE s.survey_id = $1::uuid", [id]).rows
+  func survey(_ id: String, _ connection: PostgresConnection) throws -> Tally_V1_Survey {
+    let row = try connection.query(
+      "SELECT \(Self.columns(now: "$2")) FROM surveys s WHERE s.survey_id = $1::uuid", [id, self.nowMicros]
+    ).rows
     guard let row = row.first else { throw RPCError(code: .notFound, message: "no survey \(id)") }
     return try Self.message(row)
   }
