@@ -158,10 +158,6 @@ struct KpiReference {
       }
       return Measure(numerator: name == "acv" ? acv : acv * Double(icp.count), denominator: Double(won.count))
     case "logo_retention_rate", "net_revenue_retention":
-      func customer(_ account: String, at day: Int) -> Bool {
-        guard let customer = KpiFixture.customers[account] else { return false }
-        return KpiFixture.day(customer.since) <= day && (customer.churned.map { KpiFixture.day($0) > day } ?? true)
-      }
       let accounts = fixture.accountTiers.keys.filter { accountMatches($0) && (campaignAccounts?.contains($0) ?? true) }
       let atStart = accounts.filter { customer($0, at: from) }
       if name == "net_revenue_retention" {
@@ -219,9 +215,10 @@ struct KpiReference {
     }
   }
 
+  /// A customer just before midnight of `day`: since before it, churned (if ever) at or after it.
   func customer(_ account: String, at day: Int) -> Bool {
     guard let customer = KpiFixture.customers[account] else { return false }
-    return KpiFixture.day(customer.since) <= day && (customer.churned.map { KpiFixture.day($0) > day } ?? true)
+    return KpiFixture.day(customer.since) < day && (customer.churned.map { KpiFixture.day($0) >= day } ?? true)
   }
 
   /// The KPIs that follow touches into deals, the sales-side ones, and marketing-qualified accounts.

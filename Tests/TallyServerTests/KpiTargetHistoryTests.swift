@@ -40,14 +40,19 @@ import Testing
         }
       }
       let response = try await context.readerA.unary(
-        KpiMethods.getKpis, KpiServiceTests.request(["contacts_per_target_account"]))
-      let kpi = try #require(response.kpis.first)
+        KpiMethods.getKpis, KpiServiceTests.request(["contacts_per_target_account", "data_completeness"]))
+      let kpi = try #require(response.kpis.first { $0.name == "contacts_per_target_account" })
       // The quarter: always, promoted and demoted. The quarter before: always and demoted (its first
       // known tier). January: demoted until February 1; February and March: promoted from the 15th.
       #expect(kpi.current.numerator == 7 && kpi.current.denominator == 3)
       #expect(kpi.previous.numerator == 5 && kpi.previous.denominator == 2)
       #expect(kpi.trend.map(\.numerator) == [5, 3, 3])
       #expect(kpi.trend.map(\.denominator) == [2, 2, 2])
+      // No field but the tier is filled, and a target's tier counts as filled even when it is 0
+      // today (demoted): it had a target tier in the period, which is what made it a target.
+      let completeness = try #require(response.kpis.first { $0.name == "data_completeness" })
+      #expect(completeness.current.numerator == 3 && completeness.current.denominator == 15)
+      #expect(completeness.trend.map(\.numerator) == [2, 2, 2])
     }
   }
 

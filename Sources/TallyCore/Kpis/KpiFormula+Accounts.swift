@@ -61,16 +61,18 @@ extension KpiFormula {
   /// The account, tier and campaign filters on an `accounts a` row.
   static let accountScope = "\(KpiSQL.accountFilter("a.account_id")) AND \(KpiSQL.campaignTargetFilter("a.account_id"))"
 
-  /// SQL true when account `a` was a customer at `time`.
+  /// SQL true when account `a` was a customer just before `time`: periods are [from, to), so a
+  /// customer since 00:00 of the first day is new in the period, not also one at its start, and a
+  /// churn at `to` falls in the next period (as `Journey.isCustomer` has it).
   static func customer(at time: String) -> String {
-    "a.customer_since <= \(time) AND (a.churned_at IS NULL OR a.churned_at > \(time))"
+    "a.customer_since < \(time) AND (a.churned_at IS NULL OR a.churned_at >= \(time))"
   }
 
-  /// An account's ARR at `time` from its history; its first known ARR before its history starts.
+  /// An account's ARR just before `time` from its history; its first known ARR before its history starts.
   static func arr(at time: String) -> String {
     """
     coalesce((SELECT h.arr FROM account_history h WHERE h.account_id = a.account_id
-      ORDER BY h.changed_at <= \(time) DESC, CASE WHEN h.changed_at <= \(time) THEN h.changed_at END DESC, h.changed_at
+      ORDER BY h.changed_at < \(time) DESC, CASE WHEN h.changed_at < \(time) THEN h.changed_at END DESC, h.changed_at
       LIMIT 1), 0)
     """
   }

@@ -39,7 +39,7 @@ struct TargetAccountFacts: KpiPass {
       count(*) FILTER (WHERE c.contacts >= \(kpi.minContacts) AND c.decision_maker) AS covered,
       coalesce(sum(c.contacts), 0) AS contacts,
       coalesce(sum((a.industry IS NOT NULL)::int + (a.employee_count IS NOT NULL)::int
-        + (a.annual_revenue IS NOT NULL)::int + (a.owner IS NOT NULL)::int + (a.tier > 0)::int), 0) AS filled
+        + (a.annual_revenue IS NOT NULL)::int + (a.owner IS NOT NULL)::int + 1), 0) AS filled
     FROM targets t JOIN accounts a ON a.account_id = t.account_id
       LEFT JOIN contact_facts c ON c.account_id = t.account_id
     GROUP BY t.label
