@@ -66,8 +66,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private var writabilityWaiters = WritabilityWaiters()
   private let flushes = FlushCoalescer()
   /// The frame decoder, run here rather than in a `ByteToMessageHandler` of its own (as the
-  /// server does: no generic handler code or `NIOAny` trip per frame).
-  private var decoder = NIOSingleStepByteToMessageProcessor(FrameDecoder(expectsMagic: false))
+  /// server does: no generic handler code or `NIOAny` trip per frame), one frame at a time, so
+  /// that WELCOME's `max_frame_payload` holds from the frame after it.
+  private var decoder = FrameDecoder(expectsMagic: false)
+  /// Bytes of a frame not yet complete.
+  private var unread: ByteBuffer?
   /// The decoder refused the bytes: the connection is failing and reads no more.
   private var bytesRefused = false
   /// The server's payload limit from WELCOME (the protocol default until then).
@@ -120,11 +123,20 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard !self.bytesRefused else { return }
-    do {
-      try self.decoder.process(buffer: self.unwrapInboundIn(data)) { self.received($0, context: context) }
-    } catch {
-      self.errorCaught(context: context, error: error)
+    var bytes = self.unwrapInboundIn(data)
+    if var unread = self.unread {
+      self.unread = nil
+      unread.writeBuffer(&bytes)
+      bytes = unread
     }
+    do {
+      while !self.bytesRefused, let frame = try self.decoder.decode(buffer: &bytes) {
+        self.received(frame, context: context)
+      }
+    } catch {
+      return self.errorCaught(context: context, error: error)
+    }
+    if bytes.readableBytes > 0 { self.unread = bytes }
   }
 
   private func received(_ frame: Frame, context: ChannelHandlerContext) {
@@ -133,7 +145,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       guard let welcome = try? Tally_V1_Welcome(decoding: frame.payload) else {
         return self.fail(ConnectionError(.protocolError, "WELCOME payload is not a valid tally.v1.Welcome"))
       }
-      if welcome.maxFramePayload > 0 { self.maxFramePayload = Int(welcome.maxFramePayload) }
+      if welcome.maxFramePayload > 0 {
+        self.maxFramePayload = Int(welcome.maxFramePayload)
+        self.decoder.maxPayload = self.maxFramePayload
+      }
       if welcome.maxConcurrentStreams > 0 { self.maxConcurrentStreams = Int(welcome.maxConcurrentStreams) }
       self.handshakeTimer?.cancel()
       self.welcome.succeed(welcome)
@@ -157,7 +172,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       buffer.writeFrame(.ping, flags: .ack, payload: frame.payload)
       context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
     case .goAway:
-      let goAway = (try? Tally_V1_GoAway(decoding: frame.payload)) ?? Tally_V1_GoAway()
+      // An unreadable GOAWAY says nothing of which calls ran: none is sent again.
+      guard let goAway = try? Tally_V1_GoAway(decoding: frame.payload) else {
+        return self.receivedGoAway(
+          ConnectionError(.protocolError, "GOAWAY payload is not a valid tally.v1.GoAway"), lastStreamID: .max)
+      }
       self.receivedGoAway(ConnectionError(goAway: goAway), lastStreamID: goAway.lastStreamID)
     case .hello, .call, .cancel:
       self.fail(ConnectionError(.protocolError, "a server may not send \(frame.type)"))
@@ -316,6 +335,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   /// Sends one more request message on an open stream.
   func sendMessage(_ bytes: [UInt8], endStream: Bool, handle: StreamHandle) {
+    // Sent, it would be a FRAME_TOO_LARGE that ends the connection and every call on it.
+    if bytes.count > self.maxFramePayload {
+      return self.endCall(
+        handle,
+        RPCError(
+          code: .resourceExhausted,
+          message:
+            "a request message of \(bytes.count) bytes is above the server's max_frame_payload (\(self.maxFramePayload))"
+        ))
+    }
     if handle.queued, let index = self.queuedCalls.firstIndex(where: { $0.handle === handle }) {
       self.queuedCalls[index].messages.append(bytes)
       self.queuedCalls[index].endStream = endStream
@@ -329,7 +358,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   /// The caller gave up on the call: CANCEL tells the server to stop its work.
   func cancel(_ handle: StreamHandle) {
-    let error = RPCError(code: .cancelled, message: "the call was cancelled")
+    self.endCall(handle, RPCError(code: .cancelled, message: "the call was cancelled"))
+  }
+
+  /// Ends the call with `error` on this side; a started one is cancelled on the server.
+  private func endCall(_ handle: StreamHandle, _ error: RPCError) {
     if handle.queued {
       handle.cancelled = true
       if let index = self.queuedCalls.firstIndex(where: { $0.handle === handle }) {

@@ -101,11 +101,16 @@ public final class TallyClient: Sendable {
     let connection = try await self.connection()
     let call = try self.start(
       method.fullName, on: connection, messages: [], endStream: false, singleResponse: true, options: options)
-    return try await call.withCancellation {
-      let writer = RequestWriter<Request>(call: call, client: self)
-      try await requests(writer)
-      try await writer.finish()
-      return try await call.singleResponse(Response.self, method.fullName)
+    // Never sent again (its requests are written once), so a refusal is the caller's error as is.
+    do {
+      return try await call.withCancellation {
+        let writer = RequestWriter<Request>(call: call, client: self)
+        try await requests(writer)
+        try await writer.finish()
+        return try await call.singleResponse(Response.self, method.fullName)
+      }
+    } catch let refused as RefusedBeforeStart {
+      throw refused.reason
     }
   }
 

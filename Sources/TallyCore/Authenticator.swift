@@ -2,7 +2,8 @@ import TallyWire
 
 /// Turns the API key of a HELLO into a principal.
 public protocol Authenticator: Sendable {
-  /// The key's principal; throws `RPCError` `.unauthenticated` with a message for the client otherwise.
+  /// The key's principal; throws `RPCError` `.unauthenticated` with a message for the client when the
+  /// key is refused, any other error when it could not be checked (the client gets GOAWAY OVERLOADED).
   func authenticate(apiKey: String) async throws -> Principal
 
   /// Called before each call: throws when the key was revoked or its tenant suspended since HELLO.

@@ -199,9 +199,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.act(self.machine.authenticationSucceeded())
     case .failure(let error):
       self.heldFrames = []
-      let message = (error as? RPCError)?.message ?? "the API key could not be checked"
-      if !(error is RPCError) { self.logger.error("authentication failed", metadata: ["error": "\(error)"]) }
-      self.act(self.machine.authenticationFailed(message))
+      // A refused key (or a suspended tenant's) is UNAUTHENTICATED, final; a check that could not
+      // run (the database unavailable, or an unexpected error) is OVERLOADED, worth a retry.
+      let refusal = error as? RPCError
+      if refusal == nil { self.logger.error("authentication failed", metadata: ["error": "\(error)"]) }
+      if let refusal, refusal.code == .unauthenticated || refusal.code == .permissionDenied {
+        self.act(self.machine.authenticationFailed(refusal.message))
+      } else {
+        let message = "the API key could not be checked now" + (refusal.map { ": \($0.message)" } ?? "")
+        self.act(self.machine.authenticationFailed(message, code: .overloaded))
+      }
     }
   }
 

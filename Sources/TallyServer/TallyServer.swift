@@ -98,6 +98,11 @@ public final class TallyServer: Service, Sendable {
       guard self.configuration.allowPlaintext else {
         throw ServerConfigurationError("TLS certificate and key are required (plaintext is for tests only)")
       }
+      // PROTOCOL.md: plain TCP is for tests on loopback, so it never listens beyond this machine.
+      guard ["127.0.0.1", "::1", "localhost"].contains(self.configuration.host) else {
+        throw ServerConfigurationError(
+          "plaintext listens on loopback only (127.0.0.1, ::1 or localhost), not \(self.configuration.host)")
+      }
       return nil
     }
     let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainPath).map {

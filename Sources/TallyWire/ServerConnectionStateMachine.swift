@@ -26,10 +26,27 @@ public struct ServerConnectionStateMachine: Sendable {
   }
 
   private struct Streams: Sendable {
-    /// The highest stream id opened so far: ids at or below it were opened once.
+    /// The highest stream id opened so far: ids at or below it were opened once, except `skipped`.
     var lastStreamID: UInt32 = 0
     /// Open streams, and whether the client has ended its half (END_STREAM).
     var open: [UInt32: Bool] = [:]
+    /// Ids a CALL jumped over, oldest first: a MESSAGE or CANCEL there is PROTOCOL_ERROR, where
+    /// one for an ended stream is ignored. Bounded, so a client cannot grow it without end.
+    var skipped: [ClosedRange<UInt32>] = []
+    static let maxSkippedRanges = 1_024
+
+    mutating func opened(_ streamID: UInt32) {
+      if streamID > self.lastStreamID + 1 {
+        if self.skipped.count == Self.maxSkippedRanges { self.skipped.removeFirst() }
+        self.skipped.append(self.lastStreamID + 1...streamID - 1)
+      }
+      self.lastStreamID = streamID
+    }
+
+    /// Whether a CALL ever used this id (as far as `skipped` remembers).
+    func wasOpened(_ streamID: UInt32) -> Bool {
+      streamID <= self.lastStreamID && !self.skipped.contains { $0.contains(streamID) }
+    }
   }
 
   private enum State: Sendable {
@@ -123,9 +140,13 @@ public struct ServerConnectionStateMachine: Sendable {
     return .sendWelcome
   }
 
-  public mutating func authenticationFailed(_ message: String) -> Action {
+  /// The key was refused (`.unauthenticated`), or could not be checked (`.overloaded`: the
+  /// client may retry on a new connection, where a refused key may not).
+  public mutating func authenticationFailed(_ message: String, code: ConnectionError.Code = .unauthenticated)
+    -> Action
+  {
     guard case .authenticating = self.state else { return .none }
-    return self.fail(ConnectionError(.unauthenticated, message))
+    return self.fail(ConnectionError(code, message))
   }
 
   /// The call on `streamID` has sent its STATUS.
@@ -221,7 +242,7 @@ public struct ServerConnectionStateMachine: Sendable {
           lastStreamID: streams.lastStreamID
         )
       }
-      streams.lastStreamID = frame.streamID
+      streams.opened(frame.streamID)
       if draining {
         return .rejectStream(
           frame.streamID,
@@ -239,7 +260,7 @@ public struct ServerConnectionStateMachine: Sendable {
       streams.open[frame.streamID] = false
       return .openStream(frame.streamID, header)
     case .message:
-      guard frame.streamID <= streams.lastStreamID else {
+      guard streams.wasOpened(frame.streamID) else {
         return self.failNeverOpened(frame, lastStreamID: streams.lastStreamID)
       }
       guard let inboundClosed = streams.open[frame.streamID] else { return .none }
@@ -253,7 +274,7 @@ public struct ServerConnectionStateMachine: Sendable {
       if endStream { streams.open[frame.streamID] = true }
       return .deliverMessage(frame.streamID, frame.payload, endStream: endStream)
     case .cancel:
-      guard frame.streamID <= streams.lastStreamID else {
+      guard streams.wasOpened(frame.streamID) else {
         return self.failNeverOpened(frame, lastStreamID: streams.lastStreamID)
       }
       guard streams.open[frame.streamID] != nil else { return .none }

@@ -1,6 +1,7 @@
 import Foundation
 import TallyCore
 import TallyServer
+import TallyWire
 
 /// The `tallyd serve --config FILE` file (JSON). Every field has a default but the TLS files.
 struct ServeConfiguration: Decodable {
@@ -98,8 +99,10 @@ struct ServeConfiguration: Decodable {
   func serverConfiguration() throws -> ServerConfiguration {
     var limits = ServerLimits()
     if let value = self.limits.maxFramePayload {
-      guard (1024...(64 << 20)).contains(value) else {
-        throw ServerConfigurationError("limits.max_frame_payload must be 1024...67108864, got \(value)")
+      // Never below the protocol's default: a client may pipeline calls that size before WELCOME.
+      guard (Frame.defaultMaxPayload...(64 << 20)).contains(value) else {
+        throw ServerConfigurationError(
+          "limits.max_frame_payload must be \(Frame.defaultMaxPayload)...67108864 (4 to 64 MiB), got \(value)")
       }
       limits.maxFramePayload = value
     }

@@ -11,7 +11,9 @@ import Testing
 /// call's MESSAGE and STATUS frames complete it.
 @Suite struct ClientConnectionHandlerTests {
   /// A handler in an embedded channel that has sent its HELLO and had its WELCOME.
-  private func welcomedHandler() throws -> (EmbeddedChannel, ClientConnectionHandler) {
+  private func welcomedHandler(_ welcomeMessage: Tally_V1_Welcome = .init()) throws -> (
+    EmbeddedChannel, ClientConnectionHandler
+  ) {
     let channel = EmbeddedChannel()
     let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
     let handler = ClientConnectionHandler(
@@ -19,7 +21,8 @@ import Testing
     try channel.pipeline.syncOperations.addHandler(handler)
     try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     #expect(try channel.readOutbound(as: ByteBuffer.self) != nil, "no magic and HELLO")
-    try Self.send(Frame(type: .welcome, payload: ByteBuffer()), to: channel)
+    try Self.send(
+      Frame(type: .welcome, payload: ByteBuffer(bytes: try welcomeMessage.serializedBytes() as [UInt8])), to: channel)
     return (channel, handler)
   }
 
@@ -106,6 +109,57 @@ import Testing
     } throws: { error in
       (error as? RPCError)?.code == .notFound && (error as? RPCError)?.message == "no such thing"
     }
+  }
+
+  /// The limit WELCOME announces is the one the client reads by: above the 4 MiB default when
+  /// the server allows more, and below it when the server allows less.
+  @Test(arguments: [(8 << 20, 5 << 20, true), (1_024, 2_048, false)])
+  func framesAreReadByTheLimitWelcomeAnnounced(limit: Int, length: Int, accepted: Bool) throws {
+    var welcome = Tally_V1_Welcome()
+    welcome.maxFramePayload = UInt32(limit)
+    let (channel, handler) = try self.welcomedHandler(welcome)
+    let response = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.run()
+    while try channel.readOutbound(as: ByteBuffer.self) != nil {}
+    // Drip-fed in two reads, so the frame is also completed from bytes held over.
+    var bytes = ByteBuffer()
+    bytes.writeFrame(Frame(type: .message, streamID: 1, payload: ByteBuffer(repeating: 7, count: length)))
+    bytes.writeFrame(try self.status(.ok, streamID: 1))
+    try channel.writeInbound(bytes.readSlice(length: 1_000)!)
+    try channel.writeInbound(bytes)
+    if accepted {
+      #expect(try response.wait()?.readableBytes == length)
+    } else {
+      let written = try channel.readOutbound(as: ByteBuffer.self)
+      let goAway = try Self.decode([try #require(written)])
+      #expect(goAway.map(\.type) == [.goAway])
+      #expect(try Tally_V1_GoAway(serializedBytes: Array(buffer: goAway[0].payload)).code == .frameTooLarge)
+      #expect(throws: RPCError.self) { try response.wait() }
+    }
+  }
+
+  /// A client-streaming message too large for the server ends its own call, not the connection.
+  @Test func anOversizedStreamedMessageFailsItsCallAndCancelsIt() throws {
+    var welcome = Tally_V1_Welcome()
+    welcome.maxFramePayload = 1_024
+    let (channel, handler) = try self.welcomedHandler(welcome)
+    var header = Tally_V1_CallHeader()
+    header.method = "tally.v1.EventService/RecordEvents"
+    let promise = channel.eventLoop.makePromise(of: ByteBuffer?.self)
+    let handle = StreamHandle()
+    handler.startCall(
+      .init(header: header, messages: [], endStream: false, handle: handle, timeout: nil, responses: .single(promise)))
+    handler.sendMessage(Array(repeating: 1, count: 2_048), endStream: true, handle: handle)
+    channel.embeddedEventLoop.run()
+    var written: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    #expect(try Self.decode(written).map(\.type) == [.call, .cancel])
+    #expect {
+      try promise.futureResult.wait()
+    } throws: { error in
+      (error as? RPCError)?.code == .resourceExhausted
+    }
+    #expect(channel.isActive, "the connection stays up")
   }
 
   @Test func aLostConnectionFailsTheCallsInFlight() throws {

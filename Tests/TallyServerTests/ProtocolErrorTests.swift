@@ -89,6 +89,24 @@ import Testing
     }
   }
 
+  /// A key the server could not check (its database down) is not a bad key: OVERLOADED, which a
+  /// client retries on a new connection, where UNAUTHENTICATED would tell it to give up.
+  @Test func keyThatCouldNotBeCheckedGetsGoAwayOverloaded() async throws {
+    struct UnavailableAuthenticator: Authenticator {
+      func authenticate(apiKey: String) async throws -> Principal {
+        throw RPCError(code: .unavailable, message: "the database is unavailable")
+      }
+    }
+    try await TestServer.with(authenticator: UnavailableAuthenticator()) { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake(apiKey: TestKeys.operatorKey)
+      let goAway = await connection.nextGoAway()
+      #expect(goAway?.code == .overloaded)
+      #expect(goAway?.message.contains("the database is unavailable") == true)
+      #expect(await connection.waitForClose())
+    }
+  }
+
   @Test func pingIsAnsweredWithTheSameBytes() async throws {
     try await TestServer.with { server, _ in
       let connection = try await RawConnection(port: server.port)

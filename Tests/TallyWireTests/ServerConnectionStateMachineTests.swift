@@ -129,6 +129,20 @@ import Testing
     self.expectGoAway(cancel.receivedFrame(Frame(type: .cancel, streamID: 9, payload: ByteBuffer())), .protocolError)
   }
 
+  /// Ids may skip; the ones skipped were never opened, though they lie below the last one.
+  @Test func frameOnAStreamIDACallSkippedIsAProtocolError() {
+    var message = self.active()
+    _ = message.receivedFrame(self.call(1))
+    _ = message.receivedFrame(self.call(5))
+    #expect(message.receivedFrame(self.message(1)) != .none, "stream 1 is open")
+    self.expectGoAway(message.receivedFrame(self.message(3)), .protocolError)
+    var cancel = self.active()
+    _ = cancel.receivedFrame(self.call(4))
+    _ = cancel.streamClosed(4)
+    #expect(cancel.receivedFrame(Frame(type: .cancel, streamID: 4, payload: ByteBuffer())) == .none)
+    self.expectGoAway(cancel.receivedFrame(Frame(type: .cancel, streamID: 2, payload: ByteBuffer())), .protocolError)
+  }
+
   @Test func frameOnAnEndedStreamIsIgnored() {
     var machine = self.active()
     _ = machine.receivedFrame(self.call(1))
