@@ -114,11 +114,32 @@ import Testing
       }
       #expect(aEvents == 1)
 
+      // Upserts with B's ids write A's own rows: an upsert never lands on B's row of that id.
+      var campaign = Fixture.campaign("b-camp", channel: "ads")
+      campaign.name = "A's campaign"
+      _ = try await a.unary(CampaignMethods.upsertCampaign, Fixture.upsert(campaign))
+      _ = try await a.unary(
+        AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("b-contact", account: "b-acct", role: "user")))
+      opportunity.name = "A's deal"
+      _ = try await a.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(opportunity))
+      var aCost = cost
+      aCost.cost.key = "b-cost"
+      aCost.cost.amount = 9
+      _ = try await a.unary(CampaignMethods.recordCost, aCost)
+      var aTargets = targets
+      aTargets.remove = []
+      aTargets.add = ["b-acct"]
+      _ = try await a.unary(CampaignMethods.setCampaignTargets, aTargets)
+      #expect(try await a.unary(CampaignMethods.getCampaign, getCampaign).name == "A's campaign")
+      #expect(try await a.unary(CampaignMethods.listCosts, .init()).costs.map(\.amount) == [9])
+
       // B's rows are exactly as B left them.
       let b = context.clientB
       #expect(try await b.unary(AccountMethods.getAccount, getAccount).name == "B Corp")
-      #expect(try await b.unary(AccountMethods.getContact, getContact).accountID == "b-acct")
-      #expect(try await b.unary(CampaignMethods.getCampaign, getCampaign).targetAccountCount == 0)
+      let bContact = try await b.unary(AccountMethods.getContact, getContact)
+      #expect(bContact.accountID == "b-acct" && bContact.role == "champion")
+      let bCampaign = try await b.unary(CampaignMethods.getCampaign, getCampaign)
+      #expect(bCampaign.targetAccountCount == 0 && bCampaign.name == "Campaign b-camp" && bCampaign.channel == "email")
       #expect(try await b.unary(OpportunityMethods.getOpportunity, getOpportunity).name == "B deal")
       #expect(try await b.unary(CampaignMethods.listCosts, .init()).costs.map(\.amount) == [7])
     }

@@ -58,6 +58,47 @@ import Testing
     #expect(try role.require(Bool.self, "rolbypassrls") == false)
   }
 
+  /// The flags above would pass a `USING (true)`; this reads what each policy the runtime role
+  /// meets allows: exactly one per tenant table and partition, for every command, that names the
+  /// transaction's tenant (or, on tenants and api_keys only, the operator's setting), and no
+  /// WITH CHECK of its own, so rows written must pass the same test.
+  @Test func everyPolicyTheRuntimeRoleMeetsNamesTheTransactionsTenant() async throws {
+    let database = try await TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    let rows = try owner.query(
+      """
+      SELECT c.relname, p.polname::text AS polname, p.polcmd::text AS cmd, p.polpermissive,
+        pg_get_expr(p.polqual, p.polrelid) AS qual, p.polwithcheck IS NOT NULL AS has_check
+      FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+      LEFT JOIN pg_policy p ON p.polrelid = c.oid
+        AND ('tally_app'::regrole::oid = ANY(p.polroles) OR 0::oid = ANY(p.polroles))
+      WHERE c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace
+      """
+    ).rows
+    var policies: [String: Int] = [:]
+    for row in rows {
+      let table = try row.require(String.self, "relname")
+      _ = try #require(try row.decode(String.self, "polname"), "\(table) has no policy for tally_app")
+      let qual = try #require(try row.decode(String.self, "qual"), "\(table): a policy with no USING")
+      policies[table, default: 0] += 1
+      #expect(try row.require(String.self, "cmd") == "*", "\(table): one policy for every command")
+      #expect(try row.require(Bool.self, "polpermissive"), "\(table)")
+      #expect(try !row.require(Bool.self, "has_check"), "\(table): a WITH CHECK of its own")
+      let clauses = qual.components(separatedBy: " OR ")
+      #expect(clauses[0].drop { $0 == "(" }.hasPrefix("tenant_id = "), "\(table): \(qual)")
+      #expect(clauses[0].contains("current_setting('tally.tenant_id'::text, true)"), "\(table): \(qual)")
+      #expect(!clauses[0].contains(" AND "), "\(table): \(qual)")
+      if clauses.count > 1 {
+        #expect(["tenants", "api_keys"].contains(table), "\(table) lets the operator in: \(qual)")
+        #expect(
+          clauses.count == 2 && clauses[1].contains("current_setting('tally.operator'::text, true)"),
+          "\(table): \(qual)")
+      }
+    }
+    #expect(policies.count > Self.tenantTables.count + 30, "the events partitions are missing")
+    #expect(policies.filter { $0.value != 1 }.isEmpty, "tables with several policies: \(policies)")
+  }
+
   @Test(arguments: seededTables)
   func withNoTenantTheRuntimeRoleSeesAndWritesNothing(_ table: String) async throws {
     let database = try await TestDatabase.create()
