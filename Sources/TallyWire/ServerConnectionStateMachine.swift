@@ -43,9 +43,16 @@ public struct ServerConnectionStateMachine: Sendable {
       self.lastStreamID = streamID
     }
 
-    /// Whether a CALL ever used this id (as far as `skipped` remembers).
+    /// Whether a CALL ever used this id (as far as `skipped` remembers). The gaps are in id
+    /// order, so a binary search finds the one that could hold it.
     func wasOpened(_ streamID: UInt32) -> Bool {
-      streamID <= self.lastStreamID && !self.skipped.contains { $0.contains(streamID) }
+      guard streamID <= self.lastStreamID else { return false }
+      var (low, high) = (0, self.skipped.count)
+      while low < high {
+        let middle = (low + high) / 2
+        if self.skipped[middle].upperBound < streamID { low = middle + 1 } else { high = middle }
+      }
+      return low == self.skipped.count || !self.skipped[low].contains(streamID)
     }
   }
 

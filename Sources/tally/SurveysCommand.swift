@@ -40,7 +40,7 @@ struct Surveys: AsyncParsableCommand {
       [
         "\(round.number)", round.id, round.status, Output.time(round.opensAt),
         round.hasClosesAt ? Output.time(round.closesAt) : "until closed", round.scheduled ? "cadence" : "by hand",
-        "\(round.invitations)", "\(round.responses)",
+        "\(round.invitations)", round.responsesWithheld ? "withheld" : "\(round.responses)",
       ]
     }
     Output.printTable([["round", "id", "status", "opens", "closes", "opened", "invited", "responses"]] + rows)

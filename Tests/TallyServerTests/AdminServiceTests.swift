@@ -154,6 +154,7 @@ import Testing
       _ = await expectStatus(.permissionDenied) {
         try await adminA.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest())
       }
+      _ = await expectStatus(.permissionDenied) { try await self.createTenant(adminA, "Rogue") }
       var getB = Tally_V1_GetTenantRequest()
       getB.tenantID = tenantB
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.getTenant, getB) }

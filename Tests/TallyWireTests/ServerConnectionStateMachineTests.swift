@@ -141,6 +141,16 @@ import Testing
     _ = cancel.streamClosed(4)
     #expect(cancel.receivedFrame(Frame(type: .cancel, streamID: 4, payload: ByteBuffer())) == .none)
     self.expectGoAway(cancel.receivedFrame(Frame(type: .cancel, streamID: 2, payload: ByteBuffer())), .protocolError)
+    // Several gaps: the ids between them were opened, the ids in them were not.
+    for (id, opened) in [(6, true), (10, true), (5, false), (8, false)] as [(UInt32, Bool)] {
+      var machine = self.active()
+      for call in [1, 3, 6, 10] as [UInt32] { _ = machine.receivedFrame(self.call(call)) }
+      if opened {
+        #expect(machine.receivedFrame(self.message(id)) != .none, "stream \(id)")
+      } else {
+        self.expectGoAway(machine.receivedFrame(self.message(id)), .protocolError)
+      }
+    }
   }
 
   @Test func frameOnAnEndedStreamIsIgnored() {
