@@ -65,6 +65,8 @@ public struct RoutedMethod: Sendable {
   public let fullName: String
   public let access: Access
   public let body: Body
+  /// The response message's type, to decode a stored response (`IdempotentCalls`).
+  public let responseType: any Message.Type
 
   public var kind: CallKind {
     switch self.body {
@@ -92,7 +94,7 @@ public struct Router: Sendable {
   ) {
     precondition(method.kind == .unary, "\(method.fullName) is not unary")
     self.add(
-      method.fullName, access,
+      method.fullName, access, Response.self,
       .unary { payload, context in
         try await handler(try decodeRequest(Request.self, from: payload), context)
       })
@@ -107,7 +109,7 @@ public struct Router: Sendable {
   ) {
     precondition(method.kind == .serverStreaming, "\(method.fullName) is not server streaming")
     self.add(
-      method.fullName, access,
+      method.fullName, access, Response.self,
       .serverStreaming { payload, context, sink in
         try await handler(try decodeRequest(Request.self, from: payload), context, ResponseWriter(sink))
       })
@@ -120,15 +122,26 @@ public struct Router: Sendable {
   ) {
     precondition(method.kind == .clientStreaming, "\(method.fullName) is not client streaming")
     self.add(
-      method.fullName, access,
+      method.fullName, access, Response.self,
       .clientStreaming { raw, context in
         try await handler(RequestStream(raw), context)
       })
   }
 
-  private mutating func add(_ fullName: String, _ access: Access, _ body: RoutedMethod.Body) {
+  private mutating func add(
+    _ fullName: String, _ access: Access, _ responseType: any Message.Type, _ body: RoutedMethod.Body
+  ) {
     precondition(self.methods[fullName] == nil, "\(fullName) registered twice")
-    self.methods[fullName] = RoutedMethod(fullName: fullName, access: access, body: body)
+    self.methods[fullName] = RoutedMethod(fullName: fullName, access: access, body: body, responseType: responseType)
+  }
+
+  /// Replaces the bodies of the methods `wrap` returns a new body for.
+  mutating func wrapBodies(_ wrap: (RoutedMethod) -> RoutedMethod.Body?) {
+    for (name, method) in self.methods {
+      guard let body = wrap(method) else { continue }
+      self.methods[name] = RoutedMethod(
+        fullName: name, access: method.access, body: body, responseType: method.responseType)
+    }
   }
 }
 

@@ -67,6 +67,7 @@ func serve(
     ABMDataServices(pool: pool).register(into: &router)
     SurveyService(pool: pool).register(into: &router)
     KpiService(pool: pool).register(into: &router)
+    router.replayRepeatedWrites(IdempotentCalls(pool: pool))
     services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
     services.append(.init(service: PulseRounds(pool: pool, logger: logger)))
   }

@@ -39,6 +39,7 @@ struct DataTestContext {
       ABMDataServices(pool: pool).register(into: &router)
       SurveyService(pool: pool, clock: { clock.now }).register(into: &router)
       KpiService(pool: pool).register(into: &router)
+      router.replayRepeatedWrites(IdempotentCalls(pool: pool))
     }
     return try await TestServer.with(authenticator: authenticator, services: register) { server, _ in
       let operatorClient = try server.client(apiKey: operatorKey)

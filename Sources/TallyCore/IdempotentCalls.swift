@@ -1,0 +1,249 @@
+import Crypto
+public import NIOCore
+import SwiftProtobuf
+public import TallyStore
+import TallyWire
+
+/// `idempotency_key` (PROTOCOL.md): a tenant's write repeated with the key of a finished call gets
+/// the first call's response, and does not run again, for 24 hours.
+///
+/// The first call claims the key in a transaction of its own before it runs and stores its sealed
+/// response once it succeeds; a failure releases the key, so a retry runs. A repeat while the
+/// first still runs is ABORTED (retry later); one with another method or other request messages
+/// is INVALID_ARGUMENT. Keys are per tenant. A call that acts on no tenant (an operator key that
+/// names none) is not replayed, nor is SubmitResponse, whose token makes a repeat ALREADY_EXISTS
+/// and whose call must leave nothing behind that could tie an answer to a person.
+public struct IdempotentCalls: Sendable {
+  static let retention = "24 hours"
+  /// A claim older than this whose call never finished (its server stopped) may be taken over.
+  static let abandoned = "15 minutes"
+  static let maxKeyLength = 128
+
+  private let database: TenantDatabase
+
+  public init(pool: PostgresPool) { self.database = TenantDatabase(pool: pool) }
+
+  /// The methods a repeated key replays: every write of a tenant's data, and its API keys.
+  static func replays(_ method: RoutedMethod) -> Bool {
+    guard method.kind != .serverStreaming, method.fullName != SurveyMethods.submitResponse.fullName else {
+      return false
+    }
+    return method.access == .tenantWrite || method.fullName == AdminMethods.createApiKey.fullName
+      || method.fullName == AdminMethods.revokeApiKey.fullName
+  }
+
+  /// The keys of one call: where its result is stored, and what seals it.
+  struct Keys {
+    /// SHA-256 of the tenant and the idempotency key: the stored row's id.
+    let callID: String
+    let seal: SymmetricKey
+    let mac: SymmetricKey
+
+    init(tenant: String, idempotencyKey: String) {
+      let material = SymmetricKey(data: Array(idempotencyKey.utf8))
+      let salt = Array(tenant.utf8)
+      self.callID = Hex.encode(SHA256.hash(data: salt + [0] + Array(idempotencyKey.utf8)))
+      self.seal = HKDF<SHA256>.deriveKey(
+        inputKeyMaterial: material, salt: salt, info: Array("tally.v1 call result".utf8), outputByteCount: 32)
+      self.mac = HKDF<SHA256>.deriveKey(
+        inputKeyMaterial: material, salt: salt, info: Array("tally.v1 call request".utf8), outputByteCount: 32)
+    }
+  }
+
+  /// The request messages' MAC, built as they are read.
+  struct RequestMAC {
+    private var hmac: HMAC<SHA256>
+
+    init(_ keys: Keys, method: String) {
+      self.hmac = HMAC(key: keys.mac)
+      self.hmac.update(data: Array(method.utf8) + [0])
+    }
+
+    mutating func add(_ message: ByteBuffer) {
+      // Each message's length first, so that two ways of cutting the same bytes differ.
+      var length = UInt64(message.readableBytes).bigEndian
+      withUnsafeBytes(of: &length) { self.hmac.update(data: $0) }
+      message.withUnsafeReadableBytes { self.hmac.update(data: $0) }
+    }
+
+    func finalize() -> String { Hex.encode(self.hmac.finalize()) }
+  }
+
+  /// What the claim found.
+  enum Claim {
+    /// Run the call: the key is this call's now.
+    case run
+    /// A finished call's method, request MAC and sealed response.
+    case finished(method: String, requestMAC: String?, sealedResponse: [UInt8])
+  }
+
+  /// `method` with its body wrapped, or nil when its calls are never replayed.
+  func wrap(_ method: RoutedMethod) -> RoutedMethod.Body? {
+    guard Self.replays(method) else { return nil }
+    let responseType = method.responseType
+    switch method.body {
+    case .unary(let body):
+      return .unary { payload, context in
+        guard let keys = try Self.keys(context) else { return try await body(payload, context) }
+        var requestMAC = RequestMAC(keys, method: context.method)
+        requestMAC.add(payload)
+        let mac = requestMAC.finalize()
+        return try await self.call(keys, mac, responseType, context) {
+          try await body(payload, context)
+        } readMAC: {
+          mac
+        }
+      }
+    case .clientStreaming(let body):
+      return .clientStreaming { requests, context in
+        guard let keys = try Self.keys(context) else { return try await body(requests, context) }
+        let reader = MACReader(requests, RequestMAC(keys, method: context.method))
+        return try await self.call(keys, nil, responseType, context) {
+          try await body(reader.stream, context)
+        } readMAC: {
+          try await reader.drain()
+          return reader.mac
+        }
+      }
+    case .serverStreaming:
+      return nil
+    }
+  }
+
+  /// The idempotency key of the call's CALL, checked, with its tenant; nil when it has none or
+  /// acts on no tenant.
+  static func keys(_ context: RequestContext) throws -> Keys? {
+    guard let key = context.idempotencyKey, !key.isEmpty, let tenant = context.tenantID else { return nil }
+    guard key.utf8.count <= Self.maxKeyLength, key.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) })
+    else {
+      throw RPCError.invalidArgument(
+        field: "idempotency_key",
+        "must be 1 to \(Self.maxKeyLength) printable ASCII characters without spaces (a UUID, say)")
+    }
+    return Keys(tenant: tenant, idempotencyKey: key)
+  }
+
+  /// Claims the key and runs `run`, or answers from the finished call that holds it. `readMAC`
+  /// gives the request messages' MAC, reading what is left of them (a client-streaming call's
+  /// `requestMAC` is nil: its messages are still to come when it claims).
+  private func call(
+    _ keys: Keys,
+    _ requestMAC: String?,
+    _ responseType: any Message.Type,
+    _ context: RequestContext,
+    run: () async throws -> any Message,
+    readMAC: () async throws -> String
+  ) async throws -> any Message {
+    switch try await self.claim(keys, requestMAC, context) {
+    case .finished(let method, let storedMAC, let sealed):
+      let mac = try await readMAC()
+      guard method == context.method, storedMAC == mac else {
+        throw RPCError.invalidArgument(
+          field: "idempotency_key",
+          "was used in the last \(Self.retention) for another request (\(method)); use a new key for a new request")
+      }
+      let bytes = try AES.GCM.open(try AES.GCM.SealedBox(combined: sealed), using: keys.seal)
+      return try responseType.init(serializedBytes: bytes)
+    case .run:
+      do {
+        let response = try await run()
+        let mac = try await readMAC()
+        let sealed = Hex.encode(try AES.GCM.seal(try response.serializedBytes() as [UInt8], using: keys.seal).combined!)
+        try await self.database.transaction(context) { [callID = keys.callID] connection in
+          try connection.query(
+            """
+            UPDATE call_results SET sealed_response = decode($2, 'hex'), request_mac = decode($3, 'hex')
+            WHERE call_id = decode($1, 'hex')
+            """, [callID, sealed, mac])
+        }
+        return response
+      } catch {
+        // Failed calls change nothing (their transactions roll back): a retry runs again.
+        try? await self.database.transaction(context) { [callID = keys.callID] connection in
+          try connection.query("DELETE FROM call_results WHERE call_id = decode($1, 'hex')", [callID])
+        }
+        throw error
+      }
+    }
+  }
+
+  private func claim(_ keys: Keys, _ requestMAC: String?, _ context: RequestContext) async throws -> Claim {
+    let (method, callID) = (context.method, keys.callID)
+    let row = try await self.database.transaction(context) { connection -> PostgresRow? in
+      try connection.query(
+        """
+        DELETE FROM call_results WHERE claimed_at < now() - interval '\(Self.retention)'
+          OR (call_id = decode($1, 'hex') AND sealed_response IS NULL
+            AND claimed_at < now() - interval '\(Self.abandoned)')
+        """, [callID])
+      let claimed = try connection.query(
+        """
+        INSERT INTO call_results (tenant_id, call_id, method, request_mac)
+        VALUES (\(currentTenantSQL), decode($1, 'hex'), $2, decode($3, 'hex'))
+        ON CONFLICT DO NOTHING RETURNING true AS claimed
+        """, [callID, method, requestMAC])
+      guard claimed.rows.isEmpty else { return nil }
+      return try connection.query(
+        """
+        SELECT method, encode(request_mac, 'hex') AS request_mac, encode(sealed_response, 'hex') AS sealed
+        FROM call_results WHERE call_id = decode($1, 'hex')
+        """, [callID]
+      ).rows.first
+    }
+    guard let row else { return .run }
+    guard let sealed = try row.decode(String.self, "sealed") else {
+      throw RPCError(
+        code: .aborted,
+        message: "a call with this idempotency_key is still running; retry once it has finished",
+        retryAfter: .seconds(1))
+    }
+    return .finished(
+      method: try row.require(String.self, "method"), requestMAC: try row.decode(String.self, "request_mac"),
+      sealedResponse: try PostgresArray.bytes("\\x" + sealed))
+  }
+}
+
+extension Router {
+  /// Makes every write replay a repeated `idempotency_key` (`IdempotentCalls`).
+  public mutating func replayRepeatedWrites(_ calls: IdempotentCalls) {
+    self.wrapBodies(calls.wrap)
+  }
+}
+
+/// The request messages of a client-streaming call, MACed as they pass. Read by one task at a
+/// time (the handler, then `drain`), which is what makes the unchecked `Sendable` sound.
+final class MACReader: @unchecked Sendable {
+  private var iterator: any RawMessageIterator
+  private var requestMAC: IdempotentCalls.RequestMAC
+  private var ended = false
+
+  init(_ requests: RawRequestStream, _ mac: IdempotentCalls.RequestMAC) {
+    self.iterator = requests.makeIterator()
+    self.requestMAC = mac
+  }
+
+  /// The messages as the handler reads them.
+  var stream: RawRequestStream { RawRequestStream { Iterator(reader: self) } }
+
+  var mac: String { self.requestMAC.finalize() }
+
+  func next() async throws -> ByteBuffer? {
+    guard !self.ended else { return nil }
+    guard let message = try await self.iterator.next() else {
+      self.ended = true
+      return nil
+    }
+    self.requestMAC.add(message)
+    return message
+  }
+
+  /// Reads the messages the handler left, or all of them for a repeat that does not run.
+  func drain() async throws {
+    while try await self.next() != nil {}
+  }
+
+  struct Iterator: RawMessageIterator {
+    let reader: MACReader
+    mutating func next() async throws -> ByteBuffer? { try await self.reader.next() }
+  }
+}

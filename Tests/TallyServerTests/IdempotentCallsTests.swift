@@ -1,0 +1,138 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyStore
+import TallyWire
+import Testing
+
+/// `idempotency_key` (PROTOCOL.md): a repeated write gets the first call's response and does not
+/// run again; another request under the same key, a bad key, and another tenant's key do not.
+@Suite struct IdempotentCallsTests {
+  private func key(_ name: String) -> CallOptions { CallOptions(idempotencyKey: "\(name)-\(UUID().uuidString)") }
+
+  @Test func aRepeatedCreateReturnsTheFirstSurveyAndCreatesNoOther() async throws {
+    try await DataTestContext.with { context in
+      let a = context.clientA
+      let once = self.key("create")
+      let first = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      let again = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      #expect(again == first)
+      // The same key with another request is refused, and stores nothing.
+      let other = await expectStatus(.invalidArgument) {
+        try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps", title: "Other"), options: once)
+      }
+      #expect(other?.fieldViolations.first?.field == "idempotency_key")
+      // Another tenant's call under the same key is its own.
+      let theirs = try await context.clientB.unary(
+        SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      #expect(theirs.id != first.id)
+      #expect(try await a.unary(SurveyMethods.listSurveys, .init()).surveys.map(\.id) == [first.id])
+      #expect(try await context.clientB.unary(SurveyMethods.listSurveys, .init()).surveys.map(\.id) == [theirs.id])
+      // Without a key, a repeat runs again.
+      _ = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      #expect(try await a.unary(SurveyMethods.listSurveys, .init()).surveys.count == 2)
+    }
+  }
+
+  @Test func aFailedCallLeavesTheKeyFreeAndABadKeyIsRefused() async throws {
+    try await DataTestContext.with { context in
+      let a = context.clientA
+      let once = self.key("retry")
+      await expectViolation("survey.kind") {
+        try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("poll"), options: once)
+      }
+      let created = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      #expect(try await a.unary(SurveyMethods.listSurveys, .init()).surveys.map(\.id) == [created.id])
+      for bad in ["has space", String(repeating: "k", count: 129), "naïve"] {
+        await expectViolation("idempotency_key") {
+          try await a.unary(
+            SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: CallOptions(idempotencyKey: bad))
+        }
+      }
+      #expect(try await a.unary(SurveyMethods.listSurveys, .init()).surveys.count == 1)
+    }
+  }
+
+  /// A key whose first call still runs is ABORTED; a claim left by a call that never finished (its
+  /// server stopped) is taken over after 15 minutes.
+  @Test func aKeyStillClaimedIsAbortedUntilItsClaimIsAbandoned() async throws {
+    try await DataTestContext.with { context in
+      let once = self.key("claimed")
+      let key = once.idempotencyKey!
+      // The claim a running call holds, as IdempotentCalls writes it.
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query(
+          """
+          INSERT INTO call_results (tenant_id, call_id, method)
+          VALUES ($1::uuid, sha256(convert_to($1::text, 'UTF8') || '\\x00'::bytea || convert_to($2, 'UTF8')), $3)
+          """, [context.tenantA, key, SurveyMethods.createSurvey.fullName])
+      }
+      let create = {
+        try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      }
+      let running = await expectStatus(.aborted) { try await create() }
+      #expect(running?.retryAfter != nil)
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("UPDATE call_results SET claimed_at = now() - interval '16 minutes'")
+      }
+      let created = try await create()
+      #expect(try await create() == created)
+    }
+  }
+
+  /// A client stream is replayed by its messages: the repeat reads them, compares, and answers
+  /// as the first call did (every event accepted), not as a second run would (all duplicates).
+  @Test func aRepeatedEventStreamGetsTheFirstAnswer() async throws {
+    try await DataTestContext.with { context in
+      let once = self.key("events")
+      func record(_ keys: [String]) async throws -> Tally_V1_RecordEventsResponse {
+        try await context.clientA.clientStreaming(EventMethods.recordEvents, options: once) { writer in
+          for key in keys {
+            var request = Tally_V1_RecordEventsRequest()
+            request.events = [Fixture.event(key)]
+            try await writer.send(request)
+          }
+        }
+      }
+      let first = try await record(["e1", "e2"])
+      #expect(first.accepted == 2 && first.duplicates == 0 && first.batches == 2)
+      #expect(try await record(["e1", "e2"]) == first)
+      let other = await expectStatus(.invalidArgument) { try await record(["e1", "e3"]) }
+      #expect(other?.fieldViolations.first?.field == "idempotency_key")
+      let stored = try await context.clientA.serverStreaming(EventMethods.listEvents, .init()) { stream in
+        try await stream.reduce(into: [String]()) { $0 += $1.events.map(\.key) }
+      }
+      #expect(stored.sorted() == ["e1", "e2"])
+    }
+  }
+
+  /// Invitation tokens are shown once: a repeat shows the same ones again, and the stored response
+  /// holds neither them nor the key in a readable form.
+  @Test func aRepeatedInvitationShowsTheSameTokensWhichAreStoredSealed() async throws {
+    try await DataTestContext.with { context in
+      let a = context.clientA
+      let survey = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await SurveyFixture.openRound(a, survey.id)
+      var request = Tally_V1_IssueInvitationsRequest()
+      request.roundID = round.id
+      request.count = 3
+      let once = self.key("invite")
+      let first = try await a.unary(SurveyMethods.issueInvitations, request, options: once)
+      #expect(try await a.unary(SurveyMethods.issueInvitations, request, options: once) == first)
+      var rounds = Tally_V1_ListRoundsRequest()
+      rounds.surveyID = survey.id
+      #expect(try await a.unary(SurveyMethods.listRounds, rounds).rounds[0].invitations == 3)
+
+      let rows = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query(
+          "SELECT encode(call_id, 'hex') AS id, encode(sealed_response, 'escape') AS sealed FROM call_results"
+        ).rows
+      }
+      #expect(rows.count == 1, "only the call with a key is kept")
+      let sealed = try rows.compactMap { try $0.decode(String.self, "sealed") }.joined()
+      for token in first.invitations.map(\.token) { #expect(!sealed.contains(token)) }
+      #expect(!sealed.contains(once.idempotencyKey!))
+    }
+  }
+}
