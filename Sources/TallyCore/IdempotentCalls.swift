@@ -1,5 +1,5 @@
 import Crypto
-public import NIOCore
+import NIOCore
 import SwiftProtobuf
 public import TallyStore
 import TallyWire
@@ -149,7 +149,7 @@ public struct IdempotentCalls: Sendable {
         let response = try await run()
         let mac = try await readMAC()
         let sealed = Hex.encode(try AES.GCM.seal(try response.serializedBytes() as [UInt8], using: keys.seal).combined!)
-        try await self.database.transaction(context) { [callID = keys.callID] connection in
+        _ = try await self.database.transaction(context) { [callID = keys.callID] connection in
           try connection.query(
             """
             UPDATE call_results SET sealed_response = decode($2, 'hex'), request_mac = decode($3, 'hex')
@@ -159,7 +159,7 @@ public struct IdempotentCalls: Sendable {
         return response
       } catch {
         // Failed calls change nothing (their transactions roll back): a retry runs again.
-        try? await self.database.transaction(context) { [callID = keys.callID] connection in
+        _ = try? await self.database.transaction(context) { [callID = keys.callID] connection in
           try connection.query("DELETE FROM call_results WHERE call_id = decode($1, 'hex')", [callID])
         }
         throw error
