@@ -7,9 +7,8 @@ CREATE TABLE call_results (
   tenant_id uuid NOT NULL REFERENCES tenants (tenant_id),
   call_id bytea NOT NULL CHECK (length(call_id) = 32),
   method text NOT NULL,
-  -- HMAC of the request messages; NULL until a client-streaming call has read all of them.
+  -- HMAC of the request messages and the sealed response: both NULL while the first call runs.
   request_mac bytea,
-  -- NULL while the first call runs.
   sealed_response bytea,
   claimed_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, call_id)

@@ -88,7 +88,7 @@ public struct IdempotentCalls: Sendable {
         var requestMAC = RequestMAC(keys, method: context.method)
         requestMAC.add(payload)
         let mac = requestMAC.finalize()
-        return try await self.call(keys, mac, responseType, context) {
+        return try await self.call(keys, responseType, context) {
           try await body(payload, context)
         } readMAC: {
           mac
@@ -98,7 +98,7 @@ public struct IdempotentCalls: Sendable {
       return .clientStreaming { requests, context in
         guard let keys = try Self.keys(context) else { return try await body(requests, context) }
         let reader = MACReader(requests, RequestMAC(keys, method: context.method))
-        return try await self.call(keys, nil, responseType, context) {
+        return try await self.call(keys, responseType, context) {
           try await body(reader.stream, context)
         } readMAC: {
           try await reader.drain()
@@ -125,16 +125,15 @@ public struct IdempotentCalls: Sendable {
 
   /// Claims the key and runs `run`, or answers from the finished call that holds it. `readMAC`
   /// gives the request messages' MAC, reading what is left of them (a client-streaming call's
-  /// `requestMAC` is nil: its messages are still to come when it claims).
+  /// messages are still to come when it claims, so the MAC is stored with the response).
   private func call(
     _ keys: Keys,
-    _ requestMAC: String?,
     _ responseType: any Message.Type,
     _ context: RequestContext,
     run: () async throws -> any Message,
     readMAC: () async throws -> String
   ) async throws -> any Message {
-    switch try await self.claim(keys, requestMAC, context) {
+    switch try await self.claim(keys, context) {
     case .finished(let method, let storedMAC, let sealed):
       let mac = try await readMAC()
       guard method == context.method, storedMAC == mac else {
@@ -167,7 +166,7 @@ public struct IdempotentCalls: Sendable {
     }
   }
 
-  private func claim(_ keys: Keys, _ requestMAC: String?, _ context: RequestContext) async throws -> Claim {
+  private func claim(_ keys: Keys, _ context: RequestContext) async throws -> Claim {
     let (method, callID) = (context.method, keys.callID)
     let row = try await self.database.transaction(context) { connection -> PostgresRow? in
       try connection.query(
@@ -178,20 +177,19 @@ public struct IdempotentCalls: Sendable {
         """, [callID])
       let claimed = try connection.query(
         """
-        INSERT INTO call_results (tenant_id, call_id, method, request_mac)
-        VALUES (\(currentTenantSQL), decode($1, 'hex'), $2, decode($3, 'hex'))
+        INSERT INTO call_results (tenant_id, call_id, method) VALUES (\(currentTenantSQL), decode($1, 'hex'), $2)
         ON CONFLICT DO NOTHING RETURNING true AS claimed
-        """, [callID, method, requestMAC])
+        """, [callID, method])
       guard claimed.rows.isEmpty else { return nil }
       return try connection.query(
         """
-        SELECT method, encode(request_mac, 'hex') AS request_mac, encode(sealed_response, 'hex') AS sealed
+        SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response
         FROM call_results WHERE call_id = decode($1, 'hex')
         """, [callID]
       ).rows.first
     }
     guard let row else { return .run }
-    guard let sealed = try row.decode(String.self, "sealed") else {
+    guard let sealed = try row.decode(String.self, "sealed_response") else {
       throw RPCError(
         code: .aborted,
         message: "a call with this idempotency_key is still running; retry once it has finished",
@@ -199,7 +197,7 @@ public struct IdempotentCalls: Sendable {
     }
     return .finished(
       method: try row.require(String.self, "method"), requestMAC: try row.decode(String.self, "request_mac"),
-      sealedResponse: try PostgresArray.bytes("\\x" + sealed))
+      sealedResponse: try PostgresArray.bytes(sealed))
   }
 }
 
