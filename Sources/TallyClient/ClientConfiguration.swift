@@ -15,6 +15,9 @@ public struct ClientConfiguration: Sendable {
   public var connectTimeout: Duration
   /// How often a call refused by a closing connection is sent again on a new one.
   public var maxAttempts: Int
+  /// How long in all a unary or server-streaming call waits out its tenant's rate limit
+  /// (RESOURCE_EXHAUSTED with retry_after: the call never started) before failing with it.
+  public var maxRateLimitWait: Duration
 
   public init(
     host: String,
@@ -23,7 +26,8 @@ public struct ClientConfiguration: Sendable {
     apiKey: String,
     clientName: String = "tally-swift",
     connectTimeout: Duration = .seconds(10),
-    maxAttempts: Int = 3
+    maxAttempts: Int = 3,
+    maxRateLimitWait: Duration = .seconds(30)
   ) {
     self.host = host
     self.port = port
@@ -32,6 +36,7 @@ public struct ClientConfiguration: Sendable {
     self.clientName = clientName
     self.connectTimeout = connectTimeout
     self.maxAttempts = maxAttempts
+    self.maxRateLimitWait = maxRateLimitWait
   }
 
   /// Parses `host:port` (or `[v6]:port`).

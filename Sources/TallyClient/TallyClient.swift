@@ -10,7 +10,9 @@ public import TallyWire
 /// opened again after a GOAWAY or a lost connection.
 ///
 /// Calls that a closing connection refused before they started are sent again on a new one
-/// (unary and server-streaming; up to `maxAttempts`). Errors are `RPCError`s: status code and message.
+/// (unary and server-streaming; up to `maxAttempts`), and so are calls refused by their tenant's
+/// rate limit, after the wait the server asks for (up to `maxRateLimitWait` in all). Errors are
+/// `RPCError`s: status code and message.
 public final class TallyClient: Sendable {
   private let configuration: ClientConfiguration
   private let group: any EventLoopGroup
@@ -171,13 +173,19 @@ public final class TallyClient: Sendable {
   }
 
   private func withRetries<T>(_ attempt: (Connection) async throws -> T) async throws -> T {
-    var attempts = 0
+    var attempts = 1
+    var waited = Duration.zero
     while true {
-      attempts += 1
       do {
         return try await attempt(try await self.connection())
       } catch let refused as RefusedBeforeStart {
         guard attempts < self.configuration.maxAttempts else { throw refused.reason }
+        attempts += 1
+      } catch let error as RPCError where error.code == .resourceExhausted && error.retryAfter != nil {
+        // The tenant's rate limit (PROTOCOL.md): the call never started, so it may be sent again.
+        guard let wait = error.retryAfter, waited + wait <= self.configuration.maxRateLimitWait else { throw error }
+        waited += wait
+        try await Task.sleep(for: wait)
       }
     }
   }

@@ -11,19 +11,32 @@ public struct ServerLimits: Sendable, Hashable {
   public var idleTimeout: Duration
   public var handshakeTimeout: Duration
   public var maxMessagesPerStream: Int
+  /// Calls per second one tenant may start, sustained (0: not limited): one tenant cannot take
+  /// the server from the others. Counted per server process, like every limit here.
+  public var tenantCallsPerSecond: Int
+  /// Calls a tenant quiet for a while may start at once before the rate applies.
+  public var tenantCallBurst: Int
+  /// Connections one key may hold open (0: not limited): a leaking client pool cannot use up the server.
+  public var maxConnectionsPerKey: Int
 
   public init(
     maxFramePayload: Int = Frame.defaultMaxPayload,
     maxConcurrentStreams: Int = 100,
     idleTimeout: Duration = .seconds(300),
     handshakeTimeout: Duration = .seconds(10),
-    maxMessagesPerStream: Int = 1_000_000
+    maxMessagesPerStream: Int = 1_000_000,
+    tenantCallsPerSecond: Int = 10_000,
+    tenantCallBurst: Int = 20_000,
+    maxConnectionsPerKey: Int = 1_000
   ) {
     self.maxFramePayload = maxFramePayload
     self.maxConcurrentStreams = maxConcurrentStreams
     self.idleTimeout = idleTimeout
     self.handshakeTimeout = handshakeTimeout
     self.maxMessagesPerStream = maxMessagesPerStream
+    self.tenantCallsPerSecond = tenantCallsPerSecond
+    self.tenantCallBurst = tenantCallBurst
+    self.maxConnectionsPerKey = maxConnectionsPerKey
   }
 }
 
@@ -81,6 +94,9 @@ public struct SystemService: Sendable {
     limits.idleTimeoutMs = self.limits.idleTimeout.clampedMilliseconds
     limits.handshakeTimeoutMs = self.limits.handshakeTimeout.clampedMilliseconds
     limits.maxMessagesPerStream = UInt32(clamping: self.limits.maxMessagesPerStream)
+    limits.tenantCallsPerSecond = UInt32(clamping: self.limits.tenantCallsPerSecond)
+    limits.tenantCallBurst = UInt32(clamping: self.limits.tenantCallBurst)
+    limits.maxConnectionsPerKey = UInt32(clamping: self.limits.maxConnectionsPerKey)
     var response = Tally_V1_ServerInfoResponse()
     response.serverVersion = tallyServerVersion
     response.protocolVersion = tallyProtocolVersion

@@ -82,6 +82,15 @@ public nonisolated struct Tally_V1_ServerLimits: Sendable {
   /// Most messages one stream may carry in either direction.
   public var maxMessagesPerStream: UInt32 = 0
 
+  /// Calls per second one tenant may start on this server (sustained); 0: not limited.
+  public var tenantCallsPerSecond: UInt32 = 0
+
+  /// Calls one tenant may start at once after a quiet spell, above the sustained rate.
+  public var tenantCallBurst: UInt32 = 0
+
+  /// Connections one API key may hold open on this server at once; 0: not limited.
+  public var maxConnectionsPerKey: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -264,7 +273,7 @@ nonisolated extension Tally_V1_ServerInfoRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerLimits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_payload\0\u{3}max_concurrent_streams\0\u{3}idle_timeout_ms\0\u{3}handshake_timeout_ms\0\u{3}max_messages_per_stream\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_payload\0\u{3}max_concurrent_streams\0\u{3}idle_timeout_ms\0\u{3}handshake_timeout_ms\0\u{3}max_messages_per_stream\0\u{3}tenant_calls_per_second\0\u{3}tenant_call_burst\0\u{3}max_connections_per_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -277,6 +286,9 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.idleTimeoutMs) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.handshakeTimeoutMs) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.maxMessagesPerStream) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.tenantCallsPerSecond) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.tenantCallBurst) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxConnectionsPerKey) }()
       default: break
       }
     }
@@ -298,6 +310,15 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
     if self.maxMessagesPerStream != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxMessagesPerStream, fieldNumber: 5)
     }
+    if self.tenantCallsPerSecond != 0 {
+      try visitor.visitSingularUInt32Field(value: self.tenantCallsPerSecond, fieldNumber: 6)
+    }
+    if self.tenantCallBurst != 0 {
+      try visitor.visitSingularUInt32Field(value: self.tenantCallBurst, fieldNumber: 7)
+    }
+    if self.maxConnectionsPerKey != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxConnectionsPerKey, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -307,6 +328,9 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
     if lhs.idleTimeoutMs != rhs.idleTimeoutMs {return false}
     if lhs.handshakeTimeoutMs != rhs.handshakeTimeoutMs {return false}
     if lhs.maxMessagesPerStream != rhs.maxMessagesPerStream {return false}
+    if lhs.tenantCallsPerSecond != rhs.tenantCallsPerSecond {return false}
+    if lhs.tenantCallBurst != rhs.tenantCallBurst {return false}
+    if lhs.maxConnectionsPerKey != rhs.maxConnectionsPerKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -20,7 +20,20 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var router: Router
     var authenticator: any Authenticator
     var limits: ServerLimits
+    /// Shared by every connection of the server; nil when the limit is off.
+    var callRates: TenantCallRates?
+    var keyConnections: KeyConnectionCounts?
     var logger: Logger
+
+    /// Made once per server: the rate and connection counts are shared by its connections.
+    init(router: Router, authenticator: any Authenticator, limits: ServerLimits, logger: Logger) {
+      self.router = router
+      self.authenticator = authenticator
+      self.limits = limits
+      self.callRates = TenantCallRates(callsPerSecond: limits.tenantCallsPerSecond, burst: limits.tenantCallBurst)
+      self.keyConnections = KeyConnectionCounts(limit: limits.maxConnectionsPerKey)
+      self.logger = logger
+    }
   }
 
   private let dependencies: Dependencies
@@ -33,6 +46,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var logger: Logger
   private var context: ChannelHandlerContext?
   private var principal: Principal?
+  /// The key this connection counts against `maxConnectionsPerKey`, until it closes.
+  private var countedKeyID: String?
+  private var closed = false
   private var calls: [UInt32: ServerCall] = [:]
   /// Frames that arrived while HELLO was being checked.
   private var heldFrames: [Frame] = []
@@ -118,6 +134,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   func channelInactive(context: ChannelHandlerContext) {
+    self.closed = true
+    if let keyID = self.countedKeyID {
+      self.dependencies.keyConnections?.close(keyID)
+      self.countedKeyID = nil
+    }
     self.idleTimer?.cancel()
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
@@ -194,8 +215,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.authenticating = false
     switch result {
     case .success(let principal):
-      self.principal = principal
       self.logger[metadataKey: "key_id"] = "\(principal.keyID)"
+      // Counted only while the connection is open: it may have closed during the check.
+      if let keyConnections = self.dependencies.keyConnections, !self.closed {
+        guard keyConnections.open(principal.keyID) else {
+          self.heldFrames = []
+          let message =
+            "this API key already holds \(keyConnections.limit) connections to this server, the most one key may; "
+            + "reuse one, or close one and retry"
+          return self.act(self.machine.authenticationFailed(message, code: .overloaded))
+        }
+        self.countedKeyID = principal.keyID
+      }
+      self.principal = principal
       self.act(self.machine.authenticationSucceeded())
     case .failure(let error):
       self.heldFrames = []
@@ -250,6 +282,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       tenantID = try principal.authorize(method.access, requestedTenant: header.tenantID)
     } catch {
       return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"))
+    }
+    // Calls naming no tenant are the operator's own (tenants, keys): no tenant's rate applies.
+    if let tenantID, let callRates = self.dependencies.callRates, let wait = callRates.admit(tenantID) {
+      return self.reject(streamID, callRates.refusal(retryAfter: wait))
     }
     let requestID =
       header.requestID.isEmpty ? "\(self.connectionTag).\(streamID)" : String(header.requestID.prefix(128))

@@ -26,6 +26,9 @@ struct ServerInfo: AsyncParsableCommand {
       var idleTimeoutMs: UInt32
       var handshakeTimeoutMs: UInt32
       var maxMessagesPerStream: UInt32
+      var tenantCallsPerSecond: UInt32
+      var tenantCallBurst: UInt32
+      var maxConnectionsPerKey: UInt32
     }
 
     var endpoint: String
@@ -70,7 +73,10 @@ extension ServerInfo.Report {
       maxConcurrentStreams: info.limits.maxConcurrentStreams,
       idleTimeoutMs: info.limits.idleTimeoutMs,
       handshakeTimeoutMs: info.limits.handshakeTimeoutMs,
-      maxMessagesPerStream: info.limits.maxMessagesPerStream
+      maxMessagesPerStream: info.limits.maxMessagesPerStream,
+      tenantCallsPerSecond: info.limits.tenantCallsPerSecond,
+      tenantCallBurst: info.limits.tenantCallBurst,
+      maxConnectionsPerKey: info.limits.maxConnectionsPerKey
     )
   }
 
@@ -89,6 +95,16 @@ extension ServerInfo.Report {
       ["idle timeout", "\(self.limits.idleTimeoutMs) ms"],
       ["handshake timeout", "\(self.limits.handshakeTimeoutMs) ms"],
       ["max messages per stream", "\(self.limits.maxMessagesPerStream)"],
+      [
+        "calls per tenant",
+        self.limits.tenantCallsPerSecond == 0
+          ? "not limited"
+          : "\(self.limits.tenantCallsPerSecond) per second, bursts of \(self.limits.tenantCallBurst)",
+      ],
+      [
+        "connections per key",
+        self.limits.maxConnectionsPerKey == 0 ? "not limited" : "\(self.limits.maxConnectionsPerKey)",
+      ],
     ]
   }
 

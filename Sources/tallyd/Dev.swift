@@ -37,8 +37,35 @@ struct Dev: AsyncParsableCommand {
   @Flag(help: "Do not apply missing migrations at start.")
   var noMigrate = false
 
+  @Option(help: "Calls per second one tenant may start (0: not limited); default: serve's.")
+  var tenantCallsPerSecond: Int?
+
+  @Option(help: "Calls one tenant may start at once above that rate; default: serve's.")
+  var tenantCallBurst: Int?
+
+  @Option(help: "Connections one API key may hold open (0: not limited); default: serve's.")
+  var maxConnectionsPerKey: Int?
+
   func validate() throws {
     guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535, got \(self.port)") }
+    _ = try self.limits()
+  }
+
+  /// The server's defaults with the limits given on the command line.
+  private func limits() throws -> ServerLimits {
+    var limits = ServerLimits()
+    if let value = self.tenantCallsPerSecond {
+      limits.tenantCallsPerSecond = try checkedSetting(
+        value, "--tenant-calls-per-second", ServerLimits.tenantCallsPerSecondRange)
+    }
+    if let value = self.tenantCallBurst {
+      limits.tenantCallBurst = try checkedSetting(value, "--tenant-call-burst", ServerLimits.tenantCallBurstRange)
+    }
+    if let value = self.maxConnectionsPerKey {
+      limits.maxConnectionsPerKey = try checkedSetting(
+        value, "--max-connections-per-key", ServerLimits.maxConnectionsPerKeyRange)
+    }
+    return limits
   }
 
   func run() async throws {
@@ -84,7 +111,8 @@ struct Dev: AsyncParsableCommand {
         tls: .init(
           certificateChainPath: certificates.serverCertificatePath,
           privateKeyPath: certificates.serverKeyPath
-        )
+        ),
+        limits: try self.limits()
       ),
       authenticator: authenticator,
       pool: pool,

@@ -20,6 +20,9 @@ struct ServeConfiguration: Decodable {
     var maxConcurrentStreams: Int?
     var idleTimeoutMs: Int?
     var handshakeTimeoutMs: Int?
+    var tenantCallsPerSecond: Int?
+    var tenantCallBurst: Int?
+    var maxConnectionsPerKey: Int?
   }
 
   /// One API key accepted at HELLO (until keys live in the database).
@@ -120,6 +123,17 @@ struct ServeConfiguration: Decodable {
       guard value >= 100 else { throw ServerConfigurationError("limits.handshake_timeout_ms must be at least 100") }
       limits.handshakeTimeout = .milliseconds(value)
     }
+    if let value = self.limits.tenantCallsPerSecond {
+      limits.tenantCallsPerSecond = try checkedSetting(
+        value, "limits.tenant_calls_per_second", ServerLimits.tenantCallsPerSecondRange)
+    }
+    if let value = self.limits.tenantCallBurst {
+      limits.tenantCallBurst = try checkedSetting(value, "limits.tenant_call_burst", ServerLimits.tenantCallBurstRange)
+    }
+    if let value = self.limits.maxConnectionsPerKey {
+      limits.maxConnectionsPerKey = try checkedSetting(
+        value, "limits.max_connections_per_key", ServerLimits.maxConnectionsPerKeyRange)
+    }
     guard self.tls != nil || self.plaintext else {
       throw ServerConfigurationError(
         "tls.certificate_chain and tls.private_key are required (or \"plaintext\": true for tests)")
@@ -146,4 +160,19 @@ struct ServeConfiguration: Decodable {
       }
     )
   }
+}
+
+extension ServerLimits {
+  /// The values the per-tenant rate and per-key connection settings may take (0: not limited).
+  static let tenantCallsPerSecondRange = 0...1_000_000
+  static let tenantCallBurstRange = 1...10_000_000
+  static let maxConnectionsPerKeyRange = 0...1_000_000
+}
+
+/// `value` when `range` holds it; otherwise an error naming the setting and what it may be.
+func checkedSetting(_ value: Int, _ name: String, _ range: ClosedRange<Int>) throws -> Int {
+  guard range.contains(value) else {
+    throw ServerConfigurationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
+  }
+  return value
 }

@@ -1,0 +1,167 @@
+import Foundation
+import NIOCore
+import TallyClient
+import TallyCore
+import TallyProto
+import TallyWire
+import Testing
+
+@testable import TallyServer
+
+/// The per-tenant call rate and the per-key connection limit: the counting alone, then over real TLS.
+@Suite struct TenantLimitsTests {
+  @Test func aBucketLetsItsBurstThroughThenOneCallPerInterval() {
+    var bucket = TokenBucket()
+    for _ in 0..<3 { #expect(bucket.take(now: 1_000, interval: 100, burst: 3) == nil) }
+    #expect(bucket.take(now: 1_000, interval: 100, burst: 3) == 100)
+    #expect(bucket.take(now: 1_099, interval: 100, burst: 3) == 1)
+    // Refused takes took nothing: the token due at 1,100 is there, and only that one.
+    #expect(bucket.take(now: 1_100, interval: 100, burst: 3) == nil)
+    #expect(bucket.take(now: 1_100, interval: 100, burst: 3) == 100)
+  }
+
+  @Test func aQuietBucketFillsUpToItsBurstAndNoFurther() {
+    var bucket = TokenBucket()
+    #expect(bucket.take(now: 0, interval: 100, burst: 2) == nil)
+    let later: UInt64 = 1_000_000
+    #expect(bucket.take(now: later, interval: 100, burst: 2) == nil)
+    #expect(bucket.take(now: later, interval: 100, burst: 2) == nil)
+    #expect(bucket.take(now: later, interval: 100, burst: 2) == 100)
+  }
+
+  @Test func refusalsWaitWholeMillisecondsRoundedUp() throws {
+    let rates = try #require(TenantCallRates(callsPerSecond: 3, burst: 1))
+    let now = NIODeadline.uptimeNanoseconds(5_000_000_000)
+    #expect(rates.admit("a", now: now) == nil)
+    // 1 s / 3 = 333,333,333 ns: 334 ms, never a 0 that would mean "now".
+    #expect(rates.admit("a", now: now) == .milliseconds(334))
+    #expect(rates.admit("a", now: now + .nanoseconds(333_333_332)) == .milliseconds(1))
+    #expect(rates.admit("a", now: now + .nanoseconds(333_333_333)) == nil)
+    #expect(rates.admit("b", now: now) == nil, "another tenant has its own bucket")
+    #expect(TenantCallRates(callsPerSecond: 0, burst: 10) == nil, "0 turns the limit off")
+  }
+
+  @Test func bucketsFullAgainAreForgotten() throws {
+    let rates = try #require(TenantCallRates(callsPerSecond: 1000, burst: 1))
+    let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    for index in 0..<(TenantCallRates.minimumSweep - 1) {
+      #expect(rates.admit("tenant-\(index)", now: start) == nil)
+    }
+    #expect(rates.trackedTenants == TenantCallRates.minimumSweep - 1)
+    // A second later every bucket is full again, so the next new tenant's sweep drops them all.
+    #expect(rates.admit("late", now: start + .seconds(1)) == nil)
+    #expect(rates.trackedTenants == 1)
+  }
+
+  @Test func aKeyHoldsAtMostItsLimitOfConnections() throws {
+    let counts = try #require(KeyConnectionCounts(limit: 2))
+    #expect(counts.open("a") && counts.open("a"))
+    #expect(!counts.open("a"))
+    #expect(counts.count("a") == 2, "a refused connection is not counted")
+    #expect(counts.open("b"))
+    counts.close("a")
+    #expect(counts.open("a"))
+    #expect(KeyConnectionCounts(limit: 0) == nil)
+  }
+
+  private static let oneCallPerSecond = ServerLimits(tenantCallsPerSecond: 1, tenantCallBurst: 3)
+
+  /// A client that fails at once on a rate refusal instead of waiting it out.
+  private static func impatientClient(_ server: TestServer, apiKey: String) throws -> TallyClient {
+    var configuration = server.clientConfiguration(apiKey: apiKey)
+    configuration.maxRateLimitWait = .zero
+    return try TallyClient(configuration: configuration)
+  }
+
+  @Test func aTenantOverItsRateGetsResourceExhaustedWithRetryAfter() async throws {
+    try await TestServer.with(limits: Self.oneCallPerSecond) { server, _ in
+      let reader = try Self.impatientClient(server, apiKey: TestKeys.readerKey)
+      for _ in 0..<3 { _ = try await reader.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      let refusal = await expectStatus(.resourceExhausted) {
+        try await reader.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      }
+      let wait = try #require(refusal?.retryAfter)
+      #expect(wait > .zero && wait <= .seconds(1))
+      #expect(refusal?.message.contains("1 calls per second (bursts of up to 3)") == true)
+
+      // The limit is the tenant's, whichever key calls for it; other tenants and the operator's
+      // own calls keep their rates.
+      let operatorClient = try Self.impatientClient(server, apiKey: TestKeys.operatorKey)
+      _ = await expectStatus(.resourceExhausted) {
+        try await operatorClient.unary(
+          SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(tenantID: "tenant-a"))
+      }
+      for _ in 0..<3 {
+        _ = try await operatorClient.unary(
+          SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(tenantID: "tenant-b"))
+      }
+      for _ in 0..<5 { _ = try await operatorClient.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      await reader.close()
+      await operatorClient.close()
+    }
+  }
+
+  @Test func theClientWaitsOutARateRefusalAndTheCallRunsOnce() async throws {
+    try await TestServer.with(limits: Self.oneCallPerSecond) { server, _ in
+      let reader = try server.client(apiKey: TestKeys.readerKey)
+      for _ in 0..<3 { _ = try await reader.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      let started = ContinuousClock.now
+      var request = Tally_V1_PingRequest()
+      request.payload = Data("again".utf8)
+      let response = try await reader.unary(slowEchoMethod, request)
+      #expect(response.payload == request.payload)
+      // The bucket refills one call per second: the refused attempt waited for it, and only the
+      // attempt that was let in ran the handler.
+      #expect(ContinuousClock.now - started >= .milliseconds(500 + 700))
+      #expect(server.probe.started == 1)
+      await reader.close()
+    }
+  }
+
+  @Test func serverInfoReportsTheLimits() async throws {
+    let limits = ServerLimits(tenantCallsPerSecond: 250, tenantCallBurst: 500, maxConnectionsPerKey: 7)
+    try await TestServer.with(limits: limits) { server, _ in
+      let client = try server.client()
+      let reported = try await client.unary(SystemMethods.serverInfo, Tally_V1_ServerInfoRequest()).limits
+      #expect(reported.tenantCallsPerSecond == 250)
+      #expect(reported.tenantCallBurst == 500)
+      #expect(reported.maxConnectionsPerKey == 7)
+      await client.close()
+    }
+  }
+
+  @Test func aKeyAtItsConnectionLimitGetsGoAwayOverloaded() async throws {
+    try await TestServer.with(limits: ServerLimits(maxConnectionsPerKey: 2)) { server, _ in
+      let first = try server.client(apiKey: TestKeys.readerKey)
+      let second = try server.client(apiKey: TestKeys.readerKey)
+      _ = try await first.welcome()
+      _ = try await second.welcome()
+
+      let third = try await RawConnection(port: server.port)
+      try await third.handshake(apiKey: TestKeys.readerKey)
+      let goAway = await third.nextGoAway()
+      #expect(goAway?.code == .overloaded)
+      #expect(goAway?.message.contains("already holds 2 connections") == true)
+      #expect(await third.waitForClose())
+
+      // Another key is counted apart.
+      let operatorConnection = try await RawConnection(port: server.port)
+      try await operatorConnection.handshake(apiKey: TestKeys.operatorKey)
+      #expect(await operatorConnection.nextFrame()?.type == .welcome)
+      await operatorConnection.close()
+
+      // A closed connection frees its place (the server sees the close a moment later).
+      await first.close()
+      var welcomed = false
+      for _ in 0..<100 where !welcomed {
+        let retry = try await RawConnection(port: server.port)
+        try await retry.handshake(apiKey: TestKeys.readerKey)
+        welcomed = await retry.nextFrame()?.type == .welcome
+        await retry.close()
+        if !welcomed { try await Task.sleep(for: .milliseconds(20)) }
+      }
+      #expect(welcomed)
+      await second.close()
+    }
+  }
+}
