@@ -48,6 +48,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var principal: Principal?
   /// The key this connection counts against `maxConnectionsPerKey`, until it closes.
   private var countedKeyID: String?
+  private var lastTenantBucket: TenantCallRates.Remembered?
   private var closed = false
   private var calls: [UInt32: ServerCall] = [:]
   /// Frames that arrived while HELLO was being checked.
@@ -283,8 +284,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     } catch {
       return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"))
     }
-    // Calls naming no tenant are the operator's own (tenants, keys): no tenant's rate applies.
-    if let tenantID, let callRates = self.dependencies.callRates, let wait = callRates.admit(tenantID) {
+    // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
+    if let tenantID, let callRates = self.dependencies.callRates,
+      let wait = callRates.admit(tenantID, remembering: &self.lastTenantBucket)
+    {
       return self.reject(streamID, callRates.refusal(retryAfter: wait))
     }
     let requestID =

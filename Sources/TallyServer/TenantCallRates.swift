@@ -1,12 +1,15 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 import TallyWire
 
 /// A token bucket kept in one number, the instant it is full again (GCRA's "theoretical arrival
 /// time"): a tenant costs eight bytes and no timer, and a bucket full again can be forgotten.
 struct TokenBucket: Hashable {
   /// When the bucket holds its whole burst again, in `NIODeadline` nanoseconds.
-  private(set) var fullAt: UInt64 = 0
+  private(set) var fullAt: UInt64
+
+  init(fullAt: UInt64 = 0) { self.fullAt = fullAt }
 
   /// Takes one token at `now`: nil when there was one, otherwise how long until there is (and
   /// nothing taken, so a refused call costs the caller nothing).
@@ -20,11 +23,39 @@ struct TokenBucket: Hashable {
   }
 }
 
+/// One tenant's `TokenBucket`, shared by every connection acting on the tenant: taken from with
+/// compare-and-swap, so that calls on two event loops never wait on a lock for it.
+final class TenantCallBucket: Sendable {
+  private let fullAt = Atomic<UInt64>(0)
+  /// Set once the table has forgotten this bucket (it was full): holders look the tenant up again.
+  fileprivate let forgotten = Atomic<Bool>(false)
+
+  fileprivate func isFull(at now: UInt64) -> Bool { self.fullAt.load(ordering: .relaxed) <= now }
+
+  fileprivate func take(now: UInt64, interval: UInt64, burst: UInt64) -> UInt64? {
+    var seen = self.fullAt.load(ordering: .relaxed)
+    while true {
+      var bucket = TokenBucket(fullAt: seen)
+      if let wait = bucket.take(now: now, interval: interval, burst: burst) { return wait }
+      let (exchanged, current) = self.fullAt.compareExchange(
+        expected: seen, desired: bucket.fullAt, ordering: .relaxed)
+      if exchanged { return nil }
+      seen = current
+    }
+  }
+}
+
 /// The calls per second each tenant may start on this server (`ServerLimits.tenantCallsPerSecond`).
 final class TenantCallRates: Sendable {
-  private struct Buckets {
-    var byTenant: [String: TokenBucket] = [:]
-    /// How many buckets there may be before the full ones are dropped.
+  /// A connection's last tenant and its bucket: a tenant key's calls skip the shared table.
+  struct Remembered {
+    fileprivate var tenantID: String
+    fileprivate var bucket: TenantCallBucket
+  }
+
+  private struct Table {
+    var buckets: [String: TenantCallBucket] = [:]
+    /// How many buckets there may be before the full ones are forgotten.
     var sweepAt = TenantCallRates.minimumSweep
   }
 
@@ -34,7 +65,7 @@ final class TenantCallRates: Sendable {
   let burst: Int
   /// Nanoseconds per token.
   private let interval: UInt64
-  private let buckets = NIOLockedValueBox(Buckets())
+  private let table = NIOLockedValueBox(Table())
 
   /// Nil when the limit is off (`callsPerSecond` 0).
   init?(callsPerSecond: Int, burst: Int) {
@@ -45,25 +76,48 @@ final class TenantCallRates: Sendable {
   }
 
   /// Counts a call of `tenantID`; nil when it may start, otherwise the wait before one may.
-  func admit(_ tenantID: String, now: NIODeadline = .now()) -> Duration? {
+  func admit(_ tenantID: String, remembering last: inout Remembered?, now: NIODeadline = .now()) -> Duration? {
     let now = now.uptimeNanoseconds
-    let wait = self.buckets.withLockedValue { buckets in
-      let wait = buckets.byTenant[tenantID, default: TokenBucket()].take(
-        now: now, interval: self.interval, burst: UInt64(self.burst))
-      if buckets.byTenant.count >= buckets.sweepAt {
-        // A full bucket is what a tenant never seen starts with: operator calls naming made-up
-        // tenants cannot grow this table beyond the tenants active within one burst.
-        buckets.byTenant = buckets.byTenant.filter { $0.value.fullAt > now }
-        buckets.sweepAt = max(Self.minimumSweep, 2 * buckets.byTenant.count)
-      }
-      return wait
+    let bucket: TenantCallBucket
+    if let last, last.tenantID == tenantID, !last.bucket.forgotten.load(ordering: .relaxed) {
+      bucket = last.bucket
+    } else {
+      bucket = self.bucket(tenantID, now: now)
+      last = Remembered(tenantID: tenantID, bucket: bucket)
     }
     // Whole milliseconds, rounded up: the STATUS says milliseconds, and 0 would mean "now".
-    return wait.map { .milliseconds(($0 + 999_999) / 1_000_000) }
+    return bucket.take(now: now, interval: self.interval, burst: UInt64(self.burst)).map {
+      .milliseconds(($0 + 999_999) / 1_000_000)
+    }
+  }
+
+  /// `admit` for a caller that keeps no `Remembered`.
+  func admit(_ tenantID: String, now: NIODeadline = .now()) -> Duration? {
+    var last: Remembered?
+    return self.admit(tenantID, remembering: &last, now: now)
+  }
+
+  private func bucket(_ tenantID: String, now: UInt64) -> TenantCallBucket {
+    self.table.withLockedValue { table in
+      if let bucket = table.buckets[tenantID] { return bucket }
+      if table.buckets.count >= table.sweepAt {
+        // A full bucket is what a tenant never seen starts with: operator calls naming made-up
+        // tenants cannot grow this table beyond the tenants active within one burst.
+        table.buckets = table.buckets.filter { _, bucket in
+          let full = bucket.isFull(at: now)
+          if full { bucket.forgotten.store(true, ordering: .relaxed) }
+          return !full
+        }
+        table.sweepAt = max(Self.minimumSweep, 2 * table.buckets.count)
+      }
+      let bucket = TenantCallBucket()
+      table.buckets[tenantID] = bucket
+      return bucket
+    }
   }
 
   /// How many tenants have a bucket (for tests of the sweep).
-  var trackedTenants: Int { self.buckets.withLockedValue { $0.byTenant.count } }
+  var trackedTenants: Int { self.table.withLockedValue { $0.buckets.count } }
 
   func refusal(retryAfter: Duration) -> RPCError {
     RPCError(

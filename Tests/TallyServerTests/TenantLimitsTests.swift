@@ -44,13 +44,37 @@ import Testing
   @Test func bucketsFullAgainAreForgotten() throws {
     let rates = try #require(TenantCallRates(callsPerSecond: 1000, burst: 1))
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
-    for index in 0..<(TenantCallRates.minimumSweep - 1) {
-      #expect(rates.admit("tenant-\(index)", now: start) == nil)
+    var remembered: TenantCallRates.Remembered?
+    for index in 0..<TenantCallRates.minimumSweep {
+      #expect(rates.admit("tenant-\(index)", remembering: &remembered, now: start) == nil)
     }
-    #expect(rates.trackedTenants == TenantCallRates.minimumSweep - 1)
+    #expect(rates.trackedTenants == TenantCallRates.minimumSweep)
     // A second later every bucket is full again, so the next new tenant's sweep drops them all.
     #expect(rates.admit("late", now: start + .seconds(1)) == nil)
     #expect(rates.trackedTenants == 1)
+    // The connection that remembered a forgotten bucket looks its tenant up again, so a tenant
+    // never has two buckets counting apart.
+    let last = "tenant-\(TenantCallRates.minimumSweep - 1)"
+    #expect(rates.admit(last, remembering: &remembered, now: start + .seconds(1)) == nil)
+    #expect(rates.trackedTenants == 2)
+    #expect(rates.admit(last, now: start + .seconds(1)) == .milliseconds(1))
+  }
+
+  @Test func callsRacingOnManyThreadsTakeExactlyTheBurst() async throws {
+    let rates = try #require(TenantCallRates(callsPerSecond: 1, burst: 1000))
+    let now = NIODeadline.uptimeNanoseconds(7_000_000_000)
+    let admitted = await withTaskGroup(of: Int.self) { group in
+      for _ in 0..<8 {
+        group.addTask {
+          var remembered: TenantCallRates.Remembered?
+          var admitted = 0
+          for _ in 0..<500 where rates.admit("a", remembering: &remembered, now: now) == nil { admitted += 1 }
+          return admitted
+        }
+      }
+      return await group.reduce(0, +)
+    }
+    #expect(admitted == 1000)
   }
 
   @Test func aKeyHoldsAtMostItsLimitOfConnections() throws {
