@@ -10,9 +10,9 @@ import TallyWire
 /// The first call claims the key in a transaction of its own before it runs and stores its sealed
 /// response once it succeeds; a failure releases the key, so a retry runs. A repeat while the
 /// first still runs is ABORTED (retry later); one with another method or other request messages
-/// is INVALID_ARGUMENT. Keys are per tenant. A call that acts on no tenant (an operator key that
-/// names none) is not replayed, nor is SubmitResponse, whose token makes a repeat ALREADY_EXISTS
-/// and whose call must leave nothing behind that could tie an answer to a person.
+/// is INVALID_ARGUMENT. Keys are per tenant; the operator's calls that name no tenant (creating
+/// tenants, say) share one scope of their own. SubmitResponse is not replayed: its token makes a
+/// repeat ALREADY_EXISTS, and its call must leave nothing behind that could tie an answer to a person.
 public struct IdempotentCalls: Sendable {
   static let retention = "24 hours"
   /// A claim older than this whose call never finished (its server stopped) may be taken over.
@@ -23,25 +23,62 @@ public struct IdempotentCalls: Sendable {
 
   public init(pool: PostgresPool) { self.database = TenantDatabase(pool: pool) }
 
-  /// The methods a repeated key replays: every write of a tenant's data, and its API keys.
+  /// The writes a repeated key replays: every write of a tenant's data, its API keys, and the
+  /// operator's tenants.
+  static let replayedAdminMethods: Set<String> = [
+    AdminMethods.createApiKey.fullName, AdminMethods.revokeApiKey.fullName, AdminMethods.createTenant.fullName,
+    AdminMethods.suspendTenant.fullName, AdminMethods.resumeTenant.fullName,
+  ]
+
   static func replays(_ method: RoutedMethod) -> Bool {
     guard method.kind != .serverStreaming, method.fullName != SurveyMethods.submitResponse.fullName else {
       return false
     }
-    return method.access == .tenantWrite || method.fullName == AdminMethods.createApiKey.fullName
-      || method.fullName == AdminMethods.revokeApiKey.fullName
+    return method.access == .tenantWrite || Self.replayedAdminMethods.contains(method.fullName)
+  }
+
+  /// Where a call's result is kept: with its tenant's data, or the operator's when it names none.
+  enum Scope {
+    case tenant(String)
+    case `operator`
+
+    var table: String {
+      switch self {
+      case .tenant: "call_results"
+      case .operator: "operator_call_results"
+      }
+    }
+
+    /// The claim's row; a tenant's names its tenant.
+    var insertClaim: String {
+      switch self {
+      case .tenant:
+        "INSERT INTO call_results (tenant_id, call_id, method) VALUES (\(currentTenantSQL), decode($1, 'hex'), $2)"
+      case .operator: "INSERT INTO operator_call_results (call_id, method) VALUES (decode($1, 'hex'), $2)"
+      }
+    }
+
+    /// What the call id and the seal are salted with: the tenant's id, or a name no id can be.
+    var salt: String {
+      switch self {
+      case .tenant(let tenant): tenant
+      case .operator: "operator"
+      }
+    }
   }
 
   /// The keys of one call: where its result is stored, and what seals it.
   struct Keys {
-    /// SHA-256 of the tenant and the idempotency key: the stored row's id.
+    let scope: Scope
+    /// SHA-256 of the scope's salt and the idempotency key: the stored row's id.
     let callID: String
     let seal: SymmetricKey
     let mac: SymmetricKey
 
-    init(tenant: String, idempotencyKey: String) {
+    init(scope: Scope, idempotencyKey: String) {
+      self.scope = scope
       let material = SymmetricKey(data: Array(idempotencyKey.utf8))
-      let salt = Array(tenant.utf8)
+      let salt = Array(scope.salt.utf8)
       self.callID = Hex.encode(SHA256.hash(data: salt + [0] + Array(idempotencyKey.utf8)))
       self.seal = HKDF<SHA256>.deriveKey(
         inputKeyMaterial: material, salt: salt, info: Array("tally.v1 call result".utf8), outputByteCount: 32)
@@ -110,17 +147,29 @@ public struct IdempotentCalls: Sendable {
     }
   }
 
-  /// The idempotency key of the call's CALL, checked, with its tenant; nil when it has none or
-  /// acts on no tenant.
+  /// The idempotency key of the call's CALL, checked, with its scope; nil when it has none.
   static func keys(_ context: RequestContext) throws -> Keys? {
-    guard let key = context.idempotencyKey, !key.isEmpty, let tenant = context.tenantID else { return nil }
+    guard let key = context.idempotencyKey, !key.isEmpty else { return nil }
     guard key.utf8.count <= Self.maxKeyLength, key.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) })
     else {
       throw RPCError.invalidArgument(
         field: "idempotency_key",
         "must be 1 to \(Self.maxKeyLength) printable ASCII characters without spaces (a UUID, say)")
     }
-    return Keys(tenant: tenant, idempotencyKey: key)
+    if let tenant = context.tenantID { return Keys(scope: .tenant(tenant), idempotencyKey: key) }
+    return context.principal.isOperator ? Keys(scope: .operator, idempotencyKey: key) : nil
+  }
+
+  /// Runs `body` where the call's result is kept: its tenant's transaction, or the operator's.
+  private func transaction<T: Sendable>(
+    _ keys: Keys,
+    _ context: RequestContext,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    switch keys.scope {
+    case .tenant: try await self.database.transaction(context, body)
+    case .operator: try await self.database.pool.withTransaction(scope: .operator, body)
+    }
   }
 
   /// Claims the key and runs `run`, or answers from the finished call that holds it. `readMAC`
@@ -148,18 +197,18 @@ public struct IdempotentCalls: Sendable {
         let response = try await run()
         let mac = try await readMAC()
         let sealed = Hex.encode(try AES.GCM.seal(try response.serializedBytes() as [UInt8], using: keys.seal).combined!)
-        _ = try await self.database.transaction(context) { [callID = keys.callID] connection in
+        _ = try await self.transaction(keys, context) { [callID = keys.callID, table = keys.scope.table] connection in
           try connection.query(
             """
-            UPDATE call_results SET sealed_response = decode($2, 'hex'), request_mac = decode($3, 'hex')
+            UPDATE \(table) SET sealed_response = decode($2, 'hex'), request_mac = decode($3, 'hex')
             WHERE call_id = decode($1, 'hex')
             """, [callID, sealed, mac])
         }
         return response
       } catch {
         // Failed calls change nothing (their transactions roll back): a retry runs again.
-        _ = try? await self.database.transaction(context) { [callID = keys.callID] connection in
-          try connection.query("DELETE FROM call_results WHERE call_id = decode($1, 'hex')", [callID])
+        _ = try? await self.transaction(keys, context) { [callID = keys.callID, table = keys.scope.table] connection in
+          try connection.query("DELETE FROM \(table) WHERE call_id = decode($1, 'hex')", [callID])
         }
         throw error
       }
@@ -167,24 +216,21 @@ public struct IdempotentCalls: Sendable {
   }
 
   private func claim(_ keys: Keys, _ context: RequestContext) async throws -> Claim {
-    let (method, callID) = (context.method, keys.callID)
-    let row = try await self.database.transaction(context) { connection -> PostgresRow? in
+    let (method, callID, table, insertClaim) = (context.method, keys.callID, keys.scope.table, keys.scope.insertClaim)
+    let row = try await self.transaction(keys, context) { connection -> PostgresRow? in
       try connection.query(
         """
-        DELETE FROM call_results WHERE claimed_at < now() - interval '\(Self.retention)'
+        DELETE FROM \(table) WHERE claimed_at < now() - interval '\(Self.retention)'
           OR (call_id = decode($1, 'hex') AND sealed_response IS NULL
             AND claimed_at < now() - interval '\(Self.abandoned)')
         """, [callID])
       let claimed = try connection.query(
-        """
-        INSERT INTO call_results (tenant_id, call_id, method) VALUES (\(currentTenantSQL), decode($1, 'hex'), $2)
-        ON CONFLICT DO NOTHING RETURNING true AS claimed
-        """, [callID, method])
+        "\(insertClaim) ON CONFLICT DO NOTHING RETURNING true AS claimed", [callID, method])
       guard claimed.rows.isEmpty else { return nil }
       return try connection.query(
         """
         SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response
-        FROM call_results WHERE call_id = decode($1, 'hex')
+        FROM \(table) WHERE call_id = decode($1, 'hex')
         """, [callID]
       ).rows.first
     }

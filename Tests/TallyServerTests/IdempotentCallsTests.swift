@@ -135,4 +135,50 @@ import Testing
       #expect(!sealed.contains(once.idempotencyKey!))
     }
   }
+
+  /// An operator's writes that name no tenant (the agency's provisioning: a tenant, then its first
+  /// key) replay in a scope of their own, which no tenant's transaction can read.
+  @Test func theOperatorsOwnWritesReplayInAScopeOfTheirOwn() async throws {
+    try await DataTestContext.with { context in
+      let op = context.operatorClient
+      let name = "Provisioned \(UUID().uuidString)"
+      var tenantRequest = Tally_V1_CreateTenantRequest()
+      tenantRequest.name = name
+      tenantRequest.currency = "EUR"
+      let once = self.key("tenant")
+      let tenant = try await op.unary(AdminMethods.createTenant, tenantRequest, options: once)
+      #expect(try await op.unary(AdminMethods.createTenant, tenantRequest, options: once) == tenant)
+      tenantRequest.currency = "USD"
+      let other = await expectStatus(.invalidArgument) {
+        try await op.unary(AdminMethods.createTenant, tenantRequest, options: once)
+      }
+      #expect(other?.fieldViolations.first?.field == "idempotency_key")
+
+      var keyRequest = Tally_V1_CreateApiKeyRequest()
+      keyRequest.tenantID = tenant.tenantID
+      keyRequest.name = "first admin"
+      keyRequest.scopes = ["admin"]
+      let keyOnce = self.key("key")
+      let key = try await op.unary(AdminMethods.createApiKey, keyRequest, options: keyOnce)
+      #expect(try await op.unary(AdminMethods.createApiKey, keyRequest, options: keyOnce) == key)
+
+      let (tenants, keys) = try await context.pool.withTransaction(scope: .operator) { connection in
+        (
+          try connection.query("SELECT count(*)::int8 AS n FROM tenants WHERE name = $1", [name]).rows[0]
+            .require(Int64.self, "n"),
+          try connection.query("SELECT count(*)::int8 AS n FROM api_keys WHERE tenant_id = $1::uuid", [tenant.tenantID])
+            .rows[0].require(Int64.self, "n")
+        )
+      }
+      #expect(tenants == 1 && keys == 1)
+      // A tenant's call under the same key is its own, and its transactions see no operator result.
+      let survey = try await context.clientA.unary(
+        SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      #expect(!survey.id.isEmpty)
+      let visible = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("SELECT count(*)::int8 AS n FROM operator_call_results").rows[0].require(Int64.self, "n")
+      }
+      #expect(visible == 0)
+    }
+  }
 }
