@@ -71,8 +71,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private var decoder = FrameDecoder(expectsMagic: false)
   /// Bytes of a frame not yet complete.
   private var unread: ByteBuffer?
-  /// The decoder refused the bytes: the connection is failing and reads no more.
+  /// The bytes broke the protocol: the connection is failing and reads no more.
   private var bytesRefused = false
+  private var welcomed = false
   /// The server's payload limit from WELCOME (the protocol default until then).
   private(set) var maxFramePayload = Frame.defaultMaxPayload
 
@@ -140,8 +141,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   }
 
   private func received(_ frame: Frame, context: ChannelHandlerContext) {
+    // The server is held to the rules it holds clients to (PROTOCOL.md §3 and §4).
+    if let error = frame.shapeError { return self.fail(error) }
+    if !self.welcomed, frame.type == .message || frame.type == .status {
+      return self.fail(ConnectionError(.protocolError, "\(frame.type) before WELCOME"))
+    }
     switch frame.type {
     case .welcome:
+      guard !self.welcomed else { return self.fail(ConnectionError(.protocolError, "a second WELCOME")) }
+      self.welcomed = true
       guard let welcome = try? Tally_V1_Welcome(decoding: frame.payload) else {
         return self.fail(ConnectionError(.protocolError, "WELCOME payload is not a valid tally.v1.Welcome"))
       }
@@ -224,6 +232,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   private func fail(_ error: ConnectionError) {
     guard let context = self.context else { return }
+    self.bytesRefused = true
     var buffer = context.channel.allocator.buffer(capacity: 64)
     buffer.writeFrame(.goAway, payload: (try? error.goAwayMessage(lastStreamID: 0).encodedBytes()) ?? [])
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)

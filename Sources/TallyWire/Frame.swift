@@ -124,3 +124,24 @@ extension FrameType: CustomStringConvertible {
     }
   }
 }
+
+extension Frame {
+  /// What breaks §3's rules for every frame in every state (stream 0 or not, flags, PING's
+  /// length), checked by both sides; nil when the frame keeps them.
+  public var shapeError: ConnectionError? {
+    if self.type.isConnectionFrame, self.streamID != 0 {
+      return ConnectionError(.protocolError, "\(self.type) must be on stream 0, got stream \(self.streamID)")
+    }
+    if !self.type.isConnectionFrame, self.streamID == 0 {
+      return ConnectionError(.protocolError, "\(self.type) must be on a stream other than 0")
+    }
+    if !self.type.allowedFlags.isSuperset(of: self.flags) {
+      return ConnectionError(
+        .protocolError, "flags 0x\(String(self.flags.rawValue, radix: 16)) are not allowed on \(self.type)")
+    }
+    if self.type == .ping, self.payload.readableBytes != 8 {
+      return ConnectionError(.protocolError, "PING carries 8 bytes, got \(self.payload.readableBytes)")
+    }
+    return nil
+  }
+}

@@ -99,7 +99,7 @@ public struct ServerConnectionStateMachine: Sendable {
   // MARK: Events
 
   public mutating func receivedFrame(_ frame: Frame) -> Action {
-    if let error = Self.checkShape(of: frame) {
+    if let error = frame.shapeError {
       guard !self.isClosed else { return .none }
       return self.fail(error, lastStreamID: self.lastStreamID)
     }
@@ -299,23 +299,5 @@ public struct ServerConnectionStateMachine: Sendable {
   private mutating func fail(_ error: ConnectionError, lastStreamID: UInt32 = 0) -> Action {
     self.state = .closed
     return .sendGoAway(error, lastStreamID: lastStreamID, close: true)
-  }
-
-  /// Checks what a frame must be whatever the state: stream 0 or not, flags, PING's length.
-  static func checkShape(of frame: Frame) -> ConnectionError? {
-    if frame.type.isConnectionFrame, frame.streamID != 0 {
-      return ConnectionError(.protocolError, "\(frame.type) must be on stream 0, got stream \(frame.streamID)")
-    }
-    if !frame.type.isConnectionFrame, frame.streamID == 0 {
-      return ConnectionError(.protocolError, "\(frame.type) must be on a stream other than 0")
-    }
-    if !frame.type.allowedFlags.isSuperset(of: frame.flags) {
-      return ConnectionError(
-        .protocolError, "flags 0x\(String(frame.flags.rawValue, radix: 16)) are not allowed on \(frame.type)")
-    }
-    if frame.type == .ping, frame.payload.readableBytes != 8 {
-      return ConnectionError(.protocolError, "PING carries 8 bytes, got \(frame.payload.readableBytes)")
-    }
-    return nil
   }
 }

@@ -77,17 +77,85 @@ import Testing
     #expect(frames[1].payload == ByteBuffer(bytes: [1, 2, 3]))
   }
 
-  @Test func singleResponseIsTheFirstMessageOnceStatusSaysOK() throws {
+  @Test func singleResponseIsTheMessageOnceStatusSaysOK() throws {
     let (channel, handler) = try self.welcomedHandler()
     let response = self.startUnary(handler, on: channel)
     var completed = false
     response.assumeIsolated().whenComplete { _ in completed = true }
     channel.embeddedEventLoop.run()
-    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "first")), to: channel)
-    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "second")), to: channel)
+    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "only")), to: channel)
     #expect(!completed, "completed before its STATUS")
     try Self.send(try self.status(.ok, streamID: 1), to: channel)
-    #expect(try response.wait() == ByteBuffer(string: "first"))
+    #expect(try response.wait() == ByteBuffer(string: "only"))
+  }
+
+  @Test func aSecondResponseMessageFailsASingleResponseCall() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let response = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.run()
+    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "first")), to: channel)
+    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "second")), to: channel)
+    try Self.send(try self.status(.ok, streamID: 1), to: channel)
+    #expect {
+      try response.wait()
+    } throws: { error in
+      (error as? RPCError)?.code == .internalError
+    }
+    #expect(channel.isActive, "one call's fault, not the connection's")
+  }
+
+  /// Frames that break PROTOCOL.md §3 or §4 coming from the server: the client answers GOAWAY
+  /// PROTOCOL_ERROR and closes, as the server does to a client, and the calls in flight fail.
+  @Test(arguments: [
+    ("MESSAGE on stream 0", Frame(type: .message, streamID: 0, payload: ByteBuffer(string: "x"))),
+    ("STATUS with END_STREAM", Frame(type: .status, flags: .endStream, streamID: 1, payload: ByteBuffer())),
+    ("a short PING", Frame(type: .ping, payload: ByteBuffer(bytes: [1, 2, 3, 4]))),
+    ("WELCOME on a stream", Frame(type: .welcome, streamID: 3, payload: ByteBuffer())),
+    ("a second WELCOME", Frame(type: .welcome, payload: ByteBuffer())),
+    ("CALL from the server", Frame(type: .call, streamID: 2, payload: ByteBuffer())),
+  ])
+  func aServerBreakingTheFramingRulesGetsProtocolError(_ name: String, _ frame: Frame) throws {
+    let (channel, handler) = try self.welcomedHandler()
+    var outcome: Result<ByteBuffer?, any Error>?
+    self.startUnary(handler, on: channel).assumeIsolated().whenComplete { outcome = $0 }
+    channel.embeddedEventLoop.run()
+    while try channel.readOutbound(as: ByteBuffer.self) != nil {}
+    try Self.send(frame, to: channel)
+    try Self.expectProtocolError(written: channel, name)
+    // Checked without waiting: a handler that let the frame pass would leave the call open.
+    guard case .failure(let error) = outcome else {
+      Issue.record("\(name): the call in flight did not fail: \(String(describing: outcome))")
+      return
+    }
+    #expect(error is RPCError, "\(name)")
+  }
+
+  @Test func aStatusBeforeWelcomeGetsProtocolError() throws {
+    let channel = EmbeddedChannel()
+    let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
+    try channel.pipeline.syncOperations.addHandler(
+      ClientConnectionHandler(
+        hello: Tally_V1_Hello(), endpoint: "test", welcome: welcome, handshakeTimeout: .seconds(60)))
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    _ = try channel.readOutbound(as: ByteBuffer.self)
+    try Self.send(try self.status(.ok, streamID: 1), to: channel)
+    try Self.expectProtocolError(written: channel, "STATUS before WELCOME")
+    var failed = false
+    welcome.futureResult.assumeIsolated().whenFailure { _ in failed = true }
+    #expect(failed, "WELCOME is still awaited")
+  }
+
+  /// The handler's last frame is GOAWAY PROTOCOL_ERROR, and it closed the connection.
+  private static func expectProtocolError(
+    written channel: EmbeddedChannel, _ name: String, sourceLocation: SourceLocation = #_sourceLocation
+  ) throws {
+    var written: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    let goAway = try Self.decode(written).last.flatMap { frame in
+      frame.type == .goAway ? try Tally_V1_GoAway(serializedBytes: Array(frame.payload.readableBytesView)) : nil
+    }
+    #expect(goAway?.code == .protocolError, "\(name)", sourceLocation: sourceLocation)
+    #expect(!channel.isActive, "\(name): still open", sourceLocation: sourceLocation)
   }
 
   @Test func statusOKWithoutAMessageGivesNoResponse() throws {
