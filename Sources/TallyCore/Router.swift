@@ -64,7 +64,8 @@ public struct RoutedMethod: Sendable {
 
   public let fullName: String
   public let access: Access
-  public let body: Body
+  /// Set again only by `Router.wrapBodies`.
+  public internal(set) var body: Body
   /// The response message's type, to decode a stored response (`IdempotentCalls`).
   public let responseType: any Message.Type
 
@@ -138,9 +139,7 @@ public struct Router: Sendable {
   /// Replaces the bodies of the methods `wrap` returns a new body for.
   mutating func wrapBodies(_ wrap: (RoutedMethod) -> RoutedMethod.Body?) {
     for (name, method) in self.methods {
-      guard let body = wrap(method) else { continue }
-      self.methods[name] = RoutedMethod(
-        fullName: name, access: method.access, body: body, responseType: method.responseType)
+      if let body = wrap(method) { self.methods[name]?.body = body }
     }
   }
 }
