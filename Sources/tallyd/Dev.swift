@@ -51,20 +51,14 @@ struct Dev: AsyncParsableCommand {
     _ = try self.limits()
   }
 
-  /// The server's defaults with the limits given on the command line.
+  /// The server's defaults with the limits given on the command line, checked as serve's file is.
   private func limits() throws -> ServerLimits {
+    var settings = ServeConfiguration.Limits()
+    settings.tenantCallsPerSecond = self.tenantCallsPerSecond
+    settings.tenantCallBurst = self.tenantCallBurst
+    settings.maxConnectionsPerKey = self.maxConnectionsPerKey
     var limits = ServerLimits()
-    if let value = self.tenantCallsPerSecond {
-      limits.tenantCallsPerSecond = try checkedSetting(
-        value, "--tenant-calls-per-second", ServerLimits.tenantCallsPerSecondRange)
-    }
-    if let value = self.tenantCallBurst {
-      limits.tenantCallBurst = try checkedSetting(value, "--tenant-call-burst", ServerLimits.tenantCallBurstRange)
-    }
-    if let value = self.maxConnectionsPerKey {
-      limits.maxConnectionsPerKey = try checkedSetting(
-        value, "--max-connections-per-key", ServerLimits.maxConnectionsPerKeyRange)
-    }
+    try settings.apply(to: &limits, asFlags: true)
     return limits
   }
 

@@ -101,39 +101,7 @@ struct ServeConfiguration: Decodable {
   /// The server settings this file describes.
   func serverConfiguration() throws -> ServerConfiguration {
     var limits = ServerLimits()
-    if let value = self.limits.maxFramePayload {
-      // Never below the protocol's default: a client may pipeline calls that size before WELCOME.
-      guard (Frame.defaultMaxPayload...(64 << 20)).contains(value) else {
-        throw ServerConfigurationError(
-          "limits.max_frame_payload must be \(Frame.defaultMaxPayload)...67108864 (4 to 64 MiB), got \(value)")
-      }
-      limits.maxFramePayload = value
-    }
-    if let value = self.limits.maxConcurrentStreams {
-      guard (1...100_000).contains(value) else {
-        throw ServerConfigurationError("limits.max_concurrent_streams must be 1...100000, got \(value)")
-      }
-      limits.maxConcurrentStreams = value
-    }
-    if let value = self.limits.idleTimeoutMs {
-      guard value >= 1000 else { throw ServerConfigurationError("limits.idle_timeout_ms must be at least 1000") }
-      limits.idleTimeout = .milliseconds(value)
-    }
-    if let value = self.limits.handshakeTimeoutMs {
-      guard value >= 100 else { throw ServerConfigurationError("limits.handshake_timeout_ms must be at least 100") }
-      limits.handshakeTimeout = .milliseconds(value)
-    }
-    if let value = self.limits.tenantCallsPerSecond {
-      limits.tenantCallsPerSecond = try checkedSetting(
-        value, "limits.tenant_calls_per_second", ServerLimits.tenantCallsPerSecondRange)
-    }
-    if let value = self.limits.tenantCallBurst {
-      limits.tenantCallBurst = try checkedSetting(value, "limits.tenant_call_burst", ServerLimits.tenantCallBurstRange)
-    }
-    if let value = self.limits.maxConnectionsPerKey {
-      limits.maxConnectionsPerKey = try checkedSetting(
-        value, "limits.max_connections_per_key", ServerLimits.maxConnectionsPerKeyRange)
-    }
+    try self.limits.apply(to: &limits)
     guard self.tls != nil || self.plaintext else {
       throw ServerConfigurationError(
         "tls.certificate_chain and tls.private_key are required (or \"plaintext\": true for tests)")
@@ -159,6 +127,49 @@ struct ServeConfiguration: Decodable {
         return (key, Principal(keyID: key.keyID, tenantID: entry.tenantId, scopes: Set(entry.scopes)))
       }
     )
+  }
+}
+
+extension ServeConfiguration.Limits {
+  /// Sets the limits given on `limits`, each checked. Errors name them as the file's `limits.`
+  /// keys, or as `tallyd dev`'s flags (`--tenant-calls-per-second`) with `asFlags`.
+  func apply(to limits: inout ServerLimits, asFlags: Bool = false) throws {
+    func name(_ key: String) -> String {
+      asFlags ? "--" + key.replacingOccurrences(of: "_", with: "-") : "limits." + key
+    }
+    if let value = self.maxFramePayload {
+      // Never below the protocol's default: a client may pipeline calls that size before WELCOME.
+      guard (Frame.defaultMaxPayload...(64 << 20)).contains(value) else {
+        throw ServerConfigurationError(
+          "\(name("max_frame_payload")) must be \(Frame.defaultMaxPayload)...67108864 (4 to 64 MiB), got \(value)")
+      }
+      limits.maxFramePayload = value
+    }
+    if let value = self.maxConcurrentStreams {
+      guard (1...100_000).contains(value) else {
+        throw ServerConfigurationError("\(name("max_concurrent_streams")) must be 1...100000, got \(value)")
+      }
+      limits.maxConcurrentStreams = value
+    }
+    if let value = self.idleTimeoutMs {
+      guard value >= 1000 else { throw ServerConfigurationError("\(name("idle_timeout_ms")) must be at least 1000") }
+      limits.idleTimeout = .milliseconds(value)
+    }
+    if let value = self.handshakeTimeoutMs {
+      guard value >= 100 else { throw ServerConfigurationError("\(name("handshake_timeout_ms")) must be at least 100") }
+      limits.handshakeTimeout = .milliseconds(value)
+    }
+    if let value = self.tenantCallsPerSecond {
+      limits.tenantCallsPerSecond = try checkedSetting(
+        value, name("tenant_calls_per_second"), ServerLimits.tenantCallsPerSecondRange)
+    }
+    if let value = self.tenantCallBurst {
+      limits.tenantCallBurst = try checkedSetting(value, name("tenant_call_burst"), ServerLimits.tenantCallBurstRange)
+    }
+    if let value = self.maxConnectionsPerKey {
+      limits.maxConnectionsPerKey = try checkedSetting(
+        value, name("max_connections_per_key"), ServerLimits.maxConnectionsPerKeyRange)
+    }
   }
 }
 
