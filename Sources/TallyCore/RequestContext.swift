@@ -1,6 +1,22 @@
 public import Logging
 public import NIOCore
 
+/// A call's request id: the client's, or the parts of one made up from its connection and stream,
+/// joined only when something reads it (a log line, an INTERNAL status), not for every call.
+public enum RequestID: Sendable, ExpressibleByStringLiteral {
+  case given(String)
+  case madeUp(connection: String, stream: UInt32)
+
+  public init(stringLiteral value: String) { self = .given(value) }
+
+  public var text: String {
+    switch self {
+    case .given(let id): id
+    case .madeUp(let connection, let stream): "\(connection).\(stream)"
+    }
+  }
+}
+
 /// Everything a handler knows about its call besides the request message. A class, so that
 /// handing it to the call's task and on to services is one retain, not a copy of every field.
 public final class RequestContext: Sendable {
@@ -8,7 +24,7 @@ public final class RequestContext: Sendable {
   /// The tenant this call acts on: the key's own, or the one an operator key named in CALL.
   public let tenantID: String?
   public let method: String
-  public let requestID: String
+  private let requestIDParts: RequestID
   public let idempotencyKey: String?
   public let metadata: [String: String]
   /// When the call's time is up; the handler's task is cancelled then too.
@@ -16,6 +32,8 @@ public final class RequestContext: Sendable {
   /// The connection's logger, without this call's metadata.
   public let connectionLogger: Logger
   public let allocator: ByteBufferAllocator
+
+  public var requestID: String { self.requestIDParts.text }
 
   /// The connection's logger with this call's request id and method. Built when something logs,
   /// not per call: swift-log's `StreamLogHandler` re-renders all metadata on every key set, which
@@ -31,7 +49,7 @@ public final class RequestContext: Sendable {
     principal: Principal,
     tenantID: String?,
     method: String,
-    requestID: String,
+    requestID: RequestID,
     idempotencyKey: String? = nil,
     metadata: [String: String] = [:],
     deadline: ContinuousClock.Instant? = nil,
@@ -41,7 +59,7 @@ public final class RequestContext: Sendable {
     self.principal = principal
     self.tenantID = tenantID
     self.method = method
-    self.requestID = requestID
+    self.requestIDParts = requestID
     self.idempotencyKey = idempotencyKey
     self.metadata = metadata
     self.deadline = deadline

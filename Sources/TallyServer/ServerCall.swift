@@ -33,6 +33,13 @@ final class ServerCall {
     self.inbound?.finish(error)
     self.inbound = nil
   }
+
+  /// The handler has returned: nothing left to cancel but the timer and the request stream.
+  func finished() {
+    self.deadlineTimer?.cancel()
+    self.inbound?.finish()
+    self.inbound = nil
+  }
 }
 
 /// Tells the connection when a client-streaming handler wants more request messages.

@@ -290,8 +290,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     {
       return self.reject(streamID, callRates.refusal(retryAfter: wait))
     }
-    let requestID =
-      header.requestID.isEmpty ? "\(self.connectionTag).\(streamID)" : String(header.requestID.prefix(128))
+    let requestID: RequestID =
+      header.requestID.isEmpty
+      ? .madeUp(connection: self.connectionTag, stream: streamID) : .given(String(header.requestID.prefix(128)))
     let timeout = header.timeoutMs > 0 ? Duration.milliseconds(min(header.timeoutMs, Self.maxTimeoutMilliseconds)) : nil
     let requestContext = RequestContext(
       principal: principal,
@@ -426,7 +427,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func callReturned(_ streamID: UInt32, _ outcome: Result<(any Message)?, any Error>) {
     guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
-    call.stop(CancellationError())
+    call.finished()
     self.pausedStreams.remove(streamID)
     switch outcome {
     case .success(let response):
