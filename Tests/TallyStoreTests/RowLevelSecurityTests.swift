@@ -99,6 +99,36 @@ import Testing
     #expect(policies.filter { $0.value != 1 }.isEmpty, "tables with several policies: \(policies)")
   }
 
+  /// Tables that hold no tenant's rows (the operator's keys and stored call results) are the
+  /// operator's alone: the runtime role reaches only those, through one forced policy that needs
+  /// `tally.operator`. A new such table fails here until it is listed and fenced the same way.
+  @Test func everyTableWithoutATenantIsTheOperatorsAlone() async throws {
+    let database = try await TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    let rows = try owner.query(
+      """
+      SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+        (SELECT string_agg(pg_get_expr(p.polqual, p.polrelid), ' | ') FROM pg_policy p WHERE p.polrelid = c.oid) AS quals
+      FROM pg_class c
+      WHERE c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace
+        AND has_table_privilege('tally_app', c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+        AND NOT EXISTS (
+          SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+      """
+    ).rows
+    let tables = try rows.map { try $0.require(String.self, "relname") }
+    #expect(Set(tables) == ["operator_api_keys", "operator_call_results"])
+    for row in rows {
+      let table = try row.require(String.self, "relname")
+      #expect(try row.require(Bool.self, "relrowsecurity") && row.require(Bool.self, "relforcerowsecurity"), "\(table)")
+      let quals = try #require(try row.decode(String.self, "quals"), "\(table) has no policy")
+      #expect(!quals.contains(" | "), "\(table): several policies: \(quals)")
+      #expect(
+        quals.contains("current_setting('tally.operator'::text, true)") && quals.contains("'on'"), "\(table): \(quals)")
+      #expect(!quals.contains(" OR "), "\(table): \(quals)")
+    }
+  }
+
   @Test(arguments: seededTables)
   func withNoTenantTheRuntimeRoleSeesAndWritesNothing(_ table: String) async throws {
     let database = try await TestDatabase.create()
