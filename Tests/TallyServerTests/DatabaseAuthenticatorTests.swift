@@ -9,7 +9,9 @@ import Testing
 /// Re-checks of a key against a real database: one look-up per key at a time, its verdict shared
 /// by every call that waits for it, and a failed one never cached as a pass.
 @Suite struct DatabaseAuthenticatorTests {
-  static let interval: Duration = .milliseconds(300)
+  /// Long enough that one look-up finishes within it on a loaded machine (the whole suite runs at
+  /// once): with 300 ms, a slow look-up let later callers start a second one and the counts failed.
+  static let interval: Duration = .seconds(2)
 
   /// 50 calls find the key's check stale at once: one look-up answers them all.
   @Test func concurrentRechecksOfAStaleKeyShareOneLookUp() async throws {
