@@ -174,17 +174,15 @@ public final class TallyClient: Sendable {
 
   private func withRetries<T>(_ attempt: (Connection) async throws -> T) async throws -> T {
     var attempts = 1
-    var waited = Duration.zero
+    var rateLimitWaits = RateLimitWaits(budget: self.configuration.maxRateLimitWait)
     while true {
       do {
         return try await attempt(try await self.connection())
       } catch let refused as RefusedBeforeStart {
         guard attempts < self.configuration.maxAttempts else { throw refused.reason }
         attempts += 1
-      } catch let error as RPCError where error.code == .resourceExhausted && error.retryAfter != nil {
-        // The tenant's rate limit (PROTOCOL.md): the call never started, so it may be sent again.
-        guard let wait = error.retryAfter, waited + wait <= self.configuration.maxRateLimitWait else { throw error }
-        waited += wait
+      } catch {
+        guard let wait = rateLimitWaits.wait(after: error) else { throw error }
         try await Task.sleep(for: wait)
       }
     }

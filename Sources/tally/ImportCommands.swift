@@ -30,42 +30,58 @@ struct Importer {
   let connection: ConnectionOptions
 
   func run() async throws {
-    let limit = self.kind == .events ? 10_000 : 1_000
-    let batchSize = min(max(self.options.batchSize ?? limit / 2, 1), limit)
-    let run = ImportRun(
-      reader: try ImportReader(kind: self.kind, path: self.options.file, overrides: self.options.map),
-      drawsProgress: !self.options.quiet && isatty(2) == 1
-    )
-    let (counts, rejected, rejections) = try await self.connection.withClient { session in
-      switch self.kind {
-      case .events:
-        let response = try await session.client.clientStreaming(EventMethods.recordEvents, options: session.options) {
-          writer in
-          while let batch = try run.nextBatch(batchSize) {
-            try await writer.send(.with { $0.events = batch.compactMap(\.event) })
-          }
-        }
-        return (
-          "\(response.accepted) accepted, \(response.duplicates) duplicate", response.rejected, response.rejections
+    let (run, counts, rejected, rejections) = try await self.connection.withClient { session in
+      var rateLimitWaits = RateLimitWaits(budget: .seconds(30))
+      while true {
+        let run = ImportRun(
+          reader: try ImportReader(kind: self.kind, path: self.options.file, overrides: self.options.map),
+          drawsProgress: !self.options.quiet && isatty(2) == 1
         )
-      case .accounts, .contacts:
-        let response = try await session.client.clientStreaming(
-          AccountMethods.importAccounts, options: session.options
-        ) { writer in
-          while let batch = try run.nextBatch(batchSize) {
-            try await writer.send(
-              .with {
-                $0.accounts = batch.compactMap(\.account)
-                $0.contacts = batch.compactMap(\.contact)
-              })
-          }
+        do {
+          let (counts, rejected, rejections) = try await self.stream(run, session)
+          return (run, counts, rejected, rejections)
+        } catch {
+          // Refused by the tenant's rate before the stream started: nothing was stored (and the
+          // rows are idempotent anyway), so the file is read again after the wait the server asked for.
+          guard let wait = rateLimitWaits.wait(after: error) else { throw error }
+          run.finishProgress()
+          try await Task.sleep(for: wait)
         }
-        let upserted = self.kind == .accounts ? response.accountsUpserted : response.contactsUpserted
-        return ("\(upserted) \(self.kind.rawValue) upserted", response.rejected, response.rejections)
       }
     }
     run.finishProgress()
     print(run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections))
+  }
+
+  /// The file's rows on one client stream; the server's counts and rejections.
+  private func stream(_ run: ImportRun, _ session: Session) async throws -> (
+    String, UInt64, [Tally_V1_RejectedItem]
+  ) {
+    let limit = self.kind == .events ? 10_000 : 1_000
+    let batchSize = min(max(self.options.batchSize ?? limit / 2, 1), limit)
+    switch self.kind {
+    case .events:
+      let response = try await session.client.clientStreaming(EventMethods.recordEvents, options: session.options) {
+        writer in
+        while let batch = try run.nextBatch(batchSize) {
+          try await writer.send(.with { $0.events = batch.compactMap(\.event) })
+        }
+      }
+      return ("\(response.accepted) accepted, \(response.duplicates) duplicate", response.rejected, response.rejections)
+    case .accounts, .contacts:
+      let response = try await session.client.clientStreaming(AccountMethods.importAccounts, options: session.options) {
+        writer in
+        while let batch = try run.nextBatch(batchSize) {
+          try await writer.send(
+            .with {
+              $0.accounts = batch.compactMap(\.account)
+              $0.contacts = batch.compactMap(\.contact)
+            })
+        }
+      }
+      let upserted = self.kind == .accounts ? response.accountsUpserted : response.contactsUpserted
+      return ("\(upserted) \(self.kind.rawValue) upserted", response.rejected, response.rejections)
+    }
   }
 }
 
