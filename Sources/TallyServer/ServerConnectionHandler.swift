@@ -49,7 +49,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// The key this connection counts against `maxConnectionsPerKey`, until it closes.
   private var countedKeyID: String?
   private var lastTenantBucket: TenantCallRates.Remembered?
-  private var closed = false
   private var calls: [UInt32: ServerCall] = [:]
   /// Frames that arrived while HELLO was being checked.
   private var heldFrames: [Frame] = []
@@ -135,7 +134,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   func channelInactive(context: ChannelHandlerContext) {
-    self.closed = true
     if let keyID = self.countedKeyID {
       self.dependencies.keyConnections?.close(keyID)
       self.countedKeyID = nil
@@ -218,7 +216,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     case .success(let principal):
       self.logger[metadataKey: "key_id"] = "\(principal.keyID)"
       // Counted only while the connection is open: it may have closed during the check.
-      if let keyConnections = self.dependencies.keyConnections, !self.closed {
+      if let keyConnections = self.dependencies.keyConnections, self.context?.channel.isActive == true {
         guard keyConnections.open(principal.keyID) else {
           self.heldFrames = []
           let message =

@@ -137,6 +137,13 @@ extension ServeConfiguration.Limits {
     func name(_ key: String) -> String {
       asFlags ? "--" + key.replacingOccurrences(of: "_", with: "-") : "limits." + key
     }
+    /// `value` when `range` holds it; otherwise an error naming the setting and what it may be.
+    func checked(_ value: Int, _ name: String, _ range: ClosedRange<Int>) throws -> Int {
+      guard range.contains(value) else {
+        throw ServerConfigurationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
+      }
+      return value
+    }
     if let value = self.maxFramePayload {
       // Never below the protocol's default: a client may pipeline calls that size before WELCOME.
       guard (Frame.defaultMaxPayload...(64 << 20)).contains(value) else {
@@ -146,10 +153,7 @@ extension ServeConfiguration.Limits {
       limits.maxFramePayload = value
     }
     if let value = self.maxConcurrentStreams {
-      guard (1...100_000).contains(value) else {
-        throw ServerConfigurationError("\(name("max_concurrent_streams")) must be 1...100000, got \(value)")
-      }
-      limits.maxConcurrentStreams = value
+      limits.maxConcurrentStreams = try checked(value, name("max_concurrent_streams"), 1...100_000)
     }
     if let value = self.idleTimeoutMs {
       guard value >= 1000 else { throw ServerConfigurationError("\(name("idle_timeout_ms")) must be at least 1000") }
@@ -160,30 +164,14 @@ extension ServeConfiguration.Limits {
       limits.handshakeTimeout = .milliseconds(value)
     }
     if let value = self.tenantCallsPerSecond {
-      limits.tenantCallsPerSecond = try checkedSetting(
-        value, name("tenant_calls_per_second"), ServerLimits.tenantCallsPerSecondRange)
+      // 0 turns the rate limit off, as it does the connection limit below.
+      limits.tenantCallsPerSecond = try checked(value, name("tenant_calls_per_second"), 0...1_000_000)
     }
     if let value = self.tenantCallBurst {
-      limits.tenantCallBurst = try checkedSetting(value, name("tenant_call_burst"), ServerLimits.tenantCallBurstRange)
+      limits.tenantCallBurst = try checked(value, name("tenant_call_burst"), 1...10_000_000)
     }
     if let value = self.maxConnectionsPerKey {
-      limits.maxConnectionsPerKey = try checkedSetting(
-        value, name("max_connections_per_key"), ServerLimits.maxConnectionsPerKeyRange)
+      limits.maxConnectionsPerKey = try checked(value, name("max_connections_per_key"), 0...1_000_000)
     }
   }
-}
-
-extension ServerLimits {
-  /// The values the per-tenant rate and per-key connection settings may take (0: not limited).
-  static let tenantCallsPerSecondRange = 0...1_000_000
-  static let tenantCallBurstRange = 1...10_000_000
-  static let maxConnectionsPerKeyRange = 0...1_000_000
-}
-
-/// `value` when `range` holds it; otherwise an error naming the setting and what it may be.
-func checkedSetting(_ value: Int, _ name: String, _ range: ClosedRange<Int>) throws -> Int {
-  guard range.contains(value) else {
-    throw ServerConfigurationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
-  }
-  return value
 }
