@@ -12,9 +12,13 @@ import Testing
 @Suite struct SurveyResultsTests {
   /// Opens a round of `surveyID`, answers it with `scores` (team per answer), and closes it.
   static func round(
-    _ context: DataTestContext, _ surveyID: String, _ scores: [Int32], teams: [String]? = nil, comment: String? = nil
+    _ context: DataTestContext, _ surveyID: String, _ scores: [Int32], teams: [String]? = nil, comment: String? = nil,
+    unansweredTeams: [String] = []
   ) async throws -> String {
     let round = try await SurveyFixture.openRound(context.clientA, surveyID)
+    for team in unansweredTeams {
+      _ = try await SurveyFixture.tokens(context.clientA, round.id, 1, team: team, department: "eng")
+    }
     for (index, score) in scores.enumerated() {
       let team = teams?[index] ?? "core"
       let token = try await SurveyFixture.tokens(context.clientA, round.id, 1, team: team, department: "eng")[0]
@@ -88,6 +92,35 @@ import Testing
       #expect(other.overall.score == -100 && other.overall.responses == 5)
       let bigAndSmall = try await SurveyFixture.results(context.readerA, survey.id, teams: ["big", "small"])
       #expect(bigAndSmall.overall.score == 100 && bigAndSmall.overall.responses == 8)
+    }
+  }
+
+  @Test func filtersDoNotTellWhetherAOnePersonTeamAnswered() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      // "solo" was invited and did not answer. Had it answered, "big" alone would have split its
+      // block, so "big" must be suppressed either way: otherwise the verdict says who took part.
+      let teams = Array(repeating: "big", count: 6) + Array(repeating: "other", count: 5)
+      _ = try await Self.round(
+        context, survey.id, [10, 10, 10, 10, 10, 10, 0, 0, 0, 0, 0], teams: teams, unansweredTeams: ["solo"])
+      let big = try await SurveyFixture.results(context.readerA, survey.id, teams: ["big"])
+      #expect(big.overall.suppressed && big.overall.responses == 0, "\(big.overall)")
+      let bigAndSolo = try await SurveyFixture.results(context.readerA, survey.id, teams: ["big", "solo"])
+      #expect(
+        bigAndSolo.overall.score == 100 && bigAndSolo.overall.responses == 6 && bigAndSolo.overall.invitations == 7)
+      let other = try await SurveyFixture.results(context.readerA, survey.id, teams: ["other"])
+      #expect(other.overall.score == -100 && other.overall.responses == 5)
+
+      var export = Tally_V1_ExportResponsesRequest()
+      export.surveyID = survey.id
+      let exported = try await context.readerA.serverStreaming(SurveyMethods.exportResponses, export) { responses in
+        var all: [Tally_V1_ExportedResponse] = []
+        for try await response in responses { all.append(response) }
+        return all
+      }
+      // "other" is a block of its own; "big" shares one with "solo", so its rows carry no team.
+      #expect(
+        exported.map(\.segment.team).sorted() == Array(repeating: "", count: 6) + Array(repeating: "other", count: 5))
     }
   }
 

@@ -1,6 +1,7 @@
 import Foundation
-import TallyCore
 import Testing
+
+@testable import TallyCore
 
 /// NPS arithmetic, the anonymity guard and the pulse cadence, against values worked out by hand.
 @Suite struct NPSScoreTests {
@@ -46,10 +47,13 @@ import Testing
 
 @Suite struct AnonymityGuardTests {
   static func key(_ team: String) -> SegmentKey { SegmentKey(department: "eng", team: team) }
+  static func everyoneAnswered(_ counts: [SegmentKey: UInt64]) -> AnonymityGuard {
+    AnonymityGuard(invitations: counts, responses: counts, threshold: 5)
+  }
 
   @Test func aRoundIsShownFromTheThresholdOn() {
     for (responses, shown) in [(4, false), (5, true), (6, true)] {
-      let guardian = AnonymityGuard(counts: [Self.key("a"): UInt64(responses)], threshold: 5)
+      let guardian = Self.everyoneAnswered([Self.key("a"): UInt64(responses)])
       if case .shown = guardian.verdict(for: SegmentFilterSpec()) {
         #expect(shown, "\(responses) responses")
       } else {
@@ -61,7 +65,7 @@ import Testing
   @Test func aFilterIsShownFromTheThresholdOn() {
     for (teamSize, shown) in [(4, false), (5, true), (6, true)] {
       let counts: [SegmentKey: UInt64] = [Self.key("a"): UInt64(teamSize), Self.key("b"): 20]
-      let verdict = AnonymityGuard(counts: counts, threshold: 5).verdict(for: SegmentFilterSpec(teams: ["a"]))
+      let verdict = Self.everyoneAnswered(counts).verdict(for: SegmentFilterSpec(teams: ["a"]))
       #expect((verdict == .shown([Self.key("a")])) == shown, "team of \(teamSize): \(verdict)")
     }
   }
@@ -69,7 +73,7 @@ import Testing
   @Test func theDifferenceOfTwoFiltersNeverIsolatesASmallGroup() {
     // Teams b and c are large; team a has two people. "All" minus "b and c" would be team a.
     let counts: [SegmentKey: UInt64] = [Self.key("a"): 2, Self.key("b"): 10, Self.key("c"): 8]
-    let guardian = AnonymityGuard(counts: counts, threshold: 5)
+    let guardian = Self.everyoneAnswered(counts)
     #expect(guardian.verdict(for: SegmentFilterSpec()) == .shown(Set(counts.keys)))
     guard case .suppressed = guardian.verdict(for: SegmentFilterSpec(teams: ["b", "c"])) else {
       Issue.record("all but team a must be suppressed")
@@ -92,9 +96,13 @@ import Testing
     var generator = SystemRandomNumberGenerator()
     for _ in 0..<50 {
       let teams = ["a", "b", "c", "d", "e"]
+      var invitations: [SegmentKey: UInt64] = [:]
       var counts: [SegmentKey: UInt64] = [:]
-      for team in teams { counts[Self.key(team)] = UInt64.random(in: 0...9, using: &generator) }
-      let guardian = AnonymityGuard(counts: counts, threshold: 5)
+      for team in teams {
+        invitations[Self.key(team)] = UInt64.random(in: 0...12, using: &generator)
+        counts[Self.key(team)] = UInt64.random(in: 0...invitations[Self.key(team)]!, using: &generator)
+      }
+      let guardian = AnonymityGuard(invitations: invitations, responses: counts, threshold: 5)
       var answered: [Set<SegmentKey>] = []
       for mask in 0..<(1 << teams.count) {
         let chosen = Set(teams.indices.filter { mask & (1 << $0) != 0 }.map { teams[$0] })
@@ -107,6 +115,62 @@ import Testing
           #expect(difference == 0 || difference >= 5, "\(counts): \(first) − \(second) = \(difference)")
         }
       }
+    }
+  }
+
+  @Test func whetherAOnePersonTeamAnsweredChangesNoVerdict() {
+    // Team a has one person, b and c are large. Whether a answered or not, "b" alone stays
+    // suppressed: a's invitation is part of b's unit, so b cannot be looked at without it.
+    let invitations: [SegmentKey: UInt64] = [Self.key("a"): 1, Self.key("b"): 10, Self.key("c"): 8]
+    for answered: UInt64 in [0, 1] {
+      let responses = [Self.key("a"): answered, Self.key("b"): 9, Self.key("c"): 8]
+      let guardian = AnonymityGuard(invitations: invitations, responses: responses, threshold: 5)
+      guard case .suppressed = guardian.verdict(for: SegmentFilterSpec(teams: ["b"])) else {
+        Issue.record("team b alone shown when a answered \(answered) times")
+        continue
+      }
+      #expect(guardian.verdict(for: SegmentFilterSpec(teams: ["c"])) == .shown([Self.key("c")]))
+      guard case .shown = guardian.verdict(for: SegmentFilterSpec(teams: ["a", "b"])) else {
+        Issue.record("teams a and b together are a whole unit")
+        continue
+      }
+    }
+  }
+
+  @Test func verdictsDependOnAUnitsResponsesNotOnWhichOfItsSegmentsAnswered() {
+    // Two rounds with the same invitations and the same responses per unit, spread differently
+    // over the unit's segments: every filter must get the same verdict and the same count.
+    var generator = SystemRandomNumberGenerator()
+    let teams = ["a", "b", "c", "d", "e", "f"]
+    for _ in 0..<200 {
+      var invitations: [SegmentKey: UInt64] = [:]
+      for team in teams { invitations[Self.key(team)] = UInt64.random(in: 0...8, using: &generator) }
+      let unitOf = AnonymityGuard.blocks(of: invitations.filter { $0.value > 0 }, threshold: 5)
+      var first: [SegmentKey: UInt64] = [:]
+      var second: [SegmentKey: UInt64] = [:]
+      for unit in Set(unitOf.values) {
+        let members = unitOf.filter { $0.value == unit }.keys.sorted()
+        let capacity = members.reduce(UInt64(0)) { $0 + invitations[$1]! }
+        let answered = UInt64.random(in: 0...capacity, using: &generator)
+        for spread in [{ first[$0] = $1 }, { second[$0] = $1 }] as [(SegmentKey, UInt64) -> Void] {
+          var left = answered
+          for member in members.shuffled(using: &generator) {
+            let here = min(left, invitations[member]!)
+            spread(member, here)
+            left -= here
+          }
+        }
+      }
+      let one = AnonymityGuard(invitations: invitations, responses: first, threshold: 5)
+      let other = AnonymityGuard(invitations: invitations, responses: second, threshold: 5)
+      let counted = { (verdict: AnonymityGuard.Verdict, responses: [SegmentKey: UInt64]) -> UInt64? in
+        guard case .shown(let segments) = verdict else { return nil }
+        return segments.reduce(0) { $0 + responses[$1, default: 0] }
+      }
+      let differing = (1..<(1 << teams.count)).map {
+        mask in SegmentFilterSpec(teams: Set(teams.indices.filter { mask & (1 << $0) != 0 }.map { teams[$0] }))
+      }.filter { counted(one.verdict(for: $0), first) != counted(other.verdict(for: $0), second) }
+      #expect(differing.isEmpty, "\(invitations): \(first) against \(second), teams \(differing.map(\.teams))")
     }
   }
 }

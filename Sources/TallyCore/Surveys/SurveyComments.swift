@@ -96,7 +96,8 @@ extension SurveyService {
     let builder = SurveyResultsBuilder(survey: survey, rounds: rounds, filter: SegmentFilterSpec())
     for round in rounds where round.selected {
       guard case .shown = builder.verdict(round) else { continue }
-      let guardian = AnonymityGuard(counts: round.responses, threshold: survey.threshold)
+      let guardian = AnonymityGuard(
+        invitations: round.invitations, responses: round.responses, threshold: survey.threshold)
       let rows = try await self.database.transaction(context) { connection in
         try connection.query(
           """

@@ -31,7 +31,8 @@ struct SurveyResultsBuilder {
     if self.survey.anonymous, round.open {
       return .suppressed("round \(round.number) is still open: anonymous results appear when it closes")
     }
-    return AnonymityGuard(counts: round.responses, threshold: self.survey.threshold).verdict(for: self.filter)
+    return AnonymityGuard(invitations: round.invitations, responses: round.responses, threshold: self.survey.threshold)
+      .verdict(for: self.filter)
   }
 
   func build() -> Tally_V1_SurveyResults {
