@@ -38,4 +38,31 @@ import Testing
     #expect(counter.flushes == 2)
     #expect(try channel.readOutbound(as: ByteBuffer.self) == ByteBuffer(bytes: [4]))
   }
+
+  @Test func aLongTickFlushesEverySixteenWrites() throws {
+    let counter = FlushCounter()
+    let channel = EmbeddedChannel(handler: counter)
+    let flushes = FlushCoalescer()
+    let count = 2 * FlushCoalescer.writesPerFlush + 3
+    var flushedAfter: [Int] = []
+    for index in 1...count {
+      channel.write(ByteBuffer(bytes: [UInt8(index)]), promise: nil)
+      flushes.flushSoon(channel)
+      if counter.flushes > flushedAfter.count { flushedAfter.append(index) }
+    }
+    // Within the tick: one flush per 16 writes, so the peer can start on those answers.
+    #expect(flushedAfter == [FlushCoalescer.writesPerFlush, 2 * FlushCoalescer.writesPerFlush])
+    channel.embeddedEventLoop.run()
+    #expect(counter.flushes == 3)
+    var written: [UInt8] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written += buffer.readableBytesView }
+    #expect(written == (1...count).map { UInt8($0) })
+
+    // The count starts again after the tick's flush.
+    for byte: UInt8 in 1...15 {
+      channel.write(ByteBuffer(bytes: [byte]), promise: nil)
+      flushes.flushSoon(channel)
+    }
+    #expect(counter.flushes == 3)
+  }
 }

@@ -42,13 +42,15 @@ struct EchoServerCommand: AsyncParsableCommand {
   }
 }
 
-/// Echoes each request's MESSAGE back with an empty (OK) STATUS, and flushes once per read.
-/// It decodes frames itself, as tallyd's connection handler does.
+/// Echoes each request's MESSAGE back with an empty (OK) STATUS, and flushes once per read and
+/// after every `FlushCoalescer.writesPerFlush` answers, as tallyd does at most. It decodes frames
+/// itself, as tallyd's connection handler does.
 final class FrameEchoHandler: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
   private var decoder = NIOSingleStepByteToMessageProcessor(FrameDecoder(expectsMagic: true))
+  private var unflushed = 0
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     do {
@@ -77,9 +79,16 @@ final class FrameEchoHandler: ChannelInboundHandler {
       return
     }
     context.write(self.wrapOutboundOut(out), promise: nil)
+    self.unflushed += 1
+    if self.unflushed == FlushCoalescer.writesPerFlush { self.flush(context: context) }
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
+    self.flush(context: context)
+  }
+
+  private func flush(context: ChannelHandlerContext) {
+    self.unflushed = 0
     context.flush()
   }
 
