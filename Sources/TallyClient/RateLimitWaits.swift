@@ -17,4 +17,19 @@ public struct RateLimitWaits: Sendable {
     self.waited += wait
     return wait
   }
+
+  /// Runs `operation`, and runs it again after each rate refusal, within `budget`. For calls that
+  /// may be sent again as they are, like a client stream of idempotent rows: a refused call never
+  /// started, so nothing of it was stored. (Unary and server-streaming calls wait by themselves.)
+  public static func retrying<T>(budget: Duration, _ operation: () async throws -> T) async throws -> T {
+    var waits = RateLimitWaits(budget: budget)
+    while true {
+      do {
+        return try await operation()
+      } catch {
+        guard let wait = waits.wait(after: error) else { throw error }
+        try await Task.sleep(for: wait)
+      }
+    }
+  }
 }

@@ -15,6 +15,8 @@ public import TallyWire
 /// `RPCError`s: status code and message.
 public final class TallyClient: Sendable {
   private let configuration: ClientConfiguration
+  /// How long, in all, a call may wait out its tenant's rate refusals before failing with one.
+  public var maxRateLimitWait: Duration { self.configuration.maxRateLimitWait }
   private let group: any EventLoopGroup
   private let tlsContext: NIOSSLContext?
   private let slot = NIOLockedValueBox(Slot.idle)

@@ -31,7 +31,7 @@ struct Importer {
 
   func run() async throws {
     let (run, counts, rejected, rejections) = try await self.connection.withClient { session in
-      var rateLimitWaits = RateLimitWaits(budget: .seconds(30))
+      var rateLimitWaits = RateLimitWaits(budget: session.client.maxRateLimitWait)
       while true {
         let run = ImportRun(
           reader: try ImportReader(kind: self.kind, path: self.options.file, overrides: self.options.map),

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Synchronization
 import TallyClient
 import TallyCore
 import TallyProto
@@ -161,6 +162,38 @@ import Testing
       // refusal's STATUS), and only that attempt ran the handler.
       #expect(ContinuousClock.now - refusedAt >= wait - .milliseconds(250) + .milliseconds(700))
       #expect(server.probe.started == 1)
+      await impatient.close()
+      await reader.close()
+    }
+  }
+
+  @Test func aClientStreamRefusedByTheRateIsSentAgainAfterTheWait() async throws {
+    try await TestServer.with(limits: Self.oneCallPerSecond) { server, _ in
+      let impatient = try Self.impatientClient(server, apiKey: TestKeys.readerKey)
+      var refused = false
+      for _ in 0..<10 where !refused {
+        do {
+          _ = try await impatient.unary(SystemMethods.ping, Tally_V1_PingRequest())
+        } catch let error as RPCError where error.code == .resourceExhausted {
+          refused = true
+        }
+      }
+      #expect(refused)
+      // Two streams back to back at one call per second: the second at least finds the bucket
+      // empty, and goes through once the wait it was told is over.
+      let reader = try server.client(apiKey: TestKeys.readerKey)
+      let attempts = Mutex(0)
+      for _ in 0..<2 {
+        let response = try await RateLimitWaits.retrying(budget: reader.maxRateLimitWait) {
+          attempts.withLock { $0 += 1 }
+          return try await reader.clientStreaming(countMethod) { writer in
+            for _ in 0..<3 { try await writer.send(Tally_V1_PingRequest()) }
+          }
+        }
+        #expect(String(decoding: response.payload, as: UTF8.self) == "3")
+      }
+      #expect(attempts.withLock { $0 } >= 3)
+      #expect(server.probe.started == 2, "a refused stream never reached its handler")
       await impatient.close()
       await reader.close()
     }

@@ -58,6 +58,9 @@ let crashMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
 let whoAmIMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/WhoAmI", .unary)
 /// Echoes the payload after 700 ms, counting starts, so a test can act while calls are surely in flight.
 let slowEchoMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/SlowEcho", .unary)
+/// Counts the messages of a client stream (its answer's payload), counting starts.
+let countMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
+  "tally.test.Probe/Count", .clientStreaming)
 /// A method only keys with the write scope may call.
 let writeOnlyMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Write", .unary)
 
@@ -127,6 +130,14 @@ struct TestServer {
       try await Task.sleep(for: .milliseconds(700))
       var response = Tally_V1_PingResponse()
       response.payload = request.payload
+      return response
+    }
+    router.clientStreaming(countMethod, access: .anyKey) { requests, _ in
+      probe.didStart()
+      var count = 0
+      for try await _ in requests { count += 1 }
+      var response = Tally_V1_PingResponse()
+      response.payload = Data("\(count)".utf8)
       return response
     }
     router.unary(writeOnlyMethod, access: .scopes([.write])) { request, _ in

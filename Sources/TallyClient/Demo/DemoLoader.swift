@@ -24,16 +24,21 @@ public struct DemoLoader: Sendable {
   public func load(_ data: DemoDataSet, eventsPerMessage: Int = 5_000) async throws -> Outcome {
     let client = self.client
     let options = self.options
-    _ = try await client.clientStreaming(AccountMethods.importAccounts, options: options) { writer in
-      for chunk in data.accounts.chunks(of: 1_000) {
-        var accounts = Tally_V1_ImportAccountsRequest()
-        accounts.accounts = Array(chunk)
-        try await writer.send(accounts)
-      }
-      for chunk in data.contacts.chunks(of: 1_000) {
-        var contacts = Tally_V1_ImportAccountsRequest()
-        contacts.contacts = Array(chunk)
-        try await writer.send(contacts)
+    // The two client streams are sent again after a rate refusal (unary calls wait by themselves):
+    // their rows are idempotent.
+    let budget = client.maxRateLimitWait
+    _ = try await RateLimitWaits.retrying(budget: budget) {
+      try await client.clientStreaming(AccountMethods.importAccounts, options: options) { writer in
+        for chunk in data.accounts.chunks(of: 1_000) {
+          var accounts = Tally_V1_ImportAccountsRequest()
+          accounts.accounts = Array(chunk)
+          try await writer.send(accounts)
+        }
+        for chunk in data.contacts.chunks(of: 1_000) {
+          var contacts = Tally_V1_ImportAccountsRequest()
+          contacts.contacts = Array(chunk)
+          try await writer.send(contacts)
+        }
       }
     }
     for campaign in data.campaigns {
@@ -59,11 +64,13 @@ public struct DemoLoader: Sendable {
       request.opportunity = opportunity
       _ = try await client.unary(OpportunityMethods.upsertOpportunity, request, options: options)
     }
-    let recorded = try await client.clientStreaming(EventMethods.recordEvents, options: options) { writer in
-      for chunk in data.events.chunks(of: eventsPerMessage) {
-        var request = Tally_V1_RecordEventsRequest()
-        request.events = Array(chunk)
-        try await writer.send(request)
+    let recorded = try await RateLimitWaits.retrying(budget: budget) {
+      try await client.clientStreaming(EventMethods.recordEvents, options: options) { writer in
+        for chunk in data.events.chunks(of: eventsPerMessage) {
+          var request = Tally_V1_RecordEventsRequest()
+          request.events = Array(chunk)
+          try await writer.send(request)
+        }
       }
     }
     let answers = try await DemoSurveys(client: client, options: options, data: data).run()
