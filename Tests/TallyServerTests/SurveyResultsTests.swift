@@ -30,6 +30,17 @@ import Testing
     return round.id
   }
 
+  /// Every row ExportResponses streams for the survey.
+  static func export(_ context: DataTestContext, _ surveyID: String) async throws -> [Tally_V1_ExportedResponse] {
+    var export = Tally_V1_ExportResponsesRequest()
+    export.surveyID = surveyID
+    return try await context.readerA.serverStreaming(SurveyMethods.exportResponses, export) { responses in
+      var all: [Tally_V1_ExportedResponse] = []
+      for try await response in responses { all.append(response) }
+      return all
+    }
+  }
+
   @Test func scoresTrendAndSuppressionAtTheThreshold() async throws {
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
@@ -111,13 +122,7 @@ import Testing
       let other = try await SurveyFixture.results(context.readerA, survey.id, teams: ["other"])
       #expect(other.overall.score == -100 && other.overall.responses == 5)
 
-      var export = Tally_V1_ExportResponsesRequest()
-      export.surveyID = survey.id
-      let exported = try await context.readerA.serverStreaming(SurveyMethods.exportResponses, export) { responses in
-        var all: [Tally_V1_ExportedResponse] = []
-        for try await response in responses { all.append(response) }
-        return all
-      }
+      let exported = try await Self.export(context, survey.id)
       // "other" is a block of its own; "big" shares one with "solo", so its rows carry no team.
       #expect(
         exported.map(\.segment.team).sorted() == Array(repeating: "", count: 6) + Array(repeating: "other", count: 5))
@@ -192,13 +197,7 @@ import Testing
       let tiny = try await context.readerA.unary(SurveyMethods.listComments, request)
       #expect(tiny.suppressed && tiny.comments.isEmpty)
 
-      var export = Tally_V1_ExportResponsesRequest()
-      export.surveyID = survey.id
-      let exported = try await context.readerA.serverStreaming(SurveyMethods.exportResponses, export) { responses in
-        var all: [Tally_V1_ExportedResponse] = []
-        for try await response in responses { all.append(response) }
-        return all
-      }
+      let exported = try await Self.export(context, survey.id)
       #expect(
         exported.count == 7
           && exported.allSatisfy { $0.responseID.isEmpty && $0.contactID.isEmpty && !$0.hasAnsweredAt })
