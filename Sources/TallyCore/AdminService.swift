@@ -10,7 +10,7 @@ public struct AdminService: Sendable {
   static let tenantColumns = """
     tenant_id::text AS tenant_id, name, currency, status,
     (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
-    (extract(epoch FROM suspended_at) * 1000000)::bigint AS suspended_us
+    (extract(epoch FROM suspended_at) * 1000000)::bigint AS suspended_us, calls_per_second, call_burst
     """
   static let keyColumns = """
     key_id, name, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
@@ -35,6 +35,7 @@ public struct AdminService: Sendable {
     router.unary(AdminMethods.resumeTenant, access: operatorOnly) { request, _ in
       try await self.setStatus(request.tenantID, suspended: false)
     }
+    router.unary(AdminMethods.setTenantCallRate, access: operatorOnly, self.setTenantCallRate)
     let keyManagers = Access.scopes([.operator, .admin])
     router.unary(AdminMethods.createApiKey, access: keyManagers, self.createApiKey)
     router.unary(AdminMethods.listApiKeys, access: keyManagers, self.listApiKeys)
@@ -113,6 +114,55 @@ public struct AdminService: Sendable {
     }
     guard let row else { throw RPCError(code: .notFound, message: "no tenant \(tenantID)") }
     return try Self.tenant(row)
+  }
+
+  @Sendable func setTenantCallRate(_ request: Tally_V1_SetTenantCallRateRequest, _ context: RequestContext)
+    async throws -> Tally_V1_Tenant
+  {
+    // Every bad field in one answer, the tenant id's included.
+    var violations: [RPCError.FieldViolation] = []
+    var tenantID: String?
+    do {
+      tenantID = try Validation.uuid(request.tenantID, field: "tenant_id")
+    } catch let error as RPCError {
+      violations += error.fieldViolations
+    }
+    let rate = request.hasCallsPerSecond ? Int(request.callsPerSecond) : nil
+    if let rate, !ServerLimits.tenantCallsPerSecondRange.contains(rate) {
+      violations.append(
+        .init(field: "calls_per_second", description: "must be at most 1,000,000 (0: not limited), got \(rate)"))
+    }
+    let burst = request.hasCallBurst ? Int(request.callBurst) : nil
+    if let burst, !ServerLimits.tenantCallBurstRange.contains(burst) {
+      violations.append(.init(field: "call_burst", description: "must be between 1 and 10,000,000, got \(burst)"))
+    }
+    guard let tenantID, violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    let row = try await self.pool.withTransaction(scope: .operator) { connection in
+      try connection.query(
+        "UPDATE tenants SET calls_per_second = $2, call_burst = $3 WHERE tenant_id = $1::uuid RETURNING \(Self.tenantColumns)",
+        [tenantID, rate, burst]
+      ).rows.first
+    }
+    guard let row else { throw RPCError(code: .notFound, message: "no tenant \(tenantID)") }
+    return try Self.tenant(row)
+  }
+
+  /// Every tenant's own call rate, for the servers' rate checks (tallyd reads it every 2 s).
+  public static func tenantCallRates(_ pool: PostgresPool) async throws -> [String: TenantCallRate] {
+    let rows = try await pool.withTransaction(scope: .operator) { connection in
+      try connection.query(
+        """
+        SELECT tenant_id::text AS tenant_id, calls_per_second, call_burst FROM tenants
+        WHERE calls_per_second IS NOT NULL OR call_burst IS NOT NULL
+        """
+      ).rows
+    }
+    var rates: [String: TenantCallRate] = [:]
+    for row in rows {
+      rates[try row.require(String.self, "tenant_id")] = TenantCallRate(
+        callsPerSecond: try row.decode(Int.self, "calls_per_second"), burst: try row.decode(Int.self, "call_burst"))
+    }
+    return rates
   }
 
   // MARK: API keys
@@ -255,6 +305,8 @@ public struct AdminService: Sendable {
     tenant.status = try row.require(String.self, "status") == "suspended" ? .suspended : .active
     tenant.createdAt = timestamp(try row.require(Int64.self, "created_us"))
     if let suspended = try row.decode(Int64.self, "suspended_us") { tenant.suspendedAt = timestamp(suspended) }
+    if let rate = try row.decode(Int.self, "calls_per_second") { tenant.callsPerSecond = UInt32(rate) }
+    if let burst = try row.decode(Int.self, "call_burst") { tenant.callBurst = UInt32(burst) }
     return tenant
   }
 

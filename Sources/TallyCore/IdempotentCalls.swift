@@ -27,7 +27,7 @@ public struct IdempotentCalls: Sendable {
   /// operator's tenants.
   static let replayedAdminMethods: Set<String> = [
     AdminMethods.createApiKey.fullName, AdminMethods.revokeApiKey.fullName, AdminMethods.createTenant.fullName,
-    AdminMethods.suspendTenant.fullName, AdminMethods.resumeTenant.fullName,
+    AdminMethods.suspendTenant.fullName, AdminMethods.resumeTenant.fullName, AdminMethods.setTenantCallRate.fullName,
   ]
 
   static func replays(_ method: RoutedMethod) -> Bool {

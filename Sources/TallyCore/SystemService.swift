@@ -40,6 +40,24 @@ public struct ServerLimits: Sendable, Hashable {
   }
 }
 
+extension ServerLimits {
+  /// What `tenantCallsPerSecond` may be, in tallyd's file and for one tenant (SetTenantCallRate).
+  public static let tenantCallsPerSecondRange = 0...1_000_000
+  public static let tenantCallBurstRange = 1...10_000_000
+}
+
+/// One tenant's own call rate, set by the operator (SetTenantCallRate): each part left nil is
+/// the server's `ServerLimits` value; `callsPerSecond` 0 lifts the limit for the tenant.
+public struct TenantCallRate: Sendable, Hashable {
+  public var callsPerSecond: Int?
+  public var burst: Int?
+
+  public init(callsPerSecond: Int? = nil, burst: Int? = nil) {
+    self.callsPerSecond = callsPerSecond
+    self.burst = burst
+  }
+}
+
 extension Duration {
   /// Whole milliseconds, clamped to what a `uint32` field can say.
   public var clampedMilliseconds: UInt32 {

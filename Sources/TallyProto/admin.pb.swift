@@ -94,12 +94,35 @@ public nonisolated struct Tally_V1_Tenant: Sendable {
   /// Clears the value of `suspendedAt`. Subsequent reads from it will return its default value.
   public mutating func clearSuspendedAt() {self._suspendedAt = nil}
 
+  /// The tenant's own call rate (SetTenantCallRate); absent: each server's tenant_calls_per_second.
+  /// 0: the tenant's calls are not limited.
+  public var callsPerSecond: UInt32 {
+    get {_callsPerSecond ?? 0}
+    set {_callsPerSecond = newValue}
+  }
+  /// Returns true if `callsPerSecond` has been explicitly set.
+  public var hasCallsPerSecond: Bool {self._callsPerSecond != nil}
+  /// Clears the value of `callsPerSecond`. Subsequent reads from it will return its default value.
+  public mutating func clearCallsPerSecond() {self._callsPerSecond = nil}
+
+  /// The tenant's own burst; absent: each server's tenant_call_burst.
+  public var callBurst: UInt32 {
+    get {_callBurst ?? 0}
+    set {_callBurst = newValue}
+  }
+  /// Returns true if `callBurst` has been explicitly set.
+  public var hasCallBurst: Bool {self._callBurst != nil}
+  /// Clears the value of `callBurst`. Subsequent reads from it will return its default value.
+  public mutating func clearCallBurst() {self._callBurst = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
   fileprivate var _suspendedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _callsPerSecond: UInt32? = nil
+  fileprivate var _callBurst: UInt32? = nil
 }
 
 public nonisolated struct Tally_V1_CreateTenantRequest: Sendable {
@@ -183,6 +206,43 @@ public nonisolated struct Tally_V1_ResumeTenantRequest: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Tally_V1_SetTenantCallRateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tenantID: String = String()
+
+  /// Calls per second the tenant may start on each server, 0 to 1,000,000 (0: not limited);
+  /// absent: the server's tenant_calls_per_second.
+  public var callsPerSecond: UInt32 {
+    get {_callsPerSecond ?? 0}
+    set {_callsPerSecond = newValue}
+  }
+  /// Returns true if `callsPerSecond` has been explicitly set.
+  public var hasCallsPerSecond: Bool {self._callsPerSecond != nil}
+  /// Clears the value of `callsPerSecond`. Subsequent reads from it will return its default value.
+  public mutating func clearCallsPerSecond() {self._callsPerSecond = nil}
+
+  /// Calls a quiet tenant may start at once, 1 to 10,000,000; absent: the server's
+  /// tenant_call_burst.
+  public var callBurst: UInt32 {
+    get {_callBurst ?? 0}
+    set {_callBurst = newValue}
+  }
+  /// Returns true if `callBurst` has been explicitly set.
+  public var hasCallBurst: Bool {self._callBurst != nil}
+  /// Clears the value of `callBurst`. Subsequent reads from it will return its default value.
+  public mutating func clearCallBurst() {self._callBurst = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _callsPerSecond: UInt32? = nil
+  fileprivate var _callBurst: UInt32? = nil
 }
 
 public nonisolated struct Tally_V1_ApiKey: Sendable {
@@ -318,7 +378,7 @@ nonisolated extension Tally_V1_TenantStatus: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Tally_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Tenant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{1}currency\0\u{1}status\0\u{3}created_at\0\u{3}suspended_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{1}currency\0\u{1}status\0\u{3}created_at\0\u{3}suspended_at\0\u{3}calls_per_second\0\u{3}call_burst\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -332,6 +392,8 @@ nonisolated extension Tally_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 4: try { try decoder.decodeSingularEnumField(value: &self.status) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._suspendedAt) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self._callsPerSecond) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self._callBurst) }()
       default: break
       }
     }
@@ -360,6 +422,12 @@ nonisolated extension Tally_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._Mes
     try { if let v = self._suspendedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    try { if let v = self._callsPerSecond {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._callBurst {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -370,6 +438,8 @@ nonisolated extension Tally_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.status != rhs.status {return false}
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._suspendedAt != rhs._suspendedAt {return false}
+    if lhs._callsPerSecond != rhs._callsPerSecond {return false}
+    if lhs._callBurst != rhs._callBurst {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -565,6 +635,50 @@ nonisolated extension Tally_V1_ResumeTenantRequest: SwiftProtobuf.Message, Swift
 
   public static func ==(lhs: Tally_V1_ResumeTenantRequest, rhs: Tally_V1_ResumeTenantRequest) -> Bool {
     if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_SetTenantCallRateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetTenantCallRateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}calls_per_second\0\u{3}call_burst\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self._callsPerSecond) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self._callBurst) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 1)
+    }
+    try { if let v = self._callsPerSecond {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._callBurst {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_SetTenantCallRateRequest, rhs: Tally_V1_SetTenantCallRateRequest) -> Bool {
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs._callsPerSecond != rhs._callsPerSecond {return false}
+    if lhs._callBurst != rhs._callBurst {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

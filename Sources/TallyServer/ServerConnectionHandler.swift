@@ -20,8 +20,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var router: Router
     var authenticator: any Authenticator
     var limits: ServerLimits
-    /// Shared by every connection of the server; nil when the limit is off.
-    var callRates: TenantCallRates?
+    /// Shared by every connection of the server.
+    var callRates: TenantCallRates
     var keyConnections: KeyConnectionCounts?
     var logger: Logger
 
@@ -283,10 +283,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"))
     }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
-    if let tenantID, let callRates = self.dependencies.callRates,
-      let wait = callRates.admit(tenantID, remembering: &self.lastTenantBucket)
-    {
-      return self.reject(streamID, callRates.refusal(retryAfter: wait))
+    if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
+      return self.reject(streamID, refusal.error)
     }
     let requestID: RequestID =
       header.requestID.isEmpty

@@ -40,6 +40,12 @@ public final class TallyServer: Service, Sendable {
     self.boundAddress = eventLoopGroup.next().makePromise(of: SocketAddress.self)
   }
 
+  /// Sets the tenants' own call rates (SetTenantCallRate): those not named go back to the
+  /// server's `tenantCallsPerSecond` and `tenantCallBurst`.
+  public func replaceTenantCallRates(_ rates: [String: TenantCallRate]) {
+    self.dependencies.callRates.replaceOwnRates(rates)
+  }
+
   /// The address the server listens on, once it does (useful with port 0).
   public var localAddress: SocketAddress {
     get async throws { try await self.boundAddress.futureResult.get() }

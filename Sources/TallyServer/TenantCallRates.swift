@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
+import TallyCore
 import TallyWire
 
 /// A token bucket kept in one number, the instant it is full again (GCRA's "theoretical arrival
@@ -26,9 +27,14 @@ struct TokenBucket: Hashable {
 /// One tenant's `TokenBucket`, shared by every connection acting on the tenant: taken from with
 /// compare-and-swap, so that calls on two event loops never wait on a lock for it.
 final class TenantCallBucket: Sendable {
+  /// The tenant's rate; nil when its calls are not limited.
+  let limit: TenantCallRates.Limit?
   private let fullAt = Atomic<UInt64>(0)
-  /// Set once the table has forgotten this bucket (it was full): holders look the tenant up again.
+  /// Set once the table has forgotten this bucket (it was full, or the tenant's rate changed):
+  /// holders look the tenant up again.
   fileprivate let forgotten = Atomic<Bool>(false)
+
+  fileprivate init(limit: TenantCallRates.Limit?) { self.limit = limit }
 
   fileprivate func isFull(at now: UInt64) -> Bool { self.fullAt.load(ordering: .relaxed) <= now }
 
@@ -45,7 +51,8 @@ final class TenantCallBucket: Sendable {
   }
 }
 
-/// The calls per second each tenant may start on this server (`ServerLimits.tenantCallsPerSecond`).
+/// The calls per second each tenant may start on this server: `ServerLimits.tenantCallsPerSecond`,
+/// or the tenant's own rate where the operator set one (SetTenantCallRate).
 final class TenantCallRates: Sendable {
   /// A connection's last tenant and its bucket: a tenant key's calls skip the shared table.
   struct Remembered {
@@ -53,30 +60,77 @@ final class TenantCallRates: Sendable {
     fileprivate var bucket: TenantCallBucket
   }
 
+  struct Limit: Hashable {
+    let callsPerSecond: Int
+    let burst: Int
+    /// Nanoseconds per token.
+    let interval: UInt64
+
+    init(callsPerSecond: Int, burst: Int) {
+      self.callsPerSecond = callsPerSecond
+      self.burst = burst
+      self.interval = max(1, 1_000_000_000 / UInt64(max(1, callsPerSecond)))
+    }
+  }
+
+  /// A call refused for its tenant's rate: the wait, and the limit that refused it.
+  struct Refusal {
+    var retryAfter: Duration
+    var limit: Limit
+
+    var error: RPCError {
+      RPCError(
+        code: .resourceExhausted,
+        message:
+          "the tenant is over its limit of \(self.limit.callsPerSecond) calls per second "
+          + "(bursts of up to \(self.limit.burst)) on this server; retry in \(self.retryAfter.wholeMilliseconds) ms",
+        retryAfter: self.retryAfter
+      )
+    }
+  }
+
   private struct Table {
     var buckets: [String: TenantCallBucket] = [:]
+    var ownRates: [String: TenantCallRate] = [:]
     /// How many buckets there may be before the full ones are forgotten.
     var sweepAt = TenantCallRates.minimumSweep
   }
 
   static let minimumSweep = 1024
 
-  let callsPerSecond: Int
-  let burst: Int
-  /// Nanoseconds per token.
-  private let interval: UInt64
+  /// The server's rate, for tenants without one of their own; nil when off.
+  let defaultLimit: Limit?
+  private let defaultBurst: Int
   private let table = NIOLockedValueBox(Table())
 
-  /// Nil when the limit is off (`callsPerSecond` 0).
-  init?(callsPerSecond: Int, burst: Int) {
-    guard callsPerSecond > 0 else { return nil }
-    self.callsPerSecond = callsPerSecond
-    self.burst = max(1, burst)
-    self.interval = max(1, 1_000_000_000 / UInt64(callsPerSecond))
+  /// `callsPerSecond` 0 leaves the tenants without a rate of their own unlimited.
+  init(callsPerSecond: Int, burst: Int) {
+    self.defaultBurst = max(1, burst)
+    self.defaultLimit = callsPerSecond > 0 ? Limit(callsPerSecond: callsPerSecond, burst: max(1, burst)) : nil
   }
 
-  /// Counts a call of `tenantID`; nil when it may start, otherwise the wait before one may.
-  func admit(_ tenantID: String, remembering last: inout Remembered?, now: NIODeadline = .now()) -> Duration? {
+  /// A tenant's rate: its own parts where it has them, the server's for the rest.
+  private func limit(_ own: TenantCallRate?) -> Limit? {
+    guard let own else { return self.defaultLimit }
+    let rate = own.callsPerSecond ?? self.defaultLimit?.callsPerSecond ?? 0
+    return rate > 0 ? Limit(callsPerSecond: rate, burst: max(1, own.burst ?? self.defaultBurst)) : nil
+  }
+
+  /// Replaces the tenants' own rates (tallyd reads them from the database every 2 s). A tenant
+  /// whose rate changed starts again with a full bucket of the new size.
+  func replaceOwnRates(_ rates: [String: TenantCallRate]) {
+    self.table.withLockedValue { table in
+      guard table.ownRates != rates else { return }
+      for tenantID in Set(table.ownRates.keys).union(rates.keys)
+      where self.limit(table.ownRates[tenantID]) != self.limit(rates[tenantID]) {
+        table.buckets.removeValue(forKey: tenantID)?.forgotten.store(true, ordering: .relaxed)
+      }
+      table.ownRates = rates
+    }
+  }
+
+  /// Counts a call of `tenantID`; nil when it may start.
+  func admit(_ tenantID: String, remembering last: inout Remembered?, now: NIODeadline = .now()) -> Refusal? {
     let now = now.uptimeNanoseconds
     let bucket: TenantCallBucket
     if let last, last.tenantID == tenantID, !last.bucket.forgotten.load(ordering: .relaxed) {
@@ -85,14 +139,15 @@ final class TenantCallRates: Sendable {
       bucket = self.bucket(tenantID, now: now)
       last = Remembered(tenantID: tenantID, bucket: bucket)
     }
+    guard let limit = bucket.limit,
+      let wait = bucket.take(now: now, interval: limit.interval, burst: UInt64(limit.burst))
+    else { return nil }
     // Whole milliseconds, rounded up: the STATUS says milliseconds, and 0 would mean "now".
-    return bucket.take(now: now, interval: self.interval, burst: UInt64(self.burst)).map {
-      .milliseconds(($0 + 999_999) / 1_000_000)
-    }
+    return Refusal(retryAfter: .milliseconds((wait + 999_999) / 1_000_000), limit: limit)
   }
 
   /// `admit` for a caller that keeps no `Remembered`.
-  func admit(_ tenantID: String, now: NIODeadline = .now()) -> Duration? {
+  func admit(_ tenantID: String, now: NIODeadline = .now()) -> Refusal? {
     var last: Remembered?
     return self.admit(tenantID, remembering: &last, now: now)
   }
@@ -110,7 +165,7 @@ final class TenantCallRates: Sendable {
         }
         table.sweepAt = max(Self.minimumSweep, 2 * table.buckets.count)
       }
-      let bucket = TenantCallBucket()
+      let bucket = TenantCallBucket(limit: self.limit(table.ownRates[tenantID]))
       table.buckets[tenantID] = bucket
       return bucket
     }
@@ -118,14 +173,4 @@ final class TenantCallRates: Sendable {
 
   /// How many tenants have a bucket (for tests of the sweep).
   var trackedTenants: Int { self.table.withLockedValue { $0.buckets.count } }
-
-  func refusal(retryAfter: Duration) -> RPCError {
-    RPCError(
-      code: .resourceExhausted,
-      message:
-        "the tenant is over its limit of \(self.callsPerSecond) calls per second (bursts of up to \(self.burst)) "
-        + "on this server; retry in \(retryAfter.wholeMilliseconds) ms",
-      retryAfter: retryAfter
-    )
-  }
 }

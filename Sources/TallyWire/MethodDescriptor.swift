@@ -90,6 +90,10 @@ public enum AdminMethods {
     "tally.v1.AdminService/ResumeTenant",
     .unary
   )
+  public static let setTenantCallRate = MethodDescriptor<Tally_V1_SetTenantCallRateRequest, Tally_V1_Tenant>(
+    "tally.v1.AdminService/SetTenantCallRate",
+    .unary
+  )
   public static let createApiKey = MethodDescriptor<Tally_V1_CreateApiKeyRequest, Tally_V1_CreateApiKeyResponse>(
     "tally.v1.AdminService/CreateApiKey",
     .unary
@@ -104,6 +108,6 @@ public enum AdminMethods {
   )
   public static let all: [AnyMethodDescriptor] = [
     createTenant.erased, getTenant.erased, listTenants.erased, suspendTenant.erased, resumeTenant.erased,
-    createApiKey.erased, listApiKeys.erased, revokeApiKey.erased,
+    setTenantCallRate.erased, createApiKey.erased, listApiKeys.erased, revokeApiKey.erased,
   ]
 }

@@ -6,8 +6,8 @@ import TallyWire
 /// `tally tenants`: the agency's client companies (operator keys).
 struct Tenants: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Create, list, show, suspend and resume tenants (needs an operator key).",
-    subcommands: [Create.self, List.self, Get.self, Suspend.self, Resume.self]
+    abstract: "Create, list, show, suspend and resume tenants, and set their call rates (needs an operator key).",
+    subcommands: [Create.self, List.self, Get.self, Suspend.self, Resume.self, Rate.self]
   )
 
   /// `-o json` prints a list as one array and a single tenant as one object.
@@ -16,14 +16,23 @@ struct Tenants: AsyncParsableCommand {
       return try list ? Output.printMessageArray(tenants) : Output.printMessages(tenants)
     }
     Output.printTable(
-      [["TENANT ID", "NAME", "CURRENCY", "STATUS", "CREATED"]]
+      [["TENANT ID", "NAME", "CURRENCY", "STATUS", "CREATED", "CALL RATE"]]
         + tenants.map {
           [
             $0.tenantID, $0.name, $0.currency, $0.status == .suspended ? "suspended" : "active",
-            Output.time($0.createdAt),
+            Output.time($0.createdAt), Self.callRate($0),
           ]
         }
     )
+  }
+
+  /// "server's", "not limited", or the tenant's own rate and burst (each part it lacks is the server's).
+  static func callRate(_ tenant: Tally_V1_Tenant) -> String {
+    guard tenant.hasCallsPerSecond || tenant.hasCallBurst else { return "server's" }
+    if tenant.hasCallsPerSecond, tenant.callsPerSecond == 0 { return "not limited" }
+    let rate = tenant.hasCallsPerSecond ? "\(tenant.callsPerSecond)/s" : "server's rate"
+    let burst = tenant.hasCallBurst ? "burst \(tenant.callBurst)" : "server's burst"
+    return "\(rate), \(burst)"
   }
 
   struct Create: AsyncParsableCommand {
@@ -101,6 +110,26 @@ struct Tenants: AsyncParsableCommand {
       var request = Tally_V1_ResumeTenantRequest()
       request.tenantID = self.tenantID
       let tenant = try await self.connection.unary(AdminMethods.resumeTenant, request)
+      try Tenants.show([tenant], self.connection.output)
+    }
+  }
+
+  struct Rate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Set a tenant's own call rate; with neither option, it goes back to each server's.",
+      discussion: "Each server applies it within 2 s, and counts the tenant's calls on its own.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The tenant's id.") var tenantID: String
+    @Option(help: "Calls per second the tenant may start on each server, 0 to 1000000 (0: not limited).")
+    var callsPerSecond: UInt32?
+    @Option(help: "Calls a quiet tenant may start at once, 1 to 10000000.") var burst: UInt32?
+
+    func run() async throws {
+      var request = Tally_V1_SetTenantCallRateRequest()
+      request.tenantID = self.tenantID
+      if let callsPerSecond = self.callsPerSecond { request.callsPerSecond = callsPerSecond }
+      if let burst = self.burst { request.callBurst = burst }
+      let tenant = try await self.connection.unary(AdminMethods.setTenantCallRate, request)
       try Tenants.show([tenant], self.connection.output)
     }
   }

@@ -165,10 +165,11 @@ extension ServeConfiguration.Limits {
     }
     if let value = self.tenantCallsPerSecond {
       // 0 turns the rate limit off, as it does the connection limit below.
-      limits.tenantCallsPerSecond = try checked(value, name("tenant_calls_per_second"), 0...1_000_000)
+      limits.tenantCallsPerSecond = try checked(
+        value, name("tenant_calls_per_second"), ServerLimits.tenantCallsPerSecondRange)
     }
     if let value = self.tenantCallBurst {
-      limits.tenantCallBurst = try checked(value, name("tenant_call_burst"), 1...10_000_000)
+      limits.tenantCallBurst = try checked(value, name("tenant_call_burst"), ServerLimits.tenantCallBurstRange)
     }
     if let value = self.maxConnectionsPerKey {
       limits.maxConnectionsPerKey = try checked(value, name("max_connections_per_key"), 0...1_000_000)

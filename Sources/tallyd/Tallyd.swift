@@ -77,6 +77,7 @@ func serve(
     authenticator: authenticator,
     logger: logger
   )
+  if let pool { services.append(.init(service: TenantCallRateRefresh(pool: pool, server: server, logger: logger))) }
   let group = ServiceGroup(
     configuration: ServiceGroupConfiguration(
       services: [.init(service: server)] + services,

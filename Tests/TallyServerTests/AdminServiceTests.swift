@@ -2,6 +2,7 @@ import Foundation
 import TallyClient
 import TallyCore
 import TallyProto
+import TallyServer
 import TallyStore
 import TallyTestSupport
 import TallyWire
@@ -164,6 +165,12 @@ import Testing
       var resumeB = Tally_V1_ResumeTenantRequest()
       resumeB.tenantID = tenantB
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.resumeTenant, resumeB) }
+      var rateB = Tally_V1_SetTenantCallRateRequest()
+      rateB.tenantID = tenantB
+      rateB.callsPerSecond = 1
+      _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.setTenantCallRate, rateB) }
+      rateB.tenantID = tenantA
+      _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.setTenantCallRate, rateB) }
       _ = await expectStatus(.permissionDenied) {
         try await readerA.unary(AdminMethods.listApiKeys, Tally_V1_ListApiKeysRequest())
       }
@@ -185,6 +192,71 @@ import Testing
       let clientB = try server.client(apiKey: keyB)
       _ = try await clientB.unary(SystemMethods.ping, Tally_V1_PingRequest())
       for client in [adminA, readerA, clientB] { await client.close() }
+    }
+  }
+
+  @Test func aTenantsOwnCallRateIsCheckedStoredAndEnforced() async throws {
+    try await self.withAdminServer { server, operatorClient, pool in
+      let tenantA = try await self.createTenant(operatorClient, "A").tenantID
+      let tenantB = try await self.createTenant(operatorClient, "B").tenantID
+      var bad = Tally_V1_SetTenantCallRateRequest()
+      bad.tenantID = "nope"
+      bad.callsPerSecond = 1_000_001
+      bad.callBurst = 0
+      let error = await expectStatus(.invalidArgument) {
+        try await operatorClient.unary(AdminMethods.setTenantCallRate, bad)
+      }
+      #expect(Set(error?.fieldViolations.map(\.field) ?? []) == ["tenant_id", "calls_per_second", "call_burst"])
+      bad = Tally_V1_SetTenantCallRateRequest()
+      bad.tenantID = UUID().uuidString
+      _ = await expectStatus(.notFound) { try await operatorClient.unary(AdminMethods.setTenantCallRate, bad) }
+
+      var set = Tally_V1_SetTenantCallRateRequest()
+      set.tenantID = tenantA
+      set.callsPerSecond = 1
+      set.callBurst = 2
+      let updated = try await operatorClient.unary(AdminMethods.setTenantCallRate, set)
+      #expect(updated.callsPerSecond == 1 && updated.callBurst == 2 && updated.tenantID == tenantA)
+      var get = Tally_V1_GetTenantRequest()
+      get.tenantID = tenantB
+      let other = try await operatorClient.unary(AdminMethods.getTenant, get)
+      #expect(!other.hasCallsPerSecond && !other.hasCallBurst, "B keeps the server's rate")
+      #expect(try await AdminService.tenantCallRates(pool) == [tenantA: TenantCallRate(callsPerSecond: 1, burst: 2)])
+
+      // What tallyd's refresh does every 2 s; then A's keys get its burst of 2 and no more, B's the server's.
+      server.server.replaceTenantCallRates(try await AdminService.tenantCallRates(pool))
+      // Clients that fail on a rate refusal instead of waiting it out.
+      func impatientReader(_ tenant: String) async throws -> TallyClient {
+        var configuration = server.clientConfiguration(
+          apiKey: try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"]))
+        configuration.maxRateLimitWait = .zero
+        return try TallyClient(configuration: configuration)
+      }
+      let readerA = try await impatientReader(tenantA)
+      let readerB = try await impatientReader(tenantB)
+      var admitted = 0
+      var refusal: RPCError?
+      while refusal == nil, admitted < 10 {
+        do {
+          _ = try await readerA.unary(SystemMethods.ping, Tally_V1_PingRequest())
+          admitted += 1
+        } catch let error as RPCError {
+          refusal = error
+        }
+      }
+      #expect(admitted >= 2 && admitted < 10)
+      #expect(refusal?.code == .resourceExhausted)
+      #expect(refusal?.message.contains("1 calls per second (bursts of up to 2)") == true)
+      for _ in 0..<20 { _ = try await readerB.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+
+      // Back to the server's rate: A's next calls go through at once.
+      set.clearCallsPerSecond()
+      set.clearCallBurst()
+      let cleared = try await operatorClient.unary(AdminMethods.setTenantCallRate, set)
+      #expect(!cleared.hasCallsPerSecond && !cleared.hasCallBurst)
+      server.server.replaceTenantCallRates(try await AdminService.tenantCallRates(pool))
+      for _ in 0..<20 { _ = try await readerA.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      for client in [readerA, readerB] { await client.close() }
     }
   }
 }

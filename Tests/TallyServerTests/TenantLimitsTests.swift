@@ -31,19 +31,57 @@ import Testing
   }
 
   @Test func refusalsWaitWholeMillisecondsRoundedUp() throws {
-    let rates = try #require(TenantCallRates(callsPerSecond: 3, burst: 1))
+    let rates = TenantCallRates(callsPerSecond: 3, burst: 1)
     let now = NIODeadline.uptimeNanoseconds(5_000_000_000)
     #expect(rates.admit("a", now: now) == nil)
     // 1 s / 3 = 333,333,333 ns: 334 ms, never a 0 that would mean "now".
-    #expect(rates.admit("a", now: now) == .milliseconds(334))
-    #expect(rates.admit("a", now: now + .nanoseconds(333_333_332)) == .milliseconds(1))
+    #expect(rates.admit("a", now: now)?.retryAfter == .milliseconds(334))
+    #expect(rates.admit("a", now: now + .nanoseconds(333_333_332))?.retryAfter == .milliseconds(1))
     #expect(rates.admit("a", now: now + .nanoseconds(333_333_333)) == nil)
     #expect(rates.admit("b", now: now) == nil, "another tenant has its own bucket")
-    #expect(TenantCallRates(callsPerSecond: 0, burst: 10) == nil, "0 turns the limit off")
+    let off = TenantCallRates(callsPerSecond: 0, burst: 10)
+    #expect((0..<100).allSatisfy { _ in off.admit("a", now: now) == nil }, "0 turns the limit off")
+  }
+
+  @Test func aTenantsOwnRateReplacesTheServersForItAlone() throws {
+    let rates = TenantCallRates(callsPerSecond: 1000, burst: 2)
+    let now = NIODeadline.uptimeNanoseconds(9_000_000_000)
+    var remembered: TenantCallRates.Remembered?
+    #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
+    // Its own rate: one call per second, bursts of one. The connection's remembered bucket is
+    // dropped with the change, and the new bucket starts full.
+    rates.replaceOwnRates([
+      "slow": TenantCallRate(callsPerSecond: 1, burst: 1), "free": TenantCallRate(callsPerSecond: 0),
+    ])
+    #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
+    let refusal = try #require(rates.admit("slow", remembering: &remembered, now: now))
+    #expect(refusal.retryAfter == .seconds(1) && refusal.limit == .init(callsPerSecond: 1, burst: 1))
+    #expect(refusal.error.message.contains("1 calls per second (bursts of up to 1)"))
+    // Another tenant keeps the server's rate and burst; "free" is not limited at all.
+    #expect(rates.admit("other", now: now) == nil && rates.admit("other", now: now) == nil)
+    #expect(rates.admit("other", now: now)?.limit == .init(callsPerSecond: 1000, burst: 2))
+    #expect((0..<100).allSatisfy { _ in rates.admit("free", now: now) == nil })
+    // Only a burst of its own: the server's rate with that burst.
+    rates.replaceOwnRates(["slow": TenantCallRate(burst: 5)])
+    for _ in 0..<5 { #expect(rates.admit("slow", remembering: &remembered, now: now) == nil) }
+    #expect(rates.admit("slow", remembering: &remembered, now: now)?.limit == .init(callsPerSecond: 1000, burst: 5))
+    // Rates read again unchanged keep the buckets as they are; an empty list puts "slow" back.
+    rates.replaceOwnRates(["slow": TenantCallRate(burst: 5)])
+    #expect(rates.admit("slow", remembering: &remembered, now: now) != nil, "the bucket is still empty")
+    rates.replaceOwnRates([:])
+    #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
+    #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
+    #expect(rates.admit("slow", remembering: &remembered, now: now)?.limit == .init(callsPerSecond: 1000, burst: 2))
+    // A server whose limit is off still limits a tenant with a rate of its own.
+    let off = TenantCallRates(callsPerSecond: 0, burst: 10)
+    off.replaceOwnRates(["slow": TenantCallRate(callsPerSecond: 2)])
+    for _ in 0..<10 { #expect(off.admit("slow", now: now) == nil) }
+    #expect(off.admit("slow", now: now)?.limit == .init(callsPerSecond: 2, burst: 10))
+    #expect(off.admit("other", now: now) == nil)
   }
 
   @Test func bucketsFullAgainAreForgotten() throws {
-    let rates = try #require(TenantCallRates(callsPerSecond: 1000, burst: 1))
+    let rates = TenantCallRates(callsPerSecond: 1000, burst: 1)
     let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
     var remembered: TenantCallRates.Remembered?
     for index in 0..<TenantCallRates.minimumSweep {
@@ -58,11 +96,11 @@ import Testing
     let last = "tenant-\(TenantCallRates.minimumSweep - 1)"
     #expect(rates.admit(last, remembering: &remembered, now: start + .seconds(1)) == nil)
     #expect(rates.trackedTenants == 2)
-    #expect(rates.admit(last, now: start + .seconds(1)) == .milliseconds(1))
+    #expect(rates.admit(last, now: start + .seconds(1))?.retryAfter == .milliseconds(1))
   }
 
   @Test func callsRacingOnManyThreadsTakeExactlyTheBurst() async throws {
-    let rates = try #require(TenantCallRates(callsPerSecond: 1, burst: 1000))
+    let rates = TenantCallRates(callsPerSecond: 1, burst: 1000)
     let now = NIODeadline.uptimeNanoseconds(7_000_000_000)
     let admitted = await withTaskGroup(of: Int.self) { group in
       for _ in 0..<8 {
