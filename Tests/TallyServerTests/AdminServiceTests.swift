@@ -234,16 +234,7 @@ import Testing
       }
       let readerA = try await impatientReader(tenantA)
       let readerB = try await impatientReader(tenantB)
-      var admitted = 0
-      var refusal: RPCError?
-      while refusal == nil, admitted < 10 {
-        do {
-          _ = try await readerA.unary(SystemMethods.ping, Tally_V1_PingRequest())
-          admitted += 1
-        } catch let error as RPCError {
-          refusal = error
-        }
-      }
+      let (admitted, refusal) = try await pingUntilRefused(readerA)
       #expect(admitted >= 2 && admitted < 10)
       #expect(refusal?.code == .resourceExhausted)
       #expect(refusal?.message.contains("1 calls per second (bursts of up to 2)") == true)

@@ -144,16 +144,7 @@ import Testing
       _ = try await operatorClient.welcome()
       // The burst of 3, and one more per second that the calls took (a loaded machine is slow).
       let started = ContinuousClock.now
-      var admitted = 0
-      var refusal: RPCError?
-      while refusal == nil, admitted < 10 {
-        do {
-          _ = try await reader.unary(SystemMethods.ping, Tally_V1_PingRequest())
-          admitted += 1
-        } catch let error as RPCError {
-          refusal = error
-        }
-      }
+      let (admitted, refusal) = try await pingUntilRefused(reader)
       let refusedAt = ContinuousClock.now
       #expect(admitted >= 3 && admitted <= 4 + Int((refusedAt - started).components.seconds))
       #expect(refusal?.code == .resourceExhausted)

@@ -68,6 +68,21 @@ struct SecretDatabaseError: Error, CustomStringConvertible {
   var description: String { "SELECT secret FROM tenant_b" }
 }
 
+/// Pings with `client` (one that does not wait out rate refusals) until a call is refused, at
+/// most ten times: how many calls got in, and the refusal.
+func pingUntilRefused(_ client: TallyClient) async throws -> (admitted: Int, refusal: RPCError?) {
+  var admitted = 0
+  while admitted < 10 {
+    do {
+      _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      admitted += 1
+    } catch let error as RPCError {
+      return (admitted, error)
+    }
+  }
+  return (admitted, nil)
+}
+
 /// Runs `body`, expecting it to fail with an `RPCError` of `code`; returns that error.
 func expectStatus<T>(
   _ code: RPCError.Code,
