@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -51,11 +50,12 @@ public final class PostgresPool: Sendable {
     self.queue.close()
   }
 
-  /// Runs `body` with a connection of the pool, on the connection's thread.
+  /// Runs `body` with a connection of the pool, on the connection's thread. `lane` is whose turn
+  /// it waits for: the pool serves lanes by turns (`JobQueue`).
   @discardableResult
-  public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws
-    -> T
-  {
+  public func withConnection<T: Sendable>(
+    lane: Scope = .nothing, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
     let job = Job()
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
@@ -68,14 +68,15 @@ public final class PostgresPool: Sendable {
         } abandon: { error in
           continuation.resume(throwing: error)
         }
-        self.queue.push(job)
+        self.queue.push(job, lane: lane)
       }
     } onCancel: {
       job.cancel()
     }
   }
 
-  /// Whose rows a transaction sees through row-level security.
+  /// Whose rows a transaction sees through row-level security; also the lane its turn for a
+  /// connection comes in, so that one tenant's queued work cannot hold up another's.
   public enum Scope: Sendable, Hashable {
     /// One tenant's rows (`tally.tenant_id`).
     case tenant(String)
@@ -111,7 +112,7 @@ public final class PostgresPool: Sendable {
     scope: Scope,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    try await self.transaction(.readWrite, settings: scope.settings, body)
+    try await self.transaction(.readWrite, scope: scope, settings: scope.settings, body)
   }
 
   /// Runs `body` in one read-only transaction over one snapshot, with the row-level security of
@@ -124,24 +125,25 @@ public final class PostgresPool: Sendable {
     _ body: @escaping @Sendable (SnapshotReads) throws -> T
   ) async throws -> T {
     let settings = scope.settings + settings
-    return try await self.transaction(.snapshotRead(importing: nil), settings: settings) { connection in
-      try body(SnapshotReads(connection: connection, pool: self, settings: settings))
+    return try await self.transaction(.snapshotRead(importing: nil), scope: scope, settings: settings) { connection in
+      try body(SnapshotReads(connection: connection, pool: self, lane: scope, settings: settings))
     }
   }
 
   /// Pushes `job` for a pool thread to run; with nobody awaiting it, as `SnapshotReads` does.
-  func enqueue(_ job: Job) { self.queue.push(job) }
+  func enqueue(_ job: Job, lane: Scope) { self.queue.push(job, lane: lane) }
 
   /// The pool's connections (and threads).
   var size: Int { self.configuration.size }
 
   private func transaction<T: Sendable>(
     _ kind: TransactionKind,
+    scope: Scope,
     settings: [(name: String, value: String)],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
     do {
-      return try await self.withConnection { connection in
+      return try await self.withConnection(lane: scope) { connection in
         do {
           connection.begin(kind, settings: settings)
           let result = try body(connection)
@@ -225,41 +227,6 @@ final class Job: Sendable {
       return nil
     }
     abandon?(CancellationError())
-  }
-}
-
-/// The pool's queue: FIFO, blocking pool threads while empty.
-final class JobQueue: @unchecked Sendable {
-  // Guarded by `condition`.
-  private let condition = NSCondition()
-  private var jobs: Deque<Job> = []
-  private var closed = false
-
-  func push(_ job: Job) {
-    self.condition.lock()
-    if self.closed {
-      self.condition.unlock()
-      job.abandon(RPCError(code: .unavailable, message: "the database pool is closed"))
-      return
-    }
-    self.jobs.append(job)
-    self.condition.signal()
-    self.condition.unlock()
-  }
-
-  /// The next job, or nil once the queue is closed and drained.
-  func pop() -> Job? {
-    self.condition.lock()
-    defer { self.condition.unlock() }
-    while self.jobs.isEmpty, !self.closed { self.condition.wait() }
-    return self.jobs.popFirst()
-  }
-
-  func close() {
-    self.condition.lock()
-    self.closed = true
-    self.condition.broadcast()
-    self.condition.unlock()
   }
 }
 

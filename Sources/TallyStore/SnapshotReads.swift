@@ -7,6 +7,8 @@ public struct SnapshotReads {
   /// The transaction's own connection.
   public let connection: PostgresConnection
   let pool: PostgresPool
+  /// The transaction's lane in the pool's queue, which its helper waits in too.
+  let lane: PostgresPool.Scope
   let settings: [(name: String, value: String)]
 
   /// Runs each of `units` once, on this transaction's connection or on a helper connection that
@@ -29,7 +31,7 @@ public struct SnapshotReads {
     let settings = self.settings
     helper.prepare(
       { connection in work.help(on: connection, importing: snapshot, settings: settings) }, abandon: { _ in })
-    self.pool.enqueue(helper)
+    self.pool.enqueue(helper, lane: self.lane)
     while let unit = work.claim(byHelper: false) {
       do {
         try unit(self.connection)
