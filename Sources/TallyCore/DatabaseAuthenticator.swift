@@ -56,7 +56,8 @@ public final class DatabaseAuthenticator: Authenticator {
       var check = checks[keyID, default: KeyCheck()]
       if let passedAt = check.passedAt, now - passedAt < self.recheckInterval { return nil }
       if let running = check.running, now - running.started < self.recheckInterval { return running.lookUp }
-      let lookUp = Task { try await self.recheck(keyID, started: now) }
+      let lane: PostgresPool.Scope = principal.tenantID.map { .tenant($0) } ?? .operator
+      let lookUp = Task { try await self.recheck(keyID, lane: lane, started: now) }
       check.running = (now, lookUp)
       checks[keyID] = check
       return lookUp
@@ -65,11 +66,11 @@ public final class DatabaseAuthenticator: Authenticator {
   }
 
   /// One re-check of `keyID`, shared by the calls that wait for it.
-  private func recheck(_ keyID: String, started: ContinuousClock.Instant) async throws {
+  private func recheck(_ keyID: String, lane: PostgresPool.Scope, started: ContinuousClock.Instant) async throws {
     self.recheckLookUps.withLockedValue { $0 += 1 }
     let outcome: Result<Void, any Error>
     do {
-      guard let record = try await self.lookUp(keyID) else {
+      guard let record = try await self.lookUp(keyID, lane: lane) else {
         throw RPCError(code: .unauthenticated, message: "the API key no longer exists")
       }
       try record.check()
@@ -98,8 +99,11 @@ public final class DatabaseAuthenticator: Authenticator {
     }
   }
 
-  private func lookUp(_ keyID: String) async throws -> Record? {
-    try await self.pool.withTransaction(scope: .operator) { connection in
+  /// Reads the key with the operator's scope. A re-check waits for a connection in its tenant's
+  /// lane (the pool serves lanes by turns), HELLO's look-up in the operator's, with the other
+  /// work that acts on no tenant.
+  private func lookUp(_ keyID: String, lane: PostgresPool.Scope = .operator) async throws -> Record? {
+    try await self.pool.withTransaction(scope: .operator, lane: lane) { connection in
       let rows = try connection.query(
         """
         SELECT NULL::text AS tenant_id, '{operator}'::text[] AS scopes, secret_sha256,

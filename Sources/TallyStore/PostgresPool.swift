@@ -106,13 +106,15 @@ public final class PostgresPool: Sendable {
     try await self.withTransaction(scope: tenant.map { .tenant($0) } ?? .nothing, body)
   }
 
-  /// Runs `body` in one transaction with the row-level security of `scope`.
+  /// Runs `body` in one transaction with the row-level security of `scope`, waiting for a
+  /// connection in `lane` (the scope's own unless told otherwise).
   @discardableResult
   public func withTransaction<T: Sendable>(
     scope: Scope,
+    lane: Scope? = nil,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    try await self.transaction(.readWrite, scope: scope, settings: scope.settings, body)
+    try await self.transaction(.readWrite, lane: lane ?? scope, settings: scope.settings, body)
   }
 
   /// Runs `body` in one read-only transaction over one snapshot, with the row-level security of
@@ -125,7 +127,7 @@ public final class PostgresPool: Sendable {
     _ body: @escaping @Sendable (SnapshotReads) throws -> T
   ) async throws -> T {
     let settings = scope.settings + settings
-    return try await self.transaction(.snapshotRead(importing: nil), scope: scope, settings: settings) { connection in
+    return try await self.transaction(.snapshotRead(importing: nil), lane: scope, settings: settings) { connection in
       try body(SnapshotReads(connection: connection, pool: self, lane: scope, settings: settings))
     }
   }
@@ -138,12 +140,12 @@ public final class PostgresPool: Sendable {
 
   private func transaction<T: Sendable>(
     _ kind: TransactionKind,
-    scope: Scope,
+    lane: Scope,
     settings: [(name: String, value: String)],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
     do {
-      return try await self.withConnection(lane: scope) { connection in
+      return try await self.withConnection(lane: lane) { connection in
         do {
           connection.begin(kind, settings: settings)
           let result = try body(connection)

@@ -33,7 +33,7 @@ import Testing
     let order = NIOLockedValueBox<[String]>([])
     let gate = DispatchSemaphore(value: 0)
     // The one connection is busy until the gate opens; meanwhile tenant a queues five
-    // transactions, then tenant b one.
+    // transactions, the operator three, then tenants b and c one each.
     let blocker = Task { try await pool.withTransaction(tenant: "a") { _ in gate.wait() } }
     try await Task.sleep(for: .milliseconds(200))
     var queued: [Task<Void, any Error>] = []
@@ -42,14 +42,32 @@ import Testing
         Task { try await pool.withTransaction(tenant: "a") { _ in order.withLockedValue { $0.append("a\(index)") } } })
     }
     try await Task.sleep(for: .milliseconds(500))
+    // The operator's own work has a lane too.
+    for index in 1...3 {
+      queued.append(
+        Task {
+          try await pool.withTransaction(scope: .operator) { _ in order.withLockedValue { $0.append("o\(index)") } }
+        })
+    }
+    try await Task.sleep(for: .milliseconds(300))
     queued.append(
       Task { try await pool.withTransaction(tenant: "b") { _ in order.withLockedValue { $0.append("b") } } })
+    try await Task.sleep(for: .milliseconds(200))
+    // The operator's scope in tenant c's lane, as a re-check of c's key waits.
+    queued.append(
+      Task {
+        try await pool.withTransaction(scope: .operator, lane: .tenant("c")) { _ in
+          order.withLockedValue { $0.append("c") }
+        }
+      })
     try await Task.sleep(for: .milliseconds(200))
     gate.signal()
     try await blocker.value
     for task in queued { try await task.value }
     let ran = order.withLockedValue { $0 }
-    // First come within a lane is not promised across tasks started together; b's place is.
-    #expect(ran.count == 6 && ran.firstIndex(of: "b") == 1, "\(ran)")
+    // a, the operator, b and c take turns in the order they first came, so b runs third and c
+    // fourth; first come, first served would run them ninth and tenth, and c in the operator's
+    // lane, ninth.
+    #expect(ran.count == 10 && ran.firstIndex(of: "b") == 2 && ran.firstIndex(of: "c") == 3, "\(ran)")
   }
 }
