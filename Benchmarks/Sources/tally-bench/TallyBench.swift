@@ -8,7 +8,7 @@ struct TallyBench: AsyncParsableCommand {
     commandName: "tally-bench", abstract: "Load scenarios against a running tallyd.",
     subcommands: [
       SeedCommand.self, PingScenario.self, IngestScenario.self, SubmitScenario.self, KpiScenario.self,
-      IdleScenario.self,
+      IdleScenario.self, NeighbourScenario.self,
       EchoServerCommand.self, CopyBaseline.self, SQLBaseline.self, ResultsTable.self,
     ])
 }
