@@ -38,7 +38,7 @@ public final class DatabaseAuthenticator: Authenticator {
     guard let key = APIKey(parsing: apiKey) else {
       throw RPCError(code: .unauthenticated, message: "the API key is not of the form tly_<key id>_<secret>")
     }
-    guard let record = try await self.lookUp(key.keyID),
+    guard let record = try await self.lookUp(key.keyID, lane: .apiKey(key.keyID)),
       APIKey.secretsMatch(record.secretHash, Self.hash(secret: key.secret))
     else {
       throw RPCError(code: .unauthenticated, message: "the API key is not valid")
@@ -56,7 +56,7 @@ public final class DatabaseAuthenticator: Authenticator {
       var check = checks[keyID, default: KeyCheck()]
       if let passedAt = check.passedAt, now - passedAt < self.recheckInterval { return nil }
       if let running = check.running, now - running.started < self.recheckInterval { return running.lookUp }
-      let lane: PostgresPool.Scope = principal.tenantID.map { .tenant($0) } ?? .operator
+      let lane: PostgresPool.Lane = principal.tenantID.map { .tenant($0) } ?? .apiKey(keyID)
       let lookUp = Task { try await self.recheck(keyID, lane: lane, started: now) }
       check.running = (now, lookUp)
       checks[keyID] = check
@@ -66,7 +66,7 @@ public final class DatabaseAuthenticator: Authenticator {
   }
 
   /// One re-check of `keyID`, shared by the calls that wait for it.
-  private func recheck(_ keyID: String, lane: PostgresPool.Scope, started: ContinuousClock.Instant) async throws {
+  private func recheck(_ keyID: String, lane: PostgresPool.Lane, started: ContinuousClock.Instant) async throws {
     self.recheckLookUps.withLockedValue { $0 += 1 }
     let outcome: Result<Void, any Error>
     do {
@@ -99,10 +99,10 @@ public final class DatabaseAuthenticator: Authenticator {
     }
   }
 
-  /// Reads the key with the operator's scope. A re-check waits for a connection in its tenant's
-  /// lane (the pool serves lanes by turns), HELLO's look-up in the operator's, with the other
-  /// work that acts on no tenant.
-  private func lookUp(_ keyID: String, lane: PostgresPool.Scope = .operator) async throws -> Record? {
+  /// Reads the key with the operator's scope. A tenant key's re-check waits for a connection in
+  /// its tenant's lane (the pool serves lanes by turns); HELLO's look-up, and an operator key's
+  /// re-check, in a lane of the key's own.
+  private func lookUp(_ keyID: String, lane: PostgresPool.Lane) async throws -> Record? {
     try await self.pool.withTransaction(scope: .operator, lane: lane) { connection in
       let rows = try connection.query(
         """

@@ -5,19 +5,19 @@ import TallyWire
 /// The pool's queue: lanes served by turns, first come first served within a lane, blocking pool
 /// threads while empty.
 ///
-/// A lane is a transaction's scope: one per tenant, one for the operator's work, one for work
-/// that sees no tenant. A free connection takes the next lane's oldest job and puts the lane back
+/// Lanes (`PostgresPool.Lane`): one per tenant, one for the operator's work, one for work that
+/// sees no tenant, one per key HELLO is looking up. A free connection takes the next lane's oldest job and puts the lane back
 /// at the end of the line, so a tenant with hundreds of queued dashboards delays another
 /// tenant's call by at most one job per connection, not by its whole backlog.
 final class JobQueue: @unchecked Sendable {
   // Guarded by `condition`.
   private let condition = NSCondition()
-  private var lanes: [PostgresPool.Scope: Deque<Job>] = [:]
+  private var lanes: [PostgresPool.Lane: Deque<Job>] = [:]
   /// The lanes with jobs, in the order of their turns.
-  private var turns: Deque<PostgresPool.Scope> = []
+  private var turns: Deque<PostgresPool.Lane> = []
   private var closed = false
 
-  func push(_ job: Job, lane: PostgresPool.Scope) {
+  func push(_ job: Job, lane: PostgresPool.Lane) {
     self.condition.lock()
     if self.closed {
       self.condition.unlock()

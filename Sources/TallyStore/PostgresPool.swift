@@ -54,7 +54,7 @@ public final class PostgresPool: Sendable {
   /// it waits for: the pool serves lanes by turns (`JobQueue`).
   @discardableResult
   public func withConnection<T: Sendable>(
-    lane: Scope = .nothing, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    lane: Lane = .nothing, _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
     let job = Job()
     return try await withTaskCancellationHandler {
@@ -75,8 +75,23 @@ public final class PostgresPool: Sendable {
     }
   }
 
-  /// Whose rows a transaction sees through row-level security; also the lane its turn for a
-  /// connection comes in, so that one tenant's queued work cannot hold up another's.
+  /// Whose turn a job waits for in the pool's queue (`JobQueue`): each tenant's work has a lane,
+  /// so that one tenant's queued work cannot hold up another's.
+  public struct Lane: Sendable, Hashable {
+    private let name: String
+
+    /// A tenant's transactions, and the re-checks of its keys.
+    public static func tenant(_ id: String) -> Lane { Lane(name: "tenant \(id)") }
+    /// The operator's own work (tenants, operator keys' calls).
+    public static let `operator` = Lane(name: "operator")
+    /// Work that sees no tenant: partitions, pulse rounds.
+    public static let nothing = Lane(name: "nothing")
+    /// HELLO's look-up of one key, whose tenant is not known yet: a lane of its own, so that a
+    /// storm of new connections takes turns beside the tenants instead of queueing in one lane.
+    public static func apiKey(_ keyID: String) -> Lane { Lane(name: "key \(keyID)") }
+  }
+
+  /// Whose rows a transaction sees through row-level security.
   public enum Scope: Sendable, Hashable {
     /// One tenant's rows (`tally.tenant_id`).
     case tenant(String)
@@ -84,6 +99,15 @@ public final class PostgresPool: Sendable {
     case `operator`
     /// No tenant's rows at all.
     case nothing
+
+    /// The lane its transactions wait in, unless told otherwise.
+    public var lane: Lane {
+      switch self {
+      case .tenant(let tenant): .tenant(tenant)
+      case .operator: .operator
+      case .nothing: .nothing
+      }
+    }
 
     /// The transaction's settings that row-level security reads.
     var settings: [(name: String, value: String)] {
@@ -111,10 +135,10 @@ public final class PostgresPool: Sendable {
   @discardableResult
   public func withTransaction<T: Sendable>(
     scope: Scope,
-    lane: Scope? = nil,
+    lane: Lane? = nil,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    try await self.transaction(.readWrite, lane: lane ?? scope, settings: scope.settings, body)
+    try await self.transaction(.readWrite, lane: lane ?? scope.lane, settings: scope.settings, body)
   }
 
   /// Runs `body` in one read-only transaction over one snapshot, with the row-level security of
@@ -127,20 +151,21 @@ public final class PostgresPool: Sendable {
     _ body: @escaping @Sendable (SnapshotReads) throws -> T
   ) async throws -> T {
     let settings = scope.settings + settings
-    return try await self.transaction(.snapshotRead(importing: nil), lane: scope, settings: settings) { connection in
-      try body(SnapshotReads(connection: connection, pool: self, lane: scope, settings: settings))
+    return try await self.transaction(.snapshotRead(importing: nil), lane: scope.lane, settings: settings) {
+      connection in
+      try body(SnapshotReads(connection: connection, pool: self, lane: scope.lane, settings: settings))
     }
   }
 
   /// Pushes `job` for a pool thread to run; with nobody awaiting it, as `SnapshotReads` does.
-  func enqueue(_ job: Job, lane: Scope) { self.queue.push(job, lane: lane) }
+  func enqueue(_ job: Job, lane: Lane) { self.queue.push(job, lane: lane) }
 
   /// The pool's connections (and threads).
   var size: Int { self.configuration.size }
 
   private func transaction<T: Sendable>(
     _ kind: TransactionKind,
-    lane: Scope,
+    lane: Lane,
     settings: [(name: String, value: String)],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {

@@ -8,7 +8,7 @@ public struct SnapshotReads {
   public let connection: PostgresConnection
   let pool: PostgresPool
   /// The transaction's lane in the pool's queue, which its helper waits in too.
-  let lane: PostgresPool.Scope
+  let lane: PostgresPool.Lane
   let settings: [(name: String, value: String)]
 
   /// Runs each of `units` once, on this transaction's connection or on a helper connection that

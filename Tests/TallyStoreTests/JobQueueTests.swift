@@ -9,7 +9,7 @@ import Testing
 @Suite struct JobQueueTests {
   @Test func lanesTakeTurnsAndEachKeepsItsOrder() {
     let queue = JobQueue()
-    let jobs: [(String, PostgresPool.Scope)] = [
+    let jobs: [(String, PostgresPool.Lane)] = [
       ("a1", .tenant("a")), ("a2", .tenant("a")), ("a3", .tenant("a")), ("a4", .tenant("a")),
       ("b1", .tenant("b")), ("op1", .operator), ("b2", .tenant("b")),
     ]
@@ -33,7 +33,7 @@ import Testing
     let order = NIOLockedValueBox<[String]>([])
     let gate = DispatchSemaphore(value: 0)
     // The one connection is busy until the gate opens; meanwhile tenant a queues five
-    // transactions, the operator three, then tenants b and c one each.
+    // transactions, the operator three, then tenants b and c and a key look-up one each.
     let blocker = Task { try await pool.withTransaction(tenant: "a") { _ in gate.wait() } }
     try await Task.sleep(for: .milliseconds(200))
     var queued: [Task<Void, any Error>] = []
@@ -61,13 +61,23 @@ import Testing
         }
       })
     try await Task.sleep(for: .milliseconds(200))
+    // HELLO's look-up of a key: a lane of its own, not the operator's.
+    queued.append(
+      Task {
+        try await pool.withTransaction(scope: .operator, lane: .apiKey("k")) { _ in
+          order.withLockedValue { $0.append("k") }
+        }
+      })
+    try await Task.sleep(for: .milliseconds(200))
     gate.signal()
     try await blocker.value
     for task in queued { try await task.value }
     let ran = order.withLockedValue { $0 }
-    // a, the operator, b and c take turns in the order they first came, so b runs third and c
-    // fourth; first come, first served would run them ninth and tenth, and c in the operator's
-    // lane, ninth.
-    #expect(ran.count == 10 && ran.firstIndex(of: "b") == 2 && ran.firstIndex(of: "c") == 3, "\(ran)")
+    // a, the operator, b, c and k take turns in the order they first came, so b runs third, c
+    // fourth and k fifth; first come, first served would run them ninth to eleventh, and either
+    // of c and k in the operator's lane runs ninth or later.
+    #expect(
+      ran.count == 11 && ran.firstIndex(of: "b") == 2 && ran.firstIndex(of: "c") == 3 && ran.firstIndex(of: "k") == 4,
+      "\(ran)")
   }
 }
