@@ -31,22 +31,18 @@ struct Importer {
 
   func run() async throws {
     let (run, counts, rejected, rejections) = try await self.connection.withClient { session in
-      var rateLimitWaits = RateLimitWaits(budget: session.client.maxRateLimitWait)
-      while true {
+      // A stream the tenant's rate refused never started: nothing was stored (and the rows are
+      // idempotent anyway), so after the wait the server asked for the file is read again.
+      var refused: ImportRun?
+      return try await RateLimitWaits.retrying(budget: session.client.maxRateLimitWait) {
+        refused?.finishProgress()
         let run = ImportRun(
           reader: try ImportReader(kind: self.kind, path: self.options.file, overrides: self.options.map),
           drawsProgress: !self.options.quiet && isatty(2) == 1
         )
-        do {
-          let (counts, rejected, rejections) = try await self.stream(run, session)
-          return (run, counts, rejected, rejections)
-        } catch {
-          // Refused by the tenant's rate before the stream started: nothing was stored (and the
-          // rows are idempotent anyway), so the file is read again after the wait the server asked for.
-          guard let wait = rateLimitWaits.wait(after: error) else { throw error }
-          run.finishProgress()
-          try await Task.sleep(for: wait)
-        }
+        refused = run
+        let (counts, rejected, rejections) = try await self.stream(run, session)
+        return (run, counts, rejected, rejections)
       }
     }
     run.finishProgress()

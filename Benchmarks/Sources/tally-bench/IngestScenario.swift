@@ -29,17 +29,27 @@ struct IngestScenario: AsyncParsableCommand {
     let batchSize = UInt64(self.batchSize)
     let batches = self.batches
     try await Scenario.run("ingest", unit: "events", self.options) { client in
-      let response = try await client.clientStreaming(EventMethods.recordEvents) { writer in
-        for _ in 0..<batches {
-          let first = next.take(batchSize)
-          try await writer.send(generator.request(first..<first + batchSize))
-        }
-      }
+      let response = try await generator.recordNew(on: client, batches: batches, batchSize: batchSize, next: next)
       let sent = UInt64(batches) * batchSize
       guard response.accepted == sent else {
         throw ValidationError("RecordEvents accepted \(response.accepted) of \(sent) new events")
       }
       return response.accepted
+    }
+  }
+}
+
+extension EventGenerator {
+  /// One RecordEvents stream of `batches` messages of `batchSize` events never sent before: each
+  /// message takes the next numbers from `next`.
+  func recordNew(on client: TallyClient, batches: Int, batchSize: UInt64, next: SharedCounter) async throws
+    -> Tally_V1_RecordEventsResponse
+  {
+    try await client.clientStreaming(EventMethods.recordEvents) { writer in
+      for _ in 0..<batches {
+        let first = next.take(batchSize)
+        try await writer.send(self.request(first..<first + batchSize))
+      }
     }
   }
 }

@@ -41,12 +41,7 @@ struct NeighbourScenario: AsyncParsableCommand {
         concurrency: load.concurrency, duration: .milliseconds(Int((load.warmup + load.duration + 1) * 1_000))
       )
       .run(clients: busy, executor: { $0.connectionExecutor }) { client in
-        try await client.clientStreaming(EventMethods.recordEvents) { writer in
-          for _ in 0..<batches {
-            let first = next.take(1_000)
-            try await writer.send(generator.request(first..<first + 1_000))
-          }
-        }.accepted
+        try await generator.recordNew(on: client, batches: batches, batchSize: 1_000, next: next).accepted
       }
     }
     var quietLoad = load
