@@ -9,7 +9,10 @@
 
 CREATE ROLE tally_owner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
 CREATE ROLE tally_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-CREATE DATABASE tally OWNER tally_owner ENCODING 'UTF8';
+-- LC_COLLATE 'C': PostgreSQL compares text byte by byte only under C (or POSIX), which makes
+-- every text index write and sort cheaper; UTF-8 text then sorts by code point. template0,
+-- because a database whose collation differs from template1's must be copied from it.
+CREATE DATABASE tally OWNER tally_owner ENCODING 'UTF8' LC_COLLATE 'C' TEMPLATE template0;
 REVOKE ALL ON DATABASE tally FROM PUBLIC;
 -- TEMPORARY: bulk loads COPY into a session-local staging table, then INSERT … SELECT, because
 -- PostgreSQL refuses COPY FROM into a table whose row-level security applies to the role.

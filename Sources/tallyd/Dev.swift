@@ -74,6 +74,7 @@ struct Dev: AsyncParsableCommand {
     }
     let pool = PostgresPool(configuration: .init(conninfo: appURL), logger: logger)
     defer { pool.close() }
+    await warnUnlessTextComparesAsBytes(pool, logger: logger)
     let authenticator = DatabaseAuthenticator(pool: pool)
 
     let profilePath = "\(directory)/dev.json"

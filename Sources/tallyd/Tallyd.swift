@@ -39,8 +39,26 @@ struct Serve: AsyncParsableCommand {
     }
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }
+    await warnUnlessTextComparesAsBytes(pool, logger: logger)
     try await serve(
       configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool), pool: pool, logger: logger)
+  }
+}
+
+/// PostgreSQL 15 compares text with `memcmp` only under LC_COLLATE C or POSIX; any other collation
+/// slows every text index write and sort (deploy/README.md), so the server says so once at start.
+func warnUnlessTextComparesAsBytes(_ pool: PostgresPool, logger: Logger) async {
+  do {
+    let collation = try await pool.withConnection { connection in
+      try connection.query("SELECT datcollate::text FROM pg_database WHERE datname = current_database()")
+        .rows[0].require(String.self, "datcollate")
+    }
+    guard collation != "C", collation != "POSIX" else { return }
+    logger.warning(
+      "the database's LC_COLLATE is not C, so text indexes and sorts are slower; see deploy/README.md",
+      metadata: ["lc_collate": "\(collation)"])
+  } catch {
+    logger.warning("could not read the database's collation", metadata: ["error": "\(error)"])
   }
 }
 

@@ -38,6 +38,11 @@ import Testing
       #expect(owners == "tally_owner|tally_owner")
       // tally_app owns nothing and creates nothing.
       #expect(throws: PsqlError.self) { try psql(endpoints.appURL, "CREATE TABLE sneaky (id int)") }
+      // Text compares as bytes (PostgreSQL's fast path), in code point order for UTF-8 text.
+      #expect(try psql(endpoints.appURL, "SHOW lc_collate") == "C")
+      let sorted = try psql(endpoints.appURL, "SELECT string_agg(w, ' ' ORDER BY w) FROM unnest('{b,é,Z,a}'::text[]) w")
+      #expect(sorted == "Z a b é")
+      #expect(try psql(endpoints.appURL, "SELECT lower('ÉTÉ')") == "été")
 
       #expect(try postgres.start() == endpoints)
 
