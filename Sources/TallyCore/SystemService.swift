@@ -18,6 +18,9 @@ public struct ServerLimits: Sendable, Hashable {
   public var tenantCallBurst: Int
   /// Connections one key may hold open (0: not limited): a leaking client pool cannot use up the server.
   public var maxConnectionsPerKey: Int
+  /// Connections from one IPv4 address or IPv6 /64 that have not had their HELLO accepted yet (0: not
+  /// limited); the next is closed at once, before TLS: one source cannot tie up the server with handshakes.
+  public var maxHandshakesPerAddress: Int
 
   public init(
     maxFramePayload: Int = Frame.defaultMaxPayload,
@@ -27,7 +30,8 @@ public struct ServerLimits: Sendable, Hashable {
     maxMessagesPerStream: Int = 1_000_000,
     tenantCallsPerSecond: Int = 10_000,
     tenantCallBurst: Int = 20_000,
-    maxConnectionsPerKey: Int = 1_000
+    maxConnectionsPerKey: Int = 1_000,
+    maxHandshakesPerAddress: Int = 128
   ) {
     self.maxFramePayload = maxFramePayload
     self.maxConcurrentStreams = maxConcurrentStreams
@@ -37,6 +41,7 @@ public struct ServerLimits: Sendable, Hashable {
     self.tenantCallsPerSecond = tenantCallsPerSecond
     self.tenantCallBurst = tenantCallBurst
     self.maxConnectionsPerKey = maxConnectionsPerKey
+    self.maxHandshakesPerAddress = maxHandshakesPerAddress
   }
 }
 
@@ -115,6 +120,7 @@ public struct SystemService: Sendable {
     limits.tenantCallsPerSecond = UInt32(clamping: self.limits.tenantCallsPerSecond)
     limits.tenantCallBurst = UInt32(clamping: self.limits.tenantCallBurst)
     limits.maxConnectionsPerKey = UInt32(clamping: self.limits.maxConnectionsPerKey)
+    limits.maxHandshakesPerAddress = UInt32(clamping: self.limits.maxHandshakesPerAddress)
     var response = Tally_V1_ServerInfoResponse()
     response.serverVersion = tallyServerVersion
     response.protocolVersion = tallyProtocolVersion

@@ -91,6 +91,9 @@ public nonisolated struct Tally_V1_ServerLimits: Sendable {
   /// Connections one API key may hold open on this server at once; 0: not limited.
   public var maxConnectionsPerKey: UInt32 = 0
 
+  /// Connections from one IPv4 address or IPv6 /64 still before their HELLO is accepted; 0: not limited.
+  public var maxHandshakesPerAddress: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -273,7 +276,7 @@ nonisolated extension Tally_V1_ServerInfoRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerLimits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_payload\0\u{3}max_concurrent_streams\0\u{3}idle_timeout_ms\0\u{3}handshake_timeout_ms\0\u{3}max_messages_per_stream\0\u{3}tenant_calls_per_second\0\u{3}tenant_call_burst\0\u{3}max_connections_per_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_payload\0\u{3}max_concurrent_streams\0\u{3}idle_timeout_ms\0\u{3}handshake_timeout_ms\0\u{3}max_messages_per_stream\0\u{3}tenant_calls_per_second\0\u{3}tenant_call_burst\0\u{3}max_connections_per_key\0\u{3}max_handshakes_per_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -289,6 +292,7 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.tenantCallsPerSecond) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.tenantCallBurst) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxConnectionsPerKey) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.maxHandshakesPerAddress) }()
       default: break
       }
     }
@@ -319,6 +323,9 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
     if self.maxConnectionsPerKey != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxConnectionsPerKey, fieldNumber: 8)
     }
+    if self.maxHandshakesPerAddress != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxHandshakesPerAddress, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -331,6 +338,7 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
     if lhs.tenantCallsPerSecond != rhs.tenantCallsPerSecond {return false}
     if lhs.tenantCallBurst != rhs.tenantCallBurst {return false}
     if lhs.maxConnectionsPerKey != rhs.maxConnectionsPerKey {return false}
+    if lhs.maxHandshakesPerAddress != rhs.maxHandshakesPerAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

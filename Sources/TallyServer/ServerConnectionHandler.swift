@@ -22,7 +22,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var limits: ServerLimits
     /// Shared by every connection of the server.
     var callRates: TenantCallRates
-    var keyConnections: KeyConnectionCounts?
+    var keyConnections: ConnectionCounts<String>?
+    var handshakes: ConnectionCounts<ConnectionSource>?
     var logger: Logger
 
     /// Made once per server: the rate and connection counts are shared by its connections.
@@ -31,7 +32,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.authenticator = authenticator
       self.limits = limits
       self.callRates = TenantCallRates(callsPerSecond: limits.tenantCallsPerSecond, burst: limits.tenantCallBurst)
-      self.keyConnections = KeyConnectionCounts(limit: limits.maxConnectionsPerKey)
+      self.keyConnections = ConnectionCounts(limit: limits.maxConnectionsPerKey)
+      self.handshakes = ConnectionCounts(limit: limits.maxHandshakesPerAddress)
       self.logger = logger
     }
   }
@@ -48,6 +50,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var principal: Principal?
   /// The key this connection counts against `maxConnectionsPerKey`, until it closes.
   private var countedKeyID: String?
+  /// The source this connection counts against `maxHandshakesPerAddress`, until HELLO is accepted.
+  private var handshakeSource: ConnectionSource?
   private var lastTenantBucket: TenantCallRates.Remembered?
   private var calls: [UInt32: ServerCall] = [:]
   /// Frames that arrived while HELLO was being checked.
@@ -66,8 +70,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// per call (each draw is a `getrandom` system call).
   private let connectionTag = String(UInt64.random(in: .min ... .max), radix: 16)
 
-  init(dependencies: Dependencies) {
+  /// `handshakeSource`: already counted in `dependencies.handshakes`; released here.
+  init(dependencies: Dependencies, handshakeSource: ConnectionSource? = nil) {
     self.dependencies = dependencies
+    self.handshakeSource = handshakeSource
     self.machine = ServerConnectionStateMachine(maxConcurrentStreams: dependencies.limits.maxConcurrentStreams)
     self.decoder = NIOSingleStepByteToMessageProcessor(
       FrameDecoder(maxPayload: dependencies.limits.maxFramePayload, expectsMagic: true))
@@ -134,6 +140,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   func channelInactive(context: ChannelHandlerContext) {
+    self.handshakeFinished()
     if let keyID = self.countedKeyID {
       self.dependencies.keyConnections?.close(keyID)
       self.countedKeyID = nil
@@ -227,6 +234,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.countedKeyID = principal.keyID
       }
       self.principal = principal
+      self.handshakeFinished()
       self.act(self.machine.authenticationSucceeded())
     case .failure(let error):
       self.heldFrames = []
@@ -241,6 +249,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.act(self.machine.authenticationFailed(message, code: .overloaded))
       }
     }
+  }
+
+  /// Frees this connection's place among its source's handshakes (once).
+  private func handshakeFinished() {
+    guard let source = self.handshakeSource else { return }
+    self.handshakeSource = nil
+    self.dependencies.handshakes?.close(source)
   }
 
   private func sendWelcome(context: ChannelHandlerContext) {

@@ -90,10 +90,20 @@ public final class TallyServer: Service, Sendable {
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           let pipeline = channel.pipeline.syncOperations
+          var source: ConnectionSource? = nil
+          if let handshakes = dependencies.handshakes, let address = channel.remoteAddress {
+            source = ConnectionSource(address)
+            if let source, !handshakes.open(source) {
+              dependencies.logger.debug(
+                "connection refused: its source has the most handshakes in progress one may",
+                metadata: ["source": "\(source)", "limit": "\(handshakes.limit)"])
+              return try pipeline.addHandler(CloseAtOnceHandler())
+            }
+          }
           if let tlsContext {
             try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
           }
-          try pipeline.addHandler(ServerConnectionHandler(dependencies: dependencies))
+          try pipeline.addHandler(ServerConnectionHandler(dependencies: dependencies, handshakeSource: source))
           connections.add(channel)
         }
       }
@@ -119,6 +129,15 @@ public final class TallyServer: Service, Sendable {
     tls.minimumTLSVersion = .tlsv12
     tls.applicationProtocols = [Self.alpnProtocol]
     return try NIOSSLContext(configuration: tls)
+  }
+}
+
+/// Closes a refused connection as soon as it is active, before any TLS work.
+private final class CloseAtOnceHandler: ChannelInboundHandler, Sendable {
+  typealias InboundIn = ByteBuffer
+
+  func channelActive(context: ChannelHandlerContext) {
+    context.close(promise: nil)
   }
 }
 

@@ -29,6 +29,7 @@ struct ServerInfo: AsyncParsableCommand {
       var tenantCallsPerSecond: UInt32
       var tenantCallBurst: UInt32
       var maxConnectionsPerKey: UInt32
+      var maxHandshakesPerAddress: UInt32
     }
 
     var endpoint: String
@@ -76,7 +77,8 @@ extension ServerInfo.Report {
       maxMessagesPerStream: info.limits.maxMessagesPerStream,
       tenantCallsPerSecond: info.limits.tenantCallsPerSecond,
       tenantCallBurst: info.limits.tenantCallBurst,
-      maxConnectionsPerKey: info.limits.maxConnectionsPerKey
+      maxConnectionsPerKey: info.limits.maxConnectionsPerKey,
+      maxHandshakesPerAddress: info.limits.maxHandshakesPerAddress
     )
   }
 
@@ -104,6 +106,10 @@ extension ServerInfo.Report {
       [
         "connections per key",
         self.limits.maxConnectionsPerKey == 0 ? "not limited" : "\(self.limits.maxConnectionsPerKey)",
+      ],
+      [
+        "handshakes per address",
+        self.limits.maxHandshakesPerAddress == 0 ? "not limited" : "\(self.limits.maxHandshakesPerAddress)",
       ],
     ]
   }

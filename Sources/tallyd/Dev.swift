@@ -46,6 +46,9 @@ struct Dev: AsyncParsableCommand {
   @Option(help: "Connections one API key may hold open (0: not limited); default: serve's.")
   var maxConnectionsPerKey: Int?
 
+  @Option(help: "Connections from one address still before HELLO (0: not limited); default: serve's.")
+  var maxHandshakesPerAddress: Int?
+
   func validate() throws {
     guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535, got \(self.port)") }
     _ = try self.limits()
@@ -57,6 +60,7 @@ struct Dev: AsyncParsableCommand {
     settings.tenantCallsPerSecond = self.tenantCallsPerSecond
     settings.tenantCallBurst = self.tenantCallBurst
     settings.maxConnectionsPerKey = self.maxConnectionsPerKey
+    settings.maxHandshakesPerAddress = self.maxHandshakesPerAddress
     var limits = ServerLimits()
     try settings.apply(to: &limits, asFlags: true)
     return limits

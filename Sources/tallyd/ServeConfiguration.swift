@@ -23,6 +23,7 @@ struct ServeConfiguration: Decodable {
     var tenantCallsPerSecond: Int?
     var tenantCallBurst: Int?
     var maxConnectionsPerKey: Int?
+    var maxHandshakesPerAddress: Int?
   }
 
   /// One API key accepted at HELLO (until keys live in the database).
@@ -173,6 +174,9 @@ extension ServeConfiguration.Limits {
     }
     if let value = self.maxConnectionsPerKey {
       limits.maxConnectionsPerKey = try checked(value, name("max_connections_per_key"), 0...1_000_000)
+    }
+    if let value = self.maxHandshakesPerAddress {
+      limits.maxHandshakesPerAddress = try checked(value, name("max_handshakes_per_address"), 0...1_000_000)
     }
   }
 }

@@ -117,14 +117,14 @@ import Testing
   }
 
   @Test func aKeyHoldsAtMostItsLimitOfConnections() throws {
-    let counts = try #require(KeyConnectionCounts(limit: 2))
+    let counts = try #require(ConnectionCounts<String>(limit: 2))
     #expect(counts.open("a") && counts.open("a"))
     #expect(!counts.open("a"))
     #expect(counts.count("a") == 2, "a refused connection is not counted")
     #expect(counts.open("b"))
     counts.close("a")
     #expect(counts.open("a"))
-    #expect(KeyConnectionCounts(limit: 0) == nil)
+    #expect(ConnectionCounts<String>(limit: 0) == nil)
   }
 
   private static let oneCallPerSecond = ServerLimits(tenantCallsPerSecond: 1, tenantCallBurst: 3)
@@ -229,13 +229,15 @@ import Testing
   }
 
   @Test func serverInfoReportsTheLimits() async throws {
-    let limits = ServerLimits(tenantCallsPerSecond: 250, tenantCallBurst: 500, maxConnectionsPerKey: 7)
+    let limits = ServerLimits(
+      tenantCallsPerSecond: 250, tenantCallBurst: 500, maxConnectionsPerKey: 7, maxHandshakesPerAddress: 9)
     try await TestServer.with(limits: limits) { server, _ in
       let client = try server.client()
       let reported = try await client.unary(SystemMethods.serverInfo, Tally_V1_ServerInfoRequest()).limits
       #expect(reported.tenantCallsPerSecond == 250)
       #expect(reported.tenantCallBurst == 500)
       #expect(reported.maxConnectionsPerKey == 7)
+      #expect(reported.maxHandshakesPerAddress == 9)
       await client.close()
     }
   }
