@@ -92,6 +92,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   func handlerRemoved(context: ChannelHandlerContext) {
+    self.handshakeFinished()  // a connection closed before it was active got no channelInactive
     self.context = nil
   }
 

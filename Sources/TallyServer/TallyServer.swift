@@ -100,10 +100,16 @@ public final class TallyServer: Service, Sendable {
               return try pipeline.addHandler(CloseAtOnceHandler())
             }
           }
-          if let tlsContext {
-            try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
+          do {
+            if let tlsContext {
+              try pipeline.addHandler(NIOSSLServerHandler(context: tlsContext))
+            }
+            try pipeline.addHandler(ServerConnectionHandler(dependencies: dependencies, handshakeSource: source))
+          } catch {
+            // The handler would have given the place back; without it, give it back here.
+            if let source { dependencies.handshakes?.close(source) }
+            throw error
           }
-          try pipeline.addHandler(ServerConnectionHandler(dependencies: dependencies, handshakeSource: source))
           connections.add(channel)
         }
       }
