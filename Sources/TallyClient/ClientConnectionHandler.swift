@@ -247,11 +247,22 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     } else {
       self.closeReason = RPCError(
         code: .unavailable,
-        message: "the connection to \(self.endpoint) failed: \(error)",
+        message: "the connection to \(self.endpoint) failed: \(error)" + self.endedBeforeWelcomeHint,
         cause: error
       )
       context.close(promise: nil)
     }
+  }
+
+  /// tallyd closes a new connection before TLS, without GOAWAY, while its address has
+  /// `max_handshakes_per_address` connections in their handshake; the client then sees an end of
+  /// file or a reset, which alone would not tell why.
+  private var endedBeforeWelcomeHint: String {
+    guard !self.welcomed else { return "" }
+    return """
+      ; it ended before WELCOME: if the server closed it, this address may have too many \
+      connections still in their handshake there (max_handshakes_per_address), so retry shortly
+      """
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -262,8 +273,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   func channelInactive(context: ChannelHandlerContext) {
     self.handshakeTimer?.cancel()
     self.status.markUnusable()
-    let reason =
-      self.closeReason ?? RPCError(code: .unavailable, message: "the connection to \(self.endpoint) was lost")
+    let lost = "the connection to \(self.endpoint) was lost" + self.endedBeforeWelcomeHint
+    let reason = self.closeReason ?? RPCError(code: .unavailable, message: lost)
     self.welcome.fail(reason)
     let streams = self.streams
     self.streams = [:]

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import ServiceLifecycle
 import SwiftProtobuf
 import TallyClient
@@ -215,13 +216,17 @@ final class RawConnection: Sendable {
   private let channel: any Channel
   private let received: Received
 
-  /// Frames read so far, and whether the server closed the connection.
+  /// Frames read so far, whether TLS is up, and whether the server closed the connection.
   private final class Received: ChannelInboundHandler, Sendable {
     typealias InboundIn = Frame
-    let state = NIOLockedValueBox((frames: [Frame](), closed: false))
+    let state = NIOLockedValueBox((frames: [Frame](), closed: false, tlsEstablished: false))
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
       let frame = self.unwrapInboundIn(data)
       self.state.withLockedValue { $0.frames.append(frame) }
+    }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+      if case .handshakeCompleted = event as? TLSUserEvent { self.state.withLockedValue { $0.tlsEstablished = true } }
+      context.fireUserInboundEventTriggered(event)
     }
     func channelInactive(context: ChannelHandlerContext) { self.state.withLockedValue { $0.closed = true } }
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
@@ -295,6 +300,16 @@ final class RawConnection: Sendable {
       }
     }
     return nil
+  }
+
+  /// True once the TLS handshake has finished: the server has then set the connection up.
+  func waitForTLS(timeout: Duration = .seconds(20)) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+      if self.received.state.withLockedValue({ $0.tlsEstablished }) { return true }
+      try? await Task.sleep(for: .milliseconds(5))
+    }
+    return false
   }
 
   /// True once the server has closed the connection.
