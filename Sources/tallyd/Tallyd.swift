@@ -45,15 +45,12 @@ struct Serve: AsyncParsableCommand {
   }
 }
 
-/// PostgreSQL 15 compares text with `memcmp` only under LC_COLLATE C or POSIX; any other collation
-/// slows every text index write and sort (deploy/README.md), so the server says so once at start.
+/// A database whose collation is not C slows every text index write and sort (`DatabaseCollation`),
+/// so the server says so once at start.
 func warnUnlessTextComparesAsBytes(_ pool: PostgresPool, logger: Logger) async {
   do {
-    let collation = try await pool.withConnection { connection in
-      try connection.query("SELECT datcollate::text FROM pg_database WHERE datname = current_database()")
-        .rows[0].require(String.self, "datcollate")
-    }
-    guard collation != "C", collation != "POSIX" else { return }
+    let collation = try await pool.withConnection { try DatabaseCollation(of: $0) }
+    guard !collation.comparesTextAsBytes else { return }
     logger.warning(
       "the database's LC_COLLATE is not C, so text indexes and sorts are slower; see deploy/README.md",
       metadata: ["lc_collate": "\(collation)"])

@@ -42,15 +42,17 @@ public struct TestDatabase: Sendable {
   }
 
   /// Creates an empty database owned by tally_owner, optionally migrated, off the cooperative pool
-  /// (`onOwnThread`): dozens of suites create databases at once.
-  public static func create(migrated: Bool = true) async throws -> TestDatabase {
-    try await onOwnThread { try Self.createBlocking(migrated: migrated) }
+  /// (`onOwnThread`): dozens of suites create databases at once. `collation`: an LC_COLLATE other
+  /// than the cluster's.
+  public static func create(migrated: Bool = true, collation: String? = nil) async throws -> TestDatabase {
+    try await onOwnThread { try Self.createBlocking(migrated: migrated, collation: collation) }
   }
 
-  private static func createBlocking(migrated: Bool) throws -> TestDatabase {
+  private static func createBlocking(migrated: Bool, collation: String?) throws -> TestDatabase {
     let superuser = try PostgresConnection(conninfo: try environment("TALLY_TEST_SUPERUSER_DATABASE_URL"))
     let name = "test_\(UInt64.random(in: 0 ... .max))"
-    try superuser.execute("CREATE DATABASE \(name) OWNER tally_owner")
+    let locale = collation.map { " TEMPLATE template0 LC_COLLATE '\($0)'" } ?? ""
+    try superuser.execute("CREATE DATABASE \(name) OWNER tally_owner\(locale)")
     try superuser.execute(
       "REVOKE ALL ON DATABASE \(name) FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE \(name) TO tally_app")
     superuser.close()
