@@ -77,18 +77,16 @@ public final class PostgresPool: Sendable {
 
   /// Whose turn a job waits for in the pool's queue (`JobQueue`): each tenant's work has a lane,
   /// so that one tenant's queued work cannot hold up another's.
-  public struct Lane: Sendable, Hashable {
-    private let name: String
-
+  public enum Lane: Sendable, Hashable {
     /// A tenant's transactions, and the re-checks of its keys.
-    public static func tenant(_ id: String) -> Lane { Lane(name: "tenant \(id)") }
+    case tenant(String)
     /// The operator's own work (tenants, operator keys' calls).
-    public static let `operator` = Lane(name: "operator")
+    case `operator`
     /// Work that sees no tenant: partitions, pulse rounds.
-    public static let nothing = Lane(name: "nothing")
+    case nothing
     /// HELLO's look-up of one key, whose tenant is not known yet: a lane of its own, so that a
     /// storm of new connections takes turns beside the tenants instead of queueing in one lane.
-    public static func apiKey(_ keyID: String) -> Lane { Lane(name: "key \(keyID)") }
+    case apiKey(String)
   }
 
   /// Whose rows a transaction sees through row-level security.
