@@ -304,22 +304,22 @@ final class RawConnection: Sendable {
 
   /// True once the TLS handshake has finished: the server has then set the connection up.
   func waitForTLS(timeout: Duration = .seconds(20)) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-      if self.received.state.withLockedValue({ $0.tlsEstablished }) { return true }
-      try? await Task.sleep(for: .milliseconds(5))
-    }
-    return false
+    await Self.waitUntil(timeout: timeout) { self.received.state.withLockedValue { $0.tlsEstablished } }
   }
 
   /// True once the server has closed the connection.
   func waitForClose(timeout: Duration = .seconds(20)) async -> Bool {
+    await Self.waitUntil(timeout: timeout) { !self.channel.isActive }
+  }
+
+  /// Polls `condition` until it holds or `timeout` has passed; its last answer.
+  private static func waitUntil(timeout: Duration, _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-      if !self.channel.isActive { return true }
-      try? await Task.sleep(for: .milliseconds(10))
+      if condition() { return true }
+      try? await Task.sleep(for: .milliseconds(5))
     }
-    return !self.channel.isActive
+    return condition()
   }
 
   func close() async { try? await self.channel.close() }
