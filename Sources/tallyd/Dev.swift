@@ -80,6 +80,7 @@ struct Dev: AsyncParsableCommand {
     defer { pool.close() }
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     let authenticator = DatabaseAuthenticator(pool: pool)
+    let sealingKey = try AnswerSealingKey.loadOrCreate(path: "\(directory)/answer-sealing.key")
 
     let profilePath = "\(directory)/dev.json"
     var profile = try await DevProfile.loadOrBootstrap(path: profilePath, pool: pool, authenticator: authenticator)
@@ -114,7 +115,7 @@ struct Dev: AsyncParsableCommand {
         limits: try self.limits()
       ),
       authenticator: authenticator,
-      pool: pool,
+      database: (pool, sealingKey),
       logger: logger
     )
   }
@@ -181,5 +182,21 @@ struct DevProfile: Codable {
     if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty { return "\(config)/tally/dev.json" }
     guard let home = environment["HOME"], !home.isEmpty else { return nil }
     return "\(home)/.config/tally/dev.json"
+  }
+}
+
+extension AnswerSealingKey {
+  /// The development server's key: the one in `path`, or a new one written there (mode 0600), so
+  /// that answers sealed before a restart still open after it.
+  static func loadOrCreate(path: String) throws -> AnswerSealingKey {
+    if FileManager.default.fileExists(atPath: path) { return try AnswerSealingKey(contentsOfFile: path) }
+    let key = AnswerSealingKey.random()
+    guard
+      FileManager.default.createFile(
+        atPath: path, contents: Data((key.hex + "\n").utf8), attributes: [.posixPermissions: 0o600])
+    else {
+      throw ServerConfigurationError("cannot write the answer-sealing key file \(path)")
+    }
+    return key
   }
 }

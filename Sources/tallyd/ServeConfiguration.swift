@@ -43,6 +43,10 @@ struct ServeConfiguration: Decodable {
     var migrations: String?
   }
 
+  /// Required with `database`: the file of the key that seals anonymous answers until their round
+  /// closes (64 hexadecimal digits; docs/SURVEYS.md). Every tallyd of one database needs the same.
+  var answerSealingKeyFile: String?
+
   var listen = Listen()
   var database: DatabaseSettings?
   var tls: TLS?
@@ -54,7 +58,7 @@ struct ServeConfiguration: Decodable {
   var apiKeys: [Key] = []
 
   enum CodingKeys: String, CodingKey {
-    case listen, tls, plaintext, limits, shutdownGracePeriodMs, logLevel, apiKeys, database
+    case listen, tls, plaintext, limits, shutdownGracePeriodMs, logLevel, apiKeys, database, answerSealingKeyFile
   }
 
   init() {}
@@ -69,6 +73,7 @@ struct ServeConfiguration: Decodable {
     self.logLevel = try container.decodeIfPresent(String.self, forKey: .logLevel) ?? "info"
     self.apiKeys = try container.decodeIfPresent([Key].self, forKey: .apiKeys) ?? []
     self.database = try container.decodeIfPresent(DatabaseSettings.self, forKey: .database)
+    self.answerSealingKeyFile = try container.decodeIfPresent(String.self, forKey: .answerSealingKeyFile)
   }
 
   static func load(path: String) throws -> ServeConfiguration {
@@ -96,6 +101,20 @@ struct ServeConfiguration: Decodable {
     case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
       return "field \(path(context)): \(context.debugDescription)"
     @unknown default: return "\(error)"
+    }
+  }
+
+  /// The key in `answer_sealing_key_file`, which a server with a database needs.
+  func answerSealingKey() throws -> AnswerSealingKey {
+    guard let path = self.answerSealingKeyFile else {
+      throw ServerConfigurationError(
+        "answer_sealing_key_file is required with database: a file of 64 hexadecimal digits"
+          + " (openssl rand -hex 32 > FILE), the same for every tallyd of the database (deploy/README.md)")
+    }
+    do {
+      return try AnswerSealingKey(contentsOfFile: path)
+    } catch {
+      throw ServerConfigurationError(error.message)
     }
   }
 

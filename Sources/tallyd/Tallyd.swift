@@ -37,11 +37,13 @@ struct Serve: AsyncParsableCommand {
     if !self.noMigrate, let ownerURL = database.ownerUrl {
       try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(database.migrations), logger: logger)
     }
+    let sealingKey = try file.answerSealingKey()
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     try await serve(
-      configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool), pool: pool, logger: logger)
+      configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool),
+      database: (pool, sealingKey), logger: logger)
   }
 }
 
@@ -71,20 +73,21 @@ func migrate(ownerURL: String, directory: String, logger: Logger) throws {
 func serve(
   configuration: ServerConfiguration,
   authenticator: any Authenticator,
-  pool: PostgresPool? = nil,
+  database: (pool: PostgresPool, sealingKey: AnswerSealingKey)? = nil,
   logger: Logger
 ) async throws {
+  let pool = database?.pool
   var router = Router()
   SystemService(limits: configuration.limits).register(into: &router)
   var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-  if let pool {
+  if let (pool, sealingKey) = database {
     AdminService(pool: pool).register(into: &router)
     ABMDataServices(pool: pool).register(into: &router)
-    SurveyService(pool: pool).register(into: &router)
+    SurveyService(pool: pool, sealingKey: sealingKey).register(into: &router)
     KpiService(pool: pool).register(into: &router)
     router.replayRepeatedWrites(IdempotentCalls(pool: pool))
     services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
-    services.append(.init(service: PulseRounds(pool: pool, logger: logger)))
+    services.append(.init(service: SurveyRoundsTimer(pool: pool, sealingKey: sealingKey, logger: logger)))
   }
   let server = TallyServer(
     configuration: configuration,

@@ -301,8 +301,9 @@ import Testing
         return await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
       }
       #expect(outcomes == ["stored": 1, "already": 99])
+      // An eNPS answer waits sealed until its round closes.
       let stored = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        try connection.query("SELECT count(*) AS n FROM survey_responses").rows[0].require(Int.self, "n")
+        try connection.query("SELECT count(*) AS n FROM survey_sealed_answers").rows[0].require(Int.self, "n")
       }
       #expect(stored == 1)
     }

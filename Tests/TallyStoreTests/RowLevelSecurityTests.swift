@@ -10,7 +10,7 @@ import Testing
   static let tenantTables = [
     "tenants", "api_keys", "accounts", "account_history", "contacts", "campaigns", "campaign_targets", "costs",
     "opportunities", "events", "event_keys", "surveys", "survey_rounds", "survey_invitations", "survey_responses",
-    "survey_response_identities", "kpi_settings", "event_rollup_daily", "call_results",
+    "survey_response_identities", "survey_sealed_answers", "kpi_settings", "event_rollup_daily", "call_results",
   ]
   static let seededTables = ["tenants", "api_keys"]
 

@@ -6,7 +6,8 @@ import TallyWire
 /// SubmitResponse's storage: the answers of one tenant that arrived together, stored in one
 /// transaction of two or three statements (the invitations, the claims with the responses, the
 /// identities of a survey that is not anonymous) whatever their number. Each answer still
-/// succeeds or fails on its own.
+/// succeeds or fails on its own. An anonymous answer is stored sealed (`AnswerSeal`) until its
+/// round closes.
 enum AnswerBatch {
   /// Transactions of one tenant's answers at the same time: one running its statements, the other
   /// committing, so the next batch starts while the last one waits for its WAL flush (which cost as
@@ -36,19 +37,20 @@ enum AnswerBatch {
     _ batch: [Submission],
     tenant: String,
     database: TenantDatabase,
+    key: AnswerSealingKey,
     now: @Sendable () -> Int64,
     committing: @escaping @Sendable () -> Void = {}
   ) async -> [Outcome] {
     let time = now()
     do {
       return try await database.transaction(tenant: tenant, checkingTenant: batch.contains(where: \.byOperator)) {
-        try Self.store(batch, now: time, $0, committing: committing)
+        try Self.store(batch, now: time, key: key, $0, committing: committing)
       }
     } catch {
       guard batch.count > 1 else { return [.failure(error)] }
       var outcomes: [Outcome] = []
       for submission in batch {
-        outcomes += await Self.store([submission], tenant: tenant, database: database, now: now)
+        outcomes += await Self.store([submission], tenant: tenant, database: database, key: key, now: now)
       }
       return outcomes
     }
@@ -57,7 +59,8 @@ enum AnswerBatch {
   /// The batch's statements on one connection: an outcome per submission, in order. `committing`
   /// runs just before the statement that carries the COMMIT is sent.
   static func store(
-    _ batch: [Submission], now: Int64, _ connection: PostgresConnection, committing: @Sendable () -> Void
+    _ batch: [Submission], now: Int64, key: AnswerSealingKey, _ connection: PostgresConnection,
+    committing: @Sendable () -> Void
   ) throws -> [Outcome] {
     let invitations = try SurveyService.invitations(
       Set(batch.map(\.hash)), now: now, lockSurvey: true, connection)
@@ -75,7 +78,7 @@ enum AnswerBatch {
         let invitation = try invitations[submission.hash, default: .failure(SurveyService.unknownToken)].get()
         let answers = try ResponseAnswers(validating: submission.answers, questions: invitation.survey.questions)
         let responseID = SecureRandom.uuidString()
-        rows.append(hash: submission.hash, invitation, answers, responseID: responseID)
+        try rows.append(hash: submission.hash, invitation, answers, responseID: responseID, key: key)
         accepted.append((index, invitation, responseID))
         hashes.insert(submission.hash)
       } catch {
@@ -88,7 +91,9 @@ enum AnswerBatch {
     let claim = mayIdentify ? connection.query : connection.queryAndCommit
     if !mayIdentify { committing() }
     let claimed = Set(
-      try claim(Self.claimAndInsertSQL, rows.parameters).rows.map { try $0.require(String.self, "hash") })
+      try claim(Self.claimAndInsertSQL, rows.parameters + [key.fingerprint]).rows.map {
+        try $0.require(String.self, "hash")
+      })
     var identities = (responseIDs: [String?](), contacts: [String?](), accounts: [String?]())
     for (index, invitation, responseID) in accepted {
       guard claimed.contains(batch[index].hash) else {
@@ -122,10 +127,12 @@ enum AnswerBatch {
     return outcomes
   }
 
-  /// Claims each token and stores its response in one statement. Under the invitation's row lock
-  /// a concurrent answer with the same token finds it used and stores nothing: exactly one wins.
-  /// Returns the hashes of the tokens this batch claimed. The claim goes by key (`ANY` of the
-  /// hashes): an `UPDATE … FROM` the input left the planner free to scan the whole round.
+  /// Claims each token and stores its response in one statement: in the clear for an identified
+  /// survey, sealed (base64 in $11, under the key named by $12) for an anonymous one. Under the
+  /// invitation's row lock a concurrent answer with the same token finds it used and stores
+  /// nothing: exactly one wins. Returns the hashes of the tokens this batch claimed. The claim goes
+  /// by key (`ANY` of the hashes): an `UPDATE … FROM` the input left the planner free to scan the
+  /// whole round.
   static let claimAndInsertSQL = """
     WITH claimed AS (
       UPDATE survey_invitations SET used = true
@@ -139,25 +146,43 @@ enum AnswerBatch {
         $8::smallint[], $9::jsonb[], $10::uuid[])
         AS u(hash, survey_id, round_id, department, team, location, tier, score, answers, response_id)
       JOIN claimed USING (hash)
+      WHERE answers IS NOT NULL
+    ), sealed AS (
+      INSERT INTO survey_sealed_answers (tenant_id, round_id, key_id, sealed)
+      SELECT \(currentTenantSQL), round_id, $12, decode(sealed, 'base64')
+      FROM unnest($1::text[], $3::uuid[], $11::text[]) AS u(hash, round_id, sealed)
+      JOIN claimed USING (hash)
+      WHERE sealed IS NOT NULL
     )
     SELECT hash FROM claimed
     """
 
-  /// The columns of `claimAndInsertSQL`'s input, one array each.
+  /// The columns of `claimAndInsertSQL`'s input, one array each: an anonymous answer has only its
+  /// hash, survey, round and sealed content.
   private struct ResponseRows {
-    var columns = [[String?]](repeating: [], count: 10)
+    var columns = [[String?]](repeating: [], count: 11)
 
     mutating func append(
       hash: String,
       _ invitation: SurveyService.TokenInvitation,
       _ answers: ResponseAnswers,
-      responseID: String
-    ) {
+      responseID: String,
+      key: AnswerSealingKey
+    ) throws {
       let segment = invitation.segment
-      let values: [String?] = [
-        hash, invitation.survey.id, invitation.roundID, segment.department, segment.team,
-        segment.location, segment.tier.map(String.init), answers.score.map(String.init), answers.json, responseID,
-      ]
+      let values: [String?]
+      if invitation.survey.anonymous {
+        let response = SealedResponse(
+          department: segment.department, team: segment.team, location: segment.location, tier: segment.tier,
+          score: answers.score, answers: answers.json)
+        let sealed = try AnswerSeal.seal(response, round: invitation.roundID, key: key).base64EncodedString()
+        values = [hash, invitation.survey.id, invitation.roundID, nil, nil, nil, nil, nil, nil, responseID, sealed]
+      } else {
+        values = [
+          hash, invitation.survey.id, invitation.roundID, segment.department, segment.team, segment.location,
+          segment.tier.map(String.init), answers.score.map(String.init), answers.json, responseID, nil,
+        ]
+      }
       for (column, value) in values.enumerated() { self.columns[column].append(value) }
     }
 

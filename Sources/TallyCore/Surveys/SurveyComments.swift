@@ -16,7 +16,7 @@ extension SurveyService {
     let (seed, offset) = try CommentPageToken.decode(request.pageToken)
     let now = self.nowMicros
     return try await self.database.transaction(context) { connection in
-      let survey = try Self.stored(id, connection)
+      let survey = try self.openedSurvey(id, now: now, connection)
       let textQuestions = survey.questions.filter { $0.type == "text" }.map(\.id)
       if !request.questionID.isEmpty, !textQuestions.contains(request.questionID) {
         throw RPCError.invalidArgument(
@@ -90,7 +90,7 @@ extension SurveyService {
     let selection = try RoundSelectionSpec(request.rounds)
     let now = self.nowMicros
     let (survey, rounds) = try await self.database.transaction(context) { connection in
-      let survey = try Self.stored(id, connection)
+      let survey = try self.openedSurvey(id, now: now, connection)
       return (survey, try Self.roundData(survey, selection, now: now, connection))
     }
     let builder = SurveyResultsBuilder(survey: survey, rounds: rounds, filter: SegmentFilterSpec())

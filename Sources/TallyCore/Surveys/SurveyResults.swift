@@ -68,7 +68,7 @@ extension SurveyService {
     let filter = try Self.segmentFilter(request.filter)
     let now = self.nowMicros
     return try await self.database.transaction(context) { connection in
-      let survey = try Self.stored(id, connection)
+      let survey = try self.openedSurvey(id, now: now, connection)
       let rounds = try Self.roundData(survey, selection, now: now, connection)
       var results: Tally_V1_SurveyResults
       if request.filter.accountID.isEmpty {

@@ -11,14 +11,17 @@ extension Access {
 /// `tally.v1.SurveyService`: NPS, eNPS and pulse surveys of the call's tenant (docs/SURVEYS.md).
 public struct SurveyService: Sendable {
   let database: TenantDatabase
+  /// Seals anonymous answers until their round closes.
+  let sealingKey: AnswerSealingKey
   /// The server's clock; tests replace it to move rounds through time.
   let clock: @Sendable () -> Date
   /// SubmitResponse calls of one tenant that arrive together are stored together.
   let submissions: GroupCommitter<AnswerBatch.Submission, Tally_V1_SubmitResponseResponse>
 
-  public init(pool: PostgresPool, clock: @escaping @Sendable () -> Date = { Date() }) {
+  public init(pool: PostgresPool, sealingKey: AnswerSealingKey, clock: @escaping @Sendable () -> Date = { Date() }) {
     let database = TenantDatabase(pool: pool)
     self.database = database
+    self.sealingKey = sealingKey
     self.clock = clock
     self.submissions = GroupCommitter(
       maxInFlight: AnswerBatch.maxInFlight, maxBatch: AnswerBatch.maxBatch,
@@ -26,7 +29,8 @@ public struct SurveyService: Sendable {
     ) {
       tenant, batch, committing in
       await AnswerBatch.store(
-        batch, tenant: tenant, database: database, now: { Self.microsSinceEpoch(clock()) }, committing: committing)
+        batch, tenant: tenant, database: database, key: sealingKey, now: { Self.microsSinceEpoch(clock()) },
+        committing: committing)
     }
   }
 
@@ -105,7 +109,9 @@ public struct SurveyService: Sendable {
       }
       let state = try connection.query(
         """
-        SELECT EXISTS (SELECT 1 FROM survey_responses WHERE survey_id = $1::uuid) AS answered,
+        SELECT EXISTS (SELECT 1 FROM survey_responses WHERE survey_id = $1::uuid)
+            OR EXISTS (SELECT 1 FROM survey_sealed_answers a JOIN survey_rounds r USING (tenant_id, round_id)
+              WHERE r.survey_id = $1::uuid) AS answered,
           EXISTS (SELECT 1 FROM survey_invitations i JOIN survey_rounds r ON r.round_id = i.round_id
             WHERE r.survey_id = $1::uuid) AS invited
         """, [id]
@@ -163,15 +169,17 @@ public struct SurveyService: Sendable {
       checker.oneOf(request.kind, "kind", SurveyDefinition.kinds)
       try checker.check()
     }
+    let now = self.nowMicros
     let rows = try await self.database.transaction(context) { connection in
-      try connection.query(
+      try Self.openClosedRounds(survey: nil, now: now, key: self.sealingKey, connection)
+      return try connection.query(
         """
         SELECT \(Self.columns(now: "$6")) FROM surveys s
         WHERE ($1::bigint IS NULL OR (s.created_at, s.survey_id) > (\(Micros.sql("$1")), $2::uuid))
           AND ($3::text IS NULL OR s.kind = $3) AND ($4::boolean OR s.archived_at IS NULL)
         ORDER BY s.created_at, s.survey_id LIMIT $5
         """,
-        [after?.position, after?.id, nonEmpty(request.kind), request.includeArchived, pageSize + 1, self.nowMicros]
+        [after?.position, after?.id, nonEmpty(request.kind), request.includeArchived, pageSize + 1, now]
       ).rows
     }
     var response = Tally_V1_ListSurveysResponse()
@@ -191,9 +199,12 @@ public struct SurveyService: Sendable {
     ]
   }
 
+  /// The survey's message, its closed rounds' answers opened first.
   func survey(_ id: String, _ connection: PostgresConnection) throws -> Tally_V1_Survey {
+    let now = self.nowMicros
+    try Self.openClosedRounds(survey: id, now: now, key: self.sealingKey, connection)
     let row = try connection.query(
-      "SELECT \(Self.columns(now: "$2")) FROM surveys s WHERE s.survey_id = $1::uuid", [id, self.nowMicros]
+      "SELECT \(Self.columns(now: "$2")) FROM surveys s WHERE s.survey_id = $1::uuid", [id, now]
     ).rows
     guard let row = row.first else { throw RPCError(code: .notFound, message: "no survey \(id)") }
     return try Self.message(row)

@@ -1,0 +1,132 @@
+import Crypto
+import Foundation
+
+/// The server's secret that seals anonymous answers until their round closes (docs/SURVEYS.md,
+/// "Sealed until the round closes"). The database only ever sees its fingerprint.
+public struct AnswerSealingKey: Sendable {
+  /// The raw bytes: `SymmetricKey` is not Sendable, and one is made per use.
+  private let bytes: [UInt8]
+  /// The first 8 bytes of the key's SHA-256 in hex: names the key in sealed rows and errors
+  /// without giving it away.
+  public let fingerprint: String
+
+  /// A key from 64 hexadecimal digits (what `openssl rand -hex 32` prints); white space around
+  /// them is ignored.
+  public init(hex: String) throws(InvalidKey) {
+    let digits = Array(hex.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+    guard digits.count == 64 else {
+      throw InvalidKey("must be 64 hexadecimal digits, found \(digits.count) characters")
+    }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(32)
+    for index in stride(from: 0, to: 64, by: 2) {
+      guard let high = Self.nibble(digits[index]), let low = Self.nibble(digits[index + 1]) else {
+        throw InvalidKey("must be 64 hexadecimal digits (0-9, a-f)")
+      }
+      bytes.append(high << 4 | low)
+    }
+    self.init(bytes: bytes)
+  }
+
+  /// The key in the file at `path`, which holds its 64 hexadecimal digits.
+  public init(contentsOfFile path: String) throws(InvalidKey) {
+    let text: String
+    do {
+      text = try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+      throw InvalidKey("cannot read the answer-sealing key file \(path): \(error.localizedDescription)")
+    }
+    do {
+      try self.init(hex: text)
+    } catch {
+      throw InvalidKey("the answer-sealing key file \(path) \(error.message)")
+    }
+  }
+
+  /// A new key from the system's secure generator.
+  public static func random() -> AnswerSealingKey { AnswerSealingKey(bytes: SecureRandom.bytes(32)) }
+
+  private init(bytes: [UInt8]) {
+    self.bytes = bytes
+    self.fingerprint = Hex.encode(SHA256.hash(data: bytes).prefix(8))
+  }
+
+  /// The key's 64 hexadecimal digits, for writing a new key to its file.
+  public var hex: String { Hex.encode(self.bytes) }
+
+  var key: SymmetricKey { SymmetricKey(data: self.bytes) }
+
+  private static func nibble(_ digit: UInt8) -> UInt8? {
+    switch digit {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+    default: nil
+    }
+  }
+
+  public struct InvalidKey: Error, CustomStringConvertible {
+    public let message: String
+    init(_ message: String) { self.message = message }
+    public var description: String { self.message }
+  }
+}
+
+/// An anonymous answer as it waits for its round to close: everything its `survey_responses` row
+/// will hold, and nothing that names the person.
+struct SealedResponse: Codable, Equatable, Sendable {
+  var department: String?
+  var team: String?
+  var location: String?
+  var tier: Int?
+  var score: Int?
+  /// The answers' JSON, as `survey_responses.answers` stores it.
+  var answers: String
+}
+
+/// AES-GCM sealing of `SealedResponse`s under the server's key, bound to their round (a sealed
+/// answer copied to another round, of its tenant or another's, does not open there).
+enum AnswerSeal {
+  static func seal(_ response: SealedResponse, round: String, key: AnswerSealingKey) throws -> Data {
+    let content = try JSONEncoder().encode(response)
+    var padded = Data(capacity: Self.paddedLength(content.count))
+    withUnsafeBytes(of: UInt32(content.count).bigEndian) { padded.append(contentsOf: $0) }
+    padded.append(content)
+    padded.append(Data(count: Self.paddedLength(content.count) - padded.count))
+    let box = try AES.GCM.seal(padded, using: key.key, authenticating: Self.context(round: round))
+    guard let combined = box.combined else { throw SealError.malformed }
+    return combined
+  }
+
+  static func open(_ sealed: Data, round: String, key: AnswerSealingKey) throws -> SealedResponse {
+    let padded: Data
+    do {
+      let box = try AES.GCM.SealedBox(combined: sealed)
+      padded = try AES.GCM.open(box, using: key.key, authenticating: Self.context(round: round))
+    } catch {
+      throw SealError.doesNotOpen
+    }
+    guard padded.count >= 4 else { throw SealError.malformed }
+    let length = padded.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+    guard length <= padded.count - 4 else { throw SealError.malformed }
+    return try JSONDecoder().decode(SealedResponse.self, from: padded.dropFirst(4).prefix(length))
+  }
+
+  /// The sealed content's length before encryption: the answer's length prefix and JSON, padded
+  /// to a power of two of at least 256 bytes, so that a sealed row tells little of what it holds.
+  static func paddedLength(_ contentLength: Int) -> Int {
+    var length = 256
+    while length < contentLength + 4 { length *= 2 }
+    return length
+  }
+
+  private static func context(round: String) -> Data {
+    Data("tally sealed answer v1 \(round)".utf8)
+  }
+
+  enum SealError: Error {
+    /// Wrong key, another round's answer, or changed bytes: AES-GCM's tag does not match.
+    case doesNotOpen
+    case malformed
+  }
+}

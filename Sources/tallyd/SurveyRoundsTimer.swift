@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TallyCore
+import TallyStore
+
+/// The surveys' work that time starts, once a minute: opens pulse survey rounds on their cadence
+/// (within a minute of midnight UTC on their day), and opens the sealed answers of rounds whose
+/// closing time passed. Several tallyd may run it at once (see PulseRoundScheduler and
+/// SealedRoundOpener).
+struct SurveyRoundsTimer: Service {
+  let pool: PostgresPool
+  let sealingKey: AnswerSealingKey
+  let logger: Logger
+  var interval: Duration = .seconds(60)
+
+  func run() async throws {
+    let scheduler = PulseRoundScheduler(pool: self.pool)
+    let opener = SealedRoundOpener(pool: self.pool, key: self.sealingKey)
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      do {
+        let opened = try await scheduler.openDueRounds(now: Date())
+        if opened > 0 { self.logger.info("opened pulse survey rounds", metadata: ["count": "\(opened)"]) }
+      } catch {
+        self.logger.warning("could not open pulse survey rounds; retrying", metadata: ["error": "\(error)"])
+      }
+      do {
+        let answers = try await opener.openClosedRounds(now: Date())
+        if answers > 0 {
+          self.logger.info("opened the sealed answers of closed rounds", metadata: ["count": "\(answers)"])
+        }
+      } catch {
+        self.logger.warning(
+          "could not open the sealed answers of closed rounds; retrying", metadata: ["error": "\(error)"])
+      }
+      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+@testable import TallyCore
+
+/// `AnswerSealingKey` and `AnswerSeal` without a database: keys from text, and what a sealed
+/// answer shows and refuses.
+struct AnswerSealTests {
+  static let response = SealedResponse(
+    department: "eng", team: "core", location: nil, tier: nil, score: 9, answers: #"{"reason":"é ✓","score":9}"#)
+
+  @Test func keysAreSixtyFourHexDigitsAndNamedByTheirHashesPrefix() throws {
+    // SHA-256 of 32 zero bytes starts 66687aadf862bd77.
+    let zero = try AnswerSealingKey(hex: String(repeating: "0", count: 64) + "\n")
+    #expect(zero.fingerprint == "66687aadf862bd77" && zero.hex == String(repeating: "0", count: 64))
+    #expect(try AnswerSealingKey(hex: String(repeating: "aB", count: 32)).hex == String(repeating: "ab", count: 32))
+    let short = #expect(throws: AnswerSealingKey.InvalidKey.self) { try AnswerSealingKey(hex: "abcd") }
+    #expect(short?.message == "must be 64 hexadecimal digits, found 4 characters")
+    let wrong = #expect(throws: AnswerSealingKey.InvalidKey.self) {
+      try AnswerSealingKey(hex: String(repeating: "g", count: 64))
+    }
+    #expect(wrong?.message == "must be 64 hexadecimal digits (0-9, a-f)")
+    let missing = #expect(throws: AnswerSealingKey.InvalidKey.self) {
+      try AnswerSealingKey(contentsOfFile: "/nonexistent/answer-sealing.key")
+    }
+    #expect(
+      missing?.message.hasPrefix("cannot read the answer-sealing key file /nonexistent/answer-sealing.key") == true)
+    #expect(AnswerSealingKey.random().hex != AnswerSealingKey.random().hex)
+  }
+
+  @Test func aSealedAnswerOpensWithItsKeyAndRoundOnly() throws {
+    let key = AnswerSealingKey.random()
+    let round = UUID().uuidString.lowercased()
+    let sealed = try AnswerSeal.seal(Self.response, round: round, key: key)
+    #expect(try AnswerSeal.open(sealed, round: round, key: key) == Self.response)
+    // Nothing of the answer is readable in the sealed bytes, and two seals of one answer differ.
+    #expect(sealed.range(of: Data("core".utf8)) == nil && sealed.range(of: Data("reason".utf8)) == nil)
+    #expect(try AnswerSeal.seal(Self.response, round: round, key: key) != sealed)
+
+    #expect(throws: AnswerSeal.SealError.doesNotOpen) {
+      try AnswerSeal.open(sealed, round: round, key: AnswerSealingKey.random())
+    }
+    #expect(throws: AnswerSeal.SealError.doesNotOpen) {
+      try AnswerSeal.open(sealed, round: UUID().uuidString.lowercased(), key: key)
+    }
+    var changed = sealed
+    changed[changed.startIndex + 20] ^= 1
+    #expect(throws: AnswerSeal.SealError.doesNotOpen) { try AnswerSeal.open(changed, round: round, key: key) }
+    #expect(throws: AnswerSeal.SealError.doesNotOpen) { try AnswerSeal.open(Data([1, 2, 3]), round: round, key: key) }
+  }
+
+  @Test func sealedAnswersComeInPowerOfTwoSizes() throws {
+    #expect(AnswerSeal.paddedLength(0) == 256 && AnswerSeal.paddedLength(252) == 256)
+    #expect(AnswerSeal.paddedLength(253) == 512 && AnswerSeal.paddedLength(5_000) == 8_192)
+    let key = AnswerSealingKey.random()
+    var long = Self.response
+    long.answers = #"{"reason":""# + String(repeating: "x", count: 120) + #""}"#
+    // Nonce (12 bytes) + the padded content + the tag (16): short and longer answers look alike.
+    let sizes = try [Self.response, long].map { try AnswerSeal.seal($0, round: "r", key: key).count }
+    #expect(sizes == [284, 284])
+  }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyStore
+import TallyWire
+import Testing
+
+@testable import TallyCore
+
+/// Anonymous answers wait sealed until their round closes, then are stored together in random
+/// order (docs/SURVEYS.md, "Sealed until the round closes"), checked against the stored rows.
+@Suite struct SealedAnswersTests {
+  /// Answers `scores` with one token each (team "core"), with a comment "secret N" each.
+  static func answer(
+    _ context: DataTestContext, round: String, _ scores: [Int32], collector: TallyClient? = nil,
+    client: TallyClient? = nil
+  ) async throws {
+    let tokens = try await SurveyFixture.tokens(client ?? context.clientA, round, UInt32(scores.count), team: "core")
+    for (index, (token, score)) in zip(tokens, scores).enumerated() {
+      try await SurveyFixture.submit(
+        collector ?? context.collectorA, token,
+        [SurveyFixture.number("score", score), SurveyFixture.text("reason", "secret \(index)")])
+    }
+  }
+
+  /// Opens a round that closes `seconds` after the survey clock's now.
+  static func openRound(_ client: TallyClient, _ surveyID: String, closingIn seconds: TimeInterval, _ clock: TestClock)
+    async throws -> Tally_V1_Round
+  {
+    var request = Tally_V1_OpenRoundRequest()
+    request.surveyID = surveyID
+    request.closesAt = Google_Protobuf_Timestamp(date: clock.now.addingTimeInterval(seconds))
+    return try await client.unary(SurveyMethods.openRound, request)
+  }
+
+  static func count(_ context: DataTestContext, _ tenant: String, _ sql: String, _ parameters: [String] = [])
+    async throws -> [String]
+  {
+    try await context.pool.withTransaction(tenant: tenant) { connection in
+      try connection.query(sql, parameters).rows.map { try $0.require(String.self, "v") }
+    }
+  }
+
+  @Test func anonymousAnswersWaitSealedAndAreStoredTogetherAtTheClose() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      try await Self.answer(context, round: round.id, [10, 9, 9, 8, 3, 0, 10, 9, 9, 8, 3, 0])
+
+      // While the round is open: no response row, twelve sealed ones of one size, nothing readable.
+      let a = context.tenantA
+      #expect(try await Self.count(context, a, "SELECT count(*)::text AS v FROM survey_responses") == ["0"])
+      #expect(
+        try await Self.count(
+          context, a,
+          """
+          SELECT count(*)::text || ' ' || octet_length(sealed) || ' ' || key_id AS v FROM survey_sealed_answers
+          WHERE position(convert_to('secret', 'UTF8') IN sealed) = 0 GROUP BY octet_length(sealed), key_id
+          """) == ["12 284 \(context.sealingKey.fingerprint)"])
+      let claims = Set(
+        try await Self.count(context, a, "SELECT xmin::text AS v FROM survey_invitations WHERE used"))
+      #expect(claims.count >= 1)
+      // Answered, even though nothing is in survey_responses yet: the questions can no longer change.
+      var update = Tally_V1_UpdateSurveyRequest()
+      update.survey = survey
+      _ = await expectStatus(.failedPrecondition) {
+        try await context.clientA.unary(SurveyMethods.updateSurvey, update)
+      }
+
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      // Stored by one transaction that claimed nothing: no answer shares a transaction id with a claim.
+      let stored = try await Self.count(context, a, "SELECT DISTINCT xmin::text AS v FROM survey_responses")
+      #expect(stored.count == 1 && claims.isDisjoint(with: stored))
+      #expect(try await Self.count(context, a, "SELECT count(*)::text AS v FROM survey_sealed_answers") == ["0"])
+      // Nor does their order on disk follow the answers' (1 chance in 12! that a shuffle keeps it).
+      let order = try await Self.count(context, a, "SELECT answers->>'reason' AS v FROM survey_responses ORDER BY ctid")
+      #expect(Set(order).count == 12 && order != (0..<12).map { "secret \($0)" })
+      let results = try await SurveyFixture.results(context.readerA, survey.id)
+      #expect(results.overall.responses == 12 && results.overall.promoters == 6 && results.overall.detractors == 4)
+      let exported = try await SurveyResultsTests.export(context, survey.id)
+      #expect(Set(exported.map { $0.answers[1].text }) == Set((0..<12).map { "secret \($0)" }))
+    }
+  }
+
+  @Test func aRoundPastItsClosingTimeOpensAtTheNextReadOrWithinAMinute() async throws {
+    try await DataTestContext.with { context in
+      // Rounds opened ten minutes ago that closed after one: the survey clock runs back, then on.
+      context.clock.advance(by: -600)
+      let read = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let kpiOnly = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let other = try await context.clientB.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      for survey in [read, kpiOnly] {
+        let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
+        try await Self.answer(context, round: round.id, [10, 10, 10, 10, 0])
+      }
+      let round = try await Self.openRound(context.clientB, other.id, closingIn: 60, context.clock)
+      try await Self.answer(
+        context, round: round.id, [0, 0, 0, 0, 0], collector: context.collectorB, client: context.clientB)
+      context.clock.advance(by: 600)
+
+      // The survey KPI counts a closed anonymous round only once its answers are opened.
+      func enps() async throws -> UInt64 {
+        var request = KpiServiceTests.request(["enps"], bucket: "")
+        let today = CivilDay(Date())
+        request.from = CivilDay(dayNumber: today.dayNumber - 1).description
+        request.to = CivilDay(dayNumber: today.dayNumber + 1).description
+        return UInt64(try await context.readerA.unary(KpiMethods.getKpis, request).kpis[0].current.denominator)
+      }
+      #expect(try await enps() == 0)
+      // A read of the survey opens its closed rounds first.
+      #expect(try await SurveyFixture.results(context.readerA, read.id).overall.responses == 5)
+      #expect(try await enps() == 5)
+      // The once-a-minute opener takes the rest, of every tenant, once.
+      let opener = SealedRoundOpener(pool: context.pool, key: context.sealingKey)
+      #expect(try await opener.openClosedRounds(now: Date()) == 10)
+      #expect(try await opener.openClosedRounds(now: Date()) == 0)
+      #expect(try await enps() == 10)
+      let b = try await SurveyFixture.results(context.clientB, other.id)
+      #expect(b.overall.responses == 5 && b.overall.detractors == 5)
+    }
+  }
+
+  @Test func answersSealedWithAnotherKeyStaySealedAndSaySo() async throws {
+    try await DataTestContext.with { context in
+      context.clock.advance(by: -600)
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
+      try await Self.answer(context, round: round.id, [10, 9, 8, 7, 6])
+      context.clock.advance(by: 600)
+
+      let otherKey = AnswerSealingKey.random()
+      let refused = await #expect(throws: RPCError.self) {
+        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+          try SurveyService.openClosedRounds(
+            survey: nil, now: SurveyService.microsSinceEpoch(Date()), key: otherKey, connection)
+        }
+      }
+      #expect(refused?.code == .failedPrecondition)
+      #expect(
+        refused?.message.contains(context.sealingKey.fingerprint) == true
+          && refused?.message.contains(otherKey.fingerprint) == true)
+      let opener = SealedRoundOpener(pool: context.pool, key: otherKey)
+      await #expect(throws: RPCError.self) { try await opener.openClosedRounds(now: Date()) }
+      // Nothing was lost: the server's own key opens all five.
+      let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
+      #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
+      #expect(try await SurveyFixture.results(context.readerA, survey.id).overall.responses == 5)
+      #expect(try await Self.count(context, context.tenantA, sealed) == ["0"])
+    }
+  }
+}
