@@ -74,7 +74,7 @@ public struct AnswerSealingKey: Sendable {
 
 /// An anonymous answer as it waits for its round to close: everything its `survey_responses` row
 /// will hold, and nothing that names the person.
-struct SealedResponse: Codable, Equatable, Sendable {
+struct SealedResponse: Equatable, Sendable {
   var department: String?
   var team: String?
   var location: String?
@@ -87,41 +87,100 @@ struct SealedResponse: Codable, Equatable, Sendable {
 /// AES-GCM sealing of `SealedResponse`s under the server's key, bound to their round (a sealed
 /// answer copied to another round, of its tenant or another's, does not open there).
 enum AnswerSeal {
+  /// The sealed plaintext: the content's length (4 bytes), the content, zeros to `paddedLength`.
+  /// The content: each text as a 4-byte length (all ones for none) and its UTF-8, then the tier and
+  /// the score as a byte each (255 for none). Written by hand: JSONEncoder cost more than the AES.
   static func seal(_ response: SealedResponse, round: String, key: AnswerSealingKey) throws -> Data {
-    let content = try JSONEncoder().encode(response)
-    var padded = Data(capacity: Self.paddedLength(content.count))
-    withUnsafeBytes(of: UInt32(content.count).bigEndian) { padded.append(contentsOf: $0) }
-    padded.append(content)
-    padded.append(Data(count: Self.paddedLength(content.count) - padded.count))
+    var content: [UInt8] = []
+    content.reserveCapacity(64 + response.answers.utf8.count)
+    for text in [response.department, response.team, response.location, response.answers] {
+      Self.append(UInt32(text.map { $0.utf8.count } ?? Int(UInt32.max)), to: &content)
+      if let text { content.append(contentsOf: text.utf8) }
+    }
+    for number in [response.tier, response.score] { content.append(number.map { UInt8(clamping: $0) } ?? 255) }
+    var padded: [UInt8] = []
+    padded.reserveCapacity(Self.paddedLength(content.count))
+    Self.append(UInt32(content.count), to: &padded)
+    padded += content
+    padded += repeatElement(0, count: Self.paddedLength(content.count) - padded.count)
     let box = try AES.GCM.seal(padded, using: key.key, authenticating: Self.context(round: round))
     guard let combined = box.combined else { throw SealError.malformed }
     return combined
   }
 
   static func open(_ sealed: Data, round: String, key: AnswerSealingKey) throws -> SealedResponse {
-    let padded: Data
+    let padded: [UInt8]
     do {
       let box = try AES.GCM.SealedBox(combined: sealed)
-      padded = try AES.GCM.open(box, using: key.key, authenticating: Self.context(round: round))
+      padded = Array(try AES.GCM.open(box, using: key.key, authenticating: Self.context(round: round)))
     } catch {
       throw SealError.doesNotOpen
     }
-    guard padded.count >= 4 else { throw SealError.malformed }
-    let length = padded.prefix(4).reduce(0) { $0 << 8 | Int($1) }
-    guard length <= padded.count - 4 else { throw SealError.malformed }
-    return try JSONDecoder().decode(SealedResponse.self, from: padded.dropFirst(4).prefix(length))
+    var reader = Reader(bytes: padded)
+    let length = try reader.length()
+    guard let contentLength = length, contentLength <= padded.count - 4 else { throw SealError.malformed }
+    reader = Reader(bytes: padded[4..<(4 + contentLength)])
+    let department = try reader.text()
+    let team = try reader.text()
+    let location = try reader.text()
+    guard let answers = try reader.text() else { throw SealError.malformed }
+    let tier = try reader.number()
+    let score = try reader.number()
+    guard reader.isAtEnd else { throw SealError.malformed }
+    return SealedResponse(
+      department: department, team: team, location: location, tier: tier, score: score, answers: answers)
   }
 
-  /// The sealed content's length before encryption: the answer's length prefix and JSON, padded
-  /// to a power of two of at least 256 bytes, so that a sealed row tells little of what it holds.
+  /// The plaintext's length: the content and its 4-byte length, padded to a power of two of at
+  /// least 256 bytes, so that a sealed row tells little of what it holds.
   static func paddedLength(_ contentLength: Int) -> Int {
     var length = 256
     while length < contentLength + 4 { length *= 2 }
     return length
   }
 
+  private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
+    bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
+  }
+
   private static func context(round: String) -> Data {
     Data("tally sealed answer v1 \(round)".utf8)
+  }
+
+  /// Reads the content back, every length checked against what is left.
+  private struct Reader {
+    let bytes: ArraySlice<UInt8>
+    var position: Int
+
+    init(bytes: some Collection<UInt8>) {
+      self.bytes = ArraySlice(bytes)
+      self.position = self.bytes.startIndex
+    }
+
+    var isAtEnd: Bool { self.position == self.bytes.endIndex }
+
+    /// A 4-byte length; nil for all ones (no text).
+    mutating func length() throws -> Int? {
+      guard self.bytes.endIndex - self.position >= 4 else { throw SealError.malformed }
+      let value = self.bytes[self.position..<(self.position + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+      self.position += 4
+      return value == UInt32.max ? nil : Int(value)
+    }
+
+    mutating func text() throws -> String? {
+      guard let length = try self.length() else { return nil }
+      guard self.bytes.endIndex - self.position >= length,
+        let text = String(validating: self.bytes[self.position..<(self.position + length)], as: UTF8.self)
+      else { throw SealError.malformed }
+      self.position += length
+      return text
+    }
+
+    mutating func number() throws -> Int? {
+      guard self.position < self.bytes.endIndex else { throw SealError.malformed }
+      defer { self.position += 1 }
+      return self.bytes[self.position] == 255 ? nil : Int(self.bytes[self.position])
+    }
   }
 
   enum SealError: Error {
