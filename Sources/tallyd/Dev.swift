@@ -80,7 +80,7 @@ struct Dev: AsyncParsableCommand {
     defer { pool.close() }
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     let authenticator = DatabaseAuthenticator(pool: pool)
-    let sealingKey = try AnswerSealingKey.loadOrCreate(path: "\(directory)/answer-sealing.key")
+    let sealingKeys = AnswerSealingKeys(current: try .loadOrCreate(path: "\(directory)/answer-sealing.key"))
 
     let profilePath = "\(directory)/dev.json"
     var profile = try await DevProfile.loadOrBootstrap(path: profilePath, pool: pool, authenticator: authenticator)
@@ -115,7 +115,7 @@ struct Dev: AsyncParsableCommand {
         limits: try self.limits()
       ),
       authenticator: authenticator,
-      database: (pool, sealingKey),
+      database: (pool, sealingKeys),
       logger: logger
     )
   }

@@ -46,6 +46,9 @@ struct ServeConfiguration: Decodable {
   /// Required with `database`: the file of the key that seals anonymous answers until their round
   /// closes (64 hexadecimal digits; docs/SURVEYS.md). Every tallyd of one database needs the same.
   var answerSealingKeyFile: String?
+  /// Keys that sealed answers of rounds still open when `answer_sealing_key_file` was replaced:
+  /// they only open them. Drop one once every round it sealed has closed.
+  var previousAnswerSealingKeyFiles: [String] = []
 
   var listen = Listen()
   var database: DatabaseSettings?
@@ -58,7 +61,8 @@ struct ServeConfiguration: Decodable {
   var apiKeys: [Key] = []
 
   enum CodingKeys: String, CodingKey {
-    case listen, tls, plaintext, limits, shutdownGracePeriodMs, logLevel, apiKeys, database, answerSealingKeyFile
+    case listen, tls, plaintext, limits, shutdownGracePeriodMs, logLevel, apiKeys, database, answerSealingKeyFile,
+      previousAnswerSealingKeyFiles
   }
 
   init() {}
@@ -74,6 +78,8 @@ struct ServeConfiguration: Decodable {
     self.apiKeys = try container.decodeIfPresent([Key].self, forKey: .apiKeys) ?? []
     self.database = try container.decodeIfPresent(DatabaseSettings.self, forKey: .database)
     self.answerSealingKeyFile = try container.decodeIfPresent(String.self, forKey: .answerSealingKeyFile)
+    self.previousAnswerSealingKeyFiles =
+      try container.decodeIfPresent([String].self, forKey: .previousAnswerSealingKeyFiles) ?? []
   }
 
   static func load(path: String) throws -> ServeConfiguration {
@@ -104,16 +110,19 @@ struct ServeConfiguration: Decodable {
     }
   }
 
-  /// The key in `answer_sealing_key_file`, which a server with a database needs.
-  func answerSealingKey() throws -> AnswerSealingKey {
+  /// The keys in `answer_sealing_key_file` (which a server with a database needs) and
+  /// `previous_answer_sealing_key_files`.
+  func answerSealingKeys() throws -> AnswerSealingKeys {
     guard let path = self.answerSealingKeyFile else {
       throw ServerConfigurationError(
         "answer_sealing_key_file is required with database: a file of 64 hexadecimal digits"
           + " (openssl rand -hex 32 > FILE), the same for every tallyd of the database (deploy/README.md)")
     }
     do {
-      return try AnswerSealingKey(contentsOfFile: path)
-    } catch {
+      return AnswerSealingKeys(
+        current: try AnswerSealingKey(contentsOfFile: path),
+        previous: try self.previousAnswerSealingKeyFiles.map { try AnswerSealingKey(contentsOfFile: $0) })
+    } catch let error as AnswerSealingKey.InvalidKey {
       throw ServerConfigurationError(error.message)
     }
   }

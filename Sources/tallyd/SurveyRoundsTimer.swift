@@ -10,13 +10,13 @@ import TallyStore
 /// SealedRoundOpener).
 struct SurveyRoundsTimer: Service {
   let pool: PostgresPool
-  let sealingKey: AnswerSealingKey
+  let sealingKeys: AnswerSealingKeys
   let logger: Logger
   var interval: Duration = .seconds(60)
 
   func run() async throws {
     let scheduler = PulseRoundScheduler(pool: self.pool)
-    let opener = SealedRoundOpener(pool: self.pool, key: self.sealingKey)
+    let opener = SealedRoundOpener(pool: self.pool, keys: self.sealingKeys)
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
       do {
         let opened = try await scheduler.openDueRounds(now: Date())

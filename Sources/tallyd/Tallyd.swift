@@ -37,13 +37,13 @@ struct Serve: AsyncParsableCommand {
     if !self.noMigrate, let ownerURL = database.ownerUrl {
       try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(database.migrations), logger: logger)
     }
-    let sealingKey = try file.answerSealingKey()
+    let sealingKeys = try file.answerSealingKeys()
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     try await serve(
       configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool),
-      database: (pool, sealingKey), logger: logger)
+      database: (pool, sealingKeys), logger: logger)
   }
 }
 
@@ -73,21 +73,21 @@ func migrate(ownerURL: String, directory: String, logger: Logger) throws {
 func serve(
   configuration: ServerConfiguration,
   authenticator: any Authenticator,
-  database: (pool: PostgresPool, sealingKey: AnswerSealingKey)? = nil,
+  database: (pool: PostgresPool, sealingKeys: AnswerSealingKeys)? = nil,
   logger: Logger
 ) async throws {
   let pool = database?.pool
   var router = Router()
   SystemService(limits: configuration.limits).register(into: &router)
   var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-  if let (pool, sealingKey) = database {
+  if let (pool, sealingKeys) = database {
     AdminService(pool: pool).register(into: &router)
     ABMDataServices(pool: pool).register(into: &router)
-    SurveyService(pool: pool, sealingKey: sealingKey).register(into: &router)
+    SurveyService(pool: pool, sealingKeys: sealingKeys).register(into: &router)
     KpiService(pool: pool).register(into: &router)
     router.replayRepeatedWrites(IdempotentCalls(pool: pool))
     services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
-    services.append(.init(service: SurveyRoundsTimer(pool: pool, sealingKey: sealingKey, logger: logger)))
+    services.append(.init(service: SurveyRoundsTimer(pool: pool, sealingKeys: sealingKeys, logger: logger)))
   }
   let server = TallyServer(
     configuration: configuration,

@@ -26,8 +26,8 @@ struct DataTestContext {
   let collectorB: TallyClient
   /// The survey service's clock.
   let clock: TestClock
-  /// The survey service's answer-sealing key.
-  let sealingKey: AnswerSealingKey
+  /// The survey service's answer-sealing keys (one).
+  let sealingKeys: AnswerSealingKeys
 
   static func with<T>(_ body: (DataTestContext) async throws -> T) async throws -> T {
     let database = try await TestDatabase.create()
@@ -36,11 +36,11 @@ struct DataTestContext {
     let operatorKey = try database.createOperatorKey()
     let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .zero)
     let clock = TestClock()
-    let sealingKey = AnswerSealingKey.random()
+    let sealingKeys = AnswerSealingKeys(current: .random())
     func register(_ router: inout Router) {
       AdminService(pool: pool).register(into: &router)
       ABMDataServices(pool: pool).register(into: &router)
-      SurveyService(pool: pool, sealingKey: sealingKey, clock: { clock.now }).register(into: &router)
+      SurveyService(pool: pool, sealingKeys: sealingKeys, clock: { clock.now }).register(into: &router)
       KpiService(pool: pool).register(into: &router)
       router.replayRepeatedWrites(IdempotentCalls(pool: pool))
     }
@@ -65,7 +65,7 @@ struct DataTestContext {
         server: server, pool: pool, operatorClient: operatorClient, tenantA: tenantA, tenantB: tenantB,
         clientA: try await key(tenantA, ["read", "write"]), clientB: try await key(tenantB, ["read", "write"]),
         readerA: try await key(tenantA, ["read"]), collectorA: try await key(tenantA, ["collect"]),
-        collectorB: try await key(tenantB, ["collect"]), clock: clock, sealingKey: sealingKey
+        collectorB: try await key(tenantB, ["collect"]), clock: clock, sealingKeys: sealingKeys
       )
       do {
         let result = try await body(context)

@@ -57,7 +57,7 @@ import Testing
           """
           SELECT count(*)::text || ' ' || octet_length(sealed) || ' ' || key_id AS v FROM survey_sealed_answers
           WHERE position(convert_to('secret', 'UTF8') IN sealed) = 0 GROUP BY octet_length(sealed), key_id
-          """) == ["12 284 \(context.sealingKey.fingerprint)"])
+          """) == ["12 284 \(context.sealingKeys.current.fingerprint)"])
       let claims = Set(
         try await Self.count(context, a, "SELECT xmin::text AS v FROM survey_invitations WHERE used"))
       #expect(claims.count >= 1)
@@ -112,7 +112,7 @@ import Testing
       #expect(try await SurveyFixture.results(context.readerA, read.id).overall.responses == 5)
       #expect(try await enps() == 5)
       // The once-a-minute opener takes the rest, of every tenant, once.
-      let opener = SealedRoundOpener(pool: context.pool, key: context.sealingKey)
+      let opener = SealedRoundOpener(pool: context.pool, keys: context.sealingKeys)
       #expect(try await opener.openClosedRounds(now: Date()) == 10)
       #expect(try await opener.openClosedRounds(now: Date()) == 0)
       #expect(try await enps() == 10)
@@ -121,7 +121,7 @@ import Testing
     }
   }
 
-  @Test func answersSealedWithAnotherKeyStaySealedAndSaySo() async throws {
+  @Test func answersSealedWithAKeyTheServerLacksStaySealedAndSaySo() async throws {
     try await DataTestContext.with { context in
       context.clock.advance(by: -600)
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
@@ -129,24 +129,59 @@ import Testing
       try await Self.answer(context, round: round.id, [10, 9, 8, 7, 6])
       context.clock.advance(by: 600)
 
-      let otherKey = AnswerSealingKey.random()
+      let sealing = context.sealingKeys.current
+      let replaced = AnswerSealingKeys(current: .random())
       let refused = await #expect(throws: RPCError.self) {
         try await context.pool.withTransaction(tenant: context.tenantA) { connection in
           try SurveyService.openClosedRounds(
-            survey: nil, now: SurveyService.microsSinceEpoch(Date()), key: otherKey, connection)
+            survey: nil, now: SurveyService.microsSinceEpoch(Date()), keys: replaced, connection)
         }
       }
       #expect(refused?.code == .failedPrecondition)
       #expect(
-        refused?.message.contains(context.sealingKey.fingerprint) == true
-          && refused?.message.contains(otherKey.fingerprint) == true)
-      let opener = SealedRoundOpener(pool: context.pool, key: otherKey)
+        refused?.message
+          == "the answers of round \(round.id) were sealed with the answer-sealing key \(sealing.fingerprint), which"
+          + " this server does not have (its keys: \(replaced.current.fingerprint) (sealing)): give tallyd that key, as"
+          + " answer_sealing_key_file or in previous_answer_sealing_key_files (docs/SURVEYS.md)")
+      let opener = SealedRoundOpener(pool: context.pool, keys: replaced)
       await #expect(throws: RPCError.self) { try await opener.openClosedRounds(now: Date()) }
-      // Nothing was lost: the server's own key opens all five.
       let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
       #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
-      #expect(try await SurveyFixture.results(context.readerA, survey.id).overall.responses == 5)
+
+      // Nothing was lost: a server whose new key replaced the old one, kept as a previous key, opens all five.
+      let rotated = SealedRoundOpener(
+        pool: context.pool, keys: AnswerSealingKeys(current: .random(), previous: [sealing]))
+      #expect(try await rotated.openClosedRounds(now: Date()) == 5)
       #expect(try await Self.count(context, context.tenantA, sealed) == ["0"])
+      #expect(try await SurveyFixture.results(context.readerA, survey.id).overall.responses == 5)
+    }
+  }
+
+  @Test func aChangedSealedAnswerIsDataLossAndNothingIsOpened() async throws {
+    try await DataTestContext.with { context in
+      context.clock.advance(by: -600)
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
+      try await Self.answer(context, round: round.id, [10, 9, 8, 7, 6])
+      context.clock.advance(by: 600)
+      // One byte of one sealed answer flipped (the server role may delete and insert sealed rows).
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query(
+          """
+          WITH one AS (
+            DELETE FROM survey_sealed_answers WHERE ctid = (SELECT min(ctid) FROM survey_sealed_answers)
+            RETURNING tenant_id, round_id, key_id, sealed
+          )
+          INSERT INTO survey_sealed_answers (tenant_id, round_id, key_id, sealed)
+          SELECT tenant_id, round_id, key_id, set_byte(sealed, 40, get_byte(sealed, 40) # 1) FROM one
+          """)
+      }
+      let refused = await expectStatus(.dataLoss) { try await SurveyFixture.results(context.readerA, survey.id) }
+      #expect(refused?.message == "a sealed answer of round \(round.id) does not open with its key: it was changed")
+      let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
+      #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
+      #expect(
+        try await Self.count(context, context.tenantA, "SELECT count(*)::text AS v FROM survey_responses") == ["0"])
     }
   }
 }

@@ -72,6 +72,28 @@ public struct AnswerSealingKey: Sendable {
   }
 }
 
+/// The key that seals new answers, and earlier keys that still open what they sealed: a key can
+/// be replaced while rounds are open, the old one kept until they have closed.
+public struct AnswerSealingKeys: Sendable {
+  public let current: AnswerSealingKey
+  public let previous: [AnswerSealingKey]
+
+  public init(current: AnswerSealingKey, previous: [AnswerSealingKey] = []) {
+    self.current = current
+    self.previous = previous.filter { $0.fingerprint != current.fingerprint }
+  }
+
+  /// The key whose fingerprint is `fingerprint`, if this server has it.
+  func key(_ fingerprint: String) -> AnswerSealingKey? {
+    ([self.current] + self.previous).first { $0.fingerprint == fingerprint }
+  }
+
+  /// The fingerprints, for messages: the current key first.
+  var fingerprints: String {
+    ([self.current.fingerprint + " (sealing)"] + self.previous.map(\.fingerprint)).joined(separator: ", ")
+  }
+}
+
 /// An anonymous answer as it waits for its round to close: everything its `survey_responses` row
 /// will hold, and nothing that names the person.
 struct SealedResponse: Equatable, Sendable {

@@ -13,7 +13,7 @@ extension SurveyService {
   /// sealed row to exactly one of several concurrent openers.
   @discardableResult
   static func openClosedRounds(
-    survey: String?, now: Int64, key: AnswerSealingKey, _ connection: PostgresConnection
+    survey: String?, now: Int64, keys: AnswerSealingKeys, _ connection: PostgresConnection
   ) throws -> Int {
     let rows = try connection.query(
       """
@@ -29,7 +29,7 @@ extension SurveyService {
     for row in rows.shuffled() {
       let round = try row.require(String.self, "round_id")
       let response = try Self.open(
-        try row.require(String.self, "sealed"), keyID: try row.require(String.self, "key_id"), round: round, key: key)
+        try row.require(String.self, "sealed"), keyID: try row.require(String.self, "key_id"), round: round, keys: keys)
       let values: [String?] = [
         try row.require(String.self, "survey_id"), round, response.department, response.team, response.location,
         response.tier.map(String.init), response.score.map(String.init), response.answers,
@@ -46,14 +46,15 @@ extension SurveyService {
     return rows.count
   }
 
-  private static func open(_ sealed: String, keyID: String, round: String, key: AnswerSealingKey) throws
+  private static func open(_ sealed: String, keyID: String, round: String, keys: AnswerSealingKeys) throws
     -> SealedResponse
   {
-    guard keyID == key.fingerprint else {
+    guard let key = keys.key(keyID) else {
       throw RPCError(
         code: .failedPrecondition,
-        message: "the answers of round \(round) were sealed with the answer-sealing key \(keyID), and this server's"
-          + " key is \(key.fingerprint): start tallyd with the key that sealed them (docs/SURVEYS.md)")
+        message: "the answers of round \(round) were sealed with the answer-sealing key \(keyID), which this server"
+          + " does not have (its keys: \(keys.fingerprints)): give tallyd that key, as answer_sealing_key_file or in"
+          + " previous_answer_sealing_key_files (docs/SURVEYS.md)")
     }
     guard let bytes = Data(base64Encoded: sealed),
       let response = try? AnswerSeal.open(bytes, round: round, key: key)
@@ -66,7 +67,7 @@ extension SurveyService {
 
   /// The survey's stored settings, its closed rounds' answers opened first.
   func openedSurvey(_ id: String, now: Int64, _ connection: PostgresConnection) throws -> StoredSurvey {
-    try Self.openClosedRounds(survey: id, now: now, key: self.sealingKey, connection)
+    try Self.openClosedRounds(survey: id, now: now, keys: self.sealingKeys, connection)
     return try Self.stored(id, connection)
   }
 }
@@ -74,11 +75,11 @@ extension SurveyService {
 /// Opens, once a minute, the sealed answers of every tenant's rounds whose closing time passed.
 public struct SealedRoundOpener: Sendable {
   let pool: PostgresPool
-  let key: AnswerSealingKey
+  let keys: AnswerSealingKeys
 
-  public init(pool: PostgresPool, key: AnswerSealingKey) {
+  public init(pool: PostgresPool, keys: AnswerSealingKeys) {
     self.pool = pool
-    self.key = key
+    self.keys = keys
   }
 
   /// Opens every round closed at `now` that still holds sealed answers; returns how many answers.
@@ -93,7 +94,7 @@ public struct SealedRoundOpener: Sendable {
     var opened = 0
     for tenant in tenants {
       opened += try await self.pool.withTransaction(tenant: tenant) { connection in
-        try SurveyService.openClosedRounds(survey: nil, now: micros, key: self.key, connection)
+        try SurveyService.openClosedRounds(survey: nil, now: micros, keys: self.keys, connection)
       }
     }
     return opened

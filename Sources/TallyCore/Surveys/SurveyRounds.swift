@@ -75,7 +75,7 @@ extension SurveyService {
       let surveyID = try self.round(id, connection).surveyID
       _ = try Self.lock(surveyID, connection)
       try connection.query(Self.closeRoundsSQL(where: "round_id"), [id, now])
-      try Self.openClosedRounds(survey: surveyID, now: now, key: self.sealingKey, connection)
+      try Self.openClosedRounds(survey: surveyID, now: now, keys: self.sealingKeys, connection)
       return try self.round(id, connection)
     }
   }

@@ -11,17 +11,17 @@ extension Access {
 /// `tally.v1.SurveyService`: NPS, eNPS and pulse surveys of the call's tenant (docs/SURVEYS.md).
 public struct SurveyService: Sendable {
   let database: TenantDatabase
-  /// Seals anonymous answers until their round closes.
-  let sealingKey: AnswerSealingKey
+  /// Seal anonymous answers until their round closes, and open them.
+  let sealingKeys: AnswerSealingKeys
   /// The server's clock; tests replace it to move rounds through time.
   let clock: @Sendable () -> Date
   /// SubmitResponse calls of one tenant that arrive together are stored together.
   let submissions: GroupCommitter<AnswerBatch.Submission, Tally_V1_SubmitResponseResponse>
 
-  public init(pool: PostgresPool, sealingKey: AnswerSealingKey, clock: @escaping @Sendable () -> Date = { Date() }) {
+  public init(pool: PostgresPool, sealingKeys: AnswerSealingKeys, clock: @escaping @Sendable () -> Date = { Date() }) {
     let database = TenantDatabase(pool: pool)
     self.database = database
-    self.sealingKey = sealingKey
+    self.sealingKeys = sealingKeys
     self.clock = clock
     self.submissions = GroupCommitter(
       maxInFlight: AnswerBatch.maxInFlight, maxBatch: AnswerBatch.maxBatch,
@@ -29,7 +29,7 @@ public struct SurveyService: Sendable {
     ) {
       tenant, batch, committing in
       await AnswerBatch.store(
-        batch, tenant: tenant, database: database, key: sealingKey, now: { Self.microsSinceEpoch(clock()) },
+        batch, tenant: tenant, database: database, key: sealingKeys.current, now: { Self.microsSinceEpoch(clock()) },
         committing: committing)
     }
   }
@@ -171,7 +171,7 @@ public struct SurveyService: Sendable {
     }
     let now = self.nowMicros
     let rows = try await self.database.transaction(context) { connection in
-      try Self.openClosedRounds(survey: nil, now: now, key: self.sealingKey, connection)
+      try Self.openClosedRounds(survey: nil, now: now, keys: self.sealingKeys, connection)
       return try connection.query(
         """
         SELECT \(Self.columns(now: "$6")) FROM surveys s
@@ -202,7 +202,7 @@ public struct SurveyService: Sendable {
   /// The survey's message, its closed rounds' answers opened first.
   func survey(_ id: String, _ connection: PostgresConnection) throws -> Tally_V1_Survey {
     let now = self.nowMicros
-    try Self.openClosedRounds(survey: id, now: now, key: self.sealingKey, connection)
+    try Self.openClosedRounds(survey: id, now: now, keys: self.sealingKeys, connection)
     let row = try connection.query(
       "SELECT \(Self.columns(now: "$2")) FROM surveys s WHERE s.survey_id = $1::uuid", [id, now]
     ).rows
