@@ -121,6 +121,32 @@ import Testing
     }
   }
 
+  @Test func concurrentOpenersOpenEachAnswerOnce() async throws {
+    try await DataTestContext.with { context in
+      context.clock.advance(by: -600)
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
+      try await Self.answer(context, round: round.id, (0..<40).map { Int32($0 % 11) })
+      context.clock.advance(by: 600)
+      // The pool's four connections open at once, by survey and tenant-wide, as reads and the timer do.
+      let now = SurveyService.microsSinceEpoch(Date())
+      let opened = try await withThrowingTaskGroup(of: Int.self) { group in
+        for index in 0..<8 {
+          group.addTask {
+            try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+              try SurveyService.openClosedRounds(
+                survey: index.isMultiple(of: 2) ? survey.id : nil, now: now, keys: context.sealingKeys, connection)
+            }
+          }
+        }
+        return try await group.reduce(into: [Int]()) { $0.append($1) }
+      }
+      #expect(opened.reduce(0, +) == 40 && opened.filter { $0 > 0 } == [40])
+      #expect(
+        try await Self.count(context, context.tenantA, "SELECT count(*)::text AS v FROM survey_responses") == ["40"])
+    }
+  }
+
   @Test func answersSealedWithAKeyTheServerLacksStaySealedAndSaySo() async throws {
     try await DataTestContext.with { context in
       context.clock.advance(by: -600)

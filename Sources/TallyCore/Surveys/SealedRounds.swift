@@ -9,17 +9,23 @@ import TallyWire
 /// closing time passed.
 extension SurveyService {
   /// Moves the sealed answers of the tenant's rounds closed at `now` (of one survey, or of all) into
-  /// `survey_responses`, in random order, in one statement; returns how many. The DELETE hands each
-  /// sealed row to exactly one of several concurrent openers.
+  /// `survey_responses`, in random order; returns how many. The DELETE hands each sealed row to
+  /// exactly one of several concurrent openers, which lock the rounds first, in one order, so that
+  /// two of them never hold each other's rows (a deadlock, one call ABORTED).
   @discardableResult
   static func openClosedRounds(
     survey: String?, now: Int64, keys: AnswerSealingKeys, _ connection: PostgresConnection
   ) throws -> Int {
     let rows = try connection.query(
       """
-      DELETE FROM survey_sealed_answers a USING survey_rounds r
-      WHERE r.tenant_id = a.tenant_id AND r.round_id = a.round_id AND r.closes_at <= \(Micros.sql("$1"))
-        AND ($2::uuid IS NULL OR r.survey_id = $2::uuid)
+      WITH due AS (
+        SELECT r.round_id, r.survey_id FROM survey_rounds r
+        WHERE r.closes_at <= \(Micros.sql("$1")) AND ($2::uuid IS NULL OR r.survey_id = $2::uuid)
+          AND EXISTS (SELECT 1 FROM survey_sealed_answers s WHERE s.tenant_id = r.tenant_id AND s.round_id = r.round_id)
+        ORDER BY r.round_id FOR NO KEY UPDATE
+      )
+      DELETE FROM survey_sealed_answers a USING due r
+      WHERE a.tenant_id = \(currentTenantSQL) AND a.round_id = r.round_id
       RETURNING r.survey_id::text AS survey_id, a.round_id::text AS round_id, a.key_id,
         translate(encode(a.sealed, 'base64'), E'\\n', '') AS sealed
       """, [now, survey]
