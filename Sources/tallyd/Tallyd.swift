@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import ServiceLifecycle
 import TallyCore
@@ -38,6 +39,9 @@ struct Serve: AsyncParsableCommand {
       try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(database.migrations), logger: logger)
     }
     let sealingKeys = try file.answerSealingKeys()
+    for path in [file.answerSealingKeyFile].compactMap({ $0 }) + file.previousAnswerSealingKeyFiles {
+      warnIfOthersMayRead(path, logger: logger)
+    }
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
@@ -59,6 +63,17 @@ func warnUnlessTextComparesAsBytes(_ pool: PostgresPool, logger: Logger) async {
   } catch {
     logger.warning("could not read the database's collation", metadata: ["error": "\(error)"])
   }
+}
+
+/// The answer-sealing key guards anonymity against whoever reads the database: a key file that
+/// its group or others may read is worth a warning at every start.
+func warnIfOthersMayRead(_ path: String, logger: Logger) {
+  guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int,
+    mode & 0o077 != 0
+  else { return }
+  logger.warning(
+    "the answer-sealing key file may be read by other users than its owner; chmod 600 it",
+    metadata: ["file": "\(path)", "mode": "\(String(mode, radix: 8))"])
 }
 
 /// Applies missing migrations as the owner role.

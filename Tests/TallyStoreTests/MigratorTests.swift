@@ -104,13 +104,7 @@ import Testing
     let database = try await TestDatabase.create(migrated: false)
     let owner = try PostgresConnection(conninfo: database.ownerURL)
     defer { owner.close() }
-    let files = try FileManager.default.contentsOfDirectory(atPath: TestDatabase.migrationsDirectory).sorted()
-    let before = try files.filter { $0 < "0004" }.map { name in
-      Migrator.Migration(
-        version: Int(name.prefix(4))!, name: name,
-        sql: try String(contentsOfFile: TestDatabase.migrationsDirectory + "/" + name, encoding: .utf8))
-    }
-    #expect(try Migrator(migrations: before).migrate(owner).count == 3)
+    #expect(try Migrator(migrations: TestDatabase.migrations(before: "0004")).migrate(owner).count == 3)
     let tenant = UUID().uuidString.lowercased()
     let pool = database.pool()
     defer { pool.close() }

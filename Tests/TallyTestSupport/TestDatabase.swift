@@ -14,6 +14,16 @@ public struct TestDatabase: Sendable {
       .deletingLastPathComponent().appendingPathComponent("Migrations").path
   }()
 
+  /// The repository's migrations whose file names sort before `name` (e.g. "0004"): a database
+  /// as it was before a migration, to load data the migration must carry over.
+  public static func migrations(before name: String) throws -> [Migrator.Migration] {
+    try FileManager.default.contentsOfDirectory(atPath: migrationsDirectory).sorted().filter { $0 < name }.map {
+      Migrator.Migration(
+        version: Int($0.prefix(4))!, name: $0,
+        sql: try String(contentsOfFile: migrationsDirectory + "/" + $0, encoding: .utf8))
+    }
+  }
+
   /// Stores an operator key (as `tallyd dev` does) and returns it.
   public func createOperatorKey(id: String = "testoperator") throws -> String {
     try Self.createOperatorKey(ownerURL: self.ownerURL, id: id)

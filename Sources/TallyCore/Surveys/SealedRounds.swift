@@ -1,5 +1,4 @@
 public import Foundation
-import TallyProto
 public import TallyStore
 import TallyWire
 
