@@ -34,6 +34,19 @@ import Testing
     return try await client.unary(SurveyMethods.openRound, request)
   }
 
+  /// A new eNPS survey of tenant A whose round opened ten minutes ago, got `scores`, and closed
+  /// nine minutes ago: its answers are still sealed, as nothing has read the survey since.
+  static func pastRound(_ context: DataTestContext, _ scores: [Int32]) async throws
+    -> (survey: Tally_V1_Survey, round: Tally_V1_Round)
+  {
+    context.clock.advance(by: -600)
+    let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+    let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
+    try await Self.answer(context, round: round.id, scores)
+    context.clock.advance(by: 600)
+    return (survey, round)
+  }
+
   static func count(_ context: DataTestContext, _ tenant: String, _ sql: String, _ parameters: [String] = [])
     async throws -> [String]
   {
@@ -83,7 +96,7 @@ import Testing
     }
   }
 
-  @Test func aRoundPastItsClosingTimeOpensAtTheNextReadOrWithinAMinute() async throws {
+  @Test func aRoundPastItsClosingTimeOpensAtTheNextReadOfItsTenantOrWithinAMinute() async throws {
     try await DataTestContext.with { context in
       // Rounds opened ten minutes ago that closed after one: the survey clock runs back, then on.
       context.clock.advance(by: -600)
@@ -111,9 +124,14 @@ import Testing
       // A read of the survey opens its closed rounds first.
       #expect(try await SurveyFixture.results(context.readerA, read.id).overall.responses == 5)
       #expect(try await enps() == 5)
+      // Tenant B's ListSurveys opens every closed round of B's, and nothing of A's.
+      _ = try await context.clientB.unary(SurveyMethods.listSurveys, Tally_V1_ListSurveysRequest())
+      let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
+      #expect(try await Self.count(context, context.tenantB, sealed) == ["0"])
+      #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
       // The once-a-minute opener takes the rest, of every tenant, once.
       let opener = SealedRoundOpener(pool: context.pool, keys: context.sealingKeys)
-      #expect(try await opener.openClosedRounds(now: Date()) == 10)
+      #expect(try await opener.openClosedRounds(now: Date()) == 5)
       #expect(try await opener.openClosedRounds(now: Date()) == 0)
       #expect(try await enps() == 10)
       let b = try await SurveyFixture.results(context.clientB, other.id)
@@ -123,11 +141,7 @@ import Testing
 
   @Test func concurrentOpenersOpenEachAnswerOnce() async throws {
     try await DataTestContext.with { context in
-      context.clock.advance(by: -600)
-      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-      let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
-      try await Self.answer(context, round: round.id, (0..<40).map { Int32($0 % 11) })
-      context.clock.advance(by: 600)
+      let (survey, _) = try await Self.pastRound(context, (0..<40).map { Int32($0 % 11) })
       // The pool's four connections open at once, by survey and tenant-wide, as reads and the timer do.
       let now = SurveyService.microsSinceEpoch(Date())
       let opened = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -149,11 +163,7 @@ import Testing
 
   @Test func answersSealedWithAKeyTheServerLacksStaySealedAndSaySo() async throws {
     try await DataTestContext.with { context in
-      context.clock.advance(by: -600)
-      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-      let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
-      try await Self.answer(context, round: round.id, [10, 9, 8, 7, 6])
-      context.clock.advance(by: 600)
+      let (survey, round) = try await Self.pastRound(context, [10, 9, 8, 7, 6])
 
       let sealing = context.sealingKeys.current
       let replaced = AnswerSealingKeys(current: .random())
@@ -185,11 +195,7 @@ import Testing
 
   @Test func aChangedSealedAnswerIsDataLossAndNothingIsOpened() async throws {
     try await DataTestContext.with { context in
-      context.clock.advance(by: -600)
-      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-      let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
-      try await Self.answer(context, round: round.id, [10, 9, 8, 7, 6])
-      context.clock.advance(by: 600)
+      let (survey, round) = try await Self.pastRound(context, [10, 9, 8, 7, 6])
       // One byte of one sealed answer flipped (the server role may delete and insert sealed rows).
       try await context.pool.withTransaction(tenant: context.tenantA) { connection in
         try connection.query(
