@@ -34,9 +34,19 @@ final class TenantCallBucket: Sendable {
   /// holders look the tenant up again.
   fileprivate let forgotten = Atomic<Bool>(false)
 
-  fileprivate init(limit: TenantCallRates.Limit?) { self.limit = limit }
+  fileprivate init(limit: TenantCallRates.Limit?, fullAt: UInt64 = 0) {
+    self.limit = limit
+    self.fullAt.store(fullAt, ordering: .relaxed)
+  }
 
   fileprivate func isFull(at now: UInt64) -> Bool { self.fullAt.load(ordering: .relaxed) <= now }
+
+  /// The tokens taken at `now` that the bucket has not yet regained, rounded up.
+  fileprivate func spent(at now: UInt64) -> UInt64 {
+    let fullAt = self.fullAt.load(ordering: .relaxed)
+    guard let limit = self.limit, fullAt > now else { return 0 }
+    return (fullAt - now + limit.interval - 1) / limit.interval
+  }
 
   fileprivate func take(now: UInt64, interval: UInt64, burst: UInt64) -> UInt64? {
     var seen = self.fullAt.load(ordering: .relaxed)
@@ -117,13 +127,21 @@ final class TenantCallRates: Sendable {
   }
 
   /// Replaces the tenants' own rates (tallyd reads them from the database every 2 s). A tenant
-  /// whose rate changed starts again with a full bucket of the new size.
-  func replaceOwnRates(_ rates: [String: TenantCallRate]) {
+  /// whose rate changed keeps the tokens it has spent (at most the new burst), regained at the new
+  /// rate: a lowered rate holds back a tenant at once, instead of handing it a fresh burst.
+  func replaceOwnRates(_ rates: [String: TenantCallRate], now: NIODeadline = .now()) {
+    let now = now.uptimeNanoseconds
     self.table.withLockedValue { table in
       guard table.ownRates != rates else { return }
-      for tenantID in Set(table.ownRates.keys).union(rates.keys)
-      where self.limit(table.ownRates[tenantID]) != self.limit(rates[tenantID]) {
-        table.buckets.removeValue(forKey: tenantID)?.forgotten.store(true, ordering: .relaxed)
+      for tenantID in Set(table.ownRates.keys).union(rates.keys) {
+        let limit = self.limit(rates[tenantID])
+        guard self.limit(table.ownRates[tenantID]) != limit,
+          let old = table.buckets.removeValue(forKey: tenantID)
+        else { continue }
+        old.forgotten.store(true, ordering: .relaxed)
+        if let limit, case let spent = min(old.spent(at: now), UInt64(limit.burst)), spent > 0 {
+          table.buckets[tenantID] = TenantCallBucket(limit: limit, fullAt: now + spent * limit.interval)
+        }
       }
       table.ownRates = rates
     }

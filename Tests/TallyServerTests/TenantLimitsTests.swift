@@ -49,29 +49,36 @@ import Testing
     var remembered: TenantCallRates.Remembered?
     #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
     // Its own rate: one call per second, bursts of one. The connection's remembered bucket is
-    // dropped with the change, and the new bucket starts full.
-    rates.replaceOwnRates([
-      "slow": TenantCallRate(callsPerSecond: 1, burst: 1), "free": TenantCallRate(callsPerSecond: 0),
-    ])
-    #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
+    // dropped with the change; the call it spent stays spent, regained at the new rate.
+    rates.replaceOwnRates(
+      ["slow": TenantCallRate(callsPerSecond: 1, burst: 1), "free": TenantCallRate(callsPerSecond: 0)], now: now)
     let refusal = try #require(rates.admit("slow", remembering: &remembered, now: now))
     #expect(refusal.retryAfter == .seconds(1) && refusal.limit == .init(callsPerSecond: 1, burst: 1))
     #expect(refusal.error.message.contains("1 calls per second (bursts of up to 1)"))
+    let second = now + .seconds(1)
+    #expect(rates.admit("slow", remembering: &remembered, now: second) == nil)
+    #expect(rates.admit("slow", remembering: &remembered, now: second) != nil)
     // Another tenant keeps the server's rate and burst; "free" is not limited at all.
     #expect(rates.admit("other", now: now) == nil && rates.admit("other", now: now) == nil)
     #expect(rates.admit("other", now: now)?.limit == .init(callsPerSecond: 1000, burst: 2))
     #expect((0..<100).allSatisfy { _ in rates.admit("free", now: now) == nil })
-    // Only a burst of its own: the server's rate with that burst.
-    rates.replaceOwnRates(["slow": TenantCallRate(burst: 5)])
-    for _ in 0..<5 { #expect(rates.admit("slow", remembering: &remembered, now: now) == nil) }
-    #expect(rates.admit("slow", remembering: &remembered, now: now)?.limit == .init(callsPerSecond: 1000, burst: 5))
-    // Rates read again unchanged keep the buckets as they are; an empty list puts "slow" back.
-    rates.replaceOwnRates(["slow": TenantCallRate(burst: 5)])
-    #expect(rates.admit("slow", remembering: &remembered, now: now) != nil, "the bucket is still empty")
-    rates.replaceOwnRates([:])
-    #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
-    #expect(rates.admit("slow", remembering: &remembered, now: now) == nil)
-    #expect(rates.admit("slow", remembering: &remembered, now: now)?.limit == .init(callsPerSecond: 1000, burst: 2))
+    // Only a burst of its own: the server's rate with that burst. The call spent at `second` now
+    // comes back in a millisecond, so four of the five are there at once.
+    rates.replaceOwnRates(["slow": TenantCallRate(burst: 5)], now: second)
+    for _ in 0..<4 { #expect(rates.admit("slow", remembering: &remembered, now: second) == nil) }
+    #expect(
+      rates.admit("slow", remembering: &remembered, now: second)?.limit == .init(callsPerSecond: 1000, burst: 5))
+    // Rates read again unchanged keep the buckets as they are; an empty list puts "slow" back on
+    // the server's rate, its five spent calls cut to the server's burst of two.
+    rates.replaceOwnRates(["slow": TenantCallRate(burst: 5)], now: second)
+    #expect(rates.admit("slow", remembering: &remembered, now: second) != nil, "the bucket is still empty")
+    rates.replaceOwnRates([:], now: second)
+    #expect(rates.admit("slow", remembering: &remembered, now: second) != nil)
+    let regained = second + .milliseconds(2)
+    #expect(rates.admit("slow", remembering: &remembered, now: regained) == nil)
+    #expect(rates.admit("slow", remembering: &remembered, now: regained) == nil)
+    #expect(
+      rates.admit("slow", remembering: &remembered, now: regained)?.limit == .init(callsPerSecond: 1000, burst: 2))
     // A server whose limit is off still limits a tenant with a rate of its own.
     let off = TenantCallRates(callsPerSecond: 0, burst: 10)
     off.replaceOwnRates(["slow": TenantCallRate(callsPerSecond: 2)])
