@@ -96,6 +96,13 @@ func serve(
   SystemService(limits: configuration.limits).register(into: &router)
   var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
   if let (pool, sealingKeys) = database {
+    // Every tallyd of a database needs the same key: the fingerprints let an operator compare.
+    logger.info(
+      "answer-sealing keys",
+      metadata: [
+        "sealing": "\(sealingKeys.current.fingerprint)",
+        "previous": "\(sealingKeys.previous.map(\.fingerprint).joined(separator: ","))",
+      ])
     AdminService(pool: pool).register(into: &router)
     ABMDataServices(pool: pool).register(into: &router)
     SurveyService(pool: pool, sealingKeys: sealingKeys).register(into: &router)
