@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import TallyCore
 import TallyStore
+import TallyWire
 
 /// The surveys' work that time starts, once a minute: opens pulse survey rounds on their cadence
 /// (within a minute of midnight UTC on their day), and opens the sealed answers of rounds whose
@@ -25,9 +26,15 @@ struct SurveyRoundsTimer: Service {
         self.logger.warning("could not open pulse survey rounds; retrying", metadata: ["error": "\(error)"])
       }
       do {
-        let answers = try await opener.openClosedRounds(now: Date())
-        if answers > 0 {
-          self.logger.info("opened the sealed answers of closed rounds", metadata: ["count": "\(answers)"])
+        let opened = try await opener.openClosedRounds(now: Date())
+        // How many answers a round had is withheld below its threshold: only at debug level.
+        if opened.answers > 0 {
+          self.logger.debug("opened the sealed answers of closed rounds", metadata: ["answers": "\(opened.answers)"])
+        }
+        for (tenant, round) in opened.unopened {
+          self.logger.warning(
+            "a closed round's sealed answers do not open; they stay sealed",
+            metadata: ["tenant_id": "\(tenant)", "round_id": "\(round.roundID)", "error": "\(round.error.message)"])
         }
       } catch {
         self.logger.warning(

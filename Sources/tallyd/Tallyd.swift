@@ -35,12 +35,13 @@ struct Serve: AsyncParsableCommand {
     guard let database = file.database else {
       return try await serve(configuration: configuration, authenticator: try file.authenticator(), logger: logger)
     }
-    if !self.noMigrate, let ownerURL = database.ownerUrl {
-      try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(database.migrations), logger: logger)
-    }
+    // The keys first: a server that cannot seal answers must not migrate and then fail to start.
     let sealingKeys = try file.answerSealingKeys()
     for path in [file.answerSealingKeyFile].compactMap({ $0 }) + file.previousAnswerSealingKeyFiles {
       warnIfOthersMayRead(path, logger: logger)
+    }
+    if !self.noMigrate, let ownerURL = database.ownerUrl {
+      try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(database.migrations), logger: logger)
     }
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }

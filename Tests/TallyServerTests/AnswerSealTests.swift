@@ -59,4 +59,28 @@ struct AnswerSealTests {
     let sizes = try [Self.response, long].map { try AnswerSeal.seal($0, round: "r", key: key).count }
     #expect(sizes == [284, 284])
   }
+
+  @Test func everyAnswerOfASurveySealsToOneSizeUnlessItsTextIsLongAndFarFromASCII() throws {
+    let questions = [
+      SurveyQuestion(id: "score", type: "nps", text: "?", required: true, choices: []),
+      SurveyQuestion(id: "reason", type: "text", text: "?", required: false, choices: []),
+    ]
+    let floor = AnswerSeal.paddingFloor(questions)
+    let key = AnswerSealingKey.random()
+    func size(_ comment: String?, segment: String? = nil) throws -> Int {
+      var answers = #"{"score":10"#
+      if let comment { answers += #","reason":""# + comment + #"""# }
+      let response = SealedResponse(
+        department: segment, team: segment, location: segment, tier: 3, score: 10, answers: answers + "}")
+      return try AnswerSeal.seal(response, round: "r", key: key, floor: floor).count
+    }
+    // No comment, a short one, the longest in ASCII with the longest segment names: 2,560 bytes
+    // of padded content, 2,588 sealed.
+    let longest = String(repeating: "x", count: ResponseAnswers.maxTextLength)
+    #expect(
+      try [size(nil), size("short"), size(longest, segment: String(repeating: "s", count: 100))]
+        == [2_588, 2_588, 2_588])
+    // 2,000 two-byte characters need more: the next power of two.
+    #expect(try size(String(repeating: "é", count: ResponseAnswers.maxTextLength)) == 5_148)
+  }
 }

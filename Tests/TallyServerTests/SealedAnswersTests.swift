@@ -60,8 +60,13 @@ import Testing
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
       let round = try await SurveyFixture.openRound(context.clientA, survey.id)
       try await Self.answer(context, round: round.id, [10, 9, 9, 8, 3, 0, 10, 9, 9, 8, 3, 0])
+      let long = String(repeating: "long ", count: 400)
+      try await SurveyFixture.submit(
+        context.collectorA, try await SurveyFixture.tokens(context.clientA, round.id, 1, team: "core")[0],
+        [SurveyFixture.number("score", 5), SurveyFixture.text("reason", long)])
 
-      // While the round is open: no response row, twelve sealed ones of one size, nothing readable.
+      // While the round is open: no response row, thirteen sealed ones of one size (the one with a
+      // 2,000-character comment too), nothing readable.
       let a = context.tenantA
       #expect(try await Self.count(context, a, "SELECT count(*)::text AS v FROM survey_responses") == ["0"])
       #expect(
@@ -70,7 +75,7 @@ import Testing
           """
           SELECT count(*)::text || ' ' || octet_length(sealed) || ' ' || key_id AS v FROM survey_sealed_answers
           WHERE position(convert_to('secret', 'UTF8') IN sealed) = 0 GROUP BY octet_length(sealed), key_id
-          """) == ["12 284 \(context.sealingKeys.current.fingerprint)"])
+          """) == ["13 2588 \(context.sealingKeys.current.fingerprint)"])
       let claims = Set(
         try await Self.count(context, a, "SELECT xmin::text AS v FROM survey_invitations WHERE used"))
       #expect(claims.count >= 1)
@@ -87,12 +92,14 @@ import Testing
       #expect(stored.count == 1 && claims.isDisjoint(with: stored))
       #expect(try await Self.count(context, a, "SELECT count(*)::text AS v FROM survey_sealed_answers") == ["0"])
       // Nor does their order on disk follow the answers' (1 chance in 12! that a shuffle keeps it).
-      let order = try await Self.count(context, a, "SELECT answers->>'reason' AS v FROM survey_responses ORDER BY ctid")
+      let order = try await Self.count(
+        context, a,
+        "SELECT answers->>'reason' AS v FROM survey_responses WHERE answers->>'reason' LIKE 'secret %' ORDER BY ctid")
       #expect(Set(order).count == 12 && order != (0..<12).map { "secret \($0)" })
       let results = try await SurveyFixture.results(context.readerA, survey.id)
-      #expect(results.overall.responses == 12 && results.overall.promoters == 6 && results.overall.detractors == 4)
+      #expect(results.overall.responses == 13 && results.overall.promoters == 6 && results.overall.detractors == 5)
       let exported = try await SurveyResultsTests.export(context, survey.id)
-      #expect(Set(exported.map { $0.answers[1].text }) == Set((0..<12).map { "secret \($0)" }))
+      #expect(Set(exported.map { $0.answers[1].text }) == Set((0..<12).map { "secret \($0)" } + [long]))
     }
   }
 
@@ -131,8 +138,8 @@ import Testing
       #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
       // The once-a-minute opener takes the rest, of every tenant, once.
       let opener = SealedRoundOpener(pool: context.pool, keys: context.sealingKeys)
-      #expect(try await opener.openClosedRounds(now: Date()) == 5)
-      #expect(try await opener.openClosedRounds(now: Date()) == 0)
+      #expect(try await opener.openClosedRounds(now: Date()).answers == 5)
+      #expect(try await opener.openClosedRounds(now: Date()).answers == 0)
       #expect(try await enps() == 10)
       let b = try await SurveyFixture.results(context.clientB, other.id)
       #expect(b.overall.responses == 5 && b.overall.detractors == 5)
@@ -179,15 +186,17 @@ import Testing
           == "the answers of round \(round.id) were sealed with the answer-sealing key \(sealing.fingerprint), which"
           + " this server does not have (its keys: \(replaced.current.fingerprint) (sealing)): give tallyd that key, as"
           + " answer_sealing_key_file or in previous_answer_sealing_key_files (docs/SURVEYS.md)")
-      let opener = SealedRoundOpener(pool: context.pool, keys: replaced)
-      await #expect(throws: RPCError.self) { try await opener.openClosedRounds(now: Date()) }
+      // The timer's opener reports the round and goes on; the answers stay sealed.
+      let opened = try await SealedRoundOpener(pool: context.pool, keys: replaced).openClosedRounds(now: Date())
+      #expect(opened.answers == 0 && opened.unopened.map(\.round.roundID) == [round.id])
+      #expect(opened.unopened.map(\.round.error.code) == [.failedPrecondition])
       let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
       #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
 
       // Nothing was lost: a server whose new key replaced the old one, kept as a previous key, opens all five.
       let rotated = SealedRoundOpener(
         pool: context.pool, keys: AnswerSealingKeys(current: .random(), previous: [sealing]))
-      #expect(try await rotated.openClosedRounds(now: Date()) == 5)
+      #expect(try await rotated.openClosedRounds(now: Date()).answers == 5)
       #expect(try await Self.count(context, context.tenantA, sealed) == ["0"])
       #expect(try await SurveyFixture.results(context.readerA, survey.id).overall.responses == 5)
     }
@@ -210,10 +219,96 @@ import Testing
       }
       let refused = await expectStatus(.dataLoss) { try await SurveyFixture.results(context.readerA, survey.id) }
       #expect(refused?.message == "a sealed answer of round \(round.id) does not open with its key: it was changed")
+      // Calls that show no answers still work: the survey, the tenant's list, its rounds.
+      var get = Tally_V1_GetSurveyRequest()
+      get.id = survey.id
+      #expect(try await context.readerA.unary(SurveyMethods.getSurvey, get).responseCount == 0)
+      _ = try await context.readerA.unary(SurveyMethods.listSurveys, Tally_V1_ListSurveysRequest())
       let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
       #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
       #expect(
         try await Self.count(context, context.tenantA, "SELECT count(*)::text AS v FROM survey_responses") == ["0"])
+    }
+  }
+
+  @Test func aClaimThatComesAfterItsRoundWasOpenedIsRefused() async throws {
+    try await DataTestContext.with { context in
+      context.clock.advance(by: -600)
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
+      let late = try await SurveyFixture.tokens(context.clientA, round.id, 1, team: "core")[0]
+      try await Self.answer(context, round: round.id, [10, 9, 8, 7, 6])
+      context.clock.advance(by: 600)
+      #expect(try await SurveyFixture.results(context.readerA, survey.id).overall.responses == 5)
+      // A submit whose clock still saw the round open, as one that checked it before the opening
+      // and claimed after: refused, and nothing is sealed into the opened round.
+      context.clock.advance(by: -600)
+      let refused = await expectStatus(.failedPrecondition) {
+        try await SurveyFixture.submit(context.collectorA, late, [SurveyFixture.number("score", 0)])
+      }
+      #expect(refused?.message == "this survey round is closed")
+      context.clock.advance(by: 600)
+      #expect(
+        try await Self.count(context, context.tenantA, "SELECT count(*)::text AS v FROM survey_sealed_answers") == ["0"]
+      )
+      #expect(
+        try await Self.count(context, context.tenantA, "SELECT count(*)::text AS v FROM survey_invitations WHERE used")
+          == ["5"])
+      #expect(try await SurveyFixture.results(context.readerA, survey.id).overall.responses == 5)
+    }
+  }
+
+  @Test func everyReadOfASurveyOpensItsClosedRounds() async throws {
+    try await DataTestContext.with { context in
+      func sealed(_ survey: String) async throws -> [String] {
+        try await Self.count(
+          context, context.tenantA,
+          """
+          SELECT count(*)::text AS v FROM survey_sealed_answers a JOIN survey_rounds r USING (tenant_id, round_id)
+          WHERE r.survey_id = $1::uuid
+          """, [survey])
+      }
+      let reads: [(String, @Sendable (String) async throws -> Void)] = [
+        (
+          "GetSurvey",
+          { id in
+            var request = Tally_V1_GetSurveyRequest()
+            request.id = id
+            _ = try await context.readerA.unary(SurveyMethods.getSurvey, request)
+          }
+        ),
+        (
+          "ListRounds",
+          { id in
+            var request = Tally_V1_ListRoundsRequest()
+            request.surveyID = id
+            _ = try await context.readerA.unary(SurveyMethods.listRounds, request)
+          }
+        ),
+        (
+          "ListComments",
+          { id in
+            var request = Tally_V1_ListCommentsRequest()
+            request.surveyID = id
+            _ = try await context.readerA.unary(SurveyMethods.listComments, request)
+          }
+        ),
+        ("ExportResponses", { id in _ = try await SurveyResultsTests.export(context, id) }),
+        (
+          "ArchiveSurvey",
+          { id in
+            var request = Tally_V1_ArchiveSurveyRequest()
+            request.id = id
+            _ = try await context.clientA.unary(SurveyMethods.archiveSurvey, request)
+          }
+        ),
+      ]
+      for (name, read) in reads {
+        let (survey, _) = try await Self.pastRound(context, [10, 9, 8, 7, 6])
+        #expect(try await sealed(survey.id) == ["5"], "\(name)")
+        try await read(survey.id)
+        #expect(try await sealed(survey.id) == ["0"], "\(name)")
+      }
     }
   }
 }

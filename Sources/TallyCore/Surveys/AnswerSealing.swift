@@ -112,7 +112,7 @@ enum AnswerSeal {
   /// The sealed plaintext: the content's length (4 bytes), the content, zeros to `paddedLength`.
   /// The content: each text as a 4-byte length (all ones for none) and its UTF-8, then the tier and
   /// the score as a byte each (255 for none). Written by hand: JSONEncoder cost more than the AES.
-  static func seal(_ response: SealedResponse, round: String, key: AnswerSealingKey) throws -> Data {
+  static func seal(_ response: SealedResponse, round: String, key: AnswerSealingKey, floor: Int = 0) throws -> Data {
     var content: [UInt8] = []
     content.reserveCapacity(64 + response.answers.utf8.count)
     for text in [response.department, response.team, response.location, response.answers] {
@@ -120,11 +120,12 @@ enum AnswerSeal {
       if let text { content.append(contentsOf: text.utf8) }
     }
     for number in [response.tier, response.score] { content.append(number.map { UInt8(clamping: $0) } ?? 255) }
+    let length = Self.paddedLength(content.count, floor: floor)
     var padded: [UInt8] = []
-    padded.reserveCapacity(Self.paddedLength(content.count))
+    padded.reserveCapacity(length)
     Self.append(UInt32(content.count), to: &padded)
     padded += content
-    padded += repeatElement(0, count: Self.paddedLength(content.count) - padded.count)
+    padded += repeatElement(0, count: length - padded.count)
     let box = try AES.GCM.seal(padded, using: key.key, authenticating: Self.context(round: round))
     guard let combined = box.combined else { throw SealError.malformed }
     return combined
@@ -153,12 +154,32 @@ enum AnswerSeal {
       department: department, team: team, location: location, tier: tier, score: score, answers: answers)
   }
 
-  /// The plaintext's length: the content and its 4-byte length, padded to a power of two of at
-  /// least 256 bytes, so that a sealed row tells little of what it holds.
-  static func paddedLength(_ contentLength: Int) -> Int {
-    var length = 256
+  /// The plaintext's length: the content and its 4-byte length, padded to `floor` (its survey's
+  /// `paddingFloor`) in steps of 256 bytes, and beyond it to a power of two.
+  static func paddedLength(_ contentLength: Int, floor: Int = 0) -> Int {
+    var length = max(256, (floor + 255) / 256 * 256)
     while length < contentLength + 4 { length *= 2 }
     return length
+  }
+
+  /// The size every answer of a survey is padded to: room for each question answered at its
+  /// longest in plain ASCII (a text of `ResponseAnswers.maxTextLength` characters, every choice of
+  /// a multiple-choice question) and segment names of 100 characters. A sealed row's size then
+  /// tells nothing of its answer, unless a text is so long and so far from ASCII that it needs
+  /// more (docs/SURVEYS.md).
+  static func paddingFloor(_ questions: [SurveyQuestion]) -> Int {
+    var answers = 2
+    for question in questions {
+      let value =
+        switch question.type {
+        case "text": ResponseAnswers.maxTextLength + 2
+        case "single_choice": (question.choices.map(\.utf8.count).max() ?? 0) + 2
+        case "multi_choice": question.choices.reduce(2) { $0 + $1.utf8.count + 3 }
+        default: 5
+        }
+      answers += question.id.utf8.count + 4 + value
+    }
+    return 4 + 4 * 4 + 3 * 100 + answers + 2
   }
 
   private static func append(_ value: UInt32, to bytes: inout [UInt8]) {

@@ -1,33 +1,83 @@
 public import Foundation
 public import TallyStore
-import TallyWire
+public import TallyWire
 
 /// Opens the sealed answers of closed rounds: every survey read that may show a closed round's
 /// answers opens them first, in its transaction, and `SealedRoundOpener` does it for every tenant
 /// once a minute, so that the survey KPIs (which never open a round) see a round soon after its
 /// closing time passed.
 extension SurveyService {
-  /// Moves the sealed answers of the tenant's rounds closed at `now` (of one survey, or of all) into
-  /// `survey_responses`, in random order; returns how many. The DELETE hands each sealed row to
-  /// exactly one of several concurrent openers, which lock the rounds first, in one order, so that
-  /// two of them never hold each other's rows (a deadlock, one call ABORTED).
+  /// A round whose sealed answers could not be opened (a key this server lacks, a changed row).
+  public struct UnopenedRound: Sendable {
+    public let roundID: String
+    public let error: RPCError
+  }
+
+  /// Opens the answers of the tenant's rounds closed at `now` (of one survey, or of all) and
+  /// returns how many; a round that does not open fails the call, and nothing is opened.
   @discardableResult
   static func openClosedRounds(
     survey: String?, now: Int64, keys: AnswerSealingKeys, _ connection: PostgresConnection
   ) throws -> Int {
+    try Self.open(survey: survey, round: nil, now: now, keys: keys, connection)
+  }
+
+  /// Opens what it can of the same, round by round: a round that does not open stays as it was
+  /// (sealed, its results withheld) without holding the others back. For reads that show no
+  /// answers, which must not fail for one bad round, and for the timer.
+  @discardableResult
+  static func openClosedRoundsLeavingUnopened(
+    survey: String?, now: Int64, keys: AnswerSealingKeys, _ connection: PostgresConnection
+  ) throws -> (answers: Int, unopened: [UnopenedRound]) {
+    let due = try connection.query(
+      """
+      SELECT round_id::text AS round_id FROM survey_rounds
+      WHERE closes_at <= \(Micros.sql("$1")) AND NOT answers_opened AND ($2::uuid IS NULL OR survey_id = $2::uuid)
+      ORDER BY round_id
+      """, [now, survey]
+    ).rows.map { try $0.require(String.self, "round_id") }
+    var (answers, unopened) = (0, [UnopenedRound]())
+    for round in due {
+      try connection.execute("SAVEPOINT opening_round")
+      do {
+        answers += try Self.open(survey: survey, round: round, now: now, keys: keys, connection)
+      } catch let error as RPCError {
+        try connection.execute("ROLLBACK TO SAVEPOINT opening_round")
+        unopened.append(UnopenedRound(roundID: round, error: error))
+      }
+      try connection.execute("RELEASE SAVEPOINT opening_round")
+    }
+    return (answers, unopened)
+  }
+
+  /// Marks the due rounds opened, then moves their sealed answers into `survey_responses` in
+  /// random order. Two statements, in this order: the first locks the rounds (by id, so that two
+  /// openers never deadlock) and so waits for every claim that holds one (FOR SHARE) to commit;
+  /// the second, with a snapshot of its own, sees their answers. A claim that comes later finds
+  /// the round opened and is refused (`AnswerBatch.claimAndInsertSQL`): no answer is ever sealed
+  /// into a round already opened, to be opened later alone.
+  private static func open(
+    survey: String?, round: String?, now: Int64, keys: AnswerSealingKeys, _ connection: PostgresConnection
+  ) throws -> Int {
+    let rounds = try connection.query(
+      """
+      UPDATE survey_rounds SET answers_opened = true
+      WHERE round_id IN (
+        SELECT round_id FROM survey_rounds
+        WHERE closes_at <= \(Micros.sql("$1")) AND NOT answers_opened AND ($2::uuid IS NULL OR survey_id = $2::uuid)
+          AND ($3::uuid IS NULL OR round_id = $3::uuid)
+        ORDER BY round_id FOR NO KEY UPDATE)
+      RETURNING round_id::text AS round_id, survey_id::text AS survey_id
+      """, [now, survey, round]
+    ).rows
+    guard !rounds.isEmpty else { return 0 }
+    var surveys: [String: String] = [:]
+    for row in rounds { surveys[try row.require(String.self, "round_id")] = try row.require(String.self, "survey_id") }
     let rows = try connection.query(
       """
-      WITH due AS (
-        SELECT r.round_id, r.survey_id FROM survey_rounds r
-        WHERE r.closes_at <= \(Micros.sql("$1")) AND ($2::uuid IS NULL OR r.survey_id = $2::uuid)
-          AND EXISTS (SELECT 1 FROM survey_sealed_answers s WHERE s.tenant_id = r.tenant_id AND s.round_id = r.round_id)
-        ORDER BY r.round_id FOR NO KEY UPDATE
-      )
-      DELETE FROM survey_sealed_answers a USING due r
-      WHERE a.tenant_id = \(currentTenantSQL) AND a.round_id = r.round_id
-      RETURNING r.survey_id::text AS survey_id, a.round_id::text AS round_id, a.key_id,
-        translate(encode(a.sealed, 'base64'), E'\\n', '') AS sealed
-      """, [now, survey]
+      DELETE FROM survey_sealed_answers WHERE round_id = ANY($1::uuid[])
+      RETURNING round_id::text AS round_id, key_id, translate(encode(sealed, 'base64'), E'\\n', '') AS sealed
+      """, [PostgresArray.literal(Array(surveys.keys))]
     ).rows
     guard !rows.isEmpty else { return 0 }
     var columns = [[String?]](repeating: [], count: 8)
@@ -36,8 +86,8 @@ extension SurveyService {
       let response = try Self.open(
         try row.require(String.self, "sealed"), keyID: try row.require(String.self, "key_id"), round: round, keys: keys)
       let values: [String?] = [
-        try row.require(String.self, "survey_id"), round, response.department, response.team, response.location,
-        response.tier.map(String.init), response.score.map(String.init), response.answers,
+        surveys[round], round, response.department, response.team, response.location, response.tier.map(String.init),
+        response.score.map(String.init), response.answers,
       ]
       for (column, value) in values.enumerated() { columns[column].append(value) }
     }
@@ -61,13 +111,18 @@ extension SurveyService {
           + " does not have (its keys: \(keys.fingerprints)): give tallyd that key, as answer_sealing_key_file or in"
           + " previous_answer_sealing_key_files (docs/SURVEYS.md)")
     }
-    guard let bytes = Data(base64Encoded: sealed),
-      let response = try? AnswerSeal.open(bytes, round: round, key: key)
-    else {
+    do {
+      guard let bytes = Data(base64Encoded: sealed) else { throw AnswerSeal.SealError.doesNotOpen }
+      return try AnswerSeal.open(bytes, round: round, key: key)
+    } catch AnswerSeal.SealError.doesNotOpen {
       throw RPCError(
         code: .dataLoss, message: "a sealed answer of round \(round) does not open with its key: it was changed")
+    } catch {
+      // It opened, so its key and round are right, but its content is not what this build writes.
+      throw RPCError(
+        code: .internalError, message: "a sealed answer of round \(round) opened but cannot be read",
+        cause: error)
     }
-    return response
   }
 
   /// The survey's stored settings, its closed rounds' answers opened first.
@@ -87,21 +142,27 @@ public struct SealedRoundOpener: Sendable {
     self.keys = keys
   }
 
-  /// Opens every round closed at `now` that still holds sealed answers; returns how many answers.
+  /// Opens every round closed at `now` that still holds sealed answers, of every tenant; returns
+  /// how many answers, and the rounds that did not open (by tenant), which stay sealed.
   @discardableResult
-  public func openClosedRounds(now: Date) async throws -> Int {
+  public func openClosedRounds(now: Date) async throws -> (
+    answers: Int, unopened: [(tenant: String, round: SurveyService.UnopenedRound)]
+  ) {
     let micros = SurveyService.microsSinceEpoch(now)
     let tenants = try await self.pool.withTransaction(tenant: nil) { connection in
       try connection.query(
         "SELECT tenant_id::text AS tenant FROM tenants_with_sealed_answers_due(\(Micros.sql("$1")))", [micros]
       ).rows.map { try $0.require(String.self, "tenant") }
     }
-    var opened = 0
+    var answers = 0
+    var unopened: [(tenant: String, round: SurveyService.UnopenedRound)] = []
     for tenant in tenants {
-      opened += try await self.pool.withTransaction(tenant: tenant) { connection in
-        try SurveyService.openClosedRounds(survey: nil, now: micros, keys: self.keys, connection)
+      let opened = try await self.pool.withTransaction(tenant: tenant) { connection in
+        try SurveyService.openClosedRoundsLeavingUnopened(survey: nil, now: micros, keys: self.keys, connection)
       }
+      answers += opened.answers
+      unopened += opened.unopened.map { (tenant, $0) }
     }
-    return opened
+    return (answers, unopened)
   }
 }

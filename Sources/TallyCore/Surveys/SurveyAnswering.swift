@@ -47,6 +47,7 @@ extension SurveyService {
 
   static let alreadyAnswered = RPCError(code: .alreadyExists, message: "this invitation has already been answered")
   static let unknownToken = RPCError(code: .notFound, message: "unknown survey token")
+  static let roundClosed = RPCError(code: .failedPrecondition, message: "this survey round is closed")
 
   /// The token's hash, or INVALID_ARGUMENT for text that cannot be a token.
   static func tokenHash(_ token: String) throws -> String {
@@ -103,7 +104,7 @@ extension SurveyService {
     let opens = try row.require(Int64.self, "opens_at")
     let closes = try row.decode(Int64.self, "closes_at")
     guard opens <= now, closes.map({ now < $0 }) ?? true else {
-      return .failure(RPCError(code: .failedPrecondition, message: "this survey round is closed"))
+      return .failure(Self.roundClosed)
     }
     if let expires = try row.decode(Int64.self, "expires_at"), expires <= now {
       return .failure(RPCError(code: .notFound, message: "this survey token has expired"))

@@ -74,8 +74,9 @@ extension SurveyService {
     return try await self.database.transaction(context) { connection in
       let surveyID = try self.round(id, connection).surveyID
       _ = try Self.lock(surveyID, connection)
+      try Self.lockRounds(of: surveyID, connection)
       try connection.query(Self.closeRoundsSQL(where: "round_id"), [id, now])
-      try Self.openClosedRounds(survey: surveyID, now: now, keys: self.sealingKeys, connection)
+      try Self.openClosedRoundsLeavingUnopened(survey: surveyID, now: now, keys: self.sealingKeys, connection)
       return try self.round(id, connection)
     }
   }
@@ -103,6 +104,14 @@ extension SurveyService {
     .rows
     guard let row = rows.first else { throw RPCError(code: .notFound, message: "no round \(id)") }
     return try Self.roundMessage(row, now: self.nowMicros)
+  }
+
+  /// Locks the survey's rounds in the order the openers of sealed answers lock them (by id), before
+  /// one of them is closed: a close that locked its round first could wait for an opener that
+  /// waits for it.
+  static func lockRounds(of surveyID: String, _ connection: PostgresConnection) throws {
+    try connection.query(
+      "SELECT 1 FROM survey_rounds WHERE survey_id = $1::uuid ORDER BY round_id FOR NO KEY UPDATE", [surveyID])
   }
 
   /// The number of the survey's round open at `now`, if any.

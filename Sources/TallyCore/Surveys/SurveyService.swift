@@ -151,6 +151,7 @@ public struct SurveyService: Sendable {
     let now = self.nowMicros
     return try await self.database.transaction(context) { connection in
       _ = try Self.lock(id, connection)
+      try Self.lockRounds(of: id, connection)
       try connection.query(Self.closeRoundsSQL(where: "survey_id"), [id, now])
       try connection.query(
         "UPDATE surveys SET archived_at = coalesce(archived_at, now()), updated_at = now() WHERE survey_id = $1::uuid",
@@ -171,7 +172,7 @@ public struct SurveyService: Sendable {
     }
     let now = self.nowMicros
     let rows = try await self.database.transaction(context) { connection in
-      try Self.openClosedRounds(survey: nil, now: now, keys: self.sealingKeys, connection)
+      try Self.openClosedRoundsLeavingUnopened(survey: nil, now: now, keys: self.sealingKeys, connection)
       return try connection.query(
         """
         SELECT \(Self.columns(now: "$6")) FROM surveys s
@@ -199,10 +200,11 @@ public struct SurveyService: Sendable {
     ]
   }
 
-  /// The survey's message, its closed rounds' answers opened first.
+  /// The survey's message, its closed rounds' answers opened first (those that open: a round that
+  /// does not fails only the calls that read its answers).
   func survey(_ id: String, _ connection: PostgresConnection) throws -> Tally_V1_Survey {
     let now = self.nowMicros
-    try Self.openClosedRounds(survey: id, now: now, keys: self.sealingKeys, connection)
+    try Self.openClosedRoundsLeavingUnopened(survey: id, now: now, keys: self.sealingKeys, connection)
     let row = try connection.query(
       "SELECT \(Self.columns(now: "$2")) FROM surveys s WHERE s.survey_id = $1::uuid", [id, now]
     ).rows
