@@ -90,17 +90,14 @@ enum AnswerBatch {
     let mayIdentify = accepted.contains { !$0.invitation.survey.anonymous && $0.invitation.accountID != nil }
     let claim = mayIdentify ? connection.query : connection.queryAndCommit
     if !mayIdentify { committing() }
-    var (claimed, openRounds) = (Set<String>(), Set<String>())
-    for row in try claim(Self.claimAndInsertSQL, rows.parameters + [key.fingerprint]).rows {
-      if let hash = try row.decode(String.self, "hash") { claimed.insert(hash) }
-      if let round = try row.decode(String.self, "open_round") { openRounds.insert(round) }
-    }
+    let claimed = Set(
+      try claim(Self.claimAndInsertSQL, rows.parameters + [key.fingerprint]).rows.map {
+        try $0.require(String.self, "hash")
+      })
     var identities = (responseIDs: [String?](), contacts: [String?](), accounts: [String?]())
     for (index, invitation, responseID) in accepted {
       guard claimed.contains(batch[index].hash) else {
-        // Its round's answers were opened while this batch waited: the round is closed.
-        outcomes[index] = .failure(
-          openRounds.contains(invitation.roundID) ? SurveyService.alreadyAnswered : SurveyService.roundClosed)
+        outcomes[index] = .failure(SurveyService.alreadyAnswered)
         continue
       }
       var response = Tally_V1_SubmitResponseResponse()
@@ -133,20 +130,14 @@ enum AnswerBatch {
   /// Claims each token and stores its response in one statement: in the clear for an identified
   /// survey, sealed (base64 in $11, under the key named by $12) for an anonymous one. Under the
   /// invitation's row lock a concurrent answer with the same token finds it used and stores
-  /// nothing: exactly one wins. The rounds are locked FOR SHARE and must not have had their
-  /// answers opened: an opener that got there first refuses the claim, one that comes later waits
-  /// for this commit and opens this answer with the others (`openClosedRounds`). Returns the hashes
-  /// of the tokens this batch claimed and the rounds still open. The claim goes by key (`ANY` of the
-  /// hashes): an `UPDATE … FROM` the input left the planner free to scan the whole round.
+  /// nothing: exactly one wins. (The batch's first statement locked the rounds FOR SHARE and
+  /// refused those whose answers were opened: `SurveyService.invitations`.) Returns the hashes of
+  /// the tokens this batch claimed. The claim goes by key (`ANY` of the hashes): an `UPDATE … FROM`
+  /// the input, or a condition on the round, left the planner free to scan the whole round.
   static let claimAndInsertSQL = """
-    WITH open_rounds AS (
-      SELECT round_id FROM survey_rounds
-      WHERE round_id = ANY($3::uuid[]) AND NOT answers_opened
-      FOR SHARE
-    ), claimed AS (
+    WITH claimed AS (
       UPDATE survey_invitations SET used = true
       WHERE token_hash = ANY(ARRAY(SELECT decode(h, 'hex') FROM unnest($1::text[]) h)) AND NOT used
-        AND round_id IN (SELECT round_id FROM open_rounds)
       RETURNING encode(token_hash, 'hex') AS hash
     ), stored AS (
       INSERT INTO survey_responses (tenant_id, response_id, survey_id, round_id, department, team, location, tier,
@@ -164,8 +155,7 @@ enum AnswerBatch {
       JOIN claimed USING (hash)
       WHERE sealed IS NOT NULL
     )
-    SELECT hash, NULL AS open_round FROM claimed
-    UNION ALL SELECT NULL, round_id::text FROM open_rounds
+    SELECT hash FROM claimed
     """
 
   /// The columns of `claimAndInsertSQL`'s input, one array each: an anonymous answer has only its

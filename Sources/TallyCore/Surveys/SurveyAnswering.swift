@@ -90,12 +90,16 @@ extension SurveyService {
     SELECT encode(i.token_hash, 'hex') AS hash, s.survey_id::text AS survey_id, s.kind, s.title,
       s.questions::text AS questions, s.anonymous, s.anonymity_threshold, s.archived_at IS NOT NULL AS archived,
       r.round_id::text AS round_id, r.number, \(Micros.column("r.opens_at")), \(Micros.column("r.closes_at")),
+      r.answers_opened,
       i.used, \(Micros.column("i.expires_at")), i.contact_id, i.account_id, i.department, i.team, i.location, i.tier
     FROM i
     JOIN survey_rounds r ON r.tenant_id = i.tenant_id AND r.round_id = i.round_id
     JOIN surveys s ON s.tenant_id = r.tenant_id AND s.survey_id = r.survey_id
     """
-  private static let lockedInvitationsSQL = Self.invitationsSQL + "\nFOR KEY SHARE OF s"
+  /// For SubmitResponse: the survey against changes, and the round FOR SHARE until the answers are
+  /// stored, so that an opener of its sealed answers (which marks it `answers_opened` first) waits
+  /// for them; a round it marked before is seen marked here, however stale `now` is, and refused.
+  private static let lockedInvitationsSQL = Self.invitationsSQL + "\nFOR KEY SHARE OF s FOR SHARE OF r"
 
   private static func openInvitation(_ row: PostgresRow, _ survey: StoredSurvey, now: Int64) throws -> Result<
     TokenInvitation, RPCError
@@ -103,7 +107,7 @@ extension SurveyService {
     guard try !row.require(Bool.self, "used") else { return .failure(Self.alreadyAnswered) }
     let opens = try row.require(Int64.self, "opens_at")
     let closes = try row.decode(Int64.self, "closes_at")
-    guard opens <= now, closes.map({ now < $0 }) ?? true else {
+    guard opens <= now, closes.map({ now < $0 }) ?? true, try !row.require(Bool.self, "answers_opened") else {
       return .failure(Self.roundClosed)
     }
     if let expires = try row.decode(Int64.self, "expires_at"), expires <= now {
