@@ -67,20 +67,22 @@ struct AnswerSealTests {
     ]
     let floor = AnswerSeal.paddingFloor(questions)
     let key = AnswerSealingKey.random()
-    func size(_ comment: String?, segment: String? = nil) throws -> Int {
+    func size(_ comment: String?, team: String = "core") throws -> Int {
       var answers = #"{"score":10"#
       if let comment { answers += #","reason":""# + comment + #"""# }
       let response = SealedResponse(
-        department: segment, team: segment, location: segment, tier: 3, score: 10, answers: answers + "}")
+        department: nil, team: team, location: nil, tier: 3, score: 10, answers: answers + "}")
       return try AnswerSeal.seal(response, round: "r", key: key, floor: floor).count
     }
-    // No comment, a short one, the longest in ASCII with the longest segment names: 2,560 bytes
-    // of padded content, 2,588 sealed.
+    // No comment, a short one, the longest in ASCII: 2,112 bytes of padded content (2,050 for the
+    // answers, 4 for the team's name, in steps of 64), 2,140 sealed.
     let longest = String(repeating: "x", count: ResponseAnswers.maxTextLength)
-    #expect(
-      try [size(nil), size("short"), size(longest, segment: String(repeating: "s", count: 100))]
-        == [2_588, 2_588, 2_588])
+    #expect(floor == 2_050)
+    #expect(try [size(nil), size("short"), size(longest)] == [2_140, 2_140, 2_140])
+    // A segment's names are on its invitation in the clear; their length shows, the answer's does not.
+    let named = String(repeating: "s", count: 100)
+    #expect(try [size(nil, team: named), size(longest, team: named)] == [2_204, 2_204])
     // 2,000 two-byte characters need more: the next power of two.
-    #expect(try size(String(repeating: "é", count: ResponseAnswers.maxTextLength)) == 5_148)
+    #expect(try size(String(repeating: "é", count: ResponseAnswers.maxTextLength)) == 4_252)
   }
 }

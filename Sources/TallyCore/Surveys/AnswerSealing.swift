@@ -120,7 +120,9 @@ enum AnswerSeal {
       if let text { content.append(contentsOf: text.utf8) }
     }
     for number in [response.tier, response.score] { content.append(number.map { UInt8(clamping: $0) } ?? 255) }
-    let length = Self.paddedLength(content.count, floor: floor)
+    // The segment's names are on the invitation in the clear: their length may show, not the answer's.
+    let segment = [response.department, response.team, response.location].reduce(0) { $0 + ($1?.utf8.count ?? 0) }
+    let length = Self.paddedLength(content.count, floor: floor + segment)
     var padded: [UInt8] = []
     padded.reserveCapacity(length)
     Self.append(UInt32(content.count), to: &padded)
@@ -155,18 +157,18 @@ enum AnswerSeal {
   }
 
   /// The plaintext's length: the content and its 4-byte length, padded to `floor` (its survey's
-  /// `paddingFloor`) in steps of 256 bytes, and beyond it to a power of two.
+  /// `paddingFloor` and its segment's names) in steps of 64 bytes, and beyond it to a power of two.
   static func paddedLength(_ contentLength: Int, floor: Int = 0) -> Int {
-    var length = max(256, (floor + 255) / 256 * 256)
+    var length = max(256, (floor + 63) / 64 * 64)
     while length < contentLength + 4 { length *= 2 }
     return length
   }
 
-  /// The size every answer of a survey is padded to: room for each question answered at its
-  /// longest in plain ASCII (a text of `ResponseAnswers.maxTextLength` characters, every choice of
-  /// a multiple-choice question) and segment names of 100 characters. A sealed row's size then
-  /// tells nothing of its answer, unless a text is so long and so far from ASCII that it needs
-  /// more (docs/SURVEYS.md).
+  /// The size every answer of a survey is padded to, besides its segment's names: room for each
+  /// question answered at its longest in plain ASCII (a text of `ResponseAnswers.maxTextLength`
+  /// characters, every choice of a multiple-choice question). A sealed row's size then tells
+  /// nothing of its answer, unless a text is so long and so far from ASCII that it needs more
+  /// (docs/SURVEYS.md). Every byte counts: the rows and their WAL are most of what sealing costs.
   static func paddingFloor(_ questions: [SurveyQuestion]) -> Int {
     var answers = 2
     for question in questions {
@@ -179,7 +181,7 @@ enum AnswerSeal {
         }
       answers += question.id.utf8.count + 4 + value
     }
-    return 4 + 4 * 4 + 3 * 100 + answers + 2
+    return 4 + 4 * 4 + answers + 2
   }
 
   private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
