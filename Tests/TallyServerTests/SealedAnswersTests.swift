@@ -47,6 +47,21 @@ import Testing
     return (survey, round)
   }
 
+  /// Flips one byte of one of the tenant's sealed answers (the server role may delete and insert them).
+  static func changeOneSealedByte(_ context: DataTestContext, tenant: String) async throws {
+    try await context.pool.withTransaction(tenant: tenant) { connection in
+      try connection.query(
+        """
+        WITH one AS (
+          DELETE FROM survey_sealed_answers WHERE ctid = (SELECT min(ctid) FROM survey_sealed_answers)
+          RETURNING tenant_id, round_id, key_id, sealed
+        )
+        INSERT INTO survey_sealed_answers (tenant_id, round_id, key_id, sealed)
+        SELECT tenant_id, round_id, key_id, set_byte(sealed, 40, get_byte(sealed, 40) # 1) FROM one
+        """)
+    }
+  }
+
   static func count(_ context: DataTestContext, _ tenant: String, _ sql: String, _ parameters: [String] = [])
     async throws -> [String]
   {
@@ -205,18 +220,7 @@ import Testing
   @Test func aChangedSealedAnswerIsDataLossAndNothingIsOpened() async throws {
     try await DataTestContext.with { context in
       let (survey, round) = try await Self.pastRound(context, [10, 9, 8, 7, 6])
-      // One byte of one sealed answer flipped (the server role may delete and insert sealed rows).
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        try connection.query(
-          """
-          WITH one AS (
-            DELETE FROM survey_sealed_answers WHERE ctid = (SELECT min(ctid) FROM survey_sealed_answers)
-            RETURNING tenant_id, round_id, key_id, sealed
-          )
-          INSERT INTO survey_sealed_answers (tenant_id, round_id, key_id, sealed)
-          SELECT tenant_id, round_id, key_id, set_byte(sealed, 40, get_byte(sealed, 40) # 1) FROM one
-          """)
-      }
+      try await Self.changeOneSealedByte(context, tenant: context.tenantA)
       let refused = await expectStatus(.dataLoss) { try await SurveyFixture.results(context.readerA, survey.id) }
       #expect(refused?.message == "a sealed answer of round \(round.id) does not open with its key: it was changed")
       // Calls that show no answers still work: the survey, the tenant's list, its rounds.
@@ -309,6 +313,30 @@ import Testing
         try await read(survey.id)
         #expect(try await sealed(survey.id) == ["0"], "\(name)")
       }
+    }
+  }
+
+  @Test func theTimerOpensOtherTenantsPastARoundThatDoesNotOpen() async throws {
+    try await DataTestContext.with { context in
+      let (_, bad) = try await Self.pastRound(context, [10, 9, 8, 7, 6])
+      context.clock.advance(by: -600)
+      let other = try await context.clientB.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await Self.openRound(context.clientB, other.id, closingIn: 60, context.clock)
+      try await Self.answer(
+        context, round: round.id, [0, 0, 0, 0, 0], collector: context.collectorB, client: context.clientB)
+      context.clock.advance(by: 600)
+      try await Self.changeOneSealedByte(context, tenant: context.tenantA)
+
+      let opened = try await SealedRoundOpener(pool: context.pool, keys: context.sealingKeys)
+        .openClosedRounds(now: Date())
+      #expect(opened.answers == 5)
+      #expect(
+        opened.unopened.map { "\($0.tenant) \($0.round.roundID) \($0.round.error.code)" } == [
+          "\(context.tenantA) \(bad.id) \(RPCError.Code.dataLoss)"
+        ])
+      #expect(try await SurveyFixture.results(context.clientB, other.id).overall.detractors == 5)
+      let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
+      #expect(try await Self.count(context, context.tenantA, sealed) == ["5"])
     }
   }
 }
