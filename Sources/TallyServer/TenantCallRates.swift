@@ -139,9 +139,9 @@ final class TenantCallRates: Sendable {
           let old = table.buckets.removeValue(forKey: tenantID)
         else { continue }
         old.forgotten.store(true, ordering: .relaxed)
-        if let limit, case let spent = min(old.spent(at: now), UInt64(limit.burst)), spent > 0 {
-          table.buckets[tenantID] = TenantCallBucket(limit: limit, fullAt: now + spent * limit.interval)
-        }
+        guard let limit else { continue }
+        let spent = min(old.spent(at: now), UInt64(limit.burst))
+        if spent > 0 { table.buckets[tenantID] = TenantCallBucket(limit: limit, fullAt: now + spent * limit.interval) }
       }
       table.ownRates = rates
     }

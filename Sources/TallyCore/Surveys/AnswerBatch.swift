@@ -63,7 +63,7 @@ enum AnswerBatch {
     committing: @Sendable () -> Void
   ) throws -> [Outcome] {
     let invitations = try SurveyService.invitations(
-      Set(batch.map(\.hash)), now: now, lockSurvey: true, connection)
+      Set(batch.map(\.hash)), now: now, lockSurveyAndRounds: true, connection)
     var outcomes = [Outcome](repeating: .failure(SurveyService.unknownToken), count: batch.count)
     var accepted: [(index: Int, invitation: SurveyService.TokenInvitation, responseID: String)] = []
     var rows = ResponseRows()

@@ -13,6 +13,12 @@ extension SurveyService {
     public let error: RPCError
   }
 
+  /// SQL true for a round closed at the micros in $1 whose answers are not opened yet, of the
+  /// survey in $2 (or of any when NULL).
+  private static let dueRounds = """
+    closes_at <= \(Micros.sql("$1")) AND NOT answers_opened AND ($2::uuid IS NULL OR survey_id = $2::uuid)
+    """
+
   /// Opens the answers of the tenant's rounds closed at `now` (of one survey, or of all) and
   /// returns how many; a round that does not open fails the call, and nothing is opened.
   @discardableResult
@@ -31,9 +37,7 @@ extension SurveyService {
   ) throws -> (answers: Int, unopened: [UnopenedRound]) {
     let due = try connection.query(
       """
-      SELECT round_id::text AS round_id FROM survey_rounds
-      WHERE closes_at <= \(Micros.sql("$1")) AND NOT answers_opened AND ($2::uuid IS NULL OR survey_id = $2::uuid)
-      ORDER BY round_id
+      SELECT round_id::text AS round_id FROM survey_rounds WHERE \(Self.dueRounds) ORDER BY round_id
       """, [now, survey]
     ).rows.map { try $0.require(String.self, "round_id") }
     var (answers, unopened) = (0, [UnopenedRound]())
@@ -54,8 +58,8 @@ extension SurveyService {
   /// random order. Two statements, in this order: the first locks the rounds (by id, so that two
   /// openers never deadlock) and so waits for every claim that holds one (FOR SHARE) to commit;
   /// the second, with a snapshot of its own, sees their answers. A claim that comes later finds
-  /// the round opened and is refused (`AnswerBatch.claimAndInsertSQL`): no answer is ever sealed
-  /// into a round already opened, to be opened later alone.
+  /// the round opened and is refused (`SurveyService.invitations`): no answer is ever sealed into a
+  /// round already opened, to be opened later alone.
   private static func open(
     survey: String?, round: String?, now: Int64, keys: AnswerSealingKeys, _ connection: PostgresConnection
   ) throws -> Int {
@@ -63,9 +67,7 @@ extension SurveyService {
       """
       UPDATE survey_rounds SET answers_opened = true
       WHERE round_id IN (
-        SELECT round_id FROM survey_rounds
-        WHERE closes_at <= \(Micros.sql("$1")) AND NOT answers_opened AND ($2::uuid IS NULL OR survey_id = $2::uuid)
-          AND ($3::uuid IS NULL OR round_id = $3::uuid)
+        SELECT round_id FROM survey_rounds WHERE \(Self.dueRounds) AND ($3::uuid IS NULL OR round_id = $3::uuid)
         ORDER BY round_id FOR NO KEY UPDATE)
       RETURNING round_id::text AS round_id, survey_id::text AS survey_id
       """, [now, survey, round]

@@ -58,18 +58,19 @@ extension SurveyService {
   }
 
   /// The invitations of the token hashes found, each as the unused invitation of an open round, or
-  /// ALREADY_EXISTS when answered, FAILED_PRECONDITION when its round is not open, NOT_FOUND when
-  /// expired. A hash that is not in the result is unknown. Each survey's questions are decoded once.
+  /// ALREADY_EXISTS when answered, FAILED_PRECONDITION when its round is not open or its answers
+  /// were opened, NOT_FOUND when expired. A hash that is not in the result is unknown. Each survey's
+  /// questions are decoded once. `lockSurveyAndRounds` is for SubmitResponse (`lockedInvitationsSQL`).
   /// The invitations are found by key first (MATERIALIZED): joined to their round, the planner
   /// took the round's index and read every invitation of the round.
   static func invitations(
     _ hashes: some Collection<String>,
     now: Int64,
-    lockSurvey: Bool = false,
+    lockSurveyAndRounds: Bool = false,
     _ connection: PostgresConnection
   ) throws -> [String: Result<TokenInvitation, RPCError>] {
     let rows = try connection.query(
-      lockSurvey ? Self.lockedInvitationsSQL : Self.invitationsSQL, [PostgresArray.literal(Array(hashes))]
+      lockSurveyAndRounds ? Self.lockedInvitationsSQL : Self.invitationsSQL, [PostgresArray.literal(Array(hashes))]
     ).rows
     var surveys: [String: StoredSurvey] = [:]
     var found: [String: Result<TokenInvitation, RPCError>] = [:]
