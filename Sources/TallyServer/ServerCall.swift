@@ -19,11 +19,19 @@ final class ServerCall {
   var deadlineTimer: Scheduled<Void>?
   var inbound: InboundPayloads.Source?
   var messagesReceived = 0
+  private let metrics: MethodMetrics
+  private let openedAt = NIODeadline.now()
 
-  init(streamID: UInt32, method: RoutedMethod, context: RequestContext) {
+  init(streamID: UInt32, method: RoutedMethod, context: RequestContext, metrics: MethodMetrics) {
     self.streamID = streamID
     self.method = method
     self.context = context
+    self.metrics = metrics
+  }
+
+  /// Counts the call's STATUS and its time since CALL.
+  func ended(_ code: RPCError.Code) {
+    self.metrics.ended(code, after: .nanoseconds((NIODeadline.now() - self.openedAt).nanoseconds))
   }
 
   /// Stops everything the call runs: its task, its timer, its request stream.

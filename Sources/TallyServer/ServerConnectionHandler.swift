@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Prometheus
 import SwiftProtobuf
 import TallyCore
 import TallyProto
@@ -24,16 +25,20 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var callRates: TenantCallRates
     var keyConnections: ConnectionCounts<String>?
     var handshakes: ConnectionCounts<ConnectionSource>?
+    var metrics: ServerMetrics
     var logger: Logger
 
     /// Made once per server: the rate and connection counts are shared by its connections.
-    init(router: Router, authenticator: any Authenticator, limits: ServerLimits, logger: Logger) {
+    init(
+      router: Router, authenticator: any Authenticator, limits: ServerLimits, metrics: ServerMetrics, logger: Logger
+    ) {
       self.router = router
       self.authenticator = authenticator
       self.limits = limits
       self.callRates = TenantCallRates(callsPerSecond: limits.tenantCallsPerSecond, burst: limits.tenantCallBurst)
       self.keyConnections = ConnectionCounts(limit: limits.maxConnectionsPerKey)
       self.handshakes = ConnectionCounts(limit: limits.maxHandshakesPerAddress)
+      self.metrics = metrics
       self.logger = logger
     }
   }
@@ -170,7 +175,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.sendWelcome(context: context)
     case .openStream(let streamID, let header):
       self.openCall(streamID, header: header, context: context)
-    case .rejectStream(let streamID, let code, let message):
+    case .rejectStream(let streamID, let method, let code, let message):
+      self.dependencies.metrics.method(named: method).ended(code)
       self.writeStatus(RPCError(code: code, message: message), streamID: streamID, context: context)
       context.flush()
     case .deliverMessage(let streamID, let payload, let endStream):
@@ -244,6 +250,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       let refusal = error as? RPCError
       if refusal == nil { self.logger.error("authentication failed", metadata: ["error": "\(error)"]) }
       if let refusal, refusal.code == .unauthenticated || refusal.code == .permissionDenied {
+        self.dependencies.metrics.hellosRefused.increment()
         self.act(self.machine.authenticationFailed(refusal.message))
       } else {
         let message = "the API key could not be checked now" + (refusal.map { ": \($0.message)" } ?? "")
@@ -289,18 +296,20 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func openCall(_ streamID: UInt32, header: Tally_V1_CallHeader, context: ChannelHandlerContext) {
     guard let principal = self.principal else { return }
+    let metrics = self.dependencies.metrics.method(named: header.method)
     guard let method = self.dependencies.router.method(named: header.method) else {
-      return self.reject(streamID, RPCError(code: .unimplemented, message: "unknown method '\(header.method)'"))
+      let error = RPCError(code: .unimplemented, message: "unknown method '\(header.method)'")
+      return self.reject(streamID, error, metrics)
     }
     let tenantID: String?
     do {
       tenantID = try principal.authorize(method.access, requestedTenant: header.tenantID)
     } catch {
-      return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"))
+      return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"), metrics)
     }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
     if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
-      return self.reject(streamID, refusal.error)
+      return self.reject(streamID, refusal.error, metrics)
     }
     let requestID: RequestID =
       header.requestID.isEmpty
@@ -317,7 +326,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       connectionLogger: self.logger,
       allocator: context.channel.allocator
     )
-    let call = ServerCall(streamID: streamID, method: method, context: requestContext)
+    let call = ServerCall(streamID: streamID, method: method, context: requestContext, metrics: metrics)
     self.calls[streamID] = call
     if let timeout {
       call.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
@@ -329,8 +338,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
   }
 
-  private func reject(_ streamID: UInt32, _ error: RPCError) {
+  private func reject(_ streamID: UInt32, _ error: RPCError, _ metrics: MethodMetrics) {
     guard let context = self.context else { return }
+    metrics.ended(error.code)
     self.writeStatus(error, streamID: streamID, context: context)
     context.flush()
     self.act(self.machine.streamClosed(streamID))
@@ -452,15 +462,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
           var buffer = context.channel.allocator.buffer(capacity: 2 * Frame.headerLength + bytes.count)
           buffer.writeFrame(.message, streamID: streamID, payload: bytes)
           buffer.writeFrame(.status, streamID: streamID, payload: EmptyCollection())
+          call.ended(.ok)
           context.write(self.wrapOutboundOut(buffer), promise: nil)
         } catch {
-          self.writeStatus(self.status(for: error, call: call), streamID: streamID, context: context)
+          self.writeStatus(self.status(for: error, call: call), of: call, context: context)
         }
       } else {
-        self.writeStatus(RPCError(code: .ok, message: ""), streamID: streamID, context: context)
+        self.writeStatus(RPCError(code: .ok, message: ""), of: call, context: context)
       }
     case .failure(let error):
-      self.writeStatus(self.status(for: error, call: call), streamID: streamID, context: context)
+      self.writeStatus(self.status(for: error, call: call), of: call, context: context)
     }
     self.flushes.flushSoon(context.channel)
     self.callEnded(streamID)
@@ -471,7 +482,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
     call.stop(error)
     self.pausedStreams.remove(streamID)
-    self.writeStatus(error, streamID: streamID, context: context)
+    self.writeStatus(error, of: call, context: context)
     context.flush()
     self.callEnded(streamID)
   }
@@ -555,5 +566,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func writeStatus(_ error: RPCError, streamID: UInt32, context: ChannelHandlerContext) {
     self.writeMessageFrame(.status, error.statusMessage, streamID: streamID, context: context)
+  }
+
+  /// The STATUS that ends `call`, counted in its method's metrics.
+  private func writeStatus(_ error: RPCError, of call: ServerCall, context: ChannelHandlerContext) {
+    call.ended(error.code)
+    self.writeStatus(error, streamID: call.streamID, context: context)
   }
 }

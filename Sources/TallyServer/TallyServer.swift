@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 import NIOSSL
+import Prometheus
 public import ServiceLifecycle
 public import TallyCore
 import TallyWire
@@ -20,19 +21,26 @@ public final class TallyServer: Service, Sendable {
   private let logger: Logger
   private let connections = ConnectionRegistry()
   private let boundAddress: EventLoopPromise<SocketAddress>
+  /// What the server counts; `MetricsEndpoint` serves it to Prometheus.
+  public let metrics: ServerMetrics
 
+  /// `metrics`: where to count, by default a registry of the server's own.
   public init(
     configuration: ServerConfiguration,
     router: Router,
     authenticator: any Authenticator,
     logger: Logger,
+    metrics: ServerMetrics? = nil,
     eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
   ) {
+    let metrics = metrics ?? ServerMetrics(methodNames: router.methodNames)
     self.configuration = configuration
+    self.metrics = metrics
     self.dependencies = .init(
       router: router,
       authenticator: authenticator,
       limits: configuration.limits,
+      metrics: metrics,
       logger: logger
     )
     self.group = eventLoopGroup
@@ -89,11 +97,13 @@ public final class TallyServer: Service, Sendable {
       .childChannelOption(.maxMessagesPerRead, value: 16)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+          dependencies.metrics.connectionsAccepted.increment()
           let pipeline = channel.pipeline.syncOperations
           var source: ConnectionSource? = nil
           if let handshakes = dependencies.handshakes, let address = channel.remoteAddress {
             source = ConnectionSource(address)
             if let source, !handshakes.open(source) {
+              dependencies.metrics.connectionsRefused.increment()
               dependencies.logger.debug(
                 "connection refused: its source has the most handshakes in progress one may",
                 metadata: ["source": "\(source)", "limit": "\(handshakes.limit)"])
@@ -111,6 +121,8 @@ public final class TallyServer: Service, Sendable {
             throw error
           }
           connections.add(channel)
+          dependencies.metrics.connectionsOpen.increment()
+          channel.closeFuture.whenComplete { _ in dependencies.metrics.connectionsOpen.decrement() }
         }
       }
   }

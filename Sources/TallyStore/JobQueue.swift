@@ -16,6 +16,16 @@ final class JobQueue: @unchecked Sendable {
   /// The lanes with jobs, in the order of their turns.
   private var turns: Deque<PostgresPool.Lane> = []
   private var closed = false
+  /// Jobs pushed and not yet taken; pool threads waiting in `pop`. For the metrics.
+  private var queued = 0
+  private var idleThreads = 0
+
+  /// Jobs waiting for a connection, and pool threads waiting for a job, now.
+  var counts: (queued: Int, idleThreads: Int) {
+    self.condition.lock()
+    defer { self.condition.unlock() }
+    return (self.queued, self.idleThreads)
+  }
 
   func push(_ job: Job, lane: PostgresPool.Lane) {
     self.condition.lock()
@@ -26,6 +36,7 @@ final class JobQueue: @unchecked Sendable {
     }
     if self.lanes[lane] == nil { self.turns.append(lane) }
     self.lanes[lane, default: []].append(job)
+    self.queued += 1
     self.condition.signal()
     self.condition.unlock()
   }
@@ -34,8 +45,11 @@ final class JobQueue: @unchecked Sendable {
   func pop() -> Job? {
     self.condition.lock()
     defer { self.condition.unlock() }
+    self.idleThreads += 1
     while self.turns.isEmpty, !self.closed { self.condition.wait() }
+    self.idleThreads -= 1
     guard let lane = self.turns.popFirst(), let job = self.lanes[lane]?.popFirst() else { return nil }
+    self.queued -= 1
     if self.lanes[lane]?.isEmpty == true {
       self.lanes[lane] = nil
     } else {

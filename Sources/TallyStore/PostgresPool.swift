@@ -45,6 +45,22 @@ public final class PostgresPool: Sendable {
     }
   }
 
+  /// What the pool is doing now, for the metrics.
+  public struct Usage: Sendable, Equatable {
+    /// Connections (threads) the pool has.
+    public var size: Int
+    /// Connections running a job.
+    public var busy: Int
+    /// Jobs waiting for a connection.
+    public var queued: Int
+  }
+
+  public var usage: Usage {
+    let counts = self.queue.counts
+    return Usage(
+      size: self.configuration.size, busy: self.configuration.size - counts.idleThreads, queued: counts.queued)
+  }
+
   /// Stops the threads after the queued work; new work fails with UNAVAILABLE.
   public func close() {
     self.queue.close()

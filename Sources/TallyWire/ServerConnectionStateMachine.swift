@@ -14,8 +14,8 @@ public struct ServerConnectionStateMachine: Sendable {
     case sendWelcome
     /// Start the call; its STATUS must be followed by `streamClosed(_:)`.
     case openStream(UInt32, Tally_V1_CallHeader)
-    /// Answer this stream with a STATUS at once; no call starts.
-    case rejectStream(UInt32, code: RPCError.Code, message: String)
+    /// Answer this stream with a STATUS at once; no call of `method` starts.
+    case rejectStream(UInt32, method: String, code: RPCError.Code, message: String)
     case deliverMessage(UInt32, ByteBuffer, endStream: Bool)
     /// Stop the call's work and answer STATUS CANCELLED.
     case cancelStream(UInt32)
@@ -253,6 +253,7 @@ public struct ServerConnectionStateMachine: Sendable {
       if draining {
         return .rejectStream(
           frame.streamID,
+          method: header.method,
           code: .unavailable,
           message: "the connection is going away; retry on a new connection"
         )
@@ -260,6 +261,7 @@ public struct ServerConnectionStateMachine: Sendable {
       guard streams.open.count < self.maxConcurrentStreams else {
         return .rejectStream(
           frame.streamID,
+          method: header.method,
           code: .resourceExhausted,
           message: "more than max_concurrent_streams (\(self.maxConcurrentStreams)) calls on this connection"
         )

@@ -25,6 +25,9 @@ struct Dev: AsyncParsableCommand {
   @Option(help: "The loopback port to listen on.")
   var port: Int = 7443
 
+  @Option(help: "The loopback port of Prometheus's GET /metrics (0: not served).")
+  var metricsPort: Int = 9464
+
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
   var logLevel: String = "info"
 
@@ -51,6 +54,9 @@ struct Dev: AsyncParsableCommand {
 
   func validate() throws {
     guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535, got \(self.port)") }
+    guard (0...65535).contains(self.metricsPort), self.metricsPort != self.port else {
+      throw ValidationError("--metrics-port must be 0 (off) or 1...65535 and not --port, got \(self.metricsPort)")
+    }
     _ = try self.limits()
   }
 
@@ -116,6 +122,7 @@ struct Dev: AsyncParsableCommand {
       ),
       authenticator: authenticator,
       database: (pool, sealingKeys),
+      metrics: self.metricsPort == 0 ? nil : MetricsEndpoint.Configuration(port: self.metricsPort),
       logger: logger
     )
   }

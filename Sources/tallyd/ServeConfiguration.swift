@@ -10,6 +10,12 @@ struct ServeConfiguration: Decodable {
     var port = 7443
   }
 
+  /// Where Prometheus scrapes `GET /metrics` (deploy/README.md, "Metrics"); not served without it.
+  struct Metrics: Decodable {
+    var host: String?
+    var port: Int?
+  }
+
   struct TLS: Decodable {
     var certificateChain: String
     var privateKey: String
@@ -55,6 +61,7 @@ struct ServeConfiguration: Decodable {
   var tls: TLS?
   /// Plain TCP: only for tests on loopback; must be asked for by name.
   var plaintext = false
+  var metrics: Metrics?
   var limits = Limits()
   var shutdownGracePeriodMs = 30_000
   var logLevel = "info"
@@ -62,7 +69,7 @@ struct ServeConfiguration: Decodable {
 
   enum CodingKeys: String, CodingKey {
     case listen, tls, plaintext, limits, shutdownGracePeriodMs, logLevel, apiKeys, database, answerSealingKeyFile,
-      previousAnswerSealingKeyFiles
+      previousAnswerSealingKeyFiles, metrics
   }
 
   init() {}
@@ -72,6 +79,7 @@ struct ServeConfiguration: Decodable {
     self.listen = try container.decodeIfPresent(Listen.self, forKey: .listen) ?? Listen()
     self.tls = try container.decodeIfPresent(TLS.self, forKey: .tls)
     self.plaintext = try container.decodeIfPresent(Bool.self, forKey: .plaintext) ?? false
+    self.metrics = try container.decodeIfPresent(Metrics.self, forKey: .metrics)
     self.limits = try container.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits()
     self.shutdownGracePeriodMs = try container.decodeIfPresent(Int.self, forKey: .shutdownGracePeriodMs) ?? 30_000
     self.logLevel = try container.decodeIfPresent(String.self, forKey: .logLevel) ?? "info"
@@ -143,6 +151,27 @@ struct ServeConfiguration: Decodable {
       limits: limits,
       shutdownGracePeriod: .milliseconds(self.shutdownGracePeriodMs)
     )
+  }
+
+  /// Where to serve the metrics: nil without a `metrics` object; its fields default to
+  /// 127.0.0.1:9464 (loopback: the endpoint has no key).
+  func metricsConfiguration() throws -> MetricsEndpoint.Configuration? {
+    guard let metrics = self.metrics else { return nil }
+    var configuration = MetricsEndpoint.Configuration()
+    if let host = metrics.host {
+      guard !host.isEmpty else { throw ServerConfigurationError("metrics.host must not be empty") }
+      configuration.host = host
+    }
+    if let port = metrics.port {
+      guard (1...65535).contains(port) else {
+        throw ServerConfigurationError("metrics.port must be 1...65535, got \(port)")
+      }
+      guard port != self.listen.port else {
+        throw ServerConfigurationError("metrics.port must differ from listen.port (\(port))")
+      }
+      configuration.port = port
+    }
+    return configuration
   }
 
   func authenticator() throws -> StaticKeyAuthenticator {

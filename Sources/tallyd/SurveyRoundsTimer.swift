@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import TallyCore
 import TallyStore
@@ -12,6 +13,8 @@ import TallyWire
 struct SurveyRoundsTimer: Service {
   let pool: PostgresPool
   let sealingKeys: AnswerSealingKeys
+  /// Set to the rounds that did not open at each pass, so that an alert can ask why.
+  let unopenedRounds: Gauge
   let logger: Logger
   var interval: Duration = .seconds(60)
 
@@ -27,6 +30,7 @@ struct SurveyRoundsTimer: Service {
       }
       do {
         let opened = try await opener.openClosedRounds(now: Date())
+        self.unopenedRounds.set(to: Double(opened.unopened.count))
         // How many answers a round had is withheld below its threshold: only at debug level.
         if opened.answers > 0 {
           self.logger.debug("opened the sealed answers of closed rounds", metadata: ["answers": "\(opened.answers)"])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import TallyCore
 import TallyServer
@@ -33,7 +34,9 @@ struct Serve: AsyncParsableCommand {
     let logger = makeLogger(level: file.logLevel)
     let configuration = try file.serverConfiguration()
     guard let database = file.database else {
-      return try await serve(configuration: configuration, authenticator: try file.authenticator(), logger: logger)
+      return try await serve(
+        configuration: configuration, authenticator: try file.authenticator(), metrics: file.metricsConfiguration(),
+        logger: logger)
     }
     // The keys first: a server that cannot seal answers must not migrate and then fail to start.
     let sealingKeys = try file.answerSealingKeys()
@@ -48,7 +51,7 @@ struct Serve: AsyncParsableCommand {
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     try await serve(
       configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool),
-      database: (pool, sealingKeys), logger: logger)
+      database: (pool, sealingKeys), metrics: file.metricsConfiguration(), logger: logger)
   }
 }
 
@@ -86,16 +89,23 @@ func migrate(ownerURL: String, directory: String, logger: Logger) throws {
 }
 
 /// Builds the router and runs the server in a service group that turns SIGTERM/SIGINT into a graceful shutdown.
+/// `metrics`: where to serve Prometheus's `/metrics`, if anywhere.
 func serve(
   configuration: ServerConfiguration,
   authenticator: any Authenticator,
   database: (pool: PostgresPool, sealingKeys: AnswerSealingKeys)? = nil,
+  metrics metricsEndpoint: MetricsEndpoint.Configuration? = nil,
   logger: Logger
 ) async throws {
   let pool = database?.pool
   var router = Router()
   SystemService(limits: configuration.limits).register(into: &router)
   var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+  let registry = PrometheusCollectorRegistry()
+  let unopenedRounds = registry.makeGauge(
+    descriptor: .tally(
+      "sealed_rounds_unopened",
+      help: "Closed survey rounds whose sealed answers did not open at the last minute's pass (see the log)."))
   if let (pool, sealingKeys) = database {
     // Every tallyd of a database needs the same key: the fingerprints let an operator compare.
     logger.info(
@@ -110,14 +120,27 @@ func serve(
     KpiService(pool: pool).register(into: &router)
     router.replayRepeatedWrites(IdempotentCalls(pool: pool))
     services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
-    services.append(.init(service: SurveyRoundsTimer(pool: pool, sealingKeys: sealingKeys, logger: logger)))
+    services.append(
+      .init(
+        service: SurveyRoundsTimer(pool: pool, sealingKeys: sealingKeys, unopenedRounds: unopenedRounds, logger: logger)
+      ))
   }
+  let metrics = ServerMetrics(methodNames: router.methodNames, registry: registry)
   let server = TallyServer(
     configuration: configuration,
     router: router,
     authenticator: authenticator,
-    logger: logger
+    logger: logger,
+    metrics: metrics
   )
+  if let metricsEndpoint {
+    let poolMetrics = pool.map { DatabasePoolMetrics(pool: $0, registry: registry) }
+    services.append(
+      .init(
+        service: MetricsEndpoint(configuration: metricsEndpoint, metrics: metrics, logger: logger) {
+          poolMetrics?.update()
+        }))
+  }
   if let pool { services.append(.init(service: TenantCallRateRefresh(pool: pool, server: server, logger: logger))) }
   let group = ServiceGroup(
     configuration: ServiceGroupConfiguration(

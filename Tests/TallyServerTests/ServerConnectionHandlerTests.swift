@@ -25,7 +25,7 @@ import Testing
     let handler = ServerConnectionHandler(
       dependencies: .init(
         router: router, authenticator: AcceptingAuthenticator(), limits: ServerLimits(),
-        logger: Logger(label: "test")))
+        metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test")))
     let channel = EmbeddedChannel(handler: handler)
     var hello = Tally_V1_Hello()
     hello.protocolVersion = tallyProtocolVersion
@@ -101,7 +101,7 @@ import Testing
       handler: ServerConnectionHandler(
         dependencies: .init(
           router: router, authenticator: AcceptingAuthenticator(), limits: ServerLimits(),
-          logger: Logger(label: "test"))))
+          metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test"))))
     var hello = Tally_V1_Hello()
     hello.protocolVersion = tallyProtocolVersion
     hello.apiKey = "tly_test_secret"

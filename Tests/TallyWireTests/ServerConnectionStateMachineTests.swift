@@ -212,7 +212,8 @@ import Testing
     var machine = self.active(maxStreams: 2)
     _ = machine.receivedFrame(self.call(1))
     _ = machine.receivedFrame(self.call(2))
-    guard case .rejectStream(3, code: .resourceExhausted, _) = machine.receivedFrame(self.call(3)) else {
+    let refusal = machine.receivedFrame(self.call(3))
+    guard case .rejectStream(3, method: "tally.v1.SystemService/Ping", code: .resourceExhausted, _) = refusal else {
       Issue.record("third call was not refused")
       return
     }
@@ -239,7 +240,8 @@ import Testing
       return
     }
     #expect(error.code == .shuttingDown)
-    guard case .rejectStream(3, code: .unavailable, _) = machine.receivedFrame(self.call(3)) else {
+    let refusal = machine.receivedFrame(self.call(3))
+    guard case .rejectStream(3, method: "tally.v1.SystemService/Ping", code: .unavailable, _) = refusal else {
       Issue.record("a new call was accepted while draining")
       return
     }

@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import TallyClient
+import TallyProto
+import TallyServer
+import TallyWire
+import Testing
+
+/// What `ServerMetrics` counts, read from its exposition and through `MetricsEndpoint` on loopback.
+@Suite struct MetricsTests {
+  @Test func callsAreCountedByMethodAndStatusCode() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      for _ in 0..<3 { _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      _ = await expectStatus(.internalError) { try await client.unary(crashMethod, Tally_V1_PingRequest()) }
+      let reader = try server.client(apiKey: TestKeys.readerKey)
+      _ = await expectStatus(.permissionDenied) { try await reader.unary(writeOnlyMethod, Tally_V1_PingRequest()) }
+      await reader.close()
+
+      let text = server.metricsText()
+      #expect(text.contains(#"tally_calls_total{method="tally.v1.SystemService/Ping",code="OK"} 3"#), "\(text)")
+      #expect(text.contains(#"tally_call_duration_seconds_count{method="tally.v1.SystemService/Ping"} 3"#))
+      #expect(text.contains(#"tally_calls_total{method="tally.test.Probe/Crash",code="INTERNAL"} 1"#))
+      // Refused before it ran: counted, with no duration.
+      #expect(text.contains(#"tally_calls_total{method="tally.test.Probe/Write",code="PERMISSION_DENIED"} 1"#))
+      #expect(text.contains(#"tally_call_duration_seconds_count{method="tally.test.Probe/Write"} 0"#))
+      // A method shows only the codes it answered.
+      #expect(!text.contains(#"tally_calls_total{method="tally.v1.SystemService/Ping",code="INTERNAL"}"#))
+      await client.close()
+    }
+  }
+
+  /// Made-up method names share one series: a client cannot grow the server's memory or the
+  /// scrape with names of its own.
+  @Test func unknownMethodsShareOneSeries() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      for name in ["tally.v1.Nowhere/First", "tally.v1.Nowhere/Second"] {
+        let method = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(name, .unary)
+        _ = await expectStatus(.unimplemented) { try await client.unary(method, Tally_V1_PingRequest()) }
+      }
+      let text = server.metricsText()
+      #expect(text.contains(#"tally_calls_total{method="unknown",code="UNIMPLEMENTED"} 2"#), "\(text)")
+      #expect(!text.contains("Nowhere"))
+      await client.close()
+    }
+  }
+
+  /// The calls' tenant and key are not in any series.
+  @Test func noSeriesNamesATenantOrAKey() async throws {
+    try await TestServer.with { server, _ in
+      let reader = try server.client(apiKey: TestKeys.readerKey)
+      let answer = try await reader.unary(whoAmIMethod, Tally_V1_PingRequest())
+      #expect(String(decoding: answer.payload, as: UTF8.self) == "tenant-a")
+      let text = server.metricsText()
+      #expect(text.contains(#"tally_calls_total{method="tally.test.Probe/WhoAmI",code="OK"} 1"#))
+      for secret in ["tenant-a", "reader", "r3ad"] { #expect(!text.contains(secret), "\(secret) in \(text)") }
+      await reader.close()
+    }
+  }
+
+  @Test func connectionsAndRefusedHellosAreCounted() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      #expect(server.metricsText().contains("tally_connections_open 1.0\n"))
+      let stranger = try server.client(apiKey: "tly_nobody_n0body")
+      _ = await expectStatus(.unauthenticated) { try await stranger.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      await stranger.close()
+      await client.close()
+      let closed = try await waitFor { server.metricsText().contains("tally_connections_open 0.0\n") }
+      #expect(closed, "\(server.metricsText())")
+      let text = server.metricsText()
+      #expect(text.contains("tally_connections_accepted_total 2\n"), "\(text)")
+      #expect(text.contains("tally_hellos_refused_total 1\n"))
+    }
+  }
+
+  /// A real scrape over loopback HTTP: the metrics at GET /metrics, and a clear error elsewhere.
+  @Test func endpointServesTheMetricsOverHTTP() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      await client.close()
+      var logger = Logger(label: "tally-test-metrics")
+      logger.logLevel = .critical
+      let scrapes = ScrapeCounter()
+      let endpoint = MetricsEndpoint(
+        configuration: .init(host: "127.0.0.1", port: 0), metrics: server.server.metrics, logger: logger
+      ) { scrapes.add() }
+      let group = ServiceGroup(services: [endpoint], logger: logger)
+      try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        let port = try await endpoint.localAddress.port!
+
+        let scrape = try await httpExchange(port: port, "GET /metrics HTTP/1.0\r\n\r\n")
+        #expect(scrape.hasPrefix("HTTP/1.0 200 OK\r\n"), "\(scrape)")
+        #expect(scrape.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
+        #expect(scrape.contains(#"tally_calls_total{method="tally.v1.SystemService/Ping",code="OK"} 1"#))
+        #expect(scrape.contains("# HELP tally_calls_total "))
+        #expect(scrapes.count == 1)
+
+        let missing = try await httpExchange(port: port, "GET /other HTTP/1.0\r\n\r\n")
+        #expect(missing.hasPrefix("HTTP/1.0 404 Not Found\r\n"), "\(missing)")
+        #expect(missing.contains("the metrics are at GET /metrics"))
+
+        let post = try await httpExchange(
+          port: port, "POST /metrics HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(post.hasPrefix("HTTP/1.0 405 Method Not Allowed\r\n"), "\(post)")
+        #expect(post.contains("Allow: GET, HEAD\r\n"))
+
+        // Two scrapes on one kept-alive connection, as Prometheus does.
+        let twice = try await httpExchange(
+          port: port,
+          "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(twice.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(twice)")
+        #expect(scrapes.count == 3)
+
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+      }
+    }
+  }
+}
+
+extension TestServer {
+  func metricsText() -> String { String(decoding: self.server.metrics.exposition(), as: UTF8.self) }
+}
+
+private final class ScrapeCounter: Sendable {
+  private let value = Mutex(0)
+  var count: Int { self.value.withLock { $0 } }
+  func add() { self.value.withLock { $0 += 1 } }
+}
+
+/// Waits up to ten seconds for `condition`.
+private func waitFor(_ condition: () -> Bool) async throws -> Bool {
+  let deadline = ContinuousClock.now + .seconds(10)
+  while ContinuousClock.now < deadline {
+    if condition() { return true }
+    try await Task.sleep(for: .milliseconds(10))
+  }
+  return condition()
+}
+
+/// Sends `request` as it is on a new TCP connection and returns all it reads until the server closes.
+private func httpExchange(port: Int, _ request: String) async throws -> String {
+  let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    .connect(host: "127.0.0.1", port: port) { channel in
+      channel.eventLoop.makeCompletedFuture {
+        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+      }
+    }
+  return try await channel.executeThenClose { inbound, outbound in
+    try await outbound.write(ByteBuffer(string: request))
+    var received = ""
+    for try await buffer in inbound { received += String(buffer: buffer) }
+    return received
+  }
+}
