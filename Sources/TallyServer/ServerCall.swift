@@ -19,19 +19,16 @@ final class ServerCall {
   var deadlineTimer: Scheduled<Void>?
   var inbound: InboundPayloads.Source?
   var messagesReceived = 0
-  private let metrics: MethodMetrics
-  private let openedAt = NIODeadline.now()
+  /// Where the call's STATUS is counted, and since when it runs.
+  let metrics: MethodMetrics
+  let openedAt: NIODeadline
 
-  init(streamID: UInt32, method: RoutedMethod, context: RequestContext, metrics: MethodMetrics) {
+  init(streamID: UInt32, method: RoutedMethod, context: RequestContext, metrics: MethodMetrics, openedAt: NIODeadline) {
     self.streamID = streamID
     self.method = method
     self.context = context
     self.metrics = metrics
-  }
-
-  /// Counts the call's STATUS and its time since CALL.
-  func ended(_ code: RPCError.Code) {
-    self.metrics.ended(code, after: .nanoseconds((NIODeadline.now() - self.openedAt).nanoseconds))
+    self.openedAt = openedAt
   }
 
   /// Stops everything the call runs: its task, its timer, its request stream.
@@ -104,4 +101,10 @@ extension RPCError {
       message: "the response message of \(size) bytes is above max_frame_payload (\(limit) bytes)"
     )
   }
+}
+
+/// A method the server serves, and the series its calls are counted in.
+struct ServedMethod: Sendable {
+  let routed: RoutedMethod
+  let metrics: MethodMetrics
 }

@@ -18,7 +18,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   typealias OutboundOut = ByteBuffer
 
   struct Dependencies: Sendable {
-    var router: Router
+    /// The router's methods by full name, each with its series: one look-up per CALL.
+    var methods: [String: ServedMethod]
     var authenticator: any Authenticator
     var limits: ServerLimits
     /// Shared by every connection of the server.
@@ -32,7 +33,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     init(
       router: Router, authenticator: any Authenticator, limits: ServerLimits, metrics: ServerMetrics, logger: Logger
     ) {
-      self.router = router
+      self.methods = Dictionary(
+        uniqueKeysWithValues: router.methodNames.compactMap { name in
+          router.method(named: name).map { (name, ServedMethod(routed: $0, metrics: metrics.method(named: name))) }
+        })
       self.authenticator = authenticator
       self.limits = limits
       self.callRates = TenantCallRates(callsPerSecond: limits.tenantCallsPerSecond, burst: limits.tenantCallBurst)
@@ -176,7 +180,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     case .openStream(let streamID, let header):
       self.openCall(streamID, header: header, context: context)
     case .rejectStream(let streamID, let method, let code, let message):
-      self.dependencies.metrics.method(named: method).ended(code)
+      self.count(code, of: self.dependencies.metrics.method(named: method))
       self.writeStatus(RPCError(code: code, message: message), streamID: streamID, context: context)
       context.flush()
     case .deliverMessage(let streamID, let payload, let endStream):
@@ -296,11 +300,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func openCall(_ streamID: UInt32, header: Tally_V1_CallHeader, context: ChannelHandlerContext) {
     guard let principal = self.principal else { return }
-    let metrics = self.dependencies.metrics.method(named: header.method)
-    guard let method = self.dependencies.router.method(named: header.method) else {
+    guard let served = self.dependencies.methods[header.method] else {
       let error = RPCError(code: .unimplemented, message: "unknown method '\(header.method)'")
-      return self.reject(streamID, error, metrics)
+      return self.reject(streamID, error, self.dependencies.metrics.unknownMethod)
     }
+    let (method, metrics) = (served.routed, served.metrics)
     let tenantID: String?
     do {
       tenantID = try principal.authorize(method.access, requestedTenant: header.tenantID)
@@ -326,7 +330,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       connectionLogger: self.logger,
       allocator: context.channel.allocator
     )
-    let call = ServerCall(streamID: streamID, method: method, context: requestContext, metrics: metrics)
+    // Opened when the read that carried its CALL began: one clock reading fewer per call.
+    let call = ServerCall(
+      streamID: streamID, method: method, context: requestContext, metrics: metrics, openedAt: self.lastActivity)
     self.calls[streamID] = call
     if let timeout {
       call.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
@@ -340,7 +346,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func reject(_ streamID: UInt32, _ error: RPCError, _ metrics: MethodMetrics) {
     guard let context = self.context else { return }
-    metrics.ended(error.code)
+    self.count(error.code, of: metrics)
     self.writeStatus(error, streamID: streamID, context: context)
     context.flush()
     self.act(self.machine.streamClosed(streamID))
@@ -462,7 +468,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
           var buffer = context.channel.allocator.buffer(capacity: 2 * Frame.headerLength + bytes.count)
           buffer.writeFrame(.message, streamID: streamID, payload: bytes)
           buffer.writeFrame(.status, streamID: streamID, payload: EmptyCollection())
-          call.ended(.ok)
+          self.count(.ok, of: call.metrics, openedAt: call.openedAt)
           context.write(self.wrapOutboundOut(buffer), promise: nil)
         } catch {
           self.writeStatus(self.status(for: error, call: call), of: call, context: context)
@@ -487,8 +493,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.callEnded(streamID)
   }
 
+  /// After the call's STATUS, whose `count` set `lastActivity`.
   private func callEnded(_ streamID: UInt32) {
-    self.lastActivity = .now()
     self.act(self.machine.streamClosed(streamID))
     self.resumeReadsIfPossible()
   }
@@ -570,7 +576,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   /// The STATUS that ends `call`, counted in its method's metrics.
   private func writeStatus(_ error: RPCError, of call: ServerCall, context: ChannelHandlerContext) {
-    call.ended(error.code)
+    self.count(error.code, of: call.metrics, openedAt: call.openedAt)
     self.writeStatus(error, streamID: call.streamID, context: context)
+  }
+
+  /// Counts a call's STATUS, and its time since CALL if it ran. A call that ran is also the
+  /// connection's last activity (`callEnded`).
+  private func count(_ code: RPCError.Code, of metrics: MethodMetrics, openedAt: NIODeadline? = nil) {
+    var duration: TimeAmount?
+    if let openedAt {
+      self.lastActivity = .now()
+      duration = self.lastActivity - openedAt
+    }
+    metrics.ended(code, after: duration)
   }
 }

@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import NIOCore
 public import Prometheus
 import TallyWire
 
@@ -11,26 +11,21 @@ import TallyWire
 public final class ServerMetrics: Sendable {
   public let registry: PrometheusCollectorRegistry
   private let methods: [String: MethodMetrics]
-  private let unknownMethod: MethodMetrics
+  /// Every method's series, in the order they are written out.
+  private let methodsInOrder: [MethodMetrics]
+  /// Where calls of methods the server does not serve are counted.
+  let unknownMethod: MethodMetrics
   let connectionsOpen: Gauge
   let connectionsAccepted: Counter
   let connectionsRefused: Counter
   let hellosRefused: Counter
 
-  /// Durations from CALL to STATUS: from a ping (tens of µs) to a large tenant's dashboard (s).
-  static let durationBuckets: [Duration] = [
-    .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
-    .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-    .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
-  ]
-
   /// `methodNames`: the methods the server serves (`Router.methodNames`); each gets its series.
   public init(methodNames: [String], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
     self.registry = registry
-    var methods: [String: MethodMetrics] = [:]
-    for name in methodNames { methods[name] = MethodMetrics(method: name, registry: registry) }
-    self.methods = methods
-    self.unknownMethod = MethodMetrics(method: "unknown", registry: registry)
+    self.methodsInOrder = (methodNames.sorted() + ["unknown"]).map(MethodMetrics.init(method:))
+    self.unknownMethod = self.methodsInOrder[self.methodsInOrder.count - 1]
+    self.methods = Dictionary(uniqueKeysWithValues: self.methodsInOrder.dropLast().map { ($0.method, $0) })
     self.connectionsOpen = registry.makeGauge(
       descriptor: .tally("connections_open", help: "Connections open now, from TCP accept to close."))
     self.connectionsAccepted = registry.makeCounter(
@@ -49,46 +44,11 @@ public final class ServerMetrics: Sendable {
     self.methods[name] ?? self.unknownMethod
   }
 
-  /// The text a Prometheus scrape reads (format 0.0.4).
+  /// The text a Prometheus scrape reads (format 0.0.4): the registry's series, then the calls'.
   public func exposition() -> [UInt8] {
-    self.registry.emitToBuffer()
-  }
-}
-
-/// One method's calls by status code and their durations.
-///
-/// The counter of each code is made the first time a call ends with it: a method shows the codes
-/// it has answered, not seventeen zeros.
-final class MethodMetrics: Sendable {
-  private let method: String
-  private let registry: PrometheusCollectorRegistry
-  private let calls: NIOLockedValueBox<[Int: Counter]>
-  private let durations: DurationHistogram
-
-  init(method: String, registry: PrometheusCollectorRegistry) {
-    self.method = method
-    self.registry = registry
-    self.calls = NIOLockedValueBox([:])
-    self.durations = registry.makeDurationHistogram(
-      descriptor: .tally(
-        "call_duration", unit: "seconds", help: "Time from a call's CALL frame to its STATUS, for calls the server ran."
-      ),
-      labels: [("method", method)], buckets: ServerMetrics.durationBuckets)
-  }
-
-  /// A call ended with `code`; `duration` is nil for one refused before it ran (unknown method,
-  /// denied, over its tenant's rate or its connection's streams).
-  func ended(_ code: RPCError.Code, after duration: Duration? = nil) {
-    if let duration { self.durations.record(duration) }
-    let counter = self.calls.withLockedValue { counters in
-      if let counter = counters[code.rawValue] { return counter }
-      let counter = self.registry.makeCounter(
-        descriptor: .tally("calls", unit: "total", help: "Calls ended, by method and status code."),
-        labels: [("method", self.method), ("code", code.description)])
-      counters[code.rawValue] = counter
-      return counter
-    }
-    counter.increment()
+    var text = self.registry.emitToBuffer()
+    MethodMetrics.writeCalls(self.methodsInOrder, into: &text)
+    return text
   }
 }
 

@@ -6,9 +6,10 @@ import ServiceLifecycle
 import Synchronization
 import TallyClient
 import TallyProto
-import TallyServer
 import TallyWire
 import Testing
+
+@testable import TallyServer
 
 /// What `ServerMetrics` counts, read from its exposition and through `MetricsEndpoint` on loopback.
 @Suite struct MetricsTests {
@@ -125,6 +126,42 @@ import Testing
       }
     }
   }
+}
+
+/// The duration buckets' bounds hold their own value, as Prometheus's `le` does.
+@Test func durationBucketsIncludeTheirBound() {
+  #expect(MethodMetrics.bucket(of: 0) == 0)
+  #expect(MethodMetrics.bucket(of: 100_000) == 0)
+  #expect(MethodMetrics.bucket(of: 100_001) == 1)
+  #expect(MethodMetrics.bucket(of: 1_000_000_000) == 12)
+  #expect(MethodMetrics.bucketBounds[12].label == "1")
+  #expect(MethodMetrics.bucket(of: 30_000_000_000) == 16)
+  #expect(MethodMetrics.bucket(of: 30_000_000_001) == MethodMetrics.bucketBounds.count)
+}
+
+/// Cumulative buckets, the sum in seconds, and the count, as a scrape reads them.
+@Test func histogramIsWrittenCumulativelyInSeconds() {
+  let metrics = ServerMetrics(methodNames: ["tally.v1.A/B"])
+  let method = metrics.method(named: "tally.v1.A/B")
+  method.ended(.ok, after: .microseconds(50))
+  method.ended(.ok, after: .milliseconds(3))
+  method.ended(.deadlineExceeded, after: .seconds(40))
+  let text = String(decoding: metrics.exposition(), as: UTF8.self)
+  for line in [
+    #"tally_calls_total{method="tally.v1.A/B",code="OK"} 2"#,
+    #"tally_calls_total{method="tally.v1.A/B",code="DEADLINE_EXCEEDED"} 1"#,
+    #"tally_call_duration_seconds_bucket{method="tally.v1.A/B",le="0.0001"} 1"#,
+    #"tally_call_duration_seconds_bucket{method="tally.v1.A/B",le="0.0025"} 1"#,
+    #"tally_call_duration_seconds_bucket{method="tally.v1.A/B",le="0.005"} 2"#,
+    #"tally_call_duration_seconds_bucket{method="tally.v1.A/B",le="30"} 2"#,
+    #"tally_call_duration_seconds_bucket{method="tally.v1.A/B",le="+Inf"} 3"#,
+    #"tally_call_duration_seconds_sum{method="tally.v1.A/B"} 40.00305"#,
+    #"tally_call_duration_seconds_count{method="tally.v1.A/B"} 3"#,
+  ] {
+    #expect(text.contains(line + "\n"), "\(line) not in \(text)")
+  }
+  // A method without calls has no series yet.
+  #expect(!text.contains(#"method="unknown""#))
 }
 
 extension TestServer {
