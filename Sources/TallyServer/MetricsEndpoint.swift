@@ -1,3 +1,4 @@
+import Atomics
 public import Logging
 public import NIOCore
 import NIOHTTP1
@@ -13,13 +14,19 @@ public final class MetricsEndpoint: Service, Sendable {
     public var host: String
     /// 0 picks a free port; `localAddress` tells which.
     public var port: Int
-    /// A scraper's connection idle this long is closed.
-    public var idleTimeout: Duration
+    /// A connection that has not sent a whole request head this long after it opened, or after
+    /// its last answer, is closed: bytes that trickle in do not keep it open.
+    public var requestTimeout: Duration
+    /// Connections beyond this many are closed at once: scrapers need one or two.
+    public var maxConnections: Int
 
-    public init(host: String = "127.0.0.1", port: Int = 9464, idleTimeout: Duration = .seconds(60)) {
+    public init(
+      host: String = "127.0.0.1", port: Int = 9464, requestTimeout: Duration = .seconds(30), maxConnections: Int = 16
+    ) {
       self.host = host
       self.port = port
-      self.idleTimeout = idleTimeout
+      self.requestTimeout = requestTimeout
+      self.maxConnections = maxConnections
     }
   }
 
@@ -55,96 +62,42 @@ public final class MetricsEndpoint: Service, Sendable {
   public func run() async throws {
     let metrics = self.metrics
     let beforeScrape = self.beforeScrape
-    let idleTimeout = TimeAmount(self.configuration.idleTimeout)
+    let requestTimeout = TimeAmount(self.configuration.requestTimeout)
+    let maxConnections = self.configuration.maxConnections
+    let open = ManagedAtomic(0)
     let channel: any Channel
     do {
       channel = try await ServerBootstrap(group: self.group)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .childChannelInitializer { channel in
           channel.eventLoop.makeCompletedFuture {
+            guard open.wrappingIncrementThenLoad(ordering: .relaxed) <= maxConnections else {
+              open.wrappingDecrement(ordering: .relaxed)
+              channel.close(promise: nil)
+              return
+            }
+            channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(IdleStateHandler(allTimeout: idleTimeout))
             try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-            try pipeline.addHandler(MetricsRequestHandler(metrics: metrics, beforeScrape: beforeScrape))
+            try pipeline.addHandler(
+              MetricsRequestHandler(metrics: metrics, requestTimeout: requestTimeout, beforeScrape: beforeScrape))
           }
         }
         .bind(host: self.configuration.host, port: self.configuration.port).get()
     } catch {
+      self.logger.error(
+        "metrics not served: cannot listen",
+        metadata: ["address": "\(self.configuration.host):\(self.configuration.port)", "error": "\(error)"])
       self.boundAddress.fail(error)
       throw error
     }
     if let address = channel.localAddress { self.boundAddress.succeed(address) }
     self.logger.info(
       "metrics listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "path": "/metrics"])
-    try await withGracefulShutdownHandler {
+    try await withTaskCancellationOrGracefulShutdownHandler {
       try await channel.closeFuture.get()
-    } onGracefulShutdown: {
+    } onCancelOrGracefulShutdown: {
       channel.close(promise: nil)
     }
-  }
-}
-
-/// Answers each request on a scraper's connection: the metrics for `GET /metrics`, an error for
-/// anything else.
-private final class MetricsRequestHandler: ChannelInboundHandler {
-  typealias InboundIn = HTTPServerRequestPart
-  typealias OutboundOut = HTTPServerResponsePart
-
-  private let metrics: ServerMetrics
-  private let beforeScrape: @Sendable () -> Void
-  private var request: HTTPRequestHead?
-
-  init(metrics: ServerMetrics, beforeScrape: @escaping @Sendable () -> Void) {
-    self.metrics = metrics
-    self.beforeScrape = beforeScrape
-  }
-
-  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    switch self.unwrapInboundIn(data) {
-    case .head(let head): self.request = head
-    case .body: break  // a scrape has no body; any other request's is not read
-    case .end:
-      guard let head = self.request else { return }
-      self.request = nil
-      self.respond(to: head, context: context)
-    }
-  }
-
-  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-    if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
-    context.fireUserInboundEventTriggered(event)
-  }
-
-  private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
-    let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-    let status: HTTPResponseStatus
-    var headers = HTTPHeaders()
-    let body: [UInt8]
-    if path != "/metrics" {
-      status = .notFound
-      body = Array("not found: the metrics are at GET /metrics\n".utf8)
-    } else if head.method != .GET && head.method != .HEAD {
-      status = .methodNotAllowed
-      headers.add(name: "Allow", value: "GET, HEAD")
-      body = Array("method not allowed: the metrics are read with GET\n".utf8)
-    } else {
-      self.beforeScrape()
-      status = .ok
-      headers.add(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
-      body = self.metrics.exposition()
-    }
-    if status != .ok { headers.add(name: "Content-Type", value: "text/plain; charset=utf-8") }
-    headers.add(name: "Content-Length", value: "\(body.count)")
-    let keepAlive = head.isKeepAlive
-    if !keepAlive { headers.add(name: "Connection", value: "close") }
-    context.write(
-      self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
-      promise: nil)
-    if head.method != .HEAD {
-      context.write(
-        self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-    }
-    let written = context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
-    if !keepAlive { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
   }
 }

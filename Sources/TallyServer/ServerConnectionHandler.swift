@@ -158,6 +158,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.idleTimer?.cancel()
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
+      self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
     }
     self.calls.removeAll()
     self.writabilityWaiters.failAll(ChannelError.ioOnClosedChannel)

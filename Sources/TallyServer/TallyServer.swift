@@ -76,14 +76,16 @@ public final class TallyServer: Service, Sendable {
       metadata: ["address": "\(address.map { "\($0)" } ?? "?")", "tls": "\(self.configuration.tls != nil)"]
     )
 
-    try await withGracefulShutdownHandler {
+    // Cancelled (another service of the group failed): no grace period, every connection closes.
+    try await withTaskCancellationOrGracefulShutdownHandler {
       try await channel.closeFuture.get()
-    } onGracefulShutdown: {
+    } onCancelOrGracefulShutdown: {
       self.logger.info("shutting down: no new connections, GOAWAY to \(self.connections.count) open ones")
       channel.close(promise: nil)
       self.connections.beginShutdown()
     }
-    await self.connections.waitUntilClosed(gracePeriod: self.configuration.shutdownGracePeriod, logger: self.logger)
+    let gracePeriod = Task.isCancelled ? .zero : self.configuration.shutdownGracePeriod
+    await self.connections.waitUntilClosed(gracePeriod: gracePeriod, logger: self.logger)
     self.logger.info("stopped")
   }
 
@@ -195,13 +197,13 @@ final class ConnectionRegistry: Sendable {
     for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent()) }
   }
 
-  /// Waits for every connection to close; past the grace period, closes what is left.
+  /// Waits for every connection to close; past the grace period, or once cancelled, closes what is left.
   func waitUntilClosed(gracePeriod: Duration, logger: Logger) async {
     let deadline = ContinuousClock.now + gracePeriod
     while true {
       let channels = self.state.withLockedValue { Array($0.channels.values) }
       guard let channel = channels.first else { return }
-      if ContinuousClock.now >= deadline {
+      if ContinuousClock.now >= deadline || Task.isCancelled {
         logger.warning("grace period over: closing \(channels.count) connections with calls in flight")
         for channel in channels { channel.close(promise: nil) }
         for channel in channels { try? await channel.closeFuture.get() }

@@ -123,6 +123,7 @@ struct Dev: AsyncParsableCommand {
       authenticator: authenticator,
       database: (pool, sealingKeys),
       metrics: self.metricsPort == 0 ? nil : MetricsEndpoint.Configuration(port: self.metricsPort),
+      metricsOptional: true,
       logger: logger
     )
   }

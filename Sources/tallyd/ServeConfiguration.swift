@@ -166,10 +166,10 @@ struct ServeConfiguration: Decodable {
       guard (1...65535).contains(port) else {
         throw ServerConfigurationError("metrics.port must be 1...65535, got \(port)")
       }
-      guard port != self.listen.port else {
-        throw ServerConfigurationError("metrics.port must differ from listen.port (\(port))")
-      }
       configuration.port = port
+    }
+    guard configuration.port != self.listen.port else {
+      throw ServerConfigurationError("metrics.port must differ from listen.port (\(configuration.port))")
     }
     return configuration
   }

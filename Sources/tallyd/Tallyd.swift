@@ -33,10 +33,10 @@ struct Serve: AsyncParsableCommand {
     let file = try ServeConfiguration.load(path: self.config)
     let logger = makeLogger(level: file.logLevel)
     let configuration = try file.serverConfiguration()
+    let metrics = try file.metricsConfiguration()
     guard let database = file.database else {
       return try await serve(
-        configuration: configuration, authenticator: try file.authenticator(), metrics: file.metricsConfiguration(),
-        logger: logger)
+        configuration: configuration, authenticator: try file.authenticator(), metrics: metrics, logger: logger)
     }
     // The keys first: a server that cannot seal answers must not migrate and then fail to start.
     let sealingKeys = try file.answerSealingKeys()
@@ -51,7 +51,7 @@ struct Serve: AsyncParsableCommand {
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     try await serve(
       configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool),
-      database: (pool, sealingKeys), metrics: file.metricsConfiguration(), logger: logger)
+      database: (pool, sealingKeys), metrics: metrics, logger: logger)
   }
 }
 
@@ -89,23 +89,22 @@ func migrate(ownerURL: String, directory: String, logger: Logger) throws {
 }
 
 /// Builds the router and runs the server in a service group that turns SIGTERM/SIGINT into a graceful shutdown.
-/// `metrics`: where to serve Prometheus's `/metrics`, if anywhere.
+/// `metrics`: where to serve Prometheus's `/metrics`, if anywhere; `metricsOptional`: the server
+/// runs on without them when that address is taken (`tallyd dev`, whose port is not chosen).
 func serve(
   configuration: ServerConfiguration,
   authenticator: any Authenticator,
   database: (pool: PostgresPool, sealingKeys: AnswerSealingKeys)? = nil,
   metrics metricsEndpoint: MetricsEndpoint.Configuration? = nil,
+  metricsOptional: Bool = false,
   logger: Logger
 ) async throws {
   let pool = database?.pool
   var router = Router()
   SystemService(limits: configuration.limits).register(into: &router)
   var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+  var beforeServer: [ServiceGroupConfiguration.ServiceConfiguration] = []
   let registry = PrometheusCollectorRegistry()
-  let unopenedRounds = registry.makeGauge(
-    descriptor: .tally(
-      "sealed_rounds_unopened",
-      help: "Closed survey rounds whose sealed answers did not open at the last minute's pass (see the log)."))
   if let (pool, sealingKeys) = database {
     // Every tallyd of a database needs the same key: the fingerprints let an operator compare.
     logger.info(
@@ -120,6 +119,10 @@ func serve(
     KpiService(pool: pool).register(into: &router)
     router.replayRepeatedWrites(IdempotentCalls(pool: pool))
     services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
+    let unopenedRounds = registry.makeGauge(
+      descriptor: .tally(
+        "sealed_rounds_unopened",
+        help: "Closed survey rounds whose sealed answers did not open at the last pass that ran (see the log)."))
     services.append(
       .init(
         service: SurveyRoundsTimer(pool: pool, sealingKeys: sealingKeys, unopenedRounds: unopenedRounds, logger: logger)
@@ -135,16 +138,17 @@ func serve(
   )
   if let metricsEndpoint {
     let poolMetrics = pool.map { DatabasePoolMetrics(pool: $0, registry: registry) }
-    services.append(
-      .init(
-        service: MetricsEndpoint(configuration: metricsEndpoint, metrics: metrics, logger: logger) {
-          poolMetrics?.update()
-        }))
+    let endpoint = MetricsEndpoint(configuration: metricsEndpoint, metrics: metrics, logger: logger) {
+      poolMetrics?.update()
+    }
+    // Before the server: the group stops its services in reverse order, so the endpoint still
+    // answers while the server drains.
+    beforeServer.append(.init(service: endpoint, failureTerminationBehavior: metricsOptional ? .ignore : .cancelGroup))
   }
   if let pool { services.append(.init(service: TenantCallRateRefresh(pool: pool, server: server, logger: logger))) }
   let group = ServiceGroup(
     configuration: ServiceGroupConfiguration(
-      services: [.init(service: server)] + services,
+      services: beforeServer + [.init(service: server)] + services,
       gracefulShutdownSignals: [.sigterm, .sigint],
       logger: logger
     )

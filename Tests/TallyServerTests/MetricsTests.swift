@@ -5,6 +5,7 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import TallyClient
+import TallyCore
 import TallyProto
 import TallyWire
 import Testing
@@ -81,6 +82,61 @@ import Testing
     }
   }
 
+  /// Each way the connection ends a call is counted once: refused past `maxConcurrentStreams`,
+  /// past its deadline, cancelled by the client, and cut off by the connection's close.
+  @Test func callsTheConnectionEndsAreCountedOnce() async throws {
+    try await TestServer.with(limits: ServerLimits(maxConcurrentStreams: 2)) { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      #expect(await connection.nextFrame()?.type == .welcome)
+      try await connection.send(.call, streamID: 1, Self.callHeader("tally.test.Probe/Block"))
+      try await connection.send(.call, streamID: 2, Self.callHeader("tally.test.Probe/Block", timeoutMs: 100))
+      try await connection.send(.call, streamID: 3, Self.callHeader("tally.test.Probe/Block"))
+      #expect(await connection.nextStatus()?.1.code == .resourceExhausted)
+      #expect(await connection.nextStatus()?.1.code == .deadlineExceeded)
+      var cancel = ByteBuffer()
+      cancel.writeFrame(.cancel, streamID: 1, payload: EmptyCollection())
+      try await connection.send(Array(cancel.readableBytesView))
+      #expect(await connection.nextStatus()?.1.code == .cancelled)
+      try await connection.send(.call, streamID: 4, Self.callHeader("tally.test.Probe/Block"))
+      try await connection.send(.message, flags: .endStream, streamID: 4, Tally_V1_PingRequest())
+      #expect(try await server.probe.waitFor { $0.started == 1 })
+      await connection.close()
+
+      let block = #"{method="tally.test.Probe/Block""#
+      let closed = try await waitFor {
+        server.metricsText().contains("tally_calls_total\(block),code=\"CANCELLED\"} 2\n")
+      }
+      let text = server.metricsText()
+      #expect(closed, "\(text)")
+      #expect(text.contains("tally_calls_total\(block),code=\"RESOURCE_EXHAUSTED\"} 1\n"))
+      #expect(text.contains("tally_calls_total\(block),code=\"DEADLINE_EXCEEDED\"} 1\n"))
+      #expect(text.contains("tally_call_duration_seconds_count\(block)} 3\n"), "\(text)")
+    }
+  }
+
+  @Test func callsOverTheTenantsRateAreCounted() async throws {
+    try await TestServer.with(limits: ServerLimits(tenantCallsPerSecond: 1, tenantCallBurst: 1)) { server, _ in
+      var configuration = server.clientConfiguration(apiKey: TestKeys.readerKey)
+      configuration.maxRateLimitWait = .zero
+      let reader = try TallyClient(configuration: configuration)
+      let (admitted, refusal) = try await pingUntilRefused(reader)
+      #expect(refusal?.code == .resourceExhausted)
+      let text = server.metricsText()
+      #expect(text.contains(#"tally_calls_total{method="tally.v1.SystemService/Ping",code="OK"} \#(admitted)"#))
+      #expect(text.contains(#"tally_calls_total{method="tally.v1.SystemService/Ping",code="RESOURCE_EXHAUSTED"} 1"#))
+      #expect(text.contains(#"tally_call_duration_seconds_count{method="tally.v1.SystemService/Ping"} \#(admitted)"#))
+      await reader.close()
+    }
+  }
+
+  private static func callHeader(_ method: String, timeoutMs: UInt64 = 0) -> Tally_V1_CallHeader {
+    var header = Tally_V1_CallHeader()
+    header.method = method
+    header.timeoutMs = timeoutMs
+    return header
+  }
+
   /// A real scrape over loopback HTTP: the metrics at GET /metrics, and a clear error elsewhere.
   @Test func endpointServesTheMetricsOverHTTP() async throws {
     try await TestServer.with { server, _ in
@@ -91,7 +147,8 @@ import Testing
       logger.logLevel = .critical
       let scrapes = ScrapeCounter()
       let endpoint = MetricsEndpoint(
-        configuration: .init(host: "127.0.0.1", port: 0), metrics: server.server.metrics, logger: logger
+        configuration: .init(host: "127.0.0.1", port: 0, requestTimeout: .milliseconds(300)),
+        metrics: server.server.metrics, logger: logger
       ) { scrapes.add() }
       let group = ServiceGroup(services: [endpoint], logger: logger)
       try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -109,10 +166,12 @@ import Testing
         #expect(missing.hasPrefix("HTTP/1.0 404 Not Found\r\n"), "\(missing)")
         #expect(missing.contains("the metrics are at GET /metrics"))
 
+        // Answered at its head, the connection closed at once: the body is never read.
         let post = try await httpExchange(
-          port: port, "POST /metrics HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello")
-        #expect(post.hasPrefix("HTTP/1.0 405 Method Not Allowed\r\n"), "\(post)")
+          port: port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(post.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"), "\(post)")
         #expect(post.contains("Allow: GET, HEAD\r\n"))
+        #expect(post.contains("Connection: close\r\n"))
 
         // Two scrapes on one kept-alive connection, as Prometheus does.
         let twice = try await httpExchange(
@@ -120,6 +179,12 @@ import Testing
           "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(twice.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 3, "\(twice)")
         #expect(scrapes.count == 3)
+
+        // A head that never ends does not hold the connection past the request timeout.
+        let started = ContinuousClock.now
+        let trickle = try await httpExchange(port: port, "GET /metr")
+        #expect(trickle.isEmpty)
+        #expect(ContinuousClock.now - started < .seconds(10))
 
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
@@ -164,8 +229,46 @@ import Testing
   #expect(!text.contains(#"method="unknown""#))
 }
 
+/// A metrics port already taken stops the server beside it at once, instead of leaving it serving
+/// (or waiting) in a group that is being cancelled.
+@Test func aMetricsPortTakenStopsTheServerBesideIt() async throws {
+  try await TestServer.with { taken, _ in
+    var logger = Logger(label: "tally-test-metrics")
+    logger.logLevel = .critical
+    let server = TallyServer(
+      configuration: ServerConfiguration(
+        host: "127.0.0.1", port: 0,
+        tls: .init(
+          certificateChainPath: testCertificates.serverCertificatePath, privateKeyPath: testCertificates.serverKeyPath)),
+      router: TestServer.router(limits: ServerLimits(), probe: Probe()), authenticator: TestKeys.authenticator,
+      logger: logger)
+    let endpoint = MetricsEndpoint(configuration: .init(port: taken.port), metrics: server.metrics, logger: logger)
+    let group = ServiceGroup(services: [endpoint, server], logger: logger)
+    let outcome = Outcome()
+    let run = Task {
+      do {
+        try await group.run()
+        outcome.value.withLock { $0 = "returned" }
+      } catch {
+        outcome.value.withLock { $0 = "threw" }
+      }
+    }
+    // Not awaited past 20 s: a server that ignores the group's cancellation would hang the test.
+    let ended = try await waitFor(.seconds(20)) { outcome.value.withLock { $0 != nil } }
+    if !ended {
+      run.cancel()
+      await group.triggerGracefulShutdown()
+    }
+    #expect(outcome.value.withLock { $0 } == "threw")
+  }
+}
+
 extension TestServer {
   func metricsText() -> String { String(decoding: self.server.metrics.exposition(), as: UTF8.self) }
+}
+
+private final class Outcome: Sendable {
+  let value = Mutex<String?>(nil)
 }
 
 private final class ScrapeCounter: Sendable {
@@ -174,9 +277,9 @@ private final class ScrapeCounter: Sendable {
   func add() { self.value.withLock { $0 += 1 } }
 }
 
-/// Waits up to ten seconds for `condition`.
-private func waitFor(_ condition: () -> Bool) async throws -> Bool {
-  let deadline = ContinuousClock.now + .seconds(10)
+/// Waits up to `timeout` for `condition`.
+private func waitFor(_ timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
+  let deadline = ContinuousClock.now + timeout
   while ContinuousClock.now < deadline {
     if condition() { return true }
     try await Task.sleep(for: .milliseconds(10))
