@@ -89,16 +89,16 @@ import Testing
       let connection = try await RawConnection(port: server.port)
       try await connection.handshake()
       #expect(await connection.nextFrame()?.type == .welcome)
-      try await connection.send(.call, streamID: 1, Self.callHeader("tally.test.Probe/Block"))
-      try await connection.send(.call, streamID: 2, Self.callHeader("tally.test.Probe/Block", timeoutMs: 100))
-      try await connection.send(.call, streamID: 3, Self.callHeader("tally.test.Probe/Block"))
+      try await connection.send(.call, streamID: 1, callHeader("tally.test.Probe/Block"))
+      try await connection.send(.call, streamID: 2, callHeader("tally.test.Probe/Block", timeoutMs: 100))
+      try await connection.send(.call, streamID: 3, callHeader("tally.test.Probe/Block"))
       #expect(await connection.nextStatus()?.1.code == .resourceExhausted)
       #expect(await connection.nextStatus()?.1.code == .deadlineExceeded)
       var cancel = ByteBuffer()
       cancel.writeFrame(.cancel, streamID: 1, payload: EmptyCollection())
       try await connection.send(Array(cancel.readableBytesView))
       #expect(await connection.nextStatus()?.1.code == .cancelled)
-      try await connection.send(.call, streamID: 4, Self.callHeader("tally.test.Probe/Block"))
+      try await connection.send(.call, streamID: 4, callHeader("tally.test.Probe/Block"))
       try await connection.send(.message, flags: .endStream, streamID: 4, Tally_V1_PingRequest())
       #expect(try await server.probe.waitFor { $0.started == 1 })
       await connection.close()
@@ -128,13 +128,6 @@ import Testing
       #expect(text.contains(#"tally_call_duration_seconds_count{method="tally.v1.SystemService/Ping"} \#(admitted)"#))
       await reader.close()
     }
-  }
-
-  private static func callHeader(_ method: String, timeoutMs: UInt64 = 0) -> Tally_V1_CallHeader {
-    var header = Tally_V1_CallHeader()
-    header.method = method
-    header.timeoutMs = timeoutMs
-    return header
   }
 
   /// A real scrape over loopback HTTP: the metrics at GET /metrics, and a clear error elsewhere.

@@ -7,13 +7,6 @@ import Testing
 
 /// Bytes a well-behaved client would never send, over real TLS: each ends as PROTOCOL.md says.
 @Suite struct ProtocolErrorTests {
-  private func callHeader(_ method: String, timeoutMs: UInt64 = 0) -> Tally_V1_CallHeader {
-    var header = Tally_V1_CallHeader()
-    header.method = method
-    header.timeoutMs = timeoutMs
-    return header
-  }
-
   @Test func wrongMagicGetsProtocolErrorAndClose() async throws {
     try await TestServer.with { server, _ in
       let connection = try await RawConnection(port: server.port)
@@ -39,7 +32,7 @@ import Testing
     try await TestServer.with { server, _ in
       let connection = try await RawConnection(port: server.port)
       try await connection.send(ConnectionMagic.bytes)
-      try await connection.send(.call, streamID: 1, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping"))
       #expect(await connection.nextGoAway()?.code == .protocolError)
       #expect(await connection.waitForClose())
     }
@@ -67,12 +60,12 @@ import Testing
     try await TestServer.with { server, _ in
       let connection = try await RawConnection(port: server.port)
       try await connection.handshake()
-      try await connection.send(.call, streamID: 5, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.call, streamID: 5, callHeader("tally.v1.SystemService/Ping"))
       try await connection.send(.message, flags: .endStream, streamID: 5, Tally_V1_PingRequest())
       let status = await connection.nextStatus()
       #expect(status?.0 == 5)
       #expect(status?.1.code == .ok)
-      try await connection.send(.call, streamID: 5, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.call, streamID: 5, callHeader("tally.v1.SystemService/Ping"))
       let goAway = await connection.nextGoAway()
       #expect(goAway?.code == .protocolError)
       #expect(goAway?.lastStreamID == 5)
@@ -129,7 +122,7 @@ import Testing
       try await connection.handshake()
       #expect(await connection.nextFrame()?.type == .welcome)
       for id: UInt32 in 1...3 {
-        try await connection.send(.call, streamID: id, self.callHeader("tally.test.Probe/Block"))
+        try await connection.send(.call, streamID: id, callHeader("tally.test.Probe/Block"))
       }
       let refused = await connection.nextStatus()
       #expect(refused?.0 == 3)
@@ -141,7 +134,7 @@ import Testing
       let cancelled = await connection.nextStatus()
       #expect(cancelled?.0 == 1)
       #expect(cancelled?.1.code == .cancelled)
-      try await connection.send(.call, streamID: 4, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.call, streamID: 4, callHeader("tally.v1.SystemService/Ping"))
       try await connection.send(.message, flags: .endStream, streamID: 4, Tally_V1_PingRequest())
       let ok = await connection.nextStatus()
       #expect(ok?.0 == 4)
@@ -155,13 +148,13 @@ import Testing
     try await TestServer.with { server, _ in
       let connection = try await RawConnection(port: server.port)
       try await connection.handshake()
-      try await connection.send(.call, streamID: 1, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping"))
       try await connection.send(.message, streamID: 1, Tally_V1_PingRequest())
       let status = await connection.nextStatus()
       #expect(status?.1.code == .invalidArgument)
       // The second MESSAGE races the STATUS and is ignored.
       try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
-      try await connection.send(.call, streamID: 2, self.callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.call, streamID: 2, callHeader("tally.v1.SystemService/Ping"))
       try await connection.send(.message, flags: .endStream, streamID: 2, Tally_V1_PingRequest())
       #expect(await connection.nextStatus()?.1.code == .ok)
     }
@@ -171,7 +164,7 @@ import Testing
     try await TestServer.with { server, _ in
       let connection = try await RawConnection(port: server.port)
       try await connection.handshake()
-      try await connection.send(.call, streamID: 1, self.callHeader("tally.v1.SystemService/Ping", timeoutMs: .max))
+      try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping", timeoutMs: .max))
       try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
       #expect(await connection.nextStatus()?.1.code == .ok)
     }

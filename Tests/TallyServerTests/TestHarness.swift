@@ -211,6 +211,14 @@ struct TestServer {
   }
 }
 
+/// The CALL header of a call to `method`, for `RawConnection.send`.
+func callHeader(_ method: String, timeoutMs: UInt64 = 0) -> Tally_V1_CallHeader {
+  var header = Tally_V1_CallHeader()
+  header.method = method
+  header.timeoutMs = timeoutMs
+  return header
+}
+
 /// A TLS connection that speaks raw frames, for the protocol's error cases.
 final class RawConnection: Sendable {
   private let channel: any Channel
