@@ -49,10 +49,16 @@ public final class PostgresPool: Sendable {
   public struct Usage: Sendable, Equatable {
     /// Connections (threads) the pool has.
     public var size: Int
-    /// Connections running a job.
+    /// Connections running a job, or connecting.
     public var busy: Int
     /// Jobs waiting for a connection.
     public var queued: Int
+
+    public init(size: Int, busy: Int, queued: Int) {
+      self.size = size
+      self.busy = busy
+      self.queued = queued
+    }
   }
 
   public var usage: Usage {

@@ -18,7 +18,8 @@ struct DatabasePoolMetrics: Sendable {
     self.idle = registry.makeGauge(descriptor: connections, labels: [("state", "idle")])
     self.queued = registry.makeGauge(
       descriptor: .tally(
-        "database_queued_jobs", help: "Calls' database work waiting for a free connection of the pool."))
+        "database_queued_jobs",
+        help: "Database work (calls', HELLOs', timers') waiting for a free connection of the pool."))
   }
 
   func update() {

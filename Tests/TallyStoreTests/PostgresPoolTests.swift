@@ -49,6 +49,26 @@ import Testing
     #expect(backends <= 8)
   }
 
+  /// The metrics' view of the pool: connections at work, and work waiting for one.
+  @Test func usageCountsBusyConnectionsAndQueuedWork() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 2)
+    defer { pool.close() }
+    let release = DispatchSemaphore(value: 0)
+    let jobs = (0..<3).map { _ in
+      Task { try await pool.withConnection { _ in release.wait() } }
+    }
+    #expect(try await Self.eventually { pool.usage == PostgresPool.Usage(size: 2, busy: 2, queued: 1) })
+    for _ in jobs { release.signal() }
+    for job in jobs { try await job.value }
+    #expect(try await Self.eventually { pool.usage == PostgresPool.Usage(size: 2, busy: 0, queued: 0) })
+  }
+
+  private static func eventually(_ condition: () -> Bool) async throws -> Bool {
+    for _ in 0..<1000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+    return condition()
+  }
+
   @Test func cancellingTheCallerStopsTheStatementAndFreesTheConnection() async throws {
     let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool(size: 1)
