@@ -89,9 +89,13 @@ import Testing
       let connection = try await RawConnection(port: server.port)
       try await connection.handshake()
       #expect(await connection.nextFrame()?.type == .welcome)
-      try await connection.send(.call, streamID: 1, callHeader("tally.test.Probe/Block"))
-      try await connection.send(.call, streamID: 2, callHeader("tally.test.Probe/Block", timeoutMs: 100))
-      try await connection.send(.call, streamID: 3, callHeader("tally.test.Probe/Block"))
+      // One write, read at once: stream 3 is refused before stream 2's deadline can free its place.
+      var calls = ByteBuffer()
+      for (id, timeout) in [(UInt32(1), UInt64(0)), (2, 100), (3, 0)] {
+        let header = try callHeader("tally.test.Probe/Block", timeoutMs: timeout).encodedBytes()
+        calls.writeFrame(.call, streamID: id, payload: header)
+      }
+      try await connection.send(Array(calls.readableBytesView))
       #expect(await connection.nextStatus()?.1.code == .resourceExhausted)
       #expect(await connection.nextStatus()?.1.code == .deadlineExceeded)
       var cancel = ByteBuffer()
