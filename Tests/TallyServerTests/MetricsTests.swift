@@ -144,7 +144,7 @@ import Testing
       logger.logLevel = .critical
       let scrapes = ScrapeCounter()
       let endpoint = MetricsEndpoint(
-        configuration: .init(host: "127.0.0.1", port: 0, requestTimeout: .milliseconds(300)),
+        configuration: .init(host: "127.0.0.1", port: 0, requestTimeout: .seconds(2)),
         metrics: server.server.metrics, logger: logger
       ) { scrapes.add() }
       let group = ServiceGroup(services: [endpoint], logger: logger)
