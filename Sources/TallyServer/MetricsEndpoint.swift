@@ -94,6 +94,11 @@ public final class MetricsEndpoint: Service, Sendable {
     if let address = channel.localAddress { self.boundAddress.succeed(address) }
     self.logger.info(
       "metrics listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "path": "/metrics"])
+    if !["127.0.0.1", "::1", "localhost"].contains(self.configuration.host) {
+      self.logger.warning(
+        "metrics served beyond loopback, over plain HTTP and without a key: let only the scraper reach them",
+        metadata: ["host": "\(self.configuration.host)"])
+    }
     try await withTaskCancellationOrGracefulShutdownHandler {
       try await channel.closeFuture.get()
     } onCancelOrGracefulShutdown: {
