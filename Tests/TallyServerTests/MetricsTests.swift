@@ -135,6 +135,35 @@ import Testing
   }
 
   /// A real scrape over loopback HTTP: the metrics at GET /metrics, and a clear error elsewhere.
+  /// Past `maxConnections`, a connection is closed at once; a freed place serves again.
+  @Test func endpointHoldsAtMostItsConnections() async throws {
+    var logger = Logger(label: "tally-test-metrics")
+    logger.logLevel = .critical
+    let endpoint = MetricsEndpoint(
+      configuration: .init(host: "127.0.0.1", port: 0, maxConnections: 1),
+      metrics: ServerMetrics(methodNames: []), logger: logger)
+    let group = ServiceGroup(services: [endpoint], logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+      tasks.addTask { try await group.run() }
+      let port = try await endpoint.localAddress.port!
+      let held = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: port).get()
+      try await Task.sleep(for: .milliseconds(200))  // accepted before the next one
+      // Closed before it is read: the client sees the close, or a reset.
+      let refused = (try? await httpExchange(port: port, "GET /metrics HTTP/1.0\r\n\r\n")) ?? ""
+      #expect(refused.isEmpty, "\(refused)")
+      try await held.close()
+      var answer = ""
+      for _ in 0..<100 where !answer.hasPrefix("HTTP/1.0 200 OK") {
+        answer = try await httpExchange(port: port, "GET /metrics HTTP/1.0\r\n\r\n")
+        if !answer.hasPrefix("HTTP/1.0 200 OK") { try await Task.sleep(for: .milliseconds(20)) }
+      }
+      #expect(answer.hasPrefix("HTTP/1.0 200 OK"), "\(answer)")
+      await group.triggerGracefulShutdown()
+      try await tasks.waitForAll()
+    }
+  }
+
   @Test func endpointServesTheMetricsOverHTTP() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()
