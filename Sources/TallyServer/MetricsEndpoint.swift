@@ -1,4 +1,3 @@
-import Atomics
 public import Logging
 public import NIOCore
 import NIOHTTP1
@@ -17,7 +16,7 @@ public final class MetricsEndpoint: Service, Sendable {
     /// A connection that has not sent a whole request head this long after it opened, or after
     /// its last answer, is closed: bytes that trickle in do not keep it open.
     public var requestTimeout: Duration
-    /// Connections beyond this many are closed at once: scrapers need one or two.
+    /// Connections beyond this many are closed at once: scrapers need one or two (0: not limited).
     public var maxConnections: Int
 
     public init(
@@ -63,20 +62,18 @@ public final class MetricsEndpoint: Service, Sendable {
     let metrics = self.metrics
     let beforeScrape = self.beforeScrape
     let requestTimeout = TimeAmount(self.configuration.requestTimeout)
-    let maxConnections = self.configuration.maxConnections
-    let open = ManagedAtomic(0)
+    // One group: every scraper's connection counts against the same limit.
+    let scrapers = ConnectionCounts<Bool>(limit: self.configuration.maxConnections)
     let channel: any Channel
     do {
       channel = try await ServerBootstrap(group: self.group)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         .childChannelInitializer { channel in
           channel.eventLoop.makeCompletedFuture {
-            guard open.wrappingIncrementThenLoad(ordering: .relaxed) <= maxConnections else {
-              open.wrappingDecrement(ordering: .relaxed)
-              channel.close(promise: nil)
-              return
+            if let scrapers {
+              guard scrapers.open(true) else { return channel.close(promise: nil) }
+              channel.closeFuture.whenComplete { _ in scrapers.close(true) }
             }
-            channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
             let pipeline = channel.pipeline.syncOperations
             try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
             try pipeline.addHandler(

@@ -19,7 +19,7 @@ public final class TallyServer: Service, Sendable {
   private let dependencies: ServerConnectionHandler.Dependencies
   private let group: any EventLoopGroup
   private let logger: Logger
-  private let connections = ConnectionRegistry()
+  private let connections: ConnectionRegistry
   private let boundAddress: EventLoopPromise<SocketAddress>
   /// What the server counts; `MetricsEndpoint` serves it to Prometheus.
   public let metrics: ServerMetrics
@@ -36,6 +36,7 @@ public final class TallyServer: Service, Sendable {
     let metrics = metrics ?? ServerMetrics(methodNames: router.methodNames)
     self.configuration = configuration
     self.metrics = metrics
+    self.connections = ConnectionRegistry(openGauge: metrics.connectionsOpen)
     self.dependencies = .init(
       router: router,
       authenticator: authenticator,
@@ -123,8 +124,6 @@ public final class TallyServer: Service, Sendable {
             throw error
           }
           connections.add(channel)
-          dependencies.metrics.connectionsOpen.increment()
-          channel.closeFuture.whenComplete { _ in dependencies.metrics.connectionsOpen.decrement() }
         }
       }
   }
@@ -175,6 +174,10 @@ final class ConnectionRegistry: Sendable {
   }
 
   private let state = NIOLockedValueBox(State())
+  /// `tally_connections_open`, kept with the registry's own count.
+  private let openGauge: Gauge
+
+  init(openGauge: Gauge) { self.openGauge = openGauge }
 
   var count: Int { self.state.withLockedValue { $0.channels.count } }
 
@@ -183,8 +186,10 @@ final class ConnectionRegistry: Sendable {
       state.channels[ObjectIdentifier(channel)] = channel
       return state.shuttingDown
     }
+    self.openGauge.increment()
     channel.closeFuture.whenComplete { _ in
       _ = self.state.withLockedValue { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+      self.openGauge.decrement()
     }
     if shuttingDown { channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent()) }
   }
