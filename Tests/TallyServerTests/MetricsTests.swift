@@ -7,6 +7,7 @@ import Synchronization
 import TallyClient
 import TallyCore
 import TallyProto
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -74,7 +75,7 @@ import Testing
       _ = await expectStatus(.unauthenticated) { try await stranger.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
       await stranger.close()
       await client.close()
-      let closed = try await waitFor { server.metricsText().contains("tally_connections_open 0.0\n") }
+      let closed = try await waitUntil { server.metricsText().contains("tally_connections_open 0.0\n") }
       #expect(closed, "\(server.metricsText())")
       let text = server.metricsText()
       #expect(text.contains("tally_connections_accepted_total 2\n"), "\(text)")
@@ -108,7 +109,7 @@ import Testing
       await connection.close()
 
       let block = #"{method="tally.test.Probe/Block""#
-      let closed = try await waitFor {
+      let closed = try await waitUntil {
         server.metricsText().contains("tally_calls_total\(block),code=\"CANCELLED\"} 2\n")
       }
       let text = server.metricsText()
@@ -280,7 +281,7 @@ import Testing
       }
     }
     // Not awaited past 20 s: a server that ignores the group's cancellation would hang the test.
-    let ended = try await waitFor(.seconds(20)) { outcome.value.withLock { $0 != nil } }
+    let ended = try await waitUntil(timeout: .seconds(20)) { outcome.value.withLock { $0 != nil } }
     if !ended {
       run.cancel()
       await group.triggerGracefulShutdown()
@@ -301,16 +302,6 @@ private final class ScrapeCounter: Sendable {
   private let value = Mutex(0)
   var count: Int { self.value.withLock { $0 } }
   func add() { self.value.withLock { $0 += 1 } }
-}
-
-/// Waits up to `timeout` for `condition`.
-private func waitFor(_ timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
-  let deadline = ContinuousClock.now + timeout
-  while ContinuousClock.now < deadline {
-    if condition() { return true }
-    try await Task.sleep(for: .milliseconds(10))
-  }
-  return condition()
 }
 
 /// Sends `request` as it is on a new TCP connection and returns all it reads until the server closes.

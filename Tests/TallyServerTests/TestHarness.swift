@@ -11,6 +11,7 @@ import TallyClient
 import TallyCore
 import TallyProto
 import TallyServer
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -42,12 +43,7 @@ final class Probe: Sendable {
 
   /// Waits (up to `timeout`) for `condition` to hold.
   func waitFor(_ timeout: Duration = .seconds(30), _ condition: @Sendable (Probe) -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-      if condition(self) { return true }
-      try await Task.sleep(for: .milliseconds(10))
-    }
-    return condition(self)
+    try await waitUntil(timeout: timeout) { condition(self) }
   }
 }
 
@@ -320,14 +316,9 @@ final class RawConnection: Sendable {
     await Self.waitUntil(timeout: timeout) { !self.channel.isActive }
   }
 
-  /// Polls `condition` until it holds or `timeout` has passed; its last answer.
+  /// `waitUntil`, every 5 ms; false if the task is cancelled.
   private static func waitUntil(timeout: Duration, _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-      if condition() { return true }
-      try? await Task.sleep(for: .milliseconds(5))
-    }
-    return condition()
+    (try? await TallyTestSupport.waitUntil(timeout: timeout, every: .milliseconds(5), condition)) ?? condition()
   }
 
   func close() async { try? await self.channel.close() }

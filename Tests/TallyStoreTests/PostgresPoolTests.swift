@@ -58,15 +58,10 @@ import Testing
     let jobs = (0..<3).map { _ in
       Task { try await pool.withConnection { _ in release.wait() } }
     }
-    #expect(try await Self.eventually { pool.usage == PostgresPool.Usage(size: 2, busy: 2, queued: 1) })
+    #expect(try await waitUntil { pool.usage == PostgresPool.Usage(size: 2, busy: 2, queued: 1) })
     for _ in jobs { release.signal() }
     for job in jobs { try await job.value }
-    #expect(try await Self.eventually { pool.usage == PostgresPool.Usage(size: 2, busy: 0, queued: 0) })
-  }
-
-  private static func eventually(_ condition: () -> Bool) async throws -> Bool {
-    for _ in 0..<1000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
-    return condition()
+    #expect(try await waitUntil { pool.usage == PostgresPool.Usage(size: 2, busy: 0, queued: 0) })
   }
 
   @Test func cancellingTheCallerStopsTheStatementAndFreesTheConnection() async throws {
