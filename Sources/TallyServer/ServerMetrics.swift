@@ -1,5 +1,6 @@
 import NIOCore
 public import Prometheus
+public import TallyCore
 import TallyWire
 
 /// What the server counts for Prometheus (deploy/README.md lists the series): each method's
@@ -56,5 +57,18 @@ extension MetricNameDescriptor {
   /// A series named `tally_NAME[_UNIT]`.
   public static func tally(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
     MetricNameDescriptor(namespace: "tally", metricName: name, unitName: unit, helpText: help)
+  }
+}
+
+extension IngestCounters {
+  /// `tally_events_total{outcome}`: the events RecordEvents stored, found repeated, and rejected.
+  public init(registry: PrometheusCollectorRegistry) {
+    let events = MetricNameDescriptor.tally(
+      "events", unit: "total",
+      help: "Events sent to RecordEvents: stored, not stored again (key seen before) or rejected by validation.")
+    self.init(
+      stored: registry.makeCounter(descriptor: events, labels: [("outcome", "stored")]),
+      duplicates: registry.makeCounter(descriptor: events, labels: [("outcome", "duplicate")]),
+      rejected: registry.makeCounter(descriptor: events, labels: [("outcome", "rejected")]))
   }
 }

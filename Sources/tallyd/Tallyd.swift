@@ -114,7 +114,7 @@ func serve(
         "previous": "\(sealingKeys.previous.map(\.fingerprint).joined(separator: ","))",
       ])
     AdminService(pool: pool).register(into: &router)
-    ABMDataServices(pool: pool).register(into: &router)
+    ABMDataServices(pool: pool, ingestCounters: IngestCounters(registry: registry)).register(into: &router)
     SurveyService(pool: pool, sealingKeys: sealingKeys).register(into: &router)
     KpiService(pool: pool).register(into: &router)
     router.replayRepeatedWrites(IdempotentCalls(pool: pool))

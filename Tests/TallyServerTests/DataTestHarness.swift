@@ -1,9 +1,11 @@
 import Foundation
+import Prometheus
 import SwiftProtobuf
 import Synchronization
 import TallyClient
 import TallyCore
 import TallyProto
+import TallyServer
 import TallyStore
 import TallyTestSupport
 import TallyWire
@@ -28,6 +30,8 @@ struct DataTestContext {
   let clock: TestClock
   /// The survey service's answer-sealing keys (one).
   let sealingKeys: AnswerSealingKeys
+  /// Where RecordEvents counts the events it stores, repeats and rejects.
+  let ingestMetrics: PrometheusCollectorRegistry
 
   static func with<T>(_ body: (DataTestContext) async throws -> T) async throws -> T {
     let database = try await TestDatabase.create()
@@ -37,9 +41,10 @@ struct DataTestContext {
     let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .zero)
     let clock = TestClock()
     let sealingKeys = AnswerSealingKeys(current: .random())
+    let ingestMetrics = PrometheusCollectorRegistry()
     func register(_ router: inout Router) {
       AdminService(pool: pool).register(into: &router)
-      ABMDataServices(pool: pool).register(into: &router)
+      ABMDataServices(pool: pool, ingestCounters: IngestCounters(registry: ingestMetrics)).register(into: &router)
       SurveyService(pool: pool, sealingKeys: sealingKeys, clock: { clock.now }).register(into: &router)
       KpiService(pool: pool).register(into: &router)
       router.replayRepeatedWrites(IdempotentCalls(pool: pool))
@@ -65,7 +70,8 @@ struct DataTestContext {
         server: server, pool: pool, operatorClient: operatorClient, tenantA: tenantA, tenantB: tenantB,
         clientA: try await key(tenantA, ["read", "write"]), clientB: try await key(tenantB, ["read", "write"]),
         readerA: try await key(tenantA, ["read"]), collectorA: try await key(tenantA, ["collect"]),
-        collectorB: try await key(tenantB, ["collect"]), clock: clock, sealingKeys: sealingKeys
+        collectorB: try await key(tenantB, ["collect"]), clock: clock, sealingKeys: sealingKeys,
+        ingestMetrics: ingestMetrics
       )
       do {
         let result = try await body(context)

@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import SwiftProtobuf
 import TallyClient
 import TallyProto
@@ -55,6 +56,15 @@ import Testing
       let stored = try await self.list(context.readerA)
       #expect(stored.map(\.key).sorted() == ["e1", "e4", "tagged"])
       #expect(stored.first { $0.key == "tagged" } == tagged)
+
+      // The operator's metrics count every event of both calls by what became of it.
+      let metrics = String(decoding: context.ingestMetrics.emitToBuffer(), as: UTF8.self)
+      let counts = metrics.split(separator: "\n").filter { $0.hasPrefix("tally_events_total{") }.sorted()
+      #expect(
+        counts == [
+          #"tally_events_total{outcome="duplicate"} 4"#, #"tally_events_total{outcome="rejected"} 10"#,
+          #"tally_events_total{outcome="stored"} 3"#,
+        ])
     }
   }
 

@@ -15,8 +15,12 @@ public struct EventService: Sendable {
   private let database: TenantDatabase
   /// Months whose partition is known to exist, so a batch asks PostgreSQL only about new ones.
   private let knownMonths = NIOLockedValueBox(Set<Int>())
+  private let counters: IngestCounters
 
-  public init(database: TenantDatabase) { self.database = database }
+  public init(database: TenantDatabase, counters: IngestCounters = .none) {
+    self.database = database
+    self.counters = counters
+  }
 
   public func register(into router: inout Router) {
     router.clientStreaming(EventMethods.recordEvents, access: .tenantWrite, self.recordEvents)
@@ -36,6 +40,7 @@ public struct EventService: Sendable {
         )
       }
       let outcome = try await self.record(request.events, batch: response.batches, context)
+      self.counters.count(outcome)
       response.accepted += UInt64(outcome.accepted)
       response.duplicates += UInt64(outcome.duplicates)
       response.rejected += UInt64(outcome.rejections.count)

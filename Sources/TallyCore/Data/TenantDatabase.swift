@@ -103,13 +103,18 @@ enum IDPageToken {
 /// The ABM data services (accounts, campaigns, opportunities, events) over one pool.
 public struct ABMDataServices: Sendable {
   public let database: TenantDatabase
+  /// What RecordEvents stores, repeats and refuses, for the metrics.
+  let ingestCounters: IngestCounters
 
-  public init(pool: PostgresPool) { self.database = TenantDatabase(pool: pool) }
+  public init(pool: PostgresPool, ingestCounters: IngestCounters = .none) {
+    self.database = TenantDatabase(pool: pool)
+    self.ingestCounters = ingestCounters
+  }
 
   public func register(into router: inout Router) {
     AccountService(database: self.database).register(into: &router)
     CampaignService(database: self.database).register(into: &router)
     OpportunityService(database: self.database).register(into: &router)
-    EventService(database: self.database).register(into: &router)
+    EventService(database: self.database, counters: self.ingestCounters).register(into: &router)
   }
 }
