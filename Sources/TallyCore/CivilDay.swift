@@ -49,10 +49,22 @@ public struct CivilDay: Sendable, Hashable, Comparable, CustomStringConvertible 
 }
 
 extension CivilDay {
-  /// "YYYY-MM-DD".
+  /// "YYYY-MM-DD", four, two and two ASCII digits: nothing else reaches the arithmetic, so no
+  /// text can overflow it. The month and day are not checked here (callers compare `description`).
   init?(isoDate: String) {
-    let parts = isoDate.split(separator: "-").compactMap { Int($0) }
-    guard parts.count == 3 else { return nil }
-    self.init(year: parts[0], month: parts[1], day: parts[2])
+    let bytes = Array(isoDate.utf8)
+    guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return nil }
+    func number(_ digits: ArraySlice<UInt8>) -> Int? {
+      var value = 0
+      for digit in digits {
+        guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+        value = value * 10 + Int(digit - UInt8(ascii: "0"))
+      }
+      return value
+    }
+    guard let year = number(bytes[0..<4]), let month = number(bytes[5..<7]), let day = number(bytes[8..<10]) else {
+      return nil
+    }
+    self.init(year: year, month: month, day: day)
   }
 }

@@ -41,8 +41,8 @@ enum AccountRecord {
     checker.text(account.industry, "industry")
     checker.text(account.owner, "owner")
     if account.hasEmployeeCount { checker.nonNegative(account.employeeCount, "employee_count") }
-    if account.hasAnnualRevenue { checker.nonNegative(account.annualRevenue, "annual_revenue") }
-    if account.hasArr { checker.nonNegative(account.arr, "arr") }
+    if account.hasAnnualRevenue { checker.money(account.annualRevenue, "annual_revenue") }
+    if account.hasArr { checker.money(account.arr, "arr") }
     if account.tier > 3 {
       checker.add("tier", "must be 0 (not a target) or a target tier 1, 2 or 3; got \(account.tier)")
     }
@@ -156,8 +156,13 @@ enum ContactRecord {
 
 func nonEmpty(_ value: String) -> String? { value.isEmpty ? nil : value }
 
+/// Microseconds since the epoch. A time too far off to count (±292,000 years) gives `Int64.min` or
+/// `.max`, so that a client's absurd value fails its range check instead of stopping the server.
 func micros(_ timestamp: Google_Protobuf_Timestamp) -> Int64 {
-  timestamp.seconds * 1_000_000 + Int64(timestamp.nanos / 1000)
+  let (whole, overflow) = timestamp.seconds.multipliedReportingOverflow(by: 1_000_000)
+  let (sum, overflowAgain) = whole.addingReportingOverflow(Int64(timestamp.nanos / 1000))
+  guard !overflow, !overflowAgain else { return timestamp.seconds < 0 ? .min : .max }
+  return sum
 }
 
 /// Which of `ids` name no row of `table` (for the current tenant).

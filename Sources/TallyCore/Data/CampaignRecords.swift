@@ -22,7 +22,7 @@ enum CampaignRecord {
     let starts = checker.timestamp(input.hasStartsAt ? input.startsAt : nil, "starts_at", required: true)
     let ends = checker.timestamp(input.hasEndsAt ? input.endsAt : nil, "ends_at")
     if let starts, let ends, ends < starts { checker.add("ends_at", "must not be before starts_at") }
-    if input.hasBudget { checker.nonNegative(input.budget, "budget") }
+    if input.hasBudget { checker.money(input.budget, "budget") }
     return Validation.name(input.name, field: "campaign.name") + checker.violations
   }
 
@@ -55,7 +55,7 @@ enum CostRecord {
     if !input.key.isEmpty { checker.id(input.key, "key") }
     if !input.campaignID.isEmpty { checker.id(input.campaignID, "campaign_id") }
     if day(input.date) == nil { checker.add("date", "must be a day as YYYY-MM-DD, got \"\(input.date.prefix(40))\"") }
-    checker.nonNegative(input.amount, "amount")
+    checker.money(input.amount, "amount")
     checker.oneOf(input.category, "category", categories)
     checker.text(input.note, "note", max: 2_000, multiline: true)
     return checker.violations

@@ -43,6 +43,9 @@ enum EventRecord {
     checker.text(event.campaignID, "campaign_id")
     checker.text(event.assetID, "asset_id")
     checker.text(event.repID, "rep_id")
+    if event.value.magnitude > FieldChecker.maxMoney.magnitude {
+      checker.add("value", "must be between -10^15 and 10^15, got \(event.value)")
+    }
     if event.durationSeconds > 86_400 {
       checker.add("duration_seconds", "must be 0 to 86,400 (one day), got \(event.durationSeconds)")
     }

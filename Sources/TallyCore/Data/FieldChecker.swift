@@ -59,6 +59,16 @@ struct FieldChecker {
     if let value, value < 0 { self.add(field, "must be 0 or more, got \(value)") }
   }
 
+  /// The most an amount of money may be, in minor units: 10^15 (ten trillion in a currency of
+  /// cents). The KPIs add up many amounts in 64 bits, and only a ceiling keeps those sums countable.
+  static let maxMoney: Int64 = 1_000_000_000_000_000
+
+  /// An amount of money in minor units: 0 to `maxMoney`.
+  mutating func money(_ value: Int64?, _ field: String) {
+    guard let value, !(0...Self.maxMoney).contains(value) else { return }
+    self.add(field, "must be 0 to 10^15 minor units, got \(value)")
+  }
+
   /// A string map (attributes, properties): at most 100 entries, keys 1–100 characters, values at most 2,000.
   mutating func map(_ map: [String: String], _ field: String) {
     if map.count > 100 {

@@ -38,7 +38,7 @@ public struct OpportunityService: Sendable {
     var checker = FieldChecker(prefix: "opportunity.")
     checker.id(opportunity.id, "id")
     checker.id(opportunity.accountID, "account_id")
-    checker.nonNegative(opportunity.amount, "amount")
+    checker.money(opportunity.amount, "amount")
     let status = checker.oneOf(opportunity.status, "status", Self.statuses)
     checker.text(opportunity.stage, "stage")
     checker.oneOf(opportunity.type, "type", Self.types)

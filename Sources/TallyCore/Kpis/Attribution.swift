@@ -87,12 +87,12 @@ enum Attribution {
     for deal in deals.values {
       let credits = AttributionModel.split(deal.amount, model.weights(deal.touches))
       if deal.won {
-        response.wonRevenue += deal.amount
-        response.attributedRevenue += credits.values.reduce(0, +)
+        try response.wonRevenue.addMoney(deal.amount)
+        try response.attributedRevenue.addMoney(credits.values.moneyTotal())
       }
       if deal.created {
-        response.pipelineCreated += deal.amount
-        response.attributedPipeline += credits.values.reduce(0, +)
+        try response.pipelineCreated.addMoney(deal.amount)
+        try response.attributedPipeline.addMoney(credits.values.moneyTotal())
       }
       for touch in deal.touches where kept.contains(touch.campaign) {
         campaigns[touch.campaign, default: .init()].touches += UInt64(touch.count)
@@ -100,8 +100,10 @@ enum Attribution {
       for campaign in Set(deal.touches.map(\.campaign)) where kept.contains(campaign) {
         campaigns[campaign, default: .init()].dealsWon += deal.won ? 1 : 0
         campaigns[campaign, default: .init()].opportunities += deal.created ? 1 : 0
-        campaigns[campaign, default: .init()].attributedRevenue += deal.won ? credits[campaign, default: 0] : 0
-        campaigns[campaign, default: .init()].attributedPipeline += deal.created ? credits[campaign, default: 0] : 0
+        try campaigns[campaign, default: .init()].attributedRevenue.addMoney(
+          deal.won ? credits[campaign, default: 0] : 0)
+        try campaigns[campaign, default: .init()].attributedPipeline.addMoney(
+          deal.created ? credits[campaign, default: 0] : 0)
       }
     }
     // Costs are not per account: with an account or tier filter they would not match the revenue.
@@ -109,11 +111,11 @@ enum Attribution {
       let filters = filter.sqlParameters
       for row in try connection.query(Self.costsSQL, [from, to, filters[0], filters[1]]).rows {
         let amount = try row.require(Int64.self, "amount")
-        response.cost += amount
+        try response.cost.addMoney(amount)
         guard let campaign = try row.decode(String.self, "campaign_id"), try row.require(Bool.self, "kept") else {
           continue
         }
-        campaigns[campaign, default: .init()].cost += amount
+        try campaigns[campaign, default: .init()].cost.addMoney(amount)
       }
       if response.cost > 0 {
         response.roi = Double(response.attributedRevenue - response.cost) / Double(response.cost)

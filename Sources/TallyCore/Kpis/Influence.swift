@@ -48,7 +48,7 @@ enum Influence {
     response.to = to
     response.currency = currency
     response.windowDays = UInt32(AccountEngagement.windowDays(settings))
-    response.quartiles = Self.quartiles(deals, scores: scores)
+    response.quartiles = try Self.quartiles(deals, scores: scores)
     if let top = response.quartiles.first, let bottom = response.quartiles.last, top.hasSalesCycleDays,
       bottom.hasSalesCycleDays, bottom.salesCycleDays > 0
     {
@@ -60,14 +60,14 @@ enum Influence {
 
   /// The deals' accounts ranked by score (0 without one; ties by account id), in four quartiles of
   /// equal size; the top quartiles take the remainder, one account each.
-  static func quartiles(_ deals: [Deal], scores: [String: Double]) -> [Tally_V1_InfluenceQuartile] {
+  static func quartiles(_ deals: [Deal], scores: [String: Double]) throws -> [Tally_V1_InfluenceQuartile] {
     let accounts = Set(deals.map(\.account)).sorted { left, right in
       let (a, b) = (scores[left] ?? 0, scores[right] ?? 0)
       return a != b ? a > b : left < right
     }
     let byAccount = Dictionary(grouping: deals, by: \.account)
     var start = 0
-    return (0..<4).map { index in
+    return try (0..<4).map { index in
       let size = accounts.count / 4 + (index < accounts.count % 4 ? 1 : 0)
       let members = accounts[start..<start + size]
       start += size
@@ -80,7 +80,7 @@ enum Influence {
       let won = closed.filter(\.won)
       quartile.won = UInt64(won.count)
       quartile.lost = UInt64(closed.count - won.count)
-      quartile.wonAmount = won.map(\.amount).reduce(0, +)
+      quartile.wonAmount = try won.map(\.amount).moneyTotal()
       if !closed.isEmpty { quartile.winRate = Double(won.count) / Double(closed.count) }
       if !won.isEmpty {
         quartile.salesCycleDays = won.map(\.days).reduce(0, +) / Double(won.count)

@@ -15,7 +15,9 @@ extension SurveyService {
     let roundID = try Validation.uuid(request.roundID, field: "round_id")
     let now = self.nowMicros
     let invitees = try Self.checkInvitees(request)
-    let expiresAt = request.hasExpiresAt ? micros(request.expiresAt) : nil
+    var checker = FieldChecker()
+    let expiresAt = checker.timestamp(request.hasExpiresAt ? request.expiresAt : nil, "expires_at")
+    try checker.check()
     if let expiresAt, expiresAt <= now { throw RPCError.invalidArgument(field: "expires_at", "must be in the future") }
     let tokens = invitees.map { _ in Self.newToken() }
     try await self.database.transaction(context) { connection in

@@ -36,7 +36,9 @@ extension SurveyService {
   {
     let id = try Validation.uuid(request.surveyID, field: "survey_id")
     let now = self.nowMicros
-    let closesAt = request.hasClosesAt ? micros(request.closesAt) : nil
+    var checker = FieldChecker()
+    let closesAt = checker.timestamp(request.hasClosesAt ? request.closesAt : nil, "closes_at")
+    try checker.check()
     if let closesAt, closesAt <= now {
       throw RPCError.invalidArgument(field: "closes_at", "must be in the future")
     }

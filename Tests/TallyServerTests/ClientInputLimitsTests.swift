@@ -1,0 +1,121 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyWire
+import Testing
+
+@testable import TallyCore
+
+/// Values at the edges of their types, which once made the server's arithmetic trap and so stopped
+/// it for every tenant: each now gets INVALID_ARGUMENT naming its field, and the server answers on.
+@Suite struct ClientInputLimitsTests {
+  private static let absurdTimes = [Int64.max, Int64.min, 1_000_000_000_000]
+
+  @Test func datesTooLongForTheirDigitsNameTheirField() async throws {
+    try await DataTestContext.with { context in
+      var kpis = Tally_V1_GetKpisRequest()
+      (kpis.from, kpis.to) = ("2024-01-9223372036854775807", "2026-04-01")
+      await expectViolation("from") { try await context.readerA.unary(KpiMethods.getKpis, kpis) }
+      var engagement = Tally_V1_GetAccountEngagementRequest()
+      engagement.asOf = "99999999999999999999-01-01"
+      await expectViolation("as_of") { try await context.readerA.unary(KpiMethods.getAccountEngagement, engagement) }
+      _ = try await context.readerA.unary(SystemMethods.ping, Tally_V1_PingRequest())
+    }
+  }
+
+  @Test func eventTimesAndValuesBeyondTheirRangeAreRejectedOneByOne() async throws {
+    try await DataTestContext.with { context in
+      let far = Self.absurdTimes.enumerated().map { index, seconds in
+        var event = Fixture.event("far-\(index)")
+        event.occurredAt = Google_Protobuf_Timestamp(seconds: seconds, nanos: 0)
+        return event
+      }
+      var rich = Fixture.event("rich")
+      rich.value = FieldChecker.maxMoney + 1
+      let events = far + [rich, Fixture.event("fine")]
+      let response = try await context.clientA.clientStreaming(EventMethods.recordEvents) { writer in
+        var request = Tally_V1_RecordEventsRequest()
+        request.events = events
+        try await writer.send(request)
+      }
+      #expect(response.accepted == 1)
+      #expect(response.rejections.map(\.field) == ["occurred_at", "occurred_at", "occurred_at", "value"])
+    }
+  }
+
+  @Test func roundAndInvitationTimesBeyondTheirRangeNameTheirField() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      for seconds in Self.absurdTimes {
+        var open = Tally_V1_OpenRoundRequest()
+        open.surveyID = survey.id
+        open.closesAt = Google_Protobuf_Timestamp(seconds: seconds, nanos: 0)
+        await expectViolation("closes_at") { try await context.clientA.unary(SurveyMethods.openRound, open) }
+      }
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      for seconds in Self.absurdTimes {
+        var issue = Tally_V1_IssueInvitationsRequest()
+        issue.roundID = round.id
+        issue.count = 1
+        issue.expiresAt = Google_Protobuf_Timestamp(seconds: seconds, nanos: 0)
+        await expectViolation("expires_at") { try await context.clientA.unary(SurveyMethods.issueInvitations, issue) }
+      }
+    }
+  }
+
+  @Test func aCommentPageTokenWithAHugeOffsetIsRefused() async throws {
+    try await DataTestContext.with { context in
+      var request = Tally_V1_ListCommentsRequest()
+      request.surveyID = UUID().uuidString.lowercased()
+      request.pageToken = Data("c1|seed|\(Int.max)".utf8).base64EncodedString()
+      await expectViolation("page_token") { try await context.readerA.unary(SurveyMethods.listComments, request) }
+    }
+  }
+
+  @Test func amountsOfMoneyAboveTenToTheFifteenNameTheirField() async throws {
+    try await DataTestContext.with { context in
+      let tooMuch = FieldChecker.maxMoney + 1
+      var account = Fixture.account("acme")
+      account.arr = tooMuch
+      await expectViolation("account.arr") {
+        try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      account.clearArr()
+      account.annualRevenue = tooMuch
+      await expectViolation("account.annual_revenue") {
+        try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      account.annualRevenue = FieldChecker.maxMoney
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      var opportunity = Tally_V1_Opportunity()
+      (opportunity.id, opportunity.accountID, opportunity.name) = ("o1", "acme", "Deal")
+      (opportunity.status, opportunity.type, opportunity.amount) = ("open", "new_business", tooMuch)
+      opportunity.createdAt = Fixture.time("2026-01-10T00:00:00Z")
+      await expectViolation("opportunity.amount") {
+        try await context.clientA.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(opportunity))
+      }
+      var cost = Tally_V1_RecordCostRequest()
+      (cost.cost.key, cost.cost.date, cost.cost.amount, cost.cost.category) = ("k", "2026-02-03", tooMuch, "media")
+      await expectViolation("cost.amount") { try await context.clientA.unary(CampaignMethods.recordCost, cost) }
+      var campaign = Fixture.campaign("q1")
+      campaign.budget = tooMuch
+      await expectViolation("campaign.budget") {
+        try await context.clientA.unary(CampaignMethods.upsertCampaign, Fixture.upsert(campaign))
+      }
+    }
+  }
+}
+
+@Test func isoDatesAreReadOnlyFromFourTwoAndTwoDigits() {
+  #expect(CivilDay(isoDate: "2026-02-28")?.description == "2026-02-28")
+  for text in ["2024-01-9223372036854775807", "2026-1-1", "+026-01-01", "2026-01-0x", "２０２６-01-01", "2026/01/01"] {
+    #expect(CivilDay(isoDate: text) == nil, "\(text)")
+  }
+}
+
+@Test func moneyTotalsPastTwoToTheSixtyThreeAreOutOfRange() throws {
+  #expect(try [FieldChecker.maxMoney, 1].moneyTotal() == FieldChecker.maxMoney + 1)
+  let error = #expect(throws: RPCError.self) { try Array(repeating: FieldChecker.maxMoney, count: 9_224).moneyTotal() }
+  #expect(error?.code == .outOfRange)
+}
