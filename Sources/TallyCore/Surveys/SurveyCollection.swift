@@ -21,8 +21,10 @@ extension SurveyService {
     if let expiresAt, expiresAt <= now { throw RPCError.invalidArgument(field: "expires_at", "must be in the future") }
     let tokens = invitees.map { _ in Self.newToken() }
     try await self.database.transaction(context) { connection in
+      let survey = try Self.lock(try self.round(roundID, connection).surveyID, connection)
+      // Read again under the survey's lock: a CloseRound that held it has committed, and a round it
+      // closed (its results may show) must not gain invitations, which would change its groups.
       let round = try self.round(roundID, connection)
-      let survey = try Self.lock(round.surveyID, connection)
       guard round.status == "open" else {
         throw RPCError(code: .failedPrecondition, message: "round \(round.number) is closed: it takes no invitations")
       }
