@@ -69,8 +69,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// Client-streaming calls whose handlers are behind; reads wait for them.
   private var pausedStreams: Set<UInt32> = []
   private var readPending = false
+  /// The channel's writability, as last reported.
+  private var outboundWritable = true
+  /// Closes the connection if a GOAWAY's write does not finish: a peer that reads nothing keeps it queued.
+  private var goAwayCloseTimer: Scheduled<Void>?
   private var lastActivity = NIODeadline.now()
   private var idleTimer: Scheduled<Void>?
+  /// How many times the idle timer has fired: a test's measure that it does not spin.
+  private(set) var idleChecks = 0
   private var writabilityWaiters = WritabilityWaiters()
   /// Where the calls' handlers run; set when the handler joins its channel.
   private var executor: EventLoopTaskExecutor?
@@ -89,7 +95,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.logger = dependencies.logger
   }
 
-  private var readsPaused: Bool { self.authenticating || !self.pausedStreams.isEmpty }
+  /// Reads wait while HELLO is checked, while a client-streaming handler is behind, and while the
+  /// peer does not read what is written: a client that sends PINGs or calls and never reads their
+  /// answers would otherwise grow the server's outbound buffer without bound.
+  private var readsPaused: Bool { self.authenticating || !self.pausedStreams.isEmpty || !self.outboundWritable }
 
   // MARK: Channel events
 
@@ -126,7 +135,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
+    self.outboundWritable = context.channel.isWritable
     self.writabilityWaiters.writabilityChanged(context.channel)
+    self.resumeReadsIfPossible()
     context.fireChannelWritabilityChanged()
   }
 
@@ -156,6 +167,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.countedKeyID = nil
     }
     self.idleTimer?.cancel()
+    self.goAwayCloseTimer?.cancel()
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
@@ -203,10 +215,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
   }
 
-  /// Closes once `write` is on the wire, so the peer reads the GOAWAY before the close.
+  /// Closes once `write` is on the wire, so the peer reads the GOAWAY before the close, or after
+  /// `goAwayWriteTimeout` if the peer reads nothing and the write never gets there.
   private func close(after write: EventLoopFuture<Void>, context: ChannelHandlerContext) {
     write.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    self.goAwayCloseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.goAwayWriteTimeout) {
+      context.close(promise: nil)
+    }
   }
+
+  /// How long a GOAWAY that closes the connection may wait to be written.
+  static let goAwayWriteTimeout = TimeAmount.seconds(5)
 
   // MARK: HELLO and WELCOME
 
@@ -547,10 +566,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   private func idleCheck() {
+    self.idleChecks += 1
     guard self.principal != nil else { return self.act(self.machine.idleTimeoutFired()) }
     let idleTimeout = TimeAmount(self.dependencies.limits.idleTimeout)
     let idleFor = NIODeadline.now() - self.lastActivity
-    if self.machine.openStreamCount == 0, idleFor >= idleTimeout {
+    if self.machine.openStreamCount > 0 {
+      // Never idle while a call runs; its end counts as activity, so a check a whole timeout
+      // from now finds the idle time from there (checking sooner would only spin).
+      self.scheduleIdleCheck(in: self.dependencies.limits.idleTimeout)
+    } else if idleFor >= idleTimeout {
       self.act(self.machine.idleTimeoutFired())
     } else {
       self.scheduleIdleCheck(in: .nanoseconds(max(idleTimeout.nanoseconds - idleFor.nanoseconds, 1_000_000)))

@@ -21,10 +21,10 @@ import Testing
   }
 
   /// A handler in an embedded channel that has had a HELLO and written its WELCOME.
-  private func welcomedChannel(_ router: Router) throws -> EmbeddedChannel {
+  private func welcomedChannel(_ router: Router, limits: ServerLimits = ServerLimits()) throws -> EmbeddedChannel {
     let handler = ServerConnectionHandler(
       dependencies: .init(
-        router: router, authenticator: AcceptingAuthenticator(), limits: ServerLimits(),
+        router: router, authenticator: AcceptingAuthenticator(), limits: limits,
         metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test")))
     let channel = EmbeddedChannel(handler: handler)
     var hello = Tally_V1_Hello()
@@ -86,6 +86,55 @@ import Testing
     #expect(frames.map(\.streamID) == [1, 1])
     #expect(try Tally_V1_PingResponse(decoding: frames[0].payload).payload == Data([7, 7, 7]))
     #expect(try Tally_V1_Status(decoding: frames[1].payload).code == .ok)
+  }
+
+  /// A call that runs past the idle timeout keeps its connection, and the idle timer then fires
+  /// once per timeout, not every millisecond until the call ends.
+  @Test func aLongCallChecksIdlenessOncePerTimeout() async throws {
+    var router = Router()
+    router.unary(SystemMethods.ping, access: .anyKey) { _, _ in
+      try await Task.sleep(for: .seconds(3_600))
+      return Tally_V1_PingResponse()
+    }
+    let channel = try self.welcomedChannel(router, limits: ServerLimits(idleTimeout: .milliseconds(50)))
+    let handler = try channel.pipeline.syncOperations.handler(type: ServerConnectionHandler.self)
+    try Self.openPing(streamID: 1, on: channel)
+    try await Task.sleep(for: .milliseconds(120))  // the real clock, which idleness is measured by
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(60))
+    #expect(handler.idleChecks == 1)
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(30))
+    #expect(handler.idleChecks == 1, "the timer fired again before a whole timeout")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(20))
+    #expect(handler.idleChecks == 2)
+    #expect(try Self.frames(written: channel).isEmpty, "a connection with a call running got GOAWAY")
+    _ = try? channel.finish()
+  }
+
+  /// Counts the reads that pass it toward the socket: the reads the handler lets through.
+  private final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    var reads = 0
+    func read(context: ChannelHandlerContext) {
+      self.reads += 1
+      context.read()
+    }
+  }
+
+  /// A client that sends PINGs or calls and reads none of the answers is read no more while
+  /// they back up, so the server does not keep every answer in memory.
+  @Test func readsWaitWhileTheAnswersBackUp() throws {
+    let channel = try self.welcomedChannel(Router())
+    let counter = ReadCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    channel.read()
+    #expect(counter.reads == 1)
+    channel.isWritable = false
+    channel.pipeline.fireChannelWritabilityChanged()
+    channel.read()
+    #expect(counter.reads == 1, "read on while the answers backed up")
+    channel.isWritable = true
+    channel.pipeline.fireChannelWritabilityChanged()
+    #expect(counter.reads == 2, "the read held back did not resume")
   }
 
   /// The handler decodes frames itself: a connection's bytes cut anywhere, or all in one read,
