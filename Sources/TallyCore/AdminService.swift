@@ -80,7 +80,7 @@ public struct AdminService: Sendable {
     -> Tally_V1_ListTenantsResponse
   {
     let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try PageToken.decode(request.pageToken)
+    let after = try PageToken.decode(request.pageToken, positions: PageToken.timePositions)
     let rows = try await self.pool.withTransaction(scope: .operator) { connection in
       try connection.query(
         """

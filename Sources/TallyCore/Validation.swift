@@ -6,10 +6,11 @@ enum Validation {
   static let defaultPageSize = 100
   static let maxPageSize = 1_000
 
-  /// 1 to 200 characters, no control characters.
+  /// 1 to 200 characters (Unicode code points, as the tables' CHECKs count), no control characters.
   static func name(_ value: String, field: String) -> [RPCError.FieldViolation] {
-    if value.isEmpty || value.count > 200 {
-      return [.init(field: field, description: "must be 1 to 200 characters, got \(value.count)")]
+    let length = value.unicodeScalars.count
+    if value.isEmpty || length > 200 {
+      return [.init(field: field, description: "must be 1 to 200 characters, got \(length)")]
     }
     if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
       return [.init(field: field, description: "must not contain control characters")]
@@ -46,12 +47,20 @@ enum PageToken {
     Data("v1|\(position)|\(id)".utf8).base64EncodedString()
   }
 
-  static func decode(_ token: String) throws -> Position? {
+  /// Positions a page can start after: microseconds of a time the server stores (1900 to 2200).
+  static let timePositions = FieldChecker.earliestMicros...FieldChecker.latestMicros
+  /// Positions a page can start after: days since 1970 of a date the server stores (1900 to 2200).
+  static let dayPositions = Int64(-25_567)...Int64(84_006)
+
+  /// The position and id a token names; INVALID_ARGUMENT for any other text, or for a position
+  /// outside `positions`, which no row the server issued a token for can have.
+  static func decode(_ token: String, positions: ClosedRange<Int64>) throws -> Position? {
     guard !token.isEmpty else { return nil }
     let invalid = RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
     guard let data = Data(base64Encoded: token) else { throw invalid }
     let parts = String(decoding: data, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
-    guard parts.count == 3, parts[0] == "v1", let position = Int64(parts[1]), UUID(uuidString: String(parts[2])) != nil
+    guard parts.count == 3, parts[0] == "v1", let position = Int64(parts[1]), positions.contains(position),
+      UUID(uuidString: String(parts[2])) != nil
     else { throw invalid }
     return Position(position: position, id: String(parts[2]))
   }

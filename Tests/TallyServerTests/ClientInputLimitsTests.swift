@@ -107,6 +107,64 @@ import Testing
   }
 }
 
+/// Text the server's checks let through and the database's refused, which ended the call with
+/// INTERNAL (and, in RecordEvents, failed the whole batch for one event).
+@Suite struct TextTheDatabaseRefusesTests {
+  @Test func lengthsCountUnicodeCodePointsAsTheTablesDo() async throws {
+    try await DataTestContext.with { context in
+      // 150 characters as a person reads them, 300 code points: an "e" and a combining accent each.
+      let accented = String(repeating: "e\u{301}", count: 150)
+      #expect(accented.count == 150 && accented.unicodeScalars.count == 300)
+      await expectViolation("account.id") {
+        try await context.clientA.unary(
+          AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(accented, name: "Acme")))
+      }
+      await expectViolation("account.name") {
+        try await context.clientA.unary(
+          AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme", name: accented)))
+      }
+      var tenant = Tally_V1_CreateTenantRequest()
+      (tenant.name, tenant.currency) = (accented, "EUR")
+      await expectViolation("name") { try await context.operatorClient.unary(AdminMethods.createTenant, tenant) }
+    }
+  }
+
+  @Test func aNulCharacterIsRefusedWhereItWouldBeStored() async throws {
+    try await DataTestContext.with { context in
+      var withNul = Fixture.event("nul")
+      withNul.properties = ["utm_source": "a\u{0}b"]
+      let events = [withNul, Fixture.event("fine")]
+      let response = try await context.clientA.clientStreaming(EventMethods.recordEvents) { writer in
+        var request = Tally_V1_RecordEventsRequest()
+        request.events = events
+        try await writer.send(request)
+      }
+      #expect(response.accepted == 1 && response.rejections.map(\.field) == ["properties[utm_source]"])
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
+      var contact = Fixture.contact("c1", account: "acme")
+      contact.email = "ana\u{0}@example.com"
+      await expectViolation("contact.email") {
+        try await context.clientA.unary(AccountMethods.upsertContact, Fixture.upsert(contact))
+      }
+    }
+  }
+
+  @Test func pageTokensWithPositionsNoRowCanHaveAreRefused() async throws {
+    try await DataTestContext.with { context in
+      let token = Data("v1|\(Int64.max)|\(UUID().uuidString)".utf8).base64EncodedString()
+      var costs = Tally_V1_ListCostsRequest()
+      costs.pageToken = token
+      await expectViolation("page_token") { try await context.readerA.unary(CampaignMethods.listCosts, costs) }
+      var surveys = Tally_V1_ListSurveysRequest()
+      surveys.pageToken = token
+      await expectViolation("page_token") { try await context.readerA.unary(SurveyMethods.listSurveys, surveys) }
+      var tenants = Tally_V1_ListTenantsRequest()
+      tenants.pageToken = token
+      await expectViolation("page_token") { try await context.operatorClient.unary(AdminMethods.listTenants, tenants) }
+    }
+  }
+}
+
 @Test func isoDatesAreReadOnlyFromFourTwoAndTwoDigits() {
   #expect(CivilDay(isoDate: "2026-02-28")?.description == "2026-02-28")
   for text in ["2024-01-9223372036854775807", "2026-1-1", "+026-01-01", "2026-01-0x", "２０２６-01-01", "2026/01/01"] {

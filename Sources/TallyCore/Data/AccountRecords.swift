@@ -118,7 +118,8 @@ enum ContactRecord {
     checker.id(contact.accountID, "account_id")
     contact.email = contact.email.trimmingCharacters(in: .whitespaces)
     if !contact.email.isEmpty,
-      contact.email.count > 254
+      contact.email.unicodeScalars.count > 254
+        || contact.email.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         || contact.email.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) == nil
     {
       checker.add("email", "must be an address such as ana@example.com, got \"\(contact.email.prefix(60))\"")

@@ -188,7 +188,7 @@ public struct CampaignService: Sendable {
     -> Tally_V1_ListCostsResponse
   {
     let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try PageToken.decode(request.pageToken)
+    let after = try PageToken.decode(request.pageToken, positions: PageToken.dayPositions)
     var checker = FieldChecker()
     for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)]
     where !value.isEmpty && CostRecord.day(value) == nil {

@@ -32,9 +32,10 @@ struct FieldChecker {
   }
 
   /// Optional free text: at most `max` characters, no control characters (tabs and newlines only when `multiline`).
+  /// Characters are Unicode code points, as PostgreSQL's `length` counts them in the tables' CHECKs.
   mutating func text(_ value: String, _ field: String, max: Int = 200, multiline: Bool = false) {
-    if value.count > max {
-      self.add(field, "must be at most \(max) characters, got \(value.count)")
+    if value.unicodeScalars.count > max {
+      self.add(field, "must be at most \(max) characters (Unicode code points), got \(value.unicodeScalars.count)")
     } else if value.unicodeScalars.contains(where: {
       $0.properties.generalCategory == .control && !(multiline && ($0 == "\n" || $0 == "\t"))
     }) {
@@ -76,14 +77,19 @@ struct FieldChecker {
       return
     }
     for (key, value) in map.sorted(by: { $0.key < $1.key }) {
-      if key.isEmpty || key.count > 100
+      if key.isEmpty || key.unicodeScalars.count > 100
         || key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
       {
         self.add("\(field)[\(key.prefix(40))]", "keys must be 1 to 100 characters without control characters")
         return
       }
-      if value.count > 2_000 {
-        self.add("\(field)[\(key)]", "values must be at most 2,000 characters, got \(value.count)")
+      if value.unicodeScalars.count > 2_000 {
+        self.add("\(field)[\(key)]", "values must be at most 2,000 characters, got \(value.unicodeScalars.count)")
+        return
+      }
+      // PostgreSQL's text and jsonb cannot hold U+0000; every other character is kept as sent.
+      if value.unicodeScalars.contains("\u{0}") {
+        self.add("\(field)[\(key)]", "values must not contain U+0000 (NUL)")
         return
       }
     }

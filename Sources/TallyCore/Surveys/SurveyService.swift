@@ -164,7 +164,7 @@ public struct SurveyService: Sendable {
     -> Tally_V1_ListSurveysResponse
   {
     let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try PageToken.decode(request.pageToken)
+    let after = try PageToken.decode(request.pageToken, positions: PageToken.timePositions)
     if !request.kind.isEmpty {
       var checker = FieldChecker()
       checker.oneOf(request.kind, "kind", SurveyDefinition.kinds)
