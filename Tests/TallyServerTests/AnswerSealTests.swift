@@ -85,4 +85,31 @@ struct AnswerSealTests {
     // 2,000 two-byte characters need more: the next power of two.
     #expect(try size(String(repeating: "é", count: ResponseAnswers.maxTextLength)) == 4_252)
   }
+
+  /// Answers as SubmitResponse stores them: the longest text, written with line breaks, tabs,
+  /// quotes and backslashes (each two bytes in JSON), and the longest single choice seal to the
+  /// size of the shortest answers, and open to the same JSON.
+  @Test func escapesAndLongChoicesTakeNoMoreRoom() throws {
+    let likert = ["Agree", "Neither agree nor disagree", "Disagree"]
+    let questions =
+      [SurveyQuestion(id: "reason", type: "text", text: "?", required: false, choices: [])]
+      + (1...10).map { SurveyQuestion(id: "q\($0)", type: "single_choice", text: "?", required: true, choices: likert) }
+    let floor = AnswerSeal.paddingFloor(questions)
+    let key = AnswerSealingKey.random()
+    func sealed(_ comment: String?, choice: String) throws -> (size: Int, json: String, opened: String) {
+      var answers = (1...10).map { SurveyFixture.choices("q\($0)", [choice]) }
+      if let comment { answers.append(SurveyFixture.text("reason", comment)) }
+      let json = try ResponseAnswers(validating: answers, questions: questions).json
+      let response = SealedResponse(department: nil, team: "core", location: nil, tier: nil, score: nil, answers: json)
+      let bytes = try AnswerSeal.seal(response, round: "r", key: key, floor: floor)
+      return (bytes.count, json, try AnswerSeal.open(bytes, round: "r", key: key).answers)
+    }
+    let marks = String(repeating: "a\n\t\"\\", count: ResponseAnswers.maxTextLength / 5)
+    let answers = try [sealed(nil, choice: "Agree"), sealed(marks, choice: "Neither agree nor disagree")]
+    #expect(answers[0].size == answers[1].size, "\(answers.map(\.size))")
+    #expect(answers.allSatisfy { $0.opened == $0.json })
+    #expect(answers[1].json.contains(#"a\n\t\"\\"#))
+    // Answers sealed before escapes were compacted hold no control bytes: they open unchanged.
+    #expect(AnswerSeal.expandingEscapes(answers[1].json) == answers[1].json)
+  }
 }

@@ -115,10 +115,13 @@ enum AnswerSeal {
   static func seal(_ response: SealedResponse, round: String, key: AnswerSealingKey, floor: Int = 0) throws -> Data {
     var content: [UInt8] = []
     content.reserveCapacity(64 + response.answers.utf8.count)
-    for text in [response.department, response.team, response.location, response.answers] {
+    for text in [response.department, response.team, response.location] {
       Self.append(UInt32(text.map { $0.utf8.count } ?? Int(UInt32.max)), to: &content)
       if let text { content.append(contentsOf: text.utf8) }
     }
+    let answers = Self.compactingEscapes(response.answers.utf8)
+    Self.append(UInt32(answers.count), to: &content)
+    content += answers
     for number in [response.tier, response.score] { content.append(number.map { UInt8(clamping: $0) } ?? 255) }
     // The segment's names are on the invitation in the clear: their length may show, not the answer's.
     let segment = [response.department, response.team, response.location].reduce(0) { $0 + ($1?.utf8.count ?? 0) }
@@ -148,7 +151,8 @@ enum AnswerSeal {
     let department = try reader.text()
     let team = try reader.text()
     let location = try reader.text()
-    guard let answers = try reader.text() else { throw SealError.malformed }
+    guard let compacted = try reader.text() else { throw SealError.malformed }
+    let answers = Self.expandingEscapes(compacted)
     let tier = try reader.number()
     let score = try reader.number()
     guard reader.isAtEnd else { throw SealError.malformed }
@@ -166,7 +170,8 @@ enum AnswerSeal {
 
   /// The size every answer of a survey is padded to, besides its segment's names: room for each
   /// question answered at its longest in plain ASCII (a text of `ResponseAnswers.maxTextLength`
-  /// characters, every choice of a multiple-choice question). A sealed row's size then tells
+  /// characters, line breaks and quotes included, the longest choice of a single-choice question,
+  /// every choice of a multiple-choice one). A sealed row's size then tells
   /// nothing of its answer, unless a text is so long and so far from ASCII that it needs more
   /// (docs/SURVEYS.md). Every byte counts: the rows and their WAL are most of what sealing costs.
   static func paddingFloor(_ questions: [SurveyQuestion]) -> Int {
@@ -175,7 +180,7 @@ enum AnswerSeal {
       let value =
         switch question.type {
         case "text": ResponseAnswers.maxTextLength + 2
-        case "single_choice": (question.choices.map(\.utf8.count).max() ?? 0) + 2
+        case "single_choice": (question.choices.map(\.utf8.count).max() ?? 0) + 4
         case "multi_choice": question.choices.reduce(2) { $0 + $1.utf8.count + 3 }
         default: 5
         }
@@ -183,6 +188,52 @@ enum AnswerSeal {
     }
     return 4 + 4 * 4 + answers + 2
   }
+
+  /// The answers' JSON with `\n`, `\t`, `\"` and `\\` each written as one control byte, which the
+  /// JSON never holds raw: an answer's escapes then take no room, so a text's line breaks or
+  /// quotes do not make its sealed row longer than its survey's others (`paddingFloor`).
+  static func compactingEscapes(_ json: String.UTF8View) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(json.count)
+    var escaped = false
+    for byte in json {
+      if escaped {
+        escaped = false
+        if let compact = Self.compactEscapes[byte] {
+          bytes.append(compact)
+          continue
+        }
+        bytes.append(UInt8(ascii: "\\"))
+      } else if byte == UInt8(ascii: "\\") {
+        escaped = true
+        continue
+      }
+      bytes.append(byte)
+    }
+    return bytes
+  }
+
+  /// The JSON back from `compactingEscapes`. Answers sealed before it have no raw control bytes,
+  /// so they come back unchanged.
+  static func expandingEscapes(_ compacted: String) -> String {
+    guard compacted.utf8.contains(where: { Self.expandedEscapes[$0] != nil }) else { return compacted }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(compacted.utf8.count + 64)
+    for byte in compacted.utf8 {
+      if let escape = Self.expandedEscapes[byte] {
+        bytes += [UInt8(ascii: "\\"), escape]
+      } else {
+        bytes.append(byte)
+      }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// The character after a backslash → the byte that stands for both.
+  private static let compactEscapes: [UInt8: UInt8] = [
+    UInt8(ascii: "n"): 0x0A, UInt8(ascii: "t"): 0x09, UInt8(ascii: "\""): 0x01, UInt8(ascii: "\\"): 0x02,
+  ]
+  private static let expandedEscapes = Dictionary(uniqueKeysWithValues: compactEscapes.map { ($1, $0) })
 
   private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
     bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
