@@ -1,4 +1,5 @@
 import Crypto
+import Logging
 import NIOCore
 import SwiftProtobuf
 public import TallyStore
@@ -8,7 +9,8 @@ import TallyWire
 /// the first call's response, and does not run again, for 24 hours.
 ///
 /// The first call claims the key in a transaction of its own before it runs and stores its sealed
-/// response once it succeeds; a failure releases the key, so a retry runs. A repeat while the
+/// response once it succeeds; a failure releases the key, so a retry runs, and a success never
+/// does, even when its response cannot be stored (docs/PROTOCOL.md). A repeat while the
 /// first still runs is ABORTED (retry later); one with another method or other request messages
 /// is INVALID_ARGUMENT. Keys are per tenant; the operator's calls that name no tenant (creating
 /// tenants, say) share one scope of their own. SubmitResponse is not replayed: its token makes a
@@ -38,7 +40,7 @@ public struct IdempotentCalls: Sendable {
   }
 
   /// Where a call's result is kept: with its tenant's data, or the operator's when it names none.
-  enum Scope {
+  enum Scope: Sendable {
     case tenant(String)
     case `operator`
 
@@ -162,11 +164,11 @@ public struct IdempotentCalls: Sendable {
 
   /// Runs `body` where the call's result is kept: its tenant's transaction, or the operator's.
   private func transaction<T: Sendable>(
-    _ keys: Keys,
+    _ scope: Scope,
     _ context: RequestContext,
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    switch keys.scope {
+    switch scope {
     case .tenant: try await self.database.transaction(context, body)
     case .operator: try await self.database.pool.withTransaction(scope: .operator, body)
     }
@@ -193,31 +195,51 @@ public struct IdempotentCalls: Sendable {
       let bytes = try AES.GCM.open(try AES.GCM.SealedBox(combined: sealed), using: keys.seal)
       return try responseType.init(serializedBytes: bytes)
     case .run:
+      let response: any Message
       do {
-        let response = try await run()
+        response = try await run()
+      } catch {
+        // Failed calls change nothing (their transactions roll back): a retry runs again.
+        _ = try? await self.outlivingCancellation(keys, context) { [callID = keys.callID, table = keys.scope.table] in
+          try $0.query("DELETE FROM \(table) WHERE call_id = decode($1, 'hex')", [callID])
+        }
+        throw error
+      }
+      // The call's writes are committed from here on: its claim is never released, so a repeat
+      // never runs them twice. Without a stored response, repeats are ABORTED until it is abandoned.
+      do {
         let mac = try await readMAC()
         let sealed = Hex.encode(try AES.GCM.seal(try response.serializedBytes() as [UInt8], using: keys.seal).combined!)
-        _ = try await self.transaction(keys, context) { [callID = keys.callID, table = keys.scope.table] connection in
-          try connection.query(
+        _ = try await self.outlivingCancellation(keys, context) { [callID = keys.callID, table = keys.scope.table] in
+          try $0.query(
             """
             UPDATE \(table) SET sealed_response = decode($2, 'hex'), request_mac = decode($3, 'hex')
             WHERE call_id = decode($1, 'hex')
             """, [callID, sealed, mac])
         }
-        return response
       } catch {
-        // Failed calls change nothing (their transactions roll back): a retry runs again.
-        _ = try? await self.transaction(keys, context) { [callID = keys.callID, table = keys.scope.table] connection in
-          try connection.query("DELETE FROM \(table) WHERE call_id = decode($1, 'hex')", [callID])
-        }
-        throw error
+        context.logger.error(
+          "a finished call's response could not be kept for its idempotency_key; repeats get ABORTED",
+          metadata: ["error": "\(String(reflecting: error))"])
       }
+      return response
     }
+  }
+
+  /// Runs `body` in the call's result table even when the call has been cancelled or is past its
+  /// deadline: a call cut off there must still free its key, or keep the response of its writes.
+  private func outlivingCancellation<T: Sendable>(
+    _ keys: Keys,
+    _ context: RequestContext,
+    _ body: @escaping @Sendable (PostgresConnection) throws -> T
+  ) async throws -> T {
+    let scope = keys.scope
+    return try await Task { try await self.transaction(scope, context, body) }.value
   }
 
   private func claim(_ keys: Keys, _ context: RequestContext) async throws -> Claim {
     let (method, callID, table, insertClaim) = (context.method, keys.callID, keys.scope.table, keys.scope.insertClaim)
-    let row = try await self.transaction(keys, context) { connection -> PostgresRow? in
+    let row = try await self.transaction(keys.scope, context) { connection -> PostgresRow? in
       try connection.query(
         """
         DELETE FROM \(table) WHERE claimed_at < now() - interval '\(Self.retention)'

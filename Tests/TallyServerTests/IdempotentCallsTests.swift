@@ -81,6 +81,31 @@ import Testing
     }
   }
 
+  /// A call cut off by its deadline wrote nothing, and its key is free at once: the client's
+  /// retry runs, rather than being told for 15 minutes that the first call still runs.
+  @Test func aCallPastItsDeadlineFreesItsKeyForTheRetry() async throws {
+    try await DataTestContext.with { context in
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
+      let locked = Task {
+        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+          try connection.query("SELECT 1 FROM accounts WHERE account_id = 'acme' FOR UPDATE")
+          Thread.sleep(forTimeInterval: 1.5)  // the call below waits for this row past its deadline
+        }
+      }
+      try await Task.sleep(for: .milliseconds(200))
+      var options = self.key("deadline")
+      options.timeout = .milliseconds(300)
+      let renamed = Fixture.upsert(Fixture.account("acme", name: "Acme Renamed"))
+      _ = await expectStatus(.deadlineExceeded) {
+        try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: options)
+      }
+      try await locked.value
+      options.timeout = nil
+      let retried = try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: options)
+      #expect(retried.name == "Acme Renamed")
+    }
+  }
+
   /// A client stream is replayed by its messages: the repeat reads them, compares, and answers
   /// as the first call did (every event accepted), not as a second run would (all duplicates).
   @Test func aRepeatedEventStreamGetsTheFirstAnswer() async throws {
