@@ -199,6 +199,12 @@ public struct IdempotentCalls: Sendable {
       do {
         response = try await run()
       } catch {
+        if Self.mayHaveCommitted(error) {
+          context.logger.error(
+            "the database connection was lost with a COMMIT sent: the idempotency_key stays claimed",
+            metadata: ["error": "\(String(reflecting: error))"])
+          throw error
+        }
         // Failed calls change nothing (their transactions roll back): a retry runs again.
         _ = try? await self.outlivingCancellation(keys, context) { [callID = keys.callID, table = keys.scope.table] in
           try $0.query("DELETE FROM \(table) WHERE call_id = decode($1, 'hex')", [callID])
@@ -224,6 +230,12 @@ public struct IdempotentCalls: Sendable {
       }
       return response
     }
+  }
+
+  /// Whether `error` broke a connection with COMMIT sent: the call's writes may be stored.
+  static func mayHaveCommitted(_ error: any Error) -> Bool {
+    let cause = (error as? RPCError)?.cause ?? error
+    return (cause as? PostgresError)?.commitOutcomeUnknown ?? false
   }
 
   /// Runs `body` in the call's result table even when the call has been cancelled or is past its

@@ -48,16 +48,34 @@ extension PostgresConnection {
   /// Commits the transaction `begin` started. One that ran no statement was never sent; one whose
   /// last statement carried its COMMIT is already committed.
   public func commit() throws {
-    let state = self.transaction
+    // Still open until COMMIT succeeds: a COMMIT refused (cancelled, say) leaves it for `rollback`.
+    if case .open = self.transaction {
+      do {
+        try self.execute("COMMIT")
+      } catch var error as PostgresError where !self.isHealthy {
+        // The connection broke with COMMIT sent: whether it committed, nobody here can tell.
+        error.commitOutcomeUnknown = true
+        throw error
+      }
+    }
     self.transaction = .none
-    if case .open = state { try self.execute("COMMIT") }
   }
 
   /// Rolls back the transaction `begin` started, if it reached the server and the connection lives.
   public func rollback() {
     let state = self.transaction
     self.transaction = .none
-    if case .open = state, self.isHealthy { try? self.execute("ROLLBACK") }
+    if case .open = state, self.isHealthy { try? self.executeEvenIfCancelled("ROLLBACK") }
+  }
+
+  /// Ends whatever transaction a job left on the connection (one whose COMMIT or ROLLBACK failed),
+  /// so that the next job, perhaps another tenant's, starts on a clean connection; closes the
+  /// connection when that fails.
+  func endLeftoverTransaction() {
+    self.transaction = .none
+    guard let handle = try? self.connection(), PQtransactionStatus(handle) != PQTRANS_IDLE else { return }
+    try? self.executeEvenIfCancelled("ROLLBACK")
+    if PQtransactionStatus(handle) != PQTRANS_IDLE { self.close() }
   }
 
   private static let setConfigSQL = "SELECT set_config($1, $2, true)"
@@ -91,7 +109,15 @@ extension PostgresConnection {
     case .pending(let kind, let settings): begin = (try kind.statements(), settings)
     }
     self.transaction = .open
-    guard let result = try self.pipeline(begin: begin, then: statement, commit: commit, connection) else {
+    let result: PostgresResult?
+    do {
+      result = try self.pipeline(begin: begin, then: statement, commit: commit, connection)
+    } catch var error as PostgresError where commit && !self.isHealthy {
+      // The connection broke with COMMIT sent: whether it committed, nobody here can tell.
+      error.commitOutcomeUnknown = true
+      throw error
+    }
+    guard let result else {
       throw PostgresError(sqlState: nil, message: "the pipeline ended without the statement's result")
     }
     if commit { self.transaction = .committed }

@@ -10,6 +10,10 @@ public final class PostgresConnection {
   let observer: PostgresStatement.Observer?
   /// Where the transaction of `begin` stands (PostgresConnection+Transactions.swift).
   var transaction = TransactionState.none
+  /// Whether the work on this connection has been cancelled: no statement, COMMIT included, is sent
+  /// after that. PostgreSQL ignores a cancel that reaches a backend between statements, so without
+  /// this a transaction could commit after its caller was told CANCELLED or DEADLINE_EXCEEDED.
+  var isCancelled: @Sendable () -> Bool = { false }
 
   /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string. `observer`
   /// sees every statement before it runs (for `tallyd kpi-sql`; nil in the server).
@@ -50,6 +54,12 @@ public final class PostgresConnection {
 
   /// Runs SQL without parameters (several statements allowed): for fixed text only.
   public func execute(_ sql: String) throws {
+    try self.checkNotCancelled()
+    try self.executeEvenIfCancelled(sql)
+  }
+
+  /// `execute`, also after a cancel: for ROLLBACK, which ends what the cancel stopped.
+  func executeEvenIfCancelled(_ sql: String) throws {
     let connection = try self.connection()
     try self.sendPendingBegin(connection)
     self.observer?(PostgresStatement(sql: sql, parameters: nil))
@@ -72,6 +82,7 @@ public final class PostgresConnection {
   }
 
   private func run(_ sql: String, _ parameters: [(any PostgresBindable)?], commit: Bool) throws -> PostgresResult {
+    try self.checkNotCancelled()
     let connection = try self.connection()
     let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     let texts: [String?] = parameters.map { $0?.postgresText }
@@ -89,6 +100,7 @@ public final class PostgresConnection {
 
   /// Streams rows into `COPY … FROM STDIN` (text format); returns how many rows went in.
   public func copyIn(_ sql: String, chunks: some Sequence<[UInt8]>) throws -> Int {
+    try self.checkNotCancelled()
     let connection = try self.connection()
     try self.sendPendingBegin(connection)
     let start = PQexec(connection, sql)
@@ -115,6 +127,12 @@ public final class PostgresConnection {
       rows += Int(String(cString: PQcmdTuples(result))) ?? 0
     }
     return rows
+  }
+
+  /// The error PostgreSQL gives a cancelled statement, for one that was not sent at all.
+  private func checkNotCancelled() throws {
+    guard self.isCancelled() else { return }
+    throw PostgresError(sqlState: "57014", message: "canceling statement due to user request (before it was sent)")
   }
 
   /// A token another thread may use to cancel the statement running on this connection.

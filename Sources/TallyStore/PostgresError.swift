@@ -5,6 +5,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
   public var sqlState: String?
   public var message: String
   public var detail: String?
+  /// The connection broke after COMMIT was sent: the transaction may or may not have committed.
+  public var commitOutcomeUnknown = false
 
   public init(sqlState: String?, message: String, detail: String? = nil) {
     self.sqlState = sqlState

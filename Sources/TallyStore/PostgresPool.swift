@@ -220,6 +220,14 @@ final class Job: Sendable {
   }
 
   private let state = NIOLockedValueBox(State.created)
+  /// A cancel request on its way to the server: the job is not finished, and its connection not
+  /// given to the next job, until it has arrived, so that it cannot stop a later job's statement.
+  private let cancelInFlight = DispatchGroup()
+
+  /// Whether the caller cancelled while the job ran: its connection sends no more statements.
+  var isCancelled: Bool {
+    self.state.withLockedValue { if case .cancelledWhileRunning = $0 { true } else { false } }
+  }
 
   func prepare(
     _ run: @escaping @Sendable (PostgresConnection) -> Void,
@@ -243,6 +251,7 @@ final class Job: Sendable {
   }
 
   func finish() {
+    self.cancelInFlight.wait()
     self.state.withLockedValue { $0 = .done }
   }
 
@@ -256,24 +265,34 @@ final class Job: Sendable {
     abandon?(error)
   }
 
+  /// Called where the caller's task is cancelled, an event loop's thread among them: PQcancel,
+  /// which opens a connection to the server and waits for it, runs on a thread of its own.
   func cancel() {
-    let abandon = self.state.withLockedValue { state -> (@Sendable (any Error) -> Void)? in
+    let (abandon, token) = self.state.withLockedValue {
+      state -> ((@Sendable (any Error) -> Void)?, CancelToken?) in
       switch state {
       case .created:
         state = .done
       case .queued(_, let abandon):
         state = .done
-        return abandon
+        return (abandon, nil)
       case .running(let token):
-        // Under the lock, so the request cannot reach a later job's statement on this connection.
         state = .cancelledWhileRunning
-        token?.send()
+        // Entered under the lock, so `finish` waits for the request (see `cancelInFlight`).
+        if token != nil { self.cancelInFlight.enter() }
+        return (nil, token)
       case .cancelledWhileRunning, .done:
         break
       }
-      return nil
+      return (nil, nil)
     }
     abandon?(CancellationError())
+    if let token {
+      DispatchQueue.global().async {
+        token.send()
+        self.cancelInFlight.leave()
+      }
+    }
   }
 }
 
@@ -307,8 +326,11 @@ private final class Worker: @unchecked Sendable {
         continue
       }
       guard let body = job.start(cancelToken: connection.makeCancelToken()) else { continue }
+      connection.isCancelled = { job.isCancelled }
       body(connection)
       job.finish()
+      connection.isCancelled = { false }
+      connection.endLeftoverTransaction()
     }
     self.connection?.close()
   }

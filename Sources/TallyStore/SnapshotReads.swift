@@ -39,6 +39,8 @@ public struct SnapshotReads {
         work.fail(error, byHelper: false)
       }
     }
+    // A cancelled call stops the helper's statement too, rather than wait for it.
+    if self.connection.isCancelled() { helper.cancel() }
     // A helper that has not started by now would find nothing left: spare it the trip.
     helper.abandon(CancellationError())
     try work.waitForHelper()

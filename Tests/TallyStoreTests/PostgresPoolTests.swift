@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import TallyStore
 import TallyTestSupport
 import TallyWire
@@ -115,6 +116,69 @@ import Testing
       try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
     }
     #expect(rows == 0)
+  }
+
+  /// A cancel that reaches the server between two statements is ignored there: the connection
+  /// itself sends nothing more, so the transaction does not commit after its caller gave up.
+  @Test func aTransactionCancelledBetweenItsStatementsDoesNotCommit() async throws {
+    let database = try await TestDatabase.create(migrated: true)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    let inserted = NIOLockedValueBox(false)
+    let writer = Task {
+      try await pool.withTransaction(tenant: tenant) { connection in
+        try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'c', 'EUR')", [tenant])
+        inserted.withLockedValue { $0 = true }
+        Thread.sleep(forTimeInterval: 0.5)  // cancelled here, while no statement runs
+      }
+    }
+    #expect(try await waitUntil { inserted.withLockedValue { $0 } })
+    writer.cancel()
+    guard case .failure(let error as RPCError) = await writer.result else {
+      Issue.record("the cancelled transaction committed")
+      return
+    }
+    #expect(error.code == .cancelled)
+    let rows = try await pool.withTransaction(tenant: tenant) { connection in
+      try connection.query("SELECT count(*) AS n FROM tenants").rows[0].require(Int.self, "n")
+    }
+    #expect(rows == 0)
+  }
+
+  /// A job that leaves a transaction on its connection (a COMMIT or ROLLBACK that failed): the next
+  /// job, perhaps another tenant's, gets the connection clean.
+  @Test func theNextJobGetsTheConnectionWithoutTheLastOnesTransaction() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    try await pool.withConnection { connection in
+      try connection.execute("BEGIN")
+      _ = try? connection.query("SELECT 1 / 0 AS never")  // the transaction is aborted now
+    }
+    let value = try await pool.withTransaction(tenant: nil) { connection in
+      try connection.query("SELECT 7 AS seven").rows[0].require(Int.self, "seven")
+    }
+    #expect(value == 7)
+  }
+
+  /// The connection lost with COMMIT sent: the error says the outcome is unknown (IdempotentCalls
+  /// then keeps the call's key claimed rather than let a retry write twice).
+  @Test func aConnectionLostAtCommitLeavesItsOutcomeUnknown() async throws {
+    let database = try await TestDatabase.create(migrated: true)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let tenant = UUID().uuidString.lowercased()
+    let appURL = database.appURL
+    let outcome = await #expect(throws: RPCError.self) {
+      try await pool.withTransaction(tenant: tenant) { connection in
+        try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'c', 'EUR')", [tenant])
+        let pid = try connection.query("SELECT pg_backend_pid() AS pid").rows[0].require(Int.self, "pid")
+        try PostgresConnection(conninfo: appURL).query("SELECT pg_terminate_backend($1::int)", [pid])
+      }
+    }
+    #expect(outcome?.code == .unavailable)
+    #expect((outcome?.cause as? PostgresError)?.commitOutcomeUnknown == true, "\(String(describing: outcome))")
   }
 
   /// A statement whose parameters do not fit (08P01) is a server bug, not an outage: INTERNAL, and the
