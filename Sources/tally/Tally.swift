@@ -14,9 +14,9 @@ struct Tally: AsyncParsableCommand {
       """,
     subcommands: [
       Ping.self, ServerInfo.self, Call.self, Tenants.self, Keys.self, Accounts.self, Contacts.self, Campaigns.self,
-      Opportunities.self, Events.self, Surveys.self, Kpis.self, JourneyCommand.self, InfluenceCommand.self,
-      ReportCommand.self,
-      AttributionCommand.self, Demo.self,
+      Opportunities.self, Events.self, Surveys.self, Kpis.self, JourneyCommand.self, ContentCommand.self,
+      CoverageCommand.self, RepsCommand.self, InfluenceCommand.self, ReportCommand.self, AttributionCommand.self,
+      Demo.self,
     ]
   )
 }
