@@ -23,7 +23,9 @@ extension PostgresError {
       // that does not match the statement), not an outage: retrying would not help.
       logger.error("database protocol violation", metadata: ["error": "\(String(reflecting: self))"])
       return RPCError(code: .internalError, message: "internal error", cause: self)
-    case "57P01", "57P02", "57P03", "53300":
+    // The server ended or refused the session: shut down, crashed, starting, the database dropped,
+    // an idle (in-transaction) session timed out, too many connections. The pool opens a new one.
+    case "57P01", "57P02", "57P03", "57P04", "57P05", "25P03", "53300":
       return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)
     case _ where state.hasPrefix("08") || self.sqlState == nil:
       return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import TallyStore
 import TallyTestSupport
@@ -232,6 +233,15 @@ import Testing
     } catch let error as RPCError {
       // Row-level security refuses the row before the foreign key is checked.
       #expect(error.code == .internalError || error.code == .failedPrecondition)
+    }
+  }
+
+  /// Every way the server ends or refuses a session is UNAVAILABLE (retry), not INTERNAL.
+  @Test func sessionsTheServerEndedAreUnavailable() {
+    for state in ["57P01", "57P02", "57P03", "57P04", "57P05", "25P03", "53300", "08006", nil] {
+      let error = PostgresError(sqlState: state, message: "ended").rpcError(
+        cancelled: false, logger: Logger(label: "t"))
+      #expect(error.code == .unavailable, "\(state ?? "no SQLSTATE")")
     }
   }
 
