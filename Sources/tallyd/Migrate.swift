@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyServer
 import TallyStore
 
 /// Applies the migrations that are missing, as the owner role.
@@ -27,7 +28,8 @@ struct Migrate: ParsableCommand {
   }
 
   /// The named directory, else ./Migrations, else ../share/tally/migrations beside the binary.
-  static func migrationsDirectory(_ named: String?) throws -> String {
+  /// `setting`: how to name the directory, for the error (`--migrations`, or the file's field).
+  static func migrationsDirectory(_ named: String?, setting: String = "--migrations") throws -> String {
     if let named { return named }
     let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     let candidates = [
@@ -35,8 +37,8 @@ struct Migrate: ParsableCommand {
       executable.deletingLastPathComponent().appendingPathComponent("../share/tally/migrations").standardized.path,
     ]
     guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-      throw ValidationError(
-        "no migrations directory: looked in \(candidates.joined(separator: " and ")); use --migrations")
+      throw ServerConfigurationError(
+        "no migrations directory: looked in \(candidates.joined(separator: " and ")); name it with \(setting)")
     }
     return found
   }

@@ -8,6 +8,16 @@ struct ServeConfiguration: Decodable {
   struct Listen: Decodable {
     var host = "0.0.0.0"
     var port = 7443
+
+    enum CodingKeys: String, CodingKey { case host, port }
+
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      self.host = try container.decodeIfPresent(String.self, forKey: .host) ?? self.host
+      self.port = try container.decodeIfPresent(Int.self, forKey: .port) ?? self.port
+    }
   }
 
   /// Where Prometheus scrapes `GET /metrics` (deploy/README.md, "Metrics"); not served without it.
@@ -97,12 +107,53 @@ struct ServeConfiguration: Decodable {
     } catch {
       throw ServerConfigurationError("cannot read the configuration file \(path): \(error.localizedDescription)")
     }
+    try ConfigurationKeys.check(data, file: path)
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
+    let file: ServeConfiguration
     do {
-      return try decoder.decode(ServeConfiguration.self, from: data)
+      file = try decoder.decode(ServeConfiguration.self, from: data)
     } catch let error as DecodingError {
       throw ServerConfigurationError("\(path): \(Self.explain(error))")
+    }
+    do {
+      try file.check()
+    } catch let error as ServerConfigurationError {
+      throw ServerConfigurationError("\(path): \(error.description)")
+    }
+    return file
+  }
+
+  static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+  /// The settings that no single decoder checks: each in its range, and no setting that would be ignored.
+  func check() throws {
+    guard (1...65535).contains(self.listen.port) else {
+      throw ServerConfigurationError("listen.port must be 1...65535, got \(self.listen.port)")
+    }
+    guard Self.logLevels.contains(self.logLevel.lowercased()) else {
+      throw ServerConfigurationError(
+        "log_level must be one of \(Self.logLevels.joined(separator: ", ")), got \"\(self.logLevel.prefix(40))\"")
+    }
+    // Above systemd's TimeoutStopSec (45 s in deploy/tallyd.service) the drain would be killed.
+    guard (0...600_000).contains(self.shutdownGracePeriodMs) else {
+      throw ServerConfigurationError(
+        "shutdown_grace_period_ms must be 0...600000, got \(self.shutdownGracePeriodMs)")
+    }
+    if let database = self.database {
+      guard self.apiKeys.isEmpty else {
+        throw ServerConfigurationError(
+          "api_keys is for a server without database; with one, keys live in the database (tally keys create)")
+      }
+      if let size = database.poolSize, !(1...1_000).contains(size) {
+        throw ServerConfigurationError("database.pool_size must be 1...1000, got \(size)")
+      }
+    }
+    for (name, path) in [
+      ("tls.certificate_chain", self.tls?.certificateChain), ("tls.private_key", self.tls?.privateKey),
+    ] {
+      guard let path, !FileManager.default.isReadableFile(atPath: path) else { continue }
+      throw ServerConfigurationError("\(name): cannot read \(path) (it must exist and be readable by tallyd's user)")
     }
   }
 

@@ -44,7 +44,9 @@ struct Serve: AsyncParsableCommand {
       warnIfOthersMayRead(path, logger: logger)
     }
     if !self.noMigrate, let ownerURL = database.ownerUrl {
-      try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(database.migrations), logger: logger)
+      let directory = try Migrate.migrationsDirectory(
+        database.migrations, setting: "database.migrations in \(self.config) (the repository's Migrations/)")
+      try migrate(ownerURL: ownerURL, directory: directory, logger: logger)
     }
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }
