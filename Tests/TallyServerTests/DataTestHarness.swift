@@ -32,6 +32,8 @@ struct DataTestContext {
   let sealingKeys: AnswerSealingKeys
   /// Where RecordEvents counts the events it stores, repeats and rejects.
   let ingestMetrics: PrometheusCollectorRegistry
+  /// The database's owner role, for tests that change the schema (a trigger that fails, say).
+  let ownerURL: String
 
   static func with<T>(_ body: (DataTestContext) async throws -> T) async throws -> T {
     let database = try await TestDatabase.create()
@@ -71,7 +73,7 @@ struct DataTestContext {
         clientA: try await key(tenantA, ["read", "write"]), clientB: try await key(tenantB, ["read", "write"]),
         readerA: try await key(tenantA, ["read"]), collectorA: try await key(tenantA, ["collect"]),
         collectorB: try await key(tenantB, ["collect"]), clock: clock, sealingKeys: sealingKeys,
-        ingestMetrics: ingestMetrics
+        ingestMetrics: ingestMetrics, ownerURL: database.ownerURL
       )
       do {
         let result = try await body(context)

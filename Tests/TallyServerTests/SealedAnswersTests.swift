@@ -118,6 +118,40 @@ import Testing
     }
   }
 
+  /// The once-a-minute opener serves every tenant even when one tenant's transaction fails (here a
+  /// trigger refuses that tenant's rounds): the one it meets first does not hold up the rest.
+  @Test func aTenantWhoseOpeningFailsDoesNotHoldUpTheOthers() async throws {
+    try await DataTestContext.with { context in
+      context.clock.advance(by: -600)
+      let a = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let b = try await context.clientB.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let roundA = try await Self.openRound(context.clientA, a.id, closingIn: 60, context.clock)
+      try await Self.answer(context, round: roundA.id, [10, 10, 10, 10, 0])
+      let roundB = try await Self.openRound(context.clientB, b.id, closingIn: 60, context.clock)
+      try await Self.answer(
+        context, round: roundB.id, [0, 0, 0, 0, 0], collector: context.collectorB, client: context.clientB)
+      context.clock.advance(by: 600)
+      let order = try await context.pool.withTransaction(tenant: nil) { connection in
+        try connection.query("SELECT tenant_id::text AS t FROM tenants_with_sealed_answers_due(now())").rows
+          .map { try $0.require(String.self, "t") }
+      }
+      try #require(order.count == 2)
+      let (failing, served) = (order[0], order[1])
+      try PostgresConnection(conninfo: context.ownerURL).execute(
+        """
+        CREATE FUNCTION refuse_in_test() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'refused by a test'; END $$;
+        CREATE TRIGGER refuse_in_test BEFORE UPDATE ON survey_rounds FOR EACH ROW
+          WHEN (NEW.tenant_id = '\(failing)'::uuid) EXECUTE FUNCTION refuse_in_test();
+        """)
+      let opener = SealedRoundOpener(pool: context.pool, keys: context.sealingKeys)
+      await #expect(throws: (any Error).self) { try await opener.openClosedRounds(now: Date()) }
+      let sealed = "SELECT count(*)::text AS v FROM survey_sealed_answers"
+      #expect(try await Self.count(context, served, sealed) == ["0"], "the tenant after the failing one stayed sealed")
+      #expect(try await Self.count(context, failing, sealed) == ["5"])
+    }
+  }
+
   @Test func aRoundPastItsClosingTimeOpensAtTheNextReadOfItsTenantOrWithinAMinute() async throws {
     try await DataTestContext.with { context in
       // Rounds opened ten minutes ago that closed after one: the survey clock runs back, then on.

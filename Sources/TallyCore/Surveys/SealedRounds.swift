@@ -135,6 +135,24 @@ extension SurveyService {
 }
 
 /// Opens, once a minute, the sealed answers of every tenant's rounds whose closing time passed.
+/// The tenants a pass over every tenant could not serve: the pass goes on with the others, then
+/// reports them together.
+struct TenantFailures: Error, CustomStringConvertible {
+  private(set) var tenants: [String] = []
+  private(set) var first: (any Error)?
+
+  mutating func add(_ error: any Error, tenant: String) {
+    if self.first == nil { self.first = error }
+    self.tenants.append(tenant)
+  }
+
+  func throwIfAny() throws { if self.first != nil { throw self } }
+
+  var description: String {
+    "\(self.tenants.count) tenant(s) failed, the first (\(self.tenants.first ?? "")) with \(self.first.map { "\($0)" } ?? "")"
+  }
+}
+
 public struct SealedRoundOpener: Sendable {
   let pool: PostgresPool
   let keys: AnswerSealingKeys
@@ -145,7 +163,9 @@ public struct SealedRoundOpener: Sendable {
   }
 
   /// Opens every round closed at `now` that still holds sealed answers, of every tenant; returns
-  /// how many answers, and the rounds that did not open (by tenant), which stay sealed.
+  /// how many answers, and the rounds that did not open (by tenant), which stay sealed. A tenant
+  /// whose transaction fails is passed over, not the tenants after it; the first such error is
+  /// thrown once every tenant has had its turn.
   @discardableResult
   public func openClosedRounds(now: Date) async throws -> (
     answers: Int, unopened: [(tenant: String, round: SurveyService.UnopenedRound)]
@@ -158,13 +178,19 @@ public struct SealedRoundOpener: Sendable {
     }
     var answers = 0
     var unopened: [(tenant: String, round: SurveyService.UnopenedRound)] = []
+    var failures = TenantFailures()
     for tenant in tenants {
-      let opened = try await self.pool.withTransaction(tenant: tenant) { connection in
-        try SurveyService.openClosedRoundsLeavingUnopened(survey: nil, now: micros, keys: self.keys, connection)
+      do {
+        let opened = try await self.pool.withTransaction(tenant: tenant) { connection in
+          try SurveyService.openClosedRoundsLeavingUnopened(survey: nil, now: micros, keys: self.keys, connection)
+        }
+        answers += opened.answers
+        unopened += opened.unopened.map { (tenant, $0) }
+      } catch {
+        failures.add(error, tenant: tenant)
       }
-      answers += opened.answers
-      unopened += opened.unopened.map { (tenant, $0) }
     }
+    try failures.throwIfAny()
     return (answers, unopened)
   }
 }

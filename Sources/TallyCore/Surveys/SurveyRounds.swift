@@ -158,6 +158,7 @@ public struct PulseRoundScheduler: Sendable {
 
   /// Opens every round due at `now` that is not open yet; returns how many it opened. Nothing
   /// opens while another round of the survey is open, nor in a period that already had a round.
+  /// A survey whose transaction fails is passed over, not those after it (`TenantFailures`).
   @discardableResult
   public func openDueRounds(now: Date) async throws -> Int {
     let surveys = try await self.pool.withTransaction(tenant: nil) { connection in
@@ -167,11 +168,17 @@ public struct PulseRoundScheduler: Sendable {
       .rows.map { (try $0.require(String.self, "tenant"), try $0.require(String.self, "survey")) }
     }
     var opened = 0
+    var failures = TenantFailures()
     for (tenant, survey) in surveys {
-      opened += try await self.pool.withTransaction(tenant: tenant) { connection in
-        try Self.openDueRound(survey: survey, now: now, connection) ? 1 : 0
+      do {
+        opened += try await self.pool.withTransaction(tenant: tenant) { connection in
+          try Self.openDueRound(survey: survey, now: now, connection) ? 1 : 0
+        }
+      } catch {
+        failures.add(error, tenant: tenant)
       }
     }
+    try failures.throwIfAny()
     return opened
   }
 
