@@ -12,6 +12,10 @@ extension PostgresError {
       return RPCError(code: .alreadyExists, message: "the item already exists", cause: self)
     case "23503":
       return RPCError(code: .failedPrecondition, message: "a referenced item does not exist", cause: self)
+    case "22003":
+      // A sum past its column's range (an event rollup's value, say): the client's numbers, not a bug.
+      return RPCError(
+        code: .outOfRange, message: "a total passes the range of its column (at most 2^63 - 1)", cause: self)
     case "40001", "40P01":
       return RPCError(code: .aborted, message: "the transaction conflicted with another; retry it", cause: self)
     case "57014":

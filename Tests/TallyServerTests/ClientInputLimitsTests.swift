@@ -44,6 +44,28 @@ import Testing
     }
   }
 
+  /// Values each within range whose daily rollup would pass 2^63: OUT_OF_RANGE, nothing stored.
+  @Test func eventValuesWhoseRollupWouldOverflowAreOutOfRange() async throws {
+    try await DataTestContext.with { context in
+      let events = (0..<9_224).map { index in
+        var event = Fixture.event("big-\(index)")
+        event.value = FieldChecker.maxMoney
+        return event
+      }
+      _ = await expectStatus(.outOfRange) {
+        try await context.clientA.clientStreaming(EventMethods.recordEvents) { writer in
+          var request = Tally_V1_RecordEventsRequest()
+          request.events = events
+          try await writer.send(request)
+        }
+      }
+      let stored = try await context.readerA.serverStreaming(EventMethods.listEvents, .init()) { stream in
+        try await stream.reduce(0) { $0 + $1.events.count }
+      }
+      #expect(stored == 0)
+    }
+  }
+
   @Test func roundAndInvitationTimesBeyondTheirRangeNameTheirField() async throws {
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))

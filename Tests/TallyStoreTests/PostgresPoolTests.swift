@@ -236,6 +236,19 @@ import Testing
     }
   }
 
+  /// A sum past its column's range (22003) comes from the client's numbers: OUT_OF_RANGE.
+  @Test func aTotalPastItsColumnIsOutOfRange() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let error = await #expect(throws: RPCError.self) {
+      try await pool.withTransaction(tenant: nil) { connection in
+        try connection.query("SELECT $1::bigint + $1::bigint AS total", [Int64.max])
+      }
+    }
+    #expect(error?.code == .outOfRange)
+  }
+
   /// Every way the server ends or refuses a session is UNAVAILABLE (retry), not INTERNAL.
   @Test func sessionsTheServerEndedAreUnavailable() {
     for state in ["57P01", "57P02", "57P03", "57P04", "57P05", "25P03", "53300", "08006", nil] {
