@@ -34,15 +34,16 @@ import Testing
     return try await client.unary(SurveyMethods.openRound, request)
   }
 
-  /// A new eNPS survey of tenant A whose round opened ten minutes ago, got `scores`, and closed
-  /// nine minutes ago: its answers are still sealed, as nothing has read the survey since.
-  static func pastRound(_ context: DataTestContext, _ scores: [Int32]) async throws
+  /// A new eNPS survey of tenant A (or B) whose round opened ten minutes ago, got `scores`, and
+  /// closed nine minutes ago: its answers are still sealed, as nothing has read the survey since.
+  static func pastRound(_ context: DataTestContext, _ scores: [Int32], ofTenantB: Bool = false) async throws
     -> (survey: Tally_V1_Survey, round: Tally_V1_Round)
   {
+    let (client, collector) = ofTenantB ? (context.clientB, context.collectorB) : (context.clientA, context.collectorA)
     context.clock.advance(by: -600)
-    let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-    let round = try await Self.openRound(context.clientA, survey.id, closingIn: 60, context.clock)
-    try await Self.answer(context, round: round.id, scores)
+    let survey = try await client.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+    let round = try await Self.openRound(client, survey.id, closingIn: 60, context.clock)
+    try await Self.answer(context, round: round.id, scores, collector: collector, client: client)
     context.clock.advance(by: 600)
     return (survey, round)
   }
@@ -122,15 +123,8 @@ import Testing
   /// trigger refuses that tenant's rounds): the one it meets first does not hold up the rest.
   @Test func aTenantWhoseOpeningFailsDoesNotHoldUpTheOthers() async throws {
     try await DataTestContext.with { context in
-      context.clock.advance(by: -600)
-      let a = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-      let b = try await context.clientB.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-      let roundA = try await Self.openRound(context.clientA, a.id, closingIn: 60, context.clock)
-      try await Self.answer(context, round: roundA.id, [10, 10, 10, 10, 0])
-      let roundB = try await Self.openRound(context.clientB, b.id, closingIn: 60, context.clock)
-      try await Self.answer(
-        context, round: roundB.id, [0, 0, 0, 0, 0], collector: context.collectorB, client: context.clientB)
-      context.clock.advance(by: 600)
+      _ = try await Self.pastRound(context, [10, 10, 10, 10, 0])
+      _ = try await Self.pastRound(context, [0, 0, 0, 0, 0], ofTenantB: true)
       let order = try await context.pool.withTransaction(tenant: nil) { connection in
         try connection.query("SELECT tenant_id::text AS t FROM tenants_with_sealed_answers_due(now())").rows
           .map { try $0.require(String.self, "t") }
