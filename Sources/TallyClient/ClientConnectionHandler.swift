@@ -217,7 +217,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
     let queued = self.queuedCalls
     self.queuedCalls = []
-    for call in queued { call.responses.finish(throwing: refusal) }
+    for call in queued {
+      call.deadline?.cancel()
+      call.responses.finish(throwing: refusal)
+    }
   }
 
   /// How a connection-level end looks to a caller.
@@ -283,7 +286,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     for responses in streams.values { responses.finish(throwing: reason) }
     let queued = self.queuedCalls
     self.queuedCalls = []
-    for call in queued { call.responses.finish(throwing: RefusedBeforeStart(reason: reason)) }
+    for call in queued {
+      call.deadline?.cancel()
+      call.responses.finish(throwing: RefusedBeforeStart(reason: reason))
+    }
     self.writabilityWaiters.failAll(reason)
     context.fireChannelInactive()
   }
@@ -298,16 +304,20 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     var handle: StreamHandle
     var timeout: Duration?
     var responses: ResponseRoute
+    /// Ends the call when `timeout` has passed since it was started, queued or open.
+    var deadline: Scheduled<Void>? = nil
   }
 
   /// Opens a stream (CALL plus the first request messages, in one write), or queues the call
   /// while the server's max_concurrent_streams are in use.
   func startCall(_ call: QueuedCall) {
-    guard self.context != nil, self.status.isUsable, self.nextStreamID < UInt32.max else {
+    guard let context = self.context, self.status.isUsable, self.nextStreamID < UInt32.max else {
       self.status.markUnusable()
       let reason = RPCError(code: .unavailable, message: "the connection to \(self.endpoint) is closing")
       return call.responses.finish(throwing: RefusedBeforeStart(reason: reason))
     }
+    var call = call
+    call.deadline = call.timeout.map { self.scheduleDeadline(call.handle, in: $0, context: context) }
     if self.streams.count + self.endingStreams.count >= self.maxConcurrentStreams || !self.queuedCalls.isEmpty {
       self.queuedCalls.append(call)
       call.handle.queued = true
@@ -321,14 +331,34 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       let call = self.queuedCalls.popFirst()
     {
       call.handle.queued = false
-      if !call.handle.cancelled { self.open(call) }
+      if call.handle.cancelled {
+        call.deadline?.cancel()
+      } else {
+        self.open(call)
+      }
+    }
+  }
+
+  /// Ends the call with DEADLINE_EXCEEDED once `timeout` has passed: a call's time waiting for a
+  /// free stream counts, or a call queued behind busy streams could wait for ever.
+  private func scheduleDeadline(
+    _ handle: StreamHandle, in timeout: Duration, context: ChannelHandlerContext
+  ) -> Scheduled<Void> {
+    // The server's cap (PROTOCOL.md §5), which also keeps TimeAmount's nanoseconds in range.
+    let clamped = min(timeout, .seconds(30 * 24 * 3600))
+    return context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(clamped)) {
+      let message =
+        handle.queued
+        ? "the call's deadline passed while it waited for one of the server's \(self.maxConcurrentStreams) streams"
+        : "the call's deadline passed"
+      self.endCall(handle, RPCError(code: .deadlineExceeded, message: message))
     }
   }
 
   private func open(_ call: QueuedCall) {
     guard let context = self.context else { return }
-    let (header, messages, endStream, handle, timeout, responses) = (
-      call.header, call.messages, call.endStream, call.handle, call.timeout, call.responses
+    let (header, messages, endStream, handle, responses) = (
+      call.header, call.messages, call.endStream, call.handle, call.responses
     )
     let streamID = self.nextStreamID
     self.nextStreamID += 1
@@ -345,12 +375,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
     context.write(self.wrapOutboundOut(buffer), promise: nil)
     self.flushes.flushSoon(context.channel)
-    if let timeout {
-      let clamped = min(timeout, .seconds(30 * 24 * 3600))
-      self.deadlineTimers[streamID] = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(clamped)) {
-        self.endLocally(streamID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
-      }
-    }
+    if let deadline = call.deadline { self.deadlineTimers[streamID] = deadline }
   }
 
   /// Sends one more request message on an open stream.
@@ -386,7 +411,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     if handle.queued {
       handle.cancelled = true
       if let index = self.queuedCalls.firstIndex(where: { $0.handle === handle }) {
-        self.queuedCalls.remove(at: index).responses.finish(throwing: error)
+        let call = self.queuedCalls.remove(at: index)
+        call.deadline?.cancel()
+        call.responses.finish(throwing: error)
       }
       return
     }

@@ -27,15 +27,15 @@ import Testing
   }
 
   /// Starts a unary call; its response goes to the returned future.
-  private func startUnary(_ handler: ClientConnectionHandler, on channel: EmbeddedChannel) -> EventLoopFuture<
-    ByteBuffer?
-  > {
+  private func startUnary(
+    _ handler: ClientConnectionHandler, on channel: EmbeddedChannel, timeout: Duration? = nil
+  ) -> EventLoopFuture<ByteBuffer?> {
     var header = Tally_V1_CallHeader()
     header.method = "tally.v1.SystemService/Ping"
     let promise = channel.eventLoop.makePromise(of: ByteBuffer?.self)
     handler.startCall(
       .init(
-        header: header, messages: [[1, 2, 3]], endStream: true, handle: StreamHandle(), timeout: nil,
+        header: header, messages: [[1, 2, 3]], endStream: true, handle: StreamHandle(), timeout: timeout,
         responses: .single(promise)))
     return promise.futureResult
   }
@@ -228,6 +228,34 @@ import Testing
       (error as? RPCError)?.code == .resourceExhausted
     }
     #expect(channel.isActive, "the connection stays up")
+  }
+
+  /// A call waiting behind the server's max_concurrent_streams counts its deadline from when it
+  /// was made: it fails with DEADLINE_EXCEEDED while still waiting, and leaves the queue.
+  @Test func aQueuedCallFailsWhenItsDeadlinePasses() throws {
+    var welcome = Tally_V1_Welcome()
+    welcome.maxConcurrentStreams = 1
+    let (channel, handler) = try self.welcomedHandler(welcome)
+    _ = self.startUnary(handler, on: channel)
+    var outcome: Result<ByteBuffer?, any Error>?
+    self.startUnary(handler, on: channel, timeout: .milliseconds(200)).assumeIsolated().whenComplete {
+      outcome = $0
+    }
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(199))
+    #expect(outcome == nil, "failed before its deadline")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+    guard case .failure(let error as RPCError) = outcome else {
+      Issue.record("the queued call did not fail: \(String(describing: outcome))")
+      return
+    }
+    #expect(error.code == .deadlineExceeded)
+    #expect(error.message.contains("waited for one of the server's 1 streams"))
+    // Stream 1 ends; the call that timed out must not take its place.
+    try Self.send(try self.status(.ok, streamID: 1), to: channel)
+    channel.embeddedEventLoop.run()
+    var written: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    #expect(try Self.decode(written).map(\.type) == [.call, .message])
   }
 
   @Test func aLostConnectionFailsTheCallsInFlight() throws {
