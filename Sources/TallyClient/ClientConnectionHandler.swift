@@ -401,7 +401,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
   }
 
-  /// The caller gave up on the call: CANCEL tells the server to stop its work.
+  /// The caller gave up on the call, or left it before its STATUS: CANCEL tells the server to stop
+  /// its work. A call that has ended already is left as it is.
   func cancel(_ handle: StreamHandle) {
     self.endCall(handle, RPCError(code: .cancelled, message: "the call was cancelled"))
   }

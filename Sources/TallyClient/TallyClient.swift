@@ -380,15 +380,31 @@ struct ActiveCall: Sendable {
     return stream
   }
 
-  /// Runs `body`; if the calling task is cancelled meanwhile, the server is sent CANCEL.
+  /// Runs `body`; if the calling task is cancelled meanwhile, the server is sent CANCEL. So it is
+  /// when `body` throws or leaves a response stream unread: otherwise the server would go on
+  /// waiting or sending, and the stream would hold a place under max_concurrent_streams for good.
   func withCancellation<T>(_ body: () async throws -> T) async throws -> T {
-    try await withTaskCancellationHandler {
-      try await body()
-    } onCancel: {
-      let handler = self.connection.handler
-      let handle = self.handle
-      self.connection.channel.eventLoop.execute { handler.value.cancel(handle) }
+    let result: T
+    do {
+      result = try await withTaskCancellationHandler {
+        try await body()
+      } onCancel: {
+        self.cancel()
+      }
+    } catch {
+      self.cancel()
+      throw error
     }
+    // A single response arrives with its STATUS; a stream may have been left before its end.
+    if case .stream = self.responses { self.cancel() }
+    return result
+  }
+
+  /// Sends CANCEL unless the call has already ended (its STATUS came, or it never started).
+  private func cancel() {
+    let handler = self.connection.handler
+    let handle = self.handle
+    self.connection.channel.eventLoop.execute { handler.value.cancel(handle) }
   }
 }
 

@@ -185,6 +185,58 @@ import struct Foundation.Data
     }
   }
 
+  /// A client stream whose requests fail part-way (a CSV line that cannot be read, say) is
+  /// cancelled on the server: its place under max_concurrent_streams is freed, so more such
+  /// failures than there are places leave the client able to call.
+  @Test func failedClientStreamsFreeTheirStreams() async throws {
+    struct UnreadableLine: Error {}
+    try await TestServer.with(limits: ServerLimits(maxConcurrentStreams: 2)) { server, _ in
+      let client = try server.client()
+      // After WELCOME the client knows its two places and queues calls beyond them.
+      _ = try await client.welcome()
+      for _ in 0..<3 {
+        await #expect(throws: UnreadableLine.self) {
+          try await client.clientStreaming(countMethod) { writer in
+            try await writer.send(self.ping([1]))
+            try await writer.send(self.ping([2]))
+            throw UnreadableLine()
+          }
+        }
+      }
+      do {
+        // Without a freed place it waits in the client's queue until its deadline.
+        let response = try await client.clientStreaming(countMethod, options: CallOptions(timeout: .seconds(10))) {
+          writer in
+          try await writer.send(self.ping([3]))
+        }
+        #expect(response.payload == Data("1".utf8))
+      } catch {
+        Issue.record("the call after the failed streams failed: \(error)")
+      }
+      // Closed in any case: streams left open on the server would hold up its shutdown.
+      await client.close()
+    }
+  }
+
+  /// A server stream its caller stops reading, by returning or by throwing, is cancelled on the
+  /// server rather than left sending into a buffer nobody reads.
+  @Test func aServerStreamLeftUnreadIsCancelled() async throws {
+    struct StopReading: Error {}
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      let first = try await client.serverStreaming(trickleMethod, self.ping([])) { responses in
+        try await responses.first { _ in true }
+      }
+      #expect(first != nil)
+      #expect(try await server.probe.waitFor(.seconds(10)) { $0.cancelled == 1 }, "the handler was not cancelled")
+      await #expect(throws: StopReading.self) {
+        try await client.serverStreaming(trickleMethod, self.ping([])) { _ in throw StopReading() }
+      }
+      #expect(try await server.probe.waitFor(.seconds(10)) { $0.cancelled == 2 }, "the handler was not cancelled")
+      await client.close()
+    }
+  }
+
   @Test func unknownMethodIsUnimplemented() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()

@@ -58,6 +58,9 @@ let slowEchoMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingRespons
 /// Counts the messages of a client stream (its answer's payload), counting starts.
 let countMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
   "tally.test.Probe/Count", .clientStreaming)
+/// Streams one response, then waits until its task is cancelled, counting starts and cancellations.
+let trickleMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
+  "tally.test.Probe/Trickle", .serverStreaming)
 /// A method only keys with the write scope may call.
 let writeOnlyMethod = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>("tally.test.Probe/Write", .unary)
 
@@ -151,6 +154,16 @@ struct TestServer {
       var response = Tally_V1_PingResponse()
       response.payload = Data("\(count)".utf8)
       return response
+    }
+    router.serverStreaming(trickleMethod, access: .anyKey) { _, _, responses in
+      probe.didStart()
+      try await responses.send(Tally_V1_PingResponse())
+      do {
+        try await Task.sleep(for: .seconds(60))
+      } catch {
+        probe.didCancel()
+        throw error
+      }
     }
     router.unary(writeOnlyMethod, access: .scopes([.write])) { request, _ in
       var response = Tally_V1_PingResponse()
