@@ -99,6 +99,27 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
     }
   }
 
+  /// A row with cells missing or extra cannot say which value is which field: it is refused with
+  /// both counts, and the rows around it are read as usual.
+  @Test func aRowWithoutOneCellPerColumnIsRefused() throws {
+    let columns = try ColumnMapping(header: ["Event ID", "Timestamp", "Event Type"], kind: .events, overrides: [])
+    #expect(throws: ColumnMapping.CellCountError(cells: 2, columns: 3)) {
+      try ImportRows.event(["e1", "2026-03-01"], columns)
+    }
+    #expect(throws: ColumnMapping.CellCountError(cells: 4, columns: 3)) {
+      try ImportRows.event(["e2", "2026-03-01", "web_visit", "extra"], columns)
+    }
+    #expect(try ImportRows.event(["e3", "2026-03-01", "web_visit"], columns).key == "e3")
+    #expect(
+      "\(ColumnMapping.CellCountError(cells: 2, columns: 3))"
+        == "has 2 cells where the header has 3 columns; each row needs one cell per column "
+        + "(quote a cell that holds the delimiter)")
+    let accounts = try ColumnMapping(header: ["Account ID", "Account Name"], kind: .accounts, overrides: [])
+    #expect(throws: ColumnMapping.CellCountError.self) { try ImportRows.account(["001"], accounts) }
+    let contacts = try ColumnMapping(header: ["Contact ID", "Account ID"], kind: .contacts, overrides: [])
+    #expect(throws: ColumnMapping.CellCountError.self) { try ImportRows.contact(["c1", "001", "x"], contacts) }
+  }
+
   @Test func contactsJoinFirstAndLastNames() throws {
     let columns = try ColumnMapping(
       header: ["Record ID", "First Name", "Last Name", "Associated Company ID", "Buying Role"],

@@ -67,6 +67,24 @@ public struct ColumnMapping: Sendable {
     public var description: String
   }
 
+  /// A row whose cells do not line up with the header's columns: which value belongs to which
+  /// field cannot be known, so the row is refused rather than read with cells missing or dropped.
+  public struct CellCountError: Error, Equatable, CustomStringConvertible {
+    public var cells: Int
+    public var columns: Int
+
+    public init(cells: Int, columns: Int) {
+      self.cells = cells
+      self.columns = columns
+    }
+
+    public var description: String {
+      "has \(self.cells) \(self.cells == 1 ? "cell" : "cells") where the header has \(self.columns) columns; "
+        + "each row needs one cell per column (quote a cell that holds the delimiter)"
+    }
+  }
+
+  private let headerCount: Int
   private var columnOf: [String: Int] = [:]
   private var mapColumns: [(key: String, column: Int)] = []
   /// Header columns that feed no field.
@@ -77,6 +95,7 @@ public struct ColumnMapping: Sendable {
   }
 
   public init(header: [String], kind: ImportKind, overrides: [String]) throws {
+    self.headerCount = header.count
     var chosen: [Int: String] = [:]
     for override in overrides {
       guard let equals = override.lastIndex(of: "=") else {
@@ -121,6 +140,13 @@ public struct ColumnMapping: Sendable {
       } else {
         self.columnOf[field] = index
       }
+    }
+  }
+
+  /// Throws `CellCountError` unless the row has one cell per header column.
+  public func checkCellCount(_ fields: [String]) throws(CellCountError) {
+    guard fields.count == self.headerCount else {
+      throw CellCountError(cells: fields.count, columns: self.headerCount)
     }
   }
 

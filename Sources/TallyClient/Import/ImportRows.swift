@@ -4,10 +4,11 @@ public import TallyProto
 import TallyWire
 
 /// CSV records to messages. A cell that cannot be read throws `ImportParsing.ValueError` naming
-/// the field; everything else (tiers above 3, unknown types) is left for the server to judge, so
+/// the field, and a row without one cell per column `ColumnMapping.CellCountError`; everything else (tiers above 3, unknown types) is left for the server to judge, so
 /// the rules live in one place.
 public enum ImportRows {
   public static func account(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Account {
+    try columns.checkCellCount(fields)
     var account = Tally_V1_Account()
     account.id = columns.value("id", in: fields) ?? ""
     account.name = columns.value("name", in: fields) ?? ""
@@ -34,6 +35,7 @@ public enum ImportRows {
   }
 
   public static func contact(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Contact {
+    try columns.checkCellCount(fields)
     var contact = Tally_V1_Contact()
     contact.id = columns.value("id", in: fields) ?? ""
     contact.accountID = columns.value("account_id", in: fields) ?? ""
@@ -49,6 +51,7 @@ public enum ImportRows {
   }
 
   public static func event(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Event {
+    try columns.checkCellCount(fields)
     var event = Tally_V1_Event()
     event.key = columns.value("key", in: fields) ?? ""
     if let text = columns.value("occurred_at", in: fields) {
