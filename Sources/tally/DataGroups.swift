@@ -16,7 +16,9 @@ struct Accounts: AsyncParsableCommand {
         (Website, Company Domain Name), industry, employee_count (Number of Employees), annual_revenue, owner \
         (Company owner, Account Owner), tier (ABM Tier, Target Tier), in_icp (ICP), customer_since, churned_at, \
         arr. Other columns: --map "Column=field" or --map "Column=attributes.key". Rows are upserts, so a \
-        second run of the same file changes nothing.
+        second run of the same file changes nothing. Amounts (annual_revenue, arr) take a decimal point \
+        (1,234.56), or in a semicolon-separated file a decimal comma (1.234,56); a thousands separator must \
+        stand before three digits, so 12,50 in a comma-separated file is rejected rather than guessed.
         """
     )
     @OptionGroup var connection: ConnectionOptions

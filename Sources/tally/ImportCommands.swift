@@ -249,7 +249,10 @@ struct ImportReader {
       guard let record else { return nil }
       let result = Result<RowMessage, any Error> {
         switch self.kind {
-        case .accounts: .account(try ImportRows.account(record.fields, columns))
+        case .accounts:
+          .account(
+            try ImportRows.account(
+              record.fields, columns, decimalSeparator: ImportParsing.DecimalSeparator(csvDelimiter: rows.delimiter)))
         case .contacts: .contact(try ImportRows.contact(record.fields, columns))
         case .events: .event(try ImportRows.event(record.fields, columns))
         }

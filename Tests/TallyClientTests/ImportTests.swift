@@ -162,6 +162,43 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
     #expect(ImportParsing.domain("HTTPS://www.Example.com/about?x=1") == "example.com")
   }
 
+  /// Why `money` refused `text`; nil if it took it.
+  private func moneyProblem(_ text: String, _ separator: ImportParsing.DecimalSeparator = .point) -> String? {
+    do {
+      _ = try ImportParsing.money(text, field: "arr", decimalSeparator: separator)
+      return nil
+    } catch {
+      return (error as? ImportParsing.ValueError)?.problem ?? "\(error)"
+    }
+  }
+
+  /// A semicolon-separated file's amounts have a decimal comma. Elsewhere a comma stands only
+  /// between thousands, so "12,50" could mean 12.50 or 1250 and is refused rather than guessed.
+  @Test func decimalCommasInSemicolonFilesAndAmbiguousCommasElsewhere() throws {
+    #expect(try ImportParsing.money("12,50", field: "arr", decimalSeparator: .comma) == 1_250)
+    #expect(try ImportParsing.money("1.234,5", field: "arr", decimalSeparator: .comma) == 123_450)
+    #expect(try ImportParsing.money("€ 1 234,56", field: "arr", decimalSeparator: .comma) == 123_456)
+    #expect(try ImportParsing.money("1,234.50", field: "arr") == 123_450)
+    #expect(try ImportParsing.money("12,500", field: "arr") == 1_250_000)
+    #expect(
+      self.moneyProblem("12,50")
+        == "\"12,50\" has a comma that does not stand before three digits, so it cannot be told from a decimal "
+        + "comma; this file's amounts take a decimal point: 1234.56")
+    #expect(self.moneyProblem("1,2") != nil)
+    #expect(self.moneyProblem("12.50", .comma)?.contains("take a decimal comma: 1234,56") == true)
+    #expect(ImportParsing.DecimalSeparator(csvDelimiter: UInt8(ascii: ";")) == .comma)
+    #expect(ImportParsing.DecimalSeparator(csvDelimiter: UInt8(ascii: ",")) == .point)
+    try withFile("Account ID;Account Name;ARR\n001;Acme;12,50\n") { path in
+      var rows = try CSVRows(path: path)
+      let header = try #require(try rows.next())
+      let columns = try ColumnMapping(header: header.fields, kind: .accounts, overrides: [])
+      let record = try #require(try rows.next())
+      let account = try ImportRows.account(
+        record.fields, columns, decimalSeparator: ImportParsing.DecimalSeparator(csvDelimiter: rows.delimiter))
+      #expect(account.arr == 1_250)
+    }
+  }
+
   @Test func progressLineShowsRateAndTimeLeft() {
     let progress = ImportProgress(totalBytes: 1000)
     let line = progress.line(rows: 420_000, bytes: 500)

@@ -86,28 +86,72 @@ public enum ImportParsing {
     return seconds * 1_000_000 + micros
   }
 
-  /// Whole minor units from "1234", "1,234.56", "$1,234.5", "€ 12" (two decimals by default).
-  public static func money(_ text: String, field: String, minorDigits: Int = 2) throws -> Int64 {
-    let cleaned = text.filter { !"$€£¥, \u{00A0}".contains($0) }
-    let fail = ValueError(field: field, problem: "\"\(text.prefix(40))\" is not an amount; use 1234.56")
-    let parts = cleaned.split(separator: ".", omittingEmptySubsequences: false)
-    guard !cleaned.isEmpty, parts.count <= 2, let whole = Int64(parts[0].isEmpty ? "0" : String(parts[0])) else {
-      throw fail
+  /// How a file writes the decimal separator of its amounts.
+  public enum DecimalSeparator: Sendable {
+    /// 1,234.56: a comma stands only between thousands.
+    case point
+    /// 1.234,56 or 1 234,56, as a spreadsheet set to a European locale writes them.
+    case comma
+
+    /// A semicolon-separated file comes from such a spreadsheet (CSVRows takes it for one too), so
+    /// its amounts have a decimal comma; any other file's have a decimal point.
+    public init(csvDelimiter: UInt8) {
+      self = csvDelimiter == UInt8(ascii: ";") ? .comma : .point
     }
-    var fraction: Int64 = 0
-    if parts.count == 2 {
-      let digits = parts[1]
-      guard digits.count <= minorDigits, digits.allSatisfy(\.isNumber) else {
-        throw ValueError(field: field, problem: "\"\(text.prefix(40))\" has more than \(minorDigits) decimals")
-      }
-      fraction = Int64(String(digits).padding(toLength: minorDigits, withPad: "0", startingAt: 0)) ?? 0
-    }
-    let scale = Int64(pow(10, Double(minorDigits)))
-    let (scaled, overflow) = whole.magnitude.multipliedReportingOverflow(by: UInt64(scale))
-    guard !overflow, scaled <= UInt64(Int64.max) else { throw fail }
-    let magnitude = Int64(scaled) + fraction
-    return cleaned.hasPrefix("-") ? -magnitude : magnitude
+
+    var character: Character { self == .point ? "." : "," }
+    /// The other mark, which may stand only between thousands.
+    var thousands: Character { self == .point ? "," : "." }
+    var name: String { self == .point ? "point" : "comma" }
+    var thousandsName: String { self == .point ? "comma" : "point" }
+    var example: String { self == .point ? "1234.56" : "1234,56" }
   }
+
+  /// Whole minor units from "1234", "1,234.56", "$1,234.5", "€ 12" (two decimals by default), or
+  /// with a decimal comma "1.234,56" and "1 234,5". A thousands separator must stand before exactly
+  /// three digits: "12,50" in a file of decimal points may mean 12.50 or 1250, and is refused.
+  public static func money(
+    _ text: String, field: String, minorDigits: Int = 2, decimalSeparator: DecimalSeparator = .point
+  ) throws -> Int64 {
+    var cleaned = Substring(text.filter { !"$€£¥ \u{00A0}\u{202F}".contains($0) })
+    let negative = cleaned.hasPrefix("-")
+    if negative || cleaned.hasPrefix("+") { cleaned = cleaned.dropFirst() }
+    let fail = ValueError(
+      field: field, problem: "\"\(text.prefix(40))\" is not an amount; use \(decimalSeparator.example)")
+    let parts = cleaned.split(separator: decimalSeparator.character, omittingEmptySubsequences: false)
+    guard parts.count <= 2 else { throw fail }
+    guard let wholeDigits = Self.ungrouped(parts[0], thousands: decimalSeparator.thousands) else {
+      throw ValueError(
+        field: field,
+        problem: "\"\(text.prefix(40))\" has a \(decimalSeparator.thousandsName) that does not stand before three "
+          + "digits, so it cannot be told from a decimal \(decimalSeparator.thousandsName); this file's amounts take "
+          + "a decimal \(decimalSeparator.name): \(decimalSeparator.example)")
+    }
+    let fractionDigits = parts.count == 2 ? String(parts[1]) : ""
+    guard !(wholeDigits + fractionDigits).isEmpty, (wholeDigits + fractionDigits).allSatisfy(Self.isDigit),
+      let whole = Int64(wholeDigits.isEmpty ? "0" : wholeDigits)
+    else { throw fail }
+    guard fractionDigits.count <= minorDigits else {
+      throw ValueError(field: field, problem: "\"\(text.prefix(40))\" has more than \(minorDigits) decimals")
+    }
+    let fraction = Int64(fractionDigits.padding(toLength: minorDigits, withPad: "0", startingAt: 0)) ?? 0
+    let scale = Int64(pow(10, Double(minorDigits)))
+    let (scaled, overflow) = whole.multipliedReportingOverflow(by: scale)
+    guard !overflow else { throw fail }
+    let magnitude = scaled + fraction
+    return negative ? -magnitude : magnitude
+  }
+
+  /// The digits of an amount's whole part without its thousands separators; nil when one stands
+  /// anywhere but before a group of three digits.
+  private static func ungrouped(_ whole: Substring, thousands: Character) -> String? {
+    let groups = whole.split(separator: thousands, omittingEmptySubsequences: false)
+    guard groups.count == 1 || ((1...3).contains(groups[0].count) && groups.dropFirst().allSatisfy { $0.count == 3 })
+    else { return nil }
+    return groups.joined()
+  }
+
+  private static func isDigit(_ character: Character) -> Bool { ("0"..."9").contains(character) }
 
   /// An integer, allowing thousands separators: "1,200".
   public static func integer(_ text: String, field: String) throws -> Int64 {

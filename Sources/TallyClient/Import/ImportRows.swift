@@ -7,7 +7,10 @@ import TallyWire
 /// the field, and a row without one cell per column `ColumnMapping.CellCountError`; everything else (tiers above 3, unknown types) is left for the server to judge, so
 /// the rules live in one place.
 public enum ImportRows {
-  public static func account(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Account {
+  /// `decimalSeparator`: how the file writes its amounts (`DecimalSeparator(csvDelimiter:)`).
+  public static func account(
+    _ fields: [String], _ columns: ColumnMapping, decimalSeparator: ImportParsing.DecimalSeparator = .point
+  ) throws -> Tally_V1_Account {
     try columns.checkCellCount(fields)
     var account = Tally_V1_Account()
     account.id = columns.value("id", in: fields) ?? ""
@@ -19,9 +22,12 @@ public enum ImportRows {
       account.employeeCount = try ImportParsing.integer(text, field: "employee_count")
     }
     if let text = columns.value("annual_revenue", in: fields) {
-      account.annualRevenue = try ImportParsing.money(text, field: "annual_revenue")
+      account.annualRevenue = try ImportParsing.money(
+        text, field: "annual_revenue", decimalSeparator: decimalSeparator)
     }
-    if let text = columns.value("arr", in: fields) { account.arr = try ImportParsing.money(text, field: "arr") }
+    if let text = columns.value("arr", in: fields) {
+      account.arr = try ImportParsing.money(text, field: "arr", decimalSeparator: decimalSeparator)
+    }
     if let text = columns.value("tier", in: fields) { account.tier = try ImportParsing.tier(text, field: "tier") }
     if let text = columns.value("in_icp", in: fields) { account.inIcp = try ImportParsing.bool(text, field: "in_icp") }
     if let text = columns.value("customer_since", in: fields) {
