@@ -199,6 +199,19 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
     }
   }
 
+  /// Amounts above the server's 10^15 minor units are refused with the reason, not a trap: the
+  /// largest is taken, one minor unit more is not, nor is anything past 64 bits.
+  @Test func amountsAboveTheLargestAreRefused() throws {
+    #expect(try ImportParsing.money("10,000,000,000,000.00", field: "arr") == ImportParsing.maxMoney)
+    #expect(try ImportParsing.money("-10000000000000", field: "arr") == -ImportParsing.maxMoney)
+    for text in ["10,000,000,000,000.01", "92233720368547758.08", "92233720368547758", "99999999999999999999999"] {
+      #expect(
+        self.moneyProblem(text)
+          == "\"\(text)\" is more than the largest amount, 10^15 minor units (10,000,000,000,000.00 with two decimals)"
+      )
+    }
+  }
+
   @Test func progressLineShowsRateAndTimeLeft() {
     let progress = ImportProgress(totalBytes: 1000)
     let line = progress.line(rows: 420_000, bytes: 500)

@@ -128,19 +128,29 @@ public enum ImportParsing {
           + "a decimal \(decimalSeparator.name): \(decimalSeparator.example)")
     }
     let fractionDigits = parts.count == 2 ? String(parts[1]) : ""
-    guard !(wholeDigits + fractionDigits).isEmpty, (wholeDigits + fractionDigits).allSatisfy(Self.isDigit),
-      let whole = Int64(wholeDigits.isEmpty ? "0" : wholeDigits)
-    else { throw fail }
+    guard !(wholeDigits + fractionDigits).isEmpty, (wholeDigits + fractionDigits).allSatisfy(Self.isDigit) else {
+      throw fail
+    }
     guard fractionDigits.count <= minorDigits else {
       throw ValueError(field: field, problem: "\"\(text.prefix(40))\" has more than \(minorDigits) decimals")
     }
+    // A whole part past 64 bits is far above the largest amount: the check below refuses it.
+    let whole = Int64(wholeDigits.isEmpty ? "0" : wholeDigits) ?? .max
     let fraction = Int64(fractionDigits.padding(toLength: minorDigits, withPad: "0", startingAt: 0)) ?? 0
     let scale = Int64(pow(10, Double(minorDigits)))
     let (scaled, overflow) = whole.multipliedReportingOverflow(by: scale)
-    guard !overflow else { throw fail }
+    guard !overflow, scaled <= Self.maxMoney - fraction else {
+      throw ValueError(
+        field: field,
+        problem: "\"\(text.prefix(40))\" is more than the largest amount, 10^15 minor units "
+          + "(10,000,000,000,000.00 with two decimals)")
+    }
     let magnitude = scaled + fraction
     return negative ? -magnitude : magnitude
   }
+
+  /// The largest amount the server stores, in minor units: its FieldChecker.maxMoney (10^15).
+  public static let maxMoney: Int64 = 1_000_000_000_000_000
 
   /// The digits of an amount's whole part without its thousands separators; nil when one stands
   /// anywhere but before a group of three digits.
