@@ -203,7 +203,15 @@ struct ImportReader {
       throw importFailure("\(error)")
     }
     self.totalBytes = rows.totalBytes
-    guard let header = try rows.next() else { throw importFailure("\(path) is empty") }
+    let firstRecord: CSVRows.Record?
+    do {
+      firstRecord = try rows.next()
+    } catch let unreadable as CSVRows.UnreadableRecord {
+      throw importFailure("the header of \(path), line \(unreadable.line), \(unreadable)")
+    } catch {
+      throw importFailure("\(error)")
+    }
+    guard let header = firstRecord else { throw importFailure("\(path) is empty") }
     let columns: ColumnMapping
     do {
       columns = try ColumnMapping(header: header.fields, kind: kind, overrides: overrides)
@@ -243,6 +251,9 @@ struct ImportReader {
       let record: CSVRows.Record?
       do {
         record = try rows.next()
+      } catch let unreadable as CSVRows.UnreadableRecord {
+        // One line the file spoils: rejected like a row with a bad cell, and the import goes on.
+        return (unreadable.line, .failure(unreadable))
       } catch {
         throw importFailure("\(error)")
       }

@@ -44,6 +44,33 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
     }
   }
 
+  /// A record that is not UTF-8 is refused on its own, by its line; the records after it are read.
+  @Test func aLineThatIsNotUTF8IsRefusedAndReadingGoesOn() throws {
+    var bytes = Array("a,b\n1,2\n\"3\n3\",".utf8)
+    bytes += [0xFF, 0xFE]
+    bytes += Array("\n4,5\n".utf8)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tally-csv-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("latin1.csv").path
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    var rows = try CSVRows(path: path)
+    #expect(try rows.next()?.fields == ["a", "b"])
+    #expect(try rows.next()?.fields == ["1", "2"])
+    #expect(throws: CSVRows.UnreadableRecord(line: 3, reason: "is not UTF-8; save the file as UTF-8")) {
+      try rows.next()
+    }
+    let after = try rows.next()
+    #expect(after?.fields == ["4", "5"])
+    #expect(after?.line == 5)
+    #expect(try rows.next() == nil)
+  }
+
+  @Test func aCarriageReturnInsideQuotesIsKept() throws {
+    let rows = try records("a,b\r\n\"x\ry\",\"two\r\nlines\"\r\n")
+    #expect(rows.map(\.fields) == [["a", "b"], ["x\ry", "two\r\nlines"]])
+  }
+
   @Test func aLargeFileIsReadAcrossChunks() throws {
     let body = (0..<50_000).map { "k\($0),\"v,\($0)\"" }.joined(separator: "\n")
     try withFile("key,value\n" + body) { path in

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Reads a CSV file record by record in 1 MiB chunks, so a file of millions of rows never sits in
-/// memory. RFC 4180 quoting; LF or CRLF; a UTF-8 BOM is skipped; blank lines are skipped.
+/// memory. RFC 4180 quoting; LF or CRLF; a UTF-8 BOM is skipped; blank lines are skipped. A
+/// record that is not UTF-8 throws `UnreadableRecord`, after which reading goes on.
 public struct CSVRows {
   public struct Record: Sendable {
     public var fields: [String]
@@ -13,6 +14,20 @@ public struct CSVRows {
     public var line: Int
     public var problem: String
     public var description: String { self.line > 0 ? "line \(self.line): \(self.problem)" : self.problem }
+  }
+
+  /// One record that could not be read, whole: the next call to `next()` reads the record after
+  /// it, so an importer can reject this one line and go on.
+  public struct UnreadableRecord: Error, Equatable, CustomStringConvertible {
+    /// The 1-based line the record starts on.
+    public var line: Int
+    public var reason: String
+    public var description: String { self.reason }
+
+    public init(line: Int, reason: String) {
+      self.line = line
+      self.reason = reason
+    }
   }
 
   private let handle: FileHandle
@@ -77,12 +92,18 @@ public struct CSVRows {
     var state = State.fieldStart
     let startLine = self.line
     var sawAnything = false
-    func finishField() throws {
-      guard let text = String(validating: field, as: UTF8.self) else {
-        throw ParseError(line: startLine, problem: "field \(fields.count + 1) is not valid UTF-8")
-      }
-      fields.append(text)
+    var isUTF8 = true
+    func finishField() {
+      let text = String(validating: field, as: UTF8.self)
+      isUTF8 = isUTF8 && text != nil
+      fields.append(text ?? "")
       field.removeAll(keepingCapacity: true)
+    }
+    /// The record read so far, once its end is reached.
+    func finishRecord() throws -> Record {
+      finishField()
+      guard isUTF8 else { throw UnreadableRecord(line: startLine, reason: "is not UTF-8; save the file as UTF-8") }
+      return Record(fields: fields, line: startLine)
     }
     while true {
       if self.position == self.chunk.count {
@@ -92,8 +113,7 @@ public struct CSVRows {
             throw ParseError(line: startLine, problem: "a quoted field is never closed")
           }
           guard sawAnything else { return nil }
-          try finishField()
-          return Record(fields: fields, line: startLine)
+          return try finishRecord()
         }
       }
       let byte = self.chunk[self.position]
@@ -109,16 +129,17 @@ public struct CSVRows {
         }
       }
       sawAnything = true
-      if byte == UInt8(ascii: "\r") { continue }
       if byte == UInt8(ascii: "\n") { self.line += 1 }
       switch state {
       case .fieldStart, .unquoted, .quoteInQuoted:
-        if byte == self.delimiter {
-          try finishField()
+        if byte == UInt8(ascii: "\r") {
+          // The CR of a CRLF line end; one inside quotes is the cell's own, and kept.
+          continue
+        } else if byte == self.delimiter {
+          finishField()
           state = .fieldStart
         } else if byte == UInt8(ascii: "\n") {
-          try finishField()
-          return Record(fields: fields, line: startLine)
+          return try finishRecord()
         } else if byte == UInt8(ascii: "\"") && state == .fieldStart {
           state = .quoted
         } else if byte == UInt8(ascii: "\"") && state == .quoteInQuoted {
