@@ -166,6 +166,15 @@ import Testing
       AnswerInput.prompt(for: multi) == "How?\n  1) a\n  2) b\n  3) c\n[numbers separated by commas, Enter to skip]")
   }
 
+  /// Numbers past either end of the list, up to Int's own ends, are asked again, not a trap.
+  @Test(arguments: ["0", "-1", "3", "-9223372036854775808", "9223372036854775807", "99999999999999999999"])
+  func choiceNumbersOutsideTheListAreAskedAgain(_ typed: String) {
+    let single = Self.question("single_choice", choices: ["Office", "Home"])
+    #expect(throws: AnswerInput.Problem(description: "\"\(typed)\" is not one of the choices 1 to 2")) {
+      try AnswerInput.parse(typed, for: single)
+    }
+  }
+
   @Test func yesNoAndText() throws {
     #expect(try AnswerInput.parse("Y", for: Self.question("yes_no"))?.yes == true)
     #expect(try AnswerInput.parse("no", for: Self.question("yes_no"))?.yes == false)

@@ -69,9 +69,10 @@ public enum AnswerInput {
     return value
   }
 
-  /// A choice by its number in the list or by its text (any case).
+  /// A choice by its number in the list or by its text (any case). A number outside the list
+  /// (even Int.min, where `index - 1` would trap) is a typo to ask again.
   static func choice(_ text: String, _ question: Tally_V1_Question) throws(Problem) -> String {
-    if let index = Int(text), question.choices.indices.contains(index - 1) { return question.choices[index - 1] }
+    if let index = Int(text), index >= 1, index <= question.choices.count { return question.choices[index - 1] }
     if let match = question.choices.first(where: { $0.lowercased() == text.lowercased() }) { return match }
     throw Problem(description: "\"\(text)\" is not one of the choices 1 to \(question.choices.count)")
   }
