@@ -74,3 +74,16 @@ public struct CallOptions: Sendable {
     self.metadata = metadata
   }
 }
+
+extension CallOptions {
+  /// The longest deadline the server keeps: it counts a longer `timeout_ms` as 30 days
+  /// (PROTOCOL.md §5).
+  public static let maxTimeout: Duration = .seconds(30 * 24 * 3600)
+
+  /// A timeout of `seconds` (as `--timeout` takes it), or nil unless it is above 0 and at most
+  /// `maxTimeout`: `Duration.seconds` traps on a number as large as 1e21, and NaN means nothing.
+  public static func timeout(seconds: Double) -> Duration? {
+    guard seconds > 0, seconds <= Double(Self.maxTimeout.components.seconds) else { return nil }
+    return .seconds(seconds)
+  }
+}

@@ -344,8 +344,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private func scheduleDeadline(
     _ handle: StreamHandle, in timeout: Duration, context: ChannelHandlerContext
   ) -> Scheduled<Void> {
-    // The server's cap (PROTOCOL.md §5), which also keeps TimeAmount's nanoseconds in range.
-    let clamped = min(timeout, .seconds(30 * 24 * 3600))
+    // The server's cap, which also keeps TimeAmount's nanoseconds in range.
+    let clamped = min(timeout, CallOptions.maxTimeout)
     return context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(clamped)) {
       let message =
         handle.queued

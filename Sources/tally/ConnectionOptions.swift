@@ -18,7 +18,7 @@ struct ConnectionOptions: ParsableArguments {
     help: "For operator keys: the tenant the call acts on. Default: $TALLY_TENANT, else a dev profile's tenant_id.")
   var tenant: String?
 
-  @Option(help: "Fail a call that takes longer than this many seconds.")
+  @Option(help: "Fail a call that takes longer than this many seconds (at most 2592000: 30 days).")
   var timeout: Double?
 
   @Option(help: "Profile file. Default: $TALLY_PROFILE, else ~/.config/tally/profile.json, else .../dev.json.")
@@ -32,8 +32,10 @@ struct ConnectionOptions: ParsableArguments {
     if let endpoint, ClientConfiguration.parseEndpoint(endpoint) == nil {
       throw ValidationError("--endpoint must be host:port, got \"\(endpoint)\"")
     }
-    if let timeout, !(timeout > 0 && timeout.isFinite) {
-      throw ValidationError("--timeout must be a positive number of seconds, got \(timeout)")
+    if let timeout, CallOptions.timeout(seconds: timeout) == nil {
+      throw ValidationError(
+        "--timeout must be a number of seconds above 0 and at most \(CallOptions.maxTimeout.components.seconds) "
+          + "(30 days, the server's longest deadline), got \(timeout)")
     }
   }
 
@@ -76,7 +78,7 @@ struct ConnectionOptions: ParsableArguments {
     if let caCert, !FileManager.default.isReadableFile(atPath: caCert.value) {
       throw ValidationError("cannot read the CA certificate \(caCert.value) (from \(caCert.source))")
     }
-    let timeout = self.timeout.map { Duration.seconds($0) }
+    let timeout = self.timeout.flatMap(CallOptions.timeout(seconds:))
     let configuration = ClientConfiguration(
       host: host,
       port: port,
