@@ -204,31 +204,32 @@ final class ConnectionRegistry: Sendable {
 
   /// Waits for every connection to close; past the grace period, or once cancelled, closes what is left.
   func waitUntilClosed(gracePeriod: Duration, logger: Logger) async {
-    let deadline = ContinuousClock.now + gracePeriod
+    let deadline = NIODeadline.now() + TimeAmount(gracePeriod)
     while true {
       let channels = self.state.withLockedValue { Array($0.channels.values) }
       guard let channel = channels.first else { return }
-      if ContinuousClock.now >= deadline || Task.isCancelled {
+      if NIODeadline.now() >= deadline || Task.isCancelled {
         logger.warning("grace period over: closing \(channels.count) connections with calls in flight")
         for channel in channels { channel.close(promise: nil) }
         for channel in channels { try? await channel.closeFuture.get() }
         return
       }
-      try? await withTimeout(until: deadline) { try await channel.closeFuture.get() }
+      await Self.closed(channel, orAt: deadline)
     }
   }
-}
 
-/// Runs `operation` until it returns or `deadline` passes, whichever comes first.
-private func withTimeout(
-  until deadline: ContinuousClock.Instant, _ operation: @escaping @Sendable () async throws -> Void
-)
-  async throws
-{
-  try await withThrowingTaskGroup(of: Void.self) { group in
-    group.addTask { try await operation() }
-    group.addTask { try await Task.sleep(until: deadline) }
-    try await group.next()
-    group.cancelAll()
+  /// Returns once `channel` has closed, `deadline` has passed or the task is cancelled, whichever
+  /// comes first. Not a task group around `closeFuture.get()`: that waits for the close even when
+  /// the deadline won, and a call that outlasts the grace period would hold up the shutdown.
+  private static func closed(_ channel: any Channel, orAt deadline: NIODeadline) async {
+    let done = channel.eventLoop.makePromise(of: Void.self)
+    channel.closeFuture.whenComplete { _ in done.succeed() }
+    let timer = channel.eventLoop.scheduleTask(deadline: deadline) { done.succeed() }
+    await withTaskCancellationHandler {
+      try? await done.futureResult.get()
+    } onCancel: {
+      done.succeed()
+    }
+    timer.cancel()
   }
 }

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 import SwiftProtobuf
@@ -330,6 +331,25 @@ import struct Foundation.Data
     }
     // The server is gone: a new call cannot connect.
     _ = await expectStatus(.unavailable) { try await client.unary(SystemMethods.ping, self.ping([])) }
+  }
+
+  /// A call that outlasts the grace period is cut off when it ends: the shutdown takes the grace
+  /// period, not as long as the call would have run (60 s here).
+  @Test func theGracePeriodEndsCallsThatOutlastIt() async throws {
+    let triggered = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    let call: Task<Tally_V1_PingResponse, any Error> = try await TestServer.with(shutdownGracePeriod: .seconds(1)) {
+      server, group in
+      let client = try server.client()
+      let call = Task { try await client.unary(blockMethod, self.ping([])) }
+      #expect(try await server.probe.waitFor(.seconds(30)) { $0.started == 1 }, "the call did not reach the server")
+      triggered.withLockedValue { $0 = .now }
+      await group.triggerGracefulShutdown()
+      return call
+    }
+    let took = ContinuousClock.now - triggered.withLockedValue { $0! }
+    #expect(took < .seconds(10), "the shutdown took \(took) with a grace period of 1 s")
+    call.cancel()
+    _ = await call.result
   }
 
   @Test func clientReconnectsAfterTheServerSaysGoAway() async throws {
