@@ -47,7 +47,12 @@ struct Importer {
     }
     run.finishProgress()
     print(run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections))
+    // The rows that were valid are stored; a script still learns that some were not.
+    if rejected > 0 || run.localRejected > 0 { throw ExitCode(Self.someRowsRejected) }
   }
+
+  /// The exit status of an import that stored its valid rows and rejected others (1: it failed).
+  static let someRowsRejected: Int32 = 2
 
   /// The file's rows on one client stream; the server's counts and rejections.
   private func stream(_ run: ImportRun, _ session: Session) async throws -> (
@@ -155,6 +160,9 @@ final class ImportRun: Sendable {
   }
 
   /// "N rows in T s (R rows/s): <counts>, <rejected> rejected", then the first reasons by line.
+  /// The rows the file itself spoiled (unreadable lines, bad cells), not sent.
+  var localRejected: Int { self.state.withLock { $0.localRejected } }
+
   func summary(counts: String, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]) -> String {
     self.state.withLock { state in
       let seconds = state.progress.elapsedSeconds()
