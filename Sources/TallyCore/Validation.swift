@@ -50,7 +50,8 @@ enum PageToken {
   /// Positions a page can start after: microseconds of a time the server stores (1900 to 2200).
   static let timePositions = FieldChecker.earliestMicros...FieldChecker.latestMicros
   /// Positions a page can start after: days since 1970 of a date the server stores (1900 to 2200).
-  static let dayPositions = Int64(-25_567)...Int64(84_006)
+  static let dayPositions =
+    Int64(CivilDay(year: 1900, month: 1, day: 1).dayNumber)...Int64(CivilDay(year: 2200, month: 1, day: 1).dayNumber)
 
   /// The position and id a token names; INVALID_ARGUMENT for any other text, or for a position
   /// outside `positions`, which no row the server issued a token for can have.

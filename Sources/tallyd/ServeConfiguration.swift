@@ -128,26 +128,19 @@ struct ServeConfiguration: Decodable {
 
   /// The settings that no single decoder checks: each in its range, and no setting that would be ignored.
   func check() throws {
-    guard (1...65535).contains(self.listen.port) else {
-      throw ServerConfigurationError("listen.port must be 1...65535, got \(self.listen.port)")
-    }
+    try checked(self.listen.port, "listen.port", 1...65535)
     guard Self.logLevels.contains(self.logLevel.lowercased()) else {
       throw ServerConfigurationError(
         "log_level must be one of \(Self.logLevels.joined(separator: ", ")), got \"\(self.logLevel.prefix(40))\"")
     }
     // Above systemd's TimeoutStopSec (45 s in deploy/tallyd.service) the drain would be killed.
-    guard (0...600_000).contains(self.shutdownGracePeriodMs) else {
-      throw ServerConfigurationError(
-        "shutdown_grace_period_ms must be 0...600000, got \(self.shutdownGracePeriodMs)")
-    }
+    try checked(self.shutdownGracePeriodMs, "shutdown_grace_period_ms", 0...600_000)
     if let database = self.database {
       guard self.apiKeys.isEmpty else {
         throw ServerConfigurationError(
           "api_keys is for a server without database; with one, keys live in the database (tally keys create)")
       }
-      if let size = database.poolSize, !(1...1_000).contains(size) {
-        throw ServerConfigurationError("database.pool_size must be 1...1000, got \(size)")
-      }
+      if let size = database.poolSize { try checked(size, "database.pool_size", 1...1_000) }
     }
     for (name, path) in [
       ("tls.certificate_chain", self.tls?.certificateChain), ("tls.private_key", self.tls?.privateKey),
@@ -213,12 +206,7 @@ struct ServeConfiguration: Decodable {
       guard !host.isEmpty else { throw ServerConfigurationError("metrics.host must not be empty") }
       configuration.host = host
     }
-    if let port = metrics.port {
-      guard (1...65535).contains(port) else {
-        throw ServerConfigurationError("metrics.port must be 1...65535, got \(port)")
-      }
-      configuration.port = port
-    }
+    if let port = metrics.port { configuration.port = try checked(port, "metrics.port", 1...65535) }
     guard configuration.port != self.listen.port else {
       throw ServerConfigurationError("metrics.port must differ from listen.port (\(configuration.port))")
     }
@@ -239,19 +227,21 @@ struct ServeConfiguration: Decodable {
   }
 }
 
+/// `value` when `range` holds it; otherwise an error naming the setting and what it may be.
+@discardableResult
+func checked(_ value: Int, _ name: String, _ range: ClosedRange<Int>) throws -> Int {
+  guard range.contains(value) else {
+    throw ServerConfigurationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
+  }
+  return value
+}
+
 extension ServeConfiguration.Limits {
   /// Sets the limits given on `limits`, each checked. Errors name them as the file's `limits.`
   /// keys, or as `tallyd dev`'s flags (`--tenant-calls-per-second`) with `asFlags`.
   func apply(to limits: inout ServerLimits, asFlags: Bool = false) throws {
     func name(_ key: String) -> String {
       asFlags ? "--" + key.replacingOccurrences(of: "_", with: "-") : "limits." + key
-    }
-    /// `value` when `range` holds it; otherwise an error naming the setting and what it may be.
-    func checked(_ value: Int, _ name: String, _ range: ClosedRange<Int>) throws -> Int {
-      guard range.contains(value) else {
-        throw ServerConfigurationError("\(name) must be \(range.lowerBound)...\(range.upperBound), got \(value)")
-      }
-      return value
     }
     if let value = self.maxFramePayload {
       // Never below the protocol's default: a client may pipeline calls that size before WELCOME.

@@ -134,7 +134,6 @@ extension SurveyService {
   }
 }
 
-/// Opens, once a minute, the sealed answers of every tenant's rounds whose closing time passed.
 /// The tenants a pass over every tenant could not serve: the pass goes on with the others, then
 /// reports them together.
 struct TenantFailures: Error, CustomStringConvertible {
@@ -153,6 +152,7 @@ struct TenantFailures: Error, CustomStringConvertible {
   }
 }
 
+/// Opens, once a minute, the sealed answers of every tenant's rounds whose closing time passed.
 public struct SealedRoundOpener: Sendable {
   let pool: PostgresPool
   let keys: AnswerSealingKeys
