@@ -15,6 +15,10 @@ public struct ClientConfiguration: Sendable {
   public var connectTimeout: Duration
   /// How often a call refused by a closing connection is sent again on a new one.
   public var maxAttempts: Int
+  /// The first wait before a call refused by a busy or lost server is sent again; each further
+  /// wait doubles (up to 2 s), and each is drawn between half of it and all of it, so that the
+  /// clients of one restarted server do not all come back at the same instant.
+  public var retryBackoff: Duration
   /// How long in all a unary or server-streaming call waits out its tenant's rate limit
   /// (RESOURCE_EXHAUSTED with retry_after: the call never started) before failing with it.
   public var maxRateLimitWait: Duration
@@ -27,6 +31,7 @@ public struct ClientConfiguration: Sendable {
     clientName: String = "tally-swift",
     connectTimeout: Duration = .seconds(10),
     maxAttempts: Int = 3,
+    retryBackoff: Duration = .milliseconds(50),
     maxRateLimitWait: Duration = .seconds(30)
   ) {
     self.host = host
@@ -36,7 +41,16 @@ public struct ClientConfiguration: Sendable {
     self.clientName = clientName
     self.connectTimeout = connectTimeout
     self.maxAttempts = maxAttempts
+    self.retryBackoff = retryBackoff
     self.maxRateLimitWait = maxRateLimitWait
+  }
+
+  /// The wait before attempt `attempt` (2 for the first retry): `retryBackoff` doubled per
+  /// earlier retry, at most 2 s, times `jitter` (drawn in 0.5…1).
+  public func backoff(beforeAttempt attempt: Int, jitter: Double = .random(in: 0.5...1)) -> Duration {
+    let doublings = min(max(attempt - 2, 0), 16)
+    let wait = min(self.retryBackoff * (1 << doublings), .seconds(2))
+    return wait * jitter
   }
 
   /// Parses `host:port` (or `[v6]:port`).

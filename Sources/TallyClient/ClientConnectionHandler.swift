@@ -8,6 +8,9 @@ import TallyWire
 /// A call that never reached a handler because the connection was going away: safe to send again.
 struct RefusedBeforeStart: Error {
   var reason: RPCError
+  /// True when the server may still be busy or gone (an OVERLOADED GOAWAY, a lost connection): the
+  /// call waits a back-off before it is sent again, instead of at once.
+  var backOff = false
 }
 
 /// The caller's handle on one stream: its id once the event loop has assigned one.
@@ -208,7 +211,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     let retryable: Set<ConnectionError.Code> = [.noError, .shuttingDown, .idleTimeout, .overloaded]
     let refusal: any Error =
       retryable.contains(error.code)
-      ? RefusedBeforeStart(reason: RPCError(code: .unavailable, message: "the server refused the call: \(error)"))
+      ? RefusedBeforeStart(
+        reason: RPCError(code: .unavailable, message: "the server refused the call: \(error)"),
+        backOff: error.code == .overloaded)
       : self.closeReason!
     for (streamID, responses) in self.streams where streamID > lastStreamID {
       self.streams[streamID] = nil
@@ -288,7 +293,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     self.queuedCalls = []
     for call in queued {
       call.deadline?.cancel()
-      call.responses.finish(throwing: RefusedBeforeStart(reason: reason))
+      call.responses.finish(throwing: RefusedBeforeStart(reason: reason, backOff: true))
     }
     self.writabilityWaiters.failAll(reason)
     context.fireChannelInactive()

@@ -10,9 +10,10 @@ public import TallyWire
 /// opened again after a GOAWAY or a lost connection.
 ///
 /// Calls that a closing connection refused before they started are sent again on a new one
-/// (unary and server-streaming; up to `maxAttempts`), and so are calls refused by their tenant's
-/// rate limit, after the wait the server asks for (up to `maxRateLimitWait` in all). Errors are
-/// `RPCError`s: status code and message.
+/// (unary and server-streaming; up to `maxAttempts`, after a back-off when the server was busy or
+/// lost), and so are calls refused by their tenant's rate limit, after the wait the server asks
+/// for (up to `maxRateLimitWait` in all). A call's timeout spans all of its attempts and waits.
+/// Errors are `RPCError`s: status code and message.
 public final class TallyClient: Sendable {
   private let configuration: ClientConfiguration
   /// How long, in all, a call may wait out its tenant's rate refusals before failing with one.
@@ -74,7 +75,7 @@ public final class TallyClient: Sendable {
     options: CallOptions = CallOptions()
   ) async throws -> Response {
     let bytes = try self.encode(request)
-    return try await self.withRetries { connection in
+    return try await self.withRetries(options) { connection, options in
       let call = try self.start(
         method.fullName, on: connection, messages: [bytes], endStream: true, singleResponse: true, options: options)
       return try await call.withCancellation { try await call.singleResponse(Response.self, method.fullName) }
@@ -89,7 +90,7 @@ public final class TallyClient: Sendable {
     _ body: @Sendable (ResponseStream<Response>) async throws -> Result
   ) async throws -> Result {
     let bytes = try self.encode(request)
-    return try await self.withRetries { connection in
+    return try await self.withRetries(options) { connection, options in
       let call = try self.start(
         method.fullName, on: connection, messages: [bytes], endStream: true, singleResponse: false, options: options)
       return try await call.withCancellation { try await body(ResponseStream(call.responseStream)) }
@@ -174,19 +175,38 @@ public final class TallyClient: Sendable {
     }
   }
 
-  private func withRetries<T>(_ attempt: (Connection) async throws -> T) async throws -> T {
+  /// Runs `attempt` again while its call is refused before it started. Each attempt gets what is
+  /// left of the call's timeout; a call whose next attempt could not start before its deadline
+  /// fails with the error that refused the last one, which says more than DEADLINE_EXCEEDED.
+  private func withRetries<T>(
+    _ options: CallOptions,
+    _ attempt: (Connection, CallOptions) async throws -> T
+  ) async throws -> T {
+    let deadline = options.timeout.map { ContinuousClock.now + $0 }
+    var options = options
     var attempts = 1
     var rateLimitWaits = RateLimitWaits(budget: self.configuration.maxRateLimitWait)
     while true {
+      let wait: Duration
+      let refusal: any Error
       do {
-        return try await attempt(try await self.connection())
+        return try await attempt(try await self.connection(), options)
       } catch let refused as RefusedBeforeStart {
         guard attempts < self.configuration.maxAttempts else { throw refused.reason }
         attempts += 1
+        wait = refused.backOff ? self.configuration.backoff(beforeAttempt: attempts) : .zero
+        refusal = refused.reason
       } catch {
-        guard let wait = rateLimitWaits.wait(after: error) else { throw error }
-        try await Task.sleep(for: wait)
+        guard let rateWait = rateLimitWaits.wait(after: error) else { throw error }
+        wait = rateWait
+        refusal = error
       }
+      if let deadline {
+        let left = deadline - (ContinuousClock.now + wait)
+        guard left > .zero else { throw refusal }
+        options.timeout = left
+      }
+      if wait > .zero { try await Task.sleep(for: wait) }
     }
   }
 

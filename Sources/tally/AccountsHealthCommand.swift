@@ -35,7 +35,7 @@ extension Accounts {
       let rows = response.accounts.map { account in
         [
           account.accountID, "\(account.tier)", number(account.health),
-          TextChart.bar(UInt64(account.health.rounded()), maximum: 100, width: 10), part(account, 0),
+          TextChart.bar(score: account.health, maximum: 100, width: 10), part(account, 0),
           account.hasLatestNps ? number(account.latestNps) : "-", part(account, 1),
           "\(number(account.engagementScoreBefore)) → \(number(account.engagementScore))", part(account, 2),
           "\(account.supportOpen)/\(account.supportQuestions)",

@@ -15,3 +15,17 @@ import Testing
     #expect(CallOptions.timeout(seconds: seconds) == nil)
   }
 }
+
+/// The waits between attempts of a call a busy or lost server refused.
+@Suite struct RetryBackoffTests {
+  @Test func eachWaitDoublesUpToTwoSecondsAndJitterTakesUpToHalf() {
+    let configuration = ClientConfiguration(host: "localhost", port: 1, apiKey: "k", retryBackoff: .milliseconds(50))
+    #expect(configuration.backoff(beforeAttempt: 2, jitter: 1) == .milliseconds(50))
+    #expect(configuration.backoff(beforeAttempt: 3, jitter: 1) == .milliseconds(100))
+    #expect(configuration.backoff(beforeAttempt: 4, jitter: 0.5) == .milliseconds(100))
+    #expect(configuration.backoff(beforeAttempt: 8, jitter: 1) == .seconds(2))
+    #expect(configuration.backoff(beforeAttempt: .max, jitter: 1) == .seconds(2), "no overflow on many attempts")
+    let drawn = configuration.backoff(beforeAttempt: 2)
+    #expect(drawn >= .milliseconds(25) && drawn <= .milliseconds(50))
+  }
+}

@@ -65,4 +65,9 @@ import Testing
     #expect(bars.contains("width=\"300.0\"") && bars.contains("width=\"150.0\"") && bars.contains("width=\"0.0\""))
     #expect(Html.escape("a<b>&\"'") == "a&lt;b&gt;&amp;&quot;&#39;")
   }
+
+  @Test func barsOfNonFiniteValuesAreEmpty() {
+    let bars = SvgChart.bars([("a", .nan, "nan"), ("b", .infinity, "inf"), ("c", 2, "2")], width: 560)
+    #expect(bars.components(separatedBy: "width=\"0.0\"").count == 3 && bars.contains("width=\"300.0\""))
+  }
 }

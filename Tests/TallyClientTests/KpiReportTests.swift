@@ -70,6 +70,24 @@ import Testing
     #expect(rows[1] == ["form_fills", "8", "10", "▼ -20.0 %", "▅▅"])
   }
 
+  /// A server's numbers are not trusted: NaN and infinities in a trend draw gaps, never a trap.
+  @Test func nonFiniteTrendPointsAreGaps() {
+    var kpi = Tally_V1_KpiValue()
+    kpi.name = "odd"
+    kpi.unit = "count"
+    kpi.current = Self.point(.nan, numerator: 1)
+    kpi.trend = [
+      Self.point(.nan, numerator: 0), Self.point(1, numerator: 1), Self.point(.infinity, numerator: 1),
+      Self.point(-.infinity, numerator: 1), Self.point(3, numerator: 3),
+    ]
+    var response = Tally_V1_GetKpisResponse()
+    response.kpis = [kpi]
+    #expect(KpiReport.rows(response)[0] == ["odd", "nan", "no data", "-", "·▁··█"])
+    kpi.trend = [Self.point(.nan, numerator: 0), Self.point(-.infinity, numerator: 0)]
+    response.kpis = [kpi]
+    #expect(KpiReport.rows(response)[0].last == "··")
+  }
+
   @Test func explainShowsTheParts() {
     var definition = Tally_V1_KpiDefinition()
     definition.name = "win_rate"

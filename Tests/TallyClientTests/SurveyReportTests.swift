@@ -8,6 +8,7 @@ import Testing
     #expect(TextChart.sparkline([-100, 0, 100, nil, 250], range: -100...100) == "▁▅█·█")
     #expect(TextChart.sparkline([], range: -100...100).isEmpty)
     #expect(TextChart.sparkline([.nan], range: 0...1) == "·")
+    #expect(TextChart.sparkline([1, -1], range: -Double.infinity...Double.infinity) == "▅▅")
   }
 
   @Test func barsScaleToTheLargestCountInEighths() {
@@ -17,6 +18,17 @@ import Testing
     #expect(TextChart.bar(0, maximum: 8, width: 4).isEmpty)
     // A count too small for an eighth still shows.
     #expect(TextChart.bar(1, maximum: 1_000, width: 4) == "▏")
+    // More than the maximum (a server's mistake) fills the width, however large.
+    #expect(TextChart.bar(.max, maximum: 1, width: 4) == "████")
+  }
+
+  @Test func scoreBarsDrawNothingForNegativeOrNonFiniteScores() {
+    #expect(TextChart.bar(score: 50, maximum: 100, width: 4) == "██")
+    #expect(TextChart.bar(score: 1e300, maximum: 100, width: 4) == "████")
+    #expect(TextChart.bar(score: .infinity, maximum: 100, width: 4).isEmpty)
+    #expect(TextChart.bar(score: .nan, maximum: 100, width: 4).isEmpty)
+    #expect(TextChart.bar(score: -5, maximum: 100, width: 4).isEmpty)
+    #expect(TextChart.bar(score: 1e30, maximum: .max, width: 4) == "████")
   }
 }
 

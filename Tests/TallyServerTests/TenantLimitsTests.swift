@@ -203,6 +203,69 @@ import Testing
     }
   }
 
+  @Test func aRateWaitThatWouldPassTheCallsDeadlineFailsAtOnce() async throws {
+    try await TestServer.with(limits: Self.oneCallPerSecond) { server, _ in
+      let reader = try server.client(apiKey: TestKeys.readerKey)
+      _ = try await reader.welcome()
+      let started = ContinuousClock.now
+      // The burst of 3, then a call whose 300 ms cannot outlast the wait the server asks for.
+      var refusal: RPCError?
+      for _ in 0..<10 where refusal == nil {
+        do {
+          _ = try await reader.unary(
+            SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(timeout: .milliseconds(300)))
+        } catch let error as RPCError {
+          refusal = error
+        }
+      }
+      #expect(refusal?.code == .resourceExhausted, "the refusal itself, not a later attempt's answer")
+      #expect(ContinuousClock.now - started < .seconds(1), "no wait past the call's deadline")
+      await reader.close()
+    }
+  }
+
+  @Test func aCallRefusedByABusyServerIsSentAgainAfterABackoff() async throws {
+    try await TestServer.with(limits: ServerLimits(maxConnectionsPerKey: 1)) { server, _ in
+      let holder = try server.client(apiKey: TestKeys.readerKey)
+      _ = try await holder.welcome()
+      var configuration = server.clientConfiguration(apiKey: TestKeys.readerKey)
+      configuration.maxAttempts = 4
+      configuration.retryBackoff = .milliseconds(300)
+      let patient = try TallyClient(configuration: configuration)
+      // Refused (GOAWAY OVERLOADED) while the holder keeps the key's one place; sent again once
+      // the holder has let it go, which a retry at once would not have waited for.
+      let started = ContinuousClock.now
+      async let reply = patient.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      try await Task.sleep(for: .milliseconds(100))
+      await holder.close()
+      _ = try await reply
+      #expect(ContinuousClock.now - started >= .milliseconds(150), "the first retry waited half its back-off")
+      await patient.close()
+    }
+  }
+
+  @Test func aCallRefusedByABusyServerFailsWithTheRefusalAtItsDeadline() async throws {
+    try await TestServer.with(limits: ServerLimits(maxConnectionsPerKey: 1)) { server, _ in
+      let holder = try server.client(apiKey: TestKeys.readerKey)
+      _ = try await holder.welcome()
+      var configuration = server.clientConfiguration(apiKey: TestKeys.readerKey)
+      configuration.maxAttempts = 1_000
+      configuration.retryBackoff = .milliseconds(100)
+      let patient = try TallyClient(configuration: configuration)
+      let started = ContinuousClock.now
+      let refusal = await expectStatus(.unavailable) {
+        try await patient.unary(
+          SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(timeout: .milliseconds(500)))
+      }
+      let elapsed = ContinuousClock.now - started
+      #expect(refusal?.message.contains("already holds 1 connections") == true)
+      // Back-offs of 50–100, 100–200, 200–400 ms…: a few attempts, none started past 500 ms.
+      #expect(elapsed >= .milliseconds(150) && elapsed < .seconds(3))
+      await patient.close()
+      await holder.close()
+    }
+  }
+
   @Test func aClientStreamRefusedByTheRateIsSentAgainAfterTheWait() async throws {
     try await TestServer.with(limits: Self.oneCallPerSecond) { server, _ in
       let impatient = try Self.impatientClient(server, apiKey: TestKeys.readerKey)

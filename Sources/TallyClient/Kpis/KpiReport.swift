@@ -12,7 +12,7 @@ public enum KpiReport {
   public static func rows(_ response: Tally_V1_GetKpisResponse) -> [[String]] {
     response.kpis.map { kpi in
       let trend = kpi.trend.map { $0.hasValue ? $0.value : nil }
-      let finite = trend.compactMap { $0 }
+      let finite = trend.compactMap { $0 }.filter(\.isFinite)
       let (low, high) = (finite.min() ?? 0, finite.max() ?? 0)
       // A flat trend sits in the middle, not on the floor.
       let range = low < high ? low...high : (low - 1)...(high + 1)

@@ -28,15 +28,18 @@ public enum SvgChart {
     return "<svg width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"trend\">\(lines.joined())</svg>"
   }
 
-  /// Horizontal bars with a label on the left and the value on the right.
+  /// Horizontal bars with a label on the left and the value on the right; a value that is not a
+  /// finite number (a server's answer, not trusted) gets no bar, only its text.
   public static func bars(_ rows: [(label: String, value: Double, text: String)], width: Int = 560) -> String {
     let rowHeight = 24
     let labelWidth = 150
-    let maximum = rows.map(\.value).max() ?? 0
+    let values = rows.map { $0.value.isFinite ? $0.value : 0 }
+    let maximum = values.max() ?? 0
     let barSpace = Double(width - labelWidth - 110)
     let body = rows.enumerated().map { index, row in
       let y = index * rowHeight
-      let length = maximum > 0 ? max(row.value / maximum * barSpace, row.value > 0 ? 1 : 0) : 0
+      let value = values[index]
+      let length = maximum > 0 ? max(value / maximum * barSpace, value > 0 ? 1 : 0) : 0
       return """
         <text x="0" y="\(y + 16)">\(Html.escape(row.label))</text>\
         <rect x="\(labelWidth)" y="\(y + 4)" width="\(Self.number(length))" height="16" rx="2" class="bar"/>\
