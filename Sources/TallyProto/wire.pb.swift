@@ -133,7 +133,8 @@ public nonisolated enum Tally_V1_GoAwayCode: SwiftProtobuf.Enum, Swift.CaseItera
   /// A frame's length was above the negotiated maximum.
   case frameTooLarge // = 2
 
-  /// HELLO carried a missing, malformed, unknown or revoked API key.
+  /// HELLO carried a missing, malformed, unknown or revoked API key, or one of
+  /// a suspended tenant.
   case unauthenticated // = 3
 
   /// No stream and no frame for idle_timeout_ms, or no HELLO in time.
@@ -142,7 +143,9 @@ public nonisolated enum Tally_V1_GoAwayCode: SwiftProtobuf.Enum, Swift.CaseItera
   /// The server is shutting down; streams up to last_stream_id finish.
   case shuttingDown // = 5
 
-  /// The server has too many connections.
+  /// The server cannot take the connection now: the key could not be checked
+  /// (the database unavailable, or the check outlasted the handshake timeout),
+  /// or the key already holds max_connections_per_key connections. Retry.
   case overloaded // = 6
   case UNRECOGNIZED(Int)
 
@@ -276,8 +279,9 @@ public nonisolated struct Tally_V1_CallHeader: Sendable {
   /// Full method name: "tally.v1.SystemService/Ping".
   public var method: String = String()
 
-  /// The call's deadline, relative to the moment the server reads this frame.
-  /// 0 means no deadline.
+  /// The call's deadline, counted from the moment the server starts the call
+  /// (a CALL sent before WELCOME: once the key is accepted). 0 means no
+  /// deadline, and so does a value above 30 days (2,592,000,000).
   public var timeoutMs: UInt64 = 0
 
   /// Echoed in the server's logs; the server makes one up when empty.

@@ -338,7 +338,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let requestID: RequestID =
       header.requestID.isEmpty
       ? .madeUp(connection: self.connectionTag, stream: streamID) : .given(String(header.requestID.prefix(128)))
-    let timeout = header.timeoutMs > 0 ? Duration.milliseconds(min(header.timeoutMs, Self.maxTimeoutMilliseconds)) : nil
+    let timeout = Self.timeout(milliseconds: header.timeoutMs)
     let requestContext = RequestContext(
       principal: principal,
       tenantID: tenantID,
@@ -410,8 +410,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
   }
 
-  /// Longer deadlines are treated as this one (30 days), which every clock type can hold.
-  static let maxTimeoutMilliseconds: UInt64 = 30 * 24 * 3600 * 1000
+  /// A CALL's `timeout_ms` as the call's timeout: none for 0, and none past 30 days either, a
+  /// deadline no call lives to see (and one every clock type can hold without overflowing).
+  static func timeout(milliseconds: UInt64) -> Duration? {
+    guard milliseconds > 0, milliseconds <= 30 * 24 * 3600 * 1000 else { return nil }
+    return .milliseconds(milliseconds)
+  }
 
   private static func singleRequestExpected(_ call: ServerCall) -> RPCError {
     RPCError(

@@ -196,11 +196,15 @@ public struct ServerConnectionStateMachine: Sendable {
     }
   }
 
-  /// The handshake timer (before WELCOME) or the idle timer (no frame for a while) fired.
+  /// The handshake timer (before WELCOME) or the idle timer (no frame for a while) fired. A HELLO
+  /// that came in time but whose key is still being checked is no timeout of the client's: the
+  /// server could not answer in time, so it says OVERLOADED, which a client may retry.
   public mutating func idleTimeoutFired() -> Action {
     switch self.state {
-    case .awaitingHello, .authenticating:
+    case .awaitingHello:
       return self.fail(ConnectionError(.idleTimeout, "no HELLO within the handshake timeout"))
+    case .authenticating:
+      return self.fail(ConnectionError(.overloaded, "the API key could not be checked within the handshake timeout"))
     case .active(let streams) where streams.open.isEmpty:
       return self.fail(ConnectionError(.idleTimeout, "the connection was idle"), lastStreamID: streams.lastStreamID)
     default:

@@ -68,6 +68,15 @@ import Testing
       Frame(type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(ping)), to: channel)
   }
 
+  /// `timeout_ms` past 30 days is no deadline at all, rather than one that fires early.
+  @Test func timeoutsPastThirtyDaysAreNone() {
+    #expect(ServerConnectionHandler.timeout(milliseconds: 0) == nil)
+    #expect(ServerConnectionHandler.timeout(milliseconds: 1) == .milliseconds(1))
+    #expect(ServerConnectionHandler.timeout(milliseconds: 2_592_000_000) == .seconds(2_592_000))
+    #expect(ServerConnectionHandler.timeout(milliseconds: 2_592_000_001) == nil)
+    #expect(ServerConnectionHandler.timeout(milliseconds: .max) == nil)
+  }
+
   @Test func handlerThatDoesNotSuspendAnswersWithinTheReadThatCarriedItsRequest() throws {
     let ran = NIOLockedValueBox(0)
     var router = Router()
