@@ -110,8 +110,13 @@ public final class TallyClient: Sendable {
     do {
       return try await call.withCancellation {
         let writer = RequestWriter<Request>(call: call, client: self)
-        try await requests(writer)
-        try await writer.finish()
+        do {
+          try await requests(writer)
+          try await writer.finish()
+        } catch {
+          // A call the server ended early stopped the writing: its STATUS says why.
+          guard writer.hasEnded else { throw error }
+        }
         return try await call.singleResponse(Response.self, method.fullName)
       }
     } catch let refused as RefusedBeforeStart {
@@ -455,13 +460,32 @@ public final class RequestWriter<Element: Message>: Sendable {
   private let call: ActiveCall
   private let client: TallyClient
   private let held = NIOLockedValueBox<[UInt8]?>(nil)
+  /// Set when the call's STATUS came before its last request: the server takes no more of them,
+  /// so `send` throws this (the call's error) rather than write the rest for nothing.
+  private let ending = NIOLockedValueBox<(any Error)?>(nil)
 
   init(call: ActiveCall, client: TallyClient) {
     self.call = call
     self.client = client
+    guard case .single(let response) = call.responses else { return }
+    response.whenComplete { [ending] result in
+      ending.withLockedValue { ending in
+        switch result {
+        case .failure(let error): ending = error
+        case .success:
+          ending = RPCError(code: .cancelled, message: "the server answered before the last request message")
+        }
+      }
+    }
   }
 
+  /// True once the call has its STATUS, from the server or from the connection's end.
+  var hasEnded: Bool { self.ending.withLockedValue { $0 != nil } }
+
+  /// Sends `message` (each is held until the next one or the end, so that the last carries
+  /// END_STREAM); throws the call's error once the server has ended the call.
   public func send(_ message: Element) async throws {
+    if let ended = self.ending.withLockedValue({ $0 }) { throw ended }
     let bytes = try self.client.encode(message)
     let previous: [UInt8]? = self.held.withLockedValue { held in
       defer { held = bytes }

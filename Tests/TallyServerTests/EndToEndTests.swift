@@ -219,6 +219,35 @@ import struct Foundation.Data
     }
   }
 
+  /// A client stream the server ends early (here: refused at its first message) stops its writer:
+  /// the next `send` throws the call's error, so a caller stops producing the rest.
+  @Test func aClientStreamTheServerEndedStopsItsWriter() async throws {
+    let refuseFirst = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
+      "tally.test.Probe/RefuseFirst", .clientStreaming)
+    let services: (inout Router) -> Void = { router in
+      router.clientStreaming(refuseFirst, access: .anyKey) { requests, _ in
+        for try await _ in requests { throw RPCError(code: .invalidArgument, message: "no, thank you") }
+        return Tally_V1_PingResponse()
+      }
+    }
+    try await TestServer.with(services: services) { server, _ in
+      let client = try server.client()
+      let sent = NIOLockedValueBox(0)
+      let error = await expectStatus(.invalidArgument) {
+        try await client.clientStreaming(refuseFirst) { writer in
+          for index in 0..<10_000 {
+            try await writer.send(self.ping([UInt8(index % 256)]))
+            sent.withLockedValue { $0 += 1 }
+            try await Task.sleep(for: .milliseconds(1))
+          }
+        }
+      }
+      #expect(error?.message == "no, thank you")
+      #expect(sent.withLockedValue { $0 } < 10_000, "the writer went on after the call had ended")
+      await client.close()
+    }
+  }
+
   /// A server stream its caller stops reading, by returning or by throwing, is cancelled on the
   /// server rather than left sending into a buffer nobody reads.
   @Test func aServerStreamLeftUnreadIsCancelled() async throws {
