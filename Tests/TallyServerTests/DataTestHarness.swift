@@ -183,3 +183,24 @@ final class TestClock: Sendable {
 
   func set(_ date: Date) { self.offset.withLock { $0 = date.timeIntervalSinceNow } }
 }
+
+/// Event calls that many suites make.
+extension TallyClient {
+  /// Records `events` in one message.
+  func record(_ events: [Tally_V1_Event]) async throws -> Tally_V1_RecordEventsResponse {
+    try await self.clientStreaming(EventMethods.recordEvents) { writer in
+      var request = Tally_V1_RecordEventsRequest()
+      request.events = events
+      try await writer.send(request)
+    }
+  }
+
+  /// Every event `request` selects, over all messages of the stream.
+  func events(_ request: Tally_V1_ListEventsRequest = .init()) async throws -> [Tally_V1_Event] {
+    try await self.serverStreaming(EventMethods.listEvents, request) { responses in
+      var events: [Tally_V1_Event] = []
+      for try await chunk in responses { events += chunk.events }
+      return events
+    }
+  }
+}
