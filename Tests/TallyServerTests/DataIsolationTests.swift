@@ -7,12 +7,18 @@ import Testing
 
 /// Tenant A's keys, with tenant B's ids, for every ABM data method: B's rows stay unseen and unchanged.
 @Suite struct DataIsolationTests {
-  /// Tenant B's account, contact, campaign, cost, opportunity and event.
+  /// Tenant B's accounts (`b-acct` and `b-other`), contact, campaign targeting `b-acct`, cost,
+  /// opportunity and event.
   private func seedTenantB(_ context: DataTestContext) async throws {
     let b = context.clientB
     _ = try await b.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("b-acct", name: "B Corp")))
+    _ = try await b.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("b-other")))
     _ = try await b.unary(AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("b-contact", account: "b-acct")))
     _ = try await b.unary(CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("b-camp")))
+    var targets = Tally_V1_SetCampaignTargetsRequest()
+    targets.campaignID = "b-camp"
+    targets.add = ["b-acct"]
+    _ = try await b.unary(CampaignMethods.setCampaignTargets, targets)
     var cost = Tally_V1_RecordCostRequest()
     cost.cost.key = "b-cost"
     cost.cost.campaignID = "b-camp"
@@ -28,16 +34,21 @@ import Testing
     opportunity.type = "renewal"
     opportunity.createdAt = Fixture.time("2026-01-03T00:00:00Z")
     _ = try await b.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(opportunity))
-    _ = try await b.clientStreaming(EventMethods.recordEvents) { writer in
-      var request = Tally_V1_RecordEventsRequest()
-      request.events = [Fixture.event("shared-key")]
-      try await writer.send(request)
-    }
+    _ = try await b.record([Fixture.event("shared-key")])
+  }
+
+  /// The number of target accounts of B's campaign `b-camp`, read with B's key.
+  private func bTargetCount(_ context: DataTestContext) async throws -> UInt32 {
+    var get = Tally_V1_GetCampaignRequest()
+    get.id = "b-camp"
+    return try await context.clientB.unary(CampaignMethods.getCampaign, get).targetAccountCount
   }
 
   @Test func tenantAsKeysNeverReadOrChangeTenantBsRows() async throws {
     try await DataTestContext.with { context in
       try await self.seedTenantB(context)
+      let bEvents = try await context.clientB.events()
+      #expect(bEvents.count == 1)
       let a = context.clientA
 
       var getAccount = Tally_V1_GetAccountRequest()
@@ -64,10 +75,17 @@ import Testing
       var getCampaign = Tally_V1_GetCampaignRequest()
       getCampaign.id = "b-camp"
       _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.getCampaign, getCampaign) }
+      // Each change would show in B's target count (1) if it reached B's campaign: checked after each.
       var targets = Tally_V1_SetCampaignTargetsRequest()
       targets.campaignID = "b-camp"
       targets.remove = ["b-acct"]
       _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.setCampaignTargets, targets) }
+      #expect(try await self.bTargetCount(context) == 1)
+      var addTargets = targets
+      addTargets.remove = []
+      addTargets.add = ["b-other"]
+      _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.setCampaignTargets, addTargets) }
+      #expect(try await self.bTargetCount(context) == 1)
       var cost = Tally_V1_RecordCostRequest()
       cost.cost.campaignID = "b-camp"
       cost.cost.date = "2026-01-02"
@@ -95,11 +113,10 @@ import Testing
 
       // Ids are per tenant: A may use B's ids for rows of its own, which B never sees.
       _ = try await a.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("b-acct", name: "A's own")))
-      let events = try await a.clientStreaming(EventMethods.recordEvents) { writer in
-        var request = Tally_V1_RecordEventsRequest()
-        request.events = [Fixture.event("shared-key")]
-        try await writer.send(request)
-      }
+      // A's event under B's event key, with other content: stored as A's, and B's event keeps its own.
+      var aEvent = Fixture.event("shared-key", type: "web_visit", at: "2026-03-02T11:00:00Z")
+      aEvent.accountID = "b-acct"
+      let events = try await a.record([aEvent])
       #expect(events.accepted == 1 && events.duplicates == 0)
 
       // Every list of A shows A's rows only.
@@ -109,10 +126,7 @@ import Testing
       #expect(try await a.unary(CampaignMethods.listCampaigns, .init()).campaigns.isEmpty)
       #expect(try await a.unary(CampaignMethods.listCosts, .init()).costs.isEmpty)
       #expect(try await a.unary(OpportunityMethods.listOpportunities, .init()).opportunities.isEmpty)
-      let aEvents = try await a.serverStreaming(EventMethods.listEvents, .init()) { stream in
-        try await stream.reduce(0) { $0 + $1.events.count }
-      }
-      #expect(aEvents == 1)
+      #expect(try await a.events() == [aEvent])
 
       // Upserts with B's ids write A's own rows: an upsert never lands on B's row of that id.
       var campaign = Fixture.campaign("b-camp", channel: "ads")
@@ -139,9 +153,10 @@ import Testing
       let bContact = try await b.unary(AccountMethods.getContact, getContact)
       #expect(bContact.accountID == "b-acct" && bContact.role == "champion")
       let bCampaign = try await b.unary(CampaignMethods.getCampaign, getCampaign)
-      #expect(bCampaign.targetAccountCount == 0 && bCampaign.name == "Campaign b-camp" && bCampaign.channel == "email")
+      #expect(bCampaign.targetAccountCount == 1 && bCampaign.name == "Campaign b-camp" && bCampaign.channel == "email")
       #expect(try await b.unary(OpportunityMethods.getOpportunity, getOpportunity).name == "B deal")
       #expect(try await b.unary(CampaignMethods.listCosts, .init()).costs.map(\.amount) == [7])
+      #expect(try await b.events() == bEvents)
     }
   }
 
