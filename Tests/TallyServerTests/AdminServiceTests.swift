@@ -150,25 +150,40 @@ import Testing
       let keyB = try await self.createKey(operatorClient, tenant: tenantB, scopes: ["read"])
       let readerA = try server.client(
         apiKey: try await self.createKey(operatorClient, tenant: tenantA, scopes: ["read"]))
+      var getB = Tally_V1_GetTenantRequest()
+      getB.tenantID = tenantB
+      var listB = Tally_V1_ListApiKeysRequest()
+      listB.tenantID = tenantB
+      listB.includeRevoked = true
+      let bKeys = try await operatorClient.unary(AdminMethods.listApiKeys, listB).apiKeys
+      #expect(bKeys.count == 1)
+      // B as the operator reads it: A's refused calls must leave its status, rate and keys as they were.
+      func bTenant() async throws -> Tally_V1_Tenant { try await operatorClient.unary(AdminMethods.getTenant, getB) }
 
       // Tenant methods are the operator's alone.
       _ = await expectStatus(.permissionDenied) {
         try await adminA.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest())
       }
       _ = await expectStatus(.permissionDenied) { try await self.createTenant(adminA, "Rogue") }
-      var getB = Tally_V1_GetTenantRequest()
-      getB.tenantID = tenantB
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.getTenant, getB) }
       var suspendB = Tally_V1_SuspendTenantRequest()
       suspendB.tenantID = tenantB
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.suspendTenant, suspendB) }
+      #expect(try await bTenant().status == .active)
+      // B suspended by the operator: A's resume, were it to go through, would show as active.
+      _ = try await operatorClient.unary(AdminMethods.suspendTenant, suspendB)
       var resumeB = Tally_V1_ResumeTenantRequest()
       resumeB.tenantID = tenantB
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.resumeTenant, resumeB) }
+      #expect(try await bTenant().status == .suspended)
+      _ = try await operatorClient.unary(AdminMethods.resumeTenant, resumeB)
       var rateB = Tally_V1_SetTenantCallRateRequest()
       rateB.tenantID = tenantB
       rateB.callsPerSecond = 1
+      rateB.callBurst = 1
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.setTenantCallRate, rateB) }
+      let rate = try await bTenant()
+      #expect(!rate.hasCallsPerSecond && !rate.hasCallBurst, "B keeps the server's rate")
       rateB.tenantID = tenantA
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.setTenantCallRate, rateB) }
       _ = await expectStatus(.permissionDenied) {
@@ -178,8 +193,6 @@ import Testing
       // An admin key sees and manages its own tenant's keys, never B's.
       let ownKeys = try await adminA.unary(AdminMethods.listApiKeys, Tally_V1_ListApiKeysRequest())
       #expect(Set(ownKeys.apiKeys.map(\.tenantID)) == [tenantA])
-      var listB = Tally_V1_ListApiKeysRequest()
-      listB.tenantID = tenantB
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.listApiKeys, listB) }
       var createB = Tally_V1_CreateApiKeyRequest()
       createB.tenantID = tenantB
@@ -189,6 +202,8 @@ import Testing
       var revokeB = Tally_V1_RevokeApiKeyRequest()
       revokeB.keyID = APIKey(parsing: keyB)!.keyID
       _ = await expectStatus(.notFound) { try await adminA.unary(AdminMethods.revokeApiKey, revokeB) }
+      // B has its one key, unrevoked, and no key named "intruder".
+      #expect(try await operatorClient.unary(AdminMethods.listApiKeys, listB).apiKeys == bKeys)
       let clientB = try server.client(apiKey: keyB)
       _ = try await clientB.unary(SystemMethods.ping, Tally_V1_PingRequest())
       for client in [adminA, readerA, clientB] { await client.close() }
