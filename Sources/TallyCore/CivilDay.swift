@@ -67,4 +67,10 @@ extension CivilDay {
     }
     self.init(year: year, month: month, day: day)
   }
+
+  /// A real calendar day written YYYY-MM-DD (no 2026-02-30, no 2026-13-01) in `years`.
+  init?(calendarDate text: String, years: ClosedRange<Int>) {
+    guard let day = CivilDay(isoDate: text), day.description == text, years.contains(day.year) else { return nil }
+    self = day
+  }
 }

@@ -8,14 +8,9 @@ enum Validation {
 
   /// 1 to 200 characters (Unicode code points, as the tables' CHECKs count), no control characters.
   static func name(_ value: String, field: String) -> [RPCError.FieldViolation] {
-    let length = value.unicodeScalars.count
-    if value.isEmpty || length > 200 {
-      return [.init(field: field, description: "must be 1 to 200 characters, got \(length)")]
-    }
-    if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-      return [.init(field: field, description: "must not contain control characters")]
-    }
-    return []
+    var checker = FieldChecker()
+    checker.text(value, field, required: true)
+    return checker.violations
   }
 
   /// A UUID in any case, returned lower-case.

@@ -108,8 +108,11 @@ import Testing
       await expectViolation("campaign.starts_at") {
         try await context.clientA.unary(CampaignMethods.upsertCampaign, Fixture.upsert(campaign))
       }
-      await expectViolation("cost.date") {
-        try await context.clientA.unary(CampaignMethods.recordCost, self.cost("k", "2026-02-30", 1, campaign: ""))
+      // Not a real day, and signs that Swift's Int("+1") would take but PostgreSQL's date would not.
+      for date in ["2026-02-30", "2024-+1-01", "2024-01-+1", "1899-12-31"] {
+        await expectViolation("cost.date") {
+          try await context.clientA.unary(CampaignMethods.recordCost, self.cost("k", date, 1, campaign: ""))
+        }
       }
       await expectViolation("cost.amount") {
         try await context.clientA.unary(CampaignMethods.recordCost, self.cost("k", "2026-02-03", -5, campaign: ""))

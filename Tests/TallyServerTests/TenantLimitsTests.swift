@@ -207,19 +207,21 @@ import Testing
     try await TestServer.with(limits: Self.oneCallPerSecond) { server, _ in
       let reader = try server.client(apiKey: TestKeys.readerKey)
       _ = try await reader.welcome()
-      let started = ContinuousClock.now
-      // The burst of 3, then a call whose 300 ms cannot outlast the wait the server asks for.
+      // The burst of 3, then a call whose 900 ms cannot outlast the wait of about a second the
+      // server asks for: it fails with the refusal at once (a call that did wait would succeed).
+      let timeout = Duration.milliseconds(900)
       var refusal: RPCError?
+      var refusedAfter = Duration.zero
       for _ in 0..<10 where refusal == nil {
+        let started = ContinuousClock.now
         do {
-          _ = try await reader.unary(
-            SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(timeout: .milliseconds(300)))
+          _ = try await reader.unary(SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(timeout: timeout))
         } catch let error as RPCError {
-          refusal = error
+          (refusal, refusedAfter) = (error, ContinuousClock.now - started)
         }
       }
       #expect(refusal?.code == .resourceExhausted, "the refusal itself, not a later attempt's answer")
-      #expect(ContinuousClock.now - started < .seconds(1), "no wait past the call's deadline")
+      #expect(refusedAfter < timeout, "no wait past the call's deadline")
       await reader.close()
     }
   }
@@ -234,12 +236,12 @@ import Testing
       let patient = try TallyClient(configuration: configuration)
       // Refused (GOAWAY OVERLOADED) while the holder keeps the key's one place; sent again once
       // the holder has let it go, which a retry at once would not have waited for.
-      let started = ContinuousClock.now
+      // (Its attempts come at 0, 150–300, 300–600 and 600–1,200 ms: a loaded machine may still
+      // be in the first when the holder leaves, so only the answer is checked, not the time.)
       async let reply = patient.unary(SystemMethods.ping, Tally_V1_PingRequest())
       try await Task.sleep(for: .milliseconds(100))
       await holder.close()
       _ = try await reply
-      #expect(ContinuousClock.now - started >= .milliseconds(150), "the first retry waited half its back-off")
       await patient.close()
     }
   }

@@ -1,4 +1,5 @@
 import Foundation
+import TallyWire
 
 /// Lenient parsers for spreadsheet cells: each takes what CRM exports write and names the field
 /// and the expected form when it cannot.
@@ -149,8 +150,8 @@ public enum ImportParsing {
     return negative ? -magnitude : magnitude
   }
 
-  /// The largest amount the server stores, in minor units: its FieldChecker.maxMoney (10^15).
-  public static let maxMoney: Int64 = 1_000_000_000_000_000
+  /// The largest amount the server stores, in minor units (10^15).
+  public static let maxMoney = FieldLimits.maxMoney
 
   /// The digits of an amount's whole part without its thousands separators; nil when one stands
   /// anywhere but before a group of three digits.

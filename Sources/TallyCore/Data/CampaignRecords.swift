@@ -54,7 +54,10 @@ enum CostRecord {
     var checker = FieldChecker(prefix: "cost.")
     if !input.key.isEmpty { checker.id(input.key, "key") }
     if !input.campaignID.isEmpty { checker.id(input.campaignID, "campaign_id") }
-    if day(input.date) == nil { checker.add("date", "must be a day as YYYY-MM-DD, got \"\(input.date.prefix(40))\"") }
+    if day(input.date) == nil {
+      checker.add(
+        "date", "must be a real day written YYYY-MM-DD, 1900-01-01 to 2199-12-31, got \"\(input.date.prefix(40))\"")
+    }
     checker.money(input.amount, "amount")
     checker.oneOf(input.category, "category", categories)
     checker.text(input.note, "note", max: 2_000, multiline: true)
@@ -63,16 +66,7 @@ enum CostRecord {
 
   /// Days since 1970-01-01 of a real calendar day written YYYY-MM-DD (1900 to 2199).
   static func day(_ text: String) -> Int64? {
-    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-    guard text.count == 10, parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]),
-      let day = Int(parts[2]), (1900...2199).contains(year), (1...12).contains(month), day >= 1
-    else { return nil }
-    var components = DateComponents(calendar: Calendar(identifier: .gregorian), timeZone: TimeZone(identifier: "UTC"))
-    components.year = year
-    components.month = month
-    components.day = day
-    guard components.isValidDate, let date = components.date else { return nil }
-    return Int64((date.timeIntervalSince1970 / 86_400).rounded())
+    CivilDay(calendarDate: text, years: 1900...2199).map { Int64($0.dayNumber) }
   }
 
   static func message(_ row: PostgresRow) throws -> Tally_V1_Cost {

@@ -192,7 +192,7 @@ public struct CampaignService: Sendable {
     var checker = FieldChecker()
     for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)]
     where !value.isEmpty && CostRecord.day(value) == nil {
-      checker.add(field, "must be a day as YYYY-MM-DD, got \"\(value.prefix(40))\"")
+      checker.add(field, "must be a real day written YYYY-MM-DD, 1900-01-01 to 2199-12-31, got \"\(value.prefix(40))\"")
     }
     try checker.check()
     let rows = try await self.database.transaction(context) { connection in

@@ -31,10 +31,14 @@ struct FieldChecker {
     }
   }
 
-  /// Optional free text: at most `max` characters, no control characters (tabs and newlines only when `multiline`).
-  /// Characters are Unicode code points, as PostgreSQL's `length` counts them in the tables' CHECKs.
-  mutating func text(_ value: String, _ field: String, max: Int = 200, multiline: Bool = false) {
-    if value.unicodeScalars.count > max {
+  /// Free text: at most `max` characters (at least one when `required`), no control characters
+  /// (tabs and newlines only when `multiline`). Characters are Unicode code points, as
+  /// PostgreSQL's `length` counts them in the tables' CHECKs.
+  mutating func text(_ value: String, _ field: String, max: Int = 200, multiline: Bool = false, required: Bool = false)
+  {
+    if required && (value.isEmpty || value.unicodeScalars.count > max) {
+      self.add(field, "must be 1 to \(max) characters, got \(value.unicodeScalars.count)")
+    } else if value.unicodeScalars.count > max {
       self.add(field, "must be at most \(max) characters (Unicode code points), got \(value.unicodeScalars.count)")
     } else if value.unicodeScalars.contains(where: {
       $0.properties.generalCategory == .control && !(multiline && ($0 == "\n" || $0 == "\t"))
@@ -60,9 +64,9 @@ struct FieldChecker {
     if let value, value < 0 { self.add(field, "must be 0 or more, got \(value)") }
   }
 
-  /// The most an amount of money may be, in minor units: 10^15 (ten trillion in a currency of
-  /// cents). The KPIs add up many amounts in 64 bits, and only a ceiling keeps those sums countable.
-  static let maxMoney: Int64 = 1_000_000_000_000_000
+  /// The most an amount of money may be, in minor units (10^15): the contract's, which the
+  /// client's importers check too.
+  static let maxMoney = FieldLimits.maxMoney
 
   /// An amount of money in minor units: 0 to `maxMoney`.
   mutating func money(_ value: Int64?, _ field: String) {

@@ -48,7 +48,7 @@ struct KpiPeriods: Equatable {
   var all: [Period] { [self.current, self.previous] + self.buckets }
 
   static func day(_ text: String, _ field: String, _ checker: inout FieldChecker) -> CivilDay? {
-    guard let day = CivilDay(isoDate: text), day.description == text else {
+    guard let day = CivilDay(calendarDate: text, years: 0...9999) else {
       checker.add(field, "must be a UTC date YYYY-MM-DD, got \"\(text.prefix(40))\"")
       return nil
     }
