@@ -79,10 +79,23 @@ public struct RPCError: Error, Sendable, CustomStringConvertible, CustomDebugStr
   }
 
   /// INVALID_ARGUMENT naming the fields at fault; the message lists them all.
-  public static func invalidArgument(_ violations: [FieldViolation]) -> RPCError {
-    let listed = violations.map { "\($0.field): \($0.description)" }.joined(separator: "; ")
-    return RPCError(code: .invalidArgument, message: listed, fieldViolations: violations)
+  public static func invalidArgument(_ violations: [FieldViolation], omitted: Int = 0) -> RPCError {
+    let kept = violations.prefix(Self.maxFieldViolations)
+    let more = omitted + violations.count - kept.count
+    var listed = kept.prefix(Self.violationsInMessage).map { "\($0.field): \($0.description)" }.joined(separator: "; ")
+    if kept.count + more > Self.violationsInMessage {
+      listed +=
+        "; and \(kept.count + more - Self.violationsInMessage) more (\(kept.count + more) in all"
+        + (more > 0 ? ", the first \(kept.count) in field_violations)" : ", all in field_violations)")
+    }
+    return RPCError(code: .invalidArgument, message: listed, fieldViolations: Array(kept))
   }
+
+  /// At most this many violations travel in one STATUS (the rest are counted in its message), so
+  /// that a request of millions of bad entries gets an answer of a few kilobytes.
+  public static let maxFieldViolations = 100
+  /// The message lists the first few; `field_violations` has them all (up to the maximum).
+  static let violationsInMessage = 10
 
   /// INVALID_ARGUMENT for one field.
   public static func invalidArgument(field: String, _ description: String) -> RPCError {

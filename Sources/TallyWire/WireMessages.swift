@@ -20,21 +20,37 @@ extension Message {
 }
 
 extension RPCError {
-  /// The STATUS payload for this error.
+  /// The STATUS payload for this error, bounded whatever built it: at most
+  /// `maxFieldViolations` violations, and each text cut at a few kilobytes, so that a STATUS
+  /// always fits a frame the client reads.
   public var statusMessage: Tally_V1_Status {
     var status = Tally_V1_Status()
     status.code = Tally_V1_StatusCode(rawValue: self.code.rawValue) ?? .unknown
-    status.message = self.message
-    status.fieldViolations = self.fieldViolations.map {
+    status.message = Self.cut(self.message, bytes: 8_192)
+    status.fieldViolations = self.fieldViolations.prefix(Self.maxFieldViolations).map {
       var violation = Tally_V1_FieldViolation()
-      violation.field = $0.field
-      violation.description_p = $0.description
+      violation.field = Self.cut($0.field, bytes: 512)
+      violation.description_p = Self.cut($0.description, bytes: 1_024)
       return violation
     }
     if let retryAfter = self.retryAfter {
       status.retryAfterMs = UInt32(clamping: max(retryAfter.wholeMilliseconds, 0))
     }
     return status
+  }
+
+  /// `text` whole when it has at most `bytes` UTF-8 bytes, else its longest prefix of whole
+  /// characters that fits with an ellipsis.
+  static func cut(_ text: String, bytes: Int) -> String {
+    guard text.utf8.count > bytes else { return text }
+    var kept = Substring()
+    var used = 3  // "…"
+    for character in text {
+      used += character.utf8.count
+      if used > bytes { break }
+      kept.append(character)
+    }
+    return kept + "…"
   }
 
   /// The error a STATUS frame describes (`code` may be `.ok`).

@@ -24,6 +24,31 @@ import Testing
     }
   }
 
+  /// Hundreds of thousands of bad entries in one request: the answer lists the first hundred and
+  /// counts the rest, where it once grew past what a client reads and cost the connection.
+  @Test func aFloodOfBadEntriesGetsABoundedAnswer() async throws {
+    try await DataTestContext.with { context in
+      var request = Tally_V1_UpdateKpiSettingsRequest()
+      request.settings.eventWeights = Dictionary(uniqueKeysWithValues: (0..<200_000).map { ("k\($0)", 1) })
+      let error = await expectStatus(.invalidArgument) {
+        try await context.clientA.unary(KpiMethods.updateSettings, request)
+      }
+      #expect(error?.fieldViolations.count == RPCError.maxFieldViolations)
+      #expect(error?.fieldViolations.first?.field.hasPrefix("settings.event_weights[") == true)
+      #expect(error?.message.contains("(200000 in all, the first 100 in field_violations)") == true)
+      #expect((error?.message.utf8.count ?? .max) < 8_192)
+      // A limit cuts a list short: past it, the entries are not checked one by one.
+      var targets = Tally_V1_SetCampaignTargetsRequest()
+      targets.campaignID = "camp"
+      targets.remove = Array(repeating: "", count: 300_000)
+      let tooMany = await expectStatus(.invalidArgument) {
+        try await context.clientA.unary(CampaignMethods.setCampaignTargets, targets)
+      }
+      #expect(tooMany?.fieldViolations.map(\.field) == ["remove"])
+      _ = try await context.readerA.unary(SystemMethods.ping, Tally_V1_PingRequest())
+    }
+  }
+
   @Test func eventTimesAndValuesBeyondTheirRangeAreRejectedOneByOne() async throws {
     try await DataTestContext.with { context in
       let far = Self.absurdTimes.enumerated().map { index, seconds in

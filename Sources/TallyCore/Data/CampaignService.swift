@@ -113,8 +113,10 @@ public struct CampaignService: Sendable {
     var checker = FieldChecker()
     checker.id(request.campaignID, "campaign_id")
     for (field, ids) in [("add", request.add), ("remove", request.remove)] {
-      if ids.count > Self.maxTargetChanges {
+      // Past the limit, the ids are not worth checking one by one.
+      guard ids.count <= Self.maxTargetChanges else {
         checker.add(field, "must list at most \(Self.maxTargetChanges) account ids, got \(ids.count)")
+        continue
       }
       for (index, id) in ids.enumerated() { checker.id(id, "\(field)[\(index)]") }
     }

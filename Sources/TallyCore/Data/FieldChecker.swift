@@ -14,12 +14,20 @@ struct FieldChecker {
   static let earliestMicros: Int64 = -2_208_988_800_000_000
   static let latestMicros: Int64 = 7_258_118_400_000_000
 
-  mutating func add(_ field: String, _ description: String) {
-    self.violations.append(.init(field: self.prefix + field, description: description))
+  /// Violations past `RPCError.maxFieldViolations` are only counted: a request of two million bad
+  /// entries must not build (and send) two million descriptions.
+  private(set) var omitted = 0
+
+  mutating func add(_ field: @autoclosure () -> String, _ description: @autoclosure () -> String) {
+    guard self.violations.count < RPCError.maxFieldViolations else {
+      self.omitted += 1
+      return
+    }
+    self.violations.append(.init(field: self.prefix + field(), description: description()))
   }
 
   func check() throws {
-    guard self.violations.isEmpty else { throw RPCError.invalidArgument(self.violations) }
+    guard self.violations.isEmpty else { throw RPCError.invalidArgument(self.violations, omitted: self.omitted) }
   }
 
   /// A client-chosen id: 1 to 200 characters without control characters.
