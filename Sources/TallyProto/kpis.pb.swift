@@ -168,74 +168,111 @@ public nonisolated struct Tally_V1_KpiPoint: Sendable {
   /// Clears the value of `denominator`. Subsequent reads from it will return its default value.
   public mutating func clearDenominator() {self._denominator = nil}
 
+  /// nps and enps only: the score's 95 % margin in points (SURVEYS.md), when it has a value.
+  public var marginOfError: Double {
+    get {_marginOfError ?? 0}
+    set {_marginOfError = newValue}
+  }
+  /// Returns true if `marginOfError` has been explicitly set.
+  public var hasMarginOfError: Bool {self._marginOfError != nil}
+  /// Clears the value of `marginOfError`. Subsequent reads from it will return its default value.
+  public mutating func clearMarginOfError() {self._marginOfError = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _value: Double? = nil
   fileprivate var _denominator: Double? = nil
+  fileprivate var _marginOfError: Double? = nil
 }
 
-public nonisolated struct Tally_V1_KpiValue: Sendable {
+public nonisolated struct Tally_V1_KpiValue: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var name: String = String()
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
 
-  public var unit: String = String()
+  public var unit: String {
+    get {_storage._unit}
+    set {_uniqueStorage()._unit = newValue}
+  }
 
   /// The requested period.
   public var current: Tally_V1_KpiPoint {
-    get {_current ?? Tally_V1_KpiPoint()}
-    set {_current = newValue}
+    get {_storage._current ?? Tally_V1_KpiPoint()}
+    set {_uniqueStorage()._current = newValue}
   }
   /// Returns true if `current` has been explicitly set.
-  public var hasCurrent: Bool {self._current != nil}
+  public var hasCurrent: Bool {_storage._current != nil}
   /// Clears the value of `current`. Subsequent reads from it will return its default value.
-  public mutating func clearCurrent() {self._current = nil}
+  public mutating func clearCurrent() {_uniqueStorage()._current = nil}
 
   /// The period of the same length just before it.
   public var previous: Tally_V1_KpiPoint {
-    get {_previous ?? Tally_V1_KpiPoint()}
-    set {_previous = newValue}
+    get {_storage._previous ?? Tally_V1_KpiPoint()}
+    set {_uniqueStorage()._previous = newValue}
   }
   /// Returns true if `previous` has been explicitly set.
-  public var hasPrevious: Bool {self._previous != nil}
+  public var hasPrevious: Bool {_storage._previous != nil}
   /// Clears the value of `previous`. Subsequent reads from it will return its default value.
-  public mutating func clearPrevious() {self._previous = nil}
+  public mutating func clearPrevious() {_uniqueStorage()._previous = nil}
 
   /// current − previous, when both have a value.
   public var change: Double {
-    get {_change ?? 0}
-    set {_change = newValue}
+    get {_storage._change ?? 0}
+    set {_uniqueStorage()._change = newValue}
   }
   /// Returns true if `change` has been explicitly set.
-  public var hasChange: Bool {self._change != nil}
+  public var hasChange: Bool {_storage._change != nil}
   /// Clears the value of `change`. Subsequent reads from it will return its default value.
-  public mutating func clearChange() {self._change = nil}
+  public mutating func clearChange() {_uniqueStorage()._change = nil}
 
   /// change / |previous|, when both have a value and previous is not 0.
   public var relativeChange: Double {
-    get {_relativeChange ?? 0}
-    set {_relativeChange = newValue}
+    get {_storage._relativeChange ?? 0}
+    set {_uniqueStorage()._relativeChange = newValue}
   }
   /// Returns true if `relativeChange` has been explicitly set.
-  public var hasRelativeChange: Bool {self._relativeChange != nil}
+  public var hasRelativeChange: Bool {_storage._relativeChange != nil}
   /// Clears the value of `relativeChange`. Subsequent reads from it will return its default value.
-  public mutating func clearRelativeChange() {self._relativeChange = nil}
+  public mutating func clearRelativeChange() {_uniqueStorage()._relativeChange = nil}
 
   /// One per bucket, in time order; empty without a bucket.
-  public var trend: [Tally_V1_KpiPoint] = []
+  public var trend: [Tally_V1_KpiPoint] {
+    get {_storage._trend}
+    set {_uniqueStorage()._trend = newValue}
+  }
+
+  /// nps and enps only, when `change` is present: √(current margin² + previous margin²), and
+  /// whether the change is larger than it (more than chance would give).
+  public var combinedMargin: Double {
+    get {_storage._combinedMargin ?? 0}
+    set {_uniqueStorage()._combinedMargin = newValue}
+  }
+  /// Returns true if `combinedMargin` has been explicitly set.
+  public var hasCombinedMargin: Bool {_storage._combinedMargin != nil}
+  /// Clears the value of `combinedMargin`. Subsequent reads from it will return its default value.
+  public mutating func clearCombinedMargin() {_uniqueStorage()._combinedMargin = nil}
+
+  public var changeBeyondMargin: Bool {
+    get {_storage._changeBeyondMargin ?? false}
+    set {_uniqueStorage()._changeBeyondMargin = newValue}
+  }
+  /// Returns true if `changeBeyondMargin` has been explicitly set.
+  public var hasChangeBeyondMargin: Bool {_storage._changeBeyondMargin != nil}
+  /// Clears the value of `changeBeyondMargin`. Subsequent reads from it will return its default value.
+  public mutating func clearChangeBeyondMargin() {_uniqueStorage()._changeBeyondMargin = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _current: Tally_V1_KpiPoint? = nil
-  fileprivate var _previous: Tally_V1_KpiPoint? = nil
-  fileprivate var _change: Double? = nil
-  fileprivate var _relativeChange: Double? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Tally_V1_GetKpisResponse: Sendable {
@@ -1403,7 +1440,7 @@ nonisolated extension Tally_V1_GetKpisRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Tally_V1_KpiPoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KpiPoint"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}value\0\u{1}numerator\0\u{1}denominator\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}value\0\u{1}numerator\0\u{1}denominator\0\u{3}margin_of_error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1416,6 +1453,7 @@ nonisolated extension Tally_V1_KpiPoint: SwiftProtobuf.Message, SwiftProtobuf._M
       case 3: try { try decoder.decodeSingularDoubleField(value: &self._value) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.numerator) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self._denominator) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._marginOfError) }()
       default: break
       }
     }
@@ -1441,6 +1479,9 @@ nonisolated extension Tally_V1_KpiPoint: SwiftProtobuf.Message, SwiftProtobuf._M
     try { if let v = self._denominator {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
     } }()
+    try { if let v = self._marginOfError {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1450,6 +1491,7 @@ nonisolated extension Tally_V1_KpiPoint: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs._value != rhs._value {return false}
     if lhs.numerator != rhs.numerator {return false}
     if lhs._denominator != rhs._denominator {return false}
+    if lhs._marginOfError != rhs._marginOfError {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1457,63 +1499,125 @@ nonisolated extension Tally_V1_KpiPoint: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Tally_V1_KpiValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KpiValue"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}unit\0\u{1}current\0\u{1}previous\0\u{1}change\0\u{3}relative_change\0\u{1}trend\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}unit\0\u{1}current\0\u{1}previous\0\u{1}change\0\u{3}relative_change\0\u{1}trend\0\u{3}combined_margin\0\u{3}change_beyond_margin\0")
+
+  fileprivate class _StorageClass {
+    var _name: String = String()
+    var _unit: String = String()
+    var _current: Tally_V1_KpiPoint? = nil
+    var _previous: Tally_V1_KpiPoint? = nil
+    var _change: Double? = nil
+    var _relativeChange: Double? = nil
+    var _trend: [Tally_V1_KpiPoint] = []
+    var _combinedMargin: Double? = nil
+    var _changeBeyondMargin: Bool? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _name = source._name
+      _unit = source._unit
+      _current = source._current
+      _previous = source._previous
+      _change = source._change
+      _relativeChange = source._relativeChange
+      _trend = source._trend
+      _combinedMargin = source._combinedMargin
+      _changeBeyondMargin = source._changeBeyondMargin
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.unit) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._current) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._previous) }()
-      case 5: try { try decoder.decodeSingularDoubleField(value: &self._change) }()
-      case 6: try { try decoder.decodeSingularDoubleField(value: &self._relativeChange) }()
-      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.trend) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._unit) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._current) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._previous) }()
+        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._change) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._relativeChange) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._trend) }()
+        case 8: try { try decoder.decodeSingularDoubleField(value: &_storage._combinedMargin) }()
+        case 9: try { try decoder.decodeSingularBoolField(value: &_storage._changeBeyondMargin) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
-    }
-    if !self.unit.isEmpty {
-      try visitor.visitSingularStringField(value: self.unit, fieldNumber: 2)
-    }
-    try { if let v = self._current {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    try { if let v = self._previous {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    try { if let v = self._change {
-      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
-    } }()
-    try { if let v = self._relativeChange {
-      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
-    } }()
-    if !self.trend.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.trend, fieldNumber: 7)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 1)
+      }
+      if !_storage._unit.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._unit, fieldNumber: 2)
+      }
+      try { if let v = _storage._current {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._previous {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._change {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._relativeChange {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+      } }()
+      if !_storage._trend.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._trend, fieldNumber: 7)
+      }
+      try { if let v = _storage._combinedMargin {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._changeBeyondMargin {
+        try visitor.visitSingularBoolField(value: v, fieldNumber: 9)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tally_V1_KpiValue, rhs: Tally_V1_KpiValue) -> Bool {
-    if lhs.name != rhs.name {return false}
-    if lhs.unit != rhs.unit {return false}
-    if lhs._current != rhs._current {return false}
-    if lhs._previous != rhs._previous {return false}
-    if lhs._change != rhs._change {return false}
-    if lhs._relativeChange != rhs._relativeChange {return false}
-    if lhs.trend != rhs.trend {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._unit != rhs_storage._unit {return false}
+        if _storage._current != rhs_storage._current {return false}
+        if _storage._previous != rhs_storage._previous {return false}
+        if _storage._change != rhs_storage._change {return false}
+        if _storage._relativeChange != rhs_storage._relativeChange {return false}
+        if _storage._trend != rhs_storage._trend {return false}
+        if _storage._combinedMargin != rhs_storage._combinedMargin {return false}
+        if _storage._changeBeyondMargin != rhs_storage._changeBeyondMargin {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

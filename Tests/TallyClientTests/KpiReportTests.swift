@@ -70,6 +70,15 @@ import Testing
     #expect(rows[1] == ["form_fills", "8", "10", "▼ -20.0 %", "▅▅"])
   }
 
+  @Test func aSurveyScoresChangeIsInPointsAgainstItsMargin() {
+    var kpi = Tally_V1_KpiValue()
+    kpi.unit = "score"
+    (kpi.change, kpi.relativeChange, kpi.combinedMargin, kpi.changeBeyondMargin) = (120, 2, 70.14, true)
+    #expect(KpiReport.change(kpi) == "▲ +120.0 pts (beyond ±70.1)")
+    (kpi.change, kpi.changeBeyondMargin) = (-12, false)
+    #expect(KpiReport.change(kpi) == "▼ -12.0 pts (within ±70.1)")
+  }
+
   /// A server's numbers are not trusted: NaN and infinities in a trend draw gaps, never a trap.
   @Test func nonFiniteTrendPointsAreGaps() {
     var kpi = Tally_V1_KpiValue()

@@ -233,6 +233,39 @@ import Testing
     }
   }
 
+  /// SURVEYS.md: a change between two periods says whether it exceeds the combined margin.
+  @Test func surveyScoreChangesAreWeighedAgainstTheirMargin() async throws {
+    try await DataTestContext.with { context in
+      let nps = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("nps"))
+      for (scores, daysAgo) in [([0, 0, 0, 0, 0, 0, 0, 0, 10, 10], 1), ([10, 10, 10, 10, 10, 10, 10, 10, 0, 0], 0)] {
+        let round = try await SurveyFixture.openRound(context.clientA, nps.id)
+        for (token, score) in zip(try await SurveyFixture.tokens(context.clientA, round.id, 10), scores) {
+          try await SurveyFixture.submit(context.collectorA, token, [SurveyFixture.number("score", Int32(score))])
+        }
+        try await SurveyFixture.closeRound(context.clientA, round.id)
+        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+          try connection.query(
+            "UPDATE survey_rounds SET opens_at = opens_at - make_interval(days => $2::int) WHERE round_id::text = $1",
+            [round.id, Int32(daysAgo)])
+        }
+      }
+      let today = CivilDay(Date())
+      var request = Self.request(["nps"], bucket: "")
+      (request.from, request.to) = (today.description, CivilDay(dayNumber: today.dayNumber + 1).description)
+      let kpi = try #require(try await context.readerA.unary(KpiMethods.getKpis, request).kpis.first)
+      // −60 then +60, each of ten answers: a margin of 100 × 1.96 × √((1 − 0.6²) / 10) ≈ 49.6 points.
+      let margin = 100 * 1.96 * ((1 - 0.36) / 10.0).squareRoot()
+      #expect(kpi.previous.value == -60 && kpi.current.value == 60)
+      #expect(abs(kpi.current.marginOfError - margin) < 1e-9 && abs(kpi.previous.marginOfError - margin) < 1e-9)
+      #expect(abs(kpi.combinedMargin - margin * 2.0.squareRoot()) < 1e-9)
+      #expect(kpi.change == 120 && kpi.changeBeyondMargin)
+      // A KPI without a margin carries none.
+      request.names = ["win_rate"]
+      let winRate = try #require(try await context.readerA.unary(KpiMethods.getKpis, request).kpis.first)
+      #expect(!winRate.current.hasMarginOfError && !winRate.hasCombinedMargin && !winRate.hasChangeBeyondMargin)
+    }
+  }
+
   @Test func netRevenueRetentionReadsTheARRHistory() async throws {
     try await DataTestContext.with { context in
       var account = Fixture.account("grower", tier: 1)

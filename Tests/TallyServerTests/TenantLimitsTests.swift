@@ -255,14 +255,18 @@ import Testing
       configuration.retryBackoff = .milliseconds(100)
       let patient = try TallyClient(configuration: configuration)
       let started = ContinuousClock.now
-      let refusal = await expectStatus(.unavailable) {
-        try await patient.unary(
+      do {
+        _ = try await patient.unary(
           SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(timeout: .milliseconds(500)))
+        Issue.record("the call got past a key at its connection limit")
+      } catch let error as RPCError {
+        // The last refusal, or (on a loaded machine) the deadline passing inside an attempt.
+        let refused = error.code == .unavailable && error.message.contains("already holds 1 connections")
+        #expect(refused || error.code == .deadlineExceeded, "\(error)")
       }
-      let elapsed = ContinuousClock.now - started
-      #expect(refusal?.message.contains("already holds 1 connections") == true)
-      // Back-offs of 50–100, 100–200, 200–400 ms…: a few attempts, none started past 500 ms.
-      #expect(elapsed >= .milliseconds(150) && elapsed < .seconds(3))
+      // Back-offs of 50–100, 100–200, 200–400 ms…: a few attempts, none started past 500 ms (a
+      // thousand attempts at once took seconds, each with a fresh 500 ms).
+      #expect(ContinuousClock.now - started < .seconds(2))
       await patient.close()
       await holder.close()
     }

@@ -44,11 +44,17 @@ public enum KpiReport {
     }
   }
 
-  /// ▲ or ▼ with the relative change, or the absolute one for ratios (in points); "-" without both values.
+  /// ▲ or ▼ with the relative change, or the absolute one for ratios (in points); "-" without both
+  /// values. A survey score's change is in points, against the margin of the two periods' samples.
   public static func change(_ kpi: Tally_V1_KpiValue) -> String {
     guard kpi.hasChange else { return "-" }
     let arrow = kpi.change > 0 ? "▲" : kpi.change < 0 ? "▼" : "="
     if kpi.unit == "ratio" { return "\(arrow) \(Self.signed(kpi.change * 100, digits: 1)) pts" }
+    if kpi.hasCombinedMargin {
+      let margin = "±\(Self.number(kpi.combinedMargin, digits: 1))"
+      return
+        "\(arrow) \(Self.signed(kpi.change, digits: 1)) pts (\(kpi.changeBeyondMargin ? "beyond" : "within") \(margin))"
+    }
     guard kpi.hasRelativeChange else { return arrow }
     return "\(arrow) \(Self.signed(kpi.relativeChange * 100, digits: 1)) %"
   }

@@ -55,6 +55,8 @@ struct KpiMeasure: Equatable, Sendable {
   var numerator: Double
   /// nil for counts and sums.
   var denominator: Double?
+  /// NPS and eNPS: the answers behind the score, whose margin tells a change from chance.
+  var answers: NPSScore? = nil
 
   /// The KPI's value: nil ("no data") when the denominator is 0, never 0 or NaN.
   var value: Double? {
@@ -151,8 +153,23 @@ enum KpiEngine {
       let label = try row.require(Int.self, "label")
       measures[label] = KpiMeasure(
         numerator: try row.decode(Double.self, "num") ?? 0, denominator: try row.decode(Double.self, "den"))
+      if case .surveyScore = formula {
+        measures[label].answers = try Self.answers(
+          promoters: row.require(Double.self, "promoters"), detractors: row.require(Double.self, "detractors"),
+          responses: measures[label].denominator ?? 0)
+      }
     }
     return measures
+  }
+
+  /// Answers with these counts (the passives are the rest), as NPSScore counts them.
+  static func answers(promoters: Double, detractors: Double, responses: Double) -> NPSScore? {
+    guard let promoters = UInt64(exactly: promoters), let detractors = UInt64(exactly: detractors),
+      let responses = UInt64(exactly: responses), promoters + detractors <= responses
+    else { return nil }
+    var distribution = [UInt64](repeating: 0, count: 11)
+    (distribution[0], distribution[7], distribution[9]) = (detractors, responses - promoters - detractors, promoters)
+    return NPSScore(distribution: distribution)
   }
 
   /// The parameters $1 to $7 of every KPI query (KpiSQL): the periods, labelled by their index,
@@ -191,6 +208,7 @@ enum KpiEngine {
       if let value = measure.value { point.value = value }
       point.numerator = measure.numerator
       if let denominator = measure.denominator { point.denominator = denominator }
+      if let margin = measure.answers?.marginOfError { point.marginOfError = margin }
       return point
     }
     var value = Tally_V1_KpiValue()
@@ -201,6 +219,12 @@ enum KpiEngine {
     if let now = measures[0].value, let before = measures[1].value {
       value.change = now - before
       if before != 0 { value.relativeChange = (now - before) / abs(before) }
+      if let current = measures[0].answers, let previous = measures[1].answers,
+        let difference = NPSChange(current: current, previous: previous)
+      {
+        value.combinedMargin = difference.combinedMargin
+        value.changeBeyondMargin = difference.beyondMargin
+      }
     }
     value.trend = zip(periods.buckets, measures.dropFirst(2)).map(point)
     return value

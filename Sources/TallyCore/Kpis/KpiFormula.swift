@@ -158,7 +158,8 @@ enum KpiFormula: Sendable {
           WHERE s.kind = '\(kind)'
           GROUP BY r.round_id, r.opens_at, r.closes_at, s.anonymous, s.anonymity_threshold
         )
-        SELECT p.label, 100 * coalesce(sum(k.promoters - k.detractors), 0) AS num, coalesce(sum(k.responses), 0) AS den
+        SELECT p.label, 100 * coalesce(sum(k.promoters - k.detractors), 0) AS num, coalesce(sum(k.responses), 0) AS den,
+          coalesce(sum(k.promoters), 0)::float8 AS promoters, coalesce(sum(k.detractors), 0)::float8 AS detractors
         FROM periods p LEFT JOIN rounds k ON \(KpiSQL.inPeriod("k.opens_at"))
           AND (NOT k.anonymous OR (k.closed AND k.responses >= k.anonymity_threshold))
           -- Filters are refused for survey KPIs; named so every parameter has a type.
