@@ -187,6 +187,20 @@ struct AccountNPS {
   let rounds: [SurveyResultsBuilder.RoundData]
   let accountID: String
 
+  /// The people invited in the selected rounds, each once (an invitation whose contact was deleted
+  /// counts as one): the overall cell counts each contact's latest answer once, so its response
+  /// rate must count each invited contact once too.
+  private func invitedContacts(_ connection: PostgresConnection) throws -> UInt64 {
+    let selected = self.rounds.filter(\.selected).map(\.id)
+    let row = try connection.query(
+      """
+      SELECT count(DISTINCT contact_id) + count(*) FILTER (WHERE contact_id IS NULL) AS n
+      FROM survey_invitations WHERE account_id = $1 AND round_id = ANY($2::uuid[])
+      """, [self.accountID, PostgresArray.literal(selected)]
+    ).rows.first
+    return UInt64(try row?.require(Int64.self, "n") ?? 0)
+  }
+
   func build(_ connection: PostgresConnection) throws -> Tally_V1_SurveyResults {
     var results = Tally_V1_SurveyResults()
     results.kind = self.survey.kind
@@ -243,8 +257,8 @@ struct AccountNPS {
       results.trend.append(entry)
     }
     results.contactAnswers = latest.values.sorted { $0.contactID < $1.contactID }
-    let selectedInvitations = self.rounds.filter(\.selected).reduce(UInt64(0)) { $0 + invited[$1.id, default: 0] }
-    results.overall = cell(results.contactAnswers.map { Int($0.score) }, invitations: selectedInvitations)
+    results.overall = cell(
+      results.contactAnswers.map { Int($0.score) }, invitations: try self.invitedContacts(connection))
     results.notes.append("the account's NPS counts the latest answer of each contact in the selected rounds")
     results.change.reason = "no two rounds with \(minimum) or more answers from the account"
     if let last = shown.last {
