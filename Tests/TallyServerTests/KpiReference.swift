@@ -170,7 +170,10 @@ struct KpiReference {
       let new = atEnd.filter { KpiFixture.day(KpiFixture.customers[$0]!.since) >= from }
       return Measure(numerator: Double(atEnd.count - new.count), denominator: Double(atStart.count))
     case "expansion_revenue":
-      let won = opportunities(from, to, closed: true, ["won"]).filter { $0.type == "expansion" }
+      let won = opportunities(from, to, closed: true, ["won"]).filter { deal in
+        deal.type == "expansion"
+          && KpiFixture.customers[deal.account].map { KpiFixture.day($0.since) * 86_400 < deal.closed! } == true
+      }
       return Measure(numerator: Double(won.reduce(0) { $0 + $1.amount }), denominator: nil)
     case "opportunities_created":
       return Measure(numerator: Double(opportunities(from, to, closed: false, all).count), denominator: nil)

@@ -266,6 +266,28 @@ import Testing
     }
   }
 
+  /// KPIS.md: expansion revenue comes "from existing customers"; an account that was none when
+  /// its expansion deal closed adds nothing.
+  @Test func expansionRevenueCountsExistingCustomersOnly() async throws {
+    try await DataTestContext.with { context in
+      for (id, since) in [("old", "2025-01-01T00:00:00Z"), ("fresh", nil), ("later", "2026-03-01T00:00:00Z")] {
+        var account = Fixture.account(id, tier: 1)
+        if let since { account.customerSince = Fixture.time(since) }
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+        var deal = Tally_V1_Opportunity()
+        (deal.id, deal.accountID, deal.name, deal.amount) = ("x-\(id)", id, "Expansion \(id)", 1_000)
+        (deal.status, deal.type, deal.stage) = ("won", "expansion", "Closed")
+        deal.createdAt = Fixture.time("2026-01-05T00:00:00Z")
+        deal.closedAt = Fixture.time("2026-02-10T00:00:00Z")
+        _ = try await context.clientA.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(deal))
+      }
+      let response = try await context.readerA.unary(
+        KpiMethods.getKpis, Self.request(["expansion_revenue"], bucket: ""))
+      // Only "old" was a customer on 2026-02-10; "later" became one after its deal closed.
+      #expect(response.kpis.first?.current.value == 1_000)
+    }
+  }
+
   @Test func netRevenueRetentionReadsTheARRHistory() async throws {
     try await DataTestContext.with { context in
       var account = Fixture.account("grower", tier: 1)
