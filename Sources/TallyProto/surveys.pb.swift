@@ -733,7 +733,7 @@ public nonisolated struct Tally_V1_ResultCell: Sendable {
   /// Clears the value of `responseRate`. Subsequent reads from it will return its default value.
   public mutating func clearResponseRate() {self._responseRate = nil}
 
-  /// Absent when the survey has no nps question.
+  /// Absent when the survey has no nps question, or the cell no answer with a score.
   public var score: Double {
     get {_score ?? 0}
     set {_score = newValue}
@@ -749,14 +749,22 @@ public nonisolated struct Tally_V1_ResultCell: Sendable {
 
   public var detractors: UInt64 = 0
 
+  /// Shares of the answers with a score (0 without any).
   public var promoterShare: Double = 0
 
   public var passiveShare: Double = 0
 
   public var detractorShare: Double = 0
 
-  /// 95 %, in score points.
-  public var marginOfError: Double = 0
+  /// 95 %, in score points; absent with the score.
+  public var marginOfError: Double {
+    get {_marginOfError ?? 0}
+    set {_marginOfError = newValue}
+  }
+  /// Returns true if `marginOfError` has been explicitly set.
+  public var hasMarginOfError: Bool {self._marginOfError != nil}
+  /// Clears the value of `marginOfError`. Subsequent reads from it will return its default value.
+  public mutating func clearMarginOfError() {self._marginOfError = nil}
 
   /// Eleven counts: answers 0 to 10.
   public var distribution: [UInt64] = []
@@ -767,6 +775,7 @@ public nonisolated struct Tally_V1_ResultCell: Sendable {
 
   fileprivate var _responseRate: Double? = nil
   fileprivate var _score: Double? = nil
+  fileprivate var _marginOfError: Double? = nil
 }
 
 public nonisolated struct Tally_V1_RoundResult: @unchecked Sendable {
@@ -2426,7 +2435,7 @@ nonisolated extension Tally_V1_ResultCell: SwiftProtobuf.Message, SwiftProtobuf.
       case 10: try { try decoder.decodeSingularDoubleField(value: &self.promoterShare) }()
       case 11: try { try decoder.decodeSingularDoubleField(value: &self.passiveShare) }()
       case 12: try { try decoder.decodeSingularDoubleField(value: &self.detractorShare) }()
-      case 13: try { try decoder.decodeSingularDoubleField(value: &self.marginOfError) }()
+      case 13: try { try decoder.decodeSingularDoubleField(value: &self._marginOfError) }()
       case 14: try { try decoder.decodeRepeatedUInt64Field(value: &self.distribution) }()
       default: break
       }
@@ -2474,9 +2483,9 @@ nonisolated extension Tally_V1_ResultCell: SwiftProtobuf.Message, SwiftProtobuf.
     if self.detractorShare.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.detractorShare, fieldNumber: 12)
     }
-    if self.marginOfError.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.marginOfError, fieldNumber: 13)
-    }
+    try { if let v = self._marginOfError {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 13)
+    } }()
     if !self.distribution.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.distribution, fieldNumber: 14)
     }
@@ -2496,7 +2505,7 @@ nonisolated extension Tally_V1_ResultCell: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.promoterShare != rhs.promoterShare {return false}
     if lhs.passiveShare != rhs.passiveShare {return false}
     if lhs.detractorShare != rhs.detractorShare {return false}
-    if lhs.marginOfError != rhs.marginOfError {return false}
+    if lhs._marginOfError != rhs._marginOfError {return false}
     if lhs.distribution != rhs.distribution {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -233,6 +233,32 @@ import Testing
     }
   }
 
+  /// An identified survey with a threshold: the KPI leaves out the rounds GetResults suppresses.
+  @Test func surveyScoresKeepAnIdentifiedSurveysThreshold() async throws {
+    try await DataTestContext.with { context in
+      var create = SurveyFixture.survey("nps")
+      create.survey.anonymityThreshold = 5
+      let nps = try await context.clientA.unary(SurveyMethods.createSurvey, create)
+      let round = try await SurveyFixture.openRound(context.clientA, nps.id)
+      for token in try await SurveyFixture.tokens(context.clientA, round.id, 2) {
+        try await SurveyFixture.submit(context.collectorA, token, [SurveyFixture.number("score", 10)])
+      }
+      let results = try await SurveyFixture.results(context.readerA, nps.id)
+      #expect(results.overall.suppressed)
+      let today = CivilDay(Date())
+      var request = Self.request(["nps"], bucket: "")
+      (request.from, request.to) = (today.description, CivilDay(dayNumber: today.dayNumber + 1).description)
+      let kpi = try #require(try await context.readerA.unary(KpiMethods.getKpis, request).kpis.first)
+      #expect(!kpi.current.hasValue && kpi.current.numerator == 0, "two answers under a threshold of 5")
+      // Without answers, a cell has no score and no margin (not a margin of 0, which means certainty).
+      let quiet = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("nps"))
+      _ = try await SurveyFixture.tokens(
+        context.clientA, try await SurveyFixture.openRound(context.clientA, quiet.id).id, 3)
+      let empty = try await SurveyFixture.results(context.readerA, quiet.id).overall
+      #expect(!empty.suppressed && empty.invitations == 3 && !empty.hasScore && !empty.hasMarginOfError)
+    }
+  }
+
   /// SURVEYS.md: a change between two periods says whether it exceeds the combined margin.
   @Test func surveyScoreChangesAreWeighedAgainstTheirMargin() async throws {
     try await DataTestContext.with { context in

@@ -161,7 +161,9 @@ enum KpiFormula: Sendable {
         SELECT p.label, 100 * coalesce(sum(k.promoters - k.detractors), 0) AS num, coalesce(sum(k.responses), 0) AS den,
           coalesce(sum(k.promoters), 0)::float8 AS promoters, coalesce(sum(k.detractors), 0)::float8 AS detractors
         FROM periods p LEFT JOIN rounds k ON \(KpiSQL.inPeriod("k.opens_at"))
-          AND (NOT k.anonymous OR (k.closed AND k.responses >= k.anonymity_threshold))
+          -- An anonymous round once closed; any round only with its survey's threshold of answers
+          -- (0 for an identified survey without one), as GetResults shows them.
+          AND (NOT k.anonymous OR k.closed) AND k.responses >= k.anonymity_threshold
           -- Filters are refused for survey KPIs; named so every parameter has a type.
           AND $4::text[] IS NULL AND $5::text[] IS NULL AND $6::int[] IS NULL AND $7::text[] IS NULL
         GROUP BY p.label

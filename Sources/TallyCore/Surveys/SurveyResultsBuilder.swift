@@ -98,7 +98,7 @@ struct SurveyResultsBuilder {
     cell.promoterShare = score.promoterShare
     cell.passiveShare = score.passiveShare
     cell.detractorShare = score.detractorShare
-    cell.marginOfError = score.marginOfError ?? 0
+    if let margin = score.marginOfError { cell.marginOfError = margin }
     cell.distribution = score.distribution
     return cell
   }
