@@ -35,12 +35,13 @@ public nonisolated struct Tally_V1_Question: Sendable {
   /// nps (0-10), rating (1-5), single_choice, multi_choice, yes_no or text.
   public var type: String = String()
 
-  /// 1 to 500 characters.
+  /// 1 to 500 characters (Unicode code points), without control characters.
   public var text: String = String()
 
   public var required: Bool = false
 
-  /// single_choice and multi_choice: 2 to 20 distinct choices of 1 to 100 characters; empty otherwise.
+  /// single_choice and multi_choice: 2 to 20 distinct choices of 1 to 100 characters (Unicode code
+  /// points) without control characters; empty otherwise.
   public var choices: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

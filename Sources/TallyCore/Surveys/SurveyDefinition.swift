@@ -122,26 +122,32 @@ struct SurveyDefinition: Sendable {
         checker.add(field + "id", "\"\(id)\" is used by an earlier question")
       }
       let type = checker.oneOf(question.type, field + "type", SurveyQuestion.types)
-      if question.text.isEmpty || question.text.count > 500 {
-        checker.add(field + "text", "must be 1 to 500 characters, got \(question.text.count)")
-      } else {
-        checker.text(question.text, field + "text", max: 500)
-      }
+      checker.text(question.text, field + "text", max: 500, required: true)
       if type == "single_choice" || type == "multi_choice" {
         if question.choices.count < 2 || question.choices.count > 20 {
           checker.add(field + "choices", "must be 2 to 20 choices, got \(question.choices.count)")
         }
-        if Set(question.choices).count != question.choices.count {
-          checker.add(field + "choices", "must be distinct")
-        }
-        for (choiceIndex, choice) in question.choices.enumerated() where choice.isEmpty || choice.count > 100 {
-          checker.add(field + "choices[\(choiceIndex)]", "must be 1 to 100 characters, got \(choice.count)")
-        }
+        Self.checkChoices(question.choices, field + "choices", &checker)
       } else if !question.choices.isEmpty {
         checker.add(field + "choices", "only single_choice and multi_choice questions have choices")
       }
       return SurveyQuestion(
         id: id, type: type, text: question.text, required: question.required, choices: question.choices)
+    }
+  }
+
+  /// Each choice is stored in the survey's jsonb and sized into every sealed answer's padding, so it
+  /// is checked as text is (code points, no control characters or NUL) and named by its index.
+  private static func checkChoices(_ choices: [String], _ field: String, _ checker: inout FieldChecker) {
+    // Swift's `==` also matches canonically equivalent spellings, which a respondent cannot tell apart.
+    var firstIndex: [String: Int] = [:]
+    for (index, choice) in choices.prefix(20).enumerated() {
+      checker.text(choice, "\(field)[\(index)]", max: 100, required: true)
+      if let first = firstIndex[choice] {
+        checker.add("\(field)[\(index)]", "must differ from the other choices; \(field)[\(first)] is the same")
+      } else {
+        firstIndex[choice] = index
+      }
     }
   }
 

@@ -1,0 +1,53 @@
+import Foundation
+import SwiftProtobuf
+import TallyClient
+import TallyProto
+import TallyWire
+import Testing
+
+@testable import TallyCore
+
+/// Input a client sent that once reached the database unchecked (INTERNAL, or stored as sent), or
+/// got an error naming the wrong field: each now gets INVALID_ARGUMENT naming its field, and
+/// nothing is written.
+@Suite struct BadInputTests {
+  @Test func surveyChoicesAreCheckedAsTextEachByItsIndex() async throws {
+    try await DataTestContext.with { context in
+      func survey(_ choices: [String]) -> Tally_V1_Survey {
+        var request = SurveyFixture.pulse()
+        request.survey.questions = [
+          SurveyFixture.question("mood", "nps", required: true),
+          SurveyFixture.question("pick", "single_choice", required: true, choices: choices),
+        ]
+        return request.survey
+      }
+      // One character as a person reads it, 201 code points: an "a" and 200 combining accents.
+      let stacked = "a" + String(repeating: "\u{301}", count: 200)
+      let bad: [([String], String)] = [
+        (["a\u{0}", "b"], "survey.questions[1].choices[0]"),
+        (["a", "\u{1b}[2J"], "survey.questions[1].choices[1]"),
+        (["a", stacked], "survey.questions[1].choices[1]"),
+        (["a", ""], "survey.questions[1].choices[1]"),
+        (["x", "y", "x"], "survey.questions[1].choices[2]"),
+      ]
+      for (choices, field) in bad {
+        var create = Tally_V1_CreateSurveyRequest()
+        create.survey = survey(choices)
+        await expectViolation(field) { try await context.clientA.unary(SurveyMethods.createSurvey, create) }
+      }
+      var create = Tally_V1_CreateSurveyRequest()
+      create.survey = survey(["a", "b"])
+      let stored = try await context.clientA.unary(SurveyMethods.createSurvey, create)
+      for (choices, field) in bad {
+        var update = Tally_V1_UpdateSurveyRequest()
+        update.survey = survey(choices)
+        update.survey.id = stored.id
+        await expectViolation(field) { try await context.clientA.unary(SurveyMethods.updateSurvey, update) }
+      }
+      var list = Tally_V1_ListSurveysRequest()
+      list.includeArchived = true
+      let surveys = try await context.readerA.unary(SurveyMethods.listSurveys, list).surveys
+      #expect(surveys.map(\.questions) == [stored.questions])
+    }
+  }
+}
