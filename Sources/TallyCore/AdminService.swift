@@ -48,7 +48,7 @@ public struct AdminService: Sendable {
     -> Tally_V1_Tenant
   {
     var violations = Validation.name(request.name, field: "name")
-    if request.currency.range(of: "^[A-Z]{3}$", options: .regularExpression) == nil {
+    if !Validation.consists(request.currency, length: 3...3, of: { ("A"..."Z").contains($0) }) {
       violations.append(
         .init(field: "currency", description: "must be an ISO 4217 code of three upper-case letters, e.g. EUR")
       )

@@ -13,6 +13,14 @@ enum Validation {
     return checker.violations
   }
 
+  /// Whether `value` is `length` code points, each one `allowed` accepts. Checked without a regular
+  /// expression, whose `$` also matches before a final line break ("EUR\n" passed `^[A-Z]{3}$`).
+  static func consists(
+    _ value: String, length: ClosedRange<Int>, of allowed: (Unicode.Scalar) -> Bool
+  ) -> Bool {
+    length.contains(value.unicodeScalars.count) && value.unicodeScalars.allSatisfy(allowed)
+  }
+
   /// A UUID in any case, returned lower-case.
   static func uuid(_ value: String, field: String) throws -> String {
     guard let uuid = UUID(uuidString: value) else {

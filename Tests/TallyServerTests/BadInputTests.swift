@@ -50,4 +50,18 @@ import Testing
       #expect(surveys.map(\.questions) == [stored.questions])
     }
   }
+
+  @Test func aCurrencyIsExactlyThreeCapitalLetters() async throws {
+    try await DataTestContext.with { context in
+      for currency in ["EUR\n", "EUR\r\n", "EUR\u{2028}", "ÉUR", "EU", "EURO", "eur"] {
+        var tenant = Tally_V1_CreateTenantRequest()
+        (tenant.name, tenant.currency) = ("Bad currency", currency)
+        await expectViolation("currency") { try await context.operatorClient.unary(AdminMethods.createTenant, tenant) }
+      }
+      var list = Tally_V1_ListTenantsRequest()
+      list.pageSize = 1_000
+      let tenants = try await context.operatorClient.unary(AdminMethods.listTenants, list).tenants
+      #expect(!tenants.contains { $0.name == "Bad currency" })
+    }
+  }
 }
