@@ -251,7 +251,10 @@ public struct AdminService: Sendable {
   @Sendable func revokeApiKey(_ request: Tally_V1_RevokeApiKeyRequest, _ context: RequestContext) async throws
     -> Tally_V1_ApiKey
   {
-    guard request.keyID.range(of: "^[a-z0-9]{1,64}$", options: .regularExpression) != nil else {
+    guard
+      Validation.consists(
+        request.keyID, length: 1...64, of: { ("a"..."z").contains($0) || ("0"..."9").contains($0) })
+    else {
       throw RPCError.invalidArgument(field: "key_id", "1 to 64 lower-case letters and digits: the <key id> of the key")
     }
     // An admin key works inside its tenant's rows only, so another tenant's key is simply not found.

@@ -64,4 +64,49 @@ import Testing
       #expect(!tenants.contains { $0.name == "Bad currency" })
     }
   }
+
+  @Test func domainsAddressesAndKeyIDsEndWhereTheyEnd() async throws {
+    try await DataTestContext.with { context in
+      let badDomains = [
+        "example.com\n", "example.com\r\n", "example.com\u{2028}", "exa_mple.com", "-acme.com", "acme..com",
+        "example", "ex\u{212A}.com", "bücher.de",
+      ]
+      for domain in badDomains {
+        var account = Fixture.account("acme")
+        account.domain = domain
+        await expectViolation("account.domain") {
+          try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+        }
+      }
+      var imported = Tally_V1_ImportAccountsRequest()
+      imported.accounts = badDomains.enumerated().map { index, domain in
+        var account = Fixture.account("import-\(index)")
+        account.domain = domain
+        return account
+      }
+      let message = imported
+      let response = try await context.clientA.clientStreaming(AccountMethods.importAccounts) { writer in
+        try await writer.send(message)
+      }
+      #expect(response.accountsUpserted == 0 && response.rejections.map(\.field) == badDomains.map { _ in "domain" })
+      #expect(
+        try await context.readerA.unary(AccountMethods.listAccounts, Tally_V1_ListAccountsRequest()).accounts.isEmpty)
+
+      var account = Fixture.account("acme")
+      account.domain = "Sub-1.Example.COM"
+      #expect(
+        try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account)).domain
+          == "sub-1.example.com")
+      for email in ["ana@example.com\u{2028}", "ana@example.com\u{85}", "ana@@example.com", "ana@example."] {
+        var contact = Fixture.contact("c1", account: "acme")
+        contact.email = email
+        await expectViolation("contact.email") {
+          try await context.clientA.unary(AccountMethods.upsertContact, Fixture.upsert(contact))
+        }
+      }
+      var revoke = Tally_V1_RevokeApiKeyRequest()
+      revoke.keyID = "0123456789abcdef\n"
+      await expectViolation("key_id") { try await context.operatorClient.unary(AdminMethods.revokeApiKey, revoke) }
+    }
+  }
 }

@@ -34,10 +34,13 @@ enum AccountRecord {
     var checker = FieldChecker(prefix: prefix)
     checker.id(account.id, "id")
     let nameViolations = Validation.name(account.name, field: prefix + "name")
-    account.domain = account.domain.lowercased()
     if !account.domain.isEmpty, !isHostName(account.domain) {
-      checker.add("domain", "must be a host name such as example.com, got \"\(account.domain.prefix(60))\"")
+      checker.add(
+        "domain",
+        "must be a host name such as example.com: labels of ASCII letters, digits and hyphens joined by dots; "
+          + "got \"\(account.domain.prefix(60))\"")
     }
+    account.domain = account.domain.lowercased()
     checker.text(account.industry, "industry")
     checker.text(account.owner, "owner")
     if account.hasEmployeeCount { checker.nonNegative(account.employeeCount, "employee_count") }
@@ -84,12 +87,18 @@ enum AccountRecord {
     return account
   }
 
+  /// At most 253 code points: two or more labels joined by dots, each 1 to 63 ASCII letters, digits
+  /// and hyphens, not starting or ending with a hyphen. Checked before lower-casing, which would
+  /// turn the Kelvin sign into a "k".
   static func isHostName(_ value: String) -> Bool {
-    value.count <= 253
-      && value.range(
-        of: #"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"#,
-        options: .regularExpression
-      ) != nil
+    let labels = value.unicodeScalars.split(separator: ".", omittingEmptySubsequences: false)
+    return value.unicodeScalars.count <= 253 && labels.count >= 2
+      && labels.allSatisfy { label in
+        (1...63).contains(label.count) && label.first != "-" && label.last != "-"
+          && label.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
+          }
+      }
   }
 }
 
@@ -120,7 +129,7 @@ enum ContactRecord {
     if !contact.email.isEmpty,
       contact.email.unicodeScalars.count > 254
         || contact.email.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        || contact.email.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) == nil
+        || !isAddress(contact.email)
     {
       checker.add("email", "must be an address such as ana@example.com, got \"\(contact.email.prefix(60))\"")
     }
@@ -130,6 +139,14 @@ enum ContactRecord {
     contact.role = checker.oneOf(contact.role, "role", roles, defaultValue: "other")
     checker.map(contact.attributes, "attributes")
     return (contact, checker.violations)
+  }
+
+  /// "local@domain.tld": one @, no white space, a dot inside the domain. Checked without a regular
+  /// expression, whose `$` also matches before a final line break such as U+2028.
+  static func isAddress(_ value: String) -> Bool {
+    let parts = value.unicodeScalars.split(separator: "@", omittingEmptySubsequences: false)
+    return parts.count == 2 && !parts[0].isEmpty && parts[1].dropFirst().dropLast().contains(".")
+      && !value.unicodeScalars.contains { $0.properties.isWhitespace }
   }
 
   static func parameters(_ contact: Tally_V1_Contact) -> [(any PostgresBindable)?] {
