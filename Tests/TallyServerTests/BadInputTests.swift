@@ -109,4 +109,25 @@ import Testing
       await expectViolation("key_id") { try await context.operatorClient.unary(AdminMethods.revokeApiKey, revoke) }
     }
   }
+
+  @Test func aCostWrittenBackAsReadIsARepeatOfItsKey() async throws {
+    try await DataTestContext.with { context in
+      var request = Tally_V1_RecordCostRequest()
+      request.cost.key = "inv-7"
+      (request.cost.date, request.cost.amount, request.cost.category) = ("2026-01-15", 500_00, "media")
+      let stored = try await context.clientA.unary(CampaignMethods.recordCost, request)
+      // The cost as ListCosts shows it, its cost_id and created_at included, sent again with its key.
+      var written = Tally_V1_RecordCostRequest()
+      written.cost = try await context.readerA.unary(CampaignMethods.listCosts, Tally_V1_ListCostsRequest()).costs[0]
+      #expect(written.cost.hasCreatedAt && !written.cost.costID.isEmpty)
+      #expect(try await context.clientA.unary(CampaignMethods.recordCost, written) == stored)
+      written.cost.costID = UUID().uuidString.lowercased()
+      written.cost.createdAt = Google_Protobuf_Timestamp(seconds: 1_700_000_000)
+      #expect(try await context.clientA.unary(CampaignMethods.recordCost, written) == stored)
+      written.cost.note = "changed"
+      _ = await expectStatus(.alreadyExists) { try await context.clientA.unary(CampaignMethods.recordCost, written) }
+      let costs = try await context.readerA.unary(CampaignMethods.listCosts, Tally_V1_ListCostsRequest()).costs
+      #expect(costs == [stored])
+    }
+  }
 }

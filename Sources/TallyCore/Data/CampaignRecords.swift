@@ -64,6 +64,13 @@ enum CostRecord {
     return checker.violations
   }
 
+  /// Whether two costs agree in every field RecordCost stores from a request. Its `cost_id` and
+  /// `created_at` are the server's: a client that writes back a cost it read sends them too.
+  static func sameStoredFields(_ stored: Tally_V1_Cost, _ sent: Tally_V1_Cost) -> Bool {
+    (stored.key, stored.campaignID, stored.date, stored.amount, stored.category, stored.note)
+      == (sent.key, sent.campaignID, sent.date, sent.amount, sent.category, sent.note)
+  }
+
   /// Days since 1970-01-01 of a real calendar day written YYYY-MM-DD (1900 to 2199).
   static func day(_ text: String) -> Int64? {
     CivilDay(calendarDate: text, years: 1900...2199).map { Int64($0.dayNumber) }

@@ -173,10 +173,7 @@ public struct CampaignService: Sendable {
       let stored = try CostRecord.message(
         connection.query("SELECT \(CostRecord.columns) FROM costs WHERE key = $1", [cost.key]).rows[0]
       )
-      var comparable = stored
-      comparable.costID = ""
-      comparable.clearCreatedAt()
-      guard comparable == cost else {
+      guard CostRecord.sameStoredFields(stored, cost) else {
         throw RPCError(
           code: .alreadyExists,
           message: "cost key \(cost.key) was used for a different cost (\(stored.costID)); use a new key"
