@@ -183,6 +183,13 @@ public struct AdminService: Sendable {
       )
     default: break
     }
+    // A scope listed twice would be stored twice; the client's list likely holds a typo.
+    for (index, first) in Validation.repeats(request.scopes) {
+      violations.append(
+        .init(
+          field: "scopes[\(index)]",
+          description: "\"\(request.scopes[index].prefix(40))\" is also scopes[\(first)]: list each scope once"))
+    }
     guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
 
     let key = APIKey(keyID: Self.randomHex(bytes: 8), secret: Self.randomHex(bytes: 32))

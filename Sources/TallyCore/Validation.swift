@@ -21,6 +21,23 @@ enum Validation {
     length.contains(value.unicodeScalars.count) && value.unicodeScalars.allSatisfy(allowed)
   }
 
+  /// Each index of `values` whose value an earlier index holds, with that earlier index. Values are
+  /// compared by their UTF-8 bytes, as PostgreSQL compares ids: Swift's `==` would also equate "é"
+  /// and "e" + U+0301, which are two ids there.
+  static func repeats(_ values: [String]) -> [(index: Int, first: Int)] {
+    var firstIndex: [[UInt8]: Int] = [:]
+    var repeats: [(index: Int, first: Int)] = []
+    for (index, value) in values.enumerated() {
+      let bytes = Array(value.utf8)
+      if let first = firstIndex[bytes] {
+        repeats.append((index, first))
+      } else {
+        firstIndex[bytes] = index
+      }
+    }
+    return repeats
+  }
+
   /// A UUID in any case, returned lower-case.
   static func uuid(_ value: String, field: String) throws -> String {
     guard let uuid = UUID(uuidString: value) else {

@@ -297,7 +297,8 @@ public nonisolated struct Tally_V1_CreateApiKeyRequest: Sendable {
   /// For people: what the key is for. 1 to 200 characters.
   public var name: String = String()
 
-  /// Any of "admin", "write", "read", "collect" for tenant keys; "operator" alone for operator keys.
+  /// One or more of "admin", "write", "read", "collect", each once, for tenant keys; "operator" alone
+  /// for operator keys.
   public var scopes: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

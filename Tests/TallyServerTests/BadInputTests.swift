@@ -130,4 +130,71 @@ import Testing
       #expect(costs == [stored])
     }
   }
+
+  @Test func anAccountAddedAndRemovedInOneCallIsRefused() async throws {
+    try await DataTestContext.with { context in
+      for id in ["a1", "a2"] {
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(id)))
+      }
+      _ = try await context.clientA.unary(CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("c1")))
+      var request = Tally_V1_SetCampaignTargetsRequest()
+      (request.campaignID, request.add, request.remove) = ("c1", ["a1", "a2"], ["a2"])
+      let error = await expectStatus(.invalidArgument) {
+        try await context.clientA.unary(CampaignMethods.setCampaignTargets, request)
+      }
+      #expect(error?.fieldViolations.map(\.field) == ["remove[0]"])
+      #expect(error?.fieldViolations.first?.description.contains("add[1]") == true, "\(String(describing: error))")
+      var get = Tally_V1_GetCampaignRequest()
+      get.id = "c1"
+      #expect(try await context.readerA.unary(CampaignMethods.getCampaign, get).targetAccountCount == 0)
+    }
+  }
+
+  @Test func aScopeListedTwiceIsRefused() async throws {
+    try await DataTestContext.with { context in
+      var key = Tally_V1_CreateApiKeyRequest()
+      (key.tenantID, key.name, key.scopes) = (context.tenantA, "twice", ["write", "read", "write"])
+      let error = await expectStatus(.invalidArgument) {
+        try await context.operatorClient.unary(AdminMethods.createApiKey, key)
+      }
+      #expect(error?.fieldViolations.map(\.field) == ["scopes[2]"])
+      #expect(error?.fieldViolations.first?.description.contains("scopes[0]") == true)
+      var list = Tally_V1_ListApiKeysRequest()
+      list.tenantID = context.tenantA
+      let keys = try await context.operatorClient.unary(AdminMethods.listApiKeys, list).apiKeys
+      #expect(!keys.contains { $0.name == "twice" })
+    }
+  }
+
+  @Test func anImportMessageNamingAnIDTwiceIsRefusedWhole() async throws {
+    try await DataTestContext.with { context in
+      func importing(_ request: Tally_V1_ImportAccountsRequest) async throws -> Tally_V1_ImportAccountsResponse {
+        try await context.clientA.clientStreaming(AccountMethods.importAccounts) { writer in
+          try await writer.send(request)
+        }
+      }
+      var accounts = Tally_V1_ImportAccountsRequest()
+      accounts.accounts = [Fixture.account("a1"), Fixture.account("a2"), Fixture.account("a1", name: "Later")]
+      var error = await expectStatus(.invalidArgument) { try await importing(accounts) }
+      #expect(error?.fieldViolations.map(\.field) == ["accounts[2].id"])
+      #expect(error?.fieldViolations.first?.description.contains("accounts[0].id") == true)
+      // "é" and "e" + U+0301 are two ids to PostgreSQL, so both are stored.
+      accounts.accounts = [Fixture.account("caf\u{e9}"), Fixture.account("cafe\u{301}")]
+      #expect(try await importing(accounts).accountsUpserted == 2)
+
+      var contacts = Tally_V1_ImportAccountsRequest()
+      contacts.contacts = [Fixture.contact("k1", account: "a1"), Fixture.contact("k1", account: "a2")]
+      error = await expectStatus(.invalidArgument) { try await importing(contacts) }
+      #expect(error?.fieldViolations.map(\.field) == ["contacts[1].id"])
+      let stored = try await context.readerA.unary(AccountMethods.listAccounts, Tally_V1_ListAccountsRequest())
+      #expect(stored.accounts.count == 2)
+      #expect(
+        try await context.readerA.unary(AccountMethods.listContacts, Tally_V1_ListContactsRequest()).contacts.isEmpty)
+
+      var tooMany = Tally_V1_ImportAccountsRequest()
+      tooMany.contacts = (0...1_000).map { Fixture.contact("k\($0)", account: "a1") }
+      error = await expectStatus(.invalidArgument) { try await importing(tooMany) }
+      #expect(error?.fieldViolations.map(\.field) == ["contacts"])
+    }
+  }
 }

@@ -168,12 +168,7 @@ public struct AccountService: Sendable {
     var response = Tally_V1_ImportAccountsResponse()
     var batch: UInt32 = 0
     for try await request in requests {
-      guard request.accounts.count <= Self.maxImportRows, request.contacts.count <= Self.maxImportRows else {
-        throw RPCError.invalidArgument(
-          field: "accounts",
-          "at most \(Self.maxImportRows) accounts and \(Self.maxImportRows) contacts per message (message \(batch))"
-        )
-      }
+      try Self.checkImportMessage(request, batch)
       var rejections: [Tally_V1_RejectedItem] = []
       var accounts: [Tally_V1_Account] = []
       for (index, input) in request.accounts.enumerated() {
@@ -224,6 +219,26 @@ public struct AccountService: Sendable {
       batch += 1
     }
     return response
+  }
+
+  /// A message over the limits, or naming an id twice, ends the import: of two rows with one id
+  /// only the last would stay, yet both were counted as stored.
+  static func checkImportMessage(_ request: Tally_V1_ImportAccountsRequest, _ batch: UInt32) throws {
+    var checker = FieldChecker()
+    let lists = [("accounts", request.accounts.map(\.id)), ("contacts", request.contacts.map(\.id))]
+    for (list, ids) in lists where ids.count > Self.maxImportRows {
+      checker.add(list, "must be at most \(Self.maxImportRows) per message, got \(ids.count) (message \(batch))")
+    }
+    try checker.check()
+    for (list, ids) in lists {
+      for (index, first) in Validation.repeats(ids) where !ids[index].isEmpty {
+        checker.add(
+          "\(list)[\(index)].id",
+          "\"\(ids[index].prefix(60))\" is also \(list)[\(first)].id: an id may appear once per message "
+            + "(message \(batch))")
+      }
+    }
+    try checker.check()
   }
 
   static func checkID(_ id: String, _ field: String) throws {

@@ -120,6 +120,14 @@ public struct CampaignService: Sendable {
       }
       for (index, id) in ids.enumerated() { checker.id(id, "\(field)[\(index)]") }
     }
+    // An account in both lists would be added, then removed: which one the client meant is unknown.
+    for (index, first) in Validation.repeats(request.add + request.remove)
+    where index >= request.add.count && first < request.add.count {
+      let id = request.add[first]
+      checker.add(
+        "remove[\(index - request.add.count)]",
+        "\"\(id.prefix(60))\" is also add[\(first)]: an account is added or removed, not both")
+    }
     try checker.check()
     return try await self.database.transaction(context) { connection in
       guard try Self.campaign(request.campaignID, connection) != nil else {
