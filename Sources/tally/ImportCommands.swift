@@ -95,6 +95,9 @@ enum RowMessage: Sendable {
   var account: Tally_V1_Account? { if case .account(let value) = self { value } else { nil } }
   var contact: Tally_V1_Contact? { if case .contact(let value) = self { value } else { nil } }
   var event: Tally_V1_Event? { if case .event(let value) = self { value } else { nil } }
+
+  /// The id of an account or contact: ImportAccounts refuses a message that names one twice.
+  var importID: String? { self.account?.id ?? self.contact?.id }
 }
 
 /// The reader and the tallies of one import, shared with the sending closure.
@@ -108,23 +111,50 @@ final class ImportRun: Sendable {
     var progress: ImportProgress
   }
 
-  private let reader: Mutex<ImportReader>
+  /// The file's reader, and a row it read that waits for the next batch.
+  private struct Reading {
+    var reader: ImportReader
+    var held: (Int, Result<RowMessage, any Error>)?
+  }
+
+  private let reading: Mutex<Reading>
   private let state: Mutex<State>
   private let drawsProgress: Bool
 
   init(reader: sending ImportReader, drawsProgress: Bool) {
     self.state = Mutex(State(progress: ImportProgress(totalBytes: reader.totalBytes)))
-    self.reader = Mutex(reader)
+    self.reading = Mutex(Reading(reader: reader))
     self.drawsProgress = drawsProgress
   }
 
-  /// The next rows to send (at least one), or nil at the end of the file.
+  /// The next rows to send (at least one), or nil at the end of the file. A row whose id the batch
+  /// has already starts the next batch: the server refuses a message naming an id twice, and the
+  /// file's later row still replaces the earlier one, as it would in a file sent row by row.
   func nextBatch(_ size: Int) throws -> [RowMessage]? {
     while true {
-      let (rows, read, bytes, done) = try self.reader.withLock { reader in
+      let (rows, read, bytes, done) = try self.reading.withLock { reading in
         var rows: [(Int, Result<RowMessage, any Error>)] = []
-        while rows.count < size, let row = try reader.next() { rows.append(row) }
-        return (rows, rows.count, reader.bytesRead, rows.count < size)
+        var ids = Set<[UInt8]>()
+        var done = false
+        while rows.count < size {
+          let next: (Int, Result<RowMessage, any Error>)?
+          if let held = reading.held {
+            next = held
+            reading.held = nil
+          } else {
+            next = try reading.reader.next()
+          }
+          guard let row = next else {
+            done = true
+            break
+          }
+          if case .success(let message) = row.1, let id = message.importID, !ids.insert(Array(id.utf8)).inserted {
+            reading.held = row
+            break
+          }
+          rows.append(row)
+        }
+        return (rows, rows.count, reading.reader.bytesRead, done)
       }
       let batch: [RowMessage] = self.state.withLock { state in
         state.rows += read
