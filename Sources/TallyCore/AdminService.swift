@@ -171,9 +171,10 @@ public struct AdminService: Sendable {
     -> Tally_V1_CreateApiKeyResponse
   {
     var violations = Validation.name(request.name, field: "name")
-    let target = try self.keyTarget(request.tenantID, context)
+    // An operator's malformed tenant_id is one more violation; it still names a tenant key's scopes.
+    let target = try Validation.collecting(&violations) { try self.keyTarget(request.tenantID, context) }
     let tenantScopes: Set<String> = ["admin", "write", "read", "collect"]
-    switch target {
+    switch target ?? .tenant("") {
     case .operator where request.scopes != ["operator"]:
       violations.append(
         .init(field: "scopes", description: "an operator key (no tenant_id) has exactly [\"operator\"]"))
@@ -190,7 +191,7 @@ public struct AdminService: Sendable {
           field: "scopes[\(index)]",
           description: "\"\(request.scopes[index].prefix(40))\" is also scopes[\(first)]: list each scope once"))
     }
-    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    guard let target, violations.isEmpty else { throw RPCError.invalidArgument(violations) }
 
     let key = APIKey(keyID: Self.randomHex(bytes: 8), secret: Self.randomHex(bytes: 32))
     let hash = Data(DatabaseAuthenticator.hash(secret: key.secret)).base64EncodedString()

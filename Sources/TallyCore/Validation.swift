@@ -38,6 +38,17 @@ enum Validation {
     return repeats
   }
 
+  /// `check`'s value, or nil with its field violations added to `violations`, so that the request's
+  /// other fields are checked too and every violation is answered at once. Other errors are thrown.
+  static func collecting<T>(_ violations: inout [RPCError.FieldViolation], _ check: () throws -> T) throws -> T? {
+    do {
+      return try check()
+    } catch let error as RPCError where error.code == .invalidArgument && !error.fieldViolations.isEmpty {
+      violations += error.fieldViolations
+      return nil
+    }
+  }
+
   /// A UUID in any case, returned lower-case.
   static func uuid(_ value: String, field: String) throws -> String {
     guard let uuid = UUID(uuidString: value) else {

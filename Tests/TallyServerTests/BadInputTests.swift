@@ -197,4 +197,53 @@ import Testing
       #expect(error?.fieldViolations.map(\.field) == ["contacts"])
     }
   }
+
+  @Test func anEventTimesNanosAreNamedAsTheirFault() async throws {
+    try await DataTestContext.with { context in
+      var event = Fixture.event("negative-nanos")
+      event.occurredAt = Google_Protobuf_Timestamp(seconds: 1_700_000_000, nanos: -1)
+      let events = [event]
+      let response = try await context.clientA.clientStreaming(EventMethods.recordEvents) { writer in
+        var request = Tally_V1_RecordEventsRequest()
+        request.events = events
+        try await writer.send(request)
+      }
+      #expect(response.accepted == 0 && response.rejections.map(\.field) == ["occurred_at"])
+      #expect(response.rejections.first?.reason == "nanos must be 0 to 999,999,999, got -1")
+    }
+  }
+
+  @Test func everyBadFieldIsNamedAtOnce() async throws {
+    try await DataTestContext.with { context in
+      func fields<T>(_ body: () async throws -> T) async -> [String] {
+        await expectStatus(.invalidArgument, body)?.fieldViolations.map(\.field) ?? []
+      }
+      let past = Google_Protobuf_Timestamp(seconds: 1_000_000_000)
+      var update = Tally_V1_UpdateSurveyRequest()
+      update.survey = SurveyFixture.pulse().survey
+      (update.survey.id, update.survey.title) = ("not-a-uuid", "")
+      #expect(
+        await fields { try await context.clientA.unary(SurveyMethods.updateSurvey, update) } == [
+          "survey.id", "survey.title",
+        ])
+      var open = Tally_V1_OpenRoundRequest()
+      (open.surveyID, open.closesAt) = ("not-a-uuid", past)
+      #expect(
+        await fields { try await context.clientA.unary(SurveyMethods.openRound, open) } == [
+          "survey_id", "closes_at",
+        ])
+      var issue = Tally_V1_IssueInvitationsRequest()
+      (issue.roundID, issue.count, issue.expiresAt) = ("not-a-uuid", 0, past)
+      #expect(
+        await fields { try await context.clientA.unary(SurveyMethods.issueInvitations, issue) } == [
+          "round_id", "count", "expires_at",
+        ])
+      var key = Tally_V1_CreateApiKeyRequest()
+      (key.tenantID, key.name, key.scopes) = ("not-a-uuid", "", ["read", "root"])
+      #expect(
+        await fields { try await context.operatorClient.unary(AdminMethods.createApiKey, key) } == [
+          "name", "tenant_id", "scopes",
+        ])
+    }
+  }
 }

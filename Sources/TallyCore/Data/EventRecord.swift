@@ -27,8 +27,11 @@ enum EventRecord {
     if !event.hasOccurredAt {
       return .init(field: "occurred_at", description: "is required")
     }
+    if !(0..<1_000_000_000).contains(event.occurredAt.nanos) {
+      return .init(field: "occurred_at", description: "nanos must be 0 to 999,999,999, got \(event.occurredAt.nanos)")
+    }
     let occurred = micros(event.occurredAt)
-    if event.occurredAt.nanos < 0 || event.occurredAt.nanos >= 1_000_000_000 || occurred < earliestMicros {
+    if occurred < earliestMicros {
       return .init(field: "occurred_at", description: "must be 2000-01-01 or later")
     }
     if occurred > now + 86_400_000_000 {

@@ -12,13 +12,15 @@ extension SurveyService {
   @Sendable func issueInvitations(_ request: Tally_V1_IssueInvitationsRequest, _ context: RequestContext) async throws
     -> Tally_V1_IssueInvitationsResponse
   {
-    let roundID = try Validation.uuid(request.roundID, field: "round_id")
+    var violations: [RPCError.FieldViolation] = []
+    let roundID = try Validation.collecting(&violations) { try Validation.uuid(request.roundID, field: "round_id") }
     let now = self.nowMicros
-    let invitees = try Self.checkInvitees(request)
+    let invitees = try Validation.collecting(&violations) { try Self.checkInvitees(request) }
     var checker = FieldChecker()
     let expiresAt = checker.timestamp(request.hasExpiresAt ? request.expiresAt : nil, "expires_at")
-    try checker.check()
-    if let expiresAt, expiresAt <= now { throw RPCError.invalidArgument(field: "expires_at", "must be in the future") }
+    if let expiresAt, expiresAt <= now { checker.add("expires_at", "must be in the future") }
+    violations += checker.violations
+    guard let roundID, let invitees, violations.isEmpty else { throw RPCError.invalidArgument(violations) }
     let tokens = invitees.map { _ in Self.newToken() }
     try await self.database.transaction(context) { connection in
       let survey = try Self.lock(try self.round(roundID, connection).surveyID, connection)

@@ -34,14 +34,14 @@ extension SurveyService {
   @Sendable func openRound(_ request: Tally_V1_OpenRoundRequest, _ context: RequestContext) async throws
     -> Tally_V1_Round
   {
-    let id = try Validation.uuid(request.surveyID, field: "survey_id")
+    var violations: [RPCError.FieldViolation] = []
+    let id = try Validation.collecting(&violations) { try Validation.uuid(request.surveyID, field: "survey_id") }
     let now = self.nowMicros
     var checker = FieldChecker()
     let closesAt = checker.timestamp(request.hasClosesAt ? request.closesAt : nil, "closes_at")
-    try checker.check()
-    if let closesAt, closesAt <= now {
-      throw RPCError.invalidArgument(field: "closes_at", "must be in the future")
-    }
+    if let closesAt, closesAt <= now { checker.add("closes_at", "must be in the future") }
+    violations += checker.violations
+    guard let id, violations.isEmpty else { throw RPCError.invalidArgument(violations) }
     return try await self.database.transaction(context) { connection in
       let survey = try Self.lock(id, connection)
       guard !survey.archived else {
