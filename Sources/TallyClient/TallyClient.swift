@@ -114,8 +114,9 @@ public final class TallyClient: Sendable {
           try await requests(writer)
           try await writer.finish()
         } catch {
-          // A call the server ended early stopped the writing: its STATUS says why.
-          guard writer.hasEnded else { throw error }
+          // A call the server ended early stopped the writing: its STATUS says why. Any other
+          // error (the caller's own) is the caller's answer.
+          guard writer.stoppedByTheCallsEnd else { throw error }
         }
         return try await call.singleResponse(Response.self, method.fullName)
       }
@@ -463,6 +464,8 @@ public final class RequestWriter<Element: Message>: Sendable {
   /// Set when the call's STATUS came before its last request: the server takes no more of them,
   /// so `send` throws this (the call's error) rather than write the rest for nothing.
   private let ending = NIOLockedValueBox<(any Error)?>(nil)
+  /// Whether `send` threw `ending`: the caller's requests stopped because the call had ended.
+  private let stopped = NIOLockedValueBox(false)
 
   init(call: ActiveCall, client: TallyClient) {
     self.call = call
@@ -479,13 +482,16 @@ public final class RequestWriter<Element: Message>: Sendable {
     }
   }
 
-  /// True once the call has its STATUS, from the server or from the connection's end.
-  var hasEnded: Bool { self.ending.withLockedValue { $0 != nil } }
+  /// True once `send` refused a message because the call had its STATUS already.
+  var stoppedByTheCallsEnd: Bool { self.stopped.withLockedValue { $0 } }
 
   /// Sends `message` (each is held until the next one or the end, so that the last carries
   /// END_STREAM); throws the call's error once the server has ended the call.
   public func send(_ message: Element) async throws {
-    if let ended = self.ending.withLockedValue({ $0 }) { throw ended }
+    if let ended = self.ending.withLockedValue({ $0 }) {
+      self.stopped.withLockedValue { $0 = true }
+      throw ended
+    }
     let bytes = try self.client.encode(message)
     let previous: [UInt8]? = self.held.withLockedValue { held in
       defer { held = bytes }

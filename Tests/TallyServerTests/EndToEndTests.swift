@@ -248,6 +248,37 @@ import struct Foundation.Data
     }
   }
 
+  /// A client stream the server answered before its last request: a send after that stops the
+  /// writing and the call returns the answer, but an error of the caller's own is the caller's.
+  @Test func aClientStreamAnsweredEarlyKeepsTheCallersOwnError() async throws {
+    struct UnreadableFile: Error {}
+    let answerAtOnce = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
+      "tally.test.Probe/AnswerAtOnce", .clientStreaming)
+    let services: (inout Router) -> Void = { router in
+      router.clientStreaming(answerAtOnce, access: .anyKey) { _, _ in Tally_V1_PingResponse() }
+    }
+    try await TestServer.with(services: services) { server, _ in
+      let client = try server.client()
+      let sent = NIOLockedValueBox(0)
+      _ = try await client.clientStreaming(answerAtOnce) { writer in
+        for index in 0..<10_000 {
+          try await writer.send(self.ping([UInt8(index % 256)]))
+          sent.withLockedValue { $0 += 1 }
+          try await Task.sleep(for: .milliseconds(1))
+        }
+      }
+      #expect(sent.withLockedValue { $0 } < 10_000, "the writer went on after the answer")
+      await #expect(throws: UnreadableFile.self) {
+        try await client.clientStreaming(answerAtOnce) { writer in
+          try await writer.send(self.ping([1]))
+          try await Task.sleep(for: .milliseconds(200))
+          throw UnreadableFile()
+        }
+      }
+      await client.close()
+    }
+  }
+
   /// A server stream its caller stops reading, by returning or by throwing, is cancelled on the
   /// server rather than left sending into a buffer nobody reads.
   @Test func aServerStreamLeftUnreadIsCancelled() async throws {

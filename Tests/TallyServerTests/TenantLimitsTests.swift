@@ -226,14 +226,19 @@ import Testing
     }
   }
 
+  /// A reader's client that tries `maxAttempts` times, waiting `backoff` (doubled) between tries.
+  private static func patientClient(_ server: TestServer, maxAttempts: Int, backoff: Duration) throws -> TallyClient {
+    var configuration = server.clientConfiguration(apiKey: TestKeys.readerKey)
+    configuration.maxAttempts = maxAttempts
+    configuration.retryBackoff = backoff
+    return try TallyClient(configuration: configuration)
+  }
+
   @Test func aCallRefusedByABusyServerIsSentAgainAfterABackoff() async throws {
     try await TestServer.with(limits: ServerLimits(maxConnectionsPerKey: 1)) { server, _ in
       let holder = try server.client(apiKey: TestKeys.readerKey)
       _ = try await holder.welcome()
-      var configuration = server.clientConfiguration(apiKey: TestKeys.readerKey)
-      configuration.maxAttempts = 4
-      configuration.retryBackoff = .milliseconds(300)
-      let patient = try TallyClient(configuration: configuration)
+      let patient = try Self.patientClient(server, maxAttempts: 4, backoff: .milliseconds(300))
       // Refused (GOAWAY OVERLOADED) while the holder keeps the key's one place; sent again once
       // the holder has let it go, which a retry at once would not have waited for.
       // (Its attempts come at 0, 150–300, 300–600 and 600–1,200 ms: a loaded machine may still
@@ -250,10 +255,7 @@ import Testing
     try await TestServer.with(limits: ServerLimits(maxConnectionsPerKey: 1)) { server, _ in
       let holder = try server.client(apiKey: TestKeys.readerKey)
       _ = try await holder.welcome()
-      var configuration = server.clientConfiguration(apiKey: TestKeys.readerKey)
-      configuration.maxAttempts = 1_000
-      configuration.retryBackoff = .milliseconds(100)
-      let patient = try TallyClient(configuration: configuration)
+      let patient = try Self.patientClient(server, maxAttempts: 1_000, backoff: .milliseconds(100))
       let started = ContinuousClock.now
       do {
         _ = try await patient.unary(
