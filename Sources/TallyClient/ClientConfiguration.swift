@@ -90,8 +90,8 @@ public struct CallOptions: Sendable {
 }
 
 extension CallOptions {
-  /// The longest deadline the server keeps: it counts a longer `timeout_ms` as 30 days
-  /// (PROTOCOL.md §5).
+  /// The longest deadline the server keeps: a longer `timeout_ms` is no deadline there
+  /// (PROTOCOL.md §5), so `--timeout` refuses one.
   public static let maxTimeout: Duration = .seconds(30 * 24 * 3600)
 
   /// A timeout of `seconds` (as `--timeout` takes it), or nil unless it is above 0 and at most

@@ -349,7 +349,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private func scheduleDeadline(
     _ handle: StreamHandle, in timeout: Duration, context: ChannelHandlerContext
   ) -> Scheduled<Void> {
-    // The server's cap, which also keeps TimeAmount's nanoseconds in range.
+    // A longer timeout is none on the server; the cap keeps TimeAmount's nanoseconds in range.
     let clamped = min(timeout, CallOptions.maxTimeout)
     return context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(clamped)) {
       let message =

@@ -103,7 +103,7 @@ public final class TallyClient: Sendable {
     options: CallOptions = CallOptions(),
     _ requests: @Sendable (RequestWriter<Request>) async throws -> Void
   ) async throws -> Response {
-    let connection = try await self.connection()
+    let connection = try await self.connection(before: options.timeout.map { ContinuousClock.now + $0 })
     let call = try self.start(
       method.fullName, on: connection, messages: [], endStream: false, singleResponse: true, options: options)
     // Never sent again (its requests are written once), so a refusal is the caller's error as is.
@@ -196,7 +196,14 @@ public final class TallyClient: Sendable {
       let wait: Duration
       let refusal: any Error
       do {
-        return try await attempt(try await self.connection(), options)
+        let connection: Connection
+        do {
+          connection = try await self.connection(before: deadline)
+        } catch let error as RPCError where error.code == .unavailable {
+          // Not connected, so nothing was sent: a server restarting may take the next attempt.
+          throw RefusedBeforeStart(reason: error, backOff: true)
+        }
+        return try await attempt(connection, options)
       } catch let refused as RefusedBeforeStart {
         guard attempts < self.configuration.maxAttempts else { throw refused.reason }
         attempts += 1
@@ -283,25 +290,40 @@ public final class TallyClient: Sendable {
   }
 
   /// The current connection, or a new one when there is none or it is going away.
-  func connection() async throws -> Connection {
-    let future: EventLoopFuture<Connection> = self.slot.withLockedValue { slot in
+  /// The current connection, or a new one; a call's `deadline` bounds the wait for a new one
+  /// (DEADLINE_EXCEEDED), which `connectTimeout` alone would let run on.
+  func connection(before deadline: ContinuousClock.Instant? = nil) async throws -> Connection {
+    enum Next {
+      case ready(Connection)
+      case waitFor(EventLoopFuture<Connection>)
+    }
+    // Connected: the connection itself, with no future to wait on (most calls).
+    let next: Next = self.slot.withLockedValue { slot in
       switch slot {
       case .connected(let connection) where connection.status.isUsable:
-        return connection.channel.eventLoop.makeSucceededFuture(connection)
+        return .ready(connection)
       case .connecting(let future):
-        return future
+        return .waitFor(future)
       case .idle, .connected:
         let future = self.connect()
         slot = .connecting(future)
-        return future
+        return .waitFor(future)
       }
     }
+    let future: EventLoopFuture<Connection>
+    switch next {
+    case .ready(let connection): return connection
+    case .waitFor(let pending): future = pending
+    }
     do {
-      let connection = try await future.get()
+      let connection = try await Self.value(of: future, before: deadline, endpoint: self.endpoint)
       self.slot.withLockedValue { slot in
         if case .connecting(let pending) = slot, pending === future { slot = .connected(connection) }
       }
       return connection
+    } catch let passed as DeadlinePassedWhileConnecting {
+      // The connection goes on being made, and stays in the slot for the calls after this one.
+      throw passed.error
     } catch {
       self.slot.withLockedValue { slot in
         if case .connecting(let pending) = slot, pending === future { slot = .idle }
@@ -313,6 +335,38 @@ public final class TallyClient: Sendable {
           retryAfter: .seconds(1),
           cause: error
         )
+    }
+  }
+
+  private struct DeadlinePassedWhileConnecting: Error {
+    var error: RPCError
+  }
+
+  /// `future`'s value, or DEADLINE_EXCEEDED once `deadline` passes first (the connection goes on
+  /// being made, for the calls after this one).
+  private static func value(
+    of future: EventLoopFuture<Connection>, before deadline: ContinuousClock.Instant?, endpoint: String
+  ) async throws -> Connection {
+    guard let deadline else { return try await future.get() }
+    let waiting = NIOLockedValueBox<CheckedContinuation<Connection, any Error>?>(nil)
+    let take: @Sendable () -> CheckedContinuation<Connection, any Error>? = {
+      waiting.withLockedValue { continuation in
+        defer { continuation = nil }
+        return continuation
+      }
+    }
+    return try await withCheckedThrowingContinuation { continuation in
+      waiting.withLockedValue { $0 = continuation }
+      let left = deadline - ContinuousClock.now
+      let timer = future.eventLoop.scheduleTask(in: TimeAmount(max(left, .zero))) {
+        let error = RPCError(
+          code: .deadlineExceeded, message: "the call's timeout passed while connecting to \(endpoint)")
+        take()?.resume(throwing: DeadlinePassedWhileConnecting(error: error))
+      }
+      future.whenComplete { result in
+        timer.cancel()
+        take()?.resume(with: result)
+      }
     }
   }
 

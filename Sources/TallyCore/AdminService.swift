@@ -170,28 +170,27 @@ public struct AdminService: Sendable {
   @Sendable public func createApiKey(_ request: Tally_V1_CreateApiKeyRequest, _ context: RequestContext) async throws
     -> Tally_V1_CreateApiKeyResponse
   {
-    var violations = Validation.name(request.name, field: "name")
+    var checker = FieldChecker()
+    checker.text(request.name, "name", required: true)
     // An operator's malformed tenant_id is one more violation; it still names a tenant key's scopes.
-    let target = try Validation.collecting(&violations) { try self.keyTarget(request.tenantID, context) }
+    let target = try Validation.collecting(&checker) { try self.keyTarget(request.tenantID, context) }
     let tenantScopes: Set<String> = ["admin", "write", "read", "collect"]
     switch target ?? .tenant("") {
     case .operator where request.scopes != ["operator"]:
-      violations.append(
-        .init(field: "scopes", description: "an operator key (no tenant_id) has exactly [\"operator\"]"))
-    case .tenant where request.scopes.isEmpty || !Set(request.scopes).isSubset(of: tenantScopes):
-      violations.append(
-        .init(field: "scopes", description: "one or more of admin, write, read, collect; got \(request.scopes)")
-      )
+      checker.add("scopes", "an operator key (no tenant_id) has exactly [\"operator\"]")
+    case .tenant
+    where request.scopes.isEmpty || request.scopes.count > 4 || !Set(request.scopes).isSubset(of: tenantScopes):
+      checker.add(
+        "scopes", "one or more of admin, write, read, collect, each once; got \(Array(request.scopes.prefix(8)))")
     default: break
     }
     // A scope listed twice would be stored twice; the client's list likely holds a typo.
     for (index, first) in Validation.repeats(request.scopes) {
-      violations.append(
-        .init(
-          field: "scopes[\(index)]",
-          description: "\"\(request.scopes[index].prefix(40))\" is also scopes[\(first)]: list each scope once"))
+      checker.add(
+        "scopes[\(index)]", "\"\(request.scopes[index].prefix(40))\" is also scopes[\(first)]: list each scope once")
     }
-    guard let target, violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    try checker.check()
+    guard let target else { throw RPCError(code: .internalError, message: "a check passed without a value") }
 
     let key = APIKey(keyID: Self.randomHex(bytes: 8), secret: Self.randomHex(bytes: 32))
     let hash = Data(DatabaseAuthenticator.hash(secret: key.secret)).base64EncodedString()

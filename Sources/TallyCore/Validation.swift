@@ -38,13 +38,13 @@ enum Validation {
     return repeats
   }
 
-  /// `check`'s value, or nil with its field violations added to `violations`, so that the request's
+  /// `check`'s value, or nil with its field violations added to `checker`, so that the request's
   /// other fields are checked too and every violation is answered at once. Other errors are thrown.
-  static func collecting<T>(_ violations: inout [RPCError.FieldViolation], _ check: () throws -> T) throws -> T? {
+  static func collecting<T>(_ checker: inout FieldChecker, _ check: () throws -> T) throws -> T? {
     do {
       return try check()
     } catch let error as RPCError where error.code == .invalidArgument && !error.fieldViolations.isEmpty {
-      violations += error.fieldViolations
+      checker.add(error)
       return nil
     }
   }

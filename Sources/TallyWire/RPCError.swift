@@ -59,6 +59,9 @@ public struct RPCError: Error, Sendable, CustomStringConvertible, CustomDebugStr
   public var code: Code
   public var message: String
   public var fieldViolations: [FieldViolation]
+  /// Violations counted but left out of `fieldViolations` (past `maxFieldViolations`), so that a
+  /// check that gathers several errors into one can still say how many there were.
+  public var omittedFieldViolations = 0
   /// For RESOURCE_EXHAUSTED and UNAVAILABLE: when the caller may try again.
   public var retryAfter: Duration?
   /// What caused it on this side; never sent to the peer.
@@ -78,7 +81,8 @@ public struct RPCError: Error, Sendable, CustomStringConvertible, CustomDebugStr
     self.cause = cause
   }
 
-  /// INVALID_ARGUMENT naming the fields at fault; the message lists them all.
+  /// INVALID_ARGUMENT naming the fields at fault (the first `maxFieldViolations`, and how many
+  /// more, `omitted` of them never built).
   public static func invalidArgument(_ violations: [FieldViolation], omitted: Int = 0) -> RPCError {
     let kept = violations.prefix(Self.maxFieldViolations)
     let more = omitted + violations.count - kept.count
@@ -88,7 +92,9 @@ public struct RPCError: Error, Sendable, CustomStringConvertible, CustomDebugStr
         "; and \(kept.count + more - Self.violationsInMessage) more (\(kept.count + more) in all"
         + (more > 0 ? ", the first \(kept.count) in field_violations)" : ", all in field_violations)")
     }
-    return RPCError(code: .invalidArgument, message: listed, fieldViolations: Array(kept))
+    var error = RPCError(code: .invalidArgument, message: listed, fieldViolations: Array(kept))
+    error.omittedFieldViolations = more
+    return error
   }
 
   /// At most this many violations travel in one STATUS (the rest are counted in its message), so

@@ -35,7 +35,7 @@ struct ConnectionOptions: ParsableArguments {
     if let timeout, CallOptions.timeout(seconds: timeout) == nil {
       throw ValidationError(
         "--timeout must be a number of seconds above 0 and at most \(CallOptions.maxTimeout.components.seconds) "
-          + "(30 days, the server's longest deadline), got \(timeout)")
+          + "(30 days: the server keeps no longer deadline), got \(timeout)")
     }
   }
 

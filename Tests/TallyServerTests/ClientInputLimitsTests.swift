@@ -45,6 +45,19 @@ import Testing
         try await context.clientA.unary(CampaignMethods.setCampaignTargets, targets)
       }
       #expect(tooMany?.fieldViolations.map(\.field) == ["remove"])
+      // Violations gathered from several checks keep their count: 1 round id and 500 contact ids.
+      var invitations = Tally_V1_IssueInvitationsRequest()
+      invitations.roundID = "not-a-round"
+      invitations.invitees = (0..<500).map { index in
+        var invitee = Tally_V1_Invitee()
+        invitee.contactID = "c\u{1}\(index)"
+        return invitee
+      }
+      let gathered = await expectStatus(.invalidArgument) {
+        try await context.clientA.unary(SurveyMethods.issueInvitations, invitations)
+      }
+      #expect(gathered?.fieldViolations.first?.field == "round_id")
+      #expect(gathered?.message.contains("(501 in all, the first 100 in field_violations)") == true)
       _ = try await context.readerA.unary(SystemMethods.ping, Tally_V1_PingRequest())
     }
   }

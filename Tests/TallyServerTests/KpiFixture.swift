@@ -105,7 +105,7 @@ struct KpiFixture {
         closed: t("2026-02-10", 0)),
       Opportunity(
         id: "o3", account: "a4", amount: 70_000, status: "won", type: "expansion", created: t("2026-02-01", 0),
-        closed: t("2026-03-15", 6)),
+        closed: t("2026-02-25", 6)),
       Opportunity(
         id: "o4", account: "a3", amount: 10_000, status: "open", type: "new_business", created: t("2026-03-02", 0),
         closed: nil),

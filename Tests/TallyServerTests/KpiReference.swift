@@ -172,7 +172,10 @@ struct KpiReference {
     case "expansion_revenue":
       let won = opportunities(from, to, closed: true, ["won"]).filter { deal in
         deal.type == "expansion"
-          && KpiFixture.customers[deal.account].map { KpiFixture.day($0.since) * 86_400 < deal.closed! } == true
+          && KpiFixture.customers[deal.account].map { customer in
+            KpiFixture.day(customer.since) * 86_400 < deal.closed!
+              && customer.churned.map { KpiFixture.day($0) * 86_400 >= deal.closed! } ?? true
+          } == true
       }
       return Measure(numerator: Double(won.reduce(0) { $0 + $1.amount }), denominator: nil)
     case "opportunities_created":

@@ -296,9 +296,14 @@ import Testing
   /// its expansion deal closed adds nothing.
   @Test func expansionRevenueCountsExistingCustomersOnly() async throws {
     try await DataTestContext.with { context in
-      for (id, since) in [("old", "2025-01-01T00:00:00Z"), ("fresh", nil), ("later", "2026-03-01T00:00:00Z")] {
+      let accounts: [(String, String?, String?)] = [
+        ("old", "2025-01-01T00:00:00Z", nil), ("fresh", nil, nil), ("later", "2026-03-01T00:00:00Z", nil),
+        ("gone", "2025-01-01T00:00:00Z", "2026-01-15T00:00:00Z"),
+      ]
+      for (id, since, churned) in accounts {
         var account = Fixture.account(id, tier: 1)
         if let since { account.customerSince = Fixture.time(since) }
+        if let churned { account.churnedAt = Fixture.time(churned) }
         _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
         var deal = Tally_V1_Opportunity()
         (deal.id, deal.accountID, deal.name, deal.amount) = ("x-\(id)", id, "Expansion \(id)", 1_000)
@@ -309,7 +314,7 @@ import Testing
       }
       let response = try await context.readerA.unary(
         KpiMethods.getKpis, Self.request(["expansion_revenue"], bucket: ""))
-      // Only "old" was a customer on 2026-02-10; "later" became one after its deal closed.
+      // Only "old" was a customer on 2026-02-10: "later" became one after, "gone" had churned before.
       #expect(response.kpis.first?.current.value == 1_000)
     }
   }

@@ -121,7 +121,8 @@ public struct CampaignService: Sendable {
       for (index, id) in ids.enumerated() { checker.id(id, "\(field)[\(index)]") }
     }
     // An account in both lists would be added, then removed: which one the client meant is unknown.
-    for (index, first) in Validation.repeats(request.add + request.remove)
+    let withinLimits = request.add.count <= Self.maxTargetChanges && request.remove.count <= Self.maxTargetChanges
+    for (index, first) in withinLimits ? Validation.repeats(request.add + request.remove) : []
     where index >= request.add.count && first < request.add.count {
       let id = request.add[first]
       checker.add(

@@ -26,6 +26,19 @@ struct FieldChecker {
     self.violations.append(.init(field: self.prefix + field(), description: description()))
   }
 
+  /// The violations of another check's INVALID_ARGUMENT, whose fields are whole paths already,
+  /// and its count of those it left out.
+  mutating func add(_ error: RPCError) {
+    for violation in error.fieldViolations {
+      guard self.violations.count < RPCError.maxFieldViolations else {
+        self.omitted += 1
+        continue
+      }
+      self.violations.append(violation)
+    }
+    self.omitted += error.omittedFieldViolations
+  }
+
   func check() throws {
     guard self.violations.isEmpty else { throw RPCError.invalidArgument(self.violations, omitted: self.omitted) }
   }

@@ -196,9 +196,9 @@ enum KpiFormula: Sendable {
       (num, den, join) = ("coalesce(sum(o.amount), 0)", "NULL::numeric", KpiSQL.inPeriod("o.created_at"))
     case .wonAmount: (num, den, join) = ("coalesce(sum(o.amount), 0)", "NULL::numeric", won)
     case .expansionAmount:
-      // From existing customers (KPIS.md): the account had become a customer before the deal closed.
+      // From existing customers (KPIS.md): the account was a customer when the deal closed.
       let existing =
-        "EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = o.account_id AND a.customer_since < o.closed_at)"
+        "EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = o.account_id AND \(Self.customer(at: "o.closed_at")))"
       (num, den, join) = (
         "coalesce(sum(o.amount), 0)", "NULL::numeric", won + " AND o.type = 'expansion' AND " + existing
       )

@@ -12,15 +12,16 @@ extension SurveyService {
   @Sendable func issueInvitations(_ request: Tally_V1_IssueInvitationsRequest, _ context: RequestContext) async throws
     -> Tally_V1_IssueInvitationsResponse
   {
-    var violations: [RPCError.FieldViolation] = []
-    let roundID = try Validation.collecting(&violations) { try Validation.uuid(request.roundID, field: "round_id") }
-    let now = self.nowMicros
-    let invitees = try Validation.collecting(&violations) { try Self.checkInvitees(request) }
     var checker = FieldChecker()
+    let roundID = try Validation.collecting(&checker) { try Validation.uuid(request.roundID, field: "round_id") }
+    let now = self.nowMicros
+    let invitees = try Validation.collecting(&checker) { try Self.checkInvitees(request) }
     let expiresAt = checker.timestamp(request.hasExpiresAt ? request.expiresAt : nil, "expires_at")
     if let expiresAt, expiresAt <= now { checker.add("expires_at", "must be in the future") }
-    violations += checker.violations
-    guard let roundID, let invitees, violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    try checker.check()
+    guard let roundID, let invitees else {
+      throw RPCError(code: .internalError, message: "a check passed without a value")
+    }
     let tokens = invitees.map { _ in Self.newToken() }
     try await self.database.transaction(context) { connection in
       let survey = try Self.lock(try self.round(roundID, connection).surveyID, connection)

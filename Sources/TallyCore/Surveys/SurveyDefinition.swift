@@ -90,7 +90,7 @@ struct SurveyDefinition: Sendable {
     }
     (self.cadence, self.openDay, self.openDays) = Self.checkCadence(survey, kind: self.kind, &checker)
     let violations = titleViolations + checker.violations
-    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    guard violations.isEmpty else { throw RPCError.invalidArgument(violations, omitted: checker.omitted) }
   }
 
   private static func defaultQuestions(kind: String) -> [Tally_V1_Question] {

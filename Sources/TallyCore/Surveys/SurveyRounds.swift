@@ -34,14 +34,13 @@ extension SurveyService {
   @Sendable func openRound(_ request: Tally_V1_OpenRoundRequest, _ context: RequestContext) async throws
     -> Tally_V1_Round
   {
-    var violations: [RPCError.FieldViolation] = []
-    let id = try Validation.collecting(&violations) { try Validation.uuid(request.surveyID, field: "survey_id") }
-    let now = self.nowMicros
     var checker = FieldChecker()
+    let id = try Validation.collecting(&checker) { try Validation.uuid(request.surveyID, field: "survey_id") }
+    let now = self.nowMicros
     let closesAt = checker.timestamp(request.hasClosesAt ? request.closesAt : nil, "closes_at")
     if let closesAt, closesAt <= now { checker.add("closes_at", "must be in the future") }
-    violations += checker.violations
-    guard let id, violations.isEmpty else { throw RPCError.invalidArgument(violations) }
+    try checker.check()
+    guard let id else { throw RPCError(code: .internalError, message: "a check passed without a value") }
     return try await self.database.transaction(context) { connection in
       let survey = try Self.lock(id, connection)
       guard !survey.archived else {

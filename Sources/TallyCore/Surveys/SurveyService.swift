@@ -99,10 +99,13 @@ public struct SurveyService: Sendable {
   @Sendable func updateSurvey(_ request: Tally_V1_UpdateSurveyRequest, _ context: RequestContext) async throws
     -> Tally_V1_Survey
   {
-    var violations: [RPCError.FieldViolation] = []
-    let id = try Validation.collecting(&violations) { try Validation.uuid(request.survey.id, field: "survey.id") }
-    let definition = try Validation.collecting(&violations) { try SurveyDefinition(validating: request.survey) }
-    guard let id, let definition else { throw RPCError.invalidArgument(violations) }
+    var checker = FieldChecker()
+    let id = try Validation.collecting(&checker) { try Validation.uuid(request.survey.id, field: "survey.id") }
+    let definition = try Validation.collecting(&checker) { try SurveyDefinition(validating: request.survey) }
+    try checker.check()
+    guard let id, let definition else {
+      throw RPCError(code: .internalError, message: "a check passed without a value")
+    }
     let today = CivilDay(self.clock()).description
     return try await self.database.transaction(context) { connection in
       let current = try Self.lock(id, connection)
