@@ -1,39 +1,35 @@
-import Glibc
+import NIOCore
+import NIOPosix
 import TallyClient
 import TallyProto
 import TallyWire
 import Testing
 
 /// A call's timeout while the client is still connecting, and connections refused outright: on
-/// plain loopback sockets, with no server behind them.
+/// loopback listeners that never answer, with no server behind them.
 @Suite struct ConnectAttemptsTests {
-  /// A loopback port that listens with a full accept queue and never accepts: Linux drops the
-  /// next SYN, so a connect to it hangs until the client gives up. Closed by `body`'s end.
+  /// A loopback port that listens with a full accept queue and never accepts (reads off, so no
+  /// accept): Linux drops the next SYN, so a connect to it hangs until the client gives up.
   private func withUnansweredPort<T>(_ body: (Int) async throws -> T) async throws -> T {
-    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-        bind(listener, address, length) == 0 && listen(listener, 0) == 0
-          && getsockname(listener, address, &length) == 0
-      }
-    }
-    try #require(bound, "a loopback listener")
-    // Fill the accept queue (one place at backlog 0, a spare one for the kernel's rounding).
-    var fillers: [Int32] = []
+    let group = MultiThreadedEventLoopGroup.singleton
+    let listener = try await ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 0)
+      .serverChannelOption(.autoRead, value: false)
+      .bind(host: "127.0.0.1", port: 0).get()
+    let port = try #require(listener.localAddress?.port)
+    // Fill the accept queue (one place at backlog 0, spares for the kernel's rounding); each
+    // filler's connect completes or hangs, and is given up after a moment either way.
+    var fillers: [EventLoopFuture<any Channel>] = []
     for _ in 0..<3 {
-      let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-      _ = withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, length) }
-      }
-      fillers.append(filler)
+      fillers.append(
+        ClientBootstrap(group: group).connectTimeout(.milliseconds(200)).connect(host: "127.0.0.1", port: port))
     }
-    defer { for fd in fillers + [listener] { close(fd) } }
-    try await Task.sleep(for: .milliseconds(50))
-    return try await body(Int(UInt16(bigEndian: address.sin_port)))
+    var filled: [any Channel] = []
+    for filler in fillers { if let channel = try? await filler.get() { filled.append(channel) } }
+    defer {
+      for channel in filled + [listener] { channel.close(promise: nil) }
+    }
+    return try await body(port)
   }
 
   private func client(port: Int, backoff: Duration = .milliseconds(50)) throws -> TallyClient {
@@ -60,18 +56,11 @@ import Testing
   /// Nothing listens: every attempt is refused before anything was sent, so each waits its
   /// back-off (100–200, then 200–400 ms) before the next, and the last refusal is the answer.
   @Test func aRefusedConnectIsTriedAgainAfterItsBackoff() async throws {
-    let closed = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { pointer in
-      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(closed, $0, length) == 0 && getsockname(closed, $0, &length) == 0
-      }
-    }
-    close(closed)  // a port nothing listens on now
-    let client = try self.client(port: Int(UInt16(bigEndian: address.sin_port)), backoff: .milliseconds(200))
+    let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .bind(host: "127.0.0.1", port: 0).get()
+    let port = try #require(listener.localAddress?.port)
+    try await listener.close()  // a port nothing listens on now
+    let client = try self.client(port: port, backoff: .milliseconds(200))
     let started = ContinuousClock.now
     let error = await #expect(throws: RPCError.self) {
       try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
