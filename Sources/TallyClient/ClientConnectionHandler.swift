@@ -66,6 +66,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private var goAwayLastStreamID: UInt32?
   /// Why the connection ended, for the calls still waiting.
   private var closeReason: RPCError?
+  /// Set by a GOAWAY no new connection would change (a refused key): calls that come after it
+  /// fail with it, rather than be sent again to meet the same refusal.
+  private var finalRefusal: RPCError?
   private var writabilityWaiters = WritabilityWaiters()
   private let flushes = FlushCoalescer()
   /// The frame decoder, run here rather than in a `ByteToMessageHandler` of its own (as the
@@ -209,12 +212,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     // Calls above last_stream_id never reached a handler. After a graceful GOAWAY they may be
     // sent again on a new connection; after an error (a bad key, say) they fail with it.
     let retryable: Set<ConnectionError.Code> = [.noError, .shuttingDown, .idleTimeout, .overloaded]
+    if !retryable.contains(error.code) { self.finalRefusal = self.closeReason }
     let refusal: any Error =
-      retryable.contains(error.code)
-      ? RefusedBeforeStart(
+      self.finalRefusal
+      ?? RefusedBeforeStart(
         reason: RPCError(code: .unavailable, message: "the server refused the call: \(error)"),
         backOff: error.code == .overloaded)
-      : self.closeReason!
     for (streamID, responses) in self.streams where streamID > lastStreamID {
       self.streams[streamID] = nil
       self.deadlineTimers.removeValue(forKey: streamID)?.cancel()
@@ -293,7 +296,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     self.queuedCalls = []
     for call in queued {
       call.deadline?.cancel()
-      call.responses.finish(throwing: RefusedBeforeStart(reason: reason, backOff: true))
+      call.responses.finish(throwing: self.finalRefusal ?? RefusedBeforeStart(reason: reason, backOff: true))
     }
     self.writabilityWaiters.failAll(reason)
     context.fireChannelInactive()
@@ -318,6 +321,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   func startCall(_ call: QueuedCall) {
     guard let context = self.context, self.status.isUsable, self.nextStreamID < UInt32.max else {
       self.status.markUnusable()
+      if let finalRefusal = self.finalRefusal { return call.responses.finish(throwing: finalRefusal) }
       let reason = RPCError(code: .unavailable, message: "the connection to \(self.endpoint) is closing")
       return call.responses.finish(throwing: RefusedBeforeStart(reason: reason))
     }

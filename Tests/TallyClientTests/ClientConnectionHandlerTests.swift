@@ -258,6 +258,24 @@ import Testing
     #expect(try Self.decode(written).map(\.type) == [.call, .message])
   }
 
+  /// A call started after a GOAWAY UNAUTHENTICATED fails with it: sent again on a new connection,
+  /// it would only meet the same refusal (and count a second refused HELLO).
+  @Test func aCallAfterAFinalGoAwayFailsWithIt() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    var goAway = Tally_V1_GoAway()
+    goAway.code = .unauthenticated
+    goAway.message = "unknown API key"
+    try Self.send(
+      Frame(type: .goAway, payload: ByteBuffer(bytes: try goAway.serializedBytes() as [UInt8])), to: channel)
+    let response = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.run()
+    #expect {
+      try response.wait()
+    } throws: { error in
+      (error as? RPCError)?.code == .unauthenticated
+    }
+  }
+
   @Test func aLostConnectionFailsTheCallsInFlight() throws {
     let (channel, handler) = try self.welcomedHandler()
     let response = self.startUnary(handler, on: channel)
