@@ -173,9 +173,9 @@ public struct AdminService: Sendable {
     var checker = FieldChecker()
     checker.text(request.name, "name", required: true)
     // An operator's malformed tenant_id is one more violation; it still names a tenant key's scopes.
-    let target = try Validation.collecting(&checker) { try self.keyTarget(request.tenantID, context) }
+    let collectedTarget = try Validation.collecting(&checker) { try self.keyTarget(request.tenantID, context) }
     let tenantScopes: Set<String> = ["admin", "write", "read", "collect"]
-    switch target ?? .tenant("") {
+    switch collectedTarget ?? .tenant("") {
     case .operator where request.scopes != ["operator"]:
       checker.add("scopes", "an operator key (no tenant_id) has exactly [\"operator\"]")
     case .tenant
@@ -189,8 +189,7 @@ public struct AdminService: Sendable {
       checker.add(
         "scopes[\(index)]", "\"\(request.scopes[index].prefix(40))\" is also scopes[\(first)]: list each scope once")
     }
-    try checker.check()
-    guard let target else { throw RPCError(code: .internalError, message: "a check passed without a value") }
+    let target = try checker.checked(collectedTarget)
 
     let key = APIKey(keyID: Self.randomHex(bytes: 8), secret: Self.randomHex(bytes: 32))
     let hash = Data(DatabaseAuthenticator.hash(secret: key.secret)).base64EncodedString()

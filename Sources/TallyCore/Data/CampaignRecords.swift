@@ -54,10 +54,7 @@ enum CostRecord {
     var checker = FieldChecker(prefix: "cost.")
     if !input.key.isEmpty { checker.id(input.key, "key") }
     if !input.campaignID.isEmpty { checker.id(input.campaignID, "campaign_id") }
-    if day(input.date) == nil {
-      checker.add(
-        "date", "must be a real day written YYYY-MM-DD, 1900-01-01 to 2199-12-31, got \"\(input.date.prefix(40))\"")
-    }
+    checkDay(input.date, "date", &checker)
     checker.money(input.amount, "amount")
     checker.oneOf(input.category, "category", categories)
     checker.text(input.note, "note", max: 2_000, multiline: true)
@@ -69,6 +66,12 @@ enum CostRecord {
   static func sameStoredFields(_ stored: Tally_V1_Cost, _ sent: Tally_V1_Cost) -> Bool {
     (stored.key, stored.campaignID, stored.date, stored.amount, stored.category, stored.note)
       == (sent.key, sent.campaignID, sent.date, sent.amount, sent.category, sent.note)
+  }
+
+  /// A violation on `field` unless `text` is a day `day` takes: a cost's date, or a listing's bound.
+  static func checkDay(_ text: String, _ field: String, _ checker: inout FieldChecker) {
+    guard day(text) == nil else { return }
+    checker.add(field, "must be a real day written YYYY-MM-DD, 1900-01-01 to 2199-12-31, got \"\(text.prefix(40))\"")
   }
 
   /// Days since 1970-01-01 of a real calendar day written YYYY-MM-DD (1900 to 2199).

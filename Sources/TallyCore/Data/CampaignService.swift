@@ -198,9 +198,8 @@ public struct CampaignService: Sendable {
     let pageSize = try Validation.pageSize(request.pageSize)
     let after = try PageToken.decode(request.pageToken, positions: PageToken.dayPositions)
     var checker = FieldChecker()
-    for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)]
-    where !value.isEmpty && CostRecord.day(value) == nil {
-      checker.add(field, "must be a real day written YYYY-MM-DD, 1900-01-01 to 2199-12-31, got \"\(value.prefix(40))\"")
+    for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)] where !value.isEmpty {
+      CostRecord.checkDay(value, field, &checker)
     }
     try checker.check()
     let rows = try await self.database.transaction(context) { connection in

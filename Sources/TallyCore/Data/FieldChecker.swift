@@ -19,28 +19,36 @@ struct FieldChecker {
   private(set) var omitted = 0
 
   mutating func add(_ field: @autoclosure () -> String, _ description: @autoclosure () -> String) {
-    guard self.violations.count < RPCError.maxFieldViolations else {
-      self.omitted += 1
-      return
-    }
-    self.violations.append(.init(field: self.prefix + field(), description: description()))
+    let prefix = self.prefix
+    self.append(.init(field: prefix + field(), description: description()))
   }
 
   /// The violations of another check's INVALID_ARGUMENT, whose fields are whole paths already,
   /// and its count of those it left out.
   mutating func add(_ error: RPCError) {
-    for violation in error.fieldViolations {
-      guard self.violations.count < RPCError.maxFieldViolations else {
-        self.omitted += 1
-        continue
-      }
-      self.violations.append(violation)
-    }
+    for violation in error.fieldViolations { self.append(violation) }
     self.omitted += error.omittedFieldViolations
+  }
+
+  /// Keeps `violation` while there is room under the cap, else only counts it (unbuilt).
+  private mutating func append(_ violation: @autoclosure () -> RPCError.FieldViolation) {
+    guard self.violations.count < RPCError.maxFieldViolations else {
+      self.omitted += 1
+      return
+    }
+    self.violations.append(violation())
   }
 
   func check() throws {
     guard self.violations.isEmpty else { throw RPCError.invalidArgument(self.violations, omitted: self.omitted) }
+  }
+
+  /// A value `Validation.collecting` gave, once every check passed: all violations are thrown
+  /// first, so a nil left over is the server's bug.
+  func checked<T>(_ value: T?) throws -> T {
+    try self.check()
+    guard let value else { throw RPCError(code: .internalError, message: "a check passed without a value") }
+    return value
   }
 
   /// A client-chosen id: 1 to 200 characters without control characters.

@@ -13,15 +13,14 @@ extension SurveyService {
     -> Tally_V1_IssueInvitationsResponse
   {
     var checker = FieldChecker()
-    let roundID = try Validation.collecting(&checker) { try Validation.uuid(request.roundID, field: "round_id") }
+    let collectedRoundID = try Validation.collecting(&checker) {
+      try Validation.uuid(request.roundID, field: "round_id")
+    }
     let now = self.nowMicros
-    let invitees = try Validation.collecting(&checker) { try Self.checkInvitees(request) }
+    let collectedInvitees = try Validation.collecting(&checker) { try Self.checkInvitees(request) }
     let expiresAt = checker.timestamp(request.hasExpiresAt ? request.expiresAt : nil, "expires_at")
     if let expiresAt, expiresAt <= now { checker.add("expires_at", "must be in the future") }
-    try checker.check()
-    guard let roundID, let invitees else {
-      throw RPCError(code: .internalError, message: "a check passed without a value")
-    }
+    let (roundID, invitees) = (try checker.checked(collectedRoundID), try checker.checked(collectedInvitees))
     let tokens = invitees.map { _ in Self.newToken() }
     try await self.database.transaction(context) { connection in
       let survey = try Self.lock(try self.round(roundID, connection).surveyID, connection)

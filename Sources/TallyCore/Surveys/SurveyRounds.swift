@@ -35,12 +35,11 @@ extension SurveyService {
     -> Tally_V1_Round
   {
     var checker = FieldChecker()
-    let id = try Validation.collecting(&checker) { try Validation.uuid(request.surveyID, field: "survey_id") }
+    let collectedID = try Validation.collecting(&checker) { try Validation.uuid(request.surveyID, field: "survey_id") }
     let now = self.nowMicros
     let closesAt = checker.timestamp(request.hasClosesAt ? request.closesAt : nil, "closes_at")
     if let closesAt, closesAt <= now { checker.add("closes_at", "must be in the future") }
-    try checker.check()
-    guard let id else { throw RPCError(code: .internalError, message: "a check passed without a value") }
+    let id = try checker.checked(collectedID)
     return try await self.database.transaction(context) { connection in
       let survey = try Self.lock(id, connection)
       guard !survey.archived else {

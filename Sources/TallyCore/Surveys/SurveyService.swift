@@ -100,12 +100,9 @@ public struct SurveyService: Sendable {
     -> Tally_V1_Survey
   {
     var checker = FieldChecker()
-    let id = try Validation.collecting(&checker) { try Validation.uuid(request.survey.id, field: "survey.id") }
-    let definition = try Validation.collecting(&checker) { try SurveyDefinition(validating: request.survey) }
-    try checker.check()
-    guard let id, let definition else {
-      throw RPCError(code: .internalError, message: "a check passed without a value")
-    }
+    let collectedID = try Validation.collecting(&checker) { try Validation.uuid(request.survey.id, field: "survey.id") }
+    let collectedDefinition = try Validation.collecting(&checker) { try SurveyDefinition(validating: request.survey) }
+    let (id, definition) = (try checker.checked(collectedID), try checker.checked(collectedDefinition))
     let today = CivilDay(self.clock()).description
     return try await self.database.transaction(context) { connection in
       let current = try Self.lock(id, connection)
