@@ -204,12 +204,13 @@ import Testing
   }
 
   @Test func aRateWaitThatWouldPassTheCallsDeadlineFailsAtOnce() async throws {
-    try await TestServer.with(limits: Self.oneCallPerSecond) { server, _ in
+    // A burst of one: the refused call's wait is a second less one ping, well past its timeout.
+    try await TestServer.with(limits: ServerLimits(tenantCallsPerSecond: 1, tenantCallBurst: 1)) { server, _ in
       let reader = try server.client(apiKey: TestKeys.readerKey)
       _ = try await reader.welcome()
-      // The burst of 3, then a call whose 900 ms cannot outlast the wait of about a second the
-      // server asks for: it fails with the refusal at once (a call that did wait would succeed).
-      let timeout = Duration.milliseconds(900)
+      // One call, then a call whose 500 ms cannot outlast the wait of nearly a second the server
+      // asks for: it fails with the refusal at once (a call that did wait would succeed).
+      let timeout = Duration.milliseconds(500)
       var refusal: RPCError?
       var refusedAfter = Duration.zero
       for _ in 0..<10 where refusal == nil {
