@@ -100,4 +100,17 @@ extension CallOptions {
     guard seconds > 0, seconds <= Double(Self.maxTimeout.components.seconds) else { return nil }
     return .seconds(seconds)
   }
+
+  /// These options for an attempt that starts after `wait`, with what is left then of the call's
+  /// timeout; nil when that attempt could not start before the call's `deadline`.
+  func forAttempt(
+    after wait: Duration, deadline: ContinuousClock.Instant?, now: ContinuousClock.Instant = .now
+  ) -> CallOptions? {
+    guard let deadline else { return self }
+    let left = deadline - (now + wait)
+    guard left > .zero else { return nil }
+    var options = self
+    options.timeout = left
+    return options
+  }
 }

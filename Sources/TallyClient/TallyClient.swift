@@ -214,11 +214,8 @@ public final class TallyClient: Sendable {
         wait = rateWait
         refusal = error
       }
-      if let deadline {
-        let left = deadline - (ContinuousClock.now + wait)
-        guard left > .zero else { throw refusal }
-        options.timeout = left
-      }
+      guard let next = options.forAttempt(after: wait, deadline: deadline) else { throw refusal }
+      options = next
       if wait > .zero { try await Task.sleep(for: wait) }
     }
   }

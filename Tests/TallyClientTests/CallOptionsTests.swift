@@ -1,5 +1,6 @@
-import TallyClient
 import Testing
+
+@testable import TallyClient
 
 /// `--timeout` as `CallOptions.timeout(seconds:)` reads it.
 @Suite struct CallOptionsTests {
@@ -13,6 +14,20 @@ import Testing
   @Test(arguments: [0, -1, 2_592_000.5, 1e21, .infinity, -.infinity, .nan])
   func timeoutsOutsideThatAreRefused(_ seconds: Double) {
     #expect(CallOptions.timeout(seconds: seconds) == nil)
+  }
+
+  /// A call sent again gets what is left of its timeout, and is not sent when its wait passes it.
+  @Test func anAttemptAfterAWaitGetsWhatIsLeftOfTheTimeoutOrNone() throws {
+    let now = ContinuousClock.now
+    let options = CallOptions(timeout: .seconds(1), requestID: "r")
+    let deadline = now + .milliseconds(500)
+    let next = try #require(options.forAttempt(after: .milliseconds(200), deadline: deadline, now: now))
+    #expect(next.timeout == .milliseconds(300))
+    #expect(next.requestID == "r")
+    #expect(options.forAttempt(after: .milliseconds(990), deadline: deadline, now: now) == nil)
+    #expect(options.forAttempt(after: .milliseconds(500), deadline: deadline, now: now) == nil, "none left at all")
+    let untimed = CallOptions()
+    #expect(untimed.forAttempt(after: .seconds(3600), deadline: nil, now: now)?.timeout == nil)
   }
 }
 
