@@ -61,7 +61,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   private var endingStreams: Set<UInt32> = []
   /// Calls waiting for a free stream under the server's max_concurrent_streams.
   private var queuedCalls: Deque<QueuedCall> = []
-  private var maxConcurrentStreams = 100
+  /// One until WELCOME says how many: a server set below the protocol's default of 100 would
+  /// refuse the rest of a burst sent before its WELCOME, and those calls would fail.
+  private var maxConcurrentStreams = 1
   private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
   private var goAwayLastStreamID: UInt32?
   /// Why the connection ended, for the calls still waiting.
@@ -85,6 +87,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   private let handshakeTimeout: Duration
   private var handshakeTimer: Scheduled<Void>?
+  private var goAwayCloseTimer: Scheduled<Void>?
 
   init(
     hello: Tally_V1_Hello,
@@ -152,6 +155,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     if !self.welcomed, frame.type == .message || frame.type == .status {
       return self.fail(ConnectionError(.protocolError, "\(frame.type) before WELCOME"))
     }
+    // A frame of an ended stream is a race with its end; one of a stream never opened is a fault.
+    if frame.type == .message || frame.type == .status, frame.streamID >= self.nextStreamID {
+      return self.fail(
+        ConnectionError(.protocolError, "\(frame.type) on stream \(frame.streamID), which was never opened"))
+    }
     switch frame.type {
     case .welcome:
       guard !self.welcomed else { return self.fail(ConnectionError(.protocolError, "a second WELCOME")) }
@@ -163,7 +171,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         self.maxFramePayload = Int(welcome.maxFramePayload)
         self.decoder.maxPayload = self.maxFramePayload
       }
-      if welcome.maxConcurrentStreams > 0 { self.maxConcurrentStreams = Int(welcome.maxConcurrentStreams) }
+      self.maxConcurrentStreams = welcome.maxConcurrentStreams > 0 ? Int(welcome.maxConcurrentStreams) : 100
       self.handshakeTimer?.cancel()
       self.welcome.succeed(welcome)
       self.startQueuedCalls()
@@ -246,9 +254,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     self.bytesRefused = true
     var buffer = context.channel.allocator.buffer(capacity: 64)
     buffer.writeFrame(.goAway, payload: (try? error.goAwayMessage(lastStreamID: 0).encodedBytes()) ?? [])
-    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
     self.closeReason = Self.rpcError(for: error, endpoint: self.endpoint)
-    context.close(promise: nil)
+    self.goAwayCloseTimer = context.close(after: context.writeAndFlush(self.wrapOutboundOut(buffer)))
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -283,6 +290,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     self.handshakeTimer?.cancel()
+    self.goAwayCloseTimer?.cancel()
     self.status.markUnusable()
     let lost = "the connection to \(self.endpoint) was lost" + self.endedBeforeWelcomeHint
     let reason = self.closeReason ?? RPCError(code: .unavailable, message: lost)
@@ -454,5 +462,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     let goAway = ConnectionError(.noError, "the client is closing").goAwayMessage(lastStreamID: 0)
     buffer.writeFrame(.goAway, payload: (try? goAway.encodedBytes()) ?? [])
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+    // The server refuses a CALL after this GOAWAY: the calls not yet sent end here.
+    let queued = self.queuedCalls
+    self.queuedCalls = []
+    let closing = RPCError(code: .unavailable, message: "the client closed its connection to \(self.endpoint)")
+    for call in queued {
+      call.deadline?.cancel()
+      call.responses.finish(throwing: closing)
+    }
   }
 }

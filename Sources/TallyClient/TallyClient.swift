@@ -140,8 +140,10 @@ public final class TallyClient: Sendable {
     try await self.connection().welcome.get()
   }
 
-  /// Says GOAWAY to the server and closes the connection.
-  public func close() async {
+  /// Says GOAWAY to the server, lets the calls in flight get their STATUS (the server closes the
+  /// connection after the last, PROTOCOL.md §7), and closes it after `drainLimit` in any case.
+  /// Calls not yet sent fail; a call made after `close` connects again.
+  public func close(drainLimit: Duration = .seconds(5)) async {
     let slot = self.slot.withLockedValue { slot in
       defer { slot = .idle }
       return slot
@@ -155,8 +157,15 @@ public final class TallyClient: Sendable {
       guard let open = try? await future.get() else { return }
       connection = open
     }
-    connection.channel.eventLoop.execute { connection.handler.value.goAway() }
-    try? await connection.channel.close()
+    let channel = connection.channel
+    let drained = channel.eventLoop.submit {
+      connection.handler.value.goAway()
+      return channel.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(min(drainLimit, CallOptions.maxTimeout))) {
+        channel.close(promise: nil)
+      }
+    }
+    try? await channel.closeFuture.get()
+    try? await drained.get().cancel()
   }
 
   // MARK: Plumbing

@@ -71,12 +71,21 @@ extension Principal {
   /// Checks a method's access rule and picks the tenant the call acts on.
   ///
   /// An operator key may name one tenant per call; a tenant key acts on its own tenant only.
+  /// A tenant id is a UUID (36 characters); the tenant methods check its form.
+  static let maxTenantIDLength = 64
+
   public func authorize(_ access: Access, requestedTenant: String) throws -> String? {
     if case .scopes(let allowed) = access, self.scopes.isDisjoint(with: allowed) {
       let names = allowed.map(\.rawValue).sorted().joined(separator: ", ")
       throw RPCError(code: .permissionDenied, message: "this method needs one of the scopes: \(names)")
     }
     if self.isOperator {
+      // Checked before the tenant's call rate keeps a bucket by this name: a name of megabytes
+      // per made-up tenant would otherwise hold a thousand of them in memory.
+      guard requestedTenant.utf8.count <= Self.maxTenantIDLength else {
+        throw RPCError.invalidArgument(
+          field: "tenant_id", "must be a tenant's id (a UUID), got \(requestedTenant.utf8.count) bytes")
+      }
       return requestedTenant.isEmpty ? nil : requestedTenant
     }
     guard requestedTenant.isEmpty || requestedTenant == self.tenantID else {

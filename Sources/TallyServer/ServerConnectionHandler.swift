@@ -208,24 +208,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.logger.debug("sending GOAWAY", metadata: ["error": "\(error)", "last_stream_id": "\(lastStreamID)"])
       let write = self.writeMessageFrame(.goAway, error.goAwayMessage(lastStreamID: lastStreamID), context: context)
       context.flush()
-      if close { self.close(after: write, context: context) }
+      if close { self.goAwayCloseTimer = context.close(after: write) }
     case .close:
       context.flush()  // answers waiting for `flushSoon` go out before the close
       context.close(promise: nil)
     }
   }
-
-  /// Closes once `write` is on the wire, so the peer reads the GOAWAY before the close, or after
-  /// `goAwayWriteTimeout` if the peer reads nothing and the write never gets there.
-  private func close(after write: EventLoopFuture<Void>, context: ChannelHandlerContext) {
-    write.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-    self.goAwayCloseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.goAwayWriteTimeout) {
-      context.close(promise: nil)
-    }
-  }
-
-  /// How long a GOAWAY that closes the connection may wait to be written.
-  static let goAwayWriteTimeout = TimeAmount.seconds(5)
 
   // MARK: HELLO and WELCOME
 

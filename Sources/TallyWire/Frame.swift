@@ -142,6 +142,9 @@ extension Frame {
     if self.type == .ping, self.payload.readableBytes != 8 {
       return ConnectionError(.protocolError, "PING carries 8 bytes, got \(self.payload.readableBytes)")
     }
+    if self.type == .cancel, self.payload.readableBytes != 0 {
+      return ConnectionError(.protocolError, "CANCEL carries nothing, got \(self.payload.readableBytes) bytes")
+    }
     return nil
   }
 }

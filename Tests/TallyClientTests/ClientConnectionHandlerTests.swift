@@ -113,6 +113,8 @@ import Testing
     ("WELCOME on a stream", Frame(type: .welcome, streamID: 3, payload: ByteBuffer())),
     ("a second WELCOME", Frame(type: .welcome, payload: ByteBuffer())),
     ("CALL from the server", Frame(type: .call, streamID: 2, payload: ByteBuffer())),
+    ("MESSAGE on a stream never opened", Frame(type: .message, streamID: 2, payload: ByteBuffer(string: "x"))),
+    ("STATUS on a stream never opened", Frame(type: .status, streamID: 7, payload: ByteBuffer())),
   ])
   func aServerBreakingTheFramingRulesGetsProtocolError(_ name: String, _ frame: Frame) throws {
     let (channel, handler) = try self.welcomedHandler()
@@ -128,6 +130,46 @@ import Testing
       return
     }
     #expect(error is RPCError, "\(name)")
+  }
+
+  /// A frame of a stream that has ended crossed its end (PROTOCOL.md §3): it is ignored.
+  @Test func framesOfAnEndedStreamAreIgnored() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let response = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.run()
+    try Self.send(try self.status(.notFound, streamID: 1), to: channel)
+    #expect(throws: RPCError.self) { try response.wait() }
+    try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "late")), to: channel)
+    try Self.send(try self.status(.ok, streamID: 1), to: channel)
+    #expect(channel.isActive)
+    var written: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    #expect(try Self.decode(written).map(\.type) == [.call, .message], "no GOAWAY")
+  }
+
+  /// Before WELCOME one call is sent and the rest wait: the server's max_concurrent_streams may
+  /// be below the protocol's default, and a call over it would be refused.
+  @Test func callsBeyondTheFirstWaitForWelcome() throws {
+    let channel = EmbeddedChannel()
+    let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
+    let handler = ClientConnectionHandler(
+      hello: Tally_V1_Hello(), endpoint: "test", welcome: welcome, handshakeTimeout: .seconds(60))
+    try channel.pipeline.syncOperations.addHandler(handler)
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    _ = try channel.readOutbound(as: ByteBuffer.self)
+    for _ in 0..<3 { _ = self.startUnary(handler, on: channel) }
+    channel.embeddedEventLoop.run()
+    var written: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    #expect(try Self.decode(written).map(\.streamID) == [1, 1], "only the first call before WELCOME")
+    var limits = Tally_V1_Welcome()
+    limits.maxConcurrentStreams = 2
+    try Self.send(
+      Frame(type: .welcome, payload: ByteBuffer(bytes: try limits.serializedBytes() as [UInt8])), to: channel)
+    channel.embeddedEventLoop.run()
+    written = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    #expect(try Self.decode(written).map(\.streamID) == [2, 2], "the second fills WELCOME's two streams")
   }
 
   @Test func aStatusBeforeWelcomeGetsProtocolError() throws {

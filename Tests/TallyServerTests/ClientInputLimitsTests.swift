@@ -130,6 +130,9 @@ import Testing
       request.surveyID = UUID().uuidString.lowercased()
       request.pageToken = Data("c1|seed|\(Int.max)".utf8).base64EncodedString()
       await expectViolation("page_token") { try await context.readerA.unary(SurveyMethods.listComments, request) }
+      // A seed longer than the server's (a UUID) would be hashed again for every comment.
+      request.pageToken = Data("c1|\(String(repeating: "s", count: 100_000))|0".utf8).base64EncodedString()
+      await expectViolation("page_token") { try await context.readerA.unary(SurveyMethods.listComments, request) }
     }
   }
 

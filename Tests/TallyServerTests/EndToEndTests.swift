@@ -186,6 +186,32 @@ import struct Foundation.Data
     }
   }
 
+  /// A burst of calls on a new connection, before its WELCOME, to a server allowing two streams:
+  /// the calls beyond the first wait for WELCOME, then for free streams, and none is refused.
+  /// (Slow calls: a ping ends within the read that carried it, so pings never fill two streams.)
+  @Test func aBurstBeforeWelcomeKeepsUnderTheServersStreams() async throws {
+    /// A key check of 300 ms: the calls are surely made before WELCOME.
+    struct SlowAuthenticator: Authenticator {
+      func authenticate(apiKey: String) async throws -> Principal {
+        try await Task.sleep(for: .milliseconds(300))
+        return try await TestKeys.authenticator.authenticate(apiKey: apiKey)
+      }
+    }
+    try await TestServer.with(limits: ServerLimits(maxConcurrentStreams: 2), authenticator: SlowAuthenticator()) {
+      server, _ in
+      let client = try server.client()
+      try await withThrowingTaskGroup(of: Tally_V1_PingResponse.self) { group in
+        for index in 0..<6 {
+          group.addTask { try await client.unary(slowEchoMethod, self.ping([UInt8(index)])) }
+        }
+        var answered = 0
+        for try await _ in group { answered += 1 }
+        #expect(answered == 6)
+      }
+      await client.close()
+    }
+  }
+
   /// A client stream whose requests fail part-way (a CSV line that cannot be read, say) is
   /// cancelled on the server: its place under max_concurrent_streams is freed, so more such
   /// failures than there are places leave the client able to call.
@@ -345,6 +371,12 @@ import struct Foundation.Data
         let answer = try await operatorClient.unary(whoAmIMethod, self.ping([]), options: CallOptions(tenantID: tenant))
         #expect(String(decoding: answer.payload, as: UTF8.self) == tenant)
       }
+      // A name far longer than a tenant id is refused before anything keeps it.
+      let refusal = await expectStatus(.invalidArgument) {
+        try await operatorClient.unary(
+          whoAmIMethod, self.ping([]), options: CallOptions(tenantID: String(repeating: "x", count: 4_096)))
+      }
+      #expect(refusal?.fieldViolations.map(\.field) == ["tenant_id"])
       // A tenant's key always acts on its own tenant, and may not name another.
       let reader = try server.client(apiKey: TestKeys.readerKey)
       let own = try await reader.unary(whoAmIMethod, self.ping([]))

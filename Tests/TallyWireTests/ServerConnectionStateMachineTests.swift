@@ -200,6 +200,14 @@ import Testing
     self.expectGoAway(machine.receivedFrame(Frame(type: .status, streamID: 1, payload: ByteBuffer())), .protocolError)
   }
 
+  /// CANCEL is empty (PROTOCOL.md's frame table), even for a stream that is open.
+  @Test func aCancelCarryingBytesIsAProtocolError() {
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    self.expectGoAway(
+      machine.receivedFrame(Frame(type: .cancel, streamID: 1, payload: ByteBuffer(bytes: [0]))), .protocolError)
+  }
+
   @Test func pingIsEchoedAndAcksAreIgnored() {
     var machine = self.active()
     let bytes = ByteBuffer(bytes: [1, 2, 3, 4, 5, 6, 7, 8])

@@ -173,8 +173,11 @@ enum CommentPageToken {
       throw RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
     }
     let parts = text.split(separator: "|")
-    // Bounded, so that adding a page to a made-up offset cannot overflow.
-    guard parts.count == 3, parts[0] == "c1", let offset = Int(parts[2]), (0...Int(Int32.max)).contains(offset) else {
+    // Bounded, so that adding a page to a made-up offset cannot overflow, and a made-up seed of
+    // megabytes is not hashed once per comment (the server's seeds are UUIDs).
+    guard parts.count == 3, parts[0] == "c1", parts[1].utf8.count <= 36, let offset = Int(parts[2]),
+      (0...Int(Int32.max)).contains(offset)
+    else {
       throw RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
     }
     return (String(parts[1]), offset)
