@@ -212,6 +212,18 @@ import struct Foundation.Data
     }
   }
 
+  /// `close()` says GOAWAY and lets the call in flight have its answer before the connection ends.
+  @Test func closingTheClientLetsTheCallsInFlightFinish() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      _ = try await client.welcome()
+      let call = Task { try await client.unary(slowEchoMethod, self.ping([7])) }
+      #expect(try await server.probe.waitFor(.seconds(30)) { $0.started == 1 }, "the call did not reach the server")
+      await client.close()
+      #expect(try await call.value.payload == Data([7]))
+    }
+  }
+
   /// A client stream whose requests fail part-way (a CSV line that cannot be read, say) is
   /// cancelled on the server: its place under max_concurrent_streams is freed, so more such
   /// failures than there are places leave the client able to call.
