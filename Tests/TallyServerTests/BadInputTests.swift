@@ -131,6 +131,20 @@ import Testing
     }
   }
 
+  /// More answers than a survey can have questions are refused before they wait for a batch (a
+  /// 4 MiB request of empty answers once waited there as two million of them).
+  @Test func aResponseWithMoreAnswersThanAnySurveyHasQuestionsIsRefused() async throws {
+    try await DataTestContext.with { context in
+      var request = Tally_V1_SubmitResponseRequest()
+      request.token = SurveyService.tokenPrefix + "unknown"
+      request.answers = Array(repeating: Tally_V1_Answer(), count: SurveyDefinition.maxQuestions + 1)
+      let error = await expectStatus(.invalidArgument) {
+        try await context.clientA.unary(SurveyMethods.submitResponse, request)
+      }
+      #expect(error?.fieldViolations.map(\.field) == ["answers"])
+    }
+  }
+
   @Test func anAccountAddedAndRemovedInOneCallIsRefused() async throws {
     try await DataTestContext.with { context in
       for id in ["a1", "a2"] {

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import TallyWire
 import Testing
 
 @testable import TallyCore
@@ -37,6 +38,38 @@ import Testing
     afterCommit.open()
     try await eventually { results.values.count == 3 }
     #expect(results.values[1] == 10)
+  }
+
+  /// A caller that gives up while its item waits (the call was cancelled, or its deadline passed)
+  /// takes it back: it is never stored, since the client was told the call ended.
+  @Test func anItemWhoseCallerGaveUpWhileItWaitedIsNeverStored() async throws {
+    let stored = NIOLockedValueBox<[Int]>([])
+    let release = Gate()
+    let committer = GroupCommitter<Int, Int>(maxInFlight: 1, maxBatch: 10) { _, batch, _ in
+      if batch == [1] { await release.wait() }
+      stored.withLockedValue { $0 += batch }
+      return batch.map { .success($0) }
+    }
+    let results = Results()
+    results.submit(1, to: committer)
+    try await eventually { committer.waiting(group: "t") == 0 && results.values.isEmpty }
+    let gaveUp = Task { try await committer.submit(2, group: "t") }
+    results.submit(3, to: committer)
+    try await eventually { committer.waiting(group: "t") == 2 }
+    gaveUp.cancel()
+    // Polled: a committer that kept 2 would hold it until the release, and the test would hang.
+    try await eventually { committer.waiting(group: "t") == 1 }
+    release.open()
+    await #expect(throws: RPCError.self) { try await gaveUp.value }
+    try await eventually { results.values.count == 2 }
+    #expect(stored.withLockedValue { $0 } == [1, 3])
+    // A caller cancelled before it submits enqueues nothing.
+    let early = Task {
+      withUnsafeCurrentTask { $0?.cancel() }
+      return try await committer.submit(4, group: "t")
+    }
+    await #expect(throws: RPCError.self) { try await early.value }
+    #expect(stored.withLockedValue { $0 } == [1, 3])
   }
 
   @Test func aBatchThatNeverSignalsCommitsWhenItsStoreReturns() async throws {

@@ -60,6 +60,15 @@ struct GroupCommitQueue<Item> {
     return next
   }
 
+  /// Takes back a waiting item whose caller gave up (the first that `matches`), so that no batch
+  /// stores it; nil when it is not waiting (a batch took it, or it was never enqueued).
+  mutating func withdraw(group key: String, where matches: (Item) -> Bool) -> Item? {
+    guard var group = self.groups[key], let index = group.waiting.firstIndex(where: matches) else { return nil }
+    let item = group.waiting.remove(at: index)
+    self.groups[key] = group
+    return item
+  }
+
   private func startNext(_ group: inout Group) -> [Item]? {
     guard !group.executing, group.inFlight < self.maxInFlight, !group.waiting.isEmpty,
       group.inFlight == 0 || group.waiting.count >= self.minBatchBesideCommit

@@ -17,7 +17,11 @@ final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
   private struct Waiting: Sendable {
     let input: Input
     let reply: CheckedContinuation<Output, any Error>
+    /// Its caller, to find it again when the caller gives up.
+    let ticket: Ticket
   }
+
+  private final class Ticket: Sendable {}
 
   private let queue: NIOLockedValueBox<GroupCommitQueue<Waiting>>
   private let store: Store
@@ -28,13 +32,31 @@ final class GroupCommitter<Input: Sendable, Output: Sendable>: Sendable {
     self.store = store
   }
 
-  /// Stores `input` with whatever else of `group` is waiting, and returns its own result.
+  /// Stores `input` with whatever else of `group` is waiting, and returns its own result. A caller
+  /// cancelled while its input waits (CANCEL, a deadline) takes it back: the client was told the
+  /// call ended, so it must not be stored behind its back. Once a batch has it, it is stored.
   func submit(_ input: Input, group: String) async throws -> Output {
-    try await withCheckedThrowingContinuation { reply in
-      let batch = self.queue.withLockedValue { $0.enqueue(Waiting(input: input, reply: reply), group: group) }
-      guard let batch else { return }
-      self.start(group, batch)
+    let ticket = Ticket()
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { reply in
+        // Checked under the lock that the cancellation handler takes: either the input is never
+        // enqueued, or the handler finds it waiting (or in a batch).
+        let enqueued = self.queue.withLockedValue { queue -> (batch: [Waiting]?, cancelled: Bool) in
+          guard !Task.isCancelled else { return (nil, true) }
+          return (queue.enqueue(Waiting(input: input, reply: reply, ticket: ticket), group: group), false)
+        }
+        if enqueued.cancelled { return reply.resume(throwing: Self.withdrawn) }
+        guard let batch = enqueued.batch else { return }
+        self.start(group, batch)
+      }
+    } onCancel: {
+      let withdrawn = self.queue.withLockedValue { $0.withdraw(group: group) { $0.ticket === ticket } }
+      withdrawn?.reply.resume(throwing: Self.withdrawn)
     }
+  }
+
+  private static var withdrawn: RPCError {
+    RPCError(code: .cancelled, message: "the call ended before it was stored")
   }
 
   /// Items of `group` waiting for a batch (for tests).

@@ -40,6 +40,12 @@ extension SurveyService {
   @Sendable func submitResponse(_ request: Tally_V1_SubmitResponseRequest, _ context: RequestContext) async throws
     -> Tally_V1_SubmitResponseResponse
   {
+    // More answers than any survey has questions is refused before it waits for a batch.
+    guard request.answers.count <= SurveyDefinition.maxQuestions else {
+      throw RPCError.invalidArgument(
+        field: "answers",
+        "must be at most \(SurveyDefinition.maxQuestions) (a survey's most questions), got \(request.answers.count)")
+    }
     let submission = AnswerBatch.Submission(
       hash: try Self.tokenHash(request.token), answers: request.answers, byOperator: context.principal.isOperator)
     return try await self.submissions.submit(submission, group: try TenantDatabase.tenant(of: context))

@@ -61,6 +61,9 @@ struct SurveyDefinition: Sendable {
     try SurveyQuestionsCache.shared.questions(fromJSON: text)
   }
 
+  /// The most questions a survey has, and so the most answers a response carries.
+  static let maxQuestions = 10
+
   /// Checks every field of `survey` and fills the defaults; throws every violation at once.
   init(validating survey: Tally_V1_Survey, prefix: String = "survey.") throws {
     var checker = FieldChecker(prefix: prefix)
@@ -69,8 +72,10 @@ struct SurveyDefinition: Sendable {
     let titleViolations = Validation.name(survey.title, field: prefix + "title")
     self.anonymous = self.kind == "nps" ? survey.anonymous : true
     var questions = survey.questions.isEmpty ? Self.defaultQuestions(kind: self.kind) : survey.questions
-    if questions.count > 10 { checker.add("questions", "must be 1 to 10 questions, got \(questions.count)") }
-    questions = Array(questions.prefix(10))
+    if questions.count > Self.maxQuestions {
+      checker.add("questions", "must be 1 to \(Self.maxQuestions) questions, got \(questions.count)")
+    }
+    questions = Array(questions.prefix(Self.maxQuestions))
     self.questions = Self.checkQuestions(questions, &checker)
     if self.kind == "nps" || self.kind == "enps" {
       let nps = self.questions.filter { $0.type == "nps" }.count
@@ -109,7 +114,7 @@ struct SurveyDefinition: Sendable {
   private static func checkQuestions(_ questions: [Tally_V1_Question], _ checker: inout FieldChecker)
     -> [SurveyQuestion]
   {
-    if questions.isEmpty { checker.add("questions", "must be 1 to 10 questions, got none") }
+    if questions.isEmpty { checker.add("questions", "must be 1 to \(Self.maxQuestions) questions, got none") }
     var seen = Set<String>()
     return questions.enumerated().map { index, question in
       let field = "questions[\(index)]."
