@@ -90,6 +90,7 @@ private enum DynamicJSON {
   static func encode(_ message: some Message) throws -> String {
     var options = JSONEncodingOptions()
     options.preserveProtoFieldNames = true
+    options.useDeterministicOrdering = true  // the same answer prints the same bytes
     do {
       return try message.jsonString(options: options)
     } catch {

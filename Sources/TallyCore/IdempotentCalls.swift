@@ -51,12 +51,14 @@ public struct IdempotentCalls: Sendable {
       }
     }
 
-    /// The claim's row; a tenant's names its tenant.
+    /// The claim's row, up to its ON CONFLICT target; a tenant's names its tenant.
     var insertClaim: String {
       switch self {
       case .tenant:
         "INSERT INTO call_results (tenant_id, call_id, method) VALUES (\(currentTenantSQL), decode($1, 'hex'), $2)"
-      case .operator: "INSERT INTO operator_call_results (call_id, method) VALUES (decode($1, 'hex'), $2)"
+          + " ON CONFLICT (tenant_id, call_id)"
+      case .operator:
+        "INSERT INTO operator_call_results (call_id, method) VALUES (decode($1, 'hex'), $2) ON CONFLICT (call_id)"
       }
     }
 
@@ -258,8 +260,11 @@ public struct IdempotentCalls: Sendable {
           OR (call_id = decode($1, 'hex') AND sealed_response IS NULL
             AND claimed_at < now() - interval '\(Self.abandoned)')
         """, [callID])
+      // A held claim is locked, not changed (an update that never applies still locks the row),
+      // so that a failed call's release cannot delete it between here and the SELECT: the SELECT
+      // would then find nothing, and the call would run without any claim.
       let claimed = try connection.query(
-        "\(insertClaim) ON CONFLICT DO NOTHING RETURNING true AS claimed", [callID, method])
+        "\(insertClaim) DO UPDATE SET method = EXCLUDED.method WHERE false RETURNING true AS claimed", [callID, method])
       guard claimed.rows.isEmpty else { return nil }
       return try connection.query(
         """

@@ -1,5 +1,6 @@
 public import Logging
 public import NIOCore
+public import TallyWire
 
 /// A call's request id: the client's, or the parts of one made up from its connection and stream,
 /// joined only when something reads it (a log line, an INTERNAL status), not for every call.
@@ -32,6 +33,9 @@ public final class RequestContext: Sendable {
   /// The connection's logger, without this call's metadata.
   public let connectionLogger: Logger
   public let allocator: ByteBufferAllocator
+  /// The largest response message the connection carries (its `max_frame_payload`): a write
+  /// whose answer would be larger is refused before it writes anything.
+  public let maxResponseBytes: Int
 
   public var requestID: String { self.requestIDParts.text }
 
@@ -54,7 +58,8 @@ public final class RequestContext: Sendable {
     metadata: [String: String] = [:],
     deadline: ContinuousClock.Instant? = nil,
     connectionLogger logger: Logger,
-    allocator: ByteBufferAllocator = ByteBufferAllocator()
+    allocator: ByteBufferAllocator = ByteBufferAllocator(),
+    maxResponseBytes: Int = Frame.defaultMaxPayload
   ) {
     self.principal = principal
     self.tenantID = tenantID
@@ -65,5 +70,6 @@ public final class RequestContext: Sendable {
     self.deadline = deadline
     self.connectionLogger = logger
     self.allocator = allocator
+    self.maxResponseBytes = maxResponseBytes
   }
 }

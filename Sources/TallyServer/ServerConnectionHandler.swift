@@ -336,7 +336,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       metadata: header.metadata,
       deadline: timeout.map { ContinuousClock.now + $0 },
       connectionLogger: self.logger,
-      allocator: context.channel.allocator
+      allocator: context.channel.allocator,
+      maxResponseBytes: self.dependencies.limits.maxFramePayload
     )
     // Opened when the read that carried its CALL began: one clock reading fewer per call.
     let call = ServerCall(

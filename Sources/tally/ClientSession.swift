@@ -54,13 +54,18 @@ extension ConnectionOptions {
   /// Prints the status, then each field violation on its own line. A message that only lists
   /// the violations (as `RPCError.invalidArgument` writes it) is not printed twice.
   static func report(_ error: RPCError) {
-    let listed = error.fieldViolations.map { "\($0.field): \($0.description)" }.joined(separator: "; ")
+    let listed = error.fieldViolations.map { "\($0.field): \($0.description)" }
+    // The message lists the first ten violations; with more, it goes on with "; and N more (…)",
+    // which is worth printing only when the server sent fewer violations than it found.
+    let listing = listed.prefix(10).joined(separator: "; ")
+    let messageListsThem = !listed.isEmpty && error.message.hasPrefix(listing)
     let count = error.fieldViolations.count
-    let message =
-      !listed.isEmpty && error.message == listed ? "\(count) bad field\(count == 1 ? "" : "s")" : error.message
+    let message = messageListsThem ? "\(count) bad field\(count == 1 ? "" : "s")" : error.message
     Output.printError("error: \(error.code): \(message)")
-    for violation in error.fieldViolations {
-      Output.printError("  \(violation.field): \(violation.description)")
+    for line in listed { Output.printError("  \(line)") }
+    let rest = error.message.dropFirst(listing.count).drop { $0 == ";" || $0 == " " }
+    if messageListsThem, !rest.isEmpty, !rest.contains("all in field_violations") {
+      Output.printError("  \(rest)")
     }
     if let retryAfter = error.retryAfter {
       Output.printError("  retry after \(Output.milliseconds(retryAfter))")

@@ -32,6 +32,9 @@ struct ConnectionOptions: ParsableArguments {
     if let endpoint, ClientConfiguration.parseEndpoint(endpoint) == nil {
       throw ValidationError("--endpoint must be host:port, got \"\(endpoint)\"")
     }
+    // An empty value (an unset shell variable, say) would silently mean "none" or a bad key.
+    if self.tenant?.isEmpty == true { throw ValidationError("--tenant is empty: name a tenant, or leave it out") }
+    if self.apiKey?.isEmpty == true { throw ValidationError("--api-key is empty: give a key, or leave it out") }
     if let timeout, CallOptions.timeout(seconds: timeout) == nil {
       throw ValidationError(
         "--timeout must be a number of seconds above 0 and at most \(CallOptions.maxTimeout.components.seconds) "

@@ -12,7 +12,9 @@ struct Keys: AsyncParsableCommand {
     discussion: """
       --tenant ID says whose keys, and is sent in the request (tenant_id), not as the call's tenant. \
       With an operator key and no --tenant the commands manage operator keys (create one with \
-      --scope operator). A tenant's admin key manages its own tenant's keys, --tenant or not.
+      --scope operator). A tenant's admin key manages its own tenant's keys, --tenant or not. \
+      Only the flag counts here: $TALLY_TENANT and a profile's tenant_id are not used, so that \
+      a shell set up for one tenant cannot make an operator key's keys that tenant's.
       """,
     subcommands: [Create.self, List.self, Revoke.self]
   )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftProtobuf
 import TallyClient
 import TallyProto
 import TallyWire
@@ -142,23 +143,25 @@ struct Kpis: AsyncParsableCommand {
 
   struct Settings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Show the tenant's KPI settings, or replace them with --json / --set.",
+      abstract: "Show the tenant's KPI settings, change some with --set, or replace them all with --json.",
       discussion: """
-        Unset fields take their defaults. Example: tally kpi settings --set decay_half_life_days=14 \
+        --set changes the named settings and keeps the others (the current settings are read, \
+        changed and written back); --json replaces every setting, and those it leaves out take \
+        their defaults. Example: tally kpi settings --set decay_half_life_days=14 \
         --set event_weights.web_visit=3
         """
     )
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The settings as protobuf JSON, or @FILE.") var json: String?
+    @Option(help: "All the settings as protobuf JSON, or @FILE; --set applies on top.") var json: String?
     @Option(help: "field=value (repeatable; map entries as event_weights.TYPE=N).") var set: [String] = []
 
     func run() async throws {
-      let settings: Tally_V1_KpiSettings
-      if self.json == nil, self.set.isEmpty {
-        settings = try await self.connection.unary(KpiMethods.getSettings, .init())
-      } else {
+      var settings = try await self.connection.unary(KpiMethods.getSettings, .init())
+      if self.json != nil || !self.set.isEmpty {
+        // Without --json, the current settings are the base the --set assignments change.
+        let base = try self.json ?? String(decoding: settings.jsonUTF8Data(options: Output.protoJSON), as: UTF8.self)
         var request = Tally_V1_UpdateKpiSettingsRequest()
-        request.settings = try DataCommands<AccountEntity>.message(json: self.json, sets: self.set)
+        request.settings = try DataCommands<AccountEntity>.message(json: base, sets: self.set)
         settings = try await self.connection.unary(KpiMethods.updateSettings, request)
       }
       guard self.connection.output != .json else { return try Output.printMessages([settings]) }
@@ -166,7 +169,7 @@ struct Kpis: AsyncParsableCommand {
         ["decay_half_life_days", "\(settings.decayHalfLifeDays)"], ["mqa_threshold", "\(settings.mqaThreshold)"],
         ["influence_lookback_days", "\(settings.influenceLookbackDays)"],
         ["gross_margin_percent", "\(settings.grossMarginPercent)"], ["min_contacts", "\(settings.minContacts)"],
-        ["currency", settings.currency],
+        ["currency", settings.currency], ["engaged_threshold", "\(settings.engagedThreshold)"],
       ]
       rows += settings.eventWeights.sorted { $0.key < $1.key }.map { ["event_weights.\($0.key)", "\($0.value)"] }
       rows += settings.tierMultipliers.sorted { $0.key < $1.key }.map { ["tier_multipliers.\($0.key)", "\($0.value)"] }

@@ -69,10 +69,12 @@ extension Output {
     print(try M.jsonString(from: messages, options: Self.protoJSON))
   }
 
-  /// Protobuf JSON with the `.proto` field names (snake_case), like the rest of the output.
+  /// Protobuf JSON with the `.proto` field names (snake_case), like the rest of the output, and
+  /// map entries in key order, so that two runs over the same data print the same bytes.
   static var protoJSON: JSONEncodingOptions {
     var options = JSONEncodingOptions()
     options.preserveProtoFieldNames = true
+    options.useDeterministicOrdering = true
     return options
   }
 

@@ -104,6 +104,27 @@ import Testing
     }
   }
 
+  /// Invitations whose answer (each token with its segment) would not fit in one frame are not
+  /// issued at all: stored, the tokens nobody got would count in the round for ever.
+  @Test func invitationsWhoseAnswerWouldPassTheFrameLimitAreNotIssued() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      var issue = Tally_V1_IssueInvitationsRequest()
+      issue.roundID = round.id
+      issue.count = 10_000
+      let wide = String(repeating: "é", count: 100)  // 200 bytes, within the 100 characters allowed
+      (issue.segment.department, issue.segment.team, issue.segment.location) = (wide, wide, wide)
+      await expectViolation("count") { try await context.clientA.unary(SurveyMethods.issueInvitations, issue) }
+      var list = Tally_V1_ListRoundsRequest()
+      list.surveyID = survey.id
+      let rounds = try await context.readerA.unary(SurveyMethods.listRounds, list).rounds
+      #expect(rounds.map(\.invitations) == [0])
+      issue.count = 1_000
+      #expect(try await context.clientA.unary(SurveyMethods.issueInvitations, issue).invitations.count == 1_000)
+    }
+  }
+
   @Test func roundAndInvitationTimesBeyondTheirRangeNameTheirField() async throws {
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))

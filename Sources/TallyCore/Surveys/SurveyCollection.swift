@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SwiftProtobuf
 import TallyProto
 import TallyStore
 import TallyWire
@@ -22,6 +23,22 @@ extension SurveyService {
     if let expiresAt, expiresAt <= now { checker.add("expires_at", "must be in the future") }
     let (roundID, invitees) = (try checker.checked(collectedRoundID), try checker.checked(collectedInvitees))
     let tokens = invitees.map { _ in Self.newToken() }
+    var response = Tally_V1_IssueInvitationsResponse()
+    response.invitations = zip(invitees, tokens).map { invitee, token in
+      var invitation = Tally_V1_Invitation()
+      invitation.token = token
+      invitation.contactID = invitee.contactID
+      invitation.segment = invitee.segment
+      return invitation
+    }
+    // Stored, invitations whose tokens could not be sent would count in the round for ever.
+    let responseBytes = (try response.serializedBytes() as [UInt8]).count
+    guard responseBytes <= context.maxResponseBytes else {
+      throw RPCError.invalidArgument(
+        field: request.invitees.isEmpty ? "count" : "invitees",
+        "the answer with \(tokens.count) tokens would take \(responseBytes) bytes, above the connection's "
+          + "max_frame_payload of \(context.maxResponseBytes): issue them in smaller calls")
+    }
     try await self.database.transaction(context) { connection in
       let survey = try Self.lock(try self.round(roundID, connection).surveyID, connection)
       // Read again under the survey's lock: a CloseRound that held it has committed, and a round it
@@ -56,14 +73,6 @@ extension SurveyService {
           PostgresArray.literal(invitees.map(\.segment.location)),
           PostgresArray.literal(invitees.map { accounts[$0.contactID].map { String($0.tier) } ?? "" }), expiresAt,
         ])
-    }
-    var response = Tally_V1_IssueInvitationsResponse()
-    response.invitations = zip(invitees, tokens).map { invitee, token in
-      var invitation = Tally_V1_Invitation()
-      invitation.token = token
-      invitation.contactID = invitee.contactID
-      invitation.segment = invitee.segment
-      return invitation
     }
     return response
   }
