@@ -25,10 +25,13 @@ public struct APIKey: Sendable, Hashable {
     self.secret = secret
   }
 
-  /// Parses `tly_<key id>_<secret>`: the key id is lower-case letters and digits, the secret is non-empty.
+  /// Parses `tly_<key id>_<secret>`: the key id is 1 to 64 lower-case letters and digits, the
+  /// secret 1 to 256 bytes. Issued keys have 16 and 64; the bounds keep a made-up key of
+  /// megabytes out of the database query that looks it up.
   public init?(parsing text: String) {
     let parts = text.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
-    guard parts.count == 3, parts[0] == "tly", !parts[1].isEmpty, !parts[2].isEmpty,
+    guard parts.count == 3, parts[0] == "tly", (1...64).contains(parts[1].utf8.count),
+      (1...256).contains(parts[2].utf8.count),
       parts[1].utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) })
     else { return nil }
     self.keyID = String(parts[1])

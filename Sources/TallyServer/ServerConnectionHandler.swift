@@ -91,7 +91,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.handshakeSource = handshakeSource
     self.machine = ServerConnectionStateMachine(maxConcurrentStreams: dependencies.limits.maxConcurrentStreams)
     self.decoder = NIOSingleStepByteToMessageProcessor(
-      FrameDecoder(maxPayload: dependencies.limits.maxFramePayload, expectsMagic: true))
+      FrameDecoder(
+        maxPayload: dependencies.limits.maxFramePayload, maxFirstPayload: Frame.maxHelloPayload, expectsMagic: true))
     self.logger = dependencies.logger
   }
 
@@ -219,7 +220,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func authenticate(_ hello: Tally_V1_Hello, context: ChannelHandlerContext) {
     self.authenticating = true
-    self.logger[metadataKey: "client"] = "\(hello.clientName)"
+    // On every log line of the connection: a client's name of any length is cut.
+    self.logger[metadataKey: "client"] = "\(hello.clientName.prefix(128))"
     let authenticator = self.dependencies.authenticator
     let apiKey = hello.apiKey
     let eventLoop = context.eventLoop

@@ -45,6 +45,8 @@ public struct Frame: Sendable, Hashable {
   public static let headerLength = 10
   /// Protocol version 1's default payload limit (4 MiB), announced in WELCOME.
   public static let defaultMaxPayload = 4 * 1024 * 1024
+  /// The largest HELLO a server reads: an API key and a client name need a few hundred bytes.
+  public static let maxHelloPayload = 64 * 1024
 
   public var type: FrameType
   public var flags: FrameFlags

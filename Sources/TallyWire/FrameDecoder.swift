@@ -10,9 +10,13 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
   private var awaitingMagic: Bool
   /// The largest payload accepted; a larger length is FRAME_TOO_LARGE.
   public var maxPayload: Int
+  /// A lower limit for the first frame alone (a server's HELLO: a key and a client name), so that
+  /// a peer nobody has authenticated cannot make the server buffer megabytes; nil for none.
+  private var maxFirstPayload: Int?
 
-  public init(maxPayload: Int = Frame.defaultMaxPayload, expectsMagic: Bool) {
+  public init(maxPayload: Int = Frame.defaultMaxPayload, maxFirstPayload: Int? = nil, expectsMagic: Bool) {
     self.maxPayload = maxPayload
+    self.maxFirstPayload = maxFirstPayload
     self.awaitingMagic = expectsMagic
   }
 
@@ -29,6 +33,9 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     let flags = FrameFlags(rawValue: buffer.getInteger(at: start + 5, as: UInt8.self)!)
     let streamID = buffer.getInteger(at: start + 6, as: UInt32.self)!
 
+    if let first = self.maxFirstPayload, length > first {
+      throw ConnectionError(.frameTooLarge, "the first frame's length \(length) is above its maximum of \(first) bytes")
+    }
     if length > self.maxPayload {
       throw ConnectionError(
         .frameTooLarge,
@@ -40,6 +47,7 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     }
     guard buffer.readableBytes >= Frame.headerLength + length else { return nil }
     buffer.moveReaderIndex(forwardBy: Frame.headerLength)
+    self.maxFirstPayload = nil
     let payload = buffer.readSlice(length: length)!
     return Frame(type: type, flags: flags, streamID: streamID, payload: payload)
   }

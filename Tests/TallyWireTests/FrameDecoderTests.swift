@@ -67,6 +67,22 @@ import Testing
     }
   }
 
+  /// The first frame (a server's HELLO) has its own lower limit, checked from its header; the
+  /// frames after it have the connection's.
+  @Test func theFirstFrameHasItsOwnLimit() throws {
+    let big = Frame(type: .message, streamID: 1, payload: ByteBuffer(repeating: 1, count: 17))
+    var refusing = FrameDecoder(maxPayload: 1024, maxFirstPayload: 16, expectsMagic: false)
+    var header = self.buffer([big]).getSlice(at: 0, length: Frame.headerLength)!
+    #expect(throws: ConnectionError(.frameTooLarge, "the first frame's length 17 is above its maximum of 16 bytes")) {
+      try refusing.decode(buffer: &header)
+    }
+    var decoder = FrameDecoder(maxPayload: 1024, maxFirstPayload: 16, expectsMagic: false)
+    let small = Frame(type: .hello, payload: ByteBuffer(repeating: 2, count: 16))
+    var input = self.buffer([small, big])
+    #expect(try decoder.decode(buffer: &input)?.payload.readableBytes == 16)
+    #expect(try decoder.decode(buffer: &input)?.payload.readableBytes == 17)
+  }
+
   @Test func acceptsPayloadOfExactlyTheLimit() throws {
     var decoder = FrameDecoder(maxPayload: 16, expectsMagic: false)
     var input = self.buffer([Frame(type: .message, streamID: 1, payload: ByteBuffer(repeating: 1, count: 16))])
