@@ -1,6 +1,7 @@
 import DequeModule
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 import SwiftProtobuf
 import TallyProto
 import TallyWire
@@ -263,9 +264,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       self.bytesRefused = true
       self.fail(error)
     } else {
+      // The hint is for a connection closed under it, not for a TLS handshake that failed.
+      let closedUnderIt = ConnectionFailure.closedByThePeer(error)
       self.closeReason = RPCError(
         code: .unavailable,
-        message: "the connection to \(self.endpoint) failed: \(error)" + self.endedBeforeWelcomeHint,
+        message:
+          "the connection to \(self.endpoint) failed: \(ConnectionFailure.describe(error, endpoint: self.endpoint))"
+          + (closedUnderIt ? self.endedBeforeWelcomeHint : ""),
         cause: error
       )
       context.close(promise: nil)
@@ -330,7 +335,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     guard let context = self.context, self.status.isUsable, self.nextStreamID < UInt32.max else {
       self.status.markUnusable()
       if let finalRefusal = self.finalRefusal { return call.responses.finish(throwing: finalRefusal) }
-      let reason = RPCError(code: .unavailable, message: "the connection to \(self.endpoint) is closing")
+      // A connection that failed (its TLS handshake, say) before this call came says why.
+      let reason =
+        self.closeReason ?? RPCError(code: .unavailable, message: "the connection to \(self.endpoint) is closing")
       return call.responses.finish(throwing: RefusedBeforeStart(reason: reason))
     }
     var call = call

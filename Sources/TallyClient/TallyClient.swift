@@ -337,7 +337,8 @@ public final class TallyClient: Sendable {
       throw error as? RPCError
         ?? RPCError(
           code: .unavailable,
-          message: "could not connect to \(self.endpoint): \(Self.explain(error))",
+          message:
+            "could not connect to \(self.endpoint): \(ConnectionFailure.describe(error, endpoint: self.endpoint))",
           retryAfter: .seconds(1),
           cause: error
         )
@@ -416,17 +417,6 @@ public final class TallyClient: Sendable {
       .connect(host: self.configuration.host, port: self.configuration.port)
     connected.whenFailure { ready.fail($0) }
     return connected.flatMap { _ in ready.futureResult }
-  }
-
-  /// The reason in a connection error, without NIO's type names.
-  private static func explain(_ error: any Error) -> String {
-    if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
-      if let io = first.error as? IOError { return "\(first.target): \(io.description)" }
-      return "\(first.target): \(first.error)"
-    }
-    if let error = error as? IOError { return error.description }
-    if error is ChannelError { return "the connection was refused or timed out (\(error))" }
-    return "\(error)"
   }
 
   private static func isIPAddress(_ host: String) -> Bool {

@@ -67,7 +67,8 @@ extension ConnectionOptions {
     if messageListsThem, !rest.isEmpty, !rest.contains("all in field_violations") {
       Output.printError("  \(rest)")
     }
-    if let retryAfter = error.retryAfter {
+    // When to try again matters for a busy server or a call still running, not a lost connection.
+    if let retryAfter = error.retryAfter, error.code == .resourceExhausted || error.code == .aborted {
       Output.printError("  retry after \(Output.milliseconds(retryAfter))")
     }
   }

@@ -44,3 +44,14 @@ import Testing
     #expect(drawn >= .milliseconds(25) && drawn <= .milliseconds(50))
   }
 }
+
+/// BoringSSL's reason, read out of its error text.
+@Suite struct ConnectionFailureTests {
+  @Test func theReasonIsTheWordAfterTheLibraryName() {
+    let text =
+      "sslError([Error: 268435581 error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at /x/handshake.cc:393])"
+    #expect(ConnectionFailure.tlsReason(text) == "CERTIFICATE_VERIFY_FAILED")
+    #expect(ConnectionFailure.tlsReason("sslError([])") == nil)
+    #expect(ConnectionFailure.tlsReason("OPENSSL_internal: at") == nil)
+  }
+}

@@ -65,8 +65,40 @@ import Testing
     let error = await #expect(throws: RPCError.self) {
       try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
     }
-    #expect(error?.code == .unavailable && error?.message.contains("could not connect") == true)
+    #expect(error?.code == .unavailable && error?.message.contains("could not connect") == true, "\(String(reflecting: error))")
+    #expect(error?.message.contains("connection refused: nothing listens on 127.0.0.1:\(port)") == true)
+    #expect(error?.message.contains("errno") == false, "\(String(describing: error))")
     #expect(ContinuousClock.now - started >= .milliseconds(300), "three attempts, two back-offs")
     await client.close()
+  }
+
+  /// What answers the port is not TLS (here: a line of HTTP): the message says so, in words.
+  @Test func aServerThatDoesNotSpeakTLSIsNamedSo() async throws {
+    let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(HTTPRefusal()) }
+      }
+      .bind(host: "127.0.0.1", port: 0).get()
+    let port = try #require(listener.localAddress?.port)
+    let client = try TallyClient(
+      configuration: ClientConfiguration(
+        host: "127.0.0.1", port: port, apiKey: "tly_unused_x", connectTimeout: .seconds(3), maxAttempts: 1))
+    let error = await #expect(throws: RPCError.self) {
+      try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+    }
+    #expect(error?.message.contains("does not speak TLS") == true, "\(String(reflecting: error))")
+    #expect(error?.message.contains("max_handshakes_per_address") == false)
+    await client.close()
+    try await listener.close()
+  }
+}
+
+/// Answers whatever arrives with a line of HTTP, as a web server on the wrong port would.
+private final class HTTPRefusal: ChannelInboundHandler {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 400 Bad Request\r\n\r\n")), promise: nil)
   }
 }

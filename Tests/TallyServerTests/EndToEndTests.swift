@@ -401,6 +401,20 @@ import struct Foundation.Data
     }
   }
 
+  /// A client that does not trust the server's CA is told so in words, not in BoringSSL's.
+  @Test func anUntrustedCertificateIsNamedInWords() async throws {
+    try await TestServer.with { server, _ in
+      var configuration = server.clientConfiguration()
+      configuration.security = .tls(caCertificatePath: nil, serverHostname: nil)  // the system's CAs
+      configuration.maxAttempts = 1
+      let client = try TallyClient(configuration: configuration)
+      let error = await expectStatus(.unavailable) { try await client.unary(SystemMethods.ping, self.ping([])) }
+      #expect(error?.message.contains("not signed by a CA this client trusts") == true, "\(String(describing: error))")
+      #expect(error?.message.contains("OPENSSL_internal") == false)
+      await client.close()
+    }
+  }
+
   @Test(arguments: ["tly_operator_wrong", "tly_nobody_s3cret", "not-a-key", ""])
   func badKeysAreUnauthenticated(_ key: String) async throws {
     try await TestServer.with { server, _ in
