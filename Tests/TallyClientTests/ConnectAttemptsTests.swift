@@ -65,7 +65,9 @@ import Testing
     let error = await #expect(throws: RPCError.self) {
       try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
     }
-    #expect(error?.code == .unavailable && error?.message.contains("could not connect") == true, "\(String(reflecting: error))")
+    #expect(
+      error?.code == .unavailable && error?.message.contains("could not connect") == true,
+      "\(String(reflecting: error))")
     #expect(error?.message.contains("connection refused: nothing listens on 127.0.0.1:\(port)") == true)
     #expect(error?.message.contains("errno") == false, "\(String(describing: error))")
     #expect(ContinuousClock.now - started >= .milliseconds(300), "three attempts, two back-offs")
