@@ -180,6 +180,25 @@ import Testing
     }
   }
 
+  /// An import refused at its second message says that its first was stored.
+  @Test func aFailedImportSaysItsFirstMessageWasStored() async throws {
+    try await DataTestContext.with { context in
+      var good = Tally_V1_ImportAccountsRequest()
+      good.accounts = [Fixture.account("a1")]
+      var twice = Tally_V1_ImportAccountsRequest()
+      twice.accounts = [Fixture.account("a2"), Fixture.account("a2")]
+      let messages = [good, twice]
+      let error = await expectStatus(.invalidArgument) {
+        try await context.clientA.clientStreaming(AccountMethods.importAccounts) { writer in
+          for message in messages { try await writer.send(message) }
+        }
+      }
+      #expect(error?.message.contains("this stream's first message (0) was stored before it") == true)
+      let stored = try await context.readerA.unary(AccountMethods.listAccounts, Tally_V1_ListAccountsRequest())
+      #expect(stored.accounts.map(\.id) == ["a1"])
+    }
+  }
+
   @Test func anImportMessageNamingAnIDTwiceIsRefusedWhole() async throws {
     try await DataTestContext.with { context in
       func importing(_ request: Tally_V1_ImportAccountsRequest) async throws -> Tally_V1_ImportAccountsResponse {

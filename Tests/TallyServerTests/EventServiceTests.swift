@@ -135,4 +135,25 @@ import Testing
       #expect(full.accepted == 10_000)
     }
   }
+
+  /// A stream that fails after some of its messages were stored says how many: the client then
+  /// knows where to start again (each message is its own transaction).
+  @Test func aFailedStreamSaysWhichOfItsMessagesWereStored() async throws {
+    try await DataTestContext.with { context in
+      let first = [Fixture.event("kept-1")]
+      let second = [Fixture.event("kept-2")]
+      let tooBig = (0..<10_001).map { Fixture.event("big-\($0)") }
+      let error = await expectStatus(.invalidArgument) {
+        try await self.record(context.clientA, [first, second, tooBig])
+      }
+      #expect(error?.message.contains("in message 2") == true)
+      #expect(
+        error?.message.contains("this stream's first 2 messages (0 to 1) were stored before it") == true,
+        "\(String(describing: error))")
+      let stored = try await self.list(context.readerA)
+      #expect(stored.map(\.key).sorted() == ["kept-1", "kept-2"])
+      let alone = await expectStatus(.invalidArgument) { try await self.record(context.clientA, [tooBig]) }
+      #expect(alone?.message.contains("stored before it") == false, "nothing was stored: nothing to say")
+    }
+  }
 }

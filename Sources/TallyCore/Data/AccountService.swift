@@ -167,6 +167,19 @@ public struct AccountService: Sendable {
   {
     var response = Tally_V1_ImportAccountsResponse()
     var batch: UInt32 = 0
+    do {
+      try await self.importMessages(requests, into: &response, batch: &batch, context)
+    } catch let error as RPCError {
+      throw error.endingStream(afterStoring: batch)
+    }
+    return response
+  }
+
+  /// Stores each message of an import in its own transaction, counting them in `batch`.
+  private func importMessages(
+    _ requests: RequestStream<Tally_V1_ImportAccountsRequest>, into response: inout Tally_V1_ImportAccountsResponse,
+    batch: inout UInt32, _ context: RequestContext
+  ) async throws {
     for try await request in requests {
       try Self.checkImportMessage(request, batch)
       var rejections: [Tally_V1_RejectedItem] = []
@@ -218,7 +231,6 @@ public struct AccountService: Sendable {
       response.rejections += rejections.prefix(max(0, Self.maxListedRejections - response.rejections.count))
       batch += 1
     }
-    return response
   }
 
   /// A message over the limits, or naming an id twice, ends the import: of two rows with one id

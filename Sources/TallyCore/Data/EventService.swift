@@ -31,21 +31,23 @@ public struct EventService: Sendable {
     async throws -> Tally_V1_RecordEventsResponse
   {
     var response = Tally_V1_RecordEventsResponse()
-    for try await request in requests {
-      guard request.events.count <= Self.maxBatch else {
-        throw RPCError.invalidArgument(
-          field: "events",
-          "at most \(Self.maxBatch) events per message, got \(request.events.count) in message \(response.batches)"
-            + "; the messages before it are stored"
-        )
+    do {
+      for try await request in requests {
+        guard request.events.count <= Self.maxBatch else {
+          throw RPCError.invalidArgument(
+            field: "events",
+            "at most \(Self.maxBatch) events per message, got \(request.events.count) in message \(response.batches)")
+        }
+        let outcome = try await self.record(request.events, batch: response.batches, context)
+        self.counters.count(outcome)
+        response.accepted += UInt64(outcome.accepted)
+        response.duplicates += UInt64(outcome.duplicates)
+        response.rejected += UInt64(outcome.rejections.count)
+        response.rejections += outcome.rejections.prefix(max(0, Self.maxListedRejections - response.rejections.count))
+        response.batches += 1
       }
-      let outcome = try await self.record(request.events, batch: response.batches, context)
-      self.counters.count(outcome)
-      response.accepted += UInt64(outcome.accepted)
-      response.duplicates += UInt64(outcome.duplicates)
-      response.rejected += UInt64(outcome.rejections.count)
-      response.rejections += outcome.rejections.prefix(max(0, Self.maxListedRejections - response.rejections.count))
-      response.batches += 1
+    } catch let error as RPCError {
+      throw error.endingStream(afterStoring: response.batches)
     }
     return response
   }
