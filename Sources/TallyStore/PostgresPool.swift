@@ -18,15 +18,20 @@ public final class PostgresPool: Sendable {
     public var reconnectBackoff: Duration
     /// Sees every statement the pool's connections run; nil in the server.
     public var statementObserver: PostgresStatement.Observer?
+    /// The longest any one statement runs (PostgreSQL's `statement_timeout`, set on each
+    /// connection), whatever its call's own timeout: a call without one cannot hold a connection,
+    /// which every tenant shares, for ever. nil for no limit.
+    public var statementTimeout: Duration?
 
     public init(
       conninfo: String, size: Int? = nil, reconnectBackoff: Duration = .milliseconds(250),
-      statementObserver: PostgresStatement.Observer? = nil
+      statementObserver: PostgresStatement.Observer? = nil, statementTimeout: Duration? = .seconds(300)
     ) {
       self.conninfo = conninfo
       self.size = max(1, size ?? 2 * ProcessInfo.processInfo.activeProcessorCount)
       self.reconnectBackoff = reconnectBackoff
       self.statementObserver = statementObserver
+      self.statementTimeout = statementTimeout
     }
   }
 
@@ -344,6 +349,11 @@ private final class Worker: @unchecked Sendable {
       } else {
         self.connection = try PostgresConnection(
           conninfo: self.configuration.conninfo, observer: self.configuration.statementObserver)
+      }
+      if let timeout = self.configuration.statementTimeout {
+        // Whole milliseconds, at least 1 (0 would mean none), at most PostgreSQL's maximum.
+        let milliseconds = min(max(timeout / .milliseconds(1), 1), Double(Int32.max))
+        try self.connection?.execute("SET statement_timeout = \(Int(milliseconds))")
       }
       self.backoff = self.configuration.reconnectBackoff
       return self.connection

@@ -24,6 +24,25 @@ import Testing
     #expect(try row.decode(Bool.self, "flag") == true)
   }
 
+  /// A statement past the pool's statement_timeout ends with DEADLINE_EXCEEDED, whatever its
+  /// call's own timeout, and its connection serves the next call.
+  @Test func aStatementPastTheStatementTimeoutEnds() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 1, statementTimeout: .milliseconds(200))
+    defer { pool.close() }
+    let started = ContinuousClock.now
+    await #expect {
+      try await pool.withTransaction(tenant: nil) { connection in _ = try connection.query("SELECT pg_sleep(10)") }
+    } throws: { error in
+      (error as? RPCError)?.code == .deadlineExceeded
+    }
+    #expect(ContinuousClock.now - started < .seconds(8), "the statement ran to its end")
+    let one = try await pool.withConnection { connection in
+      try connection.query("SELECT 1 AS one").rows[0].require(Int.self, "one")
+    }
+    #expect(one == 1)
+  }
+
   @Test func twoHundredConcurrentCallsOnEightConnections() async throws {
     let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool(size: 8)

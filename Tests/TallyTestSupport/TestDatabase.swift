@@ -104,10 +104,11 @@ public struct TestDatabase: Sendable {
     throw TestDatabaseError(description: "no statement with \(text) started in time")
   }
 
-  public func pool(size: Int = 4) -> PostgresPool {
+  public func pool(size: Int = 4, statementTimeout: Duration? = .seconds(300)) -> PostgresPool {
     var logger = Logger(label: "tally-test-store")
     logger.logLevel = .critical
-    return PostgresPool(configuration: .init(conninfo: self.appURL, size: size), logger: logger)
+    return PostgresPool(
+      configuration: .init(conninfo: self.appURL, size: size, statementTimeout: statementTimeout), logger: logger)
   }
 }
 
