@@ -120,7 +120,7 @@ func serve(
     SurveyService(pool: pool, sealingKeys: sealingKeys).register(into: &router)
     KpiService(pool: pool).register(into: &router)
     router.replayRepeatedWrites(IdempotentCalls(pool: pool))
-    services.append(.init(service: PartitionMaintenance(pool: pool, logger: logger)))
+    services.append(.init(service: DatabaseMaintenance(pool: pool, logger: logger)))
     let unopenedRounds = registry.makeGauge(
       descriptor: .tally(
         "sealed_rounds_unopened",

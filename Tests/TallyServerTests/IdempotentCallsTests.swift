@@ -81,6 +81,35 @@ import Testing
     }
   }
 
+  /// The hourly maintenance removes every tenant's and the operator's results past 24 hours, and
+  /// only those: a tenant that stopped sending keys would otherwise keep its last day's for ever.
+  @Test func expiredResultsArePurgedForEveryTenantAndTheOperator() async throws {
+    try await DataTestContext.with { context in
+      let claim =
+        "INSERT INTO call_results (tenant_id, call_id, method, claimed_at) VALUES ($1::uuid, sha256($2::bytea), 'm', now() - $3::interval)"
+      for (tenant, age) in [
+        (context.tenantA, "25 hours"), (context.tenantB, "25 hours"), (context.tenantA, "23 hours"),
+      ] {
+        try await context.pool.withTransaction(tenant: tenant) { connection in
+          _ = try connection.query(claim, [tenant, "\(tenant)\(age)", age])
+        }
+      }
+      try await context.pool.withTransaction(scope: .operator) { connection in
+        _ = try connection.query(
+          "INSERT INTO operator_call_results (call_id, method, claimed_at) VALUES (sha256('op'::bytea), 'm', now() - interval '2 days')"
+        )
+      }
+      let purged = try await context.pool.withTransaction(tenant: nil) { connection in
+        try connection.query("SELECT purge_expired_call_results() AS count").rows[0].require(Int64.self, "count")
+      }
+      #expect(purged == 3)
+      let left = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
+      }
+      #expect(left == 1, "the result of 23 hours stays")
+    }
+  }
+
   /// A call cut off by its deadline wrote nothing, and its key is free at once: the client's
   /// retry runs, rather than being told for 15 minutes that the first call still runs.
   @Test func aCallPastItsDeadlineFreesItsKeyForTheRetry() async throws {
