@@ -21,6 +21,10 @@ public struct ServerLimits: Sendable, Hashable {
   /// Connections from one IPv4 address or IPv6 /64 that have not had their HELLO accepted yet (0: not
   /// limited); the next is closed at once, before TLS: one source cannot tie up the server with handshakes.
   public var maxHandshakesPerAddress: Int
+  /// How long a connection may stay unwritable (its peer reads none of the answers) before the
+  /// server closes it: a client that never reads cannot keep its queued answers, or a server
+  /// stream waiting to write, in memory for ever.
+  public var writeStallTimeout: Duration
 
   public init(
     maxFramePayload: Int = Frame.defaultMaxPayload,
@@ -31,7 +35,8 @@ public struct ServerLimits: Sendable, Hashable {
     tenantCallsPerSecond: Int = 10_000,
     tenantCallBurst: Int = 20_000,
     maxConnectionsPerKey: Int = 1_000,
-    maxHandshakesPerAddress: Int = 128
+    maxHandshakesPerAddress: Int = 128,
+    writeStallTimeout: Duration = .seconds(60)
   ) {
     self.maxFramePayload = maxFramePayload
     self.maxConcurrentStreams = maxConcurrentStreams
@@ -42,6 +47,7 @@ public struct ServerLimits: Sendable, Hashable {
     self.tenantCallBurst = tenantCallBurst
     self.maxConnectionsPerKey = maxConnectionsPerKey
     self.maxHandshakesPerAddress = maxHandshakesPerAddress
+    self.writeStallTimeout = writeStallTimeout
   }
 }
 

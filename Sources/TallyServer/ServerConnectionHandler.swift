@@ -73,6 +73,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var outboundWritable = true
   /// Closes the connection if a GOAWAY's write does not finish: a peer that reads nothing keeps it queued.
   private var goAwayCloseTimer: Scheduled<Void>?
+  private var writeStallTimer: Scheduled<Void>?
   private var lastActivity = NIODeadline.now()
   private var idleTimer: Scheduled<Void>?
   /// How many times the idle timer has fired: a test's measure that it does not spin.
@@ -139,7 +140,23 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.outboundWritable = context.channel.isWritable
     self.writabilityWaiters.writabilityChanged(context.channel)
     self.resumeReadsIfPossible()
+    self.watchWriteStall(context: context)
     context.fireChannelWritabilityChanged()
+  }
+
+  /// Closes a connection that stays unwritable for `writeStallTimeout`: its peer reads nothing,
+  /// so no GOAWAY would get through either; its calls are cancelled as it closes.
+  private func watchWriteStall(context: ChannelHandlerContext) {
+    if self.outboundWritable {
+      self.writeStallTimer?.cancel()
+      self.writeStallTimer = nil
+    } else if self.writeStallTimer == nil {
+      let timeout = self.dependencies.limits.writeStallTimeout
+      self.writeStallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
+        self.logger.info("closing a connection whose peer read nothing", metadata: ["for": "\(timeout)"])
+        context.close(promise: nil)
+      }
+    }
   }
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -169,6 +186,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     self.idleTimer?.cancel()
     self.goAwayCloseTimer?.cancel()
+    self.writeStallTimer?.cancel()
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)

@@ -146,6 +146,27 @@ import Testing
     #expect(counter.reads == 2, "the read held back did not resume")
   }
 
+  /// A peer that reads none of its answers for `writeStallTimeout` loses the connection; one that
+  /// drains them in time keeps it.
+  @Test func aConnectionUnwritableForTheStallTimeoutIsClosed() throws {
+    let channel = try self.welcomedChannel(Router(), limits: ServerLimits(writeStallTimeout: .seconds(60)))
+    var closed = false
+    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
+    channel.isWritable = false
+    channel.pipeline.fireChannelWritabilityChanged()
+    channel.embeddedEventLoop.advanceTime(by: .seconds(59))
+    channel.isWritable = true
+    channel.pipeline.fireChannelWritabilityChanged()
+    channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+    #expect(!closed, "closed although the peer read in time")
+    channel.isWritable = false
+    channel.pipeline.fireChannelWritabilityChanged()
+    channel.embeddedEventLoop.advanceTime(by: .seconds(59))
+    #expect(!closed, "closed before the stall timeout")
+    channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+    #expect(closed, "a peer that reads nothing kept its connection")
+  }
+
   /// The handler decodes frames itself: a connection's bytes cut anywhere, or all in one read,
   /// make the same calls and the same answers.
   @Test(arguments: [1, 7, 1_000]) func bytesCutAnywhereMakeTheSameCalls(chunkSize: Int) throws {
