@@ -10,9 +10,9 @@ import Testing
 /// The client's connection handler without I/O: how calls are sent and how a single-response
 /// call's MESSAGE and STATUS frames complete it.
 @Suite struct ClientConnectionHandlerTests {
-  /// A handler in an embedded channel that has sent its HELLO and had its WELCOME.
-  private func welcomedHandler(_ welcomeMessage: Tally_V1_Welcome = .init()) throws -> (
-    EmbeddedChannel, ClientConnectionHandler
+  /// A handler in an embedded channel that has sent its magic and HELLO, and waits for WELCOME.
+  private func connectedHandler() throws -> (
+    EmbeddedChannel, ClientConnectionHandler, EventLoopFuture<Tally_V1_Welcome>
   ) {
     let channel = EmbeddedChannel()
     let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
@@ -21,9 +21,27 @@ import Testing
     try channel.pipeline.syncOperations.addHandler(handler)
     try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     #expect(try channel.readOutbound(as: ByteBuffer.self) != nil, "no magic and HELLO")
-    try Self.send(
-      Frame(type: .welcome, payload: ByteBuffer(bytes: try welcomeMessage.serializedBytes() as [UInt8])), to: channel)
+    return (channel, handler, welcome.futureResult)
+  }
+
+  /// A handler in an embedded channel that has sent its HELLO and had its WELCOME.
+  private func welcomedHandler(_ welcomeMessage: Tally_V1_Welcome = .init()) throws -> (
+    EmbeddedChannel, ClientConnectionHandler
+  ) {
+    let (channel, handler, _) = try self.connectedHandler()
+    try Self.send(Self.welcome(welcomeMessage), to: channel)
     return (channel, handler)
+  }
+
+  private static func welcome(_ message: Tally_V1_Welcome) throws -> Frame {
+    Frame(type: .welcome, payload: ByteBuffer(bytes: try message.serializedBytes() as [UInt8]))
+  }
+
+  /// The frames the handler has written since the last look.
+  private static func written(_ channel: EmbeddedChannel) throws -> [Frame] {
+    var written: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
+    return try Self.decode(written)
   }
 
   /// Starts a unary call; its response goes to the returned future.
@@ -142,48 +160,29 @@ import Testing
     try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(string: "late")), to: channel)
     try Self.send(try self.status(.ok, streamID: 1), to: channel)
     #expect(channel.isActive)
-    var written: [ByteBuffer] = []
-    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
-    #expect(try Self.decode(written).map(\.type) == [.call, .message], "no GOAWAY")
+    #expect(try Self.written(channel).map(\.type) == [.call, .message], "no GOAWAY")
   }
 
   /// Before WELCOME one call is sent and the rest wait: the server's max_concurrent_streams may
   /// be below the protocol's default, and a call over it would be refused.
   @Test func callsBeyondTheFirstWaitForWelcome() throws {
-    let channel = EmbeddedChannel()
-    let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
-    let handler = ClientConnectionHandler(
-      hello: Tally_V1_Hello(), endpoint: "test", welcome: welcome, handshakeTimeout: .seconds(60))
-    try channel.pipeline.syncOperations.addHandler(handler)
-    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-    _ = try channel.readOutbound(as: ByteBuffer.self)
+    let (channel, handler, _) = try self.connectedHandler()
     for _ in 0..<3 { _ = self.startUnary(handler, on: channel) }
     channel.embeddedEventLoop.run()
-    var written: [ByteBuffer] = []
-    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
-    #expect(try Self.decode(written).map(\.streamID) == [1, 1], "only the first call before WELCOME")
+    #expect(try Self.written(channel).map(\.streamID) == [1, 1], "only the first call before WELCOME")
     var limits = Tally_V1_Welcome()
     limits.maxConcurrentStreams = 2
-    try Self.send(
-      Frame(type: .welcome, payload: ByteBuffer(bytes: try limits.serializedBytes() as [UInt8])), to: channel)
+    try Self.send(Self.welcome(limits), to: channel)
     channel.embeddedEventLoop.run()
-    written = []
-    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { written.append(buffer) }
-    #expect(try Self.decode(written).map(\.streamID) == [2, 2], "the second fills WELCOME's two streams")
+    #expect(try Self.written(channel).map(\.streamID) == [2, 2], "the second fills WELCOME's two streams")
   }
 
   @Test func aStatusBeforeWelcomeGetsProtocolError() throws {
-    let channel = EmbeddedChannel()
-    let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
-    try channel.pipeline.syncOperations.addHandler(
-      ClientConnectionHandler(
-        hello: Tally_V1_Hello(), endpoint: "test", welcome: welcome, handshakeTimeout: .seconds(60)))
-    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-    _ = try channel.readOutbound(as: ByteBuffer.self)
+    let (channel, _, welcome) = try self.connectedHandler()
     try Self.send(try self.status(.ok, streamID: 1), to: channel)
     try Self.expectProtocolError(written: channel, "STATUS before WELCOME")
     var failed = false
-    welcome.futureResult.assumeIsolated().whenFailure { _ in failed = true }
+    welcome.assumeIsolated().whenFailure { _ in failed = true }
     #expect(failed, "WELCOME is still awaited")
   }
 
