@@ -30,18 +30,25 @@ enum ConnectionFailure {
     case NIOSSLError.handshakeFailed(let failure):
       switch Self.tlsReason(String(describing: failure)) {
       case "CERTIFICATE_VERIFY_FAILED":
-        return "TLS: the server's certificate is not signed by a CA this client trusts (give its CA, "
-          + "for tally --ca-cert or ca_cert in the profile)"
+        return "TLS: the server's certificate is not trusted: a CA this client trusts did not sign it, "
+          + "or it does not name \(Self.host(of: endpoint)) (tally takes the CA as --ca-cert, or ca_cert in its profile)"
       case "WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST":
         return "TLS: what answers on \(endpoint) does not speak TLS"
       case let reason?: return "TLS: the handshake failed (\(reason))"
       case nil: return "TLS: the handshake failed"
       }
+    case let error as NIOSSLExtraError where error == .failedToValidateHostname:
+      return "TLS: the server's certificate does not name \(Self.host(of: endpoint))"
     case let error as NIOSSLExtraError:
       return "TLS: \(error)"
     default:
       return "\(error)"
     }
+  }
+
+  /// `host` of `host:port` (or `[v6]:port`).
+  private static func host(of endpoint: String) -> String {
+    ClientConfiguration.parseEndpoint(endpoint)?.host ?? endpoint
   }
 
   /// Whether the server ended the connection (a reset, an end of file, also during TLS), rather
