@@ -56,10 +56,19 @@ import Testing
   /// Nothing listens: every attempt is refused before anything was sent, so each waits its
   /// back-off (100–200, then 200–400 ms) before the next, and the last refusal is the answer.
   @Test func aRefusedConnectIsTriedAgainAfterItsBackoff() async throws {
-    let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-      .bind(host: "127.0.0.1", port: 0).get()
-    let port = try #require(listener.localAddress?.port)
-    try await listener.close()  // a port nothing listens on now
+    // A port below Linux's ephemeral range (32768 and up), free a moment ago: a port the kernel
+    // chose would soon be another test's server's, and the connect would reach that server.
+    var port = 0
+    for candidate in (0..<50).map({ _ in Int.random(in: 20_000..<32_000) }) {
+      guard
+        let listener = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+          .bind(host: "127.0.0.1", port: candidate).get()
+      else { continue }
+      try await listener.close()
+      port = candidate
+      break
+    }
+    try #require(port != 0, "no free port below the ephemeral range")
     let client = try self.client(port: port, backoff: .milliseconds(200))
     let started = ContinuousClock.now
     let error = await #expect(throws: RPCError.self) {
