@@ -232,11 +232,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       self.deadlineTimers.removeValue(forKey: streamID)?.cancel()
       responses.finish(throwing: refusal)
     }
+    self.failQueuedCalls(refusal)
+  }
+
+  /// Ends every call still waiting for a stream with `error`: none of them was sent.
+  private func failQueuedCalls(_ error: any Error) {
     let queued = self.queuedCalls
     self.queuedCalls = []
     for call in queued {
       call.deadline?.cancel()
-      call.responses.finish(throwing: refusal)
+      call.responses.finish(throwing: error)
     }
   }
 
@@ -305,12 +310,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     for timer in self.deadlineTimers.values { timer.cancel() }
     self.deadlineTimers = [:]
     for responses in streams.values { responses.finish(throwing: reason) }
-    let queued = self.queuedCalls
-    self.queuedCalls = []
-    for call in queued {
-      call.deadline?.cancel()
-      call.responses.finish(throwing: self.finalRefusal ?? RefusedBeforeStart(reason: reason, backOff: true))
-    }
+    self.failQueuedCalls(self.finalRefusal ?? RefusedBeforeStart(reason: reason, backOff: true))
     self.writabilityWaiters.failAll(reason)
     context.fireChannelInactive()
   }
@@ -470,12 +470,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     buffer.writeFrame(.goAway, payload: (try? goAway.encodedBytes()) ?? [])
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
     // The server refuses a CALL after this GOAWAY: the calls not yet sent end here.
-    let queued = self.queuedCalls
-    self.queuedCalls = []
-    let closing = RPCError(code: .unavailable, message: "the client closed its connection to \(self.endpoint)")
-    for call in queued {
-      call.deadline?.cancel()
-      call.responses.finish(throwing: closing)
-    }
+    self.failQueuedCalls(RPCError(code: .unavailable, message: "the client closed its connection to \(self.endpoint)"))
   }
 }

@@ -101,7 +101,7 @@ public struct RPCError: Error, Sendable, CustomStringConvertible, CustomDebugStr
   /// that a request of millions of bad entries gets an answer of a few kilobytes.
   public static let maxFieldViolations = 100
   /// The message lists the first few; `field_violations` has them all (up to the maximum).
-  static let violationsInMessage = 10
+  public static let violationsInMessage = 10
 
   /// INVALID_ARGUMENT for one field.
   public static func invalidArgument(field: String, _ description: String) -> RPCError {

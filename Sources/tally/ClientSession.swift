@@ -55,9 +55,9 @@ extension ConnectionOptions {
   /// the violations (as `RPCError.invalidArgument` writes it) is not printed twice.
   static func report(_ error: RPCError) {
     let listed = error.fieldViolations.map { "\($0.field): \($0.description)" }
-    // The message lists the first ten violations; with more, it goes on with "; and N more (…)",
+    // The message lists the first few violations; with more, it goes on with "; and N more (…)",
     // which is worth printing only when the server sent fewer violations than it found.
-    let listing = listed.prefix(10).joined(separator: "; ")
+    let listing = listed.prefix(RPCError.violationsInMessage).joined(separator: "; ")
     let messageListsThem = !listed.isEmpty && error.message.hasPrefix(listing)
     let count = error.fieldViolations.count
     let message = messageListsThem ? "\(count) bad field\(count == 1 ? "" : "s")" : error.message
