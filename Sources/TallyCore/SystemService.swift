@@ -25,6 +25,11 @@ public struct ServerLimits: Sendable, Hashable {
   /// server closes it: a client that never reads cannot keep its queued answers, or a server
   /// stream waiting to write, in memory for ever.
   public var writeStallTimeout: Duration
+  /// Bytes of request messages one connection's calls may hold before the server stops reading
+  /// from it: a message counts from its arrival until its unary call returns, or until its
+  /// client-streaming handler asks for the next one. Without it, 100 streams of 15 buffered
+  /// 4 MiB messages each would fit under the per-stream limit: 6 GiB for one connection.
+  public var maxHeldRequestBytes: Int
 
   public init(
     maxFramePayload: Int = Frame.defaultMaxPayload,
@@ -36,7 +41,8 @@ public struct ServerLimits: Sendable, Hashable {
     tenantCallBurst: Int = 20_000,
     maxConnectionsPerKey: Int = 1_000,
     maxHandshakesPerAddress: Int = 128,
-    writeStallTimeout: Duration = .seconds(60)
+    writeStallTimeout: Duration = .seconds(60),
+    maxHeldRequestBytes: Int = 4 * Frame.defaultMaxPayload
   ) {
     self.maxFramePayload = maxFramePayload
     self.maxConcurrentStreams = maxConcurrentStreams
@@ -48,6 +54,7 @@ public struct ServerLimits: Sendable, Hashable {
     self.maxConnectionsPerKey = maxConnectionsPerKey
     self.maxHandshakesPerAddress = maxHandshakesPerAddress
     self.writeStallTimeout = writeStallTimeout
+    self.maxHeldRequestBytes = maxHeldRequestBytes
   }
 }
 
@@ -55,6 +62,8 @@ extension ServerLimits {
   /// What `tenantCallsPerSecond` may be, in tallyd's file and for one tenant (SetTenantCallRate).
   public static let tenantCallsPerSecondRange = 0...1_000_000
   public static let tenantCallBurstRange = 1...10_000_000
+  /// What `maxHeldRequestBytes` may be in tallyd's file: 64 KiB to 1 GiB.
+  public static let maxHeldRequestBytesRange = (64 << 10)...(1 << 30)
 }
 
 /// One tenant's own call rate, set by the operator (SetTenantCallRate): each part left nil is

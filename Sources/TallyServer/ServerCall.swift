@@ -19,6 +19,8 @@ final class ServerCall {
   var deadlineTimer: Scheduled<Void>?
   var inbound: InboundPayloads.Source?
   var messagesReceived = 0
+  /// This call's part of the connection's held request bytes (`ServerLimits.maxHeldRequestBytes`).
+  var heldRequestBytes = 0
   /// Where the call's STATUS is counted, and since when it runs.
   let metrics: MethodMetrics
   let openedAt: NIODeadline
@@ -60,12 +62,34 @@ struct InboundDemand: NIOAsyncSequenceProducerDelegate {
   func didTerminate() {
     self.eventLoop.execute { self.connection.value.inboundWantsMore(self.streamID) }
   }
+
+  /// The handler is done with a request message of `bytes`: they no longer count as held.
+  func handlerReleased(_ bytes: Int) {
+    if self.eventLoop.inEventLoop {
+      self.connection.value.requestBytesReleased(bytes, streamID: self.streamID)
+    } else {
+      self.eventLoop.execute { self.connection.value.requestBytesReleased(bytes, streamID: self.streamID) }
+    }
+  }
 }
 
 /// The raw request messages of a client-streaming call.
 struct InboundPayloadIterator: RawMessageIterator {
   var base: InboundPayloads.AsyncIterator
-  mutating func next() async throws -> ByteBuffer? { try await self.base.next() }
+  let demand: InboundDemand
+  /// The size of the message last returned: the handler holds it (or what it decoded from it)
+  /// until it asks for the next one.
+  var lastMessageBytes = 0
+
+  mutating func next() async throws -> ByteBuffer? {
+    if self.lastMessageBytes > 0 {
+      self.demand.handlerReleased(self.lastMessageBytes)
+      self.lastMessageBytes = 0
+    }
+    let message = try await self.base.next()
+    self.lastMessageBytes = message?.readableBytes ?? 0
+    return message
+  }
 }
 
 /// Sends the responses of a server-streaming call through the connection, waiting while it is full.

@@ -68,6 +68,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var authenticating = false
   /// Client-streaming calls whose handlers are behind; reads wait for them.
   private var pausedStreams: Set<UInt32> = []
+  /// Bytes of request messages the calls hold: reads wait while they reach `maxHeldRequestBytes`.
+  private var heldRequestBytes = 0
   private var readPending = false
   /// The channel's writability, as last reported.
   private var outboundWritable = true
@@ -97,10 +99,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.logger = dependencies.logger
   }
 
-  /// Reads wait while HELLO is checked, while a client-streaming handler is behind, and while the
-  /// peer does not read what is written: a client that sends PINGs or calls and never reads their
-  /// answers would otherwise grow the server's outbound buffer without bound.
-  private var readsPaused: Bool { self.authenticating || !self.pausedStreams.isEmpty || !self.outboundWritable }
+  /// Reads wait while HELLO is checked, while a client-streaming handler is behind, while the
+  /// calls hold as many request bytes as they may, and while the peer does not read what is
+  /// written: a client that sends PINGs or calls and never reads their answers would otherwise
+  /// grow the server's outbound buffer without bound.
+  private var readsPaused: Bool {
+    self.authenticating || !self.pausedStreams.isEmpty || !self.outboundWritable
+      || self.heldRequestBytes >= self.dependencies.limits.maxHeldRequestBytes
+  }
 
   // MARK: Channel events
 
@@ -192,6 +198,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
     }
     self.calls.removeAll()
+    self.heldRequestBytes = 0
     self.writabilityWaiters.failAll(ChannelError.ioOnClosedChannel)
     context.fireChannelInactive()
   }
@@ -393,6 +400,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         )
       )
     }
+    // Held until the call returns (a client-streaming handler gives its messages back one by one).
+    call.heldRequestBytes += payload.readableBytes
+    self.heldRequestBytes += payload.readableBytes
     switch call.method.body {
     case .unary(let body):
       guard endStream else { return self.finishCall(streamID, Self.singleRequestExpected(call)) }
@@ -451,7 +461,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     call.inbound = sequence.source
     let payloads = sequence.sequence
     self.start(call, context: context) { requestContext in
-      let requests = RawRequestStream { InboundPayloadIterator(base: payloads.makeAsyncIterator()) }
+      let requests = RawRequestStream { InboundPayloadIterator(base: payloads.makeAsyncIterator(), demand: demand) }
       return try await body(requests, requestContext)
     }
   }
@@ -489,6 +499,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private func callReturned(_ streamID: UInt32, _ outcome: Result<(any Message)?, any Error>) {
     guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
     call.finished()
+    self.heldRequestBytes -= call.heldRequestBytes
     self.pausedStreams.remove(streamID)
     switch outcome {
     case .success(let response):
@@ -520,6 +531,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private func finishCall(_ streamID: UInt32, _ error: RPCError) {
     guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
     call.stop(error)
+    self.heldRequestBytes -= call.heldRequestBytes
     self.pausedStreams.remove(streamID)
     self.writeStatus(error, of: call, context: context)
     context.flush()
@@ -549,6 +561,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   func inboundWantsMore(_ streamID: UInt32) {
     if self.pausedStreams.remove(streamID) != nil { self.resumeReadsIfPossible() }
+  }
+
+  /// A client-streaming handler asked for its next message, done with the one before: a call
+  /// that has ended gave its bytes back when it did.
+  func requestBytesReleased(_ bytes: Int, streamID: UInt32) {
+    guard let call = self.calls[streamID] else { return }
+    call.heldRequestBytes -= bytes
+    self.heldRequestBytes -= bytes
+    self.resumeReadsIfPossible()
   }
 
   func writeStreamMessage(_ streamID: UInt32, _ bytes: [UInt8]) {

@@ -40,6 +40,7 @@ struct ServeConfiguration: Decodable {
     var tenantCallBurst: Int?
     var maxConnectionsPerKey: Int?
     var maxHandshakesPerAddress: Int?
+    var maxHeldRequestBytes: Int?
   }
 
   /// One API key accepted at HELLO (until keys live in the database).
@@ -275,6 +276,10 @@ extension ServeConfiguration.Limits {
     }
     if let value = self.maxHandshakesPerAddress {
       limits.maxHandshakesPerAddress = try checked(value, name("max_handshakes_per_address"), 0...1_000_000)
+    }
+    if let value = self.maxHeldRequestBytes {
+      limits.maxHeldRequestBytes = try checked(
+        value, name("max_held_request_bytes"), ServerLimits.maxHeldRequestBytesRange)
     }
   }
 }

@@ -146,6 +146,84 @@ import Testing
     #expect(counter.reads == 2, "the read held back did not resume")
   }
 
+  /// Opens a call of `method` on stream `streamID`.
+  private static func openCall(_ method: String, streamID: UInt32, on channel: EmbeddedChannel) throws {
+    var header = Tally_V1_CallHeader()
+    header.method = method
+    try Self.write(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)), to: channel)
+  }
+
+  /// Sends a PingRequest of `size` bytes (at least 3) on `streamID`, then asks to read on.
+  private static func send(
+    _ size: Int, endStream: Bool = false, streamID: UInt32, on channel: EmbeddedChannel
+  ) throws {
+    var ping = Tally_V1_PingRequest()
+    ping.payload = Data(count: size - 3)  // a tag and a two-byte length
+    let frame = Frame(
+      type: .message, flags: endStream ? .endStream : [], streamID: streamID, payload: try Self.payload(ping))
+    #expect(frame.payload.readableBytes == size)
+    try Self.write(frame, to: channel)
+    channel.embeddedEventLoop.run()
+    channel.read()
+  }
+
+  /// A connection's calls that keep their request messages untaken hold at most
+  /// `maxHeldRequestBytes` of them in memory: past it, reads wait until a call gives some back.
+  /// (Each stream's own limit of 16 buffered messages let 100 streams hold 1,500 messages.)
+  @Test func readsWaitWhileTheCallsHoldTheirRequestBytes() throws {
+    var router = Router()
+    router.clientStreaming(countMethod, access: .anyKey) { _, _ in
+      try await Task.sleep(for: .seconds(3_600))  // takes no message
+      return Tally_V1_PingResponse()
+    }
+    router.unary(blockMethod, access: .anyKey) { _, _ in
+      try await Task.sleep(for: .seconds(3_600))
+      return Tally_V1_PingResponse()
+    }
+    let channel = try self.welcomedChannel(router, limits: ServerLimits(maxHeldRequestBytes: 1_000))
+    let counter = ReadCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    try Self.openCall(countMethod.fullName, streamID: 1, on: channel)
+    try Self.send(400, streamID: 1, on: channel)
+    try Self.send(400, streamID: 1, on: channel)
+    #expect(counter.reads == 2)
+    try Self.send(400, streamID: 1, on: channel)
+    #expect(counter.reads == 2, "read on with 1,200 request bytes held")
+    try Self.write(Frame(type: .cancel, streamID: 1, payload: ByteBuffer()), to: channel)
+    #expect(counter.reads == 3, "the bytes of the cancelled call were not given back")
+
+    // A unary call holds its request until it returns.
+    try Self.openCall(blockMethod.fullName, streamID: 3, on: channel)
+    try Self.send(600, endStream: true, streamID: 3, on: channel)
+    try Self.openCall(blockMethod.fullName, streamID: 5, on: channel)
+    try Self.send(600, endStream: true, streamID: 5, on: channel)
+    #expect(counter.reads == 4)
+    try Self.write(Frame(type: .cancel, streamID: 5, payload: ByteBuffer()), to: channel)
+    #expect(counter.reads == 5)
+    _ = try? channel.finish()
+  }
+
+  /// A client-streaming handler holds only the message it works on: one that takes each as it
+  /// comes is never held up, however many bytes its stream carries.
+  @Test func aHandlerGivesEachMessageBackWhenItAsksForTheNext() throws {
+    let taken = NIOLockedValueBox(0)
+    var router = Router()
+    router.clientStreaming(countMethod, access: .anyKey) { requests, _ in
+      for try await _ in requests { taken.withLockedValue { $0 += 1 } }
+      return Tally_V1_PingResponse()
+    }
+    let channel = try self.welcomedChannel(router, limits: ServerLimits(maxHeldRequestBytes: 1_000))
+    let counter = ReadCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    try Self.openCall(countMethod.fullName, streamID: 1, on: channel)
+    for _ in 0..<10 { try Self.send(600, streamID: 1, on: channel) }
+    #expect(counter.reads == 10, "reads waited for bytes the handler was done with")
+    #expect(taken.withLockedValue { $0 } == 10)
+    try Self.send(600, endStream: true, streamID: 1, on: channel)
+    #expect(counter.reads == 11)
+    #expect(try Self.frames(written: channel).map(\.type) == [.message, .status])
+  }
+
   /// A peer that reads none of its answers for `writeStallTimeout` loses the connection; one that
   /// drains them in time keeps it.
   @Test func aConnectionUnwritableForTheStallTimeoutIsClosed() throws {
