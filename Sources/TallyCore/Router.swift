@@ -28,16 +28,27 @@ public struct RawRequestStream: Sendable {
 /// The typed request messages of a client-streaming call.
 public struct RequestStream<Element: Message>: AsyncSequence, Sendable {
   private let raw: RawRequestStream
+  private let limits: [WireFieldLimit]
 
-  public init(_ raw: RawRequestStream) { self.raw = raw }
+  public init(_ raw: RawRequestStream) {
+    self.init(raw, limits: wireFieldLimits(of: Element.self))
+  }
 
-  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(raw: self.raw.makeIterator()) }
+  init(_ raw: RawRequestStream, limits: [WireFieldLimit]) {
+    self.raw = raw
+    self.limits = limits
+  }
+
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(raw: self.raw.makeIterator(), limits: self.limits) }
 
   public struct AsyncIterator: AsyncIteratorProtocol {
     var raw: any RawMessageIterator
+    let limits: [WireFieldLimit]
+    var messages = 0
     public mutating func next() async throws -> Element? {
       guard let payload = try await self.raw.next() else { return nil }
-      return try decodeRequest(Element.self, from: payload)
+      defer { self.messages += 1 }
+      return try decodeRequest(Element.self, from: payload, limits: self.limits, streamMessage: self.messages)
     }
   }
 }
@@ -94,10 +105,11 @@ public struct Router: Sendable {
     _ handler: @escaping @Sendable (Request, RequestContext) async throws -> Response
   ) {
     precondition(method.kind == .unary, "\(method.fullName) is not unary")
+    let limits = wireFieldLimits(of: Request.self)
     self.add(
       method.fullName, access, Response.self,
       .unary { payload, context in
-        try await handler(try decodeRequest(Request.self, from: payload), context)
+        try await handler(try decodeRequest(Request.self, from: payload, limits: limits), context)
       })
   }
 
@@ -109,10 +121,12 @@ public struct Router: Sendable {
       -> Void
   ) {
     precondition(method.kind == .serverStreaming, "\(method.fullName) is not server streaming")
+    let limits = wireFieldLimits(of: Request.self)
     self.add(
       method.fullName, access, Response.self,
       .serverStreaming { payload, context, sink in
-        try await handler(try decodeRequest(Request.self, from: payload), context, ResponseWriter(sink))
+        try await handler(
+          try decodeRequest(Request.self, from: payload, limits: limits), context, ResponseWriter(sink))
       })
   }
 
@@ -122,10 +136,11 @@ public struct Router: Sendable {
     _ handler: @escaping @Sendable (RequestStream<Request>, RequestContext) async throws -> Response
   ) {
     precondition(method.kind == .clientStreaming, "\(method.fullName) is not client streaming")
+    let limits = wireFieldLimits(of: Request.self)
     self.add(
       method.fullName, access, Response.self,
       .clientStreaming { raw, context in
-        try await handler(RequestStream(raw), context)
+        try await handler(RequestStream(raw, limits: limits), context)
       })
   }
 
@@ -144,8 +159,22 @@ public struct Router: Sendable {
   }
 }
 
-/// Decodes a request payload; a malformed one is the caller's INVALID_ARGUMENT, not our INTERNAL.
-func decodeRequest<M: Message>(_ type: M.Type, from payload: ByteBuffer) throws -> M {
+/// The bounds on `type`'s lists, looked up once per method rather than per call.
+func wireFieldLimits(of type: any Message.Type) -> [WireFieldLimit] {
+  (type as? any WireBoundedRequest.Type)?.wireFieldLimits ?? []
+}
+
+/// Decodes a request payload; a malformed one is the caller's INVALID_ARGUMENT, not our INTERNAL,
+/// and so is one with a list longer than `limits` allow, refused before it is decoded.
+func decodeRequest<M: Message>(
+  _ type: M.Type, from payload: ByteBuffer, limits: [WireFieldLimit] = [], streamMessage: Int? = nil
+) throws -> M {
+  if !limits.isEmpty, let passed = WireFieldLimit.firstPassed(limits, in: payload) {
+    throw RPCError.invalidArgument(
+      field: passed.field,
+      "must have at most \(passed.max) entries, got \(passed.found)" + (streamMessage.map { " in message \($0)" } ?? "")
+    )
+  }
   do {
     return try M(decoding: payload)
   } catch {

@@ -103,10 +103,12 @@ struct FieldChecker {
     self.add(field, "must be 0 to 10^15 minor units, got \(value)")
   }
 
+  static let maxMapEntries = 100
+
   /// A string map (attributes, properties): at most 100 entries, keys 1–100 characters, values at most 2,000.
   mutating func map(_ map: [String: String], _ field: String) {
-    if map.count > 100 {
-      self.add(field, "must have at most 100 entries, got \(map.count)")
+    if map.count > Self.maxMapEntries {
+      self.add(field, "must have at most \(Self.maxMapEntries) entries, got \(map.count)")
       return
     }
     for (key, value) in map.sorted(by: { $0.key < $1.key }) {

@@ -63,6 +63,7 @@ struct SurveyDefinition: Sendable {
 
   /// The most questions a survey has, and so the most answers a response carries.
   static let maxQuestions = 10
+  static let maxChoices = 20
 
   /// Checks every field of `survey` and fills the defaults; throws every violation at once.
   init(validating survey: Tally_V1_Survey, prefix: String = "survey.") throws {
@@ -129,8 +130,8 @@ struct SurveyDefinition: Sendable {
       let type = checker.oneOf(question.type, field + "type", SurveyQuestion.types)
       checker.text(question.text, field + "text", max: 500, required: true)
       if type == "single_choice" || type == "multi_choice" {
-        if question.choices.count < 2 || question.choices.count > 20 {
-          checker.add(field + "choices", "must be 2 to 20 choices, got \(question.choices.count)")
+        if question.choices.count < 2 || question.choices.count > Self.maxChoices {
+          checker.add(field + "choices", "must be 2 to \(Self.maxChoices) choices, got \(question.choices.count)")
         }
         Self.checkChoices(question.choices, field + "choices", &checker)
       } else if !question.choices.isEmpty {

@@ -1,0 +1,175 @@
+public import NIOCore
+
+/// How many entries a repeated field (or map) of a message may have, checked on the message's
+/// wire form before it is decoded: 4 MiB of empty entries would otherwise decode into two
+/// million messages, seconds of an event loop's time, before any count check saw them.
+public struct WireFieldLimit: Sendable {
+  public enum Shape: Sendable {
+    /// A repeated field or map: at most `max` entries, and `each` checked inside every entry on its own.
+    case repeated(max: Int, each: [WireFieldLimit])
+    /// A repeated number field: at most `max` values, packed (many in one entry) or not.
+    case packed(max: Int)
+    /// A singular message field: its occurrences merge into one message, so `fields` are counted
+    /// across all of them. (Its own fields should not be messages: theirs would be counted per
+    /// occurrence.)
+    case message(fields: [WireFieldLimit])
+  }
+
+  public let number: Int
+  /// The field's name in the proto file, as violations name it.
+  public let name: String
+  public let shape: Shape
+
+  public static func repeated(_ number: Int, _ name: String, max: Int, each: [WireFieldLimit] = []) -> WireFieldLimit {
+    WireFieldLimit(number: number, name: name, shape: .repeated(max: max, each: each))
+  }
+
+  public static func packed(_ number: Int, _ name: String, max: Int) -> WireFieldLimit {
+    WireFieldLimit(number: number, name: name, shape: .packed(max: max))
+  }
+
+  public static func message(_ number: Int, _ name: String, _ fields: [WireFieldLimit]) -> WireFieldLimit {
+    WireFieldLimit(number: number, name: name, shape: .message(fields: fields))
+  }
+}
+
+/// The first limit a message's wire form passes: the field's path ("events[3].properties"), its
+/// most, and how many entries it has (in the message, or the entry, whose list it is).
+public struct WireFieldOverLimit: Sendable, Hashable {
+  public var field: String
+  public var max: Int
+  public var found: Int
+
+  public init(field: String, max: Int, found: Int) {
+    self.field = field
+    self.max = max
+    self.found = found
+  }
+}
+
+extension WireFieldLimit {
+  /// Scans `payload` (a message's wire form) for the first of `limits` it passes. Bytes that are
+  /// not a valid message end the scan with nil: decoding then says what is wrong with them.
+  public static func firstPassed(_ limits: [WireFieldLimit], in payload: ByteBuffer) -> WireFieldOverLimit? {
+    payload.withUnsafeReadableBytes { bytes in
+      var scanner = WireScanner(bytes: bytes)
+      var counts = [Int](repeating: 0, count: limits.count)
+      var merged: [[Int]?] = Array(repeating: nil, count: limits.count)
+      return scanner.scan(limits, upTo: bytes.count, counts: &counts, merged: &merged)
+    }
+  }
+}
+
+/// Walks protobuf's wire format: keys, varints, lengths. Stops (nil) at anything malformed.
+private struct WireScanner {
+  let bytes: UnsafeRawBufferPointer
+  var index = 0
+
+  /// Counts the fields of the message in `index..<end` that `limits` name; `counts` and `merged`
+  /// (the counts inside singular message fields) persist across occurrences of this message.
+  /// The field passed is named from this message down; callers put their own part in front.
+  mutating func scan(
+    _ limits: [WireFieldLimit], upTo end: Int, counts: inout [Int], merged: inout [[Int]?]
+  ) -> WireFieldOverLimit? {
+    while self.index < end {
+      guard let key = self.varint(upTo: end) else { return nil }
+      let wireType = key & 7
+      let number = key >> 3
+      switch wireType {
+      case 0: guard self.varint(upTo: end) != nil else { return nil }
+      case 1: self.index += 8
+      case 5: self.index += 4
+      case 2: break
+      default: return nil  // groups, and invalid wire types
+      }
+      var valueEnd = self.index  // where the next field starts
+      if wireType == 2 {
+        guard let length = self.varint(upTo: end), length <= UInt64(end - self.index) else { return nil }
+        valueEnd = self.index + Int(length)
+      }
+      guard valueEnd <= end else { return nil }
+      guard let position = limits.firstIndex(where: { UInt64($0.number) == number }) else {
+        self.index = valueEnd
+        continue
+      }
+      let limit = limits[position]
+      switch limit.shape {
+      case .packed(let max):
+        counts[position] += wireType == 2 ? self.varintCount(upTo: valueEnd) : 1
+        if counts[position] > max {
+          self.index = valueEnd
+          let found = counts[position] + self.countRest(of: number, packed: true, upTo: end)
+          return WireFieldOverLimit(field: limit.name, max: max, found: found)
+        }
+      case .repeated(let max, let each):
+        counts[position] += 1
+        if counts[position] > max {
+          self.index = valueEnd
+          let found = counts[position] + self.countRest(of: number, packed: false, upTo: end)
+          return WireFieldOverLimit(field: limit.name, max: max, found: found)
+        }
+        if wireType == 2, !each.isEmpty {
+          var entryCounts = [Int](repeating: 0, count: each.count)
+          var entryMerged: [[Int]?] = Array(repeating: nil, count: each.count)
+          if var passed = self.scan(each, upTo: valueEnd, counts: &entryCounts, merged: &entryMerged) {
+            passed.field = "\(limit.name)[\(counts[position] - 1)].\(passed.field)"
+            return passed
+          }
+        }
+      case .message(let fields):
+        guard wireType == 2 else { return nil }
+        var fieldCounts = merged[position] ?? [Int](repeating: 0, count: fields.count)
+        var fieldMerged: [[Int]?] = Array(repeating: nil, count: fields.count)
+        if var passed = self.scan(fields, upTo: valueEnd, counts: &fieldCounts, merged: &fieldMerged) {
+          passed.field = "\(limit.name).\(passed.field)"
+          return passed
+        }
+        merged[position] = fieldCounts
+      }
+      self.index = valueEnd
+    }
+    return nil
+  }
+
+  /// The entries of field `number` from `index` to `end`: only ever read past a limit, to say
+  /// how far past it a list went.
+  mutating func countRest(of number: UInt64, packed: Bool, upTo end: Int) -> Int {
+    var count = 0
+    while self.index < end, let key = self.varint(upTo: end) {
+      var valueEnd = self.index
+      switch key & 7 {
+      case 0: guard self.varint(upTo: end) != nil else { return count }
+      case 1: self.index += 8
+      case 5: self.index += 4
+      case 2:
+        guard let length = self.varint(upTo: end), length <= UInt64(end - self.index) else { return count }
+        valueEnd = self.index + Int(length)
+      default: return count
+      }
+      valueEnd = max(valueEnd, self.index)
+      if key >> 3 == number { count += packed && key & 7 == 2 ? self.varintCount(upTo: valueEnd) : 1 }
+      self.index = valueEnd
+    }
+    return count
+  }
+
+  mutating func varint(upTo end: Int) -> UInt64? {
+    var value: UInt64 = 0
+    var shift: UInt64 = 0
+    while self.index < end, shift < 64 {
+      let byte = self.bytes[self.index]
+      self.index += 1
+      value |= UInt64(byte & 0x7f) << shift
+      if byte < 0x80 { return value }
+      shift += 7
+    }
+    return nil
+  }
+
+  /// The varints in `index..<end` (a packed field's values): one per byte that ends one.
+  func varintCount(upTo end: Int) -> Int {
+    var count = 0
+    for position in self.index..<end where self.bytes[position] < 0x80 { count += 1 }
+    return count
+  }
+}
