@@ -47,6 +47,9 @@ public struct Frame: Sendable, Hashable {
   public static let defaultMaxPayload = 4 * 1024 * 1024
   /// The largest HELLO a server reads: an API key and a client name need a few hundred bytes.
   public static let maxHelloPayload = 64 * 1024
+  /// The largest CALL payload (CallHeader) a server decodes: 4 MiB of empty metadata entries
+  /// would decode into two million map entries on the event loop.
+  public static let maxCallHeaderPayload = 16 * 1024
 
   public var type: FrameType
   public var flags: FrameFlags

@@ -246,6 +246,17 @@ public struct ServerConnectionStateMachine: Sendable {
           lastStreamID: streams.lastStreamID
         )
       }
+      guard frame.payload.readableBytes <= Frame.maxCallHeaderPayload else {
+        // The stream is refused; the connection, whose framing is intact, stays.
+        streams.opened(frame.streamID)
+        return .rejectStream(
+          frame.streamID,
+          method: "",
+          code: .invalidArgument,
+          message: "the CALL payload (CallHeader) of \(frame.payload.readableBytes) bytes is above its maximum of "
+            + "\(Frame.maxCallHeaderPayload) bytes; send less metadata"
+        )
+      }
       guard let header = try? Tally_V1_CallHeader(decoding: frame.payload) else {
         return self.fail(
           ConnectionError(

@@ -233,6 +233,33 @@ import Testing
     }
   }
 
+  /// A CALL header past its maximum is refused without being decoded (two million empty metadata
+  /// entries fit in 4 MiB); the connection stays.
+  @Test func anOversizedCallHeaderIsRefusedAndTheConnectionStays() {
+    var machine = self.active()
+    var header = Tally_V1_CallHeader()
+    header.method = "tally.v1.SystemService/Ping"
+    header.metadata = Dictionary(uniqueKeysWithValues: (0..<2_000).map { ("key-\($0)", "value") })
+    let bytes = self.payload(header)
+    #expect(bytes.readableBytes > Frame.maxCallHeaderPayload)
+    let refusal = machine.receivedFrame(Frame(type: .call, streamID: 1, payload: bytes))
+    guard case .rejectStream(1, method: "", code: .invalidArgument, let message) = refusal else {
+      Issue.record("an oversized CALL header was not refused: \(refusal)")
+      return
+    }
+    #expect(message.contains("of \(bytes.readableBytes) bytes is above its maximum of 16384 bytes"))
+    #expect(machine.receivedFrame(self.message(1)) == .none, "the refused stream's MESSAGE is not an error")
+    header.metadata = Dictionary(uniqueKeysWithValues: (0..<100).map { ("key-\($0)", "value") })
+    guard
+      case .openStream(2, let opened) = machine.receivedFrame(
+        Frame(type: .call, streamID: 2, payload: self.payload(header)))
+    else {
+      Issue.record("a CALL header under the maximum was refused")
+      return
+    }
+    #expect(opened.metadata.count == 100)
+  }
+
   @Test func cancelOfAnOpenStreamAsksToCancel() {
     var machine = self.active()
     _ = machine.receivedFrame(self.call(1))
