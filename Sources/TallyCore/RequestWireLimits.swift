@@ -3,7 +3,8 @@ public import TallyWire
 
 /// A request whose lists are bounded on its wire form, before it is decoded (`WireFieldLimit`).
 /// The bounds are the services' own (a longer list would be refused after decoding anyway), or,
-/// for lists the services take at any length, 1,000.
+/// for lists the services take at any length, 1,000. A streamed row's map is bounded at 1,000
+/// too: the service rejects a row with more than its 100 entries alone, and the stream goes on.
 public protocol WireBoundedRequest {
   static var wireFieldLimits: [WireFieldLimit] { get }
 }
@@ -11,6 +12,8 @@ public protocol WireBoundedRequest {
 /// The most entries of a list that no service bounds more tightly.
 private let anyList = 1_000
 private let stringMap = FieldChecker.maxMapEntries
+/// A map of a row in a stream of rows, each rejected alone past `stringMap`.
+private let rowMap = 1_000
 
 private func kpiFilter(_ number: Int) -> WireFieldLimit {
   .message(
@@ -40,7 +43,7 @@ private let surveyLimits = WireFieldLimit.message(
 
 extension Tally_V1_RecordEventsRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .repeated(1, "events", max: EventService.maxBatch, each: [.repeated(11, "properties", max: stringMap)])
+    .repeated(1, "events", max: EventService.maxBatch, each: [.repeated(11, "properties", max: rowMap)])
   ]
 }
 
@@ -50,8 +53,8 @@ extension Tally_V1_ListEventsRequest: WireBoundedRequest {
 
 extension Tally_V1_ImportAccountsRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .repeated(1, "accounts", max: AccountService.maxImportRows, each: [.repeated(13, "attributes", max: stringMap)]),
-    .repeated(2, "contacts", max: AccountService.maxImportRows, each: [.repeated(8, "attributes", max: stringMap)]),
+    .repeated(1, "accounts", max: AccountService.maxImportRows, each: [.repeated(13, "attributes", max: rowMap)]),
+    .repeated(2, "contacts", max: AccountService.maxImportRows, each: [.repeated(8, "attributes", max: rowMap)]),
   ]
 }
 

@@ -169,11 +169,23 @@ func wireFieldLimits(of type: any Message.Type) -> [WireFieldLimit] {
 func decodeRequest<M: Message>(
   _ type: M.Type, from payload: ByteBuffer, limits: [WireFieldLimit] = [], streamMessage: Int? = nil
 ) throws -> M {
-  if !limits.isEmpty, let passed = WireFieldLimit.firstPassed(limits, in: payload) {
-    throw RPCError.invalidArgument(
-      field: passed.field,
-      "must have at most \(passed.max) entries, got \(passed.found)" + (streamMessage.map { " in message \($0)" } ?? "")
-    )
+  if !limits.isEmpty {
+    switch WireFieldLimit.count(limits, in: payload) {
+    case .withinLimits:
+      break
+    case .passed(let passed):
+      throw RPCError.invalidArgument(
+        field: passed.field,
+        "must have at most \(passed.max) entries, got \(passed.found)"
+          + (streamMessage.map { " in message \($0)" } ?? "")
+      )
+    case .unreadable:
+      throw RPCError(
+        code: .invalidArgument,
+        message:
+          "the request message is not a valid \(M.protoMessageName) (its wire form cannot be read, or has a group)"
+      )
+    }
   }
   do {
     return try M(decoding: payload)

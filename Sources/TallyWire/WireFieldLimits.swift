@@ -47,20 +47,36 @@ public struct WireFieldOverLimit: Sendable, Hashable {
   }
 }
 
+/// What a message's wire form holds against its limits.
+public enum WireFieldCount: Sendable, Hashable {
+  case withinLimits
+  case passed(WireFieldOverLimit)
+  /// Not a message the scan can read: truncated, an invalid wire type, or a group (which no Tally
+  /// message has, and which the decoder would skip unseen, lists after it and all).
+  case unreadable
+}
+
 extension WireFieldLimit {
-  /// Scans `payload` (a message's wire form) for the first of `limits` it passes. Bytes that are
-  /// not a valid message end the scan with nil: decoding then says what is wrong with them.
-  public static func firstPassed(_ limits: [WireFieldLimit], in payload: ByteBuffer) -> WireFieldOverLimit? {
+  /// Scans `payload` (a message's wire form) for the first of `limits` it passes.
+  public static func count(_ limits: [WireFieldLimit], in payload: ByteBuffer) -> WireFieldCount {
     payload.withUnsafeReadableBytes { bytes in
       var scanner = WireScanner(bytes: bytes)
       var counts = [Int](repeating: 0, count: limits.count)
       var merged: [[Int]?] = Array(repeating: nil, count: limits.count)
-      return scanner.scan(limits, upTo: bytes.count, counts: &counts, merged: &merged)
+      do {
+        let passed = try scanner.scan(limits, upTo: bytes.count, counts: &counts, merged: &merged)
+        return passed.map { .passed($0) } ?? .withinLimits
+      } catch {
+        return .unreadable
+      }
     }
   }
 }
 
-/// Walks protobuf's wire format: keys, varints, lengths. Stops (nil) at anything malformed.
+/// Bytes the scan cannot read as a message.
+private struct UnreadableWireForm: Error {}
+
+/// Walks protobuf's wire format: keys, varints, lengths. Throws at anything malformed.
 private struct WireScanner {
   let bytes: UnsafeRawBufferPointer
   var index = 0
@@ -70,24 +86,26 @@ private struct WireScanner {
   /// The field passed is named from this message down; callers put their own part in front.
   mutating func scan(
     _ limits: [WireFieldLimit], upTo end: Int, counts: inout [Int], merged: inout [[Int]?]
-  ) -> WireFieldOverLimit? {
+  ) throws(UnreadableWireForm) -> WireFieldOverLimit? {
     while self.index < end {
-      guard let key = self.varint(upTo: end) else { return nil }
+      guard let key = self.varint(upTo: end) else { throw UnreadableWireForm() }
       let wireType = key & 7
       let number = key >> 3
       switch wireType {
-      case 0: guard self.varint(upTo: end) != nil else { return nil }
+      case 0: guard self.varint(upTo: end) != nil else { throw UnreadableWireForm() }
       case 1: self.index += 8
       case 5: self.index += 4
       case 2: break
-      default: return nil  // groups, and invalid wire types
+      default: throw UnreadableWireForm()  // groups, and invalid wire types
       }
       var valueEnd = self.index  // where the next field starts
       if wireType == 2 {
-        guard let length = self.varint(upTo: end), length <= UInt64(end - self.index) else { return nil }
+        guard let length = self.varint(upTo: end), length <= UInt64(end - self.index) else {
+          throw UnreadableWireForm()
+        }
         valueEnd = self.index + Int(length)
       }
-      guard valueEnd <= end else { return nil }
+      guard valueEnd <= end else { throw UnreadableWireForm() }
       guard let position = limits.firstIndex(where: { UInt64($0.number) == number }) else {
         self.index = valueEnd
         continue
@@ -111,16 +129,16 @@ private struct WireScanner {
         if wireType == 2, !each.isEmpty {
           var entryCounts = [Int](repeating: 0, count: each.count)
           var entryMerged: [[Int]?] = Array(repeating: nil, count: each.count)
-          if var passed = self.scan(each, upTo: valueEnd, counts: &entryCounts, merged: &entryMerged) {
+          if var passed = try self.scan(each, upTo: valueEnd, counts: &entryCounts, merged: &entryMerged) {
             passed.field = "\(limit.name)[\(counts[position] - 1)].\(passed.field)"
             return passed
           }
         }
       case .message(let fields):
-        guard wireType == 2 else { return nil }
+        guard wireType == 2 else { throw UnreadableWireForm() }
         var fieldCounts = merged[position] ?? [Int](repeating: 0, count: fields.count)
         var fieldMerged: [[Int]?] = Array(repeating: nil, count: fields.count)
-        if var passed = self.scan(fields, upTo: valueEnd, counts: &fieldCounts, merged: &fieldMerged) {
+        if var passed = try self.scan(fields, upTo: valueEnd, counts: &fieldCounts, merged: &fieldMerged) {
           passed.field = "\(limit.name).\(passed.field)"
           return passed
         }

@@ -277,6 +277,10 @@ extension ServeConfiguration.Limits {
     if let value = self.maxHandshakesPerAddress {
       limits.maxHandshakesPerAddress = try checked(value, name("max_handshakes_per_address"), 0...1_000_000)
     }
+    if self.maxFramePayload != nil, self.maxHeldRequestBytes == nil {
+      // The default keeps room for four messages of the largest size.
+      limits.maxHeldRequestBytes = 4 * limits.maxFramePayload
+    }
     if let value = self.maxHeldRequestBytes {
       limits.maxHeldRequestBytes = try checked(
         value, name("max_held_request_bytes"), ServerLimits.maxHeldRequestBytesRange)

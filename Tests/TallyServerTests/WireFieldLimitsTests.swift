@@ -10,7 +10,20 @@ import Testing
 /// Lists counted on a request's wire form before it is decoded.
 @Suite struct WireFieldLimitsTests {
   private static func firstPassed(_ limits: [WireFieldLimit], _ message: some Message) throws -> WireFieldOverLimit? {
-    WireFieldLimit.firstPassed(limits, in: ByteBuffer(bytes: try message.serializedBytes() as [UInt8]))
+    try Self.firstPassed(limits, message.serializedBytes())
+  }
+
+  /// The limit `bytes` pass, nil within them; an issue if they are unreadable.
+  private static func firstPassed(
+    _ limits: [WireFieldLimit], _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation
+  ) -> WireFieldOverLimit? {
+    switch WireFieldLimit.count(limits, in: ByteBuffer(bytes: bytes)) {
+    case .withinLimits: return nil
+    case .passed(let passed): return passed
+    case .unreadable:
+      Issue.record("the bytes were not readable", sourceLocation: sourceLocation)
+      return nil
+    }
   }
 
   private static func events(_ count: Int, properties: Int = 0, at index: Int = 0) -> Tally_V1_RecordEventsRequest {
@@ -27,10 +40,12 @@ import Testing
       try Self.firstPassed(limits, Self.events(10_001))
         == WireFieldOverLimit(field: "events", max: 10_000, found: 10_001))
     // Every entry's own list is counted on its own, and named by the entry's index.
-    #expect(try Self.firstPassed(limits, Self.events(5, properties: 100, at: 3)) == nil)
+    // A streamed row's map past the service's 100 is the service's to reject alone; past 1,000 it
+    // ends the stream.
+    #expect(try Self.firstPassed(limits, Self.events(5, properties: 1_000, at: 3)) == nil)
     #expect(
-      try Self.firstPassed(limits, Self.events(5, properties: 101, at: 3))
-        == WireFieldOverLimit(field: "events[3].properties", max: 100, found: 101))
+      try Self.firstPassed(limits, Self.events(5, properties: 1_001, at: 3))
+        == WireFieldOverLimit(field: "events[3].properties", max: 1_000, found: 1_001))
   }
 
   /// A singular message field sent twice merges into one message: its lists add up.
@@ -38,11 +53,11 @@ import Testing
     var half = Tally_V1_GetKpisRequest()
     half.filter.accountIds = Array(repeating: "a", count: 600)
     var bytes: [UInt8] = try half.serializedBytes()
-    #expect(WireFieldLimit.firstPassed(Tally_V1_GetKpisRequest.wireFieldLimits, in: ByteBuffer(bytes: bytes)) == nil)
+    #expect(Self.firstPassed(Tally_V1_GetKpisRequest.wireFieldLimits, bytes) == nil)
     bytes += try half.serializedBytes() as [UInt8]
     #expect(try Tally_V1_GetKpisRequest(serializedBytes: bytes).filter.accountIds.count == 1_200)
     #expect(
-      WireFieldLimit.firstPassed(Tally_V1_GetKpisRequest.wireFieldLimits, in: ByteBuffer(bytes: bytes))
+      Self.firstPassed(Tally_V1_GetKpisRequest.wireFieldLimits, bytes)
         == WireFieldOverLimit(field: "filter.account_ids", max: 1_000, found: 1_200))
   }
 
@@ -60,18 +75,26 @@ import Testing
     for _ in 0..<1_001 { filter += [0x18, 0xac, 0x02] }
     let unpacked: [UInt8] = [0x32, 0xbb, 0x17] + filter  // field 6, 3,003 bytes
     #expect(try Tally_V1_GetKpisRequest(serializedBytes: unpacked).filter.tiers.count == 1_001)
-    #expect(
-      WireFieldLimit.firstPassed(limits, in: ByteBuffer(bytes: unpacked))
-        == WireFieldOverLimit(field: "filter.tiers", max: 1_000, found: 1_001))
+    #expect(Self.firstPassed(limits, unpacked) == WireFieldOverLimit(field: "filter.tiers", max: 1_000, found: 1_001))
   }
 
-  /// Bytes that are no message end the scan; decoding then says what is wrong with them.
-  @Test func malformedBytesAreLeftToTheDecoder() {
+  /// Bytes the scan cannot read are refused, not waved through: a balanced group, which no Tally
+  /// message has, is skipped by the decoder, and with it would go every count after it.
+  @Test func unreadableBytesAndGroupsAreRefused() throws {
     let limits = Tally_V1_RecordEventsRequest.wireFieldLimits
-    for bytes: [UInt8] in [[0x0a], [0x0a, 0x05, 0x00], [0xff, 0xff], [0x0b], [0x0a, 0x80]] {
-      #expect(WireFieldLimit.firstPassed(limits, in: ByteBuffer(bytes: bytes)) == nil)
-      #expect(throws: (any Error).self) { try Tally_V1_RecordEventsRequest(serializedBytes: bytes) }
+    for bytes: [UInt8] in [[0x0a], [0x0a, 0x05, 0x00], [0xff, 0xff], [0x0b], [0x0a, 0x80], [0x1b, 0x1c]] {
+      #expect(WireFieldLimit.count(limits, in: ByteBuffer(bytes: bytes)) == .unreadable, "\(bytes)")
     }
+    // Field 3 as an empty group, then 10,001 empty events: the decoder takes them all.
+    let grouped: [UInt8] = [0x1b, 0x1c] + Array(repeating: [0x0a, 0x00], count: 10_001).joined()
+    #expect(try Tally_V1_RecordEventsRequest(serializedBytes: grouped).events.count == 10_001)
+    let error = #expect(throws: RPCError.self) {
+      _ = try decodeRequest(
+        Tally_V1_RecordEventsRequest.self, from: ByteBuffer(bytes: grouped),
+        limits: wireFieldLimits(of: Tally_V1_RecordEventsRequest.self))
+    }
+    #expect(error?.code == .invalidArgument)
+    #expect(error?.message.contains("is not a valid tally.v1.RecordEventsRequest") == true)
   }
 
   /// Through the router: four megabytes of empty events are refused by their count, naming the
