@@ -27,8 +27,8 @@ struct AttributionCommand: AsyncParsableCommand {
     request.filter = self.filters.filter
     let response = try await self.connection.unary(KpiMethods.getAttribution, request)
     guard self.connection.output != .json else { return try Output.printMessages([response]) }
-    let money = { (value: Int64) in KpiReport.format(Double(value), "money", response.currency) }
-    let roi = { (has: Bool, value: Double) in has ? KpiReport.format(value, "ratio", response.currency) : "-" }
+    let money = { (value: Int64) in Output.value(Double(value), "money", response.currency) }
+    let roi = { (has: Bool, value: Double) in has ? Output.value(value, "ratio", response.currency) : Output.missing }
     if self.connection.output == .table {
       print(
         "\(response.model) attribution, \(response.from) up to \(response.to) (touches up to \(response.lookbackDays) days before a deal)\n"
@@ -36,7 +36,7 @@ struct AttributionCommand: AsyncParsableCommand {
     }
     let rows = response.campaigns.map { campaign in
       [
-        campaign.campaignID, campaign.channel.isEmpty ? "-" : campaign.channel, "\(campaign.touches)",
+        campaign.campaignID, campaign.channel.isEmpty ? Output.missing : campaign.channel, "\(campaign.touches)",
         "\(campaign.dealsWon)", money(campaign.attributedRevenue), "\(campaign.opportunities)",
         money(campaign.attributedPipeline), money(campaign.cost), roi(campaign.hasRoi, campaign.roi),
       ]

@@ -25,15 +25,16 @@ struct InfluenceCommand: AsyncParsableCommand {
     let response = try await self.connection.unary(KpiMethods.getInfluence, request)
     guard self.connection.output != .json else { return try Output.printMessages([response]) }
     if self.connection.output == .table { print("Deals closed from \(response.from) up to \(response.to)\n") }
-    let money = { (value: Double) in KpiReport.format(value, "money", response.currency) }
+    let value = { (has: Bool, value: Double, unit: String) in
+      has ? Output.value(value, unit, response.currency) : Output.missing
+    }
     let rows = response.quartiles.map { quartile in
       [
         "\(quartile.quartile)", "\(quartile.accounts)",
-        quartile.accounts == 0 ? "-" : String(format: "%.1f–%.1f", quartile.minScore, quartile.maxScore),
-        "\(quartile.won)", "\(quartile.lost)",
-        quartile.hasWinRate ? KpiReport.format(quartile.winRate, "ratio", response.currency) : "-",
-        quartile.hasSalesCycleDays ? KpiReport.format(quartile.salesCycleDays, "days", response.currency) : "-",
-        quartile.hasAverageDealSize ? money(quartile.averageDealSize) : "-",
+        quartile.accounts == 0 ? Output.missing : String(format: "%.1f–%.1f", quartile.minScore, quartile.maxScore),
+        "\(quartile.won)", "\(quartile.lost)", value(quartile.hasWinRate, quartile.winRate, "ratio"),
+        value(quartile.hasSalesCycleDays, quartile.salesCycleDays, "days"),
+        value(quartile.hasAverageDealSize, quartile.averageDealSize, "money"),
       ]
     }
     Output.printTable(

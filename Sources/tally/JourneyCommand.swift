@@ -30,7 +30,7 @@ struct JourneyCommand: AsyncParsableCommand {
     let stages = journey.stages.map { stage in
       [
         stage.stage, "\(stage.accounts)", "\(stage.reached)",
-        stage.hasConversionToNext ? String(format: "%.1f %%", stage.conversionToNext * 100) : "-",
+        stage.hasConversionToNext ? Output.value(stage.conversionToNext, "ratio", "") : Output.missing,
         TextChart.bar(stage.reached, maximum: widest, width: 30),
       ]
     }
@@ -42,7 +42,7 @@ struct JourneyCommand: AsyncParsableCommand {
         + journey.ctas.map { cta in
           [
             cta.assetID, "\(cta.views)", "\(cta.conversions)",
-            cta.hasRate ? String(format: "%.1f %%", cta.rate * 100) : "-",
+            cta.hasRate ? Output.value(cta.rate, "ratio", "") : Output.missing,
           ]
         })
   }

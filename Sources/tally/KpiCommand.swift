@@ -84,8 +84,11 @@ struct Kpis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       commandName: "show",
       abstract: "KPI, value, previous period, change (▲/▼) and trend; the last full quarter by default.",
-      discussion:
-        "A ratio's change is in percentage points; other changes are relative. \"no data\" is a zero denominator."
+      discussion: """
+        A ratio's change is in percentage points; other changes are relative. "no data" is a zero \
+        denominator. With -o csv: one row per KPI and period (current, previous, each bucket), \
+        numbers as the API gives them (ratios as fractions, money in the currency's minor units).
+        """
     )
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var query: KpiQueryOptions
@@ -98,7 +101,8 @@ struct Kpis: AsyncParsableCommand {
       if self.connection.output == .table {
         print("\(response.from) to \(response.to), against \(response.previousFrom) to \(response.previousTo)\n")
       }
-      Output.printTable([KpiReport.header] + KpiReport.rows(response))
+      Output.printTable(
+        [KpiReport.header] + KpiReport.rows(response), csv: [KpiReport.csvHeader] + KpiReport.csvRows(response))
     }
   }
 

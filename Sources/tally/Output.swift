@@ -26,14 +26,31 @@ enum Output {
   static let selectedFormat = Mutex(OutputFormat.table)
 
   /// Rows with every column padded to its widest cell (the last column is not padded); with
-  /// `-o csv`, the same rows as RFC 4180 CSV.
-  static func printTable(_ rows: [[String]]) {
-    if Self.selectedFormat.withLock({ $0 }) == .csv {
-      for row in rows { print(row.map(Self.csvField).joined(separator: ",")) }
+  /// `-o csv`, `csv` (or the same rows) as RFC 4180 CSV: a command whose table shows units,
+  /// bars or words passes rows of plain numbers there.
+  static func printTable(_ rows: [[String]], csv: [[String]]? = nil) {
+    guard Self.isCSV else {
+      for line in TextTable.lines(rows) { print(line) }
       return
     }
-    for line in TextTable.lines(rows) { print(line) }
+    // A column without a header is a bar drawn for people: no data of its own.
+    let kept = csv == nil ? rows.first?.indices.filter { !rows[0][$0].isEmpty } : nil
+    for row in csv ?? rows {
+      let cells = kept.map { $0.filter { $0 < row.count }.map { row[$0] } } ?? row
+      print(cells.map(Self.csvField).joined(separator: ","))
+    }
   }
+
+  static var isCSV: Bool { Self.selectedFormat.withLock { $0 } == .csv }
+
+  /// A value in its unit for people (12.5 %, 1,250.00 EUR); with -o csv, the number as the API
+  /// gives it (a ratio as a fraction, money in the currency's minor units).
+  static func value(_ value: Double, _ unit: String, _ currency: String) -> String {
+    Self.isCSV ? KpiReport.plain(value) : KpiReport.format(value, unit, currency)
+  }
+
+  /// Where a value is missing: "-" for people, an empty cell in CSV.
+  static var missing: String { Self.isCSV ? "" : "-" }
 
   /// A CSV field, quoted when it holds a comma, a quote or a line break.
   static func csvField(_ value: String) -> String {

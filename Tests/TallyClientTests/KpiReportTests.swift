@@ -70,6 +70,37 @@ import Testing
     #expect(rows[1] == ["form_fills", "8", "10", "▼ -20.0 %", "▅▅"])
   }
 
+  /// `-o csv` gives a spreadsheet numbers: one row per KPI and period, no units, bars or words.
+  @Test func csvRowsHoldTheNumbersPerPeriod() {
+    var response = Tally_V1_GetKpisResponse()
+    (response.from, response.to, response.previousFrom, response.previousTo) =
+      ("2026-07-01", "2026-10-01", "2026-04-01", "2026-07-01")
+    response.currency = "EUR"
+    var rate = Tally_V1_KpiValue()
+    rate.name = "win_rate"
+    rate.unit = "ratio"
+    rate.current = Self.point(0.125, numerator: 1, denominator: 8)
+    rate.previous = Self.point(nil, numerator: 0, denominator: 0)
+    var bucket = Self.point(0.5, numerator: 1, denominator: 2)
+    (bucket.from, bucket.to) = ("2026-07-01", "2026-08-01")
+    rate.trend = [bucket]
+    var spend = Tally_V1_KpiValue()
+    spend.name = "program_spend"
+    spend.unit = "money"
+    spend.current = Self.point(125_000, numerator: 125_000)
+    spend.previous = Self.point(1.0e17, numerator: 1.0e17)
+    response.kpis = [rate, spend]
+    #expect(
+      KpiReport.csvRows(response) == [
+        ["win_rate", "ratio", "EUR", "current", "2026-07-01", "2026-10-01", "0.125", "1", "8", ""],
+        ["win_rate", "ratio", "EUR", "previous", "2026-04-01", "2026-07-01", "", "0", "0", ""],
+        ["win_rate", "ratio", "EUR", "bucket", "2026-07-01", "2026-08-01", "0.5", "1", "2", ""],
+        ["program_spend", "money", "EUR", "current", "2026-07-01", "2026-10-01", "125000", "125000", "", ""],
+        ["program_spend", "money", "EUR", "previous", "2026-04-01", "2026-07-01", "1e+17", "1e+17", "", ""],
+      ])
+    #expect(KpiReport.csvHeader.count == KpiReport.csvRows(response)[0].count)
+  }
+
   @Test func aSurveyScoresChangeIsInPointsAgainstItsMargin() {
     var kpi = Tally_V1_KpiValue()
     kpi.unit = "score"

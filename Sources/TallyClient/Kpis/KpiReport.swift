@@ -24,6 +24,36 @@ public enum KpiReport {
     }
   }
 
+  /// `-o csv`: one row per KPI and period (the current one, the previous one, each bucket), with
+  /// the numbers as the API gives them (a ratio as a fraction, money in the currency's minor
+  /// units) and an empty cell where there is none, so a spreadsheet reads numbers, not text.
+  public static let csvHeader = [
+    "kpi", "unit", "currency", "period", "from", "to", "value", "numerator", "denominator", "margin_of_error",
+  ]
+
+  public static func csvRows(_ response: Tally_V1_GetKpisResponse) -> [[String]] {
+    response.kpis.flatMap { kpi in
+      let periods =
+        [("current", kpi.current, response.from, response.to)]
+        + [("previous", kpi.previous, response.previousFrom, response.previousTo)]
+        + kpi.trend.map { ("bucket", $0, $0.from, $0.to) }
+      return periods.map { period, point, from, to in
+        [
+          kpi.name, kpi.unit, response.currency, period, point.from.isEmpty ? from : point.from,
+          point.to.isEmpty ? to : point.to, point.hasValue ? Self.plain(point.value) : "", Self.plain(point.numerator),
+          point.hasDenominator ? Self.plain(point.denominator) : "",
+          point.hasMarginOfError ? Self.plain(point.marginOfError) : "",
+        ]
+      }
+    }
+  }
+
+  /// A number as a spreadsheet reads it: whole numbers without a decimal point, others in full.
+  public static func plain(_ value: Double) -> String {
+    if value.isFinite, value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
+    return "\(value)"
+  }
+
   /// A value in its unit: 12.5 %, 1,234, 96.3 min, 1,250.00 EUR, 42.5 days; "no data" without one.
   public static func format(_ point: Tally_V1_KpiPoint, _ unit: String, _ currency: String) -> String {
     guard point.hasValue else { return "no data" }
