@@ -238,6 +238,7 @@ public final class TallyClient: Sendable {
     options: CallOptions
   ) throws -> ActiveCall {
     let header = Self.callHeader(method, options: options)
+    try Self.checkSize(of: header)
     let responses: ActiveCall.Responses
     let route: ResponseRoute
     if singleResponse {
@@ -285,6 +286,23 @@ public final class TallyClient: Sendable {
     header.tenantID = options.tenantID ?? ""
     header.metadata = options.metadata
     return header
+  }
+
+  /// A header the server would refuse unread (past `Frame.maxCallHeaderPayload`) fails here,
+  /// saying why; only metadata or very long ids make one that large, so others are not measured.
+  private static func checkSize(of header: Tally_V1_CallHeader) throws {
+    let ids =
+      header.method.utf8.count + header.requestID.utf8.count + header.idempotencyKey.utf8.count
+      + header.tenantID.utf8.count
+    guard !header.metadata.isEmpty || ids > 1_024 else { return }
+    let size = (try? header.serializedBytes() as [UInt8])?.count ?? 0
+    guard size > Frame.maxCallHeaderPayload else { return }
+    throw RPCError(
+      code: .invalidArgument,
+      message:
+        "the call's header (method, ids and metadata) is \(size) bytes, above the \(Frame.maxCallHeaderPayload) "
+        + "a server takes; send less metadata"
+    )
   }
 
   private func makeHello() -> Tally_V1_Hello {

@@ -1,5 +1,6 @@
 import NIOCore
 import SwiftProtobuf
+import TallyClient
 import TallyCore
 import TallyProto
 import TallyWire
@@ -157,6 +158,38 @@ import Testing
       try await connection.send(.call, streamID: 2, callHeader("tally.v1.SystemService/Ping"))
       try await connection.send(.message, flags: .endStream, streamID: 2, Tally_V1_PingRequest())
       #expect(await connection.nextStatus()?.1.code == .ok)
+    }
+  }
+
+  /// A CALL header past 16 KiB is refused unread, the connection kept; TallyClient refuses to
+  /// send one at all, saying why.
+  @Test func anOversizedCallHeaderIsRefusedAndTheConnectionStays() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      var header = callHeader("tally.v1.SystemService/Ping")
+      header.metadata = Dictionary(uniqueKeysWithValues: (0..<2_000).map { ("key-\($0)", "value") })
+      try await connection.send(.call, streamID: 1, header)
+      let refused = await connection.nextStatus()
+      #expect(refused?.0 == 1)
+      #expect(refused?.1.code == .invalidArgument)
+      #expect(refused?.1.message.contains("above its maximum of 16384 bytes") == true)
+      try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
+      try await connection.send(.call, streamID: 2, callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.message, flags: .endStream, streamID: 2, Tally_V1_PingRequest())
+      #expect(await connection.nextStatus()?.1.code == .ok)
+      await connection.close()
+
+      let client = try server.client()
+      let error = await expectStatus(.invalidArgument) {
+        try await client.unary(
+          SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(metadata: header.metadata))
+      }
+      #expect(
+        error?.message.contains("above the 16384 a server takes; send less metadata") == true,
+        "\(String(describing: error))")
+      _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      await client.close()
     }
   }
 
