@@ -88,24 +88,8 @@ private struct WireScanner {
     _ limits: [WireFieldLimit], upTo end: Int, counts: inout [Int], merged: inout [[Int]?]
   ) throws(UnreadableWireForm) -> WireFieldOverLimit? {
     while self.index < end {
-      guard let key = self.varint(upTo: end) else { throw UnreadableWireForm() }
-      let wireType = key & 7
-      let number = key >> 3
-      switch wireType {
-      case 0: guard self.varint(upTo: end) != nil else { throw UnreadableWireForm() }
-      case 1: self.index += 8
-      case 5: self.index += 4
-      case 2: break
-      default: throw UnreadableWireForm()  // groups, and invalid wire types
-      }
-      var valueEnd = self.index  // where the next field starts
-      if wireType == 2 {
-        guard let length = self.varint(upTo: end), length <= UInt64(end - self.index) else {
-          throw UnreadableWireForm()
-        }
-        valueEnd = self.index + Int(length)
-      }
-      guard valueEnd <= end else { throw UnreadableWireForm() }
+      let (number, wireType, value) = try self.nextField(upTo: end)
+      let valueEnd = value.upperBound  // where the next field starts
       guard let position = limits.firstIndex(where: { UInt64($0.number) == number }) else {
         self.index = valueEnd
         continue
@@ -113,7 +97,7 @@ private struct WireScanner {
       let limit = limits[position]
       switch limit.shape {
       case .packed(let max):
-        counts[position] += wireType == 2 ? self.varintCount(upTo: valueEnd) : 1
+        counts[position] += wireType == 2 ? self.varintCount(in: value) : 1
         if counts[position] > max {
           self.index = valueEnd
           let found = counts[position] + self.countRest(of: number, packed: true, upTo: end)
@@ -149,24 +133,33 @@ private struct WireScanner {
     return nil
   }
 
+  /// The next field from `index`: its number, its wire type, and where its value lies (after it,
+  /// `index` is at a length-delimited value's start, or past any other value).
+  mutating func nextField(
+    upTo end: Int
+  ) throws(UnreadableWireForm) -> (number: UInt64, wireType: UInt64, value: Range<Int>) {
+    guard let key = self.varint(upTo: end) else { throw UnreadableWireForm() }
+    let wireType = key & 7
+    switch wireType {
+    case 0: guard self.varint(upTo: end) != nil else { throw UnreadableWireForm() }
+    case 1: self.index += 8
+    case 5: self.index += 4
+    case 2:
+      guard let length = self.varint(upTo: end), length <= UInt64(end - self.index) else { throw UnreadableWireForm() }
+      return (key >> 3, wireType, self.index..<(self.index + Int(length)))
+    default: throw UnreadableWireForm()  // groups, and invalid wire types
+    }
+    guard self.index <= end else { throw UnreadableWireForm() }
+    return (key >> 3, wireType, self.index..<self.index)
+  }
+
   /// The entries of field `number` from `index` to `end`: only ever read past a limit, to say
   /// how far past it a list went.
   mutating func countRest(of number: UInt64, packed: Bool, upTo end: Int) -> Int {
     var count = 0
-    while self.index < end, let key = self.varint(upTo: end) {
-      var valueEnd = self.index
-      switch key & 7 {
-      case 0: guard self.varint(upTo: end) != nil else { return count }
-      case 1: self.index += 8
-      case 5: self.index += 4
-      case 2:
-        guard let length = self.varint(upTo: end), length <= UInt64(end - self.index) else { return count }
-        valueEnd = self.index + Int(length)
-      default: return count
-      }
-      valueEnd = max(valueEnd, self.index)
-      if key >> 3 == number { count += packed && key & 7 == 2 ? self.varintCount(upTo: valueEnd) : 1 }
-      self.index = valueEnd
+    while self.index < end, let field = try? self.nextField(upTo: end) {
+      if field.number == number { count += packed && field.wireType == 2 ? self.varintCount(in: field.value) : 1 }
+      self.index = field.value.upperBound
     }
     return count
   }
@@ -184,10 +177,10 @@ private struct WireScanner {
     return nil
   }
 
-  /// The varints in `index..<end` (a packed field's values): one per byte that ends one.
-  func varintCount(upTo end: Int) -> Int {
+  /// The varints in `range` (a packed field's values): one per byte that ends one.
+  func varintCount(in range: Range<Int>) -> Int {
     var count = 0
-    for position in self.index..<end where self.bytes[position] < 0x80 { count += 1 }
+    for position in range where self.bytes[position] < 0x80 { count += 1 }
     return count
   }
 }
