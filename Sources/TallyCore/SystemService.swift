@@ -30,6 +30,10 @@ public struct ServerLimits: Sendable, Hashable {
   /// client-streaming handler asks for the next one. Without it, 100 streams of 15 buffered
   /// 4 MiB messages each would fit under the per-stream limit: 6 GiB for one connection.
   public var maxHeldRequestBytes: Int
+  /// How long one frame may take to arrive whole, from the read that brought its first bytes (or
+  /// completed the frame before it): a peer that trickles a frame in holds its buffer, up to
+  /// `maxFramePayload`, and the idle timeout counts every byte as activity.
+  public var frameTimeout: Duration
 
   public init(
     maxFramePayload: Int = Frame.defaultMaxPayload,
@@ -42,7 +46,8 @@ public struct ServerLimits: Sendable, Hashable {
     maxConnectionsPerKey: Int = 1_000,
     maxHandshakesPerAddress: Int = 128,
     writeStallTimeout: Duration = .seconds(60),
-    maxHeldRequestBytes: Int = 4 * Frame.defaultMaxPayload
+    maxHeldRequestBytes: Int = 4 * Frame.defaultMaxPayload,
+    frameTimeout: Duration = .seconds(60)
   ) {
     self.maxFramePayload = maxFramePayload
     self.maxConcurrentStreams = maxConcurrentStreams
@@ -55,6 +60,7 @@ public struct ServerLimits: Sendable, Hashable {
     self.maxHandshakesPerAddress = maxHandshakesPerAddress
     self.writeStallTimeout = writeStallTimeout
     self.maxHeldRequestBytes = maxHeldRequestBytes
+    self.frameTimeout = frameTimeout
   }
 }
 

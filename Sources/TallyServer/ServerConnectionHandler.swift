@@ -76,6 +76,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// Closes the connection if a GOAWAY's write does not finish: a peer that reads nothing keeps it queued.
   private var goAwayCloseTimer: Scheduled<Void>?
   private var writeStallTimer: Scheduled<Void>?
+  /// Since when the frame the decoder holds part of has been arriving (`ServerLimits.frameTimeout`).
+  private var partialFrameSince: NIODeadline?
+  private var frameTimer: Scheduled<Void>?
   private var lastActivity = NIODeadline.now()
   private var idleTimer: Scheduled<Void>?
   /// How many times the idle timer has fired: a test's measure that it does not spin.
@@ -125,13 +128,51 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard !self.bytesRefused else { return }
     self.lastActivity = .now()
+    var completedAFrame = false
     do {
       try self.decoder.process(buffer: self.unwrapInboundIn(data)) { frame in
+        completedAFrame = true
         self.act(self.machine.receivedFrame(frame))
       }
     } catch {
-      self.errorCaught(context: context, error: error)
+      return self.errorCaught(context: context, error: error)
     }
+    self.watchPartialFrame(completedAFrame: completedAFrame, context: context)
+  }
+
+  /// Times the frame the decoder holds part of, from the read that brought its first bytes.
+  private func watchPartialFrame(completedAFrame: Bool, context: ChannelHandlerContext) {
+    guard self.decoder.unprocessedBytes > 0 else {
+      self.partialFrameSince = nil
+      return
+    }
+    if completedAFrame || self.partialFrameSince == nil { self.partialFrameSince = context.eventLoop.now }
+    if self.frameTimer == nil { self.scheduleFrameCheck(in: self.dependencies.limits.frameTimeout, context: context) }
+  }
+
+  private func scheduleFrameCheck(in delay: Duration, context: ChannelHandlerContext) {
+    self.frameTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) {
+      self.frameCheck(context: context)
+    }
+  }
+
+  /// A frame still partial a whole `frameTimeout` after it began ends the connection; time the
+  /// server spent not reading (reads paused) is not the peer's: the count starts again after it.
+  private func frameCheck(context: ChannelHandlerContext) {
+    self.frameTimer = nil
+    guard var since = self.partialFrameSince, !self.bytesRefused else { return }
+    let now = context.eventLoop.now
+    if self.readsPaused {
+      (self.partialFrameSince, since) = (now, now)
+    }
+    let timeout = self.dependencies.limits.frameTimeout
+    let waited = Duration.nanoseconds((now - since).nanoseconds)
+    guard waited >= timeout else { return self.scheduleFrameCheck(in: timeout - waited, context: context) }
+    self.bytesRefused = true
+    let received = self.decoder.unprocessedBytes
+    self.act(
+      self.machine.decodingFailed(
+        ConnectionError(.idleTimeout, "a frame did not arrive whole within \(timeout) (\(received) bytes of it came)")))
   }
 
   func read(context: ChannelHandlerContext) {
@@ -193,6 +234,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.idleTimer?.cancel()
     self.goAwayCloseTimer?.cancel()
     self.writeStallTimer?.cancel()
+    self.frameTimer?.cancel()
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
@@ -589,6 +631,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private func resumeReadsIfPossible() {
     guard !self.readsPaused, self.readPending, let context = self.context else { return }
     self.readPending = false
+    // The frame in part received waited on the server, not on its peer: its time starts again.
+    if self.partialFrameSince != nil { self.partialFrameSince = context.eventLoop.now }
     context.read()
   }
 

@@ -224,6 +224,49 @@ import Testing
     #expect(try Self.frames(written: channel).map(\.type) == [.message, .status])
   }
 
+  /// A frame is timed from the read that brought its first bytes: one whole within
+  /// `frameTimeout` is read, one still partial after it ends the connection (GOAWAY IDLE_TIMEOUT),
+  /// however many of its bytes trickle in meanwhile.
+  @Test func aFrameStillPartialAfterTheFrameTimeoutEndsTheConnection() throws {
+    var router = Router()
+    router.unary(SystemMethods.ping, access: .anyKey) { _, _ in Tally_V1_PingResponse() }
+    let channel = try self.welcomedChannel(router, limits: ServerLimits(frameTimeout: .seconds(60)))
+    var closed = false
+    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
+    var header = Tally_V1_CallHeader()
+    header.method = SystemMethods.ping.fullName
+    var ping = Tally_V1_PingRequest()
+    ping.payload = Data(count: 100)
+    func frames(_ streamID: UInt32) throws -> (call: ByteBuffer, message: ByteBuffer) {
+      var call = ByteBuffer()
+      call.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
+      var message = ByteBuffer()
+      message.writeFrame(Frame(type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(ping)))
+      return (call, message)
+    }
+    var (call, message) = try frames(1)
+    try channel.writeInbound(call)
+    try channel.writeInbound(message.readSlice(length: 60)!)
+    channel.embeddedEventLoop.advanceTime(by: .seconds(59))
+    try channel.writeInbound(message)
+    channel.embeddedEventLoop.run()
+    #expect(try Self.frames(written: channel).map(\.type) == [.message, .status])
+
+    (call, message) = try frames(3)
+    try channel.writeInbound(call)
+    for _ in 0..<60 {  // a byte a second of the MESSAGE's 112
+      try channel.writeInbound(message.readSlice(length: 1)!)
+      channel.embeddedEventLoop.advanceTime(by: .milliseconds(999))
+    }
+    #expect(!closed, "closed before the frame timeout")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(60))
+    let frames = try Self.frames(written: channel)
+    #expect(frames.map(\.type) == [.goAway])
+    #expect(try frames.first.map { try Tally_V1_GoAway(decoding: $0.payload).code } == .idleTimeout)
+    channel.embeddedEventLoop.run()
+    #expect(closed, "a frame trickled in for longer than the frame timeout kept its connection")
+  }
+
   /// A peer that reads none of its answers for `writeStallTimeout` loses the connection; one that
   /// drains them in time keeps it.
   @Test func aConnectionUnwritableForTheStallTimeoutIsClosed() throws {
