@@ -170,20 +170,18 @@ func decodeRequest<M: Message>(
   _ type: M.Type, from payload: ByteBuffer, limits: [WireFieldLimit] = [], streamMessage: Int? = nil
 ) throws -> M {
   if !limits.isEmpty {
+    let inStream = streamMessage.map { " in message \($0)" } ?? ""
     switch WireFieldLimit.count(limits, in: payload) {
     case .withinLimits:
       break
     case .passed(let passed):
       throw RPCError.invalidArgument(
-        field: passed.field,
-        "must have at most \(passed.max) entries, got \(passed.found)"
-          + (streamMessage.map { " in message \($0)" } ?? "")
-      )
+        field: passed.field, "must have at most \(passed.max) entries, got \(passed.found)\(inStream)")
     case .unreadable:
       throw RPCError(
         code: .invalidArgument,
         message:
-          "the request message is not a valid \(M.protoMessageName) (its wire form cannot be read, or has a group)"
+          "the request message\(inStream) is not a valid \(M.protoMessageName) (its wire form cannot be read, or has a group)"
       )
     }
   }
