@@ -41,6 +41,7 @@ struct ServeConfiguration: Decodable {
     var maxConnectionsPerKey: Int?
     var maxHandshakesPerAddress: Int?
     var maxHeldRequestBytes: Int?
+    var frameTimeoutMs: Int?
   }
 
   /// One API key accepted at HELLO (until keys live in the database).
@@ -280,6 +281,10 @@ extension ServeConfiguration.Limits {
     if self.maxFramePayload != nil, self.maxHeldRequestBytes == nil {
       // The default keeps room for four messages of the largest size.
       limits.maxHeldRequestBytes = 4 * limits.maxFramePayload
+    }
+    if let value = self.frameTimeoutMs {
+      // Long enough for a whole max_frame_payload at a slow link's pace; a day at most.
+      limits.frameTimeout = .milliseconds(try checked(value, name("frame_timeout_ms"), 1_000...86_400_000))
     }
     if let value = self.maxHeldRequestBytes {
       limits.maxHeldRequestBytes = try checked(
