@@ -8,14 +8,14 @@ import TallyWire
 /// Which rounds a results, comments or export command looks at.
 struct SurveyRoundOptions: ParsableArguments {
   @Option(help: "One round, by id.") var round: String?
-  @Option(help: "The first round number of a range.") var from: UInt32 = 0
-  @Option(help: "The last round number of a range.") var to: UInt32 = 0
+  @Option(help: "The first round number of a range (default: the first round).") var from: UInt32?
+  @Option(help: "The last round number of a range (default: the latest round).") var to: UInt32?
 
   var selection: Tally_V1_RoundSelection {
     var rounds = Tally_V1_RoundSelection()
     rounds.roundID = self.round ?? ""
-    rounds.fromRound = self.from
-    rounds.toRound = self.to
+    rounds.fromRound = self.from ?? 0
+    rounds.toRound = self.to ?? 0
     return rounds
   }
 }

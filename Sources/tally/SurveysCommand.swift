@@ -52,7 +52,7 @@ struct Surveys: AsyncParsableCommand {
       discussion: """
         NPS and eNPS surveys get a 0–10 \"score\" question and a \"reason\" text question unless --question is \
         given. A question is TYPE:TEXT, TYPE!:TEXT when required, and TYPE:TEXT:CHOICE|CHOICE|… for \
-        single_choice and multi_choice; types: nps, rating, single_choice, multi_choice, yes_no, text. \
+        single_choice and multi_choice (the choices follow the last colon; a text may hold colons); types: nps, rating, single_choice, multi_choice, yes_no, text. \
         In an anonymous survey (eNPS, pulse, or --anonymous) every question but text must be required. \
         Example: --question 'nps!:How likely are you to recommend us?' --question 'text:Why?'
         """
@@ -63,12 +63,12 @@ struct Surveys: AsyncParsableCommand {
     @Option(help: "A question (repeatable; see above).") var question: [String] = []
     @Flag(help: "Make an NPS survey anonymous (eNPS and pulse always are).") var anonymous = false
     @Option(help: "Fewest responses a result is shown for: 3 or more (default 5 when anonymous).")
-    var threshold: UInt32 = 0
+    var threshold: UInt32?
     @Option(help: "Pulse surveys: weekly, biweekly, monthly or quarterly.") var cadence: String?
     @Option(help: "Pulse surveys: ISO weekday (1 = Monday) or day of the month (1–28) a round opens.")
-    var openDay: UInt32 = 0
+    var openDay: UInt32?
     @Option(help: "Pulse surveys: days a round stays open (default: 5, 7, 7 or 14 by cadence).")
-    var openDays: UInt32 = 0
+    var openDays: UInt32?
 
     func run() async throws {
       var request = Tally_V1_CreateSurveyRequest()
@@ -76,27 +76,22 @@ struct Surveys: AsyncParsableCommand {
       request.survey.title = self.title
       request.survey.questions = try self.question.map(Self.parseQuestion)
       request.survey.anonymous = self.anonymous
-      request.survey.anonymityThreshold = self.threshold
+      request.survey.anonymityThreshold = self.threshold ?? 0
       if let cadence = self.cadence {
         request.survey.cadence.period = cadence
-        request.survey.cadence.openDay = self.openDay
-        request.survey.cadence.openDays = self.openDays
+        request.survey.cadence.openDay = self.openDay ?? 0
+        request.survey.cadence.openDays = self.openDays ?? 0
       }
       let survey = try await self.connection.unary(SurveyMethods.createSurvey, request)
       try Surveys.show([survey], self.connection.output, list: false)
     }
 
     static func parseQuestion(_ spec: String) throws -> Tally_V1_Question {
-      let parts = spec.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-      guard parts.count >= 2, !parts[0].isEmpty else {
-        throw ValidationError("--question takes TYPE:TEXT (or TYPE:TEXT:CHOICE|CHOICE), got \"\(spec)\"")
+      do {
+        return try QuestionSpec.parse(spec)
+      } catch {
+        throw ValidationError(error.description)
       }
-      var question = Tally_V1_Question()
-      question.required = parts[0].hasSuffix("!")
-      question.type = question.required ? String(parts[0].dropLast()) : parts[0]
-      question.text = parts[1]
-      if parts.count == 3 { question.choices = parts[2].split(separator: "|").map(String.init) }
-      return question
     }
   }
 
@@ -211,7 +206,7 @@ struct Surveys: AsyncParsableCommand {
     )
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The round id.") var roundID: String
-    @Option(help: "How many anonymous tokens (at most 10,000).") var count: UInt32 = 0
+    @Option(help: "How many anonymous tokens (at most 10,000).") var count: UInt32?
     @Option(help: "A contact to invite (repeatable; NPS surveys).") var contact: [String] = []
     @Option(help: "The respondents' department.") var department: String?
     @Option(help: "The respondents' team.") var team: String?
@@ -226,7 +221,7 @@ struct Surveys: AsyncParsableCommand {
       segment.department = self.department ?? ""
       segment.team = self.team ?? ""
       segment.location = self.location ?? ""
-      request.count = self.count
+      request.count = self.count ?? 0
       if self.contact.isEmpty { request.segment = segment }
       request.invitees = self.contact.map { contact in
         var invitee = Tally_V1_Invitee()
