@@ -263,7 +263,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     case .rejectStream(let streamID, let method, let code, let message):
       self.count(code, of: self.dependencies.metrics.method(named: method))
       self.writeStatus(RPCError(code: code, message: message), streamID: streamID, context: context)
-      context.flush()
+      self.flushes.flushSoon(context.channel)
     case .deliverMessage(let streamID, let payload, let endStream):
       self.deliver(payload, endStream: endStream, streamID: streamID, context: context)
     case .cancelStream(let streamID):
@@ -271,7 +271,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     case .sendPingAck(let payload):
       var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + 8)
       buffer.writeFrame(.ping, flags: .ack, payload: payload)
-      context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+      // Flushed with the tick's other answers: a read full of PINGs costs one write per 16.
+      context.write(self.wrapOutboundOut(buffer), promise: nil)
+      self.flushes.flushSoon(context.channel)
     case .sendGoAway(let error, let lastStreamID, let close):
       self.logger.debug("sending GOAWAY", metadata: ["error": "\(error)", "last_stream_id": "\(lastStreamID)"])
       let write = self.writeMessageFrame(.goAway, error.goAwayMessage(lastStreamID: lastStreamID), context: context)
@@ -426,7 +428,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     guard let context = self.context else { return }
     self.count(error.code, of: metrics)
     self.writeStatus(error, streamID: streamID, context: context)
-    context.flush()
+    self.flushes.flushSoon(context.channel)
     self.act(self.machine.streamClosed(streamID))
   }
 
@@ -576,7 +578,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.heldRequestBytes -= call.heldRequestBytes
     self.pausedStreams.remove(streamID)
     self.writeStatus(error, of: call, context: context)
-    context.flush()
+    self.flushes.flushSoon(context.channel)
     self.callEnded(streamID)
   }
 

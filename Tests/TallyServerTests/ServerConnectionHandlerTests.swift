@@ -129,6 +129,39 @@ import Testing
     }
   }
 
+  /// Counts the flushes that pass it toward the socket.
+  private final class FlushCounter: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    var flushes = 0
+    func flush(context: ChannelHandlerContext) {
+      self.flushes += 1
+      context.flush()
+    }
+  }
+
+  /// A read full of PINGs, or of calls the server refuses at once, is answered with a flush per
+  /// 16 answers, not a write to the socket for each.
+  @Test func pingsAndRefusalsOfOneReadShareFlushes() throws {
+    let channel = try self.welcomedChannel(Router())
+    let counter = FlushCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    var bytes = ByteBuffer()
+    for index in 0..<100 {
+      bytes.writeFrame(.ping, payload: [UInt8](repeating: UInt8(index), count: 8))
+    }
+    var header = Tally_V1_CallHeader()
+    header.method = "tally.v1.Nowhere/Nothing"
+    for streamID: UInt32 in 1...100 {
+      bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
+    }
+    try channel.writeInbound(bytes)
+    channel.embeddedEventLoop.run()
+    let frames = try Self.frames(written: channel)
+    #expect(frames.filter { $0.type == .ping }.count == 100)
+    #expect(frames.filter { $0.type == .status }.count == 100)
+    #expect(counter.flushes <= 200 / FlushCoalescer.writesPerFlush + 1, "\(counter.flushes) flushes")
+  }
+
   /// A client that sends PINGs or calls and reads none of the answers is read no more while
   /// they back up, so the server does not keep every answer in memory.
   @Test func readsWaitWhileTheAnswersBackUp() throws {
