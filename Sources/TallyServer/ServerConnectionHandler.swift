@@ -79,6 +79,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// Since when the frame the decoder holds part of has been arriving (`ServerLimits.frameTimeout`).
   private var partialFrameSince: NIODeadline?
   private var frameTimer: Scheduled<Void>?
+  /// The channel went inactive (perhaps inside the read now running): no timer starts again.
+  private var closed = false
   private var lastActivity = NIODeadline.now()
   private var idleTimer: Scheduled<Void>?
   /// How many times the idle timer has fired: a test's measure that it does not spin.
@@ -142,7 +144,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   /// Times the frame the decoder holds part of, from the read that brought its first bytes.
   private func watchPartialFrame(completedAFrame: Bool, context: ChannelHandlerContext) {
-    guard self.decoder.unprocessedBytes > 0 else {
+    guard self.decoder.unprocessedBytes > 0, !self.closed else {
       self.partialFrameSince = nil
       return
     }
@@ -160,7 +162,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// server spent not reading (reads paused) is not the peer's: the count starts again after it.
   private func frameCheck(context: ChannelHandlerContext) {
     self.frameTimer = nil
-    guard var since = self.partialFrameSince, !self.bytesRefused else { return }
+    guard var since = self.partialFrameSince, !self.bytesRefused, !self.closed else { return }
     let now = context.eventLoop.now
     if self.readsPaused {
       (self.partialFrameSince, since) = (now, now)
@@ -235,6 +237,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.goAwayCloseTimer?.cancel()
     self.writeStallTimer?.cancel()
     self.frameTimer?.cancel()
+    (self.frameTimer, self.partialFrameSince, self.closed) = (nil, nil, true)
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)

@@ -42,7 +42,12 @@ struct AttributionCommand: AsyncParsableCommand {
       ]
     }
     Output.printTable(
-      [["campaign", "channel", "touches", "won", "revenue", "opps", "pipeline", "cost", "roi"]] + rows)
+      [
+        [
+          "campaign", "channel", "touches", "won", Output.moneyHeader("revenue", response.currency), "opps",
+          Output.moneyHeader("pipeline", response.currency), Output.moneyHeader("cost", response.currency), "roi",
+        ]
+      ] + rows)
     guard self.connection.output == .table else { return }
     print(
       """

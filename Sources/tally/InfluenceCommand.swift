@@ -38,7 +38,12 @@ struct InfluenceCommand: AsyncParsableCommand {
       ]
     }
     Output.printTable(
-      [["quartile", "accounts", "score", "won", "lost", "win rate", "sales cycle", "deal size"]] + rows)
+      [
+        [
+          "quartile", "accounts", "score", "won", "lost", "win rate", "sales cycle",
+          Output.moneyHeader("deal size", response.currency),
+        ]
+      ] + rows)
     if self.connection.output == .table { print("\n" + response.summary) }
   }
 }

@@ -43,10 +43,17 @@ enum Output {
 
   static var isCSV: Bool { Self.selectedFormat.withLock { $0 } == .csv }
 
-  /// A value in its unit for people (12.5 %, 1,250.00 EUR); with -o csv, the number as the API
-  /// gives it (a ratio as a fraction, money in the currency's minor units).
+  /// A value in its unit for people (12.5 %, 1,250.00 EUR); with -o csv, a plain number (a ratio
+  /// as a fraction, money in major units, its currency in the column's name: `moneyHeader`).
   static func value(_ value: Double, _ unit: String, _ currency: String) -> String {
-    Self.isCSV ? KpiReport.plain(value) : KpiReport.format(value, unit, currency)
+    guard Self.isCSV else { return KpiReport.format(value, unit, currency) }
+    return unit == "money" ? KpiReport.plainMoney(value, currency) : KpiReport.plain(value)
+  }
+
+  /// A money column's header: with -o csv it names the currency (`revenue_eur`), since its
+  /// cells are plain numbers.
+  static func moneyHeader(_ name: String, _ currency: String) -> String {
+    Self.isCSV && !currency.isEmpty ? "\(name)_\(currency.lowercased())" : name
   }
 
   /// Where a value is missing: "-" for people, an empty cell in CSV.

@@ -52,7 +52,7 @@ struct Surveys: AsyncParsableCommand {
       discussion: """
         NPS and eNPS surveys get a 0–10 \"score\" question and a \"reason\" text question unless --question is \
         given. A question is TYPE:TEXT, TYPE!:TEXT when required, and TYPE:TEXT:CHOICE|CHOICE|… for \
-        single_choice and multi_choice (the choices follow the last colon; a text may hold colons); types: nps, rating, single_choice, multi_choice, yes_no, text. \
+        single_choice and multi_choice (a text may hold colons; in a choice question write \\: for them, the choices may hold colons); types: nps, rating, single_choice, multi_choice, yes_no, text. \
         In an anonymous survey (eNPS, pulse, or --anonymous) every question but text must be required. \
         Example: --question 'nps!:How likely are you to recommend us?' --question 'text:Why?'
         """

@@ -282,8 +282,11 @@ extension ServeConfiguration.Limits {
       // The default keeps room for four messages of the largest size.
       limits.maxHeldRequestBytes = 4 * limits.maxFramePayload
     }
+    if self.maxFramePayload != nil, self.frameTimeoutMs == nil {
+      // The default leaves a largest frame 64 KiB/s: 60 s for 4 MiB, 17 minutes for 64 MiB.
+      limits.frameTimeout = max(.seconds(60), .seconds(limits.maxFramePayload / (64 << 10)))
+    }
     if let value = self.frameTimeoutMs {
-      // Long enough for a whole max_frame_payload at a slow link's pace; a day at most.
       limits.frameTimeout = .milliseconds(try checked(value, name("frame_timeout_ms"), 1_000...86_400_000))
     }
     if let value = self.maxHeldRequestBytes {

@@ -101,6 +101,14 @@ import Testing
     #expect(KpiReport.csvHeader.count == KpiReport.csvRows(response)[0].count)
   }
 
+  @Test func plainNumbersForSpreadsheets() {
+    #expect(KpiReport.plain(9_007_199_254_740_992) == "9007199254740992")
+    #expect(KpiReport.plain(0.125) == "0.125")
+    #expect(KpiReport.plainMoney(125_000, "EUR") == "1250.00")
+    #expect(KpiReport.plainMoney(-4_250, "USD") == "-42.50")
+    #expect(KpiReport.plainMoney(125_000, "JPY") == "125000")
+  }
+
   @Test func aSurveyScoresChangeIsInPointsAgainstItsMargin() {
     var kpi = Tally_V1_KpiValue()
     kpi.unit = "score"

@@ -48,10 +48,17 @@ public enum KpiReport {
     }
   }
 
-  /// A number as a spreadsheet reads it: whole numbers without a decimal point, others in full.
+  /// A number as a spreadsheet reads it: whole numbers (exact up to 2^53) without a decimal
+  /// point, others in full.
   public static func plain(_ value: Double) -> String {
-    if value.isFinite, value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
+    if value.isFinite, value.rounded() == value, abs(value) <= 9_007_199_254_740_992 { return String(Int64(value)) }
     return "\(value)"
+  }
+
+  /// Money in minor units as a spreadsheet's number of major units: 125000 EUR cents is 1250.00.
+  public static func plainMoney(_ minor: Double, _ currency: String) -> String {
+    let digits = Self.wholeCurrencies.contains(currency) ? 0 : 2
+    return String(format: "%.\(digits)f", minor / pow(10, Double(digits)))
   }
 
   /// A value in its unit: 12.5 %, 1,234, 96.3 min, 1,250.00 EUR, 42.5 days; "no data" without one.

@@ -1,8 +1,9 @@
 public import TallyProto
 
 /// `tally surveys create --question`: TYPE:TEXT, TYPE!:TEXT when required, and
-/// TYPE:TEXT:CHOICE|CHOICE|… for the choice types. The text runs to the end (it may hold colons)
-/// except in a choice question, whose choices follow its last colon.
+/// TYPE:TEXT:CHOICE|CHOICE|… for the choice types. A text runs to the end and may hold colons,
+/// except in a choice question, where `\:` is a colon of the text and the first plain colon
+/// ends it (the choices may hold colons: `single_choice:When?:9:00|13:30`).
 public enum QuestionSpec {
   /// Why a spec could not be read, in words for the command line.
   public struct Problem: Error, Equatable, CustomStringConvertible {
@@ -20,11 +21,25 @@ public enum QuestionSpec {
     question.required = type.hasSuffix("!")
     question.type = question.required ? String(type.dropLast()) : type
     let rest = spec[spec.index(after: colon)...]
-    if Self.choiceTypes.contains(question.type), let last = rest.lastIndex(of: ":") {
-      question.text = String(rest[..<last])
-      question.choices = rest[rest.index(after: last)...].split(separator: "|").map(String.init)
-    } else {
+    guard Self.choiceTypes.contains(question.type) else {
       question.text = String(rest)
+      return question
+    }
+    var text = ""
+    var index = rest.startIndex
+    while index < rest.endIndex, rest[index] != ":" {
+      let next = rest.index(after: index)
+      if rest[index] == "\\", next < rest.endIndex, rest[next] == ":" {
+        text.append(":")
+        index = rest.index(after: next)
+      } else {
+        text.append(rest[index])
+        index = next
+      }
+    }
+    question.text = text
+    if index < rest.endIndex {
+      question.choices = rest[rest.index(after: index)...].split(separator: "|").map(String.init)
     }
     return question
   }
