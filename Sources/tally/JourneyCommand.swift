@@ -26,6 +26,7 @@ struct JourneyCommand: AsyncParsableCommand {
     request.filter = self.filters.filter
     let journey = try await self.connection.unary(KpiMethods.getJourney, request)
     guard self.connection.output != .json else { return try Output.printMessages([journey]) }
+    guard self.connection.output != .csv else { return Output.printTable(Self.csvRows(journey)) }
     let widest = journey.stages.map(\.reached).max() ?? 0
     let stages = journey.stages.map { stage in
       [
@@ -45,5 +46,23 @@ struct JourneyCommand: AsyncParsableCommand {
             cta.hasRate ? Output.value(cta.rate, "ratio", "") : Output.missing,
           ]
         })
+  }
+
+  /// `-o csv`: the stages and the CTAs in one table, a row's kind first and the other kind's
+  /// columns empty, so that one file holds one header.
+  static func csvRows(_ journey: Tally_V1_GetJourneyResponse) -> [[String]] {
+    let stages = journey.stages.map { stage in
+      [
+        "stage", stage.stage, "\(stage.accounts)", "\(stage.reached)",
+        stage.hasConversionToNext ? KpiReport.plain(stage.conversionToNext) : "", "", "", "",
+      ]
+    }
+    let ctas = journey.ctas.map { cta in
+      [
+        "cta", cta.assetID, "", "", "", "\(cta.views)", "\(cta.conversions)",
+        cta.hasRate ? KpiReport.plain(cta.rate) : "",
+      ]
+    }
+    return [["kind", "name", "accounts", "reached", "to_next", "views", "conversions", "rate"]] + stages + ctas
   }
 }

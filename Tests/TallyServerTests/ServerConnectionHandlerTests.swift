@@ -119,20 +119,15 @@ import Testing
     _ = try? channel.finish()
   }
 
-  /// Counts the reads that pass it toward the socket: the reads the handler lets through.
-  private final class ReadCounter: ChannelOutboundHandler {
+  /// Counts the reads and flushes that pass it toward the socket: what the handler lets through.
+  private final class OutboundCounter: ChannelOutboundHandler {
     typealias OutboundIn = NIOAny
     var reads = 0
+    var flushes = 0
     func read(context: ChannelHandlerContext) {
       self.reads += 1
       context.read()
     }
-  }
-
-  /// Counts the flushes that pass it toward the socket.
-  private final class FlushCounter: ChannelOutboundHandler {
-    typealias OutboundIn = NIOAny
-    var flushes = 0
     func flush(context: ChannelHandlerContext) {
       self.flushes += 1
       context.flush()
@@ -143,7 +138,7 @@ import Testing
   /// 16 answers, not a write to the socket for each.
   @Test func pingsAndRefusalsOfOneReadShareFlushes() throws {
     let channel = try self.welcomedChannel(Router())
-    let counter = FlushCounter()
+    let counter = OutboundCounter()
     try channel.pipeline.syncOperations.addHandler(counter, position: .first)
     var bytes = ByteBuffer()
     for index in 0..<100 {
@@ -166,7 +161,7 @@ import Testing
   /// they back up, so the server does not keep every answer in memory.
   @Test func readsWaitWhileTheAnswersBackUp() throws {
     let channel = try self.welcomedChannel(Router())
-    let counter = ReadCounter()
+    let counter = OutboundCounter()
     try channel.pipeline.syncOperations.addHandler(counter, position: .first)
     channel.read()
     #expect(counter.reads == 1)
@@ -214,7 +209,7 @@ import Testing
       return Tally_V1_PingResponse()
     }
     let channel = try self.welcomedChannel(router, limits: ServerLimits(maxHeldRequestBytes: 1_000))
-    let counter = ReadCounter()
+    let counter = OutboundCounter()
     try channel.pipeline.syncOperations.addHandler(counter, position: .first)
     try Self.openCall(countMethod.fullName, streamID: 1, on: channel)
     try Self.send(400, streamID: 1, on: channel)
@@ -246,7 +241,7 @@ import Testing
       return Tally_V1_PingResponse()
     }
     let channel = try self.welcomedChannel(router, limits: ServerLimits(maxHeldRequestBytes: 1_000))
-    let counter = ReadCounter()
+    let counter = OutboundCounter()
     try channel.pipeline.syncOperations.addHandler(counter, position: .first)
     try Self.openCall(countMethod.fullName, streamID: 1, on: channel)
     for _ in 0..<10 { try Self.send(600, streamID: 1, on: channel) }
