@@ -10,10 +10,11 @@ import TallyWire
 ///
 /// The first call claims the key in a transaction of its own before it runs and stores its sealed
 /// response once it succeeds; a failure releases the key, so a retry runs, and a success never
-/// does, even when its response cannot be stored (docs/PROTOCOL.md). A repeat while the
-/// first still runs is ABORTED (retry later); one with another method or other request messages
-/// is INVALID_ARGUMENT. Keys are per tenant; the operator's calls that name no tenant (creating
-/// tenants, say) share one scope of their own. SubmitResponse is not replayed: its token makes a
+/// does, even when its response cannot be stored (docs/PROTOCOL.md). Each of the call's write
+/// transactions marks the claim as it commits, so a claim is taken over (its server stopped) only
+/// when none of them did. A repeat while the first still runs is ABORTED (retry later); one with
+/// another method or other request messages is INVALID_ARGUMENT. Keys are per tenant; the
+/// operator's calls that name no tenant (creating tenants, say) share one scope of their own. SubmitResponse is not replayed: its token makes a
 /// repeat ALREADY_EXISTS, and its call must leave nothing behind that could tie an answer to a person.
 public struct IdempotentCalls: Sendable {
   static let retention = "24 hours"
@@ -60,6 +61,17 @@ public struct IdempotentCalls: Sendable {
       case .operator:
         "INSERT INTO operator_call_results (call_id, method) VALUES (decode($1, 'hex'), $2) ON CONFLICT (call_id)"
       }
+    }
+
+    /// The statement each of the call's write transactions runs first, in whatever scope: it marks
+    /// the claim named by `tally.call_id` as the transaction commits. `tenant` is a checked UUID.
+    func mark(callID: String) -> TransactionMark {
+      let tenant =
+        switch self {
+        case .tenant(let tenant): "'\(tenant)'::uuid"
+        case .operator: "NULL"
+        }
+      return TransactionMark(setting: ("tally.call_id", callID), statement: "SELECT mark_call_wrote(\(tenant))")
     }
 
     /// What the call id and the seal are salted with: the tenant's id, or a name no id can be.
@@ -160,7 +172,9 @@ public struct IdempotentCalls: Sendable {
         field: "idempotency_key",
         "must be 1 to \(Self.maxKeyLength) printable ASCII characters without spaces (a UUID, say)")
     }
-    if let tenant = context.tenantID { return Keys(scope: .tenant(tenant), idempotencyKey: key) }
+    if let tenant = context.tenantID {
+      return Keys(scope: .tenant(try Validation.uuid(tenant, field: "tenant_id")), idempotencyKey: key)
+    }
     return context.principal.isOperator ? Keys(scope: .operator, idempotencyKey: key) : nil
   }
 
@@ -199,7 +213,9 @@ public struct IdempotentCalls: Sendable {
     case .run:
       let response: any Message
       do {
-        response = try await run()
+        response = try await TransactionMark.$current.withValue(keys.scope.mark(callID: keys.callID)) {
+          try await run()
+        }
       } catch {
         if Self.mayHaveCommitted(error) {
           context.logger.error(
@@ -214,7 +230,7 @@ public struct IdempotentCalls: Sendable {
         throw error
       }
       // The call's writes are committed from here on: its claim is never released, so a repeat
-      // never runs them twice. Without a stored response, repeats are ABORTED until it is abandoned.
+      // never runs them twice. Without a stored response, repeats are refused until it expires.
       do {
         let mac = try await readMAC()
         let sealed = Hex.encode(try AES.GCM.seal(try response.serializedBytes() as [UInt8], using: keys.seal).combined!)
@@ -257,7 +273,7 @@ public struct IdempotentCalls: Sendable {
       try connection.query(
         """
         DELETE FROM \(table) WHERE claimed_at < now() - interval '\(Self.retention)'
-          OR (call_id = decode($1, 'hex') AND sealed_response IS NULL
+          OR (call_id = decode($1, 'hex') AND sealed_response IS NULL AND NOT wrote
             AND claimed_at < now() - interval '\(Self.abandoned)')
         """, [callID])
       // A held claim is locked, not changed (an update that never applies still locks the row),
@@ -268,13 +284,22 @@ public struct IdempotentCalls: Sendable {
       guard claimed.rows.isEmpty else { return nil }
       return try connection.query(
         """
-        SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response
+        SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response,
+          wrote AND claimed_at < now() - interval '\(Self.abandoned)' AS response_lost
         FROM \(table) WHERE call_id = decode($1, 'hex')
         """, [callID]
       ).rows.first
     }
     guard let row else { return .run }
     guard let sealed = try row.decode(String.self, "sealed_response") else {
+      if try row.require(Bool.self, "response_lost") {
+        var error = RPCError.invalidArgument(
+          field: "idempotency_key",
+          "belongs to a call whose writes committed but whose response was lost (its server stopped in between):"
+            + " it does not run again; read the data to see what it did, and use a new key for a new request")
+        error.code = .failedPrecondition
+        throw error
+      }
       throw RPCError(
         code: .aborted,
         message: "a call with this idempotency_key is still running; retry once it has finished",

@@ -5,8 +5,8 @@ import CLibPQ
 /// round trip, and every transaction two fewer than BEGIN, statements and COMMIT sent one by one.
 enum TransactionState {
   case none
-  /// Begun, not yet sent: BEGIN and these settings go with the first statement.
-  case pending(TransactionKind, [(name: String, value: String)])
+  /// Begun, not yet sent: BEGIN, these settings and the mark go with the first statement.
+  case pending(TransactionKind, [(name: String, value: String)], TransactionMark?)
   /// BEGIN has been sent (it may have failed: ROLLBACK is then harmless).
   case open
   /// Committed with its last statement (`queryAndCommit`); `commit()` has nothing left to send.
@@ -39,10 +39,12 @@ public enum TransactionKind: Sendable, Equatable {
 }
 
 extension PostgresConnection {
-  /// Begins a transaction of `kind` with `settings` (`set_config(name, value, true)` each). Nothing
-  /// is sent yet: BEGIN and the settings go with the transaction's first statement.
-  public func begin(_ kind: TransactionKind = .readWrite, settings: [(name: String, value: String)] = []) {
-    self.transaction = .pending(kind, settings)
+  /// Begins a transaction of `kind` with `settings` (`set_config(name, value, true)` each) and
+  /// `mark`. Nothing is sent yet: they go with the transaction's first statement.
+  public func begin(
+    _ kind: TransactionKind = .readWrite, settings: [(name: String, value: String)] = [], mark: TransactionMark? = nil
+  ) {
+    self.transaction = .pending(kind, settings, mark)
   }
 
   /// Commits the transaction `begin` started. One that ran no statement was never sent; one whose
@@ -86,8 +88,8 @@ extension PostgresConnection {
     switch self.transaction {
     case .none, .open: return
     case .committed: throw Self.afterCommit
-    case .pending(let kind, let settings):
-      let begin = (statements: try kind.statements(), settings: settings)
+    case .pending(let kind, let settings, let mark):
+      let begin = try Begin(kind, settings, mark)
       self.transaction = .open
       _ = try self.pipeline(begin: begin, then: nil, commit: false, connection)
     }
@@ -100,13 +102,13 @@ extension PostgresConnection {
     commit: Bool,
     _ connection: OpaquePointer
   ) throws -> PostgresResult? {
-    let begin: (statements: [String], settings: [(name: String, value: String)])?
+    let begin: Begin?
     switch self.transaction {
     case .committed: throw Self.afterCommit
     case .none: return nil
     case .open where !commit: return nil
     case .open: begin = nil
-    case .pending(let kind, let settings): begin = (try kind.statements(), settings)
+    case .pending(let kind, let settings, let mark): begin = try Begin(kind, settings, mark)
     }
     self.transaction = .open
     let result: PostgresResult?
@@ -124,6 +126,19 @@ extension PostgresConnection {
     return result
   }
 
+  /// What a transaction sends before its first statement: BEGIN, its settings, then its mark.
+  private struct Begin {
+    var statements: [String]
+    var settings: [(name: String, value: String)]
+    var mark: String?
+
+    init(_ kind: TransactionKind, _ settings: [(name: String, value: String)], _ mark: TransactionMark?) throws {
+      self.statements = try kind.statements()
+      self.settings = settings + (mark.map { [$0.setting] } ?? [])
+      self.mark = mark?.statement
+    }
+  }
+
   /// A server bug, not an outage: 25000 (invalid transaction state) makes it INTERNAL.
   private static let afterCommit = PostgresError(
     sqlState: "25000", message: "a statement after its transaction's COMMIT: queryAndCommit must be the last")
@@ -132,7 +147,7 @@ extension PostgresConnection {
   /// and answered in one round trip. Returns the statement's result; throws the first error. A
   /// connection that breaks halfway is closed, so that the pool opens a new one.
   private func pipeline(
-    begin: (statements: [String], settings: [(name: String, value: String)])?,
+    begin: Begin?,
     then statement: (sql: String, name: String, texts: [String?])?,
     commit: Bool,
     _ connection: OpaquePointer
@@ -152,6 +167,10 @@ extension PostgresConnection {
       for setting in begin.settings {
         commands.append(.prepared(name: setConfig, texts: [setting.name, setting.value]))
         self.observer?(PostgresStatement(sql: Self.setConfigSQL, parameters: [setting.name, setting.value]))
+      }
+      if let mark = begin.mark {
+        commands.append(.text(mark))
+        self.observer?(PostgresStatement(sql: mark, parameters: nil))
       }
     }
     if let statement {

@@ -194,10 +194,12 @@ public final class PostgresPool: Sendable {
     settings: [(name: String, value: String)],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
+    // Read here: the pool's thread runs `body` outside this task and its task-local values.
+    let mark = kind == .readWrite ? TransactionMark.current : nil
     do {
       return try await self.withConnection(lane: lane) { connection in
         do {
-          connection.begin(kind, settings: settings)
+          connection.begin(kind, settings: settings, mark: mark)
           let result = try body(connection)
           try connection.commit()
           return result

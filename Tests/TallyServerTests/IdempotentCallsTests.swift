@@ -81,6 +81,70 @@ import Testing
     }
   }
 
+  /// A call whose writes committed but whose response was not stored (here a trigger refuses it; a
+  /// server that stopped in between leaves the same claim) never runs again: repeats are ABORTED
+  /// while it might still run, then FAILED_PRECONDITION. So for an operator's claim, whose write
+  /// runs in the tenant's scope, and for a claim whose call wrote nothing, which is taken over.
+  @Test func aCallWhoseResponseWasLostNeverRunsAgain() async throws {
+    try await DataTestContext.with { context in
+      let owner = try PostgresConnection(conninfo: context.ownerURL)
+      defer { owner.close() }
+      try owner.execute(
+        """
+        CREATE FUNCTION refuse_responses() RETURNS trigger LANGUAGE plpgsql
+          AS $$ BEGIN RAISE EXCEPTION 'the response store is down'; END $$;
+        CREATE TRIGGER refuse_responses BEFORE UPDATE ON call_results
+          FOR EACH ROW WHEN (NEW.sealed_response IS NOT NULL) EXECUTE FUNCTION refuse_responses();
+        CREATE TRIGGER refuse_responses BEFORE UPDATE ON operator_call_results
+          FOR EACH ROW WHEN (NEW.sealed_response IS NOT NULL) EXECUTE FUNCTION refuse_responses();
+        """)
+      func age(_ scope: PostgresPool.Scope, _ table: String) async throws {
+        try await context.pool.withTransaction(scope: scope) { connection in
+          try connection.query("UPDATE \(table) SET claimed_at = now() - interval '16 minutes'")
+        }
+      }
+      func expectLost(_ call: () async throws -> Void) async {
+        let error = await expectStatus(.failedPrecondition) { try await call() }
+        #expect(error?.fieldViolations.first?.field == "idempotency_key")
+      }
+
+      let once = self.key("lost")
+      let create = {
+        try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      }
+      _ = try await create()
+      _ = await expectStatus(.aborted) { try await create() }
+      try await age(.tenant(context.tenantA), "call_results")
+      await expectLost { _ = try await create() }
+      #expect(try await context.clientA.unary(SurveyMethods.listSurveys, .init()).surveys.count == 1)
+
+      var keyRequest = Tally_V1_CreateApiKeyRequest()
+      keyRequest.tenantID = context.tenantB
+      keyRequest.name = "lost"
+      keyRequest.scopes = ["read"]
+      let keyOnce = self.key("key")
+      let createKey = {
+        try await context.operatorClient.unary(AdminMethods.createApiKey, keyRequest, options: keyOnce)
+      }
+      _ = try await createKey()
+      try await age(.operator, "operator_call_results")
+      await expectLost { _ = try await createKey() }
+      let keys = try await context.pool.withTransaction(tenant: context.tenantB) { connection in
+        try connection.query("SELECT count(*)::int8 AS n FROM api_keys WHERE name = 'lost'").rows[0]
+          .require(Int64.self, "n")
+      }
+      #expect(keys == 1)
+
+      // A call that failed after its claim wrote nothing: its claim, were it not released, is taken over.
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("UPDATE call_results SET wrote = false")
+      }
+      let survey = try await create()
+      #expect(try await context.clientA.unary(SurveyMethods.listSurveys, .init()).surveys.count == 2)
+      #expect(!survey.id.isEmpty)
+    }
+  }
+
   /// The hourly maintenance removes every tenant's and the operator's results past 24 hours, and
   /// only those: a tenant that stopped sending keys would otherwise keep its last day's for ever.
   @Test func expiredResultsArePurgedForEveryTenantAndTheOperator() async throws {
