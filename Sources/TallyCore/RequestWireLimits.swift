@@ -19,8 +19,8 @@ private func kpiFilter(_ number: Int) -> WireFieldLimit {
   .message(
     number, "filter",
     [
-      .repeated(1, "campaign_ids", max: anyList), .repeated(2, "channels", max: anyList),
-      .packed(3, "tiers", max: anyList), .repeated(4, "account_ids", max: anyList),
+      .repeated(1, "campaign_ids", max: KpiFilterSpec.maxListed), .repeated(2, "channels", max: anyList),
+      .packed(3, "tiers", max: anyList), .repeated(4, "account_ids", max: KpiFilterSpec.maxListed),
     ])
 }
 

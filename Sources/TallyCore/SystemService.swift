@@ -1,3 +1,4 @@
+import Foundation
 import TallyProto
 public import TallyWire
 
@@ -30,6 +31,10 @@ public struct ServerLimits: Sendable, Hashable {
   /// client-streaming handler asks for the next one. Without it, 100 streams of 15 buffered
   /// 4 MiB messages each would fit under the per-stream limit: 6 GiB for one connection.
   public var maxHeldRequestBytes: Int
+  /// Bytes of request messages the calls of all connections may hold together before the server
+  /// stops reading from any: one key's connections (up to `maxConnectionsPerKey`, each with its
+  /// own `maxHeldRequestBytes`) could otherwise hold the machine's memory.
+  public var maxServerHeldRequestBytes: Int
   /// How long one frame may take to arrive whole, from the read that brought its first bytes (or
   /// completed the frame before it): a peer that trickles a frame in holds its buffer, up to
   /// `maxFramePayload`, and the idle timeout counts every byte as activity.
@@ -47,6 +52,7 @@ public struct ServerLimits: Sendable, Hashable {
     maxHandshakesPerAddress: Int = 128,
     writeStallTimeout: Duration = .seconds(60),
     maxHeldRequestBytes: Int = 4 * Frame.defaultMaxPayload,
+    maxServerHeldRequestBytes: Int = ServerLimits.defaultMaxServerHeldRequestBytes,
     frameTimeout: Duration = .seconds(60)
   ) {
     self.maxFramePayload = maxFramePayload
@@ -60,6 +66,7 @@ public struct ServerLimits: Sendable, Hashable {
     self.maxHandshakesPerAddress = maxHandshakesPerAddress
     self.writeStallTimeout = writeStallTimeout
     self.maxHeldRequestBytes = maxHeldRequestBytes
+    self.maxServerHeldRequestBytes = maxServerHeldRequestBytes
     self.frameTimeout = frameTimeout
   }
 }
@@ -70,6 +77,12 @@ extension ServerLimits {
   public static let tenantCallBurstRange = 1...10_000_000
   /// What `maxHeldRequestBytes` may be in tallyd's file: 64 KiB to 1 GiB.
   public static let maxHeldRequestBytesRange = (64 << 10)...(1 << 30)
+  /// What `maxServerHeldRequestBytes` may be in tallyd's file: 64 KiB to 1 TiB.
+  public static let maxServerHeldRequestBytesRange = (64 << 10)...(1 << 40)
+  /// An eighth of the machine's memory, at least 64 MiB and at most 4 GiB: 256 connections
+  /// at their own default budget, 3 GiB on a 24 GiB machine.
+  public static let defaultMaxServerHeldRequestBytes = min(
+    max(Int(clamping: ProcessInfo.processInfo.physicalMemory / 8), 64 << 20), 4 << 30)
 }
 
 /// One tenant's own call rate, set by the operator (SetTenantCallRate): each part left nil is

@@ -26,6 +26,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var callRates: TenantCallRates
     var keyConnections: ConnectionCounts<String>?
     var handshakes: ConnectionCounts<ConnectionSource>?
+    var serverHeldBytes: ServerHeldRequestBytes
     var metrics: ServerMetrics
     var logger: Logger
 
@@ -42,6 +43,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.callRates = TenantCallRates(callsPerSecond: limits.tenantCallsPerSecond, burst: limits.tenantCallBurst)
       self.keyConnections = ConnectionCounts(limit: limits.maxConnectionsPerKey)
       self.handshakes = ConnectionCounts(limit: limits.maxHandshakesPerAddress)
+      self.serverHeldBytes = ServerHeldRequestBytes(limit: limits.maxServerHeldRequestBytes)
       self.metrics = metrics
       self.logger = logger
     }
@@ -68,8 +70,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var authenticating = false
   /// Client-streaming calls whose handlers are behind; reads wait for them.
   private var pausedStreams: Set<UInt32> = []
-  /// Bytes of request messages the calls hold: reads wait while they reach `maxHeldRequestBytes`.
+  /// Bytes of request messages the calls hold: reads wait while they reach `maxHeldRequestBytes`,
+  /// or while all connections' together reach `maxServerHeldRequestBytes`.
   private var heldRequestBytes = 0
+  /// Reads wait for the server's calls to give bytes back (`ServerHeldRequestBytes`).
+  private var waitingForServerRoom = false
   private var readPending = false
   /// The channel's writability, as last reported.
   private var outboundWritable = true
@@ -108,9 +113,40 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// calls hold as many request bytes as they may, and while the peer does not read what is
   /// written: a client that sends PINGs or calls and never reads their answers would otherwise
   /// grow the server's outbound buffer without bound.
-  private var readsPaused: Bool {
+  private var connectionReadsPaused: Bool {
     self.authenticating || !self.pausedStreams.isEmpty || !self.outboundWritable
       || self.heldRequestBytes >= self.dependencies.limits.maxHeldRequestBytes
+  }
+
+  /// The connection's own reasons to wait, or the server's calls holding all the bytes they may.
+  private var readsPaused: Bool { self.connectionReadsPaused || self.dependencies.serverHeldBytes.isFull }
+
+  /// Whether the connection may read now; when only the server's byte budget stops it, it waits
+  /// to be woken once calls give bytes back.
+  private func mayRead() -> Bool {
+    guard !self.connectionReadsPaused, !self.waitingForServerRoom else { return false }
+    let budget = self.dependencies.serverHeldBytes
+    guard budget.isFull, let context = self.context else { return true }
+    let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let wake: @Sendable () -> Void = { handler.eventLoop.execute { handler.value.serverRoomFreed() } }
+    self.waitingForServerRoom = budget.waitForRoom(ObjectIdentifier(self), wake: wake)
+    return !self.waitingForServerRoom
+  }
+
+  private func serverRoomFreed() {
+    self.waitingForServerRoom = false
+    self.resumeReadsIfPossible()
+  }
+
+  /// Counts a request message's bytes as held by the connection's calls and the server's.
+  private func holdRequestBytes(_ bytes: Int) {
+    self.heldRequestBytes += bytes
+    self.dependencies.serverHeldBytes.hold(bytes)
+  }
+
+  private func releaseRequestBytes(_ bytes: Int) {
+    self.heldRequestBytes -= bytes
+    self.dependencies.serverHeldBytes.release(bytes)
   }
 
   // MARK: Channel events
@@ -178,7 +214,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   func read(context: ChannelHandlerContext) {
-    if self.readsPaused {
+    if !self.mayRead() {
       self.readPending = true
     } else {
       context.read()
@@ -243,7 +279,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
     }
     self.calls.removeAll()
-    self.heldRequestBytes = 0
+    self.releaseRequestBytes(self.heldRequestBytes)
+    if self.waitingForServerRoom { self.dependencies.serverHeldBytes.stopWaiting(ObjectIdentifier(self)) }
     self.writabilityWaiters.failAll(ChannelError.ioOnClosedChannel)
     context.fireChannelInactive()
   }
@@ -449,7 +486,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     // Held until the call returns (a client-streaming handler gives its messages back one by one).
     call.heldRequestBytes += payload.readableBytes
-    self.heldRequestBytes += payload.readableBytes
+    self.holdRequestBytes(payload.readableBytes)
     switch call.method.body {
     case .unary(let body):
       guard endStream else { return self.finishCall(streamID, Self.singleRequestExpected(call)) }
@@ -544,10 +581,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   private func callReturned(_ streamID: UInt32, _ outcome: Result<(any Message)?, any Error>) {
-    guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
+    guard let context = self.context, let call = self.removeCall(streamID) else { return }
     call.finished()
-    self.heldRequestBytes -= call.heldRequestBytes
-    self.pausedStreams.remove(streamID)
     switch outcome {
     case .success(let response):
       if let response {
@@ -576,13 +611,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   /// Answers a call that the connection ends itself (cancel, deadline, limits) and stops its work.
   private func finishCall(_ streamID: UInt32, _ error: RPCError) {
-    guard let context = self.context, let call = self.calls.removeValue(forKey: streamID) else { return }
+    guard let context = self.context, let call = self.removeCall(streamID) else { return }
     call.stop(error)
-    self.heldRequestBytes -= call.heldRequestBytes
-    self.pausedStreams.remove(streamID)
     self.writeStatus(error, of: call, context: context)
     self.flushes.flushSoon(context.channel)
     self.callEnded(streamID)
+  }
+
+  /// Takes an ending call out of the connection's books: its held request bytes and its paused stream.
+  private func removeCall(_ streamID: UInt32) -> ServerCall? {
+    guard let call = self.calls.removeValue(forKey: streamID) else { return nil }
+    self.releaseRequestBytes(call.heldRequestBytes)
+    self.pausedStreams.remove(streamID)
+    return call
   }
 
   /// After the call's STATUS, whose `count` set `lastActivity`.
@@ -615,7 +656,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   func requestBytesReleased(_ bytes: Int, streamID: UInt32) {
     guard let call = self.calls[streamID] else { return }
     call.heldRequestBytes -= bytes
-    self.heldRequestBytes -= bytes
+    self.releaseRequestBytes(bytes)
     self.resumeReadsIfPossible()
   }
 
@@ -634,7 +675,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   // MARK: Helpers
 
   private func resumeReadsIfPossible() {
-    guard !self.readsPaused, self.readPending, let context = self.context else { return }
+    guard self.readPending, let context = self.context, self.mayRead() else { return }
     self.readPending = false
     // The frame in part received waited on the server, not on its peer: its time starts again.
     if self.partialFrameSince != nil { self.partialFrameSince = context.eventLoop.now }

@@ -15,7 +15,7 @@ enum ConfigurationKeys {
     "limits": [
       "max_frame_payload", "max_concurrent_streams", "idle_timeout_ms", "handshake_timeout_ms",
       "tenant_calls_per_second", "tenant_call_burst", "max_connections_per_key", "max_handshakes_per_address",
-      "max_held_request_bytes", "frame_timeout_ms",
+      "max_held_request_bytes", "max_server_held_request_bytes", "frame_timeout_ms",
     ],
     "database": ["url", "owner_url", "pool_size", "migrations"],
     "api_keys[]": ["key", "scopes", "tenant_id"],

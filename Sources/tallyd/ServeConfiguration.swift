@@ -41,6 +41,7 @@ struct ServeConfiguration: Decodable {
     var maxConnectionsPerKey: Int?
     var maxHandshakesPerAddress: Int?
     var maxHeldRequestBytes: Int?
+    var maxServerHeldRequestBytes: Int?
     var frameTimeoutMs: Int?
   }
 
@@ -292,6 +293,10 @@ extension ServeConfiguration.Limits {
     if let value = self.maxHeldRequestBytes {
       limits.maxHeldRequestBytes = try checked(
         value, name("max_held_request_bytes"), ServerLimits.maxHeldRequestBytesRange)
+    }
+    if let value = self.maxServerHeldRequestBytes {
+      limits.maxServerHeldRequestBytes = try checked(
+        value, name("max_server_held_request_bytes"), ServerLimits.maxServerHeldRequestBytesRange)
     }
   }
 }

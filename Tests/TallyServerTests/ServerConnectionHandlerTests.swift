@@ -22,10 +22,12 @@ import Testing
 
   /// A handler in an embedded channel that has had a HELLO and written its WELCOME.
   private func welcomedChannel(_ router: Router, limits: ServerLimits = ServerLimits()) throws -> EmbeddedChannel {
-    let handler = ServerConnectionHandler(
-      dependencies: .init(
-        router: router, authenticator: AcceptingAuthenticator(), limits: limits,
-        metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test")))
+    try self.welcomedChannel(Self.dependencies(router, limits: limits))
+  }
+
+  /// A connection of a server whose connections share `dependencies`.
+  private func welcomedChannel(_ dependencies: ServerConnectionHandler.Dependencies) throws -> EmbeddedChannel {
+    let handler = ServerConnectionHandler(dependencies: dependencies)
     let channel = EmbeddedChannel(handler: handler)
     var hello = Tally_V1_Hello()
     hello.protocolVersion = tallyProtocolVersion
@@ -36,6 +38,12 @@ import Testing
     channel.embeddedEventLoop.run()
     #expect(try Self.frames(written: channel).map(\.type) == [.welcome])
     return channel
+  }
+
+  private static func dependencies(_ router: Router, limits: ServerLimits) -> ServerConnectionHandler.Dependencies {
+    .init(
+      router: router, authenticator: AcceptingAuthenticator(), limits: limits,
+      metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test"))
   }
 
   private static func payload(_ message: some Message) throws -> ByteBuffer {
@@ -229,6 +237,43 @@ import Testing
     try Self.write(Frame(type: .cancel, streamID: 5, payload: ByteBuffer()), to: channel)
     #expect(counter.reads == 5)
     _ = try? channel.finish()
+  }
+
+  /// The server's connections share one budget of held request bytes: while one connection's
+  /// calls hold it all, the others read no more, and read on once a call gives bytes back or a
+  /// connection closes with its calls. (One key may open 1,000 connections of 16 MiB each.)
+  @Test func connectionsWaitWhileTheServersCallsHoldAllTheBytesTheyMay() throws {
+    var router = Router()
+    router.unary(blockMethod, access: .anyKey) { _, _ in
+      try await Task.sleep(for: .seconds(3_600))
+      return Tally_V1_PingResponse()
+    }
+    let dependencies = Self.dependencies(router, limits: ServerLimits(maxServerHeldRequestBytes: 1_000))
+    let (busy, other) = (try self.welcomedChannel(dependencies), try self.welcomedChannel(dependencies))
+    let (busyReads, otherReads) = (OutboundCounter(), OutboundCounter())
+    try busy.pipeline.syncOperations.addHandler(busyReads, position: .first)
+    try other.pipeline.syncOperations.addHandler(otherReads, position: .first)
+    for streamID: UInt32 in [1, 3] {
+      try Self.openCall(blockMethod.fullName, streamID: streamID, on: busy)
+      try Self.send(600, endStream: true, streamID: streamID, on: busy)
+    }
+    #expect(busyReads.reads == 1, "read on with 1,200 request bytes held")
+    other.read()
+    #expect(otherReads.reads == 0, "another connection read on with the server's budget held")
+    try Self.write(Frame(type: .cancel, streamID: 3, payload: ByteBuffer()), to: busy)
+    busy.embeddedEventLoop.run()  // each connection is woken on its own event loop
+    other.embeddedEventLoop.run()
+    #expect(busyReads.reads == 2 && otherReads.reads == 1, "reads did not resume once a call gave its bytes back")
+
+    try Self.openCall(blockMethod.fullName, streamID: 5, on: busy)
+    try Self.send(600, endStream: true, streamID: 5, on: busy)
+    other.read()
+    #expect(otherReads.reads == 1)
+    _ = try? busy.finish()
+    other.embeddedEventLoop.run()
+    #expect(otherReads.reads == 2, "a closed connection's calls kept their bytes")
+    #expect(dependencies.serverHeldBytes.held == 0)
+    _ = try? other.finish()
   }
 
   /// A client-streaming handler holds only the message it works on: one that takes each as it

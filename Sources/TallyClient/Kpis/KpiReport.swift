@@ -7,6 +7,9 @@ public enum KpiReport {
   /// Currencies without minor units (ISO 4217 exponent 0).
   static let wholeCurrencies: Set<String> = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XAF", "XOF"]
 
+  /// How many of a money amount's minor-unit digits go after the decimal point in `currency`.
+  static func minorDigits(_ currency: String) -> Int { Self.wholeCurrencies.contains(currency) ? 0 : 2 }
+
   public static let header = ["kpi", "value", "previous", "change", "trend"]
 
   public static func rows(_ response: Tally_V1_GetKpisResponse) -> [[String]] {
@@ -57,7 +60,7 @@ public enum KpiReport {
 
   /// Money in minor units as a spreadsheet's number of major units: 125000 EUR cents is 1250.00.
   public static func plainMoney(_ minor: Double, _ currency: String) -> String {
-    let digits = Self.wholeCurrencies.contains(currency) ? 0 : 2
+    let digits = Self.minorDigits(currency)
     return String(format: "%.\(digits)f", minor / pow(10, Double(digits)))
   }
 
@@ -75,7 +78,7 @@ public enum KpiReport {
     case "days": return Self.number(value, digits: 1) + " days"
     case "score": return Self.signed(value, digits: 1)
     case "money":
-      let digits = Self.wholeCurrencies.contains(currency) ? 0 : 2
+      let digits = Self.minorDigits(currency)
       return Self.number(value / pow(10, Double(digits)), digits: digits) + " " + currency
     default: return Self.number(value, digits: 2)
     }

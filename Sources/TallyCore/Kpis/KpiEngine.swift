@@ -13,9 +13,14 @@ struct KpiFilterSpec: Equatable, Sendable {
 
   init() {}
 
+  /// The most ids a filter's list may name (RequestWireLimits bounds the wire form by it too).
+  static let maxListed = 1_000
+
   init(_ message: Tally_V1_KpiFilter, _ checker: inout FieldChecker) {
     func list(_ values: [String], _ field: String) -> [String]? {
-      if values.count > 1_000 { checker.add(field, "must list at most 1,000, got \(values.count)") }
+      if values.count > Self.maxListed {
+        checker.add(field, "must list at most \(Self.maxListed), got \(values.count)")
+      }
       for (index, value) in values.enumerated() { checker.id(value, "\(field)[\(index)]") }
       return values.isEmpty ? nil : values
     }
