@@ -15,6 +15,12 @@ struct ConnectionOptions: ParsableArguments {
   var apiKey: String?
 
   @Option(
+    help: ArgumentHelp(
+      "A file holding the API key, so that it is in no command line or environment. Default: $TALLY_API_KEY_FILE.",
+      valueName: "path"))
+  var apiKeyFile: String?
+
+  @Option(
     help: "For operator keys: the tenant the call acts on. Default: $TALLY_TENANT, else a dev profile's tenant_id.")
   var tenant: String?
 
@@ -35,6 +41,9 @@ struct ConnectionOptions: ParsableArguments {
     // An empty value (an unset shell variable, say) would silently mean "none" or a bad key.
     if self.tenant?.isEmpty == true { throw ValidationError("--tenant is empty: name a tenant, or leave it out") }
     if self.apiKey?.isEmpty == true { throw ValidationError("--api-key is empty: give a key, or leave it out") }
+    if self.apiKey != nil, self.apiKeyFile != nil {
+      throw ValidationError("--api-key and --api-key-file both name a key: give one of them")
+    }
     if let timeout, CallOptions.timeout(seconds: timeout) == nil {
       throw ValidationError(
         "--timeout must be a number of seconds above 0 and at most \(CallOptions.maxTimeout.components.seconds) "
@@ -54,7 +63,7 @@ struct ConnectionOptions: ParsableArguments {
     }
     var endpoint = setting(self.endpoint, "--endpoint", "TALLY_ENDPOINT")
     var caCert = setting(self.caCert, "--ca-cert", "TALLY_CA_CERT")
-    var apiKey = setting(self.apiKey, "--api-key", "TALLY_API_KEY")
+    var apiKey = try self.apiKeySetting(environment)
     var tenant = setting(self.tenant, "--tenant", "TALLY_TENANT")?.value
     if endpoint == nil || caCert == nil || apiKey == nil || self.profile != nil,
       let (profile, path) = try Profile.load(explicitPath: self.profile, environment: environment)
@@ -76,7 +85,9 @@ struct ConnectionOptions: ParsableArguments {
       throw ValidationError("the endpoint \"\(endpoint.value)\" from \(endpoint.source) is not host:port")
     }
     guard let apiKey else {
-      throw ValidationError("no API key: pass --api-key, set TALLY_API_KEY, or add api_key to the profile")
+      throw ValidationError(
+        "no API key: pass --api-key or --api-key-file, set TALLY_API_KEY or TALLY_API_KEY_FILE, or add api_key to the profile"
+      )
     }
     if let caCert, !FileManager.default.isReadableFile(atPath: caCert.value) {
       throw ValidationError("cannot read the CA certificate \(caCert.value) (from \(caCert.source))")
@@ -91,5 +102,27 @@ struct ConnectionOptions: ParsableArguments {
       connectTimeout: min(timeout ?? .seconds(10), .seconds(10))
     )
     return (configuration, CallOptions(timeout: timeout, tenantID: tenant))
+  }
+
+  /// The key from the first of --api-key, --api-key-file, $TALLY_API_KEY and $TALLY_API_KEY_FILE.
+  private func apiKeySetting(_ environment: [String: String]) throws -> (value: String, source: String)? {
+    func variable(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+    if let key = self.apiKey { return (key, "--api-key") }
+    if let path = self.apiKeyFile { return (try Self.readKey(path, from: "--api-key-file"), path) }
+    if let key = variable("TALLY_API_KEY") { return (key, "TALLY_API_KEY") }
+    if let path = variable("TALLY_API_KEY_FILE") { return (try Self.readKey(path, from: "TALLY_API_KEY_FILE"), path) }
+    return nil
+  }
+
+  /// The key a file holds: its one line, without the line's end or surrounding spaces.
+  static func readKey(_ path: String, from source: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+      throw ValidationError("cannot read the API key file \(path) (from \(source))")
+    }
+    let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !key.isEmpty, !key.contains(where: \.isNewline) else {
+      throw ValidationError("the API key file \(path) (from \(source)) must hold one key on one line")
+    }
+    return key
   }
 }

@@ -7,8 +7,8 @@ struct Tally: AsyncParsableCommand {
     commandName: "tally",
     abstract: "Talk to a Tally server.",
     discussion: """
-      The server and key come from --endpoint, --ca-cert and --api-key, else from TALLY_ENDPOINT, \
-      TALLY_CA_CERT and TALLY_API_KEY, else from a profile: --profile, $TALLY_PROFILE, \
+      The server and key come from --endpoint, --ca-cert and --api-key (or --api-key-file), else \
+      from TALLY_ENDPOINT, TALLY_CA_CERT and TALLY_API_KEY (or TALLY_API_KEY_FILE), else from a profile: --profile, $TALLY_PROFILE, \
       ~/.config/tally/profile.json, or ~/.config/tally/dev.json (written by `tallyd dev`). \
       $XDG_CONFIG_HOME replaces ~/.config when set.
 
