@@ -182,13 +182,23 @@ public struct IdempotentCalls: Sendable {
   private func transaction<T: Sendable>(
     _ scope: Scope,
     _ context: RequestContext,
+    settings: [(name: String, value: String)] = [],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
     switch scope {
-    case .tenant: try await self.database.transaction(context, body)
-    case .operator: try await self.database.pool.withTransaction(scope: .operator, body)
+    case .tenant: try await self.database.transaction(context, settings: settings, body)
+    case .operator: try await self.database.pool.withTransaction(scope: .operator, settings: settings, body)
     }
   }
+
+  /// How long a repeat waits for the claim's row while one of the first call's transactions,
+  /// which marks it, runs: longer, it would hold one of the connections every tenant shares.
+  static let claimLockTimeout = "100ms"
+
+  /// A claim the first call's running transaction holds: it still runs.
+  static let stillRunning = RPCError(
+    code: .aborted, message: "a call with this idempotency_key is still running; retry once it has finished",
+    retryAfter: .seconds(1))
 
   /// Claims the key and runs `run`, or answers from the finished call that holds it. `readMAC`
   /// gives the request messages' MAC, reading what is left of them (a client-streaming call's
@@ -269,45 +279,55 @@ public struct IdempotentCalls: Sendable {
 
   private func claim(_ keys: Keys, _ context: RequestContext) async throws -> Claim {
     let (method, callID, table, insertClaim) = (context.method, keys.callID, keys.scope.table, keys.scope.insertClaim)
-    let row = try await self.transaction(keys.scope, context) { connection -> PostgresRow? in
-      try connection.query(
-        """
-        DELETE FROM \(table) WHERE claimed_at < now() - interval '\(Self.retention)'
-          OR (call_id = decode($1, 'hex') AND sealed_response IS NULL AND NOT wrote
-            AND claimed_at < now() - interval '\(Self.abandoned)')
-        """, [callID])
-      // A held claim is locked, not changed (an update that never applies still locks the row),
-      // so that a failed call's release cannot delete it between here and the SELECT: the SELECT
-      // would then find nothing, and the call would run without any claim.
-      let claimed = try connection.query(
-        "\(insertClaim) DO UPDATE SET method = EXCLUDED.method WHERE false RETURNING true AS claimed", [callID, method])
-      guard claimed.rows.isEmpty else { return nil }
-      return try connection.query(
-        """
-        SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response,
-          wrote AND claimed_at < now() - interval '\(Self.abandoned)' AS response_lost
-        FROM \(table) WHERE call_id = decode($1, 'hex')
-        """, [callID]
-      ).rows.first
+    let settings = [(name: "lock_timeout", value: Self.claimLockTimeout)]
+    let row = try await self.transaction(keys.scope, context, settings: settings) { connection -> PostgresRow? in
+      do {
+        return try Self.claim(callID, method, table, insertClaim, connection)
+      } catch let error as PostgresError where error.sqlState == "55P03" {
+        throw Self.stillRunning  // lock_not_available: the claim's row stayed locked past the timeout
+      }
     }
     guard let row else { return .run }
     guard let sealed = try row.decode(String.self, "sealed_response") else {
       if try row.require(Bool.self, "response_lost") {
         var error = RPCError.invalidArgument(
           field: "idempotency_key",
-          "belongs to a call whose writes committed but whose response was lost (its server stopped in between):"
-            + " it does not run again; read the data to see what it did, and use a new key for a new request")
+          "belongs to a call that committed writes, then neither wrote nor answered for \(Self.abandoned) (its"
+            + " server stopped): it does not run again; read the data to see what it did, and use a new key for a"
+            + " new request")
         error.code = .failedPrecondition
         throw error
       }
-      throw RPCError(
-        code: .aborted,
-        message: "a call with this idempotency_key is still running; retry once it has finished",
-        retryAfter: .seconds(1))
+      throw Self.stillRunning
     }
     return .finished(
       method: try row.require(String.self, "method"), requestMAC: try row.decode(String.self, "request_mac"),
       sealedResponse: try PostgresArray.bytes(sealed))
+  }
+
+  /// The claim's statements: nil when the key is this call's now, else the row that holds it.
+  private static func claim(
+    _ callID: String, _ method: String, _ table: String, _ insertClaim: String, _ connection: PostgresConnection
+  ) throws -> PostgresRow? {
+    try connection.query(
+      """
+      DELETE FROM \(table) WHERE claimed_at < now() - interval '\(Self.retention)'
+        OR (call_id = decode($1, 'hex') AND sealed_response IS NULL AND wrote_at IS NULL
+          AND claimed_at < now() - interval '\(Self.abandoned)')
+      """, [callID])
+    // A held claim is locked, not changed (an update that never applies still locks the row),
+    // so that a failed call's release cannot delete it between here and the SELECT: the SELECT
+    // would then find nothing, and the call would run without any claim.
+    let claimed = try connection.query(
+      "\(insertClaim) DO UPDATE SET method = EXCLUDED.method WHERE false RETURNING true AS claimed", [callID, method])
+    guard claimed.rows.isEmpty else { return nil }
+    return try connection.query(
+      """
+      SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response,
+        coalesce(wrote_at < now() - interval '\(Self.abandoned)', false) AS response_lost
+      FROM \(table) WHERE call_id = decode($1, 'hex')
+      """, [callID]
+    ).rows.first
   }
 }
 

@@ -1,5 +1,5 @@
-import Foundation
 import TallyProto
+import TallyStore
 public import TallyWire
 
 /// The version string tallyd reports in WELCOME and ServerInfo.
@@ -79,10 +79,10 @@ extension ServerLimits {
   public static let maxHeldRequestBytesRange = (64 << 10)...(1 << 30)
   /// What `maxServerHeldRequestBytes` may be in tallyd's file: 64 KiB to 1 TiB.
   public static let maxServerHeldRequestBytesRange = (64 << 10)...(1 << 40)
-  /// An eighth of the machine's memory, at least 64 MiB and at most 4 GiB: 256 connections
-  /// at their own default budget, 3 GiB on a 24 GiB machine.
+  /// An eighth of the machine's memory (or its container's), at least 64 MiB and at most 4 GiB:
+  /// 3 GiB on a 24 GiB machine, 192 connections at their own default budget.
   public static let defaultMaxServerHeldRequestBytes = min(
-    max(Int(clamping: ProcessInfo.processInfo.physicalMemory / 8), 64 << 20), 4 << 30)
+    max(Int(clamping: MachineMemory.bytes / 8), 64 << 20), 4 << 30)
 }
 
 /// One tenant's own call rate, set by the operator (SetTenantCallRate): each part left nil is

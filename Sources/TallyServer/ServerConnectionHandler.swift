@@ -118,15 +118,16 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       || self.heldRequestBytes >= self.dependencies.limits.maxHeldRequestBytes
   }
 
-  /// The connection's own reasons to wait, or the server's calls holding all the bytes they may.
-  private var readsPaused: Bool { self.connectionReadsPaused || self.dependencies.serverHeldBytes.isFull }
+  /// The connection's own reasons to wait, or its wait for the server's calls to give bytes back.
+  private var readsPaused: Bool { self.connectionReadsPaused || self.waitingForServerRoom }
 
   /// Whether the connection may read now; when only the server's byte budget stops it, it waits
-  /// to be woken once calls give bytes back.
+  /// to be woken once calls give bytes back. A connection before HELLO is not held up: its
+  /// handshake is bounded (`Frame.maxHelloPayload`), and would otherwise time out.
   private func mayRead() -> Bool {
-    guard !self.connectionReadsPaused, !self.waitingForServerRoom else { return false }
+    guard !self.closed, !self.connectionReadsPaused, !self.waitingForServerRoom else { return false }
     let budget = self.dependencies.serverHeldBytes
-    guard budget.isFull, let context = self.context else { return true }
+    guard self.principal != nil, budget.isFull, let context = self.context else { return true }
     let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
     let wake: @Sendable () -> Void = { handler.eventLoop.execute { handler.value.serverRoomFreed() } }
     self.waitingForServerRoom = budget.waitForRoom(ObjectIdentifier(self), wake: wake)
@@ -134,6 +135,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   private func serverRoomFreed() {
+    guard self.waitingForServerRoom else { return }
     self.waitingForServerRoom = false
     self.resumeReadsIfPossible()
   }
@@ -279,8 +281,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
     }
     self.calls.removeAll()
-    self.releaseRequestBytes(self.heldRequestBytes)
     if self.waitingForServerRoom { self.dependencies.serverHeldBytes.stopWaiting(ObjectIdentifier(self)) }
+    self.waitingForServerRoom = false
+    self.releaseRequestBytes(self.heldRequestBytes)
     self.writabilityWaiters.failAll(ChannelError.ioOnClosedChannel)
     context.fireChannelInactive()
   }
@@ -694,9 +697,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     guard self.principal != nil else { return self.act(self.machine.idleTimeoutFired()) }
     let idleTimeout = TimeAmount(self.dependencies.limits.idleTimeout)
     let idleFor = NIODeadline.now() - self.lastActivity
-    if self.machine.openStreamCount > 0 {
-      // Never idle while a call runs; its end counts as activity, so a check a whole timeout
-      // from now finds the idle time from there (checking sooner would only spin).
+    if self.machine.openStreamCount > 0 || self.waitingForServerRoom {
+      // Never idle while a call runs, or while the server reads nothing of what the peer sends;
+      // its end counts as activity, so a check a whole timeout from now finds the idle time from
+      // there (checking sooner would only spin).
       self.scheduleIdleCheck(in: self.dependencies.limits.idleTimeout)
     } else if idleFor >= idleTimeout {
       self.act(self.machine.idleTimeoutFired())

@@ -45,3 +45,9 @@ struct ClusterMemory: Sendable, Hashable {
     """
   }
 }
+
+/// The memory this process may count on: the machine's, or its cgroup's `memory.max` when lower
+/// (a container's limit, which `ProcessInfo.physicalMemory` does not see).
+public enum MachineMemory {
+  public static var bytes: UInt64 { ClusterMemory.current().bytes }
+}

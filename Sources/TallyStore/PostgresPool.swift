@@ -155,15 +155,17 @@ public final class PostgresPool: Sendable {
     try await self.withTransaction(scope: tenant.map { .tenant($0) } ?? .nothing, body)
   }
 
-  /// Runs `body` in one transaction with the row-level security of `scope`, waiting for a
-  /// connection in `lane` (the scope's own unless told otherwise).
+  /// Runs `body` in one transaction with the row-level security of `scope` and `settings`
+  /// (`SET LOCAL`s, sent with its BEGIN), waiting for a connection in `lane` (the scope's own
+  /// unless told otherwise).
   @discardableResult
   public func withTransaction<T: Sendable>(
     scope: Scope,
     lane: Lane? = nil,
+    settings: [(name: String, value: String)] = [],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    try await self.transaction(.readWrite, lane: lane ?? scope.lane, settings: scope.settings, body)
+    try await self.transaction(.readWrite, lane: lane ?? scope.lane, settings: scope.settings + settings, body)
   }
 
   /// Runs `body` in one read-only transaction over one snapshot, with the row-level security of

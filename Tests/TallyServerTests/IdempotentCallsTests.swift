@@ -100,7 +100,9 @@ import Testing
         """)
       func age(_ scope: PostgresPool.Scope, _ table: String) async throws {
         try await context.pool.withTransaction(scope: scope) { connection in
-          try connection.query("UPDATE \(table) SET claimed_at = now() - interval '16 minutes'")
+          try connection.query(
+            "UPDATE \(table) SET claimed_at = claimed_at - interval '16 minutes', wrote_at = wrote_at - interval '16 minutes'"
+          )
         }
       }
       func expectLost(_ call: () async throws -> Void) async {
@@ -135,13 +137,43 @@ import Testing
       }
       #expect(keys == 1)
 
-      // A call that failed after its claim wrote nothing: its claim, were it not released, is taken over.
+      // A claim whose call wrote nothing (its server stopped before) is taken over.
       try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        try connection.query("UPDATE call_results SET wrote = false")
+        try connection.query("UPDATE call_results SET wrote_at = NULL")
       }
       let survey = try await create()
       #expect(try await context.clientA.unary(SurveyMethods.listSurveys, .init()).surveys.count == 2)
       #expect(!survey.id.isEmpty)
+    }
+  }
+
+  /// A repeat that finds the claim locked by one of the first call's transactions (its mark) is
+  /// told ABORTED after a moment, rather than hold a connection every tenant shares until that
+  /// transaction ends.
+  @Test func aRepeatDoesNotWaitForTheFirstCallsTransaction() async throws {
+    try await DataTestContext.with { context in
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
+      let locked = Task {
+        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+          try connection.query("SELECT 1 FROM accounts WHERE account_id = 'acme' FOR UPDATE")
+          Thread.sleep(forTimeInterval: 2)  // the first call's transaction waits for this row
+        }
+      }
+      try await Task.sleep(for: .milliseconds(200))
+      let once = self.key("locked")
+      let renamed = Fixture.upsert(Fixture.account("acme", name: "Acme Renamed"))
+      let first = Task { try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: once) }
+      try await Task.sleep(for: .milliseconds(300))
+      let started = ContinuousClock.now
+      let repeated = await expectStatus(.aborted) {
+        try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: once)
+      }
+      #expect(repeated?.retryAfter != nil)
+      #expect(ContinuousClock.now - started < .seconds(1), "the repeat waited for the first call's transaction")
+      try await locked.value
+      #expect(try await first.value.name == "Acme Renamed")
+      #expect(
+        try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: once).name == "Acme Renamed")
     }
   }
 

@@ -240,8 +240,8 @@ import Testing
   }
 
   /// The server's connections share one budget of held request bytes: while one connection's
-  /// calls hold it all, the others read no more, and read on once a call gives bytes back or a
-  /// connection closes with its calls. (One key may open 1,000 connections of 16 MiB each.)
+  /// calls hold it all, the others past HELLO read no more, and read on once a call gives bytes
+  /// back or a connection closes with its calls. (One key may open 1,000 connections of 16 MiB each.)
   @Test func connectionsWaitWhileTheServersCallsHoldAllTheBytesTheyMay() throws {
     var router = Router()
     router.unary(blockMethod, access: .anyKey) { _, _ in
@@ -260,6 +260,13 @@ import Testing
     #expect(busyReads.reads == 1, "read on with 1,200 request bytes held")
     other.read()
     #expect(otherReads.reads == 0, "another connection read on with the server's budget held")
+    // A new connection's HELLO is still read: its handshake would otherwise time out.
+    let fresh = EmbeddedChannel(handler: ServerConnectionHandler(dependencies: dependencies))
+    let freshReads = OutboundCounter()
+    try fresh.pipeline.syncOperations.addHandler(freshReads, position: .first)
+    fresh.read()
+    #expect(freshReads.reads == 1, "a connection before HELLO waited for the calls' bytes")
+    _ = try? fresh.finish()
     try Self.write(Frame(type: .cancel, streamID: 3, payload: ByteBuffer()), to: busy)
     busy.embeddedEventLoop.run()  // each connection is woken on its own event loop
     other.embeddedEventLoop.run()

@@ -131,6 +131,24 @@ import Testing
     }
   }
 
+  /// A SECURITY DEFINER function runs as its owner: its search_path names pg_temp last, or the
+  /// caller's temporary tables would be searched first and could stand in for the ones it reads.
+  @Test func everySecurityDefinerFunctionSearchesTemporaryTablesLast() async throws {
+    let database = try await TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    let rows = try owner.query(
+      """
+      SELECT proname::text AS name, coalesce(array_to_string(proconfig, ';'), '') AS config FROM pg_proc
+      WHERE prosecdef AND pronamespace = 'public'::regnamespace
+      """
+    ).rows
+    #expect(rows.count >= 5)
+    for row in rows {
+      let (name, config) = (try row.require(String.self, "name"), try row.require(String.self, "config"))
+      #expect(config.hasPrefix("search_path=") && config.hasSuffix(", pg_temp"), "\(name): \(config)")
+    }
+  }
+
   @Test(arguments: seededTables)
   func withNoTenantTheRuntimeRoleSeesAndWritesNothing(_ table: String) async throws {
     let database = try await TestDatabase.create()

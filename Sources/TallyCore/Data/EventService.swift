@@ -120,17 +120,24 @@ public struct EventService: Sendable {
     SELECT count(*)::bigint AS inserted FROM stored
     """
 
-  /// Creates the partitions of months not seen before (in their own short transactions).
+  /// Creates the partitions of months not seen before (in their own short transactions). They
+  /// store none of the call's data, so they do not mark its idempotency claim (TransactionMark).
   private func ensurePartitions(_ months: Set<Int>, _ context: RequestContext) async throws {
     let missing = self.knownMonths.withLockedValue { months.subtracting($0) }
     guard !missing.isEmpty else { return }
+    try await TransactionMark.$current.withValue(nil) {
+      try await self.ensure(missing)
+    }
+    self.knownMonths.withLockedValue { $0.formUnion(missing) }
+  }
+
+  private func ensure(_ missing: Set<Int>) async throws {
     try await self.database.pool.withTransaction(tenant: nil) { connection in
       for month in missing.sorted() {
         let day = EventRecord.firstDay(ofMonth: month)
         try connection.query("SELECT ensure_event_partitions($1::date, $1::date)", [day])
       }
     }
-    self.knownMonths.withLockedValue { $0.formUnion(missing) }
   }
 
   @Sendable func listEvents(

@@ -26,13 +26,15 @@ public struct TenantDatabase: Sendable {
     return try Validation.uuid(tenant, field: "tenant_id")
   }
 
-  /// Runs `body` in the call tenant's transaction. An operator's named tenant must exist (a
-  /// tenant key's tenant was checked when it authenticated).
+  /// Runs `body` in the call tenant's transaction, with `settings` (`SET LOCAL`s). An operator's
+  /// named tenant must exist (a tenant key's tenant was checked when it authenticated).
   func transaction<T: Sendable>(
     _ context: RequestContext,
+    settings: [(name: String, value: String)] = [],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    try await self.transaction(tenant: try Self.tenant(of: context), checkingTenant: context.principal.isOperator, body)
+    try await self.transaction(
+      tenant: try Self.tenant(of: context), checkingTenant: context.principal.isOperator, settings: settings, body)
   }
 
   /// Runs `body` in `tenant`'s transaction, first checking that the tenant exists when an operator
@@ -40,9 +42,10 @@ public struct TenantDatabase: Sendable {
   func transaction<T: Sendable>(
     tenant: String,
     checkingTenant mustCheck: Bool,
+    settings: [(name: String, value: String)] = [],
     _ body: @escaping @Sendable (PostgresConnection) throws -> T
   ) async throws -> T {
-    try await self.pool.withTransaction(tenant: tenant) { connection in
+    try await self.pool.withTransaction(scope: .tenant(tenant), settings: settings) { connection in
       try Self.checkTenant(tenant, mustCheck, connection)
       return try body(connection)
     }
