@@ -169,7 +169,9 @@ public final class PostgresConnection {
         return String(cString: text)
       }
       let message = field(UInt8(ascii: "M")) ?? String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines
-      throw PostgresError(sqlState: field(UInt8(ascii: "C")), message: message, detail: field(UInt8(ascii: "D")))
+      var error = PostgresError(sqlState: field(UInt8(ascii: "C")), message: message, detail: field(UInt8(ascii: "D")))
+      (error.table, error.constraint) = (field(UInt8(ascii: "t")), field(UInt8(ascii: "n")))
+      throw error
     }
   }
 

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import TallyWire
 
@@ -11,7 +12,7 @@ extension PostgresError {
     case "23505":
       return RPCError(code: .alreadyExists, message: "the item already exists", cause: self)
     case "23503":
-      return RPCError(code: .failedPrecondition, message: "a referenced item does not exist", cause: self)
+      return RPCError(code: .failedPrecondition, message: self.foreignKeyMessage, cause: self)
     case "22003":
       // A sum past its column's range (an event rollup's value, say): the client's numbers, not a bug.
       return RPCError(
@@ -37,5 +38,31 @@ extension PostgresError {
       logger.error("database error", metadata: ["error": "\(String(reflecting: self))"])
       return RPCError(code: .internalError, message: "internal error", cause: self)
     }
+  }
+
+  /// What a foreign key refused: the columns that named a missing item and that item's table,
+  /// never the row's values. Row-level security keeps the key's values out of PostgreSQL's detail
+  /// (`Key is not present in table "accounts".`), so the columns come from the constraint's name,
+  /// which PostgreSQL made of the table's and the columns' (`contacts_tenant_id_account_id_fkey`).
+  /// A check before the write names the request's field; this is the race after it (an account
+  /// deleted while a contact naming it was stored, say).
+  var foreignKeyMessage: String {
+    let generic = "a referenced item does not exist"
+    guard let detail, let tableStart = detail.range(of: " table \"", options: .backwards),
+      let tableEnd = detail.range(of: "\"", options: .backwards), tableStart.upperBound < tableEnd.lowerBound
+    else { return generic }
+    let referenced = detail[tableStart.upperBound..<tableEnd.lowerBound]
+    var columns = ""
+    if let table, let constraint, constraint.hasPrefix(table + "_tenant_id_"), constraint.hasSuffix("_fkey") {
+      columns = String(constraint.dropFirst(table.count + "_tenant_id_".count).dropLast("_fkey".count))
+    }
+    if detail.hasSuffix("is not present in table \"\(referenced)\".") {
+      guard !columns.isEmpty else { return "an item in \(referenced) that the request names does not exist" }
+      return "\(columns) names no item in \(referenced) (it may have been deleted while this call ran)"
+    }
+    if detail.hasSuffix("is still referenced from table \"\(referenced)\".") {
+      return "the item is still referenced from \(referenced)"
+    }
+    return generic
   }
 }

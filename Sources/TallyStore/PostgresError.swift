@@ -5,6 +5,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
   public var sqlState: String?
   public var message: String
   public var detail: String?
+  /// The table and the constraint a refused row broke, when PostgreSQL names them.
+  public var table: String?
+  public var constraint: String?
   /// The connection broke after COMMIT was sent: the transaction may or may not have committed.
   public var commitOutcomeUnknown = false
 
