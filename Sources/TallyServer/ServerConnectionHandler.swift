@@ -68,6 +68,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// Frames that arrived while HELLO was being checked.
   private var heldFrames: [Frame] = []
   private var authenticating = false
+  /// HELLO's key check, cancelled if the connection closes first: a flood of HELLOs that hang up
+  /// leaves no look-ups waiting for the database.
+  private var authentication: Task<Void, Never>?
   /// Client-streaming calls whose handlers are behind; reads wait for them.
   private var pausedStreams: Set<UInt32> = []
   /// Bytes of request messages the calls hold: reads wait while they reach `maxHeldRequestBytes`,
@@ -276,6 +279,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.writeStallTimer?.cancel()
     self.frameTimer?.cancel()
     (self.frameTimer, self.partialFrameSince, self.closed) = (nil, nil, true)
+    self.authentication?.cancel()
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
@@ -339,7 +343,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let eventLoop = context.eventLoop
     let connection = NIOLoopBound(self, eventLoop: eventLoop)
     // Started here like a call; the result always comes back through the loop's queue, after this read.
-    Task.immediate(executorPreference: self.executor) {
+    self.authentication = Task.immediate(executorPreference: self.executor) {
       let result: Result<Principal, any Error>
       do {
         result = .success(try await authenticator.authenticate(apiKey: apiKey))
@@ -351,7 +355,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   private func authenticationFinished(_ result: Result<Principal, any Error>) {
-    self.authenticating = false
+    (self.authenticating, self.authentication) = (false, nil)
+    guard !self.closed else { return }  // nobody to answer; a key check cancelled by the close
     switch result {
     case .success(let principal):
       self.logger[metadataKey: "key_id"] = "\(principal.keyID)"

@@ -6,6 +6,7 @@ import NIOEmbedded
 import SwiftProtobuf
 import TallyCore
 import TallyProto
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -18,6 +19,41 @@ import Testing
     func authenticate(apiKey: String) async throws -> Principal {
       Principal(keyID: "test", tenantID: nil, scopes: [.operator])
     }
+  }
+
+  /// Checks no key before it is cancelled; counts the checks cancelled.
+  private final class HangingAuthenticator: Authenticator {
+    let cancelled = NIOLockedValueBox(0)
+    func authenticate(apiKey: String) async throws -> Principal {
+      do {
+        try await Task.sleep(for: .seconds(3_600))
+      } catch {
+        self.cancelled.withLockedValue { $0 += 1 }
+        throw error
+      }
+      return Principal(keyID: "test", tenantID: nil, scopes: [.operator])
+    }
+  }
+
+  /// A HELLO whose key check is still running when the connection closes has its check cancelled:
+  /// clients that hang up after HELLO leave no look-ups queued for the database.
+  @Test func aConnectionThatClosesDuringItsKeyCheckCancelsIt() async throws {
+    let authenticator = HangingAuthenticator()
+    let channel = EmbeddedChannel(
+      handler: ServerConnectionHandler(
+        dependencies: .init(
+          router: Router(), authenticator: authenticator, limits: ServerLimits(),
+          metrics: ServerMetrics(methodNames: []), logger: Logger(label: "test"))))
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = tallyProtocolVersion
+    hello.apiKey = "tly_test_secret"
+    var bytes = ByteBuffer(bytes: ConnectionMagic.bytes)
+    bytes.writeFrame(Frame(type: .hello, payload: try Self.payload(hello)))
+    try channel.writeInbound(bytes)
+    _ = try? channel.finish()
+    #expect(try await waitUntil { authenticator.cancelled.withLockedValue { $0 } == 1 }, "the key check ran on")
+    channel.embeddedEventLoop.run()
+    #expect(try Self.frames(written: channel).isEmpty, "a closed connection was answered")
   }
 
   /// A handler in an embedded channel that has had a HELLO and written its WELCOME.
