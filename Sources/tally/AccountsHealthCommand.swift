@@ -43,7 +43,30 @@ extension Accounts {
       }
       Output.printTable(
         [["account", "tier", "health", "", "nps part", "nps", "engagement part", "score", "support part", "open"]]
-          + rows)
+          + rows,
+        csv: Self.csvRows(response))
+    }
+
+    /// The same accounts with a column per number (the score before and after, the support
+    /// questions open and asked), plain, an empty cell where a part has no data.
+    static func csvRows(_ response: Tally_V1_GetAccountHealthResponse) -> [[String]] {
+      let part = { (account: Tally_V1_AccountHealth, index: Int) in
+        account.parts.count > index && account.parts[index].hasScore
+          ? KpiReport.plain(account.parts[index].score) : ""
+      }
+      let header = [
+        "account", "tier", "health", "nps_part", "latest_nps", "engagement_part", "engagement_score_before",
+        "engagement_score", "support_part", "support_open", "support_questions",
+      ]
+      return [header]
+        + response.accounts.map { account in
+          [
+            account.accountID, "\(account.tier)", KpiReport.plain(account.health), part(account, 0),
+            account.hasLatestNps ? KpiReport.plain(account.latestNps) : "", part(account, 1),
+            KpiReport.plain(account.engagementScoreBefore), KpiReport.plain(account.engagementScore), part(account, 2),
+            "\(account.supportOpen)", "\(account.supportQuestions)",
+          ]
+        }
     }
   }
 }

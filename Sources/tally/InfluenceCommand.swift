@@ -37,13 +37,28 @@ struct InfluenceCommand: AsyncParsableCommand {
         value(quartile.hasAverageDealSize, quartile.averageDealSize, "money"),
       ]
     }
+    // In CSV the score range is two columns of plain numbers.
+    let csvRows = response.quartiles.map { quartile in
+      let scores =
+        quartile.accounts == 0 ? ["", ""] : [KpiReport.plain(quartile.minScore), KpiReport.plain(quartile.maxScore)]
+      return ["\(quartile.quartile)", "\(quartile.accounts)"] + scores + [
+        "\(quartile.won)", "\(quartile.lost)", value(quartile.hasWinRate, quartile.winRate, "ratio"),
+        value(quartile.hasSalesCycleDays, quartile.salesCycleDays, "days"),
+        value(quartile.hasAverageDealSize, quartile.averageDealSize, "money"),
+      ]
+    }
+    let csvHeader = [
+      "quartile", "accounts", "min_score", "max_score", "won", "lost", "win_rate", "sales_cycle_days",
+      Output.moneyHeader("deal_size", response.currency),
+    ]
     Output.printTable(
       [
         [
           "quartile", "accounts", "score", "won", "lost", "win rate", "sales cycle",
           Output.moneyHeader("deal size", response.currency),
         ]
-      ] + rows)
+      ] + rows,
+      csv: [csvHeader] + csvRows)
     if self.connection.output == .table { print("\n" + response.summary) }
   }
 }
