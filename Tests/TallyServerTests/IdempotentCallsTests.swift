@@ -11,6 +11,17 @@ import Testing
 @Suite struct IdempotentCallsTests {
   private func key(_ name: String) -> CallOptions { CallOptions(idempotencyKey: "\(name)-\(UUID().uuidString)") }
 
+  /// Tenant A's account "acme", stored, then locked by a transaction for `seconds`.
+  private func lockedAccount(_ context: DataTestContext, for seconds: Double) async throws -> Task<Void, any Error> {
+    _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
+    return Task {
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("SELECT 1 FROM accounts WHERE account_id = 'acme' FOR UPDATE")
+        Thread.sleep(forTimeInterval: seconds)
+      }
+    }
+  }
+
   @Test func aRepeatedCreateReturnsTheFirstSurveyAndCreatesNoOther() async throws {
     try await DataTestContext.with { context in
       let a = context.clientA
@@ -152,13 +163,7 @@ import Testing
   /// transaction ends.
   @Test func aRepeatDoesNotWaitForTheFirstCallsTransaction() async throws {
     try await DataTestContext.with { context in
-      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
-      let locked = Task {
-        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-          try connection.query("SELECT 1 FROM accounts WHERE account_id = 'acme' FOR UPDATE")
-          Thread.sleep(forTimeInterval: 2)  // the first call's transaction waits for this row
-        }
-      }
+      let locked = try await self.lockedAccount(context, for: 2)  // the first call's transaction waits for it
       try await Task.sleep(for: .milliseconds(200))
       let once = self.key("locked")
       let renamed = Fixture.upsert(Fixture.account("acme", name: "Acme Renamed"))
@@ -210,13 +215,7 @@ import Testing
   /// retry runs, rather than being told for 15 minutes that the first call still runs.
   @Test func aCallPastItsDeadlineFreesItsKeyForTheRetry() async throws {
     try await DataTestContext.with { context in
-      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
-      let locked = Task {
-        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-          try connection.query("SELECT 1 FROM accounts WHERE account_id = 'acme' FOR UPDATE")
-          Thread.sleep(forTimeInterval: 1.5)  // the call below waits for this row past its deadline
-        }
-      }
+      let locked = try await self.lockedAccount(context, for: 1.5)  // the call below waits for it past its deadline
       try await Task.sleep(for: .milliseconds(200))
       var options = self.key("deadline")
       options.timeout = .milliseconds(300)

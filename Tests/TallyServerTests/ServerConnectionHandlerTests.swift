@@ -44,12 +44,7 @@ import Testing
         dependencies: .init(
           router: Router(), authenticator: authenticator, limits: ServerLimits(),
           metrics: ServerMetrics(methodNames: []), logger: Logger(label: "test"))))
-    var hello = Tally_V1_Hello()
-    hello.protocolVersion = tallyProtocolVersion
-    hello.apiKey = "tly_test_secret"
-    var bytes = ByteBuffer(bytes: ConnectionMagic.bytes)
-    bytes.writeFrame(Frame(type: .hello, payload: try Self.payload(hello)))
-    try channel.writeInbound(bytes)
+    try channel.writeInbound(try Self.helloBytes())
     _ = try? channel.finish()
     #expect(try await waitUntil { authenticator.cancelled.withLockedValue { $0 } == 1 }, "the key check ran on")
     channel.embeddedEventLoop.run()
@@ -65,12 +60,7 @@ import Testing
   private func welcomedChannel(_ dependencies: ServerConnectionHandler.Dependencies) throws -> EmbeddedChannel {
     let handler = ServerConnectionHandler(dependencies: dependencies)
     let channel = EmbeddedChannel(handler: handler)
-    var hello = Tally_V1_Hello()
-    hello.protocolVersion = tallyProtocolVersion
-    hello.apiKey = "tly_test_secret"
-    var bytes = ByteBuffer(bytes: ConnectionMagic.bytes)
-    bytes.writeFrame(Frame(type: .hello, payload: try Self.payload(hello)))
-    try channel.writeInbound(bytes)
+    try channel.writeInbound(try Self.helloBytes())
     channel.embeddedEventLoop.run()
     #expect(try Self.frames(written: channel).map(\.type) == [.welcome])
     return channel
@@ -80,6 +70,16 @@ import Testing
     .init(
       router: router, authenticator: AcceptingAuthenticator(), limits: limits,
       metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test"))
+  }
+
+  /// The magic and a HELLO, as a client opens a connection.
+  private static func helloBytes() throws -> ByteBuffer {
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = tallyProtocolVersion
+    hello.apiKey = "tly_test_secret"
+    var bytes = ByteBuffer(bytes: ConnectionMagic.bytes)
+    bytes.writeFrame(Frame(type: .hello, payload: try Self.payload(hello)))
+    return bytes
   }
 
   private static func payload(_ message: some Message) throws -> ByteBuffer {
@@ -414,19 +414,12 @@ import Testing
       return response
     }
     let channel = EmbeddedChannel(
-      handler: ServerConnectionHandler(
-        dependencies: .init(
-          router: router, authenticator: AcceptingAuthenticator(), limits: ServerLimits(),
-          metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test"))))
-    var hello = Tally_V1_Hello()
-    hello.protocolVersion = tallyProtocolVersion
-    hello.apiKey = "tly_test_secret"
+      handler: ServerConnectionHandler(dependencies: Self.dependencies(router, limits: ServerLimits())))
     var header = Tally_V1_CallHeader()
     header.method = SystemMethods.ping.fullName
     var ping = Tally_V1_PingRequest()
     ping.payload = Data([1, 2, 3])
-    var bytes = ByteBuffer(bytes: ConnectionMagic.bytes)
-    bytes.writeFrame(Frame(type: .hello, payload: try Self.payload(hello)))
+    var bytes = try Self.helloBytes()
     for streamID: UInt32 in [1, 3] {
       bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
       bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(ping)))
