@@ -306,20 +306,25 @@ public struct IdempotentCalls: Sendable {
   }
 
   /// The claim's statements: nil when the key is this call's now, else the row that holds it.
+  ///
+  /// A row past its 24 hours, or one whose call never wrote and stopped answering 15 minutes ago
+  /// (its server stopped), is taken over in place. Any other is locked, not changed (an update
+  /// that never applies still locks the row), so that a failed call's release cannot delete it
+  /// between here and the SELECT: the SELECT would then find nothing, and the call would run
+  /// without any claim. Only this one row is locked, so `lock_timeout` waits for nothing else
+  /// (tallyd's hourly maintenance removes every tenant's expired rows).
   private static func claim(
     _ callID: String, _ method: String, _ table: String, _ insertClaim: String, _ connection: PostgresConnection
   ) throws -> PostgresRow? {
-    try connection.query(
-      """
-      DELETE FROM \(table) WHERE claimed_at < now() - interval '\(Self.retention)'
-        OR (call_id = decode($1, 'hex') AND sealed_response IS NULL AND wrote_at IS NULL
-          AND claimed_at < now() - interval '\(Self.abandoned)')
-      """, [callID])
-    // A held claim is locked, not changed (an update that never applies still locks the row),
-    // so that a failed call's release cannot delete it between here and the SELECT: the SELECT
-    // would then find nothing, and the call would run without any claim.
     let claimed = try connection.query(
-      "\(insertClaim) DO UPDATE SET method = EXCLUDED.method WHERE false RETURNING true AS claimed", [callID, method])
+      """
+      \(insertClaim) DO UPDATE SET method = EXCLUDED.method, claimed_at = now(), request_mac = NULL,
+        sealed_response = NULL, wrote_at = NULL
+      WHERE \(table).claimed_at < now() - interval '\(Self.retention)'
+        OR (\(table).sealed_response IS NULL AND \(table).wrote_at IS NULL
+          AND \(table).claimed_at < now() - interval '\(Self.abandoned)')
+      RETURNING true AS claimed
+      """, [callID, method])
     guard claimed.rows.isEmpty else { return nil }
     return try connection.query(
       """

@@ -140,6 +140,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private func serverRoomFreed() {
     guard self.waitingForServerRoom else { return }
     self.waitingForServerRoom = false
+    self.lastActivity = .now()  // the peer's bytes waited on the server, not the peer on nothing
     self.resumeReadsIfPossible()
   }
 

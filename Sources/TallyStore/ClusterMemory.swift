@@ -17,15 +17,18 @@ struct ClusterMemory: Sendable, Hashable {
   /// Bytes of memory the cluster may count on.
   var bytes: UInt64
 
-  /// The machine's physical memory, or the cgroup's `memory.max` (cgroup v2) when that is lower.
+  /// The machine's physical memory, or its cgroup's limit (v2 `memory.max`, v1 `memory.limit_in_bytes`) when lower.
   static func current() -> ClusterMemory {
     let pages = UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES))))
     let pageSize = UInt64(max(0, sysconf(Int32(_SC_PAGESIZE))))
     var bytes = pages * pageSize
-    if let text = try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8),
-      let limit = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), limit > 0
-    {
-      bytes = min(bytes, limit)
+    // cgroup v2, then v1 (whose "no limit" is a huge number, which `min` leaves alone).
+    for file in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+      if let text = try? String(contentsOfFile: file, encoding: .utf8),
+        let limit = UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)), limit > 0
+      {
+        bytes = min(bytes, limit)
+      }
     }
     return ClusterMemory(bytes: bytes)
   }
@@ -46,7 +49,7 @@ struct ClusterMemory: Sendable, Hashable {
   }
 }
 
-/// The memory this process may count on: the machine's, or its cgroup's `memory.max` when lower
+/// The memory this process may count on: the machine's, or its cgroup's limit when lower
 /// (a container's limit, which `ProcessInfo.physicalMemory` does not see).
 public enum MachineMemory {
   public static var bytes: UInt64 { ClusterMemory.current().bytes }

@@ -41,6 +41,9 @@ struct ConnectionOptions: ParsableArguments {
     // An empty value (an unset shell variable, say) would silently mean "none" or a bad key.
     if self.tenant?.isEmpty == true { throw ValidationError("--tenant is empty: name a tenant, or leave it out") }
     if self.apiKey?.isEmpty == true { throw ValidationError("--api-key is empty: give a key, or leave it out") }
+    if self.apiKeyFile?.isEmpty == true {
+      throw ValidationError("--api-key-file is empty: name a file, or leave it out")
+    }
     if self.apiKey != nil, self.apiKeyFile != nil {
       throw ValidationError("--api-key and --api-key-file both name a key: give one of them")
     }

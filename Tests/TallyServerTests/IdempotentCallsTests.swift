@@ -182,6 +182,25 @@ import Testing
     }
   }
 
+  /// A result past its 24 hours is not replayed, though the hourly maintenance has not removed it
+  /// yet: the key's next call runs, in place of the old claim.
+  @Test func aResultPastItsDayIsNotReplayed() async throws {
+    try await DataTestContext.with { context in
+      let once = self.key("day")
+      let create = {
+        try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"), options: once)
+      }
+      let first = try await create()
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("UPDATE call_results SET claimed_at = now() - interval '25 hours'")
+      }
+      let second = try await create()
+      #expect(second.id != first.id)
+      #expect(try await create() == second)
+      #expect(try await context.clientA.unary(SurveyMethods.listSurveys, .init()).surveys.count == 2)
+    }
+  }
+
   /// The hourly maintenance removes every tenant's and the operator's results past 24 hours, and
   /// only those: a tenant that stopped sending keys would otherwise keep its last day's for ever.
   @Test func expiredResultsArePurgedForEveryTenantAndTheOperator() async throws {
