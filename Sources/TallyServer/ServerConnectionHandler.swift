@@ -64,6 +64,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// The source this connection counts against `maxHandshakesPerAddress`, until HELLO is accepted.
   private var handshakeSource: ConnectionSource?
   private var lastTenantBucket: TenantCallRates.Remembered?
+  /// PINGs and refused calls of the read now running, charged to the tenant's rate as it ends.
+  private var framesToCharge = 0
+  /// Reads wait until the tenant, in debt for such frames, has a token again.
+  private var rateWait: Scheduled<Void>?
   private var calls: [UInt32: ServerCall] = [:]
   /// Frames that arrived while HELLO was being checked.
   private var heldFrames: [Frame] = []
@@ -117,7 +121,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// written: a client that sends PINGs or calls and never reads their answers would otherwise
   /// grow the server's outbound buffer without bound.
   private var connectionReadsPaused: Bool {
-    self.authenticating || !self.pausedStreams.isEmpty || !self.outboundWritable
+    self.authenticating || !self.pausedStreams.isEmpty || !self.outboundWritable || self.rateWait != nil
       || self.heldRequestBytes >= self.dependencies.limits.maxHeldRequestBytes
   }
 
@@ -182,6 +186,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       return self.errorCaught(context: context, error: error)
     }
     self.watchPartialFrame(completedAFrame: completedAFrame, context: context)
+    self.chargeFrames(context: context)
   }
 
   /// Times the frame the decoder holds part of, from the read that brought its first bytes.
@@ -280,6 +285,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.writeStallTimer?.cancel()
     self.frameTimer?.cancel()
     (self.frameTimer, self.partialFrameSince, self.closed) = (nil, nil, true)
+    self.rateWait?.cancel()
     self.authentication?.cancel()
     for call in self.calls.values {
       call.stop(RPCError(code: .cancelled, message: "the connection closed"))
@@ -309,6 +315,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     case .openStream(let streamID, let header):
       self.openCall(streamID, header: header, context: context)
     case .rejectStream(let streamID, let method, let code, let message):
+      self.framesToCharge += 1
       self.count(code, of: self.dependencies.metrics.method(named: method))
       self.writeStatus(RPCError(code: code, message: message), streamID: streamID, context: context)
       self.flushes.flushSoon(context.channel)
@@ -317,6 +324,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     case .cancelStream(let streamID):
       self.finishCall(streamID, RPCError(code: .cancelled, message: "the client cancelled the call"))
     case .sendPingAck(let payload):
+      self.framesToCharge += 1
       var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + 8)
       buffer.writeFrame(.ping, flags: .ack, payload: payload)
       // Flushed with the tick's other answers: a read full of PINGs costs one write per 16.
@@ -441,7 +449,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
     if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
-      return self.reject(streamID, refusal.error, metrics)
+      return self.reject(streamID, refusal.error, metrics, charged: false)  // a refused call takes no token
     }
     let requestID: RequestID =
       header.requestID.isEmpty
@@ -473,8 +481,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
   }
 
-  private func reject(_ streamID: UInt32, _ error: RPCError, _ metrics: MethodMetrics) {
+  private func reject(_ streamID: UInt32, _ error: RPCError, _ metrics: MethodMetrics, charged: Bool = true) {
     guard let context = self.context else { return }
+    if charged { self.framesToCharge += 1 }
     self.count(error.code, of: metrics)
     self.writeStatus(error, streamID: streamID, context: context)
     self.flushes.flushSoon(context.channel)
@@ -627,6 +636,23 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.callEnded(streamID)
   }
 
+  /// Charges the read's PINGs and refused calls to a tenant key's rate, as calls: a flood of them
+  /// is answered, but read no faster than the tenant's calls may start (operator keys are not
+  /// limited, as their calls are not).
+  private func chargeFrames(context: ChannelHandlerContext) {
+    guard self.framesToCharge > 0 else { return }
+    let count = self.framesToCharge
+    self.framesToCharge = 0
+    guard let tenantID = self.principal?.tenantID, !self.closed,
+      let wait = self.dependencies.callRates.charge(count, to: tenantID, remembering: &self.lastTenantBucket)
+    else { return }
+    self.rateWait?.cancel()
+    self.rateWait = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(wait)) {
+      self.rateWait = nil
+      self.resumeReadsIfPossible()
+    }
+  }
+
   /// Takes an ending call out of the connection's books: its held request bytes and its paused stream.
   private func removeCall(_ streamID: UInt32) -> ServerCall? {
     guard let call = self.calls.removeValue(forKey: streamID) else { return nil }
@@ -703,7 +729,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     guard self.principal != nil else { return self.act(self.machine.idleTimeoutFired()) }
     let idleTimeout = TimeAmount(self.dependencies.limits.idleTimeout)
     let idleFor = NIODeadline.now() - self.lastActivity
-    if self.machine.openStreamCount > 0 || self.waitingForServerRoom {
+    if self.machine.openStreamCount > 0 || self.waitingForServerRoom || self.rateWait != nil {
       // Never idle while a call runs, or while the server reads nothing of what the peer sends;
       // its end counts as activity, so a check a whole timeout from now finds the idle time from
       // there (checking sooner would only spin).

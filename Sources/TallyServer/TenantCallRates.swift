@@ -22,6 +22,15 @@ struct TokenBucket: Hashable {
     self.fullAt = next
     return nil
   }
+
+  /// Takes `count` tokens at `now` whether or not the bucket holds them (it may go into debt):
+  /// nil when a token is left after, otherwise how long until one is.
+  mutating func charge(_ count: UInt64, now: UInt64, interval: UInt64, burst: UInt64) -> UInt64? {
+    self.fullAt = max(self.fullAt, now) + count * interval
+    let needed = self.fullAt + interval - now
+    let capacity = interval * burst
+    return needed > capacity ? needed - capacity : nil
+  }
 }
 
 /// One tenant's `TokenBucket`, shared by every connection acting on the tenant: taken from with
@@ -56,6 +65,18 @@ final class TenantCallBucket: Sendable {
       let (exchanged, current) = self.fullAt.compareExchange(
         expected: seen, desired: bucket.fullAt, ordering: .relaxed)
       if exchanged { return nil }
+      seen = current
+    }
+  }
+
+  fileprivate func charge(_ count: UInt64, now: UInt64, interval: UInt64, burst: UInt64) -> UInt64? {
+    var seen = self.fullAt.load(ordering: .relaxed)
+    while true {
+      var bucket = TokenBucket(fullAt: seen)
+      let wait = bucket.charge(count, now: now, interval: interval, burst: burst)
+      let (exchanged, current) = self.fullAt.compareExchange(
+        expected: seen, desired: bucket.fullAt, ordering: .relaxed)
+      if exchanged { return wait }
       seen = current
     }
   }
@@ -150,13 +171,7 @@ final class TenantCallRates: Sendable {
   /// Counts a call of `tenantID`; nil when it may start.
   func admit(_ tenantID: String, remembering last: inout Remembered?, now: NIODeadline = .now()) -> Refusal? {
     let now = now.uptimeNanoseconds
-    let bucket: TenantCallBucket
-    if let last, last.tenantID == tenantID, !last.bucket.forgotten.load(ordering: .relaxed) {
-      bucket = last.bucket
-    } else {
-      bucket = self.bucket(tenantID, now: now)
-      last = Remembered(tenantID: tenantID, bucket: bucket)
-    }
+    let bucket = self.bucket(tenantID, remembering: &last, now: now)
     guard let limit = bucket.limit,
       let wait = bucket.take(now: now, interval: limit.interval, burst: UInt64(limit.burst))
     else { return nil }
@@ -164,10 +179,32 @@ final class TenantCallRates: Sendable {
     return Refusal(retryAfter: .milliseconds((wait + 999_999) / 1_000_000), limit: limit)
   }
 
+  /// Counts `count` frames of `tenantID` that cost the server work but start no call (PINGs, calls
+  /// refused for anything but the rate) as that many calls, tokens or not: nil while the tenant
+  /// has a token left, otherwise how long its connection should stop reading.
+  func charge(
+    _ count: Int, to tenantID: String, remembering last: inout Remembered?, now: NIODeadline = .now()
+  ) -> Duration? {
+    let now = now.uptimeNanoseconds
+    let bucket = self.bucket(tenantID, remembering: &last, now: now)
+    guard count > 0, let limit = bucket.limit,
+      let wait = bucket.charge(UInt64(count), now: now, interval: limit.interval, burst: UInt64(limit.burst))
+    else { return nil }
+    return .nanoseconds(Int64(clamping: wait))
+  }
+
   /// `admit` for a caller that keeps no `Remembered`.
   func admit(_ tenantID: String, now: NIODeadline = .now()) -> Refusal? {
     var last: Remembered?
     return self.admit(tenantID, remembering: &last, now: now)
+  }
+
+  /// The tenant's bucket: the connection's remembered one while it is current.
+  private func bucket(_ tenantID: String, remembering last: inout Remembered?, now: UInt64) -> TenantCallBucket {
+    if let last, last.tenantID == tenantID, !last.bucket.forgotten.load(ordering: .relaxed) { return last.bucket }
+    let bucket = self.bucket(tenantID, now: now)
+    last = Remembered(tenantID: tenantID, bucket: bucket)
+    return bucket
   }
 
   private func bucket(_ tenantID: String, now: UInt64) -> TenantCallBucket {

@@ -64,10 +64,19 @@ import Testing
     return channel
   }
 
-  private static func dependencies(_ router: Router, limits: ServerLimits) -> ServerConnectionHandler.Dependencies {
+  private static func dependencies(
+    _ router: Router, limits: ServerLimits, authenticator: any Authenticator = AcceptingAuthenticator()
+  ) -> ServerConnectionHandler.Dependencies {
     .init(
-      router: router, authenticator: AcceptingAuthenticator(), limits: limits,
+      router: router, authenticator: authenticator, limits: limits,
       metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test"))
+  }
+
+  /// Accepts any API key as a tenant's read key.
+  private struct TenantKeyAuthenticator: Authenticator {
+    func authenticate(apiKey: String) async throws -> Principal {
+      Principal(keyID: "tenant-key", tenantID: "00000000-0000-0000-0000-000000000001", scopes: [.read])
+    }
   }
 
   /// The magic and a HELLO, as a client opens a connection.
@@ -178,6 +187,34 @@ import Testing
 
   /// A read full of PINGs, or of calls the server refuses at once, is answered with a flush per
   /// 16 answers, not a write to the socket for each.
+  /// A tenant key's PINGs and refused calls cost its tenant's tokens as calls do: all are
+  /// answered, but past the tenant's rate the connection is read no more until a token is back.
+  @Test func pingsAndRefusalsPastTheTenantsRateHoldBackReads() throws {
+    let limits = ServerLimits(tenantCallsPerSecond: 10, tenantCallBurst: 10)
+    let channel = try self.welcomedChannel(
+      Self.dependencies(Router(), limits: limits, authenticator: TenantKeyAuthenticator()))
+    let counter = OutboundCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    var bytes = ByteBuffer()
+    for index in 0..<25 { bytes.writeFrame(.ping, payload: [UInt8](repeating: UInt8(index), count: 8)) }
+    var header = Tally_V1_CallHeader()
+    header.method = "tally.v1.Nowhere/Nothing"
+    for streamID: UInt32 in [1, 3, 5, 7, 9] {
+      bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
+    }
+    try channel.writeInbound(bytes)
+    channel.embeddedEventLoop.run()
+    let frames = try Self.frames(written: channel)
+    #expect(frames.filter { $0.type == .ping }.count == 25 && frames.filter { $0.type == .status }.count == 5)
+    // 30 calls' worth at 10 a second with a burst of 10: 20 over, so 2.1 s until a token is back.
+    channel.read()
+    #expect(counter.reads == 0, "read on with the tenant 20 calls past its rate")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(2_000))
+    #expect(counter.reads == 0, "read on before the tenant had a token again")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+    #expect(counter.reads == 1, "reads did not resume once the tenant had a token")
+  }
+
   @Test func pingsAndRefusalsOfOneReadShareFlushes() throws {
     let channel = try self.welcomedChannel(Router())
     let counter = OutboundCounter()

@@ -21,6 +21,16 @@ import Testing
     #expect(bucket.take(now: 1_100, interval: 100, burst: 3) == 100)
   }
 
+  /// A charge takes its tokens whether or not they are there: the debt is what the next call
+  /// (or read) waits for.
+  @Test func aChargeGoesIntoDebtThatCallsThenWaitFor() {
+    var bucket = TokenBucket()
+    #expect(bucket.charge(2, now: 1_000, interval: 100, burst: 3) == nil, "one token is left")
+    #expect(bucket.charge(3, now: 1_000, interval: 100, burst: 3) == 300)
+    #expect(bucket.take(now: 1_299, interval: 100, burst: 3) == 1)
+    #expect(bucket.take(now: 1_300, interval: 100, burst: 3) == nil)
+  }
+
   @Test func aQuietBucketFillsUpToItsBurstAndNoFurther() {
     var bucket = TokenBucket()
     #expect(bucket.take(now: 0, interval: 100, burst: 2) == nil)
