@@ -183,6 +183,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.act(self.machine.receivedFrame(frame))
       }
     } catch {
+      self.chargeFrames(context: context)  // the frames before the bad one were answered
       return self.errorCaught(context: context, error: error)
     }
     self.watchPartialFrame(completedAFrame: completedAFrame, context: context)
@@ -429,6 +430,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     for frame in held where !self.machine.isClosed {
       self.act(self.machine.receivedFrame(frame))
     }
+    self.chargeFrames(context: context)
     self.resumeReadsIfPossible()
   }
 
@@ -643,8 +645,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     guard self.framesToCharge > 0 else { return }
     let count = self.framesToCharge
     self.framesToCharge = 0
-    guard let tenantID = self.principal?.tenantID, !self.closed,
-      let wait = self.dependencies.callRates.charge(count, to: tenantID, remembering: &self.lastTenantBucket)
+    // Charged even when the connection is closing: the frames were answered all the same.
+    guard let tenantID = self.principal?.tenantID,
+      let wait = self.dependencies.callRates.charge(count, to: tenantID, remembering: &self.lastTenantBucket),
+      !self.closed
     else { return }
     self.rateWait?.cancel()
     self.rateWait = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(wait)) {

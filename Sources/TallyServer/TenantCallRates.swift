@@ -23,13 +23,14 @@ struct TokenBucket: Hashable {
     return nil
   }
 
-  /// Takes `count` tokens at `now` whether or not the bucket holds them (it may go into debt):
-  /// nil when a token is left after, otherwise how long until one is.
-  mutating func charge(_ count: UInt64, now: UInt64, interval: UInt64, burst: UInt64) -> UInt64? {
-    self.fullAt = max(self.fullAt, now) + count * interval
-    let needed = self.fullAt + interval - now
-    let capacity = interval * burst
-    return needed > capacity ? needed - capacity : nil
+  /// Takes as many of `count` tokens as the bucket holds at `now`: how many it did not hold.
+  mutating func takeUpTo(_ count: UInt64, now: UInt64, interval: UInt64, burst: UInt64) -> UInt64 {
+    // `fullAt` is never more than the whole burst ahead of `now`: what is left of it is there.
+    let start = max(self.fullAt, now)
+    let held = (interval * burst - min(start - now, interval * burst)) / interval
+    let taken = min(count, held)
+    self.fullAt = start + taken * interval
+    return count - taken
   }
 }
 
@@ -69,14 +70,14 @@ final class TenantCallBucket: Sendable {
     }
   }
 
-  fileprivate func charge(_ count: UInt64, now: UInt64, interval: UInt64, burst: UInt64) -> UInt64? {
+  fileprivate func takeUpTo(_ count: UInt64, now: UInt64, interval: UInt64, burst: UInt64) -> UInt64 {
     var seen = self.fullAt.load(ordering: .relaxed)
     while true {
       var bucket = TokenBucket(fullAt: seen)
-      let wait = bucket.charge(count, now: now, interval: interval, burst: burst)
+      let missing = bucket.takeUpTo(count, now: now, interval: interval, burst: burst)
       let (exchanged, current) = self.fullAt.compareExchange(
         expected: seen, desired: bucket.fullAt, ordering: .relaxed)
-      if exchanged { return wait }
+      if exchanged { return missing }
       seen = current
     }
   }
@@ -179,18 +180,26 @@ final class TenantCallRates: Sendable {
     return Refusal(retryAfter: .milliseconds((wait + 999_999) / 1_000_000), limit: limit)
   }
 
+  /// The longest a connection is held back for the frames of one read (`charge`).
+  static let maxChargeWait = Duration.seconds(60)
+
   /// Counts `count` frames of `tenantID` that cost the server work but start no call (PINGs, calls
-  /// refused for anything but the rate) as that many calls, tokens or not: nil while the tenant
-  /// has a token left, otherwise how long its connection should stop reading.
+  /// refused for anything but the rate) as calls, taking the tokens the tenant has: nil when it had
+  /// them all, otherwise how long the connection that sent them should stop reading, one token's
+  /// interval for each it had not (at most `maxChargeWait`). The flood waits on its own connection;
+  /// the tenant's other connections go on with the tokens left.
   func charge(
     _ count: Int, to tenantID: String, remembering last: inout Remembered?, now: NIODeadline = .now()
   ) -> Duration? {
     let now = now.uptimeNanoseconds
     let bucket = self.bucket(tenantID, remembering: &last, now: now)
-    guard count > 0, let limit = bucket.limit,
-      let wait = bucket.charge(UInt64(count), now: now, interval: limit.interval, burst: UInt64(limit.burst))
-    else { return nil }
-    return .nanoseconds(Int64(clamping: wait))
+    guard count > 0, let limit = bucket.limit else { return nil }
+    let missing = bucket.takeUpTo(UInt64(count), now: now, interval: limit.interval, burst: UInt64(limit.burst))
+    guard missing > 0 else { return nil }
+    let most = UInt64(Self.maxChargeWait.components.seconds) * 1_000_000_000
+    // Capped before multiplying, so that no count of frames can overflow the product.
+    let wait = min(missing, most / limit.interval + 1) * limit.interval
+    return .nanoseconds(Int64(min(wait, most)))
   }
 
   /// `admit` for a caller that keeps no `Remembered`.

@@ -54,13 +54,19 @@ import Testing
     try self.welcomedChannel(Self.dependencies(router, limits: limits))
   }
 
-  /// A connection of a server whose connections share `dependencies`.
-  private func welcomedChannel(_ dependencies: ServerConnectionHandler.Dependencies) throws -> EmbeddedChannel {
+  /// A connection of a server whose connections share `dependencies`; `then` comes in the read
+  /// that carried HELLO.
+  private func welcomedChannel(
+    _ dependencies: ServerConnectionHandler.Dependencies, then: ByteBuffer = ByteBuffer()
+  ) throws -> EmbeddedChannel {
     let handler = ServerConnectionHandler(dependencies: dependencies)
     let channel = EmbeddedChannel(handler: handler)
-    try channel.writeInbound(try Self.helloBytes())
+    var bytes = try Self.helloBytes()
+    bytes.writeImmutableBuffer(then)
+    try channel.writeInbound(bytes)
     channel.embeddedEventLoop.run()
-    #expect(try Self.frames(written: channel).map(\.type) == [.welcome])
+    let written = try Self.frames(written: channel).map(\.type)
+    #expect(then.readableBytes == 0 ? written == [.welcome] : written.first == .welcome)
     return channel
   }
 
@@ -185,8 +191,6 @@ import Testing
     }
   }
 
-  /// A read full of PINGs, or of calls the server refuses at once, is answered with a flush per
-  /// 16 answers, not a write to the socket for each.
   /// A tenant key's PINGs and refused calls cost its tenant's tokens as calls do: all are
   /// answered, but past the tenant's rate the connection is read no more until a token is back.
   @Test func pingsAndRefusalsPastTheTenantsRateHoldBackReads() throws {
@@ -206,17 +210,29 @@ import Testing
     channel.embeddedEventLoop.run()
     let frames = try Self.frames(written: channel)
     #expect(frames.filter { $0.type == .ping }.count == 25 && frames.filter { $0.type == .status }.count == 5)
-    // 30 calls' worth at 10 a second with a burst of 10: 20 over, so 2.1 s until a token is back.
+    // 30 calls' worth at 10 a second with a burst of 10: 20 tokens missing, 100 ms each.
     channel.read()
     #expect(counter.reads == 0, "read on with the tenant 20 calls past its rate")
-    channel.embeddedEventLoop.advanceTime(by: .milliseconds(2_000))
-    #expect(counter.reads == 0, "read on before the tenant had a token again")
-    channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
-    #expect(counter.reads == 1, "reads did not resume once the tenant had a token")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(1_900))
+    #expect(counter.reads == 0, "read on before the connection had waited for its 20 tokens")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+    #expect(counter.reads == 1, "reads did not resume after the wait")
+
+    // PINGs held while HELLO was checked are charged when they are answered, after WELCOME.
+    let held = try self.welcomedChannel(
+      Self.dependencies(Router(), limits: limits, authenticator: TenantKeyAuthenticator()), then: bytes)
+    let heldReads = OutboundCounter()
+    try held.pipeline.syncOperations.addHandler(heldReads, position: .first)
+    held.read()
+    #expect(heldReads.reads == 0, "frames that came with HELLO went uncharged")
   }
 
+  /// A read full of PINGs, or of calls the server refuses at once, is answered with a flush per
+  /// 16 answers, not a write to the socket for each. An operator key's are not charged to any
+  /// tenant's rate, as its calls without a tenant are not.
   @Test func pingsAndRefusalsOfOneReadShareFlushes() throws {
-    let channel = try self.welcomedChannel(Router())
+    let channel = try self.welcomedChannel(
+      Self.dependencies(Router(), limits: ServerLimits(tenantCallsPerSecond: 10, tenantCallBurst: 10)))
     let counter = OutboundCounter()
     try channel.pipeline.syncOperations.addHandler(counter, position: .first)
     var bytes = ByteBuffer()
@@ -234,6 +250,8 @@ import Testing
     #expect(frames.filter { $0.type == .ping }.count == 100)
     #expect(frames.filter { $0.type == .status }.count == 100)
     #expect(counter.flushes <= 200 / FlushCoalescer.writesPerFlush + 1, "\(counter.flushes) flushes")
+    channel.read()
+    #expect(counter.reads == 1, "an operator key's PINGs held back its reads")
   }
 
   /// A client that sends PINGs or calls and reads none of the answers is read no more while

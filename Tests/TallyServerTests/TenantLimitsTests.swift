@@ -21,14 +21,20 @@ import Testing
     #expect(bucket.take(now: 1_100, interval: 100, burst: 3) == 100)
   }
 
-  /// A charge takes its tokens whether or not they are there: the debt is what the next call
-  /// (or read) waits for.
-  @Test func aChargeGoesIntoDebtThatCallsThenWaitFor() {
+  /// Frames that start no call take what tokens there are, and say how many were missing; the
+  /// bucket never goes below empty, so the tenant's calls wait no longer for them.
+  @Test func framesTakeTheTokensThereAreAndCountTheRest() {
     var bucket = TokenBucket()
-    #expect(bucket.charge(2, now: 1_000, interval: 100, burst: 3) == nil, "one token is left")
-    #expect(bucket.charge(3, now: 1_000, interval: 100, burst: 3) == 300)
-    #expect(bucket.take(now: 1_299, interval: 100, burst: 3) == 1)
-    #expect(bucket.take(now: 1_300, interval: 100, burst: 3) == nil)
+    #expect(bucket.takeUpTo(2, now: 1_000, interval: 100, burst: 3) == 0)
+    #expect(bucket.takeUpTo(3, now: 1_000, interval: 100, burst: 3) == 2)
+    #expect(bucket.take(now: 1_099, interval: 100, burst: 3) == 1)
+    #expect(bucket.takeUpTo(5, now: 1_150, interval: 100, burst: 3) == 4, "the token due at 1,100 only")
+    #expect(bucket.take(now: 1_200, interval: 100, burst: 3) == nil)
+    let rates = TenantCallRates(callsPerSecond: 10, burst: 10)
+    var last: TenantCallRates.Remembered?
+    #expect(rates.charge(10, to: "t", remembering: &last) == nil)
+    #expect(rates.charge(30, to: "t", remembering: &last) == .seconds(3), "30 tokens missing at 100 ms each")
+    #expect(rates.charge(1_000, to: "t", remembering: &last) == TenantCallRates.maxChargeWait)
   }
 
   @Test func aQuietBucketFillsUpToItsBurstAndNoFurther() {
