@@ -66,7 +66,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var lastTenantBucket: TenantCallRates.Remembered?
   /// PINGs and refused calls of the read now running, charged to the tenant's rate as it ends.
   private var framesToCharge = 0
-  /// Reads wait until the tenant, in debt for such frames, has a token again.
+  /// Reads wait out the tokens the tenant lacked for such frames (`TenantCallRates.charge`).
   private var rateWait: Scheduled<Void>?
   private var calls: [UInt32: ServerCall] = [:]
   /// Frames that arrived while HELLO was being checked.

@@ -1,7 +1,7 @@
 /// A statement that every read-write transaction of a task sends right after its BEGIN and
 /// settings, so that it commits exactly when the transaction does. IdempotentCalls marks a call's
 /// claim this way: a claim whose call committed a write is never run again.
-public struct TransactionMark: Sendable, Equatable {
+public struct TransactionMark: Sendable {
   /// A transaction setting the statement's row-level security reads.
   public var setting: (name: String, value: String)
   /// SQL without parameters (its values checked by whoever built it).
@@ -10,10 +10,6 @@ public struct TransactionMark: Sendable, Equatable {
   public init(setting: (name: String, value: String), statement: String) {
     self.setting = setting
     self.statement = statement
-  }
-
-  public static func == (lhs: Self, rhs: Self) -> Bool {
-    lhs.setting == rhs.setting && lhs.statement == rhs.statement
   }
 
   /// The mark of the running task's read-write transactions (none by default).

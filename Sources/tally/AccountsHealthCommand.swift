@@ -29,9 +29,7 @@ extension Accounts {
       guard self.connection.output != .json else { return try Output.printMessages([response]) }
       if self.connection.output == .table { print("Customer health before \(response.asOf), least healthy first\n") }
       let number = { (value: Double) in String(format: "%.1f", value) }
-      let part = { (account: Tally_V1_AccountHealth, index: Int) in
-        account.parts.count > index && account.parts[index].hasScore ? number(account.parts[index].score) : "-"
-      }
+      let part = { (account: Tally_V1_AccountHealth, index: Int) in Self.partScore(account, index).map(number) ?? "-" }
       let rows = response.accounts.map { account in
         [
           account.accountID, "\(account.tier)", number(account.health),
@@ -51,8 +49,7 @@ extension Accounts {
     /// questions open and asked), plain, an empty cell where a part has no data.
     static func csvRows(_ response: Tally_V1_GetAccountHealthResponse) -> [[String]] {
       let part = { (account: Tally_V1_AccountHealth, index: Int) in
-        account.parts.count > index && account.parts[index].hasScore
-          ? KpiReport.plain(account.parts[index].score) : ""
+        Self.partScore(account, index).map(KpiReport.plain) ?? ""
       }
       let header = [
         "account", "tier", "health", "nps_part", "latest_nps", "engagement_part", "engagement_score_before",
@@ -67,6 +64,11 @@ extension Accounts {
             "\(account.supportOpen)", "\(account.supportQuestions)",
           ]
         }
+    }
+
+    /// The score of the account's part at `index` (NPS, engagement, support); nil without data.
+    static func partScore(_ account: Tally_V1_AccountHealth, _ index: Int) -> Double? {
+      account.parts.count > index && account.parts[index].hasScore ? account.parts[index].score : nil
     }
   }
 }

@@ -28,20 +28,15 @@ struct InfluenceCommand: AsyncParsableCommand {
     let value = { (has: Bool, value: Double, unit: String) in
       has ? Output.value(value, unit, response.currency) : Output.missing
     }
-    let rows = response.quartiles.map { quartile in
-      [
-        "\(quartile.quartile)", "\(quartile.accounts)",
-        quartile.accounts == 0 ? Output.missing : String(format: "%.1f–%.1f", quartile.minScore, quartile.maxScore),
-        "\(quartile.won)", "\(quartile.lost)", value(quartile.hasWinRate, quartile.winRate, "ratio"),
-        value(quartile.hasSalesCycleDays, quartile.salesCycleDays, "days"),
-        value(quartile.hasAverageDealSize, quartile.averageDealSize, "money"),
-      ]
+    // The score range is one cell for people, two columns of plain numbers in CSV.
+    let scores = { (quartile: Tally_V1_InfluenceQuartile) -> [String] in
+      guard quartile.accounts > 0 else { return Output.isCSV ? ["", ""] : [Output.missing] }
+      return Output.isCSV
+        ? [KpiReport.plain(quartile.minScore), KpiReport.plain(quartile.maxScore)]
+        : [String(format: "%.1f–%.1f", quartile.minScore, quartile.maxScore)]
     }
-    // In CSV the score range is two columns of plain numbers.
-    let csvRows = response.quartiles.map { quartile in
-      let scores =
-        quartile.accounts == 0 ? ["", ""] : [KpiReport.plain(quartile.minScore), KpiReport.plain(quartile.maxScore)]
-      return ["\(quartile.quartile)", "\(quartile.accounts)"] + scores + [
+    let rows = response.quartiles.map { quartile in
+      ["\(quartile.quartile)", "\(quartile.accounts)"] + scores(quartile) + [
         "\(quartile.won)", "\(quartile.lost)", value(quartile.hasWinRate, quartile.winRate, "ratio"),
         value(quartile.hasSalesCycleDays, quartile.salesCycleDays, "days"),
         value(quartile.hasAverageDealSize, quartile.averageDealSize, "money"),
@@ -58,7 +53,7 @@ struct InfluenceCommand: AsyncParsableCommand {
           Output.moneyHeader("deal size", response.currency),
         ]
       ] + rows,
-      csv: [csvHeader] + csvRows)
+      csv: Output.isCSV ? [csvHeader] + rows : nil)
     if self.connection.output == .table { print("\n" + response.summary) }
   }
 }
