@@ -146,15 +146,20 @@ import Testing
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
     let inserted = NIOLockedValueBox(false)
+    let cancelled = NIOLockedValueBox(false)
     let writer = Task {
       try await pool.withTransaction(tenant: tenant) { connection in
         try connection.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'c', 'EUR')", [tenant])
         inserted.withLockedValue { $0 = true }
-        Thread.sleep(forTimeInterval: 0.5)  // cancelled here, while no statement runs
+        // Cancelled here, while no statement runs: the body waits for it (a fixed sleep lost the
+        // race on a loaded machine, and the transaction committed before the cancel was sent).
+        let deadline = Date().addingTimeInterval(10)
+        while !cancelled.withLockedValue({ $0 }), Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
       }
     }
     #expect(try await waitUntil { inserted.withLockedValue { $0 } })
     writer.cancel()
+    cancelled.withLockedValue { $0 = true }
     guard case .failure(let error as RPCError) = await writer.result else {
       Issue.record("the cancelled transaction committed")
       return
