@@ -86,6 +86,31 @@ import Testing
     }
   }
 
+  /// A choice may be spelled like anything a respondent can type, even the server's own markers:
+  /// it is counted once per respondent who chose it.
+  @Test func aChoiceSpelledLikeAMarkerCountsOnce() async throws {
+    try await DataTestContext.with { context in
+      var request = SurveyFixture.pulse()
+      request.survey.questions = [
+        SurveyFixture.question("pick", "single_choice", required: true, choices: ["#", "other"])
+      ]
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, request)
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 10, team: "core")
+      for (index, token) in tokens.enumerated() {
+        try await SurveyFixture.submit(
+          context.collectorA, token, [SurveyFixture.choices("pick", [index < 4 ? "#" : "other"])])
+      }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      let results = try await SurveyFixture.results(context.readerA, survey.id)
+      let pick = try #require(results.questions.first { $0.questionID == "pick" })
+      #expect(!pick.suppressed && pick.answers == 10)
+      #expect(pick.distribution.map(\.value) == ["#", "other"])
+      #expect(pick.distribution.map(\.count) == [4, 6])
+      #expect(pick.distribution.map(\.share) == [0.4, 0.6])
+    }
+  }
+
   @Test func filtersNeverIsolateASmallTeam() async throws {
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
@@ -168,6 +193,17 @@ import Testing
         results.contactAnswers.map(\.contactID) == contacts && results.contactAnswers.map(\.score) == [10, 9, 9, 3])
       let tiers = try await SurveyFixture.results(context.readerA, survey.id)
       #expect(tiers.overall.responses == 5, "an identified survey without threshold shows every answer")
+
+      // c3 deleted: its answer still counts in the account's NPS, as its invitation does; only
+      // the list of contacts' answers leaves it out.
+      var delete = Tally_V1_DeleteContactRequest()
+      delete.id = "c3"
+      _ = try await context.clientA.unary(AccountMethods.deleteContact, delete)
+      let afterDelete = try await SurveyFixture.results(context.readerA, survey.id, account: "acme")
+      #expect(afterDelete.overall.score == 50 && afterDelete.overall.responses == 4)
+      #expect(afterDelete.overall.invitations == 4 && afterDelete.overall.responseRate == 1)
+      #expect(afterDelete.contactAnswers.map(\.contactID) == ["c1", "c2", "c4"])
+      #expect(afterDelete.trend[0].cell == results.trend[0].cell)
 
       let enps = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
       await expectViolation("filter.account_id") {

@@ -156,7 +156,7 @@ extension SurveyService {
       FROM survey_responses r
       CROSS JOIN LATERAL jsonb_each(r.answers) q
       CROSS JOIN LATERAL (
-        SELECT '#' WHERE jsonb_typeof(q.value) <> 'string'
+        SELECT chr(1) WHERE jsonb_typeof(q.value) <> 'string'  -- RoundData.answeredMarker
         UNION ALL SELECT jsonb_array_elements_text(q.value) WHERE jsonb_typeof(q.value) = 'array'
         UNION ALL SELECT CASE q.value::text WHEN 'true' THEN 'yes' WHEN 'false' THEN 'no' ELSE q.value::text END
           WHERE jsonb_typeof(q.value) IN ('number', 'boolean')
@@ -208,7 +208,8 @@ struct AccountNPS {
     let minimum = SurveyService.accountMinimumAnswers
     let rows = try connection.query(
       """
-      SELECT r.round_id::text AS round_id, r.score, i.contact_id, \(Micros.column("i.answered_at"))
+      SELECT r.round_id::text AS round_id, r.response_id::text AS response_id, r.score, i.contact_id,
+        \(Micros.column("i.answered_at"))
       FROM survey_responses r JOIN survey_response_identities i USING (tenant_id, response_id)
       WHERE r.survey_id = $1::uuid AND i.account_id = $2 AND r.score IS NOT NULL
       ORDER BY i.answered_at
@@ -224,6 +225,8 @@ struct AccountNPS {
       $0[try $1.require(String.self, "round_id")] = UInt64(try $1.require(Int64.self, "n"))
     }
     var perRound: [String: [Int]] = [:]
+    /// Each contact's latest answer; an answer whose contact was deleted stands for itself, as its
+    /// invitation does in `invitedContacts` (it is one person's answer, just not whose).
     var latest: [String: Tally_V1_ContactAnswer] = [:]
     let numbers = Dictionary(uniqueKeysWithValues: self.rounds.map { ($0.id, $0) })
     for row in rows {
@@ -231,13 +234,15 @@ struct AccountNPS {
       guard let round = numbers[roundID] else { continue }
       let score = try row.require(Int.self, "score")
       perRound[roundID, default: []].append(score)
-      guard round.selected, let contact = try row.decode(String.self, "contact_id") else { continue }
+      guard round.selected else { continue }
+      let contact = try row.decode(String.self, "contact_id")
       var answer = Tally_V1_ContactAnswer()
-      answer.contactID = contact
+      answer.contactID = contact ?? ""
       answer.score = UInt32(score)
       answer.roundNumber = UInt32(round.number)
       answer.answeredAt = Micros.timestamp(try row.require(Int64.self, "answered_at"))
-      latest[contact] = answer
+      let responseID = try row.require(String.self, "response_id")
+      latest[contact ?? "deleted contact's response \(responseID)"] = answer
     }
     func cell(_ scores: [Int], invitations: UInt64) -> Tally_V1_ResultCell {
       guard scores.count >= minimum else {
@@ -256,9 +261,8 @@ struct AccountNPS {
       if !entry.cell.suppressed { shown.append((round.number, NPSScore(answers: perRound[round.id, default: []]))) }
       results.trend.append(entry)
     }
-    results.contactAnswers = latest.values.sorted { $0.contactID < $1.contactID }
-    results.overall = cell(
-      results.contactAnswers.map { Int($0.score) }, invitations: try self.invitedContacts(connection))
+    results.contactAnswers = latest.values.filter { !$0.contactID.isEmpty }.sorted { $0.contactID < $1.contactID }
+    results.overall = cell(latest.values.map { Int($0.score) }, invitations: try self.invitedContacts(connection))
     results.notes.append("the account's NPS counts the latest answer of each contact in the selected rounds")
     results.change.reason = "no two rounds with \(minimum) or more answers from the account"
     if let last = shown.last {

@@ -15,8 +15,11 @@ struct SurveyResultsBuilder {
     /// Score distributions per segment.
     var scores: [SegmentKey: NPSScore] = [:]
     var invitations: [SegmentKey: UInt64] = [:]
-    /// Per segment and question: value → count, and "#" → how many answered the question.
+    /// Per segment and question: value → count, and `answeredMarker` → how many answered the question.
     var answers: [SegmentKey: [String: [String: UInt64]]] = [:]
+    /// A value no answer can have (choices refuse control characters), so a choice spelled like
+    /// the marker is not counted as answers.
+    static let answeredMarker = "\u{1}"
   }
 
   let survey: StoredSurvey
@@ -166,7 +169,7 @@ struct SurveyResultsBuilder {
         for (value, count) in round.answers[segment]?[question.id] ?? [:] { counts[value, default: 0] += count }
       }
     }
-    let answered = counts["#", default: 0]
+    let answered = counts[RoundData.answeredMarker, default: 0]
     if self.survey.threshold > 0, answered < UInt64(self.survey.threshold) {
       result.suppressed = true
       result.suppressedReason = "fewer than \(self.survey.threshold) answers to this question (the anonymity threshold)"
