@@ -291,13 +291,11 @@ public struct IdempotentCalls: Sendable {
     guard let row else { return .run }
     guard let sealed = try row.decode(String.self, "sealed_response") else {
       if try row.require(Bool.self, "response_lost") {
-        var error = RPCError.invalidArgument(
+        throw RPCError.failedPrecondition(
           field: "idempotency_key",
           "belongs to a call that committed writes, then neither wrote nor answered for \(Self.abandoned) (its"
             + " server stopped): it does not run again; read the data to see what it did, and use a new key for a"
             + " new request")
-        error.code = .failedPrecondition
-        throw error
       }
       throw Self.stillRunning
     }

@@ -108,6 +108,14 @@ public struct RPCError: Error, Sendable, CustomStringConvertible, CustomDebugStr
     invalidArgument([FieldViolation(field: field, description: description)])
   }
 
+  /// FAILED_PRECONDITION naming the field whose value the system's state refuses (a well-formed
+  /// value that cannot be used now), in the same form as INVALID_ARGUMENT's.
+  public static func failedPrecondition(field: String, _ description: String) -> RPCError {
+    var error = invalidArgument(field: field, description)
+    error.code = .failedPrecondition
+    return error
+  }
+
   public var description: String { "\(self.code): \(self.message)" }
 
   public var debugDescription: String {
