@@ -91,7 +91,7 @@ public nonisolated struct Tally_V1_KpiFilter: Sendable {
   /// Campaign channels (email, ads, ...): the campaigns of those channels.
   public var channels: [String] = []
 
-  /// Account tiers 0 to 3 (0 = not a target), as of the end of the period.
+  /// Account tiers 0 to 3 (0 = not a target): the account's tier now (docs/KPIS.md, "Filters").
   public var tiers: [UInt32] = []
 
   public var accountIds: [String] = []
@@ -292,6 +292,25 @@ public nonisolated struct Tally_V1_GetKpisResponse: Sendable {
   public var currency: String = String()
 
   public var kpis: [Tally_V1_KpiValue] = []
+
+  /// A dashboard's KPIs that cannot take the request's filter, left out of `kpis` (a KPI named in
+  /// `names` that cannot is refused instead, INVALID_ARGUMENT on `filter`).
+  public var leftOut: [Tally_V1_KpiLeftOut] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Tally_V1_KpiLeftOut: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// Why, in words: e.g. "costs are not per account".
+  public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1625,7 +1644,7 @@ nonisolated extension Tally_V1_KpiValue: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Tally_V1_GetKpisResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetKpisResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{3}previous_from\0\u{3}previous_to\0\u{1}currency\0\u{1}kpis\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{3}previous_from\0\u{3}previous_to\0\u{1}currency\0\u{1}kpis\0\u{3}left_out\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1639,6 +1658,7 @@ nonisolated extension Tally_V1_GetKpisResponse: SwiftProtobuf.Message, SwiftProt
       case 4: try { try decoder.decodeSingularStringField(value: &self.previousTo) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.currency) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.kpis) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.leftOut) }()
       default: break
       }
     }
@@ -1663,6 +1683,9 @@ nonisolated extension Tally_V1_GetKpisResponse: SwiftProtobuf.Message, SwiftProt
     if !self.kpis.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.kpis, fieldNumber: 6)
     }
+    if !self.leftOut.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.leftOut, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1673,6 +1696,42 @@ nonisolated extension Tally_V1_GetKpisResponse: SwiftProtobuf.Message, SwiftProt
     if lhs.previousTo != rhs.previousTo {return false}
     if lhs.currency != rhs.currency {return false}
     if lhs.kpis != rhs.kpis {return false}
+    if lhs.leftOut != rhs.leftOut {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_KpiLeftOut: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".KpiLeftOut"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_KpiLeftOut, rhs: Tally_V1_KpiLeftOut) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -87,7 +87,9 @@ struct Kpis: AsyncParsableCommand {
       discussion: """
         A ratio's change is in percentage points; other changes are relative. "no data" is a zero \
         denominator. With -o csv: one row per KPI and period (current, previous, each bucket), \
-        numbers as the API gives them (ratios as fractions, money in the currency's minor units).
+        numbers as the API gives them (ratios as fractions, money in the currency's minor units); \
+        the current period's row also holds the change, the relative change and, for NPS, the \
+        combined margin and whether the change is beyond it.
         """
     )
     @OptionGroup var connection: ConnectionOptions
@@ -103,6 +105,7 @@ struct Kpis: AsyncParsableCommand {
       }
       Output.printTable(
         [KpiReport.header] + KpiReport.rows(response), csv: [KpiReport.csvHeader] + KpiReport.csvRows(response))
+      if let note = KpiReport.leftOutNote(response) { Output.printError(note) }
     }
   }
 

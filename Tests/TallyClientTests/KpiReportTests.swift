@@ -89,16 +89,46 @@ import Testing
     spend.unit = "money"
     spend.current = Self.point(125_000, numerator: 125_000)
     spend.previous = Self.point(1.0e17, numerator: 1.0e17)
-    response.kpis = [rate, spend]
+    var nps = Tally_V1_KpiValue()
+    nps.name = "nps"
+    nps.unit = "score"
+    var npsPoint = Self.point(40, numerator: 40, denominator: 1)
+    npsPoint.marginOfError = 12.5
+    nps.current = npsPoint
+    nps.previous = Self.point(20, numerator: 20, denominator: 1)
+    (nps.change, nps.relativeChange, nps.combinedMargin, nps.changeBeyondMargin) = (20, 1.5, 17.5, true)
+    response.kpis = [rate, spend, nps]
+    let none = ["", "", "", ""]
     #expect(
       KpiReport.csvRows(response) == [
-        ["win_rate", "ratio", "EUR", "current", "2026-07-01", "2026-10-01", "0.125", "1", "8", ""],
-        ["win_rate", "ratio", "EUR", "previous", "2026-04-01", "2026-07-01", "", "0", "0", ""],
-        ["win_rate", "ratio", "EUR", "bucket", "2026-07-01", "2026-08-01", "0.5", "1", "2", ""],
-        ["program_spend", "money", "EUR", "current", "2026-07-01", "2026-10-01", "125000", "125000", "", ""],
-        ["program_spend", "money", "EUR", "previous", "2026-04-01", "2026-07-01", "1e+17", "1e+17", "", ""],
+        ["win_rate", "ratio", "EUR", "current", "2026-07-01", "2026-10-01", "0.125", "1", "8", ""] + none,
+        ["win_rate", "ratio", "EUR", "previous", "2026-04-01", "2026-07-01", "", "0", "0", ""] + none,
+        ["win_rate", "ratio", "EUR", "bucket", "2026-07-01", "2026-08-01", "0.5", "1", "2", ""] + none,
+        ["program_spend", "money", "EUR", "current", "2026-07-01", "2026-10-01", "125000", "125000", "", ""] + none,
+        ["program_spend", "money", "EUR", "previous", "2026-04-01", "2026-07-01", "1e+17", "1e+17", "", ""] + none,
+        [
+          "nps", "score", "EUR", "current", "2026-07-01", "2026-10-01", "40", "40", "1", "12.5", "20", "1.5", "17.5",
+          "true",
+        ],
+        ["nps", "score", "EUR", "previous", "2026-04-01", "2026-07-01", "20", "20", "1", ""] + none,
       ])
     #expect(KpiReport.csvHeader.count == KpiReport.csvRows(response)[0].count)
+  }
+
+  @Test func leftOutKpisAreNamedByReason() {
+    var response = Tally_V1_GetKpisResponse()
+    #expect(KpiReport.leftOutNote(response) == nil)
+    response.leftOut = [
+      ("nps", "cannot be filtered at all"), ("cac", "by cost"), ("enps", "cannot be filtered at all"),
+    ]
+    .map { name, reason in
+      var entry = Tally_V1_KpiLeftOut()
+      (entry.name, entry.reason) = (name, reason)
+      return entry
+    }
+    #expect(
+      KpiReport.leftOutNote(response)
+        == "left out by the filter: cac (by cost); nps, enps (cannot be filtered at all)")
   }
 
   @Test func plainNumbersForSpreadsheets() {

@@ -20,7 +20,7 @@ import Testing
     _ fixture: KpiFixture, asOf: Int, halfLife: Double, weights: [String: Double], roleMultiplier: Double,
     tierMultipliers: [Int: Double], campaigns: Set<String>? = nil
   ) -> [String: Expected] {
-    let window = min(8 * Int(halfLife), 365)
+    let window = min(max(8 * Int(halfLife), 35), 365)
     var expected: [String: Expected] = [:]
     for event in fixture.events {
       guard let account = event.account, let tier = fixture.accountTiers[account], event.day < asOf,
@@ -123,6 +123,26 @@ import Testing
       #expect(filtered.accounts.map(\.accountID) == top)
       // People are counted for the page's accounts only, with the same filter.
       #expect(filtered.accounts.map(\.peopleEngaged) == top.map { UInt64(byCampaign[$0]?.people.count ?? 0) })
+
+      // A short half-life still reads the 4 weeks the spike compares with (8 half-lives are 16 days).
+      update.settings.decayHalfLifeDays = 2
+      _ = try await context.clientA.unary(KpiMethods.updateSettings, update)
+      var short = Tally_V1_GetAccountEngagementRequest()
+      short.asOf = "2026-03-20"
+      short.limit = 1_000
+      let shortResponse = try await context.readerA.unary(KpiMethods.getAccountEngagement, short)
+      let shortExpected = Self.reference(
+        fixture, asOf: KpiFixture.day("2026-03-20"), halfLife: 2, weights: settings.eventWeights, roleMultiplier: 2,
+        tierMultipliers: [1: 1.5])
+      #expect(shortResponse.windowDays == 35)
+      #expect(Set(shortResponse.accounts.map(\.accountID)) == Set(shortExpected.keys))
+      for account in shortResponse.accounts {
+        let want = try #require(shortExpected[account.accountID])
+        #expect(abs(account.engagementMinutes - want.minutes) < 1e-6 * max(1, want.minutes), "\(account.accountID)")
+        #expect(account.hasSpike == (want.weeksBefore > 0), "\(account.accountID)")
+        if want.weeksBefore > 0 { #expect(abs(account.spike - want.lastWeek / (want.weeksBefore / 4)) < 1e-9) }
+      }
+      #expect(shortExpected.values.contains { $0.weeksBefore > 0 }, "the fixture has events 8 to 35 days back")
 
       // Tenant B sees nothing of A's accounts.
       #expect(try await context.clientB.unary(KpiMethods.getAccountEngagement, request).accounts.isEmpty)

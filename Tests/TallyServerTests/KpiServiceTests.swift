@@ -386,6 +386,25 @@ import Testing
       #expect(dashboard.kpis.map(\.name) == KpiCatalog.all.filter(\.headline).map(\.name))
       #expect(dashboard.kpis.allSatisfy { $0.trend.isEmpty && $0.current.numerator == 0 })
       #expect(dashboard.kpis.filter { $0.unit == "ratio" }.allSatisfy { !$0.current.hasValue && !$0.hasChange })
+      #expect(dashboard.leftOut.isEmpty)
+      // A filtered dashboard answers the KPIs that take the filter and lists the others.
+      request.filter.accountIds = ["a1"]
+      let byAccount = try await reader.unary(KpiMethods.getKpis, request)
+      #expect(!byAccount.leftOut.isEmpty)
+      #expect(Set(byAccount.kpis.map(\.name) + byAccount.leftOut.map(\.name)) == Set(dashboard.kpis.map(\.name)))
+      #expect(
+        byAccount.kpis.map(\.name)
+          == dashboard.kpis.map(\.name).filter { name in
+            !byAccount.leftOut.contains { $0.name == name }
+          })
+      let accountReasons = Dictionary(uniqueKeysWithValues: byAccount.leftOut.map { ($0.name, $0.reason) })
+      #expect(accountReasons["cac"]?.contains("costs are not per account") == true)
+      #expect(accountReasons["nps"]?.contains("survey answers") == true)
+      request.filter = Tally_V1_KpiFilter()
+      request.filter.campaignIds = ["spring"]
+      let byCampaign = try await reader.unary(KpiMethods.getKpis, request)
+      #expect(byCampaign.leftOut.map(\.name) == ["nps", "enps"])
+      #expect(byCampaign.kpis.contains { $0.name == "cac" })
       let catalogue = try await reader.unary(KpiMethods.listKpis, .init())
       #expect(catalogue.kpis.count == KpiCatalog.all.count && catalogue.kpis.contains { !$0.headline })
     }

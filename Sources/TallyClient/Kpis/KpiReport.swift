@@ -27,11 +27,24 @@ public enum KpiReport {
     }
   }
 
+  /// The dashboard's KPIs the filter left out, in one line (nil when none were).
+  public static func leftOutNote(_ response: Tally_V1_GetKpisResponse) -> String? {
+    guard !response.leftOut.isEmpty else { return nil }
+    let reasons = Dictionary(grouping: response.leftOut, by: \.reason)
+    let listed = reasons.keys.sorted().map { reason in
+      "\(reasons[reason, default: []].map(\.name).joined(separator: ", ")) (\(reason))"
+    }
+    return "left out by the filter: " + listed.joined(separator: "; ")
+  }
+
   /// `-o csv`: one row per KPI and period (the current one, the previous one, each bucket), with
   /// the numbers as the API gives them (a ratio as a fraction, money in the currency's minor
-  /// units) and an empty cell where there is none, so a spreadsheet reads numbers, not text.
+  /// units) and an empty cell where there is none, so a spreadsheet reads numbers, not text. The
+  /// change against the previous period (and, for NPS, the margin it is judged against) is on the
+  /// current period's row.
   public static let csvHeader = [
     "kpi", "unit", "currency", "period", "from", "to", "value", "numerator", "denominator", "margin_of_error",
+    "change", "relative_change", "combined_margin", "change_beyond_margin",
   ]
 
   public static func csvRows(_ response: Tally_V1_GetKpisResponse) -> [[String]] {
@@ -46,9 +59,17 @@ public enum KpiReport {
           point.to.isEmpty ? to : point.to, point.hasValue ? Self.plain(point.value) : "", Self.plain(point.numerator),
           point.hasDenominator ? Self.plain(point.denominator) : "",
           point.hasMarginOfError ? Self.plain(point.marginOfError) : "",
-        ]
+        ] + (period == "current" ? Self.changeCells(kpi) : ["", "", "", ""])
       }
     }
+  }
+
+  static func changeCells(_ kpi: Tally_V1_KpiValue) -> [String] {
+    [
+      kpi.hasChange ? Self.plain(kpi.change) : "", kpi.hasRelativeChange ? Self.plain(kpi.relativeChange) : "",
+      kpi.hasCombinedMargin ? Self.plain(kpi.combinedMargin) : "",
+      kpi.hasChangeBeyondMargin ? String(kpi.changeBeyondMargin) : "",
+    ]
   }
 
   /// A number as a spreadsheet reads it: whole numbers (exact up to 2^53) without a decimal

@@ -150,8 +150,9 @@ enum AccountEngagement {
     text.isEmpty ? CivilDay(dayNumber: today.dayNumber + 1) : KpiPeriods.day(text, "as_of", &checker)
   }
 
-  /// Days of events a score reads: 8 half-lives (older events add under 0.4 % of their weight), at most a year.
-  static func windowDays(_ settings: KpiSettings) -> Int { min(8 * settings.halfLifeDays, 365) }
+  /// Days of events a score reads: 8 half-lives (older events add under 0.4 % of their weight), at
+  /// least the 35 days the spike compares (a short half-life), at most a year.
+  static func windowDays(_ settings: KpiSettings) -> Int { min(max(8 * settings.halfLifeDays, 35), 365) }
 
   /// Every account with a score above 0 as of one day, highest first; at most `limit` (nil: all).
   static func scores(

@@ -97,7 +97,7 @@ public struct KpiService: Sendable {
   @Sendable func getKpis(_ request: Tally_V1_GetKpisRequest, _ context: RequestContext) async throws
     -> Tally_V1_GetKpisResponse
   {
-    let (kpis, periods, filter) = try Self.validate(request)
+    let (kpis, leftOut, periods, filter) = try Self.validate(request)
     return try await self.analytics(context) { reads in
       let (settings, currency, _) = try Self.settings(reads.connection)
       var response = Tally_V1_GetKpisResponse()
@@ -106,16 +106,22 @@ public struct KpiService: Sendable {
       response.previousFrom = periods.previous.from.description
       response.previousTo = periods.previous.to.description
       response.currency = currency
+      response.leftOut = leftOut
       let measures = try KpiEngine.measure(kpis, periods.all, filter, source: .rollups, settings: settings, reads)
       response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1) }
       return response
     }
   }
 
-  /// The KPIs, periods and filter of a request, every problem named by its field.
-  static func validate(_ request: Tally_V1_GetKpisRequest) throws -> ([Kpi], KpiPeriods, KpiFilterSpec) {
+  /// The KPIs, periods and filter of a request, every problem named by its field. A dashboard's
+  /// KPIs that cannot take the filter are left out (and listed), so that a filtered dashboard
+  /// shows what can be filtered; a KPI named that cannot take it is refused.
+  static func validate(_ request: Tally_V1_GetKpisRequest) throws -> (
+    kpis: [Kpi], leftOut: [Tally_V1_KpiLeftOut], periods: KpiPeriods, filter: KpiFilterSpec
+  ) {
     var checker = FieldChecker()
     var names = request.names
+    let isDashboard = names.isEmpty
     if names.isEmpty {
       let dashboard = request.dashboard.isEmpty ? "default" : request.dashboard
       if let listed = KpiCatalog.dashboards[dashboard] {
@@ -139,15 +145,22 @@ public struct KpiService: Sendable {
     }
     let periods = KpiPeriods.parse(from: request.from, to: request.to, bucket: request.bucket, &checker)
     let filter = KpiFilterSpec(request.filter, &checker)
+    var leftOut: [Tally_V1_KpiLeftOut] = []
     for kpi in kpis where !filter.applies(to: kpi.formula) {
       let reason =
         kpi.formula.acceptsCampaignFilters
         ? "by account or tier: costs are not per account" : "at all: survey answers have no campaign or account filter"
-      checker.add("filter", "\(kpi.name) cannot be filtered \(reason)")
+      if isDashboard {
+        var entry = Tally_V1_KpiLeftOut()
+        (entry.name, entry.reason) = (kpi.name, "cannot be filtered \(reason)")
+        leftOut.append(entry)
+      } else {
+        checker.add("filter", "\(kpi.name) cannot be filtered \(reason)")
+      }
     }
     try checker.check()
     guard let periods else { throw RPCError(code: .internalError, message: "periods missing after validation") }
-    return (kpis, periods, filter)
+    return (kpis.filter { kpi in !leftOut.contains { $0.name == kpi.name } }, leftOut, periods, filter)
   }
 
   @Sendable func updateSettings(_ request: Tally_V1_UpdateKpiSettingsRequest, _ context: RequestContext) async throws
