@@ -303,7 +303,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   // MARK: Actions
 
   private func act(_ action: ServerConnectionStateMachine.Action) {
-    guard let context = self.context else { return }
+    // A flush whose write fails closes the channel inside the read now running: the rest of its
+    // frames would open calls that nothing stops, holding their bytes in the server's budget.
+    guard let context = self.context, !self.closed else { return }
     switch action {
     case .none:
       break
@@ -601,8 +603,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   private func callReturned(_ streamID: UInt32, _ outcome: Result<(any Message)?, any Error>) {
-    guard let context = self.context, let call = self.removeCall(streamID) else { return }
+    guard let call = self.removeCall(streamID) else { return }  // its bytes back, answered or not
     call.finished()
+    guard let context = self.context else { return }
     switch outcome {
     case .success(let response):
       if let response {
@@ -631,8 +634,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   /// Answers a call that the connection ends itself (cancel, deadline, limits) and stops its work.
   private func finishCall(_ streamID: UInt32, _ error: RPCError) {
-    guard let context = self.context, let call = self.removeCall(streamID) else { return }
+    guard let call = self.removeCall(streamID) else { return }
     call.stop(error)
+    guard let context = self.context else { return }
     self.writeStatus(error, of: call, context: context)
     self.flushes.flushSoon(context.channel)
     self.callEnded(streamID)

@@ -372,6 +372,45 @@ import Testing
     _ = try? other.finish()
   }
 
+  /// Closes the channel at its first flush, as NIO does when a socket write fails inside a read.
+  private final class CloseOnFlush: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    func flush(context: ChannelHandlerContext) {
+      context.close(promise: nil)
+    }
+  }
+
+  /// A connection closed inside a read (a flush's write failed) starts no call from the rest of
+  /// that read: nothing would stop such a call, and its request bytes would stay counted in the
+  /// server's budget for good.
+  @Test func framesAfterACloseInsideTheirReadStartNoCall() throws {
+    let started = NIOLockedValueBox(0)
+    var router = Router()
+    router.unary(blockMethod, access: .anyKey) { _, _ in
+      started.withLockedValue { $0 += 1 }
+      try await Task.sleep(for: .seconds(3_600))
+      return Tally_V1_PingResponse()
+    }
+    let dependencies = Self.dependencies(router, limits: ServerLimits())
+    let channel = try self.welcomedChannel(dependencies)
+    try channel.pipeline.syncOperations.addHandler(CloseOnFlush(), position: .first)
+    var bytes = ByteBuffer()
+    for index in 0..<FlushCoalescer.writesPerFlush {  // the last answer's flush closes the channel
+      bytes.writeFrame(.ping, payload: [UInt8](repeating: UInt8(index), count: 8))
+    }
+    var header = Tally_V1_CallHeader()
+    header.method = blockMethod.fullName
+    bytes.writeFrame(Frame(type: .call, streamID: 1, payload: try Self.payload(header)))
+    var ping = Tally_V1_PingRequest()
+    ping.payload = Data(count: 500)
+    bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1, payload: try Self.payload(ping)))
+    _ = try? channel.writeInbound(bytes)
+    channel.embeddedEventLoop.run()
+    #expect(!channel.isActive)
+    #expect(started.withLockedValue { $0 } == 0, "a call started on a closed connection")
+    #expect(dependencies.serverHeldBytes.held == 0, "a closed connection's call kept its bytes")
+  }
+
   /// A client-streaming handler holds only the message it works on: one that takes each as it
   /// comes is never held up, however many bytes its stream carries.
   @Test func aHandlerGivesEachMessageBackWhenItAsksForTheNext() throws {
