@@ -3,11 +3,16 @@ public import NIOCore
 /// Writers waiting for a full channel to drain; owned by a handler on its event loop.
 public struct WritabilityWaiters {
   private var waiters: [EventLoopPromise<Void>] = []
+  /// Set by `failAll` when the channel closed: NIO leaves a closed channel's writability as it
+  /// was, so a wait that starts after the close would otherwise never end.
+  private var closedBecause: (any Error)?
 
   public init() {}
 
-  /// Succeeds at once when `channel` is writable, else when it becomes writable.
+  /// Succeeds at once when `channel` is writable, else when it becomes writable; fails once the
+  /// channel has closed.
   public mutating func whenWritable(_ channel: any Channel) -> EventLoopFuture<Void> {
+    if let error = self.closedBecause { return channel.eventLoop.makeFailedFuture(error) }
     if channel.isWritable { return channel.eventLoop.makeSucceededVoidFuture() }
     let promise = channel.eventLoop.makePromise(of: Void.self)
     self.waiters.append(promise)
@@ -21,7 +26,9 @@ public struct WritabilityWaiters {
     for waiter in waiters { waiter.succeed() }
   }
 
+  /// The channel closed: every wait fails with `error`, now and later.
   public mutating func failAll(_ error: any Error) {
+    self.closedBecause = error
     let waiters = self.waiters
     self.waiters = []
     for waiter in waiters { waiter.fail(error) }
