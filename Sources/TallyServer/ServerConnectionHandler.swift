@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOTLS
 import Prometheus
 import SwiftProtobuf
 import TallyCore
@@ -93,6 +94,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var frameTimer: Scheduled<Void>?
   /// The channel went inactive (perhaps inside the read now running): no timer starts again.
   private var closed = false
+  /// TLS finished its handshake, or bytes arrived: a GOAWAY can reach the peer. Before that, TLS
+  /// holds the GOAWAY back and the close would wait for `goAwayWriteTimeout` too.
+  private var peerCanRead = false
   private var lastActivity = NIODeadline.now()
   private var idleTimer: Scheduled<Void>?
   /// How many times the idle timer has fired: a test's measure that it does not spin.
@@ -176,6 +180,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard !self.bytesRefused else { return }
     self.lastActivity = .now()
+    self.peerCanRead = true
     var completedAFrame = false
     do {
       try self.decoder.process(buffer: self.unwrapInboundIn(data)) { frame in
@@ -260,6 +265,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     if event is ServerShutdownEvent {
       self.act(self.machine.shutdown())
     } else {
+      if case TLSUserEvent.handshakeCompleted = event { self.peerCanRead = true }
       context.fireUserInboundEventTriggered(event)
     }
   }
@@ -734,6 +740,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   private func idleCheck() {
     self.idleChecks += 1
+    // A peer that has not finished TLS in the handshake timeout could read no GOAWAY: closed now.
+    guard self.peerCanRead else { return self.act(.close) }
     guard self.principal != nil else { return self.act(self.machine.idleTimeoutFired()) }
     let idleTimeout = TimeAmount(self.dependencies.limits.idleTimeout)
     let idleFor = NIODeadline.now() - self.lastActivity

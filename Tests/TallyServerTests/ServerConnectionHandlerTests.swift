@@ -411,6 +411,28 @@ import Testing
     #expect(dependencies.serverHeldBytes.held == 0, "a closed connection's call kept its bytes")
   }
 
+  /// Holds every write back, as TLS does before its handshake is done.
+  private final class WritesHeldBack: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {}
+    func flush(context: ChannelHandlerContext) {}
+  }
+
+  /// A peer that has not finished TLS when the handshake timeout fires could read no GOAWAY: the
+  /// connection closes then, not a GOAWAY write timeout later, and frees its handshake place.
+  @Test func aPeerSilentForTheHandshakeTimeoutIsClosedThen() throws {
+    let limits = ServerLimits()
+    let channel = EmbeddedChannel(
+      handler: ServerConnectionHandler(dependencies: Self.dependencies(Router(), limits: limits)))
+    try channel.pipeline.syncOperations.addHandler(WritesHeldBack(), position: .first)
+    var closed = false
+    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
+    channel.embeddedEventLoop.advanceTime(by: TimeAmount(limits.handshakeTimeout) - .milliseconds(1))
+    #expect(!closed)
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+    #expect(closed, "a peer that never finished TLS kept its connection past the handshake timeout")
+  }
+
   /// A client-streaming handler holds only the message it works on: one that takes each as it
   /// comes is never held up, however many bytes its stream carries.
   @Test func aHandlerGivesEachMessageBackWhenItAsksForTheNext() throws {
