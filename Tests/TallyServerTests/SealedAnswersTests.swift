@@ -275,10 +275,10 @@ import Testing
       // A submit whose clock still saw the round open, as one that checked it before the opening
       // and claimed after: refused, and nothing is sealed into the opened round.
       context.clock.advance(by: -600)
-      let refused = await expectStatus(.failedPrecondition) {
+      let refused = await expectStatus(.notFound) {
         try await SurveyFixture.submit(context.collectorA, late, [SurveyFixture.number("score", 0)])
       }
-      #expect(refused?.message == "this survey round is closed")
+      #expect(refused?.message == "this survey round is closed: its tokens have expired")
       context.clock.advance(by: 600)
       #expect(
         try await Self.count(context, context.tenantA, "SELECT count(*)::text AS v FROM survey_sealed_answers") == ["0"]

@@ -53,7 +53,10 @@ extension SurveyService {
 
   static let alreadyAnswered = RPCError(code: .alreadyExists, message: "this invitation has already been answered")
   static let unknownToken = RPCError(code: .notFound, message: "unknown survey token")
-  static let roundClosed = RPCError(code: .failedPrecondition, message: "this survey round is closed")
+  /// A token lives at most as long as its round, so a closed round's token has expired: NOT_FOUND,
+  /// as ../shared/design/SURVEYS.md has every expired token.
+  static let roundClosed = RPCError(code: .notFound, message: "this survey round is closed: its tokens have expired")
+  static let roundNotOpenYet = RPCError(code: .failedPrecondition, message: "this survey round is not open yet")
 
   /// The token's hash, or INVALID_ARGUMENT for text that cannot be a token.
   static func tokenHash(_ token: String) throws -> String {
@@ -64,8 +67,8 @@ extension SurveyService {
   }
 
   /// The invitations of the token hashes found, each as the unused invitation of an open round, or
-  /// ALREADY_EXISTS when answered, FAILED_PRECONDITION when its round is not open or its answers
-  /// were opened, NOT_FOUND when expired. A hash that is not in the result is unknown. Each survey's
+  /// ALREADY_EXISTS when answered, FAILED_PRECONDITION when its round is not open yet, NOT_FOUND
+  /// when expired (its round closed, its answers opened, or past its own `expires_at`). A hash that is not in the result is unknown. Each survey's
   /// questions are decoded once. `lockSurveyAndRounds` is for SubmitResponse (`lockedInvitationsSQL`).
   /// The invitations are found by key first (MATERIALIZED): joined to their round, the planner
   /// took the round's index and read every invitation of the round.
@@ -114,9 +117,10 @@ extension SurveyService {
     guard try !row.require(Bool.self, "used") else { return .failure(Self.alreadyAnswered) }
     let opens = try row.require(Int64.self, "opens_at")
     let closes = try row.decode(Int64.self, "closes_at")
-    guard opens <= now, closes.map({ now < $0 }) ?? true, try !row.require(Bool.self, "answers_opened") else {
+    guard closes.map({ now < $0 }) ?? true, try !row.require(Bool.self, "answers_opened") else {
       return .failure(Self.roundClosed)
     }
+    guard opens <= now else { return .failure(Self.roundNotOpenYet) }
     if let expires = try row.decode(Int64.self, "expires_at"), expires <= now {
       return .failure(RPCError(code: .notFound, message: "this survey token has expired"))
     }
