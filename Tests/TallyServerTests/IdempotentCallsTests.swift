@@ -349,4 +349,39 @@ import Testing
       #expect(visible == 0)
     }
   }
+
+  /// An operator's key calls are kept in the operator's own store whatever tenant its CALL names,
+  /// so a tenant's admin key that repeats one (the same idempotency_key and request) runs it
+  /// itself and is refused, instead of receiving another tenant's key or an operator key.
+  @Test func anOperatorsKeyCallsNeverReplayToATenantsAdmin() async throws {
+    try await DataTestContext.with { context in
+      var adminRequest = Tally_V1_CreateApiKeyRequest()
+      adminRequest.tenantID = context.tenantA
+      adminRequest.name = "admin A"
+      adminRequest.scopes = ["admin"]
+      let adminA = try context.server.client(
+        apiKey: try await context.operatorClient.unary(AdminMethods.createApiKey, adminRequest).key)
+      var forB = Tally_V1_CreateApiKeyRequest()
+      forB.tenantID = context.tenantB
+      forB.name = "B's writer"
+      forB.scopes = ["write"]
+      var operatorKey = Tally_V1_CreateApiKeyRequest()
+      operatorKey.name = "another operator"
+      operatorKey.scopes = ["operator"]
+      // Another tenant's key is not the admin's to make; an operator scope is none a tenant's key has.
+      for (request, refusal) in [(forB, RPCError.Code.permissionDenied), (operatorKey, .invalidArgument)] {
+        var once = self.key("cross")
+        once.tenantID = context.tenantA  // the operator's call names tenant A
+        let created = try await context.operatorClient.unary(AdminMethods.createApiKey, request, options: once)
+        once.tenantID = nil
+        let refused = await expectStatus(refusal) {
+          try await adminA.unary(AdminMethods.createApiKey, request, options: once)
+        }
+        #expect(refused?.fieldViolations.first?.field != "idempotency_key")
+        once.tenantID = context.tenantA
+        #expect(try await context.operatorClient.unary(AdminMethods.createApiKey, request, options: once) == created)
+      }
+      await adminA.close()
+    }
+  }
 }
