@@ -14,6 +14,8 @@ struct IngestScenario: AsyncParsableCommand {
   @Option(help: "Events per RecordEvents message (the server takes at most 10,000).") var batchSize = 1_000
   @Option(help: "Messages per RecordEvents stream: one call.") var batches = 10
   @Option(help: "Accounts the events are spread over.") var accounts = 2_000
+  @Flag(help: "Send each stream with an idempotency_key of its own (the claim, the response and the mark per batch).")
+  var callKeys = false
 
   func validate() throws {
     guard (1...10_000).contains(self.batchSize) else { throw ValidationError("--batch-size must be 1 to 10000") }
@@ -28,8 +30,12 @@ struct IngestScenario: AsyncParsableCommand {
     let next = SharedCounter()
     let batchSize = UInt64(self.batchSize)
     let batches = self.batches
+    let callKeyPrefix = self.callKeys ? "\(generator.keyPrefix)call-" : nil
+    let calls = SharedCounter()
     try await Scenario.run("ingest", unit: "events", self.options) { client in
-      let response = try await generator.recordNew(on: client, batches: batches, batchSize: batchSize, next: next)
+      let options = CallOptions(idempotencyKey: callKeyPrefix.map { "\($0)\(calls.take(1))" })
+      let response = try await generator.recordNew(
+        on: client, batches: batches, batchSize: batchSize, next: next, options: options)
       let sent = UInt64(batches) * batchSize
       guard response.accepted == sent else {
         throw ValidationError("RecordEvents accepted \(response.accepted) of \(sent) new events")
@@ -42,10 +48,10 @@ struct IngestScenario: AsyncParsableCommand {
 extension EventGenerator {
   /// One RecordEvents stream of `batches` messages of `batchSize` events never sent before: each
   /// message takes the next numbers from `next`.
-  func recordNew(on client: TallyClient, batches: Int, batchSize: UInt64, next: SharedCounter) async throws
-    -> Tally_V1_RecordEventsResponse
-  {
-    try await client.clientStreaming(EventMethods.recordEvents) { writer in
+  func recordNew(
+    on client: TallyClient, batches: Int, batchSize: UInt64, next: SharedCounter, options: CallOptions = CallOptions()
+  ) async throws -> Tally_V1_RecordEventsResponse {
+    try await client.clientStreaming(EventMethods.recordEvents, options: options) { writer in
       for _ in 0..<batches {
         let first = next.take(batchSize)
         try await writer.send(self.request(first..<first + batchSize))
