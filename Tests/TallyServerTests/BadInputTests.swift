@@ -228,6 +228,42 @@ import Testing
       tooMany.contacts = (0...1_000).map { Fixture.contact("k\($0)", account: "a1") }
       error = await expectStatus(.invalidArgument) { try await importing(tooMany) }
       #expect(error?.fieldViolations.map(\.field) == ["contacts"])
+
+      // A contact's account is matched by its bytes, as PostgreSQL matches it: with only "señor"
+      // ("ñ" one code point) stored, "sen" + U+0303 + "or" names no account, and the first is stored.
+      var accented = Tally_V1_ImportAccountsRequest()
+      accented.accounts = [Fixture.account("se\u{f1}or")]
+      accented.contacts = [
+        Fixture.contact("k-one", account: "se\u{f1}or"), Fixture.contact("k-two", account: "sen\u{303}or"),
+      ]
+      let imported = try await importing(accented)
+      #expect(imported.accountsUpserted == 1 && imported.contactsUpserted == 1)
+      #expect(imported.rejections.map(\.id) == ["k-two"] && imported.rejections.first?.field == "account_id")
+      var targets = Tally_V1_SetCampaignTargetsRequest()
+      targets.campaignID = "c-accented"
+      _ = try await context.clientA.unary(
+        CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("c-accented")))
+      targets.add = ["se\u{f1}or", "sen\u{303}or"]
+      let unknown = await expectStatus(.notFound) {
+        try await context.clientA.unary(CampaignMethods.setCampaignTargets, targets)
+      }
+      #expect(unknown?.message.contains("sen\u{303}or") == true)
+
+      // Paged one account at a time, past ids that start with a combining mark: the token after such
+      // an id (whose "|" joins the mark as text) is still one this server issued.
+      var marked = Tally_V1_ImportAccountsRequest()
+      marked.accounts = [Fixture.account("\u{301}x"), Fixture.account("\u{301}y")]
+      _ = try await importing(marked)
+      var page = Tally_V1_ListAccountsRequest()
+      page.pageSize = 1
+      var listed: [String] = []
+      repeat {
+        let response = try await context.readerA.unary(AccountMethods.listAccounts, page)
+        listed += response.accounts.map(\.id)
+        page.pageToken = response.nextPageToken
+      } while !page.pageToken.isEmpty && listed.count < 20
+      #expect(listed.map { Array($0.utf8) }.suffix(2) == [Array("\u{301}x".utf8), Array("\u{301}y".utf8)])
+      #expect(listed.count == 5)
     }
   }
 

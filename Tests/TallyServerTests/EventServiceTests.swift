@@ -68,6 +68,18 @@ import Testing
     }
   }
 
+  /// Keys are told apart by their bytes, as `event_keys` tells them: "é" and "e" + U+0301 are two
+  /// events (Swift's `==` equates them, which once counted the second a duplicate and dropped it).
+  @Test func keysThatLookAlikeAreTwoEvents() async throws {
+    try await DataTestContext.with { context in
+      let batch = [Fixture.event("caf\u{e9}-1"), Fixture.event("cafe\u{301}-1")]
+      let response = try await self.record(context.clientA, [batch])
+      #expect(response.accepted == 2 && response.duplicates == 0)
+      #expect(try await self.record(context.clientA, [batch]).duplicates == 2)
+      #expect(try await self.list(context.readerA).count == 2)
+    }
+  }
+
   @Test func concurrentStreamsWithTheSameKeysStoreEachEventOnce() async throws {
     try await DataTestContext.with { context in
       let events = (0..<2_000).map { Fixture.event("k\($0)", at: "2026-0\($0 % 9 + 1)-15T08:00:00Z") }

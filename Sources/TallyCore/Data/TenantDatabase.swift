@@ -81,12 +81,15 @@ enum IDPageToken {
 
   static func decode(_ token: String) throws -> String? {
     guard !token.isEmpty else { return nil }
-    guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8),
-      text.hasPrefix("k1|")
+    // The prefix is checked on bytes: as text, an id starting with a combining mark joins its `|`
+    // into one character, and the server would refuse the token it issued.
+    let prefix = Array("k1|".utf8)
+    guard let data = Data(base64Encoded: token), data.starts(with: prefix),
+      let id = String(validating: data.dropFirst(prefix.count), as: UTF8.self)
     else {
       throw RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
     }
-    return String(text.dropFirst(3))
+    return id
   }
 
   /// The first `pageSize` of `rows` (queried with one extra to learn whether more follow) as
