@@ -283,6 +283,43 @@ import Testing
     }
   }
 
+  /// Contacts whose ids look alike ("é" and "e" + U+0301) are two people, as PostgreSQL has them:
+  /// invited in one call, each invitation records its own contact's account and tier.
+  @Test func lookAlikeContactsAreInvitedAsTwoPeople() async throws {
+    try await DataTestContext.with { context in
+      let people = [("jos\u{e9}", "acme", UInt32(1)), ("jose\u{301}", "globex", UInt32(3))]
+      for (contact, account, tier) in people {
+        _ = try await context.clientA.unary(
+          AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(account, tier: tier)))
+        _ = try await context.clientA.unary(
+          AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: account)))
+      }
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("nps"))
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      var request = Tally_V1_IssueInvitationsRequest()
+      request.roundID = round.id
+      request.invitees = people.map { contact, _, _ in
+        var invitee = Tally_V1_Invitee()
+        invitee.contactID = contact
+        return invitee
+      }
+      let issued = try await context.clientA.unary(SurveyMethods.issueInvitations, request)
+      #expect(issued.invitations.count == 2)
+      let stored = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("SELECT contact_id, account_id, tier FROM survey_invitations ORDER BY contact_id").rows
+          .map { row in
+            [
+              Array(try row.require(String.self, "contact_id").utf8),
+              Array(try row.require(String.self, "account_id").utf8),
+              Array(String(try row.require(Int.self, "tier")).utf8),
+            ]
+          }
+      }
+      let expected = people.map { [Array($0.0.utf8), Array($0.1.utf8), Array(String($0.2).utf8)] }
+      #expect(Set(stored) == Set(expected))
+    }
+  }
+
   @Test func oneHundredConcurrentAnswersWithOneTokenStoreOne() async throws {
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
