@@ -267,6 +267,23 @@ import Testing
     }
   }
 
+  /// A list filter with a NUL names its field, rather than listing what the text before it names.
+  @Test func listFiltersAreCheckedAsText() async throws {
+    try await DataTestContext.with { context in
+      var contacts = Tally_V1_ListContactsRequest()
+      contacts.accountID = "acme\u{0}zzz"
+      await expectViolation("account_id") { try await context.readerA.unary(AccountMethods.listContacts, contacts) }
+      var opportunities = Tally_V1_ListOpportunitiesRequest()
+      opportunities.accountID = "acme\u{0}zzz"
+      await expectViolation("account_id") {
+        try await context.readerA.unary(OpportunityMethods.listOpportunities, opportunities)
+      }
+      var costs = Tally_V1_ListCostsRequest()
+      costs.campaignID = "spring\u{0}zzz"
+      await expectViolation("campaign_id") { try await context.readerA.unary(CampaignMethods.listCosts, costs) }
+    }
+  }
+
   @Test func anEventTimesNanosAreNamedAsTheirFault() async throws {
     try await DataTestContext.with { context in
       var event = Fixture.event("negative-nanos")

@@ -26,6 +26,24 @@ import Testing
     #expect(error?.message.contains("ghost") == false)
   }
 
+  /// libpq takes parameters as C strings: a NUL would cut a value short and match another row. One
+  /// that no field check caught is refused as the client's fault, and nothing runs.
+  @Test func aParameterWithANulIsRefusedNotCut() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool()
+    defer { pool.close() }
+    let error = await #expect(throws: RPCError.self) {
+      try await pool.withTransaction(scope: .operator) { connection in
+        try connection.query("SELECT $1::text AS v", ["tally\u{0}zzz"])
+      }
+    }
+    #expect(error?.code == .invalidArgument)
+    let kept = try await pool.withTransaction(scope: .operator) { connection in
+      try connection.query("SELECT $1::text AS v", ["tally"]).rows[0].require(String.self, "v")
+    }
+    #expect(kept == "tally")
+  }
+
   @Test func detailsItCannotReadGiveAPlainerMessage() {
     func message(_ detail: String?, table: String? = "contacts", constraint: String? = nil) -> String {
       var error = PostgresError(sqlState: "23503", message: "violates foreign key constraint", detail: detail)

@@ -133,6 +133,9 @@ public struct AccountService: Sendable {
   {
     let pageSize = try Validation.pageSize(request.pageSize)
     let after = try IDPageToken.decode(request.pageToken)
+    var checker = FieldChecker()
+    checker.text(request.accountID, "account_id")
+    try checker.check()
     let rows = try await self.database.transaction(context) { connection in
       try connection.query(
         """

@@ -201,6 +201,7 @@ public struct CampaignService: Sendable {
     for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)] where !value.isEmpty {
       CostRecord.checkDay(value, field, &checker)
     }
+    checker.text(request.campaignID, "campaign_id")
     try checker.check()
     let rows = try await self.database.transaction(context) { connection in
       try connection.query(

@@ -100,11 +100,10 @@ public struct OpportunityService: Sendable {
   {
     let pageSize = try Validation.pageSize(request.pageSize)
     let after = try IDPageToken.decode(request.pageToken)
-    if !request.status.isEmpty {
-      var checker = FieldChecker()
-      checker.oneOf(request.status, "status", Self.statuses)
-      try checker.check()
-    }
+    var checker = FieldChecker()
+    if !request.status.isEmpty { checker.oneOf(request.status, "status", Self.statuses) }
+    checker.text(request.accountID, "account_id")
+    try checker.check()
     let rows = try await self.database.transaction(context) { connection in
       try connection.query(
         """
