@@ -309,7 +309,13 @@ struct ImportReader {
       return (record.line, result)
     case .ndjson(var lines):
       defer { self.source = .ndjson(lines) }
-      while let (number, line) = try lines.next() {
+      while let (number, bytes) = try lines.next() {
+        // Not decoded with replacement characters: two keys in another encoding would become one.
+        guard let line = String(validating: bytes, as: UTF8.self) else {
+          return (
+            number, .failure(CSVRows.UnreadableRecord(line: number, reason: "is not UTF-8; save the file as UTF-8"))
+          )
+        }
         if line.allSatisfy(\.isWhitespace) { continue }
         let result = Result<RowMessage, any Error> {
           do {
@@ -327,6 +333,7 @@ struct ImportReader {
 
 /// Lines of a text file, read in 1 MiB chunks.
 struct LineReader {
+  static let maxLineBytes = 4 << 20
   private let handle: FileHandle
   private var buffer: [UInt8] = []
   private var atEnd = false
@@ -340,22 +347,27 @@ struct LineReader {
     self.totalBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
   }
 
-  mutating func next() throws -> (Int, String)? {
+  /// The next line's number and bytes, without its newline.
+  mutating func next() throws -> (Int, [UInt8])? {
     while true {
       if let newline = self.buffer.firstIndex(of: UInt8(ascii: "\n")) {
-        let line = String(decoding: self.buffer[..<newline], as: UTF8.self)
+        let line = Array(self.buffer[..<newline])
         self.buffer.removeSubrange(...newline)
-        self.bytesRead += line.utf8.count + 1
+        self.bytesRead += line.count + 1
         self.number += 1
         return (self.number, line)
       }
       if self.atEnd {
         guard !self.buffer.isEmpty else { return nil }
-        let line = String(decoding: self.buffer, as: UTF8.self)
+        let line = self.buffer
         self.bytesRead += self.buffer.count
         self.buffer = []
         self.number += 1
         return (self.number, line)
+      }
+      // An event is a few hundred bytes: a longer line is no NDJSON, and is not read whole.
+      guard self.buffer.count <= Self.maxLineBytes else {
+        throw importFailure("line \(self.number + 1) is longer than \(Self.maxLineBytes >> 20) MiB: is this NDJSON?")
       }
       let data = self.handle.readData(ofLength: 1 << 20)
       if data.isEmpty { self.atEnd = true } else { self.buffer += data }

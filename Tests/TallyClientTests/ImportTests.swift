@@ -24,6 +24,15 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
 }
 
 @Suite struct CSVRowsTests {
+  /// A quote never closed near the top of a large file stops the reader at the cell's limit,
+  /// naming the line it opened on, instead of reading the rest of the file into one cell.
+  @Test func aCellPastItsLimitStopsTheReaderAtItsLine() throws {
+    let long = String(repeating: "x", count: CSVRows.maxFieldBytes + 1)
+    let error = #expect(throws: CSVRows.ParseError.self) { try records("a,b\n1,\"open\n\(long)\n2,3\n") }
+    #expect(error?.line == 2 && error?.problem.contains("never closed") == true)
+    #expect(try records("a\n\(String(long.dropLast()))\n").count == 2, "a cell at the limit is read")
+  }
+
   @Test func quotesCommasNewlinesAndEscapedQuotes() throws {
     let rows = try records("a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n\n1,,3")
     #expect(rows.map(\.fields) == [["a", "b", "c"], ["x, y", "say \"hi\"", "two\nlines"], ["1", "", "3"]])
@@ -182,6 +191,12 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
     #expect(try ImportParsing.money("-5", field: "arr") == -500)
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("1.234", field: "arr") }
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("lots", field: "arr") }
+    #expect(try ImportParsing.integer("1,200", field: "n") == 1_200)
+    #expect(try ImportParsing.integer(" 12 500 ", field: "n") == 12_500)
+    #expect(try ImportParsing.integer("-3", field: "n") == -3)
+    for text in ["1,5", "12,5", "1,2000", ",100", "1, 200", "1.5", ""] {
+      #expect(throws: ImportParsing.ValueError.self, "\(text)") { try ImportParsing.integer(text, field: "n") }
+    }
     #expect(try ImportParsing.tier("Tier 2", field: "tier") == 2)
     #expect(try ImportParsing.tier("T1", field: "tier") == 1)
     #expect(try ImportParsing.bool("Yes", field: "in_icp"))

@@ -86,6 +86,10 @@ public struct CSVRows {
     }
   }
 
+  /// A cell longer than any value Tally stores: past it the reader stops, rather than read the rest
+  /// of a large file into one cell behind an unclosed quote.
+  public static let maxFieldBytes = 1 << 20
+
   private mutating func readRecord() throws -> Record? {
     var fields: [String] = []
     var field: [UInt8] = []
@@ -156,6 +160,12 @@ public struct CSVRows {
         } else {
           field.append(byte)
         }
+      }
+      if field.count > Self.maxFieldBytes {
+        throw ParseError(
+          line: startLine,
+          problem: "a field is longer than \(Self.maxFieldBytes >> 20) MiB"
+            + (state == .quoted ? " (a quote opened here is never closed?)" : ""))
       }
     }
   }

@@ -164,10 +164,20 @@ public enum ImportParsing {
 
   private static func isDigit(_ character: Character) -> Bool { ("0"..."9").contains(character) }
 
-  /// An integer, allowing thousands separators: "1,200".
+  /// An integer, allowing thousands separators before groups of three digits: "1,200" or
+  /// "1 200", but not "1,5" (a decimal comma, which would be read as 15).
   public static func integer(_ text: String, field: String) throws -> Int64 {
-    guard let value = Int64(text.filter { $0 != "," && $0 != " " }) else {
-      throw ValueError(field: field, problem: "\"\(text.prefix(40))\" is not a whole number")
+    var digits = Substring(text.trimmingCharacters(in: .whitespaces))
+    let sign = digits.first == "-" ? "-" : ""
+    if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
+    let separator: Character? = digits.contains(",") ? "," : digits.contains(" ") ? " " : nil
+    guard let plain = separator.map({ Self.ungrouped(digits, thousands: $0) }) ?? String(digits),
+      let value = Int64(sign + plain)
+    else {
+      throw ValueError(
+        field: field,
+        problem:
+          "\"\(text.prefix(40))\" is not a whole number (thousands separators only before groups of three digits)")
     }
     return value
   }
