@@ -77,6 +77,8 @@ struct InboundDemand: NIOAsyncSequenceProducerDelegate {
 struct InboundPayloadIterator: RawMessageIterator {
   var base: InboundPayloads.AsyncIterator
   let demand: InboundDemand
+  /// The key's re-check: a stream that outlives its key's revocation stops at its next message.
+  let revalidate: @Sendable () async throws -> Void
   /// The size of the message last returned: the handler holds it (or what it decoded from it)
   /// until it asks for the next one.
   var lastMessageBytes = 0
@@ -88,6 +90,7 @@ struct InboundPayloadIterator: RawMessageIterator {
     }
     let message = try await self.base.next()
     self.lastMessageBytes = message?.readableBytes ?? 0
+    if message != nil { try await self.revalidate() }
     return message
   }
 }
@@ -98,9 +101,12 @@ struct ServerStreamSink: ResponseSink {
   let channel: any Channel
   let connection: NIOLoopBound<ServerConnectionHandler>
   let maxFramePayload: Int
+  /// The key's re-check: a stream that outlives its key's revocation stops at its next message.
+  let revalidate: @Sendable () async throws -> Void
 
   func send(_ message: any Message) async throws {
     try Task.checkCancellation()
+    try await self.revalidate()
     let bytes: [UInt8] = try message.serializedBytes()
     guard bytes.count <= self.maxFramePayload else {
       throw RPCError.responseTooLarge(bytes.count, limit: self.maxFramePayload)

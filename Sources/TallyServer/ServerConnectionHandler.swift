@@ -525,7 +525,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         streamID: streamID,
         channel: context.channel,
         connection: NIOLoopBound(self, eventLoop: context.eventLoop),
-        maxFramePayload: self.dependencies.limits.maxFramePayload
+        maxFramePayload: self.dependencies.limits.maxFramePayload,
+        revalidate: self.revalidation(call)
       )
       self.start(call, context: context) { requestContext in
         try await body(payload, requestContext, sink)
@@ -572,10 +573,20 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     )
     call.inbound = sequence.source
     let payloads = sequence.sequence
+    let revalidate = self.revalidation(call)
     self.start(call, context: context) { requestContext in
-      let requests = RawRequestStream { InboundPayloadIterator(base: payloads.makeAsyncIterator(), demand: demand) }
+      let requests = RawRequestStream {
+        InboundPayloadIterator(base: payloads.makeAsyncIterator(), demand: demand, revalidate: revalidate)
+      }
       return try await body(requests, requestContext)
     }
+  }
+
+  /// The re-check of the call's key that a stream runs per message, as every call runs it once at
+  /// its start: a stream may outlive its key's revocation or its tenant's suspension by hours.
+  private func revalidation(_ call: ServerCall) -> @Sendable () async throws -> Void {
+    let (authenticator, principal) = (self.dependencies.authenticator, call.context.principal)
+    return { try await authenticator.revalidate(principal) }
   }
 
   /// Runs the handler as a task; its outcome comes back to the event loop as one STATUS.

@@ -411,6 +411,20 @@ import Testing
     #expect(dependencies.serverHeldBytes.held == 0, "a closed connection's call kept its bytes")
   }
 
+  /// A server stream re-checks its key before each message it sends: one whose key was revoked
+  /// since the call began sends nothing more.
+  @Test func aServerStreamRechecksItsKeyBeforeEachMessage() async throws {
+    struct Revoked: Error {}
+    let channel = try self.welcomedChannel(Router())
+    let handler = try channel.pipeline.syncOperations.handler(type: ServerConnectionHandler.self)
+    let sink = ServerStreamSink(
+      streamID: 1, channel: channel, connection: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+      maxFramePayload: 1 << 20, revalidate: { throw Revoked() })
+    await #expect(throws: Revoked.self) { try await sink.send(Tally_V1_PingResponse()) }
+    #expect(try Self.frames(written: channel).isEmpty, "a message went out after the key was refused")
+    _ = try? channel.finish()
+  }
+
   /// Holds every write back, as TLS does before its handshake is done.
   private final class WritesHeldBack: ChannelOutboundHandler {
     typealias OutboundIn = NIOAny
