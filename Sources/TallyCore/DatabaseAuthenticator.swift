@@ -38,14 +38,20 @@ public final class DatabaseAuthenticator: Authenticator {
     guard let key = APIKey(parsing: apiKey) else {
       throw RPCError(code: .unauthenticated, message: "the API key is not of the form tly_<key id>_<secret>")
     }
+    // The pass dates from before the look-up read the row: a revocation committed while it ran is
+    // then re-checked within `recheckInterval` of the revocation, not of a slow look-up's end.
+    let started = ContinuousClock.now
     guard let record = try await self.lookUp(key.keyID, lane: .apiKey(key.keyID)),
       APIKey.secretsMatch(record.secretHash, Self.hash(secret: key.secret))
     else {
       throw RPCError(code: .unauthenticated, message: "the API key is not valid")
     }
     try record.check()
-    let now = ContinuousClock.now
-    self.checks.withLockedValue { $0[key.keyID, default: KeyCheck()].passedAt = now }
+    self.checks.withLockedValue { checks in
+      if checks[key.keyID]?.passedAt.map({ $0 < started }) ?? true {
+        checks[key.keyID, default: KeyCheck()].passedAt = started
+      }
+    }
     return record.principal
   }
 
