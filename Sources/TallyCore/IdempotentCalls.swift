@@ -14,7 +14,8 @@ import TallyWire
 /// transactions marks the claim as it commits, so a claim is taken over (its server stopped) only
 /// when none of them did. A repeat while the first still runs is ABORTED (retry later); one with
 /// another method or other request messages is INVALID_ARGUMENT. Keys are per tenant; the
-/// operator's calls that name no tenant (creating tenants, say) share one scope of their own.
+/// operator's calls that name no tenant (creating tenants, say), and its key and tenant calls
+/// whatever they name, share one scope of their own.
 /// SubmitResponse is not replayed: its token makes a repeat ALREADY_EXISTS, and its call must
 /// leave nothing behind that could tie an answer to a person.
 public struct IdempotentCalls: Sendable {

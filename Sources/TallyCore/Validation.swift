@@ -25,14 +25,13 @@ enum Validation {
   /// compared by their UTF-8 bytes, as PostgreSQL compares ids: Swift's `==` would also equate "é"
   /// and "e" + U+0301, which are two ids there.
   static func repeats(_ values: [String]) -> [(index: Int, first: Int)] {
-    var firstIndex: [[UInt8]: Int] = [:]
+    var firstIndex: [ExactID: Int] = [:]
     var repeats: [(index: Int, first: Int)] = []
     for (index, value) in values.enumerated() {
-      let bytes = Array(value.utf8)
-      if let first = firstIndex[bytes] {
+      if let first = firstIndex[ExactID(value)] {
         repeats.append((index, first))
       } else {
-        firstIndex[bytes] = index
+        firstIndex[ExactID(value)] = index
       }
     }
     return repeats

@@ -31,7 +31,9 @@ import Testing
     for _ in 0..<500 {
       let amount = Int64(random.next(1_000_000_000)) * Int64(random.next(9_000) + 1)
       let weights = Dictionary(
-        uniqueKeysWithValues: (0..<(random.next(7) + 1)).map { ("c\($0)", Double(random.next(1_000) + 1) / 7) })
+        uniqueKeysWithValues: (0..<(random.next(7) + 1)).map {
+          (ExactID("c\($0)"), Double(random.next(1_000) + 1) / 7)
+        })
       let credits = AttributionModel.split(amount, weights)
       #expect(credits.values.reduce(0, +) == amount && credits.values.allSatisfy { $0 >= 0 })
       let total = weights.values.reduce(0, +)
@@ -73,14 +75,15 @@ import Testing
         $0.account == deal.account && $0.campaign != nil && Self.touchTypes.contains($0.type) && $0.day <= day
           && $0.day >= day - lookback
       }
-      var weights: [String: Double] = [:]
+      var weights: [ExactID: Double] = [:]
       let ages = touches.map { day - $0.day }
       for (touch, age) in zip(touches, ages) {
+        let campaign = ExactID(touch.campaign!)
         switch model {
-        case "first_touch": if age == ages.max() { weights[touch.campaign!, default: 0] += 1 }
-        case "last_touch": if age == ages.min() { weights[touch.campaign!, default: 0] += 1 }
-        case "time_decay": weights[touch.campaign!, default: 0] += pow(0.5, Double(age) / 7)
-        default: weights[touch.campaign!, default: 0] += 1
+        case "first_touch": if age == ages.max() { weights[campaign, default: 0] += 1 }
+        case "last_touch": if age == ages.min() { weights[campaign, default: 0] += 1 }
+        case "time_decay": weights[campaign, default: 0] += pow(0.5, Double(age) / 7)
+        default: weights[campaign, default: 0] += 1
         }
       }
       let credits = AttributionModel.split(deal.amount, weights)
@@ -95,8 +98,9 @@ import Testing
       for campaign in Set(touches.map { $0.campaign! }) {
         expected.campaigns[campaign, default: .init()].dealsWon += won ? 1 : 0
         expected.campaigns[campaign, default: .init()].opportunities += created ? 1 : 0
-        expected.campaigns[campaign, default: .init()].attributedRevenue += won ? credits[campaign] ?? 0 : 0
-        expected.campaigns[campaign, default: .init()].attributedPipeline += created ? credits[campaign] ?? 0 : 0
+        let credit = credits[ExactID(campaign)] ?? 0
+        expected.campaigns[campaign, default: .init()].attributedRevenue += won ? credit : 0
+        expected.campaigns[campaign, default: .init()].attributedPipeline += created ? credit : 0
       }
     }
     return expected

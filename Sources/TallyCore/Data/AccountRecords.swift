@@ -184,17 +184,14 @@ func micros(_ timestamp: Google_Protobuf_Timestamp) -> Int64 {
 }
 
 /// Which of `ids` name no row of `table` (for the current tenant), each once. Compared by their
-/// UTF-8 bytes, as PostgreSQL compares them (`Validation.repeats`).
+/// UTF-8 bytes, as PostgreSQL compares them (`ExactID`).
 func missingIDs(_ ids: [String], table: String, column: String, _ connection: PostgresConnection) throws -> [String] {
   guard !ids.isEmpty else { return [] }
   let found = try connection.query(
     "SELECT \(column) AS id FROM \(table) WHERE \(column) = ANY($1::text[])",
     [PostgresArray.literal(ids)]
   ).rows
-  let present = Set(try found.map { Array(try $0.require(String.self, "id").utf8) })
-  var seen = Set<[UInt8]>()
-  return ids.filter {
-    let bytes = Array($0.utf8)
-    return !present.contains(bytes) && seen.insert(bytes).inserted
-  }
+  let present = Set(try found.map { ExactID(try $0.require(String.self, "id")) })
+  var seen = Set<ExactID>()
+  return ids.filter { !present.contains(ExactID($0)) && seen.insert(ExactID($0)).inserted }
 }

@@ -212,11 +212,11 @@ public struct AccountService: Sendable {
         }
         let missing = Set(
           try missingIDs(validContacts.map(\.1.accountID), table: "accounts", column: "account_id", connection)
-            .map { Array($0.utf8) })
+            .map { ExactID($0) })
         var orphans: [Tally_V1_RejectedItem] = []
         var stored = 0
         for (index, contact) in validContacts {
-          if missing.contains(Array(contact.accountID.utf8)) {
+          if missing.contains(ExactID(contact.accountID)) {
             let violation = RPCError.FieldViolation(field: "account_id", description: "no account \(contact.accountID)")
             orphans.append(
               .init(batch: batchNumber, list: "contacts", index: index, id: contact.id, violation: violation))

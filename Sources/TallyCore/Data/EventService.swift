@@ -63,7 +63,7 @@ public struct EventService: Sendable {
   func record(_ events: [Tally_V1_Event], batch: UInt32, _ context: RequestContext) async throws -> BatchOutcome {
     var outcome = BatchOutcome()
     let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
-    var seen = Set<[UInt8]>()  // keys by their bytes, as event_keys compares them (`Validation.repeats`)
+    var seen = Set<ExactID>()  // keys by their bytes, as event_keys compares them
     var copyText: [UInt8] = []
     copyText.reserveCapacity(events.count * 96)
     var months = Set<Int>()
@@ -72,7 +72,7 @@ public struct EventService: Sendable {
       if let violation = EventRecord.firstViolation(event, now: now) {
         outcome.rejections.append(
           .init(batch: batch, list: "events", index: index, id: event.key, violation: violation))
-      } else if !seen.insert(Array(event.key.utf8)).inserted {
+      } else if !seen.insert(ExactID(event.key)).inserted {
         outcome.duplicates += 1
       } else {
         EventRecord.appendCopyRow(event, to: &copyText)

@@ -171,12 +171,14 @@ enum AccountEngagement {
   static func totals(
     anchors: String = Self.sameDay, _ anchorParameters: [(any PostgresBindable)?], _ filter: KpiFilterSpec,
     targetsOnly: Bool, settings: KpiSettings, _ connection: PostgresConnection
-  ) throws -> [String: Double] {
+  ) throws -> [ExactID: Double] {
     let parameters = Self.parameters(anchorParameters, filter, targetsOnly: targetsOnly, limit: nil, settings)
     let rows = try connection.query(Self.sql(anchors: anchors, totalsOnly: true), parameters).rows
+    // By bytes, as PostgreSQL groups them: "señor" and "sen" + U+0303 + "or" are two accounts (as
+    // String keys they were one, and `uniqueKeysWithValues` stopped the server).
     return Dictionary(
       uniqueKeysWithValues: try rows.map {
-        (try $0.require(String.self, "account_id"), try $0.require(Double.self, "total"))
+        (ExactID(try $0.require(String.self, "account_id")), try $0.require(Double.self, "total"))
       })
   }
 

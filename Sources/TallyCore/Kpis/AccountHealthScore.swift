@@ -67,15 +67,15 @@ enum AccountHealthScore {
       return account
     }
     let ids = PostgresArray.literal(accounts.map(\.accountID))
-    var nps: [String: (score: Double, contacts: Int)] = [:]
+    var nps: [ExactID: (score: Double, contacts: Int)] = [:]
     for row in try connection.query(Self.npsSQL, [asOf.description, ids]).rows {
-      nps[try row.require(String.self, "account_id")] = (
+      nps[ExactID(try row.require(String.self, "account_id"))] = (
         try row.require(Double.self, "nps"), try row.require(Int.self, "contacts")
       )
     }
-    var support: [String: [(question: Bool, at: Double)]] = [:]
+    var support: [ExactID: [(question: Bool, at: Double)]] = [:]
     for row in try connection.query(Self.supportSQL, [asOf.description, ids]).rows {
-      support[try row.require(String.self, "account_id"), default: []].append(
+      support[ExactID(try row.require(String.self, "account_id")), default: []].append(
         (try row.require(Bool.self, "question"), try row.require(Double.self, "at")))
     }
     // Only the customers' scores are needed: they already passed the tier and account filters.
@@ -85,7 +85,7 @@ enum AccountHealthScore {
     let before = try Self.scores(CivilDay(dayNumber: asOf.dayNumber - Self.trendDays), customers, settings, connection)
     let asOfSeconds = Double(asOf.dayNumber) * 86_400
     for index in accounts.indices {
-      let id = accounts[index].accountID
+      let id = ExactID(accounts[index].accountID)
       if let answers = nps[id] {
         accounts[index].latestNps = answers.score
         accounts[index].npsContacts = UInt64(answers.contacts)
@@ -105,7 +105,7 @@ enum AccountHealthScore {
 
   static func scores(
     _ asOf: CivilDay, _ filter: KpiFilterSpec, _ settings: KpiSettings, _ connection: PostgresConnection
-  ) throws -> [String: Double] {
+  ) throws -> [ExactID: Double] {
     try AccountEngagement.totals([asOf.description], filter, targetsOnly: false, settings: settings, connection)
   }
 

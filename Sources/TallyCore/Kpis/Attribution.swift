@@ -60,19 +60,19 @@ enum Attribution {
       }
     }
     let (from, to) = (period.from.description, period.to.description)
-    var deals: [String: Deal] = [:]
-    var kept: Set<String> = []
+    var deals: [ExactID: Deal] = [:]  // opportunities and campaigns by bytes, as PostgreSQL tells them apart
+    var kept: Set<ExactID> = []
     let rows = try connection.query(
       Self.touchesSQL, [from, to, Int64(settings.lookbackDays)] + filter.sqlParameters
     ).rows
     for row in rows {
-      let id = try row.require(String.self, "opportunity_id")
+      let id = ExactID(try row.require(String.self, "opportunity_id"))
       if deals[id] == nil {
         deals[id] = Deal(
           amount: try row.require(Int64.self, "amount"), won: try row.require(Bool.self, "won"),
           created: try row.require(Bool.self, "created"))
       }
-      guard let campaign = try row.decode(String.self, "campaign_id") else { continue }
+      guard let campaign = try row.decode(String.self, "campaign_id").map({ ExactID($0) }) else { continue }
       deals[id]?.touches.append(
         .init(campaign: campaign, age: try row.require(Int.self, "age"), count: try row.require(Int64.self, "touches")))
       if try row.require(Bool.self, "kept") { kept.insert(campaign) }
@@ -83,7 +83,7 @@ enum Attribution {
     response.model = model.rawValue
     response.currency = currency
     response.lookbackDays = UInt32(settings.lookbackDays)
-    var campaigns: [String: Tally_V1_CampaignAttribution] = [:]
+    var campaigns: [ExactID: Tally_V1_CampaignAttribution] = [:]
     for deal in deals.values {
       let credits = AttributionModel.split(deal.amount, model.weights(deal.touches))
       if deal.won {
@@ -112,9 +112,9 @@ enum Attribution {
       for row in try connection.query(Self.costsSQL, [from, to, filters[0], filters[1]]).rows {
         let amount = try row.require(Int64.self, "amount")
         try response.cost.addMoney(amount)
-        guard let campaign = try row.decode(String.self, "campaign_id"), try row.require(Bool.self, "kept") else {
-          continue
-        }
+        guard let campaign = try row.decode(String.self, "campaign_id").map({ ExactID($0) }),
+          try row.require(Bool.self, "kept")
+        else { continue }
         try campaigns[campaign, default: .init()].cost.addMoney(amount)
       }
       if response.cost > 0 {
@@ -123,16 +123,16 @@ enum Attribution {
     }
     let names = try connection.query(
       "SELECT campaign_id, name, channel FROM campaigns WHERE campaign_id = ANY($1::text[])",
-      [PostgresArray.literal(Array(campaigns.keys))]
+      [PostgresArray.literal(campaigns.keys.map(\.text))]
     ).rows
     for row in names {
-      let id = try row.require(String.self, "campaign_id")
+      let id = ExactID(try row.require(String.self, "campaign_id"))
       campaigns[id]?.name = try row.require(String.self, "name")
       campaigns[id]?.channel = try row.require(String.self, "channel")
     }
     response.campaigns = campaigns.map { id, campaign in
       var campaign = campaign
-      campaign.campaignID = id
+      campaign.campaignID = id.text
       if campaign.cost > 0 { campaign.roi = Double(campaign.attributedRevenue - campaign.cost) / Double(campaign.cost) }
       return campaign
     }

@@ -12,7 +12,7 @@ enum AttributionModel: String, CaseIterable, Sendable {
 
   /// Touches of one campaign on one day: `age` days before the opportunity was created.
   struct Touch: Equatable, Sendable {
-    var campaign: String
+    var campaign: ExactID
     var age: Int
     var count: Int64
   }
@@ -20,7 +20,7 @@ enum AttributionModel: String, CaseIterable, Sendable {
   /// Each campaign's weight in a deal: every touch counts once (linear), only the earliest or the
   /// latest day's touches count (first and last touch; campaigns on that day share by their
   /// touches), or each touch counts 0.5^(age / 7) (time decay).
-  func weights(_ touches: [Touch]) -> [String: Double] {
+  func weights(_ touches: [Touch]) -> [ExactID: Double] {
     let counted: [Touch]
     switch self {
     case .firstTouch:
@@ -32,7 +32,7 @@ enum AttributionModel: String, CaseIterable, Sendable {
     case .linear, .timeDecay:
       counted = touches
     }
-    var weights: [String: Double] = [:]
+    var weights: [ExactID: Double] = [:]
     for touch in counted where touch.count > 0 {
       let decay = self == .timeDecay ? pow(0.5, Double(touch.age) / Self.halfLifeDays) : 1
       weights[touch.campaign, default: 0] += Double(touch.count) * decay
@@ -42,11 +42,11 @@ enum AttributionModel: String, CaseIterable, Sendable {
 
   /// `amount` split in proportion to `weights`, in whole minor units that add up to it exactly:
   /// each share rounded down, then the units left over to the largest remainders (ties by campaign id).
-  static func split(_ amount: Int64, _ weights: [String: Double]) -> [String: Int64] {
+  static func split(_ amount: Int64, _ weights: [ExactID: Double]) -> [ExactID: Int64] {
     let total = weights.values.reduce(0, +)
     guard total > 0, amount > 0 else { return [:] }
-    var credits: [String: Int64] = [:]
-    var remainders: [(campaign: String, fraction: Double)] = []
+    var credits: [ExactID: Int64] = [:]
+    var remainders: [(campaign: ExactID, fraction: Double)] = []
     for (campaign, weight) in weights {
       let share = Double(amount) * (weight / total)
       let whole = min(Int64(share.rounded(.down)), amount)

@@ -24,7 +24,7 @@ enum Influence {
     """
 
   struct Deal {
-    var account: String
+    var account: ExactID
     var won: Bool
     var amount: Int64
     var days: Double
@@ -38,7 +38,7 @@ enum Influence {
     let filters = filter.sqlParameters
     let deals = try connection.query(Self.dealsSQL, [from, to, filters[2], filters[3]]).rows.map { row in
       Deal(
-        account: try row.require(String.self, "account_id"), won: try row.require(Bool.self, "won"),
+        account: ExactID(try row.require(String.self, "account_id")), won: try row.require(Bool.self, "won"),
         amount: try row.require(Int64.self, "amount"), days: try row.require(Double.self, "days"))
     }
     let scores = try AccountEngagement.totals(
@@ -60,7 +60,7 @@ enum Influence {
 
   /// The deals' accounts ranked by score (0 without one; ties by account id), in four quartiles of
   /// equal size; the top quartiles take the remainder, one account each.
-  static func quartiles(_ deals: [Deal], scores: [String: Double]) throws -> [Tally_V1_InfluenceQuartile] {
+  static func quartiles(_ deals: [Deal], scores: [ExactID: Double]) throws -> [Tally_V1_InfluenceQuartile] {
     let accounts = Set(deals.map(\.account)).sorted { left, right in
       let (a, b) = (scores[left] ?? 0, scores[right] ?? 0)
       return a != b ? a > b : left < right

@@ -49,14 +49,14 @@ enum Journey {
       "SELECT \(Self.stateColumns) FROM accounts a WHERE a.account_id = ANY($2::text[])",
       [asOf.description, PostgresArray.literal(accounts.map(\.accountID))]
     ).rows
-    var states: [String: (customer: Bool, opportunity: Bool)] = [:]
+    var states: [ExactID: (customer: Bool, opportunity: Bool)] = [:]
     for row in rows {
-      states[try row.require(String.self, "account_id")] = (
+      states[ExactID(try row.require(String.self, "account_id"))] = (
         try row.require(Bool.self, "customer"), try row.require(Bool.self, "opportunity")
       )
     }
     for index in accounts.indices {
-      let state = states[accounts[index].accountID] ?? (false, false)
+      let state = states[ExactID(accounts[index].accountID)] ?? (false, false)
       let stage = Self.stage(
         customer: state.customer, opportunity: state.opportunity, score: accounts[index].score, settings)
       accounts[index].stage = Self.stages[stage]
@@ -87,7 +87,7 @@ enum Journey {
     for row in try connection.query(Self.accountsSQL, parameters).rows {
       let stage = Self.stage(
         customer: try row.require(Bool.self, "customer"), opportunity: try row.require(Bool.self, "opportunity"),
-        score: score[try row.require(String.self, "account_id")] ?? 0, settings)
+        score: score[ExactID(try row.require(String.self, "account_id"))] ?? 0, settings)
       counts[stage] += 1
     }
     var response = Tally_V1_GetJourneyResponse()

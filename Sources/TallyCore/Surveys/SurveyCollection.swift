@@ -67,11 +67,11 @@ extension SurveyService {
         [
           roundID, PostgresArray.literal(tokens.map { Self.hashHex($0) }),
           PostgresArray.literal(invitees.map(\.contactID)),
-          PostgresArray.literal(invitees.map { accounts[Array($0.contactID.utf8)]?.account ?? "" }),
+          PostgresArray.literal(invitees.map { accounts[ExactID($0.contactID)]?.account ?? "" }),
           PostgresArray.literal(invitees.map(\.segment.department)),
           PostgresArray.literal(invitees.map(\.segment.team)),
           PostgresArray.literal(invitees.map(\.segment.location)),
-          PostgresArray.literal(invitees.map { accounts[Array($0.contactID.utf8)].map { String($0.tier) } ?? "" }),
+          PostgresArray.literal(invitees.map { accounts[ExactID($0.contactID)].map { String($0.tier) } ?? "" }),
           expiresAt,
         ])
     }
@@ -99,11 +99,11 @@ extension SurveyService {
       }
       if request.hasSegment { checker.add("segment", "goes with count; give each invitee its own segment") }
       invitees = request.invitees
-      var seen = Set<[UInt8]>()  // by bytes, as PostgreSQL tells contact ids apart (`Validation.repeats`)
+      var seen = Set<ExactID>()  // by bytes, as PostgreSQL tells contact ids apart
       for (index, invitee) in invitees.prefix(Self.maxInvitationsPerCall).enumerated() {
         if !invitee.contactID.isEmpty {
           checker.text(invitee.contactID, "invitees[\(index)].contact_id")
-          if !seen.insert(Array(invitee.contactID.utf8)).inserted {
+          if !seen.insert(ExactID(invitee.contactID)).inserted {
             checker.add("invitees[\(index)].contact_id", "\"\(invitee.contactID)\" is invited twice")
           }
         }
@@ -123,7 +123,7 @@ extension SurveyService {
   /// Each contact's account and tier, by the contact id's bytes; NOT_FOUND for unknown contacts,
   /// ALREADY_EXISTS for ones this round already invited.
   static func contactAccounts(_ contactIDs: [String], _ roundID: String, _ connection: PostgresConnection) throws
-    -> [[UInt8]: (account: String, tier: Int)]
+    -> [ExactID: (account: String, tier: Int)]
   {
     guard !contactIDs.isEmpty else { return [:] }
     let rows = try connection.query(
@@ -134,15 +134,15 @@ extension SurveyService {
       FROM contacts c JOIN accounts a USING (tenant_id, account_id) WHERE c.contact_id = ANY($1::text[])
       """, [PostgresArray.literal(contactIDs), roundID]
     ).rows
-    var accounts: [[UInt8]: (account: String, tier: Int)] = [:]
+    var accounts: [ExactID: (account: String, tier: Int)] = [:]
     for row in rows {
       let contact = try row.require(String.self, "contact_id")
       if try row.require(Bool.self, "invited") {
         throw RPCError(code: .alreadyExists, message: "contact \(contact) already has an invitation for this round")
       }
-      accounts[Array(contact.utf8)] = (try row.require(String.self, "account_id"), try row.require(Int.self, "tier"))
+      accounts[ExactID(contact)] = (try row.require(String.self, "account_id"), try row.require(Int.self, "tier"))
     }
-    let missing = contactIDs.filter { accounts[Array($0.utf8)] == nil }
+    let missing = contactIDs.filter { accounts[ExactID($0)] == nil }
     guard missing.isEmpty else {
       throw RPCError(
         code: .notFound,

@@ -187,14 +187,15 @@ struct AccountNPS {
   let rounds: [SurveyResultsBuilder.RoundData]
   let accountID: String
 
-  /// The people invited in the selected rounds, each once (an invitation whose contact was deleted
-  /// counts as one): the overall cell counts each contact's latest answer once, so its response
-  /// rate must count each invited contact once too.
+  /// The contacts invited in the selected rounds, each once: the overall cell counts each contact's
+  /// latest answer once, so its response rate counts each invited contact once too. A deleted
+  /// contact's invitations name nobody, and its answers cannot be told from another's: both sides
+  /// leave them out (the rounds' own cells keep them).
   private func invitedContacts(_ connection: PostgresConnection) throws -> UInt64 {
     let selected = self.rounds.filter(\.selected).map(\.id)
     let row = try connection.query(
       """
-      SELECT count(DISTINCT contact_id) + count(*) FILTER (WHERE contact_id IS NULL) AS n
+      SELECT count(DISTINCT contact_id) AS n
       FROM survey_invitations WHERE account_id = $1 AND round_id = ANY($2::uuid[])
       """, [self.accountID, PostgresArray.literal(selected)]
     ).rows.first
@@ -208,8 +209,7 @@ struct AccountNPS {
     let minimum = SurveyService.accountMinimumAnswers
     let rows = try connection.query(
       """
-      SELECT r.round_id::text AS round_id, r.response_id::text AS response_id, r.score, i.contact_id,
-        \(Micros.column("i.answered_at"))
+      SELECT r.round_id::text AS round_id, r.score, i.contact_id, \(Micros.column("i.answered_at"))
       FROM survey_responses r JOIN survey_response_identities i USING (tenant_id, response_id)
       WHERE r.survey_id = $1::uuid AND i.account_id = $2 AND r.score IS NOT NULL
       ORDER BY i.answered_at
@@ -225,24 +225,21 @@ struct AccountNPS {
       $0[try $1.require(String.self, "round_id")] = UInt64(try $1.require(Int64.self, "n"))
     }
     var perRound: [String: [Int]] = [:]
-    /// Each contact's latest answer; an answer whose contact was deleted stands for itself, as its
-    /// invitation does in `invitedContacts` (it is one person's answer, just not whose).
-    var latest: [String: Tally_V1_ContactAnswer] = [:]
+    /// Each contact's latest answer, by the id's bytes (two contacts may look alike).
+    var latest: [ExactID: Tally_V1_ContactAnswer] = [:]
     let numbers = Dictionary(uniqueKeysWithValues: self.rounds.map { ($0.id, $0) })
     for row in rows {
       let roundID = try row.require(String.self, "round_id")
       guard let round = numbers[roundID] else { continue }
       let score = try row.require(Int.self, "score")
       perRound[roundID, default: []].append(score)
-      guard round.selected else { continue }
-      let contact = try row.decode(String.self, "contact_id")
+      guard round.selected, let contact = try row.decode(String.self, "contact_id") else { continue }
       var answer = Tally_V1_ContactAnswer()
-      answer.contactID = contact ?? ""
+      answer.contactID = contact
       answer.score = UInt32(score)
       answer.roundNumber = UInt32(round.number)
       answer.answeredAt = Micros.timestamp(try row.require(Int64.self, "answered_at"))
-      let responseID = try row.require(String.self, "response_id")
-      latest[contact ?? "deleted contact's response \(responseID)"] = answer
+      latest[ExactID(contact)] = answer
     }
     func cell(_ scores: [Int], invitations: UInt64) -> Tally_V1_ResultCell {
       guard scores.count >= minimum else {
@@ -261,8 +258,9 @@ struct AccountNPS {
       if !entry.cell.suppressed { shown.append((round.number, NPSScore(answers: perRound[round.id, default: []]))) }
       results.trend.append(entry)
     }
-    results.contactAnswers = latest.values.filter { !$0.contactID.isEmpty }.sorted { $0.contactID < $1.contactID }
-    results.overall = cell(latest.values.map { Int($0.score) }, invitations: try self.invitedContacts(connection))
+    results.contactAnswers = latest.values.sorted { $0.contactID < $1.contactID }
+    results.overall = cell(
+      results.contactAnswers.map { Int($0.score) }, invitations: try self.invitedContacts(connection))
     results.notes.append("the account's NPS counts the latest answer of each contact in the selected rounds")
     results.change.reason = "no two rounds with \(minimum) or more answers from the account"
     if let last = shown.last {

@@ -1,0 +1,22 @@
+/// A row's text id as PostgreSQL compares it: by its UTF-8 bytes. Swift's `==` on `String` also
+/// equates canonically equivalent spellings ("é" and "e" + U+0301), which are two ids there, so
+/// a set or dictionary of ids from rows keys them with this instead. Ordered by bytes too, as the
+/// database's C collation orders them.
+struct ExactID: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+  let text: String
+
+  init(_ text: String) { self.text = text }
+
+  init(stringLiteral text: String) { self.text = text }
+
+  var description: String { self.text }
+
+  static func == (lhs: ExactID, rhs: ExactID) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+
+  static func < (lhs: ExactID, rhs: ExactID) -> Bool { lhs.text.utf8.lexicographicallyPrecedes(rhs.text.utf8) }
+
+  func hash(into hasher: inout Hasher) {
+    var text = self.text  // native strings are contiguous UTF-8 already: no copy is made
+    text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+  }
+}
