@@ -263,7 +263,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
     if event is ServerShutdownEvent {
-      self.act(self.machine.shutdown())
+      // A peer still in its TLS handshake could read no GOAWAY: closed now, not a write timeout later.
+      self.act(self.peerCanRead ? self.machine.shutdown() : .close)
     } else {
       if case TLSUserEvent.handshakeCompleted = event { self.peerCanRead = true }
       context.fireUserInboundEventTriggered(event)

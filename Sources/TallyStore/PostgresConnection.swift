@@ -83,14 +83,14 @@ public final class PostgresConnection {
 
   private func run(_ sql: String, _ parameters: [(any PostgresBindable)?], commit: Bool) throws -> PostgresResult {
     try self.checkNotCancelled()
-    let connection = try self.connection()
-    let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     let texts: [String?] = parameters.map { $0?.postgresText }
     // libpq takes parameters as C strings, which a NUL would cut short: a value that is not what
     // the caller sent. Validation refuses NULs field by field; this is the floor under it.
     if let index = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
       throw PostgresError(sqlState: "22021", message: "parameter $\(index + 1) holds a NUL character")
     }
+    let connection = try self.connection()
+    let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     if let result = try self.pipelineIfTransactionNeeds((sql, name, texts), commit: commit, connection) {
       return result
     }

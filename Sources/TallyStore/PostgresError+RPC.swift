@@ -16,7 +16,8 @@ extension PostgresError {
     case "22021":
       // A NUL or a byte sequence text cannot hold, in a value no field check caught.
       return RPCError(
-        code: .invalidArgument, message: "a text value holds a character that cannot be stored (NUL)", cause: self)
+        code: .invalidArgument, message: "a text value holds a character that cannot be stored (NUL, say)",
+        cause: self)
     case "22003":
       // A sum past its column's range (an event rollup's value, say): the client's numbers, not a bug.
       return RPCError(

@@ -33,6 +33,14 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
     #expect(try records("a\n\(String(long.dropLast()))\n").count == 2, "a cell at the limit is read")
   }
 
+  /// Line ends the reader does not know (a lone CR) make the file one record: it stops at the
+  /// record's limit instead of holding the whole file's cells.
+  @Test func aRecordPastItsLimitStopsTheReader() throws {
+    let cells = String(repeating: "abc,", count: CSVRows.maxRecordBytes / 4 + 1)
+    let error = #expect(throws: CSVRows.ParseError.self) { try records("a\n\(cells)\n") }
+    #expect(error?.line == 2 && error?.problem.contains("record is longer") == true)
+  }
+
   @Test func quotesCommasNewlinesAndEscapedQuotes() throws {
     let rows = try records("a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n\n1,,3")
     #expect(rows.map(\.fields) == [["a", "b", "c"], ["x, y", "say \"hi\"", "two\nlines"], ["1", "", "3"]])

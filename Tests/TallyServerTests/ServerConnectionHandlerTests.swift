@@ -447,6 +447,19 @@ import Testing
     #expect(closed, "a peer that never finished TLS kept its connection past the handshake timeout")
   }
 
+  /// A graceful shutdown closes a connection still in its TLS handshake at once too: a GOAWAY it
+  /// could not read would hold the shutdown for the GOAWAY's write timeout.
+  @Test func aShutdownClosesAPeerBeforeTLSAtOnce() throws {
+    let channel = EmbeddedChannel(
+      handler: ServerConnectionHandler(dependencies: Self.dependencies(Router(), limits: ServerLimits())))
+    try channel.pipeline.syncOperations.addHandler(WritesHeldBack(), position: .first)
+    var closed = false
+    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
+    channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent())
+    channel.embeddedEventLoop.run()
+    #expect(closed, "a shutdown waited on a peer that never finished TLS")
+  }
+
   /// A client-streaming handler holds only the message it works on: one that takes each as it
   /// comes is never held up, however many bytes its stream carries.
   @Test func aHandlerGivesEachMessageBackWhenItAsksForTheNext() throws {

@@ -89,6 +89,9 @@ public struct CSVRows {
   /// A cell longer than any value Tally stores: past it the reader stops, rather than read the rest
   /// of a large file into one cell behind an unclosed quote.
   public static let maxFieldBytes = 1 << 20
+  /// A record's bytes, cells together: a file whose line ends the reader does not know (a lone CR)
+  /// would otherwise be one record of the whole file.
+  public static let maxRecordBytes = 16 << 20
 
   private mutating func readRecord() throws -> Record? {
     var fields: [String] = []
@@ -96,6 +99,7 @@ public struct CSVRows {
     var state = State.fieldStart
     let startLine = self.line
     var sawAnything = false
+    var recordBytes = 0
     var isUTF8 = true
     func finishField() {
       let text = String(validating: field, as: UTF8.self)
@@ -160,6 +164,10 @@ public struct CSVRows {
         } else {
           field.append(byte)
         }
+      }
+      recordBytes += 1
+      if recordBytes > Self.maxRecordBytes {
+        throw ParseError(line: startLine, problem: "a record is longer than \(Self.maxRecordBytes >> 20) MiB")
       }
       if field.count > Self.maxFieldBytes {
         throw ParseError(
