@@ -138,6 +138,14 @@ enum Fixture {
     return event
   }
 
+  static func apiKey(_ name: String, tenant: String, scopes: [String]) -> Tally_V1_CreateApiKeyRequest {
+    var request = Tally_V1_CreateApiKeyRequest()
+    request.tenantID = tenant
+    request.name = name
+    request.scopes = scopes
+    return request
+  }
+
   static func upsert(_ account: Tally_V1_Account) -> Tally_V1_UpsertAccountRequest {
     var request = Tally_V1_UpsertAccountRequest()
     request.account = account

@@ -355,19 +355,11 @@ import Testing
   /// itself and is refused, instead of receiving another tenant's key or an operator key.
   @Test func anOperatorsKeyCallsNeverReplayToATenantsAdmin() async throws {
     try await DataTestContext.with { context in
-      var adminRequest = Tally_V1_CreateApiKeyRequest()
-      adminRequest.tenantID = context.tenantA
-      adminRequest.name = "admin A"
-      adminRequest.scopes = ["admin"]
+      let adminRequest = Fixture.apiKey("admin A", tenant: context.tenantA, scopes: ["admin"])
       let adminA = try context.server.client(
         apiKey: try await context.operatorClient.unary(AdminMethods.createApiKey, adminRequest).key)
-      var forB = Tally_V1_CreateApiKeyRequest()
-      forB.tenantID = context.tenantB
-      forB.name = "B's writer"
-      forB.scopes = ["write"]
-      var operatorKey = Tally_V1_CreateApiKeyRequest()
-      operatorKey.name = "another operator"
-      operatorKey.scopes = ["operator"]
+      let forB = Fixture.apiKey("B's writer", tenant: context.tenantB, scopes: ["write"])
+      let operatorKey = Fixture.apiKey("another operator", tenant: "", scopes: ["operator"])
       // Another tenant's key is not the admin's to make; an operator scope is none a tenant's key has.
       for (request, refusal) in [(forB, RPCError.Code.permissionDenied), (operatorKey, .invalidArgument)] {
         var once = self.key("cross")

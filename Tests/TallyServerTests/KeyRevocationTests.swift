@@ -10,10 +10,7 @@ import Testing
 @Suite struct KeyRevocationTests {
   @Test func aStreamStopsAtItsNextMessageOnceItsKeyIsRevoked() async throws {
     try await DataTestContext.with { context in
-      var create = Tally_V1_CreateApiKeyRequest()
-      create.tenantID = context.tenantA
-      create.name = "feed"
-      create.scopes = ["write"]
+      let create = Fixture.apiKey("feed", tenant: context.tenantA, scopes: ["write"])
       let key = try await context.operatorClient.unary(AdminMethods.createApiKey, create).key
       let feed = try context.server.client(apiKey: key)
       @Sendable func batch(_ key: String) -> Tally_V1_RecordEventsRequest {
