@@ -336,6 +336,8 @@ struct LineReader {
   static let maxLineBytes = 4 << 20
   private let handle: FileHandle
   private var buffer: [UInt8] = []
+  /// Where the next line starts in `buffer`.
+  private var start = 0
   private var atEnd = false
   private var number = 0
   private(set) var bytesRead = 0
@@ -347,28 +349,32 @@ struct LineReader {
     self.totalBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
   }
 
-  /// The next line's number and bytes, without its newline.
+  /// The next line's number and bytes, without its newline. Lines are read from `start` on, and
+  /// the buffer is cut only when it is refilled: cutting it per line moved the rest of the chunk
+  /// for every line.
   mutating func next() throws -> (Int, [UInt8])? {
     while true {
-      if let newline = self.buffer.firstIndex(of: UInt8(ascii: "\n")) {
-        let line = Array(self.buffer[..<newline])
-        self.buffer.removeSubrange(...newline)
+      if let newline = self.buffer[self.start...].firstIndex(of: UInt8(ascii: "\n")) {
+        let line = Array(self.buffer[self.start..<newline])
+        self.start = newline + 1
         self.bytesRead += line.count + 1
         self.number += 1
         return (self.number, line)
       }
       if self.atEnd {
-        guard !self.buffer.isEmpty else { return nil }
-        let line = self.buffer
-        self.bytesRead += self.buffer.count
-        self.buffer = []
+        guard self.start < self.buffer.count else { return nil }
+        let line = Array(self.buffer[self.start...])
+        self.start = self.buffer.count
+        self.bytesRead += line.count
         self.number += 1
         return (self.number, line)
       }
       // An event is a few hundred bytes: a longer line is no NDJSON, and is not read whole.
-      guard self.buffer.count <= Self.maxLineBytes else {
+      guard self.buffer.count - self.start <= Self.maxLineBytes else {
         throw importFailure("line \(self.number + 1) is longer than \(Self.maxLineBytes >> 20) MiB: is this NDJSON?")
       }
+      self.buffer.removeSubrange(..<self.start)
+      self.start = 0
       let data = self.handle.readData(ofLength: 1 << 20)
       if data.isEmpty { self.atEnd = true } else { self.buffer += data }
     }

@@ -68,8 +68,8 @@ extension SurveyService {
 
   /// The invitations of the token hashes found, each as the unused invitation of an open round, or
   /// ALREADY_EXISTS when answered, FAILED_PRECONDITION when its round is not open yet, NOT_FOUND
-  /// when expired (its round closed, its answers opened, or past its own `expires_at`). A hash that is not in the result is unknown. Each survey's
-  /// questions are decoded once. `lockSurveyAndRounds` is for SubmitResponse (`lockedInvitationsSQL`).
+  /// when expired (its round closed, its answers opened, or past its own `expires_at`). A hash
+  /// that is not in the result is unknown. Each survey's questions are decoded once. `lockSurveyAndRounds` is for SubmitResponse (`lockedInvitationsSQL`).
   /// The invitations are found by key first (MATERIALIZED): joined to their round, the planner
   /// took the round's index and read every invitation of the round.
   static func invitations(
