@@ -14,9 +14,11 @@ private func withFile<T>(_ text: String, _ body: (String) throws -> T) throws ->
   return try body(path)
 }
 
-private func records(_ text: String) throws -> [CSVRows.Record] {
+private func records(
+  _ text: String, maxFieldBytes: Int = CSVRows.maxFieldBytes, maxRecordBytes: Int = CSVRows.maxRecordBytes
+) throws -> [CSVRows.Record] {
   try withFile(text) { path in
-    var rows = try CSVRows(path: path)
+    var rows = try CSVRows(path: path, maxFieldBytes: maxFieldBytes, maxRecordBytes: maxRecordBytes)
     var all: [CSVRows.Record] = []
     while let record = try rows.next() { all.append(record) }
     return all
@@ -26,18 +28,24 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
 @Suite struct CSVRowsTests {
   /// A quote never closed near the top of a large file stops the reader at the cell's limit,
   /// naming the line it opened on, instead of reading the rest of the file into one cell.
+  /// (The limits are made small here: a synchronous test parsing megabytes in a debug build held a
+  /// cooperative thread for seconds, and starved the async tests beside it.)
   @Test func aCellPastItsLimitStopsTheReaderAtItsLine() throws {
-    let long = String(repeating: "x", count: CSVRows.maxFieldBytes + 1)
-    let error = #expect(throws: CSVRows.ParseError.self) { try records("a,b\n1,\"open\n\(long)\n2,3\n") }
+    let long = String(repeating: "x", count: 1_001)
+    let error = #expect(throws: CSVRows.ParseError.self) {
+      try records("a,b\n1,\"open\n\(long)\n2,3\n", maxFieldBytes: 1_000)
+    }
     #expect(error?.line == 2 && error?.problem.contains("never closed") == true)
-    #expect(try records("a\n\(String(long.dropLast()))\n").count == 2, "a cell at the limit is read")
+    #expect(error?.problem.contains("longer than 1000 bytes") == true)
+    #expect(try records("a\n\(String(long.dropLast()))\n", maxFieldBytes: 1_000).count == 2, "a cell at the limit")
+    #expect(CSVRows.maxFieldBytes == 1 << 20 && CSVRows.maxRecordBytes == 16 << 20)
   }
 
   /// Line ends the reader does not know (a lone CR) make the file one record: it stops at the
   /// record's limit instead of holding the whole file's cells.
   @Test func aRecordPastItsLimitStopsTheReader() throws {
-    let cells = String(repeating: "abc,", count: CSVRows.maxRecordBytes / 4 + 1)
-    let error = #expect(throws: CSVRows.ParseError.self) { try records("a\n\(cells)\n") }
+    let cells = String(repeating: "abc,", count: 1_001)
+    let error = #expect(throws: CSVRows.ParseError.self) { try records("a\n\(cells)\n", maxRecordBytes: 4_000) }
     #expect(error?.line == 2 && error?.problem.contains("record is longer") == true)
   }
 
@@ -246,6 +254,17 @@ private func records(_ text: String) throws -> [CSVRows.Record] {
       let account = try ImportRows.account(
         record.fields, columns, decimalSeparator: ImportParsing.DecimalSeparator(csvDelimiter: rows.delimiter))
       #expect(account.arr == 1_250)
+    }
+  }
+
+  /// A yen tenant's amounts are whole yen: ¥1,000,000 is stored as 1,000,000, not 100,000,000.
+  @Test func amountsAreInTheTenantsMinorUnits() throws {
+    let columns = try ColumnMapping(header: ["Account ID", "Account Name", "ARR"], kind: .accounts, overrides: [])
+    let fields = ["001", "Acme", "1,000,000"]
+    #expect(try ImportRows.account(fields, columns, minorDigits: KpiReport.minorDigits("JPY")).arr == 1_000_000)
+    #expect(try ImportRows.account(fields, columns, minorDigits: KpiReport.minorDigits("EUR")).arr == 100_000_000)
+    #expect(throws: ImportParsing.ValueError.self) {
+      try ImportRows.account(["001", "Acme", "1,000.50"], columns, minorDigits: 0)
     }
   }
 

@@ -42,7 +42,15 @@ public struct CSVRows {
   public private(set) var bytesRead = 0
   public let totalBytes: Int
 
-  public init(path: String, delimiter: UInt8? = nil) throws {
+  /// This reader's limits (`maxFieldBytes`, `maxRecordBytes` unless a test makes them small).
+  private let fieldLimit: Int
+  private let recordLimit: Int
+
+  public init(
+    path: String, delimiter: UInt8? = nil, maxFieldBytes: Int = Self.maxFieldBytes,
+    maxRecordBytes: Int = Self.maxRecordBytes
+  ) throws {
+    (self.fieldLimit, self.recordLimit) = (maxFieldBytes, maxRecordBytes)
     guard let handle = FileHandle(forReadingAtPath: path) else {
       throw ParseError(line: 0, problem: "cannot open \(path)")
     }
@@ -92,6 +100,8 @@ public struct CSVRows {
   /// A record's bytes, cells together: a file whose line ends the reader does not know (a lone CR)
   /// would otherwise be one record of the whole file.
   public static let maxRecordBytes = 16 << 20
+
+  private static func size(_ bytes: Int) -> String { bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes) bytes" }
 
   private mutating func readRecord() throws -> Record? {
     var fields: [String] = []
@@ -166,13 +176,13 @@ public struct CSVRows {
         }
       }
       recordBytes += 1
-      if recordBytes > Self.maxRecordBytes {
-        throw ParseError(line: startLine, problem: "a record is longer than \(Self.maxRecordBytes >> 20) MiB")
+      if recordBytes > self.recordLimit {
+        throw ParseError(line: startLine, problem: "a record is longer than \(Self.size(self.recordLimit))")
       }
-      if field.count > Self.maxFieldBytes {
+      if field.count > self.fieldLimit {
         throw ParseError(
           line: startLine,
-          problem: "a field is longer than \(Self.maxFieldBytes >> 20) MiB"
+          problem: "a field is longer than \(Self.size(self.fieldLimit))"
             + (state == .quoted ? " (a quote opened here is never closed?)" : ""))
       }
     }
