@@ -403,7 +403,6 @@ public final class TallyClient: Sendable {
     let endpoint = self.endpoint
     let handshakeTimeout = self.configuration.connectTimeout
     let eventLoop = self.group.next()
-    let ready = eventLoop.makePromise(of: Connection.self)
     let connected = ClientBootstrap(group: eventLoop)
       .connectTimeout(TimeAmount(self.configuration.connectTimeout))
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -414,27 +413,27 @@ public final class TallyClient: Sendable {
             let hostname = serverHostname.flatMap { Self.isIPAddress($0) ? nil : $0 }
             try pipeline.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: hostname))
           }
-          let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
           let handler = ClientConnectionHandler(
             hello: hello,
             endpoint: endpoint,
-            welcome: welcome,
+            welcome: channel.eventLoop.makePromise(of: Tally_V1_Welcome.self),
             handshakeTimeout: handshakeTimeout
           )
           try pipeline.addHandler(handler)
-          ready.succeed(
-            Connection(
-              channel: channel,
-              handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
-              status: handler.status,
-              welcome: welcome.futureResult
-            )
-          )
         }
       }
       .connect(host: self.configuration.host, port: self.configuration.port)
-    connected.whenFailure { ready.fail($0) }
-    return connected.flatMap { _ in ready.futureResult }
+    // The connection is the channel that connected: a name with several addresses has a channel
+    // initialized per attempt (Happy Eyeballs), and the first one made may be one that failed.
+    return connected.flatMapThrowing { channel in
+      let handler = try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self)
+      return Connection(
+        channel: channel,
+        handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+        status: handler.status,
+        welcome: handler.welcome.futureResult
+      )
+    }
   }
 
   private static func isIPAddress(_ host: String) -> Bool {
