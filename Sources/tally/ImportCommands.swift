@@ -34,10 +34,16 @@ struct Importer {
       // A stream the tenant's rate refused never started: nothing was stored (and the rows are
       // idempotent anyway), so after the wait the server asked for the file is read again.
       var refused: ImportRun?
+      // Amounts are stored in the tenant's currency's minor units: hundredths of a euro, whole yen.
+      let minorDigits =
+        self.kind == .accounts
+        ? KpiReport.minorDigits(
+          try await session.client.unary(KpiMethods.getSettings, .init(), options: session.options).currency) : 2
       return try await RateLimitWaits.retrying(budget: session.client.maxRateLimitWait) {
         refused?.finishProgress()
         let run = ImportRun(
-          reader: try ImportReader(kind: self.kind, path: self.options.file, overrides: self.options.map),
+          reader: try ImportReader(
+            kind: self.kind, path: self.options.file, overrides: self.options.map, minorDigits: minorDigits),
           drawsProgress: !self.options.quiet && isatty(2) == 1
         )
         refused = run
@@ -225,9 +231,12 @@ struct ImportReader {
   private var source: Source
   let kind: ImportKind
   let totalBytes: Int
+  /// Of the tenant's currency: how many digits of an amount are minor units.
+  let minorDigits: Int
 
-  init(kind: ImportKind, path: String, overrides: [String]) throws {
+  init(kind: ImportKind, path: String, overrides: [String], minorDigits: Int) throws {
     self.kind = kind
+    self.minorDigits = minorDigits
     if kind == .events, [".ndjson", ".jsonl"].contains(where: { path.lowercased().hasSuffix($0) }) {
       let lines = try LineReader(path: path)
       self.totalBytes = lines.totalBytes
@@ -301,7 +310,8 @@ struct ImportReader {
         case .accounts:
           .account(
             try ImportRows.account(
-              record.fields, columns, decimalSeparator: ImportParsing.DecimalSeparator(csvDelimiter: rows.delimiter)))
+              record.fields, columns, decimalSeparator: ImportParsing.DecimalSeparator(csvDelimiter: rows.delimiter),
+              minorDigits: self.minorDigits))
         case .contacts: .contact(try ImportRows.contact(record.fields, columns))
         case .events: .event(try ImportRows.event(record.fields, columns))
         }
@@ -381,8 +391,9 @@ struct LineReader {
   }
 }
 
-/// Prints `error: message` and ends the command with exit code 1 (no usage text: the command was right).
+/// Prints `error: message` and ends the command with exit code 64, an input file that is not
+/// right, as `tally --help` promises (no usage text: the command was right).
 func importFailure(_ message: String) -> ExitCode {
   Output.printError("error: \(message)")
-  return .failure
+  return .validationFailure
 }

@@ -7,9 +7,12 @@ import TallyWire
 /// the field, and a row without one cell per column `ColumnMapping.CellCountError`; everything else (tiers above 3, unknown types) is left for the server to judge, so
 /// the rules live in one place.
 public enum ImportRows {
-  /// `decimalSeparator`: how the file writes its amounts (`DecimalSeparator(csvDelimiter:)`).
+  /// `decimalSeparator`: how the file writes its amounts (`DecimalSeparator(csvDelimiter:)`);
+  /// `minorDigits`: the tenant's currency's (`KpiReport.minorDigits`: 0 for JPY, whose amounts are
+  /// whole yen, not hundredths).
   public static func account(
-    _ fields: [String], _ columns: ColumnMapping, decimalSeparator: ImportParsing.DecimalSeparator = .point
+    _ fields: [String], _ columns: ColumnMapping, decimalSeparator: ImportParsing.DecimalSeparator = .point,
+    minorDigits: Int = 2
   ) throws -> Tally_V1_Account {
     try columns.checkCellCount(fields)
     var account = Tally_V1_Account()
@@ -23,10 +26,11 @@ public enum ImportRows {
     }
     if let text = columns.value("annual_revenue", in: fields) {
       account.annualRevenue = try ImportParsing.money(
-        text, field: "annual_revenue", decimalSeparator: decimalSeparator)
+        text, field: "annual_revenue", minorDigits: minorDigits, decimalSeparator: decimalSeparator)
     }
     if let text = columns.value("arr", in: fields) {
-      account.arr = try ImportParsing.money(text, field: "arr", decimalSeparator: decimalSeparator)
+      account.arr = try ImportParsing.money(
+        text, field: "arr", minorDigits: minorDigits, decimalSeparator: decimalSeparator)
     }
     if let text = columns.value("tier", in: fields) { account.tier = try ImportParsing.tier(text, field: "tier") }
     if let text = columns.value("in_icp", in: fields) { account.inIcp = try ImportParsing.bool(text, field: "in_icp") }

@@ -8,7 +8,7 @@ public enum KpiReport {
   static let wholeCurrencies: Set<String> = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XAF", "XOF"]
 
   /// How many of a money amount's minor-unit digits go after the decimal point in `currency`.
-  static func minorDigits(_ currency: String) -> Int { Self.wholeCurrencies.contains(currency) ? 0 : 2 }
+  public static func minorDigits(_ currency: String) -> Int { Self.wholeCurrencies.contains(currency) ? 0 : 2 }
 
   public static let header = ["kpi", "value", "previous", "change", "trend"]
 
