@@ -34,7 +34,8 @@ protocol DataEntity {
 /// Minor units as a plain decimal amount (two decimals), or "-" when absent.
 func money(_ value: Int64?) -> String {
   guard let value else { return "-" }
-  return String(format: "%@%lld.%02lld", value < 0 ? "-" : "", abs(value) / 100, abs(value) % 100)
+  let magnitude = value.magnitude  // abs(Int64.min) would trap
+  return String(format: "%@%llu.%02llu", value < 0 ? "-" : "", magnitude / 100, magnitude % 100)
 }
 
 enum AccountEntity: DataEntity {

@@ -33,7 +33,7 @@ struct ReportCommand: AsyncParsableCommand {
       dashboard.bucket = "month"
       report.dashboard = try await client.unary(KpiMethods.getKpis, dashboard, options: options)
       let catalogue = try await client.unary(KpiMethods.listKpis, .init(), options: options)
-      report.definitions = Dictionary(uniqueKeysWithValues: catalogue.kpis.map { ($0.name, $0) })
+      report.definitions = Dictionary(catalogue.kpis.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
       var journey = Tally_V1_GetJourneyRequest()
       journey.asOf = asOf
       report.journey = try await client.unary(KpiMethods.getJourney, journey, options: options)
