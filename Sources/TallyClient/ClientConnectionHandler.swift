@@ -293,6 +293,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       """
   }
 
+  /// A channel that never became active (a Happy Eyeballs attempt that lost, a refused connect)
+  /// closes without `channelInactive`: its WELCOME is failed here, so that no promise is left
+  /// unfulfilled (and nothing waits on it).
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.handshakeTimer?.cancel()
+    self.welcome.fail(
+      self.closeReason ?? RPCError(code: .unavailable, message: "the connection to \(self.endpoint) closed"))
+  }
+
   func channelWritabilityChanged(context: ChannelHandlerContext) {
     self.writabilityWaiters.writabilityChanged(context.channel)
     context.fireChannelWritabilityChanged()
