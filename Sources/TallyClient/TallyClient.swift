@@ -403,6 +403,9 @@ public final class TallyClient: Sendable {
     let endpoint = self.endpoint
     let handshakeTimeout = self.configuration.connectTimeout
     let eventLoop = self.group.next()
+    // Each attempt's connection, made with its channel (a channel that closed before `connect`
+    // answers has no handler left to look up, and its WELCOME's failure says why).
+    let attempts = NIOLockedValueBox<[ObjectIdentifier: Connection]>([:])
     let connected = ClientBootstrap(group: eventLoop)
       .connectTimeout(TimeAmount(self.configuration.connectTimeout))
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -420,19 +423,23 @@ public final class TallyClient: Sendable {
             handshakeTimeout: handshakeTimeout
           )
           try pipeline.addHandler(handler)
+          let connection = Connection(
+            channel: channel,
+            handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+            status: handler.status,
+            welcome: handler.welcome.futureResult
+          )
+          attempts.withLockedValue { $0[ObjectIdentifier(channel)] = connection }
         }
       }
       .connect(host: self.configuration.host, port: self.configuration.port)
     // The connection is the channel that connected: a name with several addresses has a channel
     // initialized per attempt (Happy Eyeballs), and the first one made may be one that failed.
     return connected.flatMapThrowing { channel in
-      let handler = try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self)
-      return Connection(
-        channel: channel,
-        handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
-        status: handler.status,
-        welcome: handler.welcome.futureResult
-      )
+      guard let connection = attempts.withLockedValue({ $0[ObjectIdentifier(channel)] }) else {
+        throw RPCError(code: .internalError, message: "the connected channel was never initialized")
+      }
+      return connection
     }
   }
 
