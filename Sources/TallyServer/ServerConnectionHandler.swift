@@ -583,8 +583,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
   }
 
-  /// The re-check of the call's key that a stream runs per message, as every call runs it once at
-  /// its start: a stream may outlive its key's revocation or its tenant's suspension by hours.
+  /// The re-check of the call's key: every call runs it as it starts, and a stream per message too,
+  /// since a stream may outlive its key's revocation or its tenant's suspension by hours.
   private func revalidation(_ call: ServerCall) -> @Sendable () async throws -> Void {
     let (authenticator, principal) = (self.dependencies.authenticator, call.context.principal)
     return { try await authenticator.revalidate(principal) }
@@ -603,11 +603,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let connection = NIOLoopBound(self, eventLoop: eventLoop)
     let requestContext = call.context
     let streamID = call.streamID
-    let authenticator = self.dependencies.authenticator
+    let revalidate = self.revalidation(call)
     call.task = Task.immediate(executorPreference: self.executor) {
       let outcome: Result<(any Message)?, any Error>
       do {
-        try await authenticator.revalidate(requestContext.principal)
+        try await revalidate()
         outcome = .success(try await work(requestContext))
       } catch {
         outcome = .failure(error)

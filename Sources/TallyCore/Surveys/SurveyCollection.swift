@@ -99,11 +99,12 @@ extension SurveyService {
       }
       if request.hasSegment { checker.add("segment", "goes with count; give each invitee its own segment") }
       invitees = request.invitees
-      var seen = Set<ExactID>()  // by bytes, as PostgreSQL tells contact ids apart
-      for (index, invitee) in invitees.prefix(Self.maxInvitationsPerCall).enumerated() {
+      let listed = invitees.prefix(Self.maxInvitationsPerCall)
+      let repeated = Set(Validation.repeats(listed.map(\.contactID)).map(\.index))
+      for (index, invitee) in listed.enumerated() {
         if !invitee.contactID.isEmpty {
           checker.text(invitee.contactID, "invitees[\(index)].contact_id")
-          if !seen.insert(ExactID(invitee.contactID)).inserted {
+          if repeated.contains(index) {
             checker.add("invitees[\(index)].contact_id", "\"\(invitee.contactID)\" is invited twice")
           }
         }
