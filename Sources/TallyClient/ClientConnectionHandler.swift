@@ -47,8 +47,9 @@ final class ConnectionStatus: Sendable {
 
 /// The client's side of one connection: sends the magic and HELLO, numbers streams, and routes
 /// MESSAGE and STATUS frames to the calls waiting for them.
-final class ClientConnectionHandler: ChannelInboundHandler {
+final class ClientConnectionHandler: ChannelDuplexHandler {
   typealias InboundIn = ByteBuffer
+  typealias OutboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
   private let hello: Tally_V1_Hello
@@ -66,6 +67,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   /// refuse the rest of a burst sent before its WELCOME, and those calls would fail.
   private var maxConcurrentStreams = 1
   private var deadlineTimers: [UInt32: Scheduled<Void>] = [:]
+  /// Server streams whose caller has `ResponseBuffer.highWatermark` responses unread: while there
+  /// is one, the connection is not read (as the server does with a full request buffer).
+  private var fullResponseBuffers: Set<UInt32> = []
+  /// NIO asked for a read while a buffer was full: it is made once none is.
+  private var readPending = false
   private var goAwayLastStreamID: UInt32?
   /// Why the connection ended, for the calls still waiting.
   private var closeReason: RPCError?
@@ -177,12 +183,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
       self.welcome.succeed(welcome)
       self.startQueuedCalls()
     case .message:
-      self.streams[frame.streamID]?.received(frame.payload)
+      if self.streams[frame.streamID]?.received(frame.payload) == false {
+        self.fullResponseBuffers.insert(frame.streamID)
+      }
     case .status:
       if self.endingStreams.remove(frame.streamID) != nil { self.startQueuedCalls() }
-      guard let responses = self.streams.removeValue(forKey: frame.streamID) else { return }
+      guard let responses = self.forget(frame.streamID) else { return }
       defer { self.startQueuedCalls() }
-      self.deadlineTimers.removeValue(forKey: frame.streamID)?.cancel()
       let status = (try? Tally_V1_Status(decoding: frame.payload)) ?? Self.undecodableStatus
       if status.code == .ok {
         responses.finish()
@@ -228,8 +235,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         reason: RPCError(code: .unavailable, message: "the server refused the call: \(error)"),
         backOff: error.code == .overloaded)
     for (streamID, responses) in self.streams where streamID > lastStreamID {
-      self.streams[streamID] = nil
-      self.deadlineTimers.removeValue(forKey: streamID)?.cancel()
+      _ = self.forget(streamID)
       responses.finish(throwing: refusal)
     }
     self.failQueuedCalls(refusal)
@@ -316,6 +322,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     self.welcome.fail(reason)
     let streams = self.streams
     self.streams = [:]
+    self.fullResponseBuffers = []
     for timer in self.deadlineTimers.values { timer.cancel() }
     self.deadlineTimers = [:]
     for responses in streams.values { responses.finish(throwing: reason) }
@@ -456,13 +463,40 @@ final class ClientConnectionHandler: ChannelInboundHandler {
   }
 
   private func endLocally(_ streamID: UInt32, _ error: RPCError) {
-    guard let context = self.context, let responses = self.streams.removeValue(forKey: streamID) else { return }
-    self.deadlineTimers.removeValue(forKey: streamID)?.cancel()
+    guard let context = self.context, let responses = self.forget(streamID) else { return }
     self.endingStreams.insert(streamID)
     var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength)
     buffer.writeFrame(.cancel, streamID: streamID, payload: EmptyCollection())
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
     responses.finish(throwing: error)
+  }
+
+  /// A stream's caller read its responses down to `ResponseBuffer.lowWatermark`, or stopped
+  /// reading them: that stream no longer holds the connection's reads back.
+  func callerReadResponses(_ handle: StreamHandle) {
+    guard let streamID = handle.streamID, self.fullResponseBuffers.remove(streamID) != nil else { return }
+    self.resumeReading()
+  }
+
+  /// Forgets a stream that ended: its responses' route, its deadline, and any hold on reading.
+  private func forget(_ streamID: UInt32) -> ResponseRoute? {
+    self.deadlineTimers.removeValue(forKey: streamID)?.cancel()
+    if self.fullResponseBuffers.remove(streamID) != nil { self.resumeReading() }
+    return self.streams.removeValue(forKey: streamID)
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if self.fullResponseBuffers.isEmpty {
+      context.read()
+    } else {
+      self.readPending = true
+    }
+  }
+
+  private func resumeReading() {
+    guard self.readPending, self.fullResponseBuffers.isEmpty, let context = self.context else { return }
+    self.readPending = false
+    context.read()
   }
 
   func whenWritable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {

@@ -239,17 +239,17 @@ public final class TallyClient: Sendable {
   ) throws -> ActiveCall {
     let header = Self.callHeader(method, options: options)
     try Self.checkSize(of: header)
+    let handle = StreamHandle()
+    let handler = connection.handler
     let responses: ActiveCall.Responses
     let route: ResponseRoute
     if singleResponse {
       let promise = connection.channel.eventLoop.makePromise(of: ByteBuffer?.self)
       (responses, route) = (.single(promise.futureResult), .single(promise))
     } else {
-      let (stream, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
-      (responses, route) = (.stream(stream), .stream(continuation))
+      let payloads = ResponseBuffer.make(demand: ResponseDemand(handler: handler, handle: handle))
+      (responses, route) = (.stream(payloads.sequence), .stream(payloads.source))
     }
-    let handle = StreamHandle()
-    let handler = connection.handler
     let timeout = options.timeout
     connection.channel.eventLoop.execute {
       let handler = handler.value
@@ -453,7 +453,7 @@ struct ActiveCall: Sendable {
   /// A server-streaming call's responses as a stream; a unary or client-streaming call's one
   /// response when its STATUS arrives.
   enum Responses: Sendable {
-    case stream(AsyncThrowingStream<ByteBuffer, any Error>)
+    case stream(ResponsePayloads)
     case single(EventLoopFuture<ByteBuffer?>)
   }
 
@@ -473,7 +473,7 @@ struct ActiveCall: Sendable {
   }
 
   /// A server-streaming call's responses.
-  var responseStream: AsyncThrowingStream<ByteBuffer, any Error> {
+  var responseStream: ResponsePayloads {
     guard case .stream(let stream) = self.responses else {
       preconditionFailure("a single-response call has no response stream")
     }
@@ -509,17 +509,25 @@ struct ActiveCall: Sendable {
 }
 
 /// The responses of a server-streaming call, decoded as they arrive.
+/// At most `ResponseBuffer.highWatermark` of them wait unread: then the connection stops reading
+/// (its other calls' frames wait too) until the caller takes some.
 public struct ResponseStream<Element: Message>: AsyncSequence, Sendable {
-  let payloads: AsyncThrowingStream<ByteBuffer, any Error>
+  let payloads: ResponsePayloads
 
-  init(_ payloads: AsyncThrowingStream<ByteBuffer, any Error>) { self.payloads = payloads }
+  init(_ payloads: ResponsePayloads) { self.payloads = payloads }
 
   public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: self.payloads.makeAsyncIterator()) }
 
   public struct AsyncIterator: AsyncIteratorProtocol {
-    var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
+    var base: ResponsePayloads.AsyncIterator
     public mutating func next() async throws -> Element? {
-      guard let payload = try await self.base.next() else {
+      let payload: ByteBuffer?
+      do {
+        payload = try await self.base.next()
+      } catch is CancellationError {
+        throw RPCError(code: .cancelled, message: "the call was cancelled")
+      }
+      guard let payload else {
         // The stream also ends when the consuming task is cancelled: that is no clean end.
         if Task.isCancelled { throw RPCError(code: .cancelled, message: "the call was cancelled") }
         return nil

@@ -133,18 +133,31 @@ struct SurveyExportCommand: AsyncParsableCommand {
     var request = Tally_V1_ExportResponsesRequest()
     request.surveyID = self.surveyID
     request.rounds = self.rounds.selection
-    let exported = try await self.connection.withClient { session in
-      try await session.client.serverStreaming(SurveyMethods.exportResponses, request, options: session.options) {
-        responses in
-        var count = 0
-        for try await response in responses {
-          print(try response.jsonString(options: Output.protoJSON))
-          count += 1
-        }
-        return count
+    // Read at the network's pace, printed at stdout's: a pager left open would otherwise hold
+    // the stream back until the server closed the connection (its 60 s write stall).
+    let (lines, printQueue) = AsyncStream<String>.makeStream()
+    let printer = Task {
+      var count = 0
+      for await line in lines {
+        print(line)
+        count += 1
       }
+      return count
     }
-    Output.printError("\(exported) responses exported")
+    do {
+      try await self.connection.withClient { session in
+        try await session.client.serverStreaming(SurveyMethods.exportResponses, request, options: session.options) {
+          responses in
+          for try await response in responses { printQueue.yield(try response.jsonString(options: Output.protoJSON)) }
+        }
+      }
+    } catch {
+      printQueue.finish()
+      _ = await printer.value
+      throw error
+    }
+    printQueue.finish()
+    Output.printError("\(await printer.value) responses exported")
   }
 }
 

@@ -328,4 +328,76 @@ import Testing
       (error as? RPCError)?.code == .unavailable
     }
   }
+
+  /// Starts a server-streaming call whose responses nobody reads yet; returns them.
+  private func startServerStream(
+    _ handler: ClientConnectionHandler, on channel: EmbeddedChannel
+  ) -> ResponsePayloads {
+    var header = Tally_V1_CallHeader()
+    header.method = "tally.v1.EventService/ListEvents"
+    let handle = StreamHandle()
+    let payloads = ResponseBuffer.make(
+      demand: ResponseDemand(handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), handle: handle))
+    handler.startCall(
+      .init(
+        header: header, messages: [[]], endStream: true, handle: handle, timeout: nil,
+        responses: .stream(payloads.source)))
+    channel.embeddedEventLoop.run()
+    return payloads.sequence
+  }
+
+  /// Counts the reads the connection handler passes on towards the socket.
+  private final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var reads = 0
+    func read(context: ChannelHandlerContext) {
+      self.reads += 1
+      context.read()
+    }
+  }
+
+  /// The responses a stream's caller has not read are bounded: at 16 the connection stops
+  /// reading (TCP then holds the server back), and reads again once the caller stops reading.
+  @Test func sixteenUnreadResponsesHoldTheConnectionsReads() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let counter = ReadCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    var responses: ResponsePayloads? = self.startServerStream(handler, on: channel)
+    for number in 1...ResponseBuffer.highWatermark {
+      channel.read()
+      #expect(counter.reads == number, "read held with \(number - 1) responses unread")
+      try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(bytes: [UInt8(number)])), to: channel)
+    }
+    channel.read()
+    #expect(counter.reads == ResponseBuffer.highWatermark, "read with 16 responses unread")
+    #expect(responses != nil)
+    responses = nil
+    channel.embeddedEventLoop.run()
+    #expect(counter.reads == ResponseBuffer.highWatermark + 1, "the held read was not made once the caller left")
+  }
+
+  /// A stream that ends holds nothing back: its responses wait for its caller, the connection
+  /// reads on for the others. So does one this side cancels.
+  @Test(arguments: [true, false])
+  func anEndedStreamNoLongerHoldsReads(byStatus: Bool) throws {
+    let (channel, handler) = try self.welcomedHandler()
+    let counter = ReadCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    let responses = self.startServerStream(handler, on: channel)
+    for number in 1...ResponseBuffer.highWatermark {
+      try Self.send(Frame(type: .message, streamID: 1, payload: ByteBuffer(bytes: [UInt8(number)])), to: channel)
+    }
+    channel.read()
+    #expect(counter.reads == 0)
+    if byStatus {
+      try Self.send(try self.status(.ok, streamID: 1), to: channel)
+    } else {
+      // The caller's call is cancelled (its deadline, say): CANCEL, and the stream is forgotten.
+      let handle = StreamHandle()
+      handle.streamID = 1
+      handler.cancel(handle)
+    }
+    #expect(counter.reads == 1, "the read stayed held after the stream ended")
+    withExtendedLifetime(responses) {}
+  }
 }

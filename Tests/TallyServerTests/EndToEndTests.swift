@@ -85,6 +85,31 @@ import struct Foundation.Data
     }
   }
 
+  /// A caller that reads slowly holds the connection's reads back at 16 unread responses (TCP
+  /// then holds the server back) and gets every response in order; the connection reads again.
+  @Test func aSlowReaderOfAServerStreamGetsEveryResponse() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      var request = Tally_V1_CountRequest()
+      request.n = 20_000
+      let numbers = try await client.serverStreaming(
+        SystemMethods.count, request, options: CallOptions(timeout: .seconds(30))
+      ) { responses in
+        var numbers: [UInt32] = []
+        try await Task.sleep(for: .milliseconds(300))
+        for try await response in responses {
+          numbers.append(response.number)
+          if response.number % 5_000 == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        return numbers
+      }
+      #expect(numbers == Array(1...20_000))
+      let pong = try await client.unary(SystemMethods.ping, self.ping([7]), options: CallOptions(timeout: .seconds(10)))
+      #expect(pong.payload == Data([7]))
+      await client.close()
+    }
+  }
+
   @Test func clientStreamingSumAddsEveryNumber() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()
