@@ -1,4 +1,5 @@
 import Foundation
+import SwiftProtobuf
 import TallyClient
 import TallyProto
 import TallyWire
@@ -113,6 +114,44 @@ import Testing
       await expectViolation("filter.account_ids[0]") {
         try await context.readerA.unary(KpiMethods.getInfluence, request)
       }
+    }
+  }
+
+  /// Deals closed the microsecond they were created make the bottom quartile's sales cycle a
+  /// hundred-millionth of a second: the comparison is 10^20 %, which `Int(_:)` trapped on (the
+  /// server stopped). Deals are ranked by id here (no events): a first, d last.
+  @Test func aNearZeroSalesCycleDoesNotStopTheServer() async throws {
+    try await DataTestContext.with { context in
+      func deal(_ id: String, _ account: String, created: String, closed: String, nanos: Int32 = 0) async throws {
+        var opportunity = Tally_V1_Opportunity()
+        (opportunity.id, opportunity.accountID, opportunity.name, opportunity.amount) = (id, account, id, 100)
+        (opportunity.status, opportunity.type) = ("won", "new_business")
+        opportunity.createdAt = Fixture.time(created)
+        opportunity.closedAt = Fixture.time(closed)
+        opportunity.closedAt.nanos = nanos
+        _ = try await context.clientA.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(opportunity))
+      }
+      for id in ["a", "b", "c", "d"] {
+        var account = Tally_V1_Account()
+        (account.id, account.name) = (id, id)
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      try await deal("oa", "a", created: "1900-01-01T00:00:01Z", closed: "2199-06-01T00:00:00Z")
+      try await deal("ob", "b", created: "2199-06-01T00:00:00Z", closed: "2199-06-02T00:00:00Z")
+      try await deal("oc", "c", created: "2199-06-01T00:00:00Z", closed: "2199-06-02T00:00:00Z")
+      for index in 0..<100 {
+        let nanos: Int32 = index == 0 ? 1_000 : 0
+        try await deal("od\(index)", "d", created: "2199-06-01T00:00:00Z", closed: "2199-06-01T00:00:00Z", nanos: nanos)
+      }
+      var request = Tally_V1_GetInfluenceRequest()
+      (request.from, request.to) = ("2199-01-01", "2199-12-31")
+      let response = try await context.readerA.unary(KpiMethods.getInfluence, request)
+      #expect(response.topClosesFasterPercent < -1e19)
+      #expect(
+        response.summary.contains("slower") && response.summary.contains("(109359 days against 0)"),
+        "\(response.summary)")
+      let ping = try await context.readerA.unary(SystemMethods.ping, .init())
+      #expect(ping.payload.isEmpty, "the server answers after it")
     }
   }
 }

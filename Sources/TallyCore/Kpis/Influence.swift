@@ -97,12 +97,20 @@ enum Influence {
     else {
       return "Not enough won deals in the top and bottom engagement quartiles to compare their sales cycles."
     }
-    let percent = Int(abs(response.topClosesFasterPercent).rounded())
-    let days = "(\(Int(top.salesCycleDays.rounded())) days against \(Int(bottom.salesCycleDays.rounded())))"
+    let percent = abs(response.topClosesFasterPercent).rounded()
+    let days = "(\(Self.whole(top.salesCycleDays)) days against \(Self.whole(bottom.salesCycleDays)))"
     if percent == 0 {
       return "Accounts in the top engagement quartile close as fast as the bottom quartile \(days)."
     }
     let direction = response.topClosesFasterPercent > 0 ? "faster" : "slower"
-    return "Accounts in the top engagement quartile close \(percent) % \(direction) than the bottom quartile \(days)."
+    return
+      "Accounts in the top engagement quartile close \(Self.whole(percent)) % \(direction) than the bottom quartile \(days)."
+  }
+
+  /// A value rounded to a whole number. Not through `Int(_:)`, which traps past its range: a bottom
+  /// quartile of deals closed the microsecond they were created makes the percentage 10^19 or more.
+  static func whole(_ value: Double) -> String {
+    let rounded = value.rounded()
+    return abs(rounded) < 1e15 ? String(Int(rounded)) : "\(rounded)"
   }
 }
