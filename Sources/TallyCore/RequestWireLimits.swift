@@ -47,6 +47,12 @@ extension Tally_V1_RecordEventsRequest: WireBoundedRequest {
   ]
 }
 
+/// Sum's probe adds at most `SystemService.maxSumNumbers` numbers a message: 4 MiB of packed
+/// varints would otherwise decode into 4 million Int64s, 32 MiB against the 4 MiB counted.
+extension Tally_V1_SumRequest: WireBoundedRequest {
+  public static let wireFieldLimits: [WireFieldLimit] = [.packed(1, "numbers", max: SystemService.maxSumNumbers)]
+}
+
 extension Tally_V1_ListEventsRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [.repeated(6, "types", max: anyList)]
 }

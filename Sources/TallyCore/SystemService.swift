@@ -109,6 +109,8 @@ public struct SystemService: Sendable {
   public static let maxPingDelayMilliseconds: UInt32 = 60_000
   public static let maxCount: UInt32 = 1_000_000
   public static let maxCountIntervalMilliseconds: UInt32 = 10_000
+  /// The most numbers one Sum message may hold (`Tally_V1_SumRequest.wireFieldLimits`).
+  public static let maxSumNumbers = 100_000
 
   private let limits: ServerLimits
   private let startedAt: ContinuousClock.Instant

@@ -160,6 +160,7 @@ public nonisolated struct Tally_V1_SumRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// At most 100,000 a message.
   public var numbers: [Int64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -132,6 +132,23 @@ import struct Foundation.Data
         }
       }
       #expect(overflow?.message.contains("64-bit") == true)
+
+      // A message holds at most 100,000 numbers, counted before they are decoded.
+      for count in [SystemService.maxSumNumbers, SystemService.maxSumNumbers + 1] {
+        let sent = { @Sendable in
+          try await client.clientStreaming(SystemMethods.sum) { writer in
+            var request = Tally_V1_SumRequest()
+            request.numbers = Array(repeating: 1, count: count)
+            try await writer.send(request)
+          }
+        }
+        if count == SystemService.maxSumNumbers {
+          #expect(try await sent().count == UInt64(count))
+        } else {
+          let tooMany = await expectStatus(.invalidArgument) { try await sent() }
+          #expect(tooMany?.fieldViolations.first?.field == "numbers", "\(String(describing: tooMany))")
+        }
+      }
       await client.close()
     }
   }

@@ -113,16 +113,21 @@ enum AccountHealthScore {
   static func addSupport(
     _ events: [(question: Bool, at: Double)], asOfSeconds: Double, to account: inout Tally_V1_AccountHealth
   ) {
-    var open: [Double] = []
+    // The open questions are `asked[oldestOpen...]`: an index, not `removeFirst()`, which moves
+    // the rest each time (a million answers took minutes of a pool thread).
+    var asked: [Double] = []
+    var oldestOpen = 0
     var hours = 0.0
     for event in events {
       if event.question {
-        open.append(event.at)
+        asked.append(event.at)
         account.supportQuestions += 1
-      } else if !open.isEmpty {
-        hours += (event.at - open.removeFirst()) / 3_600
+      } else if oldestOpen < asked.count {
+        hours += (event.at - asked[oldestOpen]) / 3_600
+        oldestOpen += 1
       }
     }
+    let open = asked[oldestOpen...]
     hours += open.map { (asOfSeconds - $0) / 3_600 }.reduce(0, +)
     account.supportOpen = UInt64(open.count)
     if account.supportQuestions > 0 { account.supportOpenHours = hours / Double(account.supportQuestions) }
