@@ -28,10 +28,18 @@ public final class PostgresConnection {
   /// Whether the last statement left the connection usable.
   public var isHealthy: Bool { self.handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
+  /// Client-side limits libpq does without: a database host that vanishes without a FIN or RST (a
+  /// failover moving its address, a paused VM) would hold a pool thread for the kernel's two hours
+  /// of keepalive. Dead in about a minute instead; the conninfo's own values win (they come after).
+  public static let connectionDefaults: KeyValuePairs<String, String> = [
+    "connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
+    "keepalives_count": "3", "tcp_user_timeout": "30000",
+  ]
+
   /// (Re)opens the connection, with session settings that make results independent of the server's defaults.
   public func connect() throws {
     self.close()
-    guard let connection = PQconnectdb(self.conninfo) else {
+    guard let connection = Self.open(self.conninfo) else {
       throw PostgresError(sqlState: nil, message: "libpq could not allocate a connection")
     }
     guard PQstatus(connection) == CONNECTION_OK else {
@@ -40,9 +48,36 @@ public final class PostgresConnection {
       throw PostgresError(sqlState: nil, message: message.trimmingTrailingNewlines)
     }
     self.handle = connection
-    try self.execute(
-      "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET client_min_messages = warning"
-    )
+    do {
+      try self.execute(
+        "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET client_min_messages = warning"
+      )
+    } catch {
+      // Without its settings the connection would read and write times in the server's zone.
+      self.close()
+      throw error
+    }
+  }
+
+  /// `PQconnectdbParams` with `connectionDefaults` first and the conninfo (expanded) last.
+  private static func open(_ conninfo: String) -> OpaquePointer? {
+    let keywords = Self.connectionDefaults.map { strdup($0.key) } + [strdup("dbname"), nil]
+    let values = Self.connectionDefaults.map { strdup($0.value) } + [strdup(conninfo), nil]
+    defer { for string in keywords + values { free(string) } }
+    return PQconnectdbParams(
+      keywords.map { $0.map { UnsafePointer($0) } }, values.map { $0.map { UnsafePointer($0) } }, 1)
+  }
+
+  /// The value libpq uses for a connection option (`keepalives_idle`, say), nil when unset or closed.
+  public func option(_ keyword: String) -> String? {
+    guard let handle, let options = PQconninfo(handle) else { return nil }
+    defer { PQconninfoFree(options) }
+    var option = options
+    while let name = option.pointee.keyword {
+      if String(cString: name) == keyword { return option.pointee.val.map { String(cString: $0) } }
+      option += 1
+    }
+    return nil
   }
 
   public func close() {
