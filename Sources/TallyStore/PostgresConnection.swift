@@ -6,7 +6,7 @@ import Glibc
 public final class PostgresConnection {
   private var handle: OpaquePointer?
   private let conninfo: String
-  private var preparedStatements: [String: String] = [:]
+  private var preparedStatements: PreparedStatements
   let observer: PostgresStatement.Observer?
   /// Where the transaction of `begin` stands (PostgresConnection+Transactions.swift).
   var transaction = TransactionState.none
@@ -20,6 +20,15 @@ public final class PostgresConnection {
   public init(conninfo: String, observer: PostgresStatement.Observer? = nil) throws {
     self.conninfo = conninfo
     self.observer = observer
+    self.preparedStatements = PreparedStatements()
+    try self.connect()
+  }
+
+  /// A connection that keeps at most `budget` of prepared statements (tests use a small one).
+  init(conninfo: String, statementBudget budget: PreparedStatements.Budget) throws {
+    self.conninfo = conninfo
+    self.observer = nil
+    self.preparedStatements = PreparedStatements(budget: budget)
     try self.connect()
   }
 
@@ -83,7 +92,7 @@ public final class PostgresConnection {
   public func close() {
     if let handle { PQfinish(handle) }
     self.handle = nil
-    self.preparedStatements = [:]
+    self.preparedStatements.removeAll()
     self.transaction = .none
   }
 
@@ -189,13 +198,32 @@ public final class PostgresConnection {
   }
 
   func prepare(_ sql: String, parameterCount: Int, _ connection: OpaquePointer) throws -> String {
-    if let name = self.preparedStatements[sql] { return name }
-    let name = "tally_\(self.preparedStatements.count + 1)"
+    if let name = self.preparedStatements.name(of: sql) { return name }
+    let name = self.preparedStatements.newName()
     let result = PQprepare(connection, name, sql, Int32(parameterCount), nil)
     defer { PQclear(result) }
     try self.check(result, connection)
-    self.preparedStatements[sql] = name
+    self.preparedStatements.add(sql, as: name)
+    self.deallocateEvicted(connection)
     return name
+  }
+
+  /// Sends DEALLOCATE for the statements evicted from the budget, unless a failed transaction
+  /// would refuse it (they wait for the next statement prepared then). Not transactional: a
+  /// rollback does not bring them back.
+  private func deallocateEvicted(_ connection: OpaquePointer) {
+    let status = PQtransactionStatus(connection)
+    guard status == PQTRANS_IDLE || status == PQTRANS_INTRANS, !self.preparedStatements.evicted.isEmpty else {
+      return
+    }
+    let sql = self.preparedStatements.takeEvicted().map { "DEALLOCATE \($0)" }.joined(separator: "; ")
+    // A name the server does not hold is the only error it could give: nothing is left to free.
+    PQclear(PQexec(connection, sql))
+  }
+
+  /// How many prepared statements the connection keeps, and how many it has yet to deallocate.
+  var preparedStatementCounts: (kept: Int, toDeallocate: Int) {
+    (self.preparedStatements.count, self.preparedStatements.evicted.count)
   }
 
   func check(_ result: OpaquePointer?, _ connection: OpaquePointer) throws {

@@ -1,0 +1,52 @@
+import TallyTestSupport
+import Testing
+
+@testable import TallyStore
+
+/// The prepared statements a connection keeps: a budget, the least recently used out first, and
+/// the server told to forget them.
+@Suite struct PreparedStatementsTests {
+  @Test func theLeastRecentlyUsedGoFirstWhenPastTheCount() {
+    var statements = PreparedStatements(budget: .init(statements: 2, textBytes: 1_000))
+    for sql in ["A", "B"] { statements.add(sql, as: statements.newName()) }
+    #expect(statements.name(of: "A") == "tally_1")
+    statements.add("C", as: statements.newName())
+    #expect(statements.takeEvicted() == ["tally_2"], "B was used last longest ago")
+    #expect(statements.name(of: "B") == nil && statements.name(of: "A") == "tally_1")
+    #expect(statements.name(of: "C") == "tally_3", "a name is never given twice")
+    #expect(statements.evicted.isEmpty)
+  }
+
+  @Test func textPastTheBudgetEvictsTooButNeverTheNewStatement() {
+    var statements = PreparedStatements(budget: .init(statements: 100, textBytes: 10))
+    statements.add("12345", as: statements.newName())
+    statements.add("678", as: statements.newName())
+    #expect(statements.evicted.isEmpty)
+    statements.add("abcdef", as: statements.newName())
+    #expect(statements.takeEvicted() == ["tally_1"])
+    statements.add(String(repeating: "x", count: 50), as: statements.newName())
+    #expect(statements.takeEvicted() == ["tally_2", "tally_3"])
+    #expect(statements.count == 1, "alone past the budget, it stays until the next")
+  }
+
+  /// On a real connection: past its budget the server holds no more statements than it keeps,
+  /// and a statement evicted earlier is prepared again when it comes back.
+  @Test func theServerForgetsEvictedStatements() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let (held, counts, again) = try await onOwnThread {
+      let connection = try PostgresConnection(
+        conninfo: database.appURL, statementBudget: .init(statements: 3, textBytes: 1 << 20))
+      defer { connection.close() }
+      for number in 1...6 { _ = try connection.query("SELECT \(number)::int8 AS n") }
+      let held = try connection.query("SELECT count(*)::int8 AS held FROM pg_prepared_statements").rows[0]
+      let again = try connection.query("SELECT 1::int8 AS n").rows[0]
+      return (
+        try held.decode(Int64.self, "held"), connection.preparedStatementCounts, try again.decode(Int64.self, "n")
+      )
+    }
+    // The count query itself is the third kept; the server holds the same three.
+    #expect(held == 3)
+    #expect(counts.kept == 3 && counts.toDeallocate == 0)
+    #expect(again == 1)
+  }
+}
