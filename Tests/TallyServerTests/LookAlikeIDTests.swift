@@ -93,4 +93,52 @@ import Testing
       #expect(results.contactAnswers.count == 3)
     }
   }
+
+  /// Segment names too: nine answers from team "Kiosk" and one from "\u{212A}iosk" (a Kelvin
+  /// sign) are two segments, the lone one too small to show, so no exported row says its team.
+  /// Merged, the team was shown and the one row spelled apart named its respondent's answer.
+  @Test func lookAlikeTeamsAreTwoSegments() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let teams = Array(repeating: "Kiosk", count: 9) + ["\u{212A}iosk"]
+      _ = try await SurveyResultsTests.round(context, survey.id, Array(repeating: 9, count: 9) + [0], teams: teams)
+      let rows = try await SurveyResultsTests.export(context, survey.id)
+      #expect(rows.count == 10)
+      #expect(rows.allSatisfy { $0.segment.team.isEmpty }, "\(rows.map(\.segment.team))")
+      // A filter names one spelling: the lone answer is no block of its own, so it is refused.
+      var request = Tally_V1_GetResultsRequest()
+      request.surveyID = survey.id
+      request.filter.teams = ["\u{212A}iosk"]
+      let lone = try await context.readerA.unary(SurveyMethods.getResults, request)
+      #expect(lone.overall.suppressed && lone.overall.responses == 0)
+    }
+  }
+
+  /// A choice answered in a look-alike spelling, or several in an order of one's own, is stored as
+  /// the survey spells and orders them: either would mark one client's (one person's) row.
+  @Test func choicesAreStoredAsTheSurveySpellsThem() async throws {
+    try await DataTestContext.with { context in
+      var create = SurveyFixture.pulse()
+      create.survey.questions[2].choices = ["caf\u{e9}", "docs", "code"]
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, create)
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 5, team: "core")
+      for (index, token) in tokens.enumerated() {
+        let focus = index == 0 ? ["docs", "cafe\u{301}"] : ["caf\u{e9}", "docs"]
+        var remote = Tally_V1_Answer()
+        (remote.questionID, remote.yes) = ("remote", true)
+        let answers = [
+          SurveyFixture.number("mood", 8), SurveyFixture.number("tools", 4), SurveyFixture.choices("focus", focus),
+          remote,
+        ]
+        try await SurveyFixture.submit(context.collectorA, token, answers)
+      }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      let rows = try await SurveyResultsTests.export(context, survey.id)
+      let focus = rows.compactMap { $0.answers.first { $0.questionID == "focus" }?.choices.values }
+      #expect(focus.count == 5)
+      #expect(
+        focus.allSatisfy { $0.map { Array($0.utf8) } == [Array("caf\u{e9}".utf8), Array("docs".utf8)] }, "\(focus)")
+    }
+  }
 }

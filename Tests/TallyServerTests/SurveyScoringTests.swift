@@ -106,7 +106,7 @@ import Testing
       var answered: [Set<SegmentKey>] = []
       for mask in 0..<(1 << teams.count) {
         let chosen = Set(teams.indices.filter { mask & (1 << $0) != 0 }.map { teams[$0] })
-        let filter = chosen.count == teams.count ? SegmentFilterSpec() : SegmentFilterSpec(teams: chosen)
+        let filter = chosen.count == teams.count ? SegmentFilterSpec() : SegmentFilterSpec(teams: Array(chosen))
         if case .shown(let segments) = guardian.verdict(for: filter) { answered.append(segments) }
       }
       for first in answered {
@@ -167,10 +167,13 @@ import Testing
         guard case .shown(let segments) = verdict else { return nil }
         return segments.reduce(0) { $0 + responses[$1, default: 0] }
       }
-      let differing = (1..<(1 << teams.count)).map {
-        mask in SegmentFilterSpec(teams: Set(teams.indices.filter { mask & (1 << $0) != 0 }.map { teams[$0] }))
-      }.filter { counted(one.verdict(for: $0), first) != counted(other.verdict(for: $0), second) }
-      #expect(differing.isEmpty, "\(invitations): \(first) against \(second), teams \(differing.map(\.teams))")
+      let differing = (1..<(1 << teams.count)).map { mask in
+        teams.indices.filter { mask & (1 << $0) != 0 }.map { teams[$0] }
+      }.filter {
+        let filter = SegmentFilterSpec(teams: $0)
+        return counted(one.verdict(for: filter), first) != counted(other.verdict(for: filter), second)
+      }
+      #expect(differing.isEmpty, "\(invitations): \(first) against \(second), teams \(differing)")
     }
   }
 }

@@ -1,4 +1,7 @@
-/// Where a respondent belongs: the segment attributes of their invitation.
+/// Where a respondent belongs: the segment attributes of their invitation. Compared, hashed and
+/// ordered by the attributes' UTF-8 bytes, as PostgreSQL groups them: Swift's `==` would merge
+/// look-alike spellings ("Kiosk" with a Kelvin sign), and the export then labelled the one row
+/// spelled apart inside a merged segment that was shown.
 public struct SegmentKey: Sendable, Hashable, Comparable {
   public var department: String?
   public var team: String?
@@ -12,24 +15,40 @@ public struct SegmentKey: Sendable, Hashable, Comparable {
     self.tier = tier
   }
 
+  private var exact: (ExactID?, ExactID?, ExactID?, Int?) {
+    (self.department.map { ExactID($0) }, self.team.map { ExactID($0) }, self.location.map { ExactID($0) }, self.tier)
+  }
+
+  public static func == (lhs: SegmentKey, rhs: SegmentKey) -> Bool { lhs.exact == rhs.exact }
+
+  public func hash(into hasher: inout Hasher) {
+    let (department, team, location, tier) = self.exact
+    hasher.combine(department)
+    hasher.combine(team)
+    hasher.combine(location)
+    hasher.combine(tier)
+  }
+
   public static func < (lhs: SegmentKey, rhs: SegmentKey) -> Bool {
-    (lhs.department ?? "", lhs.team ?? "", lhs.location ?? "", lhs.tier ?? -1)
-      < (rhs.department ?? "", rhs.team ?? "", rhs.location ?? "", rhs.tier ?? -1)
+    func ordered(_ key: SegmentKey) -> (ExactID, ExactID, ExactID, Int) {
+      (ExactID(key.department ?? ""), ExactID(key.team ?? ""), ExactID(key.location ?? ""), key.tier ?? -1)
+    }
+    return ordered(lhs) < ordered(rhs)
   }
 }
 
-/// A segment filter: a key matches when it matches every non-empty set.
+/// A segment filter: a key matches when it matches every non-empty set. Values match by bytes,
+/// as segments are told apart.
 public struct SegmentFilterSpec: Sendable, Hashable {
-  public var departments: Set<String> = []
-  public var teams: Set<String> = []
-  public var locations: Set<String> = []
-  public var tiers: Set<Int> = []
+  private let departments: Set<ExactID>
+  private let teams: Set<ExactID>
+  private let locations: Set<ExactID>
+  private let tiers: Set<Int>
 
-  public init(departments: Set<String> = [], teams: Set<String> = [], locations: Set<String> = [], tiers: Set<Int> = [])
-  {
-    self.departments = departments
-    self.teams = teams
-    self.locations = locations
+  public init(departments: [String] = [], teams: [String] = [], locations: [String] = [], tiers: Set<Int> = []) {
+    self.departments = Set(departments.map { ExactID($0) })
+    self.teams = Set(teams.map { ExactID($0) })
+    self.locations = Set(locations.map { ExactID($0) })
     self.tiers = tiers
   }
 
@@ -42,8 +61,8 @@ public struct SegmentFilterSpec: Sendable, Hashable {
       && Self.matches(self.locations, key.location) && (self.tiers.isEmpty || key.tier.map(self.tiers.contains) == true)
   }
 
-  private static func matches(_ allowed: Set<String>, _ value: String?) -> Bool {
-    allowed.isEmpty || value.map(allowed.contains) == true
+  private static func matches(_ allowed: Set<ExactID>, _ value: String?) -> Bool {
+    allowed.isEmpty || value.map { allowed.contains(ExactID($0)) } == true
   }
 }
 

@@ -69,13 +69,19 @@ struct ResponseAnswers: Sendable {
         checker.add(field + ".choices", "must be one or more distinct choices")
         return nil
       }
-      for value in picked where !question.choices.contains(value) {
-        checker.add(
-          field + ".choices", "\"\(value.prefix(100))\" is not one of \(question.choices.joined(separator: ", "))")
-        return nil
+      var indices: [Int] = []
+      for value in picked {
+        guard let index = question.choices.firstIndex(of: value) else {
+          checker.add(
+            field + ".choices", "\"\(value.prefix(100))\" is not one of \(question.choices.joined(separator: ", "))")
+          return nil
+        }
+        indices.append(index)
       }
+      // The survey's own spelling, in the question's order: a look-alike spelling or an order of
+      // its own would mark the answers of one client (one person) in an anonymous export.
       var json = "["
-      for (index, value) in picked.enumerated() {
+      for (index, value) in indices.sorted().map({ question.choices[$0] }).enumerated() {
         if index > 0 { json += "," }
         JSONMap.appendQuoted(value, to: &json)
       }

@@ -56,7 +56,7 @@ extension SurveyService {
     }
     try checker.check()
     return SegmentFilterSpec(
-      departments: Set(filter.departments), teams: Set(filter.teams), locations: Set(filter.locations),
+      departments: filter.departments, teams: filter.teams, locations: filter.locations,
       tiers: Set(filter.tiers.map(Int.init)))
   }
 
