@@ -21,7 +21,10 @@ struct ConnectionOptions: ParsableArguments {
   var apiKeyFile: String?
 
   @Option(
-    help: "For operator keys: the tenant the call acts on. Default: $TALLY_TENANT, else a dev profile's tenant_id.")
+    help: """
+      For operator keys: the tenant the call acts on. Default: $TALLY_TENANT, else a dev profile's tenant_id \
+      (not for `tally keys`, which without --tenant acts on operator keys).
+      """)
   var tenant: String?
 
   @Option(help: "Fail a call that takes longer than this many seconds (at most 2592000: 30 days).")

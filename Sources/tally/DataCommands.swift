@@ -2,16 +2,37 @@ import ArgumentParser
 import Foundation
 import SwiftProtobuf
 import TallyClient
+import TallyProto
+import TallyWire
 
 /// `tally <plural> list|get|upsert|delete`, the same for every `DataEntity`.
 enum DataCommands<E: DataEntity> {
   static var subcommands: [any ParsableCommand.Type] { [List.self, Get.self, Upsert.self, Delete.self] }
 
-  static func show(_ items: [E.Entity], _ format: OutputFormat, list: Bool) throws {
+  static func show(_ items: [E.Entity], _ format: OutputFormat, list: Bool, currency: String) throws {
     guard format != .json else {
       return try list ? Output.printMessageArray(items) : Output.printMessages(items)
     }
-    Output.printTable([E.tableHeader] + items.map(E.tableRow))
+    Output.printTable([E.tableHeader(currency: currency)] + items.map { E.tableRow($0, currency: currency) })
+  }
+
+  /// The tenant's currency, for the columns that hold money: its decimals, and its code in a CSV
+  /// header. Empty when there are none, for JSON (minor units as stored), or when the key may not
+  /// read the settings: amounts then show two decimals, as most currencies have.
+  static func currency(_ session: Session, _ format: OutputFormat) async -> String {
+    guard E.holdsMoney, format != .json else { return "" }
+    return (try? await session.client.unary(KpiMethods.getSettings, .init(), options: session.options).currency) ?? ""
+  }
+
+  /// One call's entity and the currency to show it in, on one connection.
+  static func callAndShow<Request: Message>(
+    _ connection: ConnectionOptions, _ method: MethodDescriptor<Request, E.Entity>, _ request: Request
+  ) async throws {
+    let (item, currency) = try await connection.withClient { session in
+      let item = try await session.client.unary(method, request, options: session.options)
+      return (item, await Self.currency(session, connection.output))
+    }
+    try Self.show([item], connection.output, list: false, currency: currency)
   }
 
   /// A message from protobuf JSON (`--json`, or `@file`) with `--set field=value` applied on top.
@@ -65,7 +86,7 @@ enum DataCommands<E: DataEntity> {
     func run() async throws {
       // Filters are merged into each page's request; being unset there, page size and token survive.
       let filters: [UInt8] = try (DataCommands.message(json: nil, sets: self.filter) as E.ListRequest).serializedBytes()
-      let (items, more) = try await self.connection.withClient { session in
+      let (items, more, currency) = try await self.connection.withClient { session in
         var items: [E.Entity] = []
         var token = ""
         repeat {
@@ -75,9 +96,9 @@ enum DataCommands<E: DataEntity> {
           items += pageItems
           token = next
         } while self.all && !token.isEmpty
-        return (items, !token.isEmpty)
+        return (items, !token.isEmpty, await DataCommands.currency(session, self.connection.output))
       }
-      try DataCommands.show(items, self.connection.output, list: true)
+      try DataCommands.show(items, self.connection.output, list: true, currency: currency)
       if more { Output.printError("more \(E.plural) follow: pass --all to list them all") }
     }
   }
@@ -88,8 +109,7 @@ enum DataCommands<E: DataEntity> {
     @Argument(help: "The id.") var id: String
 
     func run() async throws {
-      let item = try await self.connection.unary(E.get, E.getRequest(id: self.id))
-      try DataCommands.show([item], self.connection.output, list: false)
+      try await DataCommands.callAndShow(self.connection, E.get, E.getRequest(id: self.id))
     }
   }
 
@@ -108,8 +128,7 @@ enum DataCommands<E: DataEntity> {
 
     func run() async throws {
       let entity: E.Entity = try DataCommands.message(json: self.json, sets: self.set, id: ("id", self.id))
-      let stored = try await self.connection.unary(E.upsert, E.upsertRequest(entity))
-      try DataCommands.show([stored], self.connection.output, list: false)
+      try await DataCommands.callAndShow(self.connection, E.upsert, E.upsertRequest(entity))
     }
   }
 

@@ -27,15 +27,25 @@ protocol DataEntity {
   static func upsertRequest(_ entity: Entity) -> UpsertRequest
   static func listRequest(pageSize: UInt32, pageToken: String) -> ListRequest
   static func page(_ response: ListResponse) -> (items: [Entity], nextPageToken: String)
-  static var tableHeader: [String] { get }
-  static func tableRow(_ entity: Entity) -> [String]
+  /// Whether a column holds money (shown in the tenant's currency, which takes a call to read).
+  static var holdsMoney: Bool { get }
+  static func tableHeader(currency: String) -> [String]
+  static func tableRow(_ entity: Entity, currency: String) -> [String]
 }
 
-/// Minor units as a plain decimal amount (two decimals), or "-" when absent.
-func money(_ value: Int64?) -> String {
-  guard let value else { return "-" }
-  let magnitude = value.magnitude  // abs(Int64.min) would trap
-  return String(format: "%@%llu.%02llu", value < 0 ? "-" : "", magnitude / 100, magnitude % 100)
+extension DataEntity {
+  static var holdsMoney: Bool { true }
+
+  /// Minor units in `currency`'s decimals (two when it is not known), or the missing mark.
+  static func money(_ value: Int64?, _ currency: String) -> String {
+    guard let value else { return Output.missing }
+    return Output.value(Double(value), "money", currency).trimmingCharacters(in: .whitespaces)
+  }
+
+  /// A money column's header; in CSV with the currency, since its cells are plain numbers.
+  static func moneyHeader(_ name: String, _ currency: String) -> String {
+    Output.moneyHeader(name, currency).uppercased()
+  }
 }
 
 enum AccountEntity: DataEntity {
@@ -59,11 +69,13 @@ enum AccountEntity: DataEntity {
   static func page(_ response: Tally_V1_ListAccountsResponse) -> (items: [Tally_V1_Account], nextPageToken: String) {
     (response.accounts, response.nextPageToken)
   }
-  static let tableHeader = ["ID", "NAME", "DOMAIN", "TIER", "ICP", "ARR", "OWNER"]
-  static func tableRow(_ account: Tally_V1_Account) -> [String] {
+  static func tableHeader(currency: String) -> [String] {
+    ["ID", "NAME", "DOMAIN", "TIER", "ICP", Self.moneyHeader("ARR", currency), "OWNER"]
+  }
+  static func tableRow(_ account: Tally_V1_Account, currency: String) -> [String] {
     [
       account.id, account.name, account.domain, String(account.tier), account.inIcp ? "yes" : "no",
-      money(account.hasArr ? account.arr : nil), account.owner,
+      Self.money(account.hasArr ? account.arr : nil, currency), account.owner,
     ]
   }
 }
@@ -89,8 +101,9 @@ enum ContactEntity: DataEntity {
   static func page(_ response: Tally_V1_ListContactsResponse) -> (items: [Tally_V1_Contact], nextPageToken: String) {
     (response.contacts, response.nextPageToken)
   }
-  static let tableHeader = ["ID", "ACCOUNT", "NAME", "EMAIL", "ROLE", "TITLE"]
-  static func tableRow(_ contact: Tally_V1_Contact) -> [String] {
+  static let holdsMoney = false
+  static func tableHeader(currency: String) -> [String] { ["ID", "ACCOUNT", "NAME", "EMAIL", "ROLE", "TITLE"] }
+  static func tableRow(_ contact: Tally_V1_Contact, currency: String) -> [String] {
     [contact.id, contact.accountID, contact.name, contact.email, contact.role, contact.title]
   }
 }
@@ -116,12 +129,14 @@ enum CampaignEntity: DataEntity {
   static func page(_ response: Tally_V1_ListCampaignsResponse) -> (items: [Tally_V1_Campaign], nextPageToken: String) {
     (response.campaigns, response.nextPageToken)
   }
-  static let tableHeader = ["ID", "NAME", "CHANNEL", "STARTS", "ENDS", "TARGETS", "BUDGET"]
-  static func tableRow(_ campaign: Tally_V1_Campaign) -> [String] {
+  static func tableHeader(currency: String) -> [String] {
+    ["ID", "NAME", "CHANNEL", "STARTS", "ENDS", "TARGETS", Self.moneyHeader("BUDGET", currency)]
+  }
+  static func tableRow(_ campaign: Tally_V1_Campaign, currency: String) -> [String] {
     [
       campaign.id, campaign.name, campaign.channel, Output.time(campaign.startsAt),
       Output.time(campaign.hasEndsAt ? campaign.endsAt : nil), String(campaign.targetAccountCount),
-      money(campaign.hasBudget ? campaign.budget : nil),
+      Self.money(campaign.hasBudget ? campaign.budget : nil, currency),
     ]
   }
 }
@@ -149,10 +164,13 @@ enum OpportunityEntity: DataEntity {
   ) {
     (response.opportunities, response.nextPageToken)
   }
-  static let tableHeader = ["ID", "ACCOUNT", "NAME", "AMOUNT", "STATUS", "TYPE", "CREATED", "CLOSED"]
-  static func tableRow(_ opportunity: Tally_V1_Opportunity) -> [String] {
+  static func tableHeader(currency: String) -> [String] {
+    ["ID", "ACCOUNT", "NAME", Self.moneyHeader("AMOUNT", currency), "STATUS", "TYPE", "CREATED", "CLOSED"]
+  }
+  static func tableRow(_ opportunity: Tally_V1_Opportunity, currency: String) -> [String] {
     [
-      opportunity.id, opportunity.accountID, opportunity.name, money(opportunity.amount), opportunity.status,
+      opportunity.id, opportunity.accountID, opportunity.name, Self.money(opportunity.amount, currency),
+      opportunity.status,
       opportunity.type, Output.time(opportunity.createdAt),
       Output.time(opportunity.hasClosedAt ? opportunity.closedAt : nil),
     ]

@@ -354,7 +354,7 @@ struct LineReader {
   let totalBytes: Int
 
   init(path: String) throws {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw importFailure("cannot open \(path)") }
+    guard let handle = ImportFile.open(path) else { throw importFailure("cannot open \(path)") }
     self.handle = handle
     self.totalBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
   }
@@ -385,7 +385,12 @@ struct LineReader {
       }
       self.buffer.removeSubrange(..<self.start)
       self.start = 0
-      let data = self.handle.readData(ofLength: 1 << 20)
+      let data: Data
+      do {
+        data = try ImportFile.read(self.handle, line: self.number + 1)
+      } catch {
+        throw importFailure("\(error)")
+      }
       if data.isEmpty { self.atEnd = true } else { self.buffer += data }
     }
   }

@@ -67,7 +67,8 @@ enum Output {
 
   /// Writes a line to stderr, where errors go so that stdout stays parseable.
   static func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    // Not write(_:), which traps when stderr is closed.
+    try? FileHandle.standardError.write(contentsOf: Data((line + "\n").utf8))
   }
 
   /// Milliseconds with two decimals, e.g. `1.23 ms`.
@@ -114,6 +115,6 @@ extension Output {
 extension Output {
   /// Redraws one progress line on stderr.
   static func printProgress(_ line: String) {
-    FileHandle.standardError.write(Data(("\r" + line).utf8))
+    try? FileHandle.standardError.write(contentsOf: Data(("\r" + line).utf8))
   }
 }

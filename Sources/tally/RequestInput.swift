@@ -7,7 +7,12 @@ enum RequestInput {
   /// may hold several, one after another, so one file can feed a client-streaming call.
   static func messages(_ value: String) throws -> [String] {
     if value == "-" {
-      return self.split(FileHandle.standardInput.readDataToEndOfFile())
+      // Not readDataToEndOfFile(), which traps on a read error (a closed stdin, say).
+      do {
+        return self.split(try FileHandle.standardInput.readToEnd() ?? Data())
+      } catch {
+        throw ValidationError("cannot read --data from stdin: \(error.localizedDescription)")
+      }
     }
     if value.hasPrefix("@") {
       let path = String(value.dropFirst())

@@ -30,6 +30,13 @@ private func records(
   /// naming the line it opened on, instead of reading the rest of the file into one cell.
   /// (The limits are made small here: a synchronous test parsing megabytes in a debug build held a
   /// cooperative thread for seconds, and starved the async tests beside it.)
+  /// A directory is refused when opened: Foundation opens one, then traps on its first read.
+  @Test func aDirectoryIsNoFileToImport() throws {
+    let directory = FileManager.default.temporaryDirectory.path
+    #expect(throws: CSVRows.ParseError.self) { try CSVRows(path: directory) }
+    #expect(ImportFile.open(directory) == nil)
+  }
+
   @Test func aCellPastItsLimitStopsTheReaderAtItsLine() throws {
     let long = String(repeating: "x", count: 1_001)
     let error = #expect(throws: CSVRows.ParseError.self) {
@@ -266,6 +273,12 @@ private func records(
     #expect(throws: ImportParsing.ValueError.self) {
       try ImportRows.account(["001", "Acme", "1,000.50"], columns, minorDigits: 0)
     }
+    // Dinars have three decimals (fils), Rwandan francs none, as ISO 4217 has them.
+    let kwd = KpiReport.minorDigits("KWD")
+    #expect(try ImportRows.account(["001", "Acme", "1,234.567"], columns, minorDigits: kwd).arr == 1_234_567)
+    #expect(try ImportRows.account(["001", "Acme", "1234.5"], columns, minorDigits: kwd).arr == 1_234_500)
+    #expect(
+      try ImportRows.account(["001", "Acme", "1000"], columns, minorDigits: KpiReport.minorDigits("RWF")).arr == 1_000)
   }
 
   /// Amounts above the server's 10^15 minor units are refused with the reason, not a trap: the

@@ -37,6 +37,8 @@ import Testing
     #expect(KpiReport.format(96.3, "minutes", "EUR") == "96.3 min")
     #expect(KpiReport.format(125_000, "money", "EUR") == "1,250.00 EUR")
     #expect(KpiReport.format(125_000, "money", "JPY") == "125,000 JPY")
+    #expect(KpiReport.format(1_500, "money", "KWD") == "1.500 KWD")
+    #expect(KpiReport.format(1_500, "money", "RWF") == "1,500 RWF")
     #expect(KpiReport.format(-4_250, "money", "USD") == "-42.50 USD")
     #expect(KpiReport.format(Self.point(nil, numerator: 3, denominator: 0), "ratio", "EUR") == "no data")
   }

@@ -156,6 +156,17 @@ import Testing
     #expect(throws: AnswerInput.Problem.self) { try AnswerInput.parse("4.5", for: Self.question("rating")) }
   }
 
+  /// A text the server would refuse is asked again, not sent to fail every answer typed.
+  @Test func textsAreCheckedAsTheServerChecksThem() throws {
+    let text = Self.question("text")
+    #expect(try AnswerInput.parse(String(repeating: "é", count: 2_000), for: text)?.text.count == 2_000)
+    #expect(throws: AnswerInput.Problem(description: "at most 2,000 characters, got 3000")) {
+      try AnswerInput.parse(String(repeating: "👍🏽", count: 1_500), for: text)
+    }
+    #expect(throws: AnswerInput.Problem.self) { try AnswerInput.parse("fine\u{1B}[31m", for: text) }
+    #expect(try AnswerInput.parse("tabs\tare fine", for: text)?.text == "tabs\tare fine")
+  }
+
   @Test func blanksSkipOnlyOptionalQuestions() throws {
     #expect(try AnswerInput.parse("  ", for: Self.question("text")) == nil)
     #expect(throws: AnswerInput.Problem(description: "an answer is required")) {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Reads a CSV file record by record in 1 MiB chunks, so a file of millions of rows never sits in
 /// memory. RFC 4180 quoting; LF or CRLF; a UTF-8 BOM is skipped; blank lines are skipped. A
@@ -51,14 +51,12 @@ public struct CSVRows {
     maxRecordBytes: Int = Self.maxRecordBytes
   ) throws {
     (self.fieldLimit, self.recordLimit) = (maxFieldBytes, maxRecordBytes)
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      throw ParseError(line: 0, problem: "cannot open \(path)")
-    }
+    guard let handle = ImportFile.open(path) else { throw ParseError(line: 0, problem: "cannot open \(path)") }
     self.handle = handle
     self.totalBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     self.delimiter = delimiter ?? UInt8(ascii: ",")
     if delimiter == nil {
-      self.fill()
+      try self.fill()
       let firstLine = self.chunk.prefix { $0 != UInt8(ascii: "\n") }
       if !firstLine.contains(UInt8(ascii: ",")) {
         if firstLine.contains(UInt8(ascii: ";")) {
@@ -70,9 +68,9 @@ public struct CSVRows {
     }
   }
 
-  private mutating func fill() {
+  private mutating func fill() throws {
     guard !self.atEnd else { return }
-    let data = self.handle.readData(ofLength: 1 << 20)
+    let data = try ImportFile.read(self.handle, line: self.line)
     if data.isEmpty {
       self.atEnd = true
     } else {
@@ -125,7 +123,7 @@ public struct CSVRows {
     }
     while true {
       if self.position == self.chunk.count {
-        self.fill()
+        try self.fill()
         if self.position == self.chunk.count {
           if state == .quoted {
             throw ParseError(line: startLine, problem: "a quoted field is never closed")
@@ -185,6 +183,27 @@ public struct CSVRows {
           problem: "a field is longer than \(Self.size(self.fieldLimit))"
             + (state == .quoted ? " (a quote opened here is never closed?)" : ""))
       }
+    }
+  }
+}
+
+/// An import's file: opened for reading only when it is a file (Foundation opens a directory and
+/// then traps on its first read), and read with errors that say so.
+public enum ImportFile {
+  public static func open(_ path: String) -> FileHandle? {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+      return nil
+    }
+    return FileHandle(forReadingAtPath: path)
+  }
+
+  /// The next MiB (empty at the end); a read that fails names the line it was at.
+  public static func read(_ handle: FileHandle, line: Int) throws -> Data {
+    do {
+      return try handle.read(upToCount: 1 << 20) ?? Data()
+    } catch {
+      throw CSVRows.ParseError(line: line, problem: "cannot read the file: \(error.localizedDescription)")
     }
   }
 }

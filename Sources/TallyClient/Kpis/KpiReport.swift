@@ -4,11 +4,16 @@ public import TallyProto
 /// `tally kpi` as text: each KPI's value in its unit, the previous period, the change with ▲/▼,
 /// and its trend as a sparkline; "no data" where a denominator is 0.
 public enum KpiReport {
-  /// Currencies without minor units (ISO 4217 exponent 0).
-  static let wholeCurrencies: Set<String> = ["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG", "XAF", "XOF"]
+  /// ISO 4217's exponents other than 2: how many decimals a currency's minor units make.
+  static let exponents: [String: Int] = [
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,
+    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+    "CLF": 4, "UYW": 4,
+  ]
 
   /// How many of a money amount's minor-unit digits go after the decimal point in `currency`.
-  public static func minorDigits(_ currency: String) -> Int { Self.wholeCurrencies.contains(currency) ? 0 : 2 }
+  public static func minorDigits(_ currency: String) -> Int { Self.exponents[currency] ?? 2 }
 
   public static let header = ["kpi", "value", "previous", "change", "trend"]
 

@@ -55,7 +55,13 @@ public enum AnswerInput {
       choices.values = picked
       answer.choices = choices
     case "text":
-      guard text.count <= 2_000 else { throw Problem(description: "at most 2,000 characters, got \(text.count)") }
+      // The server's rules, asked again here rather than failing the whole submission: 2,000
+      // characters and 2,000 code points (an emoji with a skin tone is two), no control character.
+      let length = max(text.count, text.unicodeScalars.count)
+      guard length <= 2_000 else { throw Problem(description: "at most 2,000 characters, got \(length)") }
+      guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\t" }) else {
+        throw Problem(description: "no control characters (a pasted escape or bell, say)")
+      }
       answer.text = text
     default: throw Problem(description: "this client does not know questions of type \(question.type)")
     }
