@@ -63,7 +63,9 @@ public final class DatabaseAuthenticator: Authenticator {
       if let passedAt = check.passedAt, now - passedAt < self.recheckInterval { return nil }
       if let running = check.running, now - running.started < self.recheckInterval { return running.lookUp }
       let lane: PostgresPool.Lane = principal.tenantID.map { .tenant($0) } ?? .apiKey(keyID)
-      let lookUp = Task { try await self.recheck(keyID, lane: lane, started: now) }
+      // Detached: shared by every call of the key, it must not carry the starting call's task
+      // locals, its TransactionMark above all (its look-up would mark that call's claim written).
+      let lookUp = Task.detached { try await self.recheck(keyID, lane: lane, started: now) }
       check.running = (now, lookUp)
       checks[keyID] = check
       return lookUp

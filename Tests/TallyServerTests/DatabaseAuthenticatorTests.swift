@@ -30,6 +30,21 @@ import Testing
     #expect(authenticator.recheckLookUpCount == 1)
   }
 
+  /// A re-check a call starts runs outside that call's transaction mark: the look-up is shared by
+  /// every call of the key, and with the mark it flagged the starting call's claim as written (here
+  /// a mark that fails its transaction shows whether it rode along).
+  @Test func aRecheckCarriesNoCallsMark() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool()
+    defer { pool.close() }
+    let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .milliseconds(1))
+    let principal = try await authenticator.authenticate(apiKey: try database.createOperatorKey())
+    try await Task.sleep(for: .milliseconds(20))
+    let failing = TransactionMark(setting: ("tally.call_id", "x"), statement: "SELECT 1/0")
+    try await TransactionMark.$current.withValue(failing) { try await authenticator.revalidate(principal) }
+    #expect(authenticator.recheckLookUpCount == 1)
+  }
+
   /// A key revoked after HELLO fails every call waiting on the re-check, and the next call asks again.
   @Test func aRevocationFailsEveryWaitingCallAndIsNotCached() async throws {
     let database = try await TestDatabase.create()
