@@ -3,14 +3,19 @@ import NIOHTTP1
 
 /// Answers each request on a scraper's connection when its head arrives: the metrics for a GET
 /// of `/metrics`; for anything else an error, then the connection closes without reading a body.
-final class MetricsRequestHandler: ChannelInboundHandler {
+/// A peer whose answers back up unread (past the channel's write watermark) is read no more, and
+/// a request that comes while they do closes the connection: a scraper reads each answer before
+/// it asks again, and answers queued for a peer that never reads would grow without end.
+final class MetricsRequestHandler: ChannelDuplexHandler {
   typealias InboundIn = HTTPServerRequestPart
+  typealias OutboundIn = HTTPServerResponsePart
   typealias OutboundOut = HTTPServerResponsePart
 
   private let metrics: ServerMetrics
   private let requestTimeout: TimeAmount
   private let beforeScrape: @Sendable () -> Void
   private var timeout: Scheduled<Void>?
+  private var readPending = false
 
   init(metrics: ServerMetrics, requestTimeout: TimeAmount, beforeScrape: @escaping @Sendable () -> Void) {
     self.metrics = metrics
@@ -30,7 +35,24 @@ final class MetricsRequestHandler: ChannelInboundHandler {
     guard case .head(let head) = self.unwrapInboundIn(data) else { return }  // a body is never read
     self.timeout?.cancel()
     self.timeout = nil
+    guard context.channel.isWritable else { return context.close(promise: nil) }
     self.respond(to: head, context: context)
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if context.channel.isWritable {
+      context.read()
+    } else {
+      self.readPending = true
+    }
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable, self.readPending {
+      self.readPending = false
+      context.read()
+    }
+    context.fireChannelWritabilityChanged()
   }
 
   /// Closes the connection unless a request head arrives within `requestTimeout`.

@@ -176,6 +176,43 @@ import Testing
     }
   }
 
+  /// A peer that sends scrape after scrape and reads no answer gets its connection closed once
+  /// the answers back up, rather than every answer queued in the server's memory for as long as
+  /// it stays. Seen from a second connection: the endpoint holds one, so the second is answered
+  /// once the first is closed.
+  @Test func aPeerThatDoesNotReadItsAnswersIsClosed() async throws {
+    var logger = Logger(label: "tally-test-metrics")
+    logger.logLevel = .critical
+    let endpoint = MetricsEndpoint(
+      configuration: .init(host: "127.0.0.1", port: 0, requestTimeout: .seconds(120), maxConnections: 1),
+      metrics: ServerMetrics(methodNames: []), logger: logger)
+    let group = ServiceGroup(services: [endpoint], logger: logger)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+      tasks.addTask { try await group.run() }
+      let port = try await endpoint.localAddress.port!
+      let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelOption(.socketOption(.so_rcvbuf), value: 4_096)
+        .connect(host: "127.0.0.1", port: port) { channel in
+          channel.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+          }
+        }
+      try await silent.executeThenClose { _, outbound in
+        let one = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+        try await outbound.write(ByteBuffer(string: String(repeating: one, count: 20_000)))
+        var answer = ""
+        let started = ContinuousClock.now
+        while !answer.hasPrefix("HTTP/1.0 200 OK"), ContinuousClock.now - started < .seconds(30) {
+          try await Task.sleep(for: .milliseconds(100))
+          answer = (try? await httpExchange(port: port, "GET /metrics HTTP/1.0\r\n\r\n")) ?? ""
+        }
+        #expect(answer.hasPrefix("HTTP/1.0 200 OK"), "the connection that reads nothing was never closed")
+      }
+      await group.triggerGracefulShutdown()
+      try await tasks.waitForAll()
+    }
+  }
+
   @Test func endpointServesTheMetricsOverHTTP() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()
