@@ -1145,6 +1145,11 @@ public nonisolated struct Tally_V1_ExportedResponse: Sendable {
   /// Clears the value of `answeredAt`. Subsequent reads from it will return its default value.
   public mutating func clearAnsweredAt() {self._answeredAt = nil}
 
+  /// Anonymous surveys: the choice and yes/no questions left out of this round's rows because an
+  /// answer to them was given by fewer than the threshold's respondents (it would single them out
+  /// and tie the rest of their answers to them). GetResults still counts them.
+  public var withheldQuestionIds: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3124,7 +3129,7 @@ nonisolated extension Tally_V1_ExportResponsesRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Tally_V1_ExportedResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExportedResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_number\0\u{1}answers\0\u{1}segment\0\u{1}tier\0\u{3}response_id\0\u{3}contact_id\0\u{3}account_id\0\u{3}answered_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_number\0\u{1}answers\0\u{1}segment\0\u{1}tier\0\u{3}response_id\0\u{3}contact_id\0\u{3}account_id\0\u{3}answered_at\0\u{3}withheld_question_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3140,6 +3145,7 @@ nonisolated extension Tally_V1_ExportedResponse: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeSingularStringField(value: &self.contactID) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._answeredAt) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.withheldQuestionIds) }()
       default: break
       }
     }
@@ -3174,6 +3180,9 @@ nonisolated extension Tally_V1_ExportedResponse: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._answeredAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    if !self.withheldQuestionIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.withheldQuestionIds, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3186,6 +3195,7 @@ nonisolated extension Tally_V1_ExportedResponse: SwiftProtobuf.Message, SwiftPro
     if lhs.contactID != rhs.contactID {return false}
     if lhs.accountID != rhs.accountID {return false}
     if lhs._answeredAt != rhs._answeredAt {return false}
+    if lhs.withheldQuestionIds != rhs.withheldQuestionIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

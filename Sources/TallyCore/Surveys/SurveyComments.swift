@@ -110,9 +110,11 @@ extension SurveyService {
           """, [id, round.id]
         ).rows
       }
-      for row in rows {
-        try await writer.send(try Self.exported(row, round.number, survey, guardian))
+      var exported = try rows.map { try Self.exported($0, round.number, survey, guardian) }
+      if survey.anonymous {
+        RareAnswers.withhold(from: &exported, survey.questions, threshold: survey.threshold)
       }
+      for response in exported { try await writer.send(response) }
     }
   }
 
