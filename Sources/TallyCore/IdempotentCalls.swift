@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import Logging
 import NIOCore
 import SwiftProtobuf
@@ -66,14 +67,18 @@ public struct IdempotentCalls: Sendable {
     }
 
     /// The statement each of the call's write transactions runs first, in whatever scope: it marks
-    /// the claim named by `tally.call_id` as the transaction commits. `tenant` is a checked UUID.
-    func mark(callID: String) -> TransactionMark {
+    /// the claim named by `tally.call_id` and `claimID` as the transaction commits, and fails the
+    /// transaction when a repeat has taken the claim over. `tenant` is a checked UUID, `claimID`
+    /// one PostgreSQL gave.
+    func mark(callID: String, claimID: UUID) -> TransactionMark {
       let tenant =
         switch self {
         case .tenant(let tenant): "'\(tenant)'::uuid"
         case .operator: "NULL"
         }
-      return TransactionMark(setting: ("tally.call_id", callID), statement: "SELECT mark_call_wrote(\(tenant))")
+      return TransactionMark(
+        setting: ("tally.call_id", callID),
+        statement: "SELECT mark_call_wrote(\(tenant), '\(claimID.uuidString.lowercased())'::uuid)")
     }
 
     /// What the call id and the seal are salted with: the tenant's id, or a name no id can be.
@@ -126,8 +131,8 @@ public struct IdempotentCalls: Sendable {
 
   /// What the claim found.
   enum Claim {
-    /// Run the call: the key is this call's now.
-    case run
+    /// Run the call: the key is this call's now, under this claim id (a new one when taken over).
+    case run(claimID: UUID)
     /// A finished call's method, request MAC and sealed response.
     case finished(method: String, requestMAC: String?, sealedResponse: [UInt8])
   }
@@ -228,10 +233,11 @@ public struct IdempotentCalls: Sendable {
       }
       let bytes = try AES.GCM.open(try AES.GCM.SealedBox(combined: sealed), using: keys.seal)
       return try responseType.init(serializedBytes: bytes)
-    case .run:
+    case .run(let claimID):
       let response: any Message
       do {
-        response = try await TransactionMark.$current.withValue(keys.scope.mark(callID: keys.callID)) {
+        response = try await TransactionMark.$current.withValue(keys.scope.mark(callID: keys.callID, claimID: claimID))
+        {
           try await run()
         }
       } catch {
@@ -243,7 +249,9 @@ public struct IdempotentCalls: Sendable {
         }
         // Failed calls change nothing (their transactions roll back): a retry runs again.
         _ = try? await self.outlivingCancellation(keys, context) { [callID = keys.callID, table = keys.scope.table] in
-          try $0.query("DELETE FROM \(table) WHERE call_id = decode($1, 'hex')", [callID])
+          try $0.query(
+            "DELETE FROM \(table) WHERE call_id = decode($1, 'hex') AND claim_id = $2::uuid",
+            [callID, claimID.uuidString])
         }
         throw error
       }
@@ -256,8 +264,8 @@ public struct IdempotentCalls: Sendable {
           try $0.query(
             """
             UPDATE \(table) SET sealed_response = decode($2, 'hex'), request_mac = decode($3, 'hex')
-            WHERE call_id = decode($1, 'hex')
-            """, [callID, sealed, mac])
+            WHERE call_id = decode($1, 'hex') AND claim_id = $4::uuid
+            """, [callID, sealed, mac, claimID.uuidString])
         }
       } catch {
         context.logger.error(
@@ -288,14 +296,18 @@ public struct IdempotentCalls: Sendable {
   private func claim(_ keys: Keys, _ context: RequestContext) async throws -> Claim {
     let (method, callID, table, insertClaim) = (context.method, keys.callID, keys.scope.table, keys.scope.insertClaim)
     let settings = [(name: "lock_timeout", value: Self.claimLockTimeout)]
-    let row = try await self.transaction(keys.scope, context, settings: settings) { connection -> PostgresRow? in
+    let found = try await self.transaction(keys.scope, context, settings: settings) { connection -> ClaimRow in
       do {
         return try Self.claim(callID, method, table, insertClaim, connection)
       } catch let error as PostgresError where error.sqlState == "55P03" {
         throw Self.stillRunning  // lock_not_available: the claim's row stayed locked past the timeout
       }
     }
-    guard let row else { return .run }
+    let row: PostgresRow
+    switch found {
+    case .claimed(let claimID): return .run(claimID: claimID)
+    case .held(let held): row = held
+    }
     guard let sealed = try row.decode(String.self, "sealed_response") else {
       if try row.require(Bool.self, "response_lost") {
         throw RPCError.failedPrecondition(
@@ -311,7 +323,13 @@ public struct IdempotentCalls: Sendable {
       sealedResponse: try PostgresArray.bytes(sealed))
   }
 
-  /// The claim's statements: nil when the key is this call's now, else the row that holds it.
+  /// What the claim's statements found: the key is this call's now, or another call's row holds it.
+  private enum ClaimRow {
+    case claimed(UUID)
+    case held(PostgresRow)
+  }
+
+  /// The claim's statements: the claim id when the key is this call's now, else the row that holds it.
   ///
   /// A row past its 24 hours, or one whose call never wrote and stopped answering 15 minutes ago
   /// (its server stopped), is taken over in place. Any other is locked, not changed (an update
@@ -321,24 +339,34 @@ public struct IdempotentCalls: Sendable {
   /// (tallyd's hourly maintenance removes every tenant's expired rows).
   private static func claim(
     _ callID: String, _ method: String, _ table: String, _ insertClaim: String, _ connection: PostgresConnection
-  ) throws -> PostgresRow? {
+  ) throws -> ClaimRow {
     let claimed = try connection.query(
       """
       \(insertClaim) DO UPDATE SET method = EXCLUDED.method, claimed_at = now(), request_mac = NULL,
-        sealed_response = NULL, wrote_at = NULL
+        sealed_response = NULL, wrote_at = NULL, claim_id = gen_random_uuid()
       WHERE \(table).claimed_at < now() - interval '\(Self.retention)'
         OR (\(table).sealed_response IS NULL AND \(table).wrote_at IS NULL
           AND \(table).claimed_at < now() - interval '\(Self.abandoned)')
-      RETURNING true AS claimed
+      RETURNING claim_id::text AS claim_id
       """, [callID, method])
-    guard claimed.rows.isEmpty else { return nil }
-    return try connection.query(
-      """
-      SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response,
-        coalesce(wrote_at < now() - interval '\(Self.abandoned)', false) AS response_lost
-      FROM \(table) WHERE call_id = decode($1, 'hex')
-      """, [callID]
-    ).rows.first
+    if let row = claimed.rows.first {
+      guard let claimID = UUID(uuidString: try row.require(String.self, "claim_id")) else {
+        throw RPCError(code: .internalError, message: "the database gave a claim id that is not a UUID")
+      }
+      return .claimed(claimID)
+    }
+    guard
+      let held = try connection.query(
+        """
+        SELECT method, encode(request_mac, 'hex') AS request_mac, sealed_response,
+          coalesce(wrote_at < now() - interval '\(Self.abandoned)', false) AS response_lost
+        FROM \(table) WHERE call_id = decode($1, 'hex')
+        """, [callID]
+      ).rows.first
+    else {
+      throw RPCError(code: .internalError, message: "the idempotency claim was neither made nor found")
+    }
+    return .held(held)
   }
 }
 

@@ -22,6 +22,14 @@ extension PostgresError {
       // A sum past its column's range (an event rollup's value, say): the client's numbers, not a bug.
       return RPCError(
         code: .outOfRange, message: "a total passes the range of its column (at most 2^63 - 1)", cause: self)
+    case "TY001":
+      // mark_call_wrote (migration 0022): a repeat took this call's idempotency_key over while it
+      // neither wrote nor answered for 15 minutes; the write did not happen.
+      return RPCError(
+        code: .aborted,
+        message:
+          "a repeat of this call took its idempotency_key over while it stalled; this call's writes were not made",
+        cause: self)
     case "40001", "40P01":
       return RPCError(code: .aborted, message: "the transaction conflicted with another; retry it", cause: self)
     case "57014":

@@ -275,6 +275,46 @@ import Testing
     }
   }
 
+  /// A first call that stalls 15 minutes without a write has its key taken over by a repeat; when
+  /// it comes back, its writes fail (ABORTED) instead of being made beside the repeat's, and the
+  /// repeat's stored answer stands.
+  @Test func aStalledCallWhoseKeyWasTakenOverWritesNothing() async throws {
+    try await DataTestContext.with { context in
+      let once = self.key("stalled")
+      func record(_ key: String, after wait: AsyncStream<Void>? = nil) async throws -> Tally_V1_RecordEventsResponse {
+        try await context.clientA.clientStreaming(EventMethods.recordEvents, options: once) { writer in
+          if let wait { for await _ in wait { break } }
+          var request = Tally_V1_RecordEventsRequest()
+          request.events = [Fixture.event(key)]
+          try await writer.send(request)
+        }
+      }
+      let (repeated, repeatDone) = AsyncStream<Void>.makeStream()
+      let first = Task { try await record("first", after: repeated) }
+      // The first call's claim, once made, aged as if it had stalled for 16 minutes.
+      var claims: Int64 = 0
+      for _ in 0..<500 where claims == 0 {
+        try await Task.sleep(for: .milliseconds(10))
+        claims = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+          try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
+        }
+      }
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("UPDATE call_results SET claimed_at = now() - interval '16 minutes'")
+      }
+      let answer = try await record("repeat")
+      #expect(answer.accepted == 1)
+      repeatDone.yield()
+      let stalled = await expectStatus(.aborted) { _ = try await first.value }
+      #expect(stalled?.message.contains("took its idempotency_key over") == true, "\(String(describing: stalled))")
+      let stored = try await context.clientA.serverStreaming(EventMethods.listEvents, .init()) { stream in
+        try await stream.reduce(into: [String]()) { $0 += $1.events.map(\.key) }
+      }
+      #expect(stored == ["repeat"])
+      #expect(try await record("repeat") == answer, "the repeat's answer is what the key replays")
+    }
+  }
+
   /// Invitation tokens are shown once: a repeat shows the same ones again, and the stored response
   /// holds neither them nor the key in a readable form.
   @Test func aRepeatedInvitationShowsTheSameTokensWhichAreStoredSealed() async throws {
