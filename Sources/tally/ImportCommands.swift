@@ -53,6 +53,12 @@ struct Importer {
     }
     run.finishProgress()
     print(run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections))
+    // A file that could not be read to its end: what came before was sent, and the summary says
+    // what became of it; the command still fails, as for a file that is not right.
+    if let stop = run.stop {
+      Output.printError("the import stopped there; the rows before it were sent, and the summary above counts them")
+      throw stop as? ExitCode ?? importFailure("\(stop)")
+    }
     // The rows that were valid are stored; a script still learns that some were not.
     if rejected > 0 || run.localRejected > 0 { throw ExitCode(Self.someRowsRejected) }
   }
@@ -70,7 +76,7 @@ struct Importer {
     case .events:
       let response = try await session.client.clientStreaming(EventMethods.recordEvents, options: session.options) {
         writer in
-        while let batch = try run.nextBatch(batchSize) {
+        while let batch = run.nextBatch(batchSize) {
           try await writer.send(.with { $0.events = batch.compactMap(\.event) })
         }
       }
@@ -78,7 +84,7 @@ struct Importer {
     case .accounts, .contacts:
       let response = try await session.client.clientStreaming(AccountMethods.importAccounts, options: session.options) {
         writer in
-        while let batch = try run.nextBatch(batchSize) {
+        while let batch = run.nextBatch(batchSize) {
           try await writer.send(
             .with {
               $0.accounts = batch.compactMap(\.account)
@@ -121,6 +127,8 @@ final class ImportRun: Sendable {
   private struct Reading {
     var reader: ImportReader
     var held: (Int, Result<RowMessage, any Error>)?
+    /// Why the file could not be read further (an unclosed quote, a line past its limit).
+    var stop: (any Error)?
   }
 
   private let reading: Mutex<Reading>
@@ -136,9 +144,9 @@ final class ImportRun: Sendable {
   /// The next rows to send (at least one), or nil at the end of the file. A row whose id the batch
   /// has already starts the next batch: the server refuses a message naming an id twice, and the
   /// file's later row still replaces the earlier one, as it would in a file sent row by row.
-  func nextBatch(_ size: Int) throws -> [RowMessage]? {
+  func nextBatch(_ size: Int) -> [RowMessage]? {
     while true {
-      let (rows, read, bytes, done) = try self.reading.withLock { reading in
+      let (rows, read, bytes, done) = self.reading.withLock { reading in
         var rows: [(Int, Result<RowMessage, any Error>)] = []
         var ids = Set<[UInt8]>()
         var done = false
@@ -147,8 +155,16 @@ final class ImportRun: Sendable {
           if let held = reading.held {
             next = held
             reading.held = nil
+          } else if reading.stop != nil {
+            next = nil
           } else {
-            next = try reading.reader.next()
+            // The stream ends there, so that the rows before are counted and the summary shown.
+            do {
+              next = try reading.reader.next()
+            } catch {
+              reading.stop = error
+              next = nil
+            }
           }
           guard let row = next else {
             done = true
@@ -196,6 +212,9 @@ final class ImportRun: Sendable {
   }
 
   /// "N rows in T s (R rows/s): <counts>, <rejected> rejected", then the first reasons by line.
+  /// Why the file was not read to its end, if it was not.
+  var stop: (any Error)? { self.reading.withLock { $0.stop } }
+
   /// The rows the file itself spoiled (unreadable lines, bad cells), not sent.
   var localRejected: Int { self.state.withLock { $0.localRejected } }
 
