@@ -409,6 +409,10 @@ public final class TallyClient: Sendable {
     let connected = ClientBootstrap(group: eventLoop)
       .connectTimeout(TimeAmount(self.configuration.connectTimeout))
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .channelOption(.socketOption(.so_keepalive), value: 1)
+      .channelOption(Self.tcpOption(TCP_KEEPIDLE), value: Self.keepaliveIdleSeconds)
+      .channelOption(Self.tcpOption(TCP_KEEPINTVL), value: Self.keepaliveIntervalSeconds)
+      .channelOption(Self.tcpOption(TCP_KEEPCNT), value: Self.keepaliveProbes)
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           let pipeline = channel.pipeline.syncOperations
@@ -441,6 +445,19 @@ public final class TallyClient: Sendable {
       }
       return connection
     }
+  }
+
+  /// TCP keepalive on every connection: a server host that vanishes without FIN or RST (a
+  /// failover, a paused VM) would leave a call without a timeout waiting for ever. The kernel
+  /// probes after 30 s of silence, 3 times 10 s apart, then fails the connection (UNAVAILABLE),
+  /// about a minute in all. Probes are answered by the peer's kernel, so a server that is only
+  /// slow, or a stream whose reads are held, is never taken for a lost one.
+  static let keepaliveIdleSeconds = 30
+  static let keepaliveIntervalSeconds = 10
+  static let keepaliveProbes = 3
+
+  static func tcpOption(_ name: Int32) -> ChannelOptions.Types.SocketOption {
+    ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: name))
   }
 
   private static func isIPAddress(_ host: String) -> Bool {
