@@ -20,6 +20,10 @@ struct ImportOptions: ParsableArguments {
   var batchSize: Int?
 
   @Flag(help: "No progress line on stderr.") var quiet = false
+
+  func validate() throws {
+    if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+  }
 }
 
 /// Reads a file, sends it in batches on one client stream, draws progress, and prints a summary
@@ -71,7 +75,10 @@ struct Importer {
     String, UInt64, [Tally_V1_RejectedItem]
   ) {
     let limit = self.kind == .events ? 10_000 : 1_000
-    let batchSize = min(max(self.options.batchSize ?? limit / 2, 1), limit)
+    if let asked = self.options.batchSize, asked > limit {
+      throw importFailure("--batch-size is at most \(limit) for \(self.kind.rawValue), got \(asked)")
+    }
+    let batchSize = self.options.batchSize ?? limit / 2
     switch self.kind {
     case .events:
       let response = try await session.client.clientStreaming(EventMethods.recordEvents, options: session.options) {
