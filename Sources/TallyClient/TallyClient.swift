@@ -527,20 +527,32 @@ struct ActiveCall: Sendable {
 
 /// The responses of a server-streaming call, decoded as they arrive.
 /// At most `ResponseBuffer.highWatermark` of them wait unread: then the connection stops reading
-/// (its other calls' frames wait too) until the caller takes some.
+/// (its other calls' frames wait too) until the caller takes some. Read once: a second iteration
+/// throws (the responses a first one took are gone).
 public struct ResponseStream<Element: Message>: AsyncSequence, Sendable {
   let payloads: ResponsePayloads
+  private let iterated = NIOLockedValueBox(false)
 
   init(_ payloads: ResponsePayloads) { self.payloads = payloads }
 
-  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: self.payloads.makeAsyncIterator()) }
+  public func makeAsyncIterator() -> AsyncIterator {
+    let again = self.iterated.withLockedValue { iterated in
+      defer { iterated = true }
+      return iterated
+    }
+    // NIO's sequence allows one iterator (a second one traps): a second iteration gets an error.
+    return AsyncIterator(base: again ? nil : self.payloads.makeAsyncIterator())
+  }
 
   public struct AsyncIterator: AsyncIteratorProtocol {
-    var base: ResponsePayloads.AsyncIterator
+    var base: ResponsePayloads.AsyncIterator?
     public mutating func next() async throws -> Element? {
+      guard self.base != nil else {
+        throw RPCError(code: .failedPrecondition, message: "a call's responses are read once; this is a second reading")
+      }
       let payload: ByteBuffer?
       do {
-        payload = try await self.base.next()
+        payload = try await self.base!.next()
       } catch is CancellationError {
         throw RPCError(code: .cancelled, message: "the call was cancelled")
       }

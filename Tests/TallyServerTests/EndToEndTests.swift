@@ -110,6 +110,23 @@ import struct Foundation.Data
     }
   }
 
+  /// A call's responses are read once: a second reading throws, where it used to trap.
+  @Test func aResponseStreamReadTwiceThrows() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      var request = Tally_V1_CountRequest()
+      request.n = 3
+      try await client.serverStreaming(SystemMethods.count, request) { responses in
+        var count = 0
+        for try await _ in responses { count += 1 }
+        #expect(count == 3)
+        let again = await expectStatus(.failedPrecondition) { for try await _ in responses {} }
+        #expect(again?.message.contains("read once") == true)
+      }
+      await client.close()
+    }
+  }
+
   @Test func clientStreamingSumAddsEveryNumber() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()

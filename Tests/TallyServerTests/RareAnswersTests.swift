@@ -35,4 +35,34 @@ import Testing
       #expect(focus?.distribution.first { $0.value == "meetings" }?.count == 1, "\(String(describing: focus))")
     }
   }
+
+  /// Counted per group the rows show: two teams each shown with its label, one newcomer in one
+  /// and four in the other are five in the round, but the labelled row of the one would name them.
+  @Test func aChoiceRareInOneShownTeamIsLeftOut() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      var tokens: [(team: String, token: String)] = []
+      for team in ["kiosk", "ops"] {
+        tokens += try await SurveyFixture.tokens(context.clientA, round.id, 6, team: team).map { (team, $0) }
+      }
+      var newcomers = 0
+      for (team, token) in tokens {
+        // One of kiosk and four of ops pick "meetings".
+        let picks = (team == "kiosk" && newcomers == 0) || (team == "ops" && (1...4).contains(newcomers))
+        if picks { newcomers += 1 }
+        var remote = Tally_V1_Answer()
+        (remote.questionID, remote.yes) = ("remote", true)
+        let answers = [
+          SurveyFixture.number("mood", 7), SurveyFixture.number("tools", 3),
+          SurveyFixture.choices("focus", picks ? ["meetings"] : ["code"]), remote,
+        ]
+        try await SurveyFixture.submit(context.collectorA, token, answers)
+      }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      let rows = try await SurveyResultsTests.export(context, survey.id)
+      #expect(Set(rows.map(\.segment.team)) == ["kiosk", "ops"], "both teams shown with their label")
+      #expect(rows.allSatisfy { $0.withheldQuestionIds == ["focus"] })
+    }
+  }
 }
