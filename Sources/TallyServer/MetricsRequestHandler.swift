@@ -3,9 +3,10 @@ import NIOHTTP1
 
 /// Answers each request on a scraper's connection when its head arrives: the metrics for a GET
 /// of `/metrics`; for anything else an error, then the connection closes without reading a body.
-/// A peer whose answers back up unread (past the channel's write watermark) is read no more, and
-/// a request that comes while they do closes the connection: a scraper reads each answer before
-/// it asks again, and answers queued for a peer that never reads would grow without end.
+/// A peer whose answers back up unread (past the channel's write watermark) is read no more; a
+/// request that comes while they do, or their staying unread for `writeStallTimeout`, closes the
+/// connection: a scraper reads each answer before it asks again, and answers queued for a peer
+/// that never reads would grow without end.
 final class MetricsRequestHandler: ChannelDuplexHandler {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundIn = HTTPServerResponsePart
@@ -16,6 +17,9 @@ final class MetricsRequestHandler: ChannelDuplexHandler {
   private let beforeScrape: @Sendable () -> Void
   private var timeout: Scheduled<Void>?
   private var readPending = false
+  private var stallTimer: Scheduled<Void>?
+  /// How long answers may stay backed up unread before the connection is closed.
+  static let writeStallTimeout: TimeAmount = .seconds(10)
 
   init(metrics: ServerMetrics, requestTimeout: TimeAmount, beforeScrape: @escaping @Sendable () -> Void) {
     self.metrics = metrics
@@ -29,6 +33,7 @@ final class MetricsRequestHandler: ChannelDuplexHandler {
 
   func handlerRemoved(context: ChannelHandlerContext) {
     self.timeout?.cancel()
+    self.stallTimer?.cancel()
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -48,9 +53,17 @@ final class MetricsRequestHandler: ChannelDuplexHandler {
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
-    if context.channel.isWritable, self.readPending {
-      self.readPending = false
-      context.read()
+    if context.channel.isWritable {
+      self.stallTimer?.cancel()
+      self.stallTimer = nil
+      if self.readPending {
+        self.readPending = false
+        context.read()
+      }
+    } else if self.stallTimer == nil {
+      self.stallTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.writeStallTimeout) {
+        context.close(promise: nil)
+      }
     }
     context.fireChannelWritabilityChanged()
   }

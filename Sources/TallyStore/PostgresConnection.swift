@@ -134,6 +134,7 @@ public final class PostgresConnection {
       throw PostgresError(sqlState: "22021", message: "parameter $\(index + 1) holds a NUL character")
     }
     let connection = try self.connection()
+    try self.deallocateEvicted(connection)
     let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     if let result = try self.pipelineIfTransactionNeeds((sql, name, texts), commit: commit, connection) {
       return result
@@ -204,21 +205,30 @@ public final class PostgresConnection {
     defer { PQclear(result) }
     try self.check(result, connection)
     self.preparedStatements.add(sql, as: name)
-    self.deallocateEvicted(connection)
     return name
   }
 
-  /// Sends DEALLOCATE for the statements evicted from the budget, unless a failed transaction
-  /// would refuse it (they wait for the next statement prepared then). Not transactional: a
-  /// rollback does not bring them back.
-  private func deallocateEvicted(_ connection: OpaquePointer) {
-    let status = PQtransactionStatus(connection)
-    guard status == PQTRANS_IDLE || status == PQTRANS_INTRANS, !self.preparedStatements.evicted.isEmpty else {
-      return
+  /// Sends DEALLOCATE for the statements evicted from the budget, before a statement and only
+  /// outside a transaction: inside one, a DEALLOCATE that failed (a cancel landing on it) would
+  /// abort the caller's transaction. So evictions wait for the next transaction's first statement
+  /// (its BEGIN goes with it, after this); each is tried until the server has taken it, and a
+  /// cancel that lands here is the caller's, as it would have been on its statement.
+  func deallocateEvicted(_ connection: OpaquePointer) throws {
+    guard !self.preparedStatements.evicted.isEmpty, PQtransactionStatus(connection) == PQTRANS_IDLE else { return }
+    let names = self.preparedStatements.takeEvicted()
+    for (index, name) in names.enumerated() {
+      let result = PQexec(connection, "DEALLOCATE \(name)")
+      defer { PQclear(result) }
+      do {
+        try self.check(result, connection)
+      } catch let error as PostgresError where error.sqlState == "26000" {
+        continue  // invalid_sql_statement_name: the server holds no such statement, nothing to free
+      } catch {
+        self.preparedStatements.keepEvicted(names[index...])
+        throw error
+      }
     }
-    let sql = self.preparedStatements.takeEvicted().map { "DEALLOCATE \($0)" }.joined(separator: "; ")
-    // A name the server does not hold is the only error it could give: nothing is left to free.
-    PQclear(PQexec(connection, sql))
+    try self.checkNotCancelled()
   }
 
   /// How many prepared statements the connection keeps, and how many it has yet to deallocate.

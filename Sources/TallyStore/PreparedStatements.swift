@@ -64,6 +64,11 @@ struct PreparedStatements {
     return self.evicted
   }
 
+  /// Names a DEALLOCATE did not reach: tried again before the next statement.
+  mutating func keepEvicted(_ names: some Sequence<String>) {
+    self.evicted.append(contentsOf: names)
+  }
+
   /// The session ended: the server holds none of them any more.
   mutating func removeAll() {
     self.entries = [:]

@@ -30,23 +30,27 @@ import Testing
   }
 
   /// On a real connection: past its budget the server holds no more statements than it keeps,
-  /// and a statement evicted earlier is prepared again when it comes back.
+  /// plus those evicted by the last one (deallocated before the next statement, outside a
+  /// transaction), and a statement evicted earlier is prepared again when it comes back.
   @Test func theServerForgetsEvictedStatements() async throws {
     let database = try await TestDatabase.create(migrated: false)
-    let (held, counts, again) = try await onOwnThread {
+    let (held, counts, again, heldAfter) = try await onOwnThread {
       let connection = try PostgresConnection(
         conninfo: database.appURL, statementBudget: .init(statements: 3, textBytes: 1 << 20))
       defer { connection.close() }
+      let count = "SELECT count(*)::int8 AS held FROM pg_prepared_statements"
       for number in 1...6 { _ = try connection.query("SELECT \(number)::int8 AS n") }
-      let held = try connection.query("SELECT count(*)::int8 AS held FROM pg_prepared_statements").rows[0]
-      let again = try connection.query("SELECT 1::int8 AS n").rows[0]
-      return (
-        try held.decode(Int64.self, "held"), connection.preparedStatementCounts, try again.decode(Int64.self, "n")
-      )
+      let held = try connection.query(count).rows[0].require(Int64.self, "held")
+      let counts = connection.preparedStatementCounts
+      let again = try connection.query("SELECT 1::int8 AS n").rows[0].require(Int64.self, "n")
+      let heldAfter = try connection.query(count).rows[0].require(Int64.self, "held")
+      return (held, counts, again, heldAfter)
     }
-    // The count query itself is the third kept; the server holds the same three.
-    #expect(held == 3)
-    #expect(counts.kept == 3 && counts.toDeallocate == 0)
+    // Kept: 5, 6 and the count; the 4 it evicted waits for the next statement.
+    #expect(held == 4)
+    #expect(counts.kept == 3 && counts.toDeallocate == 1)
     #expect(again == 1)
+    // "SELECT 1" came back (evicting 5); the count, a statement kept, sent that DEALLOCATE first.
+    #expect(heldAfter == 3, "no more than the budget once the last eviction is sent")
   }
 }
