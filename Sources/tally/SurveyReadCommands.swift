@@ -123,7 +123,12 @@ struct SurveyCommentsCommand: AsyncParsableCommand {
 struct SurveyExportCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "export",
-    abstract: "Every response of a survey, one JSON object per line (anonymous surveys: shuffled, no identity)."
+    abstract: "Every response of a survey, one JSON object per line (anonymous surveys: shuffled, no identity).",
+    discussion: """
+      Responses are read as fast as the server sends them and printed as fast as stdout takes them: \
+      with a pager left open, what was not printed yet waits in this command's memory (the server \
+      would close a connection left unread for 60 s). Write a large export to a file.
+      """
   )
   @OptionGroup var connection: ConnectionOptions
   @Argument(help: "The survey id.") var surveyID: String
