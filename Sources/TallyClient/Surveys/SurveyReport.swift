@@ -109,10 +109,10 @@ public enum SurveyReport {
 
   /// One bar per value, labels right-aligned, scaled to the largest count.
   static func bars(_ counts: [(label: String, count: UInt64)]) -> [String] {
-    let labelWidth = counts.map(\.label.count).max() ?? 0
+    let labelWidth = counts.map { TextTable.displayWidth($0.label) }.max() ?? 0
     let maximum = counts.map(\.count).max() ?? 0
     return counts.map { label, count in
-      let padded = String(repeating: " ", count: labelWidth - label.count) + label
+      let padded = TextTable.padding(labelWidth - TextTable.displayWidth(label)) + label
       return "  \(padded) │\(TextChart.bar(count, maximum: maximum, width: Self.barWidth)) \(count)"
     }
   }
