@@ -28,11 +28,13 @@ public enum TextTable {
     text.reduce(0) { width, character in
       let scalars = character.unicodeScalars
       if scalars.contains(where: { $0.properties.isEmojiPresentation || Self.isWide($0.value) }) { return width + 2 }
-      let zeroWidth: Set<Unicode.GeneralCategory> = [.nonspacingMark, .enclosingMark, .format]
-      if scalars.allSatisfy({ zeroWidth.contains($0.properties.generalCategory) }) { return width }
+      if scalars.allSatisfy({ Self.zeroWidth.contains($0.properties.generalCategory) }) { return width }
       return width + 1
     }
   }
+
+  /// Marks drawn on the character before them, or not drawn.
+  private static let zeroWidth: Set<Unicode.GeneralCategory> = [.nonspacingMark, .enclosingMark, .format]
 
   /// East Asian Wide and Fullwidth blocks (the ranges wcwidth uses).
   private static func isWide(_ value: UInt32) -> Bool {

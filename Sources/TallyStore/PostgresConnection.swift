@@ -17,17 +17,16 @@ public final class PostgresConnection {
 
   /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string. `observer`
   /// sees every statement before it runs (for `tallyd kpi-sql`; nil in the server).
-  public init(conninfo: String, observer: PostgresStatement.Observer? = nil) throws {
-    self.conninfo = conninfo
-    self.observer = observer
-    self.preparedStatements = PreparedStatements()
-    try self.connect()
+  public convenience init(conninfo: String, observer: PostgresStatement.Observer? = nil) throws {
+    try self.init(conninfo: conninfo, observer: observer, statementBudget: PreparedStatements.Budget())
   }
 
   /// A connection that keeps at most `budget` of prepared statements (tests use a small one).
-  init(conninfo: String, statementBudget budget: PreparedStatements.Budget) throws {
+  init(
+    conninfo: String, observer: PostgresStatement.Observer? = nil, statementBudget budget: PreparedStatements.Budget
+  ) throws {
     self.conninfo = conninfo
-    self.observer = nil
+    self.observer = observer
     self.preparedStatements = PreparedStatements(budget: budget)
     try self.connect()
   }

@@ -149,6 +149,7 @@ struct SurveyExportCommand: AsyncParsableCommand {
       }
       return count
     }
+    let streamed: Result<Void, any Error>
     do {
       try await self.connection.withClient { session in
         try await session.client.serverStreaming(SurveyMethods.exportResponses, request, options: session.options) {
@@ -156,13 +157,15 @@ struct SurveyExportCommand: AsyncParsableCommand {
           for try await response in responses { printQueue.yield(try response.jsonString(options: Output.protoJSON)) }
         }
       }
+      streamed = .success(())
     } catch {
-      printQueue.finish()
-      _ = await printer.value
-      throw error
+      streamed = .failure(error)
     }
+    // What arrived is printed either way, then the call's error, if any, ends the command.
     printQueue.finish()
-    Output.printError("\(await printer.value) responses exported")
+    let printed = await printer.value
+    try streamed.get()
+    Output.printError("\(printed) responses exported")
   }
 }
 
