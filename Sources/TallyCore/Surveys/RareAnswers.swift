@@ -6,26 +6,26 @@ import TallyProto
 /// by fewer than the threshold's respondents of a group the rows show (a segment a row is
 /// labelled with, or the unlabelled rows together) is left out of the round's every row, so that
 /// its absence singles out no one either; each row names what it left out.
+/// Counted from the round's answers per segment (GetResults' counts), so an export of any size
+/// decides before its first row.
 enum RareAnswers {
-  static func withhold(from rows: inout [Tally_V1_ExportedResponse], _ questions: [SurveyQuestion], threshold: Int) {
-    guard threshold > 0 else { return }
-    var withheld: [String] = []
-    for question in questions where ["single_choice", "multi_choice", "yes_no"].contains(question.type) {
-      // By the stored bytes (choices are stored as the survey spells them), per exported label.
-      var counts: [[ExactID]: Int] = [:]
-      for row in rows {
-        guard let answer = row.answers.first(where: { $0.questionID == question.id }) else { continue }
-        let label = [row.segment.department, row.segment.team, row.segment.location, row.hasTier ? "\(row.tier)" : ""]
-          .map { ExactID($0) }
-        let values = question.type == "yes_no" ? [answer.yes ? "yes" : "no"] : answer.choices.values
-        for value in values { counts[label + [ExactID(value)], default: 0] += 1 }
+  static func withheld(
+    _ round: SurveyResultsBuilder.RoundData, _ questions: [SurveyQuestion], shownBy guardian: AnonymityGuard,
+    threshold: Int
+  ) -> [String] {
+    guard threshold > 0 else { return [] }
+    return questions.filter { ["single_choice", "multi_choice", "yes_no"].contains($0.type) }.map(\.id).filter {
+      question in
+      // Per label a row shows: its segment when shown, else the one blank label of every other row.
+      var counts: [SegmentKey: [String: UInt64]] = [:]
+      for (segment, answers) in round.answers {
+        guard let values = answers[question] else { continue }
+        let label = guardian.segmentShown(segment) ? segment : SegmentKey()
+        for (value, count) in values where value != SurveyResultsBuilder.RoundData.answeredMarker {
+          counts[label, default: [:]][value, default: 0] += count
+        }
       }
-      if counts.values.contains(where: { $0 < threshold }) { withheld.append(question.id) }
-    }
-    guard !withheld.isEmpty else { return }
-    for index in rows.indices {
-      rows[index].answers.removeAll { withheld.contains($0.questionID) }
-      rows[index].withheldQuestionIds = withheld
+      return counts.values.contains { $0.values.contains { $0 < UInt64(threshold) } }
     }
   }
 }

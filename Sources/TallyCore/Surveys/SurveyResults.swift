@@ -100,8 +100,11 @@ extension SurveyService {
 
   /// Every round of the survey with its counts per segment; NOT_FOUND when the selection names a
   /// round of another survey.
+  /// Without `countingAnswers`, the rounds' `answers` stay empty: counting each question's values
+  /// reads every stored answer, which a comment page (judged by responses alone) does not need.
   static func roundData(
-    _ survey: StoredSurvey, _ selection: RoundSelectionSpec, now: Int64, _ connection: PostgresConnection
+    _ survey: StoredSurvey, _ selection: RoundSelectionSpec, now: Int64, countingAnswers: Bool = true,
+    _ connection: PostgresConnection
   ) throws -> [SurveyResultsBuilder.RoundData] {
     var rounds: [SurveyResultsBuilder.RoundData] = []
     var index: [String: Int] = [:]
@@ -149,6 +152,7 @@ extension SurveyService {
       guard let at = index[try row.require(String.self, "round_id")] else { continue }
       rounds[at].invitations[try Self.segmentKey(row), default: 0] += UInt64(try row.require(Int64.self, "n"))
     }
+    guard countingAnswers else { return rounds }
     for row in try connection.query(
       """
       SELECT r.round_id::text AS round_id, r.department, r.team, r.location, r.tier, q.key AS question, v.value,
