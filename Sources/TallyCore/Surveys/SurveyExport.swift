@@ -40,11 +40,16 @@ extension SurveyService {
         let rows = try await self.database.transaction(context) { connection in
           try connection.query(
             """
-            SELECT r.response_id::text AS response_id, r.department, r.team, r.location, r.tier,
-              r.answers::text AS answers, i.contact_id, i.account_id, \(Micros.column("i.answered_at"))
-            FROM unnest($1::uuid[]) WITH ORDINALITY AS p(response_id, position)
-            JOIN survey_responses r ON r.response_id = p.response_id AND r.round_id = $2::uuid
-            LEFT JOIN survey_response_identities i ON i.tenant_id = r.tenant_id AND i.response_id = r.response_id
+            SELECT x.* FROM unnest($1::uuid[]) WITH ORDINALITY AS p(response_id, position)
+            -- Look-ups by primary key per id, whatever the statistics say (LIMIT keeps it a loop).
+            CROSS JOIN LATERAL (
+              SELECT r.response_id::text AS response_id, r.department, r.team, r.location, r.tier,
+                r.answers::text AS answers, i.contact_id, i.account_id, \(Micros.column("i.answered_at"))
+              FROM survey_responses r
+              LEFT JOIN survey_response_identities i ON i.tenant_id = r.tenant_id AND i.response_id = r.response_id
+              WHERE r.response_id = p.response_id AND r.round_id = $2::uuid
+              LIMIT 1
+            ) x
             ORDER BY p.position
             """, [page, round.id]
           ).rows
