@@ -37,7 +37,7 @@ enum Output {
     let kept = csv == nil ? rows.first?.indices.filter { !rows[0][$0].isEmpty } : nil
     for row in csv ?? rows {
       let cells = kept.map { $0.filter { $0 < row.count }.map { row[$0] } } ?? row
-      print(cells.map(Self.csvField).joined(separator: ","))
+      print(cells.map(CSVField.escaped).joined(separator: ","))
     }
   }
 
@@ -58,12 +58,6 @@ enum Output {
 
   /// Where a value is missing: "-" for people, an empty cell in CSV.
   static var missing: String { Self.isCSV ? "" : "-" }
-
-  /// A CSV field, quoted when it holds a comma, a quote or a line break.
-  static func csvField(_ value: String) -> String {
-    guard value.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return value }
-    return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-  }
 
   /// Writes a line to stderr, where errors go so that stdout stays parseable.
   static func printError(_ line: String) {

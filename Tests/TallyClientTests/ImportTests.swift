@@ -103,6 +103,14 @@ private func records(
     #expect(rows.map(\.fields) == [["a", "b"], ["x\ry", "two\r\nlines"]])
   }
 
+  /// Old Mac spreadsheets end lines with a lone CR: each is a line end, not a character dropped
+  /// (which made the whole file one record).
+  @Test func loneCarriageReturnsEndLines() throws {
+    let rows = try records("Name;Tier\rAcme;1\r\"two\rlines\";2\r\rGlobex;3")
+    #expect(rows.map(\.fields) == [["Name", "Tier"], ["Acme", "1"], ["two\rlines", "2"], ["Globex", "3"]])
+    #expect(rows.map(\.line) == [1, 2, 3, 5])
+  }
+
   @Test func aLargeFileIsReadAcrossChunks() throws {
     let body = (0..<50_000).map { "k\($0),\"v,\($0)\"" }.joined(separator: "\n")
     try withFile("key,value\n" + body) { path in

@@ -36,6 +36,8 @@ public struct CSVRows {
   private var atEnd = false
   private var line = 1
   private var started = false
+  /// The last record ended at a CR: an LF right after it is the rest of that line end.
+  private var afterCarriageReturn = false
   /// Comma, or semicolon or tab when the header line has those and no comma (European spreadsheets).
   public private(set) var delimiter: UInt8
   /// Bytes handed out so far: progress through the file.
@@ -57,7 +59,7 @@ public struct CSVRows {
     self.delimiter = delimiter ?? UInt8(ascii: ",")
     if delimiter == nil {
       try self.fill()
-      let firstLine = self.chunk.prefix { $0 != UInt8(ascii: "\n") }
+      let firstLine = self.chunk.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
       if !firstLine.contains(UInt8(ascii: ",")) {
         if firstLine.contains(UInt8(ascii: ";")) {
           self.delimiter = UInt8(ascii: ";")
@@ -144,13 +146,20 @@ public struct CSVRows {
           continue
         }
       }
+      if self.afterCarriageReturn {
+        self.afterCarriageReturn = false
+        if byte == UInt8(ascii: "\n") { continue }
+      }
       sawAnything = true
       if byte == UInt8(ascii: "\n") { self.line += 1 }
       switch state {
       case .fieldStart, .unquoted, .quoteInQuoted:
         if byte == UInt8(ascii: "\r") {
-          // The CR of a CRLF line end; one inside quotes is the cell's own, and kept.
-          continue
+          // A line end: CRLF (its LF skipped as the next record starts) or a lone CR, as old Mac
+          // spreadsheets save; a CR inside quotes is the cell's own, and kept.
+          self.line += 1
+          self.afterCarriageReturn = true
+          return try finishRecord()
         } else if byte == self.delimiter {
           finishField()
           state = .fieldStart
