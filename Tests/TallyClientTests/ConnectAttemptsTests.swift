@@ -93,7 +93,9 @@ import Testing
     let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .bind(host: "127.0.0.1", port: 0).get()
     let port = try #require(listener.localAddress?.port)
-    let client = try self.client(port: port)
+    // The listener never answers HELLO: a handshake timeout far off, so that a loaded machine's
+    // pause between connecting and reading the options does not see the channel closed (3 s did).
+    let client = try self.client(port: port, connectTimeout: .seconds(60))
     let channel = try await client.connection().channel
     let keepalive = try await channel.getOption(.socketOption(.so_keepalive)).get()
     var tcp: [Int] = []

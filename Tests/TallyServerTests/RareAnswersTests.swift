@@ -65,4 +65,36 @@ import Testing
       #expect(rows.allSatisfy { $0.withheldQuestionIds == ["focus"] })
     }
   }
+
+  /// GetResults' counts per question, from which the export decides: every value in its order,
+  /// yes and no apart, a multiple choice counted per choice, and how many answered each question.
+  @Test func resultsCountEachValueOfEachQuestion() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 6, team: "core")
+      for (index, token) in tokens.enumerated() {
+        var remote = Tally_V1_Answer()
+        (remote.questionID, remote.yes) = ("remote", index < 4)
+        let answers = [
+          SurveyFixture.number("mood", Int32(index + 4)), SurveyFixture.number("tools", index < 3 ? 5 : 2),
+          SurveyFixture.choices("focus", index == 0 ? ["meetings", "docs"] : ["code"]), remote,
+        ]
+        try await SurveyFixture.submit(context.collectorA, token, answers)
+      }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      let results = try await SurveyFixture.results(context.readerA, survey.id)
+      func counts(_ id: String) -> [String: UInt64] {
+        let question = results.questions.first { $0.questionID == id }
+        return Dictionary(uniqueKeysWithValues: (question?.distribution ?? []).map { ($0.value, $0.count) })
+      }
+      #expect(counts("remote") == ["yes": 4, "no": 2])
+      #expect(counts("focus") == ["meetings": 1, "code": 5, "docs": 1])
+      #expect(counts("tools") == ["1": 0, "2": 3, "3": 0, "4": 0, "5": 3])
+      #expect(results.questions.filter { $0.questionID != "why" }.allSatisfy { $0.answers == 6 })
+      // Two said no: fewer than the threshold of five, so the export leaves "remote" out too.
+      let rows = try await SurveyResultsTests.export(context, survey.id)
+      #expect(rows.count == 6 && rows.allSatisfy { $0.withheldQuestionIds == ["focus", "remote"] })
+    }
+  }
 }
