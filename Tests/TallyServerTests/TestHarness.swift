@@ -26,12 +26,17 @@ enum TestKeys {
   ])
 }
 
-/// One CA and server certificate for the whole test process.
+/// One CA and server certificate for the whole test process, removed when it exits.
 let testCertificates: DevelopmentCertificates = {
-  let directory = FileManager.default.temporaryDirectory
-    .appendingPathComponent("tally-tests-\(ProcessInfo.processInfo.processIdentifier)").path
-  return try! DevelopmentCertificates.ensure(in: directory)
+  atexit { try? FileManager.default.removeItem(atPath: testCertificatesDirectory()) }
+  return try! DevelopmentCertificates.ensure(in: testCertificatesDirectory())
 }()
+
+/// Per process, so that two test runs at once do not share (or remove) each other's.
+private func testCertificatesDirectory() -> String {
+  FileManager.default.temporaryDirectory
+    .appendingPathComponent("tally-tests-\(ProcessInfo.processInfo.processIdentifier)").path
+}
 
 /// Records what test-only handlers saw, for assertions across the connection.
 final class Probe: Sendable {
