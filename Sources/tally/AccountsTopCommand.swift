@@ -37,7 +37,8 @@ extension Accounts {
         [
           "\(index + 1)", account.accountID, "\(account.tier)", Self.number(account.score),
           Self.number(account.engagementMinutes), "\(account.peopleEngaged)",
-          account.hasSpike ? String(format: "%.1f×", account.spike) : "-", account.stage,
+          account.hasSpike ? String(format: Output.isCSV ? "%.1f" : "%.1f×", account.spike) : Output.missing,
+          account.stage,
           account.topEvents.prefix(3).map { "\($0.type) \(Self.number($0.score))" }.joined(separator: ", "),
         ]
       }

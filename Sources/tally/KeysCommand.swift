@@ -22,15 +22,16 @@ struct Keys: AsyncParsableCommand {
   /// `-o json` prints a list as one array and a single key as one object.
   static func show(_ keys: [Tally_V1_ApiKey], _ format: OutputFormat, list: Bool = false) throws {
     guard format != .json else { return try list ? Output.printMessageArray(keys) : Output.printMessages(keys) }
-    Output.printTable(
-      [["KEY ID", "TENANT", "NAME", "SCOPES", "CREATED", "REVOKED"]]
-        + keys.map {
-          [
-            $0.keyID, $0.tenantID.isEmpty ? "(operator)" : $0.tenantID, $0.name, $0.scopes.joined(separator: ","),
-            Output.time($0.createdAt), $0.hasRevokedAt ? Output.time($0.revokedAt) : "-",
-          ]
-        }
-    )
+    Output.printTable([Self.header] + keys.map(Self.row))
+  }
+
+  static let header = ["KEY ID", "TENANT", "NAME", "SCOPES", "CREATED", "REVOKED"]
+
+  static func row(_ key: Tally_V1_ApiKey) -> [String] {
+    [
+      key.keyID, key.tenantID.isEmpty ? "(operator)" : key.tenantID, key.name, key.scopes.joined(separator: ","),
+      Output.time(key.createdAt), key.hasRevokedAt ? Output.time(key.revokedAt) : Output.missing,
+    ]
   }
 
   struct Create: AsyncParsableCommand {
@@ -48,9 +49,10 @@ struct Keys: AsyncParsableCommand {
       request.name = self.name
       request.scopes = self.scopes
       let created = try await self.connection.unary(AdminMethods.createApiKey, request, sendTenant: false)
-      if self.connection.output == .json {
-        try Output.printMessages([created])
-      } else {
+      switch self.connection.output {
+      case .json: try Output.printMessages([created])
+      case .csv: Output.printTable([Keys.header + ["KEY"], Keys.row(created.apiKey) + [created.key]])
+      case .table:
         try Keys.show([created.apiKey], .table)
         // Last on stdout and alone on its line, so that `| tail -1` captures it.
         print("\n\(created.key)")

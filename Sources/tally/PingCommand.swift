@@ -57,11 +57,18 @@ struct Ping: AsyncParsableCommand {
     let middle = sorted.count / 2
     let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     let (fastest, slowest) = (sorted[0], sorted[sorted.count - 1])
-    if table {
+    switch self.connection.output {
+    case .table:
       guard times.count > 1 else { return }
       let summary = [fastest, median, slowest].map(Output.milliseconds).joined(separator: " / ")
       print("min / median / max: \(summary)")
-    } else {
+    case .csv:
+      Output.printTable(
+        [["ping", "round_trip_ms"]]
+          + times.enumerated().map {
+            ["\($0.offset + 1)", String(format: "%.3f", Output.millisecondValue($0.element))]
+          })
+    case .json:
       let report = Report(
         endpoint: endpoint,
         payloadBytes: request.payload.count,

@@ -52,7 +52,8 @@ struct ServerInfo: AsyncParsableCommand {
     }
     switch self.connection.output {
     case .json: try Output.printJSON(report)
-    case .table, .csv: Output.printTable(report.rows)
+    case .table: Output.printTable(report.rows)
+    case .csv: Output.printTable(report.csvRows)
     }
   }
 }
@@ -111,6 +112,24 @@ extension ServerInfo.Report {
         "handshakes per address",
         self.limits.maxHandshakesPerAddress == 0 ? "not limited" : "\(self.limits.maxHandshakesPerAddress)",
       ],
+    ]
+  }
+
+  /// Field and plain value per line, for `-o csv`: the names and numbers of `-o json` (0: not limited).
+  var csvRows: [[String]] {
+    let limits = self.limits
+    return [
+      ["field", "value"], ["endpoint", self.endpoint], ["server_version", self.serverVersion],
+      ["protocol_version", "\(self.protocolVersion)"], ["uptime_ms", "\(self.uptimeMs)"],
+      ["key_id", self.principal.keyID], ["tenant_id", self.principal.tenantID],
+      ["operator", "\(self.principal.operator)"], ["scopes", self.principal.scopes.joined(separator: " ")],
+      ["max_frame_payload", "\(limits.maxFramePayload)"], ["max_concurrent_streams", "\(limits.maxConcurrentStreams)"],
+      ["idle_timeout_ms", "\(limits.idleTimeoutMs)"], ["handshake_timeout_ms", "\(limits.handshakeTimeoutMs)"],
+      ["max_messages_per_stream", "\(limits.maxMessagesPerStream)"],
+      ["tenant_calls_per_second", "\(limits.tenantCallsPerSecond)"],
+      ["tenant_call_burst", "\(limits.tenantCallBurst)"],
+      ["max_connections_per_key", "\(limits.maxConnectionsPerKey)"],
+      ["max_handshakes_per_address", "\(limits.maxHandshakesPerAddress)"],
     ]
   }
 

@@ -128,6 +128,14 @@ struct Surveys: AsyncParsableCommand {
       var request = Tally_V1_GetSurveyRequest()
       request.id = self.id
       let survey = try await self.connection.unary(SurveyMethods.getSurvey, request)
+      if self.connection.output == .csv {
+        // One table: a question per row (the survey's own columns are in `surveys list -o csv`).
+        return Output.printTable(
+          [["survey_id", "question", "type", "required", "text", "choices"]]
+            + survey.questions.map {
+              [survey.id, $0.id, $0.type, "\($0.required)", $0.text, $0.choices.joined(separator: "|")]
+            })
+      }
       try Surveys.show([survey], self.connection.output, list: false)
       guard self.connection.output != .json else { return }
       print("")
