@@ -51,7 +51,9 @@ enum DataCommands<E: DataEntity> {
       }
       let path = String(assignment[..<equals])
       let text = String(assignment[assignment.index(after: equals)...])
-      let value: Any = text == "true" || text == "false" ? (text == "true") as Any : text as Any
+      // true/false is a JSON boolean only for a bool field: a company may be named "True".
+      let isBool = (text == "true" || text == "false") && Self.isBoolField(M.self, path)
+      let value: Any = isBool ? (text == "true") as Any : text as Any
       // attributes.region=EMEA sets one entry of a map field.
       if let dot = path.firstIndex(of: ".") {
         var map = object[String(path[..<dot])] as? [String: Any] ?? [:]
@@ -69,6 +71,12 @@ enum DataCommands<E: DataEntity> {
       throw ValidationError(
         "not a valid \(M.protoMessageName): \(error) (fields use the .proto names, e.g. account_id)")
     }
+  }
+
+  /// Whether `field` of `M` takes a JSON boolean: a message with only that field set to true parses.
+  static func isBoolField<M: Message>(_ type: M.Type, _ field: String) -> Bool {
+    guard let data = try? JSONSerialization.data(withJSONObject: [field: true]) else { return false }
+    return (try? M(jsonUTF8Data: data)) != nil
   }
 
   struct List: AsyncParsableCommand {
