@@ -353,13 +353,7 @@ struct ImportReader {
           )
         }
         if line.allSatisfy(\.isWhitespace) { continue }
-        let result = Result<RowMessage, any Error> {
-          do {
-            return .event(try Tally_V1_Event(jsonString: line))
-          } catch {
-            throw ImportParsing.ValueError(field: "line", problem: "is not a JSON object of tally.v1.Event fields")
-          }
-        }
+        let result = Result<RowMessage, any Error> { .event(try ImportRows.event(jsonLine: line)) }
         return (number, result)
       }
       return nil

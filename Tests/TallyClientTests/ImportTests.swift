@@ -309,3 +309,23 @@ private func records(
     #expect(ImportProgress.grouped(1_234_567) == "1,234,567")
   }
 }
+
+/// An NDJSON line that is no event says which key is wrong, and why.
+@Suite struct EventJSONLineTests {
+  @Test func aGoodLineIsAnEvent() throws {
+    let event = try ImportRows.event(jsonLine: #"{"key":"k1","type":"web_visit","occurred_at":"2026-01-02T03:04:05Z"}"#)
+    #expect(event.key == "k1" && event.type == "web_visit" && event.occurredAt.seconds == 1_767_323_045)
+  }
+
+  @Test func aBadLineNamesItsField() {
+    func problem(_ line: String) -> ImportParsing.ValueError? {
+      #expect(throws: ImportParsing.ValueError.self) { try ImportRows.event(jsonLine: line) }
+    }
+    #expect(problem(#"{"key":"k1","ocurred_at":"2026-01-02T03:04:05Z"}"#)?.field == "ocurred_at")
+    let value = problem(#"{"key":"k1","duration_seconds":"long","type":"web_visit"}"#)
+    #expect(value?.field == "duration_seconds" && value?.problem.contains("valid value") == true)
+    #expect(problem(#"{"key":"k1","occurred_at":"yesterday"}"#)?.field == "occurred_at")
+    #expect(problem("[1, 2]")?.field == "line")
+    #expect(problem("{not json")?.field == "line")
+  }
+}

@@ -89,3 +89,36 @@ public enum ImportRows {
     Google_Protobuf_Timestamp(microseconds: micros)
   }
 }
+
+extension ImportRows {
+  /// One NDJSON line as an event. Protobuf's JSON errors name no field, so on failure each key is
+  /// tried alone to say which one is wrong (the error path only).
+  public static func event(jsonLine line: String) throws -> Tally_V1_Event {
+    do {
+      return try Tally_V1_Event(jsonString: line)
+    } catch {
+      throw Self.jsonProblem(line, Tally_V1_Event.self)
+    }
+  }
+
+  static func jsonProblem<M: Message>(_ line: String, _ type: M.Type) -> ImportParsing.ValueError {
+    let name = M.protoMessageName
+    guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+      return .init(field: "line", problem: "is not a JSON object of \(name) fields")
+    }
+    for key in object.keys.sorted() {
+      // null is every known field's default, so a key refused with it is no field of M.
+      guard let known = try? JSONSerialization.data(withJSONObject: [key: NSNull()]),
+        (try? M(jsonUTF8Data: known)) != nil
+      else {
+        return .init(field: key, problem: "is not a field of \(name) (fields use the .proto names, e.g. occurred_at)")
+      }
+      if let alone = try? JSONSerialization.data(withJSONObject: [key: object[key]!]),
+        (try? M(jsonUTF8Data: alone)) == nil
+      {
+        return .init(field: key, problem: "is not a valid value for this field")
+      }
+    }
+    return .init(field: "line", problem: "is not a JSON object of \(name) fields")
+  }
+}
