@@ -110,6 +110,29 @@ import Testing
     }
   }
 
+  /// The server keeps decoded questions in one cache for every tenant: tenant B's survey, spelled
+  /// like tenant A's but with other bytes ("é" as e + U+0301), comes back in B's bytes, not A's
+  /// (which told B that a survey with that text was live, and showed B's respondents A's bytes).
+  @Test func lookAlikeQuestionsOfAnotherTenantAreNeverServed() async throws {
+    try await DataTestContext.with { context in
+      func create(_ client: TallyClient, _ text: String) async throws -> Tally_V1_Survey {
+        var request = SurveyFixture.survey("nps")
+        var question = SurveyFixture.question("score", "nps", required: true)
+        question.text = text
+        request.survey.questions = [question]
+        return try await client.unary(SurveyMethods.createSurvey, request)
+      }
+      let composed = "Recommanderiez-vous l'\u{E9}quipe ?"
+      let decomposed = "Recommanderiez-vous l'e\u{301}quipe ?"
+      let a = try await create(context.clientA, composed)
+      _ = try await context.clientA.unary(SurveyMethods.getSurvey, .with { $0.id = a.id })
+      let b = try await create(context.clientB, decomposed)
+      let read = try await context.clientB.unary(SurveyMethods.getSurvey, .with { $0.id = b.id })
+      #expect(Array(b.questions[0].text.utf8) == Array(decomposed.utf8))
+      #expect(Array(read.questions[0].text.utf8) == Array(decomposed.utf8))
+    }
+  }
+
   @Test func aCollectKeyMayOnlyReadAndAnswerItsToken() async throws {
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
