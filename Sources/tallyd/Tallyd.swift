@@ -50,11 +50,19 @@ struct Serve: AsyncParsableCommand {
     }
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }
+    try await refuseUnlessRowSecurityHolds(pool)
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     try await serve(
       configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool),
       database: (pool, sealingKeys), metrics: metrics, logger: logger)
   }
+}
+
+/// Refuses to serve through a role that row-level security does not hold to (`RuntimeRole`): a
+/// `database.url` naming the owner role, say, would show every tenant's surveys to any read key.
+func refuseUnlessRowSecurityHolds(_ pool: PostgresPool) async throws {
+  let role = try await pool.withConnection { try RuntimeRole(of: $0) }
+  if let refusal = role.refusal { throw ServerConfigurationError(refusal) }
 }
 
 /// A database whose collation is not C slows every text index write and sort (`DatabaseCollation`),
