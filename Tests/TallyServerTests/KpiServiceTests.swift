@@ -343,6 +343,36 @@ import Testing
     }
   }
 
+  /// An upsert without `arr` leaves a history row whose ARR is unknown, not 0: the last known ARR
+  /// holds (it read as 0, a churn of the whole ARR), and before any is known, the first known.
+  @Test func netRevenueRetentionSkipsUnknownARR() async throws {
+    try await DataTestContext.with { context in
+      for id in ["steady", "late"] {
+        var account = Fixture.account(id, tier: 1)
+        account.customerSince = Fixture.time("2025-01-01T00:00:00Z")
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      // steady: 100,000 from December, then a sync without ARR in February; late: no ARR until
+      // 50,000 in February.
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        for (id, day, arr) in [
+          ("steady", "2025-12-01", Int64?(100_000)), ("steady", "2026-02-10", nil), ("late", "2025-12-01", nil),
+          ("late", "2026-02-10", 50_000),
+        ] {
+          try connection.query(
+            """
+            INSERT INTO account_history (tenant_id, account_id, changed_at, tier, in_icp, customer_since, arr)
+            VALUES (current_setting('tally.tenant_id')::uuid, $1, $2::date, 1, false, '2025-01-01', $3::bigint)
+            """, [id, day, arr])
+        }
+      }
+      let response = try await context.readerA.unary(
+        KpiMethods.getKpis, Self.request(["net_revenue_retention"], bucket: ""))
+      let current = response.kpis[0].current
+      #expect(current.numerator == 150_000 && current.denominator == 150_000, "\(current)")
+    }
+  }
+
   @Test func badRequestsNameTheirField() async throws {
     try await DataTestContext.with { context in
       let reader = context.readerA

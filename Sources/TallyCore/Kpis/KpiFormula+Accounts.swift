@@ -3,7 +3,8 @@ extension KpiFormula {
   enum AccountMeasure: Sendable {
     /// (Customers at the end − new customers still customers at the end) / customers at the start.
     case logoRetention
-    /// ARR at the end of the customers at the start (0 when churned) / their ARR at the start.
+    /// ARR at the end of the customers at the start (0 when churned) / their ARR at the start; an
+    /// account whose ARR was never known is left out of both.
     case netRevenueRetention
     /// Target accounts with at least the tenant's `min_contacts` contacts and a decision maker / target accounts.
     case coverage
@@ -33,7 +34,8 @@ extension KpiFormula {
         WITH \(KpiSQL.periods)
         SELECT p.label,
           (SELECT coalesce(sum(CASE WHEN \(Self.customer(at: Self.end)) THEN \(Self.arr(at: Self.end)) ELSE 0 END), 0)
-           FROM accounts a WHERE \(Self.customer(at: Self.start)) AND \(Self.accountScope)) AS num,
+           FROM accounts a WHERE \(Self.customer(at: Self.start)) AND \(Self.arr(at: Self.start)) IS NOT NULL
+             AND \(Self.accountScope)) AS num,
           (SELECT coalesce(sum(\(Self.arr(at: Self.start))), 0)
            FROM accounts a WHERE \(Self.customer(at: Self.start)) AND \(Self.accountScope)) AS den
         FROM periods p
@@ -68,12 +70,14 @@ extension KpiFormula {
     "a.customer_since < \(time) AND (a.churned_at IS NULL OR a.churned_at >= \(time))"
   }
 
-  /// An account's ARR just before `time` from its history; its first known ARR before its history starts.
+  /// An account's last known ARR before `time` from its history; its first known ARR when none is
+  /// known before; NULL when none ever was. A row without ARR (an upsert that left it out) is
+  /// unknown, not 0: read as 0 it was a churn of the account's whole ARR.
   static func arr(at time: String) -> String {
     """
-    coalesce((SELECT h.arr FROM account_history h WHERE h.account_id = a.account_id
+    (SELECT h.arr FROM account_history h WHERE h.account_id = a.account_id AND h.arr IS NOT NULL
       ORDER BY h.changed_at < \(time) DESC, CASE WHEN h.changed_at < \(time) THEN h.changed_at END DESC, h.changed_at
-      LIMIT 1), 0)
+      LIMIT 1)
     """
   }
 }
