@@ -298,7 +298,7 @@ public final class TallyClient: Sendable {
     let size = (try? header.serializedBytes() as [UInt8])?.count ?? 0
     guard size > Frame.maxCallHeaderPayload else { return }
     throw RPCError(
-      code: .invalidArgument,
+      code: .resourceExhausted,
       message:
         "the call's header (method, ids and metadata) is \(size) bytes, above the \(Frame.maxCallHeaderPayload) "
         + "a server takes; send less metadata"

@@ -247,12 +247,13 @@ public struct ServerConnectionStateMachine: Sendable {
         )
       }
       guard frame.payload.readableBytes <= Frame.maxCallHeaderPayload else {
-        // The stream is refused; the connection, whose framing is intact, stays.
+        // The stream is refused; the connection, whose framing is intact, stays. RESOURCE_EXHAUSTED,
+        // as gRPC answers metadata past its limit.
         streams.opened(frame.streamID)
         return .rejectStream(
           frame.streamID,
           method: "",
-          code: .invalidArgument,
+          code: .resourceExhausted,
           message: "the CALL payload (CallHeader) of \(frame.payload.readableBytes) bytes is above its maximum of "
             + "\(Frame.maxCallHeaderPayload) bytes; send less metadata"
         )

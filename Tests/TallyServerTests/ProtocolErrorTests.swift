@@ -172,7 +172,7 @@ import Testing
       try await connection.send(.call, streamID: 1, header)
       let refused = await connection.nextStatus()
       #expect(refused?.0 == 1)
-      #expect(refused?.1.code == .invalidArgument)
+      #expect(refused?.1.code == .resourceExhausted)
       #expect(refused?.1.message.contains("above its maximum of 16384 bytes") == true)
       try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
       try await connection.send(.call, streamID: 2, callHeader("tally.v1.SystemService/Ping"))
@@ -181,7 +181,7 @@ import Testing
       await connection.close()
 
       let client = try server.client()
-      let error = await expectStatus(.invalidArgument) {
+      let error = await expectStatus(.resourceExhausted) {
         try await client.unary(
           SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(metadata: header.metadata))
       }

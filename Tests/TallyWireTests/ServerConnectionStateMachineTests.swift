@@ -243,7 +243,7 @@ import Testing
     let bytes = self.payload(header)
     #expect(bytes.readableBytes > Frame.maxCallHeaderPayload)
     let refusal = machine.receivedFrame(Frame(type: .call, streamID: 1, payload: bytes))
-    guard case .rejectStream(1, method: "", code: .invalidArgument, let message) = refusal else {
+    guard case .rejectStream(1, method: "", code: .resourceExhausted, let message) = refusal else {
       Issue.record("an oversized CALL header was not refused: \(refusal)")
       return
     }
