@@ -87,6 +87,24 @@ import Testing
     await client.close()
   }
 
+  /// close() returns at once while a connect is pending, where it waited out the connect timeout.
+  @Test func closeDoesNotWaitForAPendingConnect() async throws {
+    try await self.withUnansweredPort { port in
+      let client = try TallyClient(
+        configuration: ClientConfiguration(
+          host: "127.0.0.1", port: port, security: .plaintext, apiKey: "tly_unused", connectTimeout: .seconds(5),
+          maxAttempts: 1))
+      let call = Task { try await client.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
+      let deadline = ContinuousClock.now + .seconds(30)
+      while !client.isConnecting && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+      #expect(client.isConnecting)
+      let started = ContinuousClock.now
+      await client.close()
+      #expect(ContinuousClock.now - started < .seconds(2), "not the 5 s connect timeout")
+      await #expect(throws: RPCError.self) { try await call.value }
+    }
+  }
+
   /// Every connection asks its kernel for keepalive probes after 30 s of silence, so that a call
   /// without a timeout to a server host that vanished without FIN or RST fails in about a minute.
   @Test func connectionsProbeAPeerThatFallsSilent() async throws {
