@@ -108,7 +108,8 @@ struct CommentPageToken {
 
 /// The order of a comment list as one text PostgreSQL sorts by its bytes, unique per comment.
 enum CommentOrder {
-  /// Random for each listing's seed, never by time; no response id in it, since page tokens carry it.
+  /// Random for each listing's seed ($7, the last parameter of an anonymous survey's page), never by
+  /// time; no response id in it, since page tokens carry it.
   static let anonymous = "md5($7 || r.response_id::text || q.key)"
   /// Newest first (the time inverted, so that ascending order puts it first), then by response and question.
   static let newestFirst = """
