@@ -8,17 +8,27 @@ import TallyWire
 /// Lanes (`PostgresPool.Lane`): one per tenant, one for the operator's work, one for work that
 /// sees no tenant, one per key HELLO is looking up. A free connection takes the next lane's oldest job and puts the lane back
 /// at the end of the line, so a tenant with hundreds of queued dashboards delays another
-/// tenant's call by at most one job per connection, not by its whole backlog.
+/// tenant's call by at most one job per connection, not by its whole backlog. A lane runs at most
+/// `maxRunningPerLane` jobs at once, so that one tenant's slow work (dashboards whose statements
+/// may run for minutes) never holds every connection while another tenant's call waits.
 final class JobQueue: @unchecked Sendable {
+  let maxRunningPerLane: Int
   // Guarded by `condition`.
   private let condition = NSCondition()
   private var lanes: [PostgresPool.Lane: Deque<Job>] = [:]
+  /// Jobs taken and not yet finished, per lane.
+  private var running: [PostgresPool.Lane: Int] = [:]
   /// The lanes with jobs, in the order of their turns.
   private var turns: Deque<PostgresPool.Lane> = []
   private var closed = false
   /// Jobs pushed and not yet taken; pool threads waiting in `pop`. For the metrics.
   private var queued = 0
   private var idleThreads = 0
+
+  init(maxRunningPerLane: Int = .max) {
+    precondition(maxRunningPerLane >= 1, "a lane runs at least one job")
+    self.maxRunningPerLane = maxRunningPerLane
+  }
 
   /// Jobs waiting for a connection, and pool threads waiting for a job, now.
   var counts: (queued: Int, idleThreads: Int) {
@@ -41,21 +51,39 @@ final class JobQueue: @unchecked Sendable {
     self.condition.unlock()
   }
 
-  /// The next job, or nil once the queue is closed and drained.
-  func pop() -> Job? {
+  /// The next job of the first lane in turn below its limit, or nil once the queue is closed and
+  /// drained. The caller says `finished(_:)` with the lane when the job is done.
+  func pop() -> (job: Job, lane: PostgresPool.Lane)? {
     self.condition.lock()
     defer { self.condition.unlock() }
     self.idleThreads += 1
-    while self.turns.isEmpty, !self.closed { self.condition.wait() }
-    self.idleThreads -= 1
-    guard let lane = self.turns.popFirst(), let job = self.lanes[lane]?.popFirst() else { return nil }
-    self.queued -= 1
-    if self.lanes[lane]?.isEmpty == true {
-      self.lanes[lane] = nil
-    } else {
-      self.turns.append(lane)
+    defer { self.idleThreads -= 1 }
+    while true {
+      if let turn = self.turns.firstIndex(where: { self.running[$0, default: 0] < self.maxRunningPerLane }) {
+        let lane = self.turns.remove(at: turn)
+        guard let job = self.lanes[lane]?.popFirst() else { continue }
+        self.queued -= 1
+        self.running[lane, default: 0] += 1
+        if self.lanes[lane]?.isEmpty == true {
+          self.lanes[lane] = nil
+        } else {
+          self.turns.append(lane)
+        }
+        return (job, lane)
+      }
+      // Closed with every lane left at its limit: their running jobs finish, and free a turn.
+      if self.closed, self.turns.isEmpty { return nil }
+      self.condition.wait()
     }
-    return job
+  }
+
+  /// A job `pop` gave out is done: its lane may run another.
+  func finished(_ lane: PostgresPool.Lane) {
+    self.condition.lock()
+    self.running[lane, default: 1] -= 1
+    if self.running[lane] == 0 { self.running[lane] = nil }
+    self.condition.signal()
+    self.condition.unlock()
   }
 
   func close() {

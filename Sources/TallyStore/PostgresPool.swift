@@ -37,11 +37,13 @@ public final class PostgresPool: Sendable {
 
   private let configuration: Configuration
   private let logger: Logger
-  private let queue = JobQueue()
+  private let queue: JobQueue
 
   public init(configuration: Configuration, logger: Logger) {
     self.configuration = configuration
     self.logger = logger
+    // One connection is always left to the other lanes (a pool of one has nothing to spare).
+    self.queue = JobQueue(maxRunningPerLane: max(1, configuration.size - 1))
     for index in 0..<configuration.size {
       let worker = Worker(configuration: configuration, queue: self.queue, logger: logger)
       let thread = Thread { worker.run() }
@@ -323,7 +325,8 @@ private final class Worker: @unchecked Sendable {
   }
 
   func run() {
-    while let job = self.queue.pop() {
+    while let (job, lane) = self.queue.pop() {
+      defer { self.queue.finished(lane) }
       guard let connection = self.healthyConnection() else {
         job.abandon(
           RPCError(

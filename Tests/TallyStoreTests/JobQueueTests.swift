@@ -21,7 +21,10 @@ import Testing
     }
     queue.close()
     var order: [String] = []
-    while let next = queue.pop() { order.append(byJob[ObjectIdentifier(next)]!) }
+    while let next = queue.pop() {
+      order.append(byJob[ObjectIdentifier(next.job)]!)
+      queue.finished(next.lane)
+    }
     // a, b and the operator in the order they first came; then around again.
     #expect(order == ["a1", "b1", "op1", "a2", "b2", "a3", "a4"])
   }
@@ -79,5 +82,55 @@ import Testing
     #expect(
       ran.count == 11 && ran.firstIndex(of: "b") == 2 && ran.firstIndex(of: "c") == 3 && ran.firstIndex(of: "k") == 4,
       "\(ran)")
+  }
+
+  /// A lane at its limit is passed over, not waited for; a job finished frees its turn again.
+  @Test func aLaneAtItsLimitLetsTheNextLaneGoFirst() {
+    let queue = JobQueue(maxRunningPerLane: 2)
+    var byJob: [ObjectIdentifier: String] = [:]
+    func push(_ name: String, _ lane: PostgresPool.Lane) {
+      let made = Job()
+      byJob[ObjectIdentifier(made)] = name
+      queue.push(made, lane: lane)
+    }
+    func pop() -> String? { queue.pop().map { byJob[ObjectIdentifier($0.job)]! } }
+    for name in ["a1", "a2", "a3"] { push(name, .tenant("a")) }
+    push("b1", .tenant("b"))
+    #expect([pop(), pop(), pop()] == ["a1", "b1", "a2"])
+    push("c1", .tenant("c"))
+    #expect(pop() == "c1", "a runs two already")
+    queue.finished(.tenant("a"))
+    #expect(pop() == "a3")
+    queue.close()
+    #expect(pop() == nil)
+  }
+
+  /// One tenant's slow transactions hold at most all connections but one: another tenant's runs
+  /// beside them (with every connection, it waited for the slow ones to end).
+  @Test func oneTenantLeavesAConnectionToTheOthers() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 2)
+    defer { pool.close() }
+    let gate = DispatchSemaphore(value: 0)
+    let slow = (0..<2).map { _ in Task { try await pool.withTransaction(tenant: "a") { _ in gate.wait() } } }
+    try await Task.sleep(for: .milliseconds(300))
+    let other = Task { try await pool.withTransaction(tenant: "b") { _ in ContinuousClock.now } }
+    let ran = try await withThrowingTaskGroup(of: Bool.self) { group in
+      group.addTask {
+        _ = try await other.value
+        return true
+      }
+      group.addTask {
+        try await Task.sleep(for: .seconds(10))
+        return false
+      }
+      defer { group.cancelAll() }
+      return try await group.next() ?? false
+    }
+    gate.signal()
+    gate.signal()
+    for task in slow { try await task.value }
+    _ = try await other.value
+    #expect(ran, "tenant b's transaction waited for tenant a's two")
   }
 }

@@ -73,16 +73,17 @@ import Testing
   /// The metrics' view of the pool: connections at work, and work waiting for one.
   @Test func usageCountsBusyConnectionsAndQueuedWork() async throws {
     let database = try await TestDatabase.create(migrated: false)
-    let pool = database.pool(size: 2)
+    let pool = database.pool(size: 3)
     defer { pool.close() }
     let release = DispatchSemaphore(value: 0)
+    // One lane: it runs on all connections but one, and the third job waits.
     let jobs = (0..<3).map { _ in
       Task { try await pool.withConnection { _ in release.wait() } }
     }
-    #expect(try await waitUntil { pool.usage == PostgresPool.Usage(size: 2, busy: 2, queued: 1) })
+    #expect(try await waitUntil { pool.usage == PostgresPool.Usage(size: 3, busy: 2, queued: 1) })
     for _ in jobs { release.signal() }
     for job in jobs { try await job.value }
-    #expect(try await waitUntil { pool.usage == PostgresPool.Usage(size: 2, busy: 0, queued: 0) })
+    #expect(try await waitUntil { pool.usage == PostgresPool.Usage(size: 3, busy: 0, queued: 0) })
   }
 
   @Test func cancellingTheCallerStopsTheStatementAndFreesTheConnection() async throws {

@@ -58,7 +58,7 @@ import Testing
   /// helper runs under the same tenant and settings, read-only.
   @Test func bothConnectionsReadTheTransactionsSnapshotWithItsSettings() async throws {
     let database = try await Self.database()
-    let pool = database.pool(size: 2)
+    let pool = database.pool(size: 3)  // a lane runs on all connections but one
     defer { pool.close() }
     let tenant = UUID().uuidString.lowercased()
     let sights = NIOLockedValueBox<[Sight]>([])
@@ -88,7 +88,7 @@ import Testing
   /// pool of snapshot reads completes instead of each waiting for a helper.
   @Test func aBusyPoolRunsEveryUnitOnTheTransactionsConnection() async throws {
     let database = try await Self.database()
-    let pool = database.pool(size: 2)
+    let pool = database.pool(size: 3)  // a lane runs on all connections but one
     defer { pool.close() }
     let results = try await withThrowingTaskGroup(of: Int.self) { group in
       for _ in 0..<4 {
@@ -109,7 +109,7 @@ import Testing
   /// writes fails: the transaction is read-only on both connections.
   @Test func aFailingUnitFailsTheRun() async throws {
     let database = try await Self.database()
-    let pool = database.pool(size: 2)
+    let pool = database.pool(size: 3)  // a lane runs on all connections but one
     defer { pool.close() }
     let sights = NIOLockedValueBox<[Sight]>([])
     // division_by_zero; read_only_sql_transaction.
