@@ -114,23 +114,17 @@ import Testing
     let gate = DispatchSemaphore(value: 0)
     let slow = (0..<2).map { _ in Task { try await pool.withTransaction(tenant: "a") { _ in gate.wait() } } }
     try await Task.sleep(for: .milliseconds(300))
-    let other = Task { try await pool.withTransaction(tenant: "b") { _ in ContinuousClock.now } }
-    let ran = try await withThrowingTaskGroup(of: Bool.self) { group in
-      group.addTask {
-        _ = try await other.value
-        return true
-      }
-      group.addTask {
-        try await Task.sleep(for: .seconds(10))
-        return false
-      }
-      defer { group.cancelAll() }
-      return try await group.next() ?? false
-    }
+    let ran = NIOLockedValueBox(false)
+    let other = Task { try await pool.withTransaction(tenant: "b") { _ in ran.withLockedValue { $0 = true } } }
+    // Polled, not awaited: on a queue that gave tenant a both connections, b's transaction waits
+    // for the gate, which opens only after this.
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !ran.withLockedValue({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    let ranBeside = ran.withLockedValue { $0 }
     gate.signal()
     gate.signal()
     for task in slow { try await task.value }
-    _ = try await other.value
-    #expect(ran, "tenant b's transaction waited for tenant a's two")
+    try await other.value
+    #expect(ranBeside, "tenant b's transaction waited for tenant a's two")
   }
 }
