@@ -82,7 +82,8 @@ final class JobQueue: @unchecked Sendable {
     self.condition.lock()
     self.running[lane, default: 1] -= 1
     if self.running[lane] == 0 { self.running[lane] = nil }
-    self.condition.signal()
+    // Once closed, every waiting thread must see whether anything is left for it (or exit).
+    if self.closed { self.condition.broadcast() } else { self.condition.signal() }
     self.condition.unlock()
   }
 

@@ -42,8 +42,9 @@ public final class PostgresPool: Sendable {
   public init(configuration: Configuration, logger: Logger) {
     self.configuration = configuration
     self.logger = logger
-    // One connection is always left to the other lanes (a pool of one has nothing to spare).
-    self.queue = JobQueue(maxRunningPerLane: max(1, configuration.size - 1))
+    // One connection is always left to the other lanes, from three up: with two, a tenant's one
+    // slow statement would hold up its own other calls (and its key's re-check) behind it.
+    self.queue = JobQueue(maxRunningPerLane: configuration.size >= 3 ? configuration.size - 1 : configuration.size)
     for index in 0..<configuration.size {
       let worker = Worker(configuration: configuration, queue: self.queue, logger: logger)
       let thread = Thread { worker.run() }

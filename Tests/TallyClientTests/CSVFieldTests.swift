@@ -15,8 +15,11 @@ import Testing
     #expect(CSVField.escaped("+1 555 0100 call") == "'+1 555 0100 call")
     #expect(CSVField.escaped("-2+3") == "'-2+3")
     #expect(CSVField.escaped("@SUM(A1:A2)") == "'@SUM(A1:A2)")
-    #expect(CSVField.escaped("\tcmd") == "'\tcmd")
+    #expect(CSVField.escaped("\tcmd") == "\"'\tcmd\"")
     #expect(CSVField.escaped("\r=1") == "\"'\r=1\"")
+    // A semicolon or tab separates cells in other locales: quoted, the formula after it stays text.
+    #expect(CSVField.escaped("x;=cmd|' /C calc'!A0") == "\"x;=cmd|' /C calc'!A0\"")
+    #expect(CSVField.escaped("x\t=1") == "\"x\t=1\"")
   }
 
   @Test func numbersAndTheMissingMarkStayAsTheyAre() {

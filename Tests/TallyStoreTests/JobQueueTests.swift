@@ -105,15 +105,27 @@ import Testing
     #expect(pop() == nil)
   }
 
-  /// One tenant's slow transactions hold at most all connections but one: another tenant's runs
-  /// beside them (with every connection, it waited for the slow ones to end).
+  /// One tenant's slow transactions hold at most all connections but one (from a pool of three):
+  /// another tenant's runs beside them (with every connection, it waited for the slow ones to end).
   @Test func oneTenantLeavesAConnectionToTheOthers() async throws {
     let database = try await TestDatabase.create(migrated: false)
-    let pool = database.pool(size: 2)
+    let pool = database.pool(size: 3)
     defer { pool.close() }
     let gate = DispatchSemaphore(value: 0)
-    let slow = (0..<2).map { _ in Task { try await pool.withTransaction(tenant: "a") { _ in gate.wait() } } }
-    try await Task.sleep(for: .milliseconds(300))
+    let started = NIOLockedValueBox(0)
+    let slow = (0..<3).map { _ in
+      Task {
+        try await pool.withTransaction(tenant: "a") { _ in
+          started.withLockedValue { $0 += 1 }
+          gate.wait()
+        }
+      }
+    }
+    // All three of a's are in the pool, running or queued, before b comes.
+    let queuedBy = ContinuousClock.now + .seconds(30)
+    while started.withLockedValue({ $0 }) + pool.usage.queued < 3, ContinuousClock.now < queuedBy {
+      try await Task.sleep(for: .milliseconds(10))
+    }
     let ran = NIOLockedValueBox(false)
     let other = Task { try await pool.withTransaction(tenant: "b") { _ in ran.withLockedValue { $0 = true } } }
     // Polled, not awaited: on a queue that gave tenant a both connections, b's transaction waits
@@ -121,10 +133,9 @@ import Testing
     let deadline = ContinuousClock.now + .seconds(10)
     while !ran.withLockedValue({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     let ranBeside = ran.withLockedValue { $0 }
-    gate.signal()
-    gate.signal()
+    for _ in slow { gate.signal() }
     for task in slow { try await task.value }
     try await other.value
-    #expect(ranBeside, "tenant b's transaction waited for tenant a's two")
+    #expect(ranBeside, "tenant b's transaction waited for tenant a's three")
   }
 }
