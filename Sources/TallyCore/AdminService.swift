@@ -9,12 +9,11 @@ import TallyWire
 public struct AdminService: Sendable {
   static let tenantColumns = """
     tenant_id::text AS tenant_id, name, currency, status,
-    (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
-    (extract(epoch FROM suspended_at) * 1000000)::bigint AS suspended_us, calls_per_second, call_burst
+    \(Micros.of("created_at")) AS created_us, \(Micros.of("suspended_at")) AS suspended_us, calls_per_second,
+    call_burst
     """
   static let keyColumns = """
-    key_id, name, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us,
-    (extract(epoch FROM revoked_at) * 1000000)::bigint AS revoked_us
+    key_id, name, \(Micros.of("created_at")) AS created_us, \(Micros.of("revoked_at")) AS revoked_us
     """
   /// The columns `apiKey(_:)` reads, from `api_keys` and from `operator_api_keys` (no tenant, one scope).
   static let tenantKeyColumns = "\(keyColumns), tenant_id::text AS tenant_id, scopes::text AS scopes"

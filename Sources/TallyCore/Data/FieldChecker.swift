@@ -153,10 +153,13 @@ enum Micros {
     "('epoch'::timestamptz + \(parameter)::bigint * interval '1 microsecond')"
   }
 
-  /// SQL that reads a timestamptz column as microseconds, under the column's name (without a table alias).
+  /// SQL that reads a timestamptz column as microseconds (a bigint).
+  static func of(_ name: String) -> String { "(extract(epoch FROM \(name)) * 1000000)::bigint" }
+
+  /// `of(name)` under the column's name (without a table alias).
   static func column(_ name: String) -> String {
     let alias = name.split(separator: ".").last.map(String.init) ?? name
-    return "(extract(epoch FROM \(name)) * 1000000)::bigint AS \(alias)"
+    return "\(Self.of(name)) AS \(alias)"
   }
 
   static func timestamp(_ micros: Int64) -> Google_Protobuf_Timestamp {

@@ -113,8 +113,7 @@ enum CommentOrder {
   static let anonymous = "md5($7 || r.response_id::text || q.key)"
   /// Newest first (the time inverted, so that ascending order puts it first), then by response and question.
   static let newestFirst = """
-    lpad((9223372036854775807 - coalesce((extract(epoch FROM i.answered_at) * 1000000)::bigint, 0))::text, 19, '0')
-      || r.response_id::text || q.key
+    lpad((9223372036854775807 - coalesce(\(Micros.of("i.answered_at")), 0))::text, 19, '0') || r.response_id::text || q.key
     """
 }
 
