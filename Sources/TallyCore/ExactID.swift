@@ -13,8 +13,8 @@ struct ExactID: Hashable, Comparable, Sendable, CustomStringConvertible, Express
 
   var description: String { self.text }
 
-  /// By `memcmp`: `utf8.elementsEqual` walked a byte at a time, and a survey's questions (a
-  /// kilobyte or two, the question cache's key) cost SubmitResponse 4 µs a call that way.
+  /// By `memcmp`: `utf8.elementsEqual` walks a byte at a time, and the survey question cache
+  /// compares a survey's questions (hundreds of bytes) for every SubmitResponse batch.
   static func == (lhs: ExactID, rhs: ExactID) -> Bool {
     var (left, right) = (lhs.text, rhs.text)  // native strings are contiguous UTF-8 already: no copy
     return left.withUTF8 { a in
