@@ -141,11 +141,51 @@ public nonisolated struct Tally_V1_Account: @unchecked Sendable {
   /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedAt() {_uniqueStorage()._updatedAt = nil}
 
+  /// Earlier customer tenures, oldest first, kept by the server when a churned customer came back:
+  /// a write that moves customer_since to on or after churned_at (a win-back) keeps the tenure it
+  /// ends here. KPIs count the account as a customer during them. Set by the server; ignored on input.
+  public var pastTenures: [Tally_V1_CustomerTenure] {
+    get {_storage._pastTenures}
+    set {_uniqueStorage()._pastTenures = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One past tenure: a customer after `since` up to and including `churned_at`.
+public nonisolated struct Tally_V1_CustomerTenure: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var since: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_since ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_since = newValue}
+  }
+  /// Returns true if `since` has been explicitly set.
+  public var hasSince: Bool {self._since != nil}
+  /// Clears the value of `since`. Subsequent reads from it will return its default value.
+  public mutating func clearSince() {self._since = nil}
+
+  public var churnedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_churnedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_churnedAt = newValue}
+  }
+  /// Returns true if `churnedAt` has been explicitly set.
+  public var hasChurnedAt: Bool {self._churnedAt != nil}
+  /// Clears the value of `churnedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearChurnedAt() {self._churnedAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _since: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _churnedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 /// A contact's part in the buying group.
@@ -450,7 +490,7 @@ fileprivate nonisolated let _protobuf_package = "tally.v1"
 
 nonisolated extension Tally_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Account"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}domain\0\u{1}industry\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}owner\0\u{1}tier\0\u{3}in_icp\0\u{3}customer_since\0\u{3}churned_at\0\u{1}arr\0\u{1}attributes\0\u{3}created_at\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{1}domain\0\u{1}industry\0\u{3}employee_count\0\u{3}annual_revenue\0\u{1}owner\0\u{1}tier\0\u{3}in_icp\0\u{3}customer_since\0\u{3}churned_at\0\u{1}arr\0\u{1}attributes\0\u{3}created_at\0\u{3}updated_at\0\u{3}past_tenures\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -468,6 +508,7 @@ nonisolated extension Tally_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _attributes: Dictionary<String,String> = [:]
     var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _pastTenures: [Tally_V1_CustomerTenure] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -493,6 +534,7 @@ nonisolated extension Tally_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Me
       _attributes = source._attributes
       _createdAt = source._createdAt
       _updatedAt = source._updatedAt
+      _pastTenures = source._pastTenures
     }
   }
 
@@ -526,6 +568,7 @@ nonisolated extension Tally_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 13: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._attributes) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._createdAt) }()
         case 15: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
+        case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._pastTenures) }()
         default: break
         }
       }
@@ -583,6 +626,9 @@ nonisolated extension Tally_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Me
       try { if let v = _storage._updatedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
       } }()
+      if !_storage._pastTenures.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._pastTenures, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -607,10 +653,50 @@ nonisolated extension Tally_V1_Account: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._attributes != rhs_storage._attributes {return false}
         if _storage._createdAt != rhs_storage._createdAt {return false}
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
+        if _storage._pastTenures != rhs_storage._pastTenures {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_CustomerTenure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CustomerTenure"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}since\0\u{3}churned_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._since) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._churnedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._since {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._churnedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_CustomerTenure, rhs: Tally_V1_CustomerTenure) -> Bool {
+    if lhs._since != rhs._since {return false}
+    if lhs._churnedAt != rhs._churnedAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -12,7 +12,13 @@ enum AccountRecord {
   static let columns = """
     account_id, name, domain, industry, employee_count, annual_revenue, owner, tier, in_icp,
     \(Micros.column("customer_since")), \(Micros.column("churned_at")), arr, attributes::text AS attributes,
-    \(Micros.column("created_at")), \(Micros.column("updated_at"))
+    \(Micros.column("created_at")), \(Micros.column("updated_at")), \(Self.pastTenuresColumn)
+    """
+
+  /// The past tenures as one text of microseconds, "since churned_at" per tenure in order.
+  static let pastTenuresColumn = """
+    array_to_string(ARRAY(SELECT \(Micros.of("lower(r)")) || ' ' || \(Micros.of("upper(r)"))
+      FROM unnest(past_tenures) r), ' ') AS past_tenures
     """
 
   static let upsertSQL = """
@@ -84,6 +90,12 @@ enum AccountRecord {
     account.attributes = JSONMap.decode(try row.decode(String.self, "attributes"))
     account.createdAt = Micros.timestamp(try row.require(Int64.self, "created_at"))
     account.updatedAt = Micros.timestamp(try row.require(Int64.self, "updated_at"))
+    let bounds = try row.require(String.self, "past_tenures").split(separator: " ").compactMap { Int64($0) }
+    account.pastTenures = stride(from: 0, to: bounds.count - 1, by: 2).map { index in
+      var tenure = Tally_V1_CustomerTenure()
+      (tenure.since, tenure.churnedAt) = (Micros.timestamp(bounds[index]), Micros.timestamp(bounds[index + 1]))
+      return tenure
+    }
     return account
   }
 

@@ -21,14 +21,12 @@ enum Journey {
       AND (NOT $2::boolean OR a.tier > 0) AND $3::int > 0
     """
 
-  /// SQL true when account `a` is a customer as of $1: since before it, not churned before it.
-  static let isCustomer = """
-    a.customer_since < \(Self.asOfTime) AND (a.churned_at IS NULL OR a.churned_at >= \(Self.asOfTime))
-    """
+  /// SQL true when account `a` is a customer as of $1, in its current tenure or a past one.
+  static let isCustomer = KpiFormula.customer(at: Self.asOfTime)
 
   /// Account `a`'s id, and whether it is a customer and has a live opportunity as of $1.
   static let stateColumns = """
-    a.account_id, coalesce(\(Self.isCustomer), false) AS customer,
+    a.account_id, \(Self.isCustomer) AS customer,
     EXISTS (SELECT 1 FROM opportunities o WHERE o.account_id = a.account_id AND o.created_at < \(Self.asOfTime)
       AND NOT (o.status = 'lost' AND o.closed_at < \(Self.asOfTime))) AS opportunity
     """

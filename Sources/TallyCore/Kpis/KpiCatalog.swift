@@ -235,7 +235,8 @@ enum KpiCatalog {
     kpi(
       "logo_retention_rate", "retention", "ratio",
       "(Customers at the end − new customers in the period) / customers at the start.",
-      "customers at the end who were customers before the period", "customers at the start", .accounts(.logoRetention)),
+      "customers at the start who stayed customers through the end", "customers at the start", .accounts(.logoRetention)
+    ),
     kpi(
       "net_revenue_retention", "retention", "ratio",
       "(Starting ARR + expansion − contraction − churned ARR) / starting ARR, for the customers at the start.",

@@ -1,7 +1,8 @@
 /// The KPIs over accounts and their customer history rather than events.
 extension KpiFormula {
   enum AccountMeasure: Sendable {
-    /// (Customers at the end − new customers still customers at the end) / customers at the start.
+    /// (Customers at the end − new customers in the period) / customers at the start: the customers
+    /// from the start through the end over those at the start.
     case logoRetention
     /// ARR at the end of the customers at the start (0 when churned) / their ARR at the start; an
     /// account whose ARR was never known is left out of both.
@@ -23,8 +24,7 @@ extension KpiFormula {
       return """
         WITH \(KpiSQL.periods)
         SELECT p.label,
-          (SELECT count(*) FILTER (WHERE \(Self.customer(at: Self.end))) - count(*) FILTER (WHERE \(Self.customer(at: Self.end))
-            AND a.customer_since >= \(Self.start))
+          (SELECT count(*) FILTER (WHERE \(Self.customerThroughout(Self.start, Self.end)))
            FROM accounts a WHERE \(Self.accountScope)) AS num,
           (SELECT count(*) FILTER (WHERE \(Self.customer(at: Self.start))) FROM accounts a WHERE \(Self.accountScope)) AS den
         FROM periods p
@@ -33,7 +33,7 @@ extension KpiFormula {
       return """
         WITH \(KpiSQL.periods)
         SELECT p.label,
-          (SELECT coalesce(sum(CASE WHEN \(Self.customer(at: Self.end)) THEN \(Self.arr(at: Self.end)) ELSE 0 END), 0)
+          (SELECT coalesce(sum(CASE WHEN \(Self.customerThroughout(Self.start, Self.end)) THEN \(Self.arr(at: Self.end)) ELSE 0 END), 0)
            FROM accounts a WHERE \(Self.customer(at: Self.start)) AND \(Self.arr(at: Self.start)) IS NOT NULL
              AND \(Self.accountScope)) AS num,
           (SELECT coalesce(sum(\(Self.arr(at: Self.start))), 0)
@@ -63,12 +63,33 @@ extension KpiFormula {
   /// The account, tier and campaign filters on an `accounts a` row.
   static let accountScope = "\(KpiSQL.accountFilter("a.account_id")) AND \(KpiSQL.campaignTargetFilter("a.account_id"))"
 
-  /// SQL true when account `a` was a customer just before `time`: periods are [from, to), so a
-  /// customer since 00:00 of the first day is new in the period, not also one at its start, and a
-  /// churn at `to` falls in the next period (as `Journey.isCustomer` has it).
+  /// SQL true when account `a` was a customer just before `time`, in its current tenure or a past
+  /// one: periods are [from, to), so a customer since 00:00 of the first day is new in the period,
+  /// not also one at its start, and a churn at `to` falls in the next period.
   static func customer(at time: String) -> String {
-    "a.customer_since < \(time) AND (a.churned_at IS NULL OR a.churned_at >= \(time))"
+    """
+    CASE WHEN a.past_tenures IS NULL
+      THEN coalesce(a.customer_since < \(time) AND (a.churned_at IS NULL OR a.churned_at >= \(time)), false)
+      ELSE \(Self.tenures) @> \(time) END
+    """
   }
+
+  /// SQL true when account `a` was a customer from just before `start` through `end` in one tenure:
+  /// a customer who left and came back in between was lost and won again.
+  static func customerThroughout(_ start: String, _ end: String) -> String {
+    """
+    CASE WHEN a.past_tenures IS NULL
+      THEN coalesce(a.customer_since < \(start) AND (a.churned_at IS NULL OR a.churned_at >= \(end)), false)
+      ELSE \(Self.tenures) @> tstzrange(\(start), \(end), '[]') END
+    """
+  }
+
+  /// Account `a`'s tenures as (customer_since, churned_at] intervals: the past ones (migration
+  /// 0023) and the current one. A win-back at the instant of the churn joins the two.
+  static let tenures = """
+    (a.past_tenures + CASE WHEN a.customer_since IS NULL THEN '{}'::tstzmultirange
+      ELSE tstzmultirange(tstzrange(a.customer_since, a.churned_at, '(]')) END)
+    """
 
   /// An account's last known ARR before `time` from its history; its first known ARR when none is
   /// known before; NULL when none ever was. A row without ARR (an upsert that left it out) is
