@@ -143,7 +143,8 @@ public nonisolated struct Tally_V1_Account: @unchecked Sendable {
 
   /// Earlier customer tenures, oldest first, kept by the server when a churned customer came back:
   /// a write that moves customer_since to on or after churned_at (a win-back) keeps the tenure it
-  /// ends here. KPIs count the account as a customer during them. Set by the server; ignored on input.
+  /// ends here. KPIs count the account as a customer during them. Ignored on input unless
+  /// UpsertAccountRequest.replace_past_tenures is set.
   public var pastTenures: [Tally_V1_CustomerTenure] {
     get {_storage._pastTenures}
     set {_uniqueStorage()._pastTenures = newValue}
@@ -252,6 +253,12 @@ public nonisolated struct Tally_V1_UpsertAccountRequest: Sendable {
   public var hasAccount: Bool {self._account != nil}
   /// Clears the value of `account`. Subsequent reads from it will return its default value.
   public mutating func clearAccount() {self._account = nil}
+
+  /// When true, account.past_tenures replaces the tenures the server kept (an empty list clears
+  /// them): the way to correct one kept by mistake, or to record a returning customer's history.
+  /// Each needs since before churned_at, oldest first without overlap, all ended by
+  /// customer_since. When false they stay as they are and account.past_tenures is ignored.
+  public var replacePastTenures: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -783,7 +790,7 @@ nonisolated extension Tally_V1_Contact: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_UpsertAccountRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertAccountRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0\u{3}replace_past_tenures\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -792,6 +799,7 @@ nonisolated extension Tally_V1_UpsertAccountRequest: SwiftProtobuf.Message, Swif
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._account) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.replacePastTenures) }()
       default: break
       }
     }
@@ -805,11 +813,15 @@ nonisolated extension Tally_V1_UpsertAccountRequest: SwiftProtobuf.Message, Swif
     try { if let v = self._account {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.replacePastTenures != false {
+      try visitor.visitSingularBoolField(value: self.replacePastTenures, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tally_V1_UpsertAccountRequest, rhs: Tally_V1_UpsertAccountRequest) -> Bool {
     if lhs._account != rhs._account {return false}
+    if lhs.replacePastTenures != rhs.replacePastTenures {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -5,7 +5,7 @@ import TallyClient
 struct Accounts: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "List, show, upsert, delete and import accounts; rank them by engagement.",
-    subcommands: DataCommands<AccountEntity>.subcommands + [Import.self, Top.self, Health.self]
+    subcommands: DataCommands<AccountEntity>.subcommands + [Import.self, Top.self, Health.self, PastTenures.self]
   )
 
   struct Import: AsyncParsableCommand {

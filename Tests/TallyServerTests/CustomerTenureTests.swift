@@ -74,6 +74,66 @@ import Testing
     }
   }
 
+  /// A tenure kept from a write that only looked like a win-back (a mistyped year) is corrected by
+  /// replacing the list; a bad list names its field and changes nothing.
+  @Test func replacePastTenuresCorrectsThemAndChecksThem() async throws {
+    try await DataTestContext.with { context in
+      var account = Fixture.account("typo", tier: 1)
+      (account.customerSince, account.churnedAt) = (
+        Fixture.time("2024-01-01T00:00:00Z"), Fixture.time("2024-03-01T00:00:00Z")
+      )
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      (account.customerSince, account.churnedAt) = (
+        Fixture.time("2025-01-01T00:00:00Z"), Fixture.time("2025-03-01T00:00:00Z")
+      )
+      let kept = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      #expect(kept.pastTenures == [Self.tenure("2024-01-01", "2024-03-01")])
+
+      var request = Fixture.upsert(account)
+      request.replacePastTenures = true
+      let bad: [(String, [Tally_V1_CustomerTenure])] = [
+        ("account.past_tenures[0].churned_at", [Self.tenure("2023-05-01", "2023-05-01")]),
+        (
+          "account.past_tenures[1].since",
+          [Self.tenure("2022-01-01", "2022-06-01"), Self.tenure("2022-05-01", "2022-09-01")]
+        ),
+        ("account.past_tenures[0].churned_at", [Self.tenure("2024-06-01", "2025-02-01")]),
+        (
+          "account.past_tenures[0].since",
+          [Tally_V1_CustomerTenure.with { $0.churnedAt = Fixture.time("2022-01-01T00:00:00Z") }]
+        ),
+        ("account.past_tenures", Array(repeating: Self.tenure("2022-01-01", "2022-02-01"), count: 101)),
+      ]
+      for (field, tenures) in bad {
+        request.account.pastTenures = tenures
+        await expectViolation(field) { try await context.clientA.unary(AccountMethods.upsertAccount, request) }
+      }
+      var get = Tally_V1_GetAccountRequest()
+      get.id = "typo"
+      #expect(try await context.readerA.unary(AccountMethods.getAccount, get).pastTenures == kept.pastTenures)
+
+      // The history as it was, then none at all.
+      request.account.pastTenures = [Self.tenure("2022-01-01", "2022-06-01"), Self.tenure("2023-01-01", "2023-02-01")]
+      #expect(
+        try await context.clientA.unary(AccountMethods.upsertAccount, request).pastTenures
+          == request.account.pastTenures)
+      request.account.pastTenures = []
+      #expect(try await context.clientA.unary(AccountMethods.upsertAccount, request).pastTenures.isEmpty)
+      // A new account may bring its history; without the flag it is ignored.
+      var fresh = Fixture.upsert(Fixture.account("returning", tier: 1))
+      fresh.account.customerSince = Fixture.time("2026-01-01T00:00:00Z")
+      fresh.account.pastTenures = [Self.tenure("2020-01-01", "2021-01-01")]
+      fresh.replacePastTenures = true
+      #expect(
+        try await context.clientA.unary(AccountMethods.upsertAccount, fresh).pastTenures == fresh.account.pastTenures)
+      fresh.replacePastTenures = false
+      fresh.account.pastTenures = []
+      #expect(
+        try await context.clientA.unary(AccountMethods.upsertAccount, fresh).pastTenures
+          == [Self.tenure("2020-01-01", "2021-01-01")])
+    }
+  }
+
   @Test func pastPeriodsCountTheFirstTenure() async throws {
     try await DataTestContext.with { context in
       try await Self.load(context.clientA)

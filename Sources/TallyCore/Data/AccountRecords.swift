@@ -21,16 +21,19 @@ enum AccountRecord {
       FROM unnest(past_tenures) r), ' ') AS past_tenures
     """
 
+  /// $14 says whether $15 and $16 (PastTenures) replace the kept past tenures.
   static let upsertSQL = """
     INSERT INTO accounts AS a (tenant_id, account_id, name, domain, industry, employee_count, annual_revenue, owner,
-      tier, in_icp, customer_since, churned_at, arr, attributes)
+      tier, in_icp, customer_since, churned_at, arr, attributes, past_tenures)
     VALUES (\(currentTenantSQL), $1, $2, $3, $4, $5::bigint, $6::bigint, $7, $8::smallint, $9::boolean,
-      \(Micros.sql("$10")), \(Micros.sql("$11")), $12::bigint, $13::jsonb)
+      \(Micros.sql("$10")), \(Micros.sql("$11")), $12::bigint, $13::jsonb,
+      CASE WHEN $14::boolean THEN \(PastTenures.sql(since: "$15", churned: "$16")) END)
     ON CONFLICT (tenant_id, account_id) DO UPDATE SET name = EXCLUDED.name, domain = EXCLUDED.domain,
       industry = EXCLUDED.industry, employee_count = EXCLUDED.employee_count,
       annual_revenue = EXCLUDED.annual_revenue, owner = EXCLUDED.owner, tier = EXCLUDED.tier,
       in_icp = EXCLUDED.in_icp, customer_since = EXCLUDED.customer_since, churned_at = EXCLUDED.churned_at,
-      arr = EXCLUDED.arr, attributes = EXCLUDED.attributes, updated_at = now()
+      arr = EXCLUDED.arr, attributes = EXCLUDED.attributes, updated_at = now(),
+      past_tenures = CASE WHEN $14::boolean THEN EXCLUDED.past_tenures ELSE a.past_tenures END
     RETURNING \(columns)
     """
 
@@ -62,7 +65,8 @@ enum AccountRecord {
     return (account, nameViolations + checker.violations)
   }
 
-  static func parameters(_ account: Tally_V1_Account) -> [(any PostgresBindable)?] {
+  /// The upsert's parameters; `replacing` past tenures, or nil to keep those the account has.
+  static func parameters(_ account: Tally_V1_Account, replacing: PastTenures? = nil) -> [(any PostgresBindable)?] {
     [
       account.id, account.name, nonEmpty(account.domain), nonEmpty(account.industry),
       account.hasEmployeeCount ? account.employeeCount : nil, account.hasAnnualRevenue ? account.annualRevenue : nil,
@@ -70,6 +74,7 @@ enum AccountRecord {
       account.hasCustomerSince ? micros(account.customerSince) : nil,
       account.hasChurnedAt ? micros(account.churnedAt) : nil,
       account.hasArr ? account.arr : nil, JSONMap.encode(account.attributes),
+      replacing != nil, (replacing ?? PastTenures()).parameters[0], (replacing ?? PastTenures()).parameters[1],
     ]
   }
 

@@ -32,11 +32,17 @@ public struct AccountService: Sendable {
   @Sendable func upsertAccount(_ request: Tally_V1_UpsertAccountRequest, _ context: RequestContext) async throws
     -> Tally_V1_Account
   {
-    let (account, violations) = AccountRecord.validate(request.account, prefix: "account.")
+    var (account, violations) = AccountRecord.validate(request.account, prefix: "account.")
+    var tenures: PastTenures?
+    if request.replacePastTenures {
+      let (replacing, tenureViolations) = PastTenures.validate(account, prefix: "account.")
+      (tenures, violations) = (replacing, violations + tenureViolations)
+    }
     guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
-    return try await self.database.transaction(context) { connection in
+    account.pastTenures = []
+    return try await self.database.transaction(context) { [account, tenures] connection in
       try AccountRecord.message(
-        connection.query(AccountRecord.upsertSQL, AccountRecord.parameters(account)).rows[0]
+        connection.query(AccountRecord.upsertSQL, AccountRecord.parameters(account, replacing: tenures)).rows[0]
       )
     }
   }
