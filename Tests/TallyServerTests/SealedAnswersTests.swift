@@ -290,6 +290,23 @@ import Testing
     }
   }
 
+  /// Invitations issued by a call whose clock still saw the round open, after a read opened it,
+  /// would change the groups its results were read with: refused, and none stored.
+  @Test func invitationsThatComeAfterTheirRoundWasOpenedAreRefused() async throws {
+    try await DataTestContext.with { context in
+      let (survey, round) = try await Self.pastRound(context, [10, 9, 8, 7, 6])
+      #expect(try await SurveyFixture.results(context.readerA, survey.id).overall.responses == 5)
+      context.clock.advance(by: -600)
+      let refused = await expectStatus(.failedPrecondition) {
+        try await SurveyFixture.tokens(context.clientA, round.id, 4, team: "core")
+      }
+      #expect(refused?.message == "round 1 is closed: it takes no invitations")
+      context.clock.advance(by: 600)
+      #expect(
+        try await Self.count(context, context.tenantA, "SELECT count(*)::text AS v FROM survey_invitations") == ["5"])
+    }
+  }
+
   @Test func everyReadOfASurveyOpensItsClosedRounds() async throws {
     try await DataTestContext.with { context in
       func sealed(_ survey: String) async throws -> [String] {

@@ -43,8 +43,14 @@ extension SurveyService {
       let survey = try Self.lock(try self.round(roundID, connection).surveyID, connection)
       // Read again under the survey's lock: a CloseRound that held it has committed, and a round it
       // closed (its results may show) must not gain invitations, which would change its groups.
+      // The round is held FOR SHARE, as a claim holds it: a round that passes its closing time
+      // meanwhile opens (its groups read) only once these invitations commit, and one already
+      // opened is refused here however stale `now` is.
+      let opened = try connection.query(
+        "SELECT answers_opened FROM survey_rounds WHERE round_id = $1::uuid FOR SHARE", [roundID]
+      ).rows.first?.require(Bool.self, "answers_opened")
       let round = try self.round(roundID, connection)
-      guard round.status == "open" else {
+      guard round.status == "open", opened == false else {
         throw RPCError(code: .failedPrecondition, message: "round \(round.number) is closed: it takes no invitations")
       }
       guard !survey.archived else { throw RPCError(code: .failedPrecondition, message: "the survey is archived") }
