@@ -66,6 +66,63 @@ import Testing
     }
   }
 
+  /// Counted per block, not per label: teams x and y (3 each) are one block, w and z another, so
+  /// every row is unlabelled, but filtered comments show each block and their texts tell its rows.
+  /// The one "no" of block x+y is rare there, though six said no in the round.
+  @Test func anAnswerRareInOneBlockIsLeftOutThoughUnlabelledRowsShareIt() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      var answering: [(team: String, token: String)] = []
+      for (team, invited, answers) in [("x", 3, 3), ("y", 3, 3), ("z", 10, 4), ("w", 10, 7)] {
+        let tokens = try await SurveyFixture.tokens(context.clientA, round.id, UInt32(invited), team: team)
+        answering += tokens.prefix(answers).map { (team, $0) }
+      }
+      var seen: [String: Int] = [:]
+      for (team, token) in answering {
+        let index = seen[team, default: 0]
+        seen[team] = index + 1
+        var remote = Tally_V1_Answer()
+        (remote.questionID, remote.yes) = ("remote", !((team == "x" && index == 0) || (team == "w" && index < 5)))
+        let answers = [
+          SurveyFixture.number("mood", 7), SurveyFixture.number("tools", 3), SurveyFixture.choices("focus", ["code"]),
+          remote, SurveyFixture.text("why", "\(team) \(index)"),
+        ]
+        try await SurveyFixture.submit(context.collectorA, token, answers)
+      }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      let rows = try await SurveyResultsTests.export(context, survey.id)
+      #expect(rows.count == 17 && rows.allSatisfy { $0.segment.team.isEmpty }, "no team is a block of its own")
+      #expect(rows.allSatisfy { $0.withheldQuestionIds == ["remote"] })
+    }
+  }
+
+  /// A row shows the whole set a respondent chose: "meetings" (5) and "code" (6) are common, but
+  /// the one who did not pick "meetings" is alone.
+  @Test func aRareSetOfChoicesIsLeftOutThoughEachChoiceIsCommon() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 6, team: "core")
+      for (index, token) in tokens.enumerated() {
+        var remote = Tally_V1_Answer()
+        (remote.questionID, remote.yes) = ("remote", true)
+        let answers = [
+          SurveyFixture.number("mood", 7), SurveyFixture.number("tools", 3),
+          SurveyFixture.choices("focus", index == 0 ? ["code"] : ["meetings", "code"]), remote,
+        ]
+        try await SurveyFixture.submit(context.collectorA, token, answers)
+      }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      let rows = try await SurveyResultsTests.export(context, survey.id)
+      #expect(rows.count == 6 && rows.allSatisfy { $0.withheldQuestionIds == ["focus"] })
+      // The results count choices, not sets.
+      let results = try await SurveyFixture.results(context.readerA, survey.id)
+      let focus = results.questions.first { $0.questionID == "focus" }
+      #expect(focus?.distribution.map(\.count) == [5, 6, 0], "\(String(describing: focus))")
+    }
+  }
+
   /// GetResults' counts per question, from which the export decides: every value in its order,
   /// yes and no apart, a multiple choice counted per choice, and how many answered each question.
   @Test func resultsCountEachValueOfEachQuestion() async throws {

@@ -142,6 +142,9 @@ public struct AnonymityGuard: Sendable {
 
   private var totalResponses: UInt64 { self.responses.values.reduce(0, +) }
 
+  /// The block of a segment invited or answered in the round: a filter shows whole blocks.
+  public func block(of key: SegmentKey) -> Int? { self.blockOf[key] }
+
   /// Whether rows of this segment may carry their attributes (in exports): only when the segment
   /// is a block on its own, so the attributes single out no group below the threshold.
   public func segmentShown(_ key: SegmentKey) -> Bool {

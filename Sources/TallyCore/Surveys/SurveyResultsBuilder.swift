@@ -15,11 +15,14 @@ struct SurveyResultsBuilder {
     /// Score distributions per segment.
     var scores: [SegmentKey: NPSScore] = [:]
     var invitations: [SegmentKey: UInt64] = [:]
-    /// Per segment and question: value → count, and `answeredMarker` → how many answered the question.
+    /// Per segment and question: value → count, `answeredMarker` → how many answered the question,
+    /// and for a multiple choice `setMarker` + the chosen set (its JSON) → how many chose exactly it.
     var answers: [SegmentKey: [String: [String: UInt64]]] = [:]
     /// A value no answer can have (choices refuse control characters), so a choice spelled like
     /// the marker is not counted as answers.
     static let answeredMarker = "\u{1}"
+    /// Starts the key of a multiple choice's whole set, which an export row shows (RareAnswers).
+    static let setMarker = "\u{2}"
   }
 
   let survey: StoredSurvey
