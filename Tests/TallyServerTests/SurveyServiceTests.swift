@@ -199,6 +199,11 @@ import Testing
       fetch.token = "tlys_unknown"
       _ = await expectStatus(.notFound) { try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch) }
       fetch.token = "not-a-token"
+      let unknown = await expectStatus(.notFound) {
+        try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch)
+      }
+      #expect(unknown?.message == "unknown survey token: survey tokens start with tlys_")
+      fetch.token = ""
       await expectViolation("token") { try await context.collectorA.unary(SurveyMethods.getSurveyForToken, fetch) }
 
       // Every bad answer names its field, and leaves the token unused. `complete` adds valid
@@ -241,6 +246,14 @@ import Testing
         try await SurveyFixture.submit(
           context.collectorA, tokens[0], complete([mood, SurveyFixture.text("tools", "five")]))
       }
+      let blank = await expectStatus(.invalidArgument) {
+        try await SurveyFixture.submit(
+          context.collectorA, tokens[0], complete([mood, SurveyFixture.text("why", " \n ")]))
+      }
+      #expect(
+        blank?.fieldViolations.map(\.description) == [
+          "must not be only white space (leave the question out to skip it)"
+        ])
       let answer = complete([mood, SurveyFixture.text("why", String(repeating: "é", count: 2_000))])
       let stored = try await SurveyFixture.submit(context.collectorA, tokens[0], answer)
       #expect(stored.responseID.isEmpty, "an anonymous survey returns nothing that identifies the response")

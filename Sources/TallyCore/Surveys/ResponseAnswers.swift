@@ -89,8 +89,12 @@ struct ResponseAnswers: Sendable {
     case ("yes_no", .yes(let yes)):
       return yes ? "true" : "false"
     case ("text", .text(let text)):
-      if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || text.count > Self.maxTextLength {
+      if text.count > Self.maxTextLength || text.isEmpty {
         checker.add(field + ".text", "must be 1 to \(Self.maxTextLength) characters, got \(text.count)")
+        return nil
+      }
+      if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        checker.add(field + ".text", "must not be only white space (leave the question out to skip it)")
         return nil
       }
       let before = checker.violations.count
