@@ -177,6 +177,33 @@ import Testing
     }
   }
 
+  /// An import upserts its accounts in id order, whatever order the file had: an import that
+  /// shares ids with another writer waits for it instead of deadlocking with it (one ABORTED).
+  @Test func importsSharingAccountsUpsertThemInIdOrder() async throws {
+    try await DataTestContext.with { context in
+      let batch = Task { () async throws -> Tally_V1_ImportAccountsResponse in
+        try await Task.sleep(for: .milliseconds(300))
+        return try await context.clientA.clientStreaming(AccountMethods.importAccounts) { writer in
+          var request = Tally_V1_ImportAccountsRequest()
+          request.accounts = [Fixture.account("b"), Fixture.account("a")]
+          try await writer.send(request)
+        }
+      }
+      // Another writer that holds "a", then writes "b", as a concurrent import in id order does.
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        let write = """
+          INSERT INTO accounts (tenant_id, account_id, name, tier, in_icp)
+          VALUES (current_setting('tally.tenant_id')::uuid, $1, $1, 0, false)
+          """
+        try connection.query(write, ["a"])
+        Thread.sleep(forTimeInterval: 2)
+        try connection.query(write, ["b"])
+      }
+      let response = try await batch.value
+      #expect(response.accountsUpserted == 2 && response.rejected == 0, "\(response)")
+    }
+  }
+
   @Test func importStoresTheValidRowsAndListsTheRest() async throws {
     try await DataTestContext.with { context in
       var first = Tally_V1_ImportAccountsRequest()

@@ -211,7 +211,10 @@ public struct AccountService: Sendable {
         }
       }
       let batchNumber = batch
-      let (validAccounts, validContacts) = (accounts, contacts)
+      // Upserted in id order (by bytes): two imports that share ids then lock their rows in one
+      // order, and neither waits for the other in a deadlock.
+      let validAccounts = accounts.sorted { ExactID($0.id) < ExactID($1.id) }
+      let validContacts = contacts.sorted { ExactID($0.1.id) < ExactID($1.1.id) }
       let (storedContacts, orphans) = try await self.database.transaction(context) { connection in
         for account in validAccounts {
           try connection.query(AccountRecord.upsertSQL, AccountRecord.parameters(account))
@@ -233,7 +236,7 @@ public struct AccountService: Sendable {
         }
         return (stored, orphans)
       }
-      rejections += orphans
+      rejections += orphans.sorted { $0.index < $1.index }
       response.accountsUpserted += UInt64(accounts.count)
       response.contactsUpserted += UInt64(storedContacts)
       response.rejected += UInt64(rejections.count)

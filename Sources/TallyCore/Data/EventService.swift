@@ -94,11 +94,12 @@ public struct EventService: Sendable {
   }
 
   /// Claims the staged keys, inserts the events whose key was free, and adds exactly those events to
-  /// the daily rollup (rows in key order, so concurrent batches lock shared rollup rows in one order).
+  /// the daily rollup. Keys and rollup rows are written in key order, so concurrent batches that
+  /// share some wait for each other in one order and never deadlock.
   static let insertClaimedEventsSQL = """
     WITH fresh AS (
       INSERT INTO event_keys (tenant_id, event_key, occurred_at)
-      SELECT \(currentTenantSQL), event_key, \(Micros.sql("occurred_us")) FROM event_staging
+      SELECT \(currentTenantSQL), event_key, \(Micros.sql("occurred_us")) FROM event_staging ORDER BY event_key
       ON CONFLICT DO NOTHING RETURNING event_key
     ), stored AS (
       INSERT INTO events (tenant_id, event_key, occurred_at, type, account_id, contact_id, campaign_id, asset_id,
