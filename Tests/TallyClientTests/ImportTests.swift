@@ -206,12 +206,18 @@ private func records(
     ("1772359200", 1_772_359_200_000_000),
     ("1772359200123", 1_772_359_200_123_000),
     ("1969-12-31T23:59:59Z", -1_000_000),
+    ("2026-03-01T12:30:00+0230", 1_772_359_200_000_000),
+    ("2026-03-01T07:00:00-03", 1_772_359_200_000_000),
   ])
   func timestampsInTheFormsExportsWrite(_ text: String, _ micros: Int64) throws {
     #expect(try ImportParsing.timestamp(text, field: "t") == micros)
   }
 
-  @Test(arguments: ["2026-02-30", "31/02/2024", "2026-13-01", "yesterday", "2026-03-01T25:00:00Z", "12345"])
+  @Test(arguments: [
+    "2026-02-30", "31/02/2024", "2026-13-01", "yesterday", "2026-03-01T25:00:00Z", "12345",
+    // Offsets past a day, minutes past an hour, a colon without its minutes.
+    "2026-03-01T10:00:00+99:99", "2026-03-01T10:00:00+24:00", "2026-03-01T10:00:00+02:60", "2026-03-01T10:00:00+02:",
+  ])
   func impossibleTimesAreRefused(_ text: String) {
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.timestamp(text, field: "occurred_at") }
   }
@@ -222,6 +228,10 @@ private func records(
     #expect(try ImportParsing.money("-5", field: "arr") == -500)
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("1.234", field: "arr") }
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("lots", field: "arr") }
+    // A digit with a combining accent is no digit: its decimals were read as 0.
+    #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("1.5\u{301}", field: "arr") }
+    #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("1\u{301}", field: "arr") }
+    #expect(try ImportParsing.money("1234", field: "arr", minorDigits: 0) == 1_234)
     #expect(try ImportParsing.integer("1,200", field: "n") == 1_200)
     #expect(try ImportParsing.integer(" 12 500 ", field: "n") == 12_500)
     #expect(try ImportParsing.integer("-3", field: "n") == -3)

@@ -76,10 +76,12 @@ public enum ImportParsing {
         } else if bytes[index] == 43 || bytes[index] == 45 {
           let sign: Int64 = bytes[index] == 43 ? 1 : -1
           index += 1
-          guard let offsetHours = digits(2) else { throw fail }
-          _ = expect(58)
-          let offsetMinutes = digits(2) ?? 0
-          seconds -= sign * Int64(offsetHours * 3600 + offsetMinutes * 60)
+          guard let offsetHours = digits(2), offsetHours < 24 else { throw fail }
+          let colon = expect(58)
+          let offsetMinutes = digits(2)
+          // +02:00, +0200 or +02; a colon needs its minutes, and minutes stay under 60.
+          guard offsetMinutes.map({ $0 < 60 }) ?? !colon else { throw fail }
+          seconds -= sign * Int64(offsetHours * 3600 + (offsetMinutes ?? 0) * 60)
         }
         guard index == bytes.count else { throw fail }
       }
@@ -137,7 +139,8 @@ public enum ImportParsing {
     }
     // A whole part past 64 bits is far above the largest amount: the check below refuses it.
     let whole = Int64(wholeDigits.isEmpty ? "0" : wholeDigits) ?? .max
-    let fraction = Int64(fractionDigits.padding(toLength: minorDigits, withPad: "0", startingAt: 0)) ?? 0
+    let paddedFraction = fractionDigits.padding(toLength: minorDigits, withPad: "0", startingAt: 0)
+    guard let fraction = paddedFraction.isEmpty ? 0 : Int64(paddedFraction) else { throw fail }
     let scale = Int64(pow(10, Double(minorDigits)))
     let (scaled, overflow) = whole.multipliedReportingOverflow(by: scale)
     guard !overflow, scaled <= Self.maxMoney - fraction else {
@@ -162,7 +165,11 @@ public enum ImportParsing {
     return groups.joined()
   }
 
-  private static func isDigit(_ character: Character) -> Bool { ("0"..."9").contains(character) }
+  /// An ASCII digit alone: "5" followed by a combining accent is one Character that sorts between
+  /// "0" and "9", and its decimals were then read as 0.
+  private static func isDigit(_ character: Character) -> Bool {
+    character.isASCII && ("0"..."9").contains(character)
+  }
 
   /// An integer, allowing thousands separators before groups of three digits: "1,200" or
   /// "1 200", but not "1,5" (a decimal comma, which would be read as 15).
