@@ -32,15 +32,14 @@ public struct AccountService: Sendable {
   @Sendable func upsertAccount(_ request: Tally_V1_UpsertAccountRequest, _ context: RequestContext) async throws
     -> Tally_V1_Account
   {
-    var (account, violations) = AccountRecord.validate(request.account, prefix: "account.")
-    var tenures: PastTenures?
-    if request.replacePastTenures {
-      let (replacing, tenureViolations) = PastTenures.validate(account, prefix: "account.")
-      (tenures, violations) = (replacing, violations + tenureViolations)
+    let (account, violations) = AccountRecord.validate(request.account, prefix: "account.")
+    // The account's past_tenures count only when the request replaces them.
+    let (tenures, tenureViolations) =
+      request.replacePastTenures ? PastTenures.validate(account, prefix: "account.") : (nil, [])
+    guard violations.isEmpty, tenureViolations.isEmpty else {
+      throw RPCError.invalidArgument(violations + tenureViolations)
     }
-    guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
-    account.pastTenures = []
-    return try await self.database.transaction(context) { [account, tenures] connection in
+    return try await self.database.transaction(context) { connection in
       try AccountRecord.message(
         connection.query(AccountRecord.upsertSQL, AccountRecord.parameters(account, replacing: tenures)).rows[0]
       )
