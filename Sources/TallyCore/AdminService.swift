@@ -105,7 +105,8 @@ public struct AdminService: Sendable {
     let row = try await self.pool.withTransaction(scope: .operator) { connection in
       try connection.query(
         """
-        UPDATE tenants SET status = $2, suspended_at = CASE WHEN $2 = 'suspended' THEN now() END
+        UPDATE tenants SET status = $2,
+          suspended_at = CASE WHEN $2 = 'suspended' THEN coalesce(suspended_at, now()) END
         WHERE tenant_id = $1::uuid RETURNING \(Self.tenantColumns)
         """,
         [tenantID, suspended ? "suspended" : "active"]

@@ -1,3 +1,4 @@
+import Foundation
 import TallyWire
 
 /// Turns the API key of a HELLO into a principal.
@@ -84,12 +85,14 @@ extension Principal {
     }
     if self.isOperator {
       // Checked before the tenant's call rate keeps a bucket by this name: a name of megabytes
-      // per made-up tenant would otherwise hold a thousand of them in memory.
+      // per made-up tenant would otherwise hold a thousand of them in memory. Normalized as the
+      // tenant's own keys name it, so that an upper-case id shares its bucket and its rate.
       guard requestedTenant.utf8.count <= Self.maxTenantIDLength else {
         throw RPCError.invalidArgument(
           field: "tenant_id", "must be a tenant's id (a UUID), got \(requestedTenant.utf8.count) bytes")
       }
-      return requestedTenant.isEmpty ? nil : requestedTenant
+      guard !requestedTenant.isEmpty else { return nil }
+      return UUID(uuidString: requestedTenant).map { $0.uuidString.lowercased() } ?? requestedTenant
     }
     guard requestedTenant.isEmpty || requestedTenant == self.tenantID else {
       throw RPCError(

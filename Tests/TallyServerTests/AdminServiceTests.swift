@@ -120,7 +120,11 @@ import Testing
 
       var suspend = Tally_V1_SuspendTenantRequest()
       suspend.tenantID = tenant
-      #expect(try await operatorClient.unary(AdminMethods.suspendTenant, suspend).status == .suspended)
+      let suspended = try await operatorClient.unary(AdminMethods.suspendTenant, suspend)
+      #expect(suspended.status == .suspended && suspended.hasSuspendedAt)
+      // Suspending again keeps the time it was suspended.
+      try await Task.sleep(for: .milliseconds(20))
+      #expect(try await operatorClient.unary(AdminMethods.suspendTenant, suspend).suspendedAt == suspended.suspendedAt)
       _ = await expectStatus(.permissionDenied) { try await client.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
       var resume = Tally_V1_ResumeTenantRequest()
       resume.tenantID = tenant

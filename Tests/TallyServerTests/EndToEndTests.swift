@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
@@ -445,6 +446,11 @@ import struct Foundation.Data
         let answer = try await operatorClient.unary(whoAmIMethod, self.ping([]), options: CallOptions(tenantID: tenant))
         #expect(String(decoding: answer.payload, as: UTF8.self) == tenant)
       }
+      // A tenant id in upper case is the tenant's (its call rate's bucket too).
+      let tenant = UUID().uuidString.lowercased()
+      let upper = try await operatorClient.unary(
+        whoAmIMethod, self.ping([]), options: CallOptions(tenantID: tenant.uppercased()))
+      #expect(String(decoding: upper.payload, as: UTF8.self) == tenant)
       // A name far longer than a tenant id is refused before anything keeps it.
       let refusal = await expectStatus(.invalidArgument) {
         try await operatorClient.unary(
