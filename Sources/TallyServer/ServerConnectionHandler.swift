@@ -606,21 +606,31 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let revalidate = self.revalidation(call)
     call.task = Task.immediate(executorPreference: self.executor) {
       let outcome: Result<(any Message)?, any Error>
+      var keyRefused = false
       do {
-        try await revalidate()
+        do {
+          try await revalidate()
+        } catch let error as RPCError where error.code == .unauthenticated || error.code == .permissionDenied {
+          keyRefused = true
+          throw error
+        }
         outcome = .success(try await work(requestContext))
       } catch {
         outcome = .failure(error)
       }
       if eventLoop.inEventLoop {
-        connection.value.callReturned(streamID, outcome)
+        connection.value.callReturned(streamID, outcome, keyRefused: keyRefused)
       } else {
-        eventLoop.execute { connection.value.callReturned(streamID, outcome) }
+        eventLoop.execute { [keyRefused] in connection.value.callReturned(streamID, outcome, keyRefused: keyRefused) }
       }
     }
   }
 
-  private func callReturned(_ streamID: UInt32, _ outcome: Result<(any Message)?, any Error>) {
+  /// `keyRefused`: the call's re-check refused the key (revoked, or its tenant suspended), so the
+  /// connection takes no more calls: each would take a token of the tenant's rate to be refused.
+  private func callReturned(
+    _ streamID: UInt32, _ outcome: Result<(any Message)?, any Error>, keyRefused: Bool = false
+  ) {
     guard let call = self.removeCall(streamID) else { return }  // its bytes back, answered or not
     call.finished()
     guard let context = self.context else { return }
@@ -648,6 +658,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     self.flushes.flushSoon(context.channel)
     self.callEnded(streamID)
+    if keyRefused {
+      self.act(
+        self.machine.keyRefused("the API key was revoked or its tenant suspended: this connection takes no more calls"))
+    }
   }
 
   /// Answers a call that the connection ends itself (cancel, deadline, limits) and stops its work.

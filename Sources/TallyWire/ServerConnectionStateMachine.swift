@@ -196,6 +196,25 @@ public struct ServerConnectionStateMachine: Sendable {
     }
   }
 
+  /// A call's re-check refused the connection's key (revoked, or its tenant suspended): GOAWAY
+  /// UNAUTHENTICATED, as at HELLO, and no more calls; those running finish (each re-checks on its
+  /// own), then the connection closes. Its later CALLs are refused unread, taking none of the
+  /// tenant's call rate.
+  public mutating func keyRefused(_ message: String) -> Action {
+    let error = ConnectionError(.unauthenticated, message)
+    switch self.state {
+    case .active(let streams):
+      if streams.open.isEmpty {
+        self.state = .closed
+        return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: true)
+      }
+      self.state = .draining(streams)
+      return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: false)
+    case .awaitingHello, .authenticating, .draining, .closed, .modifying:
+      return .none
+    }
+  }
+
   /// The handshake timer (before WELCOME) or the idle timer (no frame for a while) fired. A HELLO
   /// that came in time but whose key is still being checked is no timeout of the client's: the
   /// server could not answer in time, so it says OVERLOADED, which a client may retry.

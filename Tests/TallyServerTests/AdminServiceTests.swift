@@ -108,6 +108,29 @@ import Testing
     }
   }
 
+  /// A connection whose key a call's re-check refused takes no more calls: GOAWAY
+  /// UNAUTHENTICATED, then the close (its calls would each take a token of the tenant's rate).
+  @Test func aConnectionWhoseKeyWasRevokedGoesAway() async throws {
+    try await self.withAdminServer { server, operatorClient, _ in
+      let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
+      let key = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake(apiKey: key)
+      #expect(await connection.nextFrame()?.type == .welcome)
+      var revoke = Tally_V1_RevokeApiKeyRequest()
+      revoke.keyID = APIKey(parsing: key)!.keyID
+      _ = try await operatorClient.unary(AdminMethods.revokeApiKey, revoke)
+      try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
+      let status = await connection.nextStatus()
+      #expect(
+        status?.0 == 1 && status?.1.code == .unauthenticated, "\(String(describing: status))")
+      let goAway = await connection.nextGoAway(timeout: .seconds(5))
+      #expect(goAway?.code == .unauthenticated && goAway?.lastStreamID == 1, "\(String(describing: goAway))")
+      #expect(await connection.nextFrame(timeout: .seconds(5)) == nil, "the connection stayed open")
+    }
+  }
+
   @Test func aNewKeyWorksUntilRevokedOrItsTenantIsSuspended() async throws {
     try await self.withAdminServer { server, operatorClient, _ in
       let tenant = try await self.createTenant(operatorClient, "Acme").tenantID

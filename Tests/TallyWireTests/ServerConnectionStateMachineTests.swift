@@ -285,6 +285,31 @@ import Testing
     #expect(machine.streamClosed(2) == .close)
   }
 
+  /// A key refused by a call's re-check: GOAWAY UNAUTHENTICATED, the running calls finish, new
+  /// ones are refused unread, and the connection closes after the last.
+  @Test func aRefusedKeyDrainsThenCloses() {
+    var machine = self.active()
+    _ = machine.receivedFrame(self.call(1))
+    _ = machine.receivedFrame(self.call(2))
+    #expect(machine.streamClosed(1) == .none)
+    guard case .sendGoAway(let error, lastStreamID: 2, close: false) = machine.keyRefused("revoked") else {
+      Issue.record("a refused key did not send GOAWAY with last stream 2")
+      return
+    }
+    #expect(error.code == .unauthenticated && error.message == "revoked")
+    guard case .rejectStream(3, method: _, code: .unavailable, _) = machine.receivedFrame(self.call(3)) else {
+      Issue.record("a new call was accepted after the key was refused")
+      return
+    }
+    #expect(machine.keyRefused("again") == .none)
+    #expect(machine.streamClosed(2) == .close)
+    var idle = self.active()
+    guard case .sendGoAway(_, lastStreamID: 0, close: true) = idle.keyRefused("revoked") else {
+      Issue.record("a refused key with nothing running did not close at once")
+      return
+    }
+  }
+
   @Test func shutdownWithNothingOpenClosesAtOnce() {
     var machine = self.active()
     guard case .sendGoAway(_, lastStreamID: 0, close: true) = machine.shutdown() else {
