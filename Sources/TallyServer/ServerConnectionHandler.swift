@@ -28,6 +28,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     var keyConnections: ConnectionCounts<String>?
     var handshakes: ConnectionCounts<ConnectionSource>?
     var serverHeldBytes: ServerHeldRequestBytes
+    var tenantHeldBytes: TenantHeldRequestBytes
     var metrics: ServerMetrics
     var logger: Logger
 
@@ -45,6 +46,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.keyConnections = ConnectionCounts(limit: limits.maxConnectionsPerKey)
       self.handshakes = ConnectionCounts(limit: limits.maxHandshakesPerAddress)
       self.serverHeldBytes = ServerHeldRequestBytes(limit: limits.maxServerHeldRequestBytes)
+      self.tenantHeldBytes = TenantHeldRequestBytes(serverLimit: limits.maxServerHeldRequestBytes)
       self.metrics = metrics
       self.logger = logger
     }
@@ -81,8 +83,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// Bytes of request messages the calls hold: reads wait while they reach `maxHeldRequestBytes`,
   /// or while all connections' together reach `maxServerHeldRequestBytes`.
   private var heldRequestBytes = 0
-  /// Reads wait for the server's calls to give bytes back (`ServerHeldRequestBytes`).
-  private var waitingForServerRoom = false
+  /// The budget whose calls must give bytes back before reads go on: the tenant's or the server's.
+  private var waitingForRoomIn: ServerHeldRequestBytes?
+  private var waitingForServerRoom: Bool { self.waitingForRoomIn != nil }
+  /// The key's tenant's part of the server's budget (`TenantHeldRequestBytes`); nil for operators.
+  private var tenantHeldBytes: ServerHeldRequestBytes?
   private var readPending = false
   /// The channel's writability, as last reported.
   private var outboundWritable = true
@@ -132,22 +137,29 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// The connection's own reasons to wait, or its wait for the server's calls to give bytes back.
   private var readsPaused: Bool { self.connectionReadsPaused || self.waitingForServerRoom }
 
-  /// Whether the connection may read now; when only the server's byte budget stops it, it waits
-  /// to be woken once calls give bytes back. A connection before HELLO is not held up: its
-  /// handshake is bounded (`Frame.maxHelloPayload`), and would otherwise time out.
+  /// Whether the connection may read now; when only its tenant's or the server's byte budget
+  /// stops it, it waits to be woken once calls give bytes back. A connection before HELLO is not
+  /// held up: its handshake is bounded (`Frame.maxHelloPayload`), and would otherwise time out.
   private func mayRead() -> Bool {
     guard !self.closed, !self.connectionReadsPaused, !self.waitingForServerRoom else { return false }
-    let budget = self.dependencies.serverHeldBytes
-    guard self.principal != nil, budget.isFull, let context = self.context else { return true }
+    guard self.principal != nil, let context = self.context else { return true }
+    let budget: ServerHeldRequestBytes
+    if let tenant = self.tenantHeldBytes, tenant.isFull {
+      budget = tenant
+    } else if self.dependencies.serverHeldBytes.isFull {
+      budget = self.dependencies.serverHeldBytes
+    } else {
+      return true
+    }
     let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
     let wake: @Sendable () -> Void = { handler.eventLoop.execute { handler.value.serverRoomFreed() } }
-    self.waitingForServerRoom = budget.waitForRoom(ObjectIdentifier(self), wake: wake)
+    self.waitingForRoomIn = budget.waitForRoom(ObjectIdentifier(self), wake: wake) ? budget : nil
     return !self.waitingForServerRoom
   }
 
   private func serverRoomFreed() {
     guard self.waitingForServerRoom else { return }
-    self.waitingForServerRoom = false
+    self.waitingForRoomIn = nil
     self.lastActivity = .now()  // the peer's bytes waited on the server, not the peer on nothing
     self.resumeReadsIfPossible()
   }
@@ -156,11 +168,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private func holdRequestBytes(_ bytes: Int) {
     self.heldRequestBytes += bytes
     self.dependencies.serverHeldBytes.hold(bytes)
+    self.tenantHeldBytes?.hold(bytes)
   }
 
   private func releaseRequestBytes(_ bytes: Int) {
     self.heldRequestBytes -= bytes
     self.dependencies.serverHeldBytes.release(bytes)
+    self.tenantHeldBytes?.release(bytes)
   }
 
   // MARK: Channel events
@@ -300,8 +314,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.count(.cancelled, of: call.metrics, openedAt: call.openedAt)
     }
     self.calls.removeAll()
-    if self.waitingForServerRoom { self.dependencies.serverHeldBytes.stopWaiting(ObjectIdentifier(self)) }
-    self.waitingForServerRoom = false
+    self.waitingForRoomIn?.stopWaiting(ObjectIdentifier(self))
+    self.waitingForRoomIn = nil
     self.releaseRequestBytes(self.heldRequestBytes)
     self.writabilityWaiters.failAll(ChannelError.ioOnClosedChannel)
     context.fireChannelInactive()
@@ -391,6 +405,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.countedKeyID = principal.keyID
       }
       self.principal = principal
+      self.tenantHeldBytes = principal.tenantID.map { self.dependencies.tenantHeldBytes.budget(of: $0) }
       self.handshakeFinished()
       self.act(self.machine.authenticationSucceeded())
     case .failure(let error):

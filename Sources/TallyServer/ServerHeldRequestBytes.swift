@@ -66,3 +66,24 @@ final class ServerHeldRequestBytes: Sendable {
     }
   }
 }
+
+/// Each tenant's part of the server's held request bytes: at most a quarter of the server's
+/// budget. One tenant's calls that hold bytes for long (queued behind its own statements, or a
+/// Ping's delay) would otherwise fill the budget and stop every other tenant's connections from
+/// reading; now only that tenant's connections wait. Operator keys' connections have no part.
+final class TenantHeldRequestBytes: Sendable {
+  let limit: Int
+  private let tenants = Mutex<[String: ServerHeldRequestBytes]>([:])
+
+  init(serverLimit: Int) { self.limit = max(1, serverLimit / 4) }
+
+  /// The tenant's budget, made at its first connection and kept (one per tenant that connected).
+  func budget(of tenant: String) -> ServerHeldRequestBytes {
+    self.tenants.withLock { tenants in
+      if let budget = tenants[tenant] { return budget }
+      let budget = ServerHeldRequestBytes(limit: self.limit)
+      tenants[tenant] = budget
+      return budget
+    }
+  }
+}

@@ -57,11 +57,12 @@ import Testing
   /// A connection of a server whose connections share `dependencies`; `then` comes in the read
   /// that carried HELLO.
   private func welcomedChannel(
-    _ dependencies: ServerConnectionHandler.Dependencies, then: ByteBuffer = ByteBuffer()
+    _ dependencies: ServerConnectionHandler.Dependencies, then: ByteBuffer = ByteBuffer(),
+    apiKey: String = "tly_test_secret"
   ) throws -> EmbeddedChannel {
     let handler = ServerConnectionHandler(dependencies: dependencies)
     let channel = EmbeddedChannel(handler: handler)
-    var bytes = try Self.helloBytes()
+    var bytes = try Self.helloBytes(apiKey: apiKey)
     bytes.writeImmutableBuffer(then)
     try channel.writeInbound(bytes)
     channel.embeddedEventLoop.run()
@@ -78,6 +79,13 @@ import Testing
       metrics: ServerMetrics(methodNames: router.methodNames), logger: Logger(label: "test"))
   }
 
+  /// Accepts any API key as a read key of the tenant the key names.
+  private struct KeyNamesTenantAuthenticator: Authenticator {
+    func authenticate(apiKey: String) async throws -> Principal {
+      Principal(keyID: apiKey, tenantID: apiKey, scopes: [.read])
+    }
+  }
+
   /// Accepts any API key as a tenant's read key.
   private struct TenantKeyAuthenticator: Authenticator {
     func authenticate(apiKey: String) async throws -> Principal {
@@ -86,10 +94,10 @@ import Testing
   }
 
   /// The magic and a HELLO, as a client opens a connection.
-  private static func helloBytes() throws -> ByteBuffer {
+  private static func helloBytes(apiKey: String = "tly_test_secret") throws -> ByteBuffer {
     var hello = Tally_V1_Hello()
     hello.protocolVersion = tallyProtocolVersion
-    hello.apiKey = "tly_test_secret"
+    hello.apiKey = apiKey
     var bytes = ByteBuffer(bytes: ConnectionMagic.bytes)
     bytes.writeFrame(Frame(type: .hello, payload: try Self.payload(hello)))
     return bytes
@@ -370,6 +378,38 @@ import Testing
     #expect(otherReads.reads == 2, "a closed connection's calls kept their bytes")
     #expect(dependencies.serverHeldBytes.held == 0)
     _ = try? other.finish()
+  }
+
+  /// A tenant's part of the server's budget is a quarter: while one tenant's calls hold it, that
+  /// tenant's other connections wait, and another tenant's read on (one tenant's slow or queued
+  /// calls used to stop every tenant's connections at the server's budget).
+  @Test func aTenantsConnectionsWaitWhileItsCallsHoldItsPartOfTheBudget() throws {
+    var router = Router()
+    router.unary(blockMethod, access: .anyKey) { _, _ in
+      try await Task.sleep(for: .seconds(3_600))
+      return Tally_V1_PingResponse()
+    }
+    let dependencies = Self.dependencies(
+      router, limits: ServerLimits(maxServerHeldRequestBytes: 4_000), authenticator: KeyNamesTenantAuthenticator())
+    let busy = try self.welcomedChannel(dependencies, apiKey: "tenant-a")
+    let sibling = try self.welcomedChannel(dependencies, apiKey: "tenant-a")
+    let other = try self.welcomedChannel(dependencies, apiKey: "tenant-b")
+    let (siblingReads, otherReads) = (OutboundCounter(), OutboundCounter())
+    try sibling.pipeline.syncOperations.addHandler(siblingReads, position: .first)
+    try other.pipeline.syncOperations.addHandler(otherReads, position: .first)
+    for streamID: UInt32 in [1, 3] {
+      try Self.openCall(blockMethod.fullName, streamID: streamID, on: busy)
+      try Self.send(600, endStream: true, streamID: streamID, on: busy)
+    }
+    sibling.read()
+    other.read()
+    #expect(siblingReads.reads == 0, "a connection of the tenant holding its part read on")
+    #expect(otherReads.reads == 1, "another tenant waited for the first tenant's calls")
+    try Self.write(Frame(type: .cancel, streamID: 3, payload: ByteBuffer()), to: busy)
+    sibling.embeddedEventLoop.run()
+    #expect(siblingReads.reads == 1, "the tenant's reads did not resume once its call gave bytes back")
+    for channel in [busy, sibling, other] { _ = try? channel.finish() }
+    #expect(dependencies.serverHeldBytes.held == 0)
   }
 
   /// Closes the channel at its first flush, as NIO does when a socket write fails inside a read.
