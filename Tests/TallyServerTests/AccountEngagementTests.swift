@@ -155,6 +155,23 @@ import Testing
     }
   }
 
+  /// A tier multiplier of 0 zeroes its accounts' scores: they are not ranked (they were, at 0).
+  @Test func accountsWhoseMultiplierZeroesTheirScoreAreNotRanked() async throws {
+    try await DataTestContext.with { context in
+      let fixture = KpiFixture(count: 2_000, seed: 42)
+      try await fixture.load(context.clientA)
+      var request = Tally_V1_GetAccountEngagementRequest()
+      request.asOf = "2026-03-20"
+      let before = try await context.readerA.unary(KpiMethods.getAccountEngagement, request)
+      #expect(before.accounts.contains { $0.tier == 1 }, "the fixture ranks tier 1 accounts")
+      var update = Tally_V1_UpdateKpiSettingsRequest()
+      update.settings.tierMultipliers = ["1": 0]
+      _ = try await context.clientA.unary(KpiMethods.updateSettings, update)
+      let after = try await context.readerA.unary(KpiMethods.getAccountEngagement, request)
+      #expect(!after.accounts.isEmpty && after.accounts.allSatisfy { $0.tier != 1 && $0.score > 0 })
+    }
+  }
+
   @Test func journeyStagesConversionsAndCTAs() async throws {
     try await DataTestContext.with { context in
       let fixture = KpiFixture(count: 2_000, seed: 42)

@@ -29,6 +29,11 @@ enum AccountEngagement {
   /// docs/BENCHMARKS.md). `by_type` and `people` are MATERIALIZED: the planner underestimates them
   /// (CTE and row-level security), and once chose to recompute `people` for every row of the join,
   /// 11× slower.
+  /// The least total that counts as a score: a tier multiplier of 0 zeroes an account, and where a
+  /// role multiplier of 0 cancels the rollup's weight the sums' rounding can leave 1e-16, which as a
+  /// score above 0 made an account aware, and its health's engagement part all new (100).
+  static let leastScore = "1e-9"
+
   static func sql(anchors: String, totalsOnly: Bool = false) -> String {
     """
     WITH anchors AS (\(anchors)),
@@ -57,7 +62,8 @@ enum AccountEngagement {
       FROM (SELECT account_id, sum(score) AS score FROM by_type GROUP BY account_id) s
         JOIN accounts a ON a.account_id = s.account_id
         LEFT JOIN tier_multipliers m ON m.tier = a.tier
-      WHERE s.score > 0 AND \(KpiSQL.accountFilter("a.account_id")) AND (NOT $11::boolean OR a.tier > 0)
+      WHERE s.score * coalesce(m.multiplier, 1) > \(Self.leastScore) AND \(KpiSQL.accountFilter("a.account_id"))
+        AND (NOT $11::boolean OR a.tier > 0)
       \(totalsOnly ? "" : "ORDER BY total DESC, a.account_id")
       LIMIT $12::int
     ),
