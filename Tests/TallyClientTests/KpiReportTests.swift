@@ -192,5 +192,16 @@ import Testing
     #expect(lines.contains("             a denominator of 0 means no data, not 0"))
     #expect(lines.contains("Previous     50.0 % (2025-10-03 up to 2026-01-01)"))
     #expect(lines.last == "Filters      tier 1 or 2")
+
+    // A money average: its numerator is money too, its denominator as it is.
+    definition.name = "pipeline_velocity"
+    (definition.numerator, definition.denominator) = ("open × deal size × win rate", "mean cycle days")
+    kpi.unit = "money"
+    kpi.current = Self.point(12_500_000 / 37.4, numerator: 12_500_000, denominator: 37.4)
+    response.kpis = [kpi]
+    response.currency = "EUR"
+    let money = KpiReport.explanation(definition, response, filters: [])
+    #expect(money.contains("Numerator    125,000.00 EUR: open × deal size × win rate"), "\(money)")
+    #expect(money.contains("Denominator  37.40: mean cycle days"), "\(money)")
   }
 }

@@ -136,15 +136,14 @@ public enum KpiReport {
       "Period       \(response.from) up to \(response.to) (exclusive)",
       "Value        \(Self.format(kpi.current, kpi.unit, response.currency))",
     ]
-    let isMoneySum = kpi.unit == "money" && definition.denominator.isEmpty
-    let whole = kpi.current.numerator.rounded() == kpi.current.numerator
+    // A money KPI's numerator is money in minor units, a sum or what an average divides.
+    let plain = { (value: Double) in Self.number(value, digits: value.rounded() == value ? 0 : 2) }
     let numerator =
-      isMoneySum
-      ? Self.format(kpi.current.numerator, "money", response.currency)
-      : Self.number(kpi.current.numerator, digits: whole ? 0 : 2)
+      kpi.unit == "money"
+      ? Self.format(kpi.current.numerator, "money", response.currency) : plain(kpi.current.numerator)
     lines.append("Numerator    \(numerator): \(definition.numerator)")
     if kpi.current.hasDenominator {
-      lines.append("Denominator  \(Self.number(kpi.current.denominator, digits: 0)): \(definition.denominator)")
+      lines.append("Denominator  \(plain(kpi.current.denominator)): \(definition.denominator)")
       if kpi.current.denominator == 0 { lines.append("             a denominator of 0 means no data, not 0") }
     }
     lines.append(
