@@ -741,12 +741,22 @@ public nonisolated struct Tally_V1_RepActivity: Sendable {
   /// Distinct accounts of the rep's events.
   public var accounts: UInt64 = 0
 
-  /// (dials + sales emails + tasks) / working days of the period.
-  public var activitiesPerDay: Double = 0
+  /// (dials + sales emails + tasks) / working days of the period; absent when the period has no
+  /// working day (no data, not 0).
+  public var activitiesPerDay: Double {
+    get {_activitiesPerDay ?? 0}
+    set {_activitiesPerDay = newValue}
+  }
+  /// Returns true if `activitiesPerDay` has been explicitly set.
+  public var hasActivitiesPerDay: Bool {self._activitiesPerDay != nil}
+  /// Clears the value of `activitiesPerDay`. Subsequent reads from it will return its default value.
+  public mutating func clearActivitiesPerDay() {self._activitiesPerDay = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _activitiesPerDay: Double? = nil
 }
 
 public nonisolated struct Tally_V1_GetRepActivityResponse: Sendable {
@@ -2506,13 +2516,17 @@ nonisolated extension Tally_V1_RepActivity: SwiftProtobuf.Message, SwiftProtobuf
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.conversations) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.meetings) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.accounts) }()
-      case 8: try { try decoder.decodeSingularDoubleField(value: &self.activitiesPerDay) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._activitiesPerDay) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.repID.isEmpty {
       try visitor.visitSingularStringField(value: self.repID, fieldNumber: 1)
     }
@@ -2534,9 +2548,9 @@ nonisolated extension Tally_V1_RepActivity: SwiftProtobuf.Message, SwiftProtobuf
     if self.accounts != 0 {
       try visitor.visitSingularUInt64Field(value: self.accounts, fieldNumber: 7)
     }
-    if self.activitiesPerDay.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.activitiesPerDay, fieldNumber: 8)
-    }
+    try { if let v = self._activitiesPerDay {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2548,7 +2562,7 @@ nonisolated extension Tally_V1_RepActivity: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.conversations != rhs.conversations {return false}
     if lhs.meetings != rhs.meetings {return false}
     if lhs.accounts != rhs.accounts {return false}
-    if lhs.activitiesPerDay != rhs.activitiesPerDay {return false}
+    if lhs._activitiesPerDay != rhs._activitiesPerDay {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -68,7 +68,20 @@ import Testing
       }
       #expect(response.reps.map(\.tasks) == response.reps.map(\.tasks).sorted(by: >))
       #expect(try await context.clientB.unary(KpiMethods.getRepActivity, request).reps.isEmpty)
+      // A weekend has no working day: activities per day are no data, not 0.
+      var batch = Tally_V1_RecordEventsRequest()
+      batch.events = [Fixture.event("weekend-task", type: "task_completed", at: "2026-01-03T10:00:00Z")]
+      batch.events[0].repID = "weekend-rep"
+      let weekendBatch = batch
+      _ = try await context.clientA.clientStreaming(EventMethods.recordEvents) { writer in
+        try await writer.send(weekendBatch)
+      }
+      (request.from, request.to) = ("2026-01-03", "2026-01-05")
+      let weekend = try await context.readerA.unary(KpiMethods.getRepActivity, request)
+      let rep = try #require(weekend.reps.first { $0.repID == "weekend-rep" })
+      #expect(weekend.workingDays == 0 && rep.tasks == 1 && !rep.hasActivitiesPerDay)
       request.from = "2026-04-01"
+      request.to = "2026-04-01"
       await expectViolation("to") { try await context.readerA.unary(KpiMethods.getRepActivity, request) }
     }
   }
