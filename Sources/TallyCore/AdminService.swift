@@ -167,6 +167,10 @@ public struct AdminService: Sendable {
 
   // MARK: API keys
 
+  /// Keys a tenant may hold unrevoked: each may open `max_connections_per_key` connections, so
+  /// without a bound one tenant's admin could open any number of them on every server.
+  static let maxActiveKeysPerTenant = 100
+
   @Sendable public func createApiKey(_ request: Tally_V1_CreateApiKeyRequest, _ context: RequestContext) async throws
     -> Tally_V1_CreateApiKeyResponse
   {
@@ -207,6 +211,16 @@ public struct AdminService: Sendable {
       case .tenant(let tenantID):
         guard try !connection.query("SELECT 1 FROM tenants WHERE tenant_id = $1::uuid", [tenantID]).rows.isEmpty else {
           return nil
+        }
+        // Counted under a lock of the tenant's, so that two creates at once cannot both take the last place.
+        try connection.query("SELECT pg_advisory_xact_lock(hashtext('api_keys ' || $1))", [tenantID])
+        let active = try connection.query(
+          "SELECT count(*) AS n FROM api_keys WHERE tenant_id = $1::uuid AND revoked_at IS NULL", [tenantID]
+        ).rows[0].require(Int.self, "n")
+        guard active < Self.maxActiveKeysPerTenant else {
+          throw RPCError(
+            code: .failedPrecondition,
+            message: "tenant \(tenantID) has \(active) active API keys, the most a tenant may hold: revoke one first")
         }
         return try connection.query(
           """

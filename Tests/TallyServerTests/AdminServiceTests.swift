@@ -131,6 +131,30 @@ import Testing
     }
   }
 
+  /// A tenant holds at most 100 unrevoked keys (each may open 1,000 connections per server);
+  /// revoking one makes room.
+  @Test func aTenantHoldsAtMostAHundredActiveKeys() async throws {
+    try await self.withAdminServer { _, operatorClient, _ in
+      let tenant = try await self.createTenant(operatorClient, "Keys").tenantID
+      var first = ""
+      for index in 0..<100 {
+        let key = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+        if index == 0 { first = key }
+      }
+      let refused = await expectStatus(.failedPrecondition) {
+        try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+      }
+      #expect(refused?.message.contains("100 active API keys") == true, "\(String(describing: refused))")
+      var revoke = Tally_V1_RevokeApiKeyRequest()
+      revoke.keyID = APIKey(parsing: first)!.keyID
+      _ = try await operatorClient.unary(AdminMethods.revokeApiKey, revoke)
+      _ = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+      // Another tenant's keys are its own count.
+      let other = try await self.createTenant(operatorClient, "Other").tenantID
+      _ = try await self.createKey(operatorClient, tenant: other, scopes: ["read"])
+    }
+  }
+
   @Test func aNewKeyWorksUntilRevokedOrItsTenantIsSuspended() async throws {
     try await self.withAdminServer { server, operatorClient, _ in
       let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
