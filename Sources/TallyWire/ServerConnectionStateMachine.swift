@@ -185,34 +185,34 @@ public struct ServerConnectionStateMachine: Sendable {
     case .awaitingHello, .authenticating:
       return self.fail(error)
     case .active(let streams):
-      if streams.open.isEmpty {
-        self.state = .closed
-        return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: true)
-      }
-      self.state = .draining(streams)
-      return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: false)
+      return self.drain(error, streams)
     case .draining, .closed, .modifying:
       return .none
     }
   }
 
   /// A call's re-check refused the connection's key (revoked, or its tenant suspended): GOAWAY
-  /// UNAUTHENTICATED, as at HELLO, and no more calls; those running finish (each re-checks on its
-  /// own), then the connection closes. Its later CALLs are refused unread, taking none of the
-  /// tenant's call rate.
+  /// UNAUTHENTICATED, as at HELLO, and no more calls (each later CALL is refused UNAVAILABLE, as
+  /// after any GOAWAY); those running finish, each re-checking the key on its own, then the
+  /// connection closes. Left open, it would take a token of the tenant's rate per call refused.
   public mutating func keyRefused(_ message: String) -> Action {
-    let error = ConnectionError(.unauthenticated, message)
     switch self.state {
     case .active(let streams):
-      if streams.open.isEmpty {
-        self.state = .closed
-        return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: true)
-      }
-      self.state = .draining(streams)
-      return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: false)
+      return self.drain(ConnectionError(.unauthenticated, message), streams)
     case .awaitingHello, .authenticating, .draining, .closed, .modifying:
       return .none
     }
+  }
+
+  /// GOAWAY `error`, and no more calls: the connection closes once the open ones have finished,
+  /// at once when none is open.
+  private mutating func drain(_ error: ConnectionError, _ streams: Streams) -> Action {
+    if streams.open.isEmpty {
+      self.state = .closed
+      return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: true)
+    }
+    self.state = .draining(streams)
+    return .sendGoAway(error, lastStreamID: streams.lastStreamID, close: false)
   }
 
   /// The handshake timer (before WELCOME) or the idle timer (no frame for a while) fired. A HELLO

@@ -28,6 +28,9 @@ struct AttributionCommand: AsyncParsableCommand {
     let response = try await self.connection.unary(KpiMethods.getAttribution, request)
     guard self.connection.output != .json else { return try Output.printMessages([response]) }
     let money = { (value: Int64) in Output.value(Double(value), "money", response.currency) }
+    // Costs are kept per campaign, not per account: a tier or account filter leaves them out.
+    let costsLeftOut = !request.filter.tiers.isEmpty || !request.filter.accountIds.isEmpty
+    let cost = { (value: Int64) in costsLeftOut ? Output.missing : money(value) }
     let roi = { (has: Bool, value: Double) in has ? Output.value(value, "ratio", response.currency) : Output.missing }
     if self.connection.output == .table {
       print(
@@ -38,7 +41,7 @@ struct AttributionCommand: AsyncParsableCommand {
       [
         campaign.campaignID, campaign.channel.isEmpty ? Output.missing : campaign.channel, "\(campaign.touches)",
         "\(campaign.dealsWon)", money(campaign.attributedRevenue), "\(campaign.opportunities)",
-        money(campaign.attributedPipeline), money(campaign.cost), roi(campaign.hasRoi, campaign.roi),
+        money(campaign.attributedPipeline), cost(campaign.cost), roi(campaign.hasRoi, campaign.roi),
       ]
     }
     Output.printTable(
@@ -54,7 +57,8 @@ struct AttributionCommand: AsyncParsableCommand {
 
       Won revenue \(money(response.wonRevenue)), of which \(money(response.attributedRevenue)) had a campaign touch.
       Pipeline created \(money(response.pipelineCreated)), of which \(money(response.attributedPipeline)) had one.
-      Cost \(money(response.cost)); ROI \(roi(response.hasRoi, response.roi)).
+      Cost \(cost(response.cost)); ROI \(roi(response.hasRoi, response.roi)).
       """)
+    if costsLeftOut { print("Costs are kept per campaign, not per account: a tier or account filter leaves them out.") }
   }
 }

@@ -14,8 +14,7 @@ import Testing
       for (index, token) in tokens.enumerated() {
         // One respondent alone picks "meetings"; everyone says yes to "remote".
         let focus = index == 0 ? ["meetings", "code"] : ["code"]
-        var remote = Tally_V1_Answer()
-        (remote.questionID, remote.yes) = ("remote", true)
+        let remote = SurveyFixture.yes("remote", true)
         let answers = [
           SurveyFixture.number("mood", Int32(index + 4)), SurveyFixture.number("tools", 3),
           SurveyFixture.choices("focus", focus), remote, SurveyFixture.text("why", "because \(index)"),
@@ -51,8 +50,7 @@ import Testing
         // One of kiosk and four of ops pick "meetings".
         let picks = (team == "kiosk" && newcomers == 0) || (team == "ops" && (1...4).contains(newcomers))
         if picks { newcomers += 1 }
-        var remote = Tally_V1_Answer()
-        (remote.questionID, remote.yes) = ("remote", true)
+        let remote = SurveyFixture.yes("remote", true)
         let answers = [
           SurveyFixture.number("mood", 7), SurveyFixture.number("tools", 3),
           SurveyFixture.choices("focus", picks ? ["meetings"] : ["code"]), remote,
@@ -82,8 +80,7 @@ import Testing
       for (team, token) in answering {
         let index = seen[team, default: 0]
         seen[team] = index + 1
-        var remote = Tally_V1_Answer()
-        (remote.questionID, remote.yes) = ("remote", !((team == "x" && index == 0) || (team == "w" && index < 5)))
+        let remote = SurveyFixture.yes("remote", !((team == "x" && index == 0) || (team == "w" && index < 5)))
         let answers = [
           SurveyFixture.number("mood", 7), SurveyFixture.number("tools", 3), SurveyFixture.choices("focus", ["code"]),
           remote, SurveyFixture.text("why", "\(team) \(index)"),
@@ -105,8 +102,7 @@ import Testing
       let round = try await SurveyFixture.openRound(context.clientA, survey.id)
       let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 6, team: "core")
       for (index, token) in tokens.enumerated() {
-        var remote = Tally_V1_Answer()
-        (remote.questionID, remote.yes) = ("remote", true)
+        let remote = SurveyFixture.yes("remote", true)
         let answers = [
           SurveyFixture.number("mood", 7), SurveyFixture.number("tools", 3),
           SurveyFixture.choices("focus", index == 0 ? ["code"] : ["meetings", "code"]), remote,
@@ -131,8 +127,7 @@ import Testing
       let round = try await SurveyFixture.openRound(context.clientA, survey.id)
       let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 6, team: "core")
       for (index, token) in tokens.enumerated() {
-        var remote = Tally_V1_Answer()
-        (remote.questionID, remote.yes) = ("remote", index < 4)
+        let remote = SurveyFixture.yes("remote", index < 4)
         let answers = [
           SurveyFixture.number("mood", Int32(index + 4)), SurveyFixture.number("tools", index < 3 ? 5 : 2),
           SurveyFixture.choices("focus", index == 0 ? ["meetings", "docs"] : ["code"]), remote,

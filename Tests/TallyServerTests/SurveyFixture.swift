@@ -94,6 +94,13 @@ enum SurveyFixture {
     return answer
   }
 
+  static func yes(_ questionID: String, _ value: Bool) -> Tally_V1_Answer {
+    var answer = Tally_V1_Answer()
+    answer.questionID = questionID
+    answer.yes = value
+    return answer
+  }
+
   static func choices(_ questionID: String, _ values: [String]) -> Tally_V1_Answer {
     var answer = Tally_V1_Answer()
     answer.questionID = questionID
