@@ -482,6 +482,23 @@ import Testing
       update.settings.decayHalfLifeDays = 60
       _ = try await context.clientB.unary(KpiMethods.updateSettings, update)
       #expect(try await context.readerA.unary(KpiMethods.getSettings, .init()).decayHalfLifeDays == 14)
+      // Every effective value sent back with one change, as `tally kpi settings --set` does: only
+      // what differs from the defaults is stored, so the others still follow the defaults.
+      var everything = Tally_V1_UpdateKpiSettingsRequest()
+      everything.settings = stored
+      everything.settings.mqaThreshold = 250
+      _ = try await context.clientA.unary(KpiMethods.updateSettings, everything)
+      let expected = """
+        {"decay_half_life_days": 14, "event_weights": {"web_visit": 3}, "gross_margin_percent": 80,
+         "mqa_threshold": 250, "role_multipliers": {}, "tier_multipliers": {}}
+        """
+      let (same, kept) = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        let row = try connection.query(
+          "SELECT settings = $1::jsonb AS same, settings::text AS s FROM kpi_settings", [expected]
+        ).rows[0]
+        return (try row.require(Bool.self, "same"), try row.require(String.self, "s"))
+      }
+      #expect(same, "\(kept)")
     }
   }
 

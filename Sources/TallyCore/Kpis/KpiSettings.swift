@@ -122,11 +122,29 @@ struct KpiSettings: Codable, Equatable, Sendable {
     case engagedThreshold = "engaged_threshold"
   }
 
-  /// The stored form: the changed values only (unset optionals are left out).
+  /// The stored form: the changed values only. A value equal to its default is left out too, so
+  /// that it follows the default: a client that sends every effective value back with one change
+  /// (as `tally kpi settings --set` does) would otherwise freeze all the others.
   var json: String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys
-    return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    return (try? encoder.encode(self.changedOnly)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+  }
+
+  /// These settings without the values equal to the defaults.
+  var changedOnly: KpiSettings {
+    let defaults = KpiSettings()
+    var changed = self
+    changed.eventWeights = self.eventWeights.filter { $0.value != defaults.weight($0.key) }
+    changed.tierMultipliers = self.tierMultipliers.filter { $0.value != 1 }
+    changed.roleMultipliers = self.roleMultipliers.filter { $0.value != 1 }
+    if self.halfLifeDays == defaults.halfLifeDays { changed.decayHalfLifeDays = nil }
+    if self.lookbackDays == defaults.lookbackDays { changed.influenceLookbackDays = nil }
+    if self.grossMargin == defaults.grossMargin { changed.grossMarginPercent = nil }
+    if self.coverageMinContacts == defaults.coverageMinContacts { changed.minContacts = nil }
+    if self.mqa == defaults.mqa { changed.mqaThreshold = nil }
+    if self.engaged == defaults.engaged { changed.engagedThreshold = nil }
+    return changed
   }
 
   /// Stored settings; a row written by a newer server with fields this one does not know still reads.
