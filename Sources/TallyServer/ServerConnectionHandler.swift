@@ -85,7 +85,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var heldRequestBytes = 0
   /// The budget whose calls must give bytes back before reads go on: the tenant's or the server's.
   private var waitingForRoomIn: ServerHeldRequestBytes?
-  private var waitingForServerRoom: Bool { self.waitingForRoomIn != nil }
+  private var waitingForRoom: Bool { self.waitingForRoomIn != nil }
   /// The key's tenant's part of the server's budget (`TenantHeldRequestBytes`); nil for operators.
   private var tenantHeldBytes: ServerHeldRequestBytes?
   private var readPending = false
@@ -134,14 +134,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       || self.heldRequestBytes >= self.dependencies.limits.maxHeldRequestBytes
   }
 
-  /// The connection's own reasons to wait, or its wait for the server's calls to give bytes back.
-  private var readsPaused: Bool { self.connectionReadsPaused || self.waitingForServerRoom }
+  /// The connection's own reasons to wait, or its wait for its tenant's or the server's calls to give bytes back.
+  private var readsPaused: Bool { self.connectionReadsPaused || self.waitingForRoom }
 
   /// Whether the connection may read now; when only its tenant's or the server's byte budget
   /// stops it, it waits to be woken once calls give bytes back. A connection before HELLO is not
   /// held up: its handshake is bounded (`Frame.maxHelloPayload`), and would otherwise time out.
   private func mayRead() -> Bool {
-    guard !self.closed, !self.connectionReadsPaused, !self.waitingForServerRoom else { return false }
+    guard !self.closed, !self.connectionReadsPaused, !self.waitingForRoom else { return false }
     guard self.principal != nil, let context = self.context else { return true }
     let budget: ServerHeldRequestBytes
     if let tenant = self.tenantHeldBytes, tenant.isFull {
@@ -152,13 +152,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       return true
     }
     let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-    let wake: @Sendable () -> Void = { handler.eventLoop.execute { handler.value.serverRoomFreed() } }
+    let wake: @Sendable () -> Void = { handler.eventLoop.execute { handler.value.roomFreed() } }
     self.waitingForRoomIn = budget.waitForRoom(ObjectIdentifier(self), wake: wake) ? budget : nil
-    return !self.waitingForServerRoom
+    return !self.waitingForRoom
   }
 
-  private func serverRoomFreed() {
-    guard self.waitingForServerRoom else { return }
+  private func roomFreed() {
+    guard self.waitingForRoom else { return }
     self.waitingForRoomIn = nil
     self.lastActivity = .now()  // the peer's bytes waited on the server, not the peer on nothing
     self.resumeReadsIfPossible()
@@ -786,7 +786,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     guard self.principal != nil else { return self.act(self.machine.idleTimeoutFired()) }
     let idleTimeout = TimeAmount(self.dependencies.limits.idleTimeout)
     let idleFor = NIODeadline.now() - self.lastActivity
-    if self.machine.openStreamCount > 0 || self.waitingForServerRoom || self.rateWait != nil {
+    if self.machine.openStreamCount > 0 || self.waitingForRoom || self.rateWait != nil {
       // Never idle while a call runs, or while the server reads nothing of what the peer sends;
       // its end counts as activity, so a check a whole timeout from now finds the idle time from
       // there (checking sooner would only spin).

@@ -67,14 +67,15 @@ enum AccountRecord {
 
   /// The upsert's parameters; `replacing` past tenures, or nil to keep those the account has.
   static func parameters(_ account: Tally_V1_Account, replacing: PastTenures? = nil) -> [(any PostgresBindable)?] {
-    [
+    let tenures = (replacing ?? PastTenures()).parameters
+    return [
       account.id, account.name, nonEmpty(account.domain), nonEmpty(account.industry),
       account.hasEmployeeCount ? account.employeeCount : nil, account.hasAnnualRevenue ? account.annualRevenue : nil,
       nonEmpty(account.owner), Int(account.tier), account.inIcp,
       account.hasCustomerSince ? micros(account.customerSince) : nil,
       account.hasChurnedAt ? micros(account.churnedAt) : nil,
       account.hasArr ? account.arr : nil, JSONMap.encode(account.attributes),
-      replacing != nil, (replacing ?? PastTenures()).parameters[0], (replacing ?? PastTenures()).parameters[1],
+      replacing != nil, tenures[0], tenures[1],
     ]
   }
 

@@ -17,6 +17,11 @@ enum AccountEngagement {
     return requested == 0 ? Self.defaultLimit : Int(requested)
   }
 
+  /// The least total that counts as a score: a tier multiplier of 0 zeroes an account, and where a
+  /// role multiplier of 0 cancels the rollup's weight the sums' rounding can leave 1e-16, which as a
+  /// score above 0 made an account aware, and its health's engagement part all new (100).
+  static let leastScore = "1e-9"
+
   /// Scores of the accounts `anchors` lists: a query of (account_id, as_of) rows, one per account,
   /// each account scored as of the start of its own day. Parameters: $1 (for `anchors`), $2
   /// half-life days, $3 window days, $4..$7 the KPI filters (KpiSQL), $8 weights, $9 tier
@@ -29,11 +34,6 @@ enum AccountEngagement {
   /// docs/BENCHMARKS.md). `by_type` and `people` are MATERIALIZED: the planner underestimates them
   /// (CTE and row-level security), and once chose to recompute `people` for every row of the join,
   /// 11× slower.
-  /// The least total that counts as a score: a tier multiplier of 0 zeroes an account, and where a
-  /// role multiplier of 0 cancels the rollup's weight the sums' rounding can leave 1e-16, which as a
-  /// score above 0 made an account aware, and its health's engagement part all new (100).
-  static let leastScore = "1e-9"
-
   static func sql(anchors: String, totalsOnly: Bool = false) -> String {
     """
     WITH anchors AS (\(anchors)),

@@ -65,14 +65,9 @@ extension KpiFormula {
 
   /// SQL true when account `a` was a customer just before `time`, in its current tenure or a past
   /// one: periods are [from, to), so a customer since 00:00 of the first day is new in the period,
-  /// not also one at its start, and a churn at `to` falls in the next period.
-  static func customer(at time: String) -> String {
-    """
-    CASE WHEN a.past_tenures IS NULL
-      THEN coalesce(a.customer_since < \(time) AND (a.churned_at IS NULL OR a.churned_at >= \(time)), false)
-      ELSE \(Self.tenures) @> \(time) END
-    """
-  }
+  /// not also one at its start, and a churn at `to` falls in the next period. A customer through
+  /// the one instant `time`.
+  static func customer(at time: String) -> String { Self.customerThroughout(time, time) }
 
   /// SQL true when account `a` was a customer from just before `start` through `end` in one tenure:
   /// a customer who left and came back in between was lost and won again.
