@@ -43,7 +43,7 @@ private let surveyLimits = WireFieldLimit.message(
 
 extension Tally_V1_RecordEventsRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .repeated(1, "events", max: EventService.maxBatch, each: [.repeated(11, "properties", max: rowMap)])
+    .repeated(1, "events", max: EventService.maxBatch, each: [.map(11, "properties", max: rowMap)])
   ]
 }
 
@@ -59,20 +59,20 @@ extension Tally_V1_ListEventsRequest: WireBoundedRequest {
 
 extension Tally_V1_ImportAccountsRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .repeated(1, "accounts", max: AccountService.maxImportRows, each: [.repeated(13, "attributes", max: rowMap)]),
-    .repeated(2, "contacts", max: AccountService.maxImportRows, each: [.repeated(8, "attributes", max: rowMap)]),
+    .repeated(1, "accounts", max: AccountService.maxImportRows, each: [.map(13, "attributes", max: rowMap)]),
+    .repeated(2, "contacts", max: AccountService.maxImportRows, each: [.map(8, "attributes", max: rowMap)]),
   ]
 }
 
 extension Tally_V1_UpsertAccountRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .message(1, "account", [.repeated(13, "attributes", max: stringMap)])
+    .message(1, "account", [.map(13, "attributes", max: stringMap)])
   ]
 }
 
 extension Tally_V1_UpsertContactRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .message(1, "contact", [.repeated(8, "attributes", max: stringMap)])
+    .message(1, "contact", [.map(8, "attributes", max: stringMap)])
   ]
 }
 
@@ -130,8 +130,8 @@ extension Tally_V1_UpdateKpiSettingsRequest: WireBoundedRequest {
     .message(
       1, "settings",
       [
-        .repeated(1, "event_weights", max: anyList), .repeated(2, "tier_multipliers", max: anyList),
-        .repeated(3, "role_multipliers", max: anyList),
+        .map(1, "event_weights", max: anyList), .map(2, "tier_multipliers", max: anyList),
+        .map(3, "role_multipliers", max: anyList),
       ])
   ]
 }

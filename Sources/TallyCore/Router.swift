@@ -177,6 +177,12 @@ func decodeRequest<M: Message>(
     case .passed(let passed):
       throw RPCError.invalidArgument(
         field: passed.field, "must have at most \(passed.max) entries, got \(passed.found)\(inStream)")
+    case .sameKey(let clash):
+      let scalars = clash.scalars
+      throw RPCError.invalidArgument(
+        field: clash.field,
+        "has the key \"\(clash.second)\" twice, in two Unicode forms (\(scalars.first) and \(scalars.second)), which are one key here: send it once, in one form\(inStream)"
+      )
     case .unreadable:
       throw RPCError(
         code: .invalidArgument,

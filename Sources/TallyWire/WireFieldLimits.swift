@@ -7,6 +7,9 @@ public struct WireFieldLimit: Sendable {
   public enum Shape: Sendable {
     /// A repeated field or map: at most `max` entries, and `each` checked inside every entry on its own.
     case repeated(max: Int, each: [WireFieldLimit])
+    /// A map with string keys: at most `max` entries, and no two keys that are one text in
+    /// different Unicode forms ("é" and "e" + U+0301), which decoding would merge into one.
+    case map(max: Int)
     /// A repeated number field: at most `max` values, packed (many in one entry) or not.
     case packed(max: Int)
     /// A singular message field: its occurrences merge into one message, so `fields` are counted
@@ -22,6 +25,10 @@ public struct WireFieldLimit: Sendable {
 
   public static func repeated(_ number: Int, _ name: String, max: Int, each: [WireFieldLimit] = []) -> WireFieldLimit {
     WireFieldLimit(number: number, name: name, shape: .repeated(max: max, each: each))
+  }
+
+  public static func map(_ number: Int, _ name: String, max: Int) -> WireFieldLimit {
+    WireFieldLimit(number: number, name: name, shape: .map(max: max))
   }
 
   public static func packed(_ number: Int, _ name: String, max: Int) -> WireFieldLimit {
@@ -51,6 +58,7 @@ public struct WireFieldOverLimit: Sendable, Hashable {
 public enum WireFieldCount: Sendable, Hashable {
   case withinLimits
   case passed(WireFieldOverLimit)
+  case sameKey(WireMapKeyClash)
   /// Not a message the scan can read: truncated, an invalid wire type, or a group (which no Tally
   /// message has, and which the decoder would skip unseen, lists after it and all).
   case unreadable
@@ -64,8 +72,13 @@ extension WireFieldLimit {
       var counts = [Int](repeating: 0, count: limits.count)
       var merged: [[Int]?] = Array(repeating: nil, count: limits.count)
       do {
-        let passed = try scanner.scan(limits, upTo: bytes.count, counts: &counts, merged: &merged)
-        return passed.map { .passed($0) } ?? .withinLimits
+        if let passed = try scanner.scan(limits, upTo: bytes.count, counts: &counts, merged: &merged) {
+          return .passed(passed)
+        }
+        // Keys of ASCII alone are the same text only when their bytes are: the common case skips this.
+        guard scanner.sawNonASCIIKey else { return .withinLimits }
+        var keys = MapKeyScanner(bytes: bytes)
+        return try keys.scan(limits, upTo: bytes.count, path: "").map { .sameKey($0) } ?? .withinLimits
       } catch {
         return .unreadable
       }
@@ -74,12 +87,14 @@ extension WireFieldLimit {
 }
 
 /// Bytes the scan cannot read as a message.
-private struct UnreadableWireForm: Error {}
+struct UnreadableWireForm: Error {}
 
 /// Walks protobuf's wire format: keys, varints, lengths. Throws at anything malformed.
-private struct WireScanner {
+struct WireScanner {
   let bytes: UnsafeRawBufferPointer
   var index = 0
+  /// Whether a map's key had a byte past ASCII, so that two keys may be one text.
+  var sawNonASCIIKey = false
 
   /// Counts the fields of the message in `index..<end` that `limits` name; `counts` and `merged`
   /// (the counts inside singular message fields) persist across occurrences of this message.
@@ -102,6 +117,16 @@ private struct WireScanner {
           self.index = valueEnd
           let found = counts[position] + self.countRest(of: number, packed: true, upTo: end)
           return WireFieldOverLimit(field: limit.name, max: max, found: found)
+        }
+      case .map(let max):
+        counts[position] += 1
+        if counts[position] > max {
+          self.index = valueEnd
+          let found = counts[position] + self.countRest(of: number, packed: false, upTo: end)
+          return WireFieldOverLimit(field: limit.name, max: max, found: found)
+        }
+        if wireType == 2, !self.sawNonASCIIKey, let key = try self.mapKey(in: value) {
+          self.sawNonASCIIKey = self.bytes[key].contains { $0 >= 0x80 }
         }
       case .repeated(let max, let each):
         counts[position] += 1
@@ -131,6 +156,18 @@ private struct WireScanner {
       self.index = valueEnd
     }
     return nil
+  }
+
+  /// Where a map entry's key (its field 1) lies, if it has one; `index` is left at `entry`'s end.
+  mutating func mapKey(in entry: Range<Int>) throws(UnreadableWireForm) -> Range<Int>? {
+    self.index = entry.lowerBound
+    var key: Range<Int>?
+    while self.index < entry.upperBound {
+      let field = try self.nextField(upTo: entry.upperBound)
+      if field.number == 1, field.wireType == 2 { key = field.value }  // the last one wins, as in decoding
+      self.index = field.value.upperBound
+    }
+    return key
   }
 
   /// The next field from `index`: its number, its wire type, and where its value lies (after it,

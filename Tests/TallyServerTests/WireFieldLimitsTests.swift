@@ -23,7 +23,22 @@ import Testing
     case .unreadable:
       Issue.record("the bytes were not readable", sourceLocation: sourceLocation)
       return nil
+    case .sameKey(let clash):
+      Issue.record("a key clash was found: \(clash)", sourceLocation: sourceLocation)
+      return nil
     }
+  }
+
+  /// `message` as a length-delimited field 1 (`events[i]`, `account`): one byte of length will do.
+  private static func field1(_ message: [UInt8]) -> [UInt8] {
+    precondition(message.count < 0x80)
+    return [0x0a, UInt8(message.count)] + message
+  }
+
+  private static func event(_ key: String, _ value: String) throws -> [UInt8] {
+    var event = Tally_V1_Event()
+    event.properties[key] = value
+    return try event.serializedBytes()
   }
 
   private static func events(_ count: Int, properties: Int = 0, at index: Int = 0) -> Tally_V1_RecordEventsRequest {
@@ -109,5 +124,60 @@ import Testing
     #expect(error?.code == .invalidArgument)
     #expect(error?.fieldViolations.map(\.field) == ["events"])
     #expect(error?.message.contains("must have at most 10000 entries, got 2097152") == true)
+  }
+
+  /// "é" as one scalar and as "e" with a combining accent are one `String` to Swift, so decoding
+  /// keeps one entry of the two, silently: the scan finds them first and names both forms.
+  @Test func keysThatAreOneTextInTwoFormsAreNamed() throws {
+    let (composed, decomposed) = ("caf\u{E9}", "cafe\u{301}")
+    // One event's wire form holding both keys: the decoder keeps one entry.
+    let both = try Self.event(composed, "1") + Self.event(decomposed, "2")
+    #expect(try Tally_V1_Event(serializedBytes: both).properties.count == 1)
+    let bytes = try Self.field1(Self.event("plain", "0")) + Self.field1(both)
+    let limits = Tally_V1_RecordEventsRequest.wireFieldLimits
+    #expect(
+      WireFieldLimit.count(limits, in: ByteBuffer(bytes: bytes))
+        == .sameKey(WireMapKeyClash(field: "events[1].properties", first: composed, second: decomposed)))
+    let error = #expect(throws: RPCError.self) {
+      _ = try decodeRequest(
+        Tally_V1_RecordEventsRequest.self, from: ByteBuffer(bytes: bytes), limits: limits, streamMessage: 4)
+    }
+    #expect(error?.code == .invalidArgument)
+    #expect(error?.fieldViolations.map(\.field) == ["events[1].properties"])
+    #expect(
+      error?.message.contains(
+        "twice, in two Unicode forms (U+0063 U+0061 U+0066 U+00E9 and U+0063 U+0061 U+0066 U+0065 U+0301)") == true)
+    #expect(error?.message.hasSuffix("in message 4") == true)
+    // The same key in the same bytes twice is protobuf's merge (the last value wins), and keys
+    // that are different text stay apart.
+    let sameBytes = try Self.field1(Self.event(composed, "1") + Self.event(composed, "2"))
+    #expect(WireFieldLimit.count(limits, in: ByteBuffer(bytes: sameBytes)) == .withinLimits)
+    let twoKeys = try Self.field1(Self.event(composed, "1") + Self.event("caf\u{EA}", "2"))
+    #expect(WireFieldLimit.count(limits, in: ByteBuffer(bytes: twoKeys)) == .withinLimits)
+    // Each event's map is its own: the two forms in two events are two maps.
+    let apart = try Self.field1(Self.event(composed, "1")) + Self.field1(Self.event(decomposed, "2"))
+    #expect(WireFieldLimit.count(limits, in: ByteBuffer(bytes: apart)) == .withinLimits)
+  }
+
+  /// An ASCII key can be one text with a key past ASCII (U+212A KELVIN SIGN is "K"), and a singular
+  /// message sent in two parts merges its maps: both are caught.
+  @Test func anASCIIKeyAndAMessageInPartsAreCheckedToo() throws {
+    var first = Tally_V1_UpsertAccountRequest()
+    first.account.attributes["K"] = "1"
+    var second = Tally_V1_UpsertAccountRequest()
+    second.account.attributes["\u{212A}"] = "2"
+    let bytes: [UInt8] = try first.serializedBytes() + second.serializedBytes()
+    #expect(try Tally_V1_UpsertAccountRequest(serializedBytes: bytes).account.attributes.count == 1)
+    #expect(
+      WireFieldLimit.count(Tally_V1_UpsertAccountRequest.wireFieldLimits, in: ByteBuffer(bytes: bytes))
+        == .sameKey(WireMapKeyClash(field: "account.attributes", first: "K", second: "\u{212A}")))
+    var settings = Tally_V1_UpdateKpiSettingsRequest()
+    settings.settings.roleMultipliers["K"] = 1
+    var other = Tally_V1_UpdateKpiSettingsRequest()
+    other.settings.roleMultipliers["\u{212A}"] = 2
+    let merged: [UInt8] = try settings.serializedBytes() + other.serializedBytes()
+    #expect(
+      WireFieldLimit.count(Tally_V1_UpdateKpiSettingsRequest.wireFieldLimits, in: ByteBuffer(bytes: merged))
+        == .sameKey(WireMapKeyClash(field: "settings.role_multipliers", first: "K", second: "\u{212A}")))
   }
 }
