@@ -93,6 +93,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var outboundWritable = true
   /// Closes the connection if a GOAWAY's write does not finish: a peer that reads nothing keeps it queued.
   private var goAwayCloseTimer: Scheduled<Void>?
+  /// The last STATUS or connection frame written: writes complete in order, so once it is on the
+  /// wire every answer before it is too.
+  private var lastFrameWrite: EventLoopFuture<Void>?
   private var writeStallTimer: Scheduled<Void>?
   /// Since when the frame the decoder holds part of has been arriving (`ServerLimits.frameTimeout`).
   private var partialFrameSince: NIODeadline?
@@ -360,8 +363,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       context.flush()
       if close { self.goAwayCloseTimer = context.close(after: write) }
     case .close:
-      context.flush()  // answers waiting for `flushSoon` go out before the close
-      context.close(promise: nil)
+      // The last answers (a drain's final STATUS) go out before the close: a close at once drops
+      // the writes the socket or TLS has not yet taken.
+      context.flush()
+      if let write = self.lastFrameWrite {
+        self.goAwayCloseTimer = context.close(after: write)
+      } else {
+        context.close(promise: nil)
+      }
     }
   }
 
@@ -809,7 +818,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let bytes: [UInt8] = (try? message.serializedBytes()) ?? []
     var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + bytes.count)
     buffer.writeFrame(type, streamID: streamID, payload: bytes)
-    return context.write(self.wrapOutboundOut(buffer))
+    let write = context.write(self.wrapOutboundOut(buffer))
+    self.lastFrameWrite = write
+    return write
   }
 
   private func writeStatus(_ error: RPCError, streamID: UInt32, context: ChannelHandlerContext) {

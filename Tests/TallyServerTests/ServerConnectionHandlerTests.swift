@@ -487,6 +487,47 @@ import Testing
     #expect(closed, "a peer that never finished TLS kept its connection past the handshake timeout")
   }
 
+  /// Keeps writes and their promises until `release`, as a socket whose peer reads slowly does.
+  private final class WritesKept: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    var kept: [(NIOAny, EventLoopPromise<Void>?)] = []
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+      self.kept.append((data, promise))
+    }
+    func flush(context: ChannelHandlerContext) {}
+    func release(context: ChannelHandlerContext) {
+      for (data, promise) in self.kept { context.write(data, promise: promise) }
+      self.kept = []
+      context.flush()
+    }
+  }
+
+  /// A drain's last call ends with its STATUS on the wire before the connection closes: a close
+  /// at once dropped the answers the socket had not taken yet, and the client never got them.
+  @Test func aDrainClosesOnlyOnceItsLastAnswersAreWritten() throws {
+    var router = Router()
+    router.unary(SystemMethods.ping, access: .anyKey) { request, _ in .with { $0.payload = request.payload } }
+    let channel = try self.welcomedChannel(router)
+    let kept = WritesKept()
+    try channel.pipeline.syncOperations.addHandler(kept, position: .first)
+    var closed = false
+    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
+    var header = Tally_V1_CallHeader()
+    header.method = SystemMethods.ping.fullName
+    try Self.write(Frame(type: .call, streamID: 1, payload: try Self.payload(header)), to: channel)
+    channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent())
+    channel.embeddedEventLoop.run()
+    try Self.write(
+      Frame(type: .message, flags: .endStream, streamID: 1, payload: try Self.payload(Tally_V1_PingRequest())),
+      to: channel)
+    channel.embeddedEventLoop.run()
+    #expect(!closed, "the connection closed with its last STATUS still unwritten")
+    kept.release(context: try channel.pipeline.syncOperations.context(handler: kept))
+    channel.embeddedEventLoop.run()
+    #expect(closed)
+    #expect(try Self.frames(written: channel).map(\.type) == [.goAway, .message, .status])
+  }
+
   /// A graceful shutdown closes a connection still in its TLS handshake at once too: a GOAWAY it
   /// could not read would hold the shutdown for the GOAWAY's write timeout.
   @Test func aShutdownClosesAPeerBeforeTLSAtOnce() throws {
