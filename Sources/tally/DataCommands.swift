@@ -36,10 +36,24 @@ enum DataCommands<E: DataEntity> {
   }
 
   /// A message from protobuf JSON (`--json`, or `@file`) with `--set field=value` applied on top.
-  static func message<M: Message>(json: String?, sets: [String], id: (String, String)? = nil) throws -> M {
+  /// `money` names the fields whose `--set` values are amounts ("1250.00", in major units as lists
+  /// show them) and the currency's decimals: JSON keeps the wire's minor units.
+  static func message<M: Message>(
+    json: String?, sets: [String], id: (String, String)? = nil, money: (fields: Set<String>, minorDigits: Int)? = nil
+  ) throws -> M {
     var object: [String: Any] = [:]
     if let json {
-      let text = json.hasPrefix("@") ? try String(contentsOfFile: String(json.dropFirst()), encoding: .utf8) : json
+      let text: String
+      if json.hasPrefix("@") {
+        let path = String(json.dropFirst())
+        do {
+          text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+          throw ValidationError("--json: cannot read \(path) as UTF-8 text")
+        }
+      } else {
+        text = json
+      }
       guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
         throw ValidationError("--json must be a JSON object (or @FILE holding one)")
       }
@@ -53,7 +67,14 @@ enum DataCommands<E: DataEntity> {
       let text = String(assignment[assignment.index(after: equals)...])
       // true/false is a JSON boolean only for a bool field: a company may be named "True".
       let isBool = (text == "true" || text == "false") && Self.isBoolField(M.self, path)
-      let value: Any = isBool ? (text == "true") as Any : text as Any
+      var value: Any = isBool ? (text == "true") as Any : text as Any
+      if let money, money.fields.contains(path) {
+        do {
+          value = String(try ImportParsing.money(text, field: path, minorDigits: money.minorDigits))
+        } catch let error as ImportParsing.ValueError {
+          throw ValidationError("--set \(error.field): \(error.problem) (an amount in the tenant's currency)")
+        }
+      }
       // attributes.region=EMEA sets one entry of a map field.
       if let dot = path.firstIndex(of: ".") {
         var map = object[String(path[..<dot])] as? [String: Any] ?? [:]
@@ -68,8 +89,12 @@ enum DataCommands<E: DataEntity> {
     do {
       return try M(jsonUTF8Data: data)
     } catch {
+      // Each field tried alone names the one that is wrong.
+      let problem = ImportRows.jsonProblem(String(decoding: data, as: UTF8.self), M.self)
+      let fromSet = sets.contains { $0.prefix { $0 != "=" && $0 != "." } == problem.field }
       throw ValidationError(
-        "not a valid \(M.protoMessageName): \(error) (fields use the .proto names, e.g. account_id)")
+        "\(fromSet ? "--set" : "--json") \(problem.field): \(problem.problem) (\(M.protoMessageName); fields use "
+          + "the .proto names, e.g. account_id)")
     }
   }
 
@@ -131,12 +156,29 @@ enum DataCommands<E: DataEntity> {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The id.") var id: String
     @Option(help: "The fields as protobuf JSON, or @FILE.") var json: String?
-    @Option(help: "field=value (repeatable; map entries as map.key=value; times as 2026-01-31T00:00:00Z).")
+    @Option(
+      help:
+        "field=value (repeatable; map entries as map.key=value; times as 2026-01-31T00:00:00Z; amounts as 1250.00 in the tenant's currency, where --json takes minor units)."
+    )
     var set: [String] = []
 
     func run() async throws {
-      let entity: E.Entity = try DataCommands.message(json: self.json, sets: self.set, id: ("id", self.id))
-      try await DataCommands.callAndShow(self.connection, E.upsert, E.upsertRequest(entity))
+      // An amount given with --set is in the tenant's currency, whose decimals take a call to read.
+      let setsMoney = self.set.contains { E.moneyFields.contains(String($0.prefix { $0 != "=" })) }
+      guard setsMoney else {
+        let entity: E.Entity = try DataCommands.message(json: self.json, sets: self.set, id: ("id", self.id))
+        return try await DataCommands.callAndShow(self.connection, E.upsert, E.upsertRequest(entity))
+      }
+      let (item, currency) = try await self.connection.withClient { session in
+        let currency = try await session.client.unary(KpiMethods.getSettings, .init(), options: session.options)
+          .currency
+        let entity: E.Entity = try DataCommands.message(
+          json: self.json, sets: self.set, id: ("id", self.id),
+          money: (E.moneyFields, KpiReport.minorDigits(currency)))
+        let item = try await session.client.unary(E.upsert, E.upsertRequest(entity), options: session.options)
+        return (item, self.connection.output == .json ? "" : currency)
+      }
+      try DataCommands.show([item], self.connection.output, list: false, currency: currency)
     }
   }
 

@@ -29,12 +29,15 @@ protocol DataEntity {
   static func page(_ response: ListResponse) -> (items: [Entity], nextPageToken: String)
   /// Whether a column holds money (shown in the tenant's currency, which takes a call to read).
   static var holdsMoney: Bool { get }
+  /// The fields `--set` takes as amounts in the tenant's currency ("1250.00"), stored in minor units.
+  static var moneyFields: Set<String> { get }
   static func tableHeader(currency: String) -> [String]
   static func tableRow(_ entity: Entity, currency: String) -> [String]
 }
 
 extension DataEntity {
-  static var holdsMoney: Bool { true }
+  static var holdsMoney: Bool { !Self.moneyFields.isEmpty }
+  static var moneyFields: Set<String> { [] }
 
   /// Minor units in `currency`'s decimals (two when it is not known), or the missing mark.
   static func money(_ value: Int64?, _ currency: String) -> String {
@@ -55,6 +58,7 @@ enum AccountEntity: DataEntity {
   static let upsert = AccountMethods.upsertAccount
   static let delete = AccountMethods.deleteAccount
   static let filters = ["targets_only", "tier"]
+  static let moneyFields: Set<String> = ["arr"]
   static func getRequest(id: String) -> Tally_V1_GetAccountRequest { .with { $0.id = id } }
   static func deleteRequest(id: String) -> Tally_V1_DeleteAccountRequest { .with { $0.id = id } }
   static func upsertRequest(_ entity: Tally_V1_Account) -> Tally_V1_UpsertAccountRequest {
@@ -101,7 +105,6 @@ enum ContactEntity: DataEntity {
   static func page(_ response: Tally_V1_ListContactsResponse) -> (items: [Tally_V1_Contact], nextPageToken: String) {
     (response.contacts, response.nextPageToken)
   }
-  static let holdsMoney = false
   static func tableHeader(currency: String) -> [String] { ["ID", "ACCOUNT", "NAME", "EMAIL", "ROLE", "TITLE"] }
   static func tableRow(_ contact: Tally_V1_Contact, currency: String) -> [String] {
     [contact.id, contact.accountID, contact.name, contact.email, contact.role, contact.title]
@@ -115,6 +118,7 @@ enum CampaignEntity: DataEntity {
   static let upsert = CampaignMethods.upsertCampaign
   static let delete = CampaignMethods.deleteCampaign
   static let filters = ["channel"]
+  static let moneyFields: Set<String> = ["budget"]
   static func getRequest(id: String) -> Tally_V1_GetCampaignRequest { .with { $0.id = id } }
   static func deleteRequest(id: String) -> Tally_V1_DeleteCampaignRequest { .with { $0.id = id } }
   static func upsertRequest(_ entity: Tally_V1_Campaign) -> Tally_V1_UpsertCampaignRequest {
@@ -148,6 +152,7 @@ enum OpportunityEntity: DataEntity {
   static let upsert = OpportunityMethods.upsertOpportunity
   static let delete = OpportunityMethods.deleteOpportunity
   static let filters = ["account_id", "status"]
+  static let moneyFields: Set<String> = ["amount"]
   static func getRequest(id: String) -> Tally_V1_GetOpportunityRequest { .with { $0.id = id } }
   static func deleteRequest(id: String) -> Tally_V1_DeleteOpportunityRequest { .with { $0.id = id } }
   static func upsertRequest(_ entity: Tally_V1_Opportunity) -> Tally_V1_UpsertOpportunityRequest {

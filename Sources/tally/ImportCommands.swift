@@ -63,12 +63,16 @@ struct Importer {
       Output.printError("the import stopped there; the rows before it were sent, and the summary above counts them")
       throw stop as? ExitCode ?? importFailure("\(stop)")
     }
-    // The rows that were valid are stored; a script still learns that some were not.
-    if rejected > 0 || run.localRejected > 0 { throw ExitCode(Self.someRowsRejected) }
+    // The rows that were valid are stored; a script still learns that some were not, and whether
+    // any was.
+    let rejectedRows = Int(rejected) + run.localRejected
+    if rejectedRows > 0 { throw ExitCode(rejectedRows < run.rows ? Self.someRowsRejected : Self.everyRowRejected) }
   }
 
   /// The exit status of an import that stored its valid rows and rejected others (1: it failed).
   static let someRowsRejected: Int32 = 2
+  /// The exit status of an import whose every row was rejected: nothing was stored.
+  static let everyRowRejected: Int32 = 3
 
   /// The file's rows on one client stream; the server's counts and rejections.
   private func stream(_ run: ImportRun, _ session: Session) async throws -> (
@@ -224,6 +228,7 @@ final class ImportRun: Sendable {
 
   /// The rows the file itself spoiled (unreadable lines, bad cells), not sent.
   var localRejected: Int { self.state.withLock { $0.localRejected } }
+  var rows: Int { self.state.withLock { $0.rows } }
 
   func summary(counts: String, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]) -> String {
     self.state.withLock { state in

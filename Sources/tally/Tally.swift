@@ -13,8 +13,8 @@ struct Tally: AsyncParsableCommand {
       $XDG_CONFIG_HOME replaces ~/.config when set.
 
       Exit codes: 0 done; 1 a call failed (its status is printed: CODE: message, then one line \
-      per bad field); 2 an import stored some rows and rejected others; 64 a flag or an input \
-      file is not right (the message says which).
+      per bad field); 2 an import stored some rows and rejected others; 3 an import rejected every \
+      row; 64 a flag or an input file is not right (the message says which).
       """,
     subcommands: [
       Ping.self, ServerInfo.self, Call.self, Tenants.self, Keys.self, Accounts.self, Contacts.self, Campaigns.self,

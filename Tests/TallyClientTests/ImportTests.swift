@@ -56,6 +56,14 @@ private func records(
     #expect(error?.line == 2 && error?.problem.contains("record is longer") == true)
   }
 
+  /// Rows of empty cells, which spreadsheets write below their data, are blank lines: they were
+  /// sent as rows without an id and rejected, and the import exited 2.
+  @Test func rowsOfEmptyCellsAreSkipped() throws {
+    let rows = try records("a,b\n1,2\n,\n , \n\"\",\"\"\n3,4\n,,\n")
+    #expect(rows.map(\.fields) == [["a", "b"], ["1", "2"], ["3", "4"]])
+    #expect(rows.map(\.line) == [1, 2, 6])
+  }
+
   @Test func quotesCommasNewlinesAndEscapedQuotes() throws {
     let rows = try records("a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n\n1,,3")
     #expect(rows.map(\.fields) == [["a", "b", "c"], ["x, y", "say \"hi\"", "two\nlines"], ["1", "", "3"]])
@@ -238,8 +246,22 @@ private func records(
     for text in ["1,5", "12,5", "1,2000", ",100", "1, 200", "1.5", ""] {
       #expect(throws: ImportParsing.ValueError.self, "\(text)") { try ImportParsing.integer(text, field: "n") }
     }
+    // A file of decimal commas groups its thousands with points; a no-break space groups in any.
+    #expect(try ImportParsing.integer("1.200", field: "n", decimalSeparator: .comma) == 1_200)
+    #expect(try ImportParsing.integer("1\u{00A0}200", field: "n") == 1_200)
+    #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.integer("1.200", field: "n") }
+    #expect(throws: ImportParsing.ValueError.self) {
+      try ImportParsing.integer("1,200", field: "n", decimalSeparator: .comma)
+    }
     #expect(try ImportParsing.tier("Tier 2", field: "tier") == 2)
     #expect(try ImportParsing.tier("T1", field: "tier") == 1)
+    #expect(try ImportParsing.tier("tier-3", field: "tier") == 3)
+    #expect(try ImportParsing.tier(" 2.0 ", field: "tier") == 2)
+    #expect(try ImportParsing.tier("None", field: "tier") == 0)
+    // A sign or a fraction is no tier: "-1" was read as 1 (a target), "2.5" as 25.
+    for text in ["-1", "2.5", "+2", "Tier 1 or 2", "", "1e1", "1\u{301}"] {
+      #expect(throws: ImportParsing.ValueError.self, "\(text)") { try ImportParsing.tier(text, field: "tier") }
+    }
     #expect(try ImportParsing.bool("Yes", field: "in_icp"))
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.bool("maybe", field: "in_icp") }
     #expect(ImportParsing.domain("HTTPS://www.Example.com/about?x=1") == "example.com")

@@ -85,11 +85,12 @@ public struct CSVRows {
     case fieldStart, unquoted, quoted, quoteInQuoted
   }
 
-  /// The next non-blank record, or nil at the end of the file.
+  /// The next non-blank record, or nil at the end of the file. A record of empty cells alone
+  /// (",,,", which spreadsheets write below their data) is blank too.
   public mutating func next() throws -> Record? {
     while true {
       guard let record = try self.readRecord() else { return nil }
-      if record.fields.count == 1 && record.fields[0].isEmpty { continue }
+      if record.fields.allSatisfy({ $0.allSatisfy { $0 == " " || $0 == "\t" } }) { continue }
       return record
     }
   }

@@ -171,20 +171,22 @@ public enum ImportParsing {
     character.isASCII && ("0"..."9").contains(character)
   }
 
-  /// An integer, allowing thousands separators before groups of three digits: "1,200" or
-  /// "1 200", but not "1,5" (a decimal comma, which would be read as 15).
-  public static func integer(_ text: String, field: String) throws -> Int64 {
+  /// An integer, allowing thousands separators before groups of three digits: "1,200", "1 200"
+  /// (or a no-break space), and "1.200" where amounts take a decimal comma; but not "1,5" (a
+  /// decimal comma, which would be read as 15).
+  public static func integer(_ text: String, field: String, decimalSeparator: DecimalSeparator = .point) throws -> Int64
+  {
     var digits = Substring(text.trimmingCharacters(in: .whitespaces))
     let sign = digits.first == "-" ? "-" : ""
     if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
-    let separator: Character? = digits.contains(",") ? "," : digits.contains(" ") ? " " : nil
+    let separator = [decimalSeparator.thousands, " ", "\u{00A0}", "\u{202F}"].first { digits.contains($0) }
     guard let plain = separator.map({ Self.ungrouped(digits, thousands: $0) }) ?? String(digits),
-      let value = Int64(sign + plain)
+      plain.allSatisfy(Self.isDigit), let value = Int64(sign + plain)
     else {
       throw ValueError(
         field: field,
-        problem:
-          "\"\(text.prefix(40))\" is not a whole number (thousands separators only before groups of three digits)")
+        problem: "\"\(text.prefix(40))\" is not a whole number (a \(decimalSeparator.thousandsName) or a space may "
+          + "only stand before groups of three digits)")
     }
     return value
   }
@@ -197,11 +199,19 @@ public enum ImportParsing {
     }
   }
 
-  /// A target tier from "2", "Tier 2" or "T2"; "none" or "0" is not a target.
+  /// A target tier from "2", "Tier 2", "T2" or "2.0" (a spreadsheet's number); "none" or "0" is not
+  /// a target. A sign or a fraction is refused: "-1" once read as tier 1, "2.5" as 25.
   public static func tier(_ text: String, field: String) throws -> UInt32 {
-    let digits = text.filter(\.isNumber)
-    if text.lowercased() == "none" || text.lowercased() == "no" { return 0 }
-    guard !digits.isEmpty, digits.count <= 3, let tier = UInt32(digits) else {
+    var rest = Substring(text.trimmingCharacters(in: .whitespaces).lowercased())
+    if rest == "none" || rest == "no" { return 0 }
+    for prefix in ["tier", "t"] where rest.hasPrefix(prefix) {
+      rest = rest.dropFirst(prefix.count).drop { $0 == " " || $0 == "-" || $0 == "_" }
+      break
+    }
+    if let point = rest.firstIndex(of: "."), rest[rest.index(after: point)...].allSatisfy({ $0 == "0" }) {
+      rest = rest[..<point]
+    }
+    guard (1...3).contains(rest.count), rest.allSatisfy(Self.isDigit), let tier = UInt32(rest) else {
       throw ValueError(field: field, problem: "\"\(text.prefix(40))\" is not a tier; use 0 to 3 or Tier 1")
     }
     return tier

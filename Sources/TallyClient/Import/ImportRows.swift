@@ -1,5 +1,5 @@
 import Foundation
-import SwiftProtobuf
+public import SwiftProtobuf
 public import TallyProto
 import TallyWire
 
@@ -22,7 +22,8 @@ public enum ImportRows {
     account.industry = columns.value("industry", in: fields) ?? ""
     account.owner = columns.value("owner", in: fields) ?? ""
     if let text = columns.value("employee_count", in: fields) {
-      account.employeeCount = try ImportParsing.integer(text, field: "employee_count")
+      account.employeeCount = try ImportParsing.integer(
+        text, field: "employee_count", decimalSeparator: decimalSeparator)
     }
     if let text = columns.value("annual_revenue", in: fields) {
       account.annualRevenue = try ImportParsing.money(
@@ -101,7 +102,8 @@ extension ImportRows {
     }
   }
 
-  static func jsonProblem<M: Message>(_ line: String, _ type: M.Type) -> ImportParsing.ValueError {
+  /// Which field of `line` (a JSON object) `M` refuses, tried one key at a time.
+  public static func jsonProblem<M: Message>(_ line: String, _ type: M.Type) -> ImportParsing.ValueError {
     let name = M.protoMessageName
     guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
       return .init(field: "line", problem: "is not a JSON object of \(name) fields")
