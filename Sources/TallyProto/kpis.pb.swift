@@ -741,8 +741,8 @@ public nonisolated struct Tally_V1_RepActivity: Sendable {
   /// Distinct accounts of the rep's events.
   public var accounts: UInt64 = 0
 
-  /// (dials + sales emails + tasks) / working days of the period; absent when the period has no
-  /// working day (no data, not 0).
+  /// (dials + sales emails + tasks) / working days of the period up to today (UTC); absent when
+  /// those have no working day (no data, not 0).
   public var activitiesPerDay: Double {
     get {_activitiesPerDay ?? 0}
     set {_activitiesPerDay = newValue}
@@ -768,7 +768,8 @@ public nonisolated struct Tally_V1_GetRepActivityResponse: Sendable {
 
   public var to: String = String()
 
-  /// Monday to Friday days in the period.
+  /// Monday to Friday days in the period, up to and including today (UTC): a period not yet over
+  /// has had no activity on its later days.
   public var workingDays: UInt32 = 0
 
   /// Most activities first.

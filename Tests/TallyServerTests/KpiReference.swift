@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every KPI of the catalogue computed in Swift from the fixture's rows, period by period, as
 /// docs/KPIS.md defines it: what the server's SQL must agree with.
 struct KpiReference {
@@ -18,6 +20,8 @@ struct KpiReference {
 
   let fixture: KpiFixture
   let filter: Filter
+  /// Today's UTC day number: KPIs that divide by days count a period's days only so far.
+  static var today: Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) }
   /// The tenant's engagement weights (marketing-qualified accounts); the other settings are defaults.
   var weights: [String: Double] = [:]
 
@@ -153,8 +157,9 @@ struct KpiReference {
     case "acv", "tam":
       let won = opportunities(from, to, closed: true, ["won"])
       let acv = won.reduce(0.0) { $0 + Double($1.amount) * 12 / Double(KpiFixture.contractMonths[$1.id] ?? 12) }
+      // The period's targets are in it too (here every target's tier is its tier now).
       let icp = fixture.accountTiers.filter {
-        ($0.value > 0 || KpiFixture.icpOnly.contains($0.key)) && accountMatches($0.key)
+        ($0.value > 0 || KpiFixture.icpOnly.contains($0.key) || targets.contains($0.key)) && accountMatches($0.key)
       }
       return Measure(numerator: name == "acv" ? acv : acv * Double(icp.count), denominator: Double(won.count))
     case "logo_retention_rate", "net_revenue_retention":
@@ -241,8 +246,9 @@ struct KpiReference {
         : Measure(numerator: amount, denominator: Double(created.reduce(0) { $0 + $1.amount }))
     case "influenced_accounts_share":
       let influenced = deals.filter { $0.created >= start && $0.created < end && !touches($0, filtered: true).isEmpty }
+      // The period's targets are in it too (here every target's tier is its tier now).
       let icp = fixture.accountTiers.filter {
-        ($0.value > 0 || KpiFixture.icpOnly.contains($0.key)) && accountMatches($0.key)
+        ($0.value > 0 || KpiFixture.icpOnly.contains($0.key) || targets.contains($0.key)) && accountMatches($0.key)
       }
       return Measure(
         numerator: Double(Set(influenced.map(\.account)).intersection(targets).count), denominator: Double(icp.count))
@@ -275,7 +281,8 @@ struct KpiReference {
       let customers = accounts.filter { customer($0, at: from) }
       let churned = customers.filter { !customer($0, at: to) }.count
       guard !customers.isEmpty else { return Measure(numerator: 0, denominator: 0) }
-      let lifetime = churned == 0 ? 10 : min(10, Double(customers.count * (to - from)) / Double(churned * 365))
+      let days = max(1, min(to, Self.today + 1) - from)
+      let lifetime = churned == 0 ? 10 : min(10, Double(customers.count * days) / Double(churned * 365))
       return Measure(numerator: acv.numerator * lifetime, denominator: acv.denominator)
     case "accepted_accounts_per_1000":
       let accepted = fixture.opportunities.filter { deal in
@@ -288,7 +295,8 @@ struct KpiReference {
     case "activities_per_rep_per_day":
       let activities = events(from, to, ["call_dialed", "sales_email", "task_completed"]).filter { $0.rep != nil }
       // Day 0, 1970-01-01, was a Thursday: (day + 3) % 7 counts from Monday.
-      let workingDays = (from..<to).filter { ($0 + 3) % 7 < 5 }.count
+      // Only the days begun: a period not yet over had no activity on its later days.
+      let workingDays = (from..<max(from, min(to, Self.today + 1))).filter { ($0 + 3) % 7 < 5 }.count
       return Measure(
         numerator: Double(activities.count), denominator: Double(Set(activities.compactMap(\.rep)).count * workingDays))
     case "marketing_qualified_accounts":

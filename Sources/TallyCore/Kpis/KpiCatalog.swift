@@ -206,7 +206,8 @@ enum KpiCatalog {
     kpi(
       "influenced_accounts_share", "pipeline", "ratio",
       "Target accounts with an influenced opportunity created in the period / accounts on the ideal-customer list (the TAM's accounts).",
-      "target accounts with an influenced opportunity", "accounts in_icp or of a target tier", .influencedAccounts),
+      "target accounts with an influenced opportunity",
+      "accounts in_icp or of a target tier (now or in the period)", .influencedAccounts),
     kpi(
       "attributed_revenue", "pipeline", "money",
       "Won amount credited to campaigns by the linear model: each deal's amount × the share of its touches from the filtered campaigns (all of them without a filter).",
@@ -264,8 +265,9 @@ enum KpiCatalog {
       .eventCount(["conversation"], targetsOnly: false)),
     kpi(
       "activities_per_rep_per_day", "sales_activity", "number",
-      "Dials, sales emails and completed tasks per rep (events with a rep_id) per working day (Monday to Friday).",
-      "call_dialed, sales_email and task_completed events with a rep", "reps active in the period × working days",
+      "Dials, sales emails and completed tasks per rep (events with a rep_id) per working day (Monday to Friday, up to today).",
+      "call_dialed, sales_email and task_completed events with a rep",
+      "reps active in the period × working days so far",
       .activitiesPerRep),
   ]
 }

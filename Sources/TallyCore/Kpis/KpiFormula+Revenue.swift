@@ -20,7 +20,8 @@ extension KpiFormula {
           (SELECT count(DISTINCT o.account_id) FROM opportunities o
             JOIN targets g ON g.label = p.label AND g.account_id = o.account_id
             WHERE \(KpiSQL.inPeriod("o.created_at")) AND EXISTS (SELECT 1 \(Self.touches(kpi)))) AS num,
-          (SELECT count(*) FROM accounts a WHERE (a.in_icp OR a.tier > 0) AND \(KpiSQL.accountFilter("a.account_id"))) AS den
+          (SELECT count(*) FROM accounts a WHERE \(KpiSQL.accountFilter("a.account_id")) AND (a.in_icp OR a.tier > 0
+            OR EXISTS (SELECT 1 FROM targets g WHERE g.label = p.label AND g.account_id = a.account_id))) AS den
         FROM periods p
         """
     case .attributedRevenue(let roi):
@@ -66,12 +67,14 @@ extension KpiFormula {
         ) w
         """
     case .customerLifetimeValue:
-      // Lifetime = 1 / annual churn = customers at the start × days / (churned × 365), at most 10 years.
+      // Lifetime = 1 / annual churn = customers at the start × days / (churned × 365), at most 10
+      // years; the days are those begun, as churn in a period not yet over can only have happened so far.
       return """
         WITH \(KpiSQL.periods)
         SELECT p.label,
           CASE WHEN c.customers > 0 THEN w.acv * \(kpi.settings.grossMargin) * CASE WHEN c.churned = 0 THEN 10
-            ELSE least(10, c.customers::float8 * (p.p_to - p.p_from) / (c.churned * 365.0)) END ELSE 0 END AS num,
+            ELSE least(10, c.customers::float8 * greatest(1, least(p.p_to, (now() AT TIME ZONE 'UTC')::date + 1) - p.p_from)
+              / (c.churned * 365.0)) END ELSE 0 END AS num,
           CASE WHEN c.customers > 0 THEN w.won ELSE 0 END AS den
         FROM periods p
           CROSS JOIN LATERAL (
@@ -88,10 +91,12 @@ extension KpiFormula {
     case .acceptedAccountsPer1000:
       return Self.targetsWithOpportunity(at: "o.accepted_at", num: "1000 * count(o.account_id)")
     case .activitiesPerRep:
+      // Working days that have begun: a period not yet over has had no activity on its later days.
       return """
         WITH \(KpiSQL.periods)
         SELECT p.label, count(e.rep_id) AS num,
-          count(DISTINCT e.rep_id) * (SELECT count(*) FROM generate_series(p.p_from, p.p_to - 1, interval '1 day') d
+          count(DISTINCT e.rep_id) * (SELECT count(*) FROM generate_series(p.p_from,
+            least(p.p_to, (now() AT TIME ZONE 'UTC')::date + 1) - 1, interval '1 day') d
             WHERE extract(isodow FROM d) < 6) AS den
         FROM periods p LEFT JOIN events e ON \(KpiSQL.eventInPeriod("e")) AND e.rep_id IS NOT NULL
           AND e.type IN \(KpiSQL.list(Self.repActivityTypes)) AND \(KpiSQL.rowFilter("e"))

@@ -20,7 +20,7 @@ public struct KpiService: Sendable {
       try await self.analytics(context) { try ContentEngagement.assets(request, $0.connection) }
     }
     router.unary(KpiMethods.getRepActivity, access: .tenantRead) { request, context in
-      try await self.analytics(context) { try RepActivity.reps(request, $0.connection) }
+      try await self.analytics(context) { try RepActivity.reps(request, today: CivilDay(Date()), $0.connection) }
     }
     self.read(KpiMethods.getJourney, &router) { try Journey.journey($0, settings: $1.settings, today: $1.today, $2) }
     self.read(KpiMethods.getCoverage, &router) { try Coverage.coverage($0, settings: $1.settings, $2) }

@@ -22,7 +22,7 @@ enum RepActivity {
     GROUP BY e.rep_id
     """
 
-  static func reps(_ request: Tally_V1_GetRepActivityRequest, _ connection: PostgresConnection) throws
+  static func reps(_ request: Tally_V1_GetRepActivityRequest, today: CivilDay, _ connection: PostgresConnection) throws
     -> Tally_V1_GetRepActivityResponse
   {
     let (period, filter) = try KpiEngine.singlePeriod(request.from, request.to, request.filter)
@@ -30,8 +30,10 @@ enum RepActivity {
     var response = Tally_V1_GetRepActivityResponse()
     response.from = period.from.description
     response.to = period.to.description
-    // Day 0, 1970-01-01, was a Thursday: (day + 3) % 7 counts from Monday.
-    let workingDays = (period.from.dayNumber..<period.to.dayNumber).filter { ($0 + 3) % 7 < 5 }.count
+    // Day 0, 1970-01-01, was a Thursday: (day + 3) % 7 counts from Monday. Only days begun count:
+    // the days of a period not yet over had no activity to divide.
+    let end = min(period.to.dayNumber, today.dayNumber + 1)
+    let workingDays = (period.from.dayNumber..<max(end, period.from.dayNumber)).filter { ($0 + 3) % 7 < 5 }.count
     response.workingDays = UInt32(workingDays)
     response.reps = try connection.query(Self.sql, parameters).rows.map { row in
       var rep = Tally_V1_RepActivity()
