@@ -62,8 +62,20 @@ struct KpiReference {
 
   func count(_ from: Int, _ to: Int, _ types: [String]) -> Double { Double(self.events(from, to, types).count) }
 
+  func contacts(_ from: Int, _ to: Int, _ types: [String]) -> Set<String> {
+    Set(self.events(from, to, types).compactMap(\.contact))
+  }
+
+  /// Contacts sent an email none of which bounced, or who opened, clicked or replied.
   func delivered(_ from: Int, _ to: Int) -> Double {
-    max(self.people(from, to, ["email_sent"]) - self.people(from, to, ["email_bounced"]), 0)
+    let engaged = self.contacts(from, to, ["email_opened", "email_clicked", "email_replied"])
+    let bounced = self.contacts(from, to, ["email_bounced"]).subtracting(engaged)
+    return Double(self.contacts(from, to, ["email_sent"]).subtracting(bounced).count)
+  }
+
+  /// Contacts of `types` who were sent an email in the period: a delivered rate's numerator.
+  func sentAnd(_ from: Int, _ to: Int, _ types: [String]) -> Double {
+    Double(self.contacts(from, to, types).intersection(self.contacts(from, to, ["email_sent"])).count)
   }
 
   func opportunities(_ from: Int, _ to: Int, closed: Bool, _ statuses: Set<String>) -> [KpiFixture.Opportunity] {
@@ -79,13 +91,13 @@ struct KpiReference {
     let all: Set<String> = ["open", "won", "lost"]
     switch name {
     case "email_open_rate":
-      return Measure(numerator: people(from, to, ["email_opened"]), denominator: delivered(from, to))
+      return Measure(numerator: sentAnd(from, to, ["email_opened"]), denominator: delivered(from, to))
     case "email_click_through_rate":
-      return Measure(numerator: people(from, to, ["email_clicked"]), denominator: delivered(from, to))
+      return Measure(numerator: sentAnd(from, to, ["email_clicked"]), denominator: delivered(from, to))
     case "email_click_to_open_rate":
       return Measure(numerator: people(from, to, ["email_clicked"]), denominator: people(from, to, ["email_opened"]))
     case "email_reply_rate":
-      return Measure(numerator: people(from, to, ["email_replied"]), denominator: delivered(from, to))
+      return Measure(numerator: sentAnd(from, to, ["email_replied"]), denominator: delivered(from, to))
     case "content_engagement_minutes":
       let seconds = events(from, to, ["content_view", "web_visit"]).reduce(0) { $0 + $1.seconds }
       return Measure(numerator: Double(seconds) / 60, denominator: nil)

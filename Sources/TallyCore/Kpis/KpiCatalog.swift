@@ -54,14 +54,18 @@ enum KpiCatalog {
     Self.kpi(name, family, unit, headline: headline, definition, numerator, "", formula)
   }
 
+  /// The email rates' base: "sent − bounced" as sets of contacts.
+  static let deliveredContacts =
+    "contacts with email_sent, less those with email_bounced and no email_opened, email_clicked or email_replied"
+
   static let engagement: [Kpi] = [
     kpi(
       "email_open_rate", "engagement", "ratio", "Unique contacts who opened an email / contacts delivered.",
-      "contacts with email_opened", "contacts with email_sent minus contacts with email_bounced",
+      "contacts sent an email in the period with email_opened", Self.deliveredContacts,
       .people(numerator: ["email_opened"], base: .delivered)),
     kpi(
       "email_click_through_rate", "engagement", "ratio", "Unique contacts who clicked / contacts delivered.",
-      "contacts with email_clicked", "contacts with email_sent minus contacts with email_bounced",
+      "contacts sent an email in the period with email_clicked", Self.deliveredContacts,
       .people(numerator: ["email_clicked"], base: .delivered)),
     kpi(
       "email_click_to_open_rate", "engagement", "ratio", "Unique clickers / unique openers.",
@@ -69,7 +73,7 @@ enum KpiCatalog {
       .people(numerator: ["email_clicked"], base: .types(["email_opened"]))),
     kpi(
       "email_reply_rate", "engagement", "ratio", "Unique contacts who replied / contacts delivered.",
-      "contacts with email_replied", "contacts with email_sent minus contacts with email_bounced",
+      "contacts sent an email in the period with email_replied", Self.deliveredContacts,
       .people(numerator: ["email_replied"], base: .delivered)),
     kpi(
       "content_engagement_minutes", "engagement", "minutes",
