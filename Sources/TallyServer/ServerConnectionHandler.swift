@@ -611,7 +611,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   /// since a stream may outlive its key's revocation or its tenant's suspension by hours.
   private func revalidation(_ call: ServerCall) -> @Sendable () async throws -> Void {
     let (authenticator, principal) = (self.dependencies.authenticator, call.context.principal)
-    return { try await authenticator.revalidate(principal) }
+    return {
+      do {
+        try await authenticator.revalidate(principal)
+      } catch let error as RPCError where error.code == .unauthenticated || error.code == .permissionDenied {
+        throw KeyRefusedError(error: error)
+      }
+    }
   }
 
   /// Runs the handler as a task; its outcome comes back to the event loop as one STATUS.
@@ -632,13 +638,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       let outcome: Result<(any Message)?, any Error>
       var keyRefused = false
       do {
-        do {
-          try await revalidate()
-        } catch let error as RPCError where error.code == .unauthenticated || error.code == .permissionDenied {
-          keyRefused = true
-          throw error
-        }
+        try await revalidate()
         outcome = .success(try await work(requestContext))
+      } catch let refused as KeyRefusedError {
+        // At the start, or at a stream's message: either way the connection takes no more calls.
+        keyRefused = true
+        outcome = .failure(refused.error)
       } catch {
         outcome = .failure(error)
       }
@@ -670,7 +675,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
           buffer.writeFrame(.message, streamID: streamID, payload: bytes)
           buffer.writeFrame(.status, streamID: streamID, payload: EmptyCollection())
           self.count(.ok, of: call.metrics, openedAt: call.openedAt)
-          context.write(self.wrapOutboundOut(buffer), promise: nil)
+          if self.machine.isDraining {
+            self.lastFrameWrite = context.write(self.wrapOutboundOut(buffer))  // the close waits for it
+          } else {
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
+          }
         } catch {
           self.writeStatus(self.status(for: error, call: call), of: call, context: context)
         }
@@ -843,4 +852,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     metrics.ended(code, after: duration)
   }
+}
+
+/// A call's re-check refused its key (revoked, or its tenant suspended), as it started or at a
+/// stream's message: the call ends with `error`, and the connection takes no more calls.
+struct KeyRefusedError: Error {
+  let error: RPCError
 }

@@ -91,6 +91,15 @@ public struct ServerConnectionStateMachine: Sendable {
     }
   }
 
+  /// Whether a GOAWAY was sent or received: the connection closes once its last call ends.
+  public var isDraining: Bool {
+    if case .draining = self.state { return true }
+    return false
+  }
+
+  /// Why a call after a GOAWAY was refused.
+  static let goingAway = "the connection is going away; retry on a new connection"
+
   public var isClosed: Bool {
     if case .closed = self.state { return true }
     return false
@@ -267,8 +276,10 @@ public struct ServerConnectionStateMachine: Sendable {
       }
       guard frame.payload.readableBytes <= Frame.maxCallHeaderPayload else {
         // The stream is refused; the connection, whose framing is intact, stays. RESOURCE_EXHAUSTED,
-        // as gRPC answers metadata past its limit.
+        // as gRPC answers metadata past its limit; but UNAVAILABLE after a GOAWAY, as every call
+        // then, so that a client retries it on a new connection.
         streams.opened(frame.streamID)
+        if draining { return .rejectStream(frame.streamID, method: "", code: .unavailable, message: Self.goingAway) }
         return .rejectStream(
           frame.streamID,
           method: "",
@@ -286,12 +297,7 @@ public struct ServerConnectionStateMachine: Sendable {
       }
       streams.opened(frame.streamID)
       if draining {
-        return .rejectStream(
-          frame.streamID,
-          method: header.method,
-          code: .unavailable,
-          message: "the connection is going away; retry on a new connection"
-        )
+        return .rejectStream(frame.streamID, method: header.method, code: .unavailable, message: Self.goingAway)
       }
       guard streams.open.count < self.maxConcurrentStreams else {
         return .rejectStream(

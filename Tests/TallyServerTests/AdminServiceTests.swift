@@ -1,4 +1,5 @@
 import Foundation
+import SwiftProtobuf
 import TallyClient
 import TallyCore
 import TallyProto
@@ -125,6 +126,29 @@ import Testing
       let status = await connection.nextStatus()
       #expect(
         status?.0 == 1 && status?.1.code == .unauthenticated, "\(String(describing: status))")
+      let goAway = await connection.nextGoAway(timeout: .seconds(5))
+      #expect(goAway?.code == .unauthenticated && goAway?.lastStreamID == 1, "\(String(describing: goAway))")
+      #expect(await connection.nextFrame(timeout: .seconds(5)) == nil, "the connection stayed open")
+    }
+  }
+
+  /// A stream whose key is refused at one of its messages ends the connection's calls too: it
+  /// took further calls, each a token of the tenant's rate and a look-up, to refuse them one by one.
+  @Test func aStreamRefusedItsKeyMidwayIsFollowedByGoAway() async throws {
+    try await self.withAdminServer { server, operatorClient, _ in
+      let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
+      let key = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake(apiKey: key)
+      #expect(await connection.nextFrame()?.type == .welcome)
+      try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Sum"))
+      try await connection.send(.message, streamID: 1, Tally_V1_SumRequest.with { $0.numbers = [1, 2] })
+      var revoke = Tally_V1_RevokeApiKeyRequest()
+      revoke.keyID = APIKey(parsing: key)!.keyID
+      _ = try await operatorClient.unary(AdminMethods.revokeApiKey, revoke)
+      try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_SumRequest.with { $0.numbers = [3] })
+      let status = await connection.nextStatus()
+      #expect(status?.0 == 1 && status?.1.code == .unauthenticated, "\(String(describing: status))")
       let goAway = await connection.nextGoAway(timeout: .seconds(5))
       #expect(goAway?.code == .unauthenticated && goAway?.lastStreamID == 1, "\(String(describing: goAway))")
       #expect(await connection.nextFrame(timeout: .seconds(5)) == nil, "the connection stayed open")

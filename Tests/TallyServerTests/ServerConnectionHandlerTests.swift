@@ -495,10 +495,10 @@ import Testing
       self.kept.append((data, promise))
     }
     func flush(context: ChannelHandlerContext) {}
-    func release(context: ChannelHandlerContext) {
-      for (data, promise) in self.kept { context.write(data, promise: promise) }
-      self.kept = []
-      context.flush()
+    /// Lets the oldest write through.
+    func releaseOne(context: ChannelHandlerContext) {
+      let (data, promise) = self.kept.removeFirst()
+      context.writeAndFlush(data, promise: promise)
     }
   }
 
@@ -522,7 +522,12 @@ import Testing
       to: channel)
     channel.embeddedEventLoop.run()
     #expect(!closed, "the connection closed with its last STATUS still unwritten")
-    kept.release(context: try channel.pipeline.syncOperations.context(handler: kept))
+    let keptContext = try channel.pipeline.syncOperations.context(handler: kept)
+    #expect(kept.kept.count == 2)  // the GOAWAY, then the call's MESSAGE and STATUS
+    kept.releaseOne(context: keptContext)
+    channel.embeddedEventLoop.run()
+    #expect(!closed, "the connection closed once its GOAWAY was written, before the last STATUS")
+    kept.releaseOne(context: keptContext)
     channel.embeddedEventLoop.run()
     #expect(closed)
     #expect(try Self.frames(written: channel).map(\.type) == [.goAway, .message, .status])

@@ -280,6 +280,15 @@ import Testing
       Issue.record("a new call was accepted while draining")
       return
     }
+    // A CALL past the header's maximum is refused as every call then, not as too large: a client
+    // retries UNAVAILABLE on a new connection.
+    var header = Tally_V1_CallHeader()
+    header.metadata = Dictionary(uniqueKeysWithValues: (0..<2_000).map { ("key-\($0)", "value") })
+    let oversized = machine.receivedFrame(Frame(type: .call, streamID: 5, payload: self.payload(header)))
+    guard case .rejectStream(5, method: "", code: .unavailable, _) = oversized else {
+      Issue.record("an oversized CALL while draining was not refused as UNAVAILABLE: \(oversized)")
+      return
+    }
     #expect(machine.receivedFrame(self.message(1)) == .deliverMessage(1, ByteBuffer(bytes: [1]), endStream: true))
     #expect(machine.streamClosed(1) == .none)
     #expect(machine.streamClosed(2) == .close)
