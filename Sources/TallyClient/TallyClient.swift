@@ -216,7 +216,10 @@ public final class TallyClient: Sendable {
         do {
           connection = try await self.connection(before: deadline)
         } catch let error as RPCError where error.code == .unavailable {
-          // Not connected, so nothing was sent: a server restarting may take the next attempt.
+          // Not connected, so nothing was sent: a server restarting may take the next attempt. A
+          // host silent for the whole connect timeout is not restarting: waiting twice more is
+          // only slower to say so.
+          if case ChannelError.connectTimeout? = error.cause { throw error }
           throw RefusedBeforeStart(reason: error, backOff: true)
         }
         return try await attempt(connection, options)

@@ -29,12 +29,14 @@ extension Accounts {
       guard self.connection.output != .json else { return try Output.printMessages([response]) }
       if self.connection.output == .table { print("Customer health before \(response.asOf), least healthy first\n") }
       let number = { (value: Double) in String(format: "%.1f", value) }
-      let part = { (account: Tally_V1_AccountHealth, index: Int) in Self.partScore(account, index).map(number) ?? "-" }
+      let part = { (account: Tally_V1_AccountHealth, index: Int) in
+        Self.partScore(account, index).map(number) ?? Output.missing
+      }
       let rows = response.accounts.map { account in
         [
           account.accountID, "\(account.tier)", number(account.health),
           TextChart.bar(score: account.health, maximum: 100, width: 10), part(account, 0),
-          account.hasLatestNps ? number(account.latestNps) : "-", part(account, 1),
+          account.hasLatestNps ? number(account.latestNps) : Output.missing, part(account, 1),
           "\(number(account.engagementScoreBefore)) → \(number(account.engagementScore))", part(account, 2),
           "\(account.supportOpen)/\(account.supportQuestions)",
         ]

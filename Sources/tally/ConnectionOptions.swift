@@ -71,15 +71,22 @@ struct ConnectionOptions: ParsableArguments {
     var caCert = setting(self.caCert, "--ca-cert", "TALLY_CA_CERT")
     var apiKey = try self.apiKeySetting(environment)
     var tenant = setting(self.tenant, "--tenant", "TALLY_TENANT")?.value
+    // A profile's CA and key are for its own server: another endpoint takes neither (the dev CA
+    // would refuse a real server's certificate, and the dev key would be sent to it).
+    var otherServersProfile: String?
     if endpoint == nil || caCert == nil || apiKey == nil || self.profile != nil,
       let (profile, path) = try Profile.load(explicitPath: self.profile, environment: environment)
     {
-      let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-      endpoint = endpoint ?? profile.endpoint.map { ($0, path) }
-      caCert = caCert ?? profile.caCert.map { (URL(fileURLWithPath: $0, relativeTo: directory).path, path) }
-      // A dev profile's operator key acts on the demo tenant unless told otherwise.
-      if apiKey == nil, (profile.apiKey ?? "").isEmpty { tenant = tenant ?? profile.tenantID }
-      apiKey = apiKey ?? profile.key.map { ($0, path) }
+      if let given = endpoint, let own = profile.endpoint, !Self.sameServer(given.value, own) {
+        otherServersProfile = "\(path) is for \(own), not \(given.value)"
+      } else {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        endpoint = endpoint ?? profile.endpoint.map { ($0, path) }
+        caCert = caCert ?? profile.caCert.map { (URL(fileURLWithPath: $0, relativeTo: directory).path, path) }
+        // A dev profile's operator key acts on the demo tenant unless told otherwise.
+        if apiKey == nil, (profile.apiKey ?? "").isEmpty { tenant = tenant ?? profile.tenantID }
+        apiKey = apiKey ?? profile.key.map { ($0, path) }
+      }
     }
     guard let endpoint else {
       throw ValidationError(
@@ -93,7 +100,7 @@ struct ConnectionOptions: ParsableArguments {
     guard let apiKey else {
       throw ValidationError(
         "no API key: pass --api-key or --api-key-file, set TALLY_API_KEY or TALLY_API_KEY_FILE, or add api_key to the profile"
-      )
+          + (otherServersProfile.map { " (the profile's key is not used: \($0))" } ?? ""))
     }
     if let caCert, !FileManager.default.isReadableFile(atPath: caCert.value) {
       throw ValidationError("cannot read the CA certificate \(caCert.value) (from \(caCert.source))")
@@ -108,6 +115,16 @@ struct ConnectionOptions: ParsableArguments {
       connectTimeout: min(timeout ?? .seconds(10), .seconds(10))
     )
     return (configuration, CallOptions(timeout: timeout, tenantID: tenant))
+  }
+
+  /// Whether two endpoints name one server: the same host and port, the loopback names alike.
+  static func sameServer(_ first: String, _ second: String) -> Bool {
+    guard let (firstHost, firstPort) = ClientConfiguration.parseEndpoint(first),
+      let (secondHost, secondPort) = ClientConfiguration.parseEndpoint(second), firstPort == secondPort
+    else { return false }
+    let loopback: Set<String> = ["localhost", "127.0.0.1", "::1"]
+    return firstHost.lowercased() == secondHost.lowercased()
+      || (loopback.contains(firstHost.lowercased()) && loopback.contains(secondHost.lowercased()))
   }
 
   /// The key from the first of --api-key, --api-key-file, $TALLY_API_KEY and $TALLY_API_KEY_FILE.

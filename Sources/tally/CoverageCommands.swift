@@ -65,7 +65,7 @@ struct RepsCommand: AsyncParsableCommand {
         + response.reps.map { rep in
           [
             rep.repID, "\(rep.dials)", "\(rep.salesEmails)", "\(rep.tasks)", "\(rep.conversations)", "\(rep.meetings)",
-            "\(rep.accounts)", rep.hasActivitiesPerDay ? String(format: "%.2f", rep.activitiesPerDay) : "-",
+            "\(rep.accounts)", rep.hasActivitiesPerDay ? String(format: "%.2f", rep.activitiesPerDay) : Output.missing,
           ]
         })
   }

@@ -117,6 +117,19 @@ enum DataCommands<E: DataEntity> {
     @Option(help: "field=value of the list request, e.g. account_id=acme.") var filter: [String] = []
 
     func run() async throws {
+      // A filter at its field's unset value (tier=0, targets_only=false) filters nothing: said so,
+      // rather than list every item as if it had.
+      for filter in self.filter {
+        let field = filter.prefix { $0 != "=" }
+        if field == "page_token" || field == "page_size" {
+          throw ValidationError("--filter \(field) is not a filter: pages are --page-size and --all")
+        }
+        let alone: [UInt8] = try (DataCommands.message(json: nil, sets: [filter]) as E.ListRequest).serializedBytes()
+        guard alone.isEmpty else { continue }
+        throw ValidationError(
+          "--filter \(filter) filters nothing: it is the field's unset value (the filters: \(E.filters.joined(separator: ", ")))"
+        )
+      }
       // Filters are merged into each page's request; being unset there, page size and token survive.
       let filters: [UInt8] = try (DataCommands.message(json: nil, sets: self.filter) as E.ListRequest).serializedBytes()
       let (items, more, currency) = try await self.connection.withClient { session in

@@ -21,10 +21,16 @@ struct Demo: AsyncParsableCommand {
     )
     @OptionGroup var connection: ConnectionOptions
     @Flag(help: "Do nothing when the tenant has accounts already.") var ifEmpty = false
-    @Option(help: "How many accounts.") var accounts = 300
+    @Option(help: "How many accounts, 10 to 5000.") var accounts = 300
+
+    func validate() throws {
+      guard (10...5_000).contains(self.accounts) else {
+        throw ValidationError("--accounts must be 10 to 5000, got \(self.accounts)")
+      }
+    }
 
     func run() async throws {
-      let data = DemoDataSet(accountCount: max(10, min(self.accounts, 5_000)))
+      let data = DemoDataSet(accountCount: self.accounts)
       try await self.connection.withClient { session in
         let client = session.client
         let options = session.options

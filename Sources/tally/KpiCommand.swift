@@ -22,16 +22,25 @@ struct KpiFilterOptions: ParsableArguments {
 
 /// The period of `tally kpi`, `tally influence` and `tally attribution`.
 struct KpiPeriodOptions: ParsableArguments {
-  @Option(help: "2026, 2026-Q1, 2026-03, last-quarter, this-quarter, last-month, this-month or last-year (UTC).")
-  var period = "last-quarter"
+  @Option(
+    help:
+      "2026, 2026-Q1, 2026-03, last-quarter, this-quarter, last-month, this-month or last-year (UTC). Default: last-quarter."
+  )
+  var period: String?
   @Option(help: "Instead of --period: the first day, YYYY-MM-DD.") var from: String?
   @Option(help: "Instead of --period: the day after the last, YYYY-MM-DD.") var to: String?
 
+  /// The period asked for, last quarter when none is.
+  private var named: String { self.period ?? "last-quarter" }
+
   func validate() throws {
     if (self.from == nil) != (self.to == nil) { throw ValidationError("--from and --to go together") }
-    if self.from == nil, KpiPeriodArgument.parse(self.period) == nil {
+    if let period, self.from != nil {
+      throw ValidationError("--period \(period) and --from/--to both name the period: give one of them")
+    }
+    if self.from == nil, KpiPeriodArgument.parse(self.named) == nil {
       throw ValidationError(
-        "--period must be YYYY, YYYY-QN, YYYY-MM, last-quarter, this-quarter, last-month, this-month or last-year; got \"\(self.period)\""
+        "--period must be YYYY, YYYY-QN, YYYY-MM, last-quarter, this-quarter, last-month, this-month or last-year; got \"\(self.named)\""
       )
     }
   }
@@ -39,7 +48,7 @@ struct KpiPeriodOptions: ParsableArguments {
   /// [from, to) as the requests spell it.
   var range: (from: String, to: String) {
     if let from, let to { return (from, to) }
-    return KpiPeriodArgument.parse(self.period) ?? ("", "")
+    return KpiPeriodArgument.parse(self.named) ?? ("", "")
   }
 }
 

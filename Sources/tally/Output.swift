@@ -99,7 +99,7 @@ extension Output {
 
   /// A protobuf timestamp as `2026-11-23 21:59:25Z`, or `-` when unset.
   static func time(_ timestamp: Google_Protobuf_Timestamp?) -> String {
-    guard let timestamp, timestamp.seconds != 0 || timestamp.nanos != 0 else { return "-" }
+    guard let timestamp, timestamp.seconds != 0 || timestamp.nanos != 0 else { return Self.missing }
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withFullDate, .withSpaceBetweenDateAndTime, .withTime, .withColonSeparatorInTime]
     return formatter.string(from: timestamp.date) + "Z"

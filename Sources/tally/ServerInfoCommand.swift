@@ -91,7 +91,7 @@ extension ServerInfo.Report {
       ["protocol version", "\(self.protocolVersion)"],
       ["uptime", Self.uptime(milliseconds: self.uptimeMs)],
       ["key", self.principal.keyID + (self.principal.operator ? " (operator)" : "")],
-      ["tenant", self.principal.tenantID.isEmpty ? "-" : self.principal.tenantID],
+      ["tenant", self.principal.tenantID.isEmpty ? Output.missing : self.principal.tenantID],
       ["scopes", self.principal.scopes.joined(separator: ", ")],
       ["max frame payload", "\(self.limits.maxFramePayload) bytes"],
       ["max concurrent streams", "\(self.limits.maxConcurrentStreams)"],

@@ -113,7 +113,7 @@ struct SurveyCommentsCommand: AsyncParsableCommand {
     Output.printTable(
       [header]
         + comments.map { comment in
-          let who = identified ? [comment.contactID, comment.hasScore ? "\(comment.score)" : "-"] : []
+          let who = identified ? [comment.contactID, comment.hasScore ? "\(comment.score)" : Output.missing] : []
           return ["\(comment.roundNumber)", comment.questionID] + who + [comment.text]
         })
   }

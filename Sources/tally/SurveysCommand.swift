@@ -27,7 +27,7 @@ struct Surveys: AsyncParsableCommand {
     let rows = surveys.map { survey in
       [
         survey.id, survey.kind, survey.anonymous ? "anonymous (\(survey.anonymityThreshold))" : "identified",
-        survey.hasCadence ? survey.cadence.period : "-", "\(survey.roundCount)", "\(survey.responseCount)",
+        survey.hasCadence ? survey.cadence.period : Output.missing, "\(survey.roundCount)", "\(survey.responseCount)",
         survey.archived ? "archived" : "active", survey.title,
       ]
     }
