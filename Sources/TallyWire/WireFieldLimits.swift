@@ -70,7 +70,7 @@ extension WireFieldLimit {
     payload.withUnsafeReadableBytes { bytes in
       var scanner = WireScanner(bytes: bytes)
       var counts = [Int](repeating: 0, count: limits.count)
-      var merged: [[Int]?] = Array(repeating: nil, count: limits.count)
+      var merged: [[Int]?] = []
       do {
         if let passed = try scanner.scan(limits, upTo: bytes.count, counts: &counts, merged: &merged) {
           return .passed(passed)
@@ -97,7 +97,9 @@ struct WireScanner {
   var sawNonASCIIKey = false
 
   /// Counts the fields of the message in `index..<end` that `limits` name; `counts` and `merged`
-  /// (the counts inside singular message fields) persist across occurrences of this message.
+  /// (the counts inside singular message fields, by position, empty until one is seen: most
+  /// entries have none, and the array of optionals cost a metadata look-up and an allocation per
+  /// event) persist across occurrences of this message.
   /// The field passed is named from this message down; callers put their own part in front.
   mutating func scan(
     _ limits: [WireFieldLimit], upTo end: Int, counts: inout [Int], merged: inout [[Int]?]
@@ -125,8 +127,8 @@ struct WireScanner {
           let found = counts[position] + self.countRest(of: number, packed: false, upTo: end)
           return WireFieldOverLimit(field: limit.name, max: max, found: found)
         }
-        if wireType == 2, !self.sawNonASCIIKey, let key = try self.mapKey(in: value) {
-          self.sawNonASCIIKey = self.bytes[key].contains { $0 >= 0x80 }
+        if wireType == 2, !self.sawNonASCIIKey {
+          self.sawNonASCIIKey = try self.keyIsPastASCII(in: value)
         }
       case .repeated(let max, let each):
         counts[position] += 1
@@ -137,7 +139,7 @@ struct WireScanner {
         }
         if wireType == 2, !each.isEmpty {
           var entryCounts = [Int](repeating: 0, count: each.count)
-          var entryMerged: [[Int]?] = Array(repeating: nil, count: each.count)
+          var entryMerged: [[Int]?] = []
           if var passed = try self.scan(each, upTo: valueEnd, counts: &entryCounts, merged: &entryMerged) {
             passed.field = "\(limit.name)[\(counts[position] - 1)].\(passed.field)"
             return passed
@@ -145,17 +147,51 @@ struct WireScanner {
         }
       case .message(let fields):
         guard wireType == 2 else { throw UnreadableWireForm() }
-        var fieldCounts = merged[position] ?? [Int](repeating: 0, count: fields.count)
-        var fieldMerged: [[Int]?] = Array(repeating: nil, count: fields.count)
+        var fieldCounts = (merged.isEmpty ? nil : merged[position]) ?? [Int](repeating: 0, count: fields.count)
+        var fieldMerged: [[Int]?] = []
         if var passed = try self.scan(fields, upTo: valueEnd, counts: &fieldCounts, merged: &fieldMerged) {
           passed.field = "\(limit.name).\(passed.field)"
           return passed
         }
+        if merged.isEmpty { merged = Array(repeating: nil, count: limits.count) }
         merged[position] = fieldCounts
       }
       self.index = valueEnd
     }
     return nil
+  }
+
+  /// Whether a map entry's key has a byte past ASCII. An entry as encoders write it (a key under
+  /// 128 bytes, then the value) is read in place; any other is walked field by field.
+  mutating func keyIsPastASCII(in entry: Range<Int>) throws(UnreadableWireForm) -> Bool {
+    let start = entry.lowerBound
+    if entry.count >= 2, self.bytes[start] == 0x0a, self.bytes[start + 1] < 0x80 {
+      let keyEnd = start + 2 + Int(self.bytes[start + 1])
+      var plain = keyEnd == entry.upperBound
+      if !plain, keyEnd < entry.upperBound, self.bytes[keyEnd] == 0x12 {
+        self.index = keyEnd + 1
+        let length = self.varint(upTo: entry.upperBound)
+        plain = length.map { UInt64(entry.upperBound - self.index) == $0 } ?? false
+      }
+      if plain { return self.hasByteAboveASCII(in: (start + 2)..<keyEnd) }
+    }
+    guard let key = try self.mapKey(in: entry) else { return false }
+    return self.hasByteAboveASCII(in: key)
+  }
+
+  /// Whether `range` holds a byte of 0x80 or more, eight bytes at a time.
+  func hasByteAboveASCII(in range: Range<Int>) -> Bool {
+    var position = range.lowerBound
+    while position + 8 <= range.upperBound {
+      let word = self.bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+      if word & 0x8080_8080_8080_8080 != 0 { return true }
+      position += 8
+    }
+    while position < range.upperBound {
+      if self.bytes[position] >= 0x80 { return true }
+      position += 1
+    }
+    return false
   }
 
   /// Where a map entry's key (its field 1) lies, if it has one; `index` is left at `entry`'s end.
