@@ -277,9 +277,10 @@ public struct AdminService: Sendable {
     else {
       throw RPCError.invalidArgument(field: "key_id", "1 to 64 lower-case letters and digits: the <key id> of the key")
     }
-    // An admin key works inside its tenant's rows only, so another tenant's key is simply not found.
-    let scope: PostgresPool.Scope = context.principal.isOperator ? .operator : .tenant(context.tenantID ?? "")
-    let isOperator = context.principal.isOperator
+    // An admin key works inside its tenant's rows only, so another tenant's key is simply not found;
+    // so does an operator's call that acts on a tenant.
+    let isOperator = context.principal.isOperator && context.tenantID == nil
+    let scope: PostgresPool.Scope = isOperator ? .operator : .tenant(context.tenantID ?? "")
     let row = try await self.pool.withTransaction(scope: scope) { connection -> PostgresRow? in
       let revoke = "SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1 RETURNING"
       if let row = try connection.query("UPDATE api_keys \(revoke) \(Self.tenantKeyColumns)", [request.keyID]).rows
@@ -310,6 +311,15 @@ public struct AdminService: Sendable {
 
   private func keyTarget(_ requested: String, _ context: RequestContext) throws -> KeyTarget {
     if context.principal.isOperator {
+      // A call acting on a tenant manages that tenant's keys only: it once listed the operator
+      // keys, or made keys for the tenant its request named.
+      if let acting = context.tenantID {
+        guard requested.isEmpty || requested.lowercased() == acting else {
+          throw RPCError.invalidArgument(
+            field: "tenant_id", "names \(requested.prefix(64)), but the call acts on tenant \(acting): name one of them")
+        }
+        return .tenant(acting)
+      }
       return requested.isEmpty ? .operator : .tenant(try Validation.uuid(requested, field: "tenant_id"))
     }
     guard let own = context.principal.tenantID, requested.isEmpty || requested == own else {

@@ -155,6 +155,37 @@ import Testing
     }
   }
 
+  /// An operator's call that acts on a tenant manages that tenant's keys only: it revoked another
+  /// tenant's key by its id, made keys for the tenant its request named, and listed operator keys.
+  @Test func anOperatorsCallActingOnATenantManagesItsKeysOnly() async throws {
+    try await self.withAdminServer { _, operatorClient, _ in
+      let tenantA = try await self.createTenant(operatorClient, "A").tenantID
+      let tenantB = try await self.createTenant(operatorClient, "B").tenantID
+      let keyA = try await self.createKey(operatorClient, tenant: tenantA, scopes: ["read"])
+      let keyB = try await self.createKey(operatorClient, tenant: tenantB, scopes: ["read"])
+      let actingOnA = CallOptions(tenantID: tenantA)
+      var revoke = Tally_V1_RevokeApiKeyRequest()
+      revoke.keyID = APIKey(parsing: keyB)!.keyID
+      _ = await expectStatus(.notFound) {
+        try await operatorClient.unary(AdminMethods.revokeApiKey, revoke, options: actingOnA)
+      }
+      var listB = Tally_V1_ListApiKeysRequest()
+      listB.tenantID = tenantB
+      #expect(try await operatorClient.unary(AdminMethods.listApiKeys, listB).apiKeys.map(\.hasRevokedAt) == [false])
+      var create = Tally_V1_CreateApiKeyRequest()
+      (create.tenantID, create.name, create.scopes) = (tenantB, "for B", ["read"])
+      await expectViolation("tenant_id") {
+        try await operatorClient.unary(AdminMethods.createApiKey, create, options: actingOnA)
+      }
+      #expect(try await operatorClient.unary(AdminMethods.listApiKeys, listB).apiKeys.count == 1)
+      // Listed with no tenant named, the call's tenant's keys, not the operator keys.
+      let listed = try await operatorClient.unary(AdminMethods.listApiKeys, .init(), options: actingOnA).apiKeys
+      #expect(listed.map(\.keyID) == [APIKey(parsing: keyA)!.keyID])
+      revoke.keyID = APIKey(parsing: keyA)!.keyID
+      #expect(try await operatorClient.unary(AdminMethods.revokeApiKey, revoke, options: actingOnA).hasRevokedAt)
+    }
+  }
+
   /// A tenant holds at most 100 unrevoked keys (each may open 1,000 connections per server);
   /// revoking one makes room.
   @Test func aTenantHoldsAtMostAHundredActiveKeys() async throws {
