@@ -73,6 +73,17 @@ public struct Migrator: Sendable {
         try row.require(String.self, "name"), try row.require(String.self, "checksum")
       )
     }
+    // A database migrated by a newer tallyd: this build's queries do not know its schema (a rolled
+    // back binary would write rows the newer triggers and columns expect otherwise).
+    let known = Set(self.migrations.map(\.version))
+    if let newer = applied.filter({ !known.contains($0.key) }).min(by: { $0.key < $1.key }) {
+      throw Failure(
+        description: """
+          the database has migration \(newer.value.name), which this tallyd does not know: it was migrated by a \
+          newer build; run that build (or a newer one), not this one
+          """
+      )
+    }
     var done: [String] = []
     for migration in self.migrations {
       let checksum = try Self.checksum(of: migration.sql, connection)

@@ -153,6 +153,18 @@ import Testing
     }
   }
 
+  /// A build rolled back past a migration the database has is refused: its queries would write
+  /// rows the newer schema's triggers and columns do not expect.
+  @Test func aDatabaseMigratedByANewerBuildIsRefused() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let connection = try PostgresConnection(conninfo: database.ownerURL)
+    try Migrator(migrations: [self.first, self.second]).migrate(connection)
+    let failure = #expect(throws: Migrator.Failure.self) { try Migrator(migrations: [self.first]).migrate(connection) }
+    #expect(
+      failure?.description.contains("the database has migration 0002_b.sql, which this tallyd does not know") == true)
+    #expect(try Migrator(migrations: [self.first, self.second]).migrate(connection) == [])
+  }
+
   @Test func aFailingMigrationLeavesNothingBehind() async throws {
     let database = try await TestDatabase.create(migrated: false)
     let connection = try PostgresConnection(conninfo: database.ownerURL)
