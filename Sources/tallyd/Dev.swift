@@ -76,9 +76,14 @@ struct Dev: AsyncParsableCommand {
     let logger = makeLogger(level: self.logLevel)
     let directory = URL(fileURLWithPath: self.dataDir).standardizedFileURL.path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let lock = try DevDirectoryLock(directory: directory)
+    defer { withExtendedLifetime(lock) {} }
     let certificates = try DevelopmentCertificates.ensure(in: "\(directory)/tls")
 
     let (appURL, ownerURL) = try self.database(directory: directory, logger: logger)
+    // Ctrl-C, or a failure from here on, leaves nothing running: the embedded cluster stops with
+    // the server (and restarts in a second). Registered first, it runs after the pool's close.
+    defer { if self.databaseURL == nil { try? EmbeddedPostgres(directory: directory).stop() } }
     if let ownerURL, !self.noMigrate {
       try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(nil), logger: logger)
     }
@@ -104,13 +109,6 @@ struct Dev: AsyncParsableCommand {
     }
     logger.info(
       "development profile written", metadata: ["profile": "\(profilePath)", "tenant_id": "\(profile.tenantID)"])
-    // Ctrl-C leaves nothing running: the embedded cluster stops with the server (and restarts in a second).
-    defer {
-      if self.databaseURL == nil {
-        pool.close()
-        try? EmbeddedPostgres(directory: directory).stop()
-      }
-    }
     try await serve(
       configuration: ServerConfiguration(
         host: "127.0.0.1",
