@@ -63,7 +63,7 @@ public final class TallyServer: Service, Sendable {
   public func run() async throws {
     let channel: any Channel
     do {
-      let tlsContext = try self.makeTLSContext()
+      let tlsContext = try Self.tlsContext(for: self.configuration)
       channel = try await self.bootstrap(tlsContext: tlsContext)
         .bind(host: self.configuration.host, port: self.configuration.port).get()
     } catch {
@@ -128,26 +128,50 @@ public final class TallyServer: Service, Sendable {
       }
   }
 
-  private func makeTLSContext() throws -> NIOSSLContext? {
-    guard let files = self.configuration.tls else {
-      guard self.configuration.allowPlaintext else {
+  /// Throws what `run` would about `configuration`'s TLS files or plaintext address: a caller that
+  /// migrates a database first checks before, so that a bad file stops nothing half done.
+  public static func checkTLS(of configuration: ServerConfiguration) throws {
+    _ = try Self.tlsContext(for: configuration)
+  }
+
+  /// The TLS context `configuration` asks for (nil for plaintext), each file's problem named.
+  static func tlsContext(for configuration: ServerConfiguration) throws -> NIOSSLContext? {
+    guard let files = configuration.tls else {
+      guard configuration.allowPlaintext else {
         throw ServerConfigurationError("TLS certificate and key are required (plaintext is for tests only)")
       }
       // PROTOCOL.md: plain TCP is for tests on loopback, so it never listens beyond this machine.
-      guard ["127.0.0.1", "::1", "localhost"].contains(self.configuration.host) else {
+      guard ["127.0.0.1", "::1", "localhost"].contains(configuration.host) else {
         throw ServerConfigurationError(
-          "plaintext listens on loopback only (127.0.0.1, ::1 or localhost), not \(self.configuration.host)")
+          "plaintext listens on loopback only (127.0.0.1, ::1 or localhost), not \(configuration.host)")
       }
       return nil
     }
-    let chain = try NIOSSLCertificate.fromPEMFile(files.certificateChainPath).map {
-      NIOSSLCertificateSource.certificate($0)
+    let certificates: [NIOSSLCertificate]
+    do {
+      certificates = try NIOSSLCertificate.fromPEMFile(files.certificateChainPath)
+    } catch {
+      throw ServerConfigurationError("the TLS certificate chain \(files.certificateChainPath) is not PEM certificates")
     }
-    let key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
-    var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    guard !certificates.isEmpty else {
+      throw ServerConfigurationError("the TLS certificate chain \(files.certificateChainPath) holds no certificate")
+    }
+    let key: NIOSSLPrivateKey
+    do {
+      key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
+    } catch {
+      throw ServerConfigurationError("the TLS private key \(files.privateKeyPath) is not a PEM private key")
+    }
+    var tls = TLSConfiguration.makeServerConfiguration(
+      certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key))
     tls.minimumTLSVersion = .tlsv12
     tls.applicationProtocols = [Self.alpnProtocol]
-    return try NIOSSLContext(configuration: tls)
+    do {
+      return try NIOSSLContext(configuration: tls)
+    } catch {
+      throw ServerConfigurationError(
+        "the TLS private key \(files.privateKeyPath) does not go with the certificate \(files.certificateChainPath)")
+    }
   }
 }
 

@@ -57,6 +57,11 @@ struct Dev: AsyncParsableCommand {
     guard (0...65535).contains(self.metricsPort), self.metricsPort != self.port else {
       throw ValidationError("--metrics-port must be 0 (off) or 1...65535 and not --port, got \(self.metricsPort)")
     }
+    guard ServeConfiguration.logLevels.contains(self.logLevel.lowercased()) else {
+      throw ValidationError(
+        "--log-level must be one of \(ServeConfiguration.logLevels.joined(separator: ", ")), got \"\(self.logLevel.prefix(40))\""
+      )
+    }
     _ = try self.limits()
   }
 

@@ -21,7 +21,7 @@ struct Migrate: ParsableCommand {
       throw ValidationError("give the owner role's database URL with --database-url or TALLY_OWNER_DATABASE_URL")
     }
     let directory = try Self.migrationsDirectory(self.migrations ?? environment["TALLY_MIGRATIONS_DIR"])
-    let connection = try PostgresConnection(conninfo: url)
+    let connection = try connect(url, named: "the database URL")
     defer { connection.close() }
     let applied = try Migrator(directory: directory).migrate(connection)
     print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.joined(separator: ", "))")

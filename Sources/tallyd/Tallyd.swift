@@ -33,6 +33,8 @@ struct Serve: AsyncParsableCommand {
     let file = try ServeConfiguration.load(path: self.config)
     let logger = makeLogger(level: file.logLevel)
     let configuration = try file.serverConfiguration()
+    // The TLS files and the listening address checked before any migration runs.
+    try TallyServer.checkTLS(of: configuration)
     let metrics = try file.metricsConfiguration()
     guard let database = file.database else {
       return try await serve(
@@ -55,6 +57,16 @@ struct Serve: AsyncParsableCommand {
     try await serve(
       configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool),
       database: (pool, sealingKeys), metrics: metrics, logger: logger)
+  }
+}
+
+/// A connection to `url`, or the reason there is none in libpq's words (refused, no such host,
+/// password failed): a `PostgresError`'s description names only its SQLSTATE, none for these.
+func connect(_ url: String, named setting: String) throws -> PostgresConnection {
+  do {
+    return try PostgresConnection(conninfo: url)
+  } catch let error as PostgresError where error.sqlState == nil {
+    throw ServerConfigurationError("cannot connect with \(setting): \(error.message)")
   }
 }
 
@@ -92,7 +104,7 @@ func warnIfOthersMayRead(_ path: String, logger: Logger) {
 
 /// Applies missing migrations as the owner role.
 func migrate(ownerURL: String, directory: String, logger: Logger) throws {
-  let connection = try PostgresConnection(conninfo: ownerURL)
+  let connection = try connect(ownerURL, named: "the owner role's database URL")
   defer { connection.close() }
   let applied = try Migrator(directory: directory).migrate(connection)
   logger.info("migrations", metadata: ["applied": "\(applied.isEmpty ? "none" : applied.joined(separator: ", "))"])
@@ -156,14 +168,16 @@ func serve(
     beforeServer.append(.init(service: endpoint, failureTerminationBehavior: metricsOptional ? .ignore : .cancelGroup))
   }
   if let pool { services.append(.init(service: TenantCallRateRefresh(pool: pool, server: server, logger: logger))) }
-  let group = ServiceGroup(
-    configuration: ServiceGroupConfiguration(
-      services: beforeServer + [.init(service: server)] + services,
-      gracefulShutdownSignals: [.sigterm, .sigint],
-      logger: logger
-    )
+  // The server last: the group stops its services in reverse order, one at a time, so SIGTERM
+  // reaches the server first and its GOAWAY goes out at once, not after a maintenance pass that
+  // may wait on a lock for minutes. The whole stop is bounded past the server's own grace period.
+  var group = ServiceGroupConfiguration(
+    services: beforeServer + services + [.init(service: server)],
+    gracefulShutdownSignals: [.sigterm, .sigint],
+    logger: logger
   )
-  try await group.run()
+  group.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod + .seconds(10)
+  try await ServiceGroup(configuration: group).run()
 }
 
 func makeLogger(level: String) -> Logger {
