@@ -15,6 +15,13 @@ import Testing
     return filter
   }
 
+  /// Maps in a fixed order: a dictionary's order differs between two equal answers.
+  static var deterministic: BinaryEncodingOptions {
+    var options = BinaryEncodingOptions()
+    options.useDeterministicOrdering = true
+    return options
+  }
+
   /// Every detail method's answer to tenant `client`, serialized, in one order.
   static func answers(_ client: TallyClient) async throws -> [[UInt8]] {
     let (from, to, asOf) = (KpiServiceTests.quarter.from, KpiServiceTests.quarter.to, KpiServiceTests.quarter.to)
@@ -36,14 +43,14 @@ import Testing
     (attribution.from, attribution.to) = (from, to)
     attribution.filter.campaignIds = Self.filter.campaignIds
     return [
-      try await client.unary(KpiMethods.getAccountEngagement, engagement).serializedBytes(),
-      try await client.unary(KpiMethods.getJourney, journey).serializedBytes(),
-      try await client.unary(KpiMethods.getAccountHealth, health).serializedBytes(),
-      try await client.unary(KpiMethods.getContentEngagement, content).serializedBytes(),
-      try await client.unary(KpiMethods.getCoverage, coverage).serializedBytes(),
-      try await client.unary(KpiMethods.getRepActivity, reps).serializedBytes(),
-      try await client.unary(KpiMethods.getInfluence, influence).serializedBytes(),
-      try await client.unary(KpiMethods.getAttribution, attribution).serializedBytes(),
+      try await client.unary(KpiMethods.getAccountEngagement, engagement).serializedBytes(options: Self.deterministic),
+      try await client.unary(KpiMethods.getJourney, journey).serializedBytes(options: Self.deterministic),
+      try await client.unary(KpiMethods.getAccountHealth, health).serializedBytes(options: Self.deterministic),
+      try await client.unary(KpiMethods.getContentEngagement, content).serializedBytes(options: Self.deterministic),
+      try await client.unary(KpiMethods.getCoverage, coverage).serializedBytes(options: Self.deterministic),
+      try await client.unary(KpiMethods.getRepActivity, reps).serializedBytes(options: Self.deterministic),
+      try await client.unary(KpiMethods.getInfluence, influence).serializedBytes(options: Self.deterministic),
+      try await client.unary(KpiMethods.getAttribution, attribution).serializedBytes(options: Self.deterministic),
     ]
   }
 
@@ -62,6 +69,7 @@ import Testing
       let methods = ["engagement", "journey", "health", "content", "coverage", "reps", "influence", "attribution"]
       for (index, method) in methods.enumerated() {
         #expect(after[index] == before[index], "tenant B's rows changed tenant A's \(method)")
+
       }
       // B's answers to the same requests differ: the filters find B's rows for B, so A's
       // unchanged answers are isolation, not requests that match nothing.
