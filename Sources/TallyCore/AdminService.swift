@@ -316,7 +316,8 @@ public struct AdminService: Sendable {
       if let acting = context.tenantID {
         guard requested.isEmpty || requested.lowercased() == acting else {
           throw RPCError.invalidArgument(
-            field: "tenant_id", "names \(requested.prefix(64)), but the call acts on tenant \(acting): name one of them")
+            field: "tenant_id", "names \(requested.prefix(64)), but the call acts on tenant \(acting): name one of them"
+          )
         }
         return .tenant(acting)
       }
