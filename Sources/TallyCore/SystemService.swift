@@ -19,6 +19,9 @@ public struct ServerLimits: Sendable, Hashable {
   public var tenantCallBurst: Int
   /// Connections one key may hold open (0: not limited): a leaking client pool cannot use up the server.
   public var maxConnectionsPerKey: Int
+  /// Connections one tenant's keys may hold open together (0: not limited): a tenant's 100 keys
+  /// could otherwise hold 100 × `maxConnectionsPerKey`, and their memory, from the other tenants.
+  public var maxConnectionsPerTenant: Int
   /// Connections from one IPv4 address or IPv6 /64 that have not had their HELLO accepted yet (0: not
   /// limited); the next is closed at once, before TLS: one source cannot tie up the server with handshakes.
   public var maxHandshakesPerAddress: Int
@@ -49,6 +52,7 @@ public struct ServerLimits: Sendable, Hashable {
     tenantCallsPerSecond: Int = 10_000,
     tenantCallBurst: Int = 20_000,
     maxConnectionsPerKey: Int = 1_000,
+    maxConnectionsPerTenant: Int = 5_000,
     maxHandshakesPerAddress: Int = 128,
     writeStallTimeout: Duration = .seconds(60),
     maxHeldRequestBytes: Int = 4 * Frame.defaultMaxPayload,
@@ -63,6 +67,7 @@ public struct ServerLimits: Sendable, Hashable {
     self.tenantCallsPerSecond = tenantCallsPerSecond
     self.tenantCallBurst = tenantCallBurst
     self.maxConnectionsPerKey = maxConnectionsPerKey
+    self.maxConnectionsPerTenant = maxConnectionsPerTenant
     self.maxHandshakesPerAddress = maxHandshakesPerAddress
     self.writeStallTimeout = writeStallTimeout
     self.maxHeldRequestBytes = maxHeldRequestBytes
@@ -156,6 +161,7 @@ public struct SystemService: Sendable {
     limits.tenantCallsPerSecond = UInt32(clamping: self.limits.tenantCallsPerSecond)
     limits.tenantCallBurst = UInt32(clamping: self.limits.tenantCallBurst)
     limits.maxConnectionsPerKey = UInt32(clamping: self.limits.maxConnectionsPerKey)
+    limits.maxConnectionsPerTenant = UInt32(clamping: self.limits.maxConnectionsPerTenant)
     limits.maxHandshakesPerAddress = UInt32(clamping: self.limits.maxHandshakesPerAddress)
     var response = Tally_V1_ServerInfoResponse()
     response.serverVersion = tallyServerVersion

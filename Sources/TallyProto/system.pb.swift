@@ -94,6 +94,9 @@ public nonisolated struct Tally_V1_ServerLimits: Sendable {
   /// Connections from one IPv4 address or IPv6 /64 still before their HELLO is accepted; 0: not limited.
   public var maxHandshakesPerAddress: UInt32 = 0
 
+  /// Connections one tenant's keys may hold open on this server together; 0: not limited.
+  public var maxConnectionsPerTenant: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -277,7 +280,7 @@ nonisolated extension Tally_V1_ServerInfoRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerLimits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_payload\0\u{3}max_concurrent_streams\0\u{3}idle_timeout_ms\0\u{3}handshake_timeout_ms\0\u{3}max_messages_per_stream\0\u{3}tenant_calls_per_second\0\u{3}tenant_call_burst\0\u{3}max_connections_per_key\0\u{3}max_handshakes_per_address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_payload\0\u{3}max_concurrent_streams\0\u{3}idle_timeout_ms\0\u{3}handshake_timeout_ms\0\u{3}max_messages_per_stream\0\u{3}tenant_calls_per_second\0\u{3}tenant_call_burst\0\u{3}max_connections_per_key\0\u{3}max_handshakes_per_address\0\u{3}max_connections_per_tenant\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -294,6 +297,7 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.tenantCallBurst) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxConnectionsPerKey) }()
       case 9: try { try decoder.decodeSingularUInt32Field(value: &self.maxHandshakesPerAddress) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.maxConnectionsPerTenant) }()
       default: break
       }
     }
@@ -327,6 +331,9 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
     if self.maxHandshakesPerAddress != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxHandshakesPerAddress, fieldNumber: 9)
     }
+    if self.maxConnectionsPerTenant != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxConnectionsPerTenant, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -340,6 +347,7 @@ nonisolated extension Tally_V1_ServerLimits: SwiftProtobuf.Message, SwiftProtobu
     if lhs.tenantCallBurst != rhs.tenantCallBurst {return false}
     if lhs.maxConnectionsPerKey != rhs.maxConnectionsPerKey {return false}
     if lhs.maxHandshakesPerAddress != rhs.maxHandshakesPerAddress {return false}
+    if lhs.maxConnectionsPerTenant != rhs.maxConnectionsPerTenant {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -145,7 +145,8 @@ public nonisolated enum Tally_V1_GoAwayCode: SwiftProtobuf.Enum, Swift.CaseItera
 
   /// The server cannot take the connection now: the key could not be checked
   /// (the database unavailable, or the check outlasted the handshake timeout),
-  /// or the key already holds max_connections_per_key connections. Retry.
+  /// or the key already holds max_connections_per_key connections, or its tenant's
+  /// keys max_connections_per_tenant. Retry.
   case overloaded // = 6
   case UNRECOGNIZED(Int)
 

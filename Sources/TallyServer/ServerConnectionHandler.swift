@@ -26,6 +26,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// Shared by every connection of the server.
     var callRates: TenantCallRates
     var keyConnections: ConnectionCounts<String>?
+    var tenantConnections: ConnectionCounts<String>?
     var handshakes: ConnectionCounts<ConnectionSource>?
     var serverHeldBytes: ServerHeldRequestBytes
     var tenantHeldBytes: TenantHeldRequestBytes
@@ -44,6 +45,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.limits = limits
       self.callRates = TenantCallRates(callsPerSecond: limits.tenantCallsPerSecond, burst: limits.tenantCallBurst)
       self.keyConnections = ConnectionCounts(limit: limits.maxConnectionsPerKey)
+      self.tenantConnections = ConnectionCounts(limit: limits.maxConnectionsPerTenant)
       self.handshakes = ConnectionCounts(limit: limits.maxHandshakesPerAddress)
       self.serverHeldBytes = ServerHeldRequestBytes(limit: limits.maxServerHeldRequestBytes)
       self.tenantHeldBytes = TenantHeldRequestBytes(serverLimit: limits.maxServerHeldRequestBytes)
@@ -64,6 +66,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var principal: Principal?
   /// The key this connection counts against `maxConnectionsPerKey`, until it closes.
   private var countedKeyID: String?
+  /// The tenant this connection counts against `maxConnectionsPerTenant`, until it closes.
+  private var countedTenantID: String?
   /// The source this connection counts against `maxHandshakesPerAddress`, until HELLO is accepted.
   private var handshakeSource: ConnectionSource?
   private var lastTenantBucket: TenantCallRates.Remembered?
@@ -301,6 +305,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     self.handshakeFinished()
+    if let tenantID = self.countedTenantID {
+      self.dependencies.tenantConnections?.close(tenantID)
+      self.countedTenantID = nil
+    }
     if let keyID = self.countedKeyID {
       self.dependencies.keyConnections?.close(keyID)
       self.countedKeyID = nil
@@ -412,6 +420,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
           return self.act(self.machine.authenticationFailed(message, code: .overloaded))
         }
         self.countedKeyID = principal.keyID
+      }
+      if let tenantConnections = self.dependencies.tenantConnections, let tenantID = principal.tenantID,
+        self.context?.channel.isActive == true
+      {
+        guard tenantConnections.open(tenantID) else {
+          self.heldFrames = []
+          let message =
+            "this tenant's keys already hold \(tenantConnections.limit) connections to this server, the most one "
+            + "tenant may; reuse one, or close one and retry"
+          return self.act(self.machine.authenticationFailed(message, code: .overloaded))
+        }
+        self.countedTenantID = tenantID
       }
       self.principal = principal
       self.tenantHeldBytes = principal.tenantID.map { self.dependencies.tenantHeldBytes.budget(of: $0) }

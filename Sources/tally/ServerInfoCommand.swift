@@ -29,6 +29,7 @@ struct ServerInfo: AsyncParsableCommand {
       var tenantCallsPerSecond: UInt32
       var tenantCallBurst: UInt32
       var maxConnectionsPerKey: UInt32
+      var maxConnectionsPerTenant: UInt32
       var maxHandshakesPerAddress: UInt32
     }
 
@@ -79,6 +80,7 @@ extension ServerInfo.Report {
       tenantCallsPerSecond: info.limits.tenantCallsPerSecond,
       tenantCallBurst: info.limits.tenantCallBurst,
       maxConnectionsPerKey: info.limits.maxConnectionsPerKey,
+      maxConnectionsPerTenant: info.limits.maxConnectionsPerTenant,
       maxHandshakesPerAddress: info.limits.maxHandshakesPerAddress
     )
   }
@@ -109,6 +111,10 @@ extension ServerInfo.Report {
         self.limits.maxConnectionsPerKey == 0 ? "not limited" : "\(self.limits.maxConnectionsPerKey)",
       ],
       [
+        "connections per tenant",
+        self.limits.maxConnectionsPerTenant == 0 ? "not limited" : "\(self.limits.maxConnectionsPerTenant)",
+      ],
+      [
         "handshakes per address",
         self.limits.maxHandshakesPerAddress == 0 ? "not limited" : "\(self.limits.maxHandshakesPerAddress)",
       ],
@@ -129,6 +135,7 @@ extension ServerInfo.Report {
       ["tenant_calls_per_second", "\(limits.tenantCallsPerSecond)"],
       ["tenant_call_burst", "\(limits.tenantCallBurst)"],
       ["max_connections_per_key", "\(limits.maxConnectionsPerKey)"],
+      ["max_connections_per_tenant", "\(limits.maxConnectionsPerTenant)"],
       ["max_handshakes_per_address", "\(limits.maxHandshakesPerAddress)"],
     ]
   }

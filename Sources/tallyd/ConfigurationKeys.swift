@@ -14,7 +14,8 @@ enum ConfigurationKeys {
     "tls": ["certificate_chain", "private_key"],
     "limits": [
       "max_frame_payload", "max_concurrent_streams", "idle_timeout_ms", "handshake_timeout_ms",
-      "tenant_calls_per_second", "tenant_call_burst", "max_connections_per_key", "max_handshakes_per_address",
+      "tenant_calls_per_second", "tenant_call_burst", "max_connections_per_key",
+      "max_connections_per_tenant", "max_handshakes_per_address",
       "max_held_request_bytes", "max_server_held_request_bytes", "frame_timeout_ms",
     ],
     "database": ["url", "owner_url", "pool_size", "migrations"],

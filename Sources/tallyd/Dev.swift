@@ -49,6 +49,9 @@ struct Dev: AsyncParsableCommand {
   @Option(help: "Connections one API key may hold open (0: not limited); default: serve's.")
   var maxConnectionsPerKey: Int?
 
+  @Option(help: "Connections one tenant's keys may hold open together (0: not limited); default: serve's.")
+  var maxConnectionsPerTenant: Int?
+
   @Option(help: "Connections from one address still before HELLO (0: not limited); default: serve's.")
   var maxHandshakesPerAddress: Int?
 
@@ -71,6 +74,7 @@ struct Dev: AsyncParsableCommand {
     settings.tenantCallsPerSecond = self.tenantCallsPerSecond
     settings.tenantCallBurst = self.tenantCallBurst
     settings.maxConnectionsPerKey = self.maxConnectionsPerKey
+    settings.maxConnectionsPerTenant = self.maxConnectionsPerTenant
     settings.maxHandshakesPerAddress = self.maxHandshakesPerAddress
     var limits = ServerLimits()
     try settings.apply(to: &limits, asFlags: true)

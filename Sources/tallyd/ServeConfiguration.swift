@@ -39,6 +39,7 @@ struct ServeConfiguration: Decodable {
     var tenantCallsPerSecond: Int?
     var tenantCallBurst: Int?
     var maxConnectionsPerKey: Int?
+    var maxConnectionsPerTenant: Int?
     var maxHandshakesPerAddress: Int?
     var maxHeldRequestBytes: Int?
     var maxServerHeldRequestBytes: Int?
@@ -275,6 +276,9 @@ extension ServeConfiguration.Limits {
     }
     if let value = self.maxConnectionsPerKey {
       limits.maxConnectionsPerKey = try checked(value, name("max_connections_per_key"), 0...1_000_000)
+    }
+    if let value = self.maxConnectionsPerTenant {
+      limits.maxConnectionsPerTenant = try checked(value, name("max_connections_per_tenant"), 0...1_000_000)
     }
     if let value = self.maxHandshakesPerAddress {
       limits.maxHandshakesPerAddress = try checked(value, name("max_handshakes_per_address"), 0...1_000_000)

@@ -333,15 +333,59 @@ import Testing
 
   @Test func serverInfoReportsTheLimits() async throws {
     let limits = ServerLimits(
-      tenantCallsPerSecond: 250, tenantCallBurst: 500, maxConnectionsPerKey: 7, maxHandshakesPerAddress: 9)
+      tenantCallsPerSecond: 250, tenantCallBurst: 500, maxConnectionsPerKey: 7, maxConnectionsPerTenant: 8,
+      maxHandshakesPerAddress: 9)
     try await TestServer.with(limits: limits) { server, _ in
       let client = try server.client()
       let reported = try await client.unary(SystemMethods.serverInfo, Tally_V1_ServerInfoRequest()).limits
       #expect(reported.tenantCallsPerSecond == 250)
       #expect(reported.tenantCallBurst == 500)
       #expect(reported.maxConnectionsPerKey == 7)
+      #expect(reported.maxConnectionsPerTenant == 8)
       #expect(reported.maxHandshakesPerAddress == 9)
       await client.close()
+    }
+  }
+
+  /// A tenant's keys together hold at most `maxConnectionsPerTenant`: its 100 keys could otherwise
+  /// hold a hundred times one key's connections. Another tenant's keys are counted apart.
+  @Test func aTenantAtItsConnectionLimitGetsGoAwayOverloaded() async throws {
+    let keys = ["tly_one_a1", "tly_two_a2", "tly_other_b1"].map { APIKey(parsing: $0)! }
+    let authenticator = StaticKeyAuthenticator([
+      (keys[0], Principal(keyID: "one", tenantID: "tenant-a", scopes: [.read])),
+      (keys[1], Principal(keyID: "two", tenantID: "tenant-a", scopes: [.read])),
+      (keys[2], Principal(keyID: "other", tenantID: "tenant-b", scopes: [.read])),
+    ])
+    let limits = ServerLimits(maxConnectionsPerKey: 10, maxConnectionsPerTenant: 2)
+    try await TestServer.with(limits: limits, authenticator: authenticator) { server, _ in
+      let first = try server.client(apiKey: "tly_one_a1")
+      let second = try server.client(apiKey: "tly_two_a2")
+      _ = try await first.welcome()
+      _ = try await second.welcome()
+      for key in ["tly_one_a1", "tly_two_a2"] {
+        let third = try await RawConnection(port: server.port)
+        try await third.handshake(apiKey: key)
+        let goAway = await third.nextGoAway()
+        #expect(goAway?.code == .overloaded)
+        #expect(goAway?.message.contains("this tenant's keys already hold 2 connections") == true, "\(key)")
+        #expect(await third.waitForClose())
+      }
+      let other = try await RawConnection(port: server.port)
+      try await other.handshake(apiKey: "tly_other_b1")
+      #expect(await other.nextFrame()?.type == .welcome)
+      await other.close()
+      // A closed connection frees its tenant's place (the server sees the close a moment later).
+      await first.close()
+      var welcomed = false
+      for _ in 0..<100 where !welcomed {
+        let retry = try await RawConnection(port: server.port)
+        try await retry.handshake(apiKey: "tly_two_a2")
+        welcomed = await retry.nextFrame()?.type == .welcome
+        await retry.close()
+        if !welcomed { try await Task.sleep(for: .milliseconds(20)) }
+      }
+      #expect(welcomed)
+      await second.close()
     }
   }
 
