@@ -115,27 +115,21 @@ struct WireScanner {
       switch limit.shape {
       case .packed(let max):
         counts[position] += wireType == 2 ? self.varintCount(in: value) : 1
-        if counts[position] > max {
-          self.index = valueEnd
-          let found = counts[position] + self.countRest(of: number, packed: true, upTo: end)
-          return WireFieldOverLimit(field: limit.name, max: max, found: found)
+        if let passed = self.passed(limit, max, counts[position], packed: true, from: valueEnd, upTo: end) {
+          return passed
         }
       case .map(let max):
         counts[position] += 1
-        if counts[position] > max {
-          self.index = valueEnd
-          let found = counts[position] + self.countRest(of: number, packed: false, upTo: end)
-          return WireFieldOverLimit(field: limit.name, max: max, found: found)
+        if let passed = self.passed(limit, max, counts[position], packed: false, from: valueEnd, upTo: end) {
+          return passed
         }
         if wireType == 2, !self.sawNonASCIIKey {
           self.sawNonASCIIKey = try self.keyIsPastASCII(in: value)
         }
       case .repeated(let max, let each):
         counts[position] += 1
-        if counts[position] > max {
-          self.index = valueEnd
-          let found = counts[position] + self.countRest(of: number, packed: false, upTo: end)
-          return WireFieldOverLimit(field: limit.name, max: max, found: found)
+        if let passed = self.passed(limit, max, counts[position], packed: false, from: valueEnd, upTo: end) {
+          return passed
         }
         if wireType == 2, !each.isEmpty {
           var entryCounts = [Int](repeating: 0, count: each.count)
@@ -159,6 +153,17 @@ struct WireScanner {
       self.index = valueEnd
     }
     return nil
+  }
+
+  /// `limit` passed once `count` is over `max`: how far past is counted over the rest of the
+  /// message, from `next` (the field after the one that passed it) to `end`.
+  mutating func passed(
+    _ limit: WireFieldLimit, _ max: Int, _ count: Int, packed: Bool, from next: Int, upTo end: Int
+  ) -> WireFieldOverLimit? {
+    guard count > max else { return nil }
+    self.index = next
+    let found = count + self.countRest(of: UInt64(limit.number), packed: packed, upTo: end)
+    return WireFieldOverLimit(field: limit.name, max: max, found: found)
   }
 
   /// Whether a map entry's key has a byte past ASCII. An entry as encoders write it (a key under

@@ -109,26 +109,42 @@ import Testing
     }
   }
 
+  /// A new tenant's read key, and a raw connection of it past WELCOME.
+  private func connectionOfANewKey(
+    _ server: TestServer, _ operatorClient: TallyClient
+  ) async throws -> (RawConnection, key: String) {
+    let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
+    let key = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+    let connection = try await RawConnection(port: server.port)
+    try await connection.handshake(apiKey: key)
+    #expect(await connection.nextFrame()?.type == .welcome)
+    return (connection, key)
+  }
+
+  private func revoke(_ key: String, _ operatorClient: TallyClient) async throws {
+    var revoke = Tally_V1_RevokeApiKeyRequest()
+    revoke.keyID = APIKey(parsing: key)!.keyID
+    _ = try await operatorClient.unary(AdminMethods.revokeApiKey, revoke)
+  }
+
+  /// Stream 1 refused UNAUTHENTICATED, then GOAWAY UNAUTHENTICATED, then the close.
+  private func expectRefusedThenGoneAway(_ connection: RawConnection) async {
+    let status = await connection.nextStatus()
+    #expect(status?.0 == 1 && status?.1.code == .unauthenticated, "\(String(describing: status))")
+    let goAway = await connection.nextGoAway(timeout: .seconds(5))
+    #expect(goAway?.code == .unauthenticated && goAway?.lastStreamID == 1, "\(String(describing: goAway))")
+    #expect(await connection.nextFrame(timeout: .seconds(5)) == nil, "the connection stayed open")
+  }
+
   /// A connection whose key a call's re-check refused takes no more calls: GOAWAY
   /// UNAUTHENTICATED, then the close (its calls would each take a token of the tenant's rate).
   @Test func aConnectionWhoseKeyWasRevokedGoesAway() async throws {
     try await self.withAdminServer { server, operatorClient, _ in
-      let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
-      let key = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
-      let connection = try await RawConnection(port: server.port)
-      try await connection.handshake(apiKey: key)
-      #expect(await connection.nextFrame()?.type == .welcome)
-      var revoke = Tally_V1_RevokeApiKeyRequest()
-      revoke.keyID = APIKey(parsing: key)!.keyID
-      _ = try await operatorClient.unary(AdminMethods.revokeApiKey, revoke)
+      let (connection, key) = try await self.connectionOfANewKey(server, operatorClient)
+      try await self.revoke(key, operatorClient)
       try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping"))
       try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
-      let status = await connection.nextStatus()
-      #expect(
-        status?.0 == 1 && status?.1.code == .unauthenticated, "\(String(describing: status))")
-      let goAway = await connection.nextGoAway(timeout: .seconds(5))
-      #expect(goAway?.code == .unauthenticated && goAway?.lastStreamID == 1, "\(String(describing: goAway))")
-      #expect(await connection.nextFrame(timeout: .seconds(5)) == nil, "the connection stayed open")
+      await self.expectRefusedThenGoneAway(connection)
     }
   }
 
@@ -136,22 +152,12 @@ import Testing
   /// took further calls, each a token of the tenant's rate and a look-up, to refuse them one by one.
   @Test func aStreamRefusedItsKeyMidwayIsFollowedByGoAway() async throws {
     try await self.withAdminServer { server, operatorClient, _ in
-      let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
-      let key = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
-      let connection = try await RawConnection(port: server.port)
-      try await connection.handshake(apiKey: key)
-      #expect(await connection.nextFrame()?.type == .welcome)
+      let (connection, key) = try await self.connectionOfANewKey(server, operatorClient)
       try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Sum"))
       try await connection.send(.message, streamID: 1, Tally_V1_SumRequest.with { $0.numbers = [1, 2] })
-      var revoke = Tally_V1_RevokeApiKeyRequest()
-      revoke.keyID = APIKey(parsing: key)!.keyID
-      _ = try await operatorClient.unary(AdminMethods.revokeApiKey, revoke)
+      try await self.revoke(key, operatorClient)
       try await connection.send(.message, flags: .endStream, streamID: 1, Tally_V1_SumRequest.with { $0.numbers = [3] })
-      let status = await connection.nextStatus()
-      #expect(status?.0 == 1 && status?.1.code == .unauthenticated, "\(String(describing: status))")
-      let goAway = await connection.nextGoAway(timeout: .seconds(5))
-      #expect(goAway?.code == .unauthenticated && goAway?.lastStreamID == 1, "\(String(describing: goAway))")
-      #expect(await connection.nextFrame(timeout: .seconds(5)) == nil, "the connection stayed open")
+      await self.expectRefusedThenGoneAway(connection)
     }
   }
 
