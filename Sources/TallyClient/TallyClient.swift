@@ -73,6 +73,8 @@ public final class TallyClient: Sendable {
 
   // MARK: Calls
 
+  static let cancelledBeforeSent = RPCError(code: .cancelled, message: "the call was cancelled before it was sent")
+
   /// One request, one response.
   public func unary<Request, Response>(
     _ method: MethodDescriptor<Request, Response>,
@@ -95,10 +97,22 @@ public final class TallyClient: Sendable {
     _ body: @Sendable (ResponseStream<Response>) async throws -> Result
   ) async throws -> Result {
     let bytes = try self.encode(request)
-    return try await self.withRetries(options) { connection, options in
-      let call = try self.start(
-        method.fullName, on: connection, messages: [bytes], endStream: true, singleResponse: false, options: options)
-      return try await call.withCancellation { try await body(ResponseStream(call.responseStream)) }
+    do {
+      return try await self.withRetries(options) { connection, options in
+        let call = try self.start(
+          method.fullName, on: connection, messages: [bytes], endStream: true, singleResponse: false, options: options)
+        let responses = ResponseStream<Response>(call.responseStream)
+        do {
+          return try await call.withCancellation { try await body(responses) }
+        } catch {
+          // Sent again only when the call itself was refused, before any response: an error of the
+          // body's own (a nested call's rate refusal, say) ran the body again, and its writes twice.
+          guard responses.refusedBeforeAnyResponse else { throw BodyError(error: error) }
+          throw error
+        }
+      }
+    } catch let error as BodyError {
+      throw error.error
     }
   }
 
@@ -109,6 +123,7 @@ public final class TallyClient: Sendable {
     _ requests: @Sendable (RequestWriter<Request>) async throws -> Void
   ) async throws -> Response {
     let connection = try await self.connection(before: options.timeout.map { ContinuousClock.now + $0 })
+    if Task.isCancelled { throw Self.cancelledBeforeSent }
     let call = try self.start(
       method.fullName, on: connection, messages: [], endStream: false, singleResponse: true, options: options)
     // Never sent again (its requests are written once), so a refusal is the caller's error as is.
@@ -209,6 +224,8 @@ public final class TallyClient: Sendable {
     var attempts = 1
     var rateLimitWaits = RateLimitWaits(budget: self.configuration.maxRateLimitWait)
     while true {
+      // A task cancelled before its call was sent sends nothing: the server might have run it.
+      if Task.isCancelled { throw Self.cancelledBeforeSent }
       let wait: Duration
       let refusal: any Error
       do {
@@ -542,8 +559,13 @@ struct ActiveCall: Sendable {
 public struct ResponseStream<Element: Message>: AsyncSequence, Sendable {
   let payloads: ResponsePayloads
   private let iterated = NIOLockedValueBox(false)
+  /// Whether a response was read, and whether reading threw (the call's own STATUS).
+  private let progress = NIOLockedValueBox((responses: 0, threw: false))
 
   init(_ payloads: ResponsePayloads) { self.payloads = payloads }
+
+  /// Whether the call ended in an error before its first response: only then may it be sent again.
+  var refusedBeforeAnyResponse: Bool { self.progress.withLockedValue { $0.threw && $0.responses == 0 } }
 
   public func makeAsyncIterator() -> AsyncIterator {
     let again = self.iterated.withLockedValue { iterated in
@@ -551,11 +573,12 @@ public struct ResponseStream<Element: Message>: AsyncSequence, Sendable {
       return iterated
     }
     // NIO's sequence allows one iterator (a second one traps): a second iteration gets an error.
-    return AsyncIterator(base: again ? nil : self.payloads.makeAsyncIterator())
+    return AsyncIterator(base: again ? nil : self.payloads.makeAsyncIterator(), progress: self.progress)
   }
 
   public struct AsyncIterator: AsyncIteratorProtocol {
     var base: ResponsePayloads.AsyncIterator?
+    let progress: NIOLockedValueBox<(responses: Int, threw: Bool)>
     public mutating func next() async throws -> Element? {
       guard self.base != nil else {
         throw RPCError(code: .failedPrecondition, message: "a call's responses are read once; this is a second reading")
@@ -565,7 +588,11 @@ public struct ResponseStream<Element: Message>: AsyncSequence, Sendable {
         payload = try await self.base!.next()
       } catch is CancellationError {
         throw RPCError(code: .cancelled, message: "the call was cancelled")
+      } catch {
+        self.progress.withLockedValue { $0.threw = true }
+        throw error
       }
+      if payload != nil { self.progress.withLockedValue { $0.responses += 1 } }
       guard let payload else {
         // The stream also ends when the consuming task is cancelled: that is no clean end.
         if Task.isCancelled { throw RPCError(code: .cancelled, message: "the call was cancelled") }
@@ -643,4 +670,9 @@ public final class RequestWriter<Element: Message>: Sendable {
       try await channel.eventLoop.flatSubmit { handler.value.whenWritable(on: channel.eventLoop) }.get()
     }
   }
+}
+
+/// An error a server stream's body threw that was not its call's refusal: never sent again.
+private struct BodyError: Error {
+  let error: any Error
 }

@@ -112,6 +112,37 @@ import struct Foundation.Data
   }
 
   /// A call's responses are read once: a second reading throws, where it used to trap.
+  /// A server stream is sent again only when the call itself was refused before any response: a
+  /// rate refusal thrown by the body (a nested call's) ran the body again, and its writes twice.
+  @Test func aServerStreamsBodyIsNotRunAgainForItsOwnErrors() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      var request = Tally_V1_CountRequest()
+      request.n = 3
+      let runs = NIOLockedValueBox(0)
+      for readFirst in [true, false] {
+        runs.withLockedValue { $0 = 0 }
+        let error = await expectStatus(.resourceExhausted) {
+          try await client.serverStreaming(SystemMethods.count, request) { responses in
+            runs.withLockedValue { $0 += 1 }
+            if readFirst { for try await _ in responses { break } }
+            throw RPCError(code: .resourceExhausted, message: "a nested call's refusal", retryAfter: .milliseconds(10))
+          }
+        }
+        #expect(error?.message == "a nested call's refusal")
+        #expect(runs.withLockedValue { $0 } == 1, "the body ran again (read first: \(readFirst))")
+      }
+      // A task cancelled before its call sends nothing.
+      let cancelled = Task {
+        withUnsafeCurrentTask { $0?.cancel() }
+        return try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      }
+      let refusal = await expectStatus(.cancelled) { _ = try await cancelled.value }
+      #expect(refusal?.message.contains("before it was sent") == true)
+      await client.close()
+    }
+  }
+
   @Test func aResponseStreamReadTwiceThrows() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()
