@@ -252,6 +252,14 @@ import Testing
       var tenants = Tally_V1_ListTenantsRequest()
       tenants.pageToken = token
       await expectViolation("page_token") { try await context.operatorClient.unary(AdminMethods.listTenants, tenants) }
+      // An id token holding a NUL, which no id has: named, not refused by the connection's last check.
+      var accounts = Tally_V1_ListAccountsRequest()
+      accounts.pageToken = Data("k1|a\u{0}b".utf8).base64EncodedString()
+      await expectViolation("page_token") { try await context.readerA.unary(AccountMethods.listAccounts, accounts) }
+      // A reversed range of costs is refused, as ListEvents refuses one: it listed nothing.
+      var reversed = Tally_V1_ListCostsRequest()
+      (reversed.fromDate, reversed.toDate) = ("2026-05-01", "2026-01-01")
+      await expectViolation("to_date") { try await context.readerA.unary(CampaignMethods.listCosts, reversed) }
     }
   }
 }

@@ -201,6 +201,10 @@ public struct CampaignService: Sendable {
     for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)] where !value.isEmpty {
       CostRecord.checkDay(value, field, &checker)
     }
+    // A reversed range would list nothing without a word, where ListEvents refuses it.
+    if let from = CostRecord.day(request.fromDate), let to = CostRecord.day(request.toDate), to < from {
+      checker.add("to_date", "must not be before from_date (\(request.fromDate)), got \(request.toDate)")
+    }
     checker.text(request.campaignID, "campaign_id")
     try checker.check()
     let rows = try await self.database.transaction(context) { connection in

@@ -84,8 +84,10 @@ enum IDPageToken {
     // The prefix is checked on bytes: as text, an id starting with a combining mark joins its `|`
     // into one character, and the server would refuse the token it issued.
     let prefix = Array("k1|".utf8)
+    // An id the server could never have issued (a NUL, say, which PostgreSQL refuses) is no token
+    // either: refused here with its field, not by the connection's last check without one.
     guard let data = Data(base64Encoded: token), data.starts(with: prefix),
-      let id = String(validating: data.dropFirst(prefix.count), as: UTF8.self)
+      let id = String(validating: data.dropFirst(prefix.count), as: UTF8.self), !id.utf8.contains(0)
     else {
       throw RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
     }
