@@ -204,6 +204,36 @@ import Testing
     }
   }
 
+  /// A contact moved onto an account while it is deleted is deleted with it and counted: the counts
+  /// taken before the cascading delete said 1 of the 2 contacts it removed.
+  @Test func aDeleteCountsAContactMovedOntoItsAccountMeanwhile() async throws {
+    try await DataTestContext.with { context in
+      for account in ["acme", "other"] {
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(account)))
+      }
+      for (contact, account) in [("c1", "acme"), ("c2", "other")] {
+        _ = try await context.clientA.unary(
+          AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: account)))
+      }
+      let delete = Task {
+        try await Task.sleep(for: .milliseconds(300))
+        var request = Tally_V1_DeleteAccountRequest()
+        request.id = "acme"
+        return try await context.clientA.unary(AccountMethods.deleteAccount, request)
+      }
+      // A writer that moves c2 onto acme and commits while the delete waits for it.
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("UPDATE contacts SET account_id = 'acme' WHERE contact_id = 'c2'")
+        Thread.sleep(forTimeInterval: 1.5)
+      }
+      let deleted = try await delete.value
+      #expect(deleted.contactsDeleted == 2, "\(deleted)")
+      var list = Tally_V1_ListContactsRequest()
+      list.pageSize = 10
+      #expect(try await context.readerA.unary(AccountMethods.listContacts, list).contacts.isEmpty)
+    }
+  }
+
   @Test func importStoresTheValidRowsAndListsTheRest() async throws {
     try await DataTestContext.with { context in
       var first = Tally_V1_ImportAccountsRequest()

@@ -85,17 +85,16 @@ public struct AccountService: Sendable {
     -> Tally_V1_DeleteAccountResponse
   {
     try Self.checkID(request.id, "id")
+    // The account locked first, so that no contact or deal joins it meanwhile, and its children
+    // deleted by name, so that one moved away meanwhile is not counted: counted before a cascading
+    // delete, a contact added or moved by a write racing it was deleted uncounted, or counted undeleted.
     let counts = try await self.database.transaction(context) { connection -> (Int, Int)? in
-      let row = try connection.query(
-        """
-        SELECT (SELECT count(*) FROM contacts WHERE account_id = $1) AS contacts,
-               (SELECT count(*) FROM opportunities WHERE account_id = $1) AS opportunities
-        """,
-        [request.id]
-      ).rows[0]
-      let deleted = try connection.query("DELETE FROM accounts WHERE account_id = $1", [request.id]).affectedRows
-      guard deleted == 1 else { return nil }
-      return (try row.require(Int.self, "contacts"), try row.require(Int.self, "opportunities"))
+      let lock = "SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE"
+      guard !(try connection.query(lock, [request.id]).rows.isEmpty) else { return nil }
+      let contacts = try connection.query("DELETE FROM contacts WHERE account_id = $1", [request.id]).affectedRows
+      let deals = try connection.query("DELETE FROM opportunities WHERE account_id = $1", [request.id]).affectedRows
+      try connection.query("DELETE FROM accounts WHERE account_id = $1", [request.id])
+      return (contacts, deals)
     }
     guard let counts else { throw RPCError(code: .notFound, message: "no account \(request.id)") }
     var response = Tally_V1_DeleteAccountResponse()

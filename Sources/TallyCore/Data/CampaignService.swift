@@ -87,19 +87,18 @@ public struct CampaignService: Sendable {
     -> Tally_V1_DeleteCampaignResponse
   {
     try AccountService.checkID(request.id, "id")
+    // Locked first and its targets deleted by name, as DeleteAccount does: counts taken before a
+    // cascading delete missed a target or cost a racing write added, and counted one it removed.
     let response = try await self.database.transaction(context) { connection -> Tally_V1_DeleteCampaignResponse? in
-      let row = try connection.query(
-        """
-        SELECT (SELECT count(*) FROM campaign_targets WHERE campaign_id = $1) AS targets,
-               (SELECT count(*) FROM costs WHERE campaign_id = $1) AS costs
-        """,
-        [request.id]
-      ).rows[0]
-      guard try connection.query("DELETE FROM campaigns WHERE campaign_id = $1", [request.id]).affectedRows == 1
-      else { return nil }
+      let lock = "SELECT 1 FROM campaigns WHERE campaign_id = $1 FOR UPDATE"
+      guard !(try connection.query(lock, [request.id]).rows.isEmpty) else { return nil }
       var response = Tally_V1_DeleteCampaignResponse()
-      response.targetsRemoved = UInt32(try row.require(Int.self, "targets"))
-      response.costsUnlinked = UInt32(try row.require(Int.self, "costs"))
+      response.targetsRemoved = UInt32(
+        try connection.query("DELETE FROM campaign_targets WHERE campaign_id = $1", [request.id]).affectedRows)
+      // A cost is never moved to another campaign: with the campaign locked, this count holds.
+      let costs = try connection.query("SELECT count(*) AS n FROM costs WHERE campaign_id = $1", [request.id])
+      response.costsUnlinked = UInt32(try costs.rows[0].require(Int.self, "n"))
+      try connection.query("DELETE FROM campaigns WHERE campaign_id = $1", [request.id])
       return response
     }
     guard let response else { throw RPCError(code: .notFound, message: "no campaign \(request.id)") }
