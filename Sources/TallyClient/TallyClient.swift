@@ -74,6 +74,8 @@ public final class TallyClient: Sendable {
   // MARK: Calls
 
   static let cancelledBeforeSent = RPCError(code: .cancelled, message: "the call was cancelled before it was sent")
+  static let connectingTookItsTime = RPCError(
+    code: .deadlineExceeded, message: "the call's timeout passed while its connection was made")
 
   /// One request, one response.
   public func unary<Request, Response>(
@@ -122,10 +124,13 @@ public final class TallyClient: Sendable {
     options: CallOptions = CallOptions(),
     _ requests: @Sendable (RequestWriter<Request>) async throws -> Void
   ) async throws -> Response {
-    let connection = try await self.connection(before: options.timeout.map { ContinuousClock.now + $0 })
+    let deadline = options.timeout.map { ContinuousClock.now + $0 }
+    let connection = try await self.connection(before: deadline)
     if Task.isCancelled { throw Self.cancelledBeforeSent }
+    // The time spent connecting is the call's too.
+    guard let left = options.forAttempt(after: .zero, deadline: deadline) else { throw Self.connectingTookItsTime }
     let call = try self.start(
-      method.fullName, on: connection, messages: [], endStream: false, singleResponse: true, options: options)
+      method.fullName, on: connection, messages: [], endStream: false, singleResponse: true, options: left)
     // Never sent again (its requests are written once), so a refusal is the caller's error as is.
     do {
       return try await call.withCancellation {
@@ -239,7 +244,9 @@ public final class TallyClient: Sendable {
           if case ChannelError.connectTimeout? = error.cause { throw error }
           throw RefusedBeforeStart(reason: error, backOff: true)
         }
-        return try await attempt(connection, options)
+        // The time spent connecting is the call's too: the attempt gets what is left of it.
+        guard let left = options.forAttempt(after: .zero, deadline: deadline) else { throw Self.connectingTookItsTime }
+        return try await attempt(connection, left)
       } catch let refused as RefusedBeforeStart {
         guard attempts < self.configuration.maxAttempts else { throw refused.reason }
         attempts += 1
