@@ -51,6 +51,39 @@ import Testing
     }
   }
 
+  /// New ids that could pass for another (a zero-width space, a byte-order mark, a trailing space)
+  /// and blank names are refused, each naming its field and the character: "acme" + U+200B stood
+  /// beside "acme", and contacts naming "acme" were refused for an account the list showed.
+  @Test func idsThatLookLikeOthersAndBlankNamesAreRefused() async throws {
+    try await DataTestContext.with { context in
+      let bad: [(id: String, name: String, field: String, says: String)] = [
+        ("acme\u{200B}", "Acme", "account.id", "U+200B"), ("\u{FEFF}acme", "Acme", "account.id", "U+FEFF"),
+        ("acme ", "Acme", "account.id", "begin or end with a space"),
+        ("ac\u{2028}me", "Acme", "account.id", "U+2028"), ("acme", "   ", "account.name", "blank"),
+      ]
+      for row in bad {
+        let error = await expectStatus(.invalidArgument) {
+          try await context.clientA.unary(
+            AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(row.id, name: row.name)))
+        }
+        #expect(error?.fieldViolations.first?.field == row.field, "\(row.id.unicodeScalars.map(\.value))")
+        #expect(error?.fieldViolations.first?.description.contains(row.says) == true, "\(String(describing: error))")
+      }
+      var contact = Fixture.contact("c\u{00AD}1", account: "acme")
+      contact.name = "Ana"
+      await expectViolation("contact.id") {
+        try await context.clientA.unary(AccountMethods.upsertContact, Fixture.upsert(contact))
+      }
+      var list = Tally_V1_ListAccountsRequest()
+      list.pageSize = 10
+      #expect(try await context.readerA.unary(AccountMethods.listAccounts, list).accounts.isEmpty)
+      // Ids of other scripts and inner spaces are ids like any other.
+      for id in ["société générale", "株式会社", "acme-eu"] {
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(id)))
+      }
+    }
+  }
+
   @Test func aCurrencyIsExactlyThreeCapitalLetters() async throws {
     try await DataTestContext.with { context in
       for currency in ["EUR\n", "EUR\r\n", "EUR\u{2028}", "ÉUR", "EU", "EURO", "eur"] {

@@ -41,7 +41,7 @@ enum AccountRecord {
   static func validate(_ input: Tally_V1_Account, prefix: String) -> (Tally_V1_Account, [RPCError.FieldViolation]) {
     var account = input
     var checker = FieldChecker(prefix: prefix)
-    checker.id(account.id, "id")
+    checker.newID(account.id, "id")
     let nameViolations = Validation.name(account.name, field: prefix + "name")
     if !account.domain.isEmpty, !isHostName(account.domain) {
       checker.add(
@@ -141,7 +141,7 @@ enum ContactRecord {
   static func validate(_ input: Tally_V1_Contact, prefix: String) -> (Tally_V1_Contact, [RPCError.FieldViolation]) {
     var contact = input
     var checker = FieldChecker(prefix: prefix)
-    checker.id(contact.id, "id")
+    checker.newID(contact.id, "id")
     checker.id(contact.accountID, "account_id")
     contact.email = contact.email.trimmingCharacters(in: .whitespaces)
     if !contact.email.isEmpty,

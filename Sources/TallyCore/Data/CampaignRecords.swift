@@ -17,7 +17,7 @@ enum CampaignRecord {
 
   static func validate(_ input: Tally_V1_Campaign) -> [RPCError.FieldViolation] {
     var checker = FieldChecker(prefix: "campaign.")
-    checker.id(input.id, "id")
+    checker.newID(input.id, "id")
     checker.oneOf(input.channel, "channel", channels)
     let starts = checker.timestamp(input.hasStartsAt ? input.startsAt : nil, "starts_at", required: true)
     let ends = checker.timestamp(input.hasEndsAt ? input.endsAt : nil, "ends_at")

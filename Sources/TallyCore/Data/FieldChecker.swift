@@ -60,6 +60,26 @@ struct FieldChecker {
     }
   }
 
+  /// The id of a row being created or replaced: an id, and none that could pass for another. Ids
+  /// compare by their bytes, so "acme" with a zero-width space or a trailing space stood beside
+  /// "acme", and a contact naming "acme" was refused for an account the list showed. (Reads still
+  /// take such ids, so rows stored before this check stay reachable.)
+  mutating func newID(_ value: String, _ field: String) {
+    self.id(value, field)
+    guard !value.isEmpty else { return }
+    if value.first!.isWhitespace || value.last!.isWhitespace {
+      self.add(field, "must not begin or end with a space")
+    } else if let hidden = value.unicodeScalars.first(where: {
+      [.format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
+    }) {
+      let code = String(hidden.value, radix: 16, uppercase: true)
+      self.add(
+        field,
+        "must not contain U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code), an invisible character: "
+          + "ids compare by their bytes, so one that looks like another is another")
+    }
+  }
+
   /// Free text: at most `max` characters (at least one when `required`), no control characters
   /// (tabs and newlines only when `multiline`). Characters are Unicode code points, as
   /// PostgreSQL's `length` counts them in the tables' CHECKs.
@@ -67,6 +87,8 @@ struct FieldChecker {
   {
     if required && (value.isEmpty || value.unicodeScalars.count > max) {
       self.add(field, "must be 1 to \(max) characters, got \(value.unicodeScalars.count)")
+    } else if required && value.allSatisfy(\.isWhitespace) {
+      self.add(field, "must not be blank")
     } else if value.unicodeScalars.count > max {
       self.add(field, "must be at most \(max) characters (Unicode code points), got \(value.unicodeScalars.count)")
     } else if value.unicodeScalars.contains(where: {

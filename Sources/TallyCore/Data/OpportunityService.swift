@@ -36,7 +36,7 @@ public struct OpportunityService: Sendable {
   {
     let opportunity = request.opportunity
     var checker = FieldChecker(prefix: "opportunity.")
-    checker.id(opportunity.id, "id")
+    checker.newID(opportunity.id, "id")
     checker.id(opportunity.accountID, "account_id")
     checker.money(opportunity.amount, "amount")
     let status = checker.oneOf(opportunity.status, "status", Self.statuses)
