@@ -1,11 +1,12 @@
 import Foundation
 import SwiftProtobuf
 import TallyClient
-import TallyCore
 import TallyProto
 import TallyStore
 import TallyWire
 import Testing
+
+@testable import TallyCore
 
 @Suite struct AccountServiceTests {
   @Test func accountsRoundTripReplaceAndKeepHistory() async throws {
@@ -231,6 +232,31 @@ import Testing
       var list = Tally_V1_ListContactsRequest()
       list.pageSize = 10
       #expect(try await context.readerA.unary(AccountMethods.listContacts, list).contacts.isEmpty)
+    }
+  }
+
+  /// A write that found its account keeps it until it commits: a delete racing it waits, where it
+  /// made the write's foreign key fail (and an import's whole message with it).
+  @Test func anAccountFoundForAWriteIsKeptUntilTheWriteCommits() async throws {
+    try await DataTestContext.with { context in
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
+      let delete = Task {
+        try await Task.sleep(for: .milliseconds(300))
+        var request = Tally_V1_DeleteAccountRequest()
+        request.id = "acme"
+        return try await context.clientA.unary(AccountMethods.deleteAccount, request)
+      }
+      // The writer finds acme, then writes a contact of it a second later, while the delete waits.
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        #expect(try missingIDs(["acme"], table: "accounts", column: "account_id", connection).isEmpty)
+        Thread.sleep(forTimeInterval: 1)
+        try connection.query(
+          """
+          INSERT INTO contacts (tenant_id, contact_id, account_id)
+          VALUES (current_setting('tally.tenant_id')::uuid, 'late', 'acme')
+          """)
+      }
+      #expect(try await delete.value.contactsDeleted == 1)
     }
   }
 

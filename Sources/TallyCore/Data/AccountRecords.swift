@@ -202,11 +202,13 @@ func micros(_ timestamp: Google_Protobuf_Timestamp) -> Int64 {
 }
 
 /// Which of `ids` name no row of `table` (for the current tenant), each once. Compared by their
-/// UTF-8 bytes, as PostgreSQL compares them (`ExactID`).
+/// UTF-8 bytes, as PostgreSQL compares them (`ExactID`). The rows found stay locked FOR KEY SHARE
+/// (the lock a foreign key's check takes) until the transaction ends: a delete racing the writes
+/// that name them waits, where it made their foreign key fail and the whole import message with it.
 func missingIDs(_ ids: [String], table: String, column: String, _ connection: PostgresConnection) throws -> [String] {
   guard !ids.isEmpty else { return [] }
   let found = try connection.query(
-    "SELECT \(column) AS id FROM \(table) WHERE \(column) = ANY($1::text[])",
+    "SELECT \(column) AS id FROM \(table) WHERE \(column) = ANY($1::text[]) FOR KEY SHARE",
     [PostgresArray.literal(ids)]
   ).rows
   let present = Set(try found.map { ExactID(try $0.require(String.self, "id")) })
