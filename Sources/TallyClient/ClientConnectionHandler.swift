@@ -325,7 +325,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     self.fullResponseBuffers = []
     for timer in self.deadlineTimers.values { timer.cancel() }
     self.deadlineTimers = [:]
-    for responses in streams.values { responses.finish(throwing: reason) }
+    // Calls sent before WELCOME never ran (the server holds them until it accepts the key): unless
+    // the key was refused, they may be sent again, as the calls queued behind them are.
+    let sentReason: any Error =
+      self.welcomed || self.finalRefusal != nil ? reason : RefusedBeforeStart(reason: reason, backOff: true)
+    for responses in streams.values { responses.finish(throwing: sentReason) }
     self.failQueuedCalls(self.finalRefusal ?? RefusedBeforeStart(reason: reason, backOff: true))
     self.writabilityWaiters.failAll(reason)
     context.fireChannelInactive()

@@ -277,6 +277,22 @@ import Testing
     }
   }
 
+  /// Calls sent on a connection the server closed before WELCOME never ran: each is sent again
+  /// after a back-off, the first one too (it failed for good while the ones queued behind it were
+  /// retried).
+  @Test func callsSentBeforeAWelcomeThatNeverCameAreSentAgain() async throws {
+    try await TestServer.with(limits: ServerLimits(maxHandshakesPerAddress: 1)) { server, _ in
+      let holder = try await RawConnection(port: server.port)  // the address's one handshake
+      let patient = try Self.patientClient(server, maxAttempts: 6, backoff: .milliseconds(200))
+      async let first = patient.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      async let second = patient.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      try await Task.sleep(for: .milliseconds(150))
+      await holder.close()
+      _ = try await (first, second)
+      await patient.close()
+    }
+  }
+
   @Test func aCallRefusedByABusyServerFailsWithTheRefusalAtItsDeadline() async throws {
     try await TestServer.with(limits: ServerLimits(maxConnectionsPerKey: 1)) { server, _ in
       let holder = try server.client(apiKey: TestKeys.readerKey)
