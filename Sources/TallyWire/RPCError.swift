@@ -116,6 +116,14 @@ public struct RPCError: Error, Sendable, CustomStringConvertible, CustomDebugStr
     return error
   }
 
+  /// NOT_FOUND naming the request field whose value names no row (an account a contact names, say),
+  /// in the same form as INVALID_ARGUMENT's.
+  public static func notFound(field: String, _ description: String) -> RPCError {
+    var error = invalidArgument(field: field, description)
+    error.code = .notFound
+    return error
+  }
+
   public var description: String { "\(self.code): \(self.message)" }
 
   public var debugDescription: String {

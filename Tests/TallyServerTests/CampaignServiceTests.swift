@@ -40,6 +40,7 @@ import Testing
         try await context.clientA.unary(CampaignMethods.setCampaignTargets, targets)
       }
       #expect(refused?.message.contains("nobody") == true)
+      #expect(refused?.fieldViolations.map(\.field) == ["add"], "NOT_FOUND names the field whose id is unknown")
       targets.add = []
       changed = try await context.clientA.unary(CampaignMethods.setCampaignTargets, targets)
       #expect(changed.removed == 1 && changed.targetAccountCount == 2)
@@ -188,9 +189,10 @@ import Testing
       }
       var orphan = self.opportunity("o3")
       orphan.accountID = "nobody"
-      _ = await expectStatus(.notFound) {
+      let unknown = await expectStatus(.notFound) {
         try await context.clientA.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(orphan))
       }
+      #expect(unknown?.fieldViolations.map(\.field) == ["opportunity.account_id"])
       var get = Tally_V1_GetOpportunityRequest()
       get.id = "o1"
       #expect(try await context.readerA.unary(OpportunityMethods.getOpportunity, get).status == "won")

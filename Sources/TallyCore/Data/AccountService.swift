@@ -116,7 +116,9 @@ public struct AccountService: Sendable {
       }
       return try connection.query(ContactRecord.upsertSQL, ContactRecord.parameters(contact)).rows[0]
     }
-    guard let row else { throw RPCError(code: .notFound, message: "no account \(contact.accountID)") }
+    guard let row else {
+      throw RPCError.notFound(field: "contact.account_id", "names no account: \(contact.accountID)")
+    }
     return try ContactRecord.message(row)
   }
 

@@ -131,13 +131,13 @@ public struct CampaignService: Sendable {
     try checker.check()
     return try await self.database.transaction(context) { connection in
       guard try Self.campaign(request.campaignID, connection) != nil else {
-        throw RPCError(code: .notFound, message: "no campaign \(request.campaignID)")
+        throw RPCError.notFound(field: "campaign_id", "names no campaign: \(request.campaignID)")
       }
       let missing = try missingIDs(request.add, table: "accounts", column: "account_id", connection)
       guard missing.isEmpty else {
         let shown = missing.prefix(10).joined(separator: ", ") + (missing.count > 10 ? ", …" : "")
-        throw RPCError(
-          code: .notFound, message: "no account \(shown) (\(missing.count) unknown in add); nothing changed")
+        throw RPCError.notFound(
+          field: "add", "names no account: \(shown) (\(missing.count) unknown in add); nothing changed")
       }
       let added = try connection.query(
         """
@@ -167,7 +167,7 @@ public struct CampaignService: Sendable {
     guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
     return try await self.database.transaction(context) { connection in
       if !cost.campaignID.isEmpty, try Self.campaign(cost.campaignID, connection) == nil {
-        throw RPCError(code: .notFound, message: "no campaign \(cost.campaignID)")
+        throw RPCError.notFound(field: "cost.campaign_id", "names no campaign: \(cost.campaignID)")
       }
       let inserted = try connection.query(
         """

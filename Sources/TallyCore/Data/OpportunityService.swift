@@ -79,7 +79,9 @@ public struct OpportunityService: Sendable {
         ]
       ).rows[0]
     }
-    guard let row else { throw RPCError(code: .notFound, message: "no account \(opportunity.accountID)") }
+    guard let row else {
+      throw RPCError.notFound(field: "opportunity.account_id", "names no account: \(opportunity.accountID)")
+    }
     return try Self.message(row)
   }
 
