@@ -256,6 +256,13 @@ import Testing
       var accounts = Tally_V1_ListAccountsRequest()
       accounts.pageToken = Data("k1|a\u{0}b".utf8).base64EncodedString()
       await expectViolation("page_token") { try await context.readerA.unary(AccountMethods.listAccounts, accounts) }
+      // Every bad field of a list request in one answer: only the first was named.
+      var bad = Tally_V1_ListAccountsRequest()
+      (bad.pageSize, bad.pageToken, bad.tier) = (5_000, "x", 7)
+      let all = await expectStatus(.invalidArgument) {
+        try await context.readerA.unary(AccountMethods.listAccounts, bad)
+      }
+      #expect(all?.fieldViolations.map(\.field) == ["page_size", "page_token", "tier"])
       // A reversed range of costs is refused, as ListEvents refuses one: it listed nothing.
       var reversed = Tally_V1_ListCostsRequest()
       (reversed.fromDate, reversed.toDate) = ("2026-05-01", "2026-01-01")

@@ -61,11 +61,10 @@ public struct AccountService: Sendable {
   @Sendable func listAccounts(_ request: Tally_V1_ListAccountsRequest, _ context: RequestContext) async throws
     -> Tally_V1_ListAccountsResponse
   {
-    let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try IDPageToken.decode(request.pageToken)
-    guard request.tier <= 3 else {
-      throw RPCError.invalidArgument(field: "tier", "must be 0 (any) or a target tier 1, 2 or 3; got \(request.tier)")
-    }
+    var checker = FieldChecker()
+    let (pageSize, after) = try IDPageToken.read(size: request.pageSize, token: request.pageToken, into: &checker)
+    if request.tier > 3 { checker.add("tier", "must be 0 (any) or a target tier 1, 2 or 3; got \(request.tier)") }
+    try checker.check()
     let rows = try await self.database.transaction(context) { connection in
       try connection.query(
         """
@@ -137,9 +136,8 @@ public struct AccountService: Sendable {
   @Sendable func listContacts(_ request: Tally_V1_ListContactsRequest, _ context: RequestContext) async throws
     -> Tally_V1_ListContactsResponse
   {
-    let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try IDPageToken.decode(request.pageToken)
     var checker = FieldChecker()
+    let (pageSize, after) = try IDPageToken.read(size: request.pageSize, token: request.pageToken, into: &checker)
     checker.text(request.accountID, "account_id")
     try checker.check()
     let rows = try await self.database.transaction(context) { connection in

@@ -60,13 +60,10 @@ public struct CampaignService: Sendable {
   @Sendable func listCampaigns(_ request: Tally_V1_ListCampaignsRequest, _ context: RequestContext) async throws
     -> Tally_V1_ListCampaignsResponse
   {
-    let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try IDPageToken.decode(request.pageToken)
-    if !request.channel.isEmpty {
-      var checker = FieldChecker()
-      checker.oneOf(request.channel, "channel", CampaignRecord.channels)
-      try checker.check()
-    }
+    var checker = FieldChecker()
+    let (pageSize, after) = try IDPageToken.read(size: request.pageSize, token: request.pageToken, into: &checker)
+    if !request.channel.isEmpty { checker.oneOf(request.channel, "channel", CampaignRecord.channels) }
+    try checker.check()
     let rows = try await self.database.transaction(context) { connection in
       try connection.query(
         """

@@ -100,9 +100,8 @@ public struct OpportunityService: Sendable {
   @Sendable func listOpportunities(_ request: Tally_V1_ListOpportunitiesRequest, _ context: RequestContext)
     async throws -> Tally_V1_ListOpportunitiesResponse
   {
-    let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try IDPageToken.decode(request.pageToken)
     var checker = FieldChecker()
+    let (pageSize, after) = try IDPageToken.read(size: request.pageSize, token: request.pageToken, into: &checker)
     if !request.status.isEmpty { checker.oneOf(request.status, "status", Self.statuses) }
     checker.text(request.accountID, "account_id")
     try checker.check()

@@ -79,6 +79,15 @@ enum IDPageToken {
     Data("k1|\(id)".utf8).base64EncodedString()
   }
 
+  /// A list request's page size and position, their violations gathered in `checker` with the
+  /// request's other fields, so that one answer names every bad field (0 and nil when bad).
+  static func read(size: UInt32, token: String, into checker: inout FieldChecker) throws -> (size: Int, after: String?)
+  {
+    let size = try Validation.collecting(&checker) { try Validation.pageSize(size) } ?? 0
+    let after = try Validation.collecting(&checker) { try Self.decode(token) } ?? nil
+    return (size, after)
+  }
+
   static func decode(_ token: String) throws -> String? {
     guard !token.isEmpty else { return nil }
     // The prefix is checked on bytes: as text, an id starting with a combining mark joins its `|`
