@@ -14,14 +14,17 @@ extension KpiFormula {
         GROUP BY p.label
         """
     case .influencedAccounts:
+      // The TAM holds the period's targets too, so that the share cannot pass 1: a union, hashed
+      // once per period, where an EXISTS under OR was a probe per account.
       return """
         WITH \(KpiSQL.periods), \(KpiSQL.targets)
         SELECT p.label,
           (SELECT count(DISTINCT o.account_id) FROM opportunities o
             JOIN targets g ON g.label = p.label AND g.account_id = o.account_id
             WHERE \(KpiSQL.inPeriod("o.created_at")) AND EXISTS (SELECT 1 \(Self.touches(kpi)))) AS num,
-          (SELECT count(*) FROM accounts a WHERE \(KpiSQL.accountFilter("a.account_id")) AND (a.in_icp OR a.tier > 0
-            OR EXISTS (SELECT 1 FROM targets g WHERE g.label = p.label AND g.account_id = a.account_id))) AS den
+          (SELECT count(*) FROM (
+            SELECT a.account_id FROM accounts a WHERE (a.in_icp OR a.tier > 0) AND \(KpiSQL.accountFilter("a.account_id"))
+            UNION SELECT g.account_id FROM targets g WHERE g.label = p.label) tam) AS den
         FROM periods p
         """
     case .attributedRevenue(let roi):
