@@ -14,17 +14,22 @@ extension KpiFormula {
         GROUP BY p.label
         """
     case .influencedAccounts:
-      // The TAM holds the period's targets too, so that the share cannot pass 1: a union, hashed
-      // once per period, where an EXISTS under OR was a probe per account.
+      // The TAM holds the period's targets too, so that the share cannot pass 1: the ICP accounts
+      // now, plus each period's targets that are neither now, counted in one pass for all periods.
+      // (An EXISTS under OR was a probe per account: 591 ms against 17 to 30 for this on 40,000
+      // accounts and five periods; docs/BENCHMARKS.md, session 36.)
       return """
-        WITH \(KpiSQL.periods), \(KpiSQL.targets)
+        WITH \(KpiSQL.periods), \(KpiSQL.targets),
+        gone AS (
+          SELECT g.label, count(*) AS n FROM targets g JOIN accounts a ON a.account_id = g.account_id
+          WHERE NOT (a.in_icp OR a.tier > 0) GROUP BY g.label
+        )
         SELECT p.label,
           (SELECT count(DISTINCT o.account_id) FROM opportunities o
             JOIN targets g ON g.label = p.label AND g.account_id = o.account_id
             WHERE \(KpiSQL.inPeriod("o.created_at")) AND EXISTS (SELECT 1 \(Self.touches(kpi)))) AS num,
-          (SELECT count(*) FROM (
-            SELECT a.account_id FROM accounts a WHERE (a.in_icp OR a.tier > 0) AND \(KpiSQL.accountFilter("a.account_id"))
-            UNION SELECT g.account_id FROM targets g WHERE g.label = p.label) tam) AS den
+          (SELECT count(*) FROM accounts a WHERE (a.in_icp OR a.tier > 0) AND \(KpiSQL.accountFilter("a.account_id")))
+            + coalesce((SELECT n FROM gone WHERE gone.label = p.label), 0) AS den
         FROM periods p
         """
     case .attributedRevenue(let roi):
