@@ -16,8 +16,8 @@ extension KpiFormula {
     case .influencedAccounts:
       // The TAM holds the period's targets too, so that the share cannot pass 1: the ICP accounts
       // now, plus each period's targets that are neither now, counted in one pass for all periods.
-      // (An EXISTS under OR was a probe per account: 591 ms against 17 to 30 for this on 40,000
-      // accounts and five periods; docs/BENCHMARKS.md, session 36.)
+      // (An EXISTS under OR was a probe per account: 283 to 591 ms against 17 to 36 for this on
+      // 40,000 accounts and five periods; Benchmarks/sql/influenced-tam.sql.)
       return """
         WITH \(KpiSQL.periods), \(KpiSQL.targets),
         gone AS (
