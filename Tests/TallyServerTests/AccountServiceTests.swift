@@ -205,6 +205,18 @@ import Testing
     }
   }
 
+  /// DeleteAccount of `id` 300 ms from now, as a caller racing the transaction a test holds open.
+  private static func deleteAccountSoon(
+    _ id: String, _ client: TallyClient
+  ) -> Task<Tally_V1_DeleteAccountResponse, any Error> {
+    Task {
+      try await Task.sleep(for: .milliseconds(300))
+      var request = Tally_V1_DeleteAccountRequest()
+      request.id = id
+      return try await client.unary(AccountMethods.deleteAccount, request)
+    }
+  }
+
   /// A contact moved onto an account while it is deleted is deleted with it and counted: the counts
   /// taken before the cascading delete said 1 of the 2 contacts it removed.
   @Test func aDeleteCountsAContactMovedOntoItsAccountMeanwhile() async throws {
@@ -216,12 +228,7 @@ import Testing
         _ = try await context.clientA.unary(
           AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: account)))
       }
-      let delete = Task {
-        try await Task.sleep(for: .milliseconds(300))
-        var request = Tally_V1_DeleteAccountRequest()
-        request.id = "acme"
-        return try await context.clientA.unary(AccountMethods.deleteAccount, request)
-      }
+      let delete = Self.deleteAccountSoon("acme", context.clientA)
       // A writer that moves c2 onto acme and commits while the delete waits for it.
       try await context.pool.withTransaction(tenant: context.tenantA) { connection in
         try connection.query("UPDATE contacts SET account_id = 'acme' WHERE contact_id = 'c2'")
@@ -240,12 +247,7 @@ import Testing
   @Test func anAccountFoundForAWriteIsKeptUntilTheWriteCommits() async throws {
     try await DataTestContext.with { context in
       _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
-      let delete = Task {
-        try await Task.sleep(for: .milliseconds(300))
-        var request = Tally_V1_DeleteAccountRequest()
-        request.id = "acme"
-        return try await context.clientA.unary(AccountMethods.deleteAccount, request)
-      }
+      let delete = Self.deleteAccountSoon("acme", context.clientA)
       // The writer finds acme, then writes a contact of it a second later, while the delete waits.
       try await context.pool.withTransaction(tenant: context.tenantA) { connection in
         #expect(try missingIDs(["acme"], table: "accounts", column: "account_id", connection).isEmpty)
