@@ -20,10 +20,15 @@ public struct WireMapKeyClash: Sendable, Hashable {
   }
 
   private static func spelled(_ key: String) -> String {
-    key.unicodeScalars.map { scalar in
-      let hex = String(scalar.value, radix: 16, uppercase: true)
-      return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-    }.joined(separator: " ")
+    key.unicodeScalars.map(\.codePoint).joined(separator: " ")
+  }
+}
+
+extension Unicode.Scalar {
+  /// "U+00E9": how errors name a character that its text does not show.
+  public var codePoint: String {
+    let hex = String(self.value, radix: 16, uppercase: true)
+    return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
   }
 }
 

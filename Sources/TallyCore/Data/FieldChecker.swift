@@ -72,10 +72,9 @@ struct FieldChecker {
     } else if let hidden = value.unicodeScalars.first(where: {
       [.format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
     }) {
-      let code = String(hidden.value, radix: 16, uppercase: true)
       self.add(
         field,
-        "must not contain U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code), an invisible character: "
+        "must not contain \(hidden.codePoint), an invisible character: "
           + "ids compare by their bytes, so one that looks like another is another")
     }
   }
