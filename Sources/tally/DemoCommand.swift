@@ -38,16 +38,36 @@ struct Demo: AsyncParsableCommand {
           var probe = Tally_V1_ListAccountsRequest()
           probe.pageSize = 1
           if !(try await client.unary(AccountMethods.listAccounts, probe, options: options).accounts.isEmpty) {
+            guard self.connection.output != .json else { return try Output.printJSON(SeedSummary(skipped: true)) }
             print("demo seed: the tenant has accounts already; nothing to do")
             return
           }
         }
         let outcome = try await DemoLoader(client: client, options: options).load(data)
+        guard self.connection.output != .json else {
+          return try Output.printJSON(
+            SeedSummary(
+              skipped: false, accounts: data.accounts.count, contacts: data.contacts.count,
+              campaigns: data.campaigns.count, opportunities: data.opportunities.count, newEvents: outcome.newEvents,
+              duplicateEvents: outcome.duplicateEvents, surveyAnswers: outcome.surveyAnswers))
+        }
         print(
           "demo seed: \(data.accounts.count) accounts, \(data.contacts.count) contacts, \(data.campaigns.count) campaigns, "
             + "\(data.opportunities.count) opportunities, \(outcome.newEvents) new events "
             + "(\(outcome.duplicateEvents) already there), \(outcome.surveyAnswers) survey answers")
       }
     }
+  }
+
+  /// What a seed stored, for `-o json`; `skipped` when --if-empty found accounts (no counts then).
+  struct SeedSummary: Encodable {
+    var skipped: Bool
+    var accounts: Int?
+    var contacts: Int?
+    var campaigns: Int?
+    var opportunities: Int?
+    var newEvents: UInt64?
+    var duplicateEvents: UInt64?
+    var surveyAnswers: Int?
   }
 }

@@ -56,7 +56,13 @@ struct Importer {
       }
     }
     run.finishProgress()
-    print(run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections))
+    if self.connection.output == .json {
+      try Output.printJSON(
+        run.jsonSummary(file: self.options.file, counts: counts, serverRejected: rejected, serverRejections: rejections)
+      )
+    } else {
+      print(run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections))
+    }
     // A file that could not be read to its end: what came before was sent, and the summary says
     // what became of it; the command still fails, as for a file that is not right.
     if let stop = run.stop {
@@ -76,7 +82,7 @@ struct Importer {
 
   /// The file's rows on one client stream; the server's counts and rejections.
   private func stream(_ run: ImportRun, _ session: Session) async throws -> (
-    String, UInt64, [Tally_V1_RejectedItem]
+    ImportCounts, UInt64, [Tally_V1_RejectedItem]
   ) {
     let limit = self.kind == .events ? 10_000 : 1_000
     if let asked = self.options.batchSize, asked > limit {
@@ -91,7 +97,9 @@ struct Importer {
           try await writer.send(.with { $0.events = batch.compactMap(\.event) })
         }
       }
-      return ("\(response.accepted) accepted, \(response.duplicates) duplicate", response.rejected, response.rejections)
+      return (
+        .events(accepted: response.accepted, duplicates: response.duplicates), response.rejected, response.rejections
+      )
     case .accounts, .contacts:
       let response = try await session.client.clientStreaming(AccountMethods.importAccounts, options: session.options) {
         writer in
@@ -104,7 +112,7 @@ struct Importer {
         }
       }
       let upserted = self.kind == .accounts ? response.accountsUpserted : response.contactsUpserted
-      return ("\(upserted) \(self.kind.rawValue) upserted", response.rejected, response.rejections)
+      return (.upserted(upserted, self.kind), response.rejected, response.rejections)
     }
   }
 }
@@ -128,7 +136,8 @@ final class ImportRun: Sendable {
   struct State {
     var rows = 0
     var localRejected = 0
-    var localReasons: [String] = []
+    /// The first rows the file itself spoiled, by line: the table shows 10, `-o json` all of these.
+    var localReasons: [(line: Int, reason: String)] = []
     /// The file line of every row sent, per batch, to name lines in the server's rejections.
     var batchLines: [[Int]] = []
     var progress: ImportProgress
@@ -200,7 +209,7 @@ final class ImportRun: Sendable {
             batch.append(message)
           case .failure(let error):
             state.localRejected += 1
-            if state.localReasons.count < 10 { state.localReasons.append("line \(line): \(error)") }
+            if state.localReasons.count < ImportSummary.maxRejections { state.localReasons.append((line, "\(error)")) }
           }
         }
         if !batch.isEmpty { state.batchLines.append(lines) }
@@ -230,7 +239,7 @@ final class ImportRun: Sendable {
   var localRejected: Int { self.state.withLock { $0.localRejected } }
   var rows: Int { self.state.withLock { $0.rows } }
 
-  func summary(counts: String, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]) -> String {
+  func summary(counts: ImportCounts, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]) -> String {
     self.state.withLock { state in
       let seconds = state.progress.elapsedSeconds()
       var lines = [
@@ -238,17 +247,87 @@ final class ImportRun: Sendable {
           + "(\(ImportProgress.grouped(Int(Double(state.rows) / max(seconds, 0.001)))) rows/s): \(counts), "
           + "\(serverRejected + UInt64(state.localRejected)) rejected"
       ]
-      lines += state.localReasons
+      lines += state.localReasons.prefix(10).map { "line \($0.line): \($0.reason)" }
       for rejection in serverRejections.prefix(10) {
-        let batch = Int(rejection.batch)
-        let index = Int(rejection.index)
         let line =
-          batch < state.batchLines.count && index < state.batchLines[batch].count
-          ? "line \(state.batchLines[batch][index])" : "row \(index) of batch \(batch)"
+          state.line(of: rejection).map { "line \($0)" } ?? "row \(rejection.index) of batch \(rejection.batch)"
         lines.append("\(line): \(rejection.field): \(rejection.reason)")
       }
       return lines.joined(separator: "\n")
     }
+  }
+
+  /// The summary for `-o json`: the same counts, and every rejection kept (the file's first 1,000
+  /// and the server's first 1,000), each with its file line.
+  func jsonSummary(
+    file: String, counts: ImportCounts, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]
+  ) -> ImportSummary {
+    self.state.withLock { state in
+      var summary = ImportSummary(
+        file: file, rows: state.rows, seconds: (state.progress.elapsedSeconds() * 1_000).rounded() / 1_000,
+        rejected: serverRejected + UInt64(state.localRejected))
+      switch counts {
+      case .events(let accepted, let duplicates): (summary.accepted, summary.duplicates) = (accepted, duplicates)
+      case .upserted(let upserted, _): summary.upserted = upserted
+      }
+      summary.rejections =
+        state.localReasons.map { .init(line: $0.line, field: nil, reason: $0.reason) }
+        + serverRejections.map { .init(line: state.line(of: $0), field: $0.field, reason: $0.reason) }
+      summary.rejections.sort { ($0.line ?? .max) < ($1.line ?? .max) }
+      summary.stopped = self.stop.map { "\($0)" }
+      return summary
+    }
+  }
+}
+
+extension ImportRun.State {
+  /// The file line of a row the server rejected, when the batch and index name a row sent.
+  func line(of rejection: Tally_V1_RejectedItem) -> Int? {
+    let (batch, index) = (Int(rejection.batch), Int(rejection.index))
+    guard batch < self.batchLines.count, index < self.batchLines[batch].count else { return nil }
+    return self.batchLines[batch][index]
+  }
+}
+
+/// What the server counted for an import's rows.
+enum ImportCounts: CustomStringConvertible {
+  case events(accepted: UInt64, duplicates: UInt64)
+  case upserted(UInt64, ImportKind)
+
+  var description: String {
+    switch self {
+    case .events(let accepted, let duplicates): "\(accepted) accepted, \(duplicates) duplicate"
+    case .upserted(let upserted, let kind): "\(upserted) \(kind.rawValue) upserted"
+    }
+  }
+}
+
+/// An import's outcome as one JSON object (`-o json`), for scripts that load files on a schedule.
+struct ImportSummary: Encodable {
+  /// The rejections kept of each kind, the file's and the server's (which keeps its first 1,000).
+  static let maxRejections = 1_000
+
+  struct Rejection: Encodable {
+    /// The file line; nil only for a server rejection naming a row that was not sent.
+    var line: Int?
+    /// The field the server named; nil for a line the file spoiled (its reason says why).
+    var field: String?
+    var reason: String
+  }
+
+  var file: String
+  var rows: Int
+  var seconds: Double
+  var accepted: UInt64?
+  var duplicates: UInt64?
+  var upserted: UInt64?
+  var rejected: UInt64
+  var rejections: [Rejection] = []
+  /// Why the file was not read to its end, if it was not.
+  var stopped: String?
+
+  init(file: String, rows: Int, seconds: Double, rejected: UInt64) {
+    (self.file, self.rows, self.seconds, self.rejected) = (file, rows, seconds, rejected)
   }
 }
 

@@ -65,7 +65,18 @@ struct ReportCommand: AsyncParsableCommand {
       Output.printError("error: cannot write \(self.html): \(error.localizedDescription)")
       throw ExitCode.failure
     }
+    guard self.connection.output != .json else {
+      return try Output.printJSON(Written(file: self.html, bytes: page.utf8.count, from: from, to: to))
+    }
     print("wrote \(self.html) (\(page.utf8.count / 1_024) KB): \(from) up to \(to)")
+  }
+
+  /// The page written, for `-o json`.
+  struct Written: Encodable {
+    var file: String
+    var bytes: Int
+    var from: String
+    var to: String
   }
 
   static func day(_ date: Date) -> String {
