@@ -16,11 +16,13 @@ struct Demo: AsyncParsableCommand {
         300 accounts in four tiers with contacts, 8 campaigns with targets and monthly costs, a year of events, \
         opportunities, an NPS survey and an eNPS survey with two answered rounds each, and a weekly pulse survey. \
         Accounts, events and costs are upserts or idempotent, so a second run adds nothing but new survey rounds; \
-        --if-empty skips a tenant that has accounts already (make run uses it).
+        --if-empty skips a tenant that has accounts already, but finishes a demo seed that was cut short (the \
+        demo's accounts without its last survey; the surveys it left half done are archived) (make run uses it).
         """
     )
     @OptionGroup var connection: ConnectionOptions
-    @Flag(help: "Do nothing when the tenant has accounts already.") var ifEmpty = false
+    @Flag(help: "Do nothing when the tenant has accounts already, unless a demo seed was cut short: then finish it.")
+    var ifEmpty = false
     @Option(help: "How many accounts, 10 to 5000.") var accounts = 300
 
     func validate() throws {
@@ -34,16 +36,21 @@ struct Demo: AsyncParsableCommand {
       try await self.connection.withClient { session in
         let client = session.client
         let options = session.options
+        let loader = DemoLoader(client: client, options: options)
+        var finishing = false
         if self.ifEmpty {
-          var probe = Tally_V1_ListAccountsRequest()
-          probe.pageSize = 1
-          if !(try await client.unary(AccountMethods.listAccounts, probe, options: options).accounts.isEmpty) {
+          switch try await loader.seedState(of: data) {
+          case .empty: break
+          case .cutShort:
+            finishing = true
+            Output.printError("demo seed: an earlier seed was cut short; finishing it")
+          case .complete, .otherData:
             guard self.connection.output != .json else { return try Output.printJSON(SeedSummary(skipped: true)) }
             print("demo seed: the tenant has accounts already; nothing to do")
             return
           }
         }
-        let outcome = try await DemoLoader(client: client, options: options).load(data)
+        let outcome = try await loader.load(data, finishing: finishing)
         guard self.connection.output != .json else {
           return try Output.printJSON(
             SeedSummary(

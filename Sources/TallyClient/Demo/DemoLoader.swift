@@ -21,9 +21,14 @@ public struct DemoLoader: Sendable {
   }
 
   /// `eventsPerMessage` events per RecordEvents message (the server takes at most 10,000).
-  public func load(_ data: DemoDataSet, eventsPerMessage: Int = 5_000) async throws -> Outcome {
+  /// `finishing` a seed cut short archives the surveys it left half done first; everything else
+  /// is an upsert or idempotent, so it is simply sent again.
+  public func load(_ data: DemoDataSet, eventsPerMessage: Int = 5_000, finishing: Bool = false) async throws
+    -> Outcome
+  {
     let client = self.client
     let options = self.options
+    if finishing { try await self.archiveSurveysOfCutSeed() }
     // The two client streams are sent again after a rate refusal (unary calls wait by themselves):
     // their rows are idempotent.
     let budget = client.maxRateLimitWait
@@ -98,11 +103,17 @@ struct DemoSurveys {
   let options: CallOptions
   let data: DemoDataSet
 
+  static let npsTitle = "Customer NPS"
+  static let enpsTitle = "Employee NPS"
+  /// The survey the seed creates last: a tenant that has it was seeded to the end.
+  static let pulseTitle = "Weekly pulse"
+  static let titles: Set = [npsTitle, enpsTitle, pulseTitle]
+
   func run() async throws -> Int {
     var answered = 0
     var random = DemoRandom(7)
     var nps = Tally_V1_CreateSurveyRequest()
-    (nps.survey.kind, nps.survey.title) = ("nps", "Customer NPS")
+    (nps.survey.kind, nps.survey.title) = ("nps", Self.npsTitle)
     let customerSurvey = try await self.client.unary(SurveyMethods.createSurvey, nps, options: self.options)
     let customers = Set(self.data.accounts.filter(\.hasCustomerSince).map(\.id))
     let respondents = self.data.contacts.filter { customers.contains($0.accountID) }.map(\.id)
@@ -132,7 +143,7 @@ struct DemoSurveys {
       try await self.closeRound(roundID)
     }
     var enps = Tally_V1_CreateSurveyRequest()
-    (enps.survey.kind, enps.survey.title) = ("enps", "Employee NPS")
+    (enps.survey.kind, enps.survey.title) = ("enps", Self.enpsTitle)
     let employeeSurvey = try await self.client.unary(SurveyMethods.createSurvey, enps, options: self.options)
     for _ in 0..<2 {
       let roundID = try await self.openRound(employeeSurvey.id)
@@ -150,7 +161,7 @@ struct DemoSurveys {
       try await self.closeRound(roundID)
     }
     var pulse = Tally_V1_CreateSurveyRequest()
-    (pulse.survey.kind, pulse.survey.title) = ("pulse", "Weekly pulse")
+    (pulse.survey.kind, pulse.survey.title) = ("pulse", Self.pulseTitle)
     var mood = Tally_V1_Question()
     (mood.id, mood.type, mood.text, mood.required) = ("mood", "nps", "How likely are you to recommend your team?", true)
     var workload = Tally_V1_Question()
