@@ -1,4 +1,5 @@
 import Foundation
+import SwiftProtobuf
 import TallyClient
 import TallyProto
 import TallyWire
@@ -46,6 +47,23 @@ import Testing
         try await SurveyFixture.submit(context.collectorA, tokens[contact]!, [SurveyFixture.number("q", score)])
       }
       try await SurveyFixture.closeRound(context.clientA, opened.id)
+    }
+  }
+
+  /// A question still open counts until now, not until tomorrow, GetAccountHealth's default as_of.
+  @Test func anOpenQuestionCountsUntilNow() async throws {
+    try await DataTestContext.with { context in
+      var account = Fixture.account("cust")
+      account.customerSince = Fixture.time("2025-01-01T00:00:00Z")
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      var question = Tally_V1_Event()
+      (question.key, question.type, question.accountID) = ("q", "support_question", "cust")
+      question.occurredAt = .init(date: Date().addingTimeInterval(-3_600))
+      let events = Tally_V1_RecordEventsRequest.with { $0.events = [question] }
+      _ = try await context.clientA.clientStreaming(EventMethods.recordEvents) { try await $0.send(events) }
+      let health = try await context.readerA.unary(KpiMethods.getAccountHealth, .init())
+      let open = try #require(health.accounts.first)
+      #expect(open.supportOpen == 1 && open.supportOpenHours >= 1 && open.supportOpenHours < 1.1)
     }
   }
 
@@ -98,6 +116,14 @@ import Testing
       let least = try await context.readerA.unary(KpiMethods.getAccountHealth, request)
       #expect(least.accounts.map(\.accountID) == [response.accounts[0].accountID])
       #expect(try await context.clientB.unary(KpiMethods.getAccountHealth, request).accounts.isEmpty)
+      // A contact deleted since is left out: c1's answers of two rounds would read as two people.
+      var delete = Tally_V1_DeleteContactRequest()
+      delete.id = "c1"
+      _ = try await context.clientA.unary(AccountMethods.deleteContact, delete)
+      request.limit = 0
+      let afterDelete = try await context.readerA.unary(KpiMethods.getAccountHealth, request)
+      let a1 = try #require(afterDelete.accounts.first { $0.accountID == "a1" })
+      #expect(a1.latestNps == 9 && a1.npsContacts == 1)
       request.asOf = "next week"
       await expectViolation("as_of") { try await context.readerA.unary(KpiMethods.getAccountHealth, request) }
       request.asOf = ""

@@ -24,28 +24,29 @@ enum AccountHealthScore {
       AND \(KpiSQL.accountFilter("a.account_id", tiers: "$2", accounts: "$3"))
     """
 
-  /// Per account of $2: the mean of each contact's latest NPS score before $1 (an answer without a
-  /// contact counts as its own), from the surveys that keep identities.
+  /// Per account of $2: the mean of each contact's latest NPS score before $1, from the surveys
+  /// that keep identities. A contact deleted since is left out (docs/SURVEYS.md): its answers name
+  /// nobody, and several rounds' answers would count as several people.
   static let npsSQL = """
     SELECT latest.account_id, avg(latest.score)::float8 AS nps, count(*) AS contacts
     FROM (
-      SELECT DISTINCT ON (i.account_id, coalesce(i.contact_id, r.response_id::text)) i.account_id, r.score
+      SELECT DISTINCT ON (i.account_id, i.contact_id) i.account_id, r.score
       FROM survey_response_identities i JOIN survey_responses r ON r.response_id = i.response_id
         JOIN surveys s ON s.survey_id = r.survey_id
       WHERE s.kind = 'nps' AND r.score IS NOT NULL AND i.answered_at < \(Journey.asOfTime)
-        AND i.account_id = ANY($2::text[])
-      ORDER BY i.account_id, coalesce(i.contact_id, r.response_id::text), i.answered_at DESC
+        AND i.account_id = ANY($2::text[]) AND i.contact_id IS NOT NULL
+      ORDER BY i.account_id, i.contact_id, i.answered_at DESC
     ) latest
     GROUP BY latest.account_id
     """
 
-  /// Support questions and answers of the accounts of $2 in the window before $1, in time order (a
-  /// question before an answer of the same instant).
+  /// Support questions and answers of the accounts of $2 before $1, in time order (a question
+  /// before an answer of the same instant). Older than the window too: an answer closes the oldest
+  /// open question, which may have been asked before the window.
   static let supportSQL = """
     SELECT e.account_id, e.type = 'support_question' AS question, extract(epoch FROM e.occurred_at)::float8 AS at
     FROM events e
     WHERE e.type IN ('support_question', 'support_answered') AND e.account_id = ANY($2::text[])
-      AND e.occurred_at >= \(Journey.asOfTime) - make_interval(days => \(Self.supportDays))
       AND e.occurred_at < \(Journey.asOfTime)
     ORDER BY e.account_id, e.occurred_at, e.type DESC
     """
@@ -84,6 +85,9 @@ enum AccountHealthScore {
     let now = try Self.scores(asOf, customers, settings, connection)
     let before = try Self.scores(CivilDay(dayNumber: asOf.dayNumber - Self.trendDays), customers, settings, connection)
     let asOfSeconds = Double(asOf.dayNumber) * 86_400
+    // A question still open counts until as_of, or until now while as_of (tomorrow by default) is
+    // still ahead: hours that have not passed are no one's wait.
+    let openUntil = min(asOfSeconds, Date().timeIntervalSince1970)
     for index in accounts.indices {
       let id = ExactID(accounts[index].accountID)
       if let answers = nps[id] {
@@ -92,7 +96,9 @@ enum AccountHealthScore {
       }
       accounts[index].engagementScore = now[id] ?? 0
       accounts[index].engagementScoreBefore = before[id] ?? 0
-      Self.addSupport(support[id] ?? [], asOfSeconds: asOfSeconds, to: &accounts[index])
+      Self.addSupport(
+        support[id] ?? [], since: asOfSeconds - Double(Self.supportDays * 86_400), openUntil: openUntil,
+        to: &accounts[index])
       Self.score(&accounts[index])
     }
     var response = Tally_V1_GetAccountHealthResponse()
@@ -109,9 +115,11 @@ enum AccountHealthScore {
     try AccountEngagement.totals([asOf.description], filter, targetsOnly: false, settings: settings, connection)
   }
 
-  /// Answers close the oldest open question first; a question still open counts until `as_of`.
+  /// Answers close the oldest open question first, whenever it was asked; the questions asked
+  /// since `since` count, and one still open counts until `openUntil`.
   static func addSupport(
-    _ events: [(question: Bool, at: Double)], asOfSeconds: Double, to account: inout Tally_V1_AccountHealth
+    _ events: [(question: Bool, at: Double)], since: Double, openUntil: Double,
+    to account: inout Tally_V1_AccountHealth
   ) {
     // The open questions are `asked[oldestOpen...]`: an index, not `removeFirst()`, which moves
     // the rest each time (a million answers took minutes of a pool thread).
@@ -121,14 +129,14 @@ enum AccountHealthScore {
     for event in events {
       if event.question {
         asked.append(event.at)
-        account.supportQuestions += 1
+        if event.at >= since { account.supportQuestions += 1 }
       } else if oldestOpen < asked.count {
-        hours += (event.at - asked[oldestOpen]) / 3_600
+        if asked[oldestOpen] >= since { hours += (event.at - asked[oldestOpen]) / 3_600 }
         oldestOpen += 1
       }
     }
-    let open = asked[oldestOpen...]
-    hours += open.map { (asOfSeconds - $0) / 3_600 }.reduce(0, +)
+    let open = asked[oldestOpen...].filter { $0 >= since }
+    hours += open.map { max(openUntil - $0, 0) / 3_600 }.reduce(0, +)
     account.supportOpen = UInt64(open.count)
     if account.supportQuestions > 0 { account.supportOpenHours = hours / Double(account.supportQuestions) }
   }
