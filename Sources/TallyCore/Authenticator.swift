@@ -29,14 +29,16 @@ public struct APIKey: Sendable, Hashable {
   /// Parses `tly_<key id>_<secret>`: the key id is 1 to 64 lower-case letters and digits, the
   /// secret 1 to 256 bytes. Issued keys have 16 and 64; the bounds keep a made-up key of
   /// megabytes out of the database query that looks it up.
+  /// Split on bytes, not Characters: comparing Characters normalizes them, in time quadratic in a
+  /// made-up key's run of combining marks (StreamSafeText), before the key is known.
   public init?(parsing text: String) {
-    let parts = text.split(separator: "_", maxSplits: 2, omittingEmptySubsequences: false)
-    guard parts.count == 3, parts[0] == "tly", (1...64).contains(parts[1].utf8.count),
-      (1...256).contains(parts[2].utf8.count),
-      parts[1].utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) })
+    let parts = text.utf8.split(separator: UInt8(ascii: "_"), maxSplits: 2, omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[0].elementsEqual("tly".utf8), (1...64).contains(parts[1].count),
+      (1...256).contains(parts[2].count),
+      parts[1].allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) })
     else { return nil }
-    self.keyID = String(parts[1])
-    self.secret = String(parts[2])
+    self.keyID = String(Substring(parts[1]))
+    self.secret = String(Substring(parts[2]))
   }
 
   public var text: String { "tly_\(self.keyID)_\(self.secret)" }

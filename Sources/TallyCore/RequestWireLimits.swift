@@ -9,6 +9,12 @@ public protocol WireBoundedRequest {
   static var wireFieldLimits: [WireFieldLimit] { get }
 }
 
+/// A request whose fields are bytes, never read as text: the stream-safe text check reads raw
+/// bytes, and would refuse a payload that happens to spell a run of combining marks.
+public protocol OpaqueBytesRequest {}
+
+extension Tally_V1_PingRequest: OpaqueBytesRequest {}
+
 /// The most entries of a list that no service bounds more tightly.
 private let anyList = 1_000
 private let stringMap = FieldChecker.maxMapEntries

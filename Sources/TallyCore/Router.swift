@@ -30,25 +30,32 @@ public struct RequestStream<Element: Message>: AsyncSequence, Sendable {
   private let raw: RawRequestStream
   private let limits: [WireFieldLimit]
 
+  private let checksText: Bool
+
   public init(_ raw: RawRequestStream) {
-    self.init(raw, limits: wireFieldLimits(of: Element.self))
+    self.init(raw, limits: wireFieldLimits(of: Element.self), checksText: textIsChecked(of: Element.self))
   }
 
-  init(_ raw: RawRequestStream, limits: [WireFieldLimit]) {
+  init(_ raw: RawRequestStream, limits: [WireFieldLimit], checksText: Bool) {
     self.raw = raw
     self.limits = limits
+    self.checksText = checksText
   }
 
-  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(raw: self.raw.makeIterator(), limits: self.limits) }
+  public func makeAsyncIterator() -> AsyncIterator {
+    AsyncIterator(raw: self.raw.makeIterator(), limits: self.limits, checksText: self.checksText)
+  }
 
   public struct AsyncIterator: AsyncIteratorProtocol {
     var raw: any RawMessageIterator
     let limits: [WireFieldLimit]
+    let checksText: Bool
     var messages = 0
     public mutating func next() async throws -> Element? {
       guard let payload = try await self.raw.next() else { return nil }
       defer { self.messages += 1 }
-      return try decodeRequest(Element.self, from: payload, limits: self.limits, streamMessage: self.messages)
+      return try decodeRequest(
+        Element.self, from: payload, limits: self.limits, checksText: self.checksText, streamMessage: self.messages)
     }
   }
 }
@@ -105,11 +112,12 @@ public struct Router: Sendable {
     _ handler: @escaping @Sendable (Request, RequestContext) async throws -> Response
   ) {
     precondition(method.kind == .unary, "\(method.fullName) is not unary")
-    let limits = wireFieldLimits(of: Request.self)
+    let (limits, checksText) = (wireFieldLimits(of: Request.self), textIsChecked(of: Request.self))
     self.add(
       method.fullName, access, Response.self,
       .unary { payload, context in
-        try await handler(try decodeRequest(Request.self, from: payload, limits: limits), context)
+        try await handler(
+          try decodeRequest(Request.self, from: payload, limits: limits, checksText: checksText), context)
       })
   }
 
@@ -121,12 +129,13 @@ public struct Router: Sendable {
       -> Void
   ) {
     precondition(method.kind == .serverStreaming, "\(method.fullName) is not server streaming")
-    let limits = wireFieldLimits(of: Request.self)
+    let (limits, checksText) = (wireFieldLimits(of: Request.self), textIsChecked(of: Request.self))
     self.add(
       method.fullName, access, Response.self,
       .serverStreaming { payload, context, sink in
         try await handler(
-          try decodeRequest(Request.self, from: payload, limits: limits), context, ResponseWriter(sink))
+          try decodeRequest(Request.self, from: payload, limits: limits, checksText: checksText), context,
+          ResponseWriter(sink))
       })
   }
 
@@ -136,11 +145,11 @@ public struct Router: Sendable {
     _ handler: @escaping @Sendable (RequestStream<Request>, RequestContext) async throws -> Response
   ) {
     precondition(method.kind == .clientStreaming, "\(method.fullName) is not client streaming")
-    let limits = wireFieldLimits(of: Request.self)
+    let (limits, checksText) = (wireFieldLimits(of: Request.self), textIsChecked(of: Request.self))
     self.add(
       method.fullName, access, Response.self,
       .clientStreaming { raw, context in
-        try await handler(RequestStream(raw, limits: limits), context)
+        try await handler(RequestStream(raw, limits: limits, checksText: checksText), context)
       })
   }
 
@@ -164,13 +173,22 @@ func wireFieldLimits(of type: any Message.Type) -> [WireFieldLimit] {
   (type as? any WireBoundedRequest.Type)?.wireFieldLimits ?? []
 }
 
+/// Whether `type`'s requests are checked for stream-safe text: all but bytes-only ones (Ping).
+func textIsChecked(of type: any Message.Type) -> Bool { !(type is any OpaqueBytesRequest.Type) }
+
 /// Decodes a request payload; a malformed one is the caller's INVALID_ARGUMENT, not our INTERNAL,
-/// and so is one with a list longer than `limits` allow, refused before it is decoded.
+/// and so is one with a list longer than `limits` allow, or text that is not stream-safe, refused
+/// before it is decoded.
 func decodeRequest<M: Message>(
-  _ type: M.Type, from payload: ByteBuffer, limits: [WireFieldLimit] = [], streamMessage: Int? = nil
+  _ type: M.Type, from payload: ByteBuffer, limits: [WireFieldLimit] = [], checksText: Bool = true,
+  streamMessage: Int? = nil
 ) throws -> M {
+  let inStream = streamMessage.map { " in message \($0)" } ?? ""
+  if checksText, let offset = StreamSafeText.firstLongCombiningRun(in: payload) {
+    throw RPCError(
+      code: .invalidArgument, message: StreamSafeText.refusal("the request message\(inStream)", at: offset))
+  }
   if !limits.isEmpty {
-    let inStream = streamMessage.map { " in message \($0)" } ?? ""
     switch WireFieldLimit.count(limits, in: payload) {
     case .withinLimits:
       break

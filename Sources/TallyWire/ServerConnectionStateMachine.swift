@@ -119,6 +119,9 @@ public struct ServerConnectionStateMachine: Sendable {
       guard frame.type == .hello else {
         return self.fail(ConnectionError(.protocolError, "the first frame must be HELLO, got \(frame.type)"))
       }
+      if let offset = StreamSafeText.firstLongCombiningRun(in: frame.payload) {
+        return self.fail(ConnectionError(.protocolError, StreamSafeText.refusal("HELLO", at: offset)))
+      }
       guard let hello = try? Tally_V1_Hello(decoding: frame.payload) else {
         return self.fail(ConnectionError(.protocolError, "HELLO payload is not a valid tally.v1.Hello"))
       }
@@ -287,6 +290,14 @@ public struct ServerConnectionStateMachine: Sendable {
           message: "the CALL payload (CallHeader) of \(frame.payload.readableBytes) bytes is above its maximum of "
             + "\(Frame.maxCallHeaderPayload) bytes; send less metadata"
         )
+      }
+      if let offset = StreamSafeText.firstLongCombiningRun(in: frame.payload) {
+        // Refused before the method and metadata keys are hashed; the connection stays.
+        streams.opened(frame.streamID)
+        if draining { return .rejectStream(frame.streamID, method: "", code: .unavailable, message: Self.goingAway) }
+        return .rejectStream(
+          frame.streamID, method: "", code: .invalidArgument,
+          message: StreamSafeText.refusal("the CALL payload (CallHeader)", at: offset))
       }
       guard let header = try? Tally_V1_CallHeader(decoding: frame.payload) else {
         return self.fail(

@@ -21,8 +21,9 @@ import Testing
         ]
         return request.survey
       }
-      // One character as a person reads it, 201 code points: an "a" and 200 combining accents.
-      let stacked = "a" + String(repeating: "\u{301}", count: 200)
+      // One character as a person reads it, 211 code points: an "a" and 7 runs of 29 combining
+      // accents joined by U+200D (ZWJ), each run within Unicode's stream-safe 30 (StreamSafeText).
+      let stacked = "a" + String(repeating: String(repeating: "\u{301}", count: 29) + "\u{200D}", count: 7)
       let bad: [([String], String)] = [
         (["a\u{0}", "b"], "survey.questions[1].choices[0]"),
         (["a", "\u{1b}[2J"], "survey.questions[1].choices[1]"),

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SwiftProtobuf
 import TallyClient
@@ -190,6 +191,35 @@ import Testing
         "\(String(describing: error))")
       _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
       await client.close()
+    }
+  }
+
+  /// Text with a long run of combining marks costs Swift time quadratic in the run to compare or
+  /// hash (StreamSafeText): a HELLO and a CALL header holding one are refused before they are
+  /// decoded, and the connection of the CALL stays (requests: WireFieldLimitsTests).
+  @Test func textWithALongRunOfCombiningMarksIsRefusedBeforeItIsRead() async throws {
+    let marks = String(repeating: "\u{0301}", count: 2_000) + String(repeating: "\u{0316}", count: 2_000)
+    try await TestServer.with { server, _ in
+      let hello = try await RawConnection(port: server.port)
+      try await hello.handshake(apiKey: "tly_k" + marks + "_s")
+      let goAway = await hello.nextGoAway()
+      #expect(goAway?.code == .protocolError && goAway?.message.contains("combining marks in a row") == true)
+
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      var header = callHeader("tally.v1.SystemService/Ping")
+      header.metadata = ["e" + marks: "value"]
+      try await connection.send(.call, streamID: 1, header)
+      let refused = await connection.nextStatus()
+      #expect(refused?.0 == 1 && refused?.1.code == .invalidArgument)
+      #expect(refused?.1.message.contains("more than 30 combining marks in a row") == true)
+      try await connection.send(.call, streamID: 3, callHeader("tally.v1.SystemService/Ping"))
+      var ping = Tally_V1_PingRequest()
+      ping.payload = Data(("e" + marks).utf8)
+      try await connection.send(.message, flags: .endStream, streamID: 3, ping)
+      // Ping's payload is bytes, never read as text: echoed as it came.
+      #expect(await connection.nextStatus()?.1.code == .ok)
+      await connection.close()
     }
   }
 

@@ -48,6 +48,25 @@ import Testing
     return request
   }
 
+  /// A request holding text with a run of combining marks past Unicode's stream-safe 30 is
+  /// refused before it is decoded (decoding hashes map keys, in time quadratic in the run).
+  @Test func textWithALongRunOfCombiningMarksIsRefusedBeforeDecoding() throws {
+    var upsert = Tally_V1_UpsertAccountRequest()
+    upsert.account.id = "acme"
+    upsert.account.attributes["e" + String(repeating: "\u{0301}", count: 16_000)] = "x"
+    let bytes = ByteBuffer(bytes: try upsert.serializedBytes() as [UInt8])
+    let started = ContinuousClock.now
+    let error = #expect(throws: RPCError.self) { try decodeRequest(Tally_V1_UpsertAccountRequest.self, from: bytes) }
+    #expect(ContinuousClock.now - started < .milliseconds(100))
+    #expect(error?.code == .invalidArgument)
+    #expect(error?.message.contains("holds text with more than 30 combining marks in a row (at byte ") == true)
+    // Thirty in a row are decoded as ever.
+    upsert.account.attributes = ["e" + String(repeating: "\u{0301}", count: 30): "x"]
+    let decoded = try decodeRequest(
+      Tally_V1_UpsertAccountRequest.self, from: ByteBuffer(bytes: try upsert.serializedBytes() as [UInt8]))
+    #expect(decoded == upsert)
+  }
+
   @Test func aListAtItsMostPassesAndOneMoreIsNamed() throws {
     let limits = Tally_V1_RecordEventsRequest.wireFieldLimits
     #expect(try Self.firstPassed(limits, Self.events(10_000)) == nil)
