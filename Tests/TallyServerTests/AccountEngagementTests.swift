@@ -76,6 +76,8 @@ import Testing
       let scores = expected.values.map(\.score)
       let threshold = ((scores.min() ?? 0) + (scores.max() ?? 0)) / 2
       update.settings.mqaThreshold = threshold
+      // "Engaged" must lie below MQA; the default 10 may not.
+      update.settings.engagedThreshold = threshold / 2
       _ = try await context.clientA.unary(KpiMethods.updateSettings, update)
 
       var request = Tally_V1_GetAccountEngagementRequest()
@@ -172,6 +174,39 @@ import Testing
     }
   }
 
+  /// A role multiplier of 0 cancels its contacts' minutes, in floating point: what is left (0 or
+  /// some 1e-16) is no top event, and no spike's denominator (a spike of 10^16 was possible).
+  @Test func minutesARoleMultiplierCancelsAreNoTopEventAndNoSpike() async throws {
+    try await DataTestContext.with { context in
+      let a = context.clientA
+      _ = try await a.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
+      _ = try await a.unary(
+        AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("dm", account: "acme", role: "decision_maker")))
+      _ = try await a.unary(AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("ch", account: "acme")))
+      var update = Tally_V1_UpdateKpiSettingsRequest()
+      update.settings.eventWeights = ["email_opened": 0.1]
+      update.settings.roleMultipliers = ["decision_maker": 0]
+      _ = try await a.unary(KpiMethods.updateSettings, update)
+      var events: [Tally_V1_Event] = []
+      for (day, count) in [("25", 1), ("26", 2), ("27", 3), ("28", 7)] {
+        for index in 0..<count {
+          var open = Fixture.event("open-\(day)-\(index)", at: "2026-02-\(day)T10:00:00Z")
+          open.contactID = "dm"
+          events.append(open)
+        }
+      }
+      var visit = Fixture.event("visit", type: "web_visit", at: "2026-03-19T10:00:00Z")
+      visit.contactID = "ch"
+      events.append(visit)
+      let batch = Tally_V1_RecordEventsRequest.with { $0.events = events }
+      _ = try await a.clientStreaming(EventMethods.recordEvents) { try await $0.send(batch) }
+      var request = Tally_V1_GetAccountEngagementRequest()
+      request.asOf = "2026-03-20"
+      let acme = try #require(try await context.readerA.unary(KpiMethods.getAccountEngagement, request).accounts.first)
+      #expect(acme.topEvents.map(\.type) == ["web_visit"] && !acme.hasSpike, "\(acme)")
+    }
+  }
+
   @Test func journeyStagesConversionsAndCTAs() async throws {
     try await DataTestContext.with { context in
       let fixture = KpiFixture(count: 2_000, seed: 42)
@@ -218,6 +253,17 @@ import Testing
         #expect(cta.hasRate == (views > 0))
       }
       #expect(Set(journey.ctas.map(\.assetID)) == Set(window.compactMap(\.asset)))
+      // With a campaign filter, the campaign's events of the accounts the stages count: its
+      // target list's (ad1: a4), not another account's views of its CTAs.
+      var byCampaign = request
+      byCampaign.filter.campaignIds = ["ad1"]
+      let campaign = try await context.readerA.unary(KpiMethods.getJourney, byCampaign)
+      let onList = Set(KpiFixture.campaignTargets["ad1"] ?? [])
+      let listed = window.filter { $0.campaign == "ad1" && $0.account.map(onList.contains) == true }
+      #expect(campaign.ctas.map(\.views).reduce(0, +) == UInt64(listed.filter { $0.type == "cta_view" }.count))
+      #expect(
+        window.contains { $0.campaign == "ad1" && $0.type == "cta_view" && $0.account.map(onList.contains) == false },
+        "the fixture has views of ad1's CTAs by accounts off its list, which are left out")
 
       // Target accounts only: a3 (tier 0) leaves the journey; tenant B has none of it.
       request.targetsOnly = true

@@ -472,6 +472,17 @@ import Testing
       await expectViolation("settings.decay_half_life_days") {
         try await context.clientA.unary(KpiMethods.updateSettings, bad)
       }
+      // "Engaged" lies below MQA (100 by default): the field set is the one named.
+      bad = Tally_V1_UpdateKpiSettingsRequest()
+      bad.settings.engagedThreshold = 200
+      await expectViolation("settings.engaged_threshold") {
+        try await context.clientA.unary(KpiMethods.updateSettings, bad)
+      }
+      bad.settings = .init()
+      bad.settings.mqaThreshold = 5
+      await expectViolation("settings.mqa_threshold") {
+        try await context.clientA.unary(KpiMethods.updateSettings, bad)
+      }
       _ = await expectStatus(.permissionDenied) { try await context.readerA.unary(KpiMethods.updateSettings, update) }
       #expect(
         try await context.readerA.unary(KpiMethods.getSettings, .init()) == stored, "a refused update changes nothing")

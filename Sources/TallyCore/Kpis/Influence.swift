@@ -49,8 +49,10 @@ enum Influence {
     response.currency = currency
     response.windowDays = UInt32(AccountEngagement.windowDays(settings))
     response.quartiles = try Self.quartiles(deals, scores: scores)
+    // Quartiles apart by engagement only: with scores tied across them (no events at all, say),
+    // the ranking is the account ids' order, and the difference says nothing of engagement.
     if let top = response.quartiles.first, let bottom = response.quartiles.last, top.hasSalesCycleDays,
-      bottom.hasSalesCycleDays, bottom.salesCycleDays > 0
+      bottom.hasSalesCycleDays, bottom.salesCycleDays > 0, top.minScore > bottom.maxScore
     {
       response.topClosesFasterPercent = (bottom.salesCycleDays - top.salesCycleDays) / bottom.salesCycleDays * 100
     }
@@ -92,10 +94,17 @@ enum Influence {
 
   /// "Accounts in the top quartile close N % faster than the bottom quartile", or why it cannot be said.
   static func summary(_ response: Tally_V1_GetInfluenceResponse) -> String {
-    guard response.hasTopClosesFasterPercent, let top = response.quartiles.first,
-      let bottom = response.quartiles.last
+    guard let top = response.quartiles.first, let bottom = response.quartiles.last, top.hasSalesCycleDays,
+      bottom.hasSalesCycleDays
     else {
       return "Not enough won deals in the top and bottom engagement quartiles to compare their sales cycles."
+    }
+    guard top.minScore > bottom.maxScore else {
+      return "The top and bottom engagement quartiles score the same, so their sales cycles say nothing of engagement."
+    }
+    guard response.hasTopClosesFasterPercent else {
+      return "The bottom engagement quartile's won deals closed the day they were created: no percentage compares "
+        + "with that (the top quartile's took \(Self.whole(top.salesCycleDays)) days)."
     }
     let percent = abs(response.topClosesFasterPercent).rounded()
     let days = "(\(Self.whole(top.salesCycleDays)) days against \(Self.whole(bottom.salesCycleDays)))"

@@ -61,13 +61,14 @@ enum Journey {
     }
   }
 
-  /// cta_view and cta_converted per asset in the window; the same parameters.
+  /// cta_view and cta_converted per asset in the window; the same parameters. With a campaign
+  /// filter, of the accounts the stages count: those of the campaigns' target lists.
   static let ctaSQL = """
     SELECT e.asset_id, coalesce(sum(e.events) FILTER (WHERE e.type = 'cta_view'), 0) AS views,
       coalesce(sum(e.events) FILTER (WHERE e.type = 'cta_converted'), 0) AS conversions
     FROM event_rollup_daily e
     WHERE e.day < $1::date AND e.day >= $1::date - $3::int AND e.type IN ('cta_view', 'cta_converted')
-      AND e.asset_id <> '' AND \(KpiSQL.rowFilter("e"))
+      AND e.asset_id <> '' AND \(KpiSQL.rowFilter("e")) AND \(KpiSQL.campaignTargetFilter("e.account_id"))
       AND (NOT $2::boolean OR e.account_id IN (SELECT account_id FROM accounts WHERE tier > 0))
     GROUP BY e.asset_id
     ORDER BY views DESC, e.asset_id

@@ -88,6 +88,16 @@ struct KpiSettings: Codable, Equatable, Sendable {
       }
       self.mqaThreshold = message.mqaThreshold
     }
+    // The journey's "engaged" stage lies below MQA: at or above it, the stage is always empty.
+    if self.engaged >= self.mqa {
+      if message.engagedThreshold != 0 {
+        checker.add(
+          "settings.engaged_threshold", "must be below mqa_threshold (\(self.mqa)); got \(self.engaged)")
+      } else {
+        checker.add(
+          "settings.mqa_threshold", "must be above engaged_threshold (\(self.engaged)); got \(self.mqa)")
+      }
+    }
   }
 
   init() {}
