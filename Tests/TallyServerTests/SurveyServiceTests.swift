@@ -114,7 +114,20 @@ import Testing
     }
   }
 
-  /// People were invited as anonymous (or not): that cannot change under them.
+  /// A question sent without an id gets a free one: not "q2" when the client named another "q2".
+  @Test func questionsWithoutIDsGetOnesNoOtherQuestionNames() async throws {
+    try await DataTestContext.with { context in
+      var create = SurveyFixture.pulse()
+      create.survey.questions = [
+        SurveyFixture.question("", "nps", required: true), SurveyFixture.question("q1", "rating", required: true),
+        SurveyFixture.question("", "rating", required: true), SurveyFixture.question("q4", "text"),
+      ]
+      let stored = try await context.clientA.unary(SurveyMethods.createSurvey, create)
+      #expect(stored.questions.map(\.id) == ["q2", "q1", "q3", "q4"])
+    }
+  }
+
+  /// People were invited as anonymous (or not), with a threshold: neither can weaken under them.
   @Test func anonymityIsFixedOnceInvitationsAreOut() async throws {
     try await DataTestContext.with { context in
       let a = context.clientA
@@ -132,9 +145,17 @@ import Testing
       update.survey.anonymous = false
       let refused = await expectStatus(.failedPrecondition) { try await a.unary(SurveyMethods.updateSurvey, update) }
       #expect(refused?.message.contains("survey.anonymous") == true)
+      // Nor can the group size their answer hides in shrink; a larger one only hides more.
+      update.survey.anonymous = true
+      update.survey.anonymityThreshold = nps.anonymityThreshold + 2
+      #expect(try await a.unary(SurveyMethods.updateSurvey, update).anonymityThreshold == nps.anonymityThreshold + 2)
+      update.survey.anonymityThreshold = 3
+      let lowered = await expectStatus(.failedPrecondition) { try await a.unary(SurveyMethods.updateSurvey, update) }
+      #expect(lowered?.message.contains("survey.anonymity_threshold can no longer go lower") == true)
       var get = Tally_V1_GetSurveyRequest()
       get.id = nps.id
-      #expect(try await a.unary(SurveyMethods.getSurvey, get).anonymous)
+      let stored = try await a.unary(SurveyMethods.getSurvey, get)
+      #expect(stored.anonymous && stored.anonymityThreshold == nps.anonymityThreshold + 2)
     }
   }
 

@@ -117,9 +117,18 @@ struct SurveyDefinition: Sendable {
   {
     if questions.isEmpty { checker.add("questions", "must be 1 to \(Self.maxQuestions) questions, got none") }
     var seen = Set<String>()
+    // A question without an id gets q<its position>, or the next q<n> no question of the survey
+    // names: a client's own "q2" is not taken from it.
+    let given = Set(questions.map(\.id))
+    var nextFree = 0
     return questions.enumerated().map { index, question in
       let field = "questions[\(index)]."
-      let id = question.id.isEmpty ? "q\(index + 1)" : question.id
+      var id = question.id
+      if id.isEmpty {
+        nextFree = max(nextFree, index + 1)
+        while given.contains("q\(nextFree)") || seen.contains("q\(nextFree)") { nextFree += 1 }
+        id = "q\(nextFree)"
+      }
       if id.count > 64
         || !id.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" })
       {

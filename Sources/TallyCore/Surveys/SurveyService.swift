@@ -123,12 +123,20 @@ public struct SurveyService: Sendable {
           code: .failedPrecondition,
           message: "survey \(id) has answers: its questions and settings can no longer change; create a new survey")
       }
-      // Invited people were told whether their answer is anonymous; an answer must be stored so.
-      if current.anonymous != definition.anonymous, try state.require(Bool.self, "invited") {
+      // Invited people were told whether their answer is anonymous, and in how large a group it
+      // is shown; an answer must be kept so. A higher threshold only hides more.
+      let invited = try state.require(Bool.self, "invited")
+      if current.anonymous != definition.anonymous, invited {
         throw RPCError(
           code: .failedPrecondition,
           message: "survey \(id) has invitations issued as \(current.anonymous ? "anonymous" : "identified")"
             + ": survey.anonymous can no longer change; create a new survey")
+      }
+      if definition.threshold < current.threshold, invited {
+        throw RPCError(
+          code: .failedPrecondition,
+          message: "survey \(id) has invitations issued with an anonymity threshold of \(current.threshold)"
+            + ": survey.anonymity_threshold can no longer go lower (it may go higher); create a new survey")
       }
       try connection.query(
         """
