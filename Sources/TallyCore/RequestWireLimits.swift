@@ -65,14 +65,17 @@ extension Tally_V1_ListEventsRequest: WireBoundedRequest {
 
 extension Tally_V1_ImportAccountsRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .repeated(1, "accounts", max: AccountService.maxImportRows, each: [.map(13, "attributes", max: rowMap)]),
+    .repeated(
+      1, "accounts", max: AccountService.maxImportRows,
+      each: [.map(13, "attributes", max: rowMap), .repeated(16, "past_tenures", max: PastTenures.maxCount)]),
     .repeated(2, "contacts", max: AccountService.maxImportRows, each: [.map(8, "attributes", max: rowMap)]),
   ]
 }
 
 extension Tally_V1_UpsertAccountRequest: WireBoundedRequest {
   public static let wireFieldLimits: [WireFieldLimit] = [
-    .message(1, "account", [.map(13, "attributes", max: stringMap)])
+    .message(
+      1, "account", [.map(13, "attributes", max: stringMap), .repeated(16, "past_tenures", max: PastTenures.maxCount)])
   ]
 }
 

@@ -387,7 +387,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private func authenticate(_ hello: Tally_V1_Hello, context: ChannelHandlerContext) {
     self.authenticating = true
     // On every log line of the connection: a client's name of any length is cut.
-    self.logger[metadataKey: "client"] = "\(hello.clientName.prefix(128))"
+    self.logger[metadataKey: "client"] = "\(LogText.printable(hello.clientName))"
     let authenticator = self.dependencies.authenticator
     let apiKey = hello.apiKey
     let eventLoop = context.eventLoop
@@ -508,7 +508,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     let requestID: RequestID =
       header.requestID.isEmpty
-      ? .madeUp(connection: self.connectionTag, stream: streamID) : .given(String(header.requestID.prefix(128)))
+      ? .madeUp(connection: self.connectionTag, stream: streamID) : .given(LogText.printable(header.requestID))
     let timeout = Self.timeout(milliseconds: header.timeoutMs)
     let requestContext = RequestContext(
       principal: principal,
@@ -824,13 +824,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     guard self.principal != nil else { return self.act(self.machine.idleTimeoutFired()) }
     let idleTimeout = TimeAmount(self.dependencies.limits.idleTimeout)
     let idleFor = NIODeadline.now() - self.lastActivity
-    if self.machine.openStreamCount > 0 || self.waitingForRoom || self.rateWait != nil {
+    // A call runs once its handler does: a unary or server-streaming call whose request message
+    // has not come runs nothing, and waits on the peer as an idle connection does.
+    let callRuns = self.calls.values.contains { $0.task != nil || $0.inbound != nil }
+    if callRuns || self.waitingForRoom || self.rateWait != nil {
       // Never idle while a call runs, or while the server reads nothing of what the peer sends;
       // its end counts as activity, so a check a whole timeout from now finds the idle time from
       // there (checking sooner would only spin).
       self.scheduleIdleCheck(in: self.dependencies.limits.idleTimeout)
     } else if idleFor >= idleTimeout {
-      self.act(self.machine.idleTimeoutFired())
+      self.act(
+        self.machine.openStreamCount > 0
+          ? self.machine.idleTimeoutFiredAwaitingRequests() : self.machine.idleTimeoutFired())
     } else {
       self.scheduleIdleCheck(in: .nanoseconds(max(idleTimeout.nanoseconds - idleFor.nanoseconds, 1_000_000)))
     }

@@ -243,6 +243,16 @@ public struct ServerConnectionStateMachine: Sendable {
     }
   }
 
+  /// The idle timeout passed while streams were open but ran nothing: each waits for the
+  /// client's request message, which did not come. Idle as much as a connection without streams
+  /// (a CALL and no MESSAGE held its header for ever).
+  public mutating func idleTimeoutFiredAwaitingRequests() -> Action {
+    guard case .active(let streams) = self.state else { return .none }
+    return self.fail(
+      ConnectionError(.idleTimeout, "no request message came on the open streams within the idle timeout"),
+      lastStreamID: streams.lastStreamID)
+  }
+
   /// The decoder refused the bytes (bad magic, frame too large, unknown type): GOAWAY and close.
   public mutating func decodingFailed(_ error: ConnectionError) -> Action {
     guard !self.isClosed else { return .none }

@@ -30,6 +30,33 @@ import Testing
     }
   }
 
+  /// A thousand events of 5 KB each are 5 MB, past a response frame's 4 MiB: ListEvents splits
+  /// them over responses by size (one response of a thousand was RESOURCE_EXHAUSTED, for good).
+  @Test func largeEventsAreListedInResponsesThatFitAFrame() async throws {
+    try await DataTestContext.with { context in
+      let value = String(repeating: "x", count: 1_000)
+      let events = (0..<1_000).map { index in
+        var event = Fixture.event(String(format: "big-%04d", index))
+        event.properties = Dictionary(uniqueKeysWithValues: (0..<5).map { ("p\($0)", value) })
+        return event
+      }
+      let stored = try await self.record(
+        context.clientA,
+        stride(from: 0, to: 1_000, by: 250).map {
+          Array(events[$0..<$0 + 250])
+        })
+      #expect(stored.accepted == 1_000)
+      let responses = try await context.readerA.serverStreaming(EventMethods.listEvents, .init()) { responses in
+        var sizes: [Int] = []
+        for try await response in responses { sizes.append(response.events.count) }
+        return sizes
+      }
+      #expect(responses.count >= 2 && responses.reduce(0, +) == 1_000, "\(responses)")
+      let listed = try await self.list(context.readerA)
+      #expect(listed.map(\.key) == events.map(\.key) && listed.allSatisfy { $0.properties.count == 5 })
+    }
+  }
+
   /// Two batches that share keys claim them in key order, whatever order their clients sent: one
   /// waits for the other, where they used to wait for each other (a deadlock: one ABORTED).
   @Test func batchesSharingKeysClaimThemInKeyOrder() async throws {

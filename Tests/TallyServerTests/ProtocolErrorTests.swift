@@ -245,6 +245,28 @@ import Testing
     }
   }
 
+  /// A CALL whose MESSAGE never comes runs nothing: its connection idles out like one without
+  /// streams (it held the CALL's header for ever). A call that runs keeps it open.
+  @Test func aCallAwaitingItsRequestDoesNotKeepTheConnectionOpen() async throws {
+    try await TestServer.with(limits: ServerLimits(idleTimeout: .milliseconds(300))) { server, _ in
+      let running = try await RawConnection(port: server.port)
+      try await running.handshake()
+      #expect(await running.nextFrame()?.type == .welcome)
+      try await running.send(.call, streamID: 1, callHeader(blockMethod.fullName))
+      try await running.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
+
+      let waiting = try await RawConnection(port: server.port)
+      try await waiting.handshake()
+      #expect(await waiting.nextFrame()?.type == .welcome)
+      try await waiting.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping"))
+      let goAway = await waiting.nextGoAway()
+      #expect(goAway?.code == .idleTimeout && goAway?.message.contains("no request message came") == true)
+      #expect(await waiting.waitForClose())
+      #expect(await running.nextFrame(timeout: .milliseconds(300)) == nil, "the running call's connection stays")
+      await running.close()
+    }
+  }
+
   @Test func idleConnectionGetsGoAwayIdleTimeout() async throws {
     try await TestServer.with(limits: ServerLimits(idleTimeout: .milliseconds(300))) { server, _ in
       let connection = try await RawConnection(port: server.port)

@@ -20,4 +20,13 @@ import Testing
     #expect(context.logger[metadataKey: "peer"] == "[IPv4]127.0.0.1/127.0.0.1:4242")
     #expect(context.connectionLogger[metadataKey: "request_id"] == nil)
   }
+
+  /// A client's name and request id go into log lines: a line break there forged a line of its own.
+  @Test func clientTextIsLoggedWithoutLineBreaksOrEscapes() {
+    #expect(LogText.printable("tally-cli/0.1") == "tally-cli/0.1")
+    #expect(
+      LogText.printable("cli\n2026-12-07 error: forged\u{1b}[2J") == "cli\\u{A}2026-12-07 error: forged\\u{1B}[2J")
+    #expect(LogText.printable("a\u{2028}b\u{202E}c é") == "a\\u{2028}b\\u{202E}c é")
+    #expect(LogText.printable(String(repeating: "é", count: 300)).unicodeScalars.count == 128)
+  }
 }

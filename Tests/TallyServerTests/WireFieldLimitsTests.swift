@@ -67,6 +67,23 @@ import Testing
     #expect(decoded == upsert)
   }
 
+  /// An account's past tenures are counted on the wire, replaced or not: 4 MiB of empty ones
+  /// decoded into 1.4 million messages before the service's count of 100 ran (only on replace).
+  @Test func pastTenuresAreCountedWhetherOrNotTheyReplace() throws {
+    var upsert = Tally_V1_UpsertAccountRequest()
+    upsert.account.pastTenures = Array(repeating: .init(), count: 100)
+    #expect(try Self.firstPassed(Tally_V1_UpsertAccountRequest.wireFieldLimits, upsert) == nil)
+    upsert.account.pastTenures.append(.init())
+    #expect(
+      try Self.firstPassed(Tally_V1_UpsertAccountRequest.wireFieldLimits, upsert)
+        == WireFieldOverLimit(field: "account.past_tenures", max: 100, found: 101))
+    var imported = Tally_V1_ImportAccountsRequest()
+    imported.accounts = [Tally_V1_Account(), upsert.account]
+    #expect(
+      try Self.firstPassed(Tally_V1_ImportAccountsRequest.wireFieldLimits, imported)
+        == WireFieldOverLimit(field: "accounts[1].past_tenures", max: 100, found: 101))
+  }
+
   @Test func aListAtItsMostPassesAndOneMoreIsNamed() throws {
     let limits = Tally_V1_RecordEventsRequest.wireFieldLimits
     #expect(try Self.firstPassed(limits, Self.events(10_000)) == nil)

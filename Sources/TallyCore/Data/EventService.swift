@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import SwiftProtobuf
 import TallyProto
 import TallyStore
 import TallyWire
@@ -25,6 +26,33 @@ public struct EventService: Sendable {
   public func register(into router: inout Router) {
     router.clientStreaming(EventMethods.recordEvents, access: .tenantWrite, self.recordEvents)
     router.serverStreaming(EventMethods.listEvents, access: .tenantRead, self.listEvents)
+  }
+
+  /// `events` in responses that each fit a frame of `maxBytes`: one, unless the events are large
+  /// (a thousand events of 5 KB of properties each held 5 MB, refused as a response for good).
+  /// An event's exact size is computed only when a bound on the whole says it may not fit.
+  static func responses(_ events: [Tally_V1_Event], maxBytes: Int) throws -> [Tally_V1_ListEventsResponse] {
+    let bound = events.reduce(0) { total, event in
+      total + 64 + event.key.utf8.count + event.type.utf8.count + event.accountID.utf8.count
+        + event.contactID.utf8.count + event.campaignID.utf8.count + event.assetID.utf8.count
+        + event.repID.utf8.count + event.properties.reduce(0) { $0 + 12 + $1.key.utf8.count + $1.value.utf8.count }
+    }
+    guard bound > maxBytes else { return [.with { $0.events = events }] }
+    var responses: [Tally_V1_ListEventsResponse] = []
+    var current = Tally_V1_ListEventsResponse()
+    var size = 0
+    for event in events {
+      // The event's bytes, its field tag and its length's varint (at most 5 bytes).
+      let eventSize = (try event.serializedBytes() as [UInt8]).count + 6
+      if size + eventSize > maxBytes, !current.events.isEmpty {
+        responses.append(current)
+        (current, size) = (Tally_V1_ListEventsResponse(), 0)
+      }
+      current.events.append(event)
+      size += eventSize
+    }
+    responses.append(current)
+    return responses
   }
 
   @Sendable func recordEvents(_ requests: RequestStream<Tally_V1_RecordEventsRequest>, _ context: RequestContext)
@@ -185,11 +213,12 @@ public struct EventService: Sendable {
         ).rows
       }
       guard !rows.isEmpty else { return }
-      var response = Tally_V1_ListEventsResponse()
-      response.events = try rows.map(EventRecord.message)
-      try await writer.send(response)
+      let events = try rows.map(EventRecord.message)
+      for response in try Self.responses(events, maxBytes: context.maxResponseBytes) {
+        try await writer.send(response)
+      }
       remaining -= rows.count
-      if let last = response.events.last { after = (micros(last.occurredAt), last.key) }
+      if let last = events.last { after = (micros(last.occurredAt), last.key) }
       if rows.count < chunk { return }
     }
   }
