@@ -46,7 +46,7 @@ smoke:
 	scripts/smoke-test
 
 # tally-bench against a fresh dev server: one second per shape (make test), or the full release
-# runs docs/BENCHMARKS.md quotes (make bench; JSON results in bench-results/).
+# runs docs/BENCHMARKS.md quotes (make bench; JSON results in bench-results/full/).
 bench-smoke:
 	scripts/bench smoke
 

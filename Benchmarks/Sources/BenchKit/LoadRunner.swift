@@ -23,7 +23,8 @@ public struct LoadRunner: Sendable {
     public var firstError = ""
     /// From the run's start to the end of its last call.
     public var elapsed: Duration = .zero
-    public var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    /// Up to 10 minutes, past any call's timeout: a value past the top would be dropped unseen.
+    public var latencies = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
 
     public init() {}
 
@@ -31,7 +32,7 @@ public struct LoadRunner: Sendable {
     public mutating func record(units: UInt64, micros: Int64) {
       self.calls += 1
       self.units += units
-      _ = self.latencies.record(UInt64(max(micros, 1)))
+      _ = self.latencies.record(UInt64(min(max(micros, 1), 600_000_000)))
     }
 
     mutating func merge(_ other: Result) {

@@ -14,11 +14,20 @@ public enum LoadScenario {
       _ = await LoadRunner(concurrency: options.concurrency, duration: Self.duration(options.warmup))
         .run(clients: clients, executor: executor, call)
     }
+    if let pid = options.serverPid, !ProcessStats.resetPeak(pid: pid) {
+      FileHandle.standardError.write(
+        Data("\(name): could not reset the server's peak RSS; it is since its start\n".utf8))
+    }
     let before = options.serverPid.flatMap(ProcessStats.read)
     let result = await LoadRunner(concurrency: options.concurrency, duration: Self.duration(options.duration))
       .run(clients: clients, executor: executor, call)
     let after = options.serverPid.flatMap(ProcessStats.read)
     if result.calls == 0 { throw ValidationError("no call succeeded: \(result.firstError)") }
+    // Failed calls are in neither the rate nor the latencies: said where people look.
+    if result.errors > 0 {
+      FileHandle.standardError.write(
+        Data("\(name): \(result.errors) calls failed, left out of the numbers (first: \(result.firstError))\n".utf8))
+    }
     let server = before.flatMap { before in after.map { (before, $0) } }
     return BenchReport(
       scenario: name, unit: unit, connections: options.connections, concurrency: options.concurrency,

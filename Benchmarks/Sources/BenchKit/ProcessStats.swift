@@ -17,6 +17,14 @@ public struct ProcessStats: Sendable, Equatable {
     return Self.parse(stat: stat, status: status, ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))))
   }
 
+  /// Sets the process's VmHWM back to its RSS now (`clear_refs` 5), so that the next read's peak
+  /// is that of the run after this call, not of the process's whole life (an earlier stage's
+  /// 1,000 idle connections, say). False where Linux refuses it (another user's process).
+  @discardableResult
+  public static func resetPeak(pid: Int32) -> Bool {
+    (try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/\(pid)/clear_refs"))) != nil
+  }
+
   /// Fields 14 and 15 of stat (utime, stime in clock ticks) come after the command name, which
   /// may hold spaces and parentheses: count from the last ")".
   static func parse(stat: String, status: String, ticksPerSecond: Double) -> ProcessStats? {
