@@ -2,6 +2,6 @@
 let bytes = ByteBuffer(bytes: payload(events: 1_000, properties: 5))
 var within = 0
 for _ in 0..<Int(CommandLine.arguments[1])! {
-  if case .withinLimits = WireFieldLimit.count(limits, in: bytes) { within += 1 }
+  if textIsStreamSafe(bytes), case .withinLimits = WireFieldLimit.count(limits, in: bytes) { within += 1 }
 }
 print(within, bytes.bytes.count)

@@ -15,18 +15,36 @@ public enum StreamSafeText {
     payload.withUnsafeReadableBytes { Self.firstLongCombiningRun(in: $0) }
   }
 
+  /// A run past 30 marks is at least 62 bytes past ASCII in a row (a mark takes 2 to 4 bytes):
+  /// one of every 32nd byte lies in it. Only a stretch of such bytes that a sampled byte lies in,
+  /// and that is long enough, is read scalar by scalar; ASCII text with a length's varint here and
+  /// there costs a look at one byte in 32.
   static func firstLongCombiningRun(in bytes: UnsafeRawBufferPointer) -> Int? {
-    var index = 0
-    var run = 0
-    while index < bytes.count {
-      // Eight ASCII bytes at a time, the common case: no mark among them.
-      if index + 8 <= bytes.count,
-        bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 == 0
-      {
-        run = 0
-        index += 8
+    let shortest = 2 * (Self.maxCombiningRun + 1)
+    var sample = 0
+    var readUpTo = 0
+    while sample < bytes.count {
+      guard bytes[sample] >= 0x80 else {
+        sample += 32
         continue
       }
+      var start = sample
+      while start > readUpTo, bytes[start - 1] >= 0x80 { start -= 1 }
+      var end = sample + 1
+      while end < bytes.count, bytes[end] >= 0x80 { end += 1 }
+      if end - start >= shortest, let found = Self.longCombiningRun(in: bytes, start..<end) { return found }
+      readUpTo = end
+      sample = max(sample + 32, end)
+    }
+    return nil
+  }
+
+  /// The offset of the first mark past `maxCombiningRun` in a row within `range`, read scalar by
+  /// scalar.
+  private static func longCombiningRun(in bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+    var index = range.lowerBound
+    var run = 0
+    while index < range.upperBound {
       let (scalar, length) = Self.scalar(at: index, in: bytes)
       if let scalar, scalar.properties.canonicalCombiningClass.rawValue != 0 {
         run += 1

@@ -17,6 +17,17 @@ import Testing
     #expect(Self.offset("a" + String(repeating: "\u{0316}\u{0301}", count: 20)) == 1 + 30 * 2)
   }
 
+  /// The scan samples one byte in 32: a run is found wherever it starts, and at its 31st mark.
+  @Test func aRunIsFoundWhereverItLies() {
+    let run = "e" + String(repeating: "\u{0301}", count: 31)
+    for padding in 0..<70 {
+      let text = String(repeating: "x", count: padding) + run + String(repeating: "y", count: padding % 7)
+      #expect(Self.offset(text) == padding + 1 + 60, "padding \(padding)")
+    }
+    // Marks of three bytes (U+20D0), behind a stretch of other text past ASCII.
+    #expect(Self.offset("日本語" + String(repeating: "\u{20D0}", count: 31)) == 9 + 30 * 3)
+  }
+
   @Test func anyStarterEndsARun() {
     let run = String(repeating: "\u{0301}", count: 20)
     #expect(Self.offset("e" + run + "x" + run + "\u{00E9}" + run) == nil)
