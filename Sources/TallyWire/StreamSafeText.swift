@@ -46,7 +46,7 @@ public enum StreamSafeText {
     var run = 0
     while index < range.upperBound {
       let (scalar, length) = Self.scalar(at: index, in: bytes)
-      if let scalar, scalar.properties.canonicalCombiningClass.rawValue != 0 {
+      if let scalar, Self.isMark(scalar) {
         run += 1
         if run > Self.maxCombiningRun { return index }
       } else {
@@ -55,6 +55,16 @@ public enum StreamSafeText {
       index += length
     }
     return nil
+  }
+
+  /// Whether `scalar` is a non-starter (a combining class other than 0). Latin-1, CJK ideographs
+  /// and kana past U+3100, and Hangul syllables hold none: text in them skips the look-up, which
+  /// made Chinese and Japanese text cost 5.6 ns a byte.
+  static func isMark(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0..<0x300, 0x3100...0xA66E, 0xAC00...0xD7FF: false
+    default: scalar.properties.canonicalCombiningClass.rawValue != 0
+    }
   }
 
   /// Why `what` was refused, for its status or GOAWAY.

@@ -1,6 +1,7 @@
 import NIOCore
-import TallyWire
 import Testing
+
+@testable import TallyWire
 
 /// Runs of combining marks past Unicode's stream-safe 30, found on raw bytes before decoding.
 @Suite struct StreamSafeTextTests {
@@ -26,6 +27,16 @@ import Testing
     }
     // Marks of three bytes (U+20D0), behind a stretch of other text past ASCII.
     #expect(Self.offset("日本語" + String(repeating: "\u{20D0}", count: 31)) == 9 + 30 * 3)
+  }
+
+  /// The ranges skipped without a look-up hold no mark: every scalar agrees with its property.
+  @Test func theRangesSkippedHoldNoMark() {
+    let skipped = (Array(0..<0x300) + Array(0x3100...0xA66E) + Array(0xAC00...0xD7FF)).compactMap {
+      Unicode.Scalar(UInt32($0))
+    }
+    let marks = skipped.filter { $0.properties.canonicalCombiningClass.rawValue != 0 || StreamSafeText.isMark($0) }
+    #expect(marks.isEmpty, "\(marks.prefix(5).map { String($0.value, radix: 16) })")
+    #expect(StreamSafeText.isMark("\u{3099}") && StreamSafeText.isMark("\u{A66F}") && StreamSafeText.isMark("\u{0301}"))
   }
 
   @Test func anyStarterEndsARun() {
