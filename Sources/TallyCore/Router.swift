@@ -29,7 +29,6 @@ public struct RawRequestStream: Sendable {
 public struct RequestStream<Element: Message>: AsyncSequence, Sendable {
   private let raw: RawRequestStream
   private let limits: [WireFieldLimit]
-
   private let checksText: Bool
 
   public init(_ raw: RawRequestStream) {

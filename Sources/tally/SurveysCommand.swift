@@ -107,13 +107,7 @@ struct Surveys: AsyncParsableCommand {
         request.kind = self.kind ?? ""
         request.includeArchived = self.includeArchived
         request.pageSize = 500
-        var surveys: [Tally_V1_Survey] = []
-        repeat {
-          let page = try await session.client.unary(SurveyMethods.listSurveys, request, options: session.options)
-          surveys += page.surveys
-          request.pageToken = page.nextPageToken
-        } while !request.pageToken.isEmpty
-        return surveys
+        return try await session.client.allSurveys(request, options: session.options)
       }
       try Surveys.show(surveys, self.connection.output, list: true)
     }

@@ -248,12 +248,15 @@ import Testing
   /// A CALL whose MESSAGE never comes runs nothing: its connection idles out like one without
   /// streams (it held the CALL's header for ever). A call that runs keeps it open.
   @Test func aCallAwaitingItsRequestDoesNotKeepTheConnectionOpen() async throws {
-    try await TestServer.with(limits: ServerLimits(idleTimeout: .milliseconds(300))) { server, _ in
+    // Two seconds: the running call must reach the server before its connection's first idle
+    // check, and a loaded machine once took longer than 300 ms.
+    try await TestServer.with(limits: ServerLimits(idleTimeout: .seconds(2))) { server, _ in
       let running = try await RawConnection(port: server.port)
       try await running.handshake()
       #expect(await running.nextFrame()?.type == .welcome)
       try await running.send(.call, streamID: 1, callHeader(blockMethod.fullName))
       try await running.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
+      #expect(try await server.probe.waitFor { $0.started == 1 }, "the blocking call started")
 
       let waiting = try await RawConnection(port: server.port)
       try await waiting.handshake()
@@ -262,7 +265,7 @@ import Testing
       let goAway = await waiting.nextGoAway()
       #expect(goAway?.code == .idleTimeout && goAway?.message.contains("no request message came") == true)
       #expect(await waiting.waitForClose())
-      #expect(await running.nextFrame(timeout: .milliseconds(300)) == nil, "the running call's connection stays")
+      #expect(await running.nextFrame(timeout: .seconds(1)) == nil, "the running call's connection stays")
       await running.close()
     }
   }

@@ -90,6 +90,44 @@ import Testing
     self.expectGoAway(machine.receivedFrame(Frame(type: type, streamID: streamID, payload: payload)), .protocolError)
   }
 
+  /// Text past the stream-safe 30 combining marks in a row: a HELLO ends the connection, a CALL
+  /// is refused on its own stream (StreamSafeText).
+  @Test func textThatIsNotStreamSafeIsRefusedBeforeDecoding() {
+    var machine = ServerConnectionStateMachine(maxConcurrentStreams: 100)
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = 1
+    hello.apiKey = "tly_k" + String(repeating: "\u{0301}", count: 40) + "_s"
+    self.expectGoAway(machine.receivedFrame(Frame(type: .hello, payload: self.payload(hello))), .protocolError)
+
+    machine = self.active()
+    var header = Tally_V1_CallHeader()
+    header.method = "tally.v1.SystemService/Ping"
+    header.metadata = ["e" + String(repeating: "\u{0301}", count: 40): "v"]
+    guard
+      case .rejectStream(1, _, .invalidArgument, let message) =
+        machine.receivedFrame(Frame(type: .call, streamID: 1, payload: self.payload(header)))
+    else {
+      Issue.record("the CALL was not refused on its stream")
+      return
+    }
+    #expect(message.contains("more than 30 combining marks in a row"))
+    guard case .openStream(3, _) = machine.receivedFrame(self.call(3)) else {
+      Issue.record("the connection did not take the next CALL")
+      return
+    }
+  }
+
+  /// Streams open, none running: the handler asks, and the connection ends as an idle one.
+  @Test func idleWithStreamsAwaitingTheirRequestsEndsTheConnection() {
+    var machine = self.active()
+    guard case .openStream(1, _) = machine.receivedFrame(self.call(1)) else {
+      Issue.record("CALL did not open the stream")
+      return
+    }
+    #expect(machine.idleTimeoutFired() == .none, "an open stream keeps the plain idle check away")
+    self.expectGoAway(machine.idleTimeoutFiredAwaitingRequests(), .idleTimeout)
+  }
+
   @Test func undecodableHelloIsAProtocolError() {
     var machine = ServerConnectionStateMachine()
     self.expectGoAway(

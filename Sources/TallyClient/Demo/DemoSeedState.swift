@@ -44,14 +44,8 @@ extension DemoLoader {
   }
 
   private func surveys(includeArchived: Bool) async throws -> [Tally_V1_Survey] {
-    var surveys: [Tally_V1_Survey] = []
     var request = Tally_V1_ListSurveysRequest()
     request.includeArchived = includeArchived
-    repeat {
-      let page = try await self.client.unary(SurveyMethods.listSurveys, request, options: self.options)
-      surveys += page.surveys
-      request.pageToken = page.nextPageToken
-    } while !request.pageToken.isEmpty
-    return surveys
+    return try await self.client.allSurveys(request, options: self.options)
   }
 }
