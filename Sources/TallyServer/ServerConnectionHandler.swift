@@ -526,6 +526,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let call = ServerCall(
       streamID: streamID, method: method, context: requestContext, metrics: metrics, openedAt: self.lastActivity)
     self.calls[streamID] = call
+    // The header's metadata stays with the call until it ends: held like a request message, so
+    // that a hundred CALLs of 16 KiB of metadata each (some 128 KiB decoded) wait like messages.
+    if !header.metadata.isEmpty {
+      let bytes = Self.heldBytes(of: header.metadata)
+      call.heldRequestBytes += bytes
+      self.holdRequestBytes(bytes)
+    }
     if let timeout {
       call.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
         self.finishCall(streamID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
@@ -534,6 +541,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     if case .clientStreaming(let body) = method.body {
       self.startClientStreaming(call, body: body, context: context)
     }
+  }
+
+  /// What a call's decoded metadata costs: each entry's text, and some 48 bytes of dictionary
+  /// slot and string storage beside it.
+  static func heldBytes(of metadata: [String: String]) -> Int {
+    metadata.reduce(0) { $0 + 48 + $1.key.utf8.count + $1.value.utf8.count }
   }
 
   private func reject(_ streamID: UInt32, _ error: RPCError, _ metrics: MethodMetrics, charged: Bool = true) {

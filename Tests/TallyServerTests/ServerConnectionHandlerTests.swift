@@ -336,6 +336,30 @@ import Testing
     _ = try? channel.finish()
   }
 
+  /// A call's metadata stays with it until it ends, so it is held like a request message: CALLs
+  /// whose MESSAGE never comes, each with kilobytes of metadata, stop the reads at the budget.
+  @Test func aCallsMetadataCountsAsHeldRequestBytes() throws {
+    var router = Router()
+    router.unary(blockMethod, access: .anyKey) { _, _ in Tally_V1_PingResponse() }
+    let channel = try self.welcomedChannel(router, limits: ServerLimits(maxHeldRequestBytes: 1_000))
+    let counter = OutboundCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    var header = Tally_V1_CallHeader()
+    header.method = blockMethod.fullName
+    header.metadata = ["note": String(repeating: "m", count: 600)]
+    try Self.write(Frame(type: .call, streamID: 1, payload: try Self.payload(header)), to: channel)
+    channel.read()
+    #expect(counter.reads == 1)
+    try Self.write(Frame(type: .call, streamID: 3, payload: try Self.payload(header)), to: channel)
+    channel.read()
+    #expect(counter.reads == 1, "read on with two calls' 1,304 bytes of metadata held")
+    // A call that ends gives its metadata's bytes back.
+    try Self.write(Frame(type: .cancel, streamID: 3, payload: ByteBuffer()), to: channel)
+    #expect(counter.reads == 2)
+    #expect(ServerConnectionHandler.heldBytes(of: header.metadata) == 652)
+    _ = try? channel.finish()
+  }
+
   /// The server's connections share one budget of held request bytes: while one connection's
   /// calls hold it all, the others past HELLO read no more, and read on once a call gives bytes
   /// back or a connection closes with its calls. (One key may open 1,000 connections of 16 MiB each.)
