@@ -504,7 +504,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
     if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
-      return self.reject(streamID, refusal.error, metrics, charged: false)  // a refused call takes no token
+      // A refused call takes no token, but the connection reads nothing more until one is back:
+      // a client over its rate would otherwise send CALLs as fast as the line allows, each one
+      // decoded and answered.
+      self.pauseReads(for: refusal.retryAfter, context: context)
+      return self.reject(streamID, refusal.error, metrics, charged: false)
     }
     let requestID: RequestID =
       header.requestID.isEmpty
@@ -752,6 +756,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       let wait = self.dependencies.callRates.charge(count, to: tenantID, remembering: &self.lastTenantBucket),
       !self.closed
     else { return }
+    self.pauseReads(for: wait, context: context)
+  }
+
+  /// Stops reading the connection for `wait`, its tenant's rate's wait for a token.
+  private func pauseReads(for wait: Duration, context: ChannelHandlerContext) {
+    guard !self.closed else { return }
     self.rateWait?.cancel()
     self.rateWait = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(wait)) {
       self.rateWait = nil

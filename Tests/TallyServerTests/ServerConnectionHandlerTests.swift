@@ -235,6 +235,38 @@ import Testing
     #expect(heldReads.reads == 0, "frames that came with HELLO went uncharged")
   }
 
+  /// A call refused for its tenant's rate takes no token, but its connection reads nothing more
+  /// until one is back: a client over its rate sent CALLs as fast as the line allowed, each one
+  /// decoded and answered.
+  @Test func aCallRefusedForTheRateHoldsBackReadsUntilATokenIsBack() throws {
+    var router = Router()
+    router.unary(blockMethod, access: .anyKey) { _, _ in Tally_V1_PingResponse() }
+    let limits = ServerLimits(tenantCallsPerSecond: 10, tenantCallBurst: 10)
+    let channel = try self.welcomedChannel(
+      Self.dependencies(router, limits: limits, authenticator: TenantKeyAuthenticator()))
+    let counter = OutboundCounter()
+    try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+    var header = Tally_V1_CallHeader()
+    header.method = blockMethod.fullName
+    var bytes = ByteBuffer()
+    for streamID in stride(from: UInt32(1), through: 21, by: 2) {
+      bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
+      bytes.writeFrame(
+        Frame(
+          type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(Tally_V1_PingRequest())))
+    }
+    try channel.writeInbound(bytes)
+    channel.embeddedEventLoop.run()
+    let statuses = try Self.frames(written: channel).filter { $0.type == .status }
+    #expect(statuses.count == 11)
+    // The burst's 10 calls ran; the 11th was refused, and a token comes back in 100 ms.
+    channel.read()
+    #expect(counter.reads == 0, "read on past a refusal for the tenant's rate")
+    channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
+    #expect(counter.reads == 1, "reads did not resume once a token was back")
+    _ = try? channel.finish()
+  }
+
   /// A read full of PINGs, or of calls the server refuses at once, is answered with a flush per
   /// 16 answers, not a write to the socket for each. An operator key's are not charged to any
   /// tenant's rate, as its calls without a tenant are not.
