@@ -504,10 +504,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
     if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
-      // A refused call takes no token, but the connection reads nothing more until one is back:
-      // a client over its rate would otherwise send CALLs as fast as the line allows, each one
-      // decoded and answered.
-      self.pauseReads(for: refusal.retryAfter, context: context)
+      // A refused call takes no token, but a tenant key's connection reads nothing more until
+      // one is back: a client over its rate would otherwise send CALLs as fast as the line
+      // allows, each one decoded and answered. An operator key's connection, which serves every
+      // tenant, is not held back for one of them (its PINGs and refusals are not charged either).
+      if principal.tenantID != nil { self.pauseReads(for: refusal.retryAfter, context: context) }
       return self.reject(streamID, refusal.error, metrics, charged: false)
     }
     let requestID: RequestID =

@@ -265,6 +265,28 @@ import Testing
     channel.embeddedEventLoop.advanceTime(by: .milliseconds(100))
     #expect(counter.reads == 1, "reads did not resume once a token was back")
     _ = try? channel.finish()
+
+    // An operator key's connection serves every tenant: not held back for one of them.
+    let operatorChannel = try self.welcomedChannel(Self.dependencies(router, limits: limits))
+    let operatorReads = OutboundCounter()
+    try operatorChannel.pipeline.syncOperations.addHandler(operatorReads, position: .first)
+    header.tenantID = "t-busy"
+    bytes.clear()
+    for streamID in stride(from: UInt32(1), through: 21, by: 2) {
+      bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
+      bytes.writeFrame(
+        Frame(
+          type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(Tally_V1_PingRequest())))
+    }
+    try operatorChannel.writeInbound(bytes)
+    operatorChannel.embeddedEventLoop.run()
+    let refused = try Self.frames(written: operatorChannel).filter { $0.type == .status }.compactMap {
+      try? Tally_V1_Status(decoding: $0.payload)
+    }.filter { $0.code == .resourceExhausted }
+    #expect(refused.count == 1)
+    operatorChannel.read()
+    #expect(operatorReads.reads == 1)
+    _ = try? operatorChannel.finish()
   }
 
   /// A read full of PINGs, or of calls the server refuses at once, is answered with a flush per
