@@ -113,7 +113,7 @@ enum DataCommands<E: DataEntity> {
     }
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Items per page (at most 1000).") var pageSize: UInt32 = 100
-    @Flag(help: "Follow every page to the end.") var all = false
+    @Flag(help: "Follow every page to the end (-o json and csv print each page as it comes).") var all = false
     @Option(help: "field=value of the list request, e.g. account_id=acme.") var filter: [String] = []
 
     func run() async throws {
@@ -132,20 +132,44 @@ enum DataCommands<E: DataEntity> {
       }
       // Filters are merged into each page's request; being unset there, page size and token survive.
       let filters: [UInt8] = try (DataCommands.message(json: nil, sets: self.filter) as E.ListRequest).serializedBytes()
+      // A table pads its columns to the widest cell of all pages, so it waits for the last; JSON
+      // and CSV go out page by page, so that --all over a large tenant holds one page at a time.
+      let format = self.connection.output
       let (items, more, currency) = try await self.connection.withClient { session in
+        let currency = await DataCommands.currency(session, format)
         var items: [E.Entity] = []
         var token = ""
+        var pages = 0
         repeat {
           var request = E.listRequest(pageSize: self.pageSize, pageToken: token)
           try request.merge(serializedBytes: filters)
           let (pageItems, next) = E.page(try await session.client.unary(E.list, request, options: session.options))
-          items += pageItems
           token = next
+          if format == .table {
+            items += pageItems
+          } else {
+            try Self.printPage(pageItems, format, first: pages == 0, last: !self.all || token.isEmpty, currency)
+          }
+          pages += 1
         } while self.all && !token.isEmpty
-        return (items, !token.isEmpty, await DataCommands.currency(session, self.connection.output))
+        return (items, !token.isEmpty, currency)
       }
-      try DataCommands.show(items, self.connection.output, list: true, currency: currency)
+      if format == .table { try DataCommands.show(items, format, list: true, currency: currency) }
       if more { Output.printError("more \(E.plural) follow: pass --all to list them all") }
+    }
+
+    /// One page of a JSON array (one line over every page, `[` before the first, `]` after the
+    /// last) or of CSV rows (the header before the first).
+    static func printPage(_ items: [E.Entity], _ format: OutputFormat, first: Bool, last: Bool, _ currency: String)
+      throws
+    {
+      let header = E.tableHeader(currency: currency)
+      guard format == .json else {
+        return Output.printTable(
+          (first ? [header] : []) + items.map { E.tableRow($0, currency: currency) }, header: header)
+      }
+      let elements = try items.map { try $0.jsonString(options: Output.protoJSON) }.joined(separator: ",")
+      print((first ? "[" : (items.isEmpty ? "" : ",")) + elements + (last ? "]" : ""), terminator: last ? "\n" : "")
     }
   }
 

@@ -28,13 +28,15 @@ enum Output {
   /// Rows with every column padded to its widest cell (the last column is not padded); with
   /// `-o csv`, `csv` (or the same rows) as RFC 4180 CSV: a command whose table shows units,
   /// bars or words passes rows of plain numbers there.
-  static func printTable(_ rows: [[String]], csv: [[String]]? = nil) {
+  /// `header`: the table's header when `rows` are a later page's, without it (CSV only).
+  static func printTable(_ rows: [[String]], csv: [[String]]? = nil, header: [String]? = nil) {
     guard Self.isCSV else {
       for line in TextTable.lines(rows) { print(line) }
       return
     }
     // A column without a header is a bar drawn for people: no data of its own.
-    let kept = csv == nil ? rows.first?.indices.filter { !rows[0][$0].isEmpty } : nil
+    let names = header ?? rows.first
+    let kept = csv == nil ? names.map { names in names.indices.filter { !names[$0].isEmpty } } : nil
     for row in csv ?? rows {
       let cells = kept.map { $0.filter { $0 < row.count }.map { row[$0] } } ?? row
       print(cells.map(CSVField.escaped).joined(separator: ","))
