@@ -18,9 +18,6 @@ public enum LogText {
   }
 
   static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
-    switch scalar.properties.generalCategory {
-    case .control, .lineSeparator, .paragraphSeparator, .format: true
-    default: false
-    }
+    scalar.properties.generalCategory == .control || scalar.isInvisible
   }
 }

@@ -50,18 +50,9 @@ struct Demo: AsyncParsableCommand {
             return
           }
         }
-        let outcome = try await loader.load(data, finishing: finishing)
-        guard self.connection.output != .json else {
-          return try Output.printJSON(
-            SeedSummary(
-              skipped: false, accounts: data.accounts.count, contacts: data.contacts.count,
-              campaigns: data.campaigns.count, opportunities: data.opportunities.count, newEvents: outcome.newEvents,
-              duplicateEvents: outcome.duplicateEvents, surveyAnswers: outcome.surveyAnswers))
-        }
-        print(
-          "demo seed: \(data.accounts.count) accounts, \(data.contacts.count) contacts, \(data.campaigns.count) campaigns, "
-            + "\(data.opportunities.count) opportunities, \(outcome.newEvents) new events "
-            + "(\(outcome.duplicateEvents) already there), \(outcome.surveyAnswers) survey answers")
+        let summary = SeedSummary(data, try await loader.load(data, finishing: finishing))
+        guard self.connection.output != .json else { return try Output.printJSON(summary) }
+        print(summary.line)
       }
     }
   }
@@ -76,5 +67,22 @@ struct Demo: AsyncParsableCommand {
     var newEvents: UInt64?
     var duplicateEvents: UInt64?
     var surveyAnswers: Int?
+
+    init(skipped: Bool) { self.skipped = skipped }
+
+    init(_ data: DemoDataSet, _ outcome: DemoLoader.Outcome) {
+      self.skipped = false
+      (self.accounts, self.contacts) = (data.accounts.count, data.contacts.count)
+      (self.campaigns, self.opportunities) = (data.campaigns.count, data.opportunities.count)
+      (self.newEvents, self.duplicateEvents) = (outcome.newEvents, outcome.duplicateEvents)
+      self.surveyAnswers = outcome.surveyAnswers
+    }
+
+    /// The same counts for people.
+    var line: String {
+      "demo seed: \(self.accounts ?? 0) accounts, \(self.contacts ?? 0) contacts, \(self.campaigns ?? 0) campaigns, "
+        + "\(self.opportunities ?? 0) opportunities, \(self.newEvents ?? 0) new events "
+        + "(\(self.duplicateEvents ?? 0) already there), \(self.surveyAnswers ?? 0) survey answers"
+    }
   }
 }

@@ -248,14 +248,18 @@ import Testing
     try channel.pipeline.syncOperations.addHandler(counter, position: .first)
     var header = Tally_V1_CallHeader()
     header.method = blockMethod.fullName
-    var bytes = ByteBuffer()
-    for streamID in stride(from: UInt32(1), through: 21, by: 2) {
-      bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
-      bytes.writeFrame(
-        Frame(
-          type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(Tally_V1_PingRequest())))
+    // Eleven unary calls in one read: the burst's ten and one more.
+    func elevenCalls() throws -> ByteBuffer {
+      var bytes = ByteBuffer()
+      for streamID in stride(from: UInt32(1), through: 21, by: 2) {
+        bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
+        bytes.writeFrame(
+          Frame(
+            type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(Tally_V1_PingRequest())))
+      }
+      return bytes
     }
-    try channel.writeInbound(bytes)
+    try channel.writeInbound(try elevenCalls())
     channel.embeddedEventLoop.run()
     let statuses = try Self.frames(written: channel).filter { $0.type == .status }
     #expect(statuses.count == 11)
@@ -271,14 +275,7 @@ import Testing
     let operatorReads = OutboundCounter()
     try operatorChannel.pipeline.syncOperations.addHandler(operatorReads, position: .first)
     header.tenantID = "t-busy"
-    bytes.clear()
-    for streamID in stride(from: UInt32(1), through: 21, by: 2) {
-      bytes.writeFrame(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)))
-      bytes.writeFrame(
-        Frame(
-          type: .message, flags: .endStream, streamID: streamID, payload: try Self.payload(Tally_V1_PingRequest())))
-    }
-    try operatorChannel.writeInbound(bytes)
+    try operatorChannel.writeInbound(try elevenCalls())
     operatorChannel.embeddedEventLoop.run()
     let refused = try Self.frames(written: operatorChannel).filter { $0.type == .status }.compactMap {
       try? Tally_V1_Status(decoding: $0.payload)

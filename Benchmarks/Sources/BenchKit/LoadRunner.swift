@@ -24,7 +24,9 @@ public struct LoadRunner: Sendable {
     /// From the run's start to the end of its last call.
     public var elapsed: Duration = .zero
     /// Up to 10 minutes, past any call's timeout: a value past the top would be dropped unseen.
-    public var latencies = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    static let longestMicros: UInt64 = 600_000_000
+    public var latencies = Histogram<UInt64>(
+      highestTrackableValue: Self.longestMicros, numberOfSignificantValueDigits: .three)
 
     public init() {}
 
@@ -32,7 +34,7 @@ public struct LoadRunner: Sendable {
     public mutating func record(units: UInt64, micros: Int64) {
       self.calls += 1
       self.units += units
-      _ = self.latencies.record(UInt64(min(max(micros, 1), 600_000_000)))
+      _ = self.latencies.record(min(UInt64(max(micros, 1)), Self.longestMicros))
     }
 
     mutating func merge(_ other: Result) {

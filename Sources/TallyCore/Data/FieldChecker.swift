@@ -69,9 +69,7 @@ struct FieldChecker {
     guard !value.isEmpty else { return }
     if value.first!.isWhitespace || value.last!.isWhitespace {
       self.add(field, "must not begin or end with a space")
-    } else if let hidden = value.unicodeScalars.first(where: {
-      [.format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
-    }) {
+    } else if let hidden = value.unicodeScalars.first(where: \.isInvisible) {
       self.add(
         field,
         "must not contain \(hidden.codePoint), an invisible character: "
@@ -223,5 +221,16 @@ enum JSONMap {
       }
     }
     out += "\""
+  }
+}
+
+extension Unicode.Scalar {
+  /// A format character or a line or paragraph separator (U+200B, U+FEFF, U+00AD, U+2028…):
+  /// text that shows nothing, or breaks a line where none is seen.
+  var isInvisible: Bool {
+    switch self.properties.generalCategory {
+    case .format, .lineSeparator, .paragraphSeparator: true
+    default: false
+    }
   }
 }

@@ -20,8 +20,7 @@ enum AccountEngagement {
   /// The least total that counts as a score: a tier multiplier of 0 zeroes an account, and where a
   /// role multiplier of 0 cancels the rollup's weight the sums' rounding can leave 1e-16, which as a
   /// score above 0 made an account aware, and its health's engagement part all new (100).
-  static let leastScore = "1e-9"
-  static let leastScoreValue = 1e-9
+  static let leastScore = 1e-9
 
   /// Scores of the accounts `anchors` lists: a query of (account_id, as_of) rows, one per account,
   /// each account scored as of the start of its own day. Parameters: $1 (for `anchors`), $2
@@ -235,10 +234,10 @@ enum AccountEngagement {
       // A role multiplier of 0 cancels minutes in floating point, leaving some 1e-16 behind: no
       // event type that scores nothing is a top event, and no such residue divides a spike.
       account.topEvents = Array(
-        contributions.filter { abs($0.score) > Self.leastScoreValue }
+        contributions.filter { abs($0.score) > Self.leastScore }
           .sorted { ($0.score, $1.type) > ($1.score, $0.type) }.prefix(5))
-      account.minutesLastWeek = abs(lastWeek) > Self.leastScoreValue ? lastWeek : 0
-      if weeksBefore > Self.leastScoreValue { account.spike = account.minutesLastWeek / (weeksBefore / 4) }
+      account.minutesLastWeek = abs(lastWeek) > Self.leastScore ? lastWeek : 0
+      if weeksBefore > Self.leastScore { account.spike = account.minutesLastWeek / (weeksBefore / 4) }
       account.marketingQualified = account.score >= settings.mqa
       return account
     }
