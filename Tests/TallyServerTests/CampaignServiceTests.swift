@@ -2,6 +2,7 @@ import Foundation
 import SwiftProtobuf
 import TallyClient
 import TallyProto
+import TallyStore
 import TallyWire
 import Testing
 
@@ -16,6 +17,58 @@ import Testing
     request.cost.amount = amount
     request.cost.category = "media"
     return request
+  }
+
+  /// A call's added targets are written in id order, whatever the client's: a call that shares
+  /// accounts with another writer waits for it instead of deadlocking with it (one ABORTED).
+  @Test func callsAddingTheSameTargetsAddThemInIdOrder() async throws {
+    try await DataTestContext.with { context in
+      for id in ["a", "b"] {
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(id)))
+      }
+      _ = try await context.clientA.unary(CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("q1")))
+      let call = Task { () async throws -> Tally_V1_SetCampaignTargetsResponse in
+        try await Task.sleep(for: .milliseconds(300))
+        var targets = Tally_V1_SetCampaignTargetsRequest()
+        targets.campaignID = "q1"
+        targets.add = ["b", "a"]
+        return try await context.clientA.unary(CampaignMethods.setCampaignTargets, targets)
+      }
+      // Another writer that holds "a", then writes "b", as a concurrent call in id order does.
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        let write = """
+          INSERT INTO campaign_targets (tenant_id, campaign_id, account_id)
+          VALUES (current_setting('tally.tenant_id')::uuid, 'q1', $1)
+          """
+        try connection.query(write, ["a"])
+        Thread.sleep(forTimeInterval: 2)
+        try connection.query(write, ["b"])
+      }
+      let response = try await call.value
+      #expect(response.added == 0 && response.targetAccountCount == 2, "\(response)")
+    }
+  }
+
+  /// A client that lost the answer to RecordCost repeats it: after the campaign's deletion too it
+  /// gets the stored cost (now tied to no campaign), not NOT_FOUND, which would say it was never
+  /// recorded.
+  @Test func aCostRepeatedAfterItsCampaignsDeletionAnswersTheStoredCost() async throws {
+    try await DataTestContext.with { context in
+      _ = try await context.clientA.unary(CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("q1")))
+      let first = try await context.clientA.unary(CampaignMethods.recordCost, self.cost("inv-9", "2026-01-15", 900))
+      var delete = Tally_V1_DeleteCampaignRequest()
+      delete.id = "q1"
+      _ = try await context.clientA.unary(CampaignMethods.deleteCampaign, delete)
+      let repeated = try await context.clientA.unary(CampaignMethods.recordCost, self.cost("inv-9", "2026-01-15", 900))
+      #expect(repeated.costID == first.costID && repeated.campaignID.isEmpty && repeated.amount == 900)
+      // A new cost still needs its campaign, and a different cost under the key is still refused.
+      _ = await expectStatus(.notFound) {
+        try await context.clientA.unary(CampaignMethods.recordCost, self.cost("inv-10", "2026-01-15", 900))
+      }
+      _ = await expectStatus(.alreadyExists) {
+        try await context.clientA.unary(CampaignMethods.recordCost, self.cost("inv-9", "2026-01-16", 900))
+      }
+    }
   }
 
   @Test func campaignsTargetsAndCosts() async throws {

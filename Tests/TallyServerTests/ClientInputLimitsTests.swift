@@ -263,6 +263,12 @@ import Testing
         try await context.readerA.unary(AccountMethods.listAccounts, bad)
       }
       #expect(all?.fieldViolations.map(\.field) == ["page_size", "page_token", "tier"])
+      var badCosts = Tally_V1_ListCostsRequest()
+      (badCosts.pageSize, badCosts.pageToken, badCosts.fromDate) = (5_000, "x", "2024-13-01")
+      let allCosts = await expectStatus(.invalidArgument) {
+        try await context.readerA.unary(CampaignMethods.listCosts, badCosts)
+      }
+      #expect(allCosts?.fieldViolations.map(\.field) == ["page_size", "page_token", "from_date"])
       // A reversed range of costs is refused, as ListEvents refuses one: it listed nothing.
       var reversed = Tally_V1_ListCostsRequest()
       (reversed.fromDate, reversed.toDate) = ("2026-05-01", "2026-01-01")

@@ -108,6 +108,12 @@ import Testing
         request.account.pastTenures = tenures
         await expectViolation(field) { try await context.clientA.unary(AccountMethods.upsertAccount, request) }
       }
+      // 100 empty tenures miss 200 times: the first 100 listed, all counted (it said "100 in all").
+      request.account.pastTenures = Array(repeating: Tally_V1_CustomerTenure(), count: 100)
+      let counted = await expectStatus(.invalidArgument) {
+        try await context.clientA.unary(AccountMethods.upsertAccount, request)
+      }
+      #expect(counted?.fieldViolations.count == 100 && counted?.message.contains("(200 in all") == true)
       var get = Tally_V1_GetAccountRequest()
       get.id = "typo"
       #expect(try await context.readerA.unary(AccountMethods.getAccount, get).pastTenures == kept.pastTenures)

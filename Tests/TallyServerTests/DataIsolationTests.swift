@@ -176,6 +176,15 @@ import Testing
         try await context.operatorClient.unary(
           AccountMethods.listAccounts, .init(), options: CallOptions(tenantID: UUID().uuidString))
       }
+      // A stream whose events are all invalid reaches no transaction; the tenant is checked anyway
+      // (it answered OK, one rejected, for a tenant that does not exist, or for none named).
+      for options in [CallOptions(tenantID: UUID().uuidString), CallOptions()] {
+        _ = await expectStatus(options.tenantID == nil ? .invalidArgument : .notFound) {
+          try await context.operatorClient.clientStreaming(EventMethods.recordEvents, options: options) { writer in
+            try await writer.send(.with { $0.events = [Tally_V1_Event()] })
+          }
+        }
+      }
       let asA = CallOptions(tenantID: context.tenantA)
       _ = try await context.operatorClient.unary(
         AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("op")), options: asA)

@@ -163,6 +163,46 @@ import Testing
     }
   }
 
+  /// A month's partition is attached, which reads and writes of the events do not wait for: made
+  /// by `CREATE TABLE ... PARTITION OF`, it waited for every open read of the events (here one
+  /// held open) while every later read and write, of every tenant, queued behind it.
+  @Test func anOldMonthIsFiledWhileTheEventsAreRead() async throws {
+    try await DataTestContext.with { context in
+      let reader = try PostgresConnection(conninfo: context.ownerURL)
+      defer { reader.close() }
+      try reader.execute("BEGIN")
+      _ = try reader.query("SELECT count(*) AS n FROM events")
+      var options = CallOptions()
+      options.timeout = .seconds(10)
+      let started = ContinuousClock.now
+      let response = try await context.clientA.clientStreaming(EventMethods.recordEvents, options: options) {
+        writer in
+        var request = Tally_V1_RecordEventsRequest()
+        request.events = [
+          Fixture.event("old", at: "2004-02-29T12:00:00Z"), Fixture.event("older", at: "2003-11-05T00:00:00Z"),
+        ]
+        try await writer.send(request)
+      }
+      let waited = ContinuousClock.now - started
+      try reader.execute("COMMIT; SET TimeZone = 'UTC'")
+      #expect(response.accepted == 2 && waited < .seconds(5), "\(response), \(waited)")
+      let partition = try reader.query(
+        """
+        SELECT pg_get_expr(c.relpartbound, c.oid) AS bound, c.relforcerowsecurity::text AS fenced,
+          (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) AS indexes,
+          (SELECT count(*) FROM pg_index i WHERE i.indrelid = 'events'::regclass) AS parent_indexes
+        FROM pg_class c WHERE c.relname = 'events_2004_02'
+        """
+      ).rows.first
+      #expect(
+        try partition?.require(String.self, "bound")
+          == "FOR VALUES FROM ('2004-02-01 00:00:00+00') TO ('2004-03-01 00:00:00+00')")
+      // Every index of the parent, and its own policy.
+      #expect(try partition?.require(Int.self, "indexes") == partition?.require(Int.self, "parent_indexes"))
+      #expect(try partition?.require(String.self, "fenced") == "true")
+    }
+  }
+
   @Test func listFiltersByTimeAccountAndType() async throws {
     try await DataTestContext.with { context in
       var events: [Tally_V1_Event] = []

@@ -34,10 +34,10 @@ public struct AccountService: Sendable {
   {
     let (account, violations) = AccountRecord.validate(request.account, prefix: "account.")
     // The account's past_tenures count only when the request replaces them.
-    let (tenures, tenureViolations) =
-      request.replacePastTenures ? PastTenures.validate(account, prefix: "account.") : (nil, [])
+    let (tenures, tenureViolations, omitted) =
+      request.replacePastTenures ? PastTenures.validate(account, prefix: "account.") : (nil, [], 0)
     guard violations.isEmpty, tenureViolations.isEmpty else {
-      throw RPCError.invalidArgument(violations + tenureViolations)
+      throw RPCError.invalidArgument(violations + tenureViolations, omitted: omitted)
     }
     return try await self.database.transaction(context) { connection in
       try AccountRecord.message(

@@ -136,12 +136,14 @@ public struct CampaignService: Sendable {
         throw RPCError.notFound(
           field: "add", "names no account: \(shown) (\(missing.count) unknown in add); nothing changed")
       }
+      // In id order, whatever the client's: two calls adding the same accounts wait for each other
+      // in one order instead of deadlocking (one ABORTED).
       let added = try connection.query(
         """
         INSERT INTO campaign_targets (tenant_id, campaign_id, account_id)
         SELECT \(currentTenantSQL), $1, unnest($2::text[]) ON CONFLICT DO NOTHING
         """,
-        [request.campaignID, PostgresArray.literal(request.add)]
+        [request.campaignID, PostgresArray.literal(request.add.sorted { ExactID($0) < ExactID($1) })]
       ).affectedRows
       let removed = try connection.query(
         "DELETE FROM campaign_targets WHERE campaign_id = $1 AND account_id = ANY($2::text[])",
@@ -163,6 +165,10 @@ public struct CampaignService: Sendable {
     let violations = CostRecord.validate(cost)
     guard violations.isEmpty else { throw RPCError.invalidArgument(violations) }
     return try await self.database.transaction(context) { connection in
+      // The key first: a repeat answers the stored cost even after its campaign was deleted.
+      if !cost.key.isEmpty, let stored = try Self.storedCost(key: cost.key, connection) {
+        return try Self.repeated(stored, cost, connection)
+      }
       if !cost.campaignID.isEmpty, try Self.campaign(cost.campaignID, connection) == nil {
         throw RPCError.notFound(field: "cost.campaign_id", "names no campaign: \(cost.campaignID)")
       }
@@ -175,25 +181,48 @@ public struct CampaignService: Sendable {
         [nonEmpty(cost.key), nonEmpty(cost.campaignID), cost.date, cost.amount, cost.category, nonEmpty(cost.note)]
       ).rows.first
       if let inserted { return try CostRecord.message(inserted) }
-      let stored = try CostRecord.message(
-        connection.query("SELECT \(CostRecord.columns) FROM costs WHERE key = $1", [cost.key]).rows[0]
-      )
-      guard CostRecord.sameStoredFields(stored, cost) else {
-        throw RPCError(
-          code: .alreadyExists,
-          message: "cost key \(cost.key) was used for a different cost (\(stored.costID)); use a new key"
-        )
+      // A call with the same key committed in between.
+      guard let stored = try Self.storedCost(key: cost.key, connection) else {
+        throw RPCError(code: .aborted, message: "cost key \(cost.key) was taken and released meanwhile; try again")
       }
-      return stored
+      return try Self.repeated(stored, cost, connection)
     }
+  }
+
+  private static func storedCost(key: String, _ connection: PostgresConnection) throws -> Tally_V1_Cost? {
+    try connection.query("SELECT \(CostRecord.columns) FROM costs WHERE key = $1", [key]).rows.first.map {
+      try CostRecord.message($0)
+    }
+  }
+
+  /// The stored cost when `sent` is the same cost; a stored cost that lost its campaign to a
+  /// deletion matches a repeat that still names it (a campaign that no longer exists).
+  private static func repeated(_ stored: Tally_V1_Cost, _ sent: Tally_V1_Cost, _ connection: PostgresConnection)
+    throws -> Tally_V1_Cost
+  {
+    var sent = sent
+    if stored.campaignID.isEmpty, !sent.campaignID.isEmpty, try Self.campaign(sent.campaignID, connection) == nil {
+      sent.campaignID = ""
+    }
+    guard CostRecord.sameStoredFields(stored, sent) else {
+      throw RPCError(
+        code: .alreadyExists,
+        message: "cost key \(sent.key) was used for a different cost (\(stored.costID)); use a new key"
+      )
+    }
+    return stored
   }
 
   @Sendable func listCosts(_ request: Tally_V1_ListCostsRequest, _ context: RequestContext) async throws
     -> Tally_V1_ListCostsResponse
   {
-    let pageSize = try Validation.pageSize(request.pageSize)
-    let after = try PageToken.decode(request.pageToken, positions: PageToken.dayPositions)
     var checker = FieldChecker()
+    // Gathered with the other fields, so that one answer names every bad field (as the other lists).
+    let pageSize = try Validation.collecting(&checker) { try Validation.pageSize(request.pageSize) } ?? 0
+    let after =
+      try Validation.collecting(&checker) {
+        try PageToken.decode(request.pageToken, positions: PageToken.dayPositions)
+      } ?? nil
     for (field, value) in [("from_date", request.fromDate), ("to_date", request.toDate)] where !value.isEmpty {
       CostRecord.checkDay(value, field, &checker)
     }

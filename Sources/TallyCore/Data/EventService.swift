@@ -60,6 +60,9 @@ public struct EventService: Sendable {
   {
     var response = Tally_V1_RecordEventsResponse()
     do {
+      // Once per stream: a batch without a valid event stores nothing, and answered OK for a tenant
+      // an operator key named that does not exist.
+      try await self.database.checkTenant(context)
       for try await request in requests {
         guard request.events.count <= Self.maxBatch else {
           throw RPCError.invalidArgument(

@@ -12,13 +12,16 @@ struct PastTenures: Sendable {
   var churned: [Int64] = []
 
   /// The account's tenures, each a since before its churned_at, oldest first without overlap, all
-  /// ended by the current `customer_since` (when there is one); violations name `prefix`past_tenures[i].
-  static func validate(_ account: Tally_V1_Account, prefix: String) -> (Self, [RPCError.FieldViolation]) {
+  /// ended by the current `customer_since` (when there is one); violations name `prefix`past_tenures[i],
+  /// and those past the cap are counted in `omitted`.
+  static func validate(_ account: Tally_V1_Account, prefix: String)
+    -> (Self, violations: [RPCError.FieldViolation], omitted: Int)
+  {
     var checker = FieldChecker(prefix: prefix)
     var tenures = Self()
     guard account.pastTenures.count <= Self.maxCount else {
       checker.add("past_tenures", "at most \(Self.maxCount) tenures; got \(account.pastTenures.count)")
-      return (tenures, checker.violations)
+      return (tenures, checker.violations, checker.omitted)
     }
     let current = account.hasCustomerSince ? micros(account.customerSince) : nil
     for (index, tenure) in account.pastTenures.enumerated() {
@@ -38,7 +41,7 @@ struct PastTenures: Sendable {
       tenures.since.append(since)
       tenures.churned.append(churned)
     }
-    return (tenures, checker.violations)
+    return (tenures, checker.violations, checker.omitted)
   }
 
   /// SQL of the tstzmultirange of parameters `since` and `churned` (bigint[]); NULL when empty.

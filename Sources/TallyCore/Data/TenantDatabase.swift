@@ -51,6 +51,17 @@ public struct TenantDatabase: Sendable {
     }
   }
 
+  /// Refuses the call now if an operator key named no tenant, or one that does not exist: for a
+  /// call whose work may not reach a transaction (a stream of only invalid events).
+  func checkTenant(_ context: RequestContext) async throws {
+    let tenant = try Self.tenant(of: context)
+    guard context.principal.isOperator else { return }
+    // It writes nothing, so it does not mark the call's idempotency claim as written (TransactionMark).
+    try await TransactionMark.$current.withValue(nil) {
+      try await self.transaction(tenant: tenant, checkingTenant: true) { _ in }
+    }
+  }
+
   /// Runs `body` in a read-only transaction of the call's tenant over one snapshot, with `settings`
   /// (`SET LOCAL`s) that a helper connection of `SnapshotReads.run` gets too.
   func snapshotRead<T: Sendable>(
