@@ -1073,6 +1073,10 @@ public nonisolated struct Tally_V1_ListCommentsResponse: Sendable {
 
   public var suppressedReason: String = String()
 
+  /// The selected rounds whose comments are left out, each with its reason ("round 2 left out:
+  /// ..."), on every page, as GetResults' notes say them.
+  public var notes: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3045,7 +3049,7 @@ nonisolated extension Tally_V1_Comment: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_ListCommentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListCommentsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}comments\0\u{3}next_page_token\0\u{1}suppressed\0\u{3}suppressed_reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}comments\0\u{3}next_page_token\0\u{1}suppressed\0\u{3}suppressed_reason\0\u{1}notes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3057,6 +3061,7 @@ nonisolated extension Tally_V1_ListCommentsResponse: SwiftProtobuf.Message, Swif
       case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.suppressed) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.suppressedReason) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.notes) }()
       default: break
       }
     }
@@ -3075,6 +3080,9 @@ nonisolated extension Tally_V1_ListCommentsResponse: SwiftProtobuf.Message, Swif
     if !self.suppressedReason.isEmpty {
       try visitor.visitSingularStringField(value: self.suppressedReason, fieldNumber: 4)
     }
+    if !self.notes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.notes, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3083,6 +3091,7 @@ nonisolated extension Tally_V1_ListCommentsResponse: SwiftProtobuf.Message, Swif
     if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.suppressed != rhs.suppressed {return false}
     if lhs.suppressedReason != rhs.suppressedReason {return false}
+    if lhs.notes != rhs.notes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -91,17 +91,22 @@ struct SurveyCommentsCommand: AsyncParsableCommand {
     request.filter = self.selection.filter
     request.questionID = self.question ?? ""
     request.pageSize = 500
-    let (comments, suppressed) = try await self.connection.withClient { session -> ([Tally_V1_Comment], String?) in
+    let (comments, notes, suppressed) = try await self.connection.withClient {
+      session -> ([Tally_V1_Comment], [String], String?) in
       var request = request
       var comments: [Tally_V1_Comment] = []
+      var notes: [String] = []
       repeat {
         let page = try await session.client.unary(SurveyMethods.listComments, request, options: session.options)
-        if page.suppressed { return ([], page.suppressedReason) }
+        if page.suppressed { return ([], page.notes, page.suppressedReason) }
+        if request.pageToken.isEmpty { notes = page.notes }  // every page repeats them
         comments += page.comments
         request.pageToken = page.nextPageToken
       } while !request.pageToken.isEmpty
-      return (comments, nil)
+      return (comments, notes, nil)
     }
+    // On stderr, so that a JSON or CSV listing stays one document.
+    for note in notes { Output.printError("note: \(note)") }
     if let suppressed {
       Output.printError("suppressed: \(suppressed)")
       if self.connection.output == .json { print("[]") }

@@ -53,6 +53,7 @@ struct Surveys: AsyncParsableCommand {
         NPS and eNPS surveys get a 0–10 \"score\" question and a \"reason\" text question unless --question is \
         given. A question is TYPE:TEXT, TYPE!:TEXT when required, and TYPE:TEXT:CHOICE|CHOICE|… for \
         single_choice and multi_choice (a text may hold colons; in a choice question write \\: for them, the choices may hold colons); types: nps, rating, single_choice, multi_choice, yes_no, text. \
+        An NPS or eNPS survey asks one nps question and at most one text question; pulse surveys take any type. \
         In an anonymous survey (eNPS, pulse, or --anonymous) every question but text must be required. \
         Example: --question 'nps!:How likely are you to recommend us?' --question 'text:Why?'
         """
@@ -62,13 +63,20 @@ struct Surveys: AsyncParsableCommand {
     @Option(help: "The title respondents see.") var title: String
     @Option(help: "A question (repeatable; see above).") var question: [String] = []
     @Flag(help: "Make an NPS survey anonymous (eNPS and pulse always are).") var anonymous = false
-    @Option(help: "Fewest responses a result is shown for: 3 or more (default 5 when anonymous).")
+    @Option(help: "Fewest responses a result is shown for: 3 to 1000 (default 5 when anonymous).")
     var threshold: UInt32?
     @Option(help: "Pulse surveys: weekly, biweekly, monthly or quarterly.") var cadence: String?
     @Option(help: "Pulse surveys: ISO weekday (1 = Monday) or day of the month (1–28) a round opens.")
     var openDay: UInt32?
     @Option(help: "Pulse surveys: days a round stays open (default: 5, 7, 7 or 14 by cadence).")
     var openDays: UInt32?
+
+    func validate() throws {
+      // Without a cadence they would be dropped without a word.
+      if self.cadence == nil, self.openDay != nil || self.openDays != nil {
+        throw ValidationError("--open-day and --open-days need --cadence (pulse surveys)")
+      }
+    }
 
     func run() async throws {
       var request = Tally_V1_CreateSurveyRequest()

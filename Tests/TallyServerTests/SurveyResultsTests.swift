@@ -217,6 +217,35 @@ import Testing
     }
   }
 
+  /// A round too small to show leaves its comments out of the listing, and every page says so:
+  /// without the note, round 2's two comments were missing without a word.
+  @Test func commentsSayWhichRoundsTheyLeaveOut() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      _ = try await Self.round(context, survey.id, [10, 9, 8, 7, 6, 5], comment: "first")
+      _ = try await Self.round(context, survey.id, [3, 4], comment: "second")
+      var request = Tally_V1_ListCommentsRequest()
+      request.surveyID = survey.id
+      request.pageSize = 3
+      let first = try await context.readerA.unary(SurveyMethods.listComments, request)
+      request.pageToken = first.nextPageToken
+      let second = try await context.readerA.unary(SurveyMethods.listComments, request)
+      #expect(!first.suppressed && (first.comments + second.comments).allSatisfy { $0.roundNumber == 1 })
+      #expect(first.comments.count + second.comments.count == 6)
+      for page in [first, second] {
+        #expect(page.notes.count == 1 && page.notes[0].hasPrefix("round 2 left out: "), "\(page.notes)")
+      }
+      request.pageToken = ""
+      request.rounds.fromRound = 2
+      let alone = try await context.readerA.unary(SurveyMethods.listComments, request)
+      #expect(alone.suppressed && alone.comments.isEmpty && alone.notes.count == 1, "\(alone)")
+      request.rounds.fromRound = 1
+      request.rounds.toRound = 1
+      let shown = try await context.readerA.unary(SurveyMethods.listComments, request)
+      #expect(shown.notes.isEmpty, "only round 1 is selected")
+    }
+  }
+
   @Test func commentsAndExportsOfAnonymousSurveysCarryNoIdentity() async throws {
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))

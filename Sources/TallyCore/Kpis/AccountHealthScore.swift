@@ -103,10 +103,13 @@ enum AccountHealthScore {
     }
     var response = Tally_V1_GetAccountHealthResponse()
     response.asOf = asOf.description
-    response.accounts = Array(
-      accounts.sorted { ($0.health, $0.accountID) < ($1.health, $1.accountID) }
-        .prefix(limit))
+    response.accounts = Array(Self.ranked(accounts).prefix(limit))
     return response
+  }
+
+  /// Least healthy first, then account id by bytes (look-alike ids are two accounts).
+  static func ranked(_ accounts: [Tally_V1_AccountHealth]) -> [Tally_V1_AccountHealth] {
+    accounts.sorted { ($0.health, ExactID($0.accountID)) < ($1.health, ExactID($1.accountID)) }
   }
 
   static func scores(

@@ -130,16 +130,24 @@ enum Attribution {
       campaigns[id]?.name = try row.require(String.self, "name")
       campaigns[id]?.channel = try row.require(String.self, "channel")
     }
-    response.campaigns = campaigns.map { id, campaign in
-      var campaign = campaign
-      campaign.campaignID = id.text
-      if campaign.cost > 0 { campaign.roi = Double(campaign.attributedRevenue - campaign.cost) / Double(campaign.cost) }
-      return campaign
-    }
-    .sorted {
-      ($0.attributedRevenue, $0.attributedPipeline, $1.campaignID)
-        > ($1.attributedRevenue, $1.attributedPipeline, $0.campaignID)
-    }
+    response.campaigns = Self.ranked(
+      campaigns.map { id, campaign in
+        var campaign = campaign
+        campaign.campaignID = id.text
+        if campaign.cost > 0 {
+          campaign.roi = Double(campaign.attributedRevenue - campaign.cost) / Double(campaign.cost)
+        }
+        return campaign
+      })
     return response
+  }
+
+  /// Most revenue first, then pipeline, then campaign id by bytes: look-alike ids (NFC and NFD)
+  /// are two campaigns, and a dictionary's order must not decide which comes first.
+  static func ranked(_ campaigns: [Tally_V1_CampaignAttribution]) -> [Tally_V1_CampaignAttribution] {
+    campaigns.sorted {
+      ($0.attributedRevenue, $0.attributedPipeline, ExactID($1.campaignID))
+        > ($1.attributedRevenue, $1.attributedPipeline, ExactID($0.campaignID))
+    }
   }
 }

@@ -35,21 +35,30 @@ enum RepActivity {
     let end = min(period.to.dayNumber, today.dayNumber + 1)
     let workingDays = (period.from.dayNumber..<max(end, period.from.dayNumber)).filter { ($0 + 3) % 7 < 5 }.count
     response.workingDays = UInt32(workingDays)
-    response.reps = try connection.query(Self.sql, parameters).rows.map { row in
-      var rep = Tally_V1_RepActivity()
-      rep.repID = try row.require(String.self, "rep_id")
-      rep.dials = UInt64(try row.require(Int.self, "dials"))
-      rep.salesEmails = UInt64(try row.require(Int.self, "sales_emails"))
-      rep.tasks = UInt64(try row.require(Int.self, "tasks"))
-      rep.conversations = UInt64(try row.require(Int.self, "conversations"))
-      rep.meetings = UInt64(try row.require(Int.self, "meetings"))
-      rep.accounts = UInt64(try row.require(Int.self, "accounts"))
-      if workingDays > 0 {
-        rep.activitiesPerDay = Double(rep.dials + rep.salesEmails + rep.tasks) / Double(workingDays)
-      }
-      return rep
-    }
-    .sorted { ($0.dials + $0.salesEmails + $0.tasks, $1.repID) > ($1.dials + $1.salesEmails + $1.tasks, $0.repID) }
+    response.reps = Self.ranked(
+      try connection.query(Self.sql, parameters).rows.map { row in
+        var rep = Tally_V1_RepActivity()
+        rep.repID = try row.require(String.self, "rep_id")
+        rep.dials = UInt64(try row.require(Int.self, "dials"))
+        rep.salesEmails = UInt64(try row.require(Int.self, "sales_emails"))
+        rep.tasks = UInt64(try row.require(Int.self, "tasks"))
+        rep.conversations = UInt64(try row.require(Int.self, "conversations"))
+        rep.meetings = UInt64(try row.require(Int.self, "meetings"))
+        rep.accounts = UInt64(try row.require(Int.self, "accounts"))
+        if workingDays > 0 {
+          rep.activitiesPerDay = Double(rep.dials + rep.salesEmails + rep.tasks) / Double(workingDays)
+        }
+        return rep
+      })
     return response
+  }
+
+  /// Most activities first, then rep id by bytes, whatever order the database grouped them in.
+  static func ranked(_ reps: [Tally_V1_RepActivity]) -> [Tally_V1_RepActivity] {
+    reps.sorted {
+      ($0.dials + $0.salesEmails + $0.tasks, ExactID($1.repID)) > (
+        $1.dials + $1.salesEmails + $1.tasks, ExactID($0.repID)
+      )
+    }
   }
 }

@@ -37,7 +37,9 @@ extension SurveyService {
         case .shown(let segments):
           numbers[round.id] = round.number
           shown += segments.map { ShownSegments.key(round: round.id, $0) }
-        case .suppressed(let reason): (response.suppressed, response.suppressedReason) = (true, reason)
+        case .suppressed(let reason):
+          (response.suppressed, response.suppressedReason) = (true, reason)
+          response.notes.append(SurveyResultsBuilder.leftOut(round, reason))
         }
       }
       if !numbers.isEmpty { (response.suppressed, response.suppressedReason) = (false, "") }

@@ -268,7 +268,7 @@ struct AccountNPS {
       if !entry.cell.suppressed { shown.append((round.number, NPSScore(answers: perRound[round.id, default: []]))) }
       results.trend.append(entry)
     }
-    results.contactAnswers = latest.values.sorted { $0.contactID < $1.contactID }
+    results.contactAnswers = latest.sorted { $0.key < $1.key }.map(\.value)  // by the ids' bytes
     results.overall = cell(
       results.contactAnswers.map { Int($0.score) }, invitations: try self.invitedContacts(connection))
     results.notes.append("the account's NPS counts the latest answer of each contact in the selected rounds")

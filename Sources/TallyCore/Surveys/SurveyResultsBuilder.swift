@@ -59,7 +59,7 @@ struct SurveyResultsBuilder {
         shown.append((round, segments))
       case .suppressed(let reason):
         entry.cell = Self.suppressed(reason)
-        results.notes.append("round \(round.number) left out: \(reason)")
+        results.notes.append(Self.leftOut(round, reason))
         lastReason = reason
       }
       results.trend.append(entry)
@@ -108,6 +108,9 @@ struct SurveyResultsBuilder {
     cell.distribution = score.distribution
     return cell
   }
+
+  /// A note naming a selected round whose numbers or comments an answer leaves out, and why.
+  static func leftOut(_ round: RoundData, _ reason: String) -> String { "round \(round.number) left out: \(reason)" }
 
   static func suppressed(_ reason: String) -> Tally_V1_ResultCell {
     var cell = Tally_V1_ResultCell()
