@@ -25,13 +25,37 @@ extension TallyClient {
     options: CallOptions = CallOptions(),
     onResponse: @escaping @Sendable (String) async throws -> Void
   ) async throws {
+    let method = try Self.catalogued(fullName)
+    try await self.call(method, method.requestType, method.responseType, jsonRequests, options, onResponse)
+  }
+
+  /// Throws what `call(methodNamed:)` would throw before it sends anything (an unknown method,
+  /// a request that is not the method's message in protobuf JSON, a wrong count of requests),
+  /// without a connection: a tool can tell its user's mistakes from the server's answers.
+  public static func checkDynamicCall(methodNamed fullName: String, jsonRequests: [String]) throws {
+    let method = try Self.catalogued(fullName)
+    _ = try Self.requests(method, method.requestType, jsonRequests)
+  }
+
+  private static func catalogued(_ fullName: String) throws -> AnyMethodDescriptor {
     guard let method = MethodCatalog.method(named: fullName) else {
       throw RPCError(
         code: .unimplemented,
         message: "unknown method \(fullName): it is not in MethodCatalog; `tally call --list` lists the known methods"
       )
     }
-    try await self.call(method, method.requestType, method.responseType, jsonRequests, options, onResponse)
+    return method
+  }
+
+  /// The requests decoded, and as many as the method's kind takes (one, unless client streaming).
+  private static func requests<Request: Message>(
+    _ method: AnyMethodDescriptor, _ requestType: Request.Type, _ jsonRequests: [String]
+  ) throws -> [Request] {
+    let requests = try jsonRequests.enumerated().map { index, json in
+      try DynamicJSON.decode(Request.self, json, index: index, of: jsonRequests.count)
+    }
+    if method.kind != .clientStreaming { _ = try DynamicJSON.single(requests, method) }
+    return requests
   }
 
   /// The typed call behind `call(methodNamed:)`, reached by opening the catalogue's metatypes.
@@ -44,15 +68,12 @@ extension TallyClient {
     _ onResponse: @escaping @Sendable (String) async throws -> Void
   ) async throws {
     let descriptor = MethodDescriptor<Request, Response>(method.fullName, method.kind)
-    let requests = try jsonRequests.enumerated().map { index, json in
-      try DynamicJSON.decode(Request.self, json, index: index, of: jsonRequests.count)
-    }
+    let requests = try Self.requests(method, Request.self, jsonRequests)
     switch method.kind {
     case .unary:
-      let request = try DynamicJSON.single(requests, method)
-      try await onResponse(try DynamicJSON.encode(try await self.unary(descriptor, request, options: options)))
+      try await onResponse(try DynamicJSON.encode(try await self.unary(descriptor, requests[0], options: options)))
     case .serverStreaming:
-      let request = try DynamicJSON.single(requests, method)
+      let request = requests[0]
       try await self.serverStreaming(descriptor, request, options: options) { responses in
         for try await response in responses { try await onResponse(try DynamicJSON.encode(response)) }
       }

@@ -46,6 +46,13 @@ struct Call: AsyncParsableCommand {
   func run() async throws {
     guard let method = self.method, !self.list else { return try self.printList() }
     let requests = self.data.isEmpty ? ["{}"] : try self.data.flatMap(RequestInput.messages)
+    // The user's own mistakes, found before connecting: exit 64 with `error:`, not a status that
+    // reads as the server's answer.
+    do {
+      try TallyClient.checkDynamicCall(methodNamed: method, jsonRequests: requests)
+    } catch let error as RPCError {
+      throw ValidationError(error.message)
+    }
     // Each response is printed as it arrives, so a long stream shows progress and keeps what came
     // before an error.
     try await self.connection.withClient { session in

@@ -39,7 +39,8 @@ enum DataCommands<E: DataEntity> {
   /// `money` names the fields whose `--set` values are amounts ("1250.00", in major units as lists
   /// show them) and the currency's decimals: JSON keeps the wire's minor units.
   static func message<M: Message>(
-    json: String?, sets: [String], id: (String, String)? = nil, money: (fields: Set<String>, minorDigits: Int)? = nil
+    json: String?, sets: [String], id: (String, String)? = nil, money: (fields: Set<String>, minorDigits: Int)? = nil,
+    option: String = "--set"
   ) throws -> M {
     var object: [String: Any] = [:]
     if let json {
@@ -61,7 +62,7 @@ enum DataCommands<E: DataEntity> {
     }
     for assignment in sets {
       guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
-        throw ValidationError("--set takes field=value, got \"\(assignment)\"")
+        throw ValidationError("\(option) takes field=value, got \"\(assignment)\"")
       }
       let path = String(assignment[..<equals])
       let text = String(assignment[assignment.index(after: equals)...])
@@ -72,7 +73,7 @@ enum DataCommands<E: DataEntity> {
         do {
           value = String(try ImportParsing.money(text, field: path, minorDigits: money.minorDigits))
         } catch let error as ImportParsing.ValueError {
-          throw ValidationError("--set \(error.field): \(error.problem) (an amount in the tenant's currency)")
+          throw ValidationError("\(option) \(error.field): \(error.problem) (an amount in the tenant's currency)")
         }
       }
       // attributes.region=EMEA sets one entry of a map field.
@@ -93,7 +94,7 @@ enum DataCommands<E: DataEntity> {
       let problem = ImportRows.jsonProblem(String(decoding: data, as: UTF8.self), M.self)
       let fromSet = sets.contains { $0.prefix { $0 != "=" && $0 != "." } == problem.field }
       throw ValidationError(
-        "\(fromSet ? "--set" : "--json") \(problem.field): \(problem.problem) (\(M.protoMessageName); fields use "
+        "\(fromSet ? option : "--json") \(problem.field): \(problem.problem) (\(M.protoMessageName); fields use "
           + "the .proto names, e.g. account_id)")
     }
   }
@@ -119,19 +120,26 @@ enum DataCommands<E: DataEntity> {
     func run() async throws {
       // A filter at its field's unset value (tier=0, targets_only=false) filters nothing: said so,
       // rather than list every item as if it had.
+      let filters = E.filters.joined(separator: ", ")
       for filter in self.filter {
-        let field = filter.prefix { $0 != "=" }
+        let field = String(filter.prefix { $0 != "=" })
         if field == "page_token" || field == "page_size" {
           throw ValidationError("--filter \(field) is not a filter: pages are --page-size and --all")
         }
-        let alone: [UInt8] = try (DataCommands.message(json: nil, sets: [filter]) as E.ListRequest).serializedBytes()
+        guard E.filters.contains(field), filter.contains("=") else {
+          throw ValidationError("--filter takes field=value with a field of \(filters), got \"\(filter)\"")
+        }
+        let alone: [UInt8] = try (DataCommands.message(json: nil, sets: [filter], option: "--filter") as E.ListRequest)
+          .serializedBytes()
         guard alone.isEmpty else { continue }
         throw ValidationError(
-          "--filter \(filter) filters nothing: it is the field's unset value (the filters: \(E.filters.joined(separator: ", ")))"
+          "--filter \(filter) filters nothing: it is the field's unset value (the filters: \(filters))"
         )
       }
       // Filters are merged into each page's request; being unset there, page size and token survive.
-      let filters: [UInt8] = try (DataCommands.message(json: nil, sets: self.filter) as E.ListRequest).serializedBytes()
+      let requestFilters: [UInt8] = try
+        (DataCommands.message(json: nil, sets: self.filter, option: "--filter")
+        as E.ListRequest).serializedBytes()
       // A table pads its columns to the widest cell of all pages, so it waits for the last; JSON
       // and CSV go out page by page, so that --all over a large tenant holds one page at a time.
       let format = self.connection.output
@@ -142,7 +150,7 @@ enum DataCommands<E: DataEntity> {
         var pages = 0
         repeat {
           var request = E.listRequest(pageSize: self.pageSize, pageToken: token)
-          try request.merge(serializedBytes: filters)
+          try request.merge(serializedBytes: requestFilters)
           let (pageItems, next) = E.page(try await session.client.unary(E.list, request, options: session.options))
           token = next
           if format == .table {

@@ -66,8 +66,9 @@ struct Importer {
     // A file that could not be read to its end: what came before was sent, and the summary says
     // what became of it; the command still fails, as for a file that is not right.
     if let stop = run.stop {
+      Output.printError("error: \(stop)")
       Output.printError("the import stopped there; the rows before it were sent, and the summary above counts them")
-      throw stop as? ExitCode ?? importFailure("\(stop)")
+      throw ExitCode.validationFailure
     }
     // The rows that were valid are stored; a script still learns that some were not, and whether
     // any was.
@@ -225,8 +226,10 @@ final class ImportRun: Sendable {
 
   func finishProgress() {
     guard self.drawsProgress else { return }
+    // A file read to its end shows 100 %; one that stopped, how far it got.
+    let stoppedAt = self.reading.withLock { $0.stop == nil ? nil : $0.reader.bytesRead }
     self.state.withLock { state in
-      Output.printProgress(state.progress.line(rows: state.rows, bytes: state.progress.totalBytes))
+      Output.printProgress(state.progress.line(rows: state.rows, bytes: stoppedAt ?? state.progress.totalBytes))
     }
     Output.printError("")
   }
@@ -348,6 +351,8 @@ struct ImportReader {
     self.kind = kind
     self.minorDigits = minorDigits
     if kind == .events, [".ndjson", ".jsonl"].contains(where: { path.lowercased().hasSuffix($0) }) {
+      // NDJSON names its fields itself: a mapping would be ignored without a word.
+      guard overrides.isEmpty else { throw importFailure("--map is for CSV columns; \(path) is NDJSON") }
       let lines = try LineReader(path: path)
       self.totalBytes = lines.totalBytes
       self.source = .ndjson(lines)
@@ -412,7 +417,7 @@ struct ImportReader {
         // One line the file spoils: rejected like a row with a bad cell, and the import goes on.
         return (unreadable.line, .failure(unreadable))
       } catch {
-        throw importFailure("\(error)")
+        throw ImportStop(reason: "\(error)")
       }
       guard let record else { return nil }
       let result = Result<RowMessage, any Error> {
@@ -423,13 +428,18 @@ struct ImportReader {
               record.fields, columns, decimalSeparator: ImportParsing.DecimalSeparator(csvDelimiter: rows.delimiter),
               minorDigits: self.minorDigits))
         case .contacts: .contact(try ImportRows.contact(record.fields, columns))
-        case .events: .event(try ImportRows.event(record.fields, columns))
+        case .events:
+          .event(
+            try ImportRows.event(
+              record.fields, columns, decimalSeparator: ImportParsing.DecimalSeparator(csvDelimiter: rows.delimiter)))
         }
       }
       return (record.line, result)
     case .ndjson(var lines):
       defer { self.source = .ndjson(lines) }
-      while let (number, bytes) = try lines.next() {
+      while let (number, read) = try lines.next() {
+        // The file's byte order mark, if it has one, is no JSON: skipped, as CSV files' is.
+        let bytes = number == 1 && read.starts(with: utf8ByteOrderMark) ? Array(read.dropFirst(3)) : read
         // Not decoded with replacement characters: two keys in another encoding would become one.
         guard let line = String(validating: bytes, as: UTF8.self) else {
           return (
@@ -485,7 +495,8 @@ struct LineReader {
       }
       // An event is a few hundred bytes: a longer line is no NDJSON, and is not read whole.
       guard self.buffer.count - self.start <= Self.maxLineBytes else {
-        throw importFailure("line \(self.number + 1) is longer than \(Self.maxLineBytes >> 20) MiB: is this NDJSON?")
+        throw ImportStop(
+          reason: "line \(self.number + 1) is longer than \(Self.maxLineBytes >> 20) MiB: is this NDJSON?")
       }
       self.buffer.removeSubrange(..<self.start)
       self.start = 0
@@ -493,11 +504,21 @@ struct LineReader {
       do {
         data = try ImportFile.read(self.handle, line: self.number + 1)
       } catch {
-        throw importFailure("\(error)")
+        throw ImportStop(reason: "\(error)")
       }
       if data.isEmpty { self.atEnd = true } else { self.buffer += data }
     }
   }
+}
+
+/// The bytes a UTF-8 file may start with to say it is UTF-8 (U+FEFF).
+let utf8ByteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+
+/// Why a file could not be read past a point: the rows before it are sent, and the reason is printed
+/// after the summary (and is the JSON summary's `stopped`); the command then exits 64.
+struct ImportStop: Error, CustomStringConvertible {
+  let reason: String
+  var description: String { self.reason }
 }
 
 /// Prints `error: message` and ends the command with exit code 64, an input file that is not

@@ -27,7 +27,8 @@ enum RequestInput {
   /// Splits text into its top-level JSON values by tracking brackets outside strings, so that a
   /// pretty-printed message may span lines. What does not balance is left for the JSON parser.
   static func split(_ data: Data) -> [String] {
-    let bytes = [UInt8](data)
+    // A UTF-8 byte order mark (Windows editors write one) is no JSON: skipped, as imports skip it.
+    let bytes = Array(data.starts(with: utf8ByteOrderMark) ? data.dropFirst(3) : data[...])
     var messages: [String] = []
     var start: Int?
     var depth = 0

@@ -174,6 +174,22 @@ private func records(
     }
   }
 
+  /// An event's whole numbers follow the file's decimal mark, as an account's do: in a file of
+  /// decimal commas "1.200" is twelve hundred (it was refused there, and accepted in the accounts).
+  @Test func eventNumbersFollowTheFilesDecimalMark() throws {
+    let columns = try ColumnMapping(
+      header: ["Event ID", "Timestamp", "Event Type", "Seconds", "Worth"], kind: .events,
+      overrides: ["Seconds=duration_seconds", "Worth=value"])
+    let row = ["e1", "2026-03-01", "web_visit", "1.200", "2.500"]
+    let event = try ImportRows.event(row, columns, decimalSeparator: .comma)
+    #expect(event.durationSeconds == 1_200 && event.value == 2_500)
+    #expect(throws: ImportParsing.ValueError.self) { try ImportRows.event(row, columns) }
+    let tooLong = #expect(throws: ImportParsing.ValueError.self) {
+      try ImportRows.event(["e2", "2026-03-01", "web_visit", "5000000000", "1"], columns)
+    }
+    #expect(tooLong?.problem == "must be 0 to 86400 (a day), got 5000000000")
+  }
+
   /// A row with cells missing or extra cannot say which value is which field: it is refused with
   /// both counts, and the rows around it are read as usual.
   @Test func aRowWithoutOneCellPerColumnIsRefused() throws {
@@ -240,6 +256,15 @@ private func records(
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("1.5\u{301}", field: "arr") }
     #expect(throws: ImportParsing.ValueError.self) { try ImportParsing.money("1\u{301}", field: "arr") }
     #expect(try ImportParsing.money("1234", field: "arr", minorDigits: 0) == 1_234)
+    // A space inside an amount groups thousands, or the amount is refused: "12 50" was 1250.00.
+    #expect(try ImportParsing.money("12 500,50", field: "arr", decimalSeparator: .comma) == 1_250_050)
+    #expect(try ImportParsing.money("\u{00A0}1\u{202F}234.5 ", field: "arr") == 123_450)
+    for text in ["12 50", "1 23.45", "1 234,567.5", "12 5"] {
+      #expect(throws: ImportParsing.ValueError.self, "\(text)") { try ImportParsing.money(text, field: "arr") }
+    }
+    #expect(throws: ImportParsing.ValueError.self) {
+      try ImportParsing.money("1 23,45", field: "arr", decimalSeparator: .comma)
+    }
     #expect(try ImportParsing.integer("1,200", field: "n") == 1_200)
     #expect(try ImportParsing.integer(" 12 500 ", field: "n") == 12_500)
     #expect(try ImportParsing.integer("-3", field: "n") == -3)
@@ -290,6 +315,7 @@ private func records(
         == "\"12,50\" has a comma that does not stand before three digits, so it cannot be told from a decimal "
         + "comma; this file's amounts take a decimal point: 1234.56")
     #expect(self.moneyProblem("1,2") != nil)
+    #expect(self.moneyProblem("12 50")?.hasPrefix("\"12 50\" has a space that does not stand before three") == true)
     #expect(self.moneyProblem("12.50", .comma)?.contains("take a decimal comma: 1234,56") == true)
     #expect(ImportParsing.DecimalSeparator(csvDelimiter: UInt8(ascii: ";")) == .comma)
     #expect(ImportParsing.DecimalSeparator(csvDelimiter: UInt8(ascii: ",")) == .point)

@@ -88,6 +88,22 @@ import Testing
     }
   }
 
+  /// The same mistakes, found without a connection (`tally call` exits 64 on them).
+  @Test func aDynamicCallIsCheckedWithoutAServer() throws {
+    let ping = SystemMethods.ping.fullName
+    try TallyClient.checkDynamicCall(methodNamed: ping, jsonRequests: [#"{"payload": "AAE="}"#])
+    try TallyClient.checkDynamicCall(methodNamed: SystemMethods.sum.fullName, jsonRequests: ["{}", "{}", "{}"])
+    for (name, requests, code) in [
+      ("tally.v1.Nope/Nothing", ["{}"], RPCError.Code.unimplemented), (ping, [#"{"payload": "#], .invalidArgument),
+      (ping, ["{}", "{}"], .invalidArgument), (SystemMethods.count.fullName, [], .invalidArgument),
+    ] {
+      let error = #expect(throws: RPCError.self) {
+        try TallyClient.checkDynamicCall(methodNamed: name, jsonRequests: requests)
+      }
+      #expect(error?.code == code, "\(name) \(requests)")
+    }
+  }
+
   @Test func unaryWithTwoRequestsIsInvalidArgument() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()

@@ -116,19 +116,23 @@ public enum ImportParsing {
   public static func money(
     _ text: String, field: String, minorDigits: Int = 2, decimalSeparator: DecimalSeparator = .point
   ) throws -> Int64 {
-    var cleaned = Substring(text.filter { !"$€£¥ \u{00A0}\u{202F}".contains($0) })
+    // Spaces are cut only around the number: inside it they group thousands, checked as such ("12 50"
+    // was read as 1250).
+    var cleaned = Substring(text.filter { !"$€£¥".contains($0) }.trimmingCharacters(in: .whitespaces))
     let negative = cleaned.hasPrefix("-")
     if negative || cleaned.hasPrefix("+") { cleaned = cleaned.dropFirst() }
     let fail = ValueError(
       field: field, problem: "\"\(text.prefix(40))\" is not an amount; use \(decimalSeparator.example)")
     let parts = cleaned.split(separator: decimalSeparator.character, omittingEmptySubsequences: false)
     guard parts.count <= 2 else { throw fail }
-    guard let wholeDigits = Self.ungrouped(parts[0], thousands: decimalSeparator.thousands) else {
+    guard let wholeDigits = Self.ungrouped(parts[0], decimalSeparator) else {
+      // The separator `ungrouped` judged: the file's other mark if there is one, else a space.
+      let mark = parts[0].contains(decimalSeparator.thousands) ? "a \(decimalSeparator.thousandsName)" : "a space"
       throw ValueError(
         field: field,
-        problem: "\"\(text.prefix(40))\" has a \(decimalSeparator.thousandsName) that does not stand before three "
-          + "digits, so it cannot be told from a decimal \(decimalSeparator.thousandsName); this file's amounts take "
-          + "a decimal \(decimalSeparator.name): \(decimalSeparator.example)")
+        problem: "\"\(text.prefix(40))\" has \(mark) that does not stand before three digits, so it cannot be told "
+          + "from a decimal \(decimalSeparator.thousandsName); this file's amounts take a decimal "
+          + "\(decimalSeparator.name): \(decimalSeparator.example)")
     }
     let fractionDigits = parts.count == 2 ? String(parts[1]) : ""
     guard !(wholeDigits + fractionDigits).isEmpty, (wholeDigits + fractionDigits).allSatisfy(Self.isDigit) else {
@@ -156,12 +160,15 @@ public enum ImportParsing {
   /// The largest amount the server stores, in minor units (10^15).
   public static let maxMoney = FieldLimits.maxMoney
 
-  /// The digits of an amount's whole part without its thousands separators; nil when one stands
-  /// anywhere but before a group of three digits.
-  private static func ungrouped(_ whole: Substring, thousands: Character) -> String? {
-    let groups = whole.split(separator: thousands, omittingEmptySubsequences: false)
-    guard groups.count == 1 || ((1...3).contains(groups[0].count) && groups.dropFirst().allSatisfy { $0.count == 3 })
-    else { return nil }
+  /// The digits of a whole number without its thousands separators (the file's other mark, or a
+  /// space of any width: the first of them it holds); nil when one stands anywhere but before a
+  /// group of three digits. A second kind of separator stays in, for the digit check to refuse.
+  private static func ungrouped(_ whole: Substring, _ decimalSeparator: DecimalSeparator) -> String? {
+    guard let separator = [decimalSeparator.thousands, " ", "\u{00A0}", "\u{202F}"].first(where: whole.contains) else {
+      return String(whole)
+    }
+    let groups = whole.split(separator: separator, omittingEmptySubsequences: false)
+    guard (1...3).contains(groups[0].count), groups.dropFirst().allSatisfy({ $0.count == 3 }) else { return nil }
     return groups.joined()
   }
 
@@ -179,9 +186,8 @@ public enum ImportParsing {
     var digits = Substring(text.trimmingCharacters(in: .whitespaces))
     let sign = digits.first == "-" ? "-" : ""
     if digits.first == "-" || digits.first == "+" { digits = digits.dropFirst() }
-    let separator = [decimalSeparator.thousands, " ", "\u{00A0}", "\u{202F}"].first { digits.contains($0) }
-    guard let plain = separator.map({ Self.ungrouped(digits, thousands: $0) }) ?? String(digits),
-      plain.allSatisfy(Self.isDigit), let value = Int64(sign + plain)
+    guard let plain = Self.ungrouped(digits, decimalSeparator), plain.allSatisfy(Self.isDigit),
+      let value = Int64(sign + plain)
     else {
       throw ValueError(
         field: field,

@@ -61,7 +61,11 @@ public enum ImportRows {
     return contact
   }
 
-  public static func event(_ fields: [String], _ columns: ColumnMapping) throws -> Tally_V1_Event {
+  /// `decimalSeparator` is the file's, as for accounts: a file of decimal commas groups thousands
+  /// with points ("1.200"), in its whole numbers too.
+  public static func event(
+    _ fields: [String], _ columns: ColumnMapping, decimalSeparator: ImportParsing.DecimalSeparator = .point
+  ) throws -> Tally_V1_Event {
     try columns.checkCellCount(fields)
     var event = Tally_V1_Event()
     event.key = columns.value("key", in: fields) ?? ""
@@ -75,13 +79,17 @@ public enum ImportRows {
     event.assetID = columns.value("asset_id", in: fields) ?? ""
     event.repID = columns.value("rep_id", in: fields) ?? ""
     if let text = columns.value("duration_seconds", in: fields) {
-      let seconds = try ImportParsing.integer(text, field: "duration_seconds")
+      let seconds = try ImportParsing.integer(text, field: "duration_seconds", decimalSeparator: decimalSeparator)
+      // The server takes at most a day; past 32 bits the number does not fit the field at all.
       guard let value = UInt32(exactly: seconds) else {
-        throw ImportParsing.ValueError(field: "duration_seconds", problem: "must be 0 or more, got \(seconds)")
+        throw ImportParsing.ValueError(
+          field: "duration_seconds", problem: "must be 0 to 86400 (a day), got \(seconds)")
       }
       event.durationSeconds = value
     }
-    if let text = columns.value("value", in: fields) { event.value = try ImportParsing.integer(text, field: "value") }
+    if let text = columns.value("value", in: fields) {
+      event.value = try ImportParsing.integer(text, field: "value", decimalSeparator: decimalSeparator)
+    }
     event.properties = columns.mapEntries(in: fields)
     return event
   }
