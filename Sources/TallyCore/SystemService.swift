@@ -88,6 +88,12 @@ extension ServerLimits {
   /// 3 GiB on a 24 GiB machine, 192 connections at their own default budget.
   public static let defaultMaxServerHeldRequestBytes = min(
     max(Int(clamping: MachineMemory.bytes / 8), 64 << 20), 4 << 30)
+
+  /// 60 s per 4 MiB of the largest frame, never under 60 s: a larger maximum leaves a whole frame
+  /// the same ~70 KB/s (16 minutes for 64 MiB), and the default maximum keeps the default timeout.
+  public static func defaultFrameTimeout(maxFramePayload: Int) -> Duration {
+    .milliseconds(max(60_000, Int64(maxFramePayload) * 60_000 / Int64(Frame.defaultMaxPayload)))
+  }
 }
 
 /// One tenant's own call rate, set by the operator (SetTenantCallRate): each part left nil is

@@ -130,14 +130,15 @@ public nonisolated enum Tally_V1_GoAwayCode: SwiftProtobuf.Enum, Swift.CaseItera
   /// stream id never opened, reused stream id, undecodable HELLO or CALL.
   case protocolError // = 1
 
-  /// A frame's length was above the negotiated maximum.
+  /// A frame's length was above the negotiated maximum (HELLO's: above 64 KiB).
   case frameTooLarge // = 2
 
   /// HELLO carried a missing, malformed, unknown or revoked API key, or one of
   /// a suspended tenant.
   case unauthenticated // = 3
 
-  /// No stream and no frame for idle_timeout_ms, or no HELLO in time.
+  /// No stream and no frame for idle_timeout_ms, no HELLO in time, or a frame
+  /// not whole within the frame timeout.
   case idleTimeout // = 4
 
   /// The server is shutting down; streams up to last_stream_id finish.
@@ -332,7 +333,8 @@ public nonisolated struct Tally_V1_Status: Sendable {
   /// For INVALID_ARGUMENT.
   public var fieldViolations: [Tally_V1_FieldViolation] = []
 
-  /// For RESOURCE_EXHAUSTED and UNAVAILABLE: when to try again. 0 = not said.
+  /// For RESOURCE_EXHAUSTED and UNAVAILABLE, and ABORTED (a repeated write whose
+  /// first call still runs): when to try again. 0 = not said.
   public var retryAfterMs: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -288,8 +288,7 @@ extension ServeConfiguration.Limits {
       limits.maxHeldRequestBytes = 4 * limits.maxFramePayload
     }
     if self.maxFramePayload != nil, self.frameTimeoutMs == nil {
-      // The default leaves a largest frame 64 KiB/s: 60 s for 4 MiB, 17 minutes for 64 MiB.
-      limits.frameTimeout = max(.seconds(60), .seconds(limits.maxFramePayload / (64 << 10)))
+      limits.frameTimeout = ServerLimits.defaultFrameTimeout(maxFramePayload: limits.maxFramePayload)
     }
     if let value = self.frameTimeoutMs {
       limits.frameTimeout = .milliseconds(try checked(value, name("frame_timeout_ms"), 1_000...86_400_000))
