@@ -18,6 +18,8 @@ struct SeedCommand: AsyncParsableCommand {
   var events = 10_000_000
   @Option(help: "The largest tenant's share of the rows.") var largestShare = 0.2
   @Option(help: "Tenants loaded at once.") var parallel = 4
+  @Option(help: "The day the year of data ends, YYYY-MM-DD (default: today): the same day seeds the same rows.")
+  var today: String?
 
   func validate() throws {
     guard (1...100_000).contains(self.tenants), self.accounts >= self.tenants, self.events >= 0 else {
@@ -27,6 +29,19 @@ struct SeedCommand: AsyncParsableCommand {
       throw ValidationError("--largest-share must be in (0, 1)")
     }
     guard (1...64).contains(self.parallel) else { throw ValidationError("--parallel must be 1 to 64") }
+    _ = try self.endDay()
+  }
+
+  /// `--today` as a UTC midnight, or now: the data's year ends there, so a fixed day repeats the seed.
+  func endDay() throws -> Date {
+    guard let today = self.today else { return Date() }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withFullDate]
+    // Written back and compared: the formatter reads 2026-02-30 as 2026-03-02.
+    guard let date = formatter.date(from: today), formatter.string(from: date) == today else {
+      throw ValidationError("--today must be a day, YYYY-MM-DD, got \(today)")
+    }
+    return date
   }
 
   struct Summary: Codable {
@@ -52,7 +67,7 @@ struct SeedCommand: AsyncParsableCommand {
     let shares = ZipfShares(count: self.tenants, largestShare: self.largestShare)
     let configuration = try self.options.configuration(clientName: "tally-bench seed", useOperatorKey: true)
     let clients = try (0..<self.parallel).map { _ in try TallyClient(configuration: configuration) }
-    let today = Date()
+    let today = try self.endDay()
     let started = ContinuousClock.now
     var summary = Summary()
     try await withThrowingTaskGroup(of: (Int, String, Int, DemoLoader.Outcome).self) { group in
