@@ -28,11 +28,11 @@ public struct AdminService: Sendable {
     router.unary(AdminMethods.createTenant, access: operatorOnly, self.createTenant)
     router.unary(AdminMethods.getTenant, access: operatorOnly, self.getTenant)
     router.unary(AdminMethods.listTenants, access: operatorOnly, self.listTenants)
-    router.unary(AdminMethods.suspendTenant, access: operatorOnly) { request, _ in
-      try await self.setStatus(request.tenantID, suspended: true)
+    router.unary(AdminMethods.suspendTenant, access: operatorOnly) { request, context in
+      try await self.setStatus(request.tenantID, suspended: true, context)
     }
-    router.unary(AdminMethods.resumeTenant, access: operatorOnly) { request, _ in
-      try await self.setStatus(request.tenantID, suspended: false)
+    router.unary(AdminMethods.resumeTenant, access: operatorOnly) { request, context in
+      try await self.setStatus(request.tenantID, suspended: false, context)
     }
     router.unary(AdminMethods.setTenantCallRate, access: operatorOnly, self.setTenantCallRate)
     let keyManagers = Access.scopes([.operator, .admin])
@@ -63,10 +63,21 @@ public struct AdminService: Sendable {
     }
   }
 
+  /// The tenant a tenant-management call names in its request. A CALL that names another one acts
+  /// on neither, as for the key calls: it acted on the request's and took the header's call rate.
+  private static func namedTenant(_ requested: String, _ context: RequestContext) throws -> String {
+    let tenantID = try Validation.uuid(requested, field: "tenant_id")
+    if let header = context.tenantID, UUID(uuidString: header)?.uuidString.lowercased() != tenantID {
+      throw RPCError.invalidArgument(
+        field: "tenant_id", "names \(tenantID), but the call acts on tenant \(header.prefix(64)): name one of them")
+    }
+    return tenantID
+  }
+
   @Sendable func getTenant(_ request: Tally_V1_GetTenantRequest, _ context: RequestContext) async throws
     -> Tally_V1_Tenant
   {
-    let tenantID = try Validation.uuid(request.tenantID, field: "tenant_id")
+    let tenantID = try Self.namedTenant(request.tenantID, context)
     let row = try await self.pool.withTransaction(scope: .operator) { connection in
       try connection.query("SELECT \(Self.tenantColumns) FROM tenants WHERE tenant_id = $1::uuid", [tenantID]).rows
         .first
@@ -100,8 +111,8 @@ public struct AdminService: Sendable {
     return response
   }
 
-  private func setStatus(_ rawID: String, suspended: Bool) async throws -> Tally_V1_Tenant {
-    let tenantID = try Validation.uuid(rawID, field: "tenant_id")
+  private func setStatus(_ rawID: String, suspended: Bool, _ context: RequestContext) async throws -> Tally_V1_Tenant {
+    let tenantID = try Self.namedTenant(rawID, context)
     let row = try await self.pool.withTransaction(scope: .operator) { connection in
       try connection.query(
         """
@@ -123,7 +134,7 @@ public struct AdminService: Sendable {
     var violations: [RPCError.FieldViolation] = []
     var tenantID: String?
     do {
-      tenantID = try Validation.uuid(request.tenantID, field: "tenant_id")
+      tenantID = try Self.namedTenant(request.tenantID, context)
     } catch let error as RPCError {
       violations += error.fieldViolations
     }
@@ -280,7 +291,9 @@ public struct AdminService: Sendable {
     // An admin key works inside its tenant's rows only, so another tenant's key is simply not found;
     // so does an operator's call that acts on a tenant.
     let isOperator = context.principal.isOperator && context.tenantID == nil
-    let scope: PostgresPool.Scope = isOperator ? .operator : .tenant(context.tenantID ?? "")
+    // Checked: a made-up tenant id failed in the database's uuid cast (INTERNAL).
+    let scope: PostgresPool.Scope =
+      isOperator ? .operator : .tenant(try Validation.uuid(context.tenantID ?? "", field: "tenant_id"))
     let row = try await self.pool.withTransaction(scope: scope) { connection -> PostgresRow? in
       let revoke = "SET revoked_at = coalesce(revoked_at, now()) WHERE key_id = $1 RETURNING"
       if let row = try connection.query("UPDATE api_keys \(revoke) \(Self.tenantKeyColumns)", [request.keyID]).rows
@@ -313,7 +326,9 @@ public struct AdminService: Sendable {
     if context.principal.isOperator {
       // A call acting on a tenant manages that tenant's keys only: it once listed the operator
       // keys, or made keys for the tenant its request named.
-      if let acting = context.tenantID {
+      if let header = context.tenantID {
+        // Checked: a made-up tenant id failed in the database's uuid cast (INTERNAL).
+        let acting = try Validation.uuid(header, field: "tenant_id")
         guard requested.isEmpty || requested.lowercased() == acting else {
           throw RPCError.invalidArgument(
             field: "tenant_id", "names \(requested.prefix(64)), but the call acts on tenant \(acting): name one of them"

@@ -96,7 +96,9 @@ extension Principal {
       guard !requestedTenant.isEmpty else { return nil }
       return UUID(uuidString: requestedTenant).map { $0.uuidString.lowercased() } ?? requestedTenant
     }
-    guard requestedTenant.isEmpty || requestedTenant == self.tenantID else {
+    // Its own tenant in any case, as an operator's key may name one.
+    let named = UUID(uuidString: requestedTenant).map { $0.uuidString.lowercased() } ?? requestedTenant
+    guard requestedTenant.isEmpty || named == self.tenantID else {
       throw RPCError(
         code: .permissionDenied,
         message: "tenant_id in the call header may only be set by operator keys"

@@ -29,6 +29,15 @@ public final class DatabaseAuthenticator: Authenticator {
     self.recheckInterval = recheckInterval
   }
 
+  /// HELLO look-ups share this many lanes of the pool's queue, by their key id's hash (seeded per
+  /// process): a storm of new connections takes turns beside the tenants, and a flood of made-up
+  /// key ids takes at most these turns, where each id had a lane, and so a turn, of its own.
+  static let lookUpLanes = 16
+
+  static func lookUpLane(_ keyID: String) -> PostgresPool.Lane {
+    .apiKey(String(UInt(bitPattern: keyID.hashValue) % UInt(Self.lookUpLanes)))
+  }
+
   /// SHA-256 of a key's secret, as stored.
   public static func hash(secret: String) -> [UInt8] {
     Array(SHA256.hash(data: Array(secret.utf8)))
@@ -41,7 +50,7 @@ public final class DatabaseAuthenticator: Authenticator {
     // The pass dates from before the look-up read the row: a revocation committed while it ran is
     // then re-checked within `recheckInterval` of the revocation, not of a slow look-up's end.
     let started = ContinuousClock.now
-    guard let record = try await self.lookUp(key.keyID, lane: .apiKey(key.keyID)),
+    guard let record = try await self.lookUp(key.keyID, lane: Self.lookUpLane(key.keyID)),
       APIKey.secretsMatch(record.secretHash, Self.hash(secret: key.secret))
     else {
       throw RPCError(code: .unauthenticated, message: "the API key is not valid")
@@ -108,8 +117,8 @@ public final class DatabaseAuthenticator: Authenticator {
   }
 
   /// Reads the key with the operator's scope. A tenant key's re-check waits for a connection in
-  /// its tenant's lane (the pool serves lanes by turns); HELLO's look-up, and an operator key's
-  /// re-check, in a lane of the key's own.
+  /// its tenant's lane (the pool serves lanes by turns); HELLO's look-up in one of a few lanes by
+  /// key id (`lookUpLane`), and an operator key's re-check in a lane of the key's own.
   private func lookUp(_ keyID: String, lane: PostgresPool.Lane) async throws -> Record? {
     try await self.pool.withTransaction(scope: .operator, lane: lane) { connection in
       let rows = try connection.query(

@@ -114,9 +114,15 @@ public struct IdempotentCalls: Sendable {
   struct RequestMAC {
     private var hmac: HMAC<SHA256>
 
-    init(_ keys: Keys, method: String) {
+    /// An operator's store keeps the calls of every tenant it acts on, so there the tenant its CALL
+    /// named is part of the request: the same CreateApiKey for another tenant is another request
+    /// (it replayed the first tenant's new key, secret and all).
+    init(_ keys: Keys, method: String, tenant: String?) {
       self.hmac = HMAC(key: keys.mac)
       self.hmac.update(data: Array(method.utf8) + [0])
+      if case .operator = keys.scope, let tenant {
+        self.hmac.update(data: Array("tenant".utf8) + [0] + Array(tenant.lowercased().utf8) + [0])
+      }
     }
 
     mutating func add(_ message: ByteBuffer) {
@@ -145,7 +151,7 @@ public struct IdempotentCalls: Sendable {
     case .unary(let body):
       return .unary { payload, context in
         guard let keys = try Self.keys(context) else { return try await body(payload, context) }
-        var requestMAC = RequestMAC(keys, method: context.method)
+        var requestMAC = RequestMAC(keys, method: context.method, tenant: context.tenantID)
         requestMAC.add(payload)
         let mac = requestMAC.finalize()
         return try await self.call(keys, responseType, context) {
@@ -157,7 +163,7 @@ public struct IdempotentCalls: Sendable {
     case .clientStreaming(let body):
       return .clientStreaming { requests, context in
         guard let keys = try Self.keys(context) else { return try await body(requests, context) }
-        let reader = MACReader(requests, RequestMAC(keys, method: context.method))
+        let reader = MACReader(requests, RequestMAC(keys, method: context.method, tenant: context.tenantID))
         return try await self.call(keys, responseType, context) {
           try await body(reader.stream, context)
         } readMAC: {

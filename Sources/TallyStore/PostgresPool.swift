@@ -114,8 +114,9 @@ public final class PostgresPool: Sendable {
     case `operator`
     /// Work that sees no tenant: partitions, pulse rounds.
     case nothing
-    /// HELLO's look-up of one key, whose tenant is not known yet: a lane of its own, so that a
-    /// storm of new connections takes turns beside the tenants instead of queueing in one lane.
+    /// HELLO's look-ups of keys, whose tenant is not known yet, in a few lanes by key id
+    /// (`DatabaseAuthenticator.lookUpLanes`), so that a storm of new connections takes turns
+    /// beside the tenants instead of queueing in one lane, and made-up ids cannot take more.
     case apiKey(String)
   }
 

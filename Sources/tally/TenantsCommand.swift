@@ -82,7 +82,7 @@ struct Tenants: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_GetTenantRequest()
       request.tenantID = self.tenantID
-      let tenant = try await self.connection.unary(AdminMethods.getTenant, request)
+      let tenant = try await self.connection.unary(AdminMethods.getTenant, request, sendTenant: false)
       try Tenants.show([tenant], self.connection.output)
     }
   }
@@ -96,7 +96,7 @@ struct Tenants: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_SuspendTenantRequest()
       request.tenantID = self.tenantID
-      let tenant = try await self.connection.unary(AdminMethods.suspendTenant, request)
+      let tenant = try await self.connection.unary(AdminMethods.suspendTenant, request, sendTenant: false)
       try Tenants.show([tenant], self.connection.output)
     }
   }
@@ -109,7 +109,7 @@ struct Tenants: AsyncParsableCommand {
     func run() async throws {
       var request = Tally_V1_ResumeTenantRequest()
       request.tenantID = self.tenantID
-      let tenant = try await self.connection.unary(AdminMethods.resumeTenant, request)
+      let tenant = try await self.connection.unary(AdminMethods.resumeTenant, request, sendTenant: false)
       try Tenants.show([tenant], self.connection.output)
     }
   }
@@ -129,7 +129,7 @@ struct Tenants: AsyncParsableCommand {
       request.tenantID = self.tenantID
       if let callsPerSecond = self.callsPerSecond { request.callsPerSecond = callsPerSecond }
       if let burst = self.burst { request.callBurst = burst }
-      let tenant = try await self.connection.unary(AdminMethods.setTenantCallRate, request)
+      let tenant = try await self.connection.unary(AdminMethods.setTenantCallRate, request, sendTenant: false)
       try Tenants.show([tenant], self.connection.output)
     }
   }

@@ -189,6 +189,42 @@ import Testing
       #expect(listed.map(\.keyID) == [APIKey(parsing: keyA)!.keyID])
       revoke.keyID = APIKey(parsing: keyA)!.keyID
       #expect(try await operatorClient.unary(AdminMethods.revokeApiKey, revoke, options: actingOnA).hasRevokedAt)
+      // A made-up tenant in the header names its field; it failed in the database (INTERNAL).
+      let madeUp = CallOptions(tenantID: "acme")
+      await expectViolation("tenant_id") {
+        try await operatorClient.unary(AdminMethods.listApiKeys, .init(), options: madeUp)
+      }
+      await expectViolation("tenant_id") {
+        try await operatorClient.unary(AdminMethods.revokeApiKey, revoke, options: madeUp)
+      }
+      create.tenantID = ""
+      await expectViolation("tenant_id") {
+        try await operatorClient.unary(AdminMethods.createApiKey, create, options: madeUp)
+      }
+      // A tenant call whose request names B while its CALL acts on A does neither: it suspended B.
+      var suspend = Tally_V1_SuspendTenantRequest()
+      suspend.tenantID = tenantB
+      await expectViolation("tenant_id") {
+        try await operatorClient.unary(AdminMethods.suspendTenant, suspend, options: actingOnA)
+      }
+      var getB = Tally_V1_GetTenantRequest()
+      getB.tenantID = tenantB
+      #expect(try await operatorClient.unary(AdminMethods.getTenant, getB).status == .active)
+      await expectViolation("tenant_id") {
+        try await operatorClient.unary(AdminMethods.getTenant, getB, options: actingOnA)
+      }
+    }
+  }
+
+  /// A tenant key may name its own tenant in the header in any case, as an operator's may.
+  @Test func aTenantKeyNamesItsOwnTenantInAnyCase() async throws {
+    try await self.withAdminServer { server, operatorClient, _ in
+      let tenant = try await self.createTenant(operatorClient, "Own").tenantID
+      let admin = try server.client(apiKey: try await self.createKey(operatorClient, tenant: tenant, scopes: ["admin"]))
+      let listed = try await admin.unary(
+        AdminMethods.listApiKeys, .init(), options: CallOptions(tenantID: tenant.uppercased()))
+      #expect(listed.apiKeys.count == 1)
+      await admin.close()
     }
   }
 

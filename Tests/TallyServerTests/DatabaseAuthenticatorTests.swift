@@ -14,6 +14,14 @@ import Testing
   static let interval: Duration = .seconds(2)
 
   /// 50 calls find the key's check stale at once: one look-up answers them all.
+  /// A flood of made-up key ids shares a few lanes of the pool's queue: each id had its own, so
+  /// 10,000 ids took 10,000 turns for every one a tenant got.
+  @Test func helloLookUpsShareAFewLanes() {
+    let lanes = Set((0..<10_000).map { DatabaseAuthenticator.lookUpLane("k\($0)") })
+    #expect(lanes.count <= DatabaseAuthenticator.lookUpLanes && lanes.count > 1)
+    #expect(DatabaseAuthenticator.lookUpLane("same") == DatabaseAuthenticator.lookUpLane("same"))
+  }
+
   @Test func concurrentRechecksOfAStaleKeyShareOneLookUp() async throws {
     let database = try await TestDatabase.create()
     let pool = database.pool()

@@ -411,4 +411,24 @@ import Testing
       await adminA.close()
     }
   }
+
+  /// The operator's store holds the calls of every tenant it acts on, so the tenant its CALL names
+  /// is part of the request: the same CreateApiKey for tenant B under the key used for tenant A is
+  /// another request, refused, where it replayed A's new key, secret and all.
+  @Test func anOperatorsKeyCallForAnotherTenantIsAnotherRequest() async throws {
+    try await DataTestContext.with { context in
+      var request = Tally_V1_CreateApiKeyRequest()
+      request.name = "ci"
+      request.scopes = ["read"]  // no tenant_id in the body: the CALL's tenant is the key's
+      var once = self.key("header")
+      once.tenantID = context.tenantA
+      let forA = try await context.operatorClient.unary(AdminMethods.createApiKey, request, options: once)
+      #expect(forA.apiKey.tenantID == context.tenantA)
+      #expect(try await context.operatorClient.unary(AdminMethods.createApiKey, request, options: once) == forA)
+      once.tenantID = context.tenantB
+      await expectViolation("idempotency_key") {
+        try await context.operatorClient.unary(AdminMethods.createApiKey, request, options: once)
+      }
+    }
+  }
 }
