@@ -11,15 +11,18 @@ struct Session {
 
 extension ConnectionOptions {
   /// Runs `body` with a client and closes it afterwards. An `RPCError` becomes
-  /// `error: CODE: message` on stderr and exit code 1, never a Swift error dump.
+  /// `error: CODE: message` on stderr and exit code 1, never a Swift error dump; a CA certificate
+  /// that cannot be used is the user's input, exit 64.
   func withClient<T>(_ body: (Session) async throws -> T) async throws -> T {
     let (configuration, options) = try self.resolve()
     let client: TallyClient
     do {
       client = try TallyClient(configuration: configuration)
     } catch {
-      Output.printError("error: cannot set up TLS: \(error)")
-      throw ExitCode.failure
+      // The one input TLS reads here is the CA file (a directory or a file that is no PEM, say).
+      Output.printError(
+        "error: cannot set up TLS with the CA certificate given (--ca-cert, TALLY_CA_CERT or ca_cert): \(error)")
+      throw ExitCode.validationFailure
     }
     let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
     let session = Session(client: client, options: options, endpoint: "\(host):\(configuration.port)")

@@ -5,6 +5,7 @@ import TallyCore
 import TallyProto
 import TallyServer
 import TallyStore
+import TallyWire
 
 /// A development server with everything made for it: certificates, keys, and a profile the CLI reads.
 struct Dev: AsyncParsableCommand {
@@ -163,19 +164,36 @@ struct DevProfile: Codable {
     case databaseURL = "database_url"
   }
 
-  /// The profile on disk when its keys still work; otherwise new keys and a demo tenant.
+  /// The profile on disk when its keys still work; otherwise new keys and a demo tenant. The
+  /// operator key is kept while it works (a new one left the old one working, and forgotten), and
+  /// only a key the database refuses is replaced: a failed look-up (the database restarting, say)
+  /// stops the start instead.
   static func loadOrBootstrap(path: String, pool: PostgresPool, authenticator: DatabaseAuthenticator) async throws
     -> DevProfile
   {
-    if let data = FileManager.default.contents(atPath: path),
-      let profile = try? JSONDecoder().decode(DevProfile.self, from: data),
-      (try? await authenticator.authenticate(apiKey: profile.operatorAPIKey)) != nil,
-      (try? await authenticator.authenticate(apiKey: profile.tenantAPIKey)) != nil
-    {
-      return profile
+    func works(_ key: String) async throws -> Bool {
+      do {
+        _ = try await authenticator.authenticate(apiKey: key)
+        return true
+      } catch let error as RPCError where [.unauthenticated, .permissionDenied].contains(error.code) {
+        return false
+      }
+    }
+    let stored = FileManager.default.contents(atPath: path).flatMap {
+      try? JSONDecoder().decode(DevProfile.self, from: $0)
+    }
+    var kept: String?
+    if let stored, try await works(stored.operatorAPIKey) {
+      if try await works(stored.tenantAPIKey) { return stored }
+      kept = stored.operatorAPIKey
     }
     let bootstrap = Bootstrap(pool: pool)
-    let operatorAPIKey = try await bootstrap.operatorKey(name: "tallyd dev operator")
+    let operatorAPIKey: String
+    if let kept {
+      operatorAPIKey = kept
+    } else {
+      operatorAPIKey = try await bootstrap.operatorKey(name: "tallyd dev operator")
+    }
     let tenantID = try await bootstrap.tenant(name: "Demo client", currency: "EUR")
     let tenantAPIKey = try await bootstrap.tenantKey(
       tenantID: tenantID,
@@ -188,19 +206,7 @@ struct DevProfile: Codable {
   func write(to path: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = try encoder.encode(self)
-    // Readable by its owner from its first byte (it holds the operator's key), then renamed into
-    // place: written first and narrowed after, it was readable by all for a moment.
-    let temporary = path + ".tmp"
-    unlink(temporary)
-    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-    guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary]) }
-    let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-    try handle.write(contentsOf: data)
-    try handle.close()
-    guard rename(temporary, path) == 0 else {
-      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-    }
+    try writeOwnerOnly(try encoder.encode(self), to: path)  // it holds the operator's key
   }
 
   /// `$XDG_CONFIG_HOME/tally/dev.json`, or `~/.config/tally/dev.json`.
@@ -212,16 +218,31 @@ struct DevProfile: Codable {
   }
 }
 
+/// Writes `data` to `path` readable by its owner from its first byte, then renamed into place:
+/// written first and narrowed after (as `FileManager.createFile`'s attributes do), a secret was
+/// readable by all for a moment.
+func writeOwnerOnly(_ data: Data, to path: String) throws {
+  let temporary = path + ".tmp"
+  unlink(temporary)
+  let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+  guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary]) }
+  let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+  try handle.write(contentsOf: data)
+  try handle.close()
+  guard rename(temporary, path) == 0 else {
+    throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+  }
+}
+
 extension AnswerSealingKey {
   /// The development server's key: the one in `path`, or a new one written there (mode 0600), so
   /// that answers sealed before a restart still open after it.
   static func loadOrCreate(path: String) throws -> AnswerSealingKey {
     if FileManager.default.fileExists(atPath: path) { return try AnswerSealingKey(contentsOfFile: path) }
     let key = AnswerSealingKey.random()
-    guard
-      FileManager.default.createFile(
-        atPath: path, contents: Data((key.hex + "\n").utf8), attributes: [.posixPermissions: 0o600])
-    else {
+    do {
+      try writeOwnerOnly(Data((key.hex + "\n").utf8), to: path)
+    } catch {
       throw ServerConfigurationError("cannot write the answer-sealing key file \(path)")
     }
     return key

@@ -145,6 +145,16 @@ struct ServeConfiguration: Decodable {
           "api_keys is for a server without database; with one, keys live in the database (tally keys create)")
       }
       if let size = database.poolSize { try checked(size, "database.pool_size", 1...1_000) }
+      if database.migrations != nil, database.ownerUrl == nil {
+        throw ServerConfigurationError(
+          "database.migrations is read only with database.owner_url (migrations run as the owner at start)")
+      }
+    } else if self.answerSealingKeyFile != nil || !self.previousAnswerSealingKeyFiles.isEmpty {
+      throw ServerConfigurationError(
+        "answer_sealing_key_file and previous_answer_sealing_key_files are for a server with a database")
+    }
+    if self.plaintext, self.tls != nil {
+      throw ServerConfigurationError("plaintext and tls: name one (plaintext is only for tests on loopback)")
     }
     for (name, path) in [
       ("tls.certificate_chain", self.tls?.certificateChain), ("tls.private_key", self.tls?.privateKey),
