@@ -101,4 +101,35 @@ import Testing
       #expect(kpi.current.numerator == 2 && kpi.current.denominator == 2, "\(kpi.current)")
     }
   }
+
+  /// A period, or a trend bucket, that begins after today has no data: read with today's
+  /// customers and targets, retention showed 100 % and engagement 0 % for months to come, and a
+  /// count showed 0 opportunities of days that have not happened.
+  @Test func periodsThatHaveNotBegunHaveNoData() async throws {
+    try await DataTestContext.with { context in
+      for index in 0..<4 {
+        var account = Fixture.account("customer-\(index)")
+        account.customerSince = Fixture.time("2020-01-01T00:00:00Z")
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      var request = Self.request("logo_retention_rate", from: -30, to: 60)
+      request.names.append("opportunities_created")
+      request.bucket = "day"
+      let kpis = try await context.readerA.unary(KpiMethods.getKpis, request).kpis
+      let today = CivilDay(Date()).description
+      for kpi in kpis {
+        #expect(kpi.hasCurrent && kpi.current.hasValue && kpi.previous.hasValue, "\(kpi.name)")
+        let begun = kpi.trend.filter { $0.from <= today }
+        let toCome = kpi.trend.filter { $0.from > today }
+        #expect(begun.count == 31 && toCome.count == 59, "\(kpi.name)")
+        #expect(begun.allSatisfy(\.hasValue) && !toCome.contains(where: \.hasValue), "\(kpi.name)")
+        #expect(toCome.allSatisfy { $0.numerator == 0 && !$0.hasDenominator }, "\(kpi.name)")
+      }
+      #expect(kpis.first?.trend.first?.value == 1, "every customer kept, on a day that has been")
+      // A period wholly to come: no value, and so no change against the one before it.
+      let ahead = try await context.readerA.unary(
+        KpiMethods.getKpis, Self.request("logo_retention_rate", from: 5, to: 35))
+      #expect(!ahead.kpis[0].current.hasValue && ahead.kpis[0].previous.hasValue && !ahead.kpis[0].hasChange)
+    }
+  }
 }

@@ -62,9 +62,13 @@ struct KpiMeasure: Equatable, Sendable {
   var denominator: Double?
   /// NPS and eNPS: the answers behind the score, whose margin tells a change from chance.
   var answers: NPSScore? = nil
+  /// A period that begins after today: no data, counts included.
+  var notBegun = false
 
-  /// The KPI's value: nil ("no data") when the denominator is 0, never 0 or NaN.
+  /// The KPI's value: nil ("no data") when the denominator is 0 or the period has not begun,
+  /// never 0 or NaN.
   var value: Double? {
+    guard !self.notBegun else { return nil }
     guard let denominator else { return self.numerator }
     return denominator == 0 ? nil : self.numerator / denominator
   }
@@ -204,8 +208,15 @@ enum KpiEngine {
     return (period, filter)
   }
 
-  /// The answer for one KPI: the current and previous periods, the change, and the trend.
-  static func value(_ kpi: Kpi, _ periods: KpiPeriods, _ measures: [KpiMeasure]) -> Tally_V1_KpiValue {
+  /// The answer for one KPI: the current and previous periods, the change, and the trend. A period
+  /// or bucket that begins after `today` has no data: its days have not happened, and today's
+  /// customers and targets read as 100 % retention and 0 % engagement of months to come.
+  static func value(_ kpi: Kpi, _ periods: KpiPeriods, _ measures: [KpiMeasure], today: CivilDay)
+    -> Tally_V1_KpiValue
+  {
+    let measures = zip(periods.all, measures).map { period, measure in
+      period.from.dayNumber > today.dayNumber ? KpiMeasure(numerator: 0, denominator: nil, notBegun: true) : measure
+    }
     func point(_ period: KpiPeriods.Period, _ measure: KpiMeasure) -> Tally_V1_KpiPoint {
       var point = Tally_V1_KpiPoint()
       point.from = period.from.description

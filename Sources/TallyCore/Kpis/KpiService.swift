@@ -108,7 +108,8 @@ public struct KpiService: Sendable {
       response.currency = currency
       response.leftOut = leftOut
       let measures = try KpiEngine.measure(kpis, periods.all, filter, source: .rollups, settings: settings, reads)
-      response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1) }
+      let today = CivilDay(Date())
+      response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1, today: today) }
       return response
     }
   }
