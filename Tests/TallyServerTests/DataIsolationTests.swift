@@ -179,10 +179,15 @@ import Testing
       // A stream whose events are all invalid reaches no transaction; the tenant is checked anyway
       // (it answered OK, one rejected, for a tenant that does not exist, or for none named).
       for options in [CallOptions(tenantID: UUID().uuidString), CallOptions()] {
-        _ = await expectStatus(options.tenantID == nil ? .invalidArgument : .notFound) {
+        let expected: RPCError.Code = options.tenantID == nil ? .invalidArgument : .notFound
+        _ = await expectStatus(expected) {
           try await context.operatorClient.clientStreaming(EventMethods.recordEvents, options: options) { writer in
             try await writer.send(.with { $0.events = [Tally_V1_Event()] })
           }
+        }
+        // An import whose one message is empty (what the client sends for a stream of none), likewise.
+        _ = await expectStatus(expected) {
+          try await context.operatorClient.clientStreaming(AccountMethods.importAccounts, options: options) { _ in }
         }
       }
       let asA = CallOptions(tenantID: context.tenantA)

@@ -175,6 +175,9 @@ public struct AccountService: Sendable {
     var response = Tally_V1_ImportAccountsResponse()
     var batch: UInt32 = 0
     do {
+      // As RecordEvents: a stream without a message reaches no transaction, and answered OK for a
+      // tenant an operator key named that does not exist.
+      try await self.database.checkTenant(context)
       try await self.importMessages(requests, into: &response, batch: &batch, context)
     } catch let error as RPCError {
       throw error.endingStream(afterStoring: batch)
