@@ -1,3 +1,4 @@
+import SwiftProtobuf
 import TallyProto
 import Testing
 
@@ -11,40 +12,29 @@ import Testing
   /// The byte order: "e" (0x65) before "é" (0xC3 0xA9).
   static let byBytes = [Array("cafe\u{301}".utf8), Array("caf\u{e9}".utf8)]
 
+  /// Two tied rows made from the look-alike ids, ranked in both input orders.
+  private func expectByteOrder<Row>(
+    _ make: (String) -> Row, rank: ([Row]) -> [Row], id: (Row) -> String,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    let rows = Self.ids.map(make)
+    for input in [rows, rows.reversed()] {
+      #expect(rank(input).map { Array(id($0).utf8) } == Self.byBytes, sourceLocation: sourceLocation)
+    }
+  }
+
   @Test func attributionTiesRankByTheCampaignIDsBytes() {
-    let campaigns = Self.ids.map { id in
-      var campaign = Tally_V1_CampaignAttribution()
-      campaign.campaignID = id
-      campaign.attributedRevenue = 500
-      return campaign
-    }
-    for input in [campaigns, campaigns.reversed()] {
-      // Revenue descends; a tie ascends by the ids' bytes.
-      #expect(Attribution.ranked(input).map { Array($0.campaignID.utf8) } == Self.byBytes)
-    }
+    // Revenue descends; a tie ascends by the ids' bytes.
+    self.expectByteOrder(
+      { id in .with { ($0.campaignID, $0.attributedRevenue) = (id, 500) } }, rank: Attribution.ranked, id: \.campaignID)
   }
 
   @Test func repActivityTiesRankByTheRepIDsBytes() {
-    let reps = Self.ids.map { id in
-      var rep = Tally_V1_RepActivity()
-      rep.repID = id
-      rep.dials = 3
-      return rep
-    }
-    for input in [reps, reps.reversed()] {
-      #expect(RepActivity.ranked(input).map { Array($0.repID.utf8) } == Self.byBytes)
-    }
+    self.expectByteOrder({ id in .with { ($0.repID, $0.dials) = (id, 3) } }, rank: RepActivity.ranked, id: \.repID)
   }
 
   @Test func accountHealthTiesRankByTheAccountIDsBytes() {
-    let accounts = Self.ids.map { id in
-      var account = Tally_V1_AccountHealth()
-      account.accountID = id
-      account.health = 40
-      return account
-    }
-    for input in [accounts, accounts.reversed()] {
-      #expect(AccountHealthScore.ranked(input).map { Array($0.accountID.utf8) } == Self.byBytes)
-    }
+    self.expectByteOrder(
+      { id in .with { ($0.accountID, $0.health) = (id, 40) } }, rank: AccountHealthScore.ranked, id: \.accountID)
   }
 }
