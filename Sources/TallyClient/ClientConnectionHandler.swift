@@ -248,6 +248,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     for call in queued {
       call.deadline?.cancel()
       call.responses.finish(throwing: error)
+      call.releaseWriters()
     }
   }
 
@@ -347,6 +348,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     var responses: ResponseRoute
     /// Ends the call when `timeout` has passed since it was started, queued or open.
     var deadline: Scheduled<Void>? = nil
+    /// Writers waiting for the call to leave the queue before they send more: a queued client
+    /// stream otherwise took every message its caller produced into memory.
+    var leftQueue: [EventLoopPromise<Void>] = []
+
+    /// The call is out of the queue (opened, cancelled or failed): its writers go on, and find out.
+    func releaseWriters() { for promise in self.leftQueue { promise.succeed() } }
   }
 
   /// Opens a stream (CALL plus the first request messages, in one write), or queues the call
@@ -380,6 +387,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
       } else {
         self.open(call)
       }
+      call.releaseWriters()
     }
   }
 
@@ -459,6 +467,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let call = self.queuedCalls.remove(at: index)
         call.deadline?.cancel()
         call.responses.finish(throwing: error)
+        call.releaseWriters()
       }
       return
     }
@@ -501,6 +510,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     guard self.readPending, self.fullResponseBuffers.isEmpty, let context = self.context else { return }
     self.readPending = false
     context.read()
+  }
+
+  /// Succeeds once `handle`'s call is out of the queue of calls waiting for a stream (at once if
+  /// it is not in it): a client stream's writer waits for it after each message it queued.
+  func whenOutOfQueue(_ handle: StreamHandle, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    guard handle.queued, let index = self.queuedCalls.firstIndex(where: { $0.handle === handle }) else {
+      return eventLoop.makeSucceededVoidFuture()
+    }
+    let promise = eventLoop.makePromise(of: Void.self)
+    self.queuedCalls[index].leftQueue.append(promise)
+    return promise.futureResult
   }
 
   func whenWritable(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {

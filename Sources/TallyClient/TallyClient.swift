@@ -673,6 +673,12 @@ public final class RequestWriter<Element: Message>: Sendable {
     let handle = self.call.handle
     let channel = self.call.connection.channel
     channel.eventLoop.execute { handler.value.sendMessage(bytes, endStream: endStream, handle: handle) }
+    // A call waiting for one of the server's streams keeps its messages in the queue: one at a
+    // time. Until the loop has opened it, the loop is asked (after this message, in order), since
+    // whether it was queued is decided there.
+    if handle.streamID == nil {
+      try await channel.eventLoop.flatSubmit { handler.value.whenOutOfQueue(handle, on: channel.eventLoop) }.get()
+    }
     if !channel.isWritable {
       try await channel.eventLoop.flatSubmit { handler.value.whenWritable(on: channel.eventLoop) }.get()
     }

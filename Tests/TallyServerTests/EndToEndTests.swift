@@ -318,6 +318,35 @@ import struct Foundation.Data
     }
   }
 
+  /// A client stream waiting for one of the server's streams takes one message at a time from its
+  /// caller: its `send` waits for the call to start, where every send returned at once and the
+  /// client kept all of the messages in memory until a stream was free.
+  @Test func aQueuedClientStreamHoldsOneMessageAtATime() async throws {
+    try await TestServer.with(limits: ServerLimits(maxConcurrentStreams: 1)) { server, _ in
+      let client = try server.client()
+      _ = try await client.welcome()
+      let busy = Task { try await client.unary(SystemMethods.ping, self.ping([0], delayMs: 1_500)) }
+      try await Task.sleep(for: .milliseconds(300))  // the ping holds the one stream
+      let clock = ContinuousClock()
+      let sent = NIOLockedValueBox<[Duration]>([])
+      let started = clock.now
+      let response = try await client.clientStreaming(countMethod) { writer in
+        for index in 0..<4 {
+          try await writer.send(self.ping([UInt8(index)]))
+          sent.withLockedValue { $0.append(clock.now - started) }
+        }
+      }
+      _ = try await busy.value
+      let sends = sent.withLockedValue { $0 }
+      #expect(response.payload == Data("4".utf8))
+      // The first `send` only hands its message to the writer (which keeps the last one for
+      // END_STREAM); the second queues it with the call and waits until the ping's stream is free,
+      // about 1.2 s later.
+      #expect(sends[0] < .milliseconds(500) && sends[1] > .milliseconds(800), "\(sends)")
+      await client.close()
+    }
+  }
+
   /// A client stream whose requests fail part-way (a CSV line that cannot be read, say) is
   /// cancelled on the server: its place under max_concurrent_streams is freed, so more such
   /// failures than there are places leave the client able to call.
