@@ -263,9 +263,11 @@ final class Job: Sendable {
     }
   }
 
+  /// Done first, under the lock, then the wait: a `cancel` that came between the wait and the
+  /// lock saw the job still running and sent its request to the next job's statement.
   func finish() {
-    self.cancelInFlight.wait()
     self.state.withLockedValue { $0 = .done }
+    self.cancelInFlight.wait()
   }
 
   /// Fails the job without running it (pool closed, no connection).
@@ -367,6 +369,9 @@ private final class Worker: @unchecked Sendable {
       self.backoff = self.configuration.reconnectBackoff
       return self.connection
     } catch {
+      // Closed, so that the next attempt connects again: a connection whose SET failed was kept,
+      // and served its jobs without their statement timeout.
+      self.connection?.close()
       self.logger.warning("database connection failed", metadata: ["error": "\(String(reflecting: error))"])
       self.nextAttempt = ContinuousClock.now + self.backoff
       self.backoff = min(self.backoff * 2, self.configuration.reconnectBackoff * 8)
