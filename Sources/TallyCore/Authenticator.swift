@@ -94,16 +94,21 @@ extension Principal {
           field: "tenant_id", "must be a tenant's id (a UUID), got \(requestedTenant.utf8.count) bytes")
       }
       guard !requestedTenant.isEmpty else { return nil }
-      return UUID(uuidString: requestedTenant).map { $0.uuidString.lowercased() } ?? requestedTenant
+      return Self.normalized(requestedTenant)
     }
     // Its own tenant in any case, as an operator's key may name one.
-    let named = UUID(uuidString: requestedTenant).map { $0.uuidString.lowercased() } ?? requestedTenant
-    guard requestedTenant.isEmpty || named == self.tenantID else {
+    guard requestedTenant.isEmpty || Self.normalized(requestedTenant) == self.tenantID else {
       throw RPCError(
         code: .permissionDenied,
         message: "tenant_id in the call header may only be set by operator keys"
       )
     }
     return self.tenantID
+  }
+
+  /// A tenant id as the database writes it (lower case) when it is a UUID; anything else as given,
+  /// for the methods to refuse with their field.
+  private static func normalized(_ tenant: String) -> String {
+    UUID(uuidString: tenant).map { $0.uuidString.lowercased() } ?? tenant
   }
 }
