@@ -120,7 +120,9 @@ extension PostgresConnection {
       throw error
     }
     guard let result else {
-      throw PostgresError(sqlState: nil, message: "the pipeline ended without the statement's result")
+      var error = PostgresError(sqlState: nil, message: "the pipeline ended without the statement's result")
+      error.isMisuse = true
+      throw error
     }
     if commit { self.transaction = .committed }
     return result

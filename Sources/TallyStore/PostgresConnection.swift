@@ -157,7 +157,9 @@ public final class PostgresConnection {
     if status != PGRES_COPY_IN {
       defer { PQclear(start) }
       try self.check(start, connection)
-      throw PostgresError(sqlState: nil, message: "the statement did not start a COPY FROM STDIN")
+      var error = PostgresError(sqlState: nil, message: "the statement did not start a COPY FROM STDIN")
+      error.isMisuse = true
+      throw error
     }
     PQclear(start)
     for chunk in chunks where !chunk.isEmpty {
@@ -248,6 +250,7 @@ public final class PostgresConnection {
       let message = field(UInt8(ascii: "M")) ?? String(cString: PQerrorMessage(connection)).trimmingTrailingNewlines
       var error = PostgresError(sqlState: field(UInt8(ascii: "C")), message: message, detail: field(UInt8(ascii: "D")))
       (error.table, error.constraint) = (field(UInt8(ascii: "t")), field(UInt8(ascii: "n")))
+      error.column = field(UInt8(ascii: "c"))
       throw error
     }
   }

@@ -32,10 +32,16 @@ extension PostgresError {
         cause: self)
     case "40001", "40P01":
       return RPCError(code: .aborted, message: "the transaction conflicted with another; retry it", cause: self)
+    case "55P03":
+      // lock_timeout, or NOWAIT: another change held a row this call needed.
+      return RPCError(
+        code: .aborted, message: "a row this call needs was locked by another change; retry it", cause: self)
     case "57014":
       return cancelled
         ? RPCError(code: .cancelled, message: "the call was cancelled", cause: self)
         : RPCError(code: .deadlineExceeded, message: "the database statement ran out of time", cause: self)
+    case "23502", "23514", "22001", "22007", "22008", "22P02":
+      return self.refusedValue(logger: logger)
     case "08P01":
       // A protocol violation is a bug in how the server talks to PostgreSQL (e.g. a parameter count
       // that does not match the statement), not an outage: retrying would not help.
@@ -45,12 +51,43 @@ extension PostgresError {
     // an idle (in-transaction) session timed out, too many connections. The pool opens a new one.
     case "57P01", "57P02", "57P03", "57P04", "57P05", "25P03", "53300":
       return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)
-    case _ where state.hasPrefix("08") || self.sqlState == nil:
+    case "25006":
+      // A standby, or a primary made read-only (during a fail-over, say): writes wait for a primary.
+      return RPCError(
+        code: .unavailable, message: "the database takes no writes at the moment", retryAfter: .seconds(1),
+        cause: self)
+    case "40003", "58000", "58030":
+      // A statement whose end PostgreSQL lost, or an I/O failure on its side: the operator's to fix.
+      logger.error("database failure", metadata: ["error": "\(String(reflecting: self))"])
+      return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)
+    case _ where state.hasPrefix("53"):
+      // Out of disk, memory or a configured limit: no fault of the call, and it may pass later.
+      logger.error("database out of resources", metadata: ["error": "\(String(reflecting: self))"])
+      return RPCError(
+        code: .unavailable, message: "the database is out of resources", retryAfter: .seconds(5), cause: self)
+    case _ where state.hasPrefix("08") || (self.sqlState == nil && !self.isMisuse):
       return RPCError(code: .unavailable, message: "the database is unavailable", retryAfter: .seconds(1), cause: self)
     default:
       logger.error("database error", metadata: ["error": "\(String(reflecting: self))"])
       return RPCError(code: .internalError, message: "internal error", cause: self)
     }
+  }
+
+  /// A value the schema refused that no field check caught first: the request's, so INVALID_ARGUMENT,
+  /// naming the column or the rule (never the value). Logged, since a field check should name it.
+  private func refusedValue(logger: Logger) -> RPCError {
+    logger.warning(
+      "a value reached the database that no field check refused", metadata: ["error": "\(String(reflecting: self))"])
+    let column = self.column.map { " (\($0))" } ?? ""
+    let message: String
+    switch self.sqlState {
+    case "23502": message = "a required value is missing\(column)"
+    case "23514": message = "a value is outside what is allowed" + (self.constraint.map { " (rule \($0))" } ?? "")
+    case "22001": message = "a text value is longer than allowed\(column)"
+    case "22007", "22008": message = "a date or time is outside what can be stored\(column)"
+    default: message = "a value does not have the form its field needs\(column)"
+    }
+    return RPCError(code: .invalidArgument, message: message, cause: self)
   }
 
   /// What a foreign key refused: the columns that named a missing item and that item's table,

@@ -8,6 +8,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible, CustomDeb
   /// The table and the constraint a refused row broke, when PostgreSQL names them.
   public var table: String?
   public var constraint: String?
+  /// The column a refused value was meant for, when PostgreSQL names it (a missing value, say).
+  public var column: String?
+  /// A failure without a SQLSTATE that is this server's own doing (a statement that did not answer
+  /// as it should), not a lost connection: INTERNAL, where other failures without one are UNAVAILABLE.
+  public var isMisuse = false
   /// The connection broke after COMMIT was sent: the transaction may or may not have committed.
   public var commitOutcomeUnknown = false
 
