@@ -14,6 +14,8 @@ public final class PostgresConnection {
   /// after that. PostgreSQL ignores a cancel that reaches a backend between statements, so without
   /// this a transaction could commit after its caller was told CANCELLED or DEADLINE_EXCEEDED.
   var isCancelled: @Sendable () -> Bool = { false }
+  /// The pool's job this connection runs, so that work it hands to another connection stops with it.
+  var runningJob: Job?
 
   /// Opens a connection; `conninfo` is a `postgresql://` URL or a `key=value` string. `observer`
   /// sees every statement before it runs (for `tallyd kpi-sql`; nil in the server).

@@ -236,6 +236,9 @@ final class Job: Sendable {
   /// A cancel request on its way to the server: the job is not finished, and its connection not
   /// given to the next job, until it has arrived, so that it cannot stop a later job's statement.
   private let cancelInFlight = DispatchGroup()
+  /// Jobs that work for this one (a snapshot read's helper), cancelled with it; `cancelled` once
+  /// it has been, so that a helper linked after that is cancelled at once.
+  private let helpers = NIOLockedValueBox<(cancelled: Bool, jobs: [Job])>((false, []))
 
   /// Whether the caller cancelled while the job ran: its connection sends no more statements.
   var isCancelled: Bool {
@@ -308,6 +311,22 @@ final class Job: Sendable {
         self.cancelInFlight.leave()
       }
     }
+    let helpers = self.helpers.withLockedValue { helpers in
+      helpers.cancelled = true
+      defer { helpers.jobs = [] }
+      return helpers.jobs
+    }
+    for helper in helpers { helper.cancel() }
+  }
+
+  /// Cancels `helper` whenever this job is cancelled: a caller cancelled while only the helper's
+  /// statement runs would otherwise wait for that statement, up to the statement timeout.
+  func cancelsWithIt(_ helper: Job) {
+    let cancelNow = self.helpers.withLockedValue { helpers -> Bool in
+      if !helpers.cancelled { helpers.jobs.append(helper) }
+      return helpers.cancelled
+    }
+    if cancelNow { helper.cancel() }
   }
 }
 
@@ -343,9 +362,11 @@ private final class Worker: @unchecked Sendable {
       }
       guard let body = job.start(cancelToken: connection.makeCancelToken()) else { continue }
       connection.isCancelled = { job.isCancelled }
+      connection.runningJob = job
       body(connection)
       job.finish()
       connection.isCancelled = { false }
+      connection.runningJob = nil
       connection.endLeftoverTransaction()
     }
     self.connection?.close()

@@ -31,6 +31,8 @@ public struct SnapshotReads {
     let settings = self.settings
     helper.prepare(
       { connection in work.help(on: connection, importing: snapshot, settings: settings) }, abandon: { _ in })
+    // A cancelled call stops the helper's statement too, rather than wait for it.
+    self.connection.runningJob?.cancelsWithIt(helper)
     self.pool.enqueue(helper, lane: self.lane)
     while let unit = work.claim(byHelper: false) {
       do {
@@ -39,8 +41,6 @@ public struct SnapshotReads {
         work.fail(error, byHelper: false)
       }
     }
-    // A cancelled call stops the helper's statement too, rather than wait for it.
-    if self.connection.isCancelled() { helper.cancel() }
     // A helper that has not started by now would find nothing left: spare it the trip.
     helper.abandon(CancellationError())
     try work.waitForHelper()

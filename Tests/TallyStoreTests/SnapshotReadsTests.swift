@@ -127,6 +127,32 @@ import Testing
     #expect(try await Self.seenRows(pool) == 2)
   }
 
+  /// A call cancelled while only the helper's statement runs stops that statement too, rather
+  /// than wait for it (up to the statement timeout) on two connections.
+  @Test func cancellingTheCallStopsTheHelpersStatement() async throws {
+    let database = try await Self.database()
+    let pool = database.pool(size: 2)
+    defer { pool.close() }
+    let units: [@Sendable (PostgresConnection) throws -> Void] = [
+      { connection in _ = try connection.query("SELECT pg_sleep(0.5)::text AS first") },
+      { connection in _ = try connection.query("SELECT pg_sleep(10)::text AS helpers") },
+    ]
+    let read = Task { try await pool.withSnapshotRead(scope: .nothing) { reads in try reads.run(units) } }
+    try await database.waitUntilRunning("pg_sleep(10)")
+    try await Task.sleep(for: .milliseconds(700))  // the transaction's own unit has ended
+    let cancelledAt = ContinuousClock.now
+    read.cancel()
+    let result = await read.result
+    #expect(ContinuousClock.now - cancelledAt < .seconds(4), "the call waited for the helper's statement")
+    guard case .failure(let error as RPCError) = result else {
+      Issue.record("expected CANCELLED, got \(result)")
+      return
+    }
+    #expect(error.code == .cancelled)
+    // Both connections serve the next read.
+    #expect(try await Self.seenRows(pool) == 2)
+  }
+
   /// A snapshot id is quoted into SET TRANSACTION SNAPSHOT, so anything but pg_export_snapshot's
   /// hex digits and dashes is refused before it is sent.
   @Test func aSnapshotIdThatIsNotOneIsRefused() async throws {
