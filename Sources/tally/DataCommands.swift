@@ -234,11 +234,13 @@ enum DataCommands<E: DataEntity> {
 
     func run() async throws {
       let response = try await self.connection.unary(E.delete, E.deleteRequest(id: self.id))
-      if self.connection.output == .json {
-        try Output.printMessages([response])
-      } else {
-        let details = try response.jsonString(options: Output.protoJSON)
-        print("deleted \(self.id)\(details == "{}" ? "" : " \(details)")")
+      let removed = E.removedWithIt(response)
+      switch self.connection.output {
+      case .json: try Output.printMessages([response])
+      case .csv: Output.printTable([["deleted"] + removed.map(\.field), [self.id] + removed.map { "\($0.count)" }])
+      case .table:
+        let details = removed.map { "\($0.field) \($0.count)" }.joined(separator: ", ")
+        print("deleted \(self.id)\(details.isEmpty ? "" : " (\(details))")")
       }
     }
   }

@@ -33,11 +33,14 @@ protocol DataEntity {
   static var moneyFields: Set<String> { get }
   static func tableHeader(currency: String) -> [String]
   static func tableRow(_ entity: Entity, currency: String) -> [String]
+  /// What a delete removed with the item, in the response's field order (`contacts_deleted`, say).
+  static func removedWithIt(_ response: DeleteResponse) -> [(field: String, count: UInt32)]
 }
 
 extension DataEntity {
   static var holdsMoney: Bool { !Self.moneyFields.isEmpty }
   static var moneyFields: Set<String> { [] }
+  static func removedWithIt(_ response: DeleteResponse) -> [(field: String, count: UInt32)] { [] }
 
   /// Minor units in `currency`'s decimals (two when it is not known), or the missing mark.
   static func money(_ value: Int64?, _ currency: String) -> String {
@@ -61,6 +64,9 @@ enum AccountEntity: DataEntity {
   static let moneyFields: Set<String> = ["arr"]
   static func getRequest(id: String) -> Tally_V1_GetAccountRequest { .with { $0.id = id } }
   static func deleteRequest(id: String) -> Tally_V1_DeleteAccountRequest { .with { $0.id = id } }
+  static func removedWithIt(_ response: Tally_V1_DeleteAccountResponse) -> [(field: String, count: UInt32)] {
+    [("contacts_deleted", response.contactsDeleted), ("opportunities_deleted", response.opportunitiesDeleted)]
+  }
   static func upsertRequest(_ entity: Tally_V1_Account) -> Tally_V1_UpsertAccountRequest {
     .with { $0.account = entity }
   }
@@ -121,6 +127,9 @@ enum CampaignEntity: DataEntity {
   static let moneyFields: Set<String> = ["budget"]
   static func getRequest(id: String) -> Tally_V1_GetCampaignRequest { .with { $0.id = id } }
   static func deleteRequest(id: String) -> Tally_V1_DeleteCampaignRequest { .with { $0.id = id } }
+  static func removedWithIt(_ response: Tally_V1_DeleteCampaignResponse) -> [(field: String, count: UInt32)] {
+    [("targets_removed", response.targetsRemoved), ("costs_unlinked", response.costsUnlinked)]
+  }
   static func upsertRequest(_ entity: Tally_V1_Campaign) -> Tally_V1_UpsertCampaignRequest {
     .with { $0.campaign = entity }
   }

@@ -56,11 +56,22 @@ struct Importer {
       }
     }
     run.finishProgress()
-    if self.connection.output == .json {
+    switch self.connection.output {
+    case .json:
       try Output.printJSON(
         run.jsonSummary(file: self.options.file, counts: counts, serverRejected: rejected, serverRejections: rejections)
       )
-    } else {
+    case .csv:
+      // One row of counts for a log a schedule appends to; the first reasons go to stderr.
+      let summary = run.jsonSummary(
+        file: self.options.file, counts: counts, serverRejected: rejected, serverRejections: rejections)
+      Output.printTable(summary.csvRows)
+      for line in run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections)
+        .split(separator: "\n").dropFirst()
+      {
+        Output.printError(String(line))
+      }
+    case .table:
       print(run.summary(counts: counts, serverRejected: rejected, serverRejections: rejections))
     }
     // A file that could not be read to its end: what came before was sent, and the summary says
@@ -328,6 +339,18 @@ struct ImportSummary: Encodable {
   var rejections: [Rejection] = []
   /// Why the file was not read to its end, if it was not.
   var stopped: String?
+
+  /// `-o csv`: the counts as a header and one row; the columns of the import's kind only.
+  var csvRows: [[String]] {
+    let counts: [(String, UInt64?)] = [
+      ("accepted", self.accepted), ("duplicates", self.duplicates), ("upserted", self.upserted),
+    ]
+    let kept = counts.compactMap { name, value in value.map { (name, "\($0)") } }
+    return [
+      ["file", "rows", "seconds"] + kept.map(\.0) + ["rejected", "stopped"],
+      [self.file, "\(self.rows)", "\(self.seconds)"] + kept.map(\.1) + ["\(self.rejected)", self.stopped ?? ""],
+    ]
+  }
 
   init(file: String, rows: Int, seconds: Double, rejected: UInt64) {
     (self.file, self.rows, self.seconds, self.rejected) = (file, rows, seconds, rejected)

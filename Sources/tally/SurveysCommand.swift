@@ -24,14 +24,21 @@ struct Surveys: AsyncParsableCommand {
     guard format != .json else {
       return try list ? Output.printMessageArray(surveys) : Output.printMessages(surveys)
     }
-    let rows = surveys.map { survey in
-      [
-        survey.id, survey.kind, survey.anonymous ? "anonymous (\(survey.anonymityThreshold))" : "identified",
+    let row = { (survey: Tally_V1_Survey, privacy: [String]) in
+      [survey.id, survey.kind] + privacy + [
         survey.hasCadence ? survey.cadence.period : Output.missing, "\(survey.roundCount)", "\(survey.responseCount)",
         survey.archived ? "archived" : "active", survey.title,
       ]
     }
-    Output.printTable([["id", "kind", "privacy", "cadence", "rounds", "responses", "state", "title"]] + rows)
+    let header = { (privacy: [String]) in
+      ["id", "kind"] + privacy + ["cadence", "rounds", "responses", "state", "title"]
+    }
+    // CSV: whether answers are anonymous, and the threshold as a number (empty for identified surveys).
+    Output.printTable(
+      [header(["privacy"])]
+        + surveys.map { row($0, [$0.anonymous ? "anonymous (\($0.anonymityThreshold))" : "identified"]) },
+      csv: [header(["anonymous", "anonymity_threshold"])]
+        + surveys.map { row($0, [$0.anonymous ? "true" : "false", $0.anonymous ? "\($0.anonymityThreshold)" : ""]) })
   }
 
   static func show(_ rounds: [Tally_V1_Round], _ format: OutputFormat) throws {

@@ -15,15 +15,21 @@ struct Tenants: AsyncParsableCommand {
     guard format != .json else {
       return try list ? Output.printMessageArray(tenants) : Output.printMessages(tenants)
     }
+    let columns = { (tenant: Tally_V1_Tenant) in
+      [
+        tenant.tenantID, tenant.name, tenant.currency, tenant.status == .suspended ? "suspended" : "active",
+        Output.time(tenant.createdAt),
+      ]
+    }
+    let header = ["TENANT ID", "NAME", "CURRENCY", "STATUS", "CREATED"]
+    // CSV: the rate and the burst as numbers, empty where the tenant takes the server's (0: not limited).
+    let own = { (has: Bool, value: UInt32) in has ? "\(value)" : "" }
     Output.printTable(
-      [["TENANT ID", "NAME", "CURRENCY", "STATUS", "CREATED", "CALL RATE"]]
+      [header + ["CALL RATE"]] + tenants.map { columns($0) + [Self.callRate($0)] },
+      csv: [header + ["CALLS PER SECOND", "CALL BURST"]]
         + tenants.map {
-          [
-            $0.tenantID, $0.name, $0.currency, $0.status == .suspended ? "suspended" : "active",
-            Output.time($0.createdAt), Self.callRate($0),
-          ]
-        }
-    )
+          columns($0) + [own($0.hasCallsPerSecond, $0.callsPerSecond), own($0.hasCallBurst, $0.callBurst)]
+        })
   }
 
   /// "server's", "not limited", or the tenant's own rate and burst (each part it lacks is the server's).
