@@ -96,14 +96,22 @@ public struct EmbeddedPostgres: Sendable {
         try self.initialize(tools: tools, user: user)
       }
       try self.prepareSocketDirectory(user: user)
+      var startedHere = false
       switch try self.status(tools: tools, user: user) {
       case .running:
         try self.checkRunningSettings()
       case .stopped:
         try self.writeSettings(user: user)
         try self.startServer(tools: tools, user: user)
+        startedHere = true
       }
-      try self.createRolesAndDatabase(tools: tools)
+      do {
+        try self.createRolesAndDatabase(tools: tools)
+      } catch {
+        // A cluster this call started is not left running behind an error nobody will stop it after.
+        if startedHere { try? self.stopServer() }
+        throw error
+      }
       return self.endpoints
     }
   }
@@ -172,22 +180,30 @@ public struct EmbeddedPostgres: Sendable {
   }
 
   /// A socket directory under the world-writable /tmp must be ours: someone else's could intercept connections.
+  /// One `mkdir`, which fails if anything holds the name, so that nothing put there between a check
+  /// and the creation (a symlink, say) is followed by the `chown`; /tmp's sticky bit keeps it ours after.
   private func prepareSocketDirectory(user: ClusterUser?) throws {
     let path = self.socketDirectory
     guard path != self.dataDirectory else { return }
     let expectedOwner = user?.uid ?? geteuid()
-    if let attributes = try? FileManager.default.attributesOfItem(atPath: path) {
-      let type = attributes[.type] as? FileAttributeType
-      let owner = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value
-      guard type == .typeDirectory, owner == expectedOwner else {
-        throw EmbeddedPostgresError(
-          "\(path) (the socket directory for \(self.directory)) is not a directory owned by uid \(expectedOwner): "
-            + "remove it"
-        )
+    if mkdir(path, 0o700) == 0 {
+      if let user, lchown(path, user.uid, user.gid) != 0 {
+        throw EmbeddedPostgresError("cannot give \(path) to \(user.name): \(String(cString: strerror(errno)))")
       }
       return
     }
-    try self.createDirectory(path, mode: 0o700, owner: user)
+    guard errno == EEXIST else {
+      throw EmbeddedPostgresError("cannot create \(path): \(String(cString: strerror(errno)))")
+    }
+    var info = stat()
+    guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == expectedOwner,
+      info.st_mode & 0o077 == 0
+    else {
+      throw EmbeddedPostgresError(
+        "\(path) (the socket directory for \(self.directory)) is not a directory that only uid \(expectedOwner) "
+          + "owns and can open (mode 700): remove it"
+      )
+    }
   }
 
   private enum ServerStatus {

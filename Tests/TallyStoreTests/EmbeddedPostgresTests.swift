@@ -77,6 +77,32 @@ import Testing
       #expect(!FileManager.default.fileExists(atPath: endpoints.socketDirectory))
     }
   }
+
+  /// The socket directory under /tmp is refused when something else holds its name: a symlink
+  /// (whose target must not be handed to the cluster's user) or a directory others can open.
+  @Test func aSocketDirectoryNameHeldByAnythingElseIsRefused() async throws {
+    try await onOwnThread {
+      let base = try makeTemporaryDirectory()
+      defer { try? FileManager.default.removeItem(atPath: base) }
+      let postgres = EmbeddedPostgres(directory: "\(base)/\(String(repeating: "s", count: 100))", durable: false)
+      defer { try? postgres.destroy() }
+      let socket = postgres.socketDirectory
+      #expect(socket.hasPrefix("/tmp/tally-pg-"))
+      let target = "\(base)/elsewhere"
+      try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
+      let ownerBefore = try FileManager.default.attributesOfItem(atPath: target)[.ownerAccountID] as? NSNumber
+      try FileManager.default.createSymbolicLink(atPath: socket, withDestinationPath: target)
+      #expect(throws: EmbeddedPostgresError.self) { try postgres.start() }
+      #expect(try FileManager.default.attributesOfItem(atPath: target)[.ownerAccountID] as? NSNumber == ownerBefore)
+      try FileManager.default.removeItem(atPath: socket)
+
+      try FileManager.default.createDirectory(atPath: socket, withIntermediateDirectories: false)
+      #expect(chmod(socket, 0o777) == 0)
+      let error = #expect(throws: EmbeddedPostgresError.self) { try postgres.start() }
+      #expect(error?.description.contains("mode 700") == true)
+      try FileManager.default.removeItem(atPath: socket)
+    }
+  }
 }
 
 /// Under /tmp, not $TMPDIR, to keep socket paths short; 755 because as root the server runs as `postgres`.
@@ -115,4 +141,5 @@ func psql(_ url: String, _ sql: String) throws -> String {
     throw PsqlError(description: "psql exited with \(process.terminationStatus): \(message)")
   }
   return text.trimmingCharacters(in: .whitespacesAndNewlines)
+
 }
