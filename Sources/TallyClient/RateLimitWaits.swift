@@ -28,8 +28,18 @@ public struct RateLimitWaits: Sendable {
         return try await operation()
       } catch {
         guard let wait = waits.wait(after: error) else { throw error }
-        try await Task.sleep(for: wait)
+        try await Self.sleep(for: wait)
       }
+    }
+  }
+
+  /// Waits before an attempt. A caller cancelled meanwhile gets CANCELLED, as from a call that
+  /// was under way, not the sleep's CancellationError.
+  static func sleep(for wait: Duration) async throws {
+    do {
+      try await Task.sleep(for: wait)
+    } catch {
+      throw RPCError(code: .cancelled, message: "the call was cancelled while it waited to be sent again")
     }
   }
 }

@@ -259,7 +259,7 @@ public final class TallyClient: Sendable {
       }
       guard let next = options.forAttempt(after: wait, deadline: deadline) else { throw refusal }
       options = next
-      if wait > .zero { try await Task.sleep(for: wait) }
+      if wait > .zero { try await RateLimitWaits.sleep(for: wait) }
     }
   }
 

@@ -25,4 +25,31 @@ import Testing
     #expect(waits.wait(after: CancellationError()) == nil)
     #expect(waits.waited == .zero)
   }
+
+  /// A caller cancelled while it waits out a refusal gets CANCELLED at once, like any cancelled call.
+  @Test func aCallCancelledWhileItWaitsIsCancelledAtOnce() async throws {
+    let attempts = AttemptCount()
+    let waiting = Task {
+      try await RateLimitWaits.retrying(budget: .seconds(60)) {
+        await attempts.add()
+        throw self.refusal(retryAfter: .seconds(30))
+      }
+    }
+    while await attempts.value == 0 { await Task.yield() }
+    let cancelledAt = ContinuousClock.now
+    waiting.cancel()
+    let result = await waiting.result
+    #expect(ContinuousClock.now - cancelledAt < .seconds(5))
+    guard case .failure(let error as RPCError) = result else {
+      Issue.record("expected CANCELLED, got \(result)")
+      return
+    }
+    #expect(error.code == .cancelled)
+    #expect(await attempts.value == 1)
+  }
+}
+
+private actor AttemptCount {
+  var value = 0
+  func add() { self.value += 1 }
 }
