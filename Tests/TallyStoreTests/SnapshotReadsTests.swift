@@ -140,15 +140,9 @@ import Testing
     let read = Task { try await pool.withSnapshotRead(scope: .nothing) { reads in try reads.run(units) } }
     try await database.waitUntilRunning("pg_sleep(10)")
     try await Task.sleep(for: .milliseconds(700))  // the transaction's own unit has ended
-    let cancelledAt = ContinuousClock.now
-    read.cancel()
-    let result = await read.result
-    #expect(ContinuousClock.now - cancelledAt < .seconds(4), "the call waited for the helper's statement")
-    guard case .failure(let error as RPCError) = result else {
-      Issue.record("expected CANCELLED, got \(result)")
-      return
-    }
-    #expect(error.code == .cancelled)
+    let (took, code) = await cancelAndWait(read)
+    #expect(took < .seconds(4), "the call waited for the helper's statement")
+    #expect(code == .cancelled)
     // Both connections serve the next read.
     #expect(try await Self.seenRows(pool) == 2)
   }
