@@ -34,6 +34,8 @@ struct DataTestContext {
   let ingestMetrics: PrometheusCollectorRegistry
   /// The database's owner role, for tests that change the schema (a trigger that fails, say).
   let ownerURL: String
+  /// The runtime role's URL, whose own backends a test may end (a connection lost, say).
+  let appURL: String
 
   static func with<T>(_ body: (DataTestContext) async throws -> T) async throws -> T {
     let database = try await TestDatabase.create()
@@ -73,7 +75,7 @@ struct DataTestContext {
         clientA: try await key(tenantA, ["read", "write"]), clientB: try await key(tenantB, ["read", "write"]),
         readerA: try await key(tenantA, ["read"]), collectorA: try await key(tenantA, ["collect"]),
         collectorB: try await key(tenantB, ["collect"]), clock: clock, sealingKeys: sealingKeys,
-        ingestMetrics: ingestMetrics, ownerURL: database.ownerURL
+        ingestMetrics: ingestMetrics, ownerURL: database.ownerURL, appURL: database.appURL
       )
       do {
         let result = try await body(context)

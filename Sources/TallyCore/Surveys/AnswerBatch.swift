@@ -32,7 +32,9 @@ enum AnswerBatch {
 
   /// Stores `batch` in one transaction. When the transaction fails as a whole (a lost connection,
   /// a tenant that an operator key named and that does not exist) each answer is tried
-  /// again alone, so that one answer's trouble is never another's.
+  /// again alone, so that one answer's trouble is never another's; but not when the connection
+  /// was lost with the COMMIT sent: the batch may be stored, and each answer tried again would
+  /// find its own token used (ALREADY_EXISTS). Each gets the unknown outcome it would get alone.
   static func store(
     _ batch: [Submission],
     tenant: String,
@@ -47,7 +49,7 @@ enum AnswerBatch {
         try Self.store(batch, now: time, key: key, $0, committing: committing)
       }
     } catch {
-      guard batch.count > 1 else { return [.failure(error)] }
+      guard batch.count > 1, !IdempotentCalls.mayHaveCommitted(error) else { return batch.map { _ in .failure(error) } }
       var outcomes: [Outcome] = []
       for submission in batch {
         outcomes += await Self.store([submission], tenant: tenant, database: database, key: key, now: now)

@@ -111,7 +111,10 @@ extension SurveyService {
   /// For SubmitResponse: the survey against changes, and the round FOR SHARE until the answers are
   /// stored, so that an opener of its sealed answers (which marks it `answers_opened` first) waits
   /// for them; a round it marked before is seen marked here, however stale `now` is, and refused.
-  private static let lockedInvitationsSQL = Self.invitationsSQL + "\nFOR KEY SHARE OF s FOR SHARE OF r"
+  /// The rows are locked in their sorted order: by round id, as openers lock rounds, so that a
+  /// batch with tokens of two rounds and an opener of both never wait for each other.
+  private static let lockedInvitationsSQL =
+    Self.invitationsSQL + "\nORDER BY r.round_id\nFOR KEY SHARE OF s FOR SHARE OF r"
 
   private static func openInvitation(_ row: PostgresRow, _ survey: StoredSurvey, now: Int64) throws -> Result<
     TokenInvitation, RPCError
