@@ -245,12 +245,17 @@ public struct ServerConnectionStateMachine: Sendable {
 
   /// The idle timeout passed while streams were open but ran nothing: each waits for the
   /// client's request message, which did not come. Idle as much as a connection without streams
-  /// (a CALL and no MESSAGE held its header for ever).
+  /// (a CALL and no MESSAGE held its header for ever); after a GOAWAY too, whoever sent it, since
+  /// a draining connection closes only when its last stream ends, which such a stream never does.
   public mutating func idleTimeoutFiredAwaitingRequests() -> Action {
-    guard case .active(let streams) = self.state else { return .none }
-    return self.fail(
-      ConnectionError(.idleTimeout, "no request message came on the open streams within the idle timeout"),
-      lastStreamID: streams.lastStreamID)
+    switch self.state {
+    case .active(let streams), .draining(let streams):
+      return self.fail(
+        ConnectionError(.idleTimeout, "no request message came on the open streams within the idle timeout"),
+        lastStreamID: streams.lastStreamID)
+    default:
+      return .none
+    }
   }
 
   /// The decoder refused the bytes (bad magic, frame too large, unknown type): GOAWAY and close.

@@ -382,6 +382,29 @@ import Testing
     self.expectGoAway(idle.idleTimeoutFired(), .idleTimeout)
   }
 
+  /// A draining connection closes when its last stream ends; a stream whose request message never
+  /// comes would keep it (and the key's connection slot) for ever: the idle timeout ends it too.
+  @Test func aDrainingConnectionWhoseStreamsAwaitTheirRequestsEndsWhenIdle() {
+    var afterPeerGoAway = self.active()
+    _ = afterPeerGoAway.receivedFrame(self.call(1))
+    #expect(afterPeerGoAway.receivedFrame(Frame(type: .goAway, payload: ByteBuffer())) == .none)
+    self.expectGoAway(afterPeerGoAway.idleTimeoutFiredAwaitingRequests(), .idleTimeout)
+    var afterKeyRefused = self.active()
+    _ = afterKeyRefused.receivedFrame(self.call(1))
+    _ = afterKeyRefused.receivedFrame(self.call(2))
+    #expect(afterKeyRefused.streamClosed(2) == .none)
+    guard case .sendGoAway(_, lastStreamID: 2, close: false) = afterKeyRefused.keyRefused("revoked") else {
+      Issue.record("a refused key with a stream open did not drain")
+      return
+    }
+    guard case .sendGoAway(let error, lastStreamID: 2, close: true) = afterKeyRefused.idleTimeoutFiredAwaitingRequests()
+    else {
+      Issue.record("a draining connection whose stream awaits its request did not end when idle")
+      return
+    }
+    #expect(error.code == .idleTimeout)
+  }
+
   @Test func peerGoAwayDrainsThenCloses() {
     var machine = self.active()
     _ = machine.receivedFrame(self.call(1))

@@ -106,6 +106,24 @@ enum KpiEngine {
     try Self.measure(kpis, periods, filter, source: source, settings: settings) { try reads.run($0) }
   }
 
+  /// `measure` of the periods that have begun by `today`, from the rollups; the others have no data
+  /// (`value`), so a dashboard of this quarter by week reads none of its weeks to come.
+  static func measureBegun(
+    _ kpis: [Kpi], _ periods: [KpiPeriods.Period], today: CivilDay, _ filter: KpiFilterSpec,
+    settings: KpiSettings, _ reads: SnapshotReads
+  ) throws -> [[KpiMeasure]] {
+    let begun = periods.indices.filter { periods[$0].from.dayNumber <= today.dayNumber }
+    let none = KpiMeasure(numerator: 0, denominator: nil, notBegun: true)
+    var measures = Array(repeating: Array(repeating: none, count: periods.count), count: kpis.count)
+    guard !begun.isEmpty else { return measures }
+    let computed = try Self.measure(
+      kpis, begun.map { periods[$0] }, filter, source: .rollups, settings: settings, reads)
+    for (kpi, answer) in computed.enumerated() {
+      for (position, period) in begun.enumerated() { measures[kpi][period] = answer[position] }
+    }
+    return measures
+  }
+
   /// The passes and the KPIs with a query of their own, each one query that `run` runs once.
   private static func measure(
     _ kpis: [Kpi], _ periods: [KpiPeriods.Period], _ filter: KpiFilterSpec, source: KpiSQL.Source,

@@ -107,8 +107,8 @@ public struct KpiService: Sendable {
       response.previousTo = periods.previous.to.description
       response.currency = currency
       response.leftOut = leftOut
-      let measures = try KpiEngine.measure(kpis, periods.all, filter, source: .rollups, settings: settings, reads)
       let today = CivilDay(Date())
+      let measures = try KpiEngine.measureBegun(kpis, periods.all, today: today, filter, settings: settings, reads)
       response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1, today: today) }
       return response
     }
