@@ -262,6 +262,41 @@ import Testing
     }
   }
 
+  /// A delete locks the account's contacts in id order, the order ImportAccounts writes them in:
+  /// an import that moved contact a away and then writes b never waits for a delete that holds b
+  /// and waits for a (deleted in the index's order, b, stored first, came first).
+  @Test func aDeleteAndAnImportMovingItsContactsNeverWaitInACircle() async throws {
+    try await DataTestContext.with { context in
+      for account in ["acme", "other"] {
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(account)))
+      }
+      for contact in ["b", "a"] {
+        _ = try await context.clientA.unary(
+          AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: "acme")))
+      }
+      let delete = Self.deleteAccountSoon("acme", context.clientA)
+      let appURL = context.appURL
+      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("UPDATE contacts SET account_id = 'other' WHERE contact_id = 'a'")
+        let watcher = try PostgresConnection(conninfo: appURL)
+        var waiting = false
+        for _ in 0..<400 where !waiting {
+          Thread.sleep(forTimeInterval: 0.05)
+          waiting =
+            try watcher.query(
+              "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).rows[0].require(Int.self, "n") > 0
+        }
+        #expect(waiting, "the delete never waited for contact a")
+        #expect(throws: Never.self, "the delete holds contact b") {
+          try connection.query("SELECT 1 FROM contacts WHERE contact_id = 'b' FOR UPDATE NOWAIT")
+        }
+        try connection.query("UPDATE contacts SET account_id = 'other' WHERE contact_id = 'b'")
+      }
+      #expect(try await delete.value.contactsDeleted == 0)
+    }
+  }
+
   @Test func importStoresTheValidRowsAndListsTheRest() async throws {
     try await DataTestContext.with { context in
       var first = Tally_V1_ImportAccountsRequest()

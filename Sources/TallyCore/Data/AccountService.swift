@@ -87,9 +87,12 @@ public struct AccountService: Sendable {
     // The account locked first, so that no contact or deal joins it meanwhile, and its children
     // deleted by name, so that one moved away meanwhile is not counted: counted before a cascading
     // delete, a contact added or moved by a write racing it was deleted uncounted, or counted undeleted.
+    // Its contacts are locked in id order before they are deleted, the order ImportAccounts writes
+    // them in: deleted in the index's order, they could wait in a circle with an import moving them.
     let counts = try await self.database.transaction(context) { connection -> (Int, Int)? in
       let lock = "SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE"
       guard !(try connection.query(lock, [request.id]).rows.isEmpty) else { return nil }
+      try connection.query("SELECT 1 FROM contacts WHERE account_id = $1 ORDER BY contact_id FOR UPDATE", [request.id])
       let contacts = try connection.query("DELETE FROM contacts WHERE account_id = $1", [request.id]).affectedRows
       let deals = try connection.query("DELETE FROM opportunities WHERE account_id = $1", [request.id]).affectedRows
       try connection.query("DELETE FROM accounts WHERE account_id = $1", [request.id])
