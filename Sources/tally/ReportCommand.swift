@@ -21,6 +21,14 @@ struct ReportCommand: AsyncParsableCommand {
   @Option(help: "Where to write the page.") var html: String
 
   func run() async throws {
+    // A page that cannot be written is a flag not right (exit 64), said before any call is made.
+    let directory = URL(fileURLWithPath: self.html).deletingLastPathComponent().path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue,
+      FileManager.default.isWritableFile(atPath: directory)
+    else {
+      throw ValidationError("--html: cannot write \(self.html): \(directory) is not a directory this user may write in")
+    }
     let (from, to) = self.period.range
     // Account views as of the period's end, or of now while the period runs.
     let tomorrow = Self.day(Date().addingTimeInterval(86_400))

@@ -43,11 +43,13 @@ struct Surveys: AsyncParsableCommand {
 
   static func show(_ rounds: [Tally_V1_Round], _ format: OutputFormat) throws {
     guard format != .json else { return try Output.printMessageArray(rounds) }
+    // CSV: an empty cell where the table says a round has no closing time or its count is withheld.
     let rows = rounds.map { round in
       [
         "\(round.number)", round.id, round.status, Output.time(round.opensAt),
-        round.hasClosesAt ? Output.time(round.closesAt) : "until closed", round.scheduled ? "cadence" : "by hand",
-        "\(round.invitations)", round.responsesWithheld ? "withheld" : "\(round.responses)",
+        round.hasClosesAt ? Output.time(round.closesAt) : (Output.isCSV ? "" : "until closed"),
+        round.scheduled ? "cadence" : "by hand", "\(round.invitations)",
+        round.responsesWithheld ? (Output.isCSV ? "" : "withheld") : "\(round.responses)",
       ]
     }
     Output.printTable([["round", "id", "status", "opens", "closes", "opened", "invited", "responses"]] + rows)

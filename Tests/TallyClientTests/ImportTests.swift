@@ -163,6 +163,10 @@ private func records(
     let event = try ImportRows.event(["e1", "2026-03-01 10:00:00", "web_visit", "/pricing"], columns)
     #expect(event.key == "e1" && event.type == "web_visit" && event.properties == ["page": "/pricing"])
     #expect(event.occurredAt.seconds == 1_772_359_200)
+    // Trimmed as every mapped field is; a cell of spaces is an empty one.
+    let padded = try ImportRows.event(["e2", "2026-03-01", "web_visit", "  /pricing "], columns)
+    #expect(padded.properties == ["page": "/pricing"])
+    #expect(try ImportRows.event(["e3", "2026-03-01", "web_visit", "   "], columns).properties.isEmpty)
     #expect(throws: ColumnMapping.MappingError.self) {
       try ColumnMapping(header: ["A"], kind: .events, overrides: ["A=nonsense"])
     }

@@ -157,11 +157,13 @@ public struct ColumnMapping: Sendable {
     return value.isEmpty ? nil : value
   }
 
-  /// The `attributes` / `properties` entries of a record (empty cells left out).
+  /// The `attributes` / `properties` entries of a record, trimmed as every mapped field is
+  /// (empty cells left out).
   public func mapEntries(in fields: [String]) -> [String: String] {
     var entries: [String: String] = [:]
-    for (key, index) in self.mapColumns where index < fields.count && !fields[index].isEmpty {
-      entries[key] = fields[index]
+    for (key, index) in self.mapColumns where index < fields.count {
+      let value = fields[index].trimmingCharacters(in: .whitespaces)
+      if !value.isEmpty { entries[key] = value }
     }
     return entries
   }
