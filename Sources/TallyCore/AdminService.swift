@@ -251,6 +251,23 @@ public struct AdminService: Sendable {
     return response
   }
 
+  /// Revoked keys a listing shows at most, the most recently revoked: a tenant that made and
+  /// revoked keys for ever would otherwise list past the largest answer a frame holds.
+  static let maxRevokedKeysListed = 1_000
+
+  /// The unrevoked keys of `table` where `condition` holds, and with `$1` the most recently revoked
+  /// ones, in the order they were made.
+  private static func listKeysSQL(_ columns: String, from table: String, where condition: String) -> String {
+    """
+    SELECT * FROM (
+      SELECT \(columns) FROM \(table) WHERE \(condition) AND revoked_at IS NULL
+      UNION ALL
+      (SELECT \(columns) FROM \(table) WHERE \(condition) AND $1 AND revoked_at IS NOT NULL
+       ORDER BY revoked_at DESC, key_id LIMIT \(Self.maxRevokedKeysListed))
+    ) listed ORDER BY created_us, key_id
+    """
+  }
+
   @Sendable func listApiKeys(_ request: Tally_V1_ListApiKeysRequest, _ context: RequestContext) async throws
     -> Tally_V1_ListApiKeysResponse
   {
@@ -259,19 +276,14 @@ public struct AdminService: Sendable {
       switch target {
       case .operator:
         try connection.query(
-          """
-          SELECT \(Self.operatorKeyColumns) FROM operator_api_keys
-          WHERE $1 OR revoked_at IS NULL ORDER BY created_at, key_id
-          """,
-          [request.includeRevoked]
-        ).rows
+          Self.listKeysSQL(Self.operatorKeyColumns, from: "operator_api_keys", where: "$2::uuid IS NULL"),
+          [request.includeRevoked, nil]
+        )
+        .rows
       case .tenant(let tenantID):
         try connection.query(
-          """
-          SELECT \(Self.tenantKeyColumns) FROM api_keys
-          WHERE tenant_id = $1::uuid AND ($2 OR revoked_at IS NULL) ORDER BY created_at, key_id
-          """,
-          [tenantID, request.includeRevoked]
+          Self.listKeysSQL(Self.tenantKeyColumns, from: "api_keys", where: "tenant_id = $2::uuid"),
+          [request.includeRevoked, tenantID]
         ).rows
       }
     }
@@ -339,7 +351,9 @@ public struct AdminService: Sendable {
       }
       return requested.isEmpty ? .operator : .tenant(try Validation.uuid(requested, field: "tenant_id"))
     }
-    guard let own = context.principal.tenantID, requested.isEmpty || requested == own else {
+    // Its own tenant in any case, as a CALL header may name it; a made-up id is no tenant at all.
+    let named = requested.isEmpty ? nil : try Validation.uuid(requested, field: "tenant_id")
+    guard let own = context.principal.tenantID, named == nil || named == own else {
       throw RPCError(code: .permissionDenied, message: "an admin key manages the keys of its own tenant only")
     }
     return .tenant(own)

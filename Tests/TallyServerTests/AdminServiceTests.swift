@@ -224,7 +224,43 @@ import Testing
       let listed = try await admin.unary(
         AdminMethods.listApiKeys, .init(), options: CallOptions(tenantID: tenant.uppercased()))
       #expect(listed.apiKeys.count == 1)
+      // In the request too; a made-up id is named as such, another tenant's refused.
+      var request = Tally_V1_ListApiKeysRequest()
+      request.tenantID = tenant.uppercased()
+      #expect(try await admin.unary(AdminMethods.listApiKeys, request).apiKeys.count == 1)
+      request.tenantID = "xyz"
+      let madeUp = await expectStatus(.invalidArgument) { try await admin.unary(AdminMethods.listApiKeys, request) }
+      #expect(madeUp?.fieldViolations.first?.field == "tenant_id")
+      request.tenantID = try await self.createTenant(operatorClient, "Another").tenantID
+      _ = await expectStatus(.permissionDenied) { try await admin.unary(AdminMethods.listApiKeys, request) }
       await admin.close()
+    }
+  }
+
+  /// Revoked keys listed are the most recently revoked 1,000, beside every unrevoked one: a tenant
+  /// that made and revoked keys for ever would otherwise list past the largest answer.
+  @Test func aListingShowsTheMostRecentlyRevokedThousandKeys() async throws {
+    try await self.withAdminServer { _, operatorClient, pool in
+      let tenant = try await self.createTenant(operatorClient, "Churn").tenantID
+      _ = try await self.createKey(operatorClient, tenant: tenant, scopes: ["read"])
+      try await pool.withTransaction(scope: .tenant(tenant)) { connection in
+        try connection.query(
+          """
+          INSERT INTO api_keys (tenant_id, key_id, name, scopes, secret_sha256, created_at, revoked_at)
+          SELECT $1::uuid, 'revoked' || g, 'old', '{read}', decode(repeat('00', 32), 'hex'),
+            now() - interval '1 day', now() - g * interval '1 minute'
+          FROM generate_series(1, 1005) g
+          """, [tenant])
+      }
+      var request = Tally_V1_ListApiKeysRequest()
+      request.tenantID = tenant
+      #expect(try await operatorClient.unary(AdminMethods.listApiKeys, request).apiKeys.count == 1)
+      request.includeRevoked = true
+      let keys = try await operatorClient.unary(AdminMethods.listApiKeys, request).apiKeys
+      #expect(keys.count == 1_001)
+      let revoked = Set(keys.filter(\.hasRevokedAt).map(\.keyID))
+      #expect(revoked.count == 1_000 && revoked.contains("revoked1000") && !revoked.contains("revoked1001"))
+      #expect(keys.last?.hasRevokedAt == false, "listed in the order they were made, the unrevoked key last")
     }
   }
 
