@@ -94,12 +94,7 @@ import Testing
           batch, tenant: context.tenantA, database: TenantDatabase(pool: context.pool),
           key: context.sealingKeys.current, now: { SurveyService.microsSinceEpoch(Date()) })
       }
-      let watcher = try PostgresConnection(conninfo: context.appURL)
-      let waiting = try await waitUntil(timeout: .seconds(20)) {
-        let rows = try? watcher.query(
-          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-        return ((try? rows?.rows[0].require(Int.self, "n")) ?? 0) > 0
-      }
+      let waiting = try await waitUntilALockIsAwaited(in: context.appURL)
       #expect(waiting, "the batch never waited for the opener's round")
       // The batch waits for the lower round and holds nothing of the higher one.
       #expect(throws: Never.self) { try opener.query(lockRound + " NOWAIT", [rounds[1].id]) }

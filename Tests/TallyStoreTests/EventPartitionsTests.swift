@@ -19,16 +19,11 @@ import Testing
     let second = Task {
       try await pool.withTransaction(tenant: nil) { try $0.query(ensure).rows[0].require(Int.self, "made") }
     }
-    let watcher = try PostgresConnection(conninfo: database.appURL)
-    let waiting = try await waitUntil(timeout: .seconds(20)) {
-      let rows = try? watcher.query(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-      return ((try? rows?.rows[0].require(Int.self, "n")) ?? 0) > 0
-    }
+    let waiting = try await waitUntilALockIsAwaited(in: database.appURL)
     #expect(waiting, "the second caller never waited for the first")
     try first.execute("COMMIT")
     #expect(try await second.value == 0)
-    let partitions = try watcher.query(
+    let partitions = try first.query(
       "SELECT count(*) AS n FROM pg_inherits WHERE inhrelid = 'events_2003_03'::regclass AND inhparent = 'events'::regclass"
     )
     #expect(try partitions.rows[0].require(Int.self, "n") == 1)

@@ -1,3 +1,5 @@
+import TallyStore
+
 /// Polls `condition` every `interval` until it holds or `timeout` has passed; its last answer.
 /// Throws only if the task is cancelled.
 public func waitUntil(
@@ -9,4 +11,15 @@ public func waitUntil(
     try await Task.sleep(for: interval)
   }
   return condition()
+}
+
+/// Polls until a session of the database `conninfo` waits for a lock (a row's, an advisory
+/// one): whether one did within `timeout`. For tests that hold a lock and race a call against it.
+public func waitUntilALockIsAwaited(in conninfo: String, timeout: Duration = .seconds(20)) async throws -> Bool {
+  let watcher = try PostgresConnection(conninfo: conninfo)
+  return try await waitUntil(timeout: timeout) {
+    let rows = try? watcher.query(
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    return ((try? rows?.rows[0].require(Int.self, "n")) ?? 0) > 0
+  }
 }
