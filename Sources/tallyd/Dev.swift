@@ -66,6 +66,9 @@ struct Dev: AsyncParsableCommand {
         "--log-level must be one of \(ServeConfiguration.logLevels.joined(separator: ", ")), got \"\(self.logLevel.prefix(40))\""
       )
     }
+    if self.ownerURL != nil, self.databaseURL == nil {
+      throw ValidationError("--owner-url is for --database-url's database: the embedded one migrates as its own owner")
+    }
     _ = try self.limits()
   }
 
@@ -94,6 +97,9 @@ struct Dev: AsyncParsableCommand {
     // Ctrl-C, or a failure from here on, leaves nothing running: the embedded cluster stops with
     // the server (and restarts in a second). Registered first, it runs after the pool's close.
     defer { if self.databaseURL == nil { try? EmbeddedPostgres(directory: directory).stop() } }
+    if self.databaseURL != nil, self.ownerURL == nil, !self.noMigrate {
+      logger.notice("--database-url without --owner-url: no migrations applied (tallyd migrate applies them)")
+    }
     if let ownerURL, !self.noMigrate {
       try migrate(ownerURL: ownerURL, directory: Migrate.migrationsDirectory(nil), logger: logger)
     }

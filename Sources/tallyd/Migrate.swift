@@ -21,9 +21,7 @@ struct Migrate: ParsableCommand {
       throw ValidationError("give the owner role's database URL with --database-url or TALLY_OWNER_DATABASE_URL")
     }
     let directory = try Self.migrationsDirectory(self.migrations ?? environment["TALLY_MIGRATIONS_DIR"])
-    let connection = try connect(url, named: "the database URL")
-    defer { connection.close() }
-    let applied = try Migrator(directory: directory).migrate(connection)
+    let applied = try migrate(url, named: "the database URL", directory: directory)
     print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.joined(separator: ", "))")
   }
 
@@ -31,7 +29,11 @@ struct Migrate: ParsableCommand {
   /// `setting`: how to name the directory, for the error (`--migrations`, or the file's field).
   static func migrationsDirectory(_ named: String?, setting: String = "--migrations") throws -> String {
     if let named { return named }
-    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    // The running binary itself, not argv[0]: a shell that found `tallyd` on PATH passes the bare name.
+    let executable = URL(
+      fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? CommandLine.arguments[0]
+    ).resolvingSymlinksInPath()
     let candidates = [
       FileManager.default.currentDirectoryPath + "/Migrations",
       executable.deletingLastPathComponent().appendingPathComponent("../share/tally/migrations").standardized.path,

@@ -72,9 +72,13 @@ func connect(_ url: String, named setting: String) throws -> PostgresConnection 
 
 /// Refuses to serve through a role that row-level security does not hold to (`RuntimeRole`): a
 /// `database.url` naming the owner role, say, would show every tenant's surveys to any read key.
+/// Refuses a schema other than this build's too (`SchemaVersion`), migrated here or not.
 func refuseUnlessRowSecurityHolds(_ pool: PostgresPool) async throws {
   let role = try await pool.withConnection { try RuntimeRole(of: $0) }
   if let refusal = role.refusal { throw ServerConfigurationError(refusal) }
+  if let refusal = try await pool.withConnection({ try SchemaVersion.refusal($0) }) {
+    throw ServerConfigurationError(refusal)
+  }
 }
 
 /// A database whose collation is not C slows every text index write and sort (`DatabaseCollation`),
@@ -104,10 +108,21 @@ func warnIfOthersMayRead(_ path: String, logger: Logger) {
 
 /// Applies missing migrations as the owner role.
 func migrate(ownerURL: String, directory: String, logger: Logger) throws {
-  let connection = try connect(ownerURL, named: "the owner role's database URL")
-  defer { connection.close() }
-  let applied = try Migrator(directory: directory).migrate(connection)
+  let applied = try migrate(ownerURL, named: "the owner role's database URL", directory: directory)
   logger.info("migrations", metadata: ["applied": "\(applied.isEmpty ? "none" : applied.joined(separator: ", "))"])
+}
+
+/// Applies the missing migrations of `directory`, which must end at this build's schema.
+func migrate(_ url: String, named setting: String, directory: String) throws -> [String] {
+  let migrator = try Migrator(directory: directory)
+  if let refusal = SchemaVersion.refusal(
+    directory: directory, last: migrator.migrations.last?.version ?? 0, name: migrator.migrations.last?.name ?? "none")
+  {
+    throw ServerConfigurationError(refusal)
+  }
+  let connection = try connect(url, named: setting)
+  defer { connection.close() }
+  return try migrator.migrate(connection)
 }
 
 /// Builds the router and runs the server in a service group that turns SIGTERM/SIGINT into a graceful shutdown.
