@@ -130,15 +130,17 @@ enum Attribution {
       campaigns[id]?.name = try row.require(String.self, "name")
       campaigns[id]?.channel = try row.require(String.self, "channel")
     }
-    response.campaigns = Self.ranked(
-      campaigns.map { id, campaign in
-        var campaign = campaign
-        campaign.campaignID = id.text
-        if campaign.cost > 0 {
-          campaign.roi = Double(campaign.attributedRevenue - campaign.cost) / Double(campaign.cost)
+    response.campaigns = Array(
+      Self.ranked(
+        campaigns.map { id, campaign in
+          var campaign = campaign
+          campaign.campaignID = id.text
+          if campaign.cost > 0 {
+            campaign.roi = Double(campaign.attributedRevenue - campaign.cost) / Double(campaign.cost)
+          }
+          return campaign
         }
-        return campaign
-      })
+      ).prefix(KpiEngine.maxListed))
     return response
   }
 

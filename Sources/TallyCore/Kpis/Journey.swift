@@ -72,6 +72,7 @@ enum Journey {
       AND (NOT $2::boolean OR e.account_id IN (SELECT account_id FROM accounts WHERE tier > 0))
     GROUP BY e.asset_id
     ORDER BY views DESC, e.asset_id
+    LIMIT \(KpiEngine.maxListed)
     """
 
   static func journey(

@@ -77,6 +77,11 @@ struct KpiMeasure: Equatable, Sendable {
 /// Runs KPI formulas: one query per KPI answers every period of the call, except the KPIs that
 /// share a pass over the same rows (KpiPass).
 enum KpiEngine {
+  /// Rows a KPI method lists at most (the CTAs of GetJourney, the campaigns of GetAttribution, the
+  /// reps of GetRepActivity), first in their order: ids are the client's own, as many as it sent,
+  /// and a list past the largest frame (some 5,000 long ids) failed the whole answer.
+  static let maxListed = 1_000
+
   /// The shared passes, each run once for all of a call's KPIs it answers.
   static let passes: [any KpiPass.Type] = [EventTypeTotals.self, ContactTypeSets.self, TargetAccountFacts.self]
 

@@ -35,21 +35,23 @@ enum RepActivity {
     let end = min(period.to.dayNumber, today.dayNumber + 1)
     let workingDays = (period.from.dayNumber..<max(end, period.from.dayNumber)).filter { ($0 + 3) % 7 < 5 }.count
     response.workingDays = UInt32(workingDays)
-    response.reps = Self.ranked(
-      try connection.query(Self.sql, parameters).rows.map { row in
-        var rep = Tally_V1_RepActivity()
-        rep.repID = try row.require(String.self, "rep_id")
-        rep.dials = UInt64(try row.require(Int.self, "dials"))
-        rep.salesEmails = UInt64(try row.require(Int.self, "sales_emails"))
-        rep.tasks = UInt64(try row.require(Int.self, "tasks"))
-        rep.conversations = UInt64(try row.require(Int.self, "conversations"))
-        rep.meetings = UInt64(try row.require(Int.self, "meetings"))
-        rep.accounts = UInt64(try row.require(Int.self, "accounts"))
-        if workingDays > 0 {
-          rep.activitiesPerDay = Double(rep.dials + rep.salesEmails + rep.tasks) / Double(workingDays)
+    response.reps = Array(
+      Self.ranked(
+        try connection.query(Self.sql, parameters).rows.map { row in
+          var rep = Tally_V1_RepActivity()
+          rep.repID = try row.require(String.self, "rep_id")
+          rep.dials = UInt64(try row.require(Int.self, "dials"))
+          rep.salesEmails = UInt64(try row.require(Int.self, "sales_emails"))
+          rep.tasks = UInt64(try row.require(Int.self, "tasks"))
+          rep.conversations = UInt64(try row.require(Int.self, "conversations"))
+          rep.meetings = UInt64(try row.require(Int.self, "meetings"))
+          rep.accounts = UInt64(try row.require(Int.self, "accounts"))
+          if workingDays > 0 {
+            rep.activitiesPerDay = Double(rep.dials + rep.salesEmails + rep.tasks) / Double(workingDays)
+          }
+          return rep
         }
-        return rep
-      })
+      ).prefix(KpiEngine.maxListed))
     return response
   }
 
