@@ -105,7 +105,7 @@ struct Dev: AsyncParsableCommand {
     }
     let pool = PostgresPool(configuration: .init(conninfo: appURL), logger: logger)
     defer { pool.close() }
-    try await refuseUnlessRowSecurityHolds(pool)
+    try await refuseUnlessFitToServe(pool)
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     let authenticator = DatabaseAuthenticator(pool: pool)
     let sealingKeys = AnswerSealingKeys(current: try .loadOrCreate(path: "\(directory)/answer-sealing.key"))

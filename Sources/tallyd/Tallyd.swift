@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
     }
     let pool = PostgresPool(configuration: .init(conninfo: database.url, size: database.poolSize), logger: logger)
     defer { pool.close() }
-    try await refuseUnlessRowSecurityHolds(pool)
+    try await refuseUnlessFitToServe(pool)
     await warnUnlessTextComparesAsBytes(pool, logger: logger)
     try await serve(
       configuration: configuration, authenticator: DatabaseAuthenticator(pool: pool),
@@ -71,9 +71,9 @@ func connect(_ url: String, named setting: String) throws -> PostgresConnection 
 }
 
 /// Refuses to serve through a role that row-level security does not hold to (`RuntimeRole`): a
-/// `database.url` naming the owner role, say, would show every tenant's surveys to any read key.
-/// Refuses a schema other than this build's too (`SchemaVersion`), migrated here or not.
-func refuseUnlessRowSecurityHolds(_ pool: PostgresPool) async throws {
+/// `database.url` naming the owner role, say, would show every tenant's surveys to any read key;
+/// and a schema other than this build's (`SchemaVersion`), migrated here or not.
+func refuseUnlessFitToServe(_ pool: PostgresPool) async throws {
   let role = try await pool.withConnection { try RuntimeRole(of: $0) }
   if let refusal = role.refusal { throw ServerConfigurationError(refusal) }
   if let refusal = try await pool.withConnection({ try SchemaVersion.refusal($0) }) {
