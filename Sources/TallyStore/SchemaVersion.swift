@@ -9,18 +9,12 @@ public enum SchemaVersion {
   public static func refusal(_ connection: PostgresConnection) throws -> String? {
     let row: PostgresRow
     do {
-      row = try connection.query(
-        """
-        SELECT coalesce(max(version), 0) AS version,
-          (SELECT name FROM tally_migrations ORDER BY version DESC LIMIT 1) AS name
-        FROM tally_migrations
-        """
-      ).rows[0]
-    } catch let error as PostgresError where error.sqlState == "42501" || error.sqlState == "42P01" {
-      // Not there, or not readable: a database from before migration 0027 grants it.
+      row = try connection.query("SELECT version, name FROM tally_last_migration()").rows[0]
+    } catch let error as PostgresError where error.sqlState == "42883" || error.sqlState == "42501" {
+      // No such function, or not the runtime role's: a database from before migration 0027.
       return Self.behind("a migration before 0027")
     }
-    let version = try row.require(Int.self, "version")
+    let version = try row.decode(Int.self, "version") ?? 0
     let name = try row.decode(String.self, "name") ?? "none"
     if version > Self.latest {
       return """

@@ -29,7 +29,7 @@ import Testing
     try owner.query("DELETE FROM tally_migrations WHERE version >= $1", [SchemaVersion.latest])
     let behind = try SchemaVersion.refusal(app)
     #expect(behind?.contains("needs migration \(SchemaVersion.latest)") == true, "\(behind ?? "")")
-    try owner.execute("REVOKE SELECT ON tally_migrations FROM tally_app")
+    try owner.execute("DROP FUNCTION tally_last_migration()")
     let unreadable = try SchemaVersion.refusal(app)
     #expect(unreadable?.contains("a migration before 0027") == true, "\(unreadable ?? "")")
   }
