@@ -25,11 +25,11 @@ public enum SchemaVersion {
     return version < Self.latest ? Self.behind(name) : nil
   }
 
-  /// Why a migrations directory whose last file is `version` (`name`) is not this build's, or nil.
-  public static func refusal(directory: String, last version: Int, name: String) -> String? {
-    guard version != Self.latest else { return nil }
+  /// Why a migrations directory whose last file is `last` is not this build's, or nil.
+  public static func refusal(directory: String, last: Migrator.Migration?) -> String? {
+    guard last?.version != Self.latest else { return nil }
     return """
-      the migrations in \(directory) end at \(name), and this tallyd's schema at migration \(Self.latest): \
+      the migrations in \(directory) end at \(last?.name ?? "none"), and this tallyd's schema at migration \(Self.latest): \
       install this build's Migrations directory (the files of another build would give its schema)
       """
   }

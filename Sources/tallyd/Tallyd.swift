@@ -74,11 +74,8 @@ func connect(_ url: String, named setting: String) throws -> PostgresConnection 
 /// `database.url` naming the owner role, say, would show every tenant's surveys to any read key;
 /// and a schema other than this build's (`SchemaVersion`), migrated here or not.
 func refuseUnlessFitToServe(_ pool: PostgresPool) async throws {
-  let role = try await pool.withConnection { try RuntimeRole(of: $0) }
-  if let refusal = role.refusal { throw ServerConfigurationError(refusal) }
-  if let refusal = try await pool.withConnection({ try SchemaVersion.refusal($0) }) {
-    throw ServerConfigurationError(refusal)
-  }
+  let refusal = try await pool.withConnection { try RuntimeRole(of: $0).refusal ?? SchemaVersion.refusal($0) }
+  if let refusal { throw ServerConfigurationError(refusal) }
 }
 
 /// A database whose collation is not C slows every text index write and sort (`DatabaseCollation`),
@@ -115,9 +112,7 @@ func migrate(ownerURL: String, directory: String, logger: Logger) throws {
 /// Applies the missing migrations of `directory`, which must end at this build's schema.
 func migrate(_ url: String, named setting: String, directory: String) throws -> [String] {
   let migrator = try Migrator(directory: directory)
-  if let refusal = SchemaVersion.refusal(
-    directory: directory, last: migrator.migrations.last?.version ?? 0, name: migrator.migrations.last?.name ?? "none")
-  {
+  if let refusal = SchemaVersion.refusal(directory: directory, last: migrator.migrations.last) {
     throw ServerConfigurationError(refusal)
   }
   let connection = try connect(url, named: setting)

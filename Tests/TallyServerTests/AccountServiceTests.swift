@@ -3,6 +3,7 @@ import SwiftProtobuf
 import TallyClient
 import TallyProto
 import TallyStore
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -275,24 +276,17 @@ import Testing
           AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: "acme")))
       }
       let delete = Self.deleteAccountSoon("acme", context.clientA)
-      let appURL = context.appURL
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        try connection.query("UPDATE contacts SET account_id = 'other' WHERE contact_id = 'a'")
-        let watcher = try PostgresConnection(conninfo: appURL)
-        var waiting = false
-        for _ in 0..<400 where !waiting {
-          Thread.sleep(forTimeInterval: 0.05)
-          waiting =
-            try watcher.query(
-              "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ).rows[0].require(Int.self, "n") > 0
-        }
-        #expect(waiting, "the delete never waited for contact a")
-        #expect(throws: Never.self, "the delete holds contact b") {
-          try connection.query("SELECT 1 FROM contacts WHERE contact_id = 'b' FOR UPDATE NOWAIT")
-        }
-        try connection.query("UPDATE contacts SET account_id = 'other' WHERE contact_id = 'b'")
+      // The import's transaction, held open across the wait.
+      let connection = try PostgresConnection(conninfo: context.appURL)
+      try connection.execute("BEGIN")
+      try connection.query("SELECT set_config('tally.tenant_id', $1, true)", [context.tenantA])
+      try connection.query("UPDATE contacts SET account_id = 'other' WHERE contact_id = 'a'")
+      #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the delete never waited for contact a")
+      #expect(throws: Never.self, "the delete holds contact b") {
+        try connection.query("SELECT 1 FROM contacts WHERE contact_id = 'b' FOR UPDATE NOWAIT")
       }
+      try connection.query("UPDATE contacts SET account_id = 'other' WHERE contact_id = 'b'")
+      try connection.execute("COMMIT")
       #expect(try await delete.value.contactsDeleted == 0)
     }
   }

@@ -111,8 +111,9 @@ enum KpiEngine {
     try Self.measure(kpis, periods, filter, source: source, settings: settings) { try reads.run($0) }
   }
 
-  /// `measure` of the periods that have begun by `today`, from the rollups; the others have no data
-  /// (`value`), so a dashboard of this quarter by week reads none of its weeks to come.
+  /// `measure` of the periods that have begun by `today`, from the rollups. The others have no data
+  /// and are not read: their days have not happened, and today's customers and targets would read
+  /// as 100 % retention and 0 % engagement of months to come.
   static func measureBegun(
     _ kpis: [Kpi], _ periods: [KpiPeriods.Period], today: CivilDay, _ filter: KpiFilterSpec,
     settings: KpiSettings, _ reads: SnapshotReads
@@ -231,15 +232,9 @@ enum KpiEngine {
     return (period, filter)
   }
 
-  /// The answer for one KPI: the current and previous periods, the change, and the trend. A period
-  /// or bucket that begins after `today` has no data: its days have not happened, and today's
-  /// customers and targets read as 100 % retention and 0 % engagement of months to come.
-  static func value(_ kpi: Kpi, _ periods: KpiPeriods, _ measures: [KpiMeasure], today: CivilDay)
-    -> Tally_V1_KpiValue
-  {
-    let measures = zip(periods.all, measures).map { period, measure in
-      period.from.dayNumber > today.dayNumber ? KpiMeasure(numerator: 0, denominator: nil, notBegun: true) : measure
-    }
+  /// The answer for one KPI from its measures of `periods.all` (`measureBegun`'s): the current and
+  /// previous periods, the change, and the trend.
+  static func value(_ kpi: Kpi, _ periods: KpiPeriods, _ measures: [KpiMeasure]) -> Tally_V1_KpiValue {
     func point(_ period: KpiPeriods.Period, _ measure: KpiMeasure) -> Tally_V1_KpiPoint {
       var point = Tally_V1_KpiPoint()
       point.from = period.from.description

@@ -107,9 +107,9 @@ public struct KpiService: Sendable {
       response.previousTo = periods.previous.to.description
       response.currency = currency
       response.leftOut = leftOut
-      let today = CivilDay(Date())
-      let measures = try KpiEngine.measureBegun(kpis, periods.all, today: today, filter, settings: settings, reads)
-      response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1, today: today) }
+      let measures = try KpiEngine.measureBegun(
+        kpis, periods.all, today: CivilDay(Date()), filter, settings: settings, reads)
+      response.kpis = zip(kpis, measures).map { KpiEngine.value($0, periods, $1) }
       return response
     }
   }
