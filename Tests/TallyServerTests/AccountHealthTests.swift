@@ -5,6 +5,8 @@ import TallyProto
 import TallyWire
 import Testing
 
+@testable import TallyCore
+
 /// GetAccountHealth against parts computed by hand from the fixture, its NPS answers and its
 /// support questions.
 @Suite struct AccountHealthTests {
@@ -31,22 +33,27 @@ import Testing
   /// One NPS survey that keeps identities: c1 answers 3 then 8, c2 answers 9 (a1); c3 (a2) answers
   /// only after as_of.
   static func answerNPS(_ context: DataTestContext) async throws {
+    try await Self.answerNPS(context, client: context.clientA, collector: context.collectorA)
+  }
+
+  /// The same answers in the tenant of `client` and `collector`.
+  static func answerNPS(_ context: DataTestContext, client: TallyClient, collector: TallyClient) async throws {
     var create = SurveyFixture.survey("nps", title: "Customer NPS")
     create.survey.questions = [SurveyFixture.question("q", "nps", required: true)]
-    let survey = try await context.clientA.unary(SurveyMethods.createSurvey, create)
+    let survey = try await client.unary(SurveyMethods.createSurvey, create)
     let answers: [(open: String, answers: [(String, Int32, String)])] = [
       ("2026-02-25", [("c1", 3, "2026-03-01"), ("c2", 9, "2026-03-01")]),
       ("2026-03-05", [("c1", 8, "2026-03-10"), ("c3", 2, "2026-03-25")]),
     ]
     for (open, round) in answers {
       context.clock.set(Self.time(open + "T09:00:00Z"))
-      let opened = try await SurveyFixture.openRound(context.clientA, survey.id)
-      let tokens = try await SurveyFixture.contactTokens(context.clientA, opened.id, round.map(\.0))
+      let opened = try await SurveyFixture.openRound(client, survey.id)
+      let tokens = try await SurveyFixture.contactTokens(client, opened.id, round.map(\.0))
       for (contact, score, day) in round {
         context.clock.set(Self.time(day + "T12:00:00Z"))
-        try await SurveyFixture.submit(context.collectorA, tokens[contact]!, [SurveyFixture.number("q", score)])
+        try await SurveyFixture.submit(collector, tokens[contact]!, [SurveyFixture.number("q", score)])
       }
-      try await SurveyFixture.closeRound(context.clientA, opened.id)
+      try await SurveyFixture.closeRound(client, opened.id)
     }
   }
 
@@ -64,6 +71,79 @@ import Testing
       let health = try await context.readerA.unary(KpiMethods.getAccountHealth, .init())
       let open = try #require(health.accounts.first)
       #expect(open.supportOpen == 1 && open.supportOpenHours >= 1 && open.supportOpenHours < 1.1)
+    }
+  }
+
+  /// Support read as a count of questions open when the window starts plus the window's events
+  /// gives what pairing every event since the first does: answers before any question, ties at one
+  /// instant, events at the window's first instant and after as_of, an account with nothing since.
+  @Test func questionsOpenBeforeTheWindowCountAsPairingEveryEventDoes() async throws {
+    try await DataTestContext.with { context in
+      let asOf = KpiFixture.day("2026-03-20")
+      let (asOfSeconds, since) = (Double(asOf) * 86_400, Double(asOf - AccountHealthScore.supportDays) * 86_400)
+      var random = DemoRandom(7)
+      var events: [Tally_V1_Event] = []
+      var expected: [String: [(question: Bool, at: Double)]] = [:]
+      // h1 answers more than it asks, h2 asks more, h3 evenly, h4 only before the window.
+      for (account, questionPercent) in [("h1", 35), ("h2", 70), ("h3", 50), ("h4", 50)] {
+        var customer = Fixture.account(account)
+        customer.customerSince = Fixture.time("2024-01-01T00:00:00Z")
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(customer))
+        let last = account == "h4" ? since : asOfSeconds + 5 * 86_400
+        for index in 0..<120 {
+          // Whole hours from 300 days before the window: several events share an instant.
+          var at = since - 300 * 86_400 + Double(random.next(Int((last - since) / 3_600) + 300 * 24)) * 3_600
+          if random.next(10) == 0, account != "h4" { at = since }
+          let question = random.next(100) < questionPercent
+          var event = Tally_V1_Event()
+          (event.key, event.accountID) = ("\(account)-\(index)", account)
+          event.type = question ? "support_question" : "support_answered"
+          event.occurredAt = .init(date: Date(timeIntervalSince1970: at))
+          events.append(event)
+          if at < asOfSeconds { expected[account, default: []].append((question, at)) }
+        }
+      }
+      // h5: ten answers before any question, then six questions, all before the window; in it one
+      // question, whose answer is the seventh of the answers a day apart that follow: 168 hours.
+      var h5 = Fixture.account("h5")
+      h5.customerSince = Fixture.time("2024-01-01T00:00:00Z")
+      _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(h5))
+      let day = 86_400.0
+      var steps: [(question: Bool, at: Double)] = []
+      steps += (0..<10).map { (false, since - 200 * day + Double($0) * day) }
+      steps += (0..<6).map { (true, since - 100 * day + Double($0) * day) }
+      steps.append((true, since + day))
+      steps += (0..<7).map { (false, since + 2 * day + Double($0) * day) }
+      for (index, (question, at)) in steps.enumerated() {
+        var event = Tally_V1_Event()
+        (event.key, event.accountID) = ("h5-\(index)", "h5")
+        event.type = question ? "support_question" : "support_answered"
+        event.occurredAt = .init(date: Date(timeIntervalSince1970: at))
+        events.append(event)
+        expected["h5", default: []].append((question, at))
+      }
+      let request = Tally_V1_RecordEventsRequest.with { $0.events = events }
+      _ = try await context.clientA.clientStreaming(EventMethods.recordEvents) { try await $0.send(request) }
+
+      var health = Tally_V1_GetAccountHealthRequest()
+      health.asOf = "2026-03-20"
+      let accounts = try await context.readerA.unary(KpiMethods.getAccountHealth, health).accounts
+      #expect(Set(accounts.map(\.accountID)) == ["h1", "h2", "h3", "h4", "h5"])
+      for account in accounts {
+        // Questions first at one instant, as the server orders them.
+        let history = (expected[account.accountID] ?? []).sorted {
+          ($0.at, $0.question ? 0 : 1) < ($1.at, $1.question ? 0 : 1)
+        }
+        var reference = Tally_V1_AccountHealth()
+        AccountHealthScore.addSupport(history, since: since, openUntil: asOfSeconds, to: &reference)
+        #expect(account.supportQuestions == reference.supportQuestions, "\(account.accountID)")
+        #expect(account.supportOpen == reference.supportOpen, "\(account.accountID)")
+        #expect(abs(account.supportOpenHours - reference.supportOpenHours) < 1e-9, "\(account.accountID)")
+      }
+      let h4 = try #require(accounts.first { $0.accountID == "h4" })
+      #expect(h4.supportQuestions == 0 && h4.supportOpen == 0)
+      let h5Health = try #require(accounts.first { $0.accountID == "h5" })
+      #expect(h5Health.supportQuestions == 1 && h5Health.supportOpen == 0 && h5Health.supportOpenHours == 168)
     }
   }
 

@@ -40,15 +40,33 @@ enum AccountHealthScore {
     GROUP BY latest.account_id
     """
 
-  /// Support questions and answers of the accounts of $2 before $1, in time order (a question
-  /// before an answer of the same instant). Older than the window too: an answer closes the oldest
-  /// open question, which may have been asked before the window.
+  /// The first instant of the support window: `supportDays` before $1.
+  static let supportSince = "(($1::date - \(Self.supportDays))::timestamp AT TIME ZONE 'UTC')"
+
+  /// Support questions and answers of the accounts of $2 in the window before $1, in time order (a
+  /// question before an answer of the same instant).
   static let supportSQL = """
     SELECT e.account_id, e.type = 'support_question' AS question, extract(epoch FROM e.occurred_at)::float8 AS at
     FROM events e
     WHERE e.type IN ('support_question', 'support_answered') AND e.account_id = ANY($2::text[])
-      AND e.occurred_at < \(Journey.asOfTime)
+      AND e.occurred_at >= \(Self.supportSince) AND e.occurred_at < \(Journey.asOfTime)
     ORDER BY e.account_id, e.occurred_at, e.type DESC
+    """
+
+  /// Per account of $2, the questions asked before the window that are still open when it starts
+  /// (the window's first answers close them). An answer closes the oldest open question, or nothing
+  /// when none is open, so the count is the running total of +1 per question and −1 per answer less
+  /// its lowest point below zero: one row per account reaches Swift, however long the history.
+  static let supportOpenBeforeSQL = """
+    SELECT steps.account_id, (sum(steps.step) - least(min(steps.running), 0))::int8 AS open
+    FROM (
+      SELECT e.account_id, s.step,
+        sum(s.step) OVER (PARTITION BY e.account_id ORDER BY e.occurred_at, e.type DESC ROWS UNBOUNDED PRECEDING) AS running
+      FROM events e CROSS JOIN LATERAL (SELECT CASE e.type WHEN 'support_question' THEN 1 ELSE -1 END AS step) s
+      WHERE e.type IN ('support_question', 'support_answered') AND e.account_id = ANY($2::text[])
+        AND e.occurred_at < \(Self.supportSince)
+    ) steps
+    GROUP BY steps.account_id
     """
 
   static func health(
@@ -79,6 +97,10 @@ enum AccountHealthScore {
       support[ExactID(try row.require(String.self, "account_id")), default: []].append(
         (try row.require(Bool.self, "question"), try row.require(Double.self, "at")))
     }
+    var openBefore: [ExactID: Int] = [:]
+    for row in try connection.query(Self.supportOpenBeforeSQL, [asOf.description, ids]).rows {
+      openBefore[ExactID(try row.require(String.self, "account_id"))] = try row.require(Int.self, "open")
+    }
     // Only the customers' scores are needed: they already passed the tier and account filters.
     var customers = filter
     customers.accountIDs = accounts.map(\.accountID)
@@ -97,8 +119,8 @@ enum AccountHealthScore {
       accounts[index].engagementScore = now[id] ?? 0
       accounts[index].engagementScoreBefore = before[id] ?? 0
       Self.addSupport(
-        support[id] ?? [], since: asOfSeconds - Double(Self.supportDays * 86_400), openUntil: openUntil,
-        to: &accounts[index])
+        support[id] ?? [], openBefore: openBefore[id] ?? 0, since: asOfSeconds - Double(Self.supportDays * 86_400),
+        openUntil: openUntil, to: &accounts[index])
       Self.score(&accounts[index])
     }
     var response = Tally_V1_GetAccountHealthResponse()
@@ -118,21 +140,25 @@ enum AccountHealthScore {
     try AccountEngagement.totals([asOf.description], filter, targetsOnly: false, settings: settings, connection)
   }
 
-  /// Answers close the oldest open question first, whenever it was asked; the questions asked
-  /// since `since` count, and one still open counts until `openUntil`.
+  /// Answers close the oldest open question first, whenever it was asked: the `openBefore` questions
+  /// still open from before `events` first. The questions asked since `since` count, and one still
+  /// open counts until `openUntil`.
   static func addSupport(
-    _ events: [(question: Bool, at: Double)], since: Double, openUntil: Double,
+    _ events: [(question: Bool, at: Double)], openBefore: Int = 0, since: Double, openUntil: Double,
     to account: inout Tally_V1_AccountHealth
   ) {
     // The open questions are `asked[oldestOpen...]`: an index, not `removeFirst()`, which moves
     // the rest each time (a million answers took minutes of a pool thread).
     var asked: [Double] = []
     var oldestOpen = 0
+    var openBefore = openBefore
     var hours = 0.0
     for event in events {
       if event.question {
         asked.append(event.at)
         if event.at >= since { account.supportQuestions += 1 }
+      } else if openBefore > 0 {
+        openBefore -= 1
       } else if oldestOpen < asked.count {
         if asked[oldestOpen] >= since { hours += (event.at - asked[oldestOpen]) / 3_600 }
         oldestOpen += 1
