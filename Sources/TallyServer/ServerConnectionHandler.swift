@@ -563,7 +563,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.act(self.machine.streamClosed(streamID))
   }
 
-  private func deliver(_ payload: ByteBuffer, endStream: Bool, streamID: UInt32, context: ChannelHandlerContext) {
+  private func deliver(_ frame: ByteBuffer, endStream: Bool, streamID: UInt32, context: ChannelHandlerContext) {
     guard let call = self.calls[streamID] else { return }
     call.messagesReceived += 1
     guard call.messagesReceived <= self.dependencies.limits.maxMessagesPerStream else {
@@ -576,6 +576,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       )
     }
     // Held until the call returns (a client-streaming handler gives its messages back one by one).
+    let payload = HeldRequestPayload.holdable(frame, allocator: context.channel.allocator)
     call.heldRequestBytes += payload.readableBytes
     self.holdRequestBytes(payload.readableBytes)
     switch call.method.body {
