@@ -243,6 +243,11 @@ import Testing
       request.rounds.toRound = 1
       let shown = try await context.readerA.unary(SurveyMethods.listComments, request)
       #expect(shown.notes.isEmpty, "only round 1 is selected")
+      // A NUL in either part is no token the server issued (PostgreSQL refused it without a field).
+      for forged in ["c2|seed|a\u{0}b", "c2|se\u{0}ed|"] {
+        request.pageToken = Data(forged.utf8).base64EncodedString()
+        await expectViolation("page_token") { try await context.readerA.unary(SurveyMethods.listComments, request) }
+      }
     }
   }
 

@@ -351,6 +351,23 @@ import Testing
       }
       let expected = people.map { [Array($0.0.utf8), Array($0.1.utf8), Array(String($0.2).utf8)] }
       #expect(Set(stored) == Set(expected))
+
+      // A refused invitee is named by its place in the list, and nothing of the call is stored.
+      var again = request
+      again.invitees.insert(Tally_V1_Invitee.with { $0.contactID = "nobody" }, at: 0)
+      let repeated = await expectStatus(.alreadyExists) {
+        try await context.clientA.unary(SurveyMethods.issueInvitations, again)
+      }
+      #expect(repeated?.message.hasPrefix("invitees[1].contact_id: contact jos\u{e9} already has") == true)
+      again.invitees = [again.invitees[0]]
+      let unknown = await expectStatus(.notFound) {
+        try await context.clientA.unary(SurveyMethods.issueInvitations, again)
+      }
+      #expect(unknown?.message == "no contact nobody (invitees[0].contact_id)")
+      let count = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+        try connection.query("SELECT count(*) AS n FROM survey_invitations").rows[0].require(Int.self, "n")
+      }
+      #expect(count == 2)
     }
   }
 

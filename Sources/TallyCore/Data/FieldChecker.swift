@@ -78,8 +78,10 @@ struct FieldChecker {
   }
 
   /// Free text: at most `max` characters (at least one when `required`), no control characters
-  /// (tabs and newlines only when `multiline`). Characters are Unicode code points, as
-  /// PostgreSQL's `length` counts them in the tables' CHECKs.
+  /// (tabs and line breaks only when `multiline`: a line feed, or a carriage return and a line
+  /// feed, as a browser's text box sends them; a carriage return alone would let a comment
+  /// overwrite its own line on a terminal). Characters are Unicode code points, as PostgreSQL's
+  /// `length` counts them in the tables' CHECKs.
   mutating func text(_ value: String, _ field: String, max: Int = 200, multiline: Bool = false, required: Bool = false)
   {
     if required && (value.isEmpty || value.unicodeScalars.count > max) {
@@ -88,11 +90,27 @@ struct FieldChecker {
       self.add(field, "must not be blank")
     } else if value.unicodeScalars.count > max {
       self.add(field, "must be at most \(max) characters (Unicode code points), got \(value.unicodeScalars.count)")
-    } else if value.unicodeScalars.contains(where: {
-      $0.properties.generalCategory == .control && !(multiline && ($0 == "\n" || $0 == "\t"))
-    }) {
-      self.add(field, "must not contain control characters")
+    } else if Self.containsRefusedControl(value, multiline: multiline) {
+      self.add(
+        field,
+        multiline
+          ? "must not contain control characters other than tabs and line breaks (a line feed, or a carriage "
+            + "return and a line feed)"
+          : "must not contain control characters")
     }
+  }
+
+  private static func containsRefusedControl(_ value: String, multiline: Bool) -> Bool {
+    var scalars = value.unicodeScalars.makeIterator()
+    var next = scalars.next()
+    while let scalar = next {
+      next = scalars.next()
+      guard scalar.properties.generalCategory == .control, !multiline || !["\n", "\t"].contains(scalar) else {
+        continue
+      }
+      guard multiline, scalar == "\r", next == "\n" else { return true }
+    }
+    return false
   }
 
   /// A lower-case word from a fixed list; empty means `defaultValue` when there is one.

@@ -54,12 +54,12 @@ extension SurveyService {
         throw RPCError(code: .failedPrecondition, message: "round \(round.number) is closed: it takes no invitations")
       }
       guard !survey.archived else { throw RPCError(code: .failedPrecondition, message: "the survey is archived") }
-      let contactIDs = invitees.map(\.contactID).filter { !$0.isEmpty }
-      if !contactIDs.isEmpty, survey.kind != "nps" {
+      if let first = invitees.firstIndex(where: { !$0.contactID.isEmpty }), survey.kind != "nps" {
         throw RPCError.invalidArgument(
-          field: "invitees[].contact_id", "only NPS invitations name a contact; \(survey.kind) invitees are employees")
+          field: "invitees[\(first)].contact_id",
+          "only NPS invitations name a contact; \(survey.kind) invitees are employees")
       }
-      let accounts = try Self.contactAccounts(contactIDs, roundID, connection)
+      let accounts = try Self.contactAccounts(invitees, roundID, connection)
       try connection.query(
         """
         INSERT INTO survey_invitations (tenant_id, token_hash, round_id, contact_id, account_id, department, team,
@@ -129,9 +129,10 @@ extension SurveyService {
 
   /// Each contact's account and tier, by the contact id's bytes; NOT_FOUND for unknown contacts,
   /// ALREADY_EXISTS for ones this round already invited.
-  static func contactAccounts(_ contactIDs: [String], _ roundID: String, _ connection: PostgresConnection) throws
-    -> [ExactID: (account: String, tier: Int)]
-  {
+  static func contactAccounts(
+    _ invitees: [Tally_V1_Invitee], _ roundID: String, _ connection: PostgresConnection
+  ) throws -> [ExactID: (account: String, tier: Int)] {
+    let contactIDs = invitees.map(\.contactID).filter { !$0.isEmpty }
     guard !contactIDs.isEmpty else { return [:] }
     let rows = try connection.query(
       """
@@ -142,20 +143,27 @@ extension SurveyService {
       """, [PostgresArray.literal(contactIDs), roundID]
     ).rows
     var accounts: [ExactID: (account: String, tier: Int)] = [:]
+    var invited: Set<ExactID> = []
     for row in rows {
-      let contact = try row.require(String.self, "contact_id")
-      if try row.require(Bool.self, "invited") {
-        throw RPCError(code: .alreadyExists, message: "contact \(contact) already has an invitation for this round")
-      }
-      accounts[ExactID(contact)] = (try row.require(String.self, "account_id"), try row.require(Int.self, "tier"))
+      let contact = ExactID(try row.require(String.self, "contact_id"))
+      if try row.require(Bool.self, "invited") { invited.insert(contact) }
+      accounts[contact] = (try row.require(String.self, "account_id"), try row.require(Int.self, "tier"))
     }
-    let missing = contactIDs.filter { accounts[ExactID($0)] == nil }
+    if let first = invitees.firstIndex(where: { invited.contains(ExactID($0.contactID)) }) {
+      throw RPCError(
+        code: .alreadyExists,
+        message: "invitees[\(first)].contact_id: contact \(invitees[first].contactID) already has an invitation "
+          + "for this round")
+    }
+    let missing = invitees.indices.filter {
+      !invitees[$0].contactID.isEmpty && accounts[ExactID(invitees[$0].contactID)] == nil
+    }
     guard missing.isEmpty else {
+      let named = missing.prefix(5).map { "\(invitees[$0].contactID) (invitees[\($0)].contact_id)" }
       throw RPCError(
         code: .notFound,
         message:
-          "no contact \(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? " (and \(missing.count - 5) more)" : "")"
-      )
+          "no contact \(named.joined(separator: ", "))\(missing.count > 5 ? " and \(missing.count - 5) more" : "")")
     }
     return accounts
   }

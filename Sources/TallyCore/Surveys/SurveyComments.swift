@@ -97,7 +97,9 @@ struct CommentPageToken {
   static func decode(_ token: String) throws -> Self {
     guard !token.isEmpty else { return Self(seed: UUID().uuidString, after: "") }
     let refused = RPCError.invalidArgument(field: "page_token", "is not a token this server issued; start without one")
-    guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8) else { throw refused }
+    // A NUL, which PostgreSQL refuses, is in no token the server issued: refused here with its field.
+    guard let data = Data(base64Encoded: token), !data.contains(0), let text = String(data: data, encoding: .utf8)
+    else { throw refused }
     let parts = text.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
     // Bounded: a made-up seed of megabytes would be hashed once per comment (the server's seeds are
     // UUIDs), and no order key is longer than a time, a response id and a question id.
