@@ -4,8 +4,10 @@ import TallyProto
 import TallyWire
 import Testing
 
-/// The KPI methods beside GetKpis, asked by tenant A with filters naming ids that tenant B's data
-/// holds too: A's answers are the same before and after B loads its own data under those ids.
+@testable import TallyCore
+
+/// The KPI methods, asked by tenant A with filters naming ids that tenant B's data holds too: A's
+/// answers are the same before and after B loads its own data and NPS answers under those ids.
 @Suite struct KpiDetailIsolationTests {
   /// A's ids in every filter the methods take: B's rows carry the same ones.
   static var filter: Tally_V1_KpiFilter {
@@ -42,7 +44,20 @@ import Testing
     var attribution = Tally_V1_GetAttributionRequest()
     (attribution.from, attribution.to) = (from, to)
     attribution.filter.campaignIds = Self.filter.campaignIds
-    return [
+    // The whole catalogue, unfiltered and with each filter: a join on an id alone would mix the
+    // tenants' rows in a filtered answer only.
+    var accountsOnly = Tally_V1_KpiFilter()
+    accountsOnly.accountIds = Self.filter.accountIds
+    var campaignsOnly = Tally_V1_KpiFilter()
+    campaignsOnly.campaignIds = Self.filter.campaignIds
+    var dashboards: [[UInt8]] = []
+    for filter in [Tally_V1_KpiFilter(), accountsOnly, campaignsOnly] {
+      // Filtered, the default dashboard: a KPI named that cannot take the filter is refused.
+      let names = filter == Tally_V1_KpiFilter() ? KpiCatalog.all.map(\.name) : []
+      let kpis = try await client.unary(KpiMethods.getKpis, KpiServiceTests.request(names, filter: filter))
+      dashboards.append(try kpis.serializedBytes(options: Self.deterministic))
+    }
+    return dashboards + [
       try await client.unary(KpiMethods.getAccountEngagement, engagement).serializedBytes(options: Self.deterministic),
       try await client.unary(KpiMethods.getJourney, journey).serializedBytes(options: Self.deterministic),
       try await client.unary(KpiMethods.getAccountHealth, health).serializedBytes(options: Self.deterministic),
@@ -57,8 +72,10 @@ import Testing
   @Test func tenantBsRowsUnderTenantAsIdsNeverChangeTenantAsAnswers() async throws {
     try await DataTestContext.with { context in
       try await KpiFixture(count: 300, seed: 99).load(context.clientA)
+      try await AccountHealthTests.answerNPS(context, client: context.clientA, collector: context.collectorA)
       let before = try await Self.answers(context.readerA)
       try await KpiFixture(count: 500, seed: 7).load(context.clientB)
+      try await AccountHealthTests.answerNPS(context, client: context.clientB, collector: context.collectorB)
       // The fixtures share their accounts and contacts: B also has a contact and a rep's calls of its own.
       _ = try await context.clientB.unary(
         AccountMethods.upsertContact, Fixture.upsert(Fixture.contact("b-only", account: "a1")))
@@ -66,7 +83,10 @@ import Testing
       (dial.accountID, dial.repID) = ("a1", "rep-b")
       _ = try await context.clientB.record([dial])
       let after = try await Self.answers(context.readerA)
-      let methods = ["engagement", "journey", "health", "content", "coverage", "reps", "influence", "attribution"]
+      let methods = [
+        "kpis", "kpis for accounts", "kpis for campaigns", "engagement", "journey", "health", "content", "coverage",
+        "reps", "influence", "attribution",
+      ]
       for (index, method) in methods.enumerated() {
         #expect(after[index] == before[index], "tenant B's rows changed tenant A's \(method)")
 

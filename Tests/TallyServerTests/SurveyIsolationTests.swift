@@ -81,6 +81,19 @@ import Testing
       let ours = try await a.unary(SurveyMethods.createSurvey, SurveyFixture.survey("nps"))
       let ourRound = try await SurveyFixture.openRound(a, ours.id)
       _ = await expectStatus(.notFound) { try await SurveyFixture.contactTokens(a, ourRound.id, ["b-contact"]) }
+      // Nor read B's round through A's own survey.
+      _ = await expectStatus(.notFound) { try await SurveyFixture.results(a, ours.id, round: theirs.round.id) }
+      var ourComments = Tally_V1_ListCommentsRequest()
+      (ourComments.surveyID, ourComments.rounds.roundID) = (ours.id, theirs.round.id)
+      _ = await expectStatus(.notFound) { try await a.unary(SurveyMethods.listComments, ourComments) }
+      var ourExport = Tally_V1_ExportResponsesRequest()
+      (ourExport.surveyID, ourExport.rounds.roundID) = (ours.id, theirs.round.id)
+      let ourExportRequest = ourExport
+      _ = await expectStatus(.notFound) {
+        try await a.serverStreaming(SurveyMethods.exportResponses, ourExportRequest) { stream in
+          try await stream.reduce(0) { count, _ in count + 1 }
+        }
+      }
       #expect(try await a.unary(SurveyMethods.listSurveys, .init()).surveys.map(\.id) == [ours.id])
 
       // B's survey, round, answers and token are exactly as B left them.
