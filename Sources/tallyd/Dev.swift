@@ -86,6 +86,7 @@ struct Dev: AsyncParsableCommand {
   }
 
   func run() async throws {
+    let startupSignals = StartupSignals()
     let logger = makeLogger(level: self.logLevel)
     let directory = URL(fileURLWithPath: self.dataDir).standardizedFileURL.path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -125,6 +126,8 @@ struct Dev: AsyncParsableCommand {
     }
     logger.info(
       "development profile written", metadata: ["profile": "\(profilePath)", "tenant_id": "\(profile.tenantID)"])
+    // Stopped while starting: the cluster stops with the defers above, and no server starts.
+    guard !startupSignals.finish() else { return logger.notice("stopped by a signal while starting") }
     try await serve(
       configuration: ServerConfiguration(
         host: "127.0.0.1",
