@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Debian packages the build, the tests and `tallyd dev` need.
-SYSTEM_PACKAGES := python3 protobuf-compiler libprotobuf-dev openssl postgresql libpq-dev pkg-config
+SYSTEM_PACKAGES := git ca-certificates python3 protobuf-compiler libprotobuf-dev openssl postgresql libpq-dev pkg-config
 LINT_PATHS := Package.swift $(filter-out Sources/TallyProto,$(wildcard Sources/*)) Tests Benchmarks/Package.swift Benchmarks/Sources Benchmarks/Tests Benchmarks/GRPCBaseline/Package.swift \
   Benchmarks/GRPCBaseline/Sources Benchmarks/WireScan
 DEV_DIR ?= .dev
