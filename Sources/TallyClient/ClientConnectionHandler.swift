@@ -57,7 +57,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
   let welcome: EventLoopPromise<Tally_V1_Welcome>
   let status: ConnectionStatus
   private var context: ChannelHandlerContext?
-  private var nextStreamID: UInt32 = 1
+  /// Internal so that a test can start near the last id.
+  var nextStreamID: UInt32 = 1
   private var streams: [UInt32: ResponseRoute] = [:]
   /// Streams this side ended (CANCEL) whose STATUS has not arrived: the server still counts them.
   private var endingStreams: Set<UInt32> = []
@@ -363,8 +364,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
       self.status.markUnusable()
       if let finalRefusal = self.finalRefusal { return call.responses.finish(throwing: finalRefusal) }
       // A connection that failed (its TLS handshake, say) before this call came says why.
-      let reason =
-        self.closeReason ?? RPCError(code: .unavailable, message: "the connection to \(self.endpoint) is closing")
+      let reason = self.closeReason ?? self.unusable
       return call.responses.finish(throwing: RefusedBeforeStart(reason: reason))
     }
     var call = call
@@ -375,6 +375,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
       return
     }
     self.open(call)
+  }
+
+  /// Why a usable-looking connection takes no more calls: it is closing, or its ids ran out.
+  private var unusable: RPCError {
+    let why = self.nextStreamID == UInt32.max ? "has used every stream id" : "is closing"
+    return RPCError(code: .unavailable, message: "the connection to \(self.endpoint) \(why)")
   }
 
   private func startQueuedCalls() {
@@ -409,6 +415,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
   private func open(_ call: QueuedCall) {
     guard let context = self.context else { return }
+    // Calls queued before the ids ran out passed `startCall`'s check: refused, never sent (the
+    // increment below would trap past UInt32.max).
+    guard self.nextStreamID < UInt32.max else {
+      self.status.markUnusable()
+      call.deadline?.cancel()
+      return call.responses.finish(throwing: RefusedBeforeStart(reason: self.unusable))
+    }
     let (header, messages, endStream, handle, responses) = (
       call.header, call.messages, call.endStream, call.handle, call.responses
     )

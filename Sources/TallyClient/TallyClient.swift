@@ -92,6 +92,10 @@ public final class TallyClient: Sendable {
   }
 
   /// One request, a stream of responses handed to `body` as they arrive.
+  ///
+  /// While 16 of them wait unread, the connection reads nothing more (docs/PROTOCOL.md, "Responses
+  /// the Swift client holds"): a call that `body` makes on this client before it has read them down
+  /// to 8 waits for an answer that is not read until it does. Make such calls on another client.
   public func serverStreaming<Request, Response, Result: Sendable>(
     _ method: MethodDescriptor<Request, Response>,
     _ request: Request,
@@ -244,6 +248,8 @@ public final class TallyClient: Sendable {
           if case ChannelError.connectTimeout? = error.cause { throw error }
           throw RefusedBeforeStart(reason: error, backOff: true)
         }
+        // Cancelled while it connected: still nothing sent, and nothing will be.
+        if Task.isCancelled { throw Self.cancelledBeforeSent }
         // The time spent connecting is the call's too: the attempt gets what is left of it.
         guard let left = options.forAttempt(after: .zero, deadline: deadline) else { throw Self.connectingTookItsTime }
         return try await attempt(connection, left)

@@ -299,6 +299,38 @@ import Testing
     #expect(try Self.decode(written).map(\.type) == [.call, .message])
   }
 
+  /// Calls queued behind the server's streams when the ids run out are refused unsent (retried on
+  /// a new connection), not opened past UInt32.max (the id's increment trapped).
+  @Test func queuedCallsPastTheLastStreamIDAreRefusedUnsent() throws {
+    var welcome = Tally_V1_Welcome()
+    welcome.maxConcurrentStreams = 1
+    let (channel, handler) = try self.welcomedHandler(welcome)
+    handler.nextStreamID = UInt32.max - 2
+    _ = self.startUnary(handler, on: channel)
+    // Both queued while ids were left; the first takes the last one.
+    var outcomes: [Result<ByteBuffer?, any Error>] = []
+    for _ in 0..<2 {
+      self.startUnary(handler, on: channel).assumeIsolated().whenComplete { outcomes.append($0) }
+    }
+    channel.embeddedEventLoop.run()
+    let first = try Self.written(channel).map { "\($0.type) \(UInt32.max - $0.streamID)" }
+    #expect(first == ["CALL 2", "MESSAGE 2"])
+    try Self.send(try self.status(.ok, streamID: UInt32.max - 2), to: channel)
+    channel.embeddedEventLoop.run()
+    let second = try Self.written(channel).map { "\($0.type) \(UInt32.max - $0.streamID)" }
+    #expect(second == ["CALL 1", "MESSAGE 1"])
+    try Self.send(try self.status(.ok, streamID: UInt32.max - 1), to: channel)
+    channel.embeddedEventLoop.run()
+    #expect(outcomes.count == 2)
+    guard outcomes.count == 2, case .failure(let refused as RefusedBeforeStart) = outcomes[1] else {
+      Issue.record("the call past the last id was not refused: \(outcomes)")
+      return
+    }
+    #expect(refused.reason.message == "the connection to test has used every stream id")
+    let third = try Self.written(channel).map { "\($0.type) \(UInt32.max - $0.streamID)" }
+    #expect(third.isEmpty, "sent past the last id: \(third)")
+  }
+
   /// A call started after a GOAWAY UNAUTHENTICATED fails with it: sent again on a new connection,
   /// it would only meet the same refusal (and count a second refused HELLO).
   @Test func aCallAfterAFinalGoAwayFailsWithIt() throws {
