@@ -359,7 +359,7 @@ public final class TallyClient: Sendable {
   func connection(before deadline: ContinuousClock.Instant? = nil) async throws -> Connection {
     enum Next {
       case ready(Connection)
-      case waitFor(EventLoopFuture<Connection>)
+      case waitFor(EventLoopFuture<Connection>, made: Bool)
     }
     // Connected: the connection itself, with no future to wait on (most calls).
     let next: Next = self.slot.withLockedValue { slot in
@@ -367,17 +367,19 @@ public final class TallyClient: Sendable {
       case .connected(let connection) where connection.status.isUsable:
         return .ready(connection)
       case .connecting(let future):
-        return .waitFor(future)
+        return .waitFor(future, made: false)
       case .idle, .connected:
         let future = self.connect()
         slot = .connecting(future)
-        return .waitFor(future)
+        return .waitFor(future, made: true)
       }
     }
     let future: EventLoopFuture<Connection>
     switch next {
     case .ready(let connection): return connection
-    case .waitFor(let pending): future = pending
+    case .waitFor(let pending, let made):
+      future = pending
+      if made { self.settleSlot(when: pending) }
     }
     do {
       let connection = try await Self.value(of: future, before: deadline, endpoint: self.endpoint)
@@ -400,6 +402,22 @@ public final class TallyClient: Sendable {
           retryAfter: .seconds(1),
           cause: error
         )
+    }
+  }
+
+  /// The slot follows its connect to the end, whether or not a call still waits for it: once every
+  /// call's deadline passed while connecting, it kept the outcome for the next call, hours later
+  /// maybe (an old connect timeout, failed at once without a new attempt).
+  private func settleSlot(when future: EventLoopFuture<Connection>) {
+    let slot = self.slot
+    future.whenComplete { result in
+      slot.withLockedValue { slot in
+        guard case .connecting(let pending) = slot, pending === future else { return }
+        switch result {
+        case .success(let connection): slot = .connected(connection)
+        case .failure: slot = .idle
+        }
+      }
     }
   }
 

@@ -57,6 +57,30 @@ import Testing
     }
   }
 
+  /// A connect that outlived its only call's deadline and then timed out leaves no stale failure
+  /// for the next call, which connects afresh (it failed at once with the old connect timeout).
+  @Test func aConnectNobodyWaitsForLeavesNoOutcomeBehind() async throws {
+    try await self.withUnansweredPort { port in
+      let client = try TallyClient(
+        configuration: ClientConfiguration(
+          host: "127.0.0.1", port: port, security: .plaintext, apiKey: "tly_unused",
+          connectTimeout: .milliseconds(300), maxAttempts: 3))
+      let gaveUp = await #expect(throws: RPCError.self) {
+        try await client.unary(
+          SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(timeout: .milliseconds(50)))
+      }
+      #expect(gaveUp?.code == .deadlineExceeded)
+      try await Task.sleep(for: .seconds(1))  // the connect times out meanwhile, unwatched
+      let started = ContinuousClock.now
+      let error = await #expect(throws: RPCError.self) {
+        try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
+      }
+      #expect(error?.code == .unavailable, "\(String(describing: error))")
+      #expect(ContinuousClock.now - started >= .milliseconds(250), "no new connect was tried")
+      await client.close()
+    }
+  }
+
   /// Nothing listens: every attempt is refused before anything was sent, so each waits its
   /// back-off (100–200, then 200–400 ms) before the next, and the last refusal is the answer.
   @Test func aRefusedConnectIsTriedAgainAfterItsBackoff() async throws {
