@@ -35,6 +35,14 @@ struct SQLBaseline: AsyncParsableCommand {
       scenario: "kpi sql", unit: "calls", connections: 1, concurrency: 1,
       durationSeconds: Double(replays.reduce(0, +)) / 1e6, result: result, server: nil)
     try LoadScenario.emit(report, json: self.json)
+    if timings.count > 1 {
+      // How evenly the recorded call split its statements: each session's median replay alone.
+      let medians = timings.map { session -> String in
+        let counted = session.dropFirst(self.skip).sorted()
+        return counted.isEmpty ? "-" : String(format: "%.1f ms", Double(counted[counted.count / 2]) / 1_000)
+      }
+      print("  sessions' median replays: \(medians.joined(separator: " and "))")
+    }
   }
 
   /// psql on its own thread: the two sessions of a replay run at the same time.
