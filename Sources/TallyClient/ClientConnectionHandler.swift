@@ -549,7 +549,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     let goAway = ConnectionError(.noError, "the client is closing").goAwayMessage(lastStreamID: 0)
     buffer.writeFrame(.goAway, payload: (try? goAway.encodedBytes()) ?? [])
     context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
-    // The server refuses a CALL after this GOAWAY: the calls not yet sent end here.
-    self.failQueuedCalls(RPCError(code: .unavailable, message: "the client closed its connection to \(self.endpoint)"))
+    // The server refuses a CALL after this GOAWAY: the calls not yet sent end here, a call that
+    // took this connection just before ends the same way (not sent again on a new one), and so do
+    // the calls still running when `close` stops waiting for them (not "the connection was lost").
+    let closed = RPCError(code: .unavailable, message: "the client closed its connection to \(self.endpoint)")
+    self.closeReason = self.closeReason ?? closed
+    self.finalRefusal = self.finalRefusal ?? closed
+    self.failQueuedCalls(closed)
   }
 }

@@ -184,8 +184,14 @@ public final class TallyClient: Sendable {
     case .connected(let open): connection = open
     case .connecting(let future):
       // Not waited for: a connect may take its whole timeout, and its handshake as long again.
-      // The connection, if one comes, is closed as soon as it exists.
-      future.whenSuccess { $0.channel.close(promise: nil) }
+      // The connection, if one comes, is closed as soon as it exists, and the calls that waited
+      // for it fail as closed by the client rather than take a new one.
+      future.whenSuccess { connection in
+        connection.channel.eventLoop.execute {
+          connection.handler.value.goAway()
+          connection.channel.close(promise: nil)
+        }
+      }
       return
     }
     let channel = connection.channel

@@ -37,6 +37,24 @@ import struct Foundation.Data
     }
   }
 
+  /// A call still running when close() stops waiting for it fails as closed by the client, not as a
+  /// lost connection, and is not sent again on a new one.
+  @Test func aCallCutOffByCloseSaysTheClientClosedIt() async throws {
+    try await TestServer.with { server, _ in
+      let client = try server.client()
+      _ = try await client.welcome()
+      let slow = Task { try await client.unary(SystemMethods.ping, self.ping([], delayMs: 5_000)) }
+      try await Task.sleep(for: .milliseconds(200))
+      let started = ContinuousClock.now
+      await client.close(drainLimit: .milliseconds(100))
+      let error = await expectStatus(.unavailable) { try await slow.value }
+      #expect(
+        error?.message == "the client closed its connection to 127.0.0.1:\(server.port)", "\(String(describing: error))"
+      )
+      #expect(ContinuousClock.now - started < .seconds(3), "sent again instead of failing")
+    }
+  }
+
   @Test func pingEchoesAPayloadUpToTheFrameLimit() async throws {
     try await TestServer.with { server, _ in
       let client = try server.client()
