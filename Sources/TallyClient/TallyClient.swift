@@ -710,8 +710,28 @@ public final class RequestWriter<Element: Message>: Sendable {
       try await channel.eventLoop.flatSubmit { handler.value.whenOutOfQueue(handle, on: channel.eventLoop) }.get()
     }
     if !channel.isWritable {
-      try await channel.eventLoop.flatSubmit { handler.value.whenWritable(on: channel.eventLoop) }.get()
+      let writable = channel.eventLoop.flatSubmit { handler.value.whenWritable(on: channel.eventLoop) }
+      try await Self.until(writable, orEndOf: self.call).get()
     }
+  }
+
+  /// `writable`, or nothing once the call has ended (cancelled, past its deadline, answered): a
+  /// server that reads nothing more would otherwise hold the writer until it did, whatever became
+  /// of the call (the next `send` then throws its end).
+  private static func until(_ writable: EventLoopFuture<Void>, orEndOf call: ActiveCall) -> EventLoopFuture<Void> {
+    guard case .single(let response) = call.responses else { return writable }
+    let either = writable.eventLoop.makePromise(of: Void.self)
+    let open = NIOLockedValueBox(true)
+    let first: @Sendable (Result<Void, any Error>) -> Void = { result in
+      let isFirst = open.withLockedValue { isOpen in
+        defer { isOpen = false }
+        return isOpen
+      }
+      if isFirst { either.completeWith(result) }
+    }
+    writable.whenComplete(first)
+    response.whenComplete { _ in first(.success(())) }
+    return either.futureResult
   }
 }
 

@@ -365,6 +365,36 @@ import struct Foundation.Data
     }
   }
 
+  /// A writer waiting for a socket the server no longer reads (its handler takes no message) stops
+  /// when its call is cancelled: it waited until the server read again, a minute here.
+  @Test func aCancelledClientStreamStopsWaitingForTheSocket() async throws {
+    let stalled = MethodDescriptor<Tally_V1_PingRequest, Tally_V1_PingResponse>(
+      "tally.test.Probe/Stalled", .clientStreaming)
+    let services: (inout Router) -> Void = { router in
+      router.clientStreaming(stalled, access: .anyKey) { requests, _ in
+        try await Task.sleep(for: .seconds(60))
+        for try await _ in requests {}
+        return Tally_V1_PingResponse()
+      }
+    }
+    try await TestServer.with(services: services) { server, _ in
+      let client = try server.client()
+      _ = try await client.welcome()
+      let message = self.ping([UInt8](repeating: 1, count: 64 * 1024))
+      let writing = Task {
+        try await client.clientStreaming(stalled) { writer in
+          while true { try await writer.send(message) }
+        }
+      }
+      try await Task.sleep(for: .seconds(1))  // long enough to fill the sockets' buffers
+      let cancelled = ContinuousClock.now
+      writing.cancel()
+      _ = await writing.result
+      #expect(ContinuousClock.now - cancelled < .seconds(10), "the writer waited for the server to read")
+      await client.close(drainLimit: .milliseconds(100))
+    }
+  }
+
   /// A client stream whose requests fail part-way (a CSV line that cannot be read, say) is
   /// cancelled on the server: its place under max_concurrent_streams is freed, so more such
   /// failures than there are places leave the client able to call.
