@@ -389,6 +389,8 @@ public final class TallyClient: Sendable {
     }
     do {
       let connection = try await Self.value(of: future, before: deadline, endpoint: self.endpoint)
+      // `settleSlot` does the same when its callback runs; done here too, a call that resumed
+      // before it (a waiter registered first) never finds the settled future in the slot.
       self.slot.withLockedValue { slot in
         if case .connecting(let pending) = slot, pending === future { slot = .connected(connection) }
       }

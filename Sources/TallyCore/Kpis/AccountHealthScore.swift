@@ -43,13 +43,15 @@ enum AccountHealthScore {
   /// The first instant of the support window: `supportDays` before $1.
   static let supportSince = "(($1::date - \(Self.supportDays))::timestamp AT TIME ZONE 'UTC')"
 
+  /// Support questions and answers (`e`) of the accounts of $2.
+  static let supportOfAccounts = "e.type IN ('support_question', 'support_answered') AND e.account_id = ANY($2::text[])"
+
   /// Support questions and answers of the accounts of $2 in the window before $1, in time order (a
   /// question before an answer of the same instant).
   static let supportSQL = """
     SELECT e.account_id, e.type = 'support_question' AS question, extract(epoch FROM e.occurred_at)::float8 AS at
     FROM events e
-    WHERE e.type IN ('support_question', 'support_answered') AND e.account_id = ANY($2::text[])
-      AND e.occurred_at >= \(Self.supportSince) AND e.occurred_at < \(Journey.asOfTime)
+    WHERE \(Self.supportOfAccounts) AND e.occurred_at >= \(Self.supportSince) AND e.occurred_at < \(Journey.asOfTime)
     ORDER BY e.account_id, e.occurred_at, e.type DESC
     """
 
@@ -63,8 +65,7 @@ enum AccountHealthScore {
       SELECT e.account_id, s.step,
         sum(s.step) OVER (PARTITION BY e.account_id ORDER BY e.occurred_at, e.type DESC ROWS UNBOUNDED PRECEDING) AS running
       FROM events e CROSS JOIN LATERAL (SELECT CASE e.type WHEN 'support_question' THEN 1 ELSE -1 END AS step) s
-      WHERE e.type IN ('support_question', 'support_answered') AND e.account_id = ANY($2::text[])
-        AND e.occurred_at < \(Self.supportSince)
+      WHERE \(Self.supportOfAccounts) AND e.occurred_at < \(Self.supportSince)
     ) steps
     GROUP BY steps.account_id
     """
