@@ -95,6 +95,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
   private let handshakeTimeout: Duration
   private var handshakeTimer: Scheduled<Void>?
+  /// The client stopped waiting for WELCOME: the server may have sent it after all, and started
+  /// the call sent with HELLO, so that call is not sent again.
+  private var gaveUpOnWelcome = false
   private var goAwayCloseTimer: Scheduled<Void>?
 
   init(
@@ -113,8 +116,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
     if context.channel.isActive { self.sendHello(context: context) }
-    // TLS and HELLO must complete in time, or the calls waiting on this connection fail.
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    self.sendHello(context: context)
+    context.fireChannelActive()
+  }
+
+  /// TLS and HELLO must complete in time, or the calls waiting on this connection fail. The clock
+  /// starts once TCP has connected: the connect has a timeout of its own.
+  private func startHandshakeTimer(context: ChannelHandlerContext) {
+    guard self.handshakeTimer == nil else { return }
     self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(self.handshakeTimeout)) {
+      self.status.markUnusable()
+      self.gaveUpOnWelcome = true
       self.closeReason = RPCError(
         code: .unavailable,
         message: "no WELCOME from \(self.endpoint) within \(self.handshakeTimeout)"
@@ -123,15 +138,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
   }
 
-  func channelActive(context: ChannelHandlerContext) {
-    self.sendHello(context: context)
-    context.fireChannelActive()
-  }
-
   private var helloSent = false
   private func sendHello(context: ChannelHandlerContext) {
     guard !self.helloSent else { return }
     self.helloSent = true
+    self.startHandshakeTimer(context: context)
     let payload: [UInt8] = (try? self.hello.serializedBytes()) ?? []
     var buffer = context.channel.allocator.buffer(capacity: 8 + Frame.headerLength + payload.count)
     buffer.writeBytes(ConnectionMagic.bytes)
@@ -266,6 +277,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
   private func fail(_ error: ConnectionError) {
     guard let context = self.context else { return }
     self.bytesRefused = true
+    // No call starts on a connection that is failing: it waits for a new one instead.
+    self.status.markUnusable()
     var buffer = context.channel.allocator.buffer(capacity: 64)
     buffer.writeFrame(.goAway, payload: (try? error.goAwayMessage(lastStreamID: 0).encodedBytes()) ?? [])
     self.closeReason = Self.rpcError(for: error, endpoint: self.endpoint)
@@ -328,9 +341,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     for timer in self.deadlineTimers.values { timer.cancel() }
     self.deadlineTimers = [:]
     // Calls sent before WELCOME never ran (the server holds them until it accepts the key): unless
-    // the key was refused, they may be sent again, as the calls queued behind them are.
+    // the key was refused, they may be sent again, as the calls queued behind them are. Not when
+    // this side gave up first: the WELCOME may be on its way, and the call running.
     let sentReason: any Error =
-      self.welcomed || self.finalRefusal != nil ? reason : RefusedBeforeStart(reason: reason, backOff: true)
+      if self.welcomed || self.finalRefusal != nil {
+        reason
+      } else if self.gaveUpOnWelcome {
+        RPCError(
+          code: reason.code,
+          message: "\(reason.message); the call was sent, so it may have run, and is not sent again")
+      } else {
+        RefusedBeforeStart(reason: reason, backOff: true)
+      }
     for responses in streams.values { responses.finish(throwing: sentReason) }
     self.failQueuedCalls(self.finalRefusal ?? RefusedBeforeStart(reason: reason, backOff: true))
     self.writabilityWaiters.failAll(reason)

@@ -11,13 +11,13 @@ import Testing
 /// call's MESSAGE and STATUS frames complete it.
 @Suite struct ClientConnectionHandlerTests {
   /// A handler in an embedded channel that has sent its magic and HELLO, and waits for WELCOME.
-  private func connectedHandler() throws -> (
+  private func connectedHandler(handshakeTimeout: Duration = .seconds(60)) throws -> (
     EmbeddedChannel, ClientConnectionHandler, EventLoopFuture<Tally_V1_Welcome>
   ) {
     let channel = EmbeddedChannel()
     let welcome = channel.eventLoop.makePromise(of: Tally_V1_Welcome.self)
     let handler = ClientConnectionHandler(
-      hello: Tally_V1_Hello(), endpoint: "test", welcome: welcome, handshakeTimeout: .seconds(60))
+      hello: Tally_V1_Hello(), endpoint: "test", welcome: welcome, handshakeTimeout: handshakeTimeout)
     try channel.pipeline.syncOperations.addHandler(handler)
     try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
     #expect(try channel.readOutbound(as: ByteBuffer.self) != nil, "no magic and HELLO")
@@ -431,5 +431,61 @@ import Testing
     }
     #expect(counter.reads == 1, "the read stayed held after the stream ended")
     withExtendedLifetime(responses) {}
+  }
+
+  /// The handshake's clock starts when TCP has connected: a slow connect (with a timeout of its
+  /// own) does not eat the time TLS and HELLO have.
+  @Test func theHandshakeClockStartsOnceConnected() throws {
+    let channel = EmbeddedChannel()
+    let handler = ClientConnectionHandler(
+      hello: Tally_V1_Hello(), endpoint: "test", welcome: channel.eventLoop.makePromise(),
+      handshakeTimeout: .seconds(5))
+    try channel.pipeline.syncOperations.addHandler(handler)
+    channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+    try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    channel.embeddedEventLoop.advanceTime(by: .seconds(4))
+    #expect(channel.isActive, "closed before its handshake had its 5 s")
+    channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+    #expect(!channel.isActive, "still open 6 s into its handshake")
+  }
+
+  /// A client that stops waiting for WELCOME cannot tell whether the server sent it and started
+  /// the call sent with HELLO: that call fails, and is not sent again; the calls queued behind it
+  /// never left, and may be.
+  @Test func aCallSentWithHelloIsNotSentAgainWhenWelcomeIsLate() throws {
+    let (channel, handler, _) = try self.connectedHandler(handshakeTimeout: .seconds(5))
+    let sent = self.startUnary(handler, on: channel)
+    let queued = self.startUnary(handler, on: channel)
+    channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+    #expect(!channel.isActive)
+    #expect {
+      try sent.wait()
+    } throws: { error in
+      (error as? RPCError)?.code == .unavailable && "\(error)".contains("may have run")
+    }
+    #expect(throws: RefusedBeforeStart.self) { try queued.wait() }
+  }
+
+  /// Keeps every write pending: a GOAWAY the socket has not taken yet.
+  private final class WriteHolder: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var held: [EventLoopPromise<Void>?] = []
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+      self.held.append(promise)
+    }
+    func flush(context: ChannelHandlerContext) {}
+  }
+
+  /// Between a protocol error and the close that follows its GOAWAY, a new call is refused unsent
+  /// (and so may go to a new connection) rather than sent on a connection about to fail it.
+  @Test func aFailingConnectionTakesNoNewCall() throws {
+    let (channel, handler) = try self.welcomedHandler()
+    try channel.pipeline.syncOperations.addHandler(WriteHolder(), position: .first)
+    try Self.send(try self.status(.ok, streamID: 9), to: channel)
+    #expect(channel.isActive, "the GOAWAY is still being written")
+    var refusedUnsent = false
+    self.startUnary(handler, on: channel).assumeIsolated().whenFailure { refusedUnsent = $0 is RefusedBeforeStart }
+    channel.embeddedEventLoop.run()
+    #expect(refusedUnsent, "the call was sent on the failing connection")
   }
 }
