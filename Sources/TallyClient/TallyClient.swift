@@ -334,21 +334,25 @@ public final class TallyClient: Sendable {
     return header
   }
 
-  /// A header the server would refuse unread (past `Frame.maxCallHeaderPayload`) fails here,
-  /// saying why; only metadata or very long ids make one that large, so others are not measured.
+  /// A header the server would refuse (past `Frame.maxCallHeaderPayload`, or metadata past
+  /// `CallMetadata.maxHeldBytes`) fails here, saying why; only metadata or very long ids make one
+  /// that large, so others are not measured.
   private static func checkSize(of header: Tally_V1_CallHeader) throws {
     let ids =
       header.method.utf8.count + header.requestID.utf8.count + header.idempotencyKey.utf8.count
       + header.tenantID.utf8.count
-    guard !header.metadata.isEmpty || ids > 1_024 else { return }
-    let size = (try? header.serializedBytes() as [UInt8])?.count ?? 0
-    guard size > Frame.maxCallHeaderPayload else { return }
-    throw RPCError(
-      code: .resourceExhausted,
-      message:
-        "the call's header (method, ids and metadata) is \(size) bytes, above the \(Frame.maxCallHeaderPayload) "
-        + "a server takes; send less metadata"
-    )
+    if !header.metadata.isEmpty || ids > 1_024 {
+      let size = (try? header.serializedBytes() as [UInt8])?.count ?? 0
+      if size > Frame.maxCallHeaderPayload {
+        throw RPCError(
+          code: .resourceExhausted,
+          message:
+            "the call's header (method, ids and metadata) is \(size) bytes, above the \(Frame.maxCallHeaderPayload) "
+            + "a server takes; send less metadata"
+        )
+      }
+    }
+    if let refusal = CallMetadata.refusal(of: header.metadata) { throw refusal }
   }
 
   private func makeHello() -> Tally_V1_Hello {

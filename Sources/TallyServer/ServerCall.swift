@@ -21,6 +21,8 @@ final class ServerCall {
   var messagesReceived = 0
   /// This call's part of the connection's held request bytes (`ServerLimits.maxHeldRequestBytes`).
   var heldRequestBytes = 0
+  /// What its decoded metadata costs, not yet counted in `heldRequestBytes` (until the request is whole).
+  var metadataBytes = 0
   /// Where the call's STATUS is counted, and since when it runs.
   let metrics: MethodMetrics
   let openedAt: NIODeadline

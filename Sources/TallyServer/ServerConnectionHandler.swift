@@ -95,11 +95,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var readPending = false
   /// The channel's writability, as last reported.
   private var outboundWritable = true
+  /// Any frame written (WELCOME first): a close then waits for the writes to go out.
+  private var wroteFrames = false
   /// Closes the connection if a GOAWAY's write does not finish: a peer that reads nothing keeps it queued.
   private var goAwayCloseTimer: Scheduled<Void>?
-  /// The last STATUS or connection frame written: writes complete in order, so once it is on the
-  /// wire every answer before it is too.
-  private var lastFrameWrite: EventLoopFuture<Void>?
   private var writeStallTimer: Scheduled<Void>?
   /// Since when the frame the decoder holds part of has been arriving (`ServerLimits.frameTimeout`).
   private var partialFrameSince: NIODeadline?
@@ -371,14 +370,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       context.flush()
       if close { self.goAwayCloseTimer = context.close(after: write) }
     case .close:
-      // The last answers (a drain's final STATUS) go out before the close: a close at once drops
-      // the writes the socket or TLS has not yet taken.
+      // The last answers (a drain's final STATUS, a call answered in the read that brought the
+      // client's GOAWAY) go out before the close: a close at once drops the writes the socket or
+      // TLS has not yet taken. An empty write completes after them (NIO and NIOSSL keep the order).
+      // A peer sent nothing yet (still in TLS) could not read it: closed at once.
+      guard self.wroteFrames else { return context.close(promise: nil) }
+      let lastWrite = context.write(self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)))
       context.flush()
-      if let write = self.lastFrameWrite {
-        self.goAwayCloseTimer = context.close(after: write)
-      } else {
-        context.close(promise: nil)
-      }
+      self.goAwayCloseTimer = context.close(after: lastWrite)
     }
   }
 
@@ -502,6 +501,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     } catch {
       return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"), metrics)
     }
+    // Refused before it takes a token of its tenant's rate, as an oversized CALL is.
+    if let refusal = CallMetadata.refusal(of: header.metadata) { return self.reject(streamID, refusal, metrics) }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
     if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
       // A refused call takes no token, but a tenant key's connection reads nothing more until
@@ -531,13 +532,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let call = ServerCall(
       streamID: streamID, method: method, context: requestContext, metrics: metrics, openedAt: self.lastActivity)
     self.calls[streamID] = call
-    // The header's metadata stays with the call until it ends: held like a request message, so
-    // that a hundred CALLs of 16 KiB of metadata each (some 128 KiB decoded) wait like messages.
-    if !header.metadata.isEmpty {
-      let bytes = Self.heldBytes(of: header.metadata)
-      call.heldRequestBytes += bytes
-      self.holdRequestBytes(bytes)
-    }
+    // Counted as held once the request is whole (`deliver`): before, only more reads let the call
+    // go on, and a budget its CALLs filled would wait for ever (a tenant's other connections too).
+    call.metadataBytes = CallMetadata.heldBytes(of: header.metadata)
     if let timeout {
       call.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
         self.finishCall(streamID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
@@ -546,12 +543,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     if case .clientStreaming(let body) = method.body {
       self.startClientStreaming(call, body: body, context: context)
     }
-  }
-
-  /// What a call's decoded metadata costs: each entry's text, and some 48 bytes of dictionary
-  /// slot and string storage beside it.
-  static func heldBytes(of metadata: [String: String]) -> Int {
-    metadata.reduce(0) { $0 + 48 + $1.key.utf8.count + $1.value.utf8.count }
   }
 
   private func reject(_ streamID: UInt32, _ error: RPCError, _ metrics: MethodMetrics, charged: Bool = true) {
@@ -577,8 +568,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     // Held until the call returns (a client-streaming handler gives its messages back one by one).
     let payload = HeldRequestPayload.holdable(frame, allocator: context.channel.allocator)
-    call.heldRequestBytes += payload.readableBytes
-    self.holdRequestBytes(payload.readableBytes)
+    // The metadata too, from the request's last message: the call gives it all back without more reads.
+    let held = payload.readableBytes + (endStream ? call.metadataBytes : 0)
+    if endStream { call.metadataBytes = 0 }
+    call.heldRequestBytes += held
+    self.holdRequestBytes(held)
     switch call.method.body {
     case .unary(let body):
       guard endStream else { return self.finishCall(streamID, Self.singleRequestExpected(call)) }
@@ -714,11 +708,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
           buffer.writeFrame(.message, streamID: streamID, payload: bytes)
           buffer.writeFrame(.status, streamID: streamID, payload: EmptyCollection())
           self.count(.ok, of: call.metrics, openedAt: call.openedAt)
-          if self.machine.isDraining {
-            self.lastFrameWrite = context.write(self.wrapOutboundOut(buffer))  // the close waits for it
-          } else {
-            context.write(self.wrapOutboundOut(buffer), promise: nil)
-          }
+          context.write(self.wrapOutboundOut(buffer), promise: nil)
         } catch {
           self.writeStatus(self.status(for: error, call: call), of: call, context: context)
         }
@@ -877,9 +867,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let bytes: [UInt8] = (try? message.serializedBytes()) ?? []
     var buffer = context.channel.allocator.buffer(capacity: Frame.headerLength + bytes.count)
     buffer.writeFrame(type, streamID: streamID, payload: bytes)
-    let write = context.write(self.wrapOutboundOut(buffer))
-    self.lastFrameWrite = write
-    return write
+    self.wroteFrames = true
+    return context.write(self.wrapOutboundOut(buffer))
   }
 
   private func writeStatus(_ error: RPCError, streamID: UInt32, context: ChannelHandlerContext) {

@@ -194,6 +194,34 @@ import Testing
     }
   }
 
+  /// Metadata of many tiny entries, within the header's 16 KiB but costing more than 32 KiB as a
+  /// map, is refused with its stream, the connection kept; TallyClient refuses to send it.
+  @Test func metadataOfTooManyEntriesIsRefusedAndTheConnectionStays() async throws {
+    try await TestServer.with { server, _ in
+      let connection = try await RawConnection(port: server.port)
+      try await connection.handshake()
+      var header = callHeader("tally.v1.SystemService/Ping")
+      header.metadata = Dictionary(uniqueKeysWithValues: (0..<1_000).map { (String($0), "") })
+      try await connection.send(.call, streamID: 1, header)
+      let refused = await connection.nextStatus()
+      #expect(refused?.1.code == .resourceExhausted)
+      #expect(
+        refused?.1.message.contains("(1000 entries) counts 50890 bytes") == true, "\(String(describing: refused))")
+      try await connection.send(.call, streamID: 2, callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.message, flags: .endStream, streamID: 2, Tally_V1_PingRequest())
+      #expect(await connection.nextStatus()?.1.code == .ok)
+      await connection.close()
+
+      let client = try server.client()
+      let error = await expectStatus(.resourceExhausted) {
+        try await client.unary(
+          SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(metadata: header.metadata))
+      }
+      #expect(error?.message.contains("above the 32768 a call may bring") == true, "\(String(describing: error))")
+      await client.close()
+    }
+  }
+
   /// Text with a long run of combining marks costs Swift time quadratic in the run to compare or
   /// hash (StreamSafeText): a HELLO and a CALL header holding one are refused before they are
   /// decoded, and the connection of the CALL stays (requests: WireFieldLimitsTests).

@@ -387,27 +387,54 @@ import Testing
     _ = try? channel.finish()
   }
 
-  /// A call's metadata stays with it until it ends, so it is held like a request message: CALLs
-  /// whose MESSAGE never comes, each with kilobytes of metadata, stop the reads at the budget.
-  @Test func aCallsMetadataCountsAsHeldRequestBytes() throws {
+  /// A call's metadata stays with it until it ends, and counts as held from its request's last
+  /// message: before, only more reads let the call go on, so CALLs whose MESSAGE has not come,
+  /// however much metadata they bring, never stop the reads (a budget they filled would wait for
+  /// ever, and with a tenant's budget, every connection of the tenant with it).
+  @Test func aCallsMetadataCountsAsHeldOnceItsRequestIsWhole() throws {
     var router = Router()
-    router.unary(blockMethod, access: .anyKey) { _, _ in Tally_V1_PingResponse() }
+    router.unary(blockMethod, access: .anyKey) { _, _ in
+      try await Task.sleep(for: .seconds(3_600))
+      return Tally_V1_PingResponse()
+    }
     let channel = try self.welcomedChannel(router, limits: ServerLimits(maxHeldRequestBytes: 1_000))
     let counter = OutboundCounter()
     try channel.pipeline.syncOperations.addHandler(counter, position: .first)
     var header = Tally_V1_CallHeader()
     header.method = blockMethod.fullName
     header.metadata = ["note": String(repeating: "m", count: 600)]
-    try Self.write(Frame(type: .call, streamID: 1, payload: try Self.payload(header)), to: channel)
-    channel.read()
-    #expect(counter.reads == 1)
-    try Self.write(Frame(type: .call, streamID: 3, payload: try Self.payload(header)), to: channel)
-    channel.read()
-    #expect(counter.reads == 1, "read on with two calls' 1,304 bytes of metadata held")
+    #expect(CallMetadata.heldBytes(of: header.metadata) == 652)
+    for streamID: UInt32 in [1, 3] {
+      try Self.write(Frame(type: .call, streamID: streamID, payload: try Self.payload(header)), to: channel)
+      channel.read()
+    }
+    #expect(counter.reads == 2, "two CALLs waiting for their MESSAGE stopped the reads")
+    try Self.send(400, endStream: true, streamID: 1, on: channel)
+    #expect(counter.reads == 2, "read on with a running call's 652 bytes of metadata and 400 of request held")
     // A call that ends gives its metadata's bytes back.
-    try Self.write(Frame(type: .cancel, streamID: 3, payload: ByteBuffer()), to: channel)
-    #expect(counter.reads == 2)
-    #expect(ServerConnectionHandler.heldBytes(of: header.metadata) == 652)
+    try Self.write(Frame(type: .cancel, streamID: 1, payload: ByteBuffer()), to: channel)
+    #expect(counter.reads == 3)
+    _ = try? channel.finish()
+  }
+
+  /// Metadata whose entries would cost more than `CallMetadata.maxHeldBytes` decoded is refused
+  /// with its stream, as an oversized CALL is; the connection stays.
+  @Test func metadataOfTooManyEntriesIsRefused() throws {
+    var router = Router()
+    router.unary(blockMethod, access: .anyKey) { _, _ in Tally_V1_PingResponse() }
+    let channel = try self.welcomedChannel(router)
+    var header = Tally_V1_CallHeader()
+    header.method = blockMethod.fullName
+    header.metadata = Dictionary(uniqueKeysWithValues: (0..<700).map { (String($0), "") })
+    #expect(try Self.payload(header).readableBytes < Frame.maxCallHeaderPayload)
+    try Self.write(Frame(type: .call, streamID: 1, payload: try Self.payload(header)), to: channel)
+    channel.embeddedEventLoop.run()
+    let written = try Self.frames(written: channel)
+    #expect(written.map(\.type) == [.status], "no GOAWAY: the connection stays")
+    let status = written.last
+    let decoded = try status.map { try Tally_V1_Status(serializedBytes: Array($0.payload.readableBytesView)) }
+    #expect(decoded?.code == .resourceExhausted)
+    #expect(decoded?.message.contains("(700 entries) counts 35590 bytes") == true, "\(decoded?.message ?? "")")
     _ = try? channel.finish()
   }
 
@@ -598,14 +625,44 @@ import Testing
     channel.embeddedEventLoop.run()
     #expect(!closed, "the connection closed with its last STATUS still unwritten")
     let keptContext = try channel.pipeline.syncOperations.context(handler: kept)
-    #expect(kept.kept.count == 2)  // the GOAWAY, then the call's MESSAGE and STATUS
+    #expect(kept.kept.count == 3)  // the GOAWAY, the call's MESSAGE and STATUS, the close's empty write
     kept.releaseOne(context: keptContext)
     channel.embeddedEventLoop.run()
     #expect(!closed, "the connection closed once its GOAWAY was written, before the last STATUS")
     kept.releaseOne(context: keptContext)
+    kept.releaseOne(context: keptContext)
     channel.embeddedEventLoop.run()
     #expect(closed)
     #expect(try Self.frames(written: channel).map(\.type) == [.goAway, .message, .status])
+  }
+
+  /// A client's GOAWAY that leaves no call open closes the connection once the answers before it
+  /// are written: a call answered in the same read still had its MESSAGE and STATUS unwritten.
+  @Test func aClientsGoAwayClosesOnlyOnceTheAnswersBeforeItAreWritten() throws {
+    var router = Router()
+    router.unary(SystemMethods.ping, access: .anyKey) { request, _ in .with { $0.payload = request.payload } }
+    let channel = try self.welcomedChannel(router)
+    let kept = WritesKept()
+    try channel.pipeline.syncOperations.addHandler(kept, position: .first)
+    var closed = false
+    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
+    var header = Tally_V1_CallHeader()
+    header.method = SystemMethods.ping.fullName
+    var bytes = ByteBuffer()
+    bytes.writeFrame(Frame(type: .call, streamID: 1, payload: try Self.payload(header)))
+    bytes.writeFrame(
+      Frame(type: .message, flags: .endStream, streamID: 1, payload: try Self.payload(Tally_V1_PingRequest())))
+    bytes.writeFrame(Frame(type: .goAway, payload: try Self.payload(Tally_V1_GoAway())))
+    try channel.writeInbound(bytes)
+    channel.embeddedEventLoop.run()
+    #expect(!closed, "the connection closed with the call's answer still unwritten")
+    let keptContext = try channel.pipeline.syncOperations.context(handler: kept)
+    while !kept.kept.isEmpty {
+      kept.releaseOne(context: keptContext)
+      channel.embeddedEventLoop.run()
+    }
+    #expect(closed)
+    #expect(try Self.frames(written: channel).map(\.type) == [.message, .status])
   }
 
   /// A graceful shutdown closes a connection still in its TLS handshake at once too: a GOAWAY it
