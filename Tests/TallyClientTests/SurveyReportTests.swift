@@ -178,6 +178,11 @@ import Testing
     let single = Self.question("single_choice", choices: ["Office", "Home"])
     #expect(try AnswerInput.parse("2", for: single)?.choices.values == ["Home"])
     #expect(try AnswerInput.parse("office", for: single)?.choices.values == ["Office"])
+    // Choices that differ only in case: the one typed as written, and no guess for another case.
+    let cased = Self.question("single_choice", choices: ["Yes", "yes"])
+    #expect(try AnswerInput.parse("yes", for: cased)?.choices.values == ["yes"])
+    #expect(try AnswerInput.parse("Yes", for: cased)?.choices.values == ["Yes"])
+    #expect(throws: AnswerInput.Problem.self) { try AnswerInput.parse("YES", for: cased) }
     #expect(throws: AnswerInput.Problem.self) { try AnswerInput.parse("1,2", for: single) }
     #expect(throws: AnswerInput.Problem.self) { try AnswerInput.parse("3", for: single) }
     let multi = Self.question("multi_choice", choices: ["a", "b", "c"])

@@ -105,10 +105,16 @@ struct AnswerSealTests {
       return (bytes.count, json, try AnswerSeal.open(bytes, round: "r", key: key).answers)
     }
     let marks = String(repeating: "a\n\t\"\\", count: ResponseAnswers.maxTextLength / 5)
-    let answers = try [sealed(nil, choice: "Agree"), sealed(marks, choice: "Neither agree nor disagree")]
-    #expect(answers[0].size == answers[1].size, "\(answers.map(\.size))")
+    // A browser's text box sends CRLF line breaks: 2,000 code points of them, as many lines as fit.
+    let lines = String(repeating: "a\r\n", count: ResponseAnswers.maxTextLength / 3)
+    let answers = try [
+      sealed(nil, choice: "Agree"), sealed(marks, choice: "Neither agree nor disagree"),
+      sealed(lines, choice: "Neither agree nor disagree"),
+    ]
+    #expect(Set(answers.map(\.size)).count == 1, "\(answers.map(\.size))")
     #expect(answers.allSatisfy { $0.opened == $0.json })
     #expect(answers[1].json.contains(#"a\n\t\"\\"#))
+    #expect(answers[2].json.contains(#"a\r\na\r\n"#))
     // Answers sealed before escapes were compacted hold no control bytes: they open unchanged.
     #expect(AnswerSeal.expandingEscapes(answers[1].json) == answers[1].json)
   }

@@ -75,11 +75,19 @@ public enum AnswerInput {
     return value
   }
 
-  /// A choice by its number in the list or by its text (any case). A number outside the list
-  /// (even Int.min, where `index - 1` would trap) is a typo to ask again.
+  /// A choice by its number in the list or by its text: as written, else in any case when only one
+  /// choice matches so (a survey may offer "Yes" and "yes"). A number outside the list (even
+  /// Int.min, where `index - 1` would trap) is a typo to ask again.
   static func choice(_ text: String, _ question: Tally_V1_Question) throws(Problem) -> String {
     if let index = Int(text), index >= 1, index <= question.choices.count { return question.choices[index - 1] }
-    if let match = question.choices.first(where: { $0.lowercased() == text.lowercased() }) { return match }
+    if question.choices.contains(text) { return text }
+    let matches = question.choices.filter { $0.lowercased() == text.lowercased() }
+    if matches.count == 1 { return matches[0] }
+    if matches.count > 1 {
+      let named = matches.map { "\"\($0)\"" }.joined(separator: ", ")
+      throw Problem(
+        description: "\"\(text)\" matches the choices \(named) but for case: type one as written, or its number")
+    }
     throw Problem(description: "\"\(text)\" is not one of the choices 1 to \(question.choices.count)")
   }
 }

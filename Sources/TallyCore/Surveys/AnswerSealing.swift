@@ -189,7 +189,7 @@ enum AnswerSeal {
     return 4 + 4 * 4 + answers + 2
   }
 
-  /// The answers' JSON with `\n`, `\t`, `\"` and `\\` each written as one control byte, which the
+  /// The answers' JSON with `\n`, `\r`, `\t`, `\"` and `\\` each written as one control byte, which the
   /// JSON never holds raw: an answer's escapes then take no room, so a text's line breaks or
   /// quotes do not make its sealed row longer than its survey's others (`paddingFloor`).
   static func compactingEscapes(_ json: String.UTF8View) -> [UInt8] {
@@ -232,6 +232,7 @@ enum AnswerSeal {
   /// The character after a backslash → the byte that stands for both.
   private static let compactEscapes: [UInt8: UInt8] = [
     UInt8(ascii: "n"): 0x0A, UInt8(ascii: "t"): 0x09, UInt8(ascii: "\""): 0x01, UInt8(ascii: "\\"): 0x02,
+    UInt8(ascii: "r"): 0x0D,
   ]
   private static let expandedEscapes = Dictionary(uniqueKeysWithValues: compactEscapes.map { ($1, $0) })
 
