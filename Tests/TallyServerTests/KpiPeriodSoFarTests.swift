@@ -75,6 +75,33 @@ import Testing
     }
   }
 
+  /// A churn dated after today (a cancellation entered for the contract's end) has not happened in
+  /// a period not yet over: counted, it cut retention and NRR, and CLV's lifetime to the days so far.
+  @Test func aChurnDatedAfterTodayHasNotHappenedYet() async throws {
+    try await DataTestContext.with { context in
+      for index in 0..<4 {
+        var account = Fixture.account("customer-\(index)")
+        account.customerSince = Fixture.time("2020-01-01T00:00:00Z")
+        account.arr = 1_000
+        if index == 0 { account.churnedAt = Fixture.time("\(Self.day(3))T00:00:00Z") }
+        _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
+      }
+      var deal = Tally_V1_Opportunity()
+      (deal.id, deal.accountID, deal.name, deal.amount) = ("won", "customer-1", "Renewal", 12_000)
+      (deal.status, deal.type, deal.stage) = ("won", "new_business", "Closed")
+      deal.createdAt = Fixture.time("2026-01-05T00:00:00Z")
+      deal.closedAt = Fixture.time("\(Self.day(-1))T00:00:00Z")
+      _ = try await context.clientA.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(deal))
+      var request = Self.request("logo_retention_rate", from: -5, to: 25)
+      request.names += ["net_revenue_retention", "clv"]
+      let kpis = try await context.readerA.unary(KpiMethods.getKpis, request).kpis
+      #expect(kpis[0].current.numerator == 4 && kpis[0].current.denominator == 4, "\(kpis[0].current)")
+      #expect(kpis[1].current.numerator == 4_000 && kpis[1].current.denominator == 4_000, "\(kpis[1].current)")
+      // Nobody churned so far: the 10-year lifetime.
+      #expect(kpis[2].current.numerator == 12_000 * 10, "\(kpis[2].current)")
+    }
+  }
+
   /// A target of the period since made neither a target nor on the ideal-customer list still counts
   /// on both sides of the share: counted above the line only, the share passed 100 %.
   @Test func influencedAccountsShareCountsThePeriodsTargetsInTheTAM() async throws {

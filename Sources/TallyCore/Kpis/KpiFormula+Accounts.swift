@@ -24,7 +24,7 @@ extension KpiFormula {
       return """
         WITH \(KpiSQL.periods)
         SELECT p.label,
-          (SELECT count(*) FILTER (WHERE \(Self.customerThroughout(Self.start, Self.end)))
+          (SELECT count(*) FILTER (WHERE \(Self.customerThroughout(Self.start, Self.endSoFar)))
            FROM accounts a WHERE \(Self.accountScope)) AS num,
           (SELECT count(*) FILTER (WHERE \(Self.customer(at: Self.start))) FROM accounts a WHERE \(Self.accountScope)) AS den
         FROM periods p
@@ -33,7 +33,7 @@ extension KpiFormula {
       return """
         WITH \(KpiSQL.periods)
         SELECT p.label,
-          (SELECT coalesce(sum(CASE WHEN \(Self.customerThroughout(Self.start, Self.end)) THEN \(Self.arr(at: Self.end)) ELSE 0 END), 0)
+          (SELECT coalesce(sum(CASE WHEN \(Self.customerThroughout(Self.start, Self.endSoFar)) THEN \(Self.arr(at: Self.endSoFar)) ELSE 0 END), 0)
            FROM accounts a WHERE \(Self.customer(at: Self.start)) AND \(Self.arr(at: Self.start)) IS NOT NULL
              AND \(Self.accountScope)) AS num,
           (SELECT coalesce(sum(\(Self.arr(at: Self.start))), 0)
@@ -60,6 +60,9 @@ extension KpiFormula {
 
   static let start = "(p.p_from::timestamp AT TIME ZONE 'UTC')"
   static let end = "(p.p_to::timestamp AT TIME ZONE 'UTC')"
+  /// The period's end, or now for a period not yet over: a churn entered ahead of its date (a
+  /// cancellation for the contract's end) has not happened yet.
+  static let endSoFar = "least(\(end), now())"
   /// The account, tier and campaign filters on an `accounts a` row.
   static let accountScope = "\(KpiSQL.accountFilter("a.account_id")) AND \(KpiSQL.campaignTargetFilter("a.account_id"))"
 

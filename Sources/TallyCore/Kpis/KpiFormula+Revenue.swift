@@ -92,7 +92,7 @@ extension KpiFormula {
           ) w
           CROSS JOIN LATERAL (
             SELECT count(*) FILTER (WHERE \(Self.customer(at: start))) AS customers,
-              count(*) FILTER (WHERE \(Self.customer(at: start)) AND NOT \(Self.customerThroughout(start, end))) AS churned
+              count(*) FILTER (WHERE \(Self.customer(at: start)) AND NOT \(Self.customerThroughout(start, Self.endSoFar))) AS churned
             FROM accounts a WHERE \(Self.accountScope)
           ) c
         """
