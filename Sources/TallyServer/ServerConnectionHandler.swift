@@ -95,6 +95,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var readPending = false
   /// The channel's writability, as last reported.
   private var outboundWritable = true
+  /// When the connection's own key re-check last began (WELCOME's check at first), and whether one runs.
+  private var keyCheckedAt = NIODeadline.now()
+  private var keyRecheckRunning = false
   /// Any frame written (WELCOME first): a close then waits for the writes to go out.
   private var wroteFrames = false
   /// Closes the connection if a GOAWAY's write does not finish: a peer that reads nothing keeps it queued.
@@ -213,7 +216,39 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     self.watchPartialFrame(completedAFrame: completedAFrame, context: context)
     self.chargeFrames(context: context)
+    if completedAFrame { self.recheckKeyIfDue(context: context) }
   }
+
+  /// Every frame a connection reads (a CALL that never gets its message, a CANCEL, a PING) has its
+  /// key re-checked at most `keyRecheckInterval` apart, besides the calls' own re-checks: a revoked
+  /// key's connection that only opened and cancelled calls kept its slot and spent its tenant's
+  /// call rate for as long as it liked. A refusal ends the connection's calls (GOAWAY).
+  private func recheckKeyIfDue(context: ChannelHandlerContext) {
+    guard let principal = self.principal, !self.keyRecheckRunning, !self.closed,
+      self.lastActivity - self.keyCheckedAt >= TimeAmount(Self.keyRecheckInterval)
+    else { return }
+    (self.keyRecheckRunning, self.keyCheckedAt) = (true, self.lastActivity)
+    let (authenticator, eventLoop) = (self.dependencies.authenticator, context.eventLoop)
+    let connection = NIOLoopBound(self, eventLoop: eventLoop)
+    Task {
+      var refused = false
+      do {
+        try await authenticator.revalidate(principal)
+      } catch let error as RPCError where error.code == .unauthenticated || error.code == .permissionDenied {
+        refused = true
+      } catch {}  // the database unavailable, say: the calls' own re-checks will say so
+      eventLoop.execute { [refused] in
+        connection.value.keyRecheckRunning = false
+        guard refused else { return }
+        connection.value.act(
+          connection.value.machine.keyRefused(
+            "the API key was revoked or its tenant suspended: this connection takes no more calls"))
+      }
+    }
+  }
+
+  /// As a call's key is re-checked at the most (`DatabaseAuthenticator.recheckInterval`).
+  static let keyRecheckInterval = Duration.seconds(2)
 
   /// Times the frame the decoder holds part of, from the read that brought its first bytes.
   private func watchPartialFrame(completedAFrame: Bool, context: ChannelHandlerContext) {
@@ -433,6 +468,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.countedTenantID = tenantID
       }
       self.principal = principal
+      self.keyCheckedAt = .now()
       self.tenantHeldBytes = principal.tenantID.map { self.dependencies.tenantHeldBytes.budget(of: $0) }
       self.handshakeFinished()
       self.act(self.machine.authenticationSucceeded())

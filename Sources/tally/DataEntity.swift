@@ -61,7 +61,7 @@ enum AccountEntity: DataEntity {
   static let upsert = AccountMethods.upsertAccount
   static let delete = AccountMethods.deleteAccount
   static let filters = ["targets_only", "tier"]
-  static let moneyFields: Set<String> = ["arr"]
+  static let moneyFields: Set<String> = ["arr", "annual_revenue"]
   static func getRequest(id: String) -> Tally_V1_GetAccountRequest { .with { $0.id = id } }
   static func deleteRequest(id: String) -> Tally_V1_DeleteAccountRequest { .with { $0.id = id } }
   static func removedWithIt(_ response: Tally_V1_DeleteAccountResponse) -> [(field: String, count: UInt32)] {

@@ -75,6 +75,14 @@ private func records(
     #expect(rows.map(\.fields) == [["Name", "Tier"], ["Acme", "1"]])
   }
 
+  /// The delimiter is the header's: blank lines before it are skipped, and a quoted name's comma
+  /// does not make a semicolon file a comma one.
+  @Test(arguments: ["\r\nName;Tier\r\nAcme;1\r\n", "\"Name, legal\";Tier\nAcme;1\n", "\n\nName\tTier\nAcme\t1\n"])
+  func theDelimiterIsTheHeaders(_ text: String) throws {
+    let rows = try records(text)
+    #expect(rows.map(\.fields.count) == [2, 2], "\(rows.map(\.fields))")
+  }
+
   @Test func anUnclosedQuoteNamesItsLine() throws {
     #expect(throws: CSVRows.ParseError.self) { try records("a,b\n1,\"open\n2,3\n") }
     do {

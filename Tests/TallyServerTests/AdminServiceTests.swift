@@ -149,6 +149,24 @@ import Testing
     }
   }
 
+  /// A revoked key's connection that starts no call (CALLs cancelled before their message, PINGs)
+  /// has its key re-checked too, and goes away: it kept its connection slot, and spent its
+  /// tenant's call rate, for as long as it liked.
+  @Test func aConnectionOfARevokedKeyThatStartsNoCallGoesAway() async throws {
+    try await self.withAdminServer { server, operatorClient, _ in
+      let (connection, key) = try await self.connectionOfANewKey(server, operatorClient)
+      try await self.revoke(key, operatorClient)
+      // Past the look-up's cache of the HELLO's check (2 s): a call would now be refused.
+      try await Task.sleep(for: .milliseconds(2_100))
+      try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping"))
+      try await connection.send(.cancel, streamID: 1, Tally_V1_PingRequest())  // no payload
+      #expect(await connection.nextStatus()?.1.code == .cancelled)
+      let goAway = await connection.nextGoAway(timeout: .seconds(5))
+      #expect(goAway?.code == .unauthenticated, "\(String(describing: goAway))")
+      #expect(await connection.nextFrame(timeout: .seconds(5)) == nil, "the connection stayed open")
+    }
+  }
+
   /// A stream whose key is refused at one of its messages ends the connection's calls too: it
   /// took further calls, each a token of the tenant's rate and a look-up, to refuse them one by one.
   @Test func aStreamRefusedItsKeyMidwayIsFollowedByGoAway() async throws {

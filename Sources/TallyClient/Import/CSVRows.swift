@@ -59,15 +59,29 @@ public struct CSVRows {
     self.delimiter = delimiter ?? UInt8(ascii: ",")
     if delimiter == nil {
       try self.fill()
-      let firstLine = self.chunk.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
-      if !firstLine.contains(UInt8(ascii: ",")) {
-        if firstLine.contains(UInt8(ascii: ";")) {
-          self.delimiter = UInt8(ascii: ";")
-        } else if firstLine.contains(UInt8(ascii: "\t")) {
-          self.delimiter = UInt8(ascii: "\t")
-        }
+      self.delimiter = Self.headerDelimiter(self.chunk)
+    }
+  }
+
+  /// Comma, or semicolon or tab when the header has one of those outside quotes and no comma. The
+  /// header is the first line with something in it: blank lines before it are skipped, as in
+  /// `next()`, and a quoted header name may hold a comma ("Name, legal";id is a semicolon file).
+  static func headerDelimiter(_ bytes: [UInt8]) -> UInt8 {
+    var seen: Set<UInt8> = []
+    var quoted = false
+    for byte in bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.dropFirst(3) : bytes[...] {
+      if byte == UInt8(ascii: "\"") {
+        quoted.toggle()
+      } else if !quoted, byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+        if !seen.isEmpty { break }
+      } else if !quoted {
+        seen.insert(byte)
       }
     }
+    if seen.contains(UInt8(ascii: ",")) { return UInt8(ascii: ",") }
+    if seen.contains(UInt8(ascii: ";")) { return UInt8(ascii: ";") }
+    if seen.contains(UInt8(ascii: "\t")) { return UInt8(ascii: "\t") }
+    return UInt8(ascii: ",")
   }
 
   private mutating func fill() throws {
