@@ -77,6 +77,30 @@ final class JobQueue: @unchecked Sendable {
     }
   }
 
+  /// A job `pop` gave out that its thread could not run (its connection down): first in its lane
+  /// again, and the lane's turn first, for another thread.
+  func giveBack(_ job: Job, lane: PostgresPool.Lane) {
+    self.condition.lock()
+    self.running[lane, default: 1] -= 1
+    if self.running[lane] == 0 { self.running[lane] = nil }
+    if self.closed {
+      self.condition.broadcast()
+      self.condition.unlock()
+      job.abandon(RPCError(code: .unavailable, message: "the database pool is closed"))
+      return
+    }
+    if self.lanes[lane] == nil {
+      self.turns.prepend(lane)
+    } else if let turn = self.turns.firstIndex(of: lane) {
+      self.turns.remove(at: turn)
+      self.turns.prepend(lane)
+    }
+    self.lanes[lane, default: []].prepend(job)
+    self.queued += 1
+    self.condition.signal()
+    self.condition.unlock()
+  }
+
   /// A job `pop` gave out is done: its lane may run another.
   func finished(_ lane: PostgresPool.Lane) {
     self.condition.lock()

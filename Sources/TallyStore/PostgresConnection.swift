@@ -38,6 +38,16 @@ public final class PostgresConnection {
   /// Whether the last statement left the connection usable.
   public var isHealthy: Bool { self.handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
 
+  /// Whether an idle connection is still usable, reading what the server sent it meanwhile first
+  /// (libpq's socket never blocks): a backend that ended since (a restart, a terminate, an idle
+  /// timeout) left its FATAL and end of file unread, and looked healthy until a job failed on it.
+  var isAliveWhileIdle: Bool {
+    guard let handle = self.handle else { return false }
+    // Twice: a read that brings the FATAL returns with it, the end of file needs the next one.
+    for _ in 0..<2 where PQconsumeInput(handle) == 0 { break }
+    return PQstatus(handle) == CONNECTION_OK
+  }
+
   /// Client-side limits libpq does without: a database host that vanishes without a FIN or RST (a
   /// failover moving its address, a paused VM) would hold a pool thread for the kernel's two hours
   /// of keepalive. Dead in about a minute instead; the conninfo's own values win (they come after).

@@ -45,8 +45,9 @@ public final class PostgresPool: Sendable {
     // One connection is always left to the other lanes, from three up: with two, a tenant's one
     // slow statement would hold up its own other calls (and its key's re-check) behind it.
     self.queue = JobQueue(maxRunningPerLane: configuration.size >= 3 ? configuration.size - 1 : configuration.size)
+    let liveConnections = LiveConnections()
     for index in 0..<configuration.size {
-      let worker = Worker(configuration: configuration, queue: self.queue, logger: logger)
+      let worker = Worker(configuration: configuration, queue: self.queue, live: liveConnections, logger: logger)
       let thread = Thread { worker.run() }
       thread.name = "tally-postgres-\(index)"
       thread.start()
@@ -330,27 +331,48 @@ final class Job: Sendable {
   }
 }
 
+/// How many of the pool's threads hold a live connection: a thread that lost its own gives its
+/// jobs to them rather than fail them, and fails them only when none is left (the database down).
+private final class LiveConnections: Sendable {
+  private let count = NIOLockedValueBox(0)
+  var any: Bool { self.count.withLockedValue { $0 > 0 } }
+  func add(_ change: Int) { self.count.withLockedValue { $0 += change } }
+}
+
 /// A pool thread: owns one connection, reopens it with back-off, runs jobs one at a time.
 private final class Worker: @unchecked Sendable {
   // Touched only by its own thread after start.
   private let configuration: PostgresPool.Configuration
   private let queue: JobQueue
+  private let live: LiveConnections
   private let logger: Logger
   private var connection: PostgresConnection?
+  /// Whether this thread counts in `live`.
+  private var countedLive = false
   private var nextAttempt = ContinuousClock.now
   private var backoff: Duration
 
-  init(configuration: PostgresPool.Configuration, queue: JobQueue, logger: Logger) {
+  init(configuration: PostgresPool.Configuration, queue: JobQueue, live: LiveConnections, logger: Logger) {
     self.configuration = configuration
     self.queue = queue
+    self.live = live
     self.logger = logger
     self.backoff = configuration.reconnectBackoff
   }
 
   func run() {
     while let (job, lane) = self.queue.pop() {
-      defer { self.queue.finished(lane) }
       guard let connection = self.healthyConnection() else {
+        self.markLive(false)
+        // Another thread's connection is up (this one was terminated, or the server refused one
+        // more): the job waits for it, and this thread for its next attempt, instead of failing
+        // every job it would take meanwhile.
+        if self.live.any {
+          self.queue.giveBack(job, lane: lane)
+          Thread.sleep(forTimeInterval: max(Self.seconds(self.nextAttempt - ContinuousClock.now), 0.01))
+          continue
+        }
+        self.queue.finished(lane)
         job.abandon(
           RPCError(
             code: .unavailable,
@@ -360,6 +382,8 @@ private final class Worker: @unchecked Sendable {
         )
         continue
       }
+      self.markLive(true)
+      defer { self.queue.finished(lane) }
       guard let body = job.start(cancelToken: connection.makeCancelToken()) else { continue }
       connection.isCancelled = { job.isCancelled }
       connection.runningJob = job
@@ -368,12 +392,24 @@ private final class Worker: @unchecked Sendable {
       connection.isCancelled = { false }
       connection.runningJob = nil
       connection.endLeftoverTransaction()
+      if !connection.isHealthy { self.markLive(false) }
     }
+    self.markLive(false)
     self.connection?.close()
   }
 
+  private func markLive(_ live: Bool) {
+    guard live != self.countedLive else { return }
+    self.countedLive = live
+    self.live.add(live ? 1 : -1)
+  }
+
+  private static func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+  }
+
   private func healthyConnection() -> PostgresConnection? {
-    if let connection, connection.isHealthy { return connection }
+    if let connection, connection.isAliveWhileIdle { return connection }
     guard ContinuousClock.now >= self.nextAttempt else { return nil }
     do {
       if let connection {

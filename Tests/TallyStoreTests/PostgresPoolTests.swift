@@ -201,6 +201,54 @@ import Testing
     #expect((outcome?.cause as? PostgresError)?.commitOutcomeUnknown == true, "\(String(describing: outcome))")
   }
 
+  /// An idle connection whose backend ended (terminated, the server restarted) is opened again
+  /// before the next job: that job was given the dead connection, and failed UNAVAILABLE unsent.
+  @Test func aConnectionThatDiedWhileIdleIsReplacedBeforeTheNextJob() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let pid = try await pool.withTransaction(tenant: nil) { connection in
+      try connection.query("SELECT pg_backend_pid() AS pid").rows[0].require(Int.self, "pid")
+    }
+    let watcher = try PostgresConnection(conninfo: database.appURL)
+    try watcher.query("SELECT pg_terminate_backend($1::int)", [pid])
+    // Until the backend is gone, and so has written its FATAL and closed the socket.
+    for _ in 0..<200 {
+      let left = try watcher.query("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1::int", [pid])
+      if try left.rows[0].require(Int.self, "n") == 0 { break }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    let next = try await pool.withTransaction(tenant: nil) { connection in
+      try connection.query("SELECT pg_backend_pid() AS pid").rows[0].require(Int.self, "pid")
+    }
+    #expect(next != pid)
+  }
+
+  /// A pool thread that cannot connect (the server takes no more) while another thread's
+  /// connection is up leaves its jobs to that one: it failed them UNAVAILABLE, about half of a
+  /// burst, while one connection could serve them all.
+  @Test func aThreadWithoutAConnectionLeavesItsJobsToOneWithIt() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    try owner.execute("ALTER DATABASE \(database.name) CONNECTION LIMIT 1")
+    owner.close()
+    let pool = database.pool(size: 2)
+    defer { pool.close() }
+    // One thread connects first; the other, given a job of the burst, is refused a second one.
+    _ = try await pool.withTransaction(tenant: nil) { try $0.query("SELECT 1 AS one") }
+    let answered = try await withThrowingTaskGroup(of: Int.self) { group in
+      for _ in 0..<20 {
+        group.addTask {
+          try await pool.withTransaction(tenant: nil) { connection in
+            try connection.query("SELECT 1 AS one FROM pg_sleep(0.02)").rows[0].require(Int.self, "one")
+          }
+        }
+      }
+      return try await group.reduce(0, +)
+    }
+    #expect(answered == 20)
+  }
+
   /// A statement whose parameters do not fit (08P01) is a server bug, not an outage: INTERNAL, and the
   /// connection goes on serving the next call.
   @Test func aParameterMismatchIsInternalAndTheConnectionLives() async throws {
