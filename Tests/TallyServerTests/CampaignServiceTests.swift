@@ -143,6 +143,17 @@ import Testing
       let costs = try await context.readerA.unary(CampaignMethods.listCosts, Tally_V1_ListCostsRequest())
       #expect(costs.costs.count == 13 && costs.costs.allSatisfy { $0.campaignID.isEmpty })
       _ = await expectStatus(.notFound) { try await context.clientA.unary(CampaignMethods.deleteCampaign, delete) }
+
+      // Texts compare by their bytes, as the database does: "café" in two Unicode forms differs.
+      var composed = self.cost("inv-2", "2026-01-15", 1, campaign: "q2")
+      composed.cost.note = "caf\u{E9}"
+      _ = try await context.clientA.unary(CampaignMethods.recordCost, composed)
+      var decomposed = composed
+      decomposed.cost.note = "cafe\u{301}"
+      #expect(composed.cost.note == decomposed.cost.note, "Swift's == calls them equal")
+      _ = await expectStatus(.alreadyExists) {
+        try await context.clientA.unary(CampaignMethods.recordCost, decomposed)
+      }
     }
   }
 

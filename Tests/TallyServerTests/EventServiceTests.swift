@@ -131,6 +131,23 @@ import Testing
     }
   }
 
+  /// Values within their range each may pass the range of their day's total: the message is
+  /// refused whole, saying which totals and what to do (it named no field, and said only "at
+  /// most", where a total of negative values fails as well), and stores nothing.
+  @Test func aDaysTotalPastItsRangeRefusesTheMessageSayingWhy() async throws {
+    try await DataTestContext.with { context in
+      let events = (0..<9_300).map { index in
+        var event = Fixture.event("big-\(index)", at: "2026-03-01T10:00:00Z")
+        event.value = -1_000_000_000_000_000
+        return event
+      }
+      let refused = await expectStatus(.outOfRange) { try await context.clientA.record(events) }
+      #expect(refused?.message.contains("events[].value or duration_seconds: the total of one UTC day") == true)
+      let stored = try await self.list(context.readerA)
+      #expect(stored.isEmpty)
+    }
+  }
+
   @Test func concurrentStreamsWithTheSameKeysStoreEachEventOnce() async throws {
     try await DataTestContext.with { context in
       let events = (0..<2_000).map { Fixture.event("k\($0)", at: "2026-0\($0 % 9 + 1)-15T08:00:00Z") }

@@ -63,9 +63,14 @@ enum CostRecord {
 
   /// Whether two costs agree in every field RecordCost stores from a request. Its `cost_id` and
   /// `created_at` are the server's: a client that writes back a cost it read sends them too.
+  /// Texts compare by their bytes, as the database does: Swift's `==` calls "café" in its two
+  /// Unicode forms one text, where they are two campaigns (or notes) to PostgreSQL.
   static func sameStoredFields(_ stored: Tally_V1_Cost, _ sent: Tally_V1_Cost) -> Bool {
-    (stored.key, stored.campaignID, stored.date, stored.amount, stored.category, stored.note)
-      == (sent.key, sent.campaignID, sent.date, sent.amount, sent.category, sent.note)
+    let texts = [
+      (stored.key, sent.key), (stored.campaignID, sent.campaignID), (stored.date, sent.date),
+      (stored.category, sent.category), (stored.note, sent.note),
+    ]
+    return stored.amount == sent.amount && texts.allSatisfy { ExactID($0) == ExactID($1) }
   }
 
   /// A violation on `field` unless `text` is a day `day` takes: a cost's date, or a listing's bound.

@@ -114,10 +114,20 @@ public struct EventService: Sendable {
     guard valid > 0 else { return outcome }
     try await self.ensurePartitions(months, context)
     let rows = copyText
-    let inserted = try await self.database.transaction(context) { connection in
-      try connection.execute("CREATE TEMP TABLE event_staging (\(EventRecord.stagingColumns)) ON COMMIT DROP")
-      _ = try connection.copyIn("COPY event_staging FROM STDIN", chunks: CollectionOfOne(rows))
-      return try connection.queryAndCommit(Self.insertClaimedEventsSQL).rows[0].require(Int.self, "inserted")
+    let inserted: Int
+    do {
+      inserted = try await self.database.transaction(context) { connection in
+        try connection.execute("CREATE TEMP TABLE event_staging (\(EventRecord.stagingColumns)) ON COMMIT DROP")
+        _ = try connection.copyIn("COPY event_staging FROM STDIN", chunks: CollectionOfOne(rows))
+        return try connection.queryAndCommit(Self.insertClaimedEventsSQL).rows[0].require(Int.self, "inserted")
+      }
+    } catch var error as RPCError where error.code == .outOfRange {
+      // Only the rollup's sums can pass their range (each event's numbers are checked above).
+      error.message =
+        "events[].value or duration_seconds: the total of one UTC day's events of one type, account, campaign "
+        + "and asset would pass the range of a 64-bit integer (-2^63 to 2^63 - 1); this message stored none of its "
+        + "events: spread such values over more days, accounts or types, or make them smaller"
+      throw error
     }
     outcome.accepted = inserted
     outcome.duplicates += valid - inserted
