@@ -51,6 +51,16 @@ import Testing
     }
   }
 
+  /// A 12,000 deal of customer-1, won yesterday: CLV's ACV.
+  static func winADealYesterday(_ client: TallyClient) async throws {
+    var deal = Tally_V1_Opportunity()
+    (deal.id, deal.accountID, deal.name, deal.amount) = ("won", "customer-1", "Renewal", 12_000)
+    (deal.status, deal.type, deal.stage) = ("won", "new_business", "Closed")
+    deal.createdAt = Fixture.time("2026-01-05T00:00:00Z")
+    deal.closedAt = Fixture.time("\(Self.day(-1))T00:00:00Z")
+    _ = try await client.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(deal))
+  }
+
   /// Churn in a period not yet over has happened over its days so far: a year of it read from a
   /// month's first days made the lifetime, and so CLV, several times too long.
   @Test func clvAnnualisesTheChurnOfTheDaysSoFar() async throws {
@@ -61,12 +71,7 @@ import Testing
         if index == 0 { account.churnedAt = Fixture.time("\(Self.day(-2))T00:00:00Z") }
         _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
       }
-      var deal = Tally_V1_Opportunity()
-      (deal.id, deal.accountID, deal.name, deal.amount) = ("won", "customer-1", "Renewal", 12_000)
-      (deal.status, deal.type, deal.stage) = ("won", "new_business", "Closed")
-      deal.createdAt = Fixture.time("2026-01-05T00:00:00Z")
-      deal.closedAt = Fixture.time("\(Self.day(-1))T00:00:00Z")
-      _ = try await context.clientA.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(deal))
+      try await Self.winADealYesterday(context.clientA)
       let kpi = try await context.readerA.unary(KpiMethods.getKpis, Self.request("clv", from: -5, to: 25)).kpis[0]
       // Ten customers at the start, one churned in the six days begun: a lifetime of 10 × 6 / 365 years.
       let lifetime = 10.0 * 6 / 365
@@ -86,12 +91,7 @@ import Testing
         if index == 0 { account.churnedAt = Fixture.time("\(Self.day(3))T00:00:00Z") }
         _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(account))
       }
-      var deal = Tally_V1_Opportunity()
-      (deal.id, deal.accountID, deal.name, deal.amount) = ("won", "customer-1", "Renewal", 12_000)
-      (deal.status, deal.type, deal.stage) = ("won", "new_business", "Closed")
-      deal.createdAt = Fixture.time("2026-01-05T00:00:00Z")
-      deal.closedAt = Fixture.time("\(Self.day(-1))T00:00:00Z")
-      _ = try await context.clientA.unary(OpportunityMethods.upsertOpportunity, Fixture.upsert(deal))
+      try await Self.winADealYesterday(context.clientA)
       var request = Self.request("logo_retention_rate", from: -5, to: 25)
       request.names += ["net_revenue_retention", "clv"]
       let kpis = try await context.readerA.unary(KpiMethods.getKpis, request).kpis

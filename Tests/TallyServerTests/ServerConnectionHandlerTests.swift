@@ -604,18 +604,25 @@ import Testing
     }
   }
 
-  /// A drain's last call ends with its STATUS on the wire before the connection closes: a close
-  /// at once dropped the answers the socket had not taken yet, and the client never got them.
-  @Test func aDrainClosesOnlyOnceItsLastAnswersAreWritten() throws {
+  /// A welcomed connection serving Ping as an echo, whose writes wait in `WritesKept` as for a slow
+  /// socket; and a Ping's CALL header.
+  private func echoChannelKeepingWrites() throws -> (EmbeddedChannel, WritesKept, Tally_V1_CallHeader) {
     var router = Router()
     router.unary(SystemMethods.ping, access: .anyKey) { request, _ in .with { $0.payload = request.payload } }
     let channel = try self.welcomedChannel(router)
     let kept = WritesKept()
     try channel.pipeline.syncOperations.addHandler(kept, position: .first)
-    var closed = false
-    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
     var header = Tally_V1_CallHeader()
     header.method = SystemMethods.ping.fullName
+    return (channel, kept, header)
+  }
+
+  /// A drain's last call ends with its STATUS on the wire before the connection closes: a close
+  /// at once dropped the answers the socket had not taken yet, and the client never got them.
+  @Test func aDrainClosesOnlyOnceItsLastAnswersAreWritten() throws {
+    let (channel, kept, header) = try self.echoChannelKeepingWrites()
+    var closed = false
+    channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
     try Self.write(Frame(type: .call, streamID: 1, payload: try Self.payload(header)), to: channel)
     channel.pipeline.fireUserInboundEventTriggered(ServerShutdownEvent())
     channel.embeddedEventLoop.run()
@@ -639,15 +646,9 @@ import Testing
   /// A client's GOAWAY that leaves no call open closes the connection once the answers before it
   /// are written: a call answered in the same read still had its MESSAGE and STATUS unwritten.
   @Test func aClientsGoAwayClosesOnlyOnceTheAnswersBeforeItAreWritten() throws {
-    var router = Router()
-    router.unary(SystemMethods.ping, access: .anyKey) { request, _ in .with { $0.payload = request.payload } }
-    let channel = try self.welcomedChannel(router)
-    let kept = WritesKept()
-    try channel.pipeline.syncOperations.addHandler(kept, position: .first)
+    let (channel, kept, header) = try self.echoChannelKeepingWrites()
     var closed = false
     channel.closeFuture.assumeIsolated().whenComplete { _ in closed = true }
-    var header = Tally_V1_CallHeader()
-    header.method = SystemMethods.ping.fullName
     var bytes = ByteBuffer()
     bytes.writeFrame(Frame(type: .call, streamID: 1, payload: try Self.payload(header)))
     bytes.writeFrame(
