@@ -43,16 +43,24 @@ struct Importer {
         self.kind == .accounts
         ? KpiReport.minorDigits(
           try await session.client.unary(KpiMethods.getSettings, .init(), options: session.options).currency) : 2
-      return try await RateLimitWaits.retrying(budget: session.client.maxRateLimitWait) {
+      do {
+        return try await RateLimitWaits.retrying(budget: session.client.maxRateLimitWait) {
+          refused?.finishProgress()
+          let run = ImportRun(
+            reader: try ImportReader(
+              kind: self.kind, path: self.options.file, overrides: self.options.map, minorDigits: minorDigits),
+            drawsProgress: !self.options.quiet && isatty(2) == 1
+          )
+          refused = run
+          let (counts, rejected, rejections) = try await self.stream(run, session)
+          return (run, counts, rejected, rejections)
+        }
+      } catch let error as RPCError {
+        // The progress line ends before the error (printed after this), and says how far the rows
+        // stored go: messages do not map to lines by arithmetic (rows refused here were never sent).
         refused?.finishProgress()
-        let run = ImportRun(
-          reader: try ImportReader(
-            kind: self.kind, path: self.options.file, overrides: self.options.map, minorDigits: minorDigits),
-          drawsProgress: !self.options.quiet && isatty(2) == 1
-        )
-        refused = run
-        let (counts, rejected, rejections) = try await self.stream(run, session)
-        return (run, counts, rejected, rejections)
+        if let run = refused { Output.printError(run.storedBefore(error)) }
+        throw error
       }
     }
     run.finishProgress()
@@ -248,6 +256,18 @@ final class ImportRun: Sendable {
   /// "N rows in T s (R rows/s): <counts>, <rejected> rejected", then the first reasons by line.
   /// Why the file was not read to its end, if it was not.
   var stop: (any Error)? { self.reading.withLock { $0.stop } }
+
+  /// What a stream that `error` ended left stored, by the server's count of its messages
+  /// (`StreamStored`), as the file's lines.
+  func storedBefore(_ error: RPCError) -> String {
+    let again = "importing the file again is safe: stored rows are upserted again (events: counted as duplicates)"
+    guard let stored = StreamStored.messages(in: error.message) else {
+      return "the import stopped at the error below; rows already sent may have been stored: \(again)"
+    }
+    let lastLine = self.state.withLock { $0.batchLines.prefix(Int(stored)).last { !$0.isEmpty }?.last }
+    let through = lastLine.map { ", the file's rows through line \($0)" } ?? ""
+    return "the import stopped at the error below after its first \(stored) message(s) were stored\(through); \(again)"
+  }
 
   /// The rows the file itself spoiled (unreadable lines, bad cells), not sent.
   var localRejected: Int { self.state.withLock { $0.localRejected } }

@@ -6,8 +6,7 @@ extension RPCError {
   func endingStream(afterStoring stored: UInt32) -> RPCError {
     guard stored > 0, self.code != .cancelled else { return self }
     var error = self
-    let messages = stored == 1 ? "message (0) was" : "\(stored) messages (0 to \(stored - 1)) were"
-    error.message += "; this stream's first \(messages) stored before it"
+    error.message += StreamStored.suffix(stored)
     return error
   }
 }
