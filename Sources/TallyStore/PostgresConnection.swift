@@ -147,16 +147,23 @@ public final class PostgresConnection {
     let connection = try self.connection()
     try self.deallocateEvicted(connection)
     let name = try self.prepare(sql, parameterCount: parameters.count, connection)
-    if let result = try self.pipelineIfTransactionNeeds((sql, name, texts), commit: commit, connection) {
-      return result
+    do {
+      if let result = try self.pipelineIfTransactionNeeds((sql, name, texts), commit: commit, connection) {
+        return result
+      }
+      self.observer?(PostgresStatement(sql: sql, parameters: texts))
+      let result = withCStrings(texts) { pointers in
+        PQexecPrepared(connection, name, Int32(pointers.count), pointers, nil, nil, 0)
+      }
+      defer { PQclear(result) }
+      try self.check(result, connection)
+      return Self.read(result)
+    } catch let error as PostgresError where error.sqlState == "0A000" {
+      // "cached plan must not change result type": this statement fails every time from now on,
+      // on this connection, until it is prepared again.
+      self.preparedStatements.forget(sql)
+      throw error
     }
-    self.observer?(PostgresStatement(sql: sql, parameters: texts))
-    let result = withCStrings(texts) { pointers in
-      PQexecPrepared(connection, name, Int32(pointers.count), pointers, nil, nil, 0)
-    }
-    defer { PQclear(result) }
-    try self.check(result, connection)
-    return Self.read(result)
   }
 
   /// Streams rows into `COPY … FROM STDIN` (text format); returns how many rows went in.

@@ -43,6 +43,15 @@ struct PreparedStatements {
     return "tally_\(self.lastNumber)"
   }
 
+  /// Drops `sql`'s statement, whose plan the server will not run again (0A000: a type it returns
+  /// changed, another server's migration say); its name waits in `evicted`, and the next use
+  /// prepares it anew.
+  mutating func forget(_ sql: String) {
+    guard let entry = self.entries.removeValue(forKey: sql) else { return }
+    self.textBytes -= sql.utf8.count
+    self.evicted.append(entry.name)
+  }
+
   /// Records `sql`, prepared as `name`, then evicts the least recently used others while over budget.
   mutating func add(_ sql: String, as name: String) {
     self.clock += 1

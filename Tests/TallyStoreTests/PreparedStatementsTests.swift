@@ -53,4 +53,32 @@ import Testing
     // "SELECT 1" came back (evicting 5); the count, a statement kept, sent that DEALLOCATE first.
     #expect(heldAfter == 3, "no more than the budget once the last eviction is sent")
   }
+
+  /// A statement whose result type changed under it (another server's migration altered a column
+  /// it returns) fails once and is prepared again at its next use: it failed every time, on every
+  /// connection that had prepared it, until the connection closed.
+  @Test func aStatementWhoseResultTypeChangedIsPreparedAgain() async throws {
+    let database = try await TestDatabase.create(migrated: false)
+    let (first, stale, again) = try await onOwnThread {
+      let owner = try PostgresConnection(conninfo: database.ownerURL)
+      defer { owner.close() }
+      try owner.execute(
+        "CREATE TABLE plan_types (x int); INSERT INTO plan_types VALUES (7); GRANT SELECT ON plan_types TO PUBLIC")
+      let connection = try PostgresConnection(conninfo: database.appURL)
+      defer { connection.close() }
+      let first = try connection.query("SELECT x FROM plan_types").rows.count
+      try owner.execute("ALTER TABLE plan_types ALTER x TYPE bigint")
+      var stale: String?
+      do {
+        _ = try connection.query("SELECT x FROM plan_types")
+      } catch let error as PostgresError {
+        stale = error.sqlState
+      }
+      let again = try connection.query("SELECT x FROM plan_types").rows.count
+      return (first, stale, again)
+    }
+    #expect(first == 1)
+    #expect(stale == "0A000", "the plan prepared before the change ran")
+    #expect(again == 1)
+  }
 }
