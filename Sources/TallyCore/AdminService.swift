@@ -179,8 +179,9 @@ public struct AdminService: Sendable {
 
   // MARK: API keys
 
-  /// Keys a tenant may hold unrevoked: each may open `max_connections_per_key` connections, so
-  /// without a bound one tenant's admin could open any number of them on every server.
+  /// Keys a tenant (or the operator) may hold unrevoked: each may open `max_connections_per_key`
+  /// connections, so without a bound one tenant's admin could open any number of them on every
+  /// server; and ListApiKeys answers them all in one frame.
   static let maxActiveKeysPerTenant = 100
 
   @Sendable public func createApiKey(_ request: Tally_V1_CreateApiKeyRequest, _ context: RequestContext) async throws
@@ -213,6 +214,15 @@ public struct AdminService: Sendable {
     let row = try await self.pool.withTransaction(scope: target.scope) { connection -> PostgresRow? in
       switch target {
       case .operator:
+        // Bounded as a tenant's are: ListApiKeys answers every active one in one frame.
+        try connection.query("SELECT pg_advisory_xact_lock(hashtext('operator_api_keys'))")
+        let active = try connection.query("SELECT count(*) AS n FROM operator_api_keys WHERE revoked_at IS NULL")
+          .rows[0].require(Int.self, "n")
+        guard active < Self.maxActiveKeysPerTenant else {
+          throw RPCError(
+            code: .failedPrecondition,
+            message: "the operator has \(active) active API keys, the most it may hold: revoke one first")
+        }
         return try connection.query(
           """
           INSERT INTO operator_api_keys (key_id, name, secret_sha256) VALUES ($1, $2, decode($3, 'base64'))

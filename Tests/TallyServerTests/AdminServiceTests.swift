@@ -310,6 +310,24 @@ import Testing
     }
   }
 
+  /// The operator holds at most 100 unrevoked keys too: its listing answers them all in one frame
+  /// (thousands of long-named ones passed it, and the listing failed for good).
+  @Test func theOperatorHoldsAtMostAHundredActiveKeys() async throws {
+    try await self.withAdminServer { _, operatorClient, _ in
+      var request = Tally_V1_CreateApiKeyRequest()
+      (request.name, request.scopes) = ("ops", ["operator"])
+      let listed = try await operatorClient.unary(AdminMethods.listApiKeys, Tally_V1_ListApiKeysRequest()).apiKeys
+      for _ in listed.count..<100 { _ = try await operatorClient.unary(AdminMethods.createApiKey, request) }
+      let refused = await expectStatus(.failedPrecondition) {
+        try await operatorClient.unary(AdminMethods.createApiKey, request)
+      }
+      #expect(
+        refused?.message.contains("the operator has 100 active API keys") == true, "\(String(describing: refused))")
+      #expect(
+        try await operatorClient.unary(AdminMethods.listApiKeys, Tally_V1_ListApiKeysRequest()).apiKeys.count == 100)
+    }
+  }
+
   @Test func aNewKeyWorksUntilRevokedOrItsTenantIsSuspended() async throws {
     try await self.withAdminServer { server, operatorClient, _ in
       let tenant = try await self.createTenant(operatorClient, "Acme").tenantID
