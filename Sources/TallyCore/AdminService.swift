@@ -184,6 +184,21 @@ public struct AdminService: Sendable {
   /// server; and ListApiKeys answers them all in one frame.
   static let maxActiveKeysPerTenant = 100
 
+  /// Refuses a new key while `holder` (a tenant, or the operator) has `maxActiveKeysPerTenant`
+  /// unrevoked ones, counted by `active` under a lock of the holder's, so that two creates at once
+  /// cannot both take the last place.
+  private static func checkRoomForAKey(
+    of holder: String, lock: String, active: String, _ parameters: [String], _ connection: PostgresConnection
+  ) throws {
+    try connection.query("SELECT pg_advisory_xact_lock(hashtext($1))", [lock])
+    let count = try connection.query(active, parameters).rows[0].require(Int.self, "n")
+    guard count < Self.maxActiveKeysPerTenant else {
+      throw RPCError(
+        code: .failedPrecondition,
+        message: "\(holder) has \(count) active API keys, the most one may hold: revoke one first")
+    }
+  }
+
   @Sendable public func createApiKey(_ request: Tally_V1_CreateApiKeyRequest, _ context: RequestContext) async throws
     -> Tally_V1_CreateApiKeyResponse
   {
@@ -214,15 +229,9 @@ public struct AdminService: Sendable {
     let row = try await self.pool.withTransaction(scope: target.scope) { connection -> PostgresRow? in
       switch target {
       case .operator:
-        // Bounded as a tenant's are: ListApiKeys answers every active one in one frame.
-        try connection.query("SELECT pg_advisory_xact_lock(hashtext('operator_api_keys'))")
-        let active = try connection.query("SELECT count(*) AS n FROM operator_api_keys WHERE revoked_at IS NULL")
-          .rows[0].require(Int.self, "n")
-        guard active < Self.maxActiveKeysPerTenant else {
-          throw RPCError(
-            code: .failedPrecondition,
-            message: "the operator has \(active) active API keys, the most it may hold: revoke one first")
-        }
+        try Self.checkRoomForAKey(
+          of: "the operator", lock: "operator_api_keys",
+          active: "SELECT count(*) AS n FROM operator_api_keys WHERE revoked_at IS NULL", [], connection)
         return try connection.query(
           """
           INSERT INTO operator_api_keys (key_id, name, secret_sha256) VALUES ($1, $2, decode($3, 'base64'))
@@ -234,16 +243,10 @@ public struct AdminService: Sendable {
         guard try !connection.query("SELECT 1 FROM tenants WHERE tenant_id = $1::uuid", [tenantID]).rows.isEmpty else {
           return nil
         }
-        // Counted under a lock of the tenant's, so that two creates at once cannot both take the last place.
-        try connection.query("SELECT pg_advisory_xact_lock(hashtext('api_keys ' || $1))", [tenantID])
-        let active = try connection.query(
-          "SELECT count(*) AS n FROM api_keys WHERE tenant_id = $1::uuid AND revoked_at IS NULL", [tenantID]
-        ).rows[0].require(Int.self, "n")
-        guard active < Self.maxActiveKeysPerTenant else {
-          throw RPCError(
-            code: .failedPrecondition,
-            message: "tenant \(tenantID) has \(active) active API keys, the most a tenant may hold: revoke one first")
-        }
+        try Self.checkRoomForAKey(
+          of: "tenant \(tenantID)", lock: "api_keys \(tenantID)",
+          active: "SELECT count(*) AS n FROM api_keys WHERE tenant_id = $1::uuid AND revoked_at IS NULL", [tenantID],
+          connection)
         return try connection.query(
           """
           INSERT INTO api_keys (tenant_id, key_id, name, scopes, secret_sha256)

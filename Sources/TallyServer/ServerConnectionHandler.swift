@@ -228,23 +228,26 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       self.lastActivity - self.keyCheckedAt >= TimeAmount(Self.keyRecheckInterval)
     else { return }
     (self.keyRecheckRunning, self.keyCheckedAt) = (true, self.lastActivity)
-    let (authenticator, eventLoop) = (self.dependencies.authenticator, context.eventLoop)
+    let (revalidate, eventLoop) = (self.revalidation(of: principal), context.eventLoop)
     let connection = NIOLoopBound(self, eventLoop: eventLoop)
     Task {
       var refused = false
       do {
-        try await authenticator.revalidate(principal)
-      } catch let error as RPCError where error.code == .unauthenticated || error.code == .permissionDenied {
+        try await revalidate()
+      } catch is KeyRefusedError {
         refused = true
       } catch {}  // the database unavailable, say: the calls' own re-checks will say so
       eventLoop.execute { [refused] in
         connection.value.keyRecheckRunning = false
-        guard refused else { return }
-        connection.value.act(
-          connection.value.machine.keyRefused(
-            "the API key was revoked or its tenant suspended: this connection takes no more calls"))
+        if refused { connection.value.refuseFurtherCalls() }
       }
     }
+  }
+
+  /// The key was revoked or its tenant suspended: GOAWAY, and the open calls finish.
+  private func refuseFurtherCalls() {
+    self.act(
+      self.machine.keyRefused("the API key was revoked or its tenant suspended: this connection takes no more calls"))
   }
 
   /// As a call's key is re-checked at the most (`DatabaseAuthenticator.recheckInterval`).
@@ -538,7 +541,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       return self.reject(streamID, error as? RPCError ?? RPCError(code: .permissionDenied, message: "denied"), metrics)
     }
     // Refused before it takes a token of its tenant's rate, as an oversized CALL is.
-    if let refusal = CallMetadata.refusal(of: header.metadata) { return self.reject(streamID, refusal, metrics) }
+    let metadataBytes = CallMetadata.heldBytes(of: header.metadata)
+    if let refusal = CallMetadata.refusal(entries: header.metadata.count, heldBytes: metadataBytes) {
+      return self.reject(streamID, refusal, metrics)
+    }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
     if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
       // A refused call takes no token, but a tenant key's connection reads nothing more until
@@ -570,7 +576,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.calls[streamID] = call
     // Counted as held once the request is whole (`deliver`): before, only more reads let the call
     // go on, and a budget its CALLs filled would wait for ever (a tenant's other connections too).
-    call.metadataBytes = CallMetadata.heldBytes(of: header.metadata)
+    call.metadataBytes = metadataBytes
     if let timeout {
       call.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
         self.finishCall(streamID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed"))
@@ -620,7 +626,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         channel: context.channel,
         connection: NIOLoopBound(self, eventLoop: context.eventLoop),
         maxFramePayload: self.dependencies.limits.maxFramePayload,
-        revalidate: self.revalidation(call)
+        revalidate: self.revalidation(of: call.context.principal)
       )
       self.start(call, context: context) { requestContext in
         try await body(payload, requestContext, sink)
@@ -667,7 +673,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     )
     call.inbound = sequence.source
     let payloads = sequence.sequence
-    let revalidate = self.revalidation(call)
+    let revalidate = self.revalidation(of: call.context.principal)
     self.start(call, context: context) { requestContext in
       let requests = RawRequestStream {
         InboundPayloadIterator(base: payloads.makeAsyncIterator(), demand: demand, revalidate: revalidate)
@@ -676,10 +682,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
   }
 
-  /// The re-check of the call's key: every call runs it as it starts, and a stream per message too,
-  /// since a stream may outlive its key's revocation or its tenant's suspension by hours.
-  private func revalidation(_ call: ServerCall) -> @Sendable () async throws -> Void {
-    let (authenticator, principal) = (self.dependencies.authenticator, call.context.principal)
+  /// The re-check of a key, a refusal coming out as `KeyRefusedError`: every call runs it as it
+  /// starts, a stream per message too (a stream may outlive its key's revocation or its tenant's
+  /// suspension by hours), and a connection as it reads (`recheckKeyIfDue`).
+  private func revalidation(of principal: Principal) -> @Sendable () async throws -> Void {
+    let authenticator = self.dependencies.authenticator
     return {
       do {
         try await authenticator.revalidate(principal)
@@ -702,7 +709,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let connection = NIOLoopBound(self, eventLoop: eventLoop)
     let requestContext = call.context
     let streamID = call.streamID
-    let revalidate = self.revalidation(call)
+    let revalidate = self.revalidation(of: call.context.principal)
     call.task = Task.immediate(executorPreference: self.executor) {
       let outcome: Result<(any Message)?, any Error>
       var keyRefused = false
@@ -756,10 +763,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
     self.flushes.flushSoon(context.channel)
     self.callEnded(streamID)
-    if keyRefused {
-      self.act(
-        self.machine.keyRefused("the API key was revoked or its tenant suspended: this connection takes no more calls"))
-    }
+    if keyRefused { self.refuseFurtherCalls() }
   }
 
   /// Answers a call that the connection ends itself (cancel, deadline, limits) and stops its work.

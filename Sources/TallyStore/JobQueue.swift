@@ -81,8 +81,7 @@ final class JobQueue: @unchecked Sendable {
   /// again, and the lane's turn first, for another thread.
   func giveBack(_ job: Job, lane: PostgresPool.Lane) {
     self.condition.lock()
-    self.running[lane, default: 1] -= 1
-    if self.running[lane] == 0 { self.running[lane] = nil }
+    self.stoppedRunning(lane)
     if self.closed {
       self.condition.broadcast()
       self.condition.unlock()
@@ -104,11 +103,16 @@ final class JobQueue: @unchecked Sendable {
   /// A job `pop` gave out is done: its lane may run another.
   func finished(_ lane: PostgresPool.Lane) {
     self.condition.lock()
-    self.running[lane, default: 1] -= 1
-    if self.running[lane] == 0 { self.running[lane] = nil }
+    self.stoppedRunning(lane)
     // Once closed, every waiting thread must see whether anything is left for it (or exit).
     if self.closed { self.condition.broadcast() } else { self.condition.signal() }
     self.condition.unlock()
+  }
+
+  /// One job of `lane` fewer runs (the lock held).
+  private func stoppedRunning(_ lane: PostgresPool.Lane) {
+    self.running[lane, default: 1] -= 1
+    if self.running[lane] == 0 { self.running[lane] = nil }
   }
 
   func close() {

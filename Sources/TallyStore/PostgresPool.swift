@@ -369,7 +369,8 @@ private final class Worker: @unchecked Sendable {
         // every job it would take meanwhile.
         if self.live.any {
           self.queue.giveBack(job, lane: lane)
-          Thread.sleep(forTimeInterval: max(Self.seconds(self.nextAttempt - ContinuousClock.now), 0.01))
+          let wait = (self.nextAttempt - ContinuousClock.now).wholeMilliseconds
+          Thread.sleep(forTimeInterval: Double(max(wait, 10)) / 1000)
           continue
         }
         self.queue.finished(lane)
@@ -402,10 +403,6 @@ private final class Worker: @unchecked Sendable {
     guard live != self.countedLive else { return }
     self.countedLive = live
     self.live.add(live ? 1 : -1)
-  }
-
-  private static func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
   }
 
   private func healthyConnection() -> PostgresConnection? {

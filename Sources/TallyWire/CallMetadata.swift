@@ -12,11 +12,15 @@ public enum CallMetadata {
 
   /// RESOURCE_EXHAUSTED for metadata above `maxHeldBytes`, as gRPC answers metadata past its limit.
   public static func refusal(of metadata: [String: String]) -> RPCError? {
-    let held = Self.heldBytes(of: metadata)
-    guard held > Self.maxHeldBytes else { return nil }
+    Self.refusal(entries: metadata.count, heldBytes: Self.heldBytes(of: metadata))
+  }
+
+  /// The same for metadata of `entries` entries whose `heldBytes` were counted already.
+  public static func refusal(entries: Int, heldBytes: Int) -> RPCError? {
+    guard heldBytes > Self.maxHeldBytes else { return nil }
     return RPCError(
       code: .resourceExhausted,
-      message: "the call's metadata (\(metadata.count) entries) counts \(held) bytes, its text and 48 per entry, "
+      message: "the call's metadata (\(entries) entries) counts \(heldBytes) bytes, its text and 48 per entry, "
         + "above the \(Self.maxHeldBytes) a call may bring; send fewer entries"
     )
   }
