@@ -95,7 +95,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var readPending = false
   /// The channel's writability, as last reported.
   private var outboundWritable = true
-  /// When the connection's own key re-check last began (WELCOME's check at first), and whether one runs.
+  /// When the key was last re-checked for this connection (WELCOME's check, a call's start, its own
+  /// re-check), and whether its own runs.
   private var keyCheckedAt = NIODeadline.now()
   private var keyRecheckRunning = false
   /// Any frame written (WELCOME first): a close then waits for the writes to go out.
@@ -220,9 +221,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   }
 
   /// Every frame a connection reads (a CALL that never gets its message, a CANCEL, a PING) has its
-  /// key re-checked at most `keyRecheckInterval` apart, besides the calls' own re-checks: a revoked
-  /// key's connection that only opened and cancelled calls kept its slot and spent its tenant's
-  /// call rate for as long as it liked. A refusal ends the connection's calls (GOAWAY).
+  /// key re-checked at most `keyRecheckInterval` apart, counting the calls' own re-checks as they
+  /// start (a busy connection adds no look-up of its own): a revoked key's connection that only
+  /// opened and cancelled calls kept its slot and spent its tenant's call rate for as long as it
+  /// liked. A refusal ends the connection's calls (GOAWAY).
   private func recheckKeyIfDue(context: ChannelHandlerContext) {
     guard let principal = self.principal, !self.keyRecheckRunning, !self.closed,
       self.lastActivity - self.keyCheckedAt >= TimeAmount(Self.keyRecheckInterval)
@@ -710,6 +712,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     let requestContext = call.context
     let streamID = call.streamID
     let revalidate = self.revalidation(of: call.context.principal)
+    // The call re-checks the key itself: the connection's own re-check is not due for a while.
+    self.keyCheckedAt = self.lastActivity
     call.task = Task.immediate(executorPreference: self.executor) {
       let outcome: Result<(any Message)?, any Error>
       var keyRefused = false
