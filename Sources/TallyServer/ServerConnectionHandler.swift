@@ -636,6 +636,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       }
     case .clientStreaming:
       guard let inbound = call.inbound else { return }
+      // The stream re-checks the key as it takes this message: the connection's own re-check
+      // would be a second look-up, and its GOAWAY could come before the stream's refusal.
+      self.keyCheckedAt = self.lastActivity
       if case .stopProducing = inbound.yield(payload) { self.pausedStreams.insert(streamID) }
       if endStream {
         inbound.finish()

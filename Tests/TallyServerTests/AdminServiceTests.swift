@@ -175,6 +175,10 @@ import Testing
       try await connection.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Sum"))
       try await connection.send(.message, streamID: 1, Tally_V1_SumRequest.with { $0.numbers = [1, 2] })
       try await self.revoke(key, operatorClient)
+      // Past the connection's own re-check interval (2 s), as a slow revocation under load was: the
+      // stream's message is its connection's re-check, so the stream's refusal still comes first
+      // (the connection's own look-up raced it, and its GOAWAY came first about half the time).
+      try await Task.sleep(for: .milliseconds(2_100))
       // The re-check of the message before may still run and see the key revoked: the server may
       // have refused the stream and closed before this frame is written.
       try? await connection.send(
