@@ -548,7 +548,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
       return self.reject(streamID, refusal, metrics)
     }
     // Calls naming no tenant are the operator's own (tenants, Ping): no tenant's rate applies.
-    if let tenantID, let refusal = self.dependencies.callRates.admit(tenantID, remembering: &self.lastTenantBucket) {
+    // The loop's clock, which is the real one but for tests that drive time themselves.
+    if let tenantID,
+      let refusal = self.dependencies.callRates.admit(
+        tenantID, remembering: &self.lastTenantBucket, now: context.eventLoop.now)
+    {
       // A refused call takes no token, but a tenant key's connection reads nothing more until
       // one is back: a client over its rate would otherwise send CALLs as fast as the line
       // allows, each one decoded and answered. An operator key's connection, which serves every
@@ -792,7 +796,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     self.framesToCharge = 0
     // Charged even when the connection is closing: the frames were answered all the same.
     guard let tenantID = self.principal?.tenantID,
-      let wait = self.dependencies.callRates.charge(count, to: tenantID, remembering: &self.lastTenantBucket),
+      let wait = self.dependencies.callRates.charge(
+        count, to: tenantID, remembering: &self.lastTenantBucket, now: context.eventLoop.now),
       !self.closed
     else { return }
     self.pauseReads(for: wait, context: context)

@@ -3,6 +3,7 @@ import SwiftProtobuf
 import TallyClient
 import TallyProto
 import TallyStore
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -11,14 +12,11 @@ import Testing
 @Suite struct IdempotentCallsTests {
   private func key(_ name: String) -> CallOptions { CallOptions(idempotencyKey: "\(name)-\(UUID().uuidString)") }
 
-  /// Tenant A's account "acme", stored, then locked by a transaction for `seconds`.
-  private func lockedAccount(_ context: DataTestContext, for seconds: Double) async throws -> Task<Void, any Error> {
+  /// Tenant A's account "acme", stored, then locked by a transaction of the test's until released.
+  private func lockedAccount(_ context: DataTestContext) async throws -> HeldTransaction {
     _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
-    return Task {
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        try connection.query("SELECT 1 FROM accounts WHERE account_id = 'acme' FOR UPDATE")
-        Thread.sleep(forTimeInterval: seconds)
-      }
+    return try await HeldTransaction(context.pool, tenant: context.tenantA) { connection in
+      try connection.query("SELECT 1 FROM accounts WHERE account_id = 'acme' FOR UPDATE")
     }
   }
 
@@ -163,19 +161,20 @@ import Testing
   /// transaction ends.
   @Test func aRepeatDoesNotWaitForTheFirstCallsTransaction() async throws {
     try await DataTestContext.with { context in
-      let locked = try await self.lockedAccount(context, for: 2)  // the first call's transaction waits for it
-      try await Task.sleep(for: .milliseconds(200))
+      let locked = try await self.lockedAccount(context)  // the first call's transaction waits for it
       let once = self.key("locked")
       let renamed = Fixture.upsert(Fixture.account("acme", name: "Acme Renamed"))
       let first = Task { try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: once) }
-      try await Task.sleep(for: .milliseconds(300))
+      // Its claim made and marked, the first call's transaction waits for the account (a sleep
+      // here let the repeat come first under load: it claimed the key, and the first was refused).
+      #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the first call never waited for the account")
       let started = ContinuousClock.now
       let repeated = await expectStatus(.aborted) {
         try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: once)
       }
       #expect(repeated?.retryAfter != nil)
       #expect(ContinuousClock.now - started < .seconds(1), "the repeat waited for the first call's transaction")
-      try await locked.value
+      try await locked.release()
       #expect(try await first.value.name == "Acme Renamed")
       #expect(
         try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: once).name == "Acme Renamed")
@@ -234,18 +233,32 @@ import Testing
   /// retry runs, rather than being told for 15 minutes that the first call still runs.
   @Test func aCallPastItsDeadlineFreesItsKeyForTheRetry() async throws {
     try await DataTestContext.with { context in
-      let locked = try await self.lockedAccount(context, for: 1.5)  // the call below waits for it past its deadline
-      try await Task.sleep(for: .milliseconds(200))
+      let locked = try await self.lockedAccount(context)  // the call below waits for it past its deadline
       var options = self.key("deadline")
       options.timeout = .milliseconds(300)
       let renamed = Fixture.upsert(Fixture.account("acme", name: "Acme Renamed"))
       _ = await expectStatus(.deadlineExceeded) {
         try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: options)
       }
-      try await locked.value
+      try await locked.release()
+      // The call frees its key as it ends, just after its deadline's answer: the retry waits for
+      // that, not for a guess of how long it takes (right after the answer, under load, it was
+      // told the call still ran).
+      let claims = {
+        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+          try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
+        }
+      }
+      var held = try await claims()
+      for _ in 0..<1_000 where held > 0 {
+        try await Task.sleep(for: .milliseconds(10))
+        held = try await claims()
+      }
+      #expect(held == 0, "the call cut off by its deadline kept its key")
       options.timeout = nil
       let retried = try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: options)
       #expect(retried.name == "Acme Renamed")
+      #expect(try await claims() == 1, "the retry's claim, with its answer")
     }
   }
 

@@ -306,6 +306,19 @@ final class RawConnection: Sendable {
     return nil
   }
 
+  /// Every frame until the server closes the connection; nil if it stays open past `timeout`.
+  func framesUntilClosed(timeout: Duration = .seconds(20)) async -> [Frame]? {
+    let deadline = ContinuousClock.now + timeout
+    var frames: [Frame] = []
+    while ContinuousClock.now < deadline {
+      guard let frame = await self.nextFrame(timeout: deadline - ContinuousClock.now) else {
+        return self.received.state.withLockedValue { $0.closed } ? frames : nil
+      }
+      frames.append(frame)
+    }
+    return nil
+  }
+
   /// Reads frames until GOAWAY, returning it; nil if the connection closed without one.
   func nextGoAway(timeout: Duration = .seconds(20)) async -> Tally_V1_GoAway? {
     while let frame = await self.nextFrame(timeout: timeout) {
