@@ -160,6 +160,27 @@ import Testing
     }
   }
 
+  /// The runtime role may run exactly the SECURITY DEFINER functions the server calls: each acts
+  /// as the owner, past row security. 0020's one-argument claim mark stayed callable after 0022's
+  /// replaced it, and marked a claim a repeat had taken over.
+  @Test func theRuntimeRoleRunsOnlyTheDefinerFunctionsTheServerCalls() async throws {
+    let database = try await TestDatabase.create()
+    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    let rows = try owner.query(
+      """
+      SELECT oid::regprocedure::text AS signature FROM pg_proc
+      WHERE prosecdef AND pronamespace = 'public'::regnamespace AND has_function_privilege('tally_app', oid, 'EXECUTE')
+      ORDER BY 1
+      """
+    ).rows
+    #expect(
+      try rows.map { try $0.require(String.self, "signature") } == [
+        "ensure_event_partitions(date,date)", "mark_call_wrote(uuid,uuid)", "pulse_surveys_with_cadence()",
+        "purge_expired_call_results()", "tally_last_migration()",
+        "tenants_with_sealed_answers_due(timestamp with time zone)",
+      ])
+  }
+
   @Test(arguments: seededTables)
   func withNoTenantTheRuntimeRoleSeesAndWritesNothing(_ table: String) async throws {
     let database = try await TestDatabase.create()

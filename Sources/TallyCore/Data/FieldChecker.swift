@@ -173,10 +173,11 @@ struct FieldChecker {
       if required { self.add(field, "is required") }
       return nil
     }
-    guard value.nanos >= 0, value.nanos < 1_000_000_000, value.seconds > Self.earliestMicros / 1_000_000,
+    // From the first second of 1900 (it was refused) up to, not including, 2200-01-01T00:00:00Z.
+    guard value.nanos >= 0, value.nanos < 1_000_000_000, value.seconds >= Self.earliestMicros / 1_000_000,
       value.seconds < Self.latestMicros / 1_000_000
     else {
-      self.add(field, "must be a time between 1900 and 2200 with nanos in 0..<1e9")
+      self.add(field, "must be a time from 1900-01-01T00:00:00Z to before 2200-01-01T00:00:00Z, nanos 0 to 999,999,999")
       return nil
     }
     return value.seconds * 1_000_000 + Int64(value.nanos / 1000)
