@@ -183,39 +183,42 @@ import Testing
   /// shares ids with another writer waits for it instead of deadlocking with it (one ABORTED).
   @Test func importsSharingAccountsUpsertThemInIdOrder() async throws {
     try await DataTestContext.with { context in
+      // Another writer that holds "a", then writes "b", as a concurrent import in id order does.
+      let write = """
+        INSERT INTO accounts (tenant_id, account_id, name, tier, in_icp)
+        VALUES (current_setting('tally.tenant_id')::uuid, $1, $1, 0, false)
+        """
+      let writer = try await HeldTransaction(context.pool, tenant: context.tenantA) { connection in
+        try connection.query(write, ["a"])
+      } beforeCommit: { connection in
+        try connection.query(write, ["b"])
+      }
       let batch = Task { () async throws -> Tally_V1_ImportAccountsResponse in
-        try await Task.sleep(for: .milliseconds(300))
-        return try await context.clientA.clientStreaming(AccountMethods.importAccounts) { writer in
+        try await context.clientA.clientStreaming(AccountMethods.importAccounts) { writer in
           var request = Tally_V1_ImportAccountsRequest()
           request.accounts = [Fixture.account("b"), Fixture.account("a")]
           try await writer.send(request)
         }
       }
-      // Another writer that holds "a", then writes "b", as a concurrent import in id order does.
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        let write = """
-          INSERT INTO accounts (tenant_id, account_id, name, tier, in_icp)
-          VALUES (current_setting('tally.tenant_id')::uuid, $1, $1, 0, false)
-          """
-        try connection.query(write, ["a"])
-        Thread.sleep(forTimeInterval: 2)
-        try connection.query(write, ["b"])
-      }
+      #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the import never waited for the writer")
+      try await writer.release()
       let response = try await batch.value
       #expect(response.accountsUpserted == 2 && response.rejected == 0, "\(response)")
     }
   }
 
-  /// DeleteAccount of `id` 300 ms from now, as a caller racing the transaction a test holds open.
-  private static func deleteAccountSoon(
-    _ id: String, _ client: TallyClient
-  ) -> Task<Tally_V1_DeleteAccountResponse, any Error> {
-    Task {
-      try await Task.sleep(for: .milliseconds(300))
+  /// DeleteAccount of `id` as a task, racing the transaction a test holds open, once it waits for it.
+  private static func deleteAccountWaiting(
+    _ id: String, _ context: DataTestContext
+  ) async throws -> Task<Tally_V1_DeleteAccountResponse, any Error> {
+    let client = context.clientA
+    let delete = Task {
       var request = Tally_V1_DeleteAccountRequest()
       request.id = id
       return try await client.unary(AccountMethods.deleteAccount, request)
     }
+    #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the delete never waited for the writer")
+    return delete
   }
 
   /// A contact moved onto an account while it is deleted is deleted with it and counted: the counts
@@ -229,12 +232,12 @@ import Testing
         _ = try await context.clientA.unary(
           AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: account)))
       }
-      let delete = Self.deleteAccountSoon("acme", context.clientA)
       // A writer that moves c2 onto acme and commits while the delete waits for it.
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+      let writer = try await HeldTransaction(context.pool, tenant: context.tenantA) { connection in
         try connection.query("UPDATE contacts SET account_id = 'acme' WHERE contact_id = 'c2'")
-        Thread.sleep(forTimeInterval: 1.5)
       }
+      let delete = try await Self.deleteAccountWaiting("acme", context)
+      try await writer.release()
       let deleted = try await delete.value
       #expect(deleted.contactsDeleted == 2, "\(deleted)")
       var list = Tally_V1_ListContactsRequest()
@@ -248,17 +251,19 @@ import Testing
   @Test func anAccountFoundForAWriteIsKeptUntilTheWriteCommits() async throws {
     try await DataTestContext.with { context in
       _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account("acme")))
-      let delete = Self.deleteAccountSoon("acme", context.clientA)
-      // The writer finds acme, then writes a contact of it a second later, while the delete waits.
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        #expect(try missingIDs(["acme"], table: "accounts", column: "account_id", connection).isEmpty)
-        Thread.sleep(forTimeInterval: 1)
+      // The writer finds acme, then writes a contact of it once the delete waits for it.
+      let writer = try await HeldTransaction(context.pool, tenant: context.tenantA) { connection in
+        let missing = try missingIDs(["acme"], table: "accounts", column: "account_id", connection)
+        #expect(missing.isEmpty)
+      } beforeCommit: { connection in
         try connection.query(
           """
           INSERT INTO contacts (tenant_id, contact_id, account_id)
           VALUES (current_setting('tally.tenant_id')::uuid, 'late', 'acme')
           """)
       }
+      let delete = try await Self.deleteAccountWaiting("acme", context)
+      try await writer.release()
       #expect(try await delete.value.contactsDeleted == 1)
     }
   }
@@ -275,13 +280,12 @@ import Testing
         _ = try await context.clientA.unary(
           AccountMethods.upsertContact, Fixture.upsert(Fixture.contact(contact, account: "acme")))
       }
-      let delete = Self.deleteAccountSoon("acme", context.clientA)
       // The import's transaction, held open across the wait.
       let connection = try PostgresConnection(conninfo: context.appURL)
       try connection.execute("BEGIN")
       try connection.query("SELECT set_config('tally.tenant_id', $1, true)", [context.tenantA])
       try connection.query("UPDATE contacts SET account_id = 'other' WHERE contact_id = 'a'")
-      #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the delete never waited for contact a")
+      let delete = try await Self.deleteAccountWaiting("acme", context)  // for contact a
       #expect(throws: Never.self, "the delete holds contact b") {
         try connection.query("SELECT 1 FROM contacts WHERE contact_id = 'b' FOR UPDATE NOWAIT")
       }

@@ -480,7 +480,7 @@ import Testing
       }
       let readerA = try await impatientReader(tenantA)
       let readerB = try await impatientReader(tenantB)
-      let (admitted, refusal) = try await pingUntilRefused(readerA)
+      let (admitted, refusal, _) = try await pingUntilRefused(readerA)
       #expect(admitted >= 2 && admitted < 10)
       #expect(refusal?.code == .resourceExhausted)
       #expect(refusal?.message.contains("1 calls per second (bursts of up to 2)") == true)

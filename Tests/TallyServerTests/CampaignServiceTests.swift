@@ -3,6 +3,7 @@ import SwiftProtobuf
 import TallyClient
 import TallyProto
 import TallyStore
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -27,23 +28,24 @@ import Testing
         _ = try await context.clientA.unary(AccountMethods.upsertAccount, Fixture.upsert(Fixture.account(id)))
       }
       _ = try await context.clientA.unary(CampaignMethods.upsertCampaign, Fixture.upsert(Fixture.campaign("q1")))
+      // Another writer that holds "a", then writes "b", as a concurrent call in id order does.
+      let write = """
+        INSERT INTO campaign_targets (tenant_id, campaign_id, account_id)
+        VALUES (current_setting('tally.tenant_id')::uuid, 'q1', $1)
+        """
+      let writer = try await HeldTransaction(context.pool, tenant: context.tenantA) { connection in
+        try connection.query(write, ["a"])
+      } beforeCommit: { connection in
+        try connection.query(write, ["b"])
+      }
       let call = Task { () async throws -> Tally_V1_SetCampaignTargetsResponse in
-        try await Task.sleep(for: .milliseconds(300))
         var targets = Tally_V1_SetCampaignTargetsRequest()
         targets.campaignID = "q1"
         targets.add = ["b", "a"]
         return try await context.clientA.unary(CampaignMethods.setCampaignTargets, targets)
       }
-      // Another writer that holds "a", then writes "b", as a concurrent call in id order does.
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        let write = """
-          INSERT INTO campaign_targets (tenant_id, campaign_id, account_id)
-          VALUES (current_setting('tally.tenant_id')::uuid, 'q1', $1)
-          """
-        try connection.query(write, ["a"])
-        Thread.sleep(forTimeInterval: 2)
-        try connection.query(write, ["b"])
-      }
+      #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the call never waited for the writer")
+      try await writer.release()
       let response = try await call.value
       #expect(response.added == 0 && response.targetAccountCount == 2, "\(response)")
     }

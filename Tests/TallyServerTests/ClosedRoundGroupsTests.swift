@@ -2,6 +2,7 @@ import Foundation
 import TallyClient
 import TallyProto
 import TallyStore
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -70,17 +71,17 @@ import Testing
     try await DataTestContext.with { context in
       let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
       let round = try await SurveyFixture.openRound(context.clientA, survey.id)
-      let issue = Task {
-        try await Task.sleep(for: .milliseconds(100))  // after the lock below is taken
-        return try await SurveyFixture.tokens(context.clientA, round.id, 10, team: "late")
-      }
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+      let closer = try await HeldTransaction(context.pool, tenant: context.tenantA) { connection in
         try connection.query("SELECT 1 FROM surveys WHERE survey_id = $1::uuid FOR UPDATE", [survey.id])
-        Thread.sleep(forTimeInterval: 0.6)  // the call reads the round as open and waits for the lock
+      } beforeCommit: { connection in
         try connection.query(
           "UPDATE survey_rounds SET closes_at = greatest(now() - interval '1 second', opens_at + interval '1 microsecond') WHERE round_id = $1::uuid",
           [round.id])
       }
+      let issue = Task { try await SurveyFixture.tokens(context.clientA, round.id, 10, team: "late") }
+      // The call reads the round as open and waits for the survey's lock; then the round closes.
+      #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the call never waited for the survey")
+      try await closer.release()
       let error = await expectStatus(.failedPrecondition) { try await issue.value }
       #expect(error?.message.contains("closed") == true, "\(String(describing: error))")
       let invitations = try await context.pool.withTransaction(tenant: context.tenantA) { connection in

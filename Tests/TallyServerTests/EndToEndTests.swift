@@ -6,6 +6,7 @@ import SwiftProtobuf
 import TallyClient
 import TallyCore
 import TallyProto
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -43,8 +44,9 @@ import struct Foundation.Data
     try await TestServer.with { server, _ in
       let client = try server.client()
       _ = try await client.welcome()
-      let slow = Task { try await client.unary(SystemMethods.ping, self.ping([], delayMs: 5_000)) }
-      try await Task.sleep(for: .milliseconds(200))
+      let slow = Task { try await client.unary(blockMethod, self.ping([])) }
+      // Sent and running (a sleep let close() come first under load: the call then went on a new connection).
+      #expect(try await server.probe.waitFor { $0.started == 1 }, "the call never started")
       let started = ContinuousClock.now
       await client.close(drainLimit: .milliseconds(100))
       let error = await expectStatus(.unavailable) { try await slow.value }
@@ -343,24 +345,30 @@ import struct Foundation.Data
     try await TestServer.with(limits: ServerLimits(maxConcurrentStreams: 1)) { server, _ in
       let client = try server.client()
       _ = try await client.welcome()
-      let busy = Task { try await client.unary(SystemMethods.ping, self.ping([0], delayMs: 1_500)) }
-      try await Task.sleep(for: .milliseconds(300))  // the ping holds the one stream
+      let busy = Task { try await client.unary(blockMethod, self.ping([0])) }
+      #expect(try await server.probe.waitFor { $0.started == 1 }, "the call never started")  // it holds the one stream
       let clock = ContinuousClock()
-      let sent = NIOLockedValueBox<[Duration]>([])
-      let started = clock.now
-      let response = try await client.clientStreaming(countMethod) { writer in
-        for index in 0..<4 {
-          try await writer.send(self.ping([UInt8(index)]))
-          sent.withLockedValue { $0.append(clock.now - started) }
+      let sent = NIOLockedValueBox<[ContinuousClock.Instant]>([])
+      let stream = Task {
+        try await client.clientStreaming(countMethod) { writer in
+          for index in 0..<4 {
+            try await writer.send(self.ping([UInt8(index)]))
+            sent.withLockedValue { $0.append(clock.now) }
+          }
         }
       }
-      _ = try await busy.value
+      // The first `send` only hands its message to the writer (which keeps the last one for
+      // END_STREAM); the second queues it with the call and waits until the stream is free.
+      #expect(try await waitUntil { sent.withLockedValue { $0.count } == 1 }, "the first send never returned")
+      try await Task.sleep(for: .milliseconds(300))
+      #expect(sent.withLockedValue { $0.count } == 1, "a second send returned while no stream was free")
+      let freed = clock.now
+      busy.cancel()
+      _ = try? await busy.value
+      let response = try await stream.value
       let sends = sent.withLockedValue { $0 }
       #expect(response.payload == Data("4".utf8))
-      // The first `send` only hands its message to the writer (which keeps the last one for
-      // END_STREAM); the second queues it with the call and waits until the ping's stream is free,
-      // about 1.2 s later.
-      #expect(sends[0] < .milliseconds(500) && sends[1] > .milliseconds(800), "\(sends)")
+      #expect(sends.count == 4 && sends[1] > freed, "\(sends.map { $0 - freed })")
       await client.close()
     }
   }

@@ -4,6 +4,7 @@ import SwiftProtobuf
 import TallyClient
 import TallyProto
 import TallyStore
+import TallyTestSupport
 import TallyWire
 import Testing
 
@@ -61,21 +62,22 @@ import Testing
   /// waits for the other, where they used to wait for each other (a deadlock: one ABORTED).
   @Test func batchesSharingKeysClaimThemInKeyOrder() async throws {
     try await DataTestContext.with { context in
-      let batch = Task { () async throws -> Tally_V1_RecordEventsResponse in
-        try await Task.sleep(for: .milliseconds(300))
-        return try await self.record(context.clientA, [[Fixture.event("k2"), Fixture.event("k1")]])
-      }
       // Another writer that holds k1, then claims k2, as a concurrent batch in key order does.
-      try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+      let claim = """
+        INSERT INTO event_keys (tenant_id, event_key, occurred_at)
+        VALUES (current_setting('tally.tenant_id')::uuid, $1, '2026-03-01T10:00:00Z')
+        """
+      let writer = try await HeldTransaction(context.pool, tenant: context.tenantA) { connection in
         try connection.query("SELECT ensure_event_partitions('2026-03-01'::date, '2026-03-01'::date)")
-        let claim = """
-          INSERT INTO event_keys (tenant_id, event_key, occurred_at)
-          VALUES (current_setting('tally.tenant_id')::uuid, $1, '2026-03-01T10:00:00Z')
-          """
         try connection.query(claim, ["k1"])
-        Thread.sleep(forTimeInterval: 2)
+      } beforeCommit: { connection in
         try connection.query(claim, ["k2"])
       }
+      let batch = Task { () async throws -> Tally_V1_RecordEventsResponse in
+        try await self.record(context.clientA, [[Fixture.event("k2"), Fixture.event("k1")]])
+      }
+      #expect(try await waitUntilALockIsAwaited(in: context.appURL), "the batch never waited for the writer")
+      try await writer.release()
       let response = try await batch.value
       #expect(response.accepted == 0 && response.duplicates == 2, "\(response)")
     }

@@ -125,7 +125,7 @@ import Testing
       var configuration = server.clientConfiguration(apiKey: TestKeys.readerKey)
       configuration.maxRateLimitWait = .zero
       let reader = try TallyClient(configuration: configuration)
-      let (admitted, refusal) = try await pingUntilRefused(reader)
+      let (admitted, refusal, _) = try await pingUntilRefused(reader)
       #expect(refusal?.code == .resourceExhausted)
       let text = server.metricsText()
       #expect(text.contains(#"tally_calls_total{method="tally.v1.SystemService/Ping",code="OK"} \#(admitted)"#))

@@ -74,18 +74,22 @@ struct SecretDatabaseError: Error, CustomStringConvertible {
 }
 
 /// Pings with `client` (one that does not wait out rate refusals) until a call is refused, at
-/// most ten times: how many calls got in, and the refusal.
-func pingUntilRefused(_ client: TallyClient) async throws -> (admitted: Int, refusal: RPCError?) {
+/// most ten times: how many calls got in, and the refusal with the instant before its call was
+/// sent (the server's `retry_after` counts from a moment after it, never before).
+func pingUntilRefused(
+  _ client: TallyClient
+) async throws -> (admitted: Int, refusal: RPCError?, refusedCallSentAt: ContinuousClock.Instant) {
   var admitted = 0
   while admitted < 10 {
+    let sentAt = ContinuousClock.now
     do {
       _ = try await client.unary(SystemMethods.ping, Tally_V1_PingRequest())
       admitted += 1
     } catch let error as RPCError {
-      return (admitted, error)
+      return (admitted, error, sentAt)
     }
   }
-  return (admitted, nil)
+  return (admitted, nil, .now)
 }
 
 /// Runs `body`, expecting it to fail with an `RPCError` of `code`; returns that error.

@@ -37,14 +37,28 @@ import Testing
     let gate = DispatchSemaphore(value: 0)
     // The one connection is busy until the gate opens; meanwhile tenant a queues five
     // transactions, the operator three, then tenants b and c and a key look-up one each.
-    let blocker = Task { try await pool.withTransaction(tenant: "a") { _ in gate.wait() } }
-    try await Task.sleep(for: .milliseconds(200))
+    // Each group is queued before the next is sent (waited for, not slept on: under load, two
+    // groups' tasks raced to the queue).
+    let blocking = NIOLockedValueBox(false)
+    func waitUntilQueued(_ count: Int) async throws {
+      let queued = try await waitUntil(timeout: .seconds(20)) {
+        blocking.withLockedValue { $0 } && pool.usage.queued == count
+      }
+      #expect(queued, "\(pool.usage.queued) queued, not \(count)")
+    }
+    let blocker = Task {
+      try await pool.withTransaction(tenant: "a") { _ in
+        blocking.withLockedValue { $0 = true }
+        gate.wait()
+      }
+    }
+    try await waitUntilQueued(0)
     var queued: [Task<Void, any Error>] = []
     for index in 1...5 {
       queued.append(
         Task { try await pool.withTransaction(tenant: "a") { _ in order.withLockedValue { $0.append("a\(index)") } } })
     }
-    try await Task.sleep(for: .milliseconds(500))
+    try await waitUntilQueued(5)
     // The operator's own work has a lane too.
     for index in 1...3 {
       queued.append(
@@ -52,10 +66,10 @@ import Testing
           try await pool.withTransaction(scope: .operator) { _ in order.withLockedValue { $0.append("o\(index)") } }
         })
     }
-    try await Task.sleep(for: .milliseconds(300))
+    try await waitUntilQueued(8)
     queued.append(
       Task { try await pool.withTransaction(tenant: "b") { _ in order.withLockedValue { $0.append("b") } } })
-    try await Task.sleep(for: .milliseconds(200))
+    try await waitUntilQueued(9)
     // The operator's scope in tenant c's lane, as a re-check of c's key waits.
     queued.append(
       Task {
@@ -63,7 +77,7 @@ import Testing
           order.withLockedValue { $0.append("c") }
         }
       })
-    try await Task.sleep(for: .milliseconds(200))
+    try await waitUntilQueued(10)
     // HELLO's look-up of a key: a lane of its own, not the operator's.
     queued.append(
       Task {
@@ -71,7 +85,7 @@ import Testing
           order.withLockedValue { $0.append("k") }
         }
       })
-    try await Task.sleep(for: .milliseconds(200))
+    try await waitUntilQueued(11)
     gate.signal()
     try await blocker.value
     for task in queued { try await task.value }

@@ -13,10 +13,11 @@ public struct HeldTransaction: Sendable {
   private let flags = Flags()
   private let transaction: Task<Void, any Error>
 
-  /// Runs `statements` in a transaction of `pool` for `tenant`, and returns once they have run
-  /// (the transaction then waits for `release()`, 60 s at the most).
+  /// Runs `statements` in a transaction of `pool` for `tenant`, and returns once they have run;
+  /// the transaction then waits for `release()` (60 s at the most) and runs `beforeCommit`.
   public init(
-    _ pool: PostgresPool, tenant: String, _ statements: @escaping @Sendable (PostgresConnection) throws -> Void
+    _ pool: PostgresPool, tenant: String, _ statements: @escaping @Sendable (PostgresConnection) throws -> Void,
+    beforeCommit: @escaping @Sendable (PostgresConnection) throws -> Void = { _ in }
   ) async throws {
     let flags = self.flags
     self.transaction = Task {
@@ -28,6 +29,7 @@ public struct HeldTransaction: Sendable {
         while !flags.state.withLock({ $0.released }), ContinuousClock.now < deadline {
           Thread.sleep(forTimeInterval: 0.005)
         }
+        try beforeCommit(connection)
       }
     }
     _ = try await waitUntil(timeout: .seconds(30), every: .milliseconds(5)) {
@@ -39,7 +41,7 @@ public struct HeldTransaction: Sendable {
     }
   }
 
-  /// Lets the transaction commit, and waits until it has.
+  /// Lets the transaction go on to `beforeCommit` and commit, and waits until it has.
   public func release() async throws {
     self.flags.state.withLock { $0.released = true }
     try await self.transaction.value
