@@ -45,14 +45,14 @@ import Testing
 
   @Test func aCallsTimeoutCoversTheWaitToConnect() async throws {
     try await self.withUnansweredPort { port in
-      let client = try self.client(port: port, connectTimeout: .seconds(5))
+      let client = try self.client(port: port, connectTimeout: .seconds(30))
       let started = ContinuousClock.now
       let error = await #expect(throws: RPCError.self) {
         try await client.unary(
           SystemMethods.ping, Tally_V1_PingRequest(), options: CallOptions(timeout: .milliseconds(300)))
       }
       #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
-      #expect(ContinuousClock.now - started < .seconds(3.5), "not the 5 s connect timeout")
+      #expect(ContinuousClock.now - started < .seconds(10), "not the 30 s connect timeout")
       await client.close()
     }
   }
@@ -117,7 +117,7 @@ import Testing
     try await self.withUnansweredPort { port in
       let client = try TallyClient(
         configuration: ClientConfiguration(
-          host: "127.0.0.1", port: port, security: .plaintext, apiKey: "tly_unused", connectTimeout: .seconds(5),
+          host: "127.0.0.1", port: port, security: .plaintext, apiKey: "tly_unused", connectTimeout: .seconds(30),
           maxAttempts: 1))
       let call = Task { try await client.unary(SystemMethods.ping, Tally_V1_PingRequest()) }
       let deadline = ContinuousClock.now + .seconds(30)
@@ -125,7 +125,7 @@ import Testing
       #expect(client.isConnecting)
       let started = ContinuousClock.now
       await client.close()
-      #expect(ContinuousClock.now - started < .seconds(2), "not the 5 s connect timeout")
+      #expect(ContinuousClock.now - started < .seconds(10), "not the 30 s connect timeout")
       await #expect(throws: RPCError.self) { try await call.value }
     }
   }

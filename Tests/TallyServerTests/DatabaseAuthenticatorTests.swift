@@ -10,8 +10,9 @@ import Testing
 /// by every call that waits for it, and a failed one never cached as a pass.
 @Suite struct DatabaseAuthenticatorTests {
   /// Long enough that one look-up finishes within it on a loaded machine (the whole suite runs at
-  /// once): with 300 ms, a slow look-up let later callers start a second one and the counts failed.
-  static let interval: Duration = .seconds(2)
+  /// once): with 300 ms, a slow look-up let later callers start a second one and the counts failed;
+  /// 2 s once left too little for the 50 callers to start.
+  static let interval: Duration = .seconds(4)
 
   /// 50 calls find the key's check stale at once: one look-up answers them all.
   /// A flood of made-up key ids shares a few lanes of the pool's queue: each id had its own, so
@@ -27,6 +28,8 @@ import Testing
     let pool = database.pool()
     defer { pool.close() }
     let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: Self.interval)
+    // Connected first: HELLO's look-up counts from before it, and a slow first connect used up the interval.
+    _ = try await pool.withConnection { try $0.query("SELECT 1") }
     let principal = try await authenticator.authenticate(apiKey: try database.createOperatorKey())
     try await authenticator.revalidate(principal)
     #expect(authenticator.recheckLookUpCount == 0, "fresh from HELLO")

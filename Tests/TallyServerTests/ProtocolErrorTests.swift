@@ -239,9 +239,9 @@ import Testing
   }
 
   @Test func handshakeTimeoutClosesASilentConnection() async throws {
-    // Four seconds, not less: the timeout covers TLS too, and a loaded machine once took longer
+    // Eight seconds, not less: the timeout covers TLS too, and a loaded machine once took longer
     // than 300 ms, and once than 2 s, to connect, so that the server had closed mid-handshake.
-    try await TestServer.with(limits: ServerLimits(handshakeTimeout: .seconds(4))) { server, _ in
+    try await TestServer.with(limits: ServerLimits(handshakeTimeout: .seconds(8))) { server, _ in
       let connection = try await RawConnection(port: server.port)
       try await connection.send(ConnectionMagic.bytes)
       let goAway = await connection.nextGoAway()
@@ -253,20 +253,19 @@ import Testing
   /// A CALL whose MESSAGE never comes runs nothing: its connection idles out like one without
   /// streams (it held the CALL's header for ever). A call that runs keeps it open.
   @Test func aCallAwaitingItsRequestDoesNotKeepTheConnectionOpen() async throws {
-    // Two seconds: the running call must reach the server before its connection's first idle
-    // check, and a loaded machine once took longer than 300 ms.
+    // The calls come with the HELLO, so that they reach the server before its first idle check
+    // (sent after WELCOME, they could come too late on a loaded machine, even 2 s later).
     try await TestServer.with(limits: ServerLimits(idleTimeout: .seconds(2))) { server, _ in
       let running = try await RawConnection(port: server.port)
-      try await running.handshake()
+      try await running.handshake(then: [
+        (.call, [], 1, callHeader(blockMethod.fullName)), (.message, .endStream, 1, Tally_V1_PingRequest()),
+      ])
       #expect(await running.nextFrame()?.type == .welcome)
-      try await running.send(.call, streamID: 1, callHeader(blockMethod.fullName))
-      try await running.send(.message, flags: .endStream, streamID: 1, Tally_V1_PingRequest())
       #expect(try await server.probe.waitFor { $0.started == 1 }, "the blocking call started")
 
       let waiting = try await RawConnection(port: server.port)
-      try await waiting.handshake()
+      try await waiting.handshake(then: [(.call, [], 1, callHeader("tally.v1.SystemService/Ping"))])
       #expect(await waiting.nextFrame()?.type == .welcome)
-      try await waiting.send(.call, streamID: 1, callHeader("tally.v1.SystemService/Ping"))
       let goAway = await waiting.nextGoAway()
       #expect(goAway?.code == .idleTimeout && goAway?.message.contains("no request message came") == true)
       #expect(await waiting.waitForClose())

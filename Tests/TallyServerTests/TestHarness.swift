@@ -287,6 +287,20 @@ final class RawConnection: Sendable {
     try await self.channel.writeAndFlush(buffer)
   }
 
+  /// Magic, a HELLO with the operator key and `frames`, in one write: the server holds frames that
+  /// come before its WELCOME and acts on them right after it, so no timer runs in between.
+  func handshake(then frames: [(FrameType, FrameFlags, UInt32, any Message)]) async throws {
+    var hello = Tally_V1_Hello()
+    hello.protocolVersion = 1
+    hello.apiKey = TestKeys.operatorKey
+    var buffer = ByteBuffer(bytes: ConnectionMagic.bytes)
+    buffer.writeFrame(.hello, payload: try hello.encodedBytes())
+    for (type, flags, streamID, message) in frames {
+      buffer.writeFrame(type, flags: flags, streamID: streamID, payload: try message.encodedBytes())
+    }
+    try await self.channel.writeAndFlush(buffer)
+  }
+
   /// Magic and a HELLO with `apiKey`.
   func handshake(apiKey: String = TestKeys.operatorKey) async throws {
     var hello = Tally_V1_Hello()

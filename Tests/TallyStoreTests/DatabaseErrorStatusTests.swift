@@ -40,12 +40,10 @@ import Testing
     let database = try await TestDatabase.create(migrated: false)
     let pool = database.pool(size: 2)
     defer { pool.close() }
-    let holder = Task {
-      try await pool.withTransaction(tenant: nil) { connection in
-        try connection.query("SELECT pg_advisory_xact_lock(4242), pg_sleep(3)")
-      }
+    // Held until released (a 3 s hold ran out on a loaded machine before the second one tried).
+    let holder = try await HeldTransaction(pool, tenant: nil) { connection in
+      try connection.query("SELECT pg_advisory_xact_lock(4242)")
     }
-    try await database.waitUntilRunning("pg_sleep(3)")
     let error = await #expect(throws: RPCError.self) {
       try await pool.withTransaction(tenant: nil) { connection in
         try connection.execute("SET LOCAL lock_timeout = '100ms'")
@@ -53,7 +51,7 @@ import Testing
       }
     }
     #expect(error?.code == .aborted)
-    _ = try await holder.value
+    try await holder.release()
   }
 
   /// A read-only transaction (a standby's, or a primary's during a fail-over) waits for a primary.

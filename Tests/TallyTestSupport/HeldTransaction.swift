@@ -16,7 +16,7 @@ public struct HeldTransaction: Sendable {
   /// Runs `statements` in a transaction of `pool` for `tenant`, and returns once they have run;
   /// the transaction then waits for `release()` (60 s at the most) and runs `beforeCommit`.
   public init(
-    _ pool: PostgresPool, tenant: String, _ statements: @escaping @Sendable (PostgresConnection) throws -> Void,
+    _ pool: PostgresPool, tenant: String?, _ statements: @escaping @Sendable (PostgresConnection) throws -> Void,
     beforeCommit: @escaping @Sendable (PostgresConnection) throws -> Void = { _ in }
   ) async throws {
     let flags = self.flags
