@@ -11,6 +11,8 @@ DEV_PORT ?= 7443
 FUZZ_SECONDS ?= 60
 
 .PHONY: run test deps build lint check-generated unit-tests smoke bench-smoke bench fuzz clean
+# The stages share .build, the cores and the dev clusters: one at a time, even under make -j.
+.NOTPARALLEL:
 
 # The server and the CLI only (no tests), then a dev server with its own PostgreSQL in $(DEV_DIR),
 # whose demo tenant gets the demo data set on its first start.

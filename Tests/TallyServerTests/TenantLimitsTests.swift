@@ -319,7 +319,8 @@ import Testing
         $0.hasPrefix("tally_connections_accepted_total ")
       }
       let attempts = accepted.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 - 1 }  // the holder's
-      #expect(attempts.map { $0 >= 1 && $0 <= 6 } == true, "\(String(describing: accepted))")
+      // None at all when the deadline passed inside the first connect.
+      #expect(attempts.map { $0 <= 6 } == true, "\(String(describing: accepted))")
       await patient.close()
       await holder.close()
     }

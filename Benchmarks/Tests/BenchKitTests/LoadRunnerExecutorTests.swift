@@ -26,7 +26,8 @@ import Testing
     let preferred = CountingExecutor()
     let calls = Mutex((onExecutor: 0, elsewhere: 0, poolOnExecutor: 0))
     let executor: @Sendable (String) -> (any TaskExecutor)? = { $0 == "preferred" ? preferred : nil }
-    let result = await LoadRunner(concurrency: 4, duration: .milliseconds(100))
+    // Long enough that a loaded machine starts some of each client's calls before the deadline.
+    let result = await LoadRunner(concurrency: 4, duration: .seconds(2))
       .run(clients: ["preferred", "pool"], executor: executor) { client in
         try await Task.sleep(for: .milliseconds(2))
         let onExecutor = DispatchQueue.getSpecific(key: CountingExecutor.mark) == true
