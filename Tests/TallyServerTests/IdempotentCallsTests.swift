@@ -242,10 +242,10 @@ import Testing
       _ = await expectStatus(.deadlineExceeded) {
         try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: options)
       }
-      try await locked.release()
-      // The call frees its key as it ends, just after its deadline's answer: the retry waits for
-      // that, not for a guess of how long it takes (right after the answer, under load, it was
-      // told the call still ran).
+      // The call frees its key as it ends, just after its deadline's answer: waited for with the
+      // account still locked (released first, under load, the server's cancel came after the
+      // release, the call wrote, and its key stayed taken, rightly; right after the answer, the
+      // retry was told the call still ran).
       let claims = {
         try await context.pool.withTransaction(tenant: context.tenantA) { connection in
           try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
@@ -257,6 +257,7 @@ import Testing
         held = try await claims()
       }
       #expect(held == 0, "the call cut off by its deadline kept its key")
+      try await locked.release()
       options.timeout = nil
       let retried = try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: options)
       #expect(retried.name == "Acme Renamed")
