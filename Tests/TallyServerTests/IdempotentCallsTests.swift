@@ -20,6 +20,26 @@ import Testing
     }
   }
 
+  /// Tenant A's idempotency claims (its `call_results` rows).
+  private func claims(_ context: DataTestContext) async throws -> Int64 {
+    try await context.pool.withTransaction(tenant: context.tenantA) { connection in
+      try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
+    }
+  }
+
+  /// Tenant A's claims once they are no longer `count`, or after `timeout`: a call's claim comes
+  /// and goes on the server's time.
+  private func claims(_ context: DataTestContext, onceNot count: Int64, within timeout: Duration) async throws -> Int64
+  {
+    let deadline = ContinuousClock.now + timeout
+    var claims = try await self.claims(context)
+    while claims == count, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(10))
+      claims = try await self.claims(context)
+    }
+    return claims
+  }
+
   @Test func aRepeatedCreateReturnsTheFirstSurveyAndCreatesNoOther() async throws {
     try await DataTestContext.with { context in
       let a = context.clientA
@@ -224,10 +244,7 @@ import Testing
         try connection.query("SELECT purge_expired_call_results() AS count").rows[0].require(Int64.self, "count")
       }
       #expect(purged == 3)
-      let left = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-        try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
-      }
-      #expect(left == 1, "the result of 23 hours stays")
+      #expect(try await self.claims(context) == 1, "the result of 23 hours stays")
     }
   }
 
@@ -246,22 +263,13 @@ import Testing
       // account still locked (released first, under load, the server's cancel came after the
       // release, the call wrote, and its key stayed taken, rightly; right after the answer, the
       // retry was told the call still ran).
-      let claims = {
-        try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-          try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
-        }
-      }
-      var held = try await claims()
-      for _ in 0..<1_000 where held > 0 {
-        try await Task.sleep(for: .milliseconds(10))
-        held = try await claims()
-      }
+      let held = try await self.claims(context, onceNot: 1, within: .seconds(10))
       #expect(held == 0, "the call cut off by its deadline kept its key")
       try await locked.release()
       options.timeout = nil
       let retried = try await context.clientA.unary(AccountMethods.upsertAccount, renamed, options: options)
       #expect(retried.name == "Acme Renamed")
-      #expect(try await claims() == 1, "the retry's claim, with its answer")
+      #expect(try await self.claims(context) == 1, "the retry's claim, with its answer")
     }
   }
 
@@ -308,13 +316,7 @@ import Testing
       let (repeated, repeatDone) = AsyncStream<Void>.makeStream()
       let first = Task { try await record("first", after: repeated) }
       // The first call's claim, once made, aged as if it had stalled for 16 minutes.
-      var claims: Int64 = 0
-      for _ in 0..<3_000 where claims == 0 {
-        try await Task.sleep(for: .milliseconds(10))
-        claims = try await context.pool.withTransaction(tenant: context.tenantA) { connection in
-          try connection.query("SELECT count(*)::int8 AS n FROM call_results").rows[0].require(Int64.self, "n")
-        }
-      }
+      let claims = try await self.claims(context, onceNot: 0, within: .seconds(30))
       try #require(claims == 1, "the first call's claim never came")
       try await context.pool.withTransaction(tenant: context.tenantA) { connection in
         try connection.query("UPDATE call_results SET claimed_at = now() - interval '16 minutes'")
