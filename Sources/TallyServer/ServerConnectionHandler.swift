@@ -95,8 +95,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
   private var readPending = false
   /// The channel's writability, as last reported.
   private var outboundWritable = true
-  /// When the key was last re-checked for this connection (WELCOME's check, a call's start, its own
-  /// re-check), and whether its own runs.
+  /// When the key was last re-checked for this connection (WELCOME's check, a call's start, a
+  /// stream's message, its own re-check), and whether its own runs.
   private var keyCheckedAt = NIODeadline.now()
   private var keyRecheckRunning = false
   /// Any frame written (WELCOME first): a close then waits for the writes to go out.
