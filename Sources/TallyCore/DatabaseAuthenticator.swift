@@ -14,9 +14,12 @@ public final class DatabaseAuthenticator: Authenticator {
   private let pool: PostgresPool
   private let recheckInterval: Duration
   private let checks = NIOLockedValueBox<[String: KeyCheck]>([:])
-  private let recheckLookUps = NIOLockedValueBox(0)
+  private let recheckCounts = NIOLockedValueBox((lookUps: 0, callers: 0))
   /// Look-ups made for re-checks, so that tests can see that concurrent calls share one.
-  var recheckLookUpCount: Int { self.recheckLookUps.withLockedValue { $0 } }
+  var recheckLookUpCount: Int { self.recheckCounts.withLockedValue { $0.lookUps } }
+  /// Calls that waited for a re-check's look-up (started it or joined it), so that a test can
+  /// hold the look-up until every call it races has joined.
+  var recheckCallerCount: Int { self.recheckCounts.withLockedValue { $0.callers } }
 
   /// When a key last passed, and the re-check under way, if any.
   private struct KeyCheck {
@@ -79,12 +82,14 @@ public final class DatabaseAuthenticator: Authenticator {
       checks[keyID] = check
       return lookUp
     }
-    try await lookUp?.value
+    guard let lookUp else { return }
+    self.recheckCounts.withLockedValue { $0.callers += 1 }
+    try await lookUp.value
   }
 
   /// One re-check of `keyID`, shared by the calls that wait for it.
   private func recheck(_ keyID: String, lane: PostgresPool.Lane, started: ContinuousClock.Instant) async throws {
-    self.recheckLookUps.withLockedValue { $0 += 1 }
+    self.recheckCounts.withLockedValue { $0.lookUps += 1 }
     let outcome: Result<Void, any Error>
     do {
       guard let record = try await self.lookUp(keyID, lane: lane) else {

@@ -14,6 +14,35 @@ import Testing
   /// 2 s once left too little for the 50 callers to start.
   static let interval: Duration = .seconds(4)
 
+  /// Runs `calls` revalidations of `principal` at once while the pool's only connection is held,
+  /// and lets the look-up run once all of them wait for it: a call that started after the look-up
+  /// ended would make a second one, which is what these tests count.
+  static func recheckTogether(
+    _ calls: Int, _ principal: Principal, with authenticator: DatabaseAuthenticator, holding pool: PostgresPool
+  ) async throws -> [RPCError.Code?] {
+    let hold = try await HeldTransaction(pool, tenant: nil) { _ in }
+    let gathered = Task {
+      await withTaskGroup(of: RPCError.Code?.self) { group in
+        for _ in 0..<calls {
+          group.addTask {
+            do {
+              try await authenticator.revalidate(principal)
+              return nil
+            } catch {
+              return (error as? RPCError)?.code ?? .internalError
+            }
+          }
+        }
+        return await group.reduce(into: []) { $0.append($1) }
+      }
+    }
+    let joined = try await waitUntil(timeout: .seconds(3)) { authenticator.recheckCallerCount >= calls }
+    try await hold.release()
+    let codes = await gathered.value
+    #expect(joined, "\(authenticator.recheckCallerCount) of \(calls) calls waited for the look-up")
+    return codes
+  }
+
   /// 50 calls find the key's check stale at once: one look-up answers them all.
   /// A flood of made-up key ids shares a few lanes of the pool's queue: each id had its own, so
   /// 10,000 ids took 10,000 turns for every one a tenant got.
@@ -25,7 +54,7 @@ import Testing
 
   @Test func concurrentRechecksOfAStaleKeyShareOneLookUp() async throws {
     let database = try await TestDatabase.create()
-    let pool = database.pool()
+    let pool = database.pool(size: 1)
     defer { pool.close() }
     let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: Self.interval)
     // Connected first: HELLO's look-up counts from before it, and a slow first connect used up the interval.
@@ -34,10 +63,8 @@ import Testing
     try await authenticator.revalidate(principal)
     #expect(authenticator.recheckLookUpCount == 0, "fresh from HELLO")
     try await Task.sleep(for: Self.interval + .milliseconds(50))
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      for _ in 0..<50 { group.addTask { try await authenticator.revalidate(principal) } }
-      try await group.waitForAll()
-    }
+    let codes = try await Self.recheckTogether(50, principal, with: authenticator, holding: pool)
+    #expect(codes.count == 50 && codes.allSatisfy { $0 == nil }, "\(codes)")
     #expect(authenticator.recheckLookUpCount == 1)
   }
 
@@ -59,7 +86,7 @@ import Testing
   /// A key revoked after HELLO fails every call waiting on the re-check, and the next call asks again.
   @Test func aRevocationFailsEveryWaitingCallAndIsNotCached() async throws {
     let database = try await TestDatabase.create()
-    let pool = database.pool()
+    let pool = database.pool(size: 1)
     defer { pool.close() }
     let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: Self.interval)
     let principal = try await authenticator.authenticate(apiKey: try database.createOperatorKey(id: "revoked"))
@@ -68,19 +95,7 @@ import Testing
     try owner.execute("SET tally.operator = 'on'")
     try owner.execute("UPDATE operator_api_keys SET revoked_at = now() WHERE key_id = 'revoked'")
     try await Task.sleep(for: Self.interval + .milliseconds(50))
-    let codes = await withTaskGroup(of: RPCError.Code?.self) { group in
-      for _ in 0..<20 {
-        group.addTask {
-          do {
-            try await authenticator.revalidate(principal)
-            return nil
-          } catch {
-            return (error as? RPCError)?.code
-          }
-        }
-      }
-      return await group.reduce(into: []) { $0.append($1) }
-    }
+    let codes = try await Self.recheckTogether(20, principal, with: authenticator, holding: pool)
     #expect(codes.count == 20 && codes.allSatisfy { $0 == .unauthenticated }, "\(codes)")
     #expect(authenticator.recheckLookUpCount == 1)
     await #expect(throws: RPCError.self) { try await authenticator.revalidate(principal) }
