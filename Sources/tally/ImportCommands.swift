@@ -59,7 +59,16 @@ struct Importer {
         // The progress line ends before the error (printed after this), and says how far the rows
         // stored go: messages do not map to lines by arithmetic (rows refused here were never sent).
         refused?.finishProgress()
-        if let run = refused { Output.printError(run.storedBefore(error)) }
+        if let run = refused {
+          Output.printError(run.storedBefore(error))
+          // A script reading -o json or csv still gets its summary: what the file held, how far it was
+          // stored, and the error that stopped it (which also goes to stderr, as every error does).
+          switch self.connection.output {
+          case .json: try Output.printJSON(run.stoppedSummary(file: self.options.file, by: error))
+          case .csv: Output.printTable(run.stoppedSummary(file: self.options.file, by: error).csvRows)
+          case .table: break
+          }
+        }
         throw error
       }
     }
@@ -264,9 +273,23 @@ final class ImportRun: Sendable {
     guard let stored = StreamStored.messages(in: error.message) else {
       return "the import stopped at the error below; rows already sent may have been stored: \(again)"
     }
-    let lastLine = self.state.withLock { $0.batchLines.prefix(Int(stored)).last { !$0.isEmpty }?.last }
-    let through = lastLine.map { ", the file's rows through line \($0)" } ?? ""
+    let through = self.lastLine(stored: stored).map { ", the file's rows through line \($0)" } ?? ""
     return "the import stopped at the error below after its first \(stored) message(s) were stored\(through); \(again)"
+  }
+
+  /// The file line of the last row in the stream's first `stored` messages, if they held any.
+  private func lastLine(stored: UInt32) -> Int? {
+    self.state.withLock { $0.batchLines.prefix(Int(stored)).last { !$0.isEmpty }?.last }
+  }
+
+  /// The summary of a stream that `error` ended: no counts (the server's answer never came), the
+  /// file's own rejections, and how far the rows were stored when the server said so.
+  func stoppedSummary(file: String, by error: RPCError) -> ImportSummary {
+    var summary = self.jsonSummary(file: file, counts: nil, serverRejected: 0, serverRejections: [])
+    summary.stopped = "\(error)"
+    summary.storedMessages = StreamStored.messages(in: error.message)
+    summary.storedThroughLine = summary.storedMessages.flatMap { self.lastLine(stored: $0) }
+    return summary
   }
 
   /// The rows the file itself spoiled (unreadable lines, bad cells), not sent.
@@ -294,7 +317,7 @@ final class ImportRun: Sendable {
   /// The summary for `-o json`: the same counts, and every rejection kept (the file's first 1,000
   /// and the server's first 1,000), each with its file line.
   func jsonSummary(
-    file: String, counts: ImportCounts, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]
+    file: String, counts: ImportCounts?, serverRejected: UInt64, serverRejections: [Tally_V1_RejectedItem]
   ) -> ImportSummary {
     self.state.withLock { state in
       var summary = ImportSummary(
@@ -303,6 +326,7 @@ final class ImportRun: Sendable {
       switch counts {
       case .events(let accepted, let duplicates): (summary.accepted, summary.duplicates) = (accepted, duplicates)
       case .upserted(let upserted, _): summary.upserted = upserted
+      case nil: break
       }
       summary.rejections =
         state.localReasons.map { .init(line: $0.line, field: nil, reason: $0.reason) }
@@ -357,8 +381,12 @@ struct ImportSummary: Encodable {
   var upserted: UInt64?
   var rejected: UInt64
   var rejections: [Rejection] = []
-  /// Why the file was not read to its end, if it was not.
+  /// Why the file was not read to its end, or the server error that ended the stream.
   var stopped: String?
+  /// For a stream a server error ended: its first messages that stayed stored, as the server
+  /// counted them, and the file line of the last row they held (both absent when it did not say).
+  var storedMessages: UInt32?
+  var storedThroughLine: Int?
 
   /// `-o csv`: the counts as a header and one row; the columns of the import's kind only.
   var csvRows: [[String]] {
