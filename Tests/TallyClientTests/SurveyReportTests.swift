@@ -201,6 +201,37 @@ import Testing
     #expect(throws: AnswerInput.Problem(description: "\"\(typed)\" is not one of the choices 1 to 2")) {
       try AnswerInput.parse(typed, for: single)
     }
+    #expect(throws: AnswerInput.Problem(description: "\"#\(typed)\" is not one of the choices 1 to 2")) {
+      try AnswerInput.parse("#\(typed)", for: single)
+    }
+  }
+
+  /// A list whose choices are numbers ("How many reports? 3, 5, 10"): "3" is the choice 3, not the
+  /// third one, which is "#3"; the prompt numbers the list with # so that no one guesses.
+  @Test func choicesThatAreNumbersAreTypedAsWritten() throws {
+    let single = Self.question("single_choice", choices: ["3", "5", "10", "more"])
+    #expect(try AnswerInput.parse("3", for: single)?.choices.values == ["3"])
+    #expect(try AnswerInput.parse("#3", for: single)?.choices.values == ["10"])
+    #expect(try AnswerInput.parse("MORE", for: single)?.choices.values == ["more"])
+    #expect(throws: AnswerInput.Problem(description: "\"2\" is not one of the choices #1 to #4")) {
+      try AnswerInput.parse("2", for: single)
+    }
+    #expect(throws: AnswerInput.Problem(description: "\"#5\" is not one of the choices #1 to #4")) {
+      try AnswerInput.parse("#5", for: single)
+    }
+    let multi = Self.question("multi_choice", choices: ["1", "2", "#1"])
+    #expect(
+      try AnswerInput.parse("2, #1", for: multi)?.choices.values == ["2", "#1"], "a choice written with # is its text")
+    #expect(try AnswerInput.parse("#2,1", for: multi)?.choices.values == ["2", "1"])
+    #expect(
+      AnswerInput.prompt(for: single)
+        == "How?\n  #1) 3\n  #2) 5\n  #3) 10\n  #4) more\n[one #number or choice, Enter to skip]")
+    #expect(AnswerInput.prompt(for: multi).hasSuffix("[#numbers or choices separated by commas, Enter to skip]"))
+    // Any list takes "#2" for its second choice too.
+    #expect(
+      try AnswerInput.parse("#2", for: Self.question("single_choice", choices: ["Office", "Home"]))?.choices.values == [
+        "Home"
+      ])
   }
 
   @Test func yesNoAndText() throws {

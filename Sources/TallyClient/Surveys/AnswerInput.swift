@@ -19,8 +19,15 @@ public enum AnswerInput {
     case "yes_no": return "\(question.text) [y/n\(optional)]"
     case "text": return "\(question.text) [text\(optional)]"
     case "single_choice", "multi_choice":
-      let choices = question.choices.enumerated().map { "  \($0 + 1)) \($1)" }.joined(separator: "\n")
-      let how = question.type == "single_choice" ? "one number" : "numbers separated by commas"
+      let mark = Self.choicesAreNumbers(question) ? "#" : ""
+      let choices = question.choices.enumerated().map { "  \(mark)\($0 + 1)) \($1)" }.joined(separator: "\n")
+      let how =
+        switch (question.type == "single_choice", mark.isEmpty) {
+        case (true, true): "one number"
+        case (false, true): "numbers separated by commas"
+        case (true, false): "one #number or choice"
+        case (false, false): "#numbers or choices separated by commas"
+        }
       return "\(question.text)\n\(choices)\n[\(how)\(optional)]"
     default: return question.text
     }
@@ -75,11 +82,26 @@ public enum AnswerInput {
     return value
   }
 
-  /// A choice by its number in the list or by its text: as written, else in any case when only one
-  /// choice matches so (a survey may offer "Yes" and "yes"). A number outside the list (even
-  /// Int.min, where `index - 1` would trap) is a typo to ask again.
+  /// Whether a choice's text is itself a whole number ("3", "10"): then a number typed bare is
+  /// that text, never a position, which is typed as "#3" (the prompt numbers the list so).
+  static func choicesAreNumbers(_ question: Tally_V1_Question) -> Bool {
+    question.choices.contains { Int($0) != nil }
+  }
+
+  /// A choice by its number in the list ("2", or "#2" in any list) or by its text: as written,
+  /// else in any case when only one choice matches so (a survey may offer "Yes" and "yes"). A
+  /// number outside the list (even Int.min, where `index - 1` would trap) is a typo to ask again.
   static func choice(_ text: String, _ question: Tally_V1_Question) throws(Problem) -> String {
-    if let index = Int(text), index >= 1, index <= question.choices.count { return question.choices[index - 1] }
+    let count = question.choices.count
+    let numbersAreText = Self.choicesAreNumbers(question)
+    let range = numbersAreText ? "#1 to #\(count)" : "1 to \(count)"
+    if text.hasPrefix("#"), !question.choices.contains(text), let index = Int(text.dropFirst()) {
+      guard index >= 1, index <= count else {
+        throw Problem(description: "\"\(text)\" is not one of the choices \(range)")
+      }
+      return question.choices[index - 1]
+    }
+    if !numbersAreText, let index = Int(text), index >= 1, index <= count { return question.choices[index - 1] }
     if question.choices.contains(text) { return text }
     let matches = question.choices.filter { $0.lowercased() == text.lowercased() }
     if matches.count == 1 { return matches[0] }
@@ -88,7 +110,7 @@ public enum AnswerInput {
       throw Problem(
         description: "\"\(text)\" matches the choices \(named) but for case: type one as written, or its number")
     }
-    throw Problem(description: "\"\(text)\" is not one of the choices 1 to \(question.choices.count)")
+    throw Problem(description: "\"\(text)\" is not one of the choices \(range)")
   }
 }
 
