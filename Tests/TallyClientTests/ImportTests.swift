@@ -186,6 +186,39 @@ private func records(
     }
   }
 
+  /// A file that repeats a column ("Email" twice, as a CRM export may): its refusal names the two by
+  /// position, either can be kept with --map "#N=-" for the other, and the shared name names neither.
+  @Test func aRepeatedColumnIsNamedByItsPosition() throws {
+    let header = ["Contact ID", "Email", "Name", "Email"]
+    let refused = #expect(throws: ColumnMapping.MappingError.self) {
+      try ColumnMapping(header: header, kind: .contacts, overrides: [])
+    }
+    #expect(
+      refused?.description
+        == "columns \"Email\" and \"Email\" both map to email; pick one with --map \"#4=-\" or --map \"#2=-\"")
+    let row = ["c1", "first@example.com", "Ada", "second@example.com"]
+    let keepFirst = try ColumnMapping(header: header, kind: .contacts, overrides: ["#4=-"])
+    #expect(keepFirst.value("email", in: row) == "first@example.com" && keepFirst.unmappedColumns == ["Email"])
+    let keepSecond = try ColumnMapping(header: header, kind: .contacts, overrides: ["#2=-"])
+    #expect(keepSecond.value("email", in: row) == "second@example.com")
+    let ambiguous = #expect(throws: ColumnMapping.MappingError.self) {
+      try ColumnMapping(header: header, kind: .contacts, overrides: ["Email=-"])
+    }
+    #expect(
+      ambiguous?.description
+        == "--map: 2 columns of the file are named \"Email\" (#2, #4); name one by its position, as --map \"#2=field\"")
+    // Names that differ only in case and spacing are one name when none is written as typed.
+    #expect(throws: ColumnMapping.MappingError.self) {
+      try ColumnMapping(header: ["Company ID", "company_id"], kind: .contacts, overrides: ["companyid=-"])
+    }
+    // A column named "#2" is that column, not the second one; past the header's end, no column.
+    let hashed = try ColumnMapping(header: ["#2", "Contact ID"], kind: .contacts, overrides: ["#2=title"])
+    #expect(hashed.value("title", in: ["boss", "c1"]) == "boss")
+    #expect(throws: ColumnMapping.MappingError.self) {
+      try ColumnMapping(header: header, kind: .contacts, overrides: ["#5=-"])
+    }
+  }
+
   /// An event's whole numbers follow the file's decimal mark, as an account's do: in a file of
   /// decimal commas "1.200" is twelve hundred (it was refused there, and accepted in the accounts).
   @Test func eventNumbersFollowTheFilesDecimalMark() throws {

@@ -103,15 +103,7 @@ public struct ColumnMapping: Sendable {
       }
       let column = String(override[..<equals]).trimmingCharacters(in: .whitespaces)
       let field = String(override[override.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
-      guard
-        let index = header.firstIndex(where: { $0 == column })
-          ?? header.firstIndex(where: {
-            Self.normalize($0) == Self.normalize(column)
-          })
-      else {
-        throw MappingError(
-          description: "--map: the file has no column \"\(column)\"; it has \(header.joined(separator: ", "))")
-      }
+      let index = try Self.column(column, in: header)
       let isMapEntry = field.hasPrefix(kind.mapPrefix + ".") && field.count > kind.mapPrefix.count + 1
       guard kind.fields.contains(field) || isMapEntry || field == "-" else {
         throw MappingError(
@@ -134,13 +126,40 @@ public struct ColumnMapping: Sendable {
       if field.hasPrefix(kind.mapPrefix + ".") {
         self.mapColumns.append((String(field.dropFirst(kind.mapPrefix.count + 1)), index))
       } else if let other = self.columnOf[field] {
+        let (first, second) = (Self.reference(to: other, in: header), Self.reference(to: index, in: header))
         throw MappingError(
           description: "columns \"\(header[other])\" and \"\(name)\" both map to \(field); "
-            + "pick one with --map \"\(name)=-\" or --map \"\(header[other])=-\"")
+            + "pick one with --map \"\(second)=-\" or --map \"\(first)=-\"")
       } else {
         self.columnOf[field] = index
       }
     }
+  }
+
+  /// The header column a `--map` names: by its name as written, else by its name in any case and
+  /// spacing, else as "#N", its position from 1. A name that two columns share names neither: a
+  /// file may repeat a column (two "Email"s), and only its position tells which one is meant.
+  static func column(_ column: String, in header: [String]) throws -> Int {
+    let exact = header.indices.filter { header[$0] == column }
+    let named = exact.isEmpty ? header.indices.filter { Self.normalize(header[$0]) == Self.normalize(column) } : exact
+    if named.count == 1 { return named[0] }
+    if named.count > 1 {
+      let positions = named.map { "#\($0 + 1)" }.joined(separator: ", ")
+      throw MappingError(
+        description: "--map: \(named.count) columns of the file are named \"\(column)\" (\(positions)); "
+          + "name one by its position, as --map \"#\(named[0] + 1)=field\"")
+    }
+    if column.hasPrefix("#"), let position = Int(column.dropFirst()), position >= 1, position <= header.count {
+      return position - 1
+    }
+    throw MappingError(
+      description: "--map: the file has no column \"\(column)\"; it has \(header.joined(separator: ", ")) "
+        + "(or name one by its position, #1 to #\(header.count))")
+  }
+
+  /// How `--map` names the column at `index`: its name if no other column goes by it, else "#N".
+  static func reference(to index: Int, in header: [String]) -> String {
+    (try? Self.column(header[index], in: header)) == index ? header[index] : "#\(index + 1)"
   }
 
   /// Throws `CellCountError` unless the row has one cell per header column.
