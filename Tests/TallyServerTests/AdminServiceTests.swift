@@ -395,7 +395,11 @@ import Testing
       _ = await expectStatus(.permissionDenied) {
         try await adminA.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest())
       }
+      let tenants = try await operatorClient.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest())
       _ = await expectStatus(.permissionDenied) { try await self.createTenant(adminA, "Rogue") }
+      #expect(
+        try await operatorClient.unary(AdminMethods.listTenants, Tally_V1_ListTenantsRequest()) == tenants,
+        "the refused create made no tenant")
       _ = await expectStatus(.permissionDenied) { try await adminA.unary(AdminMethods.getTenant, getB) }
       var suspendB = Tally_V1_SuspendTenantRequest()
       suspendB.tenantID = tenantB

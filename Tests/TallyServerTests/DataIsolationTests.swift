@@ -144,7 +144,13 @@ import Testing
       aTargets.remove = []
       aTargets.add = ["b-acct"]
       _ = try await a.unary(CampaignMethods.setCampaignTargets, aTargets)
-      #expect(try await a.unary(CampaignMethods.getCampaign, getCampaign).name == "A's campaign")
+      // An account only B holds is no target of A's own campaign: refused, and nothing of the call kept.
+      var bOnlyTarget = aTargets
+      bOnlyTarget.add = ["b-other"]
+      bOnlyTarget.remove = ["b-acct"]
+      _ = await expectStatus(.notFound) { try await a.unary(CampaignMethods.setCampaignTargets, bOnlyTarget) }
+      let aCampaign = try await a.unary(CampaignMethods.getCampaign, getCampaign)
+      #expect(aCampaign.name == "A's campaign" && aCampaign.targetAccountCount == 1)
       #expect(try await a.unary(CampaignMethods.listCosts, .init()).costs.map(\.amount) == [9])
 
       // B's rows are exactly as B left them.

@@ -488,11 +488,11 @@ import Testing
         try await context.readerA.unary(KpiMethods.getSettings, .init()) == stored, "a refused update changes nothing")
 
       // Tenant B still has every default, and its update leaves A's settings alone.
-      let other = try await context.clientB.unary(KpiMethods.getSettings, .init())
-      #expect(other.decayHalfLifeDays == 30 && other.eventWeights["web_visit"] == 1 && !other.hasUpdatedAt)
+      #expect(try await context.clientB.unary(KpiMethods.getSettings, .init()) == defaults)
       update.settings.decayHalfLifeDays = 60
+      update.settings.mqaThreshold = 150
       _ = try await context.clientB.unary(KpiMethods.updateSettings, update)
-      #expect(try await context.readerA.unary(KpiMethods.getSettings, .init()).decayHalfLifeDays == 14)
+      #expect(try await context.readerA.unary(KpiMethods.getSettings, .init()) == stored)
       // Every effective value sent back with one change, as `tally kpi settings --set` does: only
       // what differs from the defaults is stored, so the others still follow the defaults.
       var everything = Tally_V1_UpdateKpiSettingsRequest()
