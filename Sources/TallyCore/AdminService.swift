@@ -20,8 +20,14 @@ public struct AdminService: Sendable {
   static let operatorKeyColumns = "\(keyColumns), NULL::text AS tenant_id, '{operator}'::text[] AS scopes"
 
   private let pool: PostgresPool
+  /// Told of a revocation or suspension once it commits, so that this server's next call of the
+  /// key re-checks it at once; other servers learn of it from the database (migration 0029).
+  private let keyChanges: @Sendable (KeyChange) -> Void
 
-  public init(pool: PostgresPool) { self.pool = pool }
+  public init(pool: PostgresPool, keyChanges: @escaping @Sendable (KeyChange) -> Void = { _ in }) {
+    self.pool = pool
+    self.keyChanges = keyChanges
+  }
 
   public func register(into router: inout Router) {
     let operatorOnly = Access.scopes([.operator])
@@ -125,6 +131,7 @@ public struct AdminService: Sendable {
       ).rows.first
     }
     guard let row else { throw RPCError(code: .notFound, message: "no tenant \(tenantID)") }
+    if suspended { self.keyChanges(.tenant(tenantID)) }
     return try Self.tenant(row)
   }
 
@@ -332,6 +339,7 @@ public struct AdminService: Sendable {
         .rows.first
     }
     guard let row else { throw RPCError(code: .notFound, message: "no API key \(request.keyID)") }
+    self.keyChanges(.key(request.keyID))
     return try Self.apiKey(row)
   }
 

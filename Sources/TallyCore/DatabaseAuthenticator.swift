@@ -5,15 +5,15 @@ public import TallyStore
 import TallyWire
 
 /// API keys from the database: HELLO looks the key up by id and compares SHA-256 hashes in constant
-/// time; every call then re-checks (cached for `recheckInterval`) that the key is not revoked and its
-/// tenant not suspended. One look-up per key at a time: the calls that find the cache stale while
+/// time; every call then re-checks (cached for `recheckInterval`, or until `forget` hears of a
+/// revocation or suspension) that the key is not revoked and its tenant not suspended. One look-up per key at a time: the calls that find the cache stale while
 /// one runs wait for it, if it started within `recheckInterval`, instead of each asking the
 /// database (at 200,000 calls/s every stale moment queued hundreds of look-ups and stalled calls
 /// for up to 2 s; docs/BENCHMARKS.md).
 public final class DatabaseAuthenticator: Authenticator {
   private let pool: PostgresPool
   private let recheckInterval: Duration
-  private let checks = NIOLockedValueBox<[String: KeyCheck]>([:])
+  private let state = NIOLockedValueBox(State())
   private let recheckCounts = NIOLockedValueBox((lookUps: 0, callers: 0))
   /// Look-ups made for re-checks, so that tests can see that concurrent calls share one.
   var recheckLookUpCount: Int { self.recheckCounts.withLockedValue { $0.lookUps } }
@@ -23,8 +23,16 @@ public final class DatabaseAuthenticator: Authenticator {
 
   /// When a key last passed, and the re-check under way, if any.
   private struct KeyCheck {
+    var tenantID: String?
     var passedAt: ContinuousClock.Instant?
     var running: (started: ContinuousClock.Instant, lookUp: Task<Void, any Error>)?
+  }
+
+  private struct State {
+    var checks: [String: KeyCheck] = [:]
+    /// Counts `forget`s: a look-up that saw another one begin while it ran keeps no pass, since
+    /// it may have read the row from before the change.
+    var forgets = 0
   }
 
   public init(pool: PostgresPool, recheckInterval: Duration = .seconds(2)) {
@@ -53,33 +61,48 @@ public final class DatabaseAuthenticator: Authenticator {
     // The pass dates from before the look-up read the row: a revocation committed while it ran is
     // then re-checked within `recheckInterval` of the revocation, not of a slow look-up's end.
     let started = ContinuousClock.now
+    let forgets = self.state.withLockedValue { $0.forgets }
     guard let record = try await self.lookUp(key.keyID, lane: Self.lookUpLane(key.keyID)),
       APIKey.secretsMatch(record.secretHash, Self.hash(secret: key.secret))
     else {
       throw RPCError(code: .unauthenticated, message: "the API key is not valid")
     }
     try record.check()
-    self.checks.withLockedValue { checks in
-      if checks[key.keyID]?.passedAt.map({ $0 < started }) ?? true {
-        checks[key.keyID, default: KeyCheck()].passedAt = started
-      }
+    self.state.withLockedValue { state in
+      guard state.forgets == forgets, state.checks[key.keyID]?.passedAt.map({ $0 < started }) ?? true else { return }
+      state.checks[key.keyID, default: KeyCheck(tenantID: record.principal.tenantID)].passedAt = started
     }
     return record.principal
+  }
+
+  /// Drops the passes `change` may have ended, and stops sharing look-ups that started before it:
+  /// the next call of those keys asks the database again (DESIGN: revocation takes effect on the
+  /// next call). Called when a revocation or suspension commits (`KeyChange`).
+  public func forget(_ change: KeyChange) {
+    self.state.withLockedValue { state in
+      state.forgets &+= 1
+      switch change {
+      case .key(let keyID): state.checks[keyID] = nil
+      case .tenant(let tenantID): state.checks = state.checks.filter { $0.value.tenantID != tenantID }
+      case .everything: state.checks = [:]
+      }
+    }
   }
 
   public func revalidate(_ principal: Principal) async throws {
     let keyID = principal.keyID
     let now = ContinuousClock.now
-    let lookUp: Task<Void, any Error>? = self.checks.withLockedValue { checks in
-      var check = checks[keyID, default: KeyCheck()]
+    let lookUp: Task<Void, any Error>? = self.state.withLockedValue { state in
+      var check = state.checks[keyID, default: KeyCheck(tenantID: principal.tenantID)]
       if let passedAt = check.passedAt, now - passedAt < self.recheckInterval { return nil }
       if let running = check.running, now - running.started < self.recheckInterval { return running.lookUp }
       let lane: PostgresPool.Lane = principal.tenantID.map { .tenant($0) } ?? .apiKey(keyID)
       // Detached: shared by every call of the key, it must not carry the starting call's task
       // locals, its TransactionMark above all (its look-up would mark that call's claim written).
-      let lookUp = Task.detached { try await self.recheck(keyID, lane: lane, started: now) }
+      let forgets = state.forgets
+      let lookUp = Task.detached { try await self.recheck(keyID, lane: lane, started: now, forgets: forgets) }
       check.running = (now, lookUp)
-      checks[keyID] = check
+      state.checks[keyID] = check
       return lookUp
     }
     guard let lookUp else { return }
@@ -88,7 +111,9 @@ public final class DatabaseAuthenticator: Authenticator {
   }
 
   /// One re-check of `keyID`, shared by the calls that wait for it.
-  private func recheck(_ keyID: String, lane: PostgresPool.Lane, started: ContinuousClock.Instant) async throws {
+  private func recheck(
+    _ keyID: String, lane: PostgresPool.Lane, started: ContinuousClock.Instant, forgets: Int
+  ) async throws {
     self.recheckCounts.withLockedValue { $0.lookUps += 1 }
     let outcome: Result<Void, any Error>
     do {
@@ -100,11 +125,13 @@ public final class DatabaseAuthenticator: Authenticator {
     } catch {
       outcome = .failure(error)
     }
-    self.checks.withLockedValue { checks in
-      guard var check = checks[keyID] else { return }
-      if case .success = outcome, check.passedAt.map({ $0 < started }) ?? true { check.passedAt = started }
+    self.state.withLockedValue { state in
+      guard var check = state.checks[keyID] else { return }
+      if case .success = outcome, state.forgets == forgets, check.passedAt.map({ $0 < started }) ?? true {
+        check.passedAt = started
+      }
       if check.running?.started == started { check.running = nil }
-      checks[keyID] = check
+      state.checks[keyID] = check
     }
     try outcome.get()
   }

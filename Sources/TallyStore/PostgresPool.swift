@@ -36,6 +36,8 @@ public final class PostgresPool: Sendable {
   }
 
   private let configuration: Configuration
+  /// The database the pool connects to, for a connection of another kind to the same one.
+  public var conninfo: String { self.configuration.conninfo }
   private let logger: Logger
   private let queue: JobQueue
 

@@ -3,7 +3,7 @@
 /// migrations directory that ends elsewhere.
 public enum SchemaVersion {
   /// The last migration this build knows (`Migrations/NNNN_…`); a test keeps it the directory's last.
-  public static let latest = 28
+  public static let latest = 29
 
   /// Why this build must not serve the database `connection` reaches as the runtime role, or nil.
   public static func refusal(_ connection: PostgresConnection) throws -> String? {

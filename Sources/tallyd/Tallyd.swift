@@ -145,7 +145,12 @@ func serve(
         "sealing": "\(sealingKeys.current.fingerprint)",
         "previous": "\(sealingKeys.previous.map(\.fingerprint).joined(separator: ","))",
       ])
-    AdminService(pool: pool).register(into: &router)
+    let keyChecks = authenticator as? DatabaseAuthenticator
+    AdminService(pool: pool, keyChanges: { keyChecks?.forget($0) }).register(into: &router)
+    if let keyChecks {
+      let feed = KeyChangeFeed(conninfo: pool.conninfo, authenticator: keyChecks, logger: logger)
+      services.append(.init(service: KeyChangeListener(feed: feed)))
+    }
     ABMDataServices(pool: pool, ingestCounters: IngestCounters(registry: registry)).register(into: &router)
     SurveyService(pool: pool, sealingKeys: sealingKeys).register(into: &router)
     KpiService(pool: pool).register(into: &router)

@@ -5,7 +5,7 @@ import TallyServer
 import TallyStore
 
 /// Hands the tenants' own call rates (SetTenantCallRate) to the server every 2 s, the interval at
-/// which a key's revocation and a tenant's suspension reach it too.
+/// which a key's check is repeated too (revocations and suspensions come sooner: KeyChangeFeed).
 struct TenantCallRateRefresh: Service {
   let pool: PostgresPool
   let server: TallyServer

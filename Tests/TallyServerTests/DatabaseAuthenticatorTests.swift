@@ -101,4 +101,77 @@ import Testing
     await #expect(throws: RPCError.self) { try await authenticator.revalidate(principal) }
     #expect(authenticator.recheckLookUpCount == 2)
   }
+
+  /// A forgotten pass is looked up again at the key's next check, however long the interval; a
+  /// tenant's change forgets its keys only, and everything forgets all.
+  @Test func aForgottenPassIsLookedUpAgainAtTheNextCheck() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool()
+    defer { pool.close() }
+    let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .seconds(600))
+    let first = try await authenticator.authenticate(apiKey: try database.createOperatorKey(id: "first"))
+    let second = try await authenticator.authenticate(apiKey: try database.createOperatorKey(id: "second"))
+    try await authenticator.revalidate(first)
+    #expect(authenticator.recheckLookUpCount == 0, "fresh from HELLO")
+    authenticator.forget(.key("first"))
+    try await authenticator.revalidate(first)
+    try await authenticator.revalidate(second)
+    #expect(authenticator.recheckLookUpCount == 1, "only the forgotten key was looked up")
+    authenticator.forget(.tenant("7d1c6c1e-0000-4000-8000-000000000000"))
+    try await authenticator.revalidate(first)
+    #expect(authenticator.recheckLookUpCount == 1, "another tenant's change forgets no operator key")
+    authenticator.forget(.everything)
+    try await authenticator.revalidate(first)
+    try await authenticator.revalidate(second)
+    #expect(authenticator.recheckLookUpCount == 3)
+  }
+
+  /// A look-up that was running when a change came may have read the row from before it: its
+  /// callers get its verdict, but it keeps no pass, so the next check looks again.
+  @Test func aLookUpOvertakenByAForgetKeepsNoPass() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .seconds(600))
+    let principal = try await authenticator.authenticate(apiKey: try database.createOperatorKey())
+    authenticator.forget(.key(principal.keyID))
+    let hold = try await HeldTransaction(pool, tenant: nil) { _ in }
+    let overtaken = Task { try await authenticator.revalidate(principal) }
+    #expect(try await waitUntil(timeout: .seconds(10)) { authenticator.recheckCallerCount == 1 })
+    authenticator.forget(.key(principal.keyID))
+    try await hold.release()
+    try await overtaken.value
+    #expect(authenticator.recheckLookUpCount == 1)
+    try await authenticator.revalidate(principal)
+    #expect(authenticator.recheckLookUpCount == 2, "the overtaken look-up's pass was kept")
+    try await authenticator.revalidate(principal)
+    #expect(authenticator.recheckLookUpCount == 2, "the second look-up's pass is kept")
+  }
+
+  /// The same for HELLO's look-up: a change that came while it ran leaves the connection accepted
+  /// (it raced the change) but its first call looks again.
+  @Test func aHelloOvertakenByAForgetKeepsNoPass() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool(size: 1)
+    defer { pool.close() }
+    let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: .seconds(600))
+    let key = try database.createOperatorKey()
+    let hold = try await HeldTransaction(pool, tenant: nil) { _ in }
+    let hello = Task { try await authenticator.authenticate(apiKey: key) }
+    #expect(try await waitUntil(timeout: .seconds(10)) { pool.usage.queued == 1 })
+    authenticator.forget(.everything)
+    try await hold.release()
+    let principal = try await hello.value
+    try await authenticator.revalidate(principal)
+    #expect(authenticator.recheckLookUpCount == 1, "HELLO's look-up from before the change kept its pass")
+  }
+
+  @Test func notificationPayloadsNameTheirChange() {
+    #expect(KeyChange(payload: "key:abc123") == .key("abc123"))
+    #expect(
+      KeyChange(payload: "tenant:7d1c6c1e-0000-4000-8000-000000000000")
+        == .tenant("7d1c6c1e-0000-4000-8000-000000000000"))
+    #expect(KeyChange(payload: "") == .everything)
+    #expect(KeyChange(payload: "keys:abc") == .everything, "an unknown payload forgets too much, not too little")
+  }
 }

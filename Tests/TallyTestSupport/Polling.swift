@@ -13,6 +13,20 @@ public func waitUntil(
   return condition()
 }
 
+/// `waitUntil` for a condition that awaits its answer (a call to a server, say); errors it throws
+/// end the wait.
+public func waitUntil(
+  timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(10),
+  asking condition: () async throws -> Bool
+) async throws -> Bool {
+  let deadline = ContinuousClock.now + timeout
+  while ContinuousClock.now < deadline {
+    if try await condition() { return true }
+    try await Task.sleep(for: interval)
+  }
+  return try await condition()
+}
+
 /// Polls until a session of the database `conninfo` waits for a lock (a row's, an advisory
 /// one): whether one did within `timeout`. For tests that hold a lock and race a call against it.
 public func waitUntilALockIsAwaited(in conninfo: String, timeout: Duration = .seconds(20)) async throws -> Bool {
