@@ -6,10 +6,10 @@ import TallyWire
 
 /// API keys from the database: HELLO looks the key up by id and compares SHA-256 hashes in constant
 /// time; every call then re-checks (cached for `recheckInterval`, or until `forget` hears of a
-/// revocation or suspension) that the key is not revoked and its tenant not suspended. One look-up per key at a time: the calls that find the cache stale while
-/// one runs wait for it, if it started within `recheckInterval`, instead of each asking the
-/// database (at 200,000 calls/s every stale moment queued hundreds of look-ups and stalled calls
-/// for up to 2 s; docs/BENCHMARKS.md).
+/// revocation or suspension) that the key is not revoked and its tenant not suspended. One look-up
+/// per key at a time: the calls that find the cache stale while one runs wait for it, if it started
+/// within `recheckInterval`, instead of each asking the database (at 200,000 calls/s every stale
+/// moment queued hundreds of look-ups and stalled calls for up to 2 s; docs/BENCHMARKS.md).
 public final class DatabaseAuthenticator: Authenticator {
   private let pool: PostgresPool
   private let recheckInterval: Duration

@@ -88,6 +88,45 @@ import Testing
 
   /// A choice may be spelled like anything a respondent can type, even the server's own markers:
   /// it is counted once per respondent who chose it.
+  /// An anonymous survey's scored question made optional behind the API's back (stored before the
+  /// rule, or by hand): its answers, from some respondents only, are never shown.
+  @Test func anOptionalScoredQuestionOfAnAnonymousSurveyIsNeverShown() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.pulse())
+      #expect(survey.anonymous)
+      let owner = try PostgresConnection(conninfo: context.ownerURL)
+      defer { owner.close() }
+      try owner.query("SELECT set_config('tally.tenant_id', $1, false)", [context.tenantA])
+      let changed = try owner.query(
+        """
+        UPDATE surveys SET questions = (
+          SELECT jsonb_agg(CASE WHEN q->>'id' = 'tools' THEN jsonb_set(q, '{required}', 'false') ELSE q END
+                           ORDER BY n)
+          FROM jsonb_array_elements(questions) WITH ORDINALITY AS a(q, n))
+        WHERE survey_id = $1::uuid RETURNING survey_id
+        """, [survey.id])
+      #expect(changed.rows.count == 1)
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      for (index, score) in [10, 9, 8, 6, 0, 7].enumerated() {
+        let token = try await SurveyFixture.tokens(context.clientA, round.id, 1, team: "core", department: "eng")[0]
+        var answers = [
+          SurveyFixture.number("mood", Int32(score)), SurveyFixture.choices("focus", ["code"]),
+          SurveyFixture.yes("remote", true),
+        ]
+        if index < 5 { answers.append(SurveyFixture.number("tools", 4)) }  // the sixth skips it
+        try await SurveyFixture.submit(context.collectorA, token, answers)
+      }
+      try await SurveyFixture.closeRound(context.clientA, round.id)
+      let results = try await SurveyFixture.results(context.readerA, survey.id)
+      #expect(results.overall.responses == 6 && !results.overall.suppressed)
+      let questions = Dictionary(uniqueKeysWithValues: results.questions.map { ($0.questionID, $0) })
+      #expect(questions["mood"]?.suppressed == false && questions["mood"]?.answers == 6)
+      let tools = try #require(questions["tools"])
+      #expect(tools.suppressed && tools.distribution.isEmpty && tools.answers == 0, "\(tools)")
+      #expect(tools.suppressedReason.hasPrefix("an optional question of an anonymous survey"))
+    }
+  }
+
   @Test func aChoiceSpelledLikeAMarkerCountsOnce() async throws {
     try await DataTestContext.with { context in
       var request = SurveyFixture.pulse()

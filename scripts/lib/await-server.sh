@@ -1,4 +1,4 @@
-# Sourced by the scripts that start a server and then use it (run-dev, smoke-test, bench).
+# Sourced by the scripts that start a server and then use it (run-dev, smoke-test, bench, bench-ab).
 #
 # await_server NAME PID SECONDS COMMAND...: runs COMMAND (output discarded) every 0.2 s until it
 # succeeds. Returns 1, with the reason on stderr after "NAME: ", once the process PID has exited

@@ -169,6 +169,16 @@ struct SurveyResultsBuilder {
       result.suppressedReason = suppressedBecause
       return result
     }
+    // An anonymous survey may hold an optional scored question only if it was stored before they had
+    // to be required (or by hand): its answers come from some of the respondents, which the blocks
+    // cannot protect (SurveyDefinition.checkRequired), so none of them is shown.
+    if self.survey.anonymous, !question.required, question.type != "text" {
+      result.suppressed = true
+      result.suppressedReason =
+        "an optional question of an anonymous survey: its answers come from some of the respondents only, "
+        + "which the anonymity threshold cannot protect"
+      return result
+    }
     var counts: [String: UInt64] = [:]
     for (round, segments) in parts {
       for segment in segments {
