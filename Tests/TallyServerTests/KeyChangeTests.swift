@@ -145,14 +145,7 @@ import Testing
         COMMIT;
         """)
       _ = try await key.client.unary(SystemMethods.ping, Tally_V1_PingRequest())  // still its cached pass
-      let app = try PostgresConnection(conninfo: context.appURL)
-      defer { app.close() }
-      let ended = try app.query(
-        """
-        SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
-        WHERE query = 'LISTEN \(KeyChange.channel)' AND datname = current_database()
-        """)
-      #expect(try ended.rows[0].require(Int.self, "n") == 1)
+      #expect(try terminateListeners(on: KeyChange.channel, in: context.appURL) == 1)
       #expect(try await Self.refused(key.client, .unauthenticated, within: .seconds(30)))
       #expect(try await waitUntil(timeout: .seconds(30)) { context.feed.listener.isListening })
       await key.client.close()

@@ -37,3 +37,16 @@ public func waitUntilALockIsAwaited(in conninfo: String, timeout: Duration = .se
     return ((try? rows?.rows[0].require(Int.self, "n")) ?? 0) > 0
   }
 }
+
+/// Ends the sessions of `conninfo`'s role that LISTEN on `channel` in its database (a role may end
+/// its own backends), as a lost connection would; how many it ended.
+public func terminateListeners(on channel: String, in conninfo: String) throws -> Int {
+  let connection = try PostgresConnection(conninfo: conninfo)
+  defer { connection.close() }
+  let ended = try connection.query(
+    """
+    SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+    WHERE query = 'LISTEN ' || $1 AND datname = current_database()
+    """, [channel])
+  return try ended.rows[0].require(Int.self, "n")
+}
