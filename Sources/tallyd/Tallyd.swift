@@ -137,6 +137,7 @@ func serve(
   var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
   var beforeServer: [ServiceGroupConfiguration.ServiceConfiguration] = []
   let registry = PrometheusCollectorRegistry()
+  var keyChangeFeed: KeyChangeFeed?
   if let (pool, sealingKeys) = database {
     // Every tallyd of a database needs the same key: the fingerprints let an operator compare.
     logger.info(
@@ -148,8 +149,8 @@ func serve(
     let keyChecks = authenticator as? DatabaseAuthenticator
     AdminService(pool: pool, keyChanges: { keyChecks?.forget($0) }).register(into: &router)
     if let keyChecks {
-      let feed = KeyChangeFeed(conninfo: pool.conninfo, authenticator: keyChecks, logger: logger)
-      services.append(.init(service: KeyChangeListener(feed: feed)))
+      keyChangeFeed = KeyChangeFeed(conninfo: pool.conninfo, authenticator: keyChecks, logger: logger)
+      keyChangeFeed.map { services.append(.init(service: KeyChangeListener(feed: $0))) }
     }
     ABMDataServices(pool: pool, ingestCounters: IngestCounters(registry: registry)).register(into: &router)
     SurveyService(pool: pool, sealingKeys: sealingKeys).register(into: &router)
@@ -174,7 +175,7 @@ func serve(
     metrics: metrics
   )
   if let metricsEndpoint {
-    let poolMetrics = pool.map { DatabasePoolMetrics(pool: $0, registry: registry) }
+    let poolMetrics = pool.map { DatabasePoolMetrics(pool: $0, registry: registry, keyChanges: keyChangeFeed) }
     let endpoint = MetricsEndpoint(configuration: metricsEndpoint, metrics: metrics, logger: logger) {
       poolMetrics?.update()
     }
