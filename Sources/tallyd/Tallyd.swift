@@ -149,8 +149,9 @@ func serve(
     let keyChecks = authenticator as? DatabaseAuthenticator
     AdminService(pool: pool, keyChanges: { keyChecks?.forget($0) }).register(into: &router)
     if let keyChecks {
-      keyChangeFeed = KeyChangeFeed(conninfo: pool.conninfo, authenticator: keyChecks, logger: logger)
-      keyChangeFeed.map { services.append(.init(service: KeyChangeListener(feed: $0))) }
+      let feed = KeyChangeFeed(conninfo: pool.conninfo, authenticator: keyChecks, logger: logger)
+      services.append(.init(service: KeyChangeListener(feed: feed)))
+      keyChangeFeed = feed
     }
     ABMDataServices(pool: pool, ingestCounters: IngestCounters(registry: registry)).register(into: &router)
     SurveyService(pool: pool, sealingKeys: sealingKeys).register(into: &router)
