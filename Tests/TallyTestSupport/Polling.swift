@@ -5,12 +5,7 @@ import TallyStore
 public func waitUntil(
   timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(10), _ condition: () -> Bool
 ) async throws -> Bool {
-  let deadline = ContinuousClock.now + timeout
-  while ContinuousClock.now < deadline {
-    if condition() { return true }
-    try await Task.sleep(for: interval)
-  }
-  return condition()
+  try await waitUntil(timeout: timeout, every: interval, asking: { condition() })
 }
 
 /// `waitUntil` for a condition that awaits its answer (a call to a server, say); errors it throws
