@@ -141,7 +141,7 @@ public final class PostgresConnection {
     let texts: [String?] = parameters.map { $0?.postgresText }
     // libpq takes parameters as C strings, which a NUL would cut short: a value that is not what
     // the caller sent. Validation refuses NULs field by field; this is the floor under it.
-    if let index = texts.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+    if let index = texts.firstIndex(where: { $0.map(Self.containsNUL) == true }) {
       throw PostgresError(sqlState: "22021", message: "parameter $\(index + 1) holds a NUL character")
     }
     let connection = try self.connection()
@@ -164,6 +164,15 @@ public final class PostgresConnection {
       self.preparedStatements.forget(sql)
       throw error
     }
+  }
+
+  /// Whether `text` holds a NUL, found by `memchr` in its UTF-8: a batch's parameters run to
+  /// megabytes, and `utf8.contains(0)`, a byte at a time, was 5 % of SubmitResponse's CPU.
+  static func containsNUL(_ text: String) -> Bool {
+    text.utf8.withContiguousStorageIfAvailable { bytes in
+      guard let start = bytes.baseAddress else { return false }
+      return memchr(start, 0, bytes.count) != nil
+    } ?? text.utf8.contains(0)
   }
 
   /// Streams rows into `COPY … FROM STDIN` (text format); returns how many rows went in.

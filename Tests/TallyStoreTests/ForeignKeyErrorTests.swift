@@ -44,6 +44,27 @@ import Testing
     #expect(kept == "tally")
   }
 
+  /// The NUL is found wherever it sits in a long value, and a value of multi-byte characters with
+  /// none goes through whole.
+  @Test func aNulAnywhereInALongParameterIsFound() async throws {
+    let database = try await TestDatabase.create()
+    let pool = database.pool()
+    defer { pool.close() }
+    let long = String(repeating: "zé€", count: 40_000)
+    for value in ["\u{0}" + long, long + "\u{0}", long.prefix(50_001) + "\u{0}" + long, "\u{0}"] {
+      let error = await #expect(throws: RPCError.self) {
+        try await pool.withTransaction(scope: .operator) { connection in
+          try connection.query("SELECT $1::text AS v", [String(value)])
+        }
+      }
+      #expect(error?.code == .invalidArgument, "\(value.utf8.count) bytes")
+    }
+    let kept = try await pool.withTransaction(scope: .operator) { connection in
+      try connection.query("SELECT $1::text AS v", [long]).rows[0].require(String.self, "v")
+    }
+    #expect(kept == long)
+  }
+
   @Test func detailsItCannotReadGiveAPlainerMessage() {
     func message(_ detail: String?, table: String? = "contacts", constraint: String? = nil) -> String {
       var error = PostgresError(sqlState: "23503", message: "violates foreign key constraint", detail: detail)

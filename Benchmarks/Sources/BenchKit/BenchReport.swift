@@ -37,6 +37,8 @@ public struct BenchReport: Codable, Sendable {
   /// Microseconds.
   public var latency: Latency
   public var server: Server?
+  /// CPU seconds of the database (its postmaster and backends) during the run, with `--database-pid`.
+  public var databaseCPUSeconds: Double?
 
   public init(
     scenario: String, unit: String, connections: Int, concurrency: Int, durationSeconds: Double,
@@ -75,6 +77,14 @@ public struct BenchReport: Codable, Sendable {
         String(
           format: "  server: %.2f CPU s (%.1f µs per call), peak RSS %.1f MB", server.cpuSeconds,
           self.calls > 0 ? server.cpuSeconds * 1e6 / Double(self.calls) : 0, Double(server.peakRSSBytes) / 1_048_576))
+    }
+    if let databaseCPUSeconds {
+      let units = self.unitsPerSecond * self.durationSeconds
+      lines.append(
+        String(
+          format: "  database: %.2f CPU s (%.1f µs per ", databaseCPUSeconds,
+          units > 0 ? databaseCPUSeconds * 1e6 / units : 0)
+          + "\(self.unit.dropLast(self.unit.hasSuffix("s") ? 1 : 0)))")
     }
     return lines
   }

@@ -8,6 +8,10 @@ public struct LoadOptions: ParsableArguments, Sendable {
   @Option(help: "Seconds in which calls start (those in flight then finish and count).") public var duration = 10.0
   @Option(help: "Seconds of calls before the measurement.") public var warmup = 2.0
   @Option(help: "The server's pid: its CPU seconds and peak RSS are read from /proc.") public var serverPid: Int32?
+  @Option(
+    help:
+      "The database's postmaster pid (DATA/pg/postmaster.pid): its and its backends' CPU seconds are read from /proc."
+  ) public var databasePid: Int32?
   @Option(help: "Also write the result as JSON to this file.") public var json: String?
 
   public init() {}

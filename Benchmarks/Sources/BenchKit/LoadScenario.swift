@@ -19,9 +19,11 @@ public enum LoadScenario {
         Data("\(name): could not reset the server's peak RSS; it is since its start\n".utf8))
     }
     let before = options.serverPid.flatMap(ProcessStats.read)
+    let databaseBefore = options.databasePid.flatMap { ProcessStats.treeCPUSeconds(root: $0) }
     let result = await LoadRunner(concurrency: options.concurrency, duration: Self.duration(options.duration))
       .run(clients: clients, executor: executor, call)
     let after = options.serverPid.flatMap(ProcessStats.read)
+    let databaseAfter = options.databasePid.flatMap { ProcessStats.treeCPUSeconds(root: $0) }
     if result.calls == 0 { throw ValidationError("no call succeeded: \(result.firstError)") }
     // Failed calls are in neither the rate nor the latencies: said where people look.
     if result.errors > 0 {
@@ -29,9 +31,11 @@ public enum LoadScenario {
         Data("\(name): \(result.errors) calls failed, left out of the numbers (first: \(result.firstError))\n".utf8))
     }
     let server = before.flatMap { before in after.map { (before, $0) } }
-    return BenchReport(
+    var report = BenchReport(
       scenario: name, unit: unit, connections: options.connections, concurrency: options.concurrency,
       durationSeconds: result.elapsed.seconds, result: result, server: server)
+    report.databaseCPUSeconds = databaseBefore.flatMap { before in databaseAfter.map { $0 - before } }
+    return report
   }
 
   static func duration(_ seconds: Double) -> Duration { .milliseconds(Int(seconds * 1_000)) }

@@ -25,6 +25,19 @@ public struct ProcessStats: Sendable, Equatable {
     (try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/\(pid)/clear_refs"))) != nil
   }
 
+  /// CPU seconds of a process and of its children, live or reaped: PostgreSQL's postmaster and
+  /// its backends, whose work a database call costs besides the server's. nil when it is gone.
+  public static func treeCPUSeconds(root: Int32) -> Double? {
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    func cpu(_ pid: Int32) -> ProcessCPU? {
+      (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)).flatMap(ProcessCPU.init(stat:))
+    }
+    guard let rootCPU = cpu(root), ticks > 0 else { return nil }
+    let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+    let children = pids.compactMap(cpu).filter { $0.parent == root }
+    return (rootCPU.ownTicks + rootCPU.reapedChildrenTicks + children.map(\.ownTicks).reduce(0, +)) / ticks
+  }
+
   /// Fields 14 and 15 of stat (utime, stime in clock ticks) come after the command name, which
   /// may hold spaces and parentheses: count from the last ")".
   static func parse(stat: String, status: String, ticksPerSecond: Double) -> ProcessStats? {
@@ -41,5 +54,24 @@ public struct ProcessStats: Sendable, Equatable {
     }
     return ProcessStats(
       cpuSeconds: (user + system) / ticksPerSecond, peakRSS: kilobytes("VmHWM"), rss: kilobytes("VmRSS"))
+  }
+}
+
+/// The CPU fields of one /proc/PID/stat, in clock ticks.
+struct ProcessCPU: Equatable {
+  var parent: Int32
+  /// utime + stime.
+  var ownTicks: Double
+  /// cutime + cstime: the children it has waited for, which a live child's own ticks leave out.
+  var reapedChildrenTicks: Double
+
+  /// Counted from the last ")", as `ProcessStats.parse` does: field 4 is the parent, 14 to 17 the times.
+  init?(stat: String) {
+    guard let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 14, let parent = Int32(fields[1]) else { return nil }
+    let times = fields[11...14].compactMap { Double($0) }
+    guard times.count == 4 else { return nil }
+    (self.parent, self.ownTicks, self.reapedChildrenTicks) = (parent, times[0] + times[1], times[2] + times[3])
   }
 }

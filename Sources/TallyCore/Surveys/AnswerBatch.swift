@@ -19,6 +19,10 @@ enum AnswerBatch {
   /// commit and go with the answers that come meanwhile: when the WAL flush is quick, a batch of
   /// one or two costs more than the wait. 4 beat 1 (the old rule) on quick and slow flushes alike.
   static let minBatchBesideCommit = 4
+  /// The batch's statements keep one plan: under the default mode PostgreSQL may plan them again
+  /// for every batch (a custom plan sizes each `unnest` to its array), a third of its CPU per
+  /// answer, for plans no better (docs/BENCHMARKS.md, "Session 44: submit's batch planned once").
+  static let settings = [(name: "plan_cache_mode", value: "force_generic_plan")]
 
   typealias Outcome = Result<Tally_V1_SubmitResponseResponse, any Error>
 
@@ -45,7 +49,9 @@ enum AnswerBatch {
   ) async -> [Outcome] {
     let time = now()
     do {
-      return try await database.transaction(tenant: tenant, checkingTenant: batch.contains(where: \.byOperator)) {
+      return try await database.transaction(
+        tenant: tenant, checkingTenant: batch.contains(where: \.byOperator), settings: Self.settings
+      ) {
         try Self.store(batch, now: time, key: key, $0, committing: committing)
       }
     } catch {

@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import TallyClient
+import TallyProto
+import TallyStore
+import TallyWire
+import Testing
+
+@testable import TallyCore
+
+/// A batch's statements are planned once per connection, not again for every batch: under
+/// `plan_cache_mode = auto` PostgreSQL may keep planning them, a third of its CPU per answer
+/// (docs/BENCHMARKS.md, "Session 44: submit's batch planned once").
+@Suite struct AnswerBatchPlanTests {
+  @Test func everyBatchRunsTheGenericPlans() async throws {
+    try await DataTestContext.with { context in
+      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
+      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 8, team: "core")
+      // One connection, so that its prepared statements are the ones the batches ran.
+      var logger = Logger(label: "test")
+      logger.logLevel = .critical
+      let pool = PostgresPool(configuration: .init(conninfo: context.appURL, size: 1), logger: logger)
+      defer { pool.close() }
+      let database = TenantDatabase(pool: pool)
+      let now = { @Sendable in SurveyService.microsSinceEpoch(Date()) }
+      for token in tokens {
+        let submission = AnswerBatch.Submission(
+          hash: try SurveyService.tokenHash(token), answers: [SurveyFixture.number("score", 9)], byOperator: false)
+        let outcomes = await AnswerBatch.store(
+          [submission], tenant: context.tenantA, database: database, key: context.sealingKeys.current, now: now)
+        #expect(outcomes.count == 1 && (try? outcomes[0].get()) != nil)
+      }
+      let plans = try await pool.withTransaction(scope: .tenant(context.tenantA)) { connection in
+        try connection.query(
+          """
+          SELECT CASE WHEN statement LIKE 'WITH claimed%' THEN 'claims' ELSE 'invitations' END AS statement,
+            generic_plans, custom_plans
+          FROM pg_prepared_statements
+          WHERE statement LIKE 'WITH claimed AS%' OR statement LIKE 'WITH i AS MATERIALIZED%'
+          ORDER BY statement
+          """
+        ).rows.map {
+          "\(try $0.require(String.self, "statement")): \(try $0.require(Int.self, "generic_plans")) generic, "
+            + "\(try $0.require(Int.self, "custom_plans")) custom"
+        }
+      }
+      #expect(plans == ["claims: 8 generic, 0 custom", "invitations: 8 generic, 0 custom"])
+    }
+  }
+}
