@@ -98,7 +98,7 @@ extension PostgresConnection {
   /// Runs `statement` in a pipeline when the transaction has BEGIN to send first or COMMIT to send
   /// after; nil when it should run on its own.
   func pipelineIfTransactionNeeds(
-    _ statement: (sql: String, name: String, texts: [String?]),
+    _ statement: (sql: String, name: String, parameters: BoundParameters),
     commit: Bool,
     _ connection: OpaquePointer
   ) throws -> PostgresResult? {
@@ -150,13 +150,13 @@ extension PostgresConnection {
   /// connection that breaks halfway is closed, so that the pool opens a new one.
   private func pipeline(
     begin: Begin?,
-    then statement: (sql: String, name: String, texts: [String?])?,
+    then statement: (sql: String, name: String, parameters: BoundParameters)?,
     commit: Bool,
     _ connection: OpaquePointer
   ) throws -> PostgresResult? {
     enum Command {
       case text(String)
-      case prepared(name: String, texts: [String?])
+      case prepared(name: String, parameters: BoundParameters)
     }
     var commands: [Command] = []
     var statementIndex: Int?
@@ -167,7 +167,7 @@ extension PostgresConnection {
         self.observer?(PostgresStatement(sql: sql, parameters: nil))
       }
       for setting in begin.settings {
-        commands.append(.prepared(name: setConfig, texts: [setting.name, setting.value]))
+        commands.append(.prepared(name: setConfig, parameters: BoundParameters([setting.name, setting.value])))
         self.observer?(PostgresStatement(sql: Self.setConfigSQL, parameters: [setting.name, setting.value]))
       }
       if let mark = begin.mark {
@@ -177,8 +177,8 @@ extension PostgresConnection {
     }
     if let statement {
       statementIndex = commands.count
-      commands.append(.prepared(name: statement.name, texts: statement.texts))
-      self.observer?(PostgresStatement(sql: statement.sql, parameters: statement.texts))
+      commands.append(.prepared(name: statement.name, parameters: statement.parameters))
+      self.observer?(PostgresStatement(sql: statement.sql, parameters: statement.parameters.texts))
     }
     if commit {
       commands.append(.text("COMMIT"))
@@ -189,8 +189,10 @@ extension PostgresConnection {
       let sent: Int32
       switch command {
       case .text(let sql): sent = PQsendQueryParams(connection, sql, 0, nil, nil, nil, nil, 0)
-      case .prepared(let name, let texts):
-        sent = withCStrings(texts) { PQsendQueryPrepared(connection, name, Int32($0.count), $0, nil, nil, 0) }
+      case .prepared(let name, let parameters):
+        sent = parameters.withLibpqArrays { values, lengths, formats in
+          PQsendQueryPrepared(connection, name, Int32(values.count), values, lengths, formats, 0)
+        }
       }
       guard sent == 1 else { throw self.broken(connection) }
     }

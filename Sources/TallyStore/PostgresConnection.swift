@@ -138,22 +138,22 @@ public final class PostgresConnection {
 
   private func run(_ sql: String, _ parameters: [(any PostgresBindable)?], commit: Bool) throws -> PostgresResult {
     try self.checkNotCancelled()
-    let texts: [String?] = parameters.map { $0?.postgresText }
-    // libpq takes parameters as C strings, which a NUL would cut short: a value that is not what
-    // the caller sent. Validation refuses NULs field by field; this is the floor under it.
-    if let index = texts.firstIndex(where: { $0.map(Self.containsNUL) == true }) {
+    let bound = BoundParameters(parameters)
+    // libpq takes text parameters as C strings, which a NUL would cut short: a value that is not
+    // what the caller sent. Validation refuses NULs field by field; this is the floor under it.
+    if let index = bound.firstWithNUL {
       throw PostgresError(sqlState: "22021", message: "parameter $\(index + 1) holds a NUL character")
     }
     let connection = try self.connection()
     try self.deallocateEvicted(connection)
     let name = try self.prepare(sql, parameterCount: parameters.count, connection)
     do {
-      if let result = try self.pipelineIfTransactionNeeds((sql, name, texts), commit: commit, connection) {
+      if let result = try self.pipelineIfTransactionNeeds((sql, name, bound), commit: commit, connection) {
         return result
       }
-      self.observer?(PostgresStatement(sql: sql, parameters: texts))
-      let result = withCStrings(texts) { pointers in
-        PQexecPrepared(connection, name, Int32(pointers.count), pointers, nil, nil, 0)
+      self.observer?(PostgresStatement(sql: sql, parameters: bound.texts))
+      let result = bound.withLibpqArrays { values, lengths, formats in
+        PQexecPrepared(connection, name, Int32(values.count), values, lengths, formats, 0)
       }
       defer { PQclear(result) }
       try self.check(result, connection)
@@ -164,15 +164,6 @@ public final class PostgresConnection {
       self.preparedStatements.forget(sql)
       throw error
     }
-  }
-
-  /// Whether `text` holds a NUL, found by `memchr` in its UTF-8: a batch's parameters run to
-  /// megabytes, and `utf8.contains(0)`, a byte at a time, was 5 % of SubmitResponse's CPU.
-  static func containsNUL(_ text: String) -> Bool {
-    text.utf8.withContiguousStorageIfAvailable { bytes in
-      guard let start = bytes.baseAddress else { return false }
-      return memchr(start, 0, bytes.count) != nil
-    } ?? text.utf8.contains(0)
   }
 
   /// Streams rows into `COPY … FROM STDIN` (text format); returns how many rows went in.
@@ -314,13 +305,6 @@ final class CancelToken: @unchecked Sendable {
     var buffer = [CChar](repeating: 0, count: 256)
     _ = PQcancel(self.cancel, &buffer, Int32(buffer.count))
   }
-}
-
-/// Calls `body` with C strings for `texts` (NULL for nil), valid only during the call.
-func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-  let copies = texts.map { $0.map { strdup($0) } ?? nil }
-  defer { for copy in copies { free(copy) } }
-  return body(copies.map { $0.map { UnsafePointer($0) } })
 }
 
 extension String {

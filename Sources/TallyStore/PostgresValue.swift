@@ -1,8 +1,14 @@
 public import Foundation
 
-/// A value sent as a statement parameter, in PostgreSQL's text format.
+/// A value sent as a statement parameter, in PostgreSQL's text format unless it has a binary one.
 public protocol PostgresBindable: Sendable {
   var postgresText: String { get }
+  /// How libpq sends it: its text, unless the type knows its binary format (`PostgresByteaArray`).
+  var postgresParameter: PostgresParameter { get }
+}
+
+extension PostgresBindable {
+  public var postgresParameter: PostgresParameter { .text(self.postgresText) }
 }
 
 /// A value read from a result column in PostgreSQL's text format.

@@ -136,7 +136,7 @@ enum AnswerBatch {
   }
 
   /// Claims each token and stores its response in one statement: in the clear for an identified
-  /// survey, sealed (base64 in $11, under the key named by $12) for an anonymous one. Under the
+  /// survey, sealed (bytes in $11, under the key named by $12) for an anonymous one. Under the
   /// invitation's row lock a concurrent answer with the same token finds it used and stores
   /// nothing: exactly one wins. (The batch's first statement locked the rounds FOR SHARE and
   /// refused those whose answers were opened: `SurveyService.invitations`.) Returns the hashes of
@@ -158,8 +158,8 @@ enum AnswerBatch {
       WHERE answers IS NOT NULL
     ), sealed AS (
       INSERT INTO survey_sealed_answers (tenant_id, round_id, key_id, sealed)
-      SELECT \(currentTenantSQL), round_id, $12, decode(sealed, 'base64')
-      FROM unnest($1::text[], $3::uuid[], $11::text[]) AS u(hash, round_id, sealed)
+      SELECT \(currentTenantSQL), round_id, $12, sealed
+      FROM unnest($1::text[], $3::uuid[], $11::bytea[]) AS u(hash, round_id, sealed)
       JOIN claimed USING (hash)
       WHERE sealed IS NOT NULL
     )
@@ -167,9 +167,10 @@ enum AnswerBatch {
     """
 
   /// The columns of `claimAndInsertSQL`'s input, one array each: an anonymous answer has only its
-  /// hash, survey, round and sealed content.
+  /// hash, survey, round and sealed content. The sealed contents go as bytes (`PostgresByteaArray`).
   private struct ResponseRows {
-    var columns = [[String?]](repeating: [], count: 11)
+    var columns = [[String?]](repeating: [], count: 10)
+    var sealed: [[UInt8]?] = []
 
     mutating func append(
       hash: String,
@@ -185,18 +186,21 @@ enum AnswerBatch {
           department: segment.department, team: segment.team, location: segment.location, tier: segment.tier,
           score: answers.score, answers: answers.json)
         let sealed = try AnswerSeal.seal(
-          response, round: invitation.roundID, key: key, floor: AnswerSeal.paddingFloor(invitation.survey.questions)
-        ).base64EncodedString()
-        values = [hash, invitation.survey.id, invitation.roundID, nil, nil, nil, nil, nil, nil, responseID, sealed]
+          response, round: invitation.roundID, key: key, floor: AnswerSeal.paddingFloor(invitation.survey.questions))
+        values = [hash, invitation.survey.id, invitation.roundID, nil, nil, nil, nil, nil, nil, responseID]
+        self.sealed.append([UInt8](sealed))
       } else {
         values = [
           hash, invitation.survey.id, invitation.roundID, segment.department, segment.team, segment.location,
-          segment.tier.map(String.init), answers.score.map(String.init), answers.json, responseID, nil,
+          segment.tier.map(String.init), answers.score.map(String.init), answers.json, responseID,
         ]
+        self.sealed.append(nil)
       }
       for (column, value) in values.enumerated() { self.columns[column].append(value) }
     }
 
-    var parameters: [(any PostgresBindable)?] { self.columns.map { PostgresArray.literal($0) } }
+    var parameters: [(any PostgresBindable)?] {
+      self.columns.map { PostgresArray.literal($0) } + [PostgresByteaArray(self.sealed)]
+    }
   }
 }
