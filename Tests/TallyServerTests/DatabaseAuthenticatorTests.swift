@@ -90,9 +90,8 @@ import Testing
     defer { pool.close() }
     let authenticator = DatabaseAuthenticator(pool: pool, recheckInterval: Self.interval)
     let principal = try await authenticator.authenticate(apiKey: try database.createOperatorKey(id: "revoked"))
-    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    let owner = try TestDatabase.operatorOwnerConnection(ownerURL: database.ownerURL)
     defer { owner.close() }
-    try owner.execute("SET tally.operator = 'on'")
     try owner.execute("UPDATE operator_api_keys SET revoked_at = now() WHERE key_id = 'revoked'")
     try await Task.sleep(for: Self.interval + .milliseconds(50))
     let codes = try await Self.recheckTogether(20, principal, with: authenticator, holding: pool)

@@ -113,9 +113,8 @@ import Testing
   /// the pass, moments after the commit rather than 10 minutes.
   @Test func keysChangedInTheDatabaseByHandAreRefusedWithinMoments() async throws {
     try await Self.with { context in
-      let owner = try PostgresConnection(conninfo: context.ownerURL)
+      let owner = try TestDatabase.operatorOwnerConnection(ownerURL: context.ownerURL)
       defer { owner.close() }
-      try owner.execute("SET tally.operator = 'on'")
       let revoked = try await Self.tenantKey(context)
       try owner.query("UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", [revoked.keyID])
       #expect(try await Self.refused(revoked.client, .unauthenticated, within: .seconds(20)))
@@ -130,9 +129,8 @@ import Testing
   /// listens again, so a key revoked meanwhile is still refused.
   @Test func aKeyRevokedWhileTheFeedWasLostIsRefusedOnceItListensAgain() async throws {
     try await Self.with { context in
-      let owner = try PostgresConnection(conninfo: context.ownerURL)
+      let owner = try TestDatabase.operatorOwnerConnection(ownerURL: context.ownerURL)
       defer { owner.close() }
-      try owner.execute("SET tally.operator = 'on'")
       let key = try await Self.tenantKey(context)
       // Revoked without a notification (its trigger off for this one transaction), so that only
       // the feed's loss and return can end the pass; then the feed's backend ended.

@@ -27,10 +27,9 @@ import Testing
   /// characters, each a to z or _.
   @Test func theEventTypeRuleIsOneToSixtyFourLowercaseLettersOrUnderscores() async throws {
     let database = try await TestDatabase.create()
-    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    let owner = try TestDatabase.operatorOwnerConnection(ownerURL: database.ownerURL)
     defer { owner.close() }
     let tenant = UUID().uuidString.lowercased()
-    try owner.execute("SET tally.operator = 'on'")
     try owner.query("INSERT INTO tenants (tenant_id, name, currency) VALUES ($1::uuid, 'T', 'EUR')", [tenant])
     try owner.query("SELECT ensure_event_partitions('2026-01-01'::date, '2026-01-01'::date)")
     try owner.query("SELECT set_config('tally.tenant_id', $1, false)", [tenant])

@@ -45,9 +45,8 @@ import Testing
   @Test func keyAndTenantChangesArriveOnceTheyCommit() async throws {
     let database = try await TestDatabase.create()
     _ = try database.createOperatorKey(id: "opkey")
-    let owner = try PostgresConnection(conninfo: database.ownerURL)
+    let owner = try TestDatabase.operatorOwnerConnection(ownerURL: database.ownerURL)
     defer { owner.close() }
-    try owner.execute("SET tally.operator = 'on'")
     let tenant = try owner.query(
       "INSERT INTO tenants (tenant_id, name, currency) VALUES (gen_random_uuid(), 'T', 'EUR') RETURNING tenant_id::text AS id"
     ).rows[0].require(String.self, "id")

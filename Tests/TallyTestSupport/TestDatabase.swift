@@ -29,12 +29,24 @@ public struct TestDatabase: Sendable {
     try Self.createOperatorKey(ownerURL: self.ownerURL, id: id)
   }
 
+  /// A connection as the database's owner with the operator's reach (`tally.operator` on), for a
+  /// test that changes rows by hand in SQL, past the API. The caller closes it.
+  public static func operatorOwnerConnection(ownerURL: String) throws -> PostgresConnection {
+    let owner = try PostgresConnection(conninfo: ownerURL)
+    do {
+      try owner.execute("SET tally.operator = 'on'")
+    } catch {
+      owner.close()
+      throw error
+    }
+    return owner
+  }
+
   /// Stores an operator key in the database at `ownerURL` and returns it.
   public static func createOperatorKey(ownerURL: String, id: String = "testoperator") throws -> String {
     let secret = "secret-\(UInt64.random(in: 0 ... .max))"
-    let owner = try PostgresConnection(conninfo: ownerURL)
+    let owner = try Self.operatorOwnerConnection(ownerURL: ownerURL)
     defer { owner.close() }
-    try owner.execute("SET tally.operator = 'on'")
     try owner.query(
       "INSERT INTO operator_api_keys (key_id, name, secret_sha256) VALUES ($1, 'test', decode($2, 'base64'))",
       [id, Data(DatabaseAuthenticator.hash(secret: secret)).base64EncodedString()]
