@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import TallyClient
 import TallyProto
 import TallyStore
@@ -16,18 +15,11 @@ import Testing
   /// own token used), each gets the unknown outcome.
   @Test func aBatchLostAtItsCommitIsNotRetriedAnswerByAnswer() async throws {
     try await DataTestContext.with { context in
-      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
-      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 3, team: "core")
-      let submissions = try tokens.map { token in
-        AnswerBatch.Submission(
-          hash: try SurveyService.tokenHash(token), answers: [SurveyFixture.number("score", 9)], byOperator: false)
-      }
+      let tokens = try await context.enpsTokens(3)
+      let submissions = try tokens.map(AnswerBatch.Submission.scoreNine)
       // One connection, whose first batch prepares the statements: the second batch's claim then
       // goes in one pipeline with its COMMIT, which the connection is lost under.
-      var logger = Logger(label: "test")
-      logger.logLevel = .critical
-      let pool = PostgresPool(configuration: .init(conninfo: context.appURL, size: 1), logger: logger)
+      let pool = context.singleConnectionPool()
       defer { pool.close() }
       let database = TenantDatabase(pool: pool)
       let now = { @Sendable in SurveyService.microsSinceEpoch(Date()) }
@@ -85,10 +77,7 @@ import Testing
       try opener.query("SELECT set_config('tally.tenant_id', $1, true)", [context.tenantA])
       let lockRound = "SELECT round_id FROM survey_rounds WHERE round_id = $1::uuid FOR NO KEY UPDATE"
       try opener.query(lockRound, [rounds[0].id])
-      let batch = try [high, low].map { token in
-        AnswerBatch.Submission(
-          hash: try SurveyService.tokenHash(token), answers: [SurveyFixture.number("score", 9)], byOperator: false)
-      }
+      let batch = try [high, low].map(AnswerBatch.Submission.scoreNine)
       let storing = Task { [context] in
         await AnswerBatch.store(
           batch, tenant: context.tenantA, database: TenantDatabase(pool: context.pool),
@@ -103,5 +92,21 @@ import Testing
         #expect((try? outcome.get()) != nil, "\(outcome)")
       }
     }
+  }
+}
+
+extension DataTestContext {
+  /// `count` tokens of a new round of an anonymous eNPS survey of tenant A.
+  func enpsTokens(_ count: UInt32) async throws -> [String] {
+    let survey = try await self.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
+    let round = try await SurveyFixture.openRound(self.clientA, survey.id)
+    return try await SurveyFixture.tokens(self.clientA, round.id, count, team: "core")
+  }
+}
+
+extension AnswerBatch.Submission {
+  /// An eNPS answer of 9 with `token`, by a tenant key.
+  static func scoreNine(_ token: String) throws -> Self {
+    Self(hash: try SurveyService.tokenHash(token), answers: [SurveyFixture.number("score", 9)], byOperator: false)
   }
 }

@@ -1,9 +1,5 @@
 import Foundation
-import Logging
-import TallyClient
-import TallyProto
 import TallyStore
-import TallyWire
 import Testing
 
 @testable import TallyCore
@@ -14,19 +10,12 @@ import Testing
 @Suite struct AnswerBatchPlanTests {
   @Test func everyBatchRunsTheGenericPlans() async throws {
     try await DataTestContext.with { context in
-      let survey = try await context.clientA.unary(SurveyMethods.createSurvey, SurveyFixture.survey("enps"))
-      let round = try await SurveyFixture.openRound(context.clientA, survey.id)
-      let tokens = try await SurveyFixture.tokens(context.clientA, round.id, 8, team: "core")
       // One connection, so that its prepared statements are the ones the batches ran.
-      var logger = Logger(label: "test")
-      logger.logLevel = .critical
-      let pool = PostgresPool(configuration: .init(conninfo: context.appURL, size: 1), logger: logger)
+      let pool = context.singleConnectionPool()
       defer { pool.close() }
       let database = TenantDatabase(pool: pool)
       let now = { @Sendable in SurveyService.microsSinceEpoch(Date()) }
-      for token in tokens {
-        let submission = AnswerBatch.Submission(
-          hash: try SurveyService.tokenHash(token), answers: [SurveyFixture.number("score", 9)], byOperator: false)
+      for submission in try await context.enpsTokens(8).map(AnswerBatch.Submission.scoreNine) {
         let outcomes = await AnswerBatch.store(
           [submission], tenant: context.tenantA, database: database, key: context.sealingKeys.current, now: now)
         #expect(outcomes.count == 1 && (try? outcomes[0].get()) != nil)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Prometheus
 import SwiftProtobuf
 import Synchronization
@@ -86,6 +87,14 @@ struct DataTestContext {
         throw error
       }
     }
+  }
+
+  /// A quiet pool of one connection to this context's database, for a test that must know which
+  /// connection ran its statements. The caller closes it.
+  func singleConnectionPool() -> PostgresPool {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return PostgresPool(configuration: .init(conninfo: self.appURL, size: 1), logger: logger)
   }
 
   private func closeAll() async {
