@@ -20,7 +20,7 @@ public struct PostgresByteaArray: PostgresBindable, Equatable {
   /// The same array as a text literal (`{"\\x0a1b",NULL}`): what a recorded statement's psql
   /// replay sends, which has no binary parameters.
   public var postgresText: String {
-    PostgresArray.literal(self.elements.map { $0.map { "\\x" + Self.hex($0) } })
+    PostgresArray.literal(self.elements.map { $0.map { "\\x" + Hex.encode($0) } })
   }
 
   /// bytea's type oid, which the array names for its elements.
@@ -48,17 +48,6 @@ public struct PostgresByteaArray: PostgresBindable, Equatable {
       out.append(contentsOf: element)
     }
     return out
-  }
-
-  private static func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-      out.append(digits[Int(byte >> 4)])
-      out.append(digits[Int(byte & 0x0f)])
-    }
-    return String(decoding: out, as: UTF8.self)
   }
 }
 

@@ -1,4 +1,5 @@
 import Crypto
+import TallyStore
 import Testing
 
 @testable import TallyCore

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import TallyStore
 
 /// The server's secret that seals anonymous answers until their round closes (docs/SURVEYS.md,
 /// "Sealed until the round closes"). The database only ever sees its fingerprint.

@@ -1,20 +1,5 @@
 import Glibc
-
-/// Lowercase hexadecimal text of bytes: token hashes and key ids. A table lookup, where
-/// `String(format: "%02x")` per byte cost more than the rest of a SubmitResponse call.
-enum Hex {
-  private static let digits = Array("0123456789abcdef".utf8)
-
-  static func encode<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
-    var text: [UInt8] = []
-    text.reserveCapacity(bytes.underestimatedCount * 2)
-    for byte in bytes {
-      text.append(Self.digits[Int(byte >> 4)])
-      text.append(Self.digits[Int(byte & 0x0f)])
-    }
-    return String(decoding: text, as: UTF8.self)
-  }
-}
+import TallyStore
 
 /// Bytes from the system's secure generator, up to 256 in one `getentropy` call: `UInt8.random`
 /// makes a system call per byte, `UInt64.random` one per eight, and Foundation's `UUID()` opens
