@@ -38,22 +38,16 @@ public struct ProcessStats: Sendable, Equatable {
     return (rootCPU.ownTicks + rootCPU.reapedChildrenTicks + children.map(\.ownTicks).reduce(0, +)) / ticks
   }
 
-  /// Fields 14 and 15 of stat (utime, stime in clock ticks) come after the command name, which
-  /// may hold spaces and parentheses: count from the last ")".
+  /// utime and stime from stat (`ProcessCPU`), VmHWM and VmRSS from status.
   static func parse(stat: String, status: String, ticksPerSecond: Double) -> ProcessStats? {
-    guard let close = stat.lastIndex(of: ")") else { return nil }
-    let fields = stat[stat.index(after: close)...].split(separator: " ")
-    // fields[0] is field 3 (state): utime is field 14, stime 15.
-    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]), ticksPerSecond > 0 else {
-      return nil
-    }
+    guard let cpu = ProcessCPU(stat: stat), ticksPerSecond > 0 else { return nil }
     func kilobytes(_ key: String) -> UInt64 {
       let line = status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
       let words = line?.split(whereSeparator: { $0 == " " || $0 == "\t" })
       return (words?.dropFirst().first).flatMap { UInt64($0) }.map { $0 * 1_024 } ?? 0
     }
     return ProcessStats(
-      cpuSeconds: (user + system) / ticksPerSecond, peakRSS: kilobytes("VmHWM"), rss: kilobytes("VmRSS"))
+      cpuSeconds: cpu.ownTicks / ticksPerSecond, peakRSS: kilobytes("VmHWM"), rss: kilobytes("VmRSS"))
   }
 }
 
@@ -65,7 +59,8 @@ struct ProcessCPU: Equatable {
   /// cutime + cstime: the children it has waited for, which a live child's own ticks leave out.
   var reapedChildrenTicks: Double
 
-  /// Counted from the last ")", as `ProcessStats.parse` does: field 4 is the parent, 14 to 17 the times.
+  /// Fields 4 (the parent) and 14 to 17 (the times) come after the command name, which may hold
+  /// spaces and parentheses: counted from the last ")".
   init?(stat: String) {
     guard let close = stat.lastIndex(of: ")") else { return nil }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
